@@ -1,0 +1,166 @@
+# Hull — top-level build.  One folder per module; each becomes a static library (or a binary),
+# so adding a .c file to a module folder is all a module needs to be built.
+#
+#   make            build hulld, hull-oci, hull-conmon (in build/)
+#   make test       ASan/UBSan build (build/asan) + C unit tests + pytest integration tests
+#   make asan       just the sanitizer build
+#   make run        build and run hulld in the foreground with embedded defaults
+#   make install    install binaries (PREFIX=/usr/local) and contrib files
+#   make format     clang-format every C file;  make format-check  fails on unformatted files
+#   make clean
+
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+BUILD ?= build
+SAN ?=
+PYTHON ?= /usr/bin/python3
+PYTEST_ARGS ?=
+
+PKGS := grpc libprotobuf-c yajl libcurl libarchive libseccomp libcap
+CC ?= gcc
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
+CFLAGS ?= -O2 -g
+# `linux` is a predefined macro in GNU modes and CRI messages have fields named linux.
+HULL_CFLAGS := -std=gnu11 -Ulinux -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -I. -I$(BUILD)/gen \
+	-fno-strict-aliasing -fstack-protector-strong $(SAN)
+HULL_LDFLAGS := -Wl,--as-needed $(SAN)
+
+DEPS_STAMP := build/.deps-ok
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lz
+
+all: $(BUILD)/hulld $(BUILD)/hull-oci $(BUILD)/hull-conmon $(BUILD)/hull-pause
+
+# ---- dependencies -----------------------------------------------------------------------
+$(DEPS_STAMP): contrib/install-deps.sh
+	@mkdir -p build
+	@contrib/install-deps.sh --check >/dev/null 2>&1 || contrib/install-deps.sh
+	@touch $@
+
+# ---- generated protobuf code ---------------------------------------------------------------
+PROTO := proto/runtime/v1/api.proto
+GEN_C := $(BUILD)/gen/runtime/v1/api.pb-c.c
+GEN_H := $(BUILD)/gen/runtime/v1/api.pb-c.h
+GEN_PY := $(BUILD)/gen/py/runtime/v1/api_pb2.py
+
+$(GEN_H): $(GEN_C)
+$(GEN_C): $(PROTO) | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto $(PROTO)
+
+$(GEN_PY): $(PROTO) | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen/py
+	$(PYTHON) -m grpc_tools.protoc -Iproto --python_out=$(BUILD)/gen/py \
+		--grpc_python_out=$(BUILD)/gen/py $(PROTO)
+
+# ---- modules ---------------------------------------------------------------------------------
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+COMMON_SRC := $(wildcard common/*.c)
+IMAGE_SRC := $(wildcard image/*.c)
+CNI_SRC := $(wildcard cni/*.c)
+OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
+SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+CONMON_SRC := $(wildcard conmon/*.c)
+PAUSE_SRC := $(wildcard pause/*.c)
+
+$(BUILD)/libhullcommon.a: $(call obj,$(COMMON_SRC))
+$(BUILD)/libhullproto.a: $(BUILD)/obj/gen/api.pb-c.o
+$(BUILD)/libhullimage.a: $(call obj,$(IMAGE_SRC))
+$(BUILD)/libhullcni.a: $(call obj,$(CNI_SRC))
+$(BUILD)/libhulloci.a: $(call obj,$(OCI_LIB_SRC))
+$(BUILD)/libhullserver.a: $(call obj,$(SERVER_LIB_SRC))
+
+$(BUILD)/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Link order: dependants first.
+LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
+	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
+
+$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(LIBS)
+	$(CC) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS)
+
+$(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
+	$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/hull-conmon: $(call obj,$(CONMON_SRC)) $(BUILD)/libhullcommon.a
+	$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The pod infra process: tiny and static, it only waits for signals.
+$(BUILD)/hull-pause: $(PAUSE_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $(PAUSE_SRC)
+
+$(BUILD)/obj/gen/api.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- tests -----------------------------------------------------------------------------------
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBS) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS) -lcmocka
+
+unit-bins: $(UNIT_BIN)
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:exitcode=66
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+asan:
+	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all unit-bins
+
+# make test: everything under ASan/UBSan, then unit tests, then integration tests.
+test: asan $(DEPS_STAMP)
+	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" run-tests
+
+run-tests: $(UNIT_BIN) $(GEN_PY)
+	@set -e; fail=0; passed=0; failed=0; \
+	for t in $(UNIT_BIN); do \
+		echo "== $$t"; \
+		if $$t; then passed=$$((passed+1)); else failed=$$((failed+1)); fail=1; echo "FAILED: $$t"; fi; \
+	done; \
+	echo "unit test binaries: $$passed passed, $$failed failed"; \
+	test $$fail -eq 0
+	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+		$(PYTHON) -m pytest -p no:cacheprovider -v tests/integration $(PYTEST_ARGS)
+
+bench: all $(GEN_PY)
+	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+		$(PYTHON) tests/bench/run.py
+
+run: all
+	@mkdir -p /etc/cni/net.d
+	$(BUILD)/hulld --log-level info --cni-write-default-config $(RUN_ARGS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/hull $(DESTDIR)/etc/cni/net.d
+	install -m 0755 $(BUILD)/hulld $(BUILD)/hull-oci $(BUILD)/hull-conmon $(BUILD)/hull-pause \
+		$(DESTDIR)$(PREFIX)/bin/
+	test -e $(DESTDIR)/etc/hull/hull.json || install -m 0644 contrib/hull.json $(DESTDIR)/etc/hull/hull.json
+	install -d $(DESTDIR)/etc/systemd/system
+	install -m 0644 contrib/hulld.service $(DESTDIR)/etc/systemd/system/hulld.service
+
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null; git ls-files -o --exclude-standard '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(C_FILES)
+format-check:
+	clang-format --dry-run --Werror $(C_FILES)
+
+clean:
+	rm -rf build
+
+.PHONY: all asan test run-tests unit-bins bench run install format format-check clean
+.SECONDARY:

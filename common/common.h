@@ -1,0 +1,152 @@
+/* common/ — what several Hull modules share: error objects, logging, cleanup helpers,
+ * file-system helpers, JSON over yajl, ids and time.  Nothing module-specific lives here. */
+#ifndef HULL_COMMON_H
+#define HULL_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <dirent.h>
+#include <unistd.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#define HULL_VERSION "0.1.0"
+
+/* ---- error objects (libcrun style) -------------------------------------------------------
+ * A failing function fills *err and returns a negative errno.  Callers add context with
+ * hull_error_wrap() as the error travels up; the edge (gRPC, CLI) reports it once. */
+struct hull_error {
+    int status; /* positive errno */
+    char *msg;
+};
+typedef struct hull_error *hull_error_t;
+
+/* Sets *err (if err is non-NULL and empty) to "msg: strerror(errnum)" when errnum > 0, or just
+ * msg when errnum is given as a negative number or 0 (status then EINVAL).  Returns -status. */
+int hull_error_set(hull_error_t *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like hull_error_set() but never appends strerror (for messages that already explain). */
+int hull_error_setx(hull_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefixes "context: " to the message; returns -status. */
+int hull_error_wrap(hull_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hull_error_free(hull_error_t *err);
+/* The status of a filled error, or EIO if none was set. */
+int hull_error_status(const hull_error_t *err);
+const char *hull_error_msg(const hull_error_t *err);
+
+/* ---- cleanup attributes ------------------------------------------------------------------ */
+void hull_freep(void *p);
+void hull_closep(int *fd);
+void hull_fclosep(FILE **f);
+void hull_closedirp(DIR **d);
+void hull_yajl_freep(yajl_val *v);
+#define _cleanup_free_     __attribute__((cleanup(hull_freep)))
+#define _cleanup_close_    __attribute__((cleanup(hull_closep)))
+#define _cleanup_fclose_   __attribute__((cleanup(hull_fclosep)))
+#define _cleanup_closedir_ __attribute__((cleanup(hull_closedirp)))
+#define _cleanup_error_    __attribute__((cleanup(hull_error_free)))
+#define _cleanup_yajl_     __attribute__((cleanup(hull_yajl_freep)))
+
+/* Steal a pointer / fd out of a cleanup variable. */
+#define hull_steal(p)                                                                              \
+    ({                                                                                             \
+        __typeof__(p) _s = (p);                                                                    \
+        (p) = NULL;                                                                                \
+        _s;                                                                                        \
+    })
+#define hull_steal_fd(fd)                                                                          \
+    ({                                                                                             \
+        int _s = (fd);                                                                             \
+        (fd) = -1;                                                                                 \
+        _s;                                                                                        \
+    })
+
+/* Allocation that aborts on OOM, as crun's xmalloc. */
+void *xmalloc0(size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- logging ------------------------------------------------------------------------------ */
+enum hull_log_level { HULL_LOG_ERROR = 0, HULL_LOG_WARN, HULL_LOG_INFO, HULL_LOG_DEBUG };
+/* Parses "error|warn|warning|info|debug"; returns -1 for anything else. */
+int hull_log_level_parse(const char *s);
+const char *hull_log_level_name(int level);
+void hull_log_set_level(int level);
+int hull_log_get_level(void);
+void hull_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) hull_log(HULL_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  hull_log(HULL_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  hull_log(HULL_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) hull_log(HULL_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- file-system helpers ------------------------------------------------------------------ */
+/* Writes data to path atomically: temp file in the same dir, fsync, rename, fsync dir. */
+int hull_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           hull_error_t *err);
+/* Reads a whole file (NUL-terminated) of at most max bytes; larger files fail with EFBIG. */
+int hull_read_file(const char *path, size_t max, char **out, size_t *len, hull_error_t *err);
+/* mkdir -p with the given mode for created components. */
+int hull_mkdir_p(const char *path, mode_t mode, hull_error_t *err);
+/* rm -rf that never follows symlinks and stays on the same file system where it can; a
+ * missing path is success. */
+int hull_rm_rf(const char *path, hull_error_t *err);
+/* fsync a directory. */
+int hull_fsync_dir(const char *dir, hull_error_t *err);
+/* Writes a short string to an existing file (e.g. cgroup or /proc knobs). */
+int hull_write_string(const char *path, const char *value, hull_error_t *err);
+/* Joins a and b with exactly one '/' between them (caller frees). */
+char *hull_path_join(const char *a, const char *b);
+
+/* ---- JSON over yajl ---------------------------------------------------------------------- */
+/* Parses text into a yajl tree; errors name the source. */
+int hull_json_parse(const char *text, const char *what, yajl_val *out, hull_error_t *err);
+int hull_json_parse_file(const char *path, size_t max, yajl_val *out, hull_error_t *err);
+/* Object member lookup (NULL if absent or node is not an object). */
+yajl_val hull_json_get(yajl_val obj, const char *key);
+/* Typed getters: return the default when absent or of another type. */
+const char *hull_json_get_string(yajl_val obj, const char *key, const char *def);
+long long hull_json_get_int(yajl_val obj, const char *key, long long def);
+bool hull_json_get_bool(yajl_val obj, const char *key, bool def);
+
+/* A small growable-buffer JSON writer on top of yajl_gen. */
+struct hull_json_writer {
+    yajl_gen gen;
+};
+void hull_jw_init(struct hull_json_writer *w, bool pretty);
+void hull_jw_free(struct hull_json_writer *w);
+void hull_jw_begin_object(struct hull_json_writer *w);
+void hull_jw_end_object(struct hull_json_writer *w);
+void hull_jw_begin_array(struct hull_json_writer *w);
+void hull_jw_end_array(struct hull_json_writer *w);
+void hull_jw_key(struct hull_json_writer *w, const char *key);
+void hull_jw_string(struct hull_json_writer *w, const char *s); /* NULL writes null */
+void hull_jw_int(struct hull_json_writer *w, long long v);
+void hull_jw_bool(struct hull_json_writer *w, bool v);
+void hull_jw_null(struct hull_json_writer *w);
+/* key + value shortcuts */
+void hull_jw_kv_string(struct hull_json_writer *w, const char *key, const char *s);
+void hull_jw_kv_int(struct hull_json_writer *w, const char *key, long long v);
+void hull_jw_kv_bool(struct hull_json_writer *w, const char *key, bool v);
+/* Returns a malloc'd copy of the document so far. */
+char *hull_jw_finish(struct hull_json_writer *w, size_t *len);
+
+/* ---- ids and time ------------------------------------------------------------------------ */
+/* 64 lowercase hex chars from getrandom(); out must hold 65 bytes. */
+void hull_id_generate(char out[65]);
+/* True if s is 1..64 chars of [0-9a-f] (the form Hull hands out). */
+bool hull_id_is_valid(const char *s);
+/* A name safe to use as one path component: non-empty, <= 255, no '/', not "." or "..". */
+bool hull_is_safe_component(const char *s);
+int64_t hull_now_ns(void);       /* CLOCK_REALTIME in ns */
+int64_t hull_monotonic_ns(void); /* CLOCK_MONOTONIC in ns */
+/* RFC3339Nano with numeric offset, as kubelet's CRI log parser expects. buf >= 48 bytes. */
+void hull_format_rfc3339nano(int64_t ns, char *buf, size_t len);
+
+#endif

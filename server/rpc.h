@@ -1,0 +1,89 @@
+/* The handler side of hulld's gRPC plumbing.
+ *
+ * Every CRI method has one entry in the dispatch table (dispatch.c): its full gRPC path, the
+ * protobuf-c descriptor of its request, and a handler.  The plumbing (grpcserver.c) decodes the
+ * request, runs the handler on a worker thread, and encodes the answer:
+ *
+ *   - unary handler: fill *resp (allocate it and everything in it with rpc_alloc / rpc_strdup,
+ *     so it is freed with the call) and return 0; on failure return a negative errno with *err
+ *     set: the errno becomes the gRPC code (see rpc_status_from_errno), the message the text.
+ *   - server-streaming handler: call rpc_stream_send() for each message, return 0 at the end
+ *     (leave *resp NULL).  Check rpc_call_cancelled() in long loops.
+ *
+ * Handlers must not hold a lock across a call to a plugin, a registry or a monitor. */
+#ifndef HULL_SERVER_RPC_H
+#define HULL_SERVER_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common/common.h"
+#include "runtime/v1/api.pb-c.h"
+#include "server/config.h"
+
+struct hull_server; /* the daemon: config + module state; see server.h */
+struct rpc_call;    /* one in-flight call */
+
+typedef int (*rpc_handler_fn)(struct rpc_call *call, const ProtobufCMessage *req,
+                              ProtobufCMessage **resp, hull_error_t *err);
+
+enum rpc_kind { RPC_UNARY = 0, RPC_SERVER_STREAM = 1 };
+
+struct rpc_method {
+    const char *path; /* "/runtime.v1.RuntimeService/Version" */
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+    enum rpc_kind kind;
+    rpc_handler_fn handler; /* NULL: answers UNIMPLEMENTED naming the method */
+};
+
+/* The table of all CRI methods (dispatch.c). */
+extern const struct rpc_method rpc_methods[];
+extern const size_t rpc_methods_count;
+const struct rpc_method *rpc_method_find(const char *path);
+
+/* The daemon this call runs in. */
+struct hull_server *rpc_server(struct rpc_call *call);
+const struct hull_config *rpc_config(struct rpc_call *call);
+const char *rpc_method_name(struct rpc_call *call);
+
+/* Call-scoped allocation: zeroed, freed when the call ends.  Never fails (aborts on OOM). */
+void *rpc_alloc(struct rpc_call *call, size_t size);
+char *rpc_strdup(struct rpc_call *call, const char *s);
+char *rpc_printf(struct rpc_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Allocates and initialises a message of the given descriptor (e.g.
+ * &runtime__v1__version_response__descriptor). */
+void *rpc_new_message(struct rpc_call *call, const ProtobufCMessageDescriptor *desc);
+/* Registers a cleanup to run when the call ends (for memory not from rpc_alloc). */
+void rpc_defer(struct rpc_call *call, void (*fn)(void *), void *arg);
+
+/* Server streaming: send one message.  Returns 0, or -ECANCELED when the client went away. */
+int rpc_stream_send(struct rpc_call *call, const ProtobufCMessage *msg, hull_error_t *err);
+/* True once the client cancelled, the deadline passed or the server is shutting down. */
+bool rpc_call_cancelled(struct rpc_call *call);
+
+/* gRPC status codes, as in grpc/status.h. */
+enum rpc_code {
+    RPC_OK = 0,
+    RPC_CANCELLED = 1,
+    RPC_UNKNOWN = 2,
+    RPC_INVALID_ARGUMENT = 3,
+    RPC_DEADLINE_EXCEEDED = 4,
+    RPC_NOT_FOUND = 5,
+    RPC_ALREADY_EXISTS = 6,
+    RPC_PERMISSION_DENIED = 7,
+    RPC_RESOURCE_EXHAUSTED = 8,
+    RPC_FAILED_PRECONDITION = 9,
+    RPC_ABORTED = 10,
+    RPC_OUT_OF_RANGE = 11,
+    RPC_UNIMPLEMENTED = 12,
+    RPC_INTERNAL = 13,
+    RPC_UNAVAILABLE = 14,
+};
+
+/* errno → gRPC code: ENOENT NOT_FOUND, EEXIST ALREADY_EXISTS, EINVAL INVALID_ARGUMENT,
+ * ENOSYS/EOPNOTSUPP UNIMPLEMENTED, EPERM/EACCES PERMISSION_DENIED, ETIMEDOUT DEADLINE_EXCEEDED,
+ * ECANCELED CANCELLED, ENOSPC/EFBIG/EMSGSIZE RESOURCE_EXHAUSTED, EBUSY/ENOTEMPTY
+ * FAILED_PRECONDITION, EAGAIN/ECONNREFUSED UNAVAILABLE, anything else UNKNOWN. */
+enum rpc_code rpc_status_from_errno(int errnum);
+
+#endif
