@@ -1,0 +1,40 @@
+/* hulld: the daemon object every handler reaches through rpc_server(call).  Each service
+ * area keeps its state behind one pointer here and initialises it in server_init(). */
+#ifndef HULL_SERVER_SERVER_H
+#define HULL_SERVER_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/common.h"
+#include "server/config.h"
+#include "server/store.h"
+
+struct image_service;   /* rpc_image.c  (ImageService, issue 6) */
+struct sandbox_service; /* sandbox area (pods + CNI, issue 7) */
+struct container_service; /* containers (issue 8) */
+struct stream_server;   /* streaming HTTP server (issue 9) */
+
+struct hull_server {
+    struct hull_config *config; /* replaced only on SIGHUP, under config_lock */
+    pthread_rwlock_t config_lock;
+    struct hull_store *store;
+    int64_t started_ns;
+    atomic_bool stopping;
+
+    struct image_service *images;
+    struct sandbox_service *sandboxes;
+    struct container_service *containers;
+    struct stream_server *stream;
+};
+
+/* Creates the state directories, opens the store and every service area (recovering state). */
+int server_init(struct hull_server *srv, struct hull_config *config, hull_error_t *err);
+/* Applies what can change at run time from a freshly loaded configuration (SIGHUP). */
+void server_reload(struct hull_server *srv, struct hull_config *fresh);
+void server_fini(struct hull_server *srv);
+
+/* Serves gRPC on config->listen until a SIGTERM/SIGINT; returns 0 on a clean stop. */
+int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err);
+
+#endif
