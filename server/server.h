@@ -10,10 +10,10 @@
 #include "server/config.h"
 #include "server/store.h"
 
-struct image_service;   /* rpc_image.c  (ImageService, issue 6) */
-struct sandbox_service; /* sandbox area (pods + CNI, issue 7) */
+struct image_service;     /* rpc_image.c  (ImageService, issue 6) */
+struct sandbox_service;   /* sandbox area (pods + CNI, issue 7) */
 struct container_service; /* containers (issue 8) */
-struct stream_server;   /* streaming HTTP server (issue 9) */
+struct stream_server;     /* streaming HTTP server (issue 9) */
 
 struct hull_server {
     struct hull_config *config; /* replaced only on SIGHUP, under config_lock */

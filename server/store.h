@@ -14,8 +14,8 @@ void store_close(struct hull_store *s);
 const char *store_root(const struct hull_store *s);
 
 /* kind and id must be safe path components (hull_is_safe_component). */
-int store_save(struct hull_store *s, const char *kind, const char *id, const char *json,
-               size_t len, hull_error_t *err);
+int store_save(struct hull_store *s, const char *kind, const char *id, const char *json, size_t len,
+               hull_error_t *err);
 /* Removing a missing object is success. */
 int store_remove(struct hull_store *s, const char *kind, const char *id, hull_error_t *err);
 /* Reads one object; ENOENT when absent. */
