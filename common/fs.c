@@ -82,13 +82,14 @@ int hull_read_file(const char *path, size_t max, char **out, size_t *len, hull_e
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return hull_error_set(err, errno, "open `%s`", path);
-    size_t cap = 4096, n = 0;
+    /* read at most max + 1 bytes: one more than allowed tells an oversized file */
+    size_t limit = max + 1, cap = limit < 4096 ? limit : 4096, n = 0;
     _cleanup_free_ char *buf = xmalloc0(cap + 1);
     for (;;) {
         if (n == cap) {
-            if (cap >= max)
-                return hull_error_setx(err, EFBIG, "`%s` is larger than %zu bytes", path, max);
-            cap = cap * 2 > max ? max : cap * 2;
+            if (cap >= limit)
+                break;
+            cap = cap * 2 > limit ? limit : cap * 2;
             buf = xrealloc(buf, cap + 1);
         }
         ssize_t r = read(fd, buf + n, cap - n);
@@ -101,6 +102,8 @@ int hull_read_file(const char *path, size_t max, char **out, size_t *len, hull_e
             break;
         n += (size_t)r;
     }
+    if (n > max)
+        return hull_error_setx(err, EFBIG, "`%s` is larger than %zu bytes", path, max);
     buf[n] = '\0';
     if (len)
         *len = n;

@@ -10,9 +10,20 @@ int hull_json_parse(const char *text, const char *what, yajl_val *out, hull_erro
     char ebuf[256] = "";
     yajl_val v = yajl_tree_parse(text, ebuf, sizeof(ebuf));
     if (v == NULL) {
-        char *nl;
-        while ((nl = strchr(ebuf, '\n')) != NULL)
-            *nl = ' ';
+        /* yajl's message spans lines and points at the error with an arrow: keep one line */
+        char *cut = strstr(ebuf, "(right here)");
+        if (cut)
+            *cut = '\0';
+        size_t w = 0;
+        for (size_t i = 0; ebuf[i]; i++) {
+            char ch = ebuf[i] == '\n' || ebuf[i] == '\t' ? ' ' : ebuf[i];
+            if (ch == ' ' && (w == 0 || ebuf[w - 1] == ' '))
+                continue;
+            ebuf[w++] = ch;
+        }
+        while (w > 0 && ebuf[w - 1] == ' ')
+            w--;
+        ebuf[w] = '\0';
         return hull_error_setx(err, EINVAL, "parse %s: invalid JSON: %s", what,
                                ebuf[0] ? ebuf : "unknown error");
     }
