@@ -74,20 +74,24 @@ $(BUILD)/libhullserver.a: $(call obj,$(SERVER_LIB_SRC))
 $(BUILD)/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 # Link order: dependants first.
 LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
 $(BUILD)/hulld: $(BUILD)/obj/server/main.o $(LIBS)
-	$(CC) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS)
 
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
-	$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/hull-conmon: $(call obj,$(CONMON_SRC)) $(BUILD)/libhullcommon.a
-	$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The pod infra process: tiny and static, it only waits for signals.
 $(BUILD)/hull-pause: $(PAUSE_SRC)
@@ -96,11 +100,13 @@ $(BUILD)/hull-pause: $(PAUSE_SRC)
 
 $(BUILD)/obj/gen/api.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -110,7 +116,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBS) $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS) -lcmocka
+	@echo "  LD      $@"
+	@$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS) -lcmocka
 
 unit-bins: $(UNIT_BIN)
 
