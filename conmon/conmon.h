@@ -1,0 +1,193 @@
+/* conmon/ — hull-conmon, the per-container (and per-exec) monitor.
+ *
+ * This header is the monitor's interface: hulld includes it for the command line it builds,
+ * the sync-pipe messages it parses, the attach/control socket protocol it speaks and the
+ * exit file it reads.  The rest of the declarations are internal to conmon/.
+ *
+ * ---- Command line ---------------------------------------------------------------------------
+ *   hull-conmon --cid ID --bundle DIR --runtime PATH --socket-dir DIR --exit-dir DIR
+ *               [--log-path FILE] [--log-max-size BYTES] [--runtime-root DIR]
+ *               [--runtime-arg ARG]... [--terminal] [--stdin] [--stdin-once]
+ *               [--sync-fd N] [--container-pidfile FILE] [--conmon-pidfile FILE]
+ *               [--exec --exec-process FILE [--timeout SECONDS] [--exec-capture]
+ *                [--capture-max BYTES]] [--monitor-log FILE] [--log-level LEVEL]
+ *               [--foreground]
+ *
+ *   The process started by hulld forks, the child calls setsid() and forks again, and the
+ *   first process exits 0 at once (hulld reaps it); the grandchild is the monitor.  It marks
+ *   itself PR_SET_CHILD_SUBREAPER, creates the socket dir (0700), binds the sockets, opens the
+ *   log, runs `RUNTIME [--root R] [ARGS] create --bundle B --pid-file P [--console-socket S] ID`
+ *   (exec mode: `RUNTIME ... exec --process F --detach --pid-file P [--console-socket S] ID`),
+ *   reports on the sync fd and then monitors the process until it exits.
+ *   --foreground skips the double fork (tests, debugging).
+ *
+ *   Paths: attach socket  <socket-dir>/attach   (HULL_CONMON_ATTACH_SOCK)
+ *          control socket <socket-dir>/ctl      (HULL_CONMON_CTL_SOCK)
+ *          console socket <socket-dir>/console  (terminal mode, removed once the pty arrives)
+ *          container pid  --container-pidfile, default <socket-dir>/pid
+ *          exit file      <exit-dir>/<ID>, written via <exit-dir>/.<ID>.tmp + rename
+ *
+ * ---- Sync pipe (--sync-fd N) ---------------------------------------------------------------
+ *   Messages are one line of JSON each, terminated by '\n':
+ *     after the runtime ran:  {"pid":1234,"monitor_pid":99}            success
+ *                             {"pid":-1,"monitor_pid":99,"error":"..."}  runtime failed; the
+ *                             error is the runtime's stderr/stdout text (at most 8 KiB)
+ *   Without --exec-capture the fd is closed after that message.  With --exec-capture (ExecSync)
+ *   a second message follows once the process exited and its output is drained:
+ *     {"exit_code":0,"signal":0,"oom_killed":false,"timed_out":false,
+ *      "stdout_len":N,"stderr_len":M,"truncated":false}\n
+ *   followed by exactly N raw stdout bytes and M raw stderr bytes; then the fd is closed.
+ *   Each stream is capped at --capture-max bytes (default 16 MiB); the rest is read and dropped
+ *   ("truncated":true).
+ *
+ * ---- Attach socket (AF_UNIX, SOCK_SEQPACKET) ----------------------------------------------
+ *   Every packet, both ways, is one tag byte followed by the payload (0..HULL_CONMON_PKT_MAX
+ *   bytes).  Monitor -> client: HULL_ATTACH_STDOUT / HULL_ATTACH_STDERR with output as it is
+ *   read (the pty output in terminal mode is STDOUT); when the process has exited and all
+ *   output was sent, one HULL_ATTACH_EXIT packet carrying the exit-file JSON, then the monitor
+ *   closes the connection.  Client -> monitor: HULL_ATTACH_STDIN with bytes for the process's
+ *   stdin (ignored without --stdin), HULL_ATTACH_STDIN_EOF to close it, HULL_ATTACH_RESIZE
+ *   with "ROWS COLS" in ASCII.  Several clients may be attached; output goes to all, stdin
+ *   from any.  With --stdin-once the process's stdin is closed when the first client that
+ *   connected detaches (or sends STDIN_EOF); without it STDIN_EOF and detaching leave stdin
+ *   open.  A client that stops reading is dropped once HULL_CONMON_CLIENT_QUEUE_MAX bytes are
+ *   queued for it.
+ *
+ * ---- Control socket (AF_UNIX, SOCK_SEQPACKET) ---------------------------------------------
+ *   One ASCII request per packet, one reply packet: "ok" or "error <text>".
+ *     "resize ROWS COLS"  set the pty window size (error without --terminal)
+ *     "reopen"            flush, close and reopen the log file (ReopenContainerLog); the new
+ *                         file exists when "ok" comes back
+ *   SIGUSR1 to the monitor also reopens the log; SIGTERM/SIGINT are forwarded to the process.
+ *
+ * ---- Exit file (<exit-dir>/<ID>) -----------------------------------------------------------
+ *   One JSON object, written atomically after the last log line was written and fsynced:
+ *     {"pid":1234,"exit_code":137,"signal":9,"oom_killed":false,"timed_out":false,
+ *      "exited_at":"2026-11-23T12:00:00.123456789Z","exited_at_ns":1795003200123456789}
+ *   exit_code is the exit status, or 128+signal when killed by a signal (signal is then the
+ *   signal number, else 0).  timed_out is set when --timeout killed an exec.
+ */
+#ifndef HULL_CONMON_H
+#define HULL_CONMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HULL_CONMON_ATTACH_SOCK "attach"
+#define HULL_CONMON_CTL_SOCK    "ctl"
+#define HULL_CONMON_CONSOLE     "console"
+#define HULL_CONMON_PIDFILE     "pid"
+
+/* attach socket stream tags (first byte of every packet) */
+enum hull_attach_tag {
+    HULL_ATTACH_STDIN = 0,
+    HULL_ATTACH_STDOUT = 1,
+    HULL_ATTACH_STDERR = 2,
+    HULL_ATTACH_EXIT = 3,
+    HULL_ATTACH_STDIN_EOF = 4,
+    HULL_ATTACH_RESIZE = 5,
+};
+
+#define HULL_CONMON_PKT_MAX          32768 /* payload bytes per packet */
+#define HULL_CONMON_CLIENT_QUEUE_MAX (4u << 20)
+#define HULL_CONMON_MAX_CLIENTS      64
+/* CRI log lines longer than this are split into P records of this size. */
+#define HULL_CONMON_LINE_MAX        (16 * 1024)
+#define HULL_CONMON_CAPTURE_DEFAULT ((size_t)16 << 20)
+
+/* exit file / sync message keys */
+#define HULL_EXIT_KEY_PID          "pid"
+#define HULL_EXIT_KEY_EXIT_CODE    "exit_code"
+#define HULL_EXIT_KEY_SIGNAL       "signal"
+#define HULL_EXIT_KEY_OOM_KILLED   "oom_killed"
+#define HULL_EXIT_KEY_TIMED_OUT    "timed_out"
+#define HULL_EXIT_KEY_EXITED_AT    "exited_at"
+#define HULL_EXIT_KEY_EXITED_AT_NS "exited_at_ns"
+
+/* ---- internal ------------------------------------------------------------------------------ */
+#ifdef HULL_CONMON_INTERNAL
+#include "common/common.h"
+
+struct conmon_opts {
+    const char *cid;
+    const char *bundle;
+    const char *runtime;
+    const char *runtime_root;
+    const char **runtime_args; /* NULL-terminated */
+    size_t n_runtime_args;
+    const char *log_path;
+    int64_t log_max_size; /* 0 = unlimited */
+    const char *exit_dir;
+    const char *socket_dir;
+    const char *container_pidfile;
+    const char *conmon_pidfile;
+    const char *monitor_log;
+    bool terminal, stdin_, stdin_once, foreground;
+    int sync_fd;
+    bool exec;
+    const char *exec_process;
+    int64_t timeout_s; /* 0 = none */
+    bool exec_capture;
+    size_t capture_max;
+};
+
+/* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */
+int conmon_parse_args(int argc, char **argv, struct conmon_opts *opts, hull_error_t *err);
+/* Runs the monitor after daemonizing; returns the process exit status. */
+int conmon_run(struct conmon_opts *opts);
+
+/* ---- CRI log writer (crilog.c) ---- */
+struct crilog {
+    const char *path;
+    int fd;
+    int64_t max_size; /* 0 = unlimited */
+    int64_t size;     /* bytes in the current file */
+    /* per stream (0 = stdout, 1 = stderr) pending bytes of an unfinished line */
+    char *buf[2];
+    size_t len[2];
+};
+int crilog_open(struct crilog *l, const char *path, int64_t max_size, hull_error_t *err);
+/* Feeds bytes read from a stream (0 stdout, 1 stderr); writes complete lines as F records and
+ * full buffers as P records, all with the timestamp now_ns. */
+void crilog_write(struct crilog *l, int stream, const char *data, size_t len, int64_t now_ns);
+/* Writes pending partial lines of both streams as P records. */
+void crilog_flush(struct crilog *l, int64_t now_ns);
+int crilog_reopen(struct crilog *l, hull_error_t *err);
+void crilog_close(struct crilog *l);
+
+/* ---- OOM watch (oom.c) ---- */
+struct oom_watch {
+    int fd;             /* eventfd (v1) or inotify (v2) to poll, -1 if none */
+    int ctl_fd;         /* v1: memory.oom_control kept open */
+    char *counter_path; /* memory.oom_control (v1) / memory.events (v2): "oom_kill N" */
+    long long base_kills;
+    bool fired;
+};
+/* Sets up the watch for the cgroup of pid; failures leave w->fd = -1 (OOM not detected). */
+void oom_watch_init(struct oom_watch *w, pid_t pid);
+/* Call when w->fd is readable. */
+void oom_watch_event(struct oom_watch *w);
+/* True if an OOM kill happened in the cgroup since init. */
+bool oom_watch_killed(struct oom_watch *w);
+void oom_watch_free(struct oom_watch *w);
+/* Parses the line "oom_kill N" out of a memory.oom_control / memory.events text; -1 if none. */
+long long oom_parse_kill_count(const char *text);
+/* Finds the memory cgroup directory of pid (v1 memory controller, else v2); caller frees. */
+char *oom_cgroup_dir(pid_t pid, bool *v2);
+
+/* ---- small helpers (util.c) ---- */
+int conmon_write_all(int fd, const void *data, size_t len);
+/* Appends s as a JSON string literal (with quotes) to the buffer. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+void sbuf_add(struct sbuf *b, const void *data, size_t n);
+void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_add_json_string(struct sbuf *b, const char *s, size_t n);
+void sbuf_free(struct sbuf *b);
+#endif
+
+#endif

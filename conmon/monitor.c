@@ -1,0 +1,1015 @@
+/* The monitor: detach, run the OCI runtime, report to hulld, then one poll() loop that owns
+ * the process's stdio (CRI log, attach clients, ExecSync capture), the control socket, OOM
+ * events and the exit.  No threads; signals arrive through a signalfd. */
+#define HULL_CONMON_INTERNAL
+#include "conmon/conmon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#define ERR_TEXT_MAX 8192
+
+struct pkt {
+    struct pkt *next;
+    size_t len;
+    char data[];
+};
+
+struct client {
+    int fd;
+    bool ctl;   /* control socket connection (else attach) */
+    bool first; /* the first attach client (stdin-once) */
+    struct pkt *head, *tail;
+    size_t queued;
+};
+
+struct monitor {
+    struct conmon_opts *o;
+    int sfd;
+    int out_fd, err_fd; /* read ends; in terminal mode out_fd is the pty master */
+    int in_fd;          /* stdin write end (pipe or pty master dup), -1 when closed */
+    int master_fd;      /* pty master for resize, -1 without terminal */
+    struct sbuf stdin_q;
+    size_t stdin_off;
+    bool stdin_close_pending;
+    bool had_first_client;
+    int attach_lfd, ctl_lfd;
+    char *attach_path, *ctl_path;
+    struct client clients[HULL_CONMON_MAX_CLIENTS];
+    size_t nclients;
+    struct crilog log;
+    struct oom_watch oom;
+    pid_t pid;
+    bool exited, timed_out;
+    int status;
+    int64_t exited_ns;
+    int64_t deadline; /* monotonic ns, 0 = none */
+    struct sbuf cap[2];
+    bool truncated;
+};
+
+/* ---- setup helpers ----------------------------------------------------------------------- */
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int make_pipe(int p[2], hull_error_t *err)
+{
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return hull_error_set(err, errno, "pipe");
+    return 0;
+}
+
+static int listen_unix(const char *path, int type, hull_error_t *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return hull_error_setx(err, ENAMETOOLONG, "socket path `%s` is too long", path);
+    strcpy(sa.sun_path, path);
+    _cleanup_close_ int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return hull_error_set(err, errno, "socket");
+    if (unlink(path) < 0 && errno != ENOENT)
+        return hull_error_set(err, errno, "unlink `%s`", path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return hull_error_set(err, errno, "bind `%s`", path);
+    if (chmod(path, 0600) < 0)
+        return hull_error_set(err, errno, "chmod `%s`", path);
+    if (listen(fd, 16) < 0)
+        return hull_error_set(err, errno, "listen `%s`", path);
+    return hull_steal_fd(fd);
+}
+
+/* The socket dir must be a real directory, ours, and 0700: every socket in it is a way into
+ * the container's stdio (SECURITY.md: control sockets reachable from pods). */
+static int prepare_socket_dir(const char *dir, hull_error_t *err)
+{
+    if (hull_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    struct stat st;
+    if (lstat(dir, &st) < 0)
+        return hull_error_set(err, errno, "stat `%s`", dir);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        return hull_error_setx(err, EPERM, "socket dir `%s` is not a directory owned by us", dir);
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0)
+        return hull_error_set(err, errno, "chmod `%s`", dir);
+    return 0;
+}
+
+static void detach_stdio(const char *monitor_log)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0)
+        return;
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    int errfd = null;
+    if (monitor_log) {
+        int fd = open(monitor_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            errfd = fd;
+    }
+    dup2(errfd, STDERR_FILENO);
+    if (errfd != null)
+        close(errfd);
+    close(null);
+}
+
+/* Double fork: the process hulld started exits at once; the grandchild is in a new session
+ * and can never reacquire a controlling terminal. */
+static int daemonize(void)
+{
+    pid_t p = fork();
+    if (p < 0)
+        return -errno;
+    if (p > 0)
+        _exit(0);
+    if (setsid() < 0)
+        _exit(1);
+    p = fork();
+    if (p < 0)
+        _exit(1);
+    if (p > 0)
+        _exit(0);
+    return 0;
+}
+
+static void sync_send(struct conmon_opts *o, const char *data, size_t len)
+{
+    if (o->sync_fd < 0)
+        return;
+    if (conmon_write_all(o->sync_fd, data, len) < 0)
+        log_warn("sync pipe: %s", strerror(errno));
+}
+
+static void sync_close(struct conmon_opts *o)
+{
+    if (o->sync_fd >= 0)
+        close(o->sync_fd);
+    o->sync_fd = -1;
+}
+
+/* ---- the runtime --------------------------------------------------------------------------- */
+
+struct runtime_io {
+    int stdin_fd, stdout_fd, stderr_fd; /* for the runtime (child side) */
+};
+
+static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const char *console,
+                           const struct runtime_io *io, const sigset_t *oldmask, hull_error_t *err)
+{
+    const char *argv[32 + o->n_runtime_args];
+    size_t n = 0;
+    argv[n++] = o->runtime;
+    if (o->runtime_root) {
+        argv[n++] = "--root";
+        argv[n++] = o->runtime_root;
+    }
+    for (size_t i = 0; i < o->n_runtime_args; i++)
+        argv[n++] = o->runtime_args[i];
+    if (o->exec) {
+        argv[n++] = "exec";
+        argv[n++] = "--process";
+        argv[n++] = o->exec_process;
+        argv[n++] = "--detach";
+    } else {
+        argv[n++] = "create";
+        argv[n++] = "--bundle";
+        argv[n++] = o->bundle;
+    }
+    argv[n++] = "--pid-file";
+    argv[n++] = pidfile;
+    if (console) {
+        argv[n++] = "--console-socket";
+        argv[n++] = console;
+    }
+    argv[n++] = o->cid;
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return hull_error_set(err, errno, "fork");
+    if (pid == 0) {
+        /* Only the three stdio fds reach the runtime (and through it the container). */
+        if (dup2(io->stdin_fd, 0) < 0 || dup2(io->stdout_fd, 1) < 0 || dup2(io->stderr_fd, 2) < 0)
+            _exit(127);
+        closefrom(3);
+        signal(SIGPIPE, SIG_DFL);
+        sigprocmask(SIG_SETMASK, oldmask, NULL);
+        execv(o->runtime, (char *const *)argv);
+        dprintf(2, "exec %s: %s\n", o->runtime, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static int recv_console_fd(int conn)
+{
+    char name[256];
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {name, sizeof(name)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof(ctrl)};
+    ssize_t r;
+    do
+        r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c), sizeof(int));
+            return fd;
+        }
+    }
+    return -EBADMSG;
+}
+
+static void read_avail(int fd, struct sbuf *b, size_t max)
+{
+    if (fd < 0)
+        return;
+    set_nonblock(fd);
+    char buf[4096];
+    while (b->len < max) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r;
+        if (b->len + take > max)
+            take = max - b->len;
+        sbuf_add(b, buf, take);
+    }
+}
+
+static void status_json(struct monitor *m, struct sbuf *b)
+{
+    int code = 0, sig = 0;
+    if (WIFEXITED(m->status)) {
+        code = WEXITSTATUS(m->status);
+    } else if (WIFSIGNALED(m->status)) {
+        sig = WTERMSIG(m->status);
+        code = 128 + sig;
+    }
+    char ts[64];
+    hull_format_rfc3339nano(m->exited_ns, ts, sizeof(ts));
+    sbuf_addf(b,
+              "{\"" HULL_EXIT_KEY_PID "\":%d,\"" HULL_EXIT_KEY_EXIT_CODE
+              "\":%d,\"" HULL_EXIT_KEY_SIGNAL "\":%d,\"" HULL_EXIT_KEY_OOM_KILLED
+              "\":%s,\"" HULL_EXIT_KEY_TIMED_OUT "\":%s,\"" HULL_EXIT_KEY_EXITED_AT
+              "\":\"%s\",\"" HULL_EXIT_KEY_EXITED_AT_NS "\":%lld",
+              (int)m->pid, code, sig, oom_watch_killed(&m->oom) ? "true" : "false",
+              m->timed_out ? "true" : "false", ts, (long long)m->exited_ns);
+}
+
+/* ---- clients --------------------------------------------------------------------------------- */
+
+static void client_drop(struct monitor *m, size_t i);
+
+static void close_stdin(struct monitor *m)
+{
+    if (m->in_fd < 0)
+        return;
+    if (m->stdin_q.len > m->stdin_off) {
+        m->stdin_close_pending = true;
+        return;
+    }
+    if (m->master_fd >= 0) {
+        /* A pty cannot be half-closed: send the EOF character as a terminal would. */
+        char eof = 4;
+        (void)!write(m->in_fd, &eof, 1);
+    }
+    close(m->in_fd);
+    m->in_fd = -1;
+    m->stdin_close_pending = false;
+}
+
+static void client_enqueue(struct monitor *m, size_t i, int tag, const char *data, size_t len)
+{
+    struct client *c = &m->clients[i];
+    if (c->head == NULL) {
+        /* fast path: nothing queued, try to send now */
+        char hdr_and[1 + HULL_CONMON_PKT_MAX];
+        hdr_and[0] = (char)tag;
+        memcpy(hdr_and + 1, data, len);
+        ssize_t w = send(c->fd, hdr_and, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w >= 0)
+            return;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            client_drop(m, i);
+            return;
+        }
+    }
+    if (c->queued + len + 1 > HULL_CONMON_CLIENT_QUEUE_MAX) {
+        log_warn("attach client too slow, dropping it");
+        client_drop(m, i);
+        return;
+    }
+    struct pkt *p = xmalloc0(sizeof(*p) + len + 1);
+    p->len = len + 1;
+    p->data[0] = (char)tag;
+    memcpy(p->data + 1, data, len);
+    if (c->tail)
+        c->tail->next = p;
+    else
+        c->head = p;
+    c->tail = p;
+    c->queued += p->len;
+}
+
+/* Returns false if the client was dropped. */
+static bool client_flush(struct monitor *m, size_t i)
+{
+    struct client *c = &m->clients[i];
+    while (c->head) {
+        struct pkt *p = c->head;
+        ssize_t w = send(c->fd, p->data, p->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            client_drop(m, i);
+            return false;
+        }
+        c->head = p->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        c->queued -= p->len;
+        free(p);
+    }
+    return true;
+}
+
+static void client_drop(struct monitor *m, size_t i)
+{
+    struct client *c = &m->clients[i];
+    while (c->head) {
+        struct pkt *p = c->head;
+        c->head = p->next;
+        free(p);
+    }
+    close(c->fd);
+    bool first = c->first;
+    m->clients[i] = m->clients[--m->nclients];
+    if (first && m->o->stdin_once)
+        close_stdin(m);
+}
+
+static void broadcast(struct monitor *m, int tag, const char *data, size_t len)
+{
+    for (size_t i = m->nclients; i-- > 0;)
+        if (!m->clients[i].ctl)
+            client_enqueue(m, i, tag, data, len);
+}
+
+static void stdin_push(struct monitor *m, const char *data, size_t len)
+{
+    if (m->in_fd < 0 || m->stdin_close_pending || len == 0)
+        return;
+    if (m->stdin_q.len == m->stdin_off) {
+        ssize_t w = write(m->in_fd, data, len);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                close(m->in_fd); /* EPIPE: nobody reads stdin any more */
+                m->in_fd = -1;
+                return;
+            }
+            w = 0;
+        }
+        data += w;
+        len -= (size_t)w;
+        if (len == 0)
+            return;
+        m->stdin_q.len = m->stdin_off = 0;
+    }
+    sbuf_add(&m->stdin_q, data, len);
+}
+
+static void stdin_flush(struct monitor *m)
+{
+    while (m->in_fd >= 0 && m->stdin_q.len > m->stdin_off) {
+        ssize_t w = write(m->in_fd, m->stdin_q.p + m->stdin_off, m->stdin_q.len - m->stdin_off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            close(m->in_fd);
+            m->in_fd = -1;
+            break;
+        }
+        m->stdin_off += (size_t)w;
+    }
+    m->stdin_q.len = m->stdin_off = 0;
+    if (m->stdin_close_pending) {
+        m->stdin_close_pending = false;
+        close_stdin(m);
+    }
+}
+
+static int do_resize(struct monitor *m, const char *arg, hull_error_t *err)
+{
+    unsigned rows, cols;
+    if (sscanf(arg, "%u %u", &rows, &cols) != 2 || rows > 65535 || cols > 65535)
+        return hull_error_setx(err, EINVAL, "bad resize `%s`", arg);
+    if (m->master_fd < 0)
+        return hull_error_setx(err, ENOTTY, "no terminal");
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    if (ioctl(m->master_fd, TIOCSWINSZ, &ws) < 0)
+        return hull_error_set(err, errno, "TIOCSWINSZ");
+    return 0;
+}
+
+static void handle_ctl(struct monitor *m, size_t i, char *req)
+{
+    _cleanup_error_ hull_error_t err = NULL;
+    int r;
+    size_t n = strlen(req);
+    while (n > 0 && (req[n - 1] == '\n' || req[n - 1] == '\r'))
+        req[--n] = '\0';
+    if (strncmp(req, "resize ", 7) == 0) {
+        r = do_resize(m, req + 7, &err);
+    } else if (strcmp(req, "reopen") == 0) {
+        r = crilog_reopen(&m->log, &err);
+    } else {
+        r = hull_error_setx(&err, EINVAL, "unknown request `%.64s`", req);
+    }
+    struct sbuf reply = {0};
+    if (r < 0)
+        sbuf_addf(&reply, "error %s", hull_error_msg(&err));
+    else
+        sbuf_add(&reply, "ok", 2);
+    if (send(m->clients[i].fd, reply.p, reply.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        client_drop(m, i);
+    sbuf_free(&reply);
+}
+
+/* Returns false if the client was dropped. */
+static bool client_read(struct monitor *m, size_t i)
+{
+    char buf[1 + HULL_CONMON_PKT_MAX + 1];
+    ssize_t r = recv(m->clients[i].fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return true;
+    if (r <= 0) {
+        client_drop(m, i);
+        return false;
+    }
+    if (m->clients[i].ctl) {
+        buf[r] = '\0';
+        handle_ctl(m, i, buf);
+        return true;
+    }
+    switch (buf[0]) {
+    case HULL_ATTACH_STDIN:
+        if (m->o->stdin_)
+            stdin_push(m, buf + 1, (size_t)r - 1);
+        break;
+    case HULL_ATTACH_STDIN_EOF:
+        if (m->o->stdin_once)
+            close_stdin(m);
+        break;
+    case HULL_ATTACH_RESIZE: {
+        buf[r] = '\0';
+        _cleanup_error_ hull_error_t err = NULL;
+        if (do_resize(m, buf + 1, &err) < 0)
+            log_debug("attach resize: %s", hull_error_msg(&err));
+        break;
+    }
+    default:
+        break;
+    }
+    return true;
+}
+
+static void accept_client(struct monitor *m, int lfd, bool ctl)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    if (m->nclients >= HULL_CONMON_MAX_CLIENTS || (m->exited && !ctl)) {
+        close(fd);
+        return;
+    }
+    struct client *c = &m->clients[m->nclients++];
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->ctl = ctl;
+    if (!ctl && !m->had_first_client) {
+        c->first = true;
+        m->had_first_client = true;
+    }
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+/* Reads what is available from one output stream; returns false at EOF/error. */
+static bool pump_output(struct monitor *m, int stream, bool until_eagain)
+{
+    int *fdp = stream == 0 ? &m->out_fd : &m->err_fd;
+    char buf[HULL_CONMON_PKT_MAX];
+    do {
+        ssize_t r = read(*fdp, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return true;
+        if (r <= 0) { /* EOF, or EIO from a pty whose other side is gone */
+            close(*fdp);
+            *fdp = -1;
+            if (m->master_fd >= 0 && stream == 0) {
+                m->master_fd = -1; /* out_fd was the master */
+                if (m->in_fd >= 0) {
+                    close(m->in_fd);
+                    m->in_fd = -1;
+                }
+            }
+            return false;
+        }
+        int64_t now = hull_now_ns();
+        if (m->o->exec_capture) {
+            struct sbuf *c = &m->cap[stream];
+            size_t take = (size_t)r;
+            if (c->len + take > m->o->capture_max) {
+                take = m->o->capture_max - c->len;
+                m->truncated = true;
+            }
+            sbuf_add(c, buf, take);
+        }
+        crilog_write(&m->log, stream, buf, (size_t)r, now);
+        broadcast(m, stream == 0 ? HULL_ATTACH_STDOUT : HULL_ATTACH_STDERR, buf, (size_t)r);
+    } while (until_eagain);
+    return true;
+}
+
+static void reap(struct monitor *m)
+{
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p <= 0)
+            return;
+        if (p == m->pid && !m->exited) {
+            m->exited = true;
+            m->status = st;
+            m->exited_ns = hull_now_ns();
+            log_debug("process %d exited with status 0x%x", (int)p, st);
+        }
+    }
+}
+
+static void handle_signals(struct monitor *m)
+{
+    struct signalfd_siginfo si;
+    while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            reap(m);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            if (!m->exited)
+                kill(m->pid, (int)si.ssi_signo);
+            break;
+        case SIGUSR1: {
+            _cleanup_error_ hull_error_t err = NULL;
+            if (crilog_reopen(&m->log, &err) < 0)
+                log_warn("%s", hull_error_msg(&err));
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+enum { PFD_SIG, PFD_OUT, PFD_ERR, PFD_IN, PFD_ATTACH, PFD_CTL, PFD_OOM, PFD_CLIENTS };
+
+static void monitor_loop(struct monitor *m)
+{
+    struct pollfd pfd[PFD_CLIENTS + HULL_CONMON_MAX_CLIENTS];
+    reap(m); /* the process may have exited before we knew its pid */
+    while (!m->exited) {
+        pfd[PFD_SIG] = (struct pollfd){m->sfd, POLLIN, 0};
+        pfd[PFD_OUT] = (struct pollfd){m->out_fd, POLLIN, 0};
+        pfd[PFD_ERR] = (struct pollfd){m->err_fd, POLLIN, 0};
+        pfd[PFD_IN] = (struct pollfd){m->stdin_q.len > m->stdin_off ? m->in_fd : -1, POLLOUT, 0};
+        pfd[PFD_ATTACH] = (struct pollfd){m->attach_lfd, POLLIN, 0};
+        pfd[PFD_CTL] = (struct pollfd){m->ctl_lfd, POLLIN, 0};
+        pfd[PFD_OOM] = (struct pollfd){m->oom.fd, POLLIN, 0};
+        /* stdin backpressure: stop reading attach input while 1 MiB waits for the process */
+        bool stdin_full = m->stdin_q.len - m->stdin_off > (1u << 20);
+        size_t nc = m->nclients;
+        for (size_t i = 0; i < nc; i++) {
+            struct client *c = &m->clients[i];
+            short ev = (c->ctl || !stdin_full) ? POLLIN : 0;
+            if (c->head)
+                ev |= POLLOUT;
+            pfd[PFD_CLIENTS + i] = (struct pollfd){c->fd, ev, 0};
+        }
+        int timeout = -1;
+        if (m->deadline) {
+            int64_t left = m->deadline - hull_monotonic_ns();
+            if (left <= 0) {
+                log_info("timeout: killing %d", (int)m->pid);
+                kill(m->pid, SIGKILL);
+                m->timed_out = true;
+                m->deadline = 0;
+                continue;
+            }
+            timeout = (int)(left / 1000000) + 1;
+        }
+        int n = poll(pfd, PFD_CLIENTS + nc, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[PFD_OUT].revents)
+            pump_output(m, 0, false);
+        if (pfd[PFD_ERR].revents)
+            pump_output(m, 1, false);
+        if (pfd[PFD_IN].revents)
+            stdin_flush(m);
+        if (pfd[PFD_OOM].revents)
+            oom_watch_event(&m->oom);
+        /* clients: walk from the end so drops (swap with last) do not skip anyone */
+        for (size_t i = nc; i-- > 0;) {
+            short re = pfd[PFD_CLIENTS + i].revents;
+            if (re == 0 || i >= m->nclients || m->clients[i].fd != pfd[PFD_CLIENTS + i].fd)
+                continue;
+            if ((re & POLLOUT) && !client_flush(m, i))
+                continue;
+            if (re & (POLLIN | POLLHUP | POLLERR))
+                client_read(m, i);
+        }
+        if (pfd[PFD_ATTACH].revents)
+            accept_client(m, m->attach_lfd, false);
+        if (pfd[PFD_CTL].revents)
+            accept_client(m, m->ctl_lfd, true);
+        if (pfd[PFD_SIG].revents)
+            handle_signals(m);
+    }
+    /* The process is gone: everything it wrote is in the pipes (or the pty) now. */
+    if (m->out_fd >= 0)
+        pump_output(m, 0, true);
+    if (m->err_fd >= 0)
+        pump_output(m, 1, true);
+}
+
+/* Gives attach clients up to two seconds to take the rest of their output. */
+static void drain_clients(struct monitor *m)
+{
+    int64_t end = hull_monotonic_ns() + 2000000000LL;
+    for (;;) {
+        struct pollfd pfd[HULL_CONMON_MAX_CLIENTS];
+        size_t n = 0;
+        for (size_t i = m->nclients; i-- > 0;)
+            if (m->clients[i].head && client_flush(m, i) && m->clients[i].head)
+                n++;
+        if (n == 0)
+            break;
+        int64_t left = end - hull_monotonic_ns();
+        if (left <= 0)
+            break;
+        n = 0;
+        for (size_t i = 0; i < m->nclients; i++)
+            pfd[n++] = (struct pollfd){m->clients[i].fd, m->clients[i].head ? POLLOUT : 0, 0};
+        if (poll(pfd, n, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+            break;
+    }
+    while (m->nclients > 0)
+        client_drop(m, m->nclients - 1);
+}
+
+static void finish(struct monitor *m)
+{
+    crilog_flush(&m->log, hull_now_ns());
+    crilog_close(&m->log);
+    if (m->oom.fd >= 0)
+        oom_watch_event(&m->oom);
+    struct sbuf js = {0};
+    status_json(m, &js);
+    sbuf_add(&js, "}", 1);
+    _cleanup_free_ char *exit_path = hull_path_join(m->o->exit_dir, m->o->cid);
+    _cleanup_error_ hull_error_t err = NULL;
+    if (hull_write_file_atomic(exit_path, js.p, js.len, 0600, &err) < 0)
+        log_error("exit file: %s", hull_error_msg(&err));
+    if (m->o->exec_capture) {
+        struct sbuf msg = {0};
+        status_json(m, &msg);
+        sbuf_addf(&msg, ",\"stdout_len\":%zu,\"stderr_len\":%zu,\"truncated\":%s}\n", m->cap[0].len,
+                  m->cap[1].len, m->truncated ? "true" : "false");
+        sync_send(m->o, msg.p, msg.len);
+        sync_send(m->o, m->cap[0].p, m->cap[0].len);
+        sync_send(m->o, m->cap[1].p, m->cap[1].len);
+        sync_close(m->o);
+        sbuf_free(&msg);
+    }
+    /* attach clients get the exit status as the last packet */
+    for (size_t i = m->nclients; i-- > 0;) {
+        if (m->clients[i].ctl)
+            client_drop(m, i);
+        else
+            client_enqueue(m, i, HULL_ATTACH_EXIT, js.p, js.len);
+    }
+    sbuf_free(&js);
+    drain_clients(m);
+}
+
+/* ---- entry ---------------------------------------------------------------------------------- */
+
+static void runtime_failed(struct conmon_opts *o, struct sbuf *text, const char *fallback)
+{
+    struct sbuf msg = {0};
+    sbuf_addf(&msg, "{\"pid\":-1,\"monitor_pid\":%d,\"error\":", (int)getpid());
+    /* trim trailing whitespace */
+    while (text->len > 0 && (text->p[text->len - 1] == '\n' || text->p[text->len - 1] == ' '))
+        text->len--;
+    if (text->len == 0)
+        sbuf_add_json_string(&msg, fallback, strlen(fallback));
+    else
+        sbuf_add_json_string(&msg, text->p, text->len);
+    sbuf_add(&msg, "}\n", 2);
+    log_error("runtime failed: %s", msg.p);
+    sync_send(o, msg.p, msg.len);
+    sbuf_free(&msg);
+}
+
+int conmon_run(struct conmon_opts *o)
+{
+    _cleanup_error_ hull_error_t err = NULL;
+    if (o->sync_fd >= 0 && fcntl(o->sync_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "hull-conmon: --sync-fd %d: %s\n", o->sync_fd, strerror(errno));
+        return 2;
+    }
+    if (!o->foreground) {
+        if (daemonize() < 0) {
+            fprintf(stderr, "hull-conmon: fork: %s\n", strerror(errno));
+            return 1;
+        }
+        detach_stdio(o->monitor_log);
+    } else if (o->monitor_log) {
+        int fd = open(o->monitor_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+    }
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    /* stop following hulld's cwd (it may be unmounted later) */
+    if (chdir("/") < 0)
+        log_warn("chdir /: %s", strerror(errno));
+
+    struct monitor m = {
+        .o = o,
+        .sfd = -1,
+        .out_fd = -1,
+        .err_fd = -1,
+        .in_fd = -1,
+        .master_fd = -1,
+        .attach_lfd = -1,
+        .ctl_lfd = -1,
+    };
+    m.oom.fd = m.oom.ctl_fd = -1;
+    int rc = 1;
+    struct sbuf errtext = {0};
+    int rt_in[2] = {-1, -1}, rt_out[2] = {-1, -1}, rt_err[2] = {-1, -1};
+    int console_lfd = -1, console_conn = -1;
+    _cleanup_free_ char *console_path = NULL, *pidfile = NULL;
+
+    sigset_t mask, oldmask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &mask, &oldmask);
+    signal(SIGPIPE, SIG_IGN);
+    m.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (m.sfd < 0) {
+        hull_error_set(&err, errno, "signalfd");
+        goto fail;
+    }
+
+    if (o->conmon_pidfile) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+        if (hull_write_file_atomic(o->conmon_pidfile, buf, (size_t)n, 0644, &err) < 0)
+            goto fail;
+    }
+    if (prepare_socket_dir(o->socket_dir, &err) < 0 || hull_mkdir_p(o->exit_dir, 0700, &err) < 0)
+        goto fail;
+    m.attach_path = hull_path_join(o->socket_dir, HULL_CONMON_ATTACH_SOCK);
+    m.ctl_path = hull_path_join(o->socket_dir, HULL_CONMON_CTL_SOCK);
+    pidfile = o->container_pidfile ? xstrdup(o->container_pidfile)
+                                   : hull_path_join(o->socket_dir, HULL_CONMON_PIDFILE);
+    unlink(pidfile);
+    if ((m.attach_lfd = listen_unix(m.attach_path, SOCK_SEQPACKET, &err)) < 0 ||
+        (m.ctl_lfd = listen_unix(m.ctl_path, SOCK_SEQPACKET, &err)) < 0)
+        goto fail;
+    if (crilog_open(&m.log, o->log_path, o->log_max_size, &err) < 0)
+        goto fail;
+
+    /* stdio for the runtime (and, without a terminal, the process) */
+    struct runtime_io io;
+    if (o->terminal) {
+        console_path = hull_path_join(o->socket_dir, HULL_CONMON_CONSOLE);
+        if ((console_lfd = listen_unix(console_path, SOCK_STREAM, &err)) < 0)
+            goto fail;
+        if (make_pipe(rt_err, &err) < 0)
+            goto fail;
+        rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        io = (struct runtime_io){rt_in[0], rt_err[1], rt_err[1]};
+    } else {
+        if (make_pipe(rt_out, &err) < 0 || make_pipe(rt_err, &err) < 0)
+            goto fail;
+        if (o->stdin_) {
+            if (make_pipe(rt_in, &err) < 0)
+                goto fail;
+        } else {
+            rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        io = (struct runtime_io){rt_in[0], rt_out[1], rt_err[1]};
+    }
+    if (io.stdin_fd < 0) {
+        hull_error_set(&err, errno, "open /dev/null");
+        goto fail;
+    }
+
+    if (o->exec && o->timeout_s > 0)
+        m.deadline = hull_monotonic_ns() + o->timeout_s * 1000000000LL;
+    pid_t rt = spawn_runtime(o, pidfile, console_path, &io, &oldmask, &err);
+    if (rt < 0)
+        goto fail;
+    /* keep only our ends */
+    close(rt_in[0]);
+    rt_in[0] = -1;
+    close(rt_out[1]);
+    rt_out[1] = -1;
+    close(rt_err[1]);
+    rt_err[1] = -1;
+
+    /* wait for the runtime, taking the pty master if one is sent */
+    int rt_status = 0;
+    for (;;) {
+        int st;
+        pid_t p = waitpid(rt, &st, WNOHANG);
+        if (p == rt) {
+            rt_status = st;
+            break;
+        }
+        struct pollfd pfd[4] = {
+            {m.sfd, POLLIN, 0},
+            {console_lfd, POLLIN, 0},
+            {console_conn, POLLIN, 0},
+            {o->terminal ? rt_err[0] : -1, POLLIN, 0},
+        };
+        if (poll(pfd, 4, -1) < 0 && errno != EINTR) {
+            hull_error_set(&err, errno, "poll");
+            goto fail;
+        }
+        if (pfd[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(m.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                    kill(rt, SIGKILL);
+        }
+        if (pfd[1].revents && console_conn < 0)
+            console_conn = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (pfd[2].revents) {
+            int fd = recv_console_fd(console_conn);
+            if (fd >= 0 && m.master_fd < 0)
+                m.master_fd = fd;
+            close(console_conn);
+            console_conn = -1;
+        }
+        if (pfd[3].revents)
+            read_avail(rt_err[0], &errtext, ERR_TEXT_MAX);
+    }
+    if (o->terminal && m.master_fd < 0 && console_lfd >= 0) {
+        /* the runtime may have sent the fd and exited before we polled */
+        int c = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c >= 0) {
+            int fd = recv_console_fd(c);
+            if (fd >= 0)
+                m.master_fd = fd;
+            close(c);
+        }
+    }
+    if (console_lfd >= 0) {
+        close(console_lfd);
+        console_lfd = -1;
+        unlink(console_path);
+    }
+
+    if (!WIFEXITED(rt_status) || WEXITSTATUS(rt_status) != 0) {
+        read_avail(rt_err[0], &errtext, ERR_TEXT_MAX);
+        read_avail(rt_out[0], &errtext, ERR_TEXT_MAX);
+        char fb[96];
+        snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
+                 o->exec ? "runtime exec" : "runtime create", rt_status);
+        runtime_failed(o, &errtext, fb);
+        goto out;
+    }
+    {
+        _cleanup_free_ char *text = NULL;
+        if (hull_read_file(pidfile, 64, &text, NULL, &err) < 0)
+            goto fail;
+        m.pid = (pid_t)strtol(text, NULL, 10);
+        if (m.pid <= 0) {
+            hull_error_setx(&err, EINVAL, "bad pid file `%s`", pidfile);
+            goto fail;
+        }
+    }
+    if (o->terminal) {
+        if (m.master_fd < 0) {
+            hull_error_setx(&err, EIO, "terminal requested but the runtime sent no pty");
+            goto fail;
+        }
+        set_nonblock(m.master_fd);
+        m.out_fd = m.master_fd;
+        if (o->stdin_) {
+            m.in_fd = fcntl(m.master_fd, F_DUPFD_CLOEXEC, 3);
+            set_nonblock(m.in_fd);
+        }
+        /* a terminal process has no stderr of its own; whatever the runtime said is gone */
+    } else {
+        m.out_fd = hull_steal_fd(rt_out[0]);
+        m.err_fd = hull_steal_fd(rt_err[0]);
+        m.in_fd = rt_in[1];
+        rt_in[1] = -1;
+        set_nonblock(m.out_fd);
+        set_nonblock(m.err_fd);
+        if (m.in_fd >= 0)
+            set_nonblock(m.in_fd);
+    }
+    {
+        char msg[96];
+        int n = snprintf(msg, sizeof(msg), "{\"pid\":%d,\"monitor_pid\":%d}\n", (int)m.pid,
+                         (int)getpid());
+        sync_send(o, msg, (size_t)n);
+        if (!o->exec_capture)
+            sync_close(o);
+    }
+    oom_watch_init(&m.oom, m.pid);
+    monitor_loop(&m);
+    finish(&m);
+    rc = 0;
+    goto out;
+
+fail:
+    log_error("%s", hull_error_msg(&err));
+    {
+        struct sbuf t = {0};
+        runtime_failed(o, &t, hull_error_msg(&err));
+        sbuf_free(&t);
+    }
+out:
+    sync_close(o);
+    for (size_t i = m.nclients; i-- > 0;)
+        client_drop(&m, i);
+    int fds[] = {m.sfd,     m.out_fd,  m.err_fd,    m.in_fd,     m.attach_lfd,
+                 m.ctl_lfd, rt_in[0],  rt_in[1],    rt_out[0],   rt_out[1],
+                 rt_err[0], rt_err[1], console_lfd, console_conn};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (m.master_fd >= 0 && m.master_fd != m.out_fd)
+        close(m.master_fd);
+    if (m.attach_path)
+        unlink(m.attach_path);
+    if (m.ctl_path)
+        unlink(m.ctl_path);
+    if (console_path)
+        unlink(console_path);
+    free(m.attach_path);
+    free(m.ctl_path);
+    crilog_close(&m.log);
+    oom_watch_free(&m.oom);
+    sbuf_free(&m.stdin_q);
+    sbuf_free(&m.cap[0]);
+    sbuf_free(&m.cap[1]);
+    sbuf_free(&errtext);
+    return rc;
+}
