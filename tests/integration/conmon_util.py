@@ -31,6 +31,9 @@ CRI_LINE = re.compile(
     rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(?:Z|[+-]\d\d:\d\d)) (stdout|stderr) ([PF]) (.*)$")
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 def conmon_bin():
     return os.path.join(BUILD, "hull-conmon")
 
@@ -314,17 +317,25 @@ class Monitor:
         return ctl(self.ctl_path, request)
 
     def cleanup(self):
+        """Removes the container, lets the monitor finish (so sanitizer reports get written),
+        kills it if it does not, and returns any sanitizer report from its log."""
         if not self.exec:
             self.runtime_cmd("delete", "--force", self.cid, check=False)
         if self.monitor_pid and is_conmon(self.monitor_pid):
             try:
-                os.kill(self.monitor_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                wait_for(lambda: not pid_alive(self.monitor_pid), 3, what="monitor exit")
+            except TimeoutError:
+                try:
+                    os.kill(self.monitor_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         if self.sync_r is not None:
             os.close(self.sync_r)
             self.sync_r = None
+        text = self.monitor_text()
         shutil.rmtree(self.dir, ignore_errors=True)
+        bad = [m for m in SANITIZER_MARKS if m in text]
+        return f"{self.cid}: sanitizer report in monitor log:\n{text}" if bad else None
 
 
 class Env:
@@ -360,12 +371,17 @@ class Env:
         return Monitor(self, target.cid, exec_process=proc, terminal=terminal, **kw)
 
     def cleanup(self):
+        """Cleans up every monitor; returns the sanitizer reports found (empty if none)."""
+        reports = []
         for m in reversed(self.monitors):
             try:
-                m.cleanup()
+                r = m.cleanup()
+                if r:
+                    reports.append(r)
             except Exception:  # noqa: BLE001 - best effort, keep cleaning
                 pass
         shutil.rmtree(self.base, ignore_errors=True)
+        return reports
 
 
 _HULL_OCI_OK = {}

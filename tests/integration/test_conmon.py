@@ -40,7 +40,8 @@ def env(request, rootfs):
         runtime = hull_oci_bin()
     e = Env(runtime, rootfs)
     yield e
-    e.cleanup()
+    reports = e.cleanup()
+    assert not reports, "\n".join(reports)
 
 
 def run_to_exit(env, args, timeout=20, **kw):

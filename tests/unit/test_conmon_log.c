@@ -1,0 +1,186 @@
+/* Unit tests for hull-conmon's CRI log writer, JSON string escaping and OOM counter parsing.
+ * conmon/ is a binary, not a library, so the sources under test are included directly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "conmon/crilog.c"
+#include "conmon/oom.c"
+#include "conmon/util.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 2026-11-23T12:00:00.000000007Z, formatted in UTC */
+#define NOW 1795435200000000007LL
+
+struct fixture {
+    char dir[64];
+    char path[96];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/hull-conmon-unit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/ctr.log", f->dir);
+    setenv("TZ", "UTC", 1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    _cleanup_error_ hull_error_t err = NULL;
+    hull_rm_rf(f->dir, &err);
+    free(f);
+    return 0;
+}
+
+static char *slurp(const char *path)
+{
+    char *text = NULL;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(hull_read_file(path, 1 << 24, &text, NULL, &err), 0);
+    return text;
+}
+
+static void test_lines_across_reads(void **state)
+{
+    struct fixture *f = *state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    crilog_write(&l, 0, "ab", 2, NOW);
+    crilog_write(&l, 1, "E1\n", 3, NOW);
+    crilog_write(&l, 0, "c\n\nd", 4, NOW);
+    crilog_flush(&l, NOW);
+    crilog_close(&l);
+    _cleanup_free_ char *got = slurp(f->path);
+    assert_string_equal(got, "2026-11-23T12:00:00.000000007Z stderr F E1\n"
+                             "2026-11-23T12:00:00.000000007Z stdout F abc\n"
+                             "2026-11-23T12:00:00.000000007Z stdout F \n"
+                             "2026-11-23T12:00:00.000000007Z stdout P d\n");
+}
+
+static size_t count(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void test_line_max_boundaries(void **state)
+{
+    struct fixture *f = *state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    size_t n = 2 * HULL_CONMON_LINE_MAX + 10;
+    _cleanup_free_ char *big = malloc(n);
+    memset(big, 'x', n);
+    big[HULL_CONMON_LINE_MAX] = '\n'; /* exactly LINE_MAX bytes: one F record */
+    /* fed in odd-sized pieces: the records must not depend on read sizes */
+    for (size_t off = 0; off < n; off += 777)
+        crilog_write(&l, 0, big + off, n - off < 777 ? n - off : 777, NOW);
+    crilog_write(&l, 0, "\n", 1, NOW);
+    crilog_close(&l);
+    _cleanup_free_ char *got = slurp(f->path);
+    /* LINE_MAX F, then LINE_MAX+9 bytes: one P of LINE_MAX and an F of 9 */
+    assert_int_equal(count(got, " stdout F "), 2);
+    assert_int_equal(count(got, " stdout P "), 1);
+    assert_int_equal(count(got, "\n"), 3);
+    const char *last = strrchr(got, 'F');
+    assert_string_equal(last, "F xxxxxxxxx\n");
+}
+
+static void test_max_size_rotates(void **state)
+{
+    struct fixture *f = *state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(crilog_open(&l, f->path, 200, &err), 0);
+    for (int i = 0; i < 20; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "line %d\n", i);
+        crilog_write(&l, 0, line, (size_t)n, NOW);
+    }
+    crilog_close(&l);
+    _cleanup_free_ char *got = slurp(f->path);
+    assert_true(strlen(got) <= 200);
+    assert_non_null(strstr(got, "stdout F line 19\n"));
+}
+
+static void test_reopen_keeps_partial(void **state)
+{
+    struct fixture *f = *state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    crilog_write(&l, 0, "one\ntw", 6, NOW);
+    char moved[128];
+    snprintf(moved, sizeof(moved), "%s.1", f->path);
+    assert_int_equal(rename(f->path, moved), 0);
+    assert_int_equal(crilog_reopen(&l, &err), 0);
+    crilog_write(&l, 0, "o\n", 2, NOW);
+    crilog_close(&l);
+    _cleanup_free_ char *a = slurp(moved);
+    _cleanup_free_ char *b = slurp(f->path);
+    assert_string_equal(a, "2026-11-23T12:00:00.000000007Z stdout F one\n");
+    assert_string_equal(b, "2026-11-23T12:00:00.000000007Z stdout F two\n");
+}
+
+static void test_no_log_path(void **state)
+{
+    (void)state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(crilog_open(&l, NULL, 0, &err), 0);
+    crilog_write(&l, 0, "x\n", 2, NOW);
+    crilog_flush(&l, NOW);
+    assert_true(crilog_reopen(&l, &err) < 0);
+    crilog_close(&l);
+}
+
+static void test_json_string(void **state)
+{
+    (void)state;
+    struct sbuf b = {0};
+    const char in[] = "a\"b\\c\n\t\x01 \xc3\xa9 \xff end";
+    sbuf_add_json_string(&b, in, sizeof(in) - 1);
+    assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\t\\u0001 \xc3\xa9 \xef\xbf\xbd end\"");
+    sbuf_free(&b);
+    /* a truncated multi-byte sequence at the end */
+    sbuf_add_json_string(&b, "x\xe2\x82", 3);
+    assert_string_equal(b.p, "\"x\xef\xbf\xbd\xef\xbf\xbd\"");
+    sbuf_free(&b);
+}
+
+static void test_oom_counter(void **state)
+{
+    (void)state;
+    assert_int_equal(oom_parse_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
+    assert_int_equal(oom_parse_kill_count("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 1);
+    assert_int_equal(oom_parse_kill_count("oom_kill_disable 0\nunder_oom 0\n"), -1);
+    assert_int_equal(oom_parse_kill_count(""), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lines_across_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_max_boundaries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_size_rotates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_partial, setup, teardown),
+        cmocka_unit_test(test_no_log_path),
+        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_oom_counter),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
