@@ -1,0 +1,89 @@
+/* Overlay assembly: mounts an image's layers as overlayfs lower directories using the short
+ * link names (l/<short>), resolved relative to the store from a short-lived child process, so
+ * images with hundreds of layers fit in the one page a mount's options may take. */
+
+#include "image/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#define MAX_MOUNT_OPTS 4000
+
+int image_overlay_mount(struct image_store *s, const char *image_id, const char *upperdir,
+                        const char *workdir, const char *target, const char *extra_opts,
+                        hull_error_t *err)
+{
+    char **short_names = NULL;
+    int r = image_lowerdirs(s, image_id, &short_names, NULL, err);
+    if (r < 0)
+        return r;
+    size_t n = 0;
+    while (short_names[n])
+        n++;
+    if ((upperdir == NULL) != (workdir == NULL)) {
+        image_strv_free(short_names);
+        return hull_error_setx(err, EINVAL, "overlay: upperdir and workdir go together");
+    }
+    size_t cap = 64 + (upperdir ? strlen(upperdir) + strlen(workdir) : 0) +
+                 (extra_opts ? strlen(extra_opts) : 0);
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(short_names[i]) + 1;
+    _cleanup_free_ char *opts = xmalloc0(cap);
+    size_t o = 0;
+    o += (size_t)snprintf(opts + o, cap - o, "lowerdir=");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(opts + o, cap - o, "%s%s", i ? ":" : "", short_names[i]);
+    /* a read-only overlay needs two lowers: repeat an empty one if the image has one layer */
+    bool single_ro = upperdir == NULL && n == 1;
+    if (upperdir)
+        o += (size_t)snprintf(opts + o, cap - o, ",upperdir=%s,workdir=%s", upperdir, workdir);
+    if (extra_opts && *extra_opts)
+        o += (size_t)snprintf(opts + o, cap - o, ",%s", extra_opts);
+    image_strv_free(short_names);
+    if (n == 0)
+        return hull_error_setx(err, EINVAL, "image \"%s\" has no layers", image_id);
+    if (o >= MAX_MOUNT_OPTS)
+        return hull_error_setx(err, E2BIG, "overlay options for image \"%s\" are %zu bytes",
+                               image_id, o);
+    const char *dir = image_store_dir(s);
+    if (single_ro) {
+        /* one layer, read-only: a read-only bind mount is the same tree */
+        char **ap = NULL;
+        r = image_lowerdirs(s, image_id, NULL, &ap, err);
+        if (r < 0)
+            return r;
+        if (mount(ap[0], target, NULL, MS_BIND, NULL) < 0 ||
+            mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+            int e = errno;
+            image_strv_free(ap);
+            return hull_error_set(err, e, "bind mount image \"%s\" on `%s`", image_id, target);
+        }
+        image_strv_free(ap);
+        return 0;
+    }
+    /* chdir is per process: do it in a child that only mounts (async-signal-safe calls). */
+    pid_t pid = fork();
+    if (pid < 0)
+        return hull_error_set(err, errno, "fork");
+    if (pid == 0) {
+        if (chdir(dir) < 0)
+            _exit(errno & 0xff);
+        if (mount("overlay", target, "overlay", 0, opts) < 0)
+            _exit(errno & 0xff);
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return hull_error_set(err, errno, "waitpid");
+    if (!WIFEXITED(status))
+        return hull_error_setx(err, EIO, "overlay mount helper died");
+    if (WEXITSTATUS(status) != 0)
+        return hull_error_set(err, WEXITSTATUS(status), "mount overlay of image \"%s\" on `%s`",
+                              image_id, target);
+    return 0;
+}

@@ -1,0 +1,779 @@
+/* Registry v2 client over libcurl: endpoints (mirrors in order, then the origin), anonymous,
+ * Basic and Bearer auth (WWW-Authenticate challenges, tokens cached per scope), retries with
+ * backoff on 5xx and network errors, clear errors for 401/403/404. */
+
+#include "image/internal.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ATTEMPTS    3
+#define MAX_ERROR_BODY  4096
+#define DEFAULT_TIMEOUT 60L
+
+/* ---- configuration copies ------------------------------------------------------------------- */
+static char **strv_copy(const char *const *v, size_t n)
+{
+    char **r = xmalloc0((n + 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        r[i] = xstrdup(v[i] ? v[i] : "");
+    return r;
+}
+
+static void strv_free_n(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+struct registry_config *registry_config_copy(const struct image_registry_config *c)
+{
+    struct registry_config *r = xmalloc0(sizeof(*r));
+    if (c == NULL) {
+        r->mirror_hosts = strv_copy(NULL, 0);
+        r->mirror_urls = strv_copy(NULL, 0);
+        r->insecure = strv_copy(NULL, 0);
+        r->ca_hosts = strv_copy(NULL, 0);
+        r->ca_files = strv_copy(NULL, 0);
+        r->timeout_s = DEFAULT_TIMEOUT;
+        return r;
+    }
+    r->mirror_hosts = strv_copy(c->mirror_hosts, c->n_mirrors);
+    r->mirror_urls = strv_copy(c->mirror_urls, c->n_mirrors);
+    r->n_mirrors = c->n_mirrors;
+    r->insecure = strv_copy(c->insecure, c->n_insecure);
+    r->n_insecure = c->n_insecure;
+    r->ca_hosts = strv_copy(c->ca_hosts, c->n_ca);
+    r->ca_files = strv_copy(c->ca_files, c->n_ca);
+    r->n_ca = c->n_ca;
+    r->timeout_s = c->timeout_s > 0 ? c->timeout_s : DEFAULT_TIMEOUT;
+    return r;
+}
+
+void registry_config_free(struct registry_config *c)
+{
+    if (c == NULL)
+        return;
+    strv_free_n(c->mirror_hosts, c->n_mirrors);
+    strv_free_n(c->mirror_urls, c->n_mirrors);
+    strv_free_n(c->insecure, c->n_insecure);
+    strv_free_n(c->ca_hosts, c->n_ca);
+    strv_free_n(c->ca_files, c->n_ca);
+    free(c);
+}
+
+/* ---- token cache --------------------------------------------------------------------------------
+ */
+struct token {
+    char *key;
+    char *value;
+    int64_t expires_ns;
+    struct token *next;
+};
+
+struct token_cache {
+    pthread_mutex_t lock;
+    struct token *head;
+};
+
+struct token_cache *token_cache_new(void)
+{
+    struct token_cache *t = xmalloc0(sizeof(*t));
+    pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+void token_cache_free(struct token_cache *t)
+{
+    if (t == NULL)
+        return;
+    for (struct token *k = t->head, *n; k; k = n) {
+        n = k->next;
+        free(k->key);
+        free(k->value);
+        free(k);
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static char *token_get(struct token_cache *t, const char *key)
+{
+    char *r = NULL;
+    int64_t now = hull_monotonic_ns();
+    pthread_mutex_lock(&t->lock);
+    for (struct token *k = t->head; k; k = k->next)
+        if (strcmp(k->key, key) == 0 && k->expires_ns > now) {
+            r = xstrdup(k->value);
+            break;
+        }
+    pthread_mutex_unlock(&t->lock);
+    return r;
+}
+
+static void token_put(struct token_cache *t, const char *key, const char *value, long ttl_s)
+{
+    int64_t exp = hull_monotonic_ns() + (int64_t)(ttl_s > 10 ? ttl_s - 5 : ttl_s) * 1000000000LL;
+    pthread_mutex_lock(&t->lock);
+    struct token **pp = &t->head;
+    size_t n = 0;
+    while (*pp) {
+        struct token *k = *pp;
+        if (strcmp(k->key, key) == 0 || n > 256) {
+            *pp = k->next;
+            free(k->key);
+            free(k->value);
+            free(k);
+            continue;
+        }
+        n++;
+        pp = &k->next;
+    }
+    struct token *k = xmalloc0(sizeof(*k));
+    k->key = xstrdup(key);
+    k->value = xstrdup(value);
+    k->expires_ns = exp;
+    k->next = t->head;
+    t->head = k;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- sessions
+ * ------------------------------------------------------------------------------------ */
+struct endpoint {
+    char *base; /* "https://host:port" (no trailing slash, no /v2) */
+    char *host; /* registry host the endpoint serves (for CA lookup) */
+    bool mirror;
+    char *ca_file;
+    /* auth learned from the last challenge */
+    char *auth_header; /* "Authorization: …" or NULL */
+};
+
+struct registry_session {
+    const struct registry_config *cfg;
+    struct token_cache *tokens;
+    char *repo;   /* path in the registry, "library/busybox" */
+    char *domain; /* "docker.io" */
+    char *basic;  /* base64 user:pass or NULL */
+    char *registry_token;
+    char *user; /* for token cache keys */
+    struct endpoint *eps;
+    size_t n_eps;
+    size_t active; /* endpoint that served the manifest */
+    long timeout_s;
+};
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *base64_encode(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = xmalloc0(4 * ((n + 2) / 3) + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)s[i + 2];
+        out[o++] = B64[(v >> 18) & 63];
+        out[o++] = B64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? B64[v & 63] : '=';
+    }
+    return out;
+}
+
+static char *base64_decode_user(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = xmalloc0(n + 1);
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = strchr(B64, s[i]);
+        if (s[i] == '=' || s[i] == '\0')
+            break;
+        if (p == NULL)
+            continue;
+        acc = (acc << 6) | (uint32_t)(p - B64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    char *colon = strchr(out, ':');
+    if (colon)
+        *colon = '\0';
+    return out;
+}
+
+static bool host_is_insecure(const struct registry_config *cfg, const char *host)
+{
+    for (size_t i = 0; i < cfg->n_insecure; i++) {
+        const char *h = cfg->insecure[i];
+        if (strncmp(h, "http://", 7) == 0)
+            h += 7;
+        if (strcmp(h, host) == 0)
+            return true;
+        /* "HOST" matches HOST on any port */
+        size_t hl = strlen(h);
+        if (strchr(h, ':') == NULL && strncmp(host, h, hl) == 0 && host[hl] == ':')
+            return true;
+    }
+    return false;
+}
+
+static const char *ca_for(const struct registry_config *cfg, const char *host)
+{
+    for (size_t i = 0; i < cfg->n_ca; i++)
+        if (strcmp(cfg->ca_hosts[i], host) == 0)
+            return cfg->ca_files[i];
+    return NULL;
+}
+
+static void add_endpoint(struct registry_session *s, const char *base, const char *host,
+                         bool mirror)
+{
+    s->eps = xrealloc(s->eps, (s->n_eps + 1) * sizeof(*s->eps));
+    struct endpoint *e = &s->eps[s->n_eps++];
+    memset(e, 0, sizeof(*e));
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (n >= 3 && strncmp(base + n - 3, "/v2", 3) == 0)
+        n -= 3;
+    e->base = xstrndup(base, n);
+    e->host = xstrdup(host);
+    e->mirror = mirror;
+    const char *ca = ca_for(s->cfg, host);
+    e->ca_file = ca ? xstrdup(ca) : NULL;
+}
+
+int registry_session_new(const struct registry_config *cfg, struct token_cache *tokens,
+                         const struct image_ref *ref, const struct image_auth *auth,
+                         struct registry_session **out, hull_error_t *err)
+{
+    struct registry_session *s = xmalloc0(sizeof(*s));
+    s->cfg = cfg;
+    s->tokens = tokens;
+    s->repo = xstrdup(ref->path);
+    s->domain = xstrdup(ref->domain);
+    s->timeout_s = cfg->timeout_s;
+    if (auth) {
+        if (auth->username && *auth->username) {
+            _cleanup_free_ char *up =
+                xasprintf("%s:%s", auth->username, auth->password ? auth->password : "");
+            s->basic = base64_encode(up);
+            s->user = xstrdup(auth->username);
+        } else if (auth->auth && *auth->auth) {
+            s->basic = xstrdup(auth->auth);
+            s->user = base64_decode_user(auth->auth);
+        }
+        if (auth->registry_token && *auth->registry_token)
+            s->registry_token = xstrdup(auth->registry_token);
+    }
+    for (size_t i = 0; i < cfg->n_mirrors; i++) {
+        if (strcmp(cfg->mirror_hosts[i], ref->domain) != 0 && strcmp(cfg->mirror_hosts[i], "*"))
+            continue;
+        const char *u = cfg->mirror_urls[i];
+        if (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) {
+            add_endpoint(s, u, ref->domain, true);
+        } else {
+            const char *host = u;
+            _cleanup_free_ char *b =
+                xasprintf("%s://%s", host_is_insecure(cfg, host) ? "http" : "https", u);
+            add_endpoint(s, b, ref->domain, true);
+        }
+    }
+    const char *origin = ref->domain;
+    if (strcmp(origin, "docker.io") == 0)
+        origin = "registry-1.docker.io";
+    _cleanup_free_ char *ob =
+        xasprintf("%s://%s", host_is_insecure(cfg, ref->domain) ? "http" : "https", origin);
+    add_endpoint(s, ob, ref->domain, false);
+    (void)err;
+    *out = s;
+    return 0;
+}
+
+void registry_session_free(struct registry_session *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_eps; i++) {
+        free(s->eps[i].base);
+        free(s->eps[i].host);
+        free(s->eps[i].ca_file);
+        free(s->eps[i].auth_header);
+    }
+    free(s->eps);
+    free(s->repo);
+    free(s->domain);
+    free(s->basic);
+    free(s->registry_token);
+    free(s->user);
+    free(s);
+}
+
+/* ---- one HTTP exchange
+ * ---------------------------------------------------------------------------- */
+struct xfer {
+    /* sink: memory (max bytes) or fd (hashing, bounded by expected size) */
+    char *mem;
+    size_t len, cap, max;
+    int fd;
+    struct image_sha256 hash;
+    int64_t expect_size;
+    uint64_t received;
+    bool too_big;
+    int write_errno;
+    /* response headers */
+    char *content_type;
+    char *www_auth;
+    char *error_body; /* first bytes of a non-2xx body */
+    size_t error_len;
+    long status;
+};
+
+static void xfer_reset(struct xfer *x)
+{
+    free(x->mem);
+    free(x->content_type);
+    free(x->www_auth);
+    free(x->error_body);
+    int fd = x->fd;
+    size_t max = x->max;
+    int64_t es = x->expect_size;
+    memset(x, 0, sizeof(*x));
+    x->fd = fd;
+    x->max = max;
+    x->expect_size = es;
+    image_sha256_init(&x->hash);
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *opaque)
+{
+    struct xfer *x = opaque;
+    size_t len = size * n;
+    /* a new response (after a redirect) starts with the status line */
+    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        free(x->content_type);
+        free(x->www_auth);
+        x->content_type = x->www_auth = NULL;
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (colon == NULL)
+        return len;
+    size_t klen = (size_t)(colon - buf);
+    const char *v = colon + 1;
+    size_t vlen = len - klen - 1;
+    while (vlen && (*v == ' ' || *v == '\t'))
+        v++, vlen--;
+    while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+        vlen--;
+    if (klen == 12 && strncasecmp(buf, "content-type", 12) == 0) {
+        free(x->content_type);
+        x->content_type = xstrndup(v, vlen);
+        char *semi = strchr(x->content_type, ';');
+        if (semi)
+            *semi = '\0';
+    } else if (klen == 16 && strncasecmp(buf, "www-authenticate", 16) == 0) {
+        free(x->www_auth);
+        x->www_auth = xstrndup(v, vlen);
+    }
+    return len;
+}
+
+/* curl does not hand the status to the write callback; we read it with CURLINFO when the first
+ * byte arrives. */
+struct xfer_ctx {
+    CURL *curl;
+    struct xfer *x;
+};
+
+static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
+{
+    struct xfer_ctx *c = opaque;
+    struct xfer *x = c->x;
+    size_t len = size * n;
+    long code = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code >= 300) {
+        /* keep the start of an error body for the message */
+        if (x->error_len < MAX_ERROR_BODY) {
+            size_t take = MAX_ERROR_BODY - x->error_len < len ? MAX_ERROR_BODY - x->error_len : len;
+            x->error_body = xrealloc(x->error_body, x->error_len + take + 1);
+            memcpy(x->error_body + x->error_len, buf, take);
+            x->error_len += take;
+            x->error_body[x->error_len] = '\0';
+        }
+        return len;
+    }
+    x->received += len;
+    if (x->fd >= 0) {
+        if (x->expect_size >= 0 && x->received > (uint64_t)x->expect_size) {
+            x->too_big = true;
+            return 0; /* abort: more bytes than the descriptor says */
+        }
+        image_sha256_update(&x->hash, buf, len);
+        const char *p = buf;
+        size_t left = len;
+        while (left > 0) {
+            ssize_t w = write(x->fd, p, left);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                x->write_errno = errno;
+                return 0;
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+        return len;
+    }
+    if (x->len + len > x->max) {
+        x->too_big = true;
+        return 0;
+    }
+    if (x->len + len + 1 > x->cap) {
+        x->cap = (x->len + len + 1) * 2;
+        if (x->cap > x->max + 1)
+            x->cap = x->max + 1;
+        x->mem = xrealloc(x->mem, x->cap);
+    }
+    memcpy(x->mem + x->len, buf, len);
+    x->len += len;
+    x->mem[x->len] = '\0';
+    return len;
+}
+
+/* Performs one GET; returns 0 when an HTTP answer came (x->status set), or a negative errno for
+ * network-level failures (message in err). */
+static int http_get(struct registry_session *s, const struct endpoint *ep, const char *url,
+                    const char *accept, const char *authz, struct xfer *x, hull_error_t *err)
+{
+    CURL *curl = curl_easy_init();
+    if (curl == NULL)
+        return hull_error_setx(err, ENOMEM, "curl_easy_init failed");
+    struct curl_slist *hdrs = NULL;
+    _cleanup_free_ char *acc = accept ? xasprintf("Accept: %s", accept) : NULL;
+    if (acc)
+        hdrs = curl_slist_append(hdrs, acc);
+    if (authz)
+        hdrs = curl_slist_append(hdrs, authz);
+    hdrs = curl_slist_append(hdrs, "Docker-Distribution-API-Version: registry/2.0");
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct xfer_ctx ctx = {.curl = curl, .x = x};
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "hull/" HULL_VERSION);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, s->timeout_s);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "identity");
+    if (ep && ep->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ep->ca_file);
+    CURLcode rc = curl_easy_perform(curl);
+    long code = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(curl);
+    x->status = code;
+    if (rc == CURLE_OK)
+        return 0;
+    if (x->too_big)
+        return hull_error_setx(err, x->fd >= 0 ? EILSEQ : EMSGSIZE,
+                               "GET %s: more data than expected", url);
+    if (x->write_errno)
+        return hull_error_set(err, x->write_errno, "GET %s: write", url);
+    int e = EIO;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        e = ETIMEDOUT;
+    else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+        e = ECONNREFUSED;
+    return hull_error_setx(err, e, "GET %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+}
+
+/* Parses `Bearer realm="…",service="…",scope="…"` (or Basic); values into the out params. */
+static char *challenge_param(const char *h, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = h;
+    while ((p = strcasestr(p, key)) != NULL) {
+        if ((p == h || p[-1] == ' ' || p[-1] == ',') && p[kl] == '=') {
+            p += kl + 1;
+            if (*p == '"') {
+                p++;
+                const char *e = strchr(p, '"');
+                return e ? xstrndup(p, (size_t)(e - p)) : xstrdup(p);
+            }
+            size_t n = strcspn(p, ", ");
+            return xstrndup(p, n);
+        }
+        p += kl;
+    }
+    return NULL;
+}
+
+static char *url_escape(const char *s)
+{
+    char *esc = curl_easy_escape(NULL, s, 0);
+    char *r = xstrdup(esc ? esc : "");
+    curl_free(esc);
+    return r;
+}
+
+/* Fetches a bearer token for the challenge; returns "Authorization: Bearer …". */
+static int fetch_token(struct registry_session *s, const struct endpoint *ep, const char *chal,
+                       char **authz, hull_error_t *err)
+{
+    _cleanup_free_ char *realm = challenge_param(chal, "realm");
+    _cleanup_free_ char *service = challenge_param(chal, "service");
+    _cleanup_free_ char *scope = challenge_param(chal, "scope");
+    if (realm == NULL || (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
+        return hull_error_setx(err, EPROTO, "registry %s: bad bearer challenge (realm)", ep->base);
+    if (scope == NULL)
+        scope = xasprintf("repository:%s:pull", s->repo);
+    _cleanup_free_ char *key =
+        xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope, s->user ? s->user : "");
+    _cleanup_free_ char *cached = token_get(s->tokens, key);
+    if (cached) {
+        *authz = xasprintf("Authorization: Bearer %s", cached);
+        return 0;
+    }
+    _cleanup_free_ char *esc_scope = url_escape(scope);
+    _cleanup_free_ char *esc_service = service ? url_escape(service) : NULL;
+    _cleanup_free_ char *url =
+        xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", esc_scope,
+                  esc_service ? "&service=" : "", esc_service ? esc_service : "");
+    _cleanup_free_ char *basic = s->basic ? xasprintf("Authorization: Basic %s", s->basic) : NULL;
+    struct xfer x = {.fd = -1, .max = 1 << 20, .expect_size = -1};
+    int r = 0;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        xfer_reset(&x);
+        hull_error_free(err);
+        r = http_get(s, NULL, url, "application/json", basic, &x, err);
+        if (r == 0 && x.status < 500)
+            break;
+        if (r == 0)
+            r = hull_error_setx(err, EIO, "token server %s: HTTP %ld", realm, x.status);
+        struct timespec ts = {0, 200000000L * (attempt + 1)};
+        nanosleep(&ts, NULL);
+    }
+    if (r < 0)
+        goto out;
+    if (x.status == 401 || x.status == 403) {
+        r = hull_error_setx(err, EACCES, "token server %s refused credentials for %s (HTTP %ld)",
+                            realm, scope, x.status);
+        goto out;
+    }
+    if (x.status != 200) {
+        r = hull_error_setx(err, EIO, "token server %s: HTTP %ld", realm, x.status);
+        goto out;
+    }
+    {
+        _cleanup_yajl_ yajl_val doc = NULL;
+        r = hull_json_parse(x.mem ? x.mem : "", "token response", &doc, err);
+        if (r < 0)
+            goto out;
+        const char *tok = hull_json_get_string(doc, "token", NULL);
+        if (tok == NULL || *tok == '\0')
+            tok = hull_json_get_string(doc, "access_token", NULL);
+        if (tok == NULL || *tok == '\0') {
+            r = hull_error_setx(err, EPROTO, "token server %s: no token in the answer", realm);
+            goto out;
+        }
+        long long ttl = hull_json_get_int(doc, "expires_in", 60);
+        if (ttl < 10)
+            ttl = 60;
+        token_put(s->tokens, key, tok, (long)ttl);
+        *authz = xasprintf("Authorization: Bearer %s", tok);
+    }
+out:
+    xfer_reset(&x);
+    return r;
+}
+
+static const char *error_code_of(struct xfer *x)
+{
+    if (x->error_body == NULL)
+        return NULL;
+    if (strstr(x->error_body, "MANIFEST_UNKNOWN"))
+        return "manifest unknown";
+    if (strstr(x->error_body, "BLOB_UNKNOWN"))
+        return "blob unknown";
+    if (strstr(x->error_body, "NAME_UNKNOWN"))
+        return "repository name not known to registry";
+    if (strstr(x->error_body, "DENIED"))
+        return "access denied";
+    if (strstr(x->error_body, "UNAUTHORIZED"))
+        return "authentication required";
+    return NULL;
+}
+
+/* One request against one endpoint, with auth challenges answered and retries on 5xx/network.
+ * Returns 0 on a 2xx answer; ENOENT for 404, EACCES for 401/403, EIO etc. otherwise. */
+static int endpoint_get(struct registry_session *s, struct endpoint *ep, const char *path,
+                        const char *accept, struct xfer *x, hull_error_t *err)
+{
+    _cleanup_free_ char *url = xasprintf("%s/v2/%s", ep->base, path);
+    bool tried_auth = false;
+    int attempt = 0;
+    for (;;) {
+        xfer_reset(x);
+        if (x->fd >= 0) {
+            if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
+                return hull_error_set(err, errno, "truncate download");
+        }
+        hull_error_free(err);
+        int r = http_get(s, ep, url, accept, ep->auth_header, x, err);
+        bool retry = false;
+        if (r < 0) {
+            if (r == -EILSEQ || r == -EMSGSIZE)
+                return r;
+            retry = true;
+        } else if (x->status == 401 && !tried_auth) {
+            tried_auth = true;
+            const char *ch = x->www_auth ? x->www_auth : "";
+            free(ep->auth_header);
+            ep->auth_header = NULL;
+            if (s->registry_token) {
+                ep->auth_header = xasprintf("Authorization: Bearer %s", s->registry_token);
+            } else if (strncasecmp(ch, "bearer", 6) == 0) {
+                r = fetch_token(s, ep, ch, &ep->auth_header, err);
+                if (r < 0)
+                    return hull_error_wrap(err, "authenticate to %s", ep->base);
+            } else if (strncasecmp(ch, "basic", 5) == 0 && s->basic) {
+                ep->auth_header = xasprintf("Authorization: Basic %s", s->basic);
+            } else {
+                return hull_error_setx(err, EACCES, "GET %s: HTTP 401 unauthorized%s", url,
+                                       s->basic ? "" : " (no credentials given)");
+            }
+            continue;
+        } else if (x->status == 401) {
+            return hull_error_setx(err, EACCES,
+                                   "GET %s: HTTP 401 unauthorized: credentials refused", url);
+        } else if (x->status == 403) {
+            return hull_error_setx(err, EACCES, "GET %s: HTTP 403 forbidden", url);
+        } else if (x->status == 404) {
+            const char *c = error_code_of(x);
+            return hull_error_setx(err, ENOENT, "GET %s: HTTP 404 not found%s%s", url,
+                                   c ? ": " : "", c ? c : "");
+        } else if (x->status == 429 || x->status >= 500) {
+            r = hull_error_setx(err, x->status == 429 ? EAGAIN : EIO, "GET %s: HTTP %ld", url,
+                                x->status);
+            retry = true;
+        } else if (x->status < 200 || x->status >= 300) {
+            const char *c = error_code_of(x);
+            return hull_error_setx(err, EIO, "GET %s: HTTP %ld%s%s", url, x->status, c ? ": " : "",
+                                   c ? c : "");
+        } else {
+            return 0;
+        }
+        if (retry) {
+            if (++attempt >= MAX_ATTEMPTS)
+                return r;
+            /* backoff: 250 ms, 1 s */
+            struct timespec ts = {attempt >= 2 ? 1 : 0, attempt >= 2 ? 0 : 250000000L};
+            nanosleep(&ts, NULL);
+            log_debug("retrying %s after: %s", url, hull_error_msg(err));
+        }
+    }
+}
+
+/* Tries the endpoints from `start` on; the first 2xx wins. The last error is reported, but a
+ * mirror's error never hides the origin's. */
+static int session_get(struct registry_session *s, size_t start, const char *path,
+                       const char *accept, struct xfer *x, size_t *used, hull_error_t *err)
+{
+    int r = -EIO;
+    for (size_t k = 0; k < s->n_eps; k++) {
+        size_t i = (start + k) % s->n_eps;
+        hull_error_free(err);
+        r = endpoint_get(s, &s->eps[i], path, accept, x, err);
+        if (r == 0) {
+            if (used)
+                *used = i;
+            return 0;
+        }
+        if (r == -EILSEQ)
+            return r;
+        if (s->n_eps > 1 && k + 1 < s->n_eps)
+            log_info("registry endpoint %s failed, trying the next: %s", s->eps[i].base,
+                     hull_error_msg(err));
+    }
+    return r;
+}
+
+#define MANIFEST_ACCEPT                                                                            \
+    "application/vnd.oci.image.index.v1+json, "                                                    \
+    "application/vnd.docker.distribution.manifest.list.v2+json, "                                  \
+    "application/vnd.oci.image.manifest.v1+json, "                                                 \
+    "application/vnd.docker.distribution.manifest.v2+json;q=0.9, "                                 \
+    "application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.1"
+
+int registry_get_manifest(struct registry_session *s, const char *reference, size_t max,
+                          char **body, size_t *len, char **media_type, hull_error_t *err)
+{
+    _cleanup_free_ char *path = xasprintf("%s/manifests/%s", s->repo, reference);
+    struct xfer x = {.fd = -1, .max = max, .expect_size = -1};
+    int r = session_get(s, s->active, path, MANIFEST_ACCEPT, &x, &s->active, err);
+    if (r < 0) {
+        xfer_reset(&x);
+        return r;
+    }
+    *body = x.mem ? hull_steal(x.mem) : xstrdup("");
+    *len = x.len;
+    *media_type = x.content_type ? hull_steal(x.content_type) : NULL;
+    xfer_reset(&x);
+    return 0;
+}
+
+int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
+                      hull_error_t *err)
+{
+    _cleanup_free_ char *path = xasprintf("%s/blobs/%s", s->repo, digest);
+    struct xfer x = {.fd = fd, .expect_size = size};
+    int r = -EIO;
+    /* a digest mismatch is retried once (a flaky proxy), then fails the pull */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        hull_error_free(err);
+        r = session_get(s, s->active, path, NULL, &x, NULL, err);
+        if (r == 0) {
+            char got[72];
+            image_sha256_final_digest(&x.hash, got);
+            if (size >= 0 && x.received != (uint64_t)size)
+                r = hull_error_setx(err, EILSEQ, "blob %s: size mismatch: expected %lld, got %llu",
+                                    digest, (long long)size, (unsigned long long)x.received);
+            else if (strcmp(got, digest) != 0)
+                r = hull_error_setx(err, EILSEQ, "blob %s: digest mismatch: content hashes to %s",
+                                    digest, got);
+            else
+                break;
+        }
+        if (r != -EILSEQ)
+            break;
+    }
+    xfer_reset(&x);
+    return r;
+}

@@ -1,0 +1,619 @@
+/* Layer unpack.  A layer is untrusted input: every path is resolved beneath the layer's dirfd
+ * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), entries with ".." are refused, link
+ * targets must stay inside the layer, and metadata is set on fds or with AT_SYMLINK_NOFOLLOW so
+ * it never lands on what a link points to.  libarchive only parses (decompression + tar
+ * headers); it never touches the file system. */
+
+#include "image/image.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+
+#define READ_BLOCK (1 << 20)
+
+struct dir_time {
+    char *path;
+    struct timespec ts[2];
+};
+
+struct unpack {
+    int rootfd;
+    int fd; /* the (compressed) input */
+    struct archive *outer;
+    struct archive *tar;
+    struct image_sha256 hash;
+    bool hashing;
+    uint64_t raw_bytes;
+    /* cache of the last parent dir opened */
+    char *parent_path;
+    int parent_fd;
+    struct dir_time *dirs;
+    size_t n_dirs, cap_dirs;
+    struct image_unpack_stats stats;
+    hull_error_t *err;
+};
+
+static long sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = {.flags = (uint64_t)flags, .mode = 0, .resolve = resolve};
+    long r;
+    do
+        r = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    while (r < 0 && errno == EAGAIN);
+    return r;
+}
+
+#define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+/* Cleans an archive path: leading '/' and "./" dropped, empty and "." components dropped; a
+ * ".." component is refused (-1).  Result is "" for the root. */
+static int clean_path(const char *in, char **out)
+{
+    size_t n = strlen(in);
+    char *res = xmalloc0(n + 1);
+    size_t o = 0;
+    const char *p = in;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0)
+            break;
+        if (len == 1 && p[0] == '.') {
+        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+            free(res);
+            return -1;
+        } else {
+            if (o)
+                res[o++] = '/';
+            memcpy(res + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    res[o] = '\0';
+    *out = res;
+    return 0;
+}
+
+/* Removes name under dirfd, whatever it is (a directory recursively), never following links. */
+static int remove_at(int dfd, const char *name, int depth)
+{
+    if (depth > 512) {
+        errno = ELOOP;
+        return -1;
+    }
+    if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return -1;
+    int fd = (int)sys_openat2(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
+    if (fd < 0)
+        return -1;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -1;
+    }
+    struct dirent *de;
+    int r = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (remove_at(dirfd(d), de->d_name, depth + 1) < 0) {
+            r = -1;
+            break;
+        }
+    }
+    int e = errno;
+    closedir(d);
+    if (r < 0) {
+        errno = e;
+        return -1;
+    }
+    return unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/* Opens (creating missing components, mode 0755) the directory rel beneath the root; a
+ * component that is a symlink is refused (ELOOP), one that is a non-directory is replaced. */
+static int open_dir_beneath(struct unpack *u, const char *rel, bool create, const char *entry)
+{
+    if (*rel == '\0')
+        return fcntl(u->rootfd, F_DUPFD_CLOEXEC, 3);
+    int fd = (int)sys_openat2(u->rootfd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC, BENEATH);
+    if (fd >= 0)
+        return fd;
+    if (errno == ELOOP || errno == EXDEV)
+        return hull_error_setx(u->err, EPERM,
+                               "layer entry \"%s\": a parent directory is a symbolic link", entry);
+    if (!create || (errno != ENOENT && errno != ENOTDIR))
+        return hull_error_set(u->err, errno, "layer entry \"%s\": open parent \"%s\"", entry, rel);
+    /* walk component by component */
+    _cleanup_free_ char *dup = xstrdup(rel);
+    int cur = fcntl(u->rootfd, F_DUPFD_CLOEXEC, 3);
+    if (cur < 0)
+        return hull_error_set(u->err, errno, "dup");
+    char *save = NULL;
+    for (char *c = strtok_r(dup, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        int next = -1;
+        for (int attempt = 0; attempt < 3 && next < 0; attempt++) {
+            next = (int)sys_openat2(cur, c, O_PATH | O_DIRECTORY | O_CLOEXEC, BENEATH);
+            if (next >= 0)
+                break;
+            if (errno == ELOOP || errno == EXDEV) {
+                close(cur);
+                return hull_error_setx(u->err, EPERM,
+                                       "layer entry \"%s\": a parent directory is a symbolic link",
+                                       entry);
+            }
+            if (errno == ENOTDIR) {
+                if (unlinkat(cur, c, 0) < 0 && errno != ENOENT) {
+                    int e = errno;
+                    close(cur);
+                    return hull_error_set(u->err, e, "layer entry \"%s\": replace \"%s\"", entry,
+                                          c);
+                }
+            } else if (errno != ENOENT) {
+                int e = errno;
+                close(cur);
+                return hull_error_set(u->err, e, "layer entry \"%s\": open \"%s\"", entry, c);
+            }
+            if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST) {
+                int e = errno;
+                close(cur);
+                return hull_error_set(u->err, e, "layer entry \"%s\": mkdir \"%s\"", entry, c);
+            }
+            u->stats.entries++;
+        }
+        close(cur);
+        if (next < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": open \"%s\"", entry, c);
+        cur = next;
+    }
+    return cur;
+}
+
+/* The parent dir of rel (cached: archives list siblings together).  Returns a borrowed fd. */
+static int parent_of(struct unpack *u, const char *rel, const char **base, const char *entry)
+{
+    const char *slash = strrchr(rel, '/');
+    _cleanup_free_ char *parent = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
+    *base = slash ? slash + 1 : rel;
+    if (u->parent_path && strcmp(u->parent_path, parent) == 0)
+        return u->parent_fd;
+    int fd = open_dir_beneath(u, parent, true, entry);
+    if (fd < 0)
+        return fd;
+    if (u->parent_fd >= 0)
+        close(u->parent_fd);
+    free(u->parent_path);
+    u->parent_fd = fd;
+    u->parent_path = hull_steal(parent);
+    return fd;
+}
+
+static void forget_parent_cache(struct unpack *u)
+{
+    if (u->parent_fd >= 0)
+        close(u->parent_fd);
+    u->parent_fd = -1;
+    free(u->parent_path);
+    u->parent_path = NULL;
+}
+
+static bool xattr_allowed(const char *name)
+{
+    if (strncmp(name, "trusted.overlay.", 16) == 0)
+        return false; /* would steer overlayfs (redirects, opaque, metacopy) */
+    return strncmp(name, "user.", 5) == 0 || strcmp(name, "security.capability") == 0 ||
+           strncmp(name, "trusted.", 8) == 0;
+}
+
+static int apply_xattrs(struct unpack *u, int fd, struct archive_entry *e, const char *entry)
+{
+    const char *name;
+    const void *value;
+    size_t size;
+    archive_entry_xattr_reset(e);
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+        if (!xattr_allowed(name))
+            continue;
+        if (fsetxattr(fd, name, value, size, 0) < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": set xattr %s", entry, name);
+    }
+    return 0;
+}
+
+static int check_ids(struct unpack *u, struct archive_entry *e, uid_t *uid, gid_t *gid,
+                     const char *entry)
+{
+    la_int64_t U = archive_entry_uid(e), G = archive_entry_gid(e);
+    if (U < 0 || U >= (la_int64_t)UINT32_MAX || G < 0 || G >= (la_int64_t)UINT32_MAX)
+        return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": uid/gid out of range", entry);
+    *uid = (uid_t)U;
+    *gid = (gid_t)G;
+    return 0;
+}
+
+static void entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+    ts[1].tv_sec = archive_entry_mtime(e);
+    ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+    if (archive_entry_atime_is_set(e)) {
+        ts[0].tv_sec = archive_entry_atime(e);
+        ts[0].tv_nsec = archive_entry_atime_nsec(e);
+    } else {
+        ts[0] = ts[1];
+    }
+    if (ts[0].tv_nsec < 0 || ts[0].tv_nsec > 999999999)
+        ts[0].tv_nsec = 0;
+    if (ts[1].tv_nsec < 0 || ts[1].tv_nsec > 999999999)
+        ts[1].tv_nsec = 0;
+}
+
+/* Makes room for a new non-directory entry: whatever is at name goes. */
+static int clear_slot(struct unpack *u, int pfd, const char *base, const char *entry)
+{
+    if (remove_at(pfd, base, 0) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": replace existing", entry);
+    return 0;
+}
+
+static int write_data(struct unpack *u, int fd, const char *entry)
+{
+    const void *buf;
+    size_t size;
+    la_int64_t off;
+    for (;;) {
+        int r = archive_read_data_block(u->tar, &buf, &size, &off);
+        if (r == ARCHIVE_EOF)
+            return 0;
+        if (r < ARCHIVE_WARN)
+            return hull_error_setx(u->err, EIO, "layer entry \"%s\": read data: %s", entry,
+                                   archive_error_string(u->tar) ? archive_error_string(u->tar)
+                                                                : "truncated");
+        const char *p = buf;
+        while (size > 0) {
+            ssize_t w = pwrite(fd, p, size, off);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                return hull_error_set(u->err, errno, "layer entry \"%s\": write", entry);
+            }
+            p += w;
+            off += w;
+            size -= (size_t)w;
+        }
+    }
+}
+
+static int do_entry(struct unpack *u, struct archive_entry *e)
+{
+    const char *raw = archive_entry_pathname(e);
+    if (raw == NULL)
+        return hull_error_setx(u->err, EINVAL, "layer entry without a name");
+    _cleanup_free_ char *rel = NULL;
+    if (clean_path(raw, &rel) < 0)
+        return hull_error_setx(u->err, EPERM,
+                               "layer entry \"%s\": path with \"..\" escapes the layer", raw);
+    mode_t type = archive_entry_filetype(e);
+    const char *hardlink = archive_entry_hardlink(e);
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int r = check_ids(u, e, &uid, &gid, raw);
+    if (r < 0)
+        return r;
+    mode_t perm = archive_entry_perm(e) & 07777;
+    struct timespec ts[2];
+    entry_times(e, ts);
+
+    if (*rel == '\0') { /* the layer root itself */
+        if (type != AE_IFDIR)
+            return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": root is not a directory",
+                                   raw);
+        if (fchown(u->rootfd, uid, gid) < 0 || fchmod(u->rootfd, perm) < 0)
+            return hull_error_set(u->err, errno, "layer root: set owner/mode");
+        return 0;
+    }
+    const char *base;
+    int pfd = parent_of(u, rel, &base, raw);
+    if (pfd < 0)
+        return pfd;
+    if (strlen(base) > 255)
+        return hull_error_setx(u->err, ENAMETOOLONG, "layer entry \"%s\": name too long", raw);
+
+    /* OCI whiteouts */
+    if (strncmp(base, ".wh.", 4) == 0) {
+        if (strcmp(base, ".wh..wh..opq") == 0) {
+            int dfd = (int)sys_openat2(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
+            if (dfd < 0)
+                return hull_error_set(u->err, errno, "layer entry \"%s\": open dir", raw);
+            int sr = fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0);
+            int se = errno;
+            close(dfd);
+            if (sr < 0)
+                return hull_error_set(u->err, se, "layer entry \"%s\": mark opaque", raw);
+            return 0;
+        }
+        if (strncmp(base, ".wh..wh.", 8) == 0)
+            return 0; /* aufs metadata */
+        const char *victim = base + 4;
+        if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0)
+            return hull_error_setx(u->err, EPERM, "layer entry \"%s\": bad whiteout", raw);
+        r = clear_slot(u, pfd, victim, raw);
+        if (r < 0)
+            return r;
+        if (mknodat(pfd, victim, S_IFCHR | 0, makedev(0, 0)) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": create whiteout", raw);
+        if (fchownat(pfd, victim, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": chown whiteout", raw);
+        u->stats.entries++;
+        return 0;
+    }
+
+    if (hardlink != NULL) {
+        _cleanup_free_ char *target = NULL;
+        if (clean_path(hardlink, &target) < 0 || *target == '\0')
+            return hull_error_setx(u->err, EPERM,
+                                   "layer entry \"%s\": hard link to \"%s\" escapes the layer", raw,
+                                   hardlink);
+        if (strcmp(target, rel) == 0)
+            return 0;
+        const char *tslash = strrchr(target, '/');
+        _cleanup_free_ char *tparent =
+            tslash ? xstrndup(target, (size_t)(tslash - target)) : xstrdup("");
+        const char *tbase = tslash ? tslash + 1 : target;
+        _cleanup_close_ int tfd = open_dir_beneath(u, tparent, false, raw);
+        if (tfd < 0) {
+            hull_error_free(u->err);
+            return hull_error_setx(u->err, EPERM,
+                                   "layer entry \"%s\": hard link target \"%s\" is not in the "
+                                   "layer",
+                                   raw, hardlink);
+        }
+        struct stat st;
+        if (fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            return hull_error_setx(u->err, EPERM,
+                                   "layer entry \"%s\": hard link target \"%s\" is not in the "
+                                   "layer",
+                                   raw, hardlink);
+        if (S_ISDIR(st.st_mode))
+            return hull_error_setx(u->err, EPERM, "layer entry \"%s\": hard link to a directory",
+                                   raw);
+        r = clear_slot(u, pfd, base, raw);
+        if (r < 0)
+            return r;
+        if (linkat(tfd, tbase, pfd, base, 0) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": link to \"%s\"", raw,
+                                  hardlink);
+        return 0;
+    }
+
+    switch (type) {
+    case AE_IFDIR: {
+        struct stat st;
+        if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+            r = clear_slot(u, pfd, base, raw);
+            if (r < 0)
+                return r;
+        }
+        if (mkdirat(pfd, base, 0700) < 0) {
+            if (errno != EEXIST)
+                return hull_error_set(u->err, errno, "layer entry \"%s\": mkdir", raw);
+        } else {
+            u->stats.entries++;
+        }
+        _cleanup_close_ int dfd =
+            (int)sys_openat2(pfd, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
+        if (dfd < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": open dir", raw);
+        if (fchown(dfd, uid, gid) < 0 || fchmod(dfd, perm) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": set owner/mode", raw);
+        r = apply_xattrs(u, dfd, e, raw);
+        if (r < 0)
+            return r;
+        if (u->n_dirs == u->cap_dirs) {
+            u->cap_dirs = u->cap_dirs ? u->cap_dirs * 2 : 64;
+            u->dirs = xrealloc(u->dirs, u->cap_dirs * sizeof(*u->dirs));
+        }
+        u->dirs[u->n_dirs].path = xstrdup(rel);
+        memcpy(u->dirs[u->n_dirs].ts, ts, sizeof(ts));
+        u->n_dirs++;
+        return 0;
+    }
+    case AE_IFREG: {
+        r = clear_slot(u, pfd, base, raw);
+        if (r < 0)
+            return r;
+        _cleanup_close_ int fd =
+            openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": create", raw);
+        u->stats.entries++;
+        r = write_data(u, fd, raw);
+        if (r < 0)
+            return r;
+        la_int64_t size = archive_entry_size(e);
+        if (size > 0 && ftruncate(fd, size) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": truncate", raw);
+        u->stats.bytes += size > 0 ? (uint64_t)size : 0;
+        if (fchown(fd, uid, gid) < 0 || fchmod(fd, perm) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": set owner/mode", raw);
+        r = apply_xattrs(u, fd, e, raw);
+        if (r < 0)
+            return r;
+        if (futimens(fd, ts) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": set times", raw);
+        return 0;
+    }
+    case AE_IFLNK: {
+        const char *target = archive_entry_symlink(e);
+        if (target == NULL || *target == '\0')
+            return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": empty symlink", raw);
+        r = clear_slot(u, pfd, base, raw);
+        if (r < 0)
+            return r;
+        /* The target is kept as is: it is never followed here, and in the container it resolves
+         * inside the container's root. */
+        if (symlinkat(target, pfd, base) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": symlink", raw);
+        u->stats.entries++;
+        if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": lchown", raw);
+        if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": set times", raw);
+        return 0;
+    }
+    case AE_IFCHR:
+    case AE_IFBLK:
+    case AE_IFIFO: {
+        r = clear_slot(u, pfd, base, raw);
+        if (r < 0)
+            return r;
+        dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
+        if (mknodat(pfd, base, type | 0600, dev) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": mknod", raw);
+        u->stats.entries++;
+        if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+            fchmodat(pfd, base, perm, AT_SYMLINK_NOFOLLOW) < 0 ||
+            utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": set metadata", raw);
+        return 0;
+    }
+    case AE_IFSOCK:
+        return 0; /* sockets are not archived meaningfully */
+    default:
+        return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": unsupported type 0%o", raw,
+                               (unsigned)type);
+    }
+}
+
+/* The tar reader pulls decompressed bytes from the outer (raw) reader, hashing them on the way:
+ * that is the diff id. */
+static la_ssize_t tar_read_cb(struct archive *a, void *opaque, const void **buf)
+{
+    struct unpack *u = opaque;
+    size_t size;
+    la_int64_t off;
+    int r = archive_read_data_block(u->outer, buf, &size, &off);
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r < ARCHIVE_WARN) {
+        archive_set_error(a, EIO, "decompress: %s",
+                          archive_error_string(u->outer) ? archive_error_string(u->outer)
+                                                         : "error");
+        return -1;
+    }
+    if (u->hashing)
+        image_sha256_update(&u->hash, *buf, size);
+    u->raw_bytes += size;
+    return (la_ssize_t)size;
+}
+
+static int finish_dirs(struct unpack *u)
+{
+    /* deepest first does not matter for times set on fds; set them after all children exist */
+    for (size_t i = u->n_dirs; i-- > 0;) {
+        int fd = (int)sys_openat2(u->rootfd, u->dirs[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                  BENEATH);
+        if (fd < 0)
+            continue; /* replaced later in the archive */
+        (void)futimens(fd, u->dirs[i].ts);
+        close(fd);
+    }
+    return 0;
+}
+
+int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpack_stats *stats,
+                       hull_error_t *err)
+{
+    struct unpack u = {.rootfd = dirfd, .fd = fd, .parent_fd = -1, .err = err};
+    int ret = 0;
+    image_sha256_init(&u.hash);
+    u.hashing = diff_id != NULL;
+
+    u.outer = archive_read_new();
+    u.tar = archive_read_new();
+    if (u.outer == NULL || u.tar == NULL)
+        abort();
+    archive_read_support_filter_all(u.outer);
+    archive_read_support_format_raw(u.outer);
+    archive_read_support_format_tar(u.tar);
+    if (archive_read_open_fd(u.outer, fd, READ_BLOCK) != ARCHIVE_OK) {
+        ret = hull_error_setx(err, EINVAL, "open layer: %s", archive_error_string(u.outer));
+        goto out;
+    }
+    struct archive_entry *oe;
+    if (archive_read_next_header(u.outer, &oe) != ARCHIVE_OK) {
+        ret = hull_error_setx(err, EINVAL, "open layer: %s", archive_error_string(u.outer));
+        goto out;
+    }
+    if (archive_read_open(u.tar, &u, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
+        ret = hull_error_setx(err, EINVAL, "read layer: %s",
+                              archive_error_string(u.tar) ? archive_error_string(u.tar)
+                                                          : "not a tar archive");
+        goto out;
+    }
+    for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(u.tar, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN) {
+            const char *m = archive_error_string(u.tar);
+            ret = hull_error_setx(err, EINVAL, "read layer: %s", m ? m : "bad tar header");
+            goto out;
+        }
+        ret = do_entry(&u, e);
+        if (ret < 0)
+            goto out;
+        /* entries that replace directories invalidate the cached parent */
+        if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
+            forget_parent_cache(&u);
+    }
+    /* drain what follows the end-of-archive marker so the whole stream is hashed */
+    for (;;) {
+        const void *b;
+        la_ssize_t n = tar_read_cb(u.tar, &u, &b);
+        if (n <= 0) {
+            if (n < 0) {
+                ret = hull_error_setx(err, EIO, "read layer: %s",
+                                      archive_error_string(u.tar) ? archive_error_string(u.tar)
+                                                                  : "decompress failed");
+                goto out;
+            }
+            break;
+        }
+    }
+    finish_dirs(&u);
+    if (diff_id) {
+        char got[72];
+        image_sha256_final_digest(&u.hash, got);
+        if (strcmp(got, diff_id) != 0) {
+            ret = hull_error_setx(err, EILSEQ,
+                                  "layer content does not match its diff id: expected %s, got %s",
+                                  diff_id, got);
+            goto out;
+        }
+    }
+    if (stats)
+        *stats = u.stats;
+out:
+    forget_parent_cache(&u);
+    for (size_t i = 0; i < u.n_dirs; i++)
+        free(u.dirs[i].path);
+    free(u.dirs);
+    archive_read_free(u.tar);
+    archive_read_free(u.outer);
+    return ret;
+}
