@@ -1,0 +1,604 @@
+/* Running container processes: the container init (create) and extra processes (exec).
+ *
+ * hull-oci (the parent) prepares everything that needs host paths (cgroups, seccomp program,
+ * console socket, namespace fds), joins the namespaces given by path (all but mount), and
+ * clones the child with the new namespaces.  The child waits for GO (user namespace maps
+ * written, cgroups joined), sets itself up, reports READY or ERROR over a SEQPACKET socket, and
+ * for create blocks on exec.fifo until `start`. */
+
+#include "oci/oci.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct child_args {
+    const struct oci_spec *spec;
+    const struct oci_process *proc;
+    const struct oci_run_opts *o;
+    const struct oci_cgroup *cg;
+    int sync_fd;
+    int console_fd;
+    int fifo_fd;  /* O_PATH exec.fifo (create) */
+    int proc_fd;  /* O_PATH host /proc */
+    int mntns_fd; /* mount namespace to join, -1 if none */
+    bool exec_mode;
+    bool new_userns, new_cgroupns, new_mntns;
+    const void *bpf;
+    size_t bpf_len;
+    unsigned bpf_flags;
+};
+
+static const struct {
+    int type;
+    const char *name;
+} join_order[] = {
+    {CLONE_NEWIPC, "ipc"},   {CLONE_NEWUTS, "uts"},       {CLONE_NEWNET, "net"},
+    {CLONE_NEWPID, "pid"},   {CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWTIME, "time"},
+    {CLONE_NEWUSER, "user"}, {CLONE_NEWNS, "mnt"},
+};
+#define N_NS (sizeof(join_order) / sizeof(join_order[0]))
+
+static void sigset_forwarded(sigset_t *s)
+{
+    sigemptyset(s);
+    sigaddset(s, SIGCHLD);
+    sigaddset(s, SIGINT);
+    sigaddset(s, SIGTERM);
+    sigaddset(s, SIGHUP);
+    sigaddset(s, SIGQUIT);
+    sigaddset(s, SIGUSR1);
+    sigaddset(s, SIGUSR2);
+    sigaddset(s, SIGWINCH);
+}
+
+static char *lookup_executable(const char *arg0, char *const *env)
+{
+    if (strchr(arg0, '/'))
+        return access(arg0, X_OK) == 0 ? xstrdup(arg0) : NULL;
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (char *const *e = env; e && *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            path = *e + 5;
+    _cleanup_free_ char *dup = xstrdup(path);
+    char *save = NULL;
+    for (char *d = strtok_r(dup, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        _cleanup_free_ char *full = hull_path_join(*d ? d : ".", arg0);
+        struct stat st;
+        if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
+            return hull_steal(full);
+    }
+    return NULL;
+}
+
+static int write_sysctls(const struct oci_spec *spec, hull_error_t *err)
+{
+    for (size_t i = 0; i < spec->n_sysctls; i++) {
+        const struct oci_sysctl *s = &spec->sysctls[i];
+        _cleanup_free_ char *rel = xstrdup(s->key);
+        for (char *c = rel; *c; c++)
+            if (*c == '.')
+                *c = '/';
+        _cleanup_free_ char *path = xasprintf("/proc/sys/%s", rel);
+        /* one key per open(): a value can never reach another file (CVE-2022-0811) */
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            return hull_error_set(err, errno, "sysctl `%s`", s->key);
+        size_t len = strlen(s->value);
+        if (write(fd, s->value, len) != (ssize_t)len)
+            return hull_error_set(err, errno, "sysctl `%s` = `%s`", s->key, s->value);
+    }
+    return 0;
+}
+
+/* Runs in the child; returns only on error. */
+static int child_setup(struct child_args *a, hull_error_t *err)
+{
+    const struct oci_spec *spec = a->spec;
+    const struct oci_process *p = a->proc;
+    struct oci_sync_msg m;
+    if (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_GO)
+        return hull_error_setx(err, EPIPE, "parent went away");
+    if (a->new_userns) {
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+            log_debug("uid/gid 0 is not mapped in the new user namespace");
+    }
+    if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+        return hull_error_set(err, errno, "unshare the cgroup namespace");
+    if (a->mntns_fd >= 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
+        return hull_error_set(err, errno, "join the mount namespace");
+    if (!a->exec_mode) {
+        if (a->new_mntns) {
+            struct oci_mount_ctx mc = {
+                .spec = spec,
+                .no_pivot = a->o->no_pivot,
+                .userns = a->new_userns || oci_spec_namespace(spec, CLONE_NEWUSER) != NULL,
+                .cgroupns = a->new_cgroupns,
+                .cgroup = a->cg,
+            };
+            int r = oci_rootfs_setup(&mc, err);
+            if (r < 0)
+                return hull_error_wrap(err, "rootfs");
+            if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+                return hull_error_set(err, errno, "sethostname");
+            if (spec->domainname && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
+                return hull_error_set(err, errno, "setdomainname");
+            if ((r = write_sysctls(spec, err)) < 0)
+                return r;
+            if ((r = oci_rootfs_finalize(&mc, err)) < 0)
+                return hull_error_wrap(err, "rootfs");
+        } else {
+            if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+                return hull_error_set(err, errno, "sethostname");
+        }
+    }
+    if (p->terminal) {
+        int r = oci_console_setup(a->console_fd, err);
+        if (r < 0)
+            return hull_error_wrap(err, "console");
+    } else if (!a->exec_mode) {
+        setsid();
+    }
+    int r;
+    if ((r = oci_apply_rlimits(p, err)) < 0)
+        return r;
+    /* cwd: resolved inside the root, never through a magic link such as /proc/self/fd/N
+     * (CVE-2024-21626) */
+    {
+        _cleanup_close_ int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            return hull_error_set(err, errno, "open /");
+        _cleanup_close_ int cwd = -1;
+        if (a->exec_mode)
+            cwd = oci_open_in_root(rootfd, p->cwd, O_PATH | O_DIRECTORY, 0);
+        else
+            cwd = oci_mkdir_in_root(rootfd, p->cwd, false, err);
+        if (cwd < 0)
+            return hull_error_set(err, errno, "cwd `%s` does not resolve inside the container",
+                                  p->cwd);
+        if (fchdir(cwd) < 0)
+            return hull_error_set(err, errno, "chdir `%s`", p->cwd);
+    }
+    if ((r = oci_drop_bounding(p, err)) < 0)
+        return r;
+    if (a->bpf && !p->no_new_privileges) {
+        /* without no_new_privs the filter must go in while we still have CAP_SYS_ADMIN */
+        if ((r = oci_seccomp_load(a->bpf, a->bpf_len, a->bpf_flags, err)) < 0)
+            return r;
+    }
+    if ((r = oci_set_user(p, err)) < 0)
+        return r;
+    umask(p->user.has_umask ? p->user.umask : 022);
+    if ((r = oci_apply_caps(p, err)) < 0)
+        return r;
+    if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return hull_error_set(err, errno, "no_new_privs");
+    _cleanup_free_ char *exe = lookup_executable(p->args[0], p->env);
+    if (exe == NULL)
+        return hull_error_setx(err, ENOENT, "exec: \"%s\": executable file not found in $PATH",
+                               p->args[0]);
+    /* stdio and preserved fds stay; everything else is closed at exec */
+    int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = first; fd < 4096; fd++)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (!a->exec_mode) {
+        /* setuid cleared dumpable, which would hide /proc/self/fd from us */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        if (oci_sync_send(a->sync_fd, OCI_SYNC_READY, 0, NULL) < 0)
+            _exit(1);
+        char path[64];
+        snprintf(path, sizeof(path), "self/fd/%d", a->fifo_fd);
+        int ff = openat(a->proc_fd, path, O_WRONLY | O_CLOEXEC);
+        if (ff < 0)
+            _exit(1);
+        if (write(ff, "0", 1) != 1)
+            _exit(1);
+        close(a->fifo_fd);
+        close(a->proc_fd);
+    }
+    if (a->bpf && p->no_new_privileges) {
+        if ((r = oci_seccomp_load(a->bpf, a->bpf_len, a->bpf_flags, err)) < 0)
+            return r;
+    }
+    sigset_t all;
+    sigemptyset(&all);
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    execve(exe, p->args, p->env);
+    return hull_error_set(err, errno, "exec `%s`", exe);
+}
+
+static __attribute__((noreturn)) void child_main(struct child_args *a)
+{
+    _cleanup_error_ hull_error_t err = NULL;
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    child_setup(a, &err);
+    /* only reached on failure */
+    oci_sync_send(a->sync_fd, OCI_SYNC_ERROR, hull_error_status(&err), hull_error_msg(&err));
+    if (!a->exec_mode || a->o->detach) {
+        /* nobody may be listening any more (after READY): say it on stderr too */
+    }
+    _exit(a->exec_mode ? 255 : 1);
+}
+
+static int write_idmap(pid_t pid, const char *file, const struct oci_idmap *m, size_t n,
+                       hull_error_t *err)
+{
+    _cleanup_free_ char *text = xstrdup("");
+    for (size_t i = 0; i < n; i++) {
+        char *t = xasprintf("%s%u %u %u\n", text, m[i].container_id, m[i].host_id, m[i].size);
+        free(text);
+        text = t;
+    }
+    _cleanup_free_ char *path = xasprintf("/proc/%d/%s", (int)pid, file);
+    return hull_write_string(path, text, err);
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Waits for READY (create) or for exec (EOF on the CLOEXEC socket). */
+static int wait_child(int sync_fd, pid_t pid, bool expect_ready, const char *what,
+                      hull_error_t *err)
+{
+    struct oci_sync_msg m;
+    int r = oci_sync_recv(sync_fd, &m);
+    if (r == 0 && m.type == OCI_SYNC_READY && expect_ready)
+        return 0;
+    if (r == 0 && m.type == OCI_SYNC_ERROR)
+        return hull_error_setx(err, m.status > 0 ? m.status : EIO, "%s", m.msg);
+    if (r == -EPIPE && !expect_ready)
+        return 0; /* the socket is O_CLOEXEC: EOF without ERROR means execve succeeded */
+    (void)pid;
+    return hull_error_setx(err, EIO, "%s: the container process exited during setup", what);
+}
+
+static int open_ns_path(const char *path, int type, hull_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open namespace `%s`", path);
+    (void)type;
+    return fd;
+}
+
+static int write_time_offsets(const struct oci_spec *spec, hull_error_t *err)
+{
+    if (!spec->has_time_offsets)
+        return 0;
+    _cleanup_free_ char *text =
+        xasprintf("monotonic %lld %lld\nboottime %lld %lld\n", (long long)spec->time_offsets[0][0],
+                  (long long)spec->time_offsets[0][1], (long long)spec->time_offsets[1][0],
+                  (long long)spec->time_offsets[1][1]);
+    /* each line must be written separately */
+    _cleanup_close_ int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open timens_offsets");
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (write(fd, l, strlen(l)) < 0)
+            return hull_error_set(err, errno, "write timens_offsets `%s`", l);
+    return 0;
+}
+
+static void warn_lsm(const struct oci_process *p)
+{
+    if (p->apparmor && access("/sys/kernel/security/apparmor", F_OK) != 0)
+        log_warn("apparmor profile `%s` ignored: AppArmor is not enabled on this host",
+                 p->apparmor);
+    if (p->selinux && access("/sys/fs/selinux/enforce", F_OK) != 0)
+        log_warn("SELinux label `%s` ignored: SELinux is not enabled on this host", p->selinux);
+}
+
+static void oom_score(pid_t pid, const struct oci_process *p)
+{
+    if (!p->has_oom_score_adj)
+        return;
+    char path[64], val[16];
+    snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
+    snprintf(val, sizeof(val), "%d", p->oom_score_adj);
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_write_string(path, val, &e) < 0)
+        log_warn("oomScoreAdj %d not applied (lowering needs CAP_SYS_RESOURCE): %s",
+                 p->oom_score_adj, hull_error_msg(&e));
+}
+
+static void free_bpf(void **p)
+{
+    free(*p);
+}
+
+int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,
+                         pid_t *pid_out, hull_error_t *err)
+{
+    const struct oci_process *p = &spec->process;
+    if (!spec->has_process)
+        return hull_error_setx(err, EINVAL, "config.json: process missing");
+    const struct oci_namespace *mntns = oci_spec_namespace(spec, CLONE_NEWNS);
+    if (mntns == NULL)
+        return hull_error_setx(err, EINVAL, "a mount namespace is required");
+    if ((spec->hostname || spec->domainname) && oci_spec_namespace(spec, CLONE_NEWUTS) == NULL)
+        return hull_error_setx(err, EINVAL,
+                               "unable to set hostname without a private UTS namespace");
+    if (p->terminal && o->console_socket == NULL)
+        return hull_error_setx(err, EINVAL, "cannot allocate a tty without --console-socket");
+    for (size_t i = 0; i < spec->n_sysctls; i++) {
+        int r = oci_sysctl_validate(spec, spec->sysctls[i].key, spec->sysctls[i].value, err);
+        if (r < 0)
+            return r;
+    }
+    warn_lsm(p);
+    __attribute__((cleanup(free_bpf))) void *bpf = NULL;
+    size_t bpf_len = 0;
+    unsigned bpf_flags = 0;
+    int r = oci_seccomp_compile(spec->seccomp, &bpf, &bpf_len, &bpf_flags, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int console = -1;
+    if (p->terminal && (console = oci_console_connect(o->console_socket, err)) < 0)
+        return console;
+    if (mkfifo(o->fifo, 0622) < 0)
+        return hull_error_set(err, errno, "mkfifo `%s`", o->fifo);
+    _cleanup_close_ int fifo = open(o->fifo, O_PATH | O_CLOEXEC);
+    if (fifo < 0)
+        return hull_error_set(err, errno, "open `%s`", o->fifo);
+    _cleanup_close_ int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0)
+        return hull_error_set(err, errno, "open /proc");
+    /* namespaces given by path: open all first, then join (user last, mount in the child) */
+    int nsfd[N_NS];
+    for (size_t i = 0; i < N_NS; i++)
+        nsfd[i] = -1;
+    int flags = 0;
+    bool new_userns = false, new_cgroupns = false, new_timens = false;
+    for (size_t i = 0; i < N_NS && r == 0; i++) {
+        const struct oci_namespace *ns = oci_spec_namespace(spec, join_order[i].type);
+        if (ns == NULL)
+            continue;
+        if (ns->path) {
+            nsfd[i] = open_ns_path(ns->path, ns->type, err);
+            if (nsfd[i] < 0)
+                r = nsfd[i];
+        } else if (ns->type == CLONE_NEWCGROUP) {
+            new_cgroupns = true;
+        } else if (ns->type == CLONE_NEWTIME) {
+            new_timens = true;
+        } else {
+            flags |= ns->type;
+            if (ns->type == CLONE_NEWUSER)
+                new_userns = true;
+        }
+    }
+    pid_t pid = -1;
+    int sv[2] = {-1, -1};
+    if (r < 0)
+        goto out;
+    if ((r = oci_cgroup_create(cg, err)) < 0)
+        goto out;
+    if ((r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
+        goto out;
+    for (size_t i = 0; i < N_NS; i++) {
+        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS)
+            continue;
+        if (setns(nsfd[i], join_order[i].type) < 0) {
+            r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
+            goto out;
+        }
+    }
+    if (new_timens) {
+        if (unshare(CLONE_NEWTIME) < 0) {
+            r = hull_error_set(err, errno, "unshare the time namespace");
+            goto out;
+        }
+        if ((r = write_time_offsets(spec, err)) < 0)
+            goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = hull_error_set(err, errno, "socketpair");
+        goto out;
+    }
+    struct child_args a = {
+        .spec = spec,
+        .proc = p,
+        .o = o,
+        .cg = cg,
+        .sync_fd = sv[1],
+        .console_fd = console,
+        .fifo_fd = fifo,
+        .proc_fd = procfd,
+        .mntns_fd = nsfd[N_NS - 1],
+        .exec_mode = false,
+        .new_userns = new_userns,
+        .new_cgroupns = new_cgroupns,
+        .new_mntns = mntns->path == NULL,
+        .bpf = bpf,
+        .bpf_len = bpf_len,
+        .bpf_flags = bpf_flags,
+    };
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0) {
+        r = hull_error_set(err, errno, "clone");
+        goto out;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(&a);
+    }
+    close(sv[1]);
+    sv[1] = -1;
+    if (new_userns) {
+        if ((r = write_idmap(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err)) < 0 ||
+            (r = write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err)) < 0)
+            goto out;
+    }
+    if ((r = oci_cgroup_enter(cg, pid, err)) < 0)
+        goto out;
+    oom_score(pid, p);
+    if (oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL) < 0) {
+        r = hull_error_setx(err, EIO, "the container process exited during setup");
+        goto out;
+    }
+    if ((r = wait_child(sv[0], pid, true, "create", err)) < 0)
+        goto out;
+    *pid_out = pid;
+    pid = -1;
+out:
+    kill_and_reap(pid);
+    for (size_t i = 0; i < N_NS; i++)
+        if (nsfd[i] >= 0)
+            close(nsfd[i]);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    return r;
+}
+
+int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_process *p,
+                       struct oci_run_opts *o, int *exit_status, hull_error_t *err)
+{
+    *exit_status = 255;
+    if (p->terminal && o->console_socket == NULL)
+        return hull_error_setx(err, EINVAL, "cannot allocate a tty without --console-socket");
+    warn_lsm(p);
+    __attribute__((cleanup(free_bpf))) void *bpf = NULL;
+    size_t bpf_len = 0;
+    unsigned bpf_flags = 0;
+    int r = oci_seccomp_compile(spec ? spec->seccomp : NULL, &bpf, &bpf_len, &bpf_flags, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int console = -1;
+    if (p->terminal && (console = oci_console_connect(o->console_socket, err)) < 0)
+        return console;
+    int nsfd[N_NS];
+    bool joined_user = false;
+    for (size_t i = 0; i < N_NS; i++) {
+        nsfd[i] = -1;
+        char path[64], self[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st->pid, join_order[i].name);
+        snprintf(self, sizeof(self), "/proc/self/ns/%s", join_order[i].name);
+        struct stat a, b;
+        if (stat(path, &a) < 0)
+            continue; /* kernel without it */
+        if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            continue;
+        nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (nsfd[i] < 0 && r == 0)
+            r = hull_error_set(err, errno, "open `%s`", path);
+    }
+    pid_t pid = -1;
+    int sv[2] = {-1, -1};
+    sigset_t fwd, old;
+    sigset_forwarded(&fwd);
+    sigprocmask(SIG_BLOCK, &fwd, &old);
+    if (r < 0)
+        goto out;
+    /* the time namespace is entered via setns too; user last so the others are allowed */
+    for (size_t i = 0; i < N_NS; i++) {
+        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS)
+            continue;
+        if (setns(nsfd[i], join_order[i].type) < 0) {
+            r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
+            goto out;
+        }
+        joined_user = joined_user || join_order[i].type == CLONE_NEWUSER;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = hull_error_set(err, errno, "socketpair");
+        goto out;
+    }
+    struct child_args a = {
+        .spec = spec,
+        .proc = p,
+        .o = o,
+        .cg = &st->cgroup,
+        .sync_fd = sv[1],
+        .console_fd = console,
+        .fifo_fd = -1,
+        .proc_fd = -1,
+        .mntns_fd = nsfd[N_NS - 1],
+        .exec_mode = true,
+        .new_userns = joined_user,
+        .bpf = bpf,
+        .bpf_len = bpf_len,
+        .bpf_flags = bpf_flags,
+    };
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0) {
+        r = hull_error_set(err, errno, "clone");
+        goto out;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        child_main(&a);
+    }
+    close(sv[1]);
+    sv[1] = -1;
+    if ((r = oci_cgroup_enter(&st->cgroup, pid, err)) < 0)
+        goto out;
+    oom_score(pid, p);
+    if (oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL) < 0) {
+        r = hull_error_setx(err, EIO, "exec: the process exited during setup");
+        goto out;
+    }
+    r = wait_child(sv[0], pid, false, "exec", err);
+    if (r < 0)
+        goto out;
+    if (o->pid_file) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%d", (int)pid);
+        if ((r = hull_write_file_atomic(o->pid_file, buf, strlen(buf), 0644, err)) < 0)
+            goto out;
+    }
+    if (o->detach) {
+        *exit_status = 0;
+        pid = -1;
+        goto out;
+    }
+    for (;;) {
+        int status;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        siginfo_t si;
+        int sig = sigwaitinfo(&fwd, &si);
+        if (sig > 0 && sig != SIGCHLD)
+            kill(pid, sig);
+    }
+    pid = -1;
+out:
+    kill_and_reap(pid);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    for (size_t i = 0; i < N_NS; i++)
+        if (nsfd[i] >= 0)
+            close(nsfd[i]);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    return r;
+}

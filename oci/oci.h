@@ -1,0 +1,364 @@
+/* oci/ — hull-oci, Hull's in-tree OCI runtime (runtime-spec 1.1) with a runc-compatible CLI.
+ *
+ * ======================== Interface for callers (server, hull-conmon) ========================
+ *
+ * Invocation (same as runc for everything CRI runtimes use):
+ *   hull-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND ...
+ *     create --bundle DIR [--pid-file F] [--console-socket S] [--no-pivot] [--preserve-fds N] ID
+ *     start ID | state ID | kill ID [SIGNAL] [--all] | delete [--force] ID
+ *     exec --process P.json [--detach|-d] [--pid-file F] [--tty|-t] [--console-socket S] ID
+ *          (or `exec ID ARG...` for a quick command)
+ *     update --resources R.json ID   (R.json is a runtime-spec linux.resources object; "-" = stdin)
+ *     pause ID | resume ID | ps [--format json] ID | list [--format json] [-q]
+ *     features | --version
+ *   The state directory defaults to /run/hull-oci; <root>/<id>/ holds state.json, config.json
+ *   (a copy of the bundle's config taken at create) and exec.fifo while the container is
+ *   "created".
+ *
+ * Exit codes: 0 on success, 1 on any error (one line on stderr naming the container, e.g.
+ *   `hull-oci: container "abc" does not exist`; also appended to --log, as JSON
+ *   {"level":"error","msg":...,"time":...} with --log-format json).  `exec` without --detach
+ *   exits with the process's status (128+N when killed by signal N), 255 when exec itself fails
+ *   (runc does the same).
+ *
+ * create: returns once the container's init is fully set up and blocked on exec.fifo; its
+ *   (host) pid is in --pid-file (written atomically) and in `state`.  The init is then a child
+ *   of nobody: the caller (conmon) should be a child subreaper (PR_SET_CHILD_SUBREAPER) so it
+ *   inherits and can wait(2) on it, exactly as with runc.
+ *
+ * Console: with process.terminal=true, --console-socket PATH is required; hull-oci connects to
+ *   that unix stream socket and sends the pty master as SCM_RIGHTS (one fd, payload = the pty
+ *   name), as runc does.  The init gets the slave as its controlling tty and stdio.  Without a
+ *   terminal, the init inherits hull-oci's stdio (conmon passes its pipes as 0/1/2).
+ *
+ * OOM: `hull-oci state ID` adds two fields to the runtime-spec state (any consumer that ignores
+ *   unknown fields is unaffected):
+ *     "oomKilled": true|false     -- the container's memory cgroup recorded at least one OOM kill
+ *     "oomKillCount": N           -- cgroup v1 memory.oom_control `oom_kill`, v2 memory.events
+ *                                    `oom_kill`
+ *   The cgroup survives the container's exit until `delete`, so the monitor should call
+ *   `hull-oci state ID` after the init exits and before anyone deletes it; CRI's reason is then
+ *   "OOMKilled" when oomKilled is true.  The fields are absent if the memory controller is not
+ *   available.  `state` also reports "cgroupPaths" (controller -> host directory) for stats.
+ *
+ * Status: created (init alive, exec.fifo present), running, paused (freezer), stopped (init
+ *   gone or a zombie, or its pid now belongs to another process: start time is checked).
+ *
+ * ======================== Module internals (libhulloci.a) ==================================== */
+#ifndef HULL_OCI_H
+#define HULL_OCI_H
+
+#include "common/common.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define OCI_DEFAULT_ROOT "/run/hull-oci"
+#define OCI_VERSION      "1.1.0"
+#define OCI_UNSET        INT64_MIN
+
+/* ---- spec (spec.c) ------------------------------------------------------------------------ */
+struct oci_user {
+    uint32_t uid, gid;
+    bool has_umask;
+    uint32_t umask;
+    uint32_t *gids; /* additional gids, always including gid (SECURITY.md: uid/gid class) */
+    size_t n_gids;
+};
+
+struct oci_rlimit {
+    int resource;
+    uint64_t soft, hard;
+};
+
+struct oci_caps {
+    bool set; /* process.capabilities present */
+    uint64_t bounding, effective, inheritable, permitted, ambient;
+};
+
+struct oci_process {
+    bool terminal;
+    struct oci_user user;
+    char **args; /* NULL-terminated */
+    char **env;  /* NULL-terminated */
+    char *cwd;
+    struct oci_caps caps;
+    struct oci_rlimit *rlimits;
+    size_t n_rlimits;
+    bool no_new_privileges;
+    bool has_oom_score_adj;
+    int oom_score_adj;
+    char *apparmor;
+    char *selinux;
+};
+
+struct oci_mount {
+    char *destination, *type, *source;
+    unsigned long flags;       /* MS_* to set */
+    unsigned long propagation; /* MS_SHARED/... | MS_REC, 0 if none */
+    bool bind, recursive;
+    char *data; /* fs-specific options joined with ',' */
+};
+
+struct oci_namespace {
+    int type;   /* CLONE_NEW* */
+    char *path; /* NULL: create a new one */
+};
+
+struct oci_idmap {
+    uint32_t container_id, host_id, size;
+};
+
+struct oci_device {
+    char *path;
+    char type; /* c, b, u, p */
+    int64_t major, minor;
+    uint32_t mode;
+    bool has_mode;
+    uint32_t uid, gid;
+    bool has_uid, has_gid;
+};
+
+struct oci_sysctl {
+    char *key, *value;
+};
+
+struct oci_spec {
+    yajl_val tree; /* the whole document (resources/seccomp are read from it) */
+    char *bundle;  /* absolute */
+    char *rootfs;  /* absolute */
+    bool root_readonly;
+    struct oci_process process;
+    bool has_process;
+    char *hostname, *domainname;
+    struct oci_mount *mounts;
+    size_t n_mounts;
+    struct oci_namespace *namespaces;
+    size_t n_namespaces;
+    struct oci_idmap *uid_mappings, *gid_mappings;
+    size_t n_uid_mappings, n_gid_mappings;
+    struct oci_device *devices;
+    size_t n_devices;
+    struct oci_sysctl *sysctls;
+    size_t n_sysctls;
+    char **masked_paths, **readonly_paths;
+    char *cgroups_path;
+    unsigned long rootfs_propagation; /* 0 = default (rslave) */
+    char *mount_label;
+    yajl_val resources; /* linux.resources or NULL */
+    yajl_val seccomp;   /* linux.seccomp or NULL */
+    yajl_val annotations;
+    int64_t time_offsets[2][2]; /* [monotonic, boottime][secs, nanosecs] */
+    bool has_time_offsets;
+};
+
+/* Loads <bundle>/config.json (bounded) and validates it. */
+int oci_spec_load(const char *bundle, struct oci_spec **out, hull_error_t *err);
+/* Parses a config.json text; bundle is used to resolve a relative root.path and mount sources. */
+int oci_spec_parse(const char *text, const char *bundle, struct oci_spec **out, hull_error_t *err);
+void oci_spec_free(struct oci_spec *spec);
+/* Parses a runtime-spec "process" object (config.json's or exec --process). */
+int oci_process_parse(yajl_val node, struct oci_process *p, hull_error_t *err);
+void oci_process_clear(struct oci_process *p);
+/* Finds a namespace entry by CLONE_NEW* type, NULL if absent. */
+const struct oci_namespace *oci_spec_namespace(const struct oci_spec *spec, int type);
+/* Mount option table lookup: sets flags/propagation or appends to data; exposed for tests. */
+void oci_mount_parse_options(yajl_val options, struct oci_mount *m);
+/* Capability name ("CAP_SYS_ADMIN") to number, -1 if unknown. */
+int oci_cap_from_name(const char *name);
+/* uint32 range check for JSON numbers (ids). */
+int oci_json_u32(yajl_val v, const char *what, uint32_t *out, hull_error_t *err);
+
+void oci_strv_free(char **v);
+size_t oci_strv_len(char *const *v);
+
+/* ---- paths confined to a root (util.c) ----------------------------------------------------- */
+/* openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) of path below rootfd. */
+int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+/* Creates every missing component of path below rootfd (dirs; the last is a file if
+ * last_is_file) without ever leaving the root, then returns an O_PATH fd to it. */
+int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err);
+/* "/proc/self/fd/N" into buf. */
+const char *oci_fd_path(int fd, char buf[64]);
+/* Closes every fd >= from except those in keep[] (close_range when possible). */
+void oci_close_fds_from(int from);
+int oci_copy_file_fd(int in, int out);
+/* Reads field 22 (starttime) of /proc/<pid>/stat; also whether it's a zombie. */
+int oci_proc_starttime(pid_t pid, uint64_t *starttime, bool *zombie);
+
+/* ---- sync channel between hull-oci and the container process (util.c) ---------------------- */
+enum oci_sync_type {
+    OCI_SYNC_ERROR = 1, /* child -> parent: msg follows, child exits */
+    OCI_SYNC_GO,        /* parent -> child: cgroups joined, maps written */
+    OCI_SYNC_READY,     /* child -> parent: set up, about to block on exec.fifo / exec */
+    OCI_SYNC_WARN,      /* child -> parent: a warning to log */
+};
+struct oci_sync_msg {
+    int type;
+    int status;
+    char msg[1024];
+};
+int oci_sync_send(int fd, int type, int status, const char *msg);
+int oci_sync_recv(int fd, struct oci_sync_msg *m);
+
+/* ---- self copy (clone.c) ------------------------------------------------------------------- */
+/* Re-executes hull-oci from a sealed memfd copy of itself unless already running from one
+ * (SECURITY.md: runtime binary overwritten from inside).  Returns only on error or when
+ * already sealed. */
+int oci_ensure_sealed_self(int argc, char **argv, hull_error_t *err);
+bool oci_self_is_sealed(void);
+
+/* ---- cgroups (cgroup.c) -------------------------------------------------------------------- */
+enum oci_cgroup_mode { OCI_CGROUP_NONE = 0, OCI_CGROUP_V1, OCI_CGROUP_HYBRID, OCI_CGROUP_V2 };
+
+struct oci_cgroup_hier {
+    char *mountpoint; /* host path of the hierarchy mount */
+    char *root;       /* mountinfo root field */
+    char *options;    /* "cpu,cpuacct" / "name=systemd"; "" for cgroup2 */
+    bool v2;
+};
+
+struct oci_cgroup_layout {
+    int mode;
+    struct oci_cgroup_hier *hiers;
+    size_t n;
+};
+
+struct oci_cgroup_dir {
+    char *controller;  /* v1: first controller of the hierarchy ("cpu", "name=systemd");
+                          "unified" for cgroup2 */
+    char *controllers; /* all, comma separated */
+    char *path;        /* absolute host directory */
+    char *mount;       /* the hierarchy's mountpoint (path is below it) */
+};
+
+struct oci_cgroup {
+    int mode;
+    struct oci_cgroup_dir *dirs;
+    size_t n;
+};
+
+/* Parses a mountinfo text (the host's, or a fixture) into the cgroup layout. */
+int oci_cgroup_layout_parse(const char *mountinfo, struct oci_cgroup_layout *out,
+                            hull_error_t *err);
+int oci_cgroup_layout_detect(struct oci_cgroup_layout *out, hull_error_t *err);
+void oci_cgroup_layout_clear(struct oci_cgroup_layout *l);
+const char *oci_cgroup_mode_name(int mode);
+/* Computes the container's directories like runc's cgroupfs driver: an absolute cgroupsPath
+ * is below each hierarchy's root, a relative one (or the id when empty) below the cgroup of
+ * the calling process as listed in proc_self_cgroup (the text of /proc/self/cgroup). */
+int oci_cgroup_resolve(const struct oci_cgroup_layout *l, const char *proc_self_cgroup,
+                       const char *cgroups_path, const char *id, struct oci_cgroup *out,
+                       hull_error_t *err);
+void oci_cgroup_clear(struct oci_cgroup *cg);
+/* Creates the directories (v2: enables controllers in the ancestors up from base). */
+int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err);
+/* Applies runtime-spec linux.resources (NULL: only the defaults such as the device rules). */
+int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val resources, const struct oci_spec *spec,
+                     bool update, hull_error_t *err);
+/* Per-hierarchy appliers, exposed for unit tests on fixture trees. */
+int oci_cgroup_v1_apply(const char *controller, const char *dir, yajl_val resources,
+                        const struct oci_spec *spec, bool update, hull_error_t *err);
+int oci_cgroup_v2_apply(const char *dir, yajl_val resources, hull_error_t *err);
+/* v2: "+cpu +memory ..." for the controllers listed in dir/../cgroup.controllers. */
+int oci_cgroup_v2_enable_controllers(const char *base, const char *dir, hull_error_t *err);
+int oci_cgroup_enter(struct oci_cgroup *cg, pid_t pid, hull_error_t *err);
+int oci_cgroup_freeze(struct oci_cgroup *cg, bool freeze, hull_error_t *err);
+int oci_cgroup_is_frozen(struct oci_cgroup *cg, bool *frozen);
+int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err);
+/* -ENOENT when there is no memory controller. */
+int oci_cgroup_oom_kills(struct oci_cgroup *cg, uint64_t *count);
+int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err);
+/* Removes the directories (waits briefly for them to empty). */
+int oci_cgroup_destroy(struct oci_cgroup *cg, hull_error_t *err);
+/* Converters shared with tests. */
+uint64_t oci_cgroup_shares_to_weight(uint64_t shares);
+uint64_t oci_cgroup_blkio_to_io_weight(uint64_t weight);
+
+/* ---- seccomp (seccomp.c) ------------------------------------------------------------------- */
+/* Builds the libseccomp filter from linux.seccomp into a BPF program in memory (so the child
+ * only has to load it). */
+int oci_seccomp_compile(yajl_val seccomp, void **bpf, size_t *len, unsigned *flags,
+                        hull_error_t *err);
+int oci_seccomp_load(const void *bpf, size_t len, unsigned flags, hull_error_t *err);
+
+/* ---- process credentials (caps.c) ---------------------------------------------------------- */
+int oci_apply_rlimits(const struct oci_process *p, hull_error_t *err);
+int oci_drop_bounding(const struct oci_process *p, hull_error_t *err);
+int oci_set_user(const struct oci_process *p, hull_error_t *err);
+int oci_apply_caps(const struct oci_process *p, hull_error_t *err);
+int oci_rlimit_from_name(const char *name);
+
+/* ---- rootfs (mount.c) --------------------------------------------------------------------- */
+struct oci_mount_ctx {
+    const struct oci_spec *spec;
+    bool no_pivot;
+    bool userns; /* new user namespace: bind devices instead of mknod */
+    bool cgroupns;
+    const struct oci_cgroup *cgroup;
+};
+int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err);
+/* After pivot: masked and read-only paths, readonly root. */
+int oci_rootfs_finalize(struct oci_mount_ctx *ctx, hull_error_t *err);
+int oci_sysctl_validate(const struct oci_spec *spec, const char *key, const char *value,
+                        hull_error_t *err);
+
+/* ---- terminal (terminal.c) ----------------------------------------------------------------- */
+int oci_console_connect(const char *path, hull_error_t *err);
+/* In the container: new pty, master sent over sock, slave made the controlling tty and stdio. */
+int oci_console_setup(int sock, hull_error_t *err);
+
+/* ---- state (state.c) ---------------------------------------------------------------------- */
+enum oci_status { OCI_CREATING = 0, OCI_CREATED, OCI_RUNNING, OCI_PAUSED, OCI_STOPPED };
+
+struct oci_state {
+    char *id;
+    char *dir; /* <root>/<id> */
+    pid_t pid;
+    uint64_t starttime;
+    char *bundle, *rootfs, *created;
+    int cgroup_mode;
+    struct oci_cgroup cgroup;
+    char *config_json; /* the copy taken at create */
+};
+const char *oci_status_name(int status);
+int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_error_t *err);
+int oci_state_save(const struct oci_state *st, hull_error_t *err);
+void oci_state_clear(struct oci_state *st);
+int oci_state_status(struct oci_state *st);
+/* The runtime-spec state document (plus Hull's extras) as JSON. */
+char *oci_state_to_json(struct oci_state *st, int status, bool pretty);
+bool oci_id_valid(const char *id);
+
+/* ---- running containers (linux.c) --------------------------------------------------------- */
+struct oci_run_opts {
+    const char *root, *id;
+    const char *pid_file;
+    const char *console_socket;
+    bool no_pivot;
+    bool detach;      /* exec */
+    int preserve_fds; /* extra fds after stdio passed to the process */
+    const char *fifo; /* create: exec.fifo path */
+    const char *state_dir;
+};
+/* create: sets the container up and returns with the init blocked on the fifo. */
+int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,
+                         pid_t *pid, hull_error_t *err);
+/* exec: runs process p in the namespaces and cgroups of st's init.  Returns the exit status
+ * (detach: 0) in *exit_status. */
+int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_process *p,
+                       struct oci_run_opts *o, int *exit_status, hull_error_t *err);
+
+/* ---- CLI (commands.c) --------------------------------------------------------------------- */
+struct oci_global {
+    const char *root;
+    const char *log_path;
+    bool log_json;
+    bool debug;
+};
+int oci_main(int argc, char **argv);
+void oci_report_error(const struct oci_global *g, const char *msg);
+char *oci_features_json(void);
+
+#endif

@@ -1,0 +1,188 @@
+/* Helpers for hull-oci: paths confined to a root, fd hygiene, the parent/child sync channel. */
+
+#include "oci/oci.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .mode = (flags & O_CREAT) ? mode : 0,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    while (*path == '/')
+        path++;
+    if (*path == '\0')
+        path = ".";
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    } while (fd < 0 && errno == EAGAIN);
+    return (int)fd;
+}
+
+int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err)
+{
+    _cleanup_free_ char *dup = xstrdup(path);
+    _cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+    if (cur < 0)
+        return hull_error_set(err, errno, "dup");
+    char *save = NULL;
+    char *comp = strtok_r(dup, "/", &save);
+    if (comp == NULL)
+        return hull_error_setx(err, EINVAL, "empty path");
+    while (comp) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (strcmp(comp, ".") == 0) {
+            comp = next;
+            continue;
+        }
+        bool last = next == NULL;
+        /* Resolve the component inside the root: symlinks (even `..` ones) stay in it. */
+        int fd = oci_open_in_root(cur, comp, O_PATH, 0);
+        if (fd < 0 && errno == ENOENT) {
+            /* cur is always a real directory below the root, so creating in it is safe. */
+            if (last && last_is_file) {
+                int f =
+                    openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (f < 0 && errno != EEXIST)
+                    return hull_error_set(err, errno, "create `%s`", path);
+                if (f >= 0)
+                    close(f);
+            } else if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+                return hull_error_set(err, errno, "mkdir `%s`", path);
+            }
+            fd = oci_open_in_root(cur, comp, O_PATH, 0);
+        }
+        if (fd < 0)
+            return hull_error_set(err, errno, "resolve `%s` in the container root", path);
+        if (!last) {
+            struct stat st;
+            if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                close(fd);
+                return hull_error_setx(err, ENOTDIR, "`%s`: a component is not a directory", path);
+            }
+        }
+        close(cur);
+        cur = fd;
+        comp = next;
+    }
+    return hull_steal_fd(cur);
+}
+
+const char *oci_fd_path(int fd, char buf[64])
+{
+    snprintf(buf, 64, "/proc/self/fd/%d", fd);
+    return buf;
+}
+
+void oci_close_fds_from(int from)
+{
+    if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) == 0)
+        return;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        for (int fd = from; fd < 65536; fd++)
+            close(fd);
+        return;
+    }
+    int self = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int fd = atoi(de->d_name);
+        if (de->d_name[0] != '.' && fd >= from && fd != self)
+            close(fd);
+    }
+    closedir(d);
+}
+
+int oci_copy_file_fd(int in, int out)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return 0;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -errno;
+            off += w;
+        }
+    }
+}
+
+int oci_proc_starttime(pid_t pid, uint64_t *starttime, bool *zombie)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    /* comm may contain spaces and parens: fields start after the last ')' */
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] == '\0')
+        return -EIO;
+    p += 2;
+    char state = *p;
+    /* field 3 is state; starttime is field 22 */
+    int field = 3;
+    while (*p && field < 22) {
+        if (*p == ' ')
+            field++;
+        p++;
+    }
+    if (field != 22)
+        return -EIO;
+    if (starttime)
+        *starttime = strtoull(p, NULL, 10);
+    if (zombie)
+        *zombie = state == 'Z' || state == 'X';
+    return 0;
+}
+
+int oci_sync_send(int fd, int type, int status, const char *msg)
+{
+    struct oci_sync_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.status = status;
+    if (msg)
+        snprintf(m.msg, sizeof(m.msg), "%s", msg);
+    ssize_t w;
+    do {
+        w = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    return w == (ssize_t)sizeof(m) ? 0 : -EPIPE;
+}
+
+int oci_sync_recv(int fd, struct oci_sync_msg *m)
+{
+    ssize_t r;
+    do {
+        r = recv(fd, m, sizeof(*m), 0);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return -EPIPE;
+    if (r != (ssize_t)sizeof(*m))
+        return r < 0 ? -errno : -EIO;
+    m->msg[sizeof(m->msg) - 1] = '\0';
+    return 0;
+}
