@@ -1,0 +1,291 @@
+/* WebSocket (RFC 6455) framing, base64, the resize-event parser and the error-stream Status JSON
+ * of the Kubernetes remotecommand protocols. */
+#include "server/stream.h"
+
+#include <errno.h>
+#include <string.h>
+#include <openssl/evp.h>
+
+ssize_t ws_frame_parse(const uint8_t *d, size_t len, uint64_t max, struct ws_frame *f)
+{
+    if (len < 2)
+        return 0;
+    memset(f, 0, sizeof(*f));
+    f->fin = (d[0] & 0x80) != 0;
+    if (d[0] & 0x70)
+        return -EPROTO; /* no extension was negotiated */
+    f->opcode = d[0] & 0x0f;
+    f->masked = (d[1] & 0x80) != 0;
+    uint64_t l = d[1] & 0x7f;
+    size_t hl = 2;
+    if (l == 126) {
+        if (len < 4)
+            return 0;
+        l = ((uint64_t)d[2] << 8) | d[3];
+        hl = 4;
+    } else if (l == 127) {
+        if (len < 10)
+            return 0;
+        l = 0;
+        for (int i = 0; i < 8; i++)
+            l = (l << 8) | d[2 + i];
+        if (l >> 63)
+            return -EPROTO;
+        hl = 10;
+    }
+    switch (f->opcode) {
+    case WS_CONT:
+    case WS_TEXT:
+    case WS_BINARY:
+        break;
+    case WS_CLOSE:
+    case WS_PING:
+    case WS_PONG:
+        if (!f->fin || l > 125)
+            return -EPROTO;
+        break;
+    default:
+        return -EPROTO;
+    }
+    if (l > max)
+        return -EMSGSIZE;
+    if (f->masked) {
+        if (len < hl + 4)
+            return 0;
+        memcpy(f->mask, d + hl, 4);
+        hl += 4;
+    }
+    if (len < hl + l)
+        return 0;
+    f->length = l;
+    f->header_len = hl;
+    f->payload = d + hl;
+    return (ssize_t)(hl + l);
+}
+
+void ws_put_frame(struct stream_buf *b, uint8_t opcode, bool fin, const uint8_t *mask,
+                  const void *payload, size_t len)
+{
+    uint8_t h[14];
+    size_t hl = 2;
+    h[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
+    uint8_t m = mask ? 0x80 : 0;
+    if (len < 126) {
+        h[1] = (uint8_t)(m | len);
+    } else if (len <= 0xffff) {
+        h[1] = m | 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+        hl = 4;
+    } else {
+        h[1] = m | 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        hl = 10;
+    }
+    if (mask) {
+        memcpy(h + hl, mask, 4);
+        hl += 4;
+    }
+    stream_buf_append(b, h, hl);
+    size_t start = b->len;
+    stream_buf_append(b, payload, len);
+    if (mask)
+        for (size_t i = 0; i < len; i++)
+            b->data[start + i] ^= mask[i & 3];
+}
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t stream_base64_encode(const uint8_t *in, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = b64chars[(v >> 18) & 63];
+        out[o++] = b64chars[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? b64chars[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+ssize_t stream_base64_decode(const char *in, size_t len, uint8_t *out)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == '=') {
+            pad++;
+            continue;
+        }
+        if (pad)
+            return -EINVAL; /* data after padding */
+        int v = b64val(in[i]);
+        if (v < 0)
+            return -EINVAL;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (pad > 2)
+        return -EINVAL;
+    return (ssize_t)o;
+}
+
+int ws_accept_key(const char *key, char out[29])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char buf[256];
+    size_t kl = strlen(key);
+    if (kl == 0 || kl + sizeof(guid) > sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, key, kl);
+    memcpy(buf + kl, guid, sizeof(guid) - 1);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(buf, kl + sizeof(guid) - 1, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
+        return -EIO;
+    stream_base64_encode(md, 20, out);
+    return 0;
+}
+
+/* Finds one complete top-level JSON object in pending (strings and escapes respected). */
+int stream_resize_feed(struct stream_buf *pending, const uint8_t *d, size_t len,
+                       struct stream_winsize *size)
+{
+    stream_buf_append(pending, d, len);
+    size_t i = 0;
+    while (i < pending->len && (pending->data[i] == ' ' || pending->data[i] == '\n' ||
+                                pending->data[i] == '\r' || pending->data[i] == '\t'))
+        i++;
+    stream_buf_consume(pending, i);
+    if (pending->len == 0)
+        return 0;
+    if (pending->data[0] != '{')
+        return -EINVAL;
+    int depth = 0;
+    bool in_str = false, esc = false;
+    size_t end = 0;
+    for (i = 0; i < pending->len; i++) {
+        uint8_t c = pending->data[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"')
+            in_str = true;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']') {
+            if (--depth == 0) {
+                end = i + 1;
+                break;
+            }
+        }
+    }
+    if (end == 0)
+        return pending->len > 4096 ? -EINVAL : 0;
+    _cleanup_free_ char *text = xstrndup((const char *)pending->data, end);
+    stream_buf_consume(pending, end);
+    _cleanup_yajl_ yajl_val v = NULL;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_json_parse(text, "resize event", &v, &e) < 0 || !YAJL_IS_OBJECT(v))
+        return -EINVAL;
+    long long w = hull_json_get_int(v, "Width", -1), h = hull_json_get_int(v, "Height", -1);
+    if (w < 0 || h < 0 || w > 65535 || h > 65535)
+        return -EINVAL;
+    size->width = (uint16_t)w;
+    size->height = (uint16_t)h;
+    return 1;
+}
+
+char *stream_status_json(int exit_code, const char *const *cmd, const char *error)
+{
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    hull_jw_begin_object(&w);
+    hull_jw_key(&w, "metadata");
+    hull_jw_begin_object(&w);
+    hull_jw_end_object(&w);
+    if (error == NULL && exit_code == 0) {
+        hull_jw_kv_string(&w, "status", "Success");
+    } else if (error != NULL) {
+        _cleanup_free_ char *msg = xasprintf("Internal error occurred: %s", error);
+        hull_jw_kv_string(&w, "status", "Failure");
+        hull_jw_kv_string(&w, "message", msg);
+        hull_jw_kv_string(&w, "reason", "InternalError");
+        hull_jw_key(&w, "details");
+        hull_jw_begin_object(&w);
+        hull_jw_key(&w, "causes");
+        hull_jw_begin_array(&w);
+        hull_jw_begin_object(&w);
+        hull_jw_kv_string(&w, "message", error);
+        hull_jw_end_object(&w);
+        hull_jw_end_array(&w);
+        hull_jw_end_object(&w);
+        hull_jw_kv_int(&w, "code", 500);
+    } else {
+        struct stream_buf c = {0};
+        for (size_t i = 0; cmd && cmd[i]; i++) {
+            if (i)
+                stream_buf_append(&c, " ", 1);
+            stream_buf_append(&c, cmd[i], strlen(cmd[i]));
+        }
+        stream_buf_append(&c, "", 1);
+        _cleanup_free_ char *msg =
+            xasprintf("command terminated with non-zero exit code: error executing command [%s], "
+                      "exit code %d",
+                      (char *)c.data, exit_code);
+        stream_buf_free(&c);
+        char code[16];
+        snprintf(code, sizeof(code), "%d", exit_code);
+        hull_jw_kv_string(&w, "status", "Failure");
+        hull_jw_kv_string(&w, "message", msg);
+        hull_jw_kv_string(&w, "reason", "NonZeroExitCode");
+        hull_jw_key(&w, "details");
+        hull_jw_begin_object(&w);
+        hull_jw_key(&w, "causes");
+        hull_jw_begin_array(&w);
+        hull_jw_begin_object(&w);
+        hull_jw_kv_string(&w, "reason", "ExitCode");
+        hull_jw_kv_string(&w, "message", code);
+        hull_jw_end_object(&w);
+        hull_jw_end_array(&w);
+        hull_jw_end_object(&w);
+    }
+    hull_jw_end_object(&w);
+    char *out = hull_jw_finish(&w, NULL);
+    hull_jw_free(&w);
+    return out;
+}
