@@ -1,5 +1,6 @@
 /* The daemon object: state directories, the store, and each service area's init/fini. */
 #include "server/server.h"
+#include "server/stream.h"
 
 #include <errno.h>
 #include <string.h>
@@ -23,6 +24,10 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
 
     /* Service areas, in dependency order (images before sandboxes before containers).
      * Each area adds its init call here. */
+
+    r = stream_init(srv, err); /* streaming (issue 9): last, it serves the areas above */
+    if (r < 0)
+        return hull_error_wrap(err, "streaming server");
 
     return 0;
 }
@@ -50,6 +55,8 @@ void server_reload(struct hull_server *srv, struct hull_config *fresh)
 void server_fini(struct hull_server *srv)
 {
     /* Each area adds its fini call here, in reverse init order. */
+    /* streaming (issue 9) */
+    stream_fini(srv);
 
     store_close(srv->store);
     pthread_rwlock_destroy(&srv->config_lock);
