@@ -98,8 +98,8 @@ class Runner:
             return int(f.read().strip()), dt
 
     def start(self, kind, cid):
+        self.cids.append(cid)  # cleaned up even if the monitor fails half-way
         pid, dt = (self.start_hull if kind == "hull" else self.start_conmon)(cid)
-        self.cids.append(cid)
         self.pids.append(pid)
         p = self.runc("start", cid)
         if p.returncode != 0:

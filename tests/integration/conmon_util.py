@@ -385,6 +385,42 @@ class Env:
 
 
 _HULL_OCI_OK = {}
+_EXEC_OK = {}
+
+
+def exec_detach_status(env):
+    """(ok, reason): does `RUNTIME exec --detach` leave the process running after the runtime
+    exits?  Checked once per runtime with a plain exec (no monitor involved)."""
+    if env.runtime in _EXEC_OK:
+        return _EXEC_OK[env.runtime]
+    sub = Env(env.runtime, env.rootfs)
+    try:
+        cid = sub.cid("xchk")
+        b = sub.bundle(["/bin/sleep", "30"])
+        rt = [env.runtime, "--root", sub.runtime_root]
+        quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, timeout=30, check=True)
+        # the process inherits the runtime's stdio: no pipes we would wait on
+        subprocess.run(rt + ["create", "--bundle", b, "--pid-file", b + "/pid", cid], **quiet)
+        subprocess.run(rt + ["start", cid], check=True, capture_output=True, timeout=30)
+        pfile = os.path.join(sub.base, "p.json")
+        with open(pfile, "w") as f:
+            json.dump(bundle.make_spec(["/bin/sleep", "20"])["process"], f)
+        subprocess.run(rt + ["exec", "--process", pfile, "--detach", "--pid-file",
+                            b + "/epid", cid], **quiet)
+        with open(b + "/epid") as f:
+            epid = int(f.read())
+        time.sleep(0.3)
+        res = (True, "") if pid_alive(epid) else (
+            False, f"{os.path.basename(env.runtime)} exec --detach: the process dies when the "
+            "runtime exits")
+        subprocess.run(rt + ["delete", "--force", cid], capture_output=True, timeout=30)
+    except Exception as e:  # noqa: BLE001
+        res = (False, f"exec --detach check failed: {e}")
+    finally:
+        sub.cleanup()
+    _EXEC_OK[env.runtime] = res
+    return res
 
 
 def hull_oci_status(rootfs):
