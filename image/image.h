@@ -174,4 +174,14 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
 
 void image_strv_free(char **v);
 
+/* ---- hulld glue (server/rpc_image.c) ------------------------------------------------------------
+ */
+struct hull_server;
+struct image_service;
+/* Opens the store under config->root with the registry settings of the config; sets srv->images. */
+int image_service_init(struct hull_server *srv, hull_error_t *err);
+void image_service_fini(struct hull_server *srv);
+/* The store, for the container code: srv->images → image_service_store(srv->images). */
+struct image_store *image_service_store(struct image_service *svc);
+
 #endif

@@ -1,6 +1,9 @@
 /* The daemon object: state directories, the store, and each service area's init/fini. */
 #include "server/server.h"
+#include "server/sandbox.h" /* sandboxes (issue 7) */
 #include "server/stream.h"
+#include "server/container.h"
+#include "image/image.h" /* images (issue 6) */
 
 #include <errno.h>
 #include <string.h>
@@ -24,6 +27,17 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
 
     /* Service areas, in dependency order (images before sandboxes before containers).
      * Each area adds its init call here. */
+    r = image_service_init(srv, err); /* images (issue 6) */
+    if (r < 0)
+        return hull_error_wrap(err, "images");
+
+    r = sandbox_service_init(srv, err); /* sandboxes (issue 7) */
+    if (r < 0)
+        return hull_error_wrap(err, "sandboxes");
+
+    r = container_service_init(srv, err); /* containers (issue 8): after images and sandboxes */
+    if (r < 0)
+        return hull_error_wrap(err, "containers");
 
     r = stream_init(srv, err); /* streaming (issue 9): last, it serves the areas above */
     if (r < 0)
@@ -57,7 +71,15 @@ void server_fini(struct hull_server *srv)
     /* Each area adds its fini call here, in reverse init order. */
     /* streaming (issue 9) */
     stream_fini(srv);
+    container_service_fini(srv); /* containers (issue 8) */
+    sandbox_service_fini(srv);   /* sandboxes (issue 7) */
+    image_service_fini(srv);     /* images (issue 6) */
 
     store_close(srv->store);
     pthread_rwlock_destroy(&srv->config_lock);
+}
+
+struct image_store *server_image_store(struct hull_server *srv)
+{
+    return image_service_store(srv->images);
 }
