@@ -106,6 +106,26 @@ void rpc_defer(struct rpc_call *call, void (*fn)(void *), void *arg)
     call->defers = d;
 }
 
+struct rpc_mark rpc_mark(struct rpc_call *call)
+{
+    return (struct rpc_mark){.chunks = call->chunks, .defers = call->defers};
+}
+
+void rpc_release_to(struct rpc_call *call, struct rpc_mark mark)
+{
+    while (call->defers && call->defers != mark.defers) {
+        struct deferred *d = call->defers;
+        call->defers = d->next;
+        d->fn(d->arg);
+        free(d);
+    }
+    while (call->chunks && call->chunks != mark.chunks) {
+        struct chunk *k = call->chunks;
+        call->chunks = k->next;
+        free(k);
+    }
+}
+
 struct hull_server *rpc_server(struct rpc_call *call)
 {
     return call->srv;

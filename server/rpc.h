@@ -56,6 +56,15 @@ void *rpc_new_message(struct rpc_call *call, const ProtobufCMessageDescriptor *d
 /* Registers a cleanup to run when the call ends (for memory not from rpc_alloc). */
 void rpc_defer(struct rpc_call *call, void (*fn)(void *), void *arg);
 
+/* Long streams free per-message memory: take a mark, build and send, then release to it
+ * (runs the deferred cleanups registered since the mark too). */
+struct rpc_mark {
+    void *chunks;
+    void *defers;
+};
+struct rpc_mark rpc_mark(struct rpc_call *call);
+void rpc_release_to(struct rpc_call *call, struct rpc_mark mark);
+
 /* Server streaming: send one message.  Returns 0, or -ECANCELED when the client went away. */
 int rpc_stream_send(struct rpc_call *call, const ProtobufCMessage *msg, hull_error_t *err);
 /* True once the client cancelled, the deadline passed or the server is shutting down. */

@@ -28,6 +28,11 @@ struct hull_server {
     struct stream_server *stream;
 };
 
+/* What the areas offer each other. */
+struct image_store;
+/* The image store behind ImageService (containers mount its layers). */
+struct image_store *server_image_store(struct hull_server *srv);
+
 /* Creates the state directories, opens the store and every service area (recovering state). */
 int server_init(struct hull_server *srv, struct hull_config *config, hull_error_t *err);
 /* Applies what can change at run time from a freshly loaded configuration (SIGHUP). */

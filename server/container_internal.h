@@ -1,0 +1,74 @@
+/* Internals shared by container.c, container_ops.c and rpc_container.c. */
+#ifndef HULL_SERVER_CONTAINER_INTERNAL_H
+#define HULL_SERVER_CONTAINER_INTERNAL_H
+
+#include <fcntl.h>
+
+#include "server/container.h"
+#include "server/proc.h"
+
+struct event_hub;
+struct event_hub *events_hub_new(void);
+void events_hub_free(struct event_hub *h);
+struct event_hub *container_event_hub(struct hull_server *srv);
+
+struct container {
+    struct container *next;  /* index link, under container_service.mu */
+    int refs;                /* atomic */
+    pthread_mutex_t op_lock; /* serialises lifecycle operations on this container */
+    pthread_mutex_t lock;    /* guards the fields below; never held across a child process */
+    pthread_cond_t exited_cv;
+    bool busy; /* an operation is starting/stopping it (the watcher leaves it alone) */
+
+    char id[65];
+    char *pod_id;
+    char *name_key;
+    uint8_t *config_pb; /* the CRI ContainerConfig as received */
+    size_t config_len;
+    Runtime__V1__ContainerConfig *config;
+    uint8_t *resources_pb; /* LinuxContainerResources after UpdateContainerResources */
+    size_t resources_len;
+    char *image_ref, *image_id, *image_digest_ref;
+    int state;
+    int64_t created_ns, started_ns, finished_ns;
+    int32_t exit_code;
+    char *reason, *message;
+    char *log_path;
+    char *runtime_handler, *runtime_path, *runtime_root;
+    char *cgroups_path;
+    char *stop_signal;
+    pid_t pid, monitor_pid;
+};
+
+struct container_service {
+    pthread_mutex_t mu; /* the index */
+    struct container *list;
+    struct event_hub *hub;
+    char *root_dir;   /* <root>/containers */
+    char *state_root; /* <state>/containers */
+    char *exit_dir;   /* <state>/exits */
+    char *conmon_path;
+    char *hull_oci_path;
+    int inotify_fd;
+    int wake_pipe[2];
+    pthread_t watcher;
+    bool watcher_running;
+};
+
+struct container_service *ctr_service(struct hull_server *srv);
+struct container *ctr_new(void);
+void ctr_put(struct container *c);
+struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t *err);
+int ctr_insert(struct hull_server *srv, struct container *c, hull_error_t *err);
+void ctr_unlink(struct hull_server *srv, struct container *c);
+char *ctr_name_key(const char *pod_id, const Runtime__V1__ContainerConfig *config);
+int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
+bool ctr_collect_exit(struct hull_server *srv, struct container *c);
+/* Takes / drops the image layer reference of a container (container_ops.c). */
+void ctr_image_acquire(struct hull_server *srv, struct container *c);
+/* Lets the sandbox area stop and remove a pod's containers. */
+void ctr_register_hooks(struct hull_server *srv);
+char *ctr_base64_encode(const uint8_t *data, size_t len);
+int ctr_base64_decode(const char *s, uint8_t **out, size_t *len);
+
+#endif

@@ -1,0 +1,80 @@
+/* OCI runtime-spec generation from CRI configs (ocispec.c): what hulld hands hull-oci (or runc)
+ * as <bundle>/config.json for a container, and as the resources JSON of `update --resources`.
+ *
+ * Defaults follow what kubelet expects from CRI-O and containerd: the default capability set,
+ * masked and read-only paths, the RuntimeDefault seccomp profile, /dev/shm, /etc/hosts,
+ * /etc/resolv.conf and /etc/hostname of the pod, /dev/termination-log. */
+#ifndef HULL_SERVER_OCISPEC_H
+#define HULL_SERVER_OCISPEC_H
+
+#include "common/common.h"
+#include "image/image.h"
+#include "runtime/v1/api.pb-c.h"
+
+/* What the spec needs to know of the container's pod. */
+struct ocispec_sandbox {
+    const char *id;
+    const Runtime__V1__PodSandboxConfig *config; /* the pod's CRI config */
+    /* namespaces to join (paths of pinned namespaces, or /proc/PID/ns/X); NULL = none, i.e.
+     * the host's when the pod uses the host's namespace of that kind */
+    const char *netns_path;
+    const char *ipcns_path;
+    const char *utsns_path;
+    const char *pidns_path; /* pod-shared PID namespace (infra process), else NULL */
+    bool host_network, host_ipc, host_pid;
+    /* files of the pod bind-mounted into each container ("" or NULL = none) */
+    const char *hostname_path;
+    const char *resolv_path;
+    const char *hosts_path;
+    const char *shm_path; /* the pod's /dev/shm mount; NULL: a private tmpfs */
+    const char *cgroup_parent; /* e.g. "/kubepods/burstable/pod123" */
+    const char *hostname;
+};
+
+struct ocispec_input {
+    const char *container_id;
+    const Runtime__V1__ContainerConfig *config;
+    const struct ocispec_sandbox *sandbox;
+    const struct image_info *image; /* entrypoint, cmd, env, workdir, user, volumes */
+    const char *rootfs;             /* the container's mounted root (overlay) on the host */
+    const char *container_dir;      /* per-container persistent dir: termination log, volumes */
+    const char *seccomp_profile_root; /* base for Localhost profiles given as relative paths */
+    bool host_has_apparmor;
+    /* pid namespace of the target container (/proc/PID/ns/pid) for NamespaceOption pid TARGET;
+     * TARGET without it is refused */
+    const char *target_pidns_path;
+    /* the runtime handler understands the "rro" mount option (recursive read-only); when false,
+     * CRI mounts asking for recursive_read_only are refused with EINVAL */
+    bool runtime_supports_rro;
+    /* clamp process.oomScoreAdj to hulld's own value (containerd's restrict_oom_score_adj).
+     * Applied anyway when hulld lacks CAP_SYS_RESOURCE, since lowering it would fail. */
+    bool restrict_oom_score_adj;
+};
+
+/* Builds config.json text.  Errors (EINVAL, ENOENT for a missing user / profile) name the
+ * offending field, e.g. "run_as_username \"nobody2\" not found in the image's /etc/passwd". */
+int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_error_t *err);
+
+/* The runtime-spec LinuxResources JSON for `RUNTIME update --resources FILE ID`. */
+int oci_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,
+                           hull_error_t *err);
+
+/* The default capability set kubelet expects (CAP_ names), NULL-terminated. */
+extern const char *const ocispec_default_caps[];
+
+/* Validates one pod sysctl: a namespaced key (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*,
+ * net.* — the ipc ones refused with the host IPC namespace, net.* with the host network) and a
+ * value without newlines, control characters or '=' (no second key can be smuggled in).  '/' in
+ * the key is accepted as kubelet does ("net/ipv4/ip_forward").  EINVAL naming the key. */
+int ocispec_sysctl_validate(const char *key, const char *value, bool host_network, bool host_ipc,
+                            hull_error_t *err);
+
+/* Capability name ("NET_ADMIN", "CAP_NET_ADMIN", any case) to its number; -1 if unknown. */
+int ocispec_cap_from_name(const char *name);
+
+/* The built-in RuntimeDefault seccomp profile (seccomp_default.c, equivalent to containerd's) as
+ * a runtime-spec linux.seccomp object: bounding is the container's bounding capability set as a
+ * bitmask (1 << CAP_X); arch "amd64" or "arm64" (NULL = this build's). */
+void ocispec_seccomp_default_write(struct hull_json_writer *w, uint64_t bounding, const char *arch);
+
+#endif

@@ -1,0 +1,475 @@
+/* CRI container RPCs: CreateContainer … GetContainerEvents.  They translate between protobuf
+ * messages and the container area (container.h). */
+#include "server/container.h"
+#include "server/handlers.h"
+#include "server/sandbox.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Every protobuf map entry has this layout. */
+struct kv_entry {
+    ProtobufCMessage base;
+    char *key;
+    char *value;
+};
+
+static void *copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
+                      void *const *src, size_t *n_out)
+{
+    struct kv_entry **out = rpc_alloc(call, (n + 1) * sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        const struct kv_entry *s = src[i];
+        out[i] = rpc_new_message(call, desc);
+        out[i]->key = rpc_strdup(call, s->key);
+        out[i]->value = rpc_strdup(call, s->value);
+    }
+    *n_out = n;
+    return out;
+}
+
+static Runtime__V1__ContainerMetadata *copy_metadata(struct rpc_call *call,
+                                                     const Runtime__V1__ContainerMetadata *m)
+{
+    Runtime__V1__ContainerMetadata *r =
+        rpc_new_message(call, &runtime__v1__container_metadata__descriptor);
+    if (m) {
+        r->name = rpc_strdup(call, m->name);
+        r->attempt = m->attempt;
+    }
+    return r;
+}
+
+static Runtime__V1__ImageSpec *image_spec(struct rpc_call *call, const struct container_snapshot *s)
+{
+    Runtime__V1__ImageSpec *r = rpc_new_message(call, &runtime__v1__image_spec__descriptor);
+    const Runtime__V1__ImageSpec *req = s->config ? s->config->image : NULL;
+    r->image = rpc_strdup(call, s->image_ref);
+    r->user_specified_image = rpc_strdup(call, req ? req->user_specified_image : "");
+    r->runtime_handler = rpc_strdup(call, req ? req->runtime_handler : "");
+    r->image_ref = rpc_strdup(call, s->image_id);
+    if (req)
+        r->annotations =
+            copy_map(call, &runtime__v1__image_spec__annotations_entry__descriptor,
+                     req->n_annotations, (void *const *)req->annotations, &r->n_annotations);
+    return r;
+}
+
+static const char *image_ref_of(const struct container_snapshot *s)
+{
+    return s->image_digest_ref && s->image_digest_ref[0] ? s->image_digest_ref : s->image_id;
+}
+
+static Runtime__V1__Container *container_message(struct rpc_call *call,
+                                                 const struct container_snapshot *s)
+{
+    Runtime__V1__Container *r = rpc_new_message(call, &runtime__v1__container__descriptor);
+    r->id = rpc_strdup(call, s->id);
+    r->pod_sandbox_id = rpc_strdup(call, s->pod_id);
+    r->metadata = copy_metadata(call, s->config ? s->config->metadata : NULL);
+    r->image = image_spec(call, s);
+    r->image_ref = rpc_strdup(call, image_ref_of(s));
+    r->image_id = rpc_strdup(call, s->image_id);
+    r->state = (Runtime__V1__ContainerState)s->state;
+    r->created_at = s->created_ns;
+    if (s->config) {
+        r->labels = copy_map(call, &runtime__v1__container__labels_entry__descriptor,
+                             s->config->n_labels, (void *const *)s->config->labels, &r->n_labels);
+        r->annotations = copy_map(call, &runtime__v1__container__annotations_entry__descriptor,
+                                  s->config->n_annotations, (void *const *)s->config->annotations,
+                                  &r->n_annotations);
+    }
+    return r;
+}
+
+static void free_resources(void *p)
+{
+    runtime__v1__linux_container_resources__free_unpacked(p, NULL);
+}
+
+static Runtime__V1__ContainerResources *resources_message(struct rpc_call *call,
+                                                          const struct container_snapshot *s)
+{
+    const Runtime__V1__LinuxContainerResources *src = NULL;
+    Runtime__V1__LinuxContainerResources *upd = NULL;
+    if (s->resources_pb) {
+        upd = runtime__v1__linux_container_resources__unpack(NULL, s->resources_len,
+                                                             (const uint8_t *)s->resources_pb);
+        src = upd;
+    } else if (s->config && s->config->linux) {
+        src = s->config->linux->resources;
+    }
+    if (src == NULL)
+        return NULL;
+    /* re-encode into call memory so the copy lives as long as the call */
+    size_t len = protobuf_c_message_get_packed_size(&src->base);
+    uint8_t *buf = rpc_alloc(call, len + 1);
+    protobuf_c_message_pack(&src->base, buf);
+    if (upd)
+        runtime__v1__linux_container_resources__free_unpacked(upd, NULL);
+    Runtime__V1__LinuxContainerResources *copy =
+        runtime__v1__linux_container_resources__unpack(NULL, len, buf);
+    if (copy == NULL)
+        return NULL;
+    rpc_defer(call, free_resources, copy);
+    Runtime__V1__ContainerResources *r =
+        rpc_new_message(call, &runtime__v1__container_resources__descriptor);
+    r->linux = copy;
+    return r;
+}
+
+Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
+                                                       const struct container_snapshot *s);
+Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
+                                                       const struct container_snapshot *s)
+{
+    Runtime__V1__ContainerStatus *r =
+        rpc_new_message(call, &runtime__v1__container_status__descriptor);
+    const Runtime__V1__ContainerConfig *cfg = s->config;
+    r->id = rpc_strdup(call, s->id);
+    r->metadata = copy_metadata(call, cfg ? cfg->metadata : NULL);
+    r->state = (Runtime__V1__ContainerState)s->state;
+    r->created_at = s->created_ns;
+    r->started_at = s->started_ns;
+    r->finished_at = s->finished_ns;
+    r->exit_code = s->exit_code;
+    r->image = image_spec(call, s);
+    r->image_ref = rpc_strdup(call, image_ref_of(s));
+    r->image_id = rpc_strdup(call, s->image_id);
+    r->reason = rpc_strdup(call, s->reason);
+    r->message = rpc_strdup(call, s->message);
+    r->log_path = rpc_strdup(call, s->log_path);
+    r->resources = resources_message(call, s);
+    if (cfg) {
+        r->stop_signal = cfg->stop_signal;
+        r->labels = copy_map(call, &runtime__v1__container_status__labels_entry__descriptor,
+                             cfg->n_labels, (void *const *)cfg->labels, &r->n_labels);
+        r->annotations =
+            copy_map(call, &runtime__v1__container_status__annotations_entry__descriptor,
+                     cfg->n_annotations, (void *const *)cfg->annotations, &r->n_annotations);
+        r->n_mounts = cfg->n_mounts;
+        r->mounts = rpc_alloc(call, (cfg->n_mounts + 1) * sizeof(*r->mounts));
+        for (size_t i = 0; i < cfg->n_mounts; i++) {
+            const Runtime__V1__Mount *m = cfg->mounts[i];
+            Runtime__V1__Mount *o = rpc_new_message(call, &runtime__v1__mount__descriptor);
+            o->container_path = rpc_strdup(call, m->container_path);
+            o->host_path = rpc_strdup(call, m->host_path);
+            o->readonly = m->readonly;
+            o->selinux_relabel = m->selinux_relabel;
+            o->propagation = m->propagation;
+            o->recursive_read_only = m->recursive_read_only;
+            r->mounts[i] = o;
+        }
+    }
+    return r;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+int rpc_create_container(struct rpc_call *call, const ProtobufCMessage *req,
+                         ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__CreateContainerRequest *in = (const void *)req;
+    _cleanup_free_ char *id = NULL;
+    int r = container_create(rpc_server(call), in->pod_sandbox_id, in->config, in->sandbox_config,
+                             &id, err);
+    if (r < 0)
+        return r;
+    Runtime__V1__CreateContainerResponse *out =
+        rpc_new_message(call, &runtime__v1__create_container_response__descriptor);
+    out->container_id = rpc_strdup(call, id);
+    *resp = &out->base;
+    return 0;
+}
+
+int rpc_start_container(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                        hull_error_t *err)
+{
+    const Runtime__V1__StartContainerRequest *in = (const void *)req;
+    int r = container_start(rpc_server(call), in->container_id, err);
+    if (r < 0)
+        return r;
+    *resp = rpc_new_message(call, &runtime__v1__start_container_response__descriptor);
+    return 0;
+}
+
+int rpc_stop_container(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                       hull_error_t *err)
+{
+    const Runtime__V1__StopContainerRequest *in = (const void *)req;
+    _cleanup_error_ hull_error_t e = NULL;
+    int r = container_stop(rpc_server(call), in->container_id, in->timeout, &e);
+    if (r < 0 && hull_error_status(&e) != ENOENT) {
+        *err = hull_steal(e);
+        return r;
+    }
+    /* Stopping a container that is gone is not an error (idempotent, as kubelet expects). */
+    *resp = rpc_new_message(call, &runtime__v1__stop_container_response__descriptor);
+    return 0;
+}
+
+int rpc_remove_container(struct rpc_call *call, const ProtobufCMessage *req,
+                         ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__RemoveContainerRequest *in = (const void *)req;
+    if (in->container_id == NULL || in->container_id[0] == '\0')
+        return hull_error_setx(err, EINVAL, "container id is empty");
+    int r = container_remove(rpc_server(call), in->container_id, err);
+    if (r < 0)
+        return r;
+    *resp = rpc_new_message(call, &runtime__v1__remove_container_response__descriptor);
+    return 0;
+}
+
+static bool labels_match(const Runtime__V1__ContainerConfig *cfg, size_t n, void *const *sel)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct kv_entry *want = sel[i];
+        bool ok = false;
+        for (size_t j = 0; cfg && j < cfg->n_labels; j++)
+            if (strcmp(cfg->labels[j]->key, want->key) == 0 &&
+                strcmp(cfg->labels[j]->value, want->value) == 0)
+                ok = true;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool filter_match(const Runtime__V1__ContainerFilter *f, const struct container_snapshot *s)
+{
+    if (f == NULL)
+        return true;
+    if (f->id && f->id[0] && strncmp(s->id, f->id, strlen(f->id)) != 0)
+        return false;
+    if (f->pod_sandbox_id && f->pod_sandbox_id[0] &&
+        strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+        return false;
+    if (f->state && (int)f->state->state != s->state)
+        return false;
+    return labels_match(s->config, f->n_label_selector, (void *const *)f->label_selector);
+}
+
+static int list_filtered(struct rpc_call *call, const Runtime__V1__ContainerFilter *f,
+                         Runtime__V1__Container ***out, size_t *n_out, hull_error_t *err)
+{
+    struct container_snapshot **l = NULL;
+    size_t n = 0;
+    int r = container_list(rpc_server(call), NULL, &l, &n, err);
+    if (r < 0)
+        return r;
+    Runtime__V1__Container **items = rpc_alloc(call, (n + 1) * sizeof(*items));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (filter_match(f, l[i]))
+            items[k++] = container_message(call, l[i]);
+    container_snapshot_list_free(l, n);
+    *out = items;
+    *n_out = k;
+    return 0;
+}
+
+int rpc_list_containers(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                        hull_error_t *err)
+{
+    const Runtime__V1__ListContainersRequest *in = (const void *)req;
+    Runtime__V1__ListContainersResponse *out =
+        rpc_new_message(call, &runtime__v1__list_containers_response__descriptor);
+    int r = list_filtered(call, in->filter, &out->containers, &out->n_containers, err);
+    if (r < 0)
+        return r;
+    *resp = &out->base;
+    return 0;
+}
+
+#define STREAM_CHUNK 500
+
+int rpc_stream_containers(struct rpc_call *call, const ProtobufCMessage *req,
+                          ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__StreamContainersRequest *in = (const void *)req;
+    Runtime__V1__Container **items = NULL;
+    size_t n = 0;
+    int r = list_filtered(call, in->filter, &items, &n, err);
+    if (r < 0)
+        return r;
+    /* lists of at least one item; an empty result sends nothing */
+    for (size_t i = 0; i < n; i += STREAM_CHUNK) {
+        Runtime__V1__StreamContainersResponse m = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
+        m.containers = items + i;
+        m.n_containers = n - i < STREAM_CHUNK ? n - i : STREAM_CHUNK;
+        r = rpc_stream_send(call, &m.base, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int rpc_container_status(struct rpc_call *call, const ProtobufCMessage *req,
+                         ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__ContainerStatusRequest *in = (const void *)req;
+    struct container_snapshot *s = NULL;
+    int r = container_get(rpc_server(call), in->container_id, &s, err);
+    if (r < 0)
+        return r;
+    Runtime__V1__ContainerStatusResponse *out =
+        rpc_new_message(call, &runtime__v1__container_status_response__descriptor);
+    out->status = container_status_message(call, s);
+    if (in->verbose) {
+        struct kv_entry **info = rpc_alloc(call, sizeof(*info));
+        info[0] =
+            rpc_new_message(call, &runtime__v1__container_status_response__info_entry__descriptor);
+        info[0]->key = "info";
+        info[0]->value =
+            rpc_printf(call,
+                       "{\"sandboxID\":\"%s\",\"pid\":%d,\"runtimeHandler\":\"%s\","
+                       "\"cgroupsPath\":\"%s\",\"upperDir\":\"%s\"}",
+                       s->pod_id, (int)s->pid, s->runtime_handler, s->cgroups_path, s->upper_dir);
+        out->info = (void *)info;
+        out->n_info = 1;
+    }
+    container_snapshot_free(s);
+    *resp = &out->base;
+    return 0;
+}
+
+int rpc_update_container_resources(struct rpc_call *call, const ProtobufCMessage *req,
+                                   ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__UpdateContainerResourcesRequest *in = (const void *)req;
+    int r = container_update_resources(rpc_server(call), in->container_id, in->linux, err);
+    if (r < 0)
+        return r;
+    *resp = rpc_new_message(call, &runtime__v1__update_container_resources_response__descriptor);
+    return 0;
+}
+
+int rpc_reopen_container_log(struct rpc_call *call, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__ReopenContainerLogRequest *in = (const void *)req;
+    int r = container_reopen_log(rpc_server(call), in->container_id, err);
+    if (r < 0)
+        return r;
+    *resp = rpc_new_message(call, &runtime__v1__reopen_container_log_response__descriptor);
+    return 0;
+}
+
+int rpc_exec_sync(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                  hull_error_t *err)
+{
+    const Runtime__V1__ExecSyncRequest *in = (const void *)req;
+    struct container_exec_result res;
+    int r = container_exec_sync(rpc_server(call), in->container_id, in->cmd, in->n_cmd, in->timeout,
+                                &res, err);
+    if (r < 0)
+        return r;
+    rpc_defer(call, free, res.out);
+    rpc_defer(call, free, res.errout);
+    if (res.timed_out)
+        return hull_error_setx(err, ETIMEDOUT, "command %s timed out after %lld s", in->cmd[0],
+                               (long long)in->timeout);
+    Runtime__V1__ExecSyncResponse *out =
+        rpc_new_message(call, &runtime__v1__exec_sync_response__descriptor);
+    out->stdout.data = (uint8_t *)res.out;
+    out->stdout.len = res.out_len;
+    out->stderr.data = (uint8_t *)res.errout;
+    out->stderr.len = res.err_len;
+    out->exit_code = res.exit_code;
+    *resp = &out->base;
+    return 0;
+}
+
+/* ---- events --------------------------------------------------------------------------------- */
+static Runtime__V1__PodSandboxStatus *pod_status_brief(struct rpc_call *call, const char *pod_id)
+{
+    struct sandbox *sb = NULL;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (pod_id == NULL || pod_id[0] == '\0' ||
+        sandbox_lookup(rpc_server(call), pod_id, &sb, &e) < 0)
+        return NULL;
+    Runtime__V1__PodSandboxStatus *st =
+        rpc_new_message(call, &runtime__v1__pod_sandbox_status__descriptor);
+    const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
+    st->id = rpc_strdup(call, sandbox_id(sb));
+    st->state = sandbox_get_state(sb) == SANDBOX_STATE_READY
+                    ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+                    : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+    st->created_at = sandbox_created_at(sb);
+    st->runtime_handler = rpc_strdup(call, sandbox_runtime_handler(sb));
+    if (cfg && cfg->metadata) {
+        st->metadata = rpc_new_message(call, &runtime__v1__pod_sandbox_metadata__descriptor);
+        st->metadata->name = rpc_strdup(call, cfg->metadata->name);
+        st->metadata->uid = rpc_strdup(call, cfg->metadata->uid);
+        st->metadata->namespace_ = rpc_strdup(call, cfg->metadata->namespace_);
+        st->metadata->attempt = cfg->metadata->attempt;
+    }
+    if (cfg) {
+        st->labels = copy_map(call, &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
+                              cfg->n_labels, (void *const *)cfg->labels, &st->n_labels);
+        st->annotations =
+            copy_map(call, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
+                     cfg->n_annotations, (void *const *)cfg->annotations, &st->n_annotations);
+    }
+    char **ips = NULL;
+    size_t n_ips = 0;
+    sandbox_ips(sb, &ips, &n_ips);
+    st->network = rpc_new_message(call, &runtime__v1__pod_sandbox_network_status__descriptor);
+    if (n_ips > 0) {
+        st->network->ip = rpc_strdup(call, ips[0]);
+        st->network->n_additional_ips = n_ips - 1;
+        st->network->additional_ips = rpc_alloc(call, n_ips * sizeof(void *));
+        for (size_t i = 1; i < n_ips; i++) {
+            Runtime__V1__PodIP *ip = rpc_new_message(call, &runtime__v1__pod_ip__descriptor);
+            ip->ip = rpc_strdup(call, ips[i]);
+            st->network->additional_ips[i - 1] = ip;
+        }
+    }
+    for (size_t i = 0; i < n_ips; i++)
+        free(ips[i]);
+    free(ips);
+    sandbox_unref(sb);
+    return st;
+}
+
+int rpc_get_container_events(struct rpc_call *call, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, hull_error_t *err)
+{
+    struct hull_server *srv = rpc_server(call);
+    struct event_sub *sub = events_subscribe(srv);
+    int r = 0;
+    while (!rpc_call_cancelled(call)) {
+        struct container_event ev;
+        int got = events_next(sub, 250, &ev);
+        if (got == -EPIPE) {
+            r = hull_error_setx(err, ENOSPC, "event subscriber fell too far behind");
+            break;
+        }
+        if (got == 0)
+            continue;
+        struct rpc_mark mark = rpc_mark(call);
+        Runtime__V1__ContainerEventResponse m = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+        m.container_id = rpc_strdup(call, ev.container_id);
+        m.container_event_type = (Runtime__V1__ContainerEventType)ev.type;
+        m.created_at = ev.created_ns;
+        m.pod_sandbox_status = pod_status_brief(call, ev.pod_id);
+        struct container_snapshot **l = NULL;
+        size_t n = 0;
+        container_list(srv, ev.pod_id, &l, &n, NULL);
+        m.containers_statuses = rpc_alloc(call, (n + 1) * sizeof(void *));
+        for (size_t i = 0; i < n; i++)
+            m.containers_statuses[m.n_containers_statuses++] = container_status_message(call, l[i]);
+        container_snapshot_list_free(l, n);
+        container_event_free(&ev);
+        r = rpc_stream_send(call, &m.base, err);
+        rpc_release_to(call, mark);
+        if (r < 0)
+            break;
+    }
+    events_unsubscribe(srv, sub);
+    if (r == -ECANCELED) {
+        hull_error_free(err);
+        r = 0;
+    }
+    return r;
+}

@@ -1,0 +1,323 @@
+"""Containers end to end: a real hulld, a real registry, real pods, hull-conmon and the OCI
+runtime (hull-oci by default, runc as a second handler): lifecycle, logs, exec, stop signals,
+resources, events, restart recovery and the CRI error codes."""
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+import grpc
+import pytest
+
+from conftest import pb
+from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
+
+HANDLERS = ["hull-oci", "runc"]
+
+
+def all_applets():
+    out = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True)
+    return [a for a in out.stdout.split() if a and a != "busybox"]
+
+
+@pytest.fixture(scope="module")
+def busybox_image(registry):  # noqa: F811
+    layer = make_layer(busybox_entries(extra_applets=all_applets()))
+    return registry.push_image("ctr/busybox", "1", [layer],
+                               config={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "IMG=yes"],
+                                       "StopSignal": "SIGUSR1"})
+
+
+@pytest.fixture
+def env(hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
+    d = hulld_factory("--insecure-registry", registry.host,
+                      "--runtime", "runc=/usr/sbin/runc")
+    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
+    d.logs = tmp_path / "logs"
+    d.img = busybox_image
+    yield d
+    # leave nothing running: remove every pod (and so every container)
+    try:
+        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
+            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
+            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
+    except grpc.RpcError:
+        pass
+
+
+def run_pod(d, name="pod", handler="", **linux):
+    cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
+        log_directory=str(d.logs / name),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE))),
+        labels={"app": name})
+    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
+    return r.pod_sandbox_id, cfg
+
+
+def create(d, pod, pod_cfg, name, cmd, attempt=0, labels=None, **extra):
+    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name, attempt=attempt),
+                             image=pb.ImageSpec(image=d.img.ref), command=cmd,
+                             log_path=f"{name}/{attempt}.log", labels=labels or {}, **extra)
+    return d.runtime.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pod, config=cfg, sandbox_config=pod_cfg)).container_id
+
+
+def status(d, cid):
+    return d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+
+
+def wait_state(d, cid, state, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = status(d, cid)
+        if st.state == state:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"container {cid} did not reach {state}: {status(d, cid)}")
+
+
+def read_log(path, timeout=5):
+    deadline = time.time() + timeout
+    text = ""
+    while time.time() < deadline:
+        if os.path.exists(path):
+            text = open(path).read()
+            if text:
+                return text
+        time.sleep(0.05)
+    return text
+
+
+CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) (stdout|stderr) (P|F) (.*)$")
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_run_to_completion_with_logs_and_exit_code(env, handler):
+    pod, pcfg = run_pod(env, "p-" + handler.replace("-", ""), handler=handler)
+    cid = create(env, pod, pcfg, "job", ["sh", "-c", "echo out; echo err >&2; echo $IMG; exit 3"])
+    st = status(env, cid)
+    assert st.state == pb.CONTAINER_CREATED
+    assert st.created_at > 0 and st.started_at == 0
+    assert st.image_id == env.img.id
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    st = wait_state(env, cid, pb.CONTAINER_EXITED)
+    assert st.exit_code == 3
+    assert st.reason == "Error"
+    assert st.started_at >= st.created_at and st.finished_at >= st.started_at
+    log = read_log(st.log_path)
+    lines = [CRI_LINE.match(line) for line in log.splitlines()]
+    assert all(lines), log
+    got = sorted((m.group(2), m.group(4)) for m in lines)
+    assert got == [("stderr", "err"), ("stdout", "out"), ("stdout", "yes")]
+    assert st.log_path == str(env.logs / ("p-" + handler.replace("-", "")) / "job" / "0.log")
+
+
+def test_exec_sync_stop_signal_and_remove(env):
+    pod, pcfg = run_pod(env)
+    # the image's STOPSIGNAL is SIGUSR1: the trap proves it was used
+    cid = create(env, pod, pcfg, "svc",
+                 ["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; "
+                              "while true; do sleep 0.1; done"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+    r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid,
+                                                cmd=["sh", "-c", "echo hi; echo oops >&2; exit 7"],
+                                                timeout=10))
+    assert (r.stdout, r.stderr, r.exit_code) == (b"hi\n", b"oops\n", 7)
+    r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["cat", "/etc/hostname"]))
+    assert r.exit_code == 0
+    with pytest.raises(grpc.RpcError) as e:
+        env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sleep", "30"], timeout=1))
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    t0 = time.time()
+    env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=20))
+    assert time.time() - t0 < 10
+    st = status(env, cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 0 and st.reason == "Completed"
+    assert "got-usr1" in read_log(st.log_path)
+    env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=20))  # again
+    env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+    env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))  # idempotent
+    with pytest.raises(grpc.RpcError) as e:
+        status(env, cid)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert not os.path.exists(os.path.join(env.state_dir, "containers", cid))
+    assert not os.path.exists(os.path.join(env.root, "containers", cid))
+
+
+def test_stop_timeout_escalates_to_sigkill(env):
+    pod, pcfg = run_pod(env)
+    cid = create(env, pod, pcfg, "stubborn",
+                 ["sh", "-c", "trap '' USR1 TERM; while true; do sleep 0.1; done"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+    t0 = time.time()
+    env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=2))
+    took = time.time() - t0
+    st = status(env, cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 137
+    assert 1.5 < took < 15
+
+
+def test_names_unique_per_pod_and_errors(env):
+    pod, pcfg = run_pod(env)
+    create(env, pod, pcfg, "web", ["sleep", "100"])
+    with pytest.raises(grpc.RpcError) as e:
+        create(env, pod, pcfg, "web", ["sleep", "100"])
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    create(env, pod, pcfg, "web", ["sleep", "100"], attempt=1)  # next attempt is a new name
+    with pytest.raises(grpc.RpcError) as e:
+        create(env, "no-such-pod", pcfg, "x", ["true"])
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as e:
+        env.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=pod, config=pb.ContainerConfig(
+                metadata=pb.ContainerMetadata(name="noimg"), image=pb.ImageSpec(image="")),
+            sandbox_config=pcfg))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:
+        env.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=pod, config=pb.ContainerConfig(
+                metadata=pb.ContainerMetadata(name="missing"),
+                image=pb.ImageSpec(image="127.0.0.1:1/not/pulled:x")), sandbox_config=pcfg))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    for call in (env.runtime.StartContainer, ):
+        with pytest.raises(grpc.RpcError) as e:
+            call(pb.StartContainerRequest(container_id="0" * 64))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # stopping or removing an unknown container is not an error
+    env.runtime.StopContainer(pb.StopContainerRequest(container_id="0" * 64))
+    env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id="0" * 64))
+
+
+def test_list_filters(env):
+    pod_a, cfg_a = run_pod(env, "pa")
+    pod_b, cfg_b = run_pod(env, "pb")
+    a1 = create(env, pod_a, cfg_a, "a1", ["sleep", "100"], labels={"tier": "web"})
+    a2 = create(env, pod_a, cfg_a, "a2", ["sleep", "100"], labels={"tier": "db"})
+    b1 = create(env, pod_b, cfg_b, "b1", ["sleep", "100"], labels={"tier": "web"})
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=a1))
+
+    def ids(**f):
+        flt = pb.ContainerFilter(**f)
+        return sorted(c.id for c in env.runtime.ListContainers(
+            pb.ListContainersRequest(filter=flt)).containers)
+
+    assert ids() == sorted([a1, a2, b1])
+    assert ids(pod_sandbox_id=pod_a) == sorted([a1, a2])
+    assert ids(id=a2) == [a2]
+    assert ids(id=a2[:12]) == [a2]
+    assert ids(label_selector={"tier": "web"}) == sorted([a1, b1])
+    assert ids(state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING)) == [a1]
+    assert ids(state=pb.ContainerStateValue(state=pb.CONTAINER_CREATED),
+               label_selector={"tier": "web"}) == [b1]
+    streamed = [c.id for r in env.runtime.StreamContainers(pb.StreamContainersRequest())
+                for c in r.containers]
+    assert sorted(streamed) == sorted([a1, a2, b1])
+    c = [x for x in env.runtime.ListContainers(pb.ListContainersRequest()).containers
+         if x.id == a1][0]
+    assert c.pod_sandbox_id == pod_a and c.metadata.name == "a1" and c.labels["tier"] == "web"
+
+
+def test_events_stream(env):
+    pod, pcfg = run_pod(env)
+    events = []
+    ready = threading.Event()
+
+    def listen():
+        stream = env.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=30)
+        ready.set()
+        try:
+            for ev in stream:
+                events.append(ev)
+                if ev.container_event_type == pb.CONTAINER_DELETED_EVENT:
+                    stream.cancel()
+                    return
+        except grpc.RpcError:
+            pass
+
+    t = threading.Thread(target=listen)
+    t.start()
+    ready.wait(5)
+    time.sleep(0.5)
+    cid = create(env, pod, pcfg, "ev", ["sh", "-c", "exit 0"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_EXITED)
+    env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+    t.join(30)
+    kinds = [e.container_event_type for e in events if e.container_id == cid]
+    assert kinds == [pb.CONTAINER_CREATED_EVENT, pb.CONTAINER_STARTED_EVENT,
+                     pb.CONTAINER_STOPPED_EVENT, pb.CONTAINER_DELETED_EVENT], kinds
+    started = [e for e in events if e.container_event_type == pb.CONTAINER_STARTED_EVENT][0]
+    assert started.pod_sandbox_status.id == pod
+    assert any(s.id == cid for s in started.containers_statuses)
+
+
+def test_update_resources_and_reopen_log(env):
+    pod, pcfg = run_pod(env)
+    cid = create(env, pod, pcfg, "res", ["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+                 linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(
+                     memory_limit_in_bytes=256 * 1024 * 1024)))
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+    env.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=128 * 1024 * 1024,
+                                                           cpu_shares=512)))
+    r = env.runtime.ExecSync(pb.ExecSyncRequest(
+        container_id=cid, cmd=["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]))
+    host_limit = None
+    info = json.loads(env.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=cid, verbose=True)).info["info"])
+    cg = "/sys/fs/cgroup/memory" + info["cgroupsPath"] + "/memory.limit_in_bytes"
+    if os.path.exists(cg):
+        host_limit = int(open(cg).read())
+    assert host_limit == 128 * 1024 * 1024 or r.stdout.strip() == b"134217728"
+    st = status(env, cid)
+    assert st.resources.linux.memory_limit_in_bytes == 128 * 1024 * 1024
+    # log rotation: move the file away, reopen, new lines land in a new file
+    log = st.log_path
+    time.sleep(0.5)
+    os.rename(log, log + ".1")
+    env.runtime.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))
+    time.sleep(1)
+    assert "tick" in read_log(log)
+    env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+    with pytest.raises(grpc.RpcError) as e:
+        env.runtime.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_state_survives_hulld_restart(env):
+    pod, pcfg = run_pod(env)
+    cid = create(env, pod, pcfg, "long", ["sh", "-c", "sleep 2; exit 5"])
+    done = create(env, pod, pcfg, "done", ["true"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=done))
+    wait_state(env, done, pb.CONTAINER_EXITED)
+    env.stop()
+    time.sleep(3)  # the container exits while hulld is down
+    env.start()
+    st = status(env, cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 5
+    assert status(env, done).exit_code == 0
+    names = sorted(c.metadata.name for c in
+                   env.runtime.ListContainers(pb.ListContainersRequest()).containers)
+    assert names == ["done", "long"]
+    env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+
+
+def test_remove_pod_removes_its_containers(env):
+    pod, pcfg = run_pod(env)
+    cid = create(env, pod, pcfg, "inpod", ["sleep", "100"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+    env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+    assert status(env, cid).state == pb.CONTAINER_EXITED
+    env.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+    with pytest.raises(grpc.RpcError) as e:
+        status(env, cid)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
