@@ -86,6 +86,10 @@ void container_snapshot_list_free(struct container_snapshot **l, size_t n);
 int container_stop_pod(struct hull_server *srv, const char *pod_id, hull_error_t *err);
 int container_remove_pod(struct hull_server *srv, const char *pod_id, hull_error_t *err);
 
+/* Fills the exec/attach half of the streaming server's backend (container_stream.c). */
+struct stream_backend;
+void container_stream_backend(struct hull_server *srv, struct stream_backend *out);
+
 /* The event hub behind GetContainerEvents. */
 struct container_event {
     char *container_id;

@@ -66,6 +66,9 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
 bool ctr_collect_exit(struct hull_server *srv, struct container *c);
 /* Takes / drops the image layer reference of a container (container_ops.c). */
 void ctr_image_acquire(struct hull_server *srv, struct container *c);
+/* The process.json of an exec: the container's process with args (and terminal) replaced. */
+int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
+                          hull_error_t *err);
 /* Lets the sandbox area stop and remove a pod's containers. */
 void ctr_register_hooks(struct hull_server *srv);
 char *ctr_base64_encode(const uint8_t *data, size_t len);

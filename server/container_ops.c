@@ -741,8 +741,8 @@ static void emit_value(struct hull_json_writer *w, yajl_val v)
     }
 }
 
-static int exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty,
-                             char **out, hull_error_t *err)
+int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
+                          hull_error_t *err)
 {
     _cleanup_free_ char *cfg = hull_path_join(bundle, "config.json");
     _cleanup_yajl_ yajl_val doc = NULL;
@@ -827,7 +827,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     struct monitor_args ma = {0};
     pid_t pid = 0, mpid = -1;
     if ((r = hull_mkdir_p(xdir, 0700, err)) < 0 ||
-        (r = exec_process_json(sdir, cmd, n_cmd, false, &pjson, err)) < 0 ||
+        (r = ctr_exec_process_json(sdir, cmd, n_cmd, false, &pjson, err)) < 0 ||
         (r = hull_write_file_atomic(pfile, pjson, strlen(pjson), 0600, err)) < 0)
         goto out;
     margs_add(&ma, cs->conmon_path);
