@@ -1,6 +1,7 @@
 /* Runtime-wide RPCs: Version, Status, RuntimeConfig. */
 #include "server/handlers.h"
 #include "server/server.h"
+#include "server/sandbox.h" /* NetworkReady (issue 7) */
 
 #include <errno.h>
 #include <string.h>
@@ -19,25 +20,6 @@ int rpc_version(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
     r->runtime_api_version = "v1";
     *resp = &r->base;
     return 0;
-}
-
-/* Network readiness before the CNI area lands: a network config file must exist. */
-static bool network_ready_basic(struct rpc_call *call, const char **reason, const char **message)
-{
-    const char *dir = rpc_config(call)->cni_config_dir;
-    _cleanup_closedir_ DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            const char *dot = strrchr(de->d_name, '.');
-            if (dot && (strcmp(dot, ".conflist") == 0 || strcmp(dot, ".conf") == 0 ||
-                        strcmp(dot, ".json") == 0))
-                return true;
-        }
-    }
-    *reason = "NetworkPluginNotReady";
-    *message = rpc_printf(call, "no CNI network config found in %s", dir);
-    return false;
 }
 
 static bool runtime_ready(struct rpc_call *call, const char **reason, const char **message)
@@ -82,7 +64,15 @@ int rpc_status(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
     const char *reason = "", *message = "";
     bool ok = runtime_ready(call, &reason, &message);
     r->status->conditions[0] = condition(call, "RuntimeReady", ok, reason, message);
-    ok = network_ready_basic(call, &reason, &message);
+    {
+        /* NetworkReady from the CNI manager (sandbox area, issue 7) */
+        char *nreason = NULL, *nmessage = NULL;
+        ok = sandbox_network_ready(srv, &nreason, &nmessage);
+        reason = nreason ? rpc_strdup(call, nreason) : "";
+        message = nmessage ? rpc_strdup(call, nmessage) : "";
+        free(nreason);
+        free(nmessage);
+    }
     r->status->conditions[1] = condition(call, "NetworkReady", ok, reason, message);
 
     /* Runtime handlers: the default (empty name) plus every configured one. */

@@ -1,0 +1,1399 @@
+/* Pod sandboxes: creation, stop, removal, persistence and recovery.
+ *
+ * Locks: svc->lock (rwlock) guards the index; sb->lock guards a sandbox's mutable fields.
+ * Long operations (CNI plugins, container hooks) run with no lock held: a sandbox being
+ * stopped or removed is marked `busy` and others wait on sb->cond. */
+#include "server/sandbox.h"
+#include "server/sandbox_int.h"
+#include "server/rpc.h"
+
+#include "cni/cni.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#define STORE_KIND   "sandboxes"
+#define SHM_SIZE_DEF (64LL * 1024 * 1024)
+
+struct sandbox_service {
+    pthread_rwlock_t lock; /* the index */
+    struct sandbox **items;
+    size_t n;
+    struct cni_manager *cni;
+    char *root, *state_dir, *ns_dir, *pause_path, *default_cgroup_parent;
+    struct hull_store *store;
+    const struct hull_config *config;
+    pthread_mutex_t hooks_lock;
+    struct sandbox_container_hooks hooks;
+    bool have_hooks;
+};
+
+struct sandbox {
+    atomic_int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct sandbox_service *svc;
+
+    /* immutable after creation */
+    char id[65];
+    Runtime__V1__PodSandboxConfig *config;
+    char *runtime_handler;
+    int64_t created_at;
+    bool host_net, host_pid, host_ipc, shared_pid;
+    char *netns, *ipcns, *utsns, *pidns; /* NULL when not used */
+    char *cgroup_parent;
+    char *hostname;
+    char *dir, *run_dir;
+    char *hostname_path, *resolv_path, *hosts_path, *shm_path;
+
+    /* mutable, under lock */
+    enum sandbox_state state;
+    bool busy;    /* a stop/remove is running */
+    int holds;    /* container operations in progress */
+    bool removed; /* out of the index */
+    bool cgroup_created;
+    bool shm_mounted;
+    bool net_attempted; /* CNI ADD was started: DEL is owed */
+    bool net_done;      /* torn down */
+    char *network_name;
+    char **ips;
+    size_t n_ips;
+    pid_t pause_pid;
+    uint64_t pause_start;
+};
+
+static const char *const state_names[] = {"creating", "ready", "notready"};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const uint8_t *in, size_t n)
+{
+    char *out = xmalloc0(((n + 2) / 3) * 4 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = b64chars[(v >> 18) & 63];
+        out[o++] = b64chars[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? b64chars[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int b64_val(char c)
+{
+    const char *p = strchr(b64chars, c);
+    return (p && c) ? (int)(p - b64chars) : -1;
+}
+
+static uint8_t *b64_decode(const char *in, size_t *n_out)
+{
+    size_t len = strlen(in);
+    uint8_t *out = xmalloc0(len / 4 * 3 + 3);
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == '=')
+            break;
+        int v = b64_val(in[i]);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *n_out = o;
+    return out;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static struct sandbox_service *svc_of(struct hull_server *srv)
+{
+    return srv->sandboxes;
+}
+
+/* ---- object lifetime ---------------------------------------------------------------------- */
+
+static struct sandbox *sandbox_new(struct sandbox_service *svc)
+{
+    struct sandbox *sb = xmalloc0(sizeof(*sb));
+    atomic_init(&sb->refs, 1);
+    pthread_mutex_init(&sb->lock, NULL);
+    pthread_cond_init(&sb->cond, NULL);
+    sb->svc = svc;
+    return sb;
+}
+
+struct sandbox *sandbox_ref(struct sandbox *sb)
+{
+    if (sb)
+        atomic_fetch_add(&sb->refs, 1);
+    return sb;
+}
+
+void sandbox_unref(struct sandbox *sb)
+{
+    if (sb == NULL || atomic_fetch_sub(&sb->refs, 1) != 1)
+        return;
+    if (sb->config)
+        runtime__v1__pod_sandbox_config__free_unpacked(sb->config, NULL);
+    free(sb->runtime_handler);
+    free(sb->netns);
+    free(sb->ipcns);
+    free(sb->utsns);
+    free(sb->pidns);
+    free(sb->cgroup_parent);
+    free(sb->hostname);
+    free(sb->dir);
+    free(sb->run_dir);
+    free(sb->hostname_path);
+    free(sb->resolv_path);
+    free(sb->hosts_path);
+    free(sb->shm_path);
+    free(sb->network_name);
+    free_strv(sb->ips, sb->n_ips);
+    pthread_mutex_destroy(&sb->lock);
+    pthread_cond_destroy(&sb->cond);
+    free(sb);
+}
+
+static void sandboxp_unref(struct sandbox **p)
+{
+    sandbox_unref(*p);
+}
+#define _cleanup_sandbox_ __attribute__((cleanup(sandboxp_unref)))
+
+/* ---- accessors ---------------------------------------------------------------------------- */
+
+const char *sandbox_id(const struct sandbox *sb)
+{
+    return sb->id;
+}
+const Runtime__V1__PodSandboxConfig *sandbox_config(const struct sandbox *sb)
+{
+    return sb->config;
+}
+const char *sandbox_name(const struct sandbox *sb)
+{
+    return sb->config->metadata->name;
+}
+const char *sandbox_namespace(const struct sandbox *sb)
+{
+    return sb->config->metadata->namespace_;
+}
+const char *sandbox_runtime_handler(const struct sandbox *sb)
+{
+    return sb->runtime_handler;
+}
+int64_t sandbox_created_at(const struct sandbox *sb)
+{
+    return sb->created_at;
+}
+const char *sandbox_netns_path(const struct sandbox *sb)
+{
+    return sb->netns;
+}
+const char *sandbox_ipcns_path(const struct sandbox *sb)
+{
+    return sb->ipcns;
+}
+const char *sandbox_utsns_path(const struct sandbox *sb)
+{
+    return sb->utsns;
+}
+const char *sandbox_pidns_path(const struct sandbox *sb)
+{
+    return sb->pidns;
+}
+bool sandbox_host_network(const struct sandbox *sb)
+{
+    return sb->host_net;
+}
+bool sandbox_host_pid(const struct sandbox *sb)
+{
+    return sb->host_pid;
+}
+bool sandbox_host_ipc(const struct sandbox *sb)
+{
+    return sb->host_ipc;
+}
+const char *sandbox_cgroup_parent(const struct sandbox *sb)
+{
+    return sb->cgroup_parent;
+}
+const char *sandbox_hostname(const struct sandbox *sb)
+{
+    return sb->hostname;
+}
+const char *sandbox_hostname_path(const struct sandbox *sb)
+{
+    return sb->hostname_path;
+}
+const char *sandbox_resolv_conf_path(const struct sandbox *sb)
+{
+    return sb->resolv_path;
+}
+const char *sandbox_hosts_path(const struct sandbox *sb)
+{
+    return sb->hosts_path;
+}
+const char *sandbox_shm_path(const struct sandbox *sb)
+{
+    return sb->shm_path;
+}
+const char *sandbox_dir(const struct sandbox *sb)
+{
+    return sb->dir;
+}
+
+enum sandbox_state sandbox_get_state(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    enum sandbox_state s = sb->state;
+    pthread_mutex_unlock(&sb->lock);
+    return s;
+}
+
+pid_t sandbox_infra_pid(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    pid_t p = sb->pause_pid;
+    pthread_mutex_unlock(&sb->lock);
+    return p;
+}
+
+void sandbox_ips(struct sandbox *sb, char ***ips, size_t *n)
+{
+    pthread_mutex_lock(&sb->lock);
+    *n = sb->n_ips;
+    *ips = xmalloc0((sb->n_ips + 1) * sizeof(char *));
+    for (size_t i = 0; i < sb->n_ips; i++)
+        (*ips)[i] = xstrdup(sb->ips[i]);
+    pthread_mutex_unlock(&sb->lock);
+}
+
+int sandbox_hold(struct sandbox *sb, hull_error_t *err)
+{
+    pthread_mutex_lock(&sb->lock);
+    if (sb->state != SANDBOX_STATE_READY || sb->busy || sb->removed) {
+        pthread_mutex_unlock(&sb->lock);
+        return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is not ready", sb->id);
+    }
+    sb->holds++;
+    pthread_mutex_unlock(&sb->lock);
+    return 0;
+}
+
+void sandbox_release(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    if (sb->holds > 0)
+        sb->holds--;
+    pthread_cond_broadcast(&sb->cond);
+    pthread_mutex_unlock(&sb->lock);
+}
+
+void sandbox_set_container_hooks(struct hull_server *srv, const struct sandbox_container_hooks *h)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    pthread_mutex_lock(&svc->hooks_lock);
+    if (h) {
+        svc->hooks = *h;
+        svc->have_hooks = true;
+    } else {
+        svc->have_hooks = false;
+    }
+    pthread_mutex_unlock(&svc->hooks_lock);
+}
+
+static bool get_hooks(struct sandbox_service *svc, struct sandbox_container_hooks *out)
+{
+    pthread_mutex_lock(&svc->hooks_lock);
+    bool have = svc->have_hooks;
+    if (have)
+        *out = svc->hooks;
+    pthread_mutex_unlock(&svc->hooks_lock);
+    return have;
+}
+
+bool sandbox_network_ready(struct hull_server *srv, char **reason, char **message)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    if (svc == NULL || svc->cni == NULL) {
+        *reason = xstrdup("NetworkPluginNotReady");
+        *message = xstrdup("the sandbox service is not initialised");
+        return false;
+    }
+    return cni_manager_ready(svc->cni, reason, message);
+}
+
+/* ---- index -------------------------------------------------------------------------------- */
+
+int sandbox_lookup(struct hull_server *srv, const char *id, struct sandbox **out, hull_error_t *err)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    if (id == NULL || *id == '\0')
+        return hull_error_setx(err, EINVAL, "pod sandbox id is empty");
+    size_t len = strlen(id);
+    struct sandbox *found = NULL;
+    int matches = 0;
+    pthread_rwlock_rdlock(&svc->lock);
+    for (size_t i = 0; i < svc->n; i++) {
+        struct sandbox *sb = svc->items[i];
+        if (strcmp(sb->id, id) == 0) {
+            found = sb;
+            matches = 1;
+            break;
+        }
+        if (strncmp(sb->id, id, len) == 0) {
+            found = sb;
+            matches++;
+        }
+    }
+    if (matches == 1)
+        sandbox_ref(found);
+    pthread_rwlock_unlock(&svc->lock);
+    if (matches == 0)
+        return hull_error_setx(err, ENOENT, "pod sandbox \"%s\" not found", id);
+    if (matches > 1)
+        return hull_error_setx(err, EINVAL, "pod sandbox id prefix \"%s\" is ambiguous", id);
+    *out = found;
+    return 0;
+}
+
+int sandbox_foreach(struct hull_server *srv, int (*cb)(struct sandbox *sb, void *opaque),
+                    void *opaque)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    pthread_rwlock_rdlock(&svc->lock);
+    size_t n = svc->n;
+    struct sandbox **snap = xmalloc0((n + 1) * sizeof(*snap));
+    for (size_t i = 0; i < n; i++)
+        snap[i] = sandbox_ref(svc->items[i]);
+    pthread_rwlock_unlock(&svc->lock);
+    int r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r == 0 && sandbox_get_state(snap[i]) != SANDBOX_STATE_CREATING)
+            r = cb(snap[i], opaque);
+        sandbox_unref(snap[i]);
+    }
+    free(snap);
+    return r;
+}
+
+static void index_remove(struct sandbox_service *svc, struct sandbox *sb)
+{
+    pthread_rwlock_wrlock(&svc->lock);
+    for (size_t i = 0; i < svc->n; i++)
+        if (svc->items[i] == sb) {
+            memmove(&svc->items[i], &svc->items[i + 1], (svc->n - i - 1) * sizeof(*svc->items));
+            svc->n--;
+            pthread_mutex_lock(&sb->lock);
+            sb->removed = true;
+            pthread_cond_broadcast(&sb->cond);
+            pthread_mutex_unlock(&sb->lock);
+            sandbox_unref(sb);
+            break;
+        }
+    pthread_rwlock_unlock(&svc->lock);
+}
+
+/* ---- persistence -------------------------------------------------------------------------- */
+
+static void kv_str_or_empty(struct hull_json_writer *w, const char *k, const char *v)
+{
+    hull_jw_kv_string(w, k, v ? v : "");
+}
+
+/* Saves the record; call with sb->lock held. */
+static int persist_locked(struct sandbox *sb, hull_error_t *err)
+{
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    hull_jw_begin_object(&w);
+    hull_jw_kv_int(&w, "version", 1);
+    hull_jw_kv_string(&w, "id", sb->id);
+    hull_jw_kv_string(&w, "state", state_names[sb->state]);
+    hull_jw_kv_int(&w, "created_at", sb->created_at);
+    hull_jw_kv_string(&w, "runtime_handler", sb->runtime_handler);
+    size_t plen = runtime__v1__pod_sandbox_config__get_packed_size(sb->config);
+    _cleanup_free_ uint8_t *packed = xmalloc0(plen + 1);
+    runtime__v1__pod_sandbox_config__pack(sb->config, packed);
+    _cleanup_free_ char *b64 = b64_encode(packed, plen);
+    hull_jw_kv_string(&w, "config", b64);
+    hull_jw_kv_bool(&w, "host_network", sb->host_net);
+    hull_jw_kv_bool(&w, "host_pid", sb->host_pid);
+    hull_jw_kv_bool(&w, "host_ipc", sb->host_ipc);
+    hull_jw_kv_bool(&w, "shared_pid", sb->shared_pid);
+    kv_str_or_empty(&w, "netns", sb->netns);
+    kv_str_or_empty(&w, "ipcns", sb->ipcns);
+    kv_str_or_empty(&w, "utsns", sb->utsns);
+    kv_str_or_empty(&w, "pidns", sb->pidns);
+    hull_jw_kv_string(&w, "cgroup_parent", sb->cgroup_parent);
+    hull_jw_kv_bool(&w, "cgroup_created", sb->cgroup_created);
+    hull_jw_kv_string(&w, "hostname", sb->hostname);
+    hull_jw_kv_bool(&w, "shm_mounted", sb->shm_mounted);
+    hull_jw_kv_bool(&w, "net_attempted", sb->net_attempted);
+    hull_jw_kv_bool(&w, "net_done", sb->net_done);
+    kv_str_or_empty(&w, "network_name", sb->network_name);
+    hull_jw_key(&w, "ips");
+    hull_jw_begin_array(&w);
+    for (size_t i = 0; i < sb->n_ips; i++)
+        hull_jw_string(&w, sb->ips[i]);
+    hull_jw_end_array(&w);
+    hull_jw_kv_int(&w, "pause_pid", sb->pause_pid);
+    hull_jw_kv_int(&w, "pause_start", (long long)sb->pause_start);
+    hull_jw_end_object(&w);
+    size_t len = 0;
+    _cleanup_free_ char *text = hull_jw_finish(&w, &len);
+    hull_jw_free(&w);
+    return store_save(sb->svc->store, STORE_KIND, sb->id, text, len, err);
+}
+
+static int persist(struct sandbox *sb, hull_error_t *err)
+{
+    pthread_mutex_lock(&sb->lock);
+    int r = persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    return r;
+}
+
+static char *opt_str(yajl_val doc, const char *key)
+{
+    const char *s = hull_json_get_string(doc, key, "");
+    return *s ? xstrdup(s) : NULL;
+}
+
+static void set_paths(struct sandbox_service *svc, struct sandbox *sb)
+{
+    sb->dir = xasprintf("%s/sandboxes/%s", svc->root, sb->id);
+    sb->run_dir = xasprintf("%s/sandboxes/%s", svc->state_dir, sb->id);
+    sb->hostname_path = xasprintf("%s/hostname", sb->dir);
+    sb->resolv_path = xasprintf("%s/resolv.conf", sb->dir);
+    sb->hosts_path = xasprintf("%s/hosts", sb->dir);
+    sb->shm_path = sb->host_ipc ? xstrdup("/dev/shm") : xasprintf("%s/shm", sb->run_dir);
+}
+
+static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl_val doc,
+                               struct sandbox **out, hull_error_t *err)
+{
+    if (!hull_id_is_valid(id) || strlen(id) != 64)
+        return hull_error_setx(err, EINVAL, "invalid sandbox id");
+    const char *b64 = hull_json_get_string(doc, "config", NULL);
+    size_t n = 0;
+    _cleanup_free_ uint8_t *bytes = b64 ? b64_decode(b64, &n) : NULL;
+    if (bytes == NULL)
+        return hull_error_setx(err, EINVAL, "sandbox record: bad config");
+    Runtime__V1__PodSandboxConfig *cfg = runtime__v1__pod_sandbox_config__unpack(NULL, n, bytes);
+    if (cfg == NULL || cfg->metadata == NULL) {
+        if (cfg)
+            runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
+        return hull_error_setx(err, EINVAL, "sandbox record: undecodable config");
+    }
+    struct sandbox *sb = sandbox_new(svc);
+    memcpy(sb->id, id, 65);
+    sb->config = cfg;
+    const char *st = hull_json_get_string(doc, "state", "notready");
+    sb->state = strcmp(st, "ready") == 0      ? SANDBOX_STATE_READY
+                : strcmp(st, "creating") == 0 ? SANDBOX_STATE_CREATING
+                                              : SANDBOX_STATE_NOTREADY;
+    sb->created_at = hull_json_get_int(doc, "created_at", 0);
+    sb->runtime_handler = xstrdup(hull_json_get_string(doc, "runtime_handler", ""));
+    sb->host_net = hull_json_get_bool(doc, "host_network", false);
+    sb->host_pid = hull_json_get_bool(doc, "host_pid", false);
+    sb->host_ipc = hull_json_get_bool(doc, "host_ipc", false);
+    sb->shared_pid = hull_json_get_bool(doc, "shared_pid", false);
+    sb->netns = opt_str(doc, "netns");
+    sb->ipcns = opt_str(doc, "ipcns");
+    sb->utsns = opt_str(doc, "utsns");
+    sb->pidns = opt_str(doc, "pidns");
+    sb->cgroup_parent = xstrdup(hull_json_get_string(doc, "cgroup_parent", ""));
+    sb->cgroup_created = hull_json_get_bool(doc, "cgroup_created", false);
+    sb->hostname = xstrdup(hull_json_get_string(doc, "hostname", ""));
+    sb->shm_mounted = hull_json_get_bool(doc, "shm_mounted", false);
+    sb->net_attempted = hull_json_get_bool(doc, "net_attempted", false);
+    sb->net_done = hull_json_get_bool(doc, "net_done", false);
+    sb->network_name = opt_str(doc, "network_name");
+    yajl_val ips = hull_json_get(doc, "ips");
+    if (ips && YAJL_IS_ARRAY(ips)) {
+        sb->ips = xmalloc0((ips->u.array.len + 1) * sizeof(char *));
+        for (size_t i = 0; i < ips->u.array.len; i++)
+            if (YAJL_IS_STRING(ips->u.array.values[i]))
+                sb->ips[sb->n_ips++] = xstrdup(YAJL_GET_STRING(ips->u.array.values[i]));
+    }
+    sb->pause_pid = (pid_t)hull_json_get_int(doc, "pause_pid", 0);
+    sb->pause_start = (uint64_t)hull_json_get_int(doc, "pause_start", 0);
+    set_paths(svc, sb);
+    *out = sb;
+    return 0;
+}
+
+/* ---- resource teardown -------------------------------------------------------------------- */
+
+static void fill_attachment(struct sandbox *sb, struct cni_attachment *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->container_id = sb->id;
+    a->netns = sb->netns && cni_ns_is_pinned(sb->netns) ? sb->netns : "";
+    a->ifname = "eth0";
+    a->pod_name = sb->config->metadata->name;
+    a->pod_namespace = sb->config->metadata->namespace_;
+    a->pod_uid = sb->config->metadata->uid;
+}
+
+/* Stops the pod's processes and releases its network and namespaces.  With `force` (rollback,
+ * recovery of half-created pods) errors are logged and ignored. */
+static int release_runtime(struct sandbox *sb, bool force, hull_error_t *err)
+{
+    struct sandbox_service *svc = sb->svc;
+    pthread_mutex_lock(&sb->lock);
+    pid_t pid = sb->pause_pid;
+    uint64_t start = sb->pause_start;
+    bool need_del = !sb->host_net && sb->net_attempted && !sb->net_done;
+    _cleanup_free_ char *netname = sb->network_name ? xstrdup(sb->network_name) : NULL;
+    pthread_mutex_unlock(&sb->lock);
+
+    if (pid > 0) {
+        sandbox_kill_pause(pid, start);
+        pthread_mutex_lock(&sb->lock);
+        sb->pause_pid = 0;
+        sb->pause_start = 0;
+        pthread_mutex_unlock(&sb->lock);
+    }
+    if (need_del) {
+        struct cni_attachment a;
+        fill_attachment(sb, &a);
+        struct cni_network *net = NULL;
+        _cleanup_error_ hull_error_t nerr = NULL;
+        if (cni_manager_network(svc->cni, &net, &nerr) < 0)
+            net = NULL; /* DEL then relies on the cache */
+        _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
+        a.pod_cidr = cidr;
+        _cleanup_error_ hull_error_t derr = NULL;
+        int r = cni_del(cni_manager_exec(svc->cni), net, netname, &a, &derr);
+        cni_network_unref(net);
+        if (r < 0) {
+            if (!force) {
+                hull_error_setx(err, hull_error_status(&derr), "%s", hull_error_msg(&derr));
+                return hull_error_wrap(err, "tear down network of pod sandbox \"%s\"", sb->id);
+            }
+            log_warn("sandbox %s: network teardown: %s", sb->id, hull_error_msg(&derr));
+        }
+        pthread_mutex_lock(&sb->lock);
+        sb->net_done = true;
+        pthread_mutex_unlock(&sb->lock);
+    }
+    const char *pins[] = {sb->pidns, sb->netns, sb->ipcns, sb->utsns};
+    for (size_t i = 0; i < 4; i++) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (pins[i] && cni_ns_remove(pins[i], &e) < 0) {
+            if (!force) {
+                hull_error_setx(err, hull_error_status(&e), "%s", hull_error_msg(&e));
+                return -hull_error_status(&e);
+            }
+            log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+        }
+    }
+    if (!sb->host_ipc) {
+        if (umount2(sb->shm_path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
+            if (!force)
+                return hull_error_set(err, errno, "unmount `%s`", sb->shm_path);
+            log_warn("sandbox %s: unmount shm: %s", sb->id, strerror(errno));
+        }
+        pthread_mutex_lock(&sb->lock);
+        sb->shm_mounted = false;
+        pthread_mutex_unlock(&sb->lock);
+    }
+    return 0;
+}
+
+/* Removes the pod's files, cgroup and record (after release_runtime). */
+static int release_storage(struct sandbox *sb, bool force, hull_error_t *err)
+{
+    struct sandbox_service *svc = sb->svc;
+    if (sb->cgroup_created) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e) < 0)
+            log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+    }
+    const char *dirs[] = {sb->run_dir, sb->dir};
+    for (size_t i = 0; i < 2; i++) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (hull_rm_rf(dirs[i], &e) < 0) {
+            if (!force) {
+                hull_error_setx(err, hull_error_status(&e), "%s", hull_error_msg(&e));
+                return hull_error_wrap(err, "remove pod sandbox \"%s\"", sb->id);
+            }
+            log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+        }
+    }
+    _cleanup_error_ hull_error_t e = NULL;
+    if (store_remove(svc->store, STORE_KIND, sb->id, &e) < 0) {
+        if (!force) {
+            hull_error_setx(err, hull_error_status(&e), "%s", hull_error_msg(&e));
+            return -hull_error_status(&e);
+        }
+        log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+    }
+    return 0;
+}
+
+/* ---- RunPodSandbox ------------------------------------------------------------------------ */
+
+static bool text_ok(const char *s, size_t max)
+{
+    if (s == NULL)
+        return true;
+    if (strlen(s) > max)
+        return false;
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return false;
+    return true;
+}
+
+static bool hostname_ok(const char *h)
+{
+    if (h == NULL || *h == '\0' || strlen(h) > 64)
+        return false;
+    for (const char *c = h; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '/')
+            return false;
+    return true;
+}
+
+static const char *proto_name(Runtime__V1__Protocol p)
+{
+    switch (p) {
+    case RUNTIME__V1__PROTOCOL__UDP:
+        return "udp";
+    case RUNTIME__V1__PROTOCOL__SCTP:
+        return "sctp";
+    default:
+        return "tcp";
+    }
+}
+
+/* "10M", "1Gi", "500k" → bits per second (kubelet's bandwidth annotations). */
+static uint64_t parse_quantity(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v <= 0)
+        return 0;
+    static const struct {
+        const char *suf;
+        double mul;
+    } sufs[] = {{"Ki", 1024.0},
+                {"Mi", 1024.0 * 1024},
+                {"Gi", 1024.0 * 1024 * 1024},
+                {"Ti", 1024.0 * 1024 * 1024 * 1024},
+                {"k", 1e3},
+                {"K", 1e3},
+                {"M", 1e6},
+                {"G", 1e9},
+                {"T", 1e12},
+                {"", 1}};
+    for (size_t i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++)
+        if (strcmp(end, sufs[i].suf) == 0)
+            return (uint64_t)(v * sufs[i].mul);
+    return 0;
+}
+
+static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_annotations; i++)
+        if (strcmp(c->annotations[i]->key, key) == 0)
+            return c->annotations[i]->value;
+    return NULL;
+}
+
+static int write_file(const char *path, const char *text, hull_error_t *err)
+{
+    return hull_write_file_atomic(path, text, strlen(text), 0644, err);
+}
+
+static int copy_host_file(const char *src, const char *dst, const char *fallback, hull_error_t *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    if (hull_read_file(src, 1024 * 1024, &buf, NULL, NULL) < 0)
+        return write_file(dst, fallback, err);
+    return write_file(dst, buf, err);
+}
+
+static int write_hosts(struct sandbox *sb, hull_error_t *err)
+{
+    if (sb->host_net)
+        return copy_host_file("/etc/hosts", sb->hosts_path, "127.0.0.1\tlocalhost\n", err);
+    _cleanup_free_ char *extra = NULL;
+    pthread_mutex_lock(&sb->lock);
+    for (size_t i = 0; i < sb->n_ips; i++) {
+        char *n = xasprintf("%s%s\t%s\n", extra ? extra : "", sb->ips[i], sb->hostname);
+        free(extra);
+        extra = n;
+    }
+    pthread_mutex_unlock(&sb->lock);
+    _cleanup_free_ char *text = xasprintf("127.0.0.1\tlocalhost\n"
+                                          "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                          "fe00::0\tip6-localnet\n"
+                                          "fe00::0\tip6-mcastprefix\n"
+                                          "fe00::1\tip6-allnodes\n"
+                                          "fe00::2\tip6-allrouters\n"
+                                          "%s",
+                                          extra ? extra : "");
+    return write_file(sb->hosts_path, text, err);
+}
+
+struct run_params {
+    struct cni_sysctl *sysctls;
+    size_t n_sysctls;
+    struct cni_port_mapping *ports;
+    size_t n_ports;
+    struct cni_bandwidth bw;
+    bool have_bw;
+};
+
+static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodSandboxConfig *c,
+                            const char *handler, struct sandbox *sb, struct run_params *p,
+                            hull_error_t *err)
+{
+    if (c == NULL || c->metadata == NULL)
+        return hull_error_setx(err, EINVAL, "RunPodSandbox: config.metadata is required");
+    const Runtime__V1__PodSandboxMetadata *m = c->metadata;
+    if (m->name == NULL || *m->name == '\0')
+        return hull_error_setx(err, EINVAL, "RunPodSandbox: metadata.name is required");
+    if (!text_ok(m->name, 253) || !text_ok(m->namespace_, 253) || !text_ok(m->uid, 253))
+        return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid metadata");
+    if (strpbrk(m->name, ";=") || strpbrk(m->namespace_, ";=") || strpbrk(m->uid, ";="))
+        return hull_error_setx(err, EINVAL, "RunPodSandbox: metadata must not contain ';' or '='");
+    if (config_runtime_path(svc->config, handler) == NULL)
+        return hull_error_setx(err, EINVAL, "RunPodSandbox: no runtime handler named \"%s\"",
+                               handler);
+    sb->runtime_handler = xstrdup(*handler ? handler : svc->config->default_runtime);
+
+    const Runtime__V1__LinuxPodSandboxConfig *lx = c->linux;
+    const Runtime__V1__NamespaceOption *ns = NULL;
+    if (lx && lx->security_context)
+        ns = lx->security_context->namespace_options;
+    if (ns) {
+        sb->host_net = ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        sb->host_pid = ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        sb->host_ipc = ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        sb->shared_pid = ns->pid == RUNTIME__V1__NAMESPACE_MODE__POD;
+        if (ns->userns_options && ns->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE &&
+            ns->userns_options->n_uids > 0)
+            return hull_error_setx(err, EOPNOTSUPP,
+                                   "RunPodSandbox: user namespaces are not supported");
+    } else {
+        sb->shared_pid = true; /* proto default: POD */
+    }
+
+    const char *hn = c->hostname;
+    char hostbuf[HOST_NAME_MAX + 1] = "";
+    if (hn == NULL || *hn == '\0') {
+        if (sb->host_net && gethostname(hostbuf, sizeof(hostbuf) - 1) == 0)
+            hn = hostbuf;
+        else
+            hn = m->name;
+    }
+    if (!hostname_ok(hn)) {
+        if (c->hostname && *c->hostname)
+            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid hostname \"%s\"", hn);
+        hn = "pod";
+    }
+    sb->hostname = xstrndup(hn, 63);
+
+    if (lx && lx->cgroup_parent && *lx->cgroup_parent) {
+        if (!sandbox_cgroup_path_ok(lx->cgroup_parent))
+            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid cgroup_parent \"%s\"",
+                                   lx->cgroup_parent);
+        sb->cgroup_parent = xstrdup(lx->cgroup_parent);
+    } else {
+        sb->cgroup_parent = xasprintf("%s/pod-%s", svc->default_cgroup_parent, sb->id);
+        if (!sandbox_cgroup_path_ok(sb->cgroup_parent))
+            return hull_error_setx(err, EINVAL, "invalid cgroup_parent configuration \"%s\"",
+                                   svc->default_cgroup_parent);
+    }
+
+    if (lx && lx->n_sysctls) {
+        p->sysctls = xmalloc0(lx->n_sysctls * sizeof(*p->sysctls));
+        for (size_t i = 0; i < lx->n_sysctls; i++) {
+            const char *k = lx->sysctls[i]->key, *v = lx->sysctls[i]->value;
+            int r = sandbox_sysctl_validate(k, v, sb->host_net, sb->host_ipc, err);
+            if (r < 0)
+                return hull_error_wrap(err, "RunPodSandbox");
+            p->sysctls[p->n_sysctls++] = (struct cni_sysctl){k, v};
+        }
+    }
+
+    const Runtime__V1__DNSConfig *dns = c->dns_config;
+    if (dns) {
+        char **lists[] = {dns->servers, dns->searches, dns->options};
+        size_t ns_[] = {dns->n_servers, dns->n_searches, dns->n_options};
+        for (size_t l = 0; l < 3; l++)
+            for (size_t i = 0; i < ns_[l]; i++)
+                if (!text_ok(lists[l][i], 253) || strchr(lists[l][i], ' ') || *lists[l][i] == '\0')
+                    return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid DNS entry \"%s\"",
+                                           lists[l][i]);
+    }
+
+    if (c->n_port_mappings) {
+        p->ports = xmalloc0(c->n_port_mappings * sizeof(*p->ports));
+        for (size_t i = 0; i < c->n_port_mappings; i++) {
+            const Runtime__V1__PortMapping *pm = c->port_mappings[i];
+            if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
+                pm->host_port > 65535)
+                return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid port mapping %d:%d",
+                                       pm->host_port, pm->container_port);
+            if (pm->host_ip && *pm->host_ip) {
+                unsigned char buf[16];
+                if (inet_pton(AF_INET, pm->host_ip, buf) != 1 &&
+                    inet_pton(AF_INET6, pm->host_ip, buf) != 1)
+                    return hull_error_setx(err, EINVAL,
+                                           "RunPodSandbox: invalid port mapping host_ip \"%s\"",
+                                           pm->host_ip);
+            }
+            if (pm->host_port == 0)
+                continue; /* nothing to publish */
+            p->ports[p->n_ports++] = (struct cni_port_mapping){
+                .host_port = pm->host_port,
+                .container_port = pm->container_port,
+                .protocol = proto_name(pm->protocol),
+                .host_ip = pm->host_ip,
+            };
+        }
+    }
+    const char *in = annotation(c, "kubernetes.io/ingress-bandwidth");
+    const char *out = annotation(c, "kubernetes.io/egress-bandwidth");
+    if (in || out) {
+        p->bw.ingress_rate = parse_quantity(in);
+        p->bw.egress_rate = parse_quantity(out);
+        if ((in && !p->bw.ingress_rate) || (out && !p->bw.egress_rate))
+            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid bandwidth annotation");
+        p->bw.ingress_burst = p->bw.egress_burst = 4294967295ULL; /* CRI-O's default burst */
+        p->have_bw = true;
+    }
+    return 0;
+}
+
+static int64_t shm_size(const Runtime__V1__PodSandboxConfig *c)
+{
+    const char *v = annotation(c, "io.hull.shm-size");
+    if (v) {
+        uint64_t q = parse_quantity(v);
+        if (q > 0 && q < (1ULL << 40))
+            return (int64_t)q;
+    }
+    return SHM_SIZE_DEF;
+}
+
+static int setup_network(struct sandbox *sb, const struct run_params *p, hull_error_t *err)
+{
+    struct sandbox_service *svc = sb->svc;
+    struct cni_network *net = NULL;
+    int r = cni_manager_network(svc->cni, &net, err);
+    if (r < 0) {
+        /* no network: FAILED_PRECONDITION */
+        _cleanup_free_ char *msg = xstrdup(hull_error_msg(err));
+        hull_error_free(err);
+        return hull_error_setx(err, EBUSY, "network not ready: %s", msg);
+    }
+    pthread_mutex_lock(&sb->lock);
+    sb->net_attempted = true;
+    free(sb->network_name);
+    sb->network_name = xstrdup(cni_network_name(net));
+    r = persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    if (r < 0) {
+        cni_network_unref(net);
+        return r;
+    }
+    struct cni_attachment a;
+    fill_attachment(sb, &a);
+    a.port_mappings = p->ports;
+    a.n_port_mappings = p->n_ports;
+    a.bandwidth = p->have_bw ? &p->bw : NULL;
+    _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
+    a.pod_cidr = cidr;
+    const Runtime__V1__DNSConfig *dns = sb->config->dns_config;
+    if (dns) {
+        a.dns_servers = (const char *const *)dns->servers;
+        a.n_dns_servers = dns->n_servers;
+        a.dns_searches = (const char *const *)dns->searches;
+        a.n_dns_searches = dns->n_searches;
+        a.dns_options = (const char *const *)dns->options;
+        a.n_dns_options = dns->n_options;
+    }
+    struct cni_result *res = NULL;
+    r = cni_add(cni_manager_exec(svc->cni), net, &a, &res, err);
+    cni_network_unref(net);
+    if (r < 0) {
+        /* cni_add already ran DEL: nothing more is owed */
+        pthread_mutex_lock(&sb->lock);
+        sb->net_done = true;
+        pthread_mutex_unlock(&sb->lock);
+        return r;
+    }
+    pthread_mutex_lock(&sb->lock);
+    free_strv(sb->ips, sb->n_ips);
+    sb->ips = hull_steal(res->ips);
+    sb->n_ips = res->n_ips;
+    res->n_ips = 0;
+    pthread_mutex_unlock(&sb->lock);
+    cni_result_free(res);
+    return 0;
+}
+
+static int create_resources(struct sandbox *sb, const struct run_params *p, hull_error_t *err)
+{
+    struct sandbox_service *svc = sb->svc;
+    int r = hull_mkdir_p(sb->dir, 0711, err);
+    if (r < 0)
+        return r;
+    r = hull_mkdir_p(sb->run_dir, 0711, err);
+    if (r < 0)
+        return r;
+
+    bool created = false;
+    r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
+    if (r < 0)
+        return hull_error_wrap(err, "cgroup parent");
+    pthread_mutex_lock(&sb->lock);
+    sb->cgroup_created = created;
+    r = persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    if (r < 0)
+        return r;
+
+    struct cni_ns_request nr = {
+        .flags = (sb->netns ? CLONE_NEWNET : 0) | (sb->ipcns ? CLONE_NEWIPC : 0) |
+                 (sb->utsns ? CLONE_NEWUTS : 0),
+        .net_path = sb->netns,
+        .ipc_path = sb->ipcns,
+        .uts_path = sb->utsns,
+        .hostname = sb->hostname,
+        .sysctls = p->sysctls,
+        .n_sysctls = p->n_sysctls,
+    };
+    r = cni_ns_create(&nr, err);
+    if (r < 0) {
+        /* a sysctl the kernel refuses is the request's fault */
+        if (strstr(hull_error_msg(err), "sysctl")) {
+            _cleanup_free_ char *msg = xstrdup(hull_error_msg(err));
+            hull_error_free(err);
+            return hull_error_setx(err, EINVAL, "RunPodSandbox: %s", msg);
+        }
+        return hull_error_wrap(err, "create namespaces");
+    }
+
+    if (!sb->host_ipc) {
+        r = hull_mkdir_p(sb->shm_path, 0755, err);
+        if (r < 0)
+            return r;
+        _cleanup_free_ char *opts =
+            xasprintf("mode=1777,size=%lld", (long long)shm_size(sb->config));
+        if (mount("shm", sb->shm_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+            return hull_error_set(err, errno, "mount shm on `%s`", sb->shm_path);
+        pthread_mutex_lock(&sb->lock);
+        sb->shm_mounted = true;
+        pthread_mutex_unlock(&sb->lock);
+    }
+
+    _cleanup_free_ char *hn = xasprintf("%s\n", sb->hostname);
+    r = write_file(sb->hostname_path, hn, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *resolv = sandbox_resolv_conf_text(sb->config->dns_config);
+    r = resolv ? write_file(sb->resolv_path, resolv, err)
+               : copy_host_file("/etc/resolv.conf", sb->resolv_path, "", err);
+    if (r < 0)
+        return r;
+
+    if (sb->shared_pid) {
+        pid_t pid = 0;
+        r = sandbox_spawn_pause(svc->pause_path, sb->netns, sb->ipcns, sb->utsns, &pid, err);
+        if (r < 0)
+            return r;
+        pthread_mutex_lock(&sb->lock);
+        sb->pause_pid = pid;
+        sb->pause_start = sandbox_proc_start_time(pid);
+        pthread_mutex_unlock(&sb->lock);
+        r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
+        if (r < 0)
+            return hull_error_wrap(err, "move infra process into the pod cgroup");
+        _cleanup_free_ char *src = xasprintf("/proc/%d/ns/pid", (int)pid);
+        _cleanup_free_ char *dup = xstrdup(sb->pidns);
+        r = hull_mkdir_p(dirname(dup), 0700, err);
+        if (r < 0)
+            return r;
+        int fd = open(sb->pidns, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+        if (fd < 0)
+            return hull_error_set(err, errno, "create `%s`", sb->pidns);
+        close(fd);
+        if (mount(src, sb->pidns, NULL, MS_BIND, NULL) < 0)
+            return hull_error_set(err, errno, "pin pid namespace on `%s`", sb->pidns);
+        pthread_mutex_lock(&sb->lock);
+        r = persist_locked(sb, err);
+        pthread_mutex_unlock(&sb->lock);
+        if (r < 0)
+            return r;
+    }
+
+    if (!sb->host_net) {
+        r = setup_network(sb, p, err);
+        if (r < 0)
+            return r;
+    }
+    return write_hosts(sb, err);
+}
+
+int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest *req,
+                char **id_out, hull_error_t *err)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    _cleanup_sandbox_ struct sandbox *sb = sandbox_new(svc);
+    hull_id_generate(sb->id);
+    sb->created_at = hull_now_ns();
+    sb->state = SANDBOX_STATE_CREATING;
+    struct run_params p = {0};
+    int r = validate_request(svc, req->config, req->runtime_handler ? req->runtime_handler : "", sb,
+                             &p, err);
+    if (r < 0) {
+        free(p.sysctls);
+        free(p.ports);
+        return r;
+    }
+    /* own a copy of the request's config */
+    size_t plen = runtime__v1__pod_sandbox_config__get_packed_size(req->config);
+    _cleanup_free_ uint8_t *packed = xmalloc0(plen + 1);
+    runtime__v1__pod_sandbox_config__pack(req->config, packed);
+    sb->config = runtime__v1__pod_sandbox_config__unpack(NULL, plen, packed);
+    if (sb->config == NULL)
+        abort();
+    /* the run params point into the request; repoint sysctls into our copy is unnecessary:
+     * the request outlives this call */
+    if (!sb->host_net) {
+        sb->netns = xasprintf("%s/net/%s", svc->ns_dir, sb->id);
+        sb->utsns = xasprintf("%s/uts/%s", svc->ns_dir, sb->id);
+    }
+    if (!sb->host_ipc)
+        sb->ipcns = xasprintf("%s/ipc/%s", svc->ns_dir, sb->id);
+    if (sb->shared_pid)
+        sb->pidns = xasprintf("%s/pid/%s", svc->ns_dir, sb->id);
+    set_paths(svc, sb);
+
+    const Runtime__V1__PodSandboxMetadata *m = sb->config->metadata;
+    pthread_rwlock_wrlock(&svc->lock);
+    for (size_t i = 0; i < svc->n; i++) {
+        const Runtime__V1__PodSandboxMetadata *o = svc->items[i]->config->metadata;
+        if (strcmp(o->name, m->name) == 0 && strcmp(o->namespace_, m->namespace_) == 0 &&
+            o->attempt == m->attempt) {
+            char other[13];
+            snprintf(other, sizeof(other), "%.12s", svc->items[i]->id);
+            pthread_rwlock_unlock(&svc->lock);
+            free(p.sysctls);
+            free(p.ports);
+            return hull_error_setx(err, EEXIST,
+                                   "pod sandbox with name \"%s\" in namespace \"%s\" attempt %u "
+                                   "already exists (%s)",
+                                   m->name, m->namespace_, m->attempt, other);
+        }
+    }
+    svc->items = xrealloc(svc->items, (svc->n + 1) * sizeof(*svc->items));
+    svc->items[svc->n++] = sandbox_ref(sb);
+    pthread_rwlock_unlock(&svc->lock);
+
+    r = persist(sb, err);
+    if (r == 0)
+        r = create_resources(sb, &p, err);
+    free(p.sysctls);
+    free(p.ports);
+    if (r < 0) {
+        log_info("sandbox %s: rolling back: %s", sb->id, hull_error_msg(err));
+        release_runtime(sb, true, NULL);
+        release_storage(sb, true, NULL);
+        index_remove(svc, sb);
+        return r;
+    }
+    pthread_mutex_lock(&sb->lock);
+    sb->state = SANDBOX_STATE_READY;
+    r = persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    if (r < 0) {
+        release_runtime(sb, true, NULL);
+        release_storage(sb, true, NULL);
+        index_remove(svc, sb);
+        return r;
+    }
+    log_info("sandbox %s: ready (%s/%s)", sb->id, m->namespace_, m->name);
+    *id_out = xstrdup(sb->id);
+    return 0;
+}
+
+/* ---- Stop / Remove ------------------------------------------------------------------------ */
+
+/* Marks sb busy (waiting for another stop/remove); false when it was removed meanwhile. */
+static bool begin_op(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    while (sb->busy && !sb->removed)
+        pthread_cond_wait(&sb->cond, &sb->lock);
+    if (sb->removed) {
+        pthread_mutex_unlock(&sb->lock);
+        return false;
+    }
+    sb->busy = true;
+    pthread_mutex_unlock(&sb->lock);
+    return true;
+}
+
+static void end_op(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    sb->busy = false;
+    pthread_cond_broadcast(&sb->cond);
+    pthread_mutex_unlock(&sb->lock);
+}
+
+static int stop_locked_op(struct sandbox *sb, hull_error_t *err)
+{
+    /* no new container operations; wait for running ones */
+    pthread_mutex_lock(&sb->lock);
+    sb->state = SANDBOX_STATE_NOTREADY;
+    while (sb->holds > 0)
+        pthread_cond_wait(&sb->cond, &sb->lock);
+    pthread_mutex_unlock(&sb->lock);
+
+    struct sandbox_container_hooks h;
+    if (get_hooks(sb->svc, &h) && h.stop_all) {
+        int r = h.stop_all(h.opaque, sb, err);
+        if (r < 0)
+            return hull_error_wrap(err, "stop containers of pod sandbox \"%s\"", sb->id);
+    }
+    int r = release_runtime(sb, false, err);
+    _cleanup_error_ hull_error_t perr = NULL;
+    if (persist(sb, &perr) < 0)
+        log_warn("sandbox %s: %s", sb->id, hull_error_msg(&perr));
+    return r;
+}
+
+int sandbox_stop(struct hull_server *srv, const char *id, hull_error_t *err)
+{
+    _cleanup_sandbox_ struct sandbox *sb = NULL;
+    _cleanup_error_ hull_error_t lerr = NULL;
+    int r = sandbox_lookup(srv, id, &sb, &lerr);
+    if (r == -ENOENT) {
+        /* already gone: stop is idempotent */
+        log_debug("StopPodSandbox: %s", hull_error_msg(&lerr));
+        return 0;
+    }
+    if (r < 0) {
+        hull_error_setx(err, hull_error_status(&lerr), "%s", hull_error_msg(&lerr));
+        return r;
+    }
+    if (sandbox_get_state(sb) == SANDBOX_STATE_CREATING)
+        return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
+    if (!begin_op(sb))
+        return 0;
+    r = stop_locked_op(sb, err);
+    end_op(sb);
+    if (r == 0)
+        log_info("sandbox %s: stopped", sb->id);
+    return r;
+}
+
+int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
+{
+    _cleanup_sandbox_ struct sandbox *sb = NULL;
+    _cleanup_error_ hull_error_t lerr = NULL;
+    int r = sandbox_lookup(srv, id, &sb, &lerr);
+    if (r == -ENOENT)
+        return 0; /* idempotent */
+    if (r < 0) {
+        hull_error_setx(err, hull_error_status(&lerr), "%s", hull_error_msg(&lerr));
+        return r;
+    }
+    if (sandbox_get_state(sb) == SANDBOX_STATE_CREATING)
+        return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
+    if (!begin_op(sb))
+        return 0;
+    r = stop_locked_op(sb, err);
+    if (r == 0) {
+        struct sandbox_container_hooks h;
+        if (get_hooks(sb->svc, &h) && h.remove_all) {
+            r = h.remove_all(h.opaque, sb, err);
+            if (r < 0)
+                hull_error_wrap(err, "remove containers of pod sandbox \"%s\"", sb->id);
+        }
+    }
+    if (r == 0)
+        r = release_storage(sb, false, err);
+    if (r == 0)
+        index_remove(sb->svc, sb);
+    end_op(sb);
+    if (r == 0)
+        log_info("sandbox %s: removed", sb->id);
+    return r;
+}
+
+/* ---- snapshots for Status/List ------------------------------------------------------------ */
+
+void sandbox_snapshot_get(struct sandbox *sb, struct sandbox_snapshot *s)
+{
+    pthread_mutex_lock(&sb->lock);
+    s->state = sb->state;
+    s->n_ips = sb->net_done ? 0 : sb->n_ips;
+    s->ips = xmalloc0((s->n_ips + 1) * sizeof(char *));
+    for (size_t i = 0; i < s->n_ips; i++)
+        s->ips[i] = xstrdup(sb->ips[i]);
+    s->pause_pid = sb->pause_pid;
+    s->net_done = sb->net_done;
+    s->network_name = sb->network_name ? xstrdup(sb->network_name) : NULL;
+    pthread_mutex_unlock(&sb->lock);
+}
+
+void sandbox_snapshot_free(struct sandbox_snapshot *s)
+{
+    free_strv(s->ips, s->n_ips);
+    free(s->network_name);
+}
+
+struct cni_manager *sandbox_cni(struct hull_server *srv)
+{
+    return svc_of(srv)->cni;
+}
+
+/* ---- init / recovery ---------------------------------------------------------------------- */
+
+static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *err)
+{
+    struct sandbox_service *svc = opaque;
+    struct sandbox *sb = NULL;
+    int r = sandbox_from_record(svc, id, doc, &sb, err);
+    if (r < 0)
+        return r;
+    if (sb->state == SANDBOX_STATE_CREATING) {
+        log_warn("sandbox %s: cleaning up a half-created pod", sb->id);
+        release_runtime(sb, true, NULL);
+        release_storage(sb, true, NULL);
+        sandbox_unref(sb);
+        return 0;
+    }
+    if (sb->state == SANDBOX_STATE_READY) {
+        bool ok = true;
+        if (sb->netns && !cni_ns_is_pinned(sb->netns))
+            ok = false;
+        if (sb->pause_pid > 0 && sandbox_proc_start_time(sb->pause_pid) != sb->pause_start)
+            ok = false;
+        if (!ok) {
+            log_warn("sandbox %s: namespaces or infra process gone; marking it not ready", sb->id);
+            sb->state = SANDBOX_STATE_NOTREADY;
+            _cleanup_error_ hull_error_t e = NULL;
+            if (persist_locked(sb, &e) < 0)
+                log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+        }
+    }
+    svc->items = xrealloc(svc->items, (svc->n + 1) * sizeof(*svc->items));
+    svc->items[svc->n++] = sb;
+    return 0;
+}
+
+static char *default_pause_path(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return xstrdup("/usr/local/bin/hull-pause");
+    exe[n] = '\0';
+    return xasprintf("%s/hull-pause", dirname(exe));
+}
+
+int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
+{
+    const struct hull_config *c = srv->config;
+    struct sandbox_service *svc = xmalloc0(sizeof(*svc));
+    pthread_rwlock_init(&svc->lock, NULL);
+    pthread_mutex_init(&svc->hooks_lock, NULL);
+    svc->config = c;
+    svc->store = srv->store;
+    svc->root = xstrdup(c->root);
+    svc->state_dir = xstrdup(c->state_dir);
+    svc->ns_dir = xasprintf("%s/ns", c->state_dir);
+    svc->pause_path =
+        c->pause_path && *c->pause_path ? xstrdup(c->pause_path) : default_pause_path();
+    const char *cp = c->cgroup_parent && *c->cgroup_parent ? c->cgroup_parent : "/hull";
+    svc->default_cgroup_parent = xstrdup(cp);
+    size_t len = strlen(svc->default_cgroup_parent);
+    while (len > 1 && svc->default_cgroup_parent[len - 1] == '/')
+        svc->default_cgroup_parent[--len] = '\0';
+    srv->sandboxes = svc;
+
+    _cleanup_free_ char *cache = xasprintf("%s/cni", c->root);
+    struct cni_manager_options o = {
+        .config_dir = c->cni_config_dir,
+        .plugin_dirs = (const char *const *)c->cni_plugin_dirs.items,
+        .n_plugin_dirs = c->cni_plugin_dirs.len,
+        .cache_dir = cache,
+        .write_default_config = c->cni_write_default_config,
+        .default_subnet = c->cni_default_subnet,
+    };
+    int r = cni_manager_new(&o, &svc->cni, err);
+    if (r < 0)
+        return hull_error_wrap(err, "cni");
+    size_t loaded = 0, corrupt = 0;
+    r = store_load(svc->store, STORE_KIND, load_one, svc, &loaded, &corrupt, err);
+    if (r < 0)
+        return hull_error_wrap(err, "load pod sandboxes");
+    log_info("sandboxes: %zu loaded, %zu set aside", svc->n, corrupt);
+    return 0;
+}
+
+void sandbox_service_fini(struct hull_server *srv)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    if (svc == NULL)
+        return;
+    for (size_t i = 0; i < svc->n; i++)
+        sandbox_unref(svc->items[i]);
+    free(svc->items);
+    cni_manager_free(svc->cni);
+    free(svc->root);
+    free(svc->state_dir);
+    free(svc->ns_dir);
+    free(svc->pause_path);
+    free(svc->default_cgroup_parent);
+    pthread_rwlock_destroy(&svc->lock);
+    pthread_mutex_destroy(&svc->hooks_lock);
+    free(svc);
+    srv->sandboxes = NULL;
+}

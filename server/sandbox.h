@@ -1,0 +1,122 @@
+/* The pod sandbox area (issue 7): what the container area and other parts of hulld may use.
+ *
+ * A sandbox is a set of pinned namespaces (net, ipc, uts under <state_dir>/ns/<kind>/<id>; pid
+ * plus the hull-pause infra process only for a shared pod PID namespace), a cgroup parent, its
+ * hostname / resolv.conf / hosts files (<root>/sandboxes/<id>/), a /dev/shm tmpfs
+ * (<state_dir>/sandboxes/<id>/shm) and, unless it uses the host network, a CNI attachment.
+ *
+ * Lifetime: lookups return a reference; drop it with sandbox_unref().  Everything returned by
+ * the accessors below is immutable for the life of the object (valid while you hold a
+ * reference).  The state changes; read it with sandbox_get_state().
+ *
+ * Containers: take a hold (sandbox_hold) while creating/starting a container in a pod; it fails
+ * unless the pod is READY, and StopPodSandbox waits for holds to drop before it stops the pod's
+ * containers through the hooks the container area registers (sandbox_set_container_hooks). */
+#ifndef HULL_SERVER_SANDBOX_H
+#define HULL_SERVER_SANDBOX_H
+
+#include <sys/types.h>
+
+#include "runtime/v1/api.pb-c.h"
+#include "server/server.h"
+
+struct sandbox;
+
+enum sandbox_state {
+    SANDBOX_STATE_CREATING = 0, /* RunPodSandbox in progress (never listed) */
+    SANDBOX_STATE_READY = 1,
+    SANDBOX_STATE_NOTREADY = 2, /* stopped (or its namespaces are gone) */
+};
+
+/* server_init / server_fini calls. */
+int sandbox_service_init(struct hull_server *srv, hull_error_t *err);
+void sandbox_service_fini(struct hull_server *srv);
+
+/* Lookup by full id or unique id prefix.  ENOENT "pod sandbox \"x\" not found". */
+int sandbox_lookup(struct hull_server *srv, const char *id, struct sandbox **out,
+                   hull_error_t *err);
+struct sandbox *sandbox_ref(struct sandbox *sb);
+void sandbox_unref(struct sandbox *sb);
+/* Calls cb for every sandbox (not CREATING ones), with a reference held during the call and
+ * no lock held. Stops at the first non-zero return, which it returns. */
+int sandbox_foreach(struct hull_server *srv, int (*cb)(struct sandbox *sb, void *opaque),
+                    void *opaque);
+
+/* Immutable properties. */
+const char *sandbox_id(const struct sandbox *sb);
+/* The PodSandboxConfig of the RunPodSandbox request (metadata, labels, annotations, dns,
+ * port mappings, linux security context, log_directory, ...). */
+const Runtime__V1__PodSandboxConfig *sandbox_config(const struct sandbox *sb);
+const char *sandbox_name(const struct sandbox *sb);            /* metadata.name */
+const char *sandbox_namespace(const struct sandbox *sb);       /* metadata.namespace */
+const char *sandbox_runtime_handler(const struct sandbox *sb); /* resolved: never "" */
+int64_t sandbox_created_at(const struct sandbox *sb);          /* ns */
+/* Namespace paths to join: NULL when the pod uses the host's (host network → net and uts NULL;
+ * host IPC → ipc NULL; pid only for a shared pod PID namespace). */
+const char *sandbox_netns_path(const struct sandbox *sb);
+const char *sandbox_ipcns_path(const struct sandbox *sb);
+const char *sandbox_utsns_path(const struct sandbox *sb);
+const char *sandbox_pidns_path(const struct sandbox *sb);
+bool sandbox_host_network(const struct sandbox *sb);
+bool sandbox_host_pid(const struct sandbox *sb);
+bool sandbox_host_ipc(const struct sandbox *sb);
+/* The pod's cgroup, relative to each hierarchy's root ("/kubepods/pod…" or "/hull/pod-<id>"). */
+const char *sandbox_cgroup_parent(const struct sandbox *sb);
+const char *sandbox_hostname(const struct sandbox *sb);
+/* Host files to bind-mount into containers. */
+const char *sandbox_hostname_path(const struct sandbox *sb);
+const char *sandbox_resolv_conf_path(const struct sandbox *sb);
+const char *sandbox_hosts_path(const struct sandbox *sb);
+const char *sandbox_shm_path(const struct sandbox *sb); /* "/dev/shm" for host IPC */
+/* Persistent per-pod directory (<root>/sandboxes/<id>), e.g. for container metadata. */
+const char *sandbox_dir(const struct sandbox *sb);
+
+/* Mutable state. */
+enum sandbox_state sandbox_get_state(struct sandbox *sb);
+/* The pid of hull-pause (host pid namespace), 0 when none runs. */
+pid_t sandbox_infra_pid(struct sandbox *sb);
+/* Pod IPs (v4 first); caller frees the array and strings. */
+void sandbox_ips(struct sandbox *sb, char ***ips, size_t *n);
+
+/* A hold keeps the pod READY while a container operation runs: fails with FAILED_PRECONDITION
+ * (EBUSY) "pod sandbox \"x\" is not ready" otherwise.  Stop waits for holds to be released. */
+int sandbox_hold(struct sandbox *sb, hull_error_t *err);
+void sandbox_release(struct sandbox *sb);
+
+/* Hooks the container area registers; until then pods have no containers. */
+struct sandbox_container_hooks {
+    void *opaque;
+    /* Stops every container of the pod (kill; the pod is going away).  Idempotent. */
+    int (*stop_all)(void *opaque, struct sandbox *sb, hull_error_t *err);
+    /* Removes every container of the pod.  Idempotent. */
+    int (*remove_all)(void *opaque, struct sandbox *sb, hull_error_t *err);
+};
+void sandbox_set_container_hooks(struct hull_server *srv, const struct sandbox_container_hooks *h);
+
+/* Status: NetworkReady condition (false with reason + message when no valid CNI config).
+ * reason/message are malloc'd (caller frees) when false. */
+bool sandbox_network_ready(struct hull_server *srv, char **reason, char **message);
+
+/* ---- helpers exposed for unit tests ------------------------------------------------------ */
+
+/* Sysctl name check: namespaced allowlist (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*,
+ * net.*), name characters [A-Za-z0-9_.-/], value without control characters.  net.* is refused
+ * for host-network pods and the IPC ones for host-IPC pods.  EINVAL with a message. */
+int sandbox_sysctl_validate(const char *key, const char *value, bool host_net, bool host_ipc,
+                            hull_error_t *err);
+/* resolv.conf text for a DNSConfig (NULL: NULL, meaning copy the host's). */
+char *sandbox_resolv_conf_text(const Runtime__V1__DNSConfig *dns);
+
+/* cgroupfs: creates `parent` (validated: absolute, no "..") under every v1 controller
+ * hierarchy below cgroot (default /sys/fs/cgroup) or, on v2, once, enabling the available
+ * controllers down the path.  version: 0 detect, 1, 2.  *created tells whether the leaf was new. */
+int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, bool *created,
+                          hull_error_t *err);
+/* rmdir of the leaf in every hierarchy (missing is success). */
+int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, hull_error_t *err);
+/* Moves pid into the cgroup (v2: into <parent>/pause, a leaf). */
+int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
+                           hull_error_t *err);
+bool sandbox_cgroup_path_ok(const char *parent);
+
+#endif

@@ -1,0 +1,452 @@
+/* Sandbox helpers: sysctl validation, resolv.conf text, cgroupfs (v1 and v2), the infra
+ * process. */
+#include "server/sandbox.h"
+#include "server/sandbox_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/magic.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* ---- sysctls ------------------------------------------------------------------------------ */
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+int sandbox_sysctl_validate(const char *key, const char *value, bool host_net, bool host_ipc,
+                            hull_error_t *err)
+{
+    if (key == NULL || *key == '\0' || strlen(key) > 255)
+        return hull_error_setx(err, EINVAL, "sysctl: empty or too long name");
+    for (const char *c = key; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-' || *c == '/';
+        if (!ok)
+            return hull_error_setx(err, EINVAL, "sysctl \"%s\": invalid character in name", key);
+    }
+    if (strstr(key, "..") || strstr(key, "//") || key[0] == '/' || key[0] == '.' ||
+        strstr(key, "/.") || strstr(key, "./"))
+        return hull_error_setx(err, EINVAL, "sysctl \"%s\": invalid name", key);
+    /* normalise to the dotted form for the allowlist check */
+    _cleanup_free_ char *dotted = xstrdup(key);
+    if (strchr(key, '/'))
+        for (char *c = dotted; *c; c++)
+            if (*c == '/')
+                *c = '.';
+    bool ipc = has_prefix(dotted, "kernel.shm") || has_prefix(dotted, "kernel.msg") ||
+               strcmp(dotted, "kernel.sem") == 0 || has_prefix(dotted, "fs.mqueue.");
+    bool net = has_prefix(dotted, "net.");
+    if (!ipc && !net)
+        return hull_error_setx(err, EINVAL,
+                               "sysctl \"%s\" is not allowed: only namespaced sysctls "
+                               "(kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*) "
+                               "can be set for a pod",
+                               key);
+    if (net && host_net)
+        return hull_error_setx(err, EINVAL,
+                               "sysctl \"%s\" is not allowed: the pod uses the host network", key);
+    if (ipc && host_ipc)
+        return hull_error_setx(
+            err, EINVAL, "sysctl \"%s\" is not allowed: the pod uses the host IPC namespace", key);
+    if (value == NULL || strlen(value) > 4096)
+        return hull_error_setx(err, EINVAL, "sysctl \"%s\": missing or too long value", key);
+    for (const char *c = value; *c; c++)
+        if ((unsigned char)*c < 0x20 && *c != '\t')
+            return hull_error_setx(err, EINVAL, "sysctl \"%s\": control character in value", key);
+    /* a value is written to this one key only; "1+kernel.core_pattern=…" is just a bad value
+     * for the kernel, but refuse the shape outright (CRI-O CVE-2022-0811) */
+    if (strchr(value, '=') || strchr(value, '+'))
+        return hull_error_setx(err, EINVAL, "sysctl \"%s\": value must not contain '=' or '+'",
+                               key);
+    return 0;
+}
+
+/* ---- resolv.conf -------------------------------------------------------------------------- */
+
+char *sandbox_resolv_conf_text(const Runtime__V1__DNSConfig *dns)
+{
+    if (dns == NULL || (dns->n_servers == 0 && dns->n_searches == 0 && dns->n_options == 0))
+        return NULL;
+    size_t cap = 256, len = 0;
+    char *s = xmalloc0(cap);
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        _cleanup_free_ char *piece = xasprintf(__VA_ARGS__);                                       \
+        size_t pl = strlen(piece);                                                                 \
+        if (len + pl + 1 > cap) {                                                                  \
+            cap = (len + pl + 1) * 2;                                                              \
+            s = xrealloc(s, cap);                                                                  \
+        }                                                                                          \
+        memcpy(s + len, piece, pl + 1);                                                            \
+        len += pl;                                                                                 \
+    } while (0)
+    if (dns->n_searches) {
+        APPEND("search");
+        for (size_t i = 0; i < dns->n_searches; i++)
+            APPEND(" %s", dns->searches[i]);
+        APPEND("\n");
+    }
+    for (size_t i = 0; i < dns->n_servers; i++)
+        APPEND("nameserver %s\n", dns->servers[i]);
+    if (dns->n_options) {
+        APPEND("options");
+        for (size_t i = 0; i < dns->n_options; i++)
+            APPEND(" %s", dns->options[i]);
+        APPEND("\n");
+    }
+#undef APPEND
+    return s;
+}
+
+/* ---- cgroupfs ----------------------------------------------------------------------------- */
+
+bool sandbox_cgroup_path_ok(const char *parent)
+{
+    if (parent == NULL || parent[0] != '/' || strlen(parent) > 1024)
+        return false;
+    for (const char *c = parent; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '\\')
+            return false;
+    _cleanup_free_ char *dup = xstrdup(parent);
+    char *save = NULL;
+    for (char *tok = strtok_r(dup, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
+        if (strcmp(tok, "..") == 0 || strcmp(tok, ".") == 0)
+            return false;
+    return strcmp(parent, "/") != 0;
+}
+
+static int detect_version(const char *cgroot)
+{
+    struct statfs sf;
+    if (statfs(cgroot, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+        return 2;
+    return 1;
+}
+
+/* The v1 hierarchies below cgroot: directories holding cgroup.procs, except the (empty)
+ * unified v2 mount of hybrid mode.  Symlinks (cpu -> cpu,cpuacct) are skipped. */
+static int v1_hierarchies(const char *cgroot, char ***out, size_t *n_out, hull_error_t *err)
+{
+    _cleanup_closedir_ DIR *d = opendir(cgroot);
+    if (d == NULL)
+        return hull_error_set(err, errno, "open `%s`", cgroot);
+    char **v = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "unified") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        _cleanup_free_ char *procs = xasprintf("%s/%s/cgroup.procs", cgroot, de->d_name);
+        if (access(procs, F_OK) < 0)
+            continue;
+        v = xrealloc(v, (n + 1) * sizeof(char *));
+        v[n++] = xasprintf("%s/%s", cgroot, de->d_name);
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* cpuset cgroups start with empty cpus/mems: copy the parent's down each new level. */
+static int cpuset_init(const char *dir, hull_error_t *err)
+{
+    const char *files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (size_t i = 0; i < 2; i++) {
+        _cleanup_free_ char *mine = xasprintf("%s/%s", dir, files[i]);
+        _cleanup_free_ char *cur = NULL;
+        if (hull_read_file(mine, 4096, &cur, NULL, NULL) < 0)
+            continue;
+        if (cur[0] != '\0' && cur[0] != '\n')
+            continue;
+        _cleanup_free_ char *theirs = xasprintf("%s/../%s", dir, files[i]);
+        _cleanup_free_ char *val = NULL;
+        if (hull_read_file(theirs, 4096, &val, NULL, NULL) < 0)
+            continue;
+        int r = hull_write_string(mine, val, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int mkdir_levels(const char *base, const char *parent, bool cpuset, bool v2, bool *created,
+                        hull_error_t *err)
+{
+    _cleanup_free_ char *path = xstrdup(base);
+    _cleanup_free_ char *dup = xstrdup(parent);
+    char *save = NULL;
+    bool leaf_new = false;
+    for (char *tok = strtok_r(dup, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (v2) {
+            /* enable the available controllers for the level below */
+            _cleanup_free_ char *ctl = xasprintf("%s/cgroup.controllers", path);
+            _cleanup_free_ char *avail = NULL;
+            if (hull_read_file(ctl, 4096, &avail, NULL, NULL) == 0) {
+                const char *want[] = {"cpu", "cpuset", "memory", "pids", "io", "hugetlb"};
+                _cleanup_free_ char *sub = xasprintf("%s/cgroup.subtree_control", path);
+                for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+                    bool has = false;
+                    _cleanup_free_ char *a = xstrdup(avail);
+                    char *s2 = NULL;
+                    for (char *w = strtok_r(a, " \n", &s2); w; w = strtok_r(NULL, " \n", &s2))
+                        if (strcmp(w, want[i]) == 0)
+                            has = true;
+                    if (!has)
+                        continue;
+                    _cleanup_free_ char *cmd = xasprintf("+%s", want[i]);
+                    _cleanup_error_ hull_error_t e = NULL;
+                    if (hull_write_string(sub, cmd, &e) < 0)
+                        log_debug("cgroup: %s: %s", sub, hull_error_msg(&e));
+                }
+            }
+        }
+        char *next = xasprintf("%s/%s", path, tok);
+        free(path);
+        path = next;
+        leaf_new = false;
+        if (mkdir(path, 0755) == 0) {
+            leaf_new = true;
+            if (cpuset) {
+                int r = cpuset_init(path, err);
+                if (r < 0)
+                    return r;
+            }
+        } else if (errno != EEXIST) {
+            return hull_error_set(err, errno, "create cgroup `%s`", path);
+        }
+    }
+    if (leaf_new)
+        *created = true;
+    return 0;
+}
+
+int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, bool *created,
+                          hull_error_t *err)
+{
+    if (!sandbox_cgroup_path_ok(parent))
+        return hull_error_setx(err, EINVAL, "invalid cgroup parent \"%s\"", parent ? parent : "");
+    if (cgroot == NULL)
+        cgroot = "/sys/fs/cgroup";
+    if (version == 0)
+        version = detect_version(cgroot);
+    *created = false;
+    if (version == 2)
+        return mkdir_levels(cgroot, parent, false, true, created, err);
+    char **h = NULL;
+    size_t n = 0;
+    int r = v1_hierarchies(cgroot, &h, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        bool cpuset = strstr(h[i] + strlen(cgroot), "cpuset") != NULL;
+        r = mkdir_levels(h[i], parent, cpuset, false, created, err);
+    }
+    free_strv(h, n);
+    if (r < 0) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (*created)
+            sandbox_cgroup_remove(cgroot, version, parent, &e);
+    }
+    return r;
+}
+
+int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, hull_error_t *err)
+{
+    if (!sandbox_cgroup_path_ok(parent))
+        return hull_error_setx(err, EINVAL, "invalid cgroup parent \"%s\"", parent ? parent : "");
+    if (cgroot == NULL)
+        cgroot = "/sys/fs/cgroup";
+    if (version == 0)
+        version = detect_version(cgroot);
+    if (version == 2) {
+        _cleanup_free_ char *pause = xasprintf("%s%s/pause", cgroot, parent);
+        rmdir(pause);
+        _cleanup_free_ char *p = xasprintf("%s%s", cgroot, parent);
+        if (rmdir(p) < 0 && errno != ENOENT)
+            return hull_error_set(err, errno, "remove cgroup `%s`", p);
+        return 0;
+    }
+    char **h = NULL;
+    size_t n = 0;
+    int r = v1_hierarchies(cgroot, &h, &n, err);
+    if (r < 0)
+        return r;
+    int ret = 0;
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *p = xasprintf("%s%s", h[i], parent);
+        if (rmdir(p) < 0 && errno != ENOENT && ret == 0)
+            ret = hull_error_set(err, errno, "remove cgroup `%s`", p);
+    }
+    free_strv(h, n);
+    return ret;
+}
+
+int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
+                           hull_error_t *err)
+{
+    if (cgroot == NULL)
+        cgroot = "/sys/fs/cgroup";
+    if (version == 0)
+        version = detect_version(cgroot);
+    char pidstr[32];
+    snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+    if (version == 2) {
+        _cleanup_free_ char *dir = xasprintf("%s%s/pause", cgroot, parent);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return hull_error_set(err, errno, "create cgroup `%s`", dir);
+        _cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", dir);
+        return hull_write_string(procs, pidstr, err);
+    }
+    char **h = NULL;
+    size_t n = 0;
+    int r = v1_hierarchies(cgroot, &h, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        _cleanup_free_ char *procs = xasprintf("%s%s/cgroup.procs", h[i], parent);
+        r = hull_write_string(procs, pidstr, err);
+    }
+    free_strv(h, n);
+    return r;
+}
+
+/* ---- the infra process ---------------------------------------------------------------------- */
+
+static int open_ns(const char *path, hull_error_t *err)
+{
+    if (path == NULL)
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open namespace `%s`", path);
+    return fd;
+}
+
+uint64_t sandbox_proc_start_time(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_free_ char *buf = NULL;
+    if (hull_read_file(path, 4096, &buf, NULL, NULL) < 0)
+        return 0;
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    /* field 3 (state) follows ") "; starttime is field 22 */
+    int field = 2;
+    for (; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    return strtoull(p, NULL, 10);
+}
+
+int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
+                        const char *utsns, pid_t *pid_out, hull_error_t *err)
+{
+    _cleanup_close_ int netfd = -1, ipcfd = -1, utsfd = -1;
+    if (netns && (netfd = open_ns(netns, err)) < 0)
+        return netfd;
+    if (ipcns && (ipcfd = open_ns(ipcns, err)) < 0)
+        return ipcfd;
+    if (utsns && (utsfd = open_ns(utsns, err)) < 0)
+        return utsfd;
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0)
+        return hull_error_set(err, errno, "pipe");
+    char *argv[] = {(char *)"hull-pause", NULL};
+    char *envp[] = {NULL};
+    /* like fork(), with the child as PID 1 of a new PID namespace; it stays our child so we
+     * reap it on stop */
+    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        int e = 0;
+        const char *step = "setns";
+        if ((netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0) ||
+            (ipcfd >= 0 && setns(ipcfd, CLONE_NEWIPC) < 0) ||
+            (utsfd >= 0 && setns(utsfd, CLONE_NEWUTS) < 0)) {
+            e = errno;
+        } else {
+            setsid();
+            int nul = open("/dev/null", O_RDWR);
+            if (nul >= 0) {
+                dup2(nul, 0);
+                dup2(nul, 1);
+                dup2(nul, 2);
+                if (nul > 2)
+                    close(nul);
+            }
+            syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+            execve(pause_path, argv, envp);
+            e = errno;
+            step = "exec";
+        }
+        struct {
+            int e;
+            char step[8];
+        } msg = {.e = e};
+        strncpy(msg.step, step, sizeof(msg.step) - 1);
+        if (write(errpipe[1], &msg, sizeof(msg)) < 0) {
+            /* nothing to do */
+        }
+        _exit(127);
+    }
+    int clone_errno = errno;
+    close(errpipe[1]);
+    if (pid < 0) {
+        close(errpipe[0]);
+        return hull_error_set(err, clone_errno, "clone infra process");
+    }
+    struct {
+        int e;
+        char step[8];
+    } msg;
+    ssize_t n;
+    do
+        n = read(errpipe[0], &msg, sizeof(msg));
+    while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof(msg)) {
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        msg.step[sizeof(msg.step) - 1] = '\0';
+        return hull_error_set(err, msg.e, "start infra process `%s`: %s", pause_path, msg.step);
+    }
+    *pid_out = (pid_t)pid;
+    return 0;
+}
+
+void sandbox_kill_pause(pid_t pid, uint64_t start_time)
+{
+    if (pid <= 0)
+        return;
+    uint64_t now = sandbox_proc_start_time(pid);
+    if (now == 0 || (start_time != 0 && now != start_time))
+        return; /* gone, or the pid was reused */
+    kill(pid, SIGKILL);
+    int status;
+    /* reap it if it is our child (it is not after a hulld restart) */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+}
