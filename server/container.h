@@ -50,6 +50,9 @@ struct container_snapshot {
 void container_snapshot_free(struct container_snapshot *s);
 
 int container_service_init(struct hull_server *srv, hull_error_t *err);
+/* Container and pod stats (rpc_stats.c). */
+int stats_service_init(struct hull_server *srv, hull_error_t *err);
+void stats_service_fini(struct hull_server *srv);
 void container_service_fini(struct hull_server *srv);
 
 /* CRI operations.  Errors carry errno: ENOENT unknown id, EEXIST name taken, EINVAL bad

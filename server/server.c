@@ -38,6 +38,9 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     r = container_service_init(srv, err); /* containers (issue 8): after images and sandboxes */
     if (r < 0)
         return hull_error_wrap(err, "containers");
+    r = stats_service_init(srv, err); /* container and pod stats (issue 8) */
+    if (r < 0)
+        return hull_error_wrap(err, "stats");
 
     r = stream_init(srv, err); /* streaming (issue 9): last, it serves the areas above */
     if (r < 0)
@@ -71,6 +74,7 @@ void server_fini(struct hull_server *srv)
     /* Each area adds its fini call here, in reverse init order. */
     /* streaming (issue 9) */
     stream_fini(srv);
+    stats_service_fini(srv);     /* stats (issue 8) */
     container_service_fini(srv); /* containers (issue 8) */
     sandbox_service_fini(srv);   /* sandboxes (issue 7) */
     image_service_fini(srv);     /* images (issue 6) */

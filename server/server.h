@@ -26,6 +26,7 @@ struct hull_server {
     struct sandbox_service *sandboxes;
     struct container_service *containers;
     struct stream_server *stream;
+    struct stats_service *stats;
 };
 
 /* What the areas offer each other. */

@@ -1,0 +1,442 @@
+/* CRI stats RPCs: ContainerStats, ListContainerStats, StreamContainerStats, PodSandboxStats,
+ * ListPodSandboxStats, StreamPodSandboxStats.  Usage comes from stats.c (cgroups, writable
+ * layers, network namespaces); nano-cores from the previous sample kept per object here. */
+#include "server/container.h"
+#include "server/handlers.h"
+#include "server/sandbox.h"
+#include "server/stats.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define PREV_MAX 4096
+
+struct prev_sample {
+    char key[80]; /* "c/<id>" or "p/<id>" */
+    struct stats_cpu_sample cpu;
+};
+
+struct stats_service {
+    struct stats_cgroups *cg; /* NULL when no cgroup is mounted */
+    pthread_mutex_t mu;
+    struct prev_sample *prev;
+    size_t n_prev;
+};
+
+int stats_service_init(struct hull_server *srv, hull_error_t *err)
+{
+    struct stats_service *s = xmalloc0(sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    _cleanup_error_ hull_error_t e = NULL;
+    if (stats_open(NULL, &s->cg, &e) < 0)
+        log_warn("stats: %s; container and pod stats will carry no cgroup usage",
+                 hull_error_msg(&e));
+    else
+        log_debug("stats: cgroup layout %s", stats_mode_name(stats_mode(s->cg)));
+    srv->stats = s;
+    return 0;
+}
+
+void stats_service_fini(struct hull_server *srv)
+{
+    struct stats_service *s = srv->stats;
+    if (s == NULL)
+        return;
+    stats_close(s->cg);
+    free(s->prev);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    srv->stats = NULL;
+}
+
+/* Swaps in the new sample for key and computes nano-cores against the old one. */
+static bool nano_cores(struct stats_service *s, const char *key, struct stats_cpu_sample cur,
+                       uint64_t *out)
+{
+    bool ok = false;
+    pthread_mutex_lock(&s->mu);
+    struct prev_sample *slot = NULL;
+    for (size_t i = 0; i < s->n_prev; i++)
+        if (strcmp(s->prev[i].key, key) == 0)
+            slot = &s->prev[i];
+    if (slot) {
+        ok = stats_cpu_nano_cores(&slot->cpu, &cur, out);
+        slot->cpu = cur;
+    } else {
+        if (s->n_prev == PREV_MAX) {
+            memmove(s->prev, s->prev + 1, (PREV_MAX - 1) * sizeof(*s->prev));
+            s->n_prev--;
+        }
+        s->prev = xrealloc(s->prev, (s->n_prev + 1) * sizeof(*s->prev));
+        slot = &s->prev[s->n_prev++];
+        snprintf(slot->key, sizeof(slot->key), "%s", key);
+        slot->cpu = cur;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static Runtime__V1__UInt64Value *u64(struct rpc_call *call, uint64_t v)
+{
+    Runtime__V1__UInt64Value *r = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
+    r->value = v;
+    return r;
+}
+
+struct kv_entry {
+    ProtobufCMessage base;
+    char *key;
+    char *value;
+};
+
+static void *copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
+                      void *const *src, size_t *n_out)
+{
+    struct kv_entry **out = rpc_alloc(call, (n + 1) * sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        const struct kv_entry *e = src[i];
+        out[i] = rpc_new_message(call, desc);
+        out[i]->key = rpc_strdup(call, e->key);
+        out[i]->value = rpc_strdup(call, e->value);
+    }
+    *n_out = n;
+    return out;
+}
+
+static bool selector_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels)
+{
+    for (size_t i = 0; i < n_sel; i++) {
+        const struct kv_entry *want = sel[i];
+        bool ok = false;
+        for (size_t j = 0; j < n_labels; j++) {
+            const struct kv_entry *l = labels[j];
+            if (strcmp(l->key, want->key) == 0 && strcmp(l->value, want->value) == 0)
+                ok = true;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, const char *key,
+                         Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out)
+{
+    struct stats_service *s = rpc_server(call)->stats;
+    if (u->cpu.valid) {
+        Runtime__V1__CpuUsage *cpu = rpc_new_message(call, &runtime__v1__cpu_usage__descriptor);
+        cpu->timestamp = u->timestamp_ns;
+        cpu->usage_core_nano_seconds = u64(call, u->cpu.usage_ns);
+        uint64_t nc = 0;
+        if (nano_cores(s, key, stats_cpu_sample_of(u), &nc))
+            cpu->usage_nano_cores = u64(call, nc);
+        *cpu_out = cpu;
+    }
+    if (u->memory.valid) {
+        Runtime__V1__MemoryUsage *m = rpc_new_message(call, &runtime__v1__memory_usage__descriptor);
+        m->timestamp = u->timestamp_ns;
+        m->working_set_bytes = u64(call, u->memory.working_set_bytes);
+        m->usage_bytes = u64(call, u->memory.usage_bytes);
+        m->rss_bytes = u64(call, u->memory.rss_bytes);
+        m->page_faults = u64(call, u->memory.page_faults);
+        m->major_page_faults = u64(call, u->memory.major_page_faults);
+        if (u->memory.has_limit)
+            m->available_bytes = u64(call, u->memory.available_bytes);
+        *mem_out = m;
+    }
+}
+
+static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
+                                                    const struct container_snapshot *c)
+{
+    struct stats_service *s = rpc_server(call)->stats;
+    Runtime__V1__ContainerStats *st =
+        rpc_new_message(call, &runtime__v1__container_stats__descriptor);
+    Runtime__V1__ContainerAttributes *a =
+        rpc_new_message(call, &runtime__v1__container_attributes__descriptor);
+    a->id = rpc_strdup(call, c->id);
+    a->metadata = rpc_new_message(call, &runtime__v1__container_metadata__descriptor);
+    if (c->config && c->config->metadata) {
+        a->metadata->name = rpc_strdup(call, c->config->metadata->name);
+        a->metadata->attempt = c->config->metadata->attempt;
+        a->labels = copy_map(call, &runtime__v1__container_attributes__labels_entry__descriptor,
+                             c->config->n_labels, (void *const *)c->config->labels, &a->n_labels);
+        a->annotations = copy_map(
+            call, &runtime__v1__container_attributes__annotations_entry__descriptor,
+            c->config->n_annotations, (void *const *)c->config->annotations, &a->n_annotations);
+    }
+    st->attributes = a;
+    struct stats_cgroup u;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (s->cg && c->cgroups_path[0] && c->state != CONTAINER_EXITED &&
+        stats_cgroup_read(s->cg, c->cgroups_path, &u, &e) == 0) {
+        _cleanup_free_ char *key = xasprintf("c/%s", c->id);
+        fill_cpu_mem(call, &u, key, &st->cpu, &st->memory);
+        if (u.memory.valid && u.memory.has_swap) {
+            st->swap = rpc_new_message(call, &runtime__v1__swap_usage__descriptor);
+            st->swap->timestamp = u.timestamp_ns;
+            st->swap->swap_usage_bytes = u64(call, u.memory.swap_usage_bytes);
+            if (u.memory.has_swap_limit)
+                st->swap->swap_available_bytes = u64(call, u.memory.swap_available_bytes);
+        }
+    }
+    struct stats_fs_usage fs;
+    hull_error_free(&e);
+    if (stats_dir_usage(c->upper_dir, &fs, &e) == 0) {
+        Runtime__V1__FilesystemUsage *w =
+            rpc_new_message(call, &runtime__v1__filesystem_usage__descriptor);
+        w->timestamp = fs.timestamp_ns;
+        w->used_bytes = u64(call, fs.used_bytes);
+        w->inodes_used = u64(call, fs.inodes_used);
+        w->fs_id = rpc_new_message(call, &runtime__v1__filesystem_identifier__descriptor);
+        char *mp = NULL;
+        hull_error_free(&e);
+        if (stats_fs_mountpoint(c->upper_dir, &mp, &e) == 0) {
+            w->fs_id->mountpoint = rpc_strdup(call, mp);
+            free(mp);
+        }
+        st->writable_layer = w;
+    }
+    return st;
+}
+
+static bool container_filter_match(const Runtime__V1__ContainerStatsFilter *f,
+                                   const struct container_snapshot *c)
+{
+    if (f == NULL)
+        return true;
+    if (f->id && f->id[0] && strncmp(c->id, f->id, strlen(f->id)) != 0)
+        return false;
+    if (f->pod_sandbox_id && f->pod_sandbox_id[0] &&
+        strncmp(c->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+        return false;
+    return selector_match(f->n_label_selector, (void *const *)f->label_selector,
+                          c->config ? c->config->n_labels : 0,
+                          c->config ? (void *const *)c->config->labels : NULL);
+}
+
+int rpc_container_stats(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                        hull_error_t *err)
+{
+    const Runtime__V1__ContainerStatsRequest *in = (const void *)req;
+    struct container_snapshot *c = NULL;
+    int r = container_get(rpc_server(call), in->container_id, &c, err);
+    if (r < 0)
+        return r;
+    Runtime__V1__ContainerStatsResponse *out =
+        rpc_new_message(call, &runtime__v1__container_stats_response__descriptor);
+    out->stats = container_stats(call, c);
+    container_snapshot_free(c);
+    *resp = &out->base;
+    return 0;
+}
+
+static int list_container_stats(struct rpc_call *call, const Runtime__V1__ContainerStatsFilter *f,
+                                Runtime__V1__ContainerStats ***out, size_t *n_out,
+                                hull_error_t *err)
+{
+    struct container_snapshot **l = NULL;
+    size_t n = 0;
+    int r = container_list(rpc_server(call), NULL, &l, &n, err);
+    if (r < 0)
+        return r;
+    Runtime__V1__ContainerStats **items = rpc_alloc(call, (n + 1) * sizeof(*items));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (container_filter_match(f, l[i]))
+            items[k++] = container_stats(call, l[i]);
+    container_snapshot_list_free(l, n);
+    *out = items;
+    *n_out = k;
+    return 0;
+}
+
+int rpc_list_container_stats(struct rpc_call *call, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__ListContainerStatsRequest *in = (const void *)req;
+    Runtime__V1__ListContainerStatsResponse *out =
+        rpc_new_message(call, &runtime__v1__list_container_stats_response__descriptor);
+    int r = list_container_stats(call, in->filter, &out->stats, &out->n_stats, err);
+    if (r < 0)
+        return r;
+    *resp = &out->base;
+    return 0;
+}
+
+#define STREAM_CHUNK 200
+
+int rpc_stream_container_stats(struct rpc_call *call, const ProtobufCMessage *req,
+                               ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__StreamContainerStatsRequest *in = (const void *)req;
+    Runtime__V1__ContainerStats **items = NULL;
+    size_t n = 0;
+    int r = list_container_stats(call, in->filter, &items, &n, err);
+    for (size_t i = 0; r == 0 && i < n; i += STREAM_CHUNK) {
+        Runtime__V1__StreamContainerStatsResponse m =
+            RUNTIME__V1__STREAM_CONTAINER_STATS_RESPONSE__INIT;
+        m.container_stats = items + i;
+        m.n_container_stats = n - i < STREAM_CHUNK ? n - i : STREAM_CHUNK;
+        r = rpc_stream_send(call, &m.base, err);
+    }
+    return r;
+}
+
+/* ---- pods ----------------------------------------------------------------------------------- */
+static Runtime__V1__NetworkInterfaceUsage *iface_usage(struct rpc_call *call,
+                                                       const struct stats_net_iface *i)
+{
+    Runtime__V1__NetworkInterfaceUsage *u =
+        rpc_new_message(call, &runtime__v1__network_interface_usage__descriptor);
+    u->name = rpc_strdup(call, i->name);
+    u->rx_bytes = u64(call, i->rx_bytes);
+    u->rx_errors = u64(call, i->rx_errors);
+    u->tx_bytes = u64(call, i->tx_bytes);
+    u->tx_errors = u64(call, i->tx_errors);
+    return u;
+}
+
+static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct sandbox *sb)
+{
+    struct hull_server *srv = rpc_server(call);
+    struct stats_service *s = srv->stats;
+    const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
+    Runtime__V1__PodSandboxStats *st =
+        rpc_new_message(call, &runtime__v1__pod_sandbox_stats__descriptor);
+    Runtime__V1__PodSandboxAttributes *a =
+        rpc_new_message(call, &runtime__v1__pod_sandbox_attributes__descriptor);
+    a->id = rpc_strdup(call, sandbox_id(sb));
+    if (cfg && cfg->metadata) {
+        a->metadata = rpc_new_message(call, &runtime__v1__pod_sandbox_metadata__descriptor);
+        a->metadata->name = rpc_strdup(call, cfg->metadata->name);
+        a->metadata->uid = rpc_strdup(call, cfg->metadata->uid);
+        a->metadata->namespace_ = rpc_strdup(call, cfg->metadata->namespace_);
+        a->metadata->attempt = cfg->metadata->attempt;
+    }
+    if (cfg) {
+        a->labels = copy_map(call, &runtime__v1__pod_sandbox_attributes__labels_entry__descriptor,
+                             cfg->n_labels, (void *const *)cfg->labels, &a->n_labels);
+        a->annotations =
+            copy_map(call, &runtime__v1__pod_sandbox_attributes__annotations_entry__descriptor,
+                     cfg->n_annotations, (void *const *)cfg->annotations, &a->n_annotations);
+    }
+    st->attributes = a;
+    Runtime__V1__LinuxPodSandboxStats *lx =
+        rpc_new_message(call, &runtime__v1__linux_pod_sandbox_stats__descriptor);
+    st->linux = lx;
+    struct stats_cgroup u;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (s->cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
+        stats_cgroup_read(s->cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
+        _cleanup_free_ char *key = xasprintf("p/%s", sandbox_id(sb));
+        fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory);
+        if (u.pids.valid) {
+            lx->process = rpc_new_message(call, &runtime__v1__process_usage__descriptor);
+            lx->process->timestamp = u.timestamp_ns;
+            lx->process->process_count = u64(call, u.pids.current);
+        }
+    }
+    const char *netns = sandbox_netns_path(sb);
+    struct stats_net net = {0};
+    hull_error_free(&e);
+    if (netns && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
+        stats_net_read_netns(netns, &net, &e) == 0) {
+        Runtime__V1__NetworkUsage *nu =
+            rpc_new_message(call, &runtime__v1__network_usage__descriptor);
+        nu->timestamp = net.timestamp_ns;
+        const struct stats_net_iface *def = stats_net_default(&net, "eth0");
+        if (def)
+            nu->default_interface = iface_usage(call, def);
+        nu->interfaces = rpc_alloc(call, (net.n + 1) * sizeof(void *));
+        for (size_t i = 0; i < net.n; i++)
+            if (strcmp(net.ifaces[i].name, "lo") != 0)
+                nu->interfaces[nu->n_interfaces++] = iface_usage(call, &net.ifaces[i]);
+        lx->network = nu;
+    }
+    stats_net_clear(&net);
+    struct container_snapshot **l = NULL;
+    size_t n = 0;
+    container_list(srv, sandbox_id(sb), &l, &n, NULL);
+    lx->containers = rpc_alloc(call, (n + 1) * sizeof(void *));
+    for (size_t i = 0; i < n; i++)
+        lx->containers[lx->n_containers++] = container_stats(call, l[i]);
+    container_snapshot_list_free(l, n);
+    return st;
+}
+
+int rpc_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *req,
+                          ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__PodSandboxStatsRequest *in = (const void *)req;
+    struct sandbox *sb = NULL;
+    int r = sandbox_lookup(rpc_server(call), in->pod_sandbox_id, &sb, err);
+    if (r < 0)
+        return r;
+    Runtime__V1__PodSandboxStatsResponse *out =
+        rpc_new_message(call, &runtime__v1__pod_sandbox_stats_response__descriptor);
+    out->stats = pod_stats(call, sb);
+    sandbox_unref(sb);
+    *resp = &out->base;
+    return 0;
+}
+
+struct pod_collect {
+    struct rpc_call *call;
+    const Runtime__V1__PodSandboxStatsFilter *filter;
+    Runtime__V1__PodSandboxStats **items;
+    size_t n, cap;
+};
+
+static int collect_pod(struct sandbox *sb, void *opaque)
+{
+    struct pod_collect *pc = opaque;
+    const Runtime__V1__PodSandboxStatsFilter *f = pc->filter;
+    const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
+    if (f && f->id && f->id[0] && strncmp(sandbox_id(sb), f->id, strlen(f->id)) != 0)
+        return 0;
+    if (f && !selector_match(f->n_label_selector, (void *const *)f->label_selector,
+                             cfg ? cfg->n_labels : 0, cfg ? (void *const *)cfg->labels : NULL))
+        return 0;
+    if (pc->n == pc->cap) {
+        size_t cap = pc->cap ? pc->cap * 2 : 16;
+        Runtime__V1__PodSandboxStats **items = rpc_alloc(pc->call, cap * sizeof(*items));
+        if (pc->n)
+            memcpy(items, pc->items, pc->n * sizeof(*items));
+        pc->items = items;
+        pc->cap = cap;
+    }
+    pc->items[pc->n++] = pod_stats(pc->call, sb);
+    return 0;
+}
+
+int rpc_list_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *req,
+                               ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
+    struct pod_collect pc = {.call = call, .filter = in->filter};
+    sandbox_foreach(rpc_server(call), collect_pod, &pc);
+    Runtime__V1__ListPodSandboxStatsResponse *out =
+        rpc_new_message(call, &runtime__v1__list_pod_sandbox_stats_response__descriptor);
+    out->stats = pc.items;
+    out->n_stats = pc.n;
+    *resp = &out->base;
+    return 0;
+}
+
+int rpc_stream_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *req,
+                                 ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__StreamPodSandboxStatsRequest *in = (const void *)req;
+    struct pod_collect pc = {.call = call, .filter = in->filter};
+    sandbox_foreach(rpc_server(call), collect_pod, &pc);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < pc.n; i += STREAM_CHUNK) {
+        Runtime__V1__StreamPodSandboxStatsResponse m =
+            RUNTIME__V1__STREAM_POD_SANDBOX_STATS_RESPONSE__INIT;
+        m.pod_sandbox_stats = pc.items + i;
+        m.n_pod_sandbox_stats = pc.n - i < STREAM_CHUNK ? pc.n - i : STREAM_CHUNK;
+        r = rpc_stream_send(call, &m.base, err);
+    }
+    return r;
+}
