@@ -321,3 +321,21 @@ def test_remove_pod_removes_its_containers(env):
     with pytest.raises(grpc.RpcError) as e:
         status(env, cid)
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_sync_output_is_capped(env):
+    """SECURITY.md (unbounded buffers): ExecSync output is cut at 16 MiB per stream and hulld
+    stays healthy."""
+    pod, pcfg = run_pod(env)
+    cid = create(env, pod, pcfg, "big", ["sleep", "100"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+    r = env.runtime.ExecSync(pb.ExecSyncRequest(
+        container_id=cid, cmd=["sh", "-c", "head -c 20000000 /dev/zero; echo done >&2"],
+        timeout=60))
+    assert len(r.stdout) == 16 * 1024 * 1024
+    assert r.stderr == b"done\n"
+    assert r.exit_code == 0
+    with pytest.raises(grpc.RpcError) as e:
+        env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=[]))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
