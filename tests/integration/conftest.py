@@ -86,7 +86,7 @@ class Hulld:
             self.channel.close()
         self.channel = grpc.insecure_channel(
             "unix://" + self.socket,
-            options=[("grpc.max_receive_message_length", MAX_MSG),
+            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                      ("grpc.max_send_message_length", 64 * 1024 * 1024)])
         self.runtime = pb_grpc.RuntimeServiceStub(self.channel)
         self.image = pb_grpc.ImageServiceStub(self.channel)
