@@ -719,8 +719,25 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
         hull_error_wrap(err, "unpack layer %s", lr->digest);
         goto fail;
     }
+    /* the short link is made first, under a fresh random name (never reusing another's) */
     char short_id[SHORT_ID_CHARS + 1];
-    random_name(short_id, sizeof(short_id));
+    _cleanup_free_ char *linkpath = NULL;
+    {
+        _cleanup_free_ char *target = xasprintf("../layers/%s/diff", hex_of(lr->diff_id));
+        int tries = 0;
+        for (;;) {
+            random_name(short_id, sizeof(short_id));
+            _cleanup_free_ char *link = store_path(s, "l/%s", short_id);
+            if (symlink(target, link) == 0) {
+                linkpath = hull_steal(link);
+                break;
+            }
+            if (errno != EEXIST || ++tries > 16) {
+                r = hull_error_set(err, errno, "symlink `%s`", link);
+                goto fail;
+            }
+        }
+    }
     {
         struct hull_json_writer w;
         hull_jw_init(&w, false);
@@ -751,11 +768,6 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
     l->short_id = xstrdup(short_id);
     l->size = st.bytes;
     l->entries = st.entries;
-    r = ensure_short_link(s, l, err);
-    if (r < 0) {
-        layer_rec_free(l);
-        return r;
-    }
     pthread_mutex_lock(&s->lock);
     l->next = s->layers;
     s->layers = l;
@@ -764,6 +776,8 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
 fail : {
     _cleanup_error_ hull_error_t e2 = NULL;
     hull_rm_rf(tmpdir, &e2);
+    if (linkpath)
+        unlink(linkpath);
 }
     return r;
 }
