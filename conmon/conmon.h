@@ -9,9 +9,9 @@
  *               [--log-path FILE] [--log-max-size BYTES] [--runtime-root DIR]
  *               [--runtime-arg ARG]... [--terminal] [--stdin] [--stdin-once]
  *               [--sync-fd N] [--container-pidfile FILE] [--conmon-pidfile FILE]
- *               [--exec --exec-process FILE [--timeout SECONDS] [--exec-capture]
- *                [--capture-max BYTES]] [--monitor-log FILE] [--log-level LEVEL]
- *               [--foreground]
+ *               [--exec --exec-process FILE [--timeout SECONDS]
+ *                [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]
+ *               [--monitor-log FILE] [--log-level LEVEL] [--foreground]
  *
  *   The process started by hulld forks, the child calls setsid() and forks again, and the
  *   first process exits 0 at once (hulld reaps it); the grandchild is the monitor.  It marks
@@ -32,7 +32,12 @@
  *     after the runtime ran:  {"pid":1234,"monitor_pid":99}            success
  *                             {"pid":-1,"monitor_pid":99,"error":"..."}  runtime failed; the
  *                             error is the runtime's stderr/stdout text (at most 8 KiB)
- *   Without --exec-capture the fd is closed after that message.  With --exec-capture (ExecSync)
+ *   With --exec-attach (streaming exec) one message comes first, once the sockets exist:
+ *                             {"ready":true,"monitor_pid":99}
+ *   and the monitor runs the runtime only after the first attach client connected (within
+ *   --attach-wait seconds, default 60), so that client sees all output and the exit packet even
+ *   when the process exits at once.
+ *   Without --exec-capture the fd is closed after the pid message.  With --exec-capture (ExecSync)
  *   a second message follows once the process exited and its output is drained:
  *     {"exit_code":0,"signal":0,"oom_killed":false,"timed_out":false,
  *      "stdout_len":N,"stderr_len":M,"truncated":false}\n
@@ -131,6 +136,8 @@ struct conmon_opts {
     int64_t timeout_s; /* 0 = none */
     bool exec_capture;
     size_t capture_max;
+    bool exec_attach;
+    int64_t attach_wait_s;
 };
 
 /* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */

@@ -27,6 +27,8 @@ enum {
     OPT_EXEC_PROCESS,
     OPT_TIMEOUT,
     OPT_EXEC_CAPTURE,
+    OPT_EXEC_ATTACH,
+    OPT_ATTACH_WAIT,
     OPT_CAPTURE_MAX,
     OPT_MONITOR_LOG,
     OPT_LOG_LEVEL,
@@ -55,6 +57,8 @@ static const struct option long_options[] = {
     {"exec-process", required_argument, NULL, OPT_EXEC_PROCESS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"exec-capture", no_argument, NULL, OPT_EXEC_CAPTURE},
+    {"exec-attach", no_argument, NULL, OPT_EXEC_ATTACH},
+    {"attach-wait", required_argument, NULL, OPT_ATTACH_WAIT},
     {"capture-max", required_argument, NULL, OPT_CAPTURE_MAX},
     {"monitor-log", required_argument, NULL, OPT_MONITOR_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -68,8 +72,9 @@ static const char usage[] =
     "usage: hull-conmon --cid ID --bundle DIR --runtime PATH --socket-dir DIR --exit-dir DIR\n"
     "         [--log-path FILE] [--log-max-size BYTES] [--runtime-root DIR] [--runtime-arg A]...\n"
     "         [--terminal] [--stdin] [--stdin-once] [--sync-fd N] [--container-pidfile F]\n"
-    "         [--conmon-pidfile F] [--exec --exec-process FILE [--timeout S] [--exec-capture]\n"
-    "         [--capture-max BYTES]] [--monitor-log FILE] [--log-level L] [--foreground]\n";
+    "         [--conmon-pidfile F] [--exec --exec-process FILE [--timeout S]\n"
+    "         [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]\n"
+    "         [--monitor-log FILE] [--log-level L] [--foreground]\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -87,6 +92,7 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     memset(o, 0, sizeof(*o));
     o->sync_fd = -1;
     o->capture_max = HULL_CONMON_CAPTURE_DEFAULT;
+    o->attach_wait_s = 60;
     o->runtime_args = xmalloc0(sizeof(char *));
     optind = 1;
     opterr = 0;
@@ -159,6 +165,14 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
         case OPT_EXEC_CAPTURE:
             o->exec_capture = true;
             break;
+        case OPT_EXEC_ATTACH:
+            o->exec_attach = true;
+            break;
+        case OPT_ATTACH_WAIT:
+            if (parse_num(optarg, 1, 86400, &v) < 0)
+                return hull_error_setx(err, EINVAL, "invalid --attach-wait `%s`", optarg);
+            o->attach_wait_s = v;
+            break;
         case OPT_CAPTURE_MAX:
             if (parse_num(optarg, 0, (long long)1 << 30, &v) < 0)
                 return hull_error_setx(err, EINVAL, "invalid --capture-max `%s`", optarg);
@@ -202,9 +216,10 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     } else {
         if (o->bundle == NULL)
             return hull_error_setx(err, EINVAL, "--bundle is required");
-        if (o->timeout_s || o->exec_capture || o->exec_process)
+        if (o->timeout_s || o->exec_capture || o->exec_process || o->exec_attach)
             return hull_error_setx(err, EINVAL,
-                                   "--timeout/--exec-capture/--exec-process need --exec");
+                                   "--timeout/--exec-capture/--exec-attach/--exec-process need "
+                                   "--exec");
     }
     const char *paths[] = {
         o->bundle,       o->runtime,           o->log_path,       o->exit_dir,     o->socket_dir,
@@ -214,6 +229,10 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
             return hull_error_setx(err, EINVAL, "path `%s` must be absolute", paths[i]);
     if (o->stdin_once && !o->stdin_)
         return hull_error_setx(err, EINVAL, "--stdin-once needs --stdin");
+    if (o->exec_attach && o->exec_capture)
+        return hull_error_setx(err, EINVAL, "--exec-attach and --exec-capture exclude each other");
+    if (o->exec_attach && o->sync_fd < 0)
+        return hull_error_setx(err, EINVAL, "--exec-attach needs --sync-fd");
     if (o->exec_capture && o->sync_fd < 0)
         return hull_error_setx(err, EINVAL, "--exec-capture needs --sync-fd");
     return 0;

@@ -737,6 +737,33 @@ static void finish(struct monitor *m)
 
 /* ---- entry ---------------------------------------------------------------------------------- */
 
+/* --exec-attach: say the sockets are ready, then hold the exec until a client attached. */
+static int wait_first_attach(struct monitor *m, hull_error_t *err)
+{
+    char msg[64];
+    int n = snprintf(msg, sizeof(msg), "{\"ready\":true,\"monitor_pid\":%d}\n", (int)getpid());
+    sync_send(m->o, msg, (size_t)n);
+    int64_t end = hull_monotonic_ns() + m->o->attach_wait_s * 1000000000LL;
+    while (!m->had_first_client) {
+        int64_t left = end - hull_monotonic_ns();
+        if (left <= 0)
+            return hull_error_setx(err, ETIMEDOUT, "no attach client within %llds",
+                                   (long long)m->o->attach_wait_s);
+        struct pollfd pfd[2] = {{m->attach_lfd, POLLIN, 0}, {m->sfd, POLLIN, 0}};
+        if (poll(pfd, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+            return hull_error_set(err, errno, "poll");
+        if (pfd[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                    return hull_error_setx(err, EINTR, "terminated while waiting for attach");
+        }
+        if (pfd[0].revents)
+            accept_client(m, m->attach_lfd, false);
+    }
+    return 0;
+}
+
 static void runtime_failed(struct conmon_opts *o, struct sbuf *text, const char *fallback)
 {
     struct sbuf msg = {0};
@@ -857,6 +884,8 @@ int conmon_run(struct conmon_opts *o)
         goto fail;
     }
 
+    if (o->exec_attach && wait_first_attach(&m, &err) < 0)
+        goto fail;
     if (o->exec && o->timeout_s > 0)
         m.deadline = hull_monotonic_ns() + o->timeout_s * 1000000000LL;
     pid_t rt = spawn_runtime(o, pidfile, console_path, &io, &oldmask, &err);

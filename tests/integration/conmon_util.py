@@ -196,7 +196,7 @@ class Monitor:
 
     def __init__(self, env, cid, bundle_dir=None, terminal=False, stdin=False, stdin_once=False,
                  log=True, exec_process=None, timeout=None, capture=False, capture_max=None,
-                 log_max_size=None, extra=(), binary=None):
+                 log_max_size=None, exec_attach=False, extra=(), binary=None):
         self.env = env
         self.cid = cid
         self.runtime = env.runtime
@@ -234,6 +234,9 @@ class Monitor:
             args += ["--timeout", str(timeout)]
         if capture:
             args.append("--exec-capture")
+        if exec_attach:
+            args.append("--exec-attach")
+        self.early = None  # the attach client connected before the exec ran (--exec-attach)
         if capture_max is not None:
             args += ["--capture-max", str(capture_max)]
         if log_max_size is not None:
@@ -257,6 +260,10 @@ class Monitor:
             assert p.returncode == 0, p.stderr.decode()
         os.close(w)
         self.sync = json.loads(read_line(r, timeout))
+        if self.sync.get("ready"):
+            # --exec-attach: the monitor waits for us before it runs the exec
+            self.early = Attach(self.attach_path)
+            self.sync = json.loads(read_line(r, timeout))
         self.monitor_pid = self.sync.get("monitor_pid")
         if self.sync.get("pid", -1) > 0:
             self.pid = self.sync["pid"]
@@ -394,15 +401,15 @@ def exec_detach_status(env):
     if env.runtime in _EXEC_OK:
         return _EXEC_OK[env.runtime]
     sub = Env(env.runtime, env.rootfs)
+    cid = sub.cid("xchk")
+    rt = [env.runtime, "--root", sub.runtime_root]
     try:
-        cid = sub.cid("xchk")
         b = sub.bundle(["/bin/sleep", "30"])
-        rt = [env.runtime, "--root", sub.runtime_root]
         quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, timeout=30, check=True)
+                     stderr=subprocess.DEVNULL, timeout=10, check=True)
         # the process inherits the runtime's stdio: no pipes we would wait on
         subprocess.run(rt + ["create", "--bundle", b, "--pid-file", b + "/pid", cid], **quiet)
-        subprocess.run(rt + ["start", cid], check=True, capture_output=True, timeout=30)
+        subprocess.run(rt + ["start", cid], **quiet)
         pfile = os.path.join(sub.base, "p.json")
         with open(pfile, "w") as f:
             json.dump(bundle.make_spec(["/bin/sleep", "20"])["process"], f)
@@ -414,10 +421,10 @@ def exec_detach_status(env):
         res = (True, "") if pid_alive(epid) else (
             False, f"{os.path.basename(env.runtime)} exec --detach: the process dies when the "
             "runtime exits")
-        subprocess.run(rt + ["delete", "--force", cid], capture_output=True, timeout=30)
     except Exception as e:  # noqa: BLE001
-        res = (False, f"exec --detach check failed: {e}")
+        res = (False, f"{os.path.basename(env.runtime)} exec --detach check failed: {e}")
     finally:
+        subprocess.run(rt + ["delete", "--force", cid], capture_output=True, timeout=30)
         sub.cleanup()
     _EXEC_OK[env.runtime] = res
     return res

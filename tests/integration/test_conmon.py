@@ -304,14 +304,29 @@ def test_exec_capture_is_capped(xenv):
 def test_exec_attach_terminal(xenv):
     env = xenv
     c = env.container(["/bin/sleep", "100"]).start().start_container()
-    e = env.exec_in(c, ["/bin/sh"], terminal=True, stdin=True, stdin_once=True)
+    e = env.exec_in(c, ["/bin/sh"], terminal=True, stdin=True, stdin_once=True,
+                    exec_attach=True)
     e.start()
-    a = e.attach()
+    a = e.early
+    # attached before the exec ran: the very first prompt is not lost
+    assert a.read_until(lambda c: b"# " in c.out[STDOUT]), a.out
     assert e.ctl("resize 24 91") == "ok"
     a.send(b"stty size; exit 4\n")
     a.read_to_end()
     assert b"24 91" in a.out[STDOUT]
     assert a.exit["exit_code"] == 4
+
+
+def test_exec_attach_fast_exit_nothing_lost(xenv):
+    env = xenv
+    c = env.container(["/bin/sleep", "100"]).start().start_container()
+    e = env.exec_in(c, ["/bin/sh", "-c", "seq 1 3000; echo e >&2; exit 5"], exec_attach=True)
+    e.start()
+    a = e.early
+    a.read_to_end()
+    assert a.out[STDOUT] == "".join(f"{i}\n" for i in range(1, 3001)).encode()
+    assert a.out[STDERR] == b"e\n"
+    assert a.exit["exit_code"] == 5 and e.wait_exit()["exit_code"] == 5
 
 
 # ---- detachment --------------------------------------------------------------------------------
@@ -419,6 +434,8 @@ def test_bad_arguments():
                  ["--cid", "x", "--runtime", RUNC, "--bundle", "rel", "--socket-dir", "/s",
                   "--exit-dir", "/e"],
                  ["--cid", "x", "--runtime", RUNC, "--bundle", "/b", "--socket-dir", "/s",
-                  "--exit-dir", "/e", "--timeout", "3"]):
+                  "--exit-dir", "/e", "--timeout", "3"],
+                 ["--cid", "x", "--runtime", RUNC, "--socket-dir", "/s", "--exit-dir", "/e",
+                  "--exec", "--exec-process", "/p", "--exec-attach"]):
         p = subprocess.run([conmon_bin()] + args, capture_output=True)
         assert p.returncode == 2, args
