@@ -693,6 +693,7 @@ static int ensure_blob(struct image_store *s, struct registry_session *sess, con
 static int fetch_layer(struct image_store *s, struct registry_session *sess,
                        const struct layer_ref *lr, hull_error_t *err)
 {
+    _cleanup_free_ char *linkpath = NULL; /* before any goto fail */
     _cleanup_close_ int fd = open_tmpfile(s, err);
     if (fd < 0)
         return fd;
@@ -721,7 +722,6 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
     }
     /* the short link is made first, under a fresh random name (never reusing another's) */
     char short_id[SHORT_ID_CHARS + 1];
-    _cleanup_free_ char *linkpath = NULL;
     {
         _cleanup_free_ char *target = xasprintf("../layers/%s/diff", hex_of(lr->diff_id));
         int tries = 0;
