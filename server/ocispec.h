@@ -26,7 +26,7 @@ struct ocispec_sandbox {
     const char *hostname_path;
     const char *resolv_path;
     const char *hosts_path;
-    const char *shm_path; /* the pod's /dev/shm mount; NULL: a private tmpfs */
+    const char *shm_path;      /* the pod's /dev/shm mount; NULL: a private tmpfs */
     const char *cgroup_parent; /* e.g. "/kubepods/burstable/pod123" */
     const char *hostname;
 };
@@ -35,9 +35,9 @@ struct ocispec_input {
     const char *container_id;
     const Runtime__V1__ContainerConfig *config;
     const struct ocispec_sandbox *sandbox;
-    const struct image_info *image; /* entrypoint, cmd, env, workdir, user, volumes */
-    const char *rootfs;             /* the container's mounted root (overlay) on the host */
-    const char *container_dir;      /* per-container persistent dir: termination log, volumes */
+    const struct image_info *image;   /* entrypoint, cmd, env, workdir, user, volumes */
+    const char *rootfs;               /* the container's mounted root (overlay) on the host */
+    const char *container_dir;        /* per-container persistent dir: termination log, volumes */
     const char *seccomp_profile_root; /* base for Localhost profiles given as relative paths */
     bool host_has_apparmor;
     /* pid namespace of the target container (/proc/PID/ns/pid) for NamespaceOption pid TARGET;
