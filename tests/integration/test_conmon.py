@@ -162,6 +162,18 @@ def test_attach_roundtrip_two_clients(env):
     assert cri_text(parse_cri_log(m.log_bytes()), "stdout") == a.out[STDOUT]
 
 
+def test_stdin_once_first_client_detach_closes_stdin(env):
+    m = env.container(["/bin/sh", "-c", "cat; echo stdin-closed"], stdin=True, stdin_once=True)
+    m.start().start_container()
+    a = m.attach()
+    a.send(b"x\n")
+    assert a.read_until(lambda c: c.out[STDOUT] == b"x\n")
+    a.close()  # the first client goes away: with stdin-once, cat sees EOF
+    ex = m.wait_exit()
+    assert ex["exit_code"] == 0
+    assert cri_text(parse_cri_log(m.log_bytes())) == b"x\nstdin-closed\n"
+
+
 def test_attach_after_start_and_detach_keeps_stdin(env):
     m = env.container(["/bin/sh", "-c", "while read l; do echo got:$l; done; echo eof"],
                       stdin=True)
