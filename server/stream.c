@@ -658,7 +658,7 @@ static void *accept_main(void *arg)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_attr_setstacksize(&attr, 1024 * 1024); /* backends run here too */
         pthread_t t;
         int r = pthread_create(&t, &attr, conn_main, a);
         pthread_attr_destroy(&attr);

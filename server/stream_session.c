@@ -98,7 +98,11 @@ struct session {
     struct pair pairs[STREAM_MAX_PAIRS];
     char *netns;
     char *netns_error;
+    uint8_t *scratch; /* SCRATCH bytes: keeps large buffers off the thread stack */
 };
+
+#define SCRATCH                                                                                    \
+    (HULL_CONMON_PKT_MAX + 1 > STREAM_READ_CHUNK ? HULL_CONMON_PKT_MAX + 1 : STREAM_READ_CHUNK)
 
 /* ---- output -------------------------------------------------------------------------------- */
 
@@ -797,7 +801,7 @@ static void pump_stdin(struct session *s)
     if (!s->started || s->stdin_closed)
         return;
     if (s->proc.attach_fd >= 0) {
-        uint8_t pkt[HULL_CONMON_PKT_MAX + 1];
+        uint8_t *pkt = s->scratch;
         while (s->to_stdin.len > 0) {
             size_t n =
                 s->to_stdin.len > HULL_CONMON_PKT_MAX ? HULL_CONMON_PKT_MAX : s->to_stdin.len;
@@ -932,7 +936,7 @@ static void read_output(struct session *s, int fd, int role, bool *done)
     size_t q = send_quota(s, ci);
     if (q == 0)
         return;
-    uint8_t buf[STREAM_READ_CHUNK];
+    uint8_t *buf = s->scratch;
     ssize_t n = read(fd, buf, q);
     if (n > 0) {
         send_chan(s, ci, buf, (size_t)n);
@@ -949,8 +953,8 @@ static void read_attach(struct session *s)
     size_t q1 = send_quota(s, s->role_ch[R_STDOUT]), q2 = send_quota(s, s->role_ch[R_STDERR]);
     if (q1 == 0 || q2 == 0)
         return;
-    uint8_t buf[HULL_CONMON_PKT_MAX + 1];
-    ssize_t n = recv(s->proc.attach_fd, buf, sizeof(buf), MSG_DONTWAIT);
+    uint8_t *buf = s->scratch;
+    ssize_t n = recv(s->proc.attach_fd, buf, HULL_CONMON_PKT_MAX + 1, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -1069,8 +1073,10 @@ static int run_loop(struct session *s)
     int64_t resize_wait_until = 0;
     for (;;) {
         process_input(s);
-        if (s->started)
+        if (s->started) {
+            apply_resize(s); /* before stdin that followed it on the wire */
             pump_stdin(s);
+        }
         pump_targets(s);
         process_input(s); /* sinks drained: blocked frames may go on */
         if (s->fatal || s->dead)
@@ -1213,10 +1219,9 @@ static int run_loop(struct session *s)
                     size_t q = send_quota(s, p->data_ch);
                     if (q == 0)
                         break;
-                    uint8_t buf[STREAM_READ_CHUNK];
-                    ssize_t n = recv(p->fd, buf, q, MSG_DONTWAIT);
+                    ssize_t n = recv(p->fd, s->scratch, q, MSG_DONTWAIT);
                     if (n > 0) {
-                        send_chan(s, p->data_ch, buf, (size_t)n);
+                        send_chan(s, p->data_ch, s->scratch, (size_t)n);
                     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                         p->target_eof = true;
                         pair_finish(s, what[i]);
@@ -1235,7 +1240,7 @@ static void linger_close(struct session *s)
         return;
     shutdown(s->fd, SHUT_WR);
     int64_t end = hull_monotonic_ns() + 2000LL * 1000000LL;
-    uint8_t buf[4096];
+    uint8_t *buf = s->scratch;
     for (;;) {
         int64_t left = (end - hull_monotonic_ns()) / 1000000;
         if (left <= 0)
@@ -1243,7 +1248,7 @@ static void linger_close(struct session *s)
         struct pollfd p = {.fd = s->fd, .events = POLLIN};
         if (poll(&p, 1, (int)left) <= 0)
             break;
-        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = recv(s->fd, buf, SCRATCH, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             break;
     }
@@ -1278,6 +1283,7 @@ void stream_session_run(const struct stream_session_params *p)
                            : (p->req->kind == STREAM_PORTFORWARD ? SP_PORTFORWARD
                                                                  : (p->websocket ? SP_RESIZE : 0));
     s->activity = hull_monotonic_ns();
+    s->scratch = xmalloc0(SCRATCH);
     s->init_window = SPDY_DEFAULT_WINDOW;
     for (int i = 0; i < R_COUNT; i++)
         s->role_ch[i] = -1;
@@ -1353,5 +1359,6 @@ out:
     free(s->error);
     free(s->netns);
     free(s->netns_error);
+    free(s->scratch);
     free(s);
 }

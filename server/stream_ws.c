@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 ssize_t ws_frame_parse(const uint8_t *d, size_t len, uint64_t max, struct ws_frame *f)
 {
@@ -158,6 +157,75 @@ ssize_t stream_base64_decode(const char *in, size_t len, uint8_t *out)
     return (ssize_t)o;
 }
 
+/* SHA-1 (FIPS 180-4), only for the WebSocket handshake's Sec-WebSocket-Accept. */
+static uint32_t rol(uint32_t v, int n)
+{
+    return (v << n) | (v >> (32 - n));
+}
+
+static void sha1_block(uint32_t h[5], const uint8_t *p)
+{
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16) |
+               ((uint32_t)p[4 * i + 2] << 8) | p[4 * i + 3];
+    for (int i = 16; i < 80; i++)
+        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5a827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ed9eba1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8f1bbcdc;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xca62c1d6;
+        }
+        uint32_t t = rol(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rol(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+static void sha1(const uint8_t *d, size_t len, uint8_t out[20])
+{
+    uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64)
+        sha1_block(h, d + i);
+    uint8_t tail[128] = {0};
+    size_t rest = len - i;
+    memcpy(tail, d + i, rest);
+    tail[rest] = 0x80;
+    size_t tl = rest + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int k = 0; k < 8; k++)
+        tail[tl - 1 - k] = (uint8_t)(bits >> (8 * k));
+    sha1_block(h, tail);
+    if (tl == 128)
+        sha1_block(h, tail + 64);
+    for (int k = 0; k < 5; k++) {
+        out[4 * k] = (uint8_t)(h[k] >> 24);
+        out[4 * k + 1] = (uint8_t)(h[k] >> 16);
+        out[4 * k + 2] = (uint8_t)(h[k] >> 8);
+        out[4 * k + 3] = (uint8_t)h[k];
+    }
+}
+
 int ws_accept_key(const char *key, char out[29])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -167,10 +235,8 @@ int ws_accept_key(const char *key, char out[29])
         return -EINVAL;
     memcpy(buf, key, kl);
     memcpy(buf + kl, guid, sizeof(guid) - 1);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(buf, kl + sizeof(guid) - 1, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
-        return -EIO;
+    uint8_t md[20];
+    sha1((const uint8_t *)buf, kl + sizeof(guid) - 1, md);
     stream_base64_encode(md, 20, out);
     return 0;
 }

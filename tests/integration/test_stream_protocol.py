@@ -1,0 +1,443 @@
+"""The streaming server's protocols end to end, with the independent Python client
+(k8sstream.py) against the real server code running in `test_stream --serve` (the C unit-test
+binary: the server with a backend that runs real processes, a fake hull-conmon attach socket,
+and real network namespaces for port-forward).  CRI-level tests through hulld are in
+test_stream_cri.py."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+import k8sstream as ks
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Harness:
+    def __init__(self, proc, port):
+        self.proc = proc
+        self.port = port
+        self.lock = threading.Lock()
+
+    def url(self, **req):
+        with self.lock:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline().strip()
+        if line.startswith("ERROR"):
+            _, code, msg = line.split(" ", 2)
+            raise OSError(int(code), msg)
+        return line
+
+    def stats(self):
+        with self.lock:
+            self.proc.stdin.write("stats\n")
+            self.proc.stdin.flush()
+            parts = self.proc.stdout.readline().split()
+        return dict(zip(parts[0::2], map(int, parts[1::2])))
+
+    def settle(self, before, timeout=10):
+        """Waits until sessions are gone and fds/threads are back to `before`."""
+        deadline = time.time() + timeout
+        while True:
+            now = self.stats()
+            if now["sessions"] == 0 and now["fds"] == before["fds"] and \
+                    now["threads"] == before["threads"]:
+                return now
+            if time.time() > deadline:
+                return now
+            time.sleep(0.05)
+
+
+def _harness_binary():
+    build = os.environ.get("HULL_BUILD", os.path.join(ROOT, "build"))
+    for cand in (os.path.join(build, "tests", "test_stream"),
+                 os.path.join(ROOT, "build", "stream", "tests", "test_stream")):
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+@pytest.fixture(scope="module")
+def harness():
+    binary = _harness_binary()
+    if binary is None:
+        pytest.skip("test_stream binary not built (make unit-bins)")
+    p = subprocess.Popen([binary, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, bufsize=1)
+    line = p.stdout.readline()
+    assert line.startswith("PORT "), line
+    h = Harness(p, int(line.split()[1]))
+    yield h
+    p.stdin.close()
+    assert p.wait(60) == 0
+
+
+SPDY_PROTOCOLS = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io",
+                  "channel.k8s.io"]
+WS_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io",
+                "channel.k8s.io", "base64.channel.k8s.io"]
+
+
+# ---- exec ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("proto", SPDY_PROTOCOLS)
+def test_exec_echo_spdy(harness, proto):
+    url = harness.url(kind="exec", cmd=["sh", "-c", "echo hello; echo err >&2"], stdout=True,
+                      stderr=True)
+    r = ks.spdy_remotecommand(url, protocols=[proto])
+    assert r["protocol"] == proto
+    assert r["stdout"] == b"hello\n"
+    assert r["stderr"] == b"err\n"
+    if proto == "v4.channel.k8s.io":
+        assert r["status"] == {"metadata": {}, "status": "Success"}
+    else:
+        assert r["error"] == b""
+
+
+@pytest.mark.parametrize("proto", WS_PROTOCOLS)
+def test_exec_echo_websocket(harness, proto):
+    url = harness.url(kind="exec", cmd=["sh", "-c", "echo hello; echo err >&2"], stdout=True,
+                      stderr=True)
+    r = ks.ws_remotecommand(url, protocols=[proto])
+    assert r["protocol"] == proto
+    assert r["ready"]  # the empty "streams are ready" message
+    assert r["stdout"] == b"hello\n"
+    assert r["stderr"] == b"err\n"
+    assert r["close_code"] == 1000
+    if proto.startswith(("v4", "v5")):
+        assert r["status"]["status"] == "Success"
+
+
+def test_exec_no_protocol_header_spdy(harness):
+    """An old client without X-Stream-Protocol-Version gets the v1 protocol."""
+    url = harness.url(kind="exec", cmd=["echo", "v1"], stdout=True)
+    r = ks.spdy_remotecommand(url, protocols=[], stderr=False)
+    assert r["protocol"] is None
+    assert r["stdout"] == b"v1\n"
+
+
+def test_exec_stdin_spdy_large(harness):
+    """1 MiB through stdin and back: per-stream flow control and bounded buffers."""
+    data = os.urandom(1 << 20)
+    url = harness.url(kind="exec", cmd=["cat"], stdin=True, stdout=True, stderr=True)
+    r = ks.spdy_remotecommand(url, stdin=data)
+    assert len(r["stdout"]) == len(data)
+    assert r["stdout"] == data
+    assert r["status"]["status"] == "Success"
+
+
+def test_exec_stdin_websocket_v5_close(harness):
+    """v5: the stream-close signal (channel 255) ends stdin, so `cat` exits."""
+    url = harness.url(kind="exec", cmd=["cat"], stdin=True, stdout=True)
+    r = ks.ws_remotecommand(url, stdin=b"through websocket\n", protocols=["v5.channel.k8s.io"])
+    assert r["stdout"] == b"through websocket\n"
+    assert r["status"]["status"] == "Success"
+
+
+def test_exec_stdin_websocket_base64(harness):
+    url = harness.url(kind="exec", cmd=["sh", "-c", "head -c 6; echo"], stdin=True, stdout=True)
+    r = ks.ws_remotecommand(url, stdin=b"\x00\x01bin\xff", protocols=["v4.base64.channel.k8s.io"])
+    assert r["stdout"] == b"\x00\x01bin\xff\n"
+
+
+@pytest.mark.parametrize("transport", ["spdy", "websocket"])
+def test_exec_exit_code_3(harness, transport):
+    url = harness.url(kind="exec", cmd=["sh", "-c", "echo bye; exit 3"], stdout=True,
+                      stderr=True)
+    if transport == "spdy":
+        r = ks.spdy_remotecommand(url)
+    else:
+        r = ks.ws_remotecommand(url)
+    assert r["stdout"] == b"bye\n"
+    st = r["status"]
+    assert st["status"] == "Failure"
+    assert st["reason"] == "NonZeroExitCode"
+    assert st["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+    assert "exit code 3" in st["message"]
+
+
+@pytest.mark.parametrize("transport", ["spdy", "websocket"])
+def test_exec_tty_resize(harness, transport):
+    """The initial size and a later resize reach the pty (`stty size` sees both)."""
+    url = harness.url(kind="exec", cmd=["sh", "-c", "stty size; read x; stty size"], tty=True,
+                      stdin=True, stdout=True)
+    if transport == "spdy":
+        def later(conn, streams):
+            time.sleep(0.3)
+            streams["resize"].write(json.dumps({"Width": 132, "Height": 50}).encode())
+        r = ks.spdy_remotecommand(url, stdin=b"\n", tty=True, resize=(100, 40),
+                                  on_ready=later)
+    else:
+        ws = ks.WebSocket(url, ["v5.channel.k8s.io"])
+        out = b""
+        ws.send_channel(4, json.dumps({"Width": 100, "Height": 40}).encode())
+        while b"40 100" not in out:
+            ch, data = ws.recv_channel()
+            assert ch is not None, out
+            if ch == 1:
+                out += data
+        ws.send_channel(4, json.dumps({"Width": 132, "Height": 50}).encode())
+        ws.send_channel(0, b"\n")
+        while True:
+            ch, data = ws.recv_channel()
+            if ch is None:
+                break
+            if ch == 1:
+                out += data
+        ws.close()
+        r = {"stdout": out}
+    text = r["stdout"].decode().replace("\r", "")
+    assert "40 100\n" in text
+    assert "50 132\n" in text
+
+
+def test_exec_tty_stderr_rejected(harness):
+    with pytest.raises(OSError) as e:
+        harness.url(kind="exec", cmd=["true"], tty=True, stdout=True, stderr=True)
+    assert e.value.errno == 22
+    with pytest.raises(OSError) as e:
+        harness.url(kind="exec", cmd=["true"], stdout=False)
+    assert e.value.errno == 22
+    with pytest.raises(OSError) as e:
+        harness.url(kind="exec", id="missing", cmd=["true"], stdout=True)
+    assert e.value.errno == 2
+
+
+# ---- attach -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["spdy", "websocket"])
+def test_attach_stdout(harness, transport):
+    """Attach to a running container's output (through a hull-conmon style attach socket)."""
+    url = harness.url(kind="attach", id="ticker", stdout=True, stderr=True)
+    if transport == "spdy":
+        r = ks.spdy_remotecommand(url)
+    else:
+        r = ks.ws_remotecommand(url)
+    assert r["stdout"] == b"".join(b"tick %d\n" % i for i in range(5))
+    assert r["status"]["status"] == "Success"
+
+
+def test_attach_stdin_and_resize(harness):
+    url = harness.url(kind="attach", id="c1", stdin=True, stdout=True, tty=True)
+    r = ks.spdy_remotecommand(url, stdin=b"typed\n", tty=True, resize=(90, 30))
+    assert r["stdout"].startswith(b"hello from container\n")
+    assert b"typed\n" in r["stdout"]
+
+
+# ---- bad requests -------------------------------------------------------------------------
+
+
+def test_bad_token(harness):
+    with pytest.raises(ks.HTTPError) as e:
+        ks.SpdyConnection("http://127.0.0.1:%d/exec/%s" % (harness.port, uuid.uuid4().hex),
+                          ["v4.channel.k8s.io"])
+    assert e.value.status == 404
+    url = harness.url(kind="exec", cmd=["true"], stdout=True)
+    ks.spdy_remotecommand(url, stderr=False)
+    with pytest.raises(ks.HTTPError) as e:  # single use
+        ks.spdy_remotecommand(url, stderr=False)
+    assert e.value.status == 404
+    with pytest.raises(ks.HTTPError) as e:
+        ks.WebSocket(url, ["v5.channel.k8s.io"])
+    assert e.value.status == 404
+
+
+def test_bad_protocol_header(harness):
+    url = harness.url(kind="exec", cmd=["true"], stdout=True)
+    with pytest.raises(ks.HTTPError) as e:
+        ks.SpdyConnection(url, ["v99.channel.k8s.io"])
+    assert e.value.status == 403
+    assert b"unable to negotiate protocol" in e.value.body
+    url = harness.url(kind="exec", cmd=["true"], stdout=True)
+    with pytest.raises(ks.HTTPError) as e:
+        ks.WebSocket(url, ["v99.channel.k8s.io"])
+    assert e.value.status == 400
+    url = harness.url(kind="exec", cmd=["true"], stdout=True)
+    with pytest.raises(ks.HTTPError) as e:
+        ks.http_upgrade(url, [("Connection", "Upgrade"), ("Upgrade", "h2c")])
+    assert e.value.status == 400
+
+
+def test_garbage_and_oversized_frames(harness):
+    before = harness.stats()
+    # SPDY: garbage after the upgrade → GOAWAY(PROTOCOL_ERROR)
+    url = harness.url(kind="exec", cmd=["sleep", "30"], stdout=True)
+    c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+    c.send_raw(b"\xff" * 64)
+    c.reader.join(10)
+    assert c.goaway is not None and c.goaway[1] == 1
+    c.close()
+    # SPDY: a 16 MiB data frame header → GOAWAY
+    url = harness.url(kind="exec", cmd=["sleep", "30"], stdout=True)
+    c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+    c.send_raw(b"\x00\x00\x00\x01\x00\xff\xff\xff")
+    c.reader.join(10)
+    assert c.goaway is not None
+    c.close()
+    # WebSocket: oversized message → close 1009; garbage → close 1002
+    url = harness.url(kind="exec", cmd=["sleep", "30"], stdout=True)
+    ws = ks.WebSocket(url, ["v5.channel.k8s.io"])
+    ws.sock.sendall(b"\x82\xff" + (1 << 40).to_bytes(8, "big") + b"mask")
+    while ws.recv_channel()[0] is not None:
+        pass
+    assert ws.close_code == 1009
+    ws.close()
+    url = harness.url(kind="exec", cmd=["sleep", "30"], stdout=True)
+    ws = ks.WebSocket(url, ["v4.channel.k8s.io"])
+    ws.sock.sendall(b"\x8f\x80abcd")
+    while ws.recv_channel()[0] is not None:
+        pass
+    assert ws.close_code == 1002
+    ws.close()
+    # still serving, and nothing leaked
+    url = harness.url(kind="exec", cmd=["echo", "ok"], stdout=True)
+    assert ks.spdy_remotecommand(url, stderr=False)["stdout"] == b"ok\n"
+    after = harness.settle(before)
+    assert (after["fds"], after["threads"], after["sessions"]) == \
+        (before["fds"], before["threads"], 0)
+
+
+def test_client_disconnect_kills_exec(harness):
+    before = harness.stats()
+    url = harness.url(kind="exec", cmd=["sleep", "60"], stdout=True)
+    c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+    c.create_stream([("streamType", "error")])
+    c.create_stream([("streamType", "stdout")])
+    time.sleep(0.3)
+    assert harness.stats()["sessions"] == 1
+    c.close()
+    after = harness.settle(before)
+    assert (after["fds"], after["threads"], after["sessions"]) == \
+        (before["fds"], before["threads"], 0)
+
+
+def test_ping(harness):
+    url = harness.url(kind="exec", cmd=["sleep", "2"], stdout=True)
+    c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+    assert c.ping(7)
+    c.close()
+
+
+def test_many_sessions(harness):
+    before = harness.stats()
+    results = [None] * 24
+
+    def one(i):
+        if i % 2:
+            url = harness.url(kind="exec", cmd=["sh", "-c", "echo s%d" % i], stdout=True)
+            results[i] = ks.spdy_remotecommand(url, stderr=False)["stdout"]
+        else:
+            url = harness.url(kind="exec", cmd=["sh", "-c", "echo s%d" % i], stdout=True)
+            results[i] = ks.ws_remotecommand(url)["stdout"]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [b"s%d\n" % i for i in range(len(results))]
+    after = harness.settle(before)
+    assert (after["fds"], after["threads"], after["sessions"]) == \
+        (before["fds"], before["threads"], 0)
+
+
+# ---- port-forward -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pod_netns(tmp_path_factory):
+    """A network namespace with lo up and busybox httpd on 127.0.0.1:8080 inside."""
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("busybox"):
+        pytest.skip("needs root, ip and busybox")
+    name = "hullstream-%s" % uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    www = tmp_path_factory.mktemp("www")
+    (www / "index.html").write_text("hello from the pod\n")
+    with open(www / "big.bin", "wb") as f:
+        f.write(os.urandom(4 << 20))
+    httpd = subprocess.Popen(["ip", "netns", "exec", name, "busybox", "httpd", "-f", "-p",
+                              "127.0.0.1:8080", "-h", str(www)])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        r = subprocess.run(["ip", "netns", "exec", name, "busybox", "wget", "-q", "-O", "-",
+                            "http://127.0.0.1:8080/"], capture_output=True)
+        if r.returncode == 0:
+            break
+        time.sleep(0.1)
+    yield name, www
+    httpd.kill()
+    httpd.wait()
+    subprocess.run(["ip", "netns", "del", name])
+
+
+def _get(path="/"):
+    return ("GET %s HTTP/1.0\r\nHost: pod\r\n\r\n" % path).encode()
+
+
+def test_portforward_spdy(harness, pod_netns):
+    name, www = pod_netns
+    url = harness.url(kind="portforward", id=name)
+    data, err = ks.spdy_portforward(url, 8080, _get())
+    assert err == b""
+    assert data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n")[0]
+    assert data.endswith(b"hello from the pod\n")
+
+
+def test_portforward_spdy_many_in_one_connection(harness, pod_netns):
+    name, www = pod_netns
+    before = harness.stats()
+    url = harness.url(kind="portforward", id=name, ports=[8080])
+    c = ks.SpdyConnection(url, ["portforward.k8s.io"])
+    big = (www / "big.bin").read_bytes()
+    out = [None] * 8
+
+    def one(i):
+        out[i] = ks.spdy_portforward(None, 8080, _get("/big.bin" if i % 2 else "/"),
+                                     request_id=i, conn=c)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(out))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i, (data, err) in enumerate(out):
+        assert err == b""
+        assert data.endswith(big if i % 2 else b"hello from the pod\n")
+    # a port the request did not name is refused on the error stream
+    data, err = ks.spdy_portforward(None, 9999, _get(), request_id=100, conn=c)
+    assert b"9999" in err and data == b""
+    c.close()
+    after = harness.settle(before)
+    assert (after["fds"], after["threads"], after["sessions"]) == \
+        (before["fds"], before["threads"], 0)
+
+
+def test_portforward_refused(harness, pod_netns):
+    name, _ = pod_netns
+    url = harness.url(kind="portforward", id=name)
+    data, err = ks.spdy_portforward(url, 8081, _get())
+    assert data == b""
+    assert b"error forwarding port 8081" in err
+    with pytest.raises(OSError) as e:
+        harness.url(kind="portforward", id="no-such-pod")
+    assert e.value.errno == 2
+
+
+@pytest.mark.parametrize("proto", ["v4.channel.k8s.io", "v4.base64.channel.k8s.io",
+                                   "portforward.k8s.io"])
+def test_portforward_websocket(harness, pod_netns, proto):
+    name, _ = pod_netns
+    url = harness.url(kind="portforward", id=name)
+    data, err = ks.ws_portforward(url, 8080, _get(), protocols=[proto])
+    assert err == b""
+    assert data.endswith(b"hello from the pod\n")
