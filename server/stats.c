@@ -1,0 +1,1039 @@
+/* server/stats.c — container and pod resource usage from cgroups v1/v2, the file system and
+ * network namespaces (see stats.h). */
+#include "server/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#define STATS_FILE_MAX    (1u << 20)
+#define STATS_UNLIMITED   (UINT64_C(1) << 62) /* kubelet: anything above is "no limit" */
+#define STATS_PROCS_DEPTH 32
+
+/* ---- layout ------------------------------------------------------------------------------- */
+struct stats_hier {
+    char *controller; /* one name: "cpu", "memory", "name=systemd" */
+    char *mountpoint;
+    char *mroot; /* mountinfo root field: the cgroup shown at the mount point */
+};
+
+struct stats_cgroups {
+    int mode;
+    char *root;
+    struct stats_hier *v1;
+    size_t n_v1;
+    char *unified; /* cgroup2 mount point (v2: == root; hybrid: usually <root>/unified) */
+    char *unified_mroot;
+};
+
+const char *stats_mode_name(int mode)
+{
+    switch (mode) {
+    case STATS_CGROUP_V1:
+        return "v1";
+    case STATS_CGROUP_HYBRID:
+        return "hybrid";
+    case STATS_CGROUP_V2:
+        return "v2";
+    default:
+        return "none";
+    }
+}
+
+int stats_mode(const struct stats_cgroups *cg)
+{
+    return cg ? cg->mode : STATS_CGROUP_NONE;
+}
+
+void stats_close(struct stats_cgroups *cg)
+{
+    if (cg == NULL)
+        return;
+    for (size_t i = 0; i < cg->n_v1; i++) {
+        free(cg->v1[i].controller);
+        free(cg->v1[i].mountpoint);
+        free(cg->v1[i].mroot);
+    }
+    free(cg->v1);
+    free(cg->root);
+    free(cg->unified);
+    free(cg->unified_mroot);
+    free(cg);
+}
+
+static const struct stats_hier *find_v1(const struct stats_cgroups *cg, const char *controller)
+{
+    for (size_t i = 0; i < cg->n_v1; i++)
+        if (strcmp(cg->v1[i].controller, controller) == 0)
+            return &cg->v1[i];
+    return NULL;
+}
+
+static void add_v1(struct stats_cgroups *cg, const char *controller, const char *mountpoint,
+                   const char *mroot)
+{
+    if (find_v1(cg, controller))
+        return; /* the same hierarchy mounted twice: keep the first */
+    cg->v1 = xrealloc(cg->v1, (cg->n_v1 + 1) * sizeof(*cg->v1));
+    struct stats_hier *h = &cg->v1[cg->n_v1++];
+    h->controller = xstrdup(controller);
+    h->mountpoint = xstrdup(mountpoint);
+    h->mroot = xstrdup(mroot);
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void unescape_octal(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r;) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+/* Super options that are not controllers. */
+static bool is_controller_option(const char *o)
+{
+    static const char *const not_ctrl[] = {"rw",
+                                           "ro",
+                                           "nosuid",
+                                           "nodev",
+                                           "noexec",
+                                           "relatime",
+                                           "clone_children",
+                                           "noprefix",
+                                           "xattr",
+                                           "cpuset_v2_mode",
+                                           "favordynmods",
+                                           "nsdelegate",
+                                           "memory_recursiveprot",
+                                           "memory_localevents",
+                                           "memory_hugetlb_accounting",
+                                           "pids_localevents"};
+    if (strncmp(o, "release_agent=", 14) == 0)
+        return false;
+    for (size_t i = 0; i < sizeof(not_ctrl) / sizeof(not_ctrl[0]); i++)
+        if (strcmp(o, not_ctrl[i]) == 0)
+            return false;
+    return *o != '\0';
+}
+
+static bool path_at_or_below(const char *p, const char *root)
+{
+    size_t n = strlen(root);
+    if (n == 1 && root[0] == '/')
+        return p[0] == '/';
+    return strncmp(p, root, n) == 0 && (p[n] == '\0' || p[n] == '/');
+}
+
+static void layout_from_mountinfo(struct stats_cgroups *cg, const char *mountinfo)
+{
+    _cleanup_free_ char *text = xstrdup(mountinfo);
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        /* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+        char *sep = strstr(line, " - ");
+        if (sep == NULL)
+            continue;
+        *sep = '\0';
+        char *f[5] = {0}, *s1 = NULL;
+        int nf = 0;
+        for (char *t = strtok_r(line, " ", &s1); t && nf < 5; t = strtok_r(NULL, " ", &s1))
+            f[nf++] = t;
+        if (nf < 5)
+            continue;
+        char *s2 = NULL;
+        char *fstype = strtok_r(sep + 3, " ", &s2);
+        char *source = strtok_r(NULL, " ", &s2);
+        char *super = strtok_r(NULL, " ", &s2);
+        (void)source;
+        if (fstype == NULL)
+            continue;
+        bool v2 = strcmp(fstype, "cgroup2") == 0;
+        if (!v2 && strcmp(fstype, "cgroup") != 0)
+            continue;
+        unescape_octal(f[3]);
+        unescape_octal(f[4]);
+        if (!path_at_or_below(f[4], cg->root))
+            continue;
+        if (v2) {
+            if (cg->unified == NULL || strcmp(f[4], cg->root) == 0) {
+                free(cg->unified);
+                free(cg->unified_mroot);
+                cg->unified = xstrdup(f[4]);
+                cg->unified_mroot = xstrdup(f[3]);
+            }
+            continue;
+        }
+        if (super == NULL)
+            continue;
+        char *s3 = NULL;
+        for (char *o = strtok_r(super, ",", &s3); o; o = strtok_r(NULL, ",", &s3))
+            if (is_controller_option(o))
+                add_v1(cg, o, f[4], f[3]);
+    }
+}
+
+static bool is_file(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A fixture tree: guess from the files (see stats.h). */
+static void layout_from_files(struct stats_cgroups *cg)
+{
+    if (is_file(cg->root, "cgroup.controllers")) {
+        cg->unified = xstrdup(cg->root);
+        cg->unified_mroot = xstrdup("/");
+        return;
+    }
+    _cleanup_closedir_ DIR *d = opendir(cg->root);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *p = hull_path_join(cg->root, e->d_name);
+        struct stat st;
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (strcmp(e->d_name, "unified") == 0) {
+            if (is_file(p, "cgroup.controllers")) {
+                cg->unified = xstrdup(p);
+                cg->unified_mroot = xstrdup("/");
+            }
+            continue;
+        }
+        /* "cpu,cpuacct" serves both (a plain "cpu", often a symlink to it, wins below) */
+        _cleanup_free_ char *names = xstrdup(e->d_name);
+        char *s = NULL;
+        for (char *c = strtok_r(names, ",", &s); c; c = strtok_r(NULL, ",", &s))
+            add_v1(cg, c, p, "/");
+    }
+    /* entries for a plain name override those from a co-mounted directory read earlier */
+    for (size_t i = 0; i < cg->n_v1; i++) {
+        _cleanup_free_ char *p = hull_path_join(cg->root, cg->v1[i].controller);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && strcmp(p, cg->v1[i].mountpoint) != 0) {
+            free(cg->v1[i].mountpoint);
+            cg->v1[i].mountpoint = hull_steal(p);
+        }
+    }
+}
+
+static char *normalize_root(const char *root)
+{
+    char *r = xstrdup(root && *root ? root : "/sys/fs/cgroup");
+    size_t n = strlen(r);
+    while (n > 1 && r[n - 1] == '/')
+        r[--n] = '\0';
+    return r;
+}
+
+static int finish_layout(struct stats_cgroups *cg, hull_error_t *err)
+{
+    if (cg->unified && strcmp(cg->unified, cg->root) == 0) {
+        cg->mode = STATS_CGROUP_V2;
+        for (size_t i = 0; i < cg->n_v1; i++) {
+            free(cg->v1[i].controller);
+            free(cg->v1[i].mountpoint);
+            free(cg->v1[i].mroot);
+        }
+        cg->n_v1 = 0;
+    } else if (cg->n_v1 > 0) {
+        cg->mode = cg->unified ? STATS_CGROUP_HYBRID : STATS_CGROUP_V1;
+    } else if (cg->unified) {
+        cg->mode = STATS_CGROUP_V2; /* cgroup2 alone, somewhere below root */
+    } else {
+        return hull_error_setx(err, ENOENT, "no cgroup hierarchy found at `%s`", cg->root);
+    }
+    return 0;
+}
+
+int stats_open_mountinfo(const char *cgroup_root, const char *mountinfo, struct stats_cgroups **out,
+                         hull_error_t *err)
+{
+    struct stats_cgroups *cg = xmalloc0(sizeof(*cg));
+    cg->root = normalize_root(cgroup_root);
+    if (mountinfo)
+        layout_from_mountinfo(cg, mountinfo);
+    if (cg->n_v1 == 0 && cg->unified == NULL)
+        layout_from_files(cg);
+    int r = finish_layout(cg, err);
+    if (r < 0) {
+        stats_close(cg);
+        return r;
+    }
+    *out = cg;
+    return 0;
+}
+
+int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t *err)
+{
+    _cleanup_free_ char *mi = NULL;
+    _cleanup_error_ hull_error_t ignored = NULL;
+    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, &ignored) < 0)
+        mi = NULL; /* fall back to the files */
+    return stats_open_mountinfo(cgroup_root, mi, out, err);
+}
+
+static bool safe_cgroups_path(const char *p)
+{
+    if (p == NULL || p[0] != '/')
+        return false;
+    for (const char *c = p; *c;) {
+        while (*c == '/')
+            c++;
+        const char *e = strchrnul(c, '/');
+        if (e - c == 2 && c[0] == '.' && c[1] == '.')
+            return false;
+        c = e;
+    }
+    return true;
+}
+
+static char *under_mount(const char *mountpoint, const char *mroot, const char *path)
+{
+    const char *sub = path;
+    size_t rl = strlen(mroot);
+    if (strcmp(mroot, "/") != 0 && strncmp(path, mroot, rl) == 0 &&
+        (path[rl] == '/' || path[rl] == '\0'))
+        sub = path + rl;
+    if (*sub == '\0' || strcmp(sub, "/") == 0)
+        return xstrdup(mountpoint);
+    return hull_path_join(mountpoint, sub);
+}
+
+char *stats_cgroup_dir(const struct stats_cgroups *cg, const char *controller,
+                       const char *cgroups_path)
+{
+    if (!safe_cgroups_path(cgroups_path))
+        return NULL;
+    if (cg->mode == STATS_CGROUP_V2 || strcmp(controller, "unified") == 0) {
+        if (cg->unified == NULL)
+            return NULL;
+        return under_mount(cg->unified, cg->unified_mroot, cgroups_path);
+    }
+    const struct stats_hier *h = find_v1(cg, controller);
+    if (h == NULL)
+        return NULL;
+    return under_mount(h->mountpoint, h->mroot, cgroups_path);
+}
+
+/* ---- small file readers ---------------------------------------------------------------------- */
+static char *read_in(const char *dir, const char *name)
+{
+    if (dir == NULL)
+        return NULL;
+    _cleanup_free_ char *p = hull_path_join(dir, name);
+    char *text = NULL;
+    if (hull_read_file(p, STATS_FILE_MAX, &text, NULL, NULL) < 0)
+        return NULL;
+    return text;
+}
+
+/* A single number, or "max" (*unlimited).  False when absent or malformed. */
+static bool parse_u64(const char *s, uint64_t *v, bool *unlimited)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (unlimited)
+        *unlimited = false;
+    if (strncmp(s, "max", 3) == 0 && (s[3] == '\0' || s[3] == '\n' || s[3] == ' ')) {
+        if (unlimited == NULL)
+            return false;
+        *unlimited = true;
+        *v = UINT64_MAX;
+        return true;
+    }
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
+        return false;
+    *v = x;
+    return true;
+}
+
+static bool read_u64(const char *dir, const char *name, uint64_t *v, bool *unlimited)
+{
+    _cleanup_free_ char *t = read_in(dir, name);
+    return t && parse_u64(t, v, unlimited);
+}
+
+/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control). */
+static bool kv_get(const char *text, const char *key, uint64_t *v)
+{
+    if (text == NULL)
+        return false;
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l;) {
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
+            return parse_u64(l + kl + 1, v, NULL);
+        l = strchr(l, '\n');
+        if (l)
+            l++;
+    }
+    return false;
+}
+
+static uint64_t sub_floor(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" / "full ..." */
+static bool psi_line(const char *line, struct stats_psi_data *d)
+{
+    memset(d, 0, sizeof(*d));
+    int n = sscanf(line, "%*s avg10=%lf avg60=%lf avg300=%lf total=%" SCNu64, &d->avg10, &d->avg60,
+                   &d->avg300, &d->total_us);
+    return n == 4;
+}
+
+static void read_psi(const char *dir, const char *file, struct stats_psi *psi)
+{
+    memset(psi, 0, sizeof(*psi));
+    _cleanup_free_ char *t = read_in(dir, file);
+    if (t == NULL)
+        return;
+    for (char *l = t; l && *l;) {
+        char *nl = strchr(l, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(l, "some ", 5) == 0)
+            psi->valid = psi_line(l, &psi->some);
+        else if (strncmp(l, "full ", 5) == 0)
+            psi->has_full = psi_line(l, &psi->full);
+        l = nl ? nl + 1 : NULL;
+    }
+    if (!psi->valid)
+        psi->has_full = false;
+}
+
+static bool dir_exists(const char *dir)
+{
+    struct stat st;
+    return dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- memory -----------------------------------------------------------------------------------
+ */
+static void memory_finish(struct stats_memory *m, uint64_t limit, bool limit_known)
+{
+    m->working_set_bytes = sub_floor(m->usage_bytes, m->inactive_file_bytes);
+    if (limit_known && limit < STATS_UNLIMITED) {
+        m->has_limit = true;
+        m->limit_bytes = limit;
+        m->available_bytes = sub_floor(limit, m->working_set_bytes);
+    }
+    if (m->has_swap_limit)
+        m->swap_available_bytes = sub_floor(m->swap_limit_bytes, m->swap_usage_bytes);
+}
+
+static void memory_v1(const char *dir, struct stats_memory *m)
+{
+    if (!read_u64(dir, "memory.usage_in_bytes", &m->usage_bytes, NULL))
+        return;
+    m->valid = true;
+    _cleanup_free_ char *st = read_in(dir, "memory.stat");
+    /* hierarchical totals; the root cgroup of old kernels has only the local ones */
+    if (!kv_get(st, "total_inactive_file", &m->inactive_file_bytes))
+        kv_get(st, "inactive_file", &m->inactive_file_bytes);
+    if (!kv_get(st, "total_rss", &m->rss_bytes))
+        kv_get(st, "rss", &m->rss_bytes);
+    if (!kv_get(st, "total_cache", &m->cache_bytes))
+        kv_get(st, "cache", &m->cache_bytes);
+    if (!kv_get(st, "total_pgfault", &m->page_faults))
+        kv_get(st, "pgfault", &m->page_faults);
+    if (!kv_get(st, "total_pgmajfault", &m->major_page_faults))
+        kv_get(st, "pgmajfault", &m->major_page_faults);
+    _cleanup_free_ char *oc = read_in(dir, "memory.oom_control");
+    m->has_oom_kills = kv_get(oc, "oom_kill", &m->oom_kills);
+    uint64_t limit = 0, memsw = 0, memsw_limit = 0;
+    bool have_limit = read_u64(dir, "memory.limit_in_bytes", &limit, NULL);
+    if (read_u64(dir, "memory.memsw.usage_in_bytes", &memsw, NULL)) {
+        m->has_swap = true;
+        m->swap_usage_bytes = sub_floor(memsw, m->usage_bytes);
+        if (have_limit && limit < STATS_UNLIMITED &&
+            read_u64(dir, "memory.memsw.limit_in_bytes", &memsw_limit, NULL) &&
+            memsw_limit < STATS_UNLIMITED) {
+            m->has_swap_limit = true;
+            m->swap_limit_bytes = sub_floor(memsw_limit, limit);
+        }
+    }
+    memory_finish(m, limit, have_limit);
+}
+
+static void memory_v2(const char *dir, struct stats_memory *m)
+{
+    if (!read_u64(dir, "memory.current", &m->usage_bytes, NULL))
+        return;
+    m->valid = true;
+    _cleanup_free_ char *st = read_in(dir, "memory.stat");
+    kv_get(st, "inactive_file", &m->inactive_file_bytes);
+    kv_get(st, "anon", &m->rss_bytes);
+    kv_get(st, "file", &m->cache_bytes);
+    kv_get(st, "pgfault", &m->page_faults);
+    kv_get(st, "pgmajfault", &m->major_page_faults);
+    _cleanup_free_ char *ev = read_in(dir, "memory.events");
+    m->has_oom_kills = kv_get(ev, "oom_kill", &m->oom_kills);
+    uint64_t limit = 0, swap_max = 0;
+    bool unlimited = false, swap_unlimited = false;
+    bool have_limit = read_u64(dir, "memory.max", &limit, &unlimited);
+    if (read_u64(dir, "memory.swap.current", &m->swap_usage_bytes, NULL)) {
+        m->has_swap = true;
+        if (read_u64(dir, "memory.swap.max", &swap_max, &swap_unlimited) && !swap_unlimited &&
+            swap_max < STATS_UNLIMITED) {
+            m->has_swap_limit = true;
+            m->swap_limit_bytes = swap_max;
+        }
+    }
+    memory_finish(m, limit, have_limit && !unlimited);
+}
+
+/* ---- cpu --------------------------------------------------------------------------------------
+ */
+static void cpu_v1(const char *acct, const char *cpu, struct stats_cpu *c)
+{
+    if (read_u64(acct, "cpuacct.usage", &c->usage_ns, NULL))
+        c->valid = true;
+    if (c->valid && read_u64(acct, "cpuacct.usage_user", &c->user_ns, NULL) &&
+        read_u64(acct, "cpuacct.usage_sys", &c->system_ns, NULL)) {
+        c->has_user_system = true;
+    } else if (c->valid) {
+        _cleanup_free_ char *st = read_in(acct, "cpuacct.stat"); /* USER_HZ ticks */
+        uint64_t u = 0, s = 0;
+        long hz = sysconf(_SC_CLK_TCK);
+        if (hz > 0 && kv_get(st, "user", &u) && kv_get(st, "system", &s)) {
+            c->has_user_system = true;
+            c->user_ns = u * (UINT64_C(1000000000) / (uint64_t)hz);
+            c->system_ns = s * (UINT64_C(1000000000) / (uint64_t)hz);
+        }
+    }
+    _cleanup_free_ char *cs = read_in(cpu, "cpu.stat");
+    if (kv_get(cs, "nr_periods", &c->nr_periods) && kv_get(cs, "nr_throttled", &c->nr_throttled) &&
+        kv_get(cs, "throttled_time", &c->throttled_ns))
+        c->has_throttling = true;
+}
+
+static void cpu_v2(const char *dir, struct stats_cpu *c)
+{
+    _cleanup_free_ char *cs = read_in(dir, "cpu.stat");
+    uint64_t us = 0;
+    if (!kv_get(cs, "usage_usec", &us))
+        return;
+    c->valid = true;
+    c->usage_ns = us * 1000;
+    uint64_t u = 0, s = 0, t = 0;
+    if (kv_get(cs, "user_usec", &u) && kv_get(cs, "system_usec", &s)) {
+        c->has_user_system = true;
+        c->user_ns = u * 1000;
+        c->system_ns = s * 1000;
+    }
+    if (kv_get(cs, "nr_periods", &c->nr_periods) && kv_get(cs, "nr_throttled", &c->nr_throttled) &&
+        kv_get(cs, "throttled_usec", &t)) {
+        c->has_throttling = true;
+        c->throttled_ns = t * 1000;
+    }
+}
+
+/* ---- pids -------------------------------------------------------------------------------------
+ */
+static uint64_t count_procs(const char *dir, int depth)
+{
+    uint64_t n = 0;
+    _cleanup_free_ char *t = read_in(dir, "cgroup.procs");
+    for (const char *l = t; l && *l; l++)
+        if (*l == '\n')
+            n++;
+    if (depth >= STATS_PROCS_DEPTH)
+        return n;
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return n;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *sub = hull_path_join(dir, e->d_name);
+        n += count_procs(sub, depth + 1);
+    }
+    return n;
+}
+
+static void pids_read(const char *dir, const char *any_dir, struct stats_pids *p)
+{
+    if (read_u64(dir, "pids.current", &p->current, NULL)) {
+        p->valid = true;
+        uint64_t max = 0;
+        bool unlimited = false;
+        if (read_u64(dir, "pids.max", &max, &unlimited) && !unlimited) {
+            p->has_limit = true;
+            p->limit = max;
+        }
+        return;
+    }
+    if (dir_exists(any_dir)) {
+        p->valid = true;
+        p->current = count_procs(any_dir, 0);
+    }
+}
+
+/* ---- io ---------------------------------------------------------------------------------------
+ */
+/* v1 blkio: "MAJ:MIN Read N" … lines; sums Read and Write over devices. */
+static bool blkio_sum(const char *dir, const char *file, uint64_t *rd, uint64_t *wr)
+{
+    _cleanup_free_ char *rec = xasprintf("%s_recursive", file);
+    _cleanup_free_ char *t = read_in(dir, rec);
+    if (t == NULL)
+        t = read_in(dir, file);
+    if (t == NULL)
+        return false;
+    *rd = *wr = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(t, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char dev[32], op[16];
+        uint64_t v = 0;
+        if (sscanf(l, "%31s %15s %" SCNu64, dev, op, &v) != 3)
+            continue;
+        if (strcmp(op, "Read") == 0)
+            *rd += v;
+        else if (strcmp(op, "Write") == 0)
+            *wr += v;
+    }
+    return true;
+}
+
+static void io_v1(const char *dir, struct stats_io *io)
+{
+    if (!blkio_sum(dir, "blkio.throttle.io_service_bytes", &io->read_bytes, &io->write_bytes))
+        return;
+    io->valid = true;
+    if (!blkio_sum(dir, "blkio.throttle.io_serviced", &io->read_ops, &io->write_ops))
+        io->read_ops = io->write_ops = 0;
+}
+
+/* v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per device. */
+static void io_v2(const char *dir, struct stats_io *io)
+{
+    _cleanup_free_ char *t = read_in(dir, "io.stat");
+    if (t == NULL)
+        return;
+    io->valid = true;
+    char *save = NULL;
+    for (char *l = strtok_r(t, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *s2 = NULL;
+        strtok_r(l, " ", &s2); /* device */
+        for (char *kv = strtok_r(NULL, " ", &s2); kv; kv = strtok_r(NULL, " ", &s2)) {
+            char *eq = strchr(kv, '=');
+            uint64_t v = 0;
+            if (eq == NULL || !parse_u64(eq + 1, &v, NULL))
+                continue;
+            *eq = '\0';
+            if (strcmp(kv, "rbytes") == 0)
+                io->read_bytes += v;
+            else if (strcmp(kv, "wbytes") == 0)
+                io->write_bytes += v;
+            else if (strcmp(kv, "rios") == 0)
+                io->read_ops += v;
+            else if (strcmp(kv, "wios") == 0)
+                io->write_ops += v;
+        }
+    }
+}
+
+/* ---- per cgroup ------------------------------------------------------------------------------ */
+int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
+                      struct stats_cgroup *out, hull_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!safe_cgroups_path(cgroups_path))
+        return hull_error_setx(err, EINVAL, "cgroup `%s`: an absolute path without `..` is needed",
+                               cgroups_path ? cgroups_path : "(null)");
+    out->timestamp_ns = hull_now_ns();
+    out->monotonic_ns = hull_monotonic_ns();
+    bool found = false;
+    if (cg->mode == STATS_CGROUP_V2) {
+        _cleanup_free_ char *dir = stats_cgroup_dir(cg, "unified", cgroups_path);
+        if (!dir_exists(dir))
+            return hull_error_setx(err, ENOENT, "cgroup `%s` not found", cgroups_path);
+        cpu_v2(dir, &out->cpu);
+        memory_v2(dir, &out->memory);
+        pids_read(dir, dir, &out->pids);
+        io_v2(dir, &out->io);
+        read_psi(dir, "cpu.pressure", &out->cpu.psi);
+        read_psi(dir, "memory.pressure", &out->memory.psi);
+        read_psi(dir, "io.pressure", &out->io.psi);
+        return 0;
+    }
+    _cleanup_free_ char *acct = stats_cgroup_dir(cg, "cpuacct", cgroups_path);
+    _cleanup_free_ char *cpu = stats_cgroup_dir(cg, "cpu", cgroups_path);
+    _cleanup_free_ char *mem = stats_cgroup_dir(cg, "memory", cgroups_path);
+    _cleanup_free_ char *pids = stats_cgroup_dir(cg, "pids", cgroups_path);
+    _cleanup_free_ char *blkio = stats_cgroup_dir(cg, "blkio", cgroups_path);
+    _cleanup_free_ char *uni = stats_cgroup_dir(cg, "unified", cgroups_path);
+    const char *dirs[] = {acct, cpu, mem, pids, blkio};
+    const char *any = NULL;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        if (dir_exists(dirs[i])) {
+            found = true;
+            any = any ? any : dirs[i];
+        }
+    }
+    if (!found)
+        return hull_error_setx(err, ENOENT, "cgroup `%s` not found", cgroups_path);
+    cpu_v1(dir_exists(acct) ? acct : NULL, dir_exists(cpu) ? cpu : NULL, &out->cpu);
+    if (dir_exists(mem))
+        memory_v1(mem, &out->memory);
+    pids_read(dir_exists(pids) ? pids : NULL, any, &out->pids);
+    if (dir_exists(blkio))
+        io_v1(blkio, &out->io);
+    if (dir_exists(uni)) {
+        read_psi(uni, "cpu.pressure", &out->cpu.psi);
+        read_psi(uni, "memory.pressure", &out->memory.psi);
+        read_psi(uni, "io.pressure", &out->io.psi);
+    }
+    return 0;
+}
+
+/* ---- cpu rate ---------------------------------------------------------------------------------
+ */
+struct stats_cpu_sample stats_cpu_sample_of(const struct stats_cgroup *s)
+{
+    struct stats_cpu_sample c = {0};
+    if (s && s->cpu.valid) {
+        c.valid = true;
+        c.monotonic_ns = s->monotonic_ns;
+        c.usage_ns = s->cpu.usage_ns;
+    }
+    return c;
+}
+
+bool stats_cpu_nano_cores(const struct stats_cpu_sample *prev, const struct stats_cpu_sample *cur,
+                          uint64_t *nano_cores)
+{
+    if (prev == NULL || cur == NULL || !prev->valid || !cur->valid)
+        return false;
+    if (cur->monotonic_ns <= prev->monotonic_ns || cur->usage_ns < prev->usage_ns)
+        return false;
+    unsigned __int128 du = cur->usage_ns - prev->usage_ns;
+    unsigned __int128 dt = (uint64_t)(cur->monotonic_ns - prev->monotonic_ns);
+    unsigned __int128 r = du * 1000000000u / dt;
+    *nano_cores = r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+    return true;
+}
+
+/* ---- directory usage --------------------------------------------------------------------------
+ */
+struct inode_set {
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } * slots;
+    size_t cap, n;
+};
+
+static size_t inode_hash(dev_t dev, ino_t ino)
+{
+    uint64_t h = (uint64_t)ino * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)dev;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* True when (dev, ino) was not in the set yet (and is now). ino 0 marks an empty slot. */
+static bool inode_set_add(struct inode_set *s, dev_t dev, ino_t ino)
+{
+    if (ino == 0)
+        return true;
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        __typeof__(s->slots) ns = xmalloc0(ncap * sizeof(*ns));
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->slots[i].ino == 0)
+                continue;
+            size_t j = inode_hash(s->slots[i].dev, s->slots[i].ino) & (ncap - 1);
+            while (ns[j].ino != 0)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = s->slots[i];
+        }
+        free(s->slots);
+        s->slots = ns;
+        s->cap = ncap;
+    }
+    size_t j = inode_hash(dev, ino) & (s->cap - 1);
+    while (s->slots[j].ino != 0) {
+        if (s->slots[j].ino == ino && s->slots[j].dev == dev)
+            return false;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slots[j].dev = dev;
+    s->slots[j].ino = ino;
+    s->n++;
+    return true;
+}
+
+struct walk {
+    struct stats_fs_usage *u;
+    struct inode_set links;
+    dev_t dev;
+};
+
+static bool is_mount_root(int dirfd, const char *name)
+{
+    struct statx stx;
+    if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, 0, &stx) < 0)
+        return false;
+    return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static void count_inode(struct walk *w, const struct stat *st)
+{
+    if (!S_ISDIR(st->st_mode) && st->st_nlink > 1 &&
+        !inode_set_add(&w->links, st->st_dev, st->st_ino))
+        return;
+    w->u->inodes_used++;
+    w->u->used_bytes += (uint64_t)st->st_blocks * 512;
+}
+
+/* dirfd is an open directory already counted; walks its entries. */
+static void walk_dir(struct walk *w, int dirfd, int depth)
+{
+    int fd2 = dup(dirfd);
+    if (fd2 < 0)
+        return;
+    _cleanup_closedir_ DIR *d = fdopendir(fd2);
+    if (d == NULL) {
+        close(fd2);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* vanished */
+        count_inode(w, &st);
+        if (!S_ISDIR(st.st_mode))
+            continue;
+        /* another file system, or a bind mount of this one: counted, not entered */
+        if (st.st_dev != w->dev || is_mount_root(dirfd, e->d_name))
+            continue;
+        if (depth + 1 > STATS_FS_MAX_DEPTH) {
+            w->u->truncated = true;
+            continue;
+        }
+        _cleanup_close_ int sub =
+            openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (sub < 0)
+            continue;
+        struct stat st2;
+        if (fstat(sub, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)
+            continue; /* replaced while we looked */
+        walk_dir(w, sub, depth + 1);
+    }
+}
+
+int stats_dir_usage(const char *dir, struct stats_fs_usage *out, hull_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->timestamp_ns = hull_now_ns();
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open `%s`", dir);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return hull_error_set(err, errno, "stat `%s`", dir);
+    struct walk w = {.u = out, .dev = st.st_dev};
+    count_inode(&w, &st);
+    walk_dir(&w, fd, 0);
+    free(w.links.slots);
+    return 0;
+}
+
+int stats_fs_mountpoint(const char *path, char **out, hull_error_t *err)
+{
+    _cleanup_free_ char *real = realpath(path, NULL);
+    if (real == NULL)
+        return hull_error_set(err, errno, "resolve `%s`", path);
+    _cleanup_free_ char *mi = NULL;
+    int r = hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *best = NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(mi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f[5] = {0}, *s1 = NULL;
+        int nf = 0;
+        for (char *t = strtok_r(line, " ", &s1); t && nf < 5; t = strtok_r(NULL, " ", &s1))
+            f[nf++] = t;
+        if (nf < 5)
+            continue;
+        unescape_octal(f[4]);
+        /* the last (top-most) of equally long matches wins, as mounts stack */
+        if (path_at_or_below(real, f[4]) && (best == NULL || strlen(f[4]) >= strlen(best))) {
+            free(best);
+            best = xstrdup(f[4]);
+        }
+    }
+    if (best == NULL)
+        return hull_error_setx(err, ENOENT, "no mount point found for `%s`", path);
+    *out = hull_steal(best);
+    return 0;
+}
+
+/* ---- network ----------------------------------------------------------------------------------
+ */
+void stats_net_clear(struct stats_net *n)
+{
+    free(n->ifaces);
+    n->ifaces = NULL;
+    n->n = 0;
+}
+
+int stats_net_parse_dev(const char *text, struct stats_net *out, hull_error_t *err)
+{
+    /* Inter-|   Receive                                                |  Transmit
+     *  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs ...
+     *     lo:  123  4  0  0  0  0  0  0  123  4  0  0  0  0  0  0 */
+    if (out->timestamp_ns == 0)
+        out->timestamp_ns = hull_now_ns();
+    int lineno = 0;
+    for (const char *l = text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        lineno++;
+        _cleanup_free_ char *line = xstrndup(l, len);
+        l = nl ? nl + 1 : NULL;
+        char *colon = strchr(line, ':');
+        if (colon == NULL || strchr(line, '|') != NULL)
+            continue; /* headers */
+        *colon = '\0';
+        char *name = line;
+        while (*name == ' ' || *name == '\t')
+            name++;
+        uint64_t v[16];
+        int n = sscanf(colon + 1,
+                       "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                       " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                       " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+                       &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10],
+                       &v[11], &v[12], &v[13], &v[14], &v[15]);
+        if (n != 16 || *name == '\0' || strlen(name) >= sizeof(out->ifaces[0].name))
+            return hull_error_setx(err, EINVAL, "/proc/net/dev line %d: cannot parse", lineno);
+        out->ifaces = xrealloc(out->ifaces, (out->n + 1) * sizeof(*out->ifaces));
+        struct stats_net_iface *i = &out->ifaces[out->n++];
+        memset(i, 0, sizeof(*i));
+        snprintf(i->name, sizeof(i->name), "%s", name);
+        i->rx_bytes = v[0];
+        i->rx_packets = v[1];
+        i->rx_errors = v[2];
+        i->rx_dropped = v[3];
+        i->tx_bytes = v[8];
+        i->tx_packets = v[9];
+        i->tx_errors = v[10];
+        i->tx_dropped = v[11];
+    }
+    return 0;
+}
+
+struct netns_job {
+    int fd;
+    char *text;
+    hull_error_t err;
+};
+
+/* Runs in its own thread, which ends right after: nothing else ever runs in the pod's netns. */
+static void *netns_thread(void *arg)
+{
+    struct netns_job *j = arg;
+    if (setns(j->fd, CLONE_NEWNET) < 0) {
+        hull_error_set(&j->err, errno, "join network namespace");
+        return NULL;
+    }
+    /* /proc/self/net follows the thread group leader; thread-self follows this thread */
+    hull_read_file("/proc/thread-self/net/dev", STATS_FILE_MAX, &j->text, NULL, &j->err);
+    return NULL;
+}
+
+int stats_net_read_netns(const char *netns_path, struct stats_net *out, hull_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    _cleanup_close_ int fd = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open network namespace `%s`", netns_path);
+    struct netns_job j = {.fd = fd};
+    /* no signal handler may run in the pod's netns */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int r = pthread_create(&t, NULL, netns_thread, &j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0)
+        return hull_error_set(err, r, "network stats of `%s`: start thread", netns_path);
+    pthread_join(t, NULL);
+    _cleanup_free_ char *text = j.text;
+    if (j.err) {
+        int st = hull_error_status(&j.err);
+        r = hull_error_setx(err, st, "network stats of `%s`: %s", netns_path,
+                            hull_error_msg(&j.err));
+        hull_error_free(&j.err);
+        return r;
+    }
+    out->timestamp_ns = hull_now_ns();
+    r = stats_net_parse_dev(text, out, err);
+    if (r < 0) {
+        stats_net_clear(out);
+        return hull_error_wrap(err, "network stats of `%s`", netns_path);
+    }
+    return 0;
+}
+
+int stats_net_read_pid(pid_t pid, struct stats_net *out, hull_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+    _cleanup_free_ char *text = NULL;
+    int r = hull_read_file(path, STATS_FILE_MAX, &text, NULL, err);
+    if (r < 0)
+        return r;
+    out->timestamp_ns = hull_now_ns();
+    r = stats_net_parse_dev(text, out, err);
+    if (r < 0)
+        stats_net_clear(out);
+    return r;
+}
+
+const struct stats_net_iface *stats_net_default(const struct stats_net *n, const char *name)
+{
+    if (name)
+        for (size_t i = 0; i < n->n; i++)
+            if (strcmp(n->ifaces[i].name, name) == 0)
+                return &n->ifaces[i];
+    for (size_t i = 0; i < n->n; i++)
+        if (strcmp(n->ifaces[i].name, "lo") != 0)
+            return &n->ifaces[i];
+    return NULL;
+}

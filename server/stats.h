@@ -1,0 +1,183 @@
+/* server/stats.h — resource usage of containers and pods, read from the kernel: cgroups v1 and
+ * v2, the file system (writable layers) and network namespaces.  No protobuf here: the CRI
+ * handlers map these structs to ContainerStats / PodSandboxStats / Metric messages.
+ *
+ *   struct stats_cgroups *cg;
+ *   stats_open(NULL, &cg, &err);                          // once, at daemon start
+ *   struct stats_cgroup s;
+ *   stats_cgroup_read(cg, "/hull/pod<uid>/hull-<id>", &s, &err);   // the OCI cgroupsPath
+ *   uint64_t nc;
+ *   struct stats_cpu_sample now = stats_cpu_sample_of(&s);
+ *   if (stats_cpu_nano_cores(&c->prev_cpu, &now, &nc)) ...     // caller keeps prev per object
+ *   c->prev_cpu = now;
+ *
+ * Paths follow runc's cgroupfs driver: v1 <mountpoint of controller><cgroupsPath>, v2
+ * <root><cgroupsPath>.  Only absolute cgroupsPaths are accepted; ".." components are refused.
+ *
+ * All functions are thread safe (a struct stats_cgroups is read-only after stats_open);
+ * keeping and updating previous CPU samples is the caller's business.
+ * Errors: 0 or a negative errno with *err filled (common.h). */
+#ifndef HULL_SERVER_STATS_H
+#define HULL_SERVER_STATS_H
+
+#include "common/common.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- cgroup layout ---------------------------------------------------------------------------
+ * STATS_CGROUP_V1: only v1 hierarchies (one per controller or co-mounted, e.g. cpu,cpuacct).
+ * STATS_CGROUP_HYBRID: v1 controllers plus a (usually empty) cgroup2 at <root>/unified; usage
+ *   comes from v1, pressure (PSI) from the unified tree when the cgroup exists there.
+ * STATS_CGROUP_V2: cgroup2 mounted at the root. */
+enum stats_cgroup_mode {
+    STATS_CGROUP_NONE = 0,
+    STATS_CGROUP_V1,
+    STATS_CGROUP_HYBRID,
+    STATS_CGROUP_V2
+};
+
+struct stats_cgroups; /* opaque, immutable after stats_open */
+
+/* cgroup_root NULL means /sys/fs/cgroup.  The layout comes from /proc/self/mountinfo (cgroup
+ * mounts at or below the root); when none is mounted there (a fixture tree in tests) it is
+ * guessed from the files: <root>/cgroup.controllers → v2, <root>/<controller>/ directories → v1,
+ * plus <root>/unified/cgroup.controllers → hybrid.  Fails with ENOENT when no cgroup is found. */
+int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t *err);
+void stats_close(struct stats_cgroups *cg);
+int stats_mode(const struct stats_cgroups *cg);
+const char *stats_mode_name(int mode); /* "v1", "hybrid", "v2", "none" */
+/* Same as stats_open, but from a given mountinfo text (tests). */
+int stats_open_mountinfo(const char *cgroup_root, const char *mountinfo, struct stats_cgroups **out,
+                         hull_error_t *err);
+/* The host directory of a cgroup in one controller ("memory", "cpuacct", …; "unified" for the
+ * cgroup2 tree), or NULL when that controller is not mounted.  Caller frees. */
+char *stats_cgroup_dir(const struct stats_cgroups *cg, const char *controller,
+                       const char *cgroups_path);
+
+/* ---- per-cgroup usage ------------------------------------------------------------------------
+ * Every section has `valid` (its controller exists for this cgroup and its main file was read);
+ * has_* flags mark optional values (absent files, "unlimited" limits).
+ * Limits of 2^62 or more (v1's 9223372036854771712) and v2's "max" count as no limit. */
+struct stats_psi_data {
+    uint64_t total_us; /* stall time, microseconds as the kernel reports it */
+    double avg10, avg60, avg300;
+};
+struct stats_psi {
+    bool valid;    /* the <res>.pressure file was read (v2 / hybrid unified dir) */
+    bool has_full; /* cpu.pressure has no "full" line on older kernels */
+    struct stats_psi_data some, full;
+};
+
+struct stats_cpu {
+    bool valid;
+    uint64_t usage_ns; /* cumulative: v1 cpuacct.usage, v2 cpu.stat usage_usec * 1000 */
+    bool has_user_system;
+    uint64_t user_ns, system_ns; /* v1 cpuacct.usage_user/_sys, v2 user_usec/system_usec */
+    bool has_throttling;         /* cpu.stat */
+    uint64_t nr_periods, nr_throttled, throttled_ns;
+    struct stats_psi psi;
+};
+
+struct stats_memory {
+    bool valid;
+    uint64_t usage_bytes;       /* v1 memory.usage_in_bytes, v2 memory.current */
+    uint64_t working_set_bytes; /* usage - inactive_file, floored at 0 */
+    uint64_t rss_bytes;         /* v1 total_rss, v2 anon */
+    uint64_t cache_bytes;       /* v1 total_cache, v2 file */
+    uint64_t inactive_file_bytes;
+    uint64_t page_faults, major_page_faults; /* v1 total_pgfault/total_pgmajfault, v2 pgfault */
+    bool has_limit;
+    uint64_t limit_bytes;
+    uint64_t available_bytes; /* has_limit: limit - working set, floored at 0 */
+    bool has_oom_kills;
+    uint64_t oom_kills; /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+    bool has_swap;      /* v1 needs memsw accounting (memory.memsw.*), v2 memory.swap.current */
+    uint64_t swap_usage_bytes;
+    bool has_swap_limit;
+    uint64_t swap_limit_bytes;
+    uint64_t swap_available_bytes; /* has_swap_limit: limit - usage, floored at 0 */
+    struct stats_psi psi;
+};
+
+struct stats_pids {
+    bool valid;
+    uint64_t current; /* pids.current; without a pids controller, the processes listed in the
+                         cgroup.procs files of the cgroup and its descendants */
+    bool has_limit;
+    uint64_t limit;
+};
+
+struct stats_io {
+    bool valid; /* v1 blkio.throttle.io_service{d,_bytes}[_recursive], v2 io.stat; all devices */
+    uint64_t read_bytes, write_bytes, read_ops, write_ops;
+    struct stats_psi psi;
+};
+
+struct stats_cgroup {
+    int64_t timestamp_ns; /* CLOCK_REALTIME when read (the CRI timestamp) */
+    int64_t monotonic_ns; /* CLOCK_MONOTONIC, for rates */
+    struct stats_cpu cpu;
+    struct stats_memory memory;
+    struct stats_pids pids;
+    struct stats_io io;
+};
+
+/* Reads everything available for cgroupsPath.  A controller whose directory is missing leaves
+ * its section invalid; ENOENT when the cgroup exists in no controller (e.g. already removed). */
+int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
+                      struct stats_cgroup *out, hull_error_t *err);
+
+/* ---- CPU rate ------------------------------------------------------------------------------- */
+struct stats_cpu_sample {
+    bool valid;
+    int64_t monotonic_ns;
+    uint64_t usage_ns;
+};
+struct stats_cpu_sample stats_cpu_sample_of(const struct stats_cgroup *s);
+/* Average CPU use between two samples in nano-cores (1e9 = one full CPU).  False when either
+ * sample is invalid, time did not advance, or the counter went back (cgroup recreated). */
+bool stats_cpu_nano_cores(const struct stats_cpu_sample *prev, const struct stats_cpu_sample *cur,
+                          uint64_t *nano_cores);
+
+/* ---- writable layer / directory usage ------------------------------------------------------- */
+struct stats_fs_usage {
+    int64_t timestamp_ns;
+    uint64_t used_bytes;  /* allocated blocks (st_blocks * 512), as du and containerd count */
+    uint64_t inodes_used; /* distinct inodes, the directory itself included */
+    bool truncated;       /* deeper than STATS_FS_MAX_DEPTH: those parts were not counted */
+};
+#define STATS_FS_MAX_DEPTH 128
+/* Walks dir without following symlinks (they count as themselves) or crossing into other mounts
+ * (a mount point is counted, not its contents); hard-linked inodes count once.  Entries that
+ * vanish during the walk are skipped.  ENOENT when dir does not exist. */
+int stats_dir_usage(const char *dir, struct stats_fs_usage *out, hull_error_t *err);
+/* The mount point of the file system holding path (CRI FilesystemIdentifier). Caller frees. */
+int stats_fs_mountpoint(const char *path, char **out, hull_error_t *err);
+
+/* ---- network -------------------------------------------------------------------------------- */
+struct stats_net_iface {
+    char name[32];
+    uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+    uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+struct stats_net {
+    int64_t timestamp_ns;
+    struct stats_net_iface *ifaces; /* in /proc/net/dev order, loopback included */
+    size_t n;
+};
+void stats_net_clear(struct stats_net *n);
+/* Parses the text of /proc/net/dev into out (appends; clear first). */
+int stats_net_parse_dev(const char *text, struct stats_net *out, hull_error_t *err);
+/* Counters of the network namespace pinned at netns_path (/run/hull/ns/net/<id>): a dedicated
+ * short-lived thread joins it with setns() and reads /proc/thread-self/net/dev, then exits (it
+ * is never reused, so no other code runs in the pod's netns).  Needs CAP_SYS_ADMIN. */
+int stats_net_read_netns(const char *netns_path, struct stats_net *out, hull_error_t *err);
+/* Counters of the netns of a process: /proc/<pid>/net/dev. */
+int stats_net_read_pid(pid_t pid, struct stats_net *out, hull_error_t *err);
+/* The interface CRI reports as default: `name` (kubelet's "eth0") when present, otherwise the
+ * first that is not "lo"; NULL when there is none. */
+const struct stats_net_iface *stats_net_default(const struct stats_net *n, const char *name);
+
+#endif

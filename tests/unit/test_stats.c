@@ -1,0 +1,956 @@
+/* Unit tests for server/stats.c: cgroup v1/v2/hybrid fixture trees with exact expected values,
+ * layout detection from mountinfo texts, a real cgroup on this host with a CPU- and memory-
+ * burning child, directory usage (symlink loop, hard link, sparse file, mount point, depth),
+ * the /proc/net/dev parser, and a real network namespace with ping traffic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "server/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static char fixtures[PATH_MAX];
+
+static void find_fixtures(void)
+{
+    /* the source tree, from the source file's path (make runs from the repo root) or from the
+     * binary's location (<repo>/build[/asan]/tests/test_stats) */
+    char src[PATH_MAX];
+    snprintf(src, sizeof(src), "%s", __FILE__);
+    snprintf(fixtures, sizeof(fixtures), "%s/../fixtures/cgroup-stats", dirname(src));
+    if (access(fixtures, F_OK) == 0)
+        return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *d = dirname(exe);
+        for (int up = 0; up < 5; up++) {
+            snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/cgroup-stats", d);
+            if (access(fixtures, F_OK) == 0)
+                return;
+            d = dirname(d);
+        }
+    }
+    fail_msg("cannot find tests/fixtures/cgroup-stats");
+}
+
+static struct stats_cgroups *open_fixture(const char *name, int mode)
+{
+    char root[PATH_MAX + 32];
+    snprintf(root, sizeof(root), "%s/%s", fixtures, name);
+    struct stats_cgroups *cg = NULL;
+    hull_error_t err = NULL;
+    /* no mountinfo: the layout is guessed from the files */
+    int r = stats_open_mountinfo(root, NULL, &cg, &err);
+    if (r < 0)
+        fail_msg("open %s: %s", root, hull_error_msg(&err));
+    assert_int_equal(stats_mode(cg), mode);
+    /* stats_open also finds no cgroup mount there and falls back to the files */
+    struct stats_cgroups *cg2 = NULL;
+    assert_int_equal(stats_open(root, &cg2, &err), 0);
+    assert_int_equal(stats_mode(cg2), mode);
+    stats_close(cg2);
+    return cg;
+}
+
+static void read_ok(struct stats_cgroups *cg, const char *path, struct stats_cgroup *s)
+{
+    hull_error_t err = NULL;
+    int r = stats_cgroup_read(cg, path, s, &err);
+    if (r < 0)
+        fail_msg("read %s: %s", path, hull_error_msg(&err));
+    assert_true(s->timestamp_ns > 0);
+    assert_true(s->monotonic_ns > 0);
+}
+
+#define MiB (UINT64_C(1) << 20)
+
+/* ---- v1 fixture ---------------------------------------------------------------------------- */
+static void test_v1_limited(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/pod1/hull-a", &s);
+
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 5000000000ULL);
+    assert_true(s.cpu.has_user_system);
+    assert_int_equal(s.cpu.user_ns, 3000000000ULL);
+    assert_int_equal(s.cpu.system_ns, 2000000000ULL);
+    assert_true(s.cpu.has_throttling);
+    assert_int_equal(s.cpu.nr_periods, 10);
+    assert_int_equal(s.cpu.nr_throttled, 2);
+    assert_int_equal(s.cpu.throttled_ns, 1500000);
+    assert_false(s.cpu.psi.valid);
+
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.usage_bytes, 100 * MiB);
+    assert_int_equal(s.memory.inactive_file_bytes, 20 * MiB);
+    assert_int_equal(s.memory.working_set_bytes, 80 * MiB);
+    assert_int_equal(s.memory.rss_bytes, 50 * MiB);
+    assert_int_equal(s.memory.cache_bytes, 40 * MiB);
+    assert_int_equal(s.memory.page_faults, 12345);
+    assert_int_equal(s.memory.major_page_faults, 67);
+    assert_true(s.memory.has_limit);
+    assert_int_equal(s.memory.limit_bytes, 256 * MiB);
+    assert_int_equal(s.memory.available_bytes, 176 * MiB);
+    assert_true(s.memory.has_oom_kills);
+    assert_int_equal(s.memory.oom_kills, 2);
+    assert_true(s.memory.has_swap);
+    assert_int_equal(s.memory.swap_usage_bytes, 5 * MiB);
+    assert_true(s.memory.has_swap_limit);
+    assert_int_equal(s.memory.swap_limit_bytes, 256 * MiB);
+    assert_int_equal(s.memory.swap_available_bytes, 251 * MiB);
+
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 7);
+    assert_true(s.pids.has_limit);
+    assert_int_equal(s.pids.limit, 100);
+
+    /* the _recursive files win over the plain ones */
+    assert_true(s.io.valid);
+    assert_int_equal(s.io.read_bytes, 5096);
+    assert_int_equal(s.io.write_bytes, 8192);
+    assert_int_equal(s.io.read_ops, 4);
+    assert_int_equal(s.io.write_ops, 2);
+    stats_close(cg);
+}
+
+static void test_v1_unlimited_and_old_kernel(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/pod1/hull-b", &s);
+
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 2000000000ULL);
+    /* from cpuacct.stat ticks */
+    assert_true(s.cpu.has_user_system);
+    long hz = sysconf(_SC_CLK_TCK);
+    assert_int_equal(s.cpu.user_ns, 150 * (1000000000ULL / (uint64_t)hz));
+    assert_int_equal(s.cpu.system_ns, 50 * (1000000000ULL / (uint64_t)hz));
+    assert_false(s.cpu.has_throttling);
+
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.usage_bytes, 4 * MiB);
+    assert_int_equal(s.memory.working_set_bytes, 0); /* inactive_file 8 MiB > usage: floor */
+    assert_false(s.memory.has_limit);                /* 9223372036854771712 */
+    assert_int_equal(s.memory.available_bytes, 0);
+    assert_false(s.memory.has_oom_kills);
+    assert_false(s.memory.has_swap);
+    assert_false(s.memory.has_swap_limit);
+
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 1);
+    assert_false(s.pids.has_limit); /* "max" */
+    assert_false(s.io.valid);       /* no blkio cgroup */
+    stats_close(cg);
+}
+
+static void test_v1_pod(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/pod1", &s);
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 9000000000ULL);
+    assert_int_equal(s.cpu.user_ns, 6000000000ULL);
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.usage_bytes, 200 * MiB);
+    assert_int_equal(s.memory.working_set_bytes, 170 * MiB);
+    assert_false(s.memory.has_limit);
+    assert_int_equal(s.memory.oom_kills, 2);
+    /* no pids.current: processes counted from cgroup.procs of the pod and its containers */
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 3);
+    assert_false(s.pids.has_limit);
+    stats_close(cg);
+}
+
+static void test_v1_paths_and_errors(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    hull_error_t err = NULL;
+    struct stats_cgroup s;
+    assert_int_equal(stats_cgroup_read(cg, "/hull/gone", &s, &err), -ENOENT);
+    assert_non_null(strstr(hull_error_msg(&err), "/hull/gone"));
+    hull_error_free(&err);
+    assert_int_equal(stats_cgroup_read(cg, "hull/pod1", &s, &err), -EINVAL);
+    hull_error_free(&err);
+    assert_int_equal(stats_cgroup_read(cg, "/hull/../../etc", &s, &err), -EINVAL);
+    hull_error_free(&err);
+    assert_int_equal(stats_cgroup_read(cg, NULL, &s, &err), -EINVAL);
+    hull_error_free(&err);
+
+    char *d = stats_cgroup_dir(cg, "memory", "/hull/pod1");
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s/v1/memory/hull/pod1", fixtures);
+    assert_string_equal(d, want);
+    free(d);
+    /* cpu and cpuacct are symlinks to the co-mounted directory: the plain names are used */
+    d = stats_cgroup_dir(cg, "cpuacct", "/x");
+    snprintf(want, sizeof(want), "%s/v1/cpuacct/x", fixtures);
+    assert_string_equal(d, want);
+    free(d);
+    assert_null(stats_cgroup_dir(cg, "unified", "/x"));
+    assert_null(stats_cgroup_dir(cg, "hugetlb", "/x"));
+    stats_close(cg);
+}
+
+/* ---- v2 fixture ---------------------------------------------------------------------------- */
+static void test_v2_limited(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("v2", STATS_CGROUP_V2);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/pod1/hull-a", &s);
+
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 5000000000ULL);
+    assert_int_equal(s.cpu.user_ns, 3000000000ULL);
+    assert_int_equal(s.cpu.system_ns, 2000000000ULL);
+    assert_true(s.cpu.has_throttling);
+    assert_int_equal(s.cpu.nr_periods, 10);
+    assert_int_equal(s.cpu.nr_throttled, 2);
+    assert_int_equal(s.cpu.throttled_ns, 1500000);
+    assert_true(s.cpu.psi.valid);
+    assert_true(s.cpu.psi.has_full);
+    assert_int_equal(s.cpu.psi.some.total_us, 123456);
+    assert_true(s.cpu.psi.some.avg10 > 1.49 && s.cpu.psi.some.avg10 < 1.51);
+    assert_true(s.cpu.psi.some.avg60 > 0.74 && s.cpu.psi.some.avg60 < 0.76);
+    assert_true(s.cpu.psi.some.avg300 > 0.24 && s.cpu.psi.some.avg300 < 0.26);
+    assert_int_equal(s.cpu.psi.full.total_us, 6543);
+    assert_true(s.memory.psi.valid);
+    assert_int_equal(s.memory.psi.full.total_us, 5);
+    assert_true(s.io.psi.valid);
+
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.usage_bytes, 100 * MiB);
+    assert_int_equal(s.memory.working_set_bytes, 80 * MiB);
+    assert_int_equal(s.memory.rss_bytes, 50 * MiB); /* anon */
+    assert_int_equal(s.memory.cache_bytes, 40 * MiB);
+    assert_int_equal(s.memory.page_faults, 12345);
+    assert_int_equal(s.memory.major_page_faults, 67);
+    assert_true(s.memory.has_limit);
+    assert_int_equal(s.memory.limit_bytes, 256 * MiB);
+    assert_int_equal(s.memory.available_bytes, 176 * MiB);
+    assert_true(s.memory.has_oom_kills);
+    assert_int_equal(s.memory.oom_kills, 1);
+    assert_true(s.memory.has_swap);
+    assert_int_equal(s.memory.swap_usage_bytes, 1 * MiB);
+    assert_true(s.memory.has_swap_limit);
+    assert_int_equal(s.memory.swap_limit_bytes, 4 * MiB);
+    assert_int_equal(s.memory.swap_available_bytes, 3 * MiB);
+
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 7);
+    assert_int_equal(s.pids.limit, 100);
+
+    assert_true(s.io.valid);
+    assert_int_equal(s.io.read_bytes, 5096);
+    assert_int_equal(s.io.write_bytes, 8192);
+    assert_int_equal(s.io.read_ops, 4);
+    assert_int_equal(s.io.write_ops, 2);
+    stats_close(cg);
+}
+
+static void test_v2_unlimited(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("v2", STATS_CGROUP_V2);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/pod1/hull-b", &s);
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 2000000000ULL);
+    assert_false(s.cpu.has_throttling); /* no cpu controller: only the core stats */
+    assert_true(s.cpu.psi.valid);
+    assert_false(s.cpu.psi.has_full);
+    assert_int_equal(s.cpu.psi.some.total_us, 42);
+    assert_false(s.memory.psi.valid);
+
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.working_set_bytes, 0); /* floor */
+    assert_false(s.memory.has_limit);                /* "max" */
+    assert_true(s.memory.has_oom_kills);
+    assert_int_equal(s.memory.oom_kills, 0);
+    assert_false(s.memory.has_swap);
+
+    assert_true(s.pids.valid); /* counted from cgroup.procs */
+    assert_int_equal(s.pids.current, 1);
+    assert_false(s.pids.has_limit);
+    assert_false(s.io.valid);
+
+    read_ok(cg, "/hull/pod1", &s);
+    assert_int_equal(s.cpu.usage_ns, 9000000000ULL);
+    assert_int_equal(s.memory.working_set_bytes, 170 * MiB);
+    assert_false(s.memory.has_limit);
+    assert_int_equal(s.memory.oom_kills, 3);
+    assert_int_equal(s.pids.current, 3);
+
+    /* the root cgroup has no memory.current: memory invalid, the rest still read */
+    read_ok(cg, "/", &s);
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 999000);
+    assert_false(s.memory.valid);
+
+    hull_error_t err = NULL;
+    assert_int_equal(stats_cgroup_read(cg, "/hull/nope", &s, &err), -ENOENT);
+    hull_error_free(&err);
+    stats_close(cg);
+}
+
+static void test_hybrid(void **state)
+{
+    struct stats_cgroups *cg = open_fixture("hybrid", STATS_CGROUP_HYBRID);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/c", &s);
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 1234);
+    assert_false(s.cpu.has_user_system);
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.usage_bytes, 1 * MiB);
+    assert_int_equal(s.memory.working_set_bytes, 1 * MiB);
+    assert_false(s.memory.has_limit);
+    assert_true(s.cpu.psi.valid); /* from unified/ */
+    assert_int_equal(s.cpu.psi.some.total_us, 777);
+    assert_true(s.memory.psi.valid);
+    assert_int_equal(s.memory.psi.full.total_us, 2);
+    assert_false(s.io.psi.valid);
+    /* no pids controller: counted in the first hierarchy that has the cgroup (none listed) */
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 0);
+    assert_false(s.io.valid);
+    stats_close(cg);
+}
+
+/* ---- layout detection from mountinfo ------------------------------------------------------ */
+static const char MI_HYBRID[] =
+    "22 1 0:21 / / rw,relatime - ext4 /dev/sda1 rw\n"
+    "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+    "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+    "35 31 0:32 /kube /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "36 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+    "37 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n"
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+    "42 31 0:39 / /other/cgroup/blkio rw - cgroup cgroup rw,blkio\n";
+
+static const char MI_V2[] = "22 1 0:21 / / rw,relatime - ext4 /dev/sda1 rw\n"
+                            "30 22 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 "
+                            "rw,nsdelegate,memory_recursiveprot\n";
+
+static void test_mountinfo_layouts(void **state)
+{
+    hull_error_t err = NULL;
+    struct stats_cgroups *cg = NULL;
+    assert_int_equal(stats_open_mountinfo(NULL, MI_HYBRID, &cg, &err), 0);
+    assert_int_equal(stats_mode(cg), STATS_CGROUP_HYBRID);
+    assert_string_equal(stats_mode_name(stats_mode(cg)), "hybrid");
+    char *d = stats_cgroup_dir(cg, "cpuacct", "/hull/p/hull-c");
+    assert_string_equal(d, "/sys/fs/cgroup/cpu,cpuacct/hull/p/hull-c");
+    free(d);
+    d = stats_cgroup_dir(cg, "cpu", "/hull/p");
+    assert_string_equal(d, "/sys/fs/cgroup/cpu,cpuacct/hull/p");
+    free(d);
+    /* the memory mount shows only /kube: paths below it are relative to that root */
+    d = stats_cgroup_dir(cg, "memory", "/kube/burstable/pod1");
+    assert_string_equal(d, "/sys/fs/cgroup/memory/burstable/pod1");
+    free(d);
+    d = stats_cgroup_dir(cg, "unified", "/hull/p");
+    assert_string_equal(d, "/sys/fs/cgroup/unified/hull/p");
+    free(d);
+    d = stats_cgroup_dir(cg, "name=systemd", "/");
+    assert_string_equal(d, "/sys/fs/cgroup/systemd");
+    free(d);
+    assert_null(stats_cgroup_dir(cg, "blkio", "/x")); /* mounted outside the root */
+    assert_null(stats_cgroup_dir(cg, "xattr", "/x"));
+    assert_null(stats_cgroup_dir(cg, "rw", "/x"));
+    stats_close(cg);
+
+    /* a root with a trailing slash; the v1-only view of the same host */
+    const char *v1only =
+        "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+    assert_int_equal(stats_open_mountinfo("/sys/fs/cgroup/", v1only, &cg, &err), 0);
+    assert_int_equal(stats_mode(cg), STATS_CGROUP_V1);
+    stats_close(cg);
+
+    assert_int_equal(stats_open_mountinfo(NULL, MI_V2, &cg, &err), 0);
+    assert_int_equal(stats_mode(cg), STATS_CGROUP_V2);
+    d = stats_cgroup_dir(cg, "memory", "/hull/p/hull-c");
+    assert_string_equal(d, "/sys/fs/cgroup/hull/p/hull-c");
+    free(d);
+    stats_close(cg);
+
+    /* nothing mounted and nothing on disk */
+    assert_int_equal(stats_open_mountinfo("/nonexistent-hull", MI_V2, &cg, &err), -ENOENT);
+    hull_error_free(&err);
+}
+
+/* ---- CPU rate ----------------------------------------------------------------------------- */
+static void test_nano_cores(void **state)
+{
+    struct stats_cpu_sample a = {.valid = true, .monotonic_ns = 1000000000, .usage_ns = 1000000000};
+    struct stats_cpu_sample b = {.valid = true, .monotonic_ns = 3000000000, .usage_ns = 2000000000};
+    uint64_t nc = 0;
+    assert_true(stats_cpu_nano_cores(&a, &b, &nc));
+    assert_int_equal(nc, 500000000); /* 1 s of CPU in 2 s: half a core */
+    /* 4 cores busy for 10 s: no overflow in the arithmetic */
+    struct stats_cpu_sample c = {.valid = true,
+                                 .monotonic_ns = b.monotonic_ns + 10000000000LL,
+                                 .usage_ns = b.usage_ns + 40000000000ULL};
+    assert_true(stats_cpu_nano_cores(&b, &c, &nc));
+    assert_int_equal(nc, 4000000000ULL);
+    assert_false(stats_cpu_nano_cores(&b, &a, &nc)); /* went back */
+    assert_false(stats_cpu_nano_cores(&b, &b, &nc)); /* no time passed */
+    struct stats_cpu_sample none = {0};
+    assert_false(stats_cpu_nano_cores(&none, &b, &nc));
+    assert_false(stats_cpu_nano_cores(&a, &none, &nc));
+
+    struct stats_cgroup s = {0};
+    s.monotonic_ns = 77;
+    assert_false(stats_cpu_sample_of(&s).valid);
+    s.cpu.valid = true;
+    s.cpu.usage_ns = 99;
+    struct stats_cpu_sample x = stats_cpu_sample_of(&s);
+    assert_true(x.valid);
+    assert_int_equal(x.monotonic_ns, 77);
+    assert_int_equal(x.usage_ns, 99);
+}
+
+/* ---- a real cgroup on this host ------------------------------------------------------------ */
+struct live {
+    struct stats_cgroups *cg;
+    char path[64];
+    char *dirs[8];
+    size_t ndirs;
+    pid_t child;
+    int go[2];
+};
+
+static int live_teardown(void **state)
+{
+    struct live *l = *state;
+    if (l == NULL)
+        return 0;
+    if (l->child > 0) {
+        kill(l->child, SIGKILL);
+        waitpid(l->child, NULL, 0);
+    }
+    for (size_t i = 0; i < l->ndirs; i++) {
+        for (int tries = 0; tries < 50 && rmdir(l->dirs[i]) < 0 && errno == EBUSY; tries++)
+            usleep(20000);
+        free(l->dirs[i]);
+    }
+    if (l->go[0] >= 0)
+        close(l->go[0]);
+    if (l->go[1] >= 0)
+        close(l->go[1]);
+    stats_close(l->cg);
+    free(l);
+    *state = NULL;
+    return 0;
+}
+
+static void burn(int go)
+{
+    char c;
+    if (read(go, &c, 1) != 1)
+        _exit(1);
+    size_t sz = 32 * MiB;
+    volatile char *m = malloc(sz);
+    if (m == NULL)
+        _exit(1);
+    for (size_t i = 0; i < sz; i += 4096)
+        m[i] = 1;
+    volatile uint64_t x = 0;
+    for (;;)
+        x++;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_live_cgroup(void **state)
+{
+    struct live *l = xmalloc0(sizeof(*l));
+    l->go[0] = l->go[1] = -1;
+    *state = l;
+    hull_error_t err = NULL;
+    if (geteuid() != 0 || stats_open(NULL, &l->cg, &err) < 0) {
+        hull_error_free(&err);
+        skip();
+    }
+    snprintf(l->path, sizeof(l->path), "/hull-statstest-%d", (int)getpid());
+    const char *ctrls_v1[] = {"memory", "cpu", "cpuacct", "pids"};
+    const char *ctrls_v2[] = {"unified"};
+    bool v2 = stats_mode(l->cg) == STATS_CGROUP_V2;
+    const char **ctrls = v2 ? ctrls_v2 : ctrls_v1;
+    size_t nc = v2 ? 1 : 4;
+    for (size_t i = 0; i < nc; i++) {
+        char *d = stats_cgroup_dir(l->cg, ctrls[i], l->path);
+        if (d == NULL)
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < l->ndirs; j++)
+            dup = dup || strcmp(l->dirs[j], d) == 0; /* co-mounted */
+        if (dup || mkdir(d, 0755) < 0) {
+            if (!dup)
+                print_message("mkdir %s: %s\n", d, strerror(errno));
+            free(d);
+            if (!dup)
+                skip();
+            continue;
+        }
+        l->dirs[l->ndirs++] = d;
+    }
+    if (l->ndirs == 0)
+        skip();
+    assert_int_equal(pipe2(l->go, O_CLOEXEC), 0);
+    l->child = fork();
+    assert_true(l->child >= 0);
+    if (l->child == 0) {
+        close(l->go[1]);
+        burn(l->go[0]);
+    }
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)l->child);
+    for (size_t i = 0; i < l->ndirs; i++) {
+        char *procs = hull_path_join(l->dirs[i], "cgroup.procs");
+        int r = hull_write_string(procs, pid, &err);
+        free(procs);
+        if (r < 0)
+            fail_msg("%s", hull_error_msg(&err));
+    }
+    assert_int_equal(write(l->go[1], "g", 1), 1);
+    sleep_ms(300);
+
+    struct stats_cgroup a, b;
+    read_ok(l->cg, l->path, &a);
+    sleep_ms(400);
+    read_ok(l->cg, l->path, &b);
+    assert_true(a.cpu.valid && b.cpu.valid);
+    assert_true(b.cpu.usage_ns > a.cpu.usage_ns);
+    struct stats_cpu_sample sa = stats_cpu_sample_of(&a), sb = stats_cpu_sample_of(&b);
+    uint64_t ncores = 0;
+    assert_true(stats_cpu_nano_cores(&sa, &sb, &ncores));
+    print_message("live %s (%s): cpu %llu ns, %llu nano-cores, mem usage %llu ws %llu rss %llu "
+                  "faults %llu, pids %llu\n",
+                  l->path, stats_mode_name(stats_mode(l->cg)), (unsigned long long)b.cpu.usage_ns,
+                  (unsigned long long)ncores, (unsigned long long)b.memory.usage_bytes,
+                  (unsigned long long)b.memory.working_set_bytes,
+                  (unsigned long long)b.memory.rss_bytes, (unsigned long long)b.memory.page_faults,
+                  (unsigned long long)b.pids.current);
+    assert_true(ncores > 100000000); /* a busy loop: well above 0.1 core */
+    assert_true(ncores < 1500000000);
+    if (b.memory.valid) {
+        assert_true(b.memory.usage_bytes >= 32 * MiB);
+        assert_true(b.memory.working_set_bytes >= 32 * MiB);
+        assert_true(b.memory.rss_bytes >= 32 * MiB);
+        assert_true(b.memory.page_faults >= (32 * MiB) / 4096);
+        assert_false(b.memory.has_limit);
+        assert_true(b.memory.has_oom_kills);
+        assert_int_equal(b.memory.oom_kills, 0);
+    }
+    assert_true(b.pids.valid);
+    assert_int_equal(b.pids.current, 1);
+
+    /* a limit shows up as limit and available bytes */
+    char *mem = stats_cgroup_dir(l->cg, v2 ? "unified" : "memory", l->path);
+    char *lim = hull_path_join(mem, v2 ? "memory.max" : "memory.limit_in_bytes");
+    if (hull_write_string(lim, "1073741824", &err) == 0) {
+        read_ok(l->cg, l->path, &b);
+        assert_true(b.memory.has_limit);
+        assert_int_equal(b.memory.limit_bytes, 1073741824);
+        assert_int_equal(b.memory.available_bytes, 1073741824 - b.memory.working_set_bytes);
+    }
+    hull_error_free(&err);
+    free(lim);
+    free(mem);
+
+    /* after the child is gone the cgroup still reads; once removed: ENOENT */
+    kill(l->child, SIGKILL);
+    waitpid(l->child, NULL, 0);
+    l->child = 0;
+    read_ok(l->cg, l->path, &b);
+    assert_int_equal(b.pids.current, 0);
+    for (size_t i = 0; i < l->ndirs; i++)
+        for (int tries = 0; tries < 50 && rmdir(l->dirs[i]) < 0 && errno == EBUSY; tries++)
+            sleep_ms(20);
+    assert_int_equal(stats_cgroup_read(l->cg, l->path, &b, &err), -ENOENT);
+    hull_error_free(&err);
+}
+
+/* ---- directory usage ---------------------------------------------------------------------- */
+struct tree {
+    char dir[64];
+    char mnt[128];
+    bool mounted;
+};
+
+static int tree_teardown(void **state)
+{
+    struct tree *t = *state;
+    if (t == NULL)
+        return 0;
+    if (t->mounted)
+        umount2(t->mnt, MNT_DETACH);
+    hull_error_t err = NULL;
+    hull_rm_rf(t->dir, &err);
+    hull_error_free(&err);
+    free(t);
+    return 0;
+}
+
+static uint64_t blocks_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+static void put(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(fsync(fd), 0); /* allocate blocks now */
+    close(fd);
+}
+
+static void test_dir_usage(void **state)
+{
+    struct tree *t = xmalloc0(sizeof(*t));
+    *state = t;
+    snprintf(t->dir, sizeof(t->dir), "/var/tmp/hull-statsfs-XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    char p[256], q[256];
+    hull_error_t err = NULL;
+
+    static char data[20000];
+    memset(data, 'x', sizeof(data));
+    snprintf(p, sizeof(p), "%s/a", t->dir);
+    put(p, data, sizeof(data));
+    snprintf(p, sizeof(p), "%s/sub", t->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    /* a hard link to a: counted once */
+    snprintf(p, sizeof(p), "%s/a", t->dir);
+    snprintf(q, sizeof(q), "%s/sub/b", t->dir);
+    assert_int_equal(link(p, q), 0);
+    /* symlink loops: never followed, each counts as one inode */
+    snprintf(q, sizeof(q), "%s/sub/up", t->dir);
+    assert_int_equal(symlink("..", q), 0);
+    snprintf(q, sizeof(q), "%s/sub/self", t->dir);
+    assert_int_equal(symlink("self", q), 0);
+    /* a sparse file: 1 GiB apparent, one block allocated */
+    snprintf(q, sizeof(q), "%s/sub/sparse", t->dir);
+    int fd = open(q, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "z", 1, (off_t)1 << 30), 1);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    /* the mount point used below, empty for now */
+    snprintf(t->mnt, sizeof(t->mnt), "%s/mnt", t->dir);
+    assert_int_equal(mkdir(t->mnt, 0755), 0);
+
+    const char *names[] = {"", "a", "sub", "sub/up", "sub/self", "sub/sparse"};
+    uint64_t want_bytes = 0, want_inodes = 6;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", t->dir, names[i]);
+        want_bytes += blocks_of(p);
+    }
+    uint64_t mnt_bytes = blocks_of(t->mnt);
+    want_bytes += mnt_bytes;
+    want_inodes++;
+
+    struct stats_fs_usage u;
+    int r = stats_dir_usage(t->dir, &u, &err);
+    if (r < 0)
+        fail_msg("%s", hull_error_msg(&err));
+    assert_int_equal(u.inodes_used, want_inodes);
+    assert_int_equal(u.used_bytes, want_bytes);
+    assert_true(u.used_bytes < 1 * MiB);
+    assert_false(u.truncated);
+    assert_true(u.timestamp_ns > 0);
+
+    /* a mount point inside: its own inode counts, what is mounted there does not */
+    if (mount("tmpfs", t->mnt, "tmpfs", 0, "size=4m") == 0) {
+        t->mounted = true;
+        snprintf(q, sizeof(q), "%s/big", t->mnt);
+        put(q, data, sizeof(data));
+        assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+        assert_int_equal(u.inodes_used, want_inodes);
+        /* the tmpfs root replaces the directory under it */
+        assert_int_equal(u.used_bytes, want_bytes - mnt_bytes + blocks_of(t->mnt));
+        assert_int_equal(umount2(t->mnt, MNT_DETACH), 0);
+        t->mounted = false;
+        /* a bind mount of the same file system (same st_dev) is not entered either */
+        snprintf(p, sizeof(p), "%s/sub", t->dir);
+        if (mount(p, t->mnt, NULL, MS_BIND, NULL) == 0) {
+            t->mounted = true;
+            assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+            assert_int_equal(u.inodes_used, want_inodes);
+            umount2(t->mnt, MNT_DETACH);
+            t->mounted = false;
+        }
+    }
+    assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+    assert_int_equal(u.inodes_used, want_inodes);
+    assert_int_equal(u.used_bytes, want_bytes);
+
+    /* deeper than the bound: truncated, the rest still counted */
+    snprintf(p, sizeof(p), "%s/deep", t->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    int dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    for (int i = 0; i < STATS_FS_MAX_DEPTH + 5; i++) {
+        assert_int_equal(mkdirat(dfd, "d", 0755), 0);
+        int n = openat(dfd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(n >= 0);
+        close(dfd);
+        dfd = n;
+    }
+    close(dfd);
+    assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+    assert_true(u.truncated);
+    assert_true(u.inodes_used > want_inodes + STATS_FS_MAX_DEPTH);
+    assert_true(u.inodes_used < want_inodes + STATS_FS_MAX_DEPTH + 5);
+
+    /* errors */
+    snprintf(p, sizeof(p), "%s/missing", t->dir);
+    assert_int_equal(stats_dir_usage(p, &u, &err), -ENOENT);
+    hull_error_free(&err);
+    snprintf(p, sizeof(p), "%s/sub/up", t->dir);
+    assert_true(stats_dir_usage(p, &u, &err) < 0); /* a symlink is not followed */
+    hull_error_free(&err);
+
+    char *mp = NULL;
+    assert_int_equal(stats_fs_mountpoint(t->dir, &mp, &err), 0);
+    struct stat a, b;
+    assert_int_equal(stat(mp, &a), 0);
+    assert_int_equal(stat(t->dir, &b), 0);
+    assert_true(a.st_dev == b.st_dev);
+    free(mp);
+    assert_int_equal(stats_fs_mountpoint("/", &mp, &err), 0);
+    assert_string_equal(mp, "/");
+    free(mp);
+    assert_int_equal(stats_fs_mountpoint("/proc/self/status", &mp, &err), 0);
+    assert_string_equal(mp, "/proc");
+    free(mp);
+}
+
+/* ---- network -------------------------------------------------------------------------------- */
+static const char NET_DEV[] =
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+    "drop fifo colls carrier compressed\n"
+    "    lo:    1764      18    0    0    0     0          0         0     1764      18    0    "
+    "0    0     0       0          0\n"
+    "  eth0: 98765432   54321    3    4    0     0          0        12 12345678    4321    5    "
+    "6    0     0       0          0\n"
+    "veth-abcdef:18446744073709551615 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n";
+
+static void test_net_parse(void **state)
+{
+    struct stats_net n = {0};
+    hull_error_t err = NULL;
+    assert_int_equal(stats_net_parse_dev(NET_DEV, &n, &err), 0);
+    assert_int_equal(n.n, 3);
+    assert_true(n.timestamp_ns > 0);
+    assert_string_equal(n.ifaces[0].name, "lo");
+    assert_int_equal(n.ifaces[0].rx_bytes, 1764);
+    assert_int_equal(n.ifaces[0].tx_packets, 18);
+    assert_string_equal(n.ifaces[1].name, "eth0");
+    assert_int_equal(n.ifaces[1].rx_bytes, 98765432);
+    assert_int_equal(n.ifaces[1].rx_packets, 54321);
+    assert_int_equal(n.ifaces[1].rx_errors, 3);
+    assert_int_equal(n.ifaces[1].rx_dropped, 4);
+    assert_int_equal(n.ifaces[1].tx_bytes, 12345678);
+    assert_int_equal(n.ifaces[1].tx_packets, 4321);
+    assert_int_equal(n.ifaces[1].tx_errors, 5);
+    assert_int_equal(n.ifaces[1].tx_dropped, 6);
+    assert_string_equal(n.ifaces[2].name, "veth-abcdef"); /* no space after the colon */
+    assert_int_equal(n.ifaces[2].rx_bytes, UINT64_MAX);
+    assert_int_equal(n.ifaces[2].tx_bytes, 7);
+
+    assert_string_equal(stats_net_default(&n, "eth0")->name, "eth0");
+    assert_string_equal(stats_net_default(&n, "eth9")->name, "eth0"); /* first non-lo */
+    assert_string_equal(stats_net_default(&n, NULL)->name, "eth0");
+    stats_net_clear(&n);
+    assert_int_equal(n.n, 0);
+
+    assert_int_equal(stats_net_parse_dev("", &n, &err), 0);
+    assert_int_equal(n.n, 0);
+    const char *lo_only = "    lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n";
+    assert_int_equal(stats_net_parse_dev(lo_only, &n, &err), 0);
+    assert_null(stats_net_default(&n, "eth0"));
+    assert_int_equal(n.ifaces[0].tx_bytes, 9);
+    assert_int_equal(n.ifaces[0].tx_errors, 11);
+    stats_net_clear(&n);
+
+    assert_int_equal(stats_net_parse_dev("  eth0: 1 2 3\n", &n, &err), -EINVAL);
+    hull_error_free(&err);
+    stats_net_clear(&n);
+    assert_int_equal(stats_net_parse_dev("  : 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n", &n, &err),
+                     -EINVAL);
+    hull_error_free(&err);
+    stats_net_clear(&n);
+}
+
+struct netns {
+    char name[64];
+    bool added;
+};
+
+static int netns_teardown(void **state)
+{
+    struct netns *ns = *state;
+    if (ns == NULL)
+        return 0;
+    if (ns->added) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", ns->name);
+        if (system(cmd) != 0)
+            print_message("could not delete netns %s\n", ns->name);
+    }
+    free(ns);
+    return 0;
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = NULL;
+    if (vasprintf(&cmd, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    int r = system(cmd);
+    free(cmd);
+    return WIFEXITED(r) ? WEXITSTATUS(r) : 128;
+}
+
+static const struct stats_net_iface *iface(const struct stats_net *n, const char *name)
+{
+    for (size_t i = 0; i < n->n; i++)
+        if (strcmp(n->ifaces[i].name, name) == 0)
+            return &n->ifaces[i];
+    return NULL;
+}
+
+static void test_netns_real(void **state)
+{
+    struct netns *ns = xmalloc0(sizeof(*ns));
+    *state = ns;
+    snprintf(ns->name, sizeof(ns->name), "hullstats-%d", (int)getpid());
+    if (geteuid() != 0 || sh("ip netns add %s 2>/dev/null", ns->name) != 0)
+        skip();
+    ns->added = true;
+    assert_int_equal(sh("ip -n %s link set lo up", ns->name), 0);
+    assert_int_equal(sh("ip -n %s link add veth0 type veth peer name veth1", ns->name), 0);
+
+    char path[128];
+    snprintf(path, sizeof(path), "/run/netns/%s", ns->name);
+    char self_ns[64] = "", self_ns_after[64] = "";
+    assert_true(readlink("/proc/thread-self/ns/net", self_ns, sizeof(self_ns) - 1) > 0);
+
+    struct stats_net before = {0}, after = {0};
+    hull_error_t err = NULL;
+    int r = stats_net_read_netns(path, &before, &err);
+    if (r < 0)
+        fail_msg("%s", hull_error_msg(&err));
+    assert_int_equal(before.n, 3); /* lo, veth0, veth1: none of the host's */
+    assert_non_null(iface(&before, "lo"));
+    assert_non_null(iface(&before, "veth0"));
+    assert_non_null(iface(&before, "veth1"));
+    /* no eth0: the first that is not lo (/proc/net/dev order) */
+    assert_int_equal(strncmp(stats_net_default(&before, "eth0")->name, "veth", 4), 0);
+    assert_string_equal(stats_net_default(&before, "veth0")->name, "veth0");
+
+    assert_int_equal(
+        sh("ip netns exec %s busybox ping -c 3 -i 0.2 -W 2 127.0.0.1 >/dev/null", ns->name), 0);
+    assert_int_equal(stats_net_read_netns(path, &after, &err), 0);
+    const struct stats_net_iface *b = iface(&before, "lo"), *a = iface(&after, "lo");
+    assert_non_null(a);
+    /* 3 requests + 3 replies, all through lo: 84 bytes of IP each */
+    assert_true(a->rx_packets - b->rx_packets >= 6);
+    assert_true(a->tx_packets - b->tx_packets >= 6);
+    assert_true(a->rx_bytes - b->rx_bytes >= 6 * 84);
+    assert_true(a->tx_bytes - b->tx_bytes >= 6 * 84);
+    assert_int_equal(a->rx_errors, 0);
+    assert_int_equal(a->tx_errors, 0);
+    print_message("netns %s lo: rx %llu B %llu pkts, tx %llu B\n", ns->name,
+                  (unsigned long long)a->rx_bytes, (unsigned long long)a->rx_packets,
+                  (unsigned long long)a->tx_bytes);
+
+    /* the same numbers as a process inside sees */
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "ip netns exec %s cat /proc/net/dev", ns->name);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char text[8192];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    assert_int_equal(pclose(f), 0);
+    struct stats_net inside = {0};
+    assert_int_equal(stats_net_parse_dev(text, &inside, &err), 0);
+    assert_int_equal(inside.n, 3);
+    assert_int_equal(iface(&inside, "lo")->rx_bytes, a->rx_bytes);
+    stats_net_clear(&inside);
+
+    /* the calling thread never left its own netns */
+    assert_true(readlink("/proc/thread-self/ns/net", self_ns_after, sizeof(self_ns_after) - 1) > 0);
+    assert_string_equal(self_ns, self_ns_after);
+
+    /* by pid: our own netns (the host's) */
+    struct stats_net host = {0};
+    assert_int_equal(stats_net_read_pid(getpid(), &host, &err), 0);
+    assert_non_null(iface(&host, "lo"));
+    assert_null(iface(&host, "veth0"));
+    stats_net_clear(&host);
+    assert_true(stats_net_read_pid(0x7ffffff0, &host, &err) < 0);
+    hull_error_free(&err);
+
+    stats_net_clear(&before);
+    stats_net_clear(&after);
+
+    /* not a namespace / missing */
+    assert_int_equal(stats_net_read_netns("/nonexistent/ns", &after, &err), -ENOENT);
+    hull_error_free(&err);
+    assert_true(stats_net_read_netns("/proc/self/status", &after, &err) < 0);
+    assert_non_null(strstr(hull_error_msg(&err), "/proc/self/status"));
+    hull_error_free(&err);
+}
+
+int main(void)
+{
+    find_fixtures();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v1_limited),
+        cmocka_unit_test(test_v1_unlimited_and_old_kernel),
+        cmocka_unit_test(test_v1_pod),
+        cmocka_unit_test(test_v1_paths_and_errors),
+        cmocka_unit_test(test_v2_limited),
+        cmocka_unit_test(test_v2_unlimited),
+        cmocka_unit_test(test_hybrid),
+        cmocka_unit_test(test_mountinfo_layouts),
+        cmocka_unit_test(test_nano_cores),
+        cmocka_unit_test_teardown(test_live_cgroup, live_teardown),
+        cmocka_unit_test_teardown(test_dir_usage, tree_teardown),
+        cmocka_unit_test(test_net_parse),
+        cmocka_unit_test_teardown(test_netns_real, netns_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
