@@ -350,6 +350,25 @@ static int pair_alloc(struct session *s)
 
 /* ---- input dispatch ------------------------------------------------------------------------ */
 
+/* Opens the peer's send window again for n consumed bytes (SPDY flow control; receivers that
+ * ignore windows are held back by not reading the socket while a sink is full). */
+static void ack(struct session *s, int ci, size_t n)
+{
+    if (s->ws || ci < 0 || n == 0)
+        return;
+    struct chan *c = &s->ch[ci];
+    if (!c->used || c->remote_fin || c->reset)
+        return;
+    c->unacked += (uint32_t)n;
+    if (c->unacked >= SPDY_DEFAULT_WINDOW / 2) {
+        uint8_t w[8];
+        put_be32(w, c->id);
+        put_be32(w + 4, c->unacked);
+        spdy_control(s, SPDY_WINDOW_UPDATE, 0, w, 8);
+        c->unacked = 0;
+    }
+}
+
 static bool sink_full(struct session *s, int ci)
 {
     if (ci < 0)
@@ -633,14 +652,9 @@ static void spdy_data_frame(struct session *s, int ci, const struct spdy_frame *
     struct chan *c = &s->ch[ci];
     if (f->length) {
         deliver(s, ci, f->payload, f->length);
-        c->unacked += f->length;
-        if (c->unacked >= SPDY_DEFAULT_WINDOW / 2 && !(f->flags & SPDY_FLAG_FIN)) {
-            uint8_t w[8];
-            put_be32(w, c->id);
-            put_be32(w + 4, c->unacked);
-            spdy_control(s, SPDY_WINDOW_UPDATE, 0, w, 8);
-            c->unacked = 0;
-        }
+        /* stdin and port-forward data are acknowledged once they left our buffer */
+        if (c->role != R_STDIN && c->role != R_PF_DATA)
+            ack(s, ci, f->length);
     }
     if (f->flags & SPDY_FLAG_FIN)
         on_fin(s, ci);
@@ -816,6 +830,7 @@ static void pump_stdin(struct session *s)
                 return;
             }
             stream_buf_consume(&s->to_stdin, n);
+            ack(s, s->role_ch[R_STDIN], n);
         }
         if (s->stdin_eof) {
             pkt[0] = HULL_ATTACH_STDIN_EOF;
@@ -839,6 +854,7 @@ static void pump_stdin(struct session *s)
             return;
         }
         stream_buf_consume(&s->to_stdin, (size_t)w);
+        ack(s, s->role_ch[R_STDIN], (size_t)w);
     }
     if (s->stdin_eof) {
         if (s->proc.stdin_fd != s->proc.stdout_fd && s->proc.stdin_fd != s->proc.stderr_fd) {
@@ -866,6 +882,7 @@ static void pump_targets(struct session *s)
                 break;
             }
             stream_buf_consume(&p->to_target, (size_t)w);
+            ack(s, p->data_ch, (size_t)w);
         }
         if (p->client_fin && p->to_target.len == 0 && !p->shut_wr) {
             shutdown(p->fd, SHUT_WR);
