@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <sys/uio.h>
 
 static const char *const stream_names[2] = {"stdout", "stderr"};
@@ -52,85 +53,130 @@ static void rotate(struct crilog *l)
     l->size = 0;
 }
 
-static void emit(struct crilog *l, int stream, const char *ts, char tag, const char *a, size_t an,
-                 const char *b, size_t bn)
+/* Records are gathered into one writev() per batch: a read of many short lines costs one
+ * system call, not one per line. */
+#define BATCH_IOV 256
+
+struct batch {
+    struct crilog *l;
+    struct iovec iov[BATCH_IOV];
+    int n;
+    size_t bytes;
+    char prefix[2][96]; /* [0] = P, [1] = F */
+    size_t prefix_len;
+};
+
+static void batch_init(struct batch *b, struct crilog *l, int stream, int64_t now_ns)
 {
-    if (l->fd < 0)
-        return;
-    char prefix[96];
-    int pn = snprintf(prefix, sizeof(prefix), "%s %s %c ", ts, stream_names[stream], tag);
-    struct iovec iov[4] = {
-        {prefix, (size_t)pn},
-        {(void *)a, an},
-        {(void *)b, bn},
-        {"\n", 1},
-    };
-    size_t total = (size_t)pn + an + bn + 1;
-    if (l->max_size > 0 && l->size > 0 && l->size + (int64_t)total > l->max_size)
-        rotate(l);
-    size_t done = 0;
-    int idx = 0;
-    while (done < total) {
-        ssize_t w = writev(l->fd, iov + idx, 4 - idx);
+    char ts[64];
+    hull_format_rfc3339nano(now_ns, ts, sizeof(ts));
+    b->l = l;
+    b->n = 0;
+    b->bytes = 0;
+    int n = snprintf(b->prefix[0], sizeof(b->prefix[0]), "%s %s P ", ts, stream_names[stream]);
+    snprintf(b->prefix[1], sizeof(b->prefix[1]), "%s %s F ", ts, stream_names[stream]);
+    b->prefix_len = (size_t)n;
+}
+
+static void batch_flush(struct batch *b)
+{
+    struct crilog *l = b->l;
+    struct iovec *iov = b->iov;
+    int left = b->n;
+    size_t total = b->bytes;
+    b->n = 0;
+    b->bytes = 0;
+    while (total > 0 && left > 0) {
+        ssize_t w = writev(l->fd, iov, left > IOV_MAX ? IOV_MAX : left);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return; /* ENOSPC & co: the record is lost, the container keeps running */
+            return; /* ENOSPC & co: the records are lost, the container keeps running */
         }
-        done += (size_t)w;
+        total -= (size_t)w;
         l->size += w;
-        while (idx < 4 && (size_t)w >= iov[idx].iov_len) {
-            w -= (ssize_t)iov[idx].iov_len;
-            idx++;
+        while (left > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            left--;
         }
-        if (idx < 4) {
-            iov[idx].iov_base = (char *)iov[idx].iov_base + w;
-            iov[idx].iov_len -= (size_t)w;
+        if (left > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
         }
     }
+}
+
+/* Adds the record "PREFIX a b\n"; a and b must stay valid until the batch is flushed. */
+static void batch_add(struct batch *b, bool full, const char *a, size_t an, const char *c,
+                      size_t cn)
+{
+    struct crilog *l = b->l;
+    size_t rec = b->prefix_len + an + cn + 1;
+    if (b->n + 4 > BATCH_IOV)
+        batch_flush(b);
+    if (l->max_size > 0 && l->size + (int64_t)(b->bytes + rec) > l->max_size &&
+        l->size + (int64_t)b->bytes > 0) {
+        batch_flush(b);
+        rotate(l);
+    }
+    b->iov[b->n++] = (struct iovec){b->prefix[full], b->prefix_len};
+    if (an)
+        b->iov[b->n++] = (struct iovec){(void *)a, an};
+    if (cn)
+        b->iov[b->n++] = (struct iovec){(void *)c, cn};
+    b->iov[b->n++] = (struct iovec){"\n", 1};
+    b->bytes += rec;
 }
 
 void crilog_write(struct crilog *l, int stream, const char *data, size_t len, int64_t now_ns)
 {
     if (l->fd < 0 || len == 0)
         return;
-    char ts[64];
-    hull_format_rfc3339nano(now_ns, ts, sizeof(ts));
     if (l->buf[stream] == NULL)
         l->buf[stream] = xmalloc0(HULL_CONMON_LINE_MAX);
     char *buf = l->buf[stream];
     size_t *pending = &l->len[stream];
+    struct batch b;
+    batch_init(&b, l, stream, now_ns);
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
         size_t seg = nl ? (size_t)(nl - data) : len;
         if (*pending + seg <= HULL_CONMON_LINE_MAX) {
-            if (nl) {
-                emit(l, stream, ts, 'F', buf, *pending, data, seg);
-                *pending = 0;
-                data += seg + 1;
-                len -= seg + 1;
-            } else {
+            if (!nl) {
+                batch_flush(&b); /* before buf changes under queued records */
                 memcpy(buf + *pending, data, seg);
                 *pending += seg;
                 return;
             }
+            batch_add(&b, true, buf, *pending, data, seg);
+            data += seg + 1;
+            len -= seg + 1;
         } else {
             size_t take = HULL_CONMON_LINE_MAX - *pending;
-            emit(l, stream, ts, 'P', buf, *pending, data, take);
-            *pending = 0;
+            batch_add(&b, false, buf, *pending, data, take);
             data += take;
             len -= take;
         }
+        if (*pending) {
+            /* buf is referenced by the batch: write it out before buf is reused */
+            batch_flush(&b);
+            *pending = 0;
+        }
     }
+    batch_flush(&b);
 }
 
 void crilog_flush(struct crilog *l, int64_t now_ns)
 {
-    char ts[64];
-    hull_format_rfc3339nano(now_ns, ts, sizeof(ts));
+    if (l->fd < 0)
+        return;
     for (int s = 0; s < 2; s++) {
         if (l->len[s] > 0) {
-            emit(l, s, ts, 'P', l->buf[s], l->len[s], NULL, 0);
+            struct batch b;
+            batch_init(&b, l, s, now_ns);
+            batch_add(&b, false, l->buf[s], l->len[s], NULL, 0);
+            batch_flush(&b);
             l->len[s] = 0;
         }
     }

@@ -117,6 +117,38 @@ static void test_max_size_rotates(void **state)
     assert_non_null(strstr(got, "stdout F line 19\n"));
 }
 
+/* Many records from one read: several writev batches, a rotation in the middle of one. */
+static void test_batches_and_rotation_in_one_write(void **state)
+{
+    struct fixture *f = *state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    struct sbuf in = {0}, want = {0};
+    sbuf_add(&in, "head", 4); /* a pending partial line first */
+    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    crilog_write(&l, 1, in.p, in.len, NOW);
+    in.len = 0;
+    for (int i = 0; i < 500; i++) {
+        sbuf_addf(&in, "%d\n", i);
+        sbuf_addf(&want, "2026-11-23T12:00:00.000000007Z stderr F %s%d\n", i ? "" : "head", i);
+    }
+    crilog_write(&l, 1, in.p, in.len, NOW);
+    crilog_close(&l);
+    _cleanup_free_ char *got = slurp(f->path);
+    assert_string_equal(got, want.p);
+
+    unlink(f->path);
+    assert_int_equal(crilog_open(&l, f->path, 300, &err), 0);
+    crilog_write(&l, 0, in.p, in.len, NOW);
+    crilog_close(&l);
+    _cleanup_free_ char *rot = slurp(f->path);
+    assert_true(strlen(rot) <= 300);
+    const char *tail = "stdout F 499\n";
+    assert_string_equal(rot + strlen(rot) - strlen(tail), tail);
+    sbuf_free(&in);
+    sbuf_free(&want);
+}
+
 static void test_reopen_keeps_partial(void **state)
 {
     struct fixture *f = *state;
@@ -177,6 +209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_across_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_line_max_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_size_rotates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches_and_rotation_in_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_partial, setup, teardown),
         cmocka_unit_test(test_no_log_path),
         cmocka_unit_test(test_json_string),
