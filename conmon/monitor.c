@@ -518,11 +518,13 @@ static void accept_client(struct monitor *m, int lfd, bool ctl)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-/* Reads what is available from one output stream; returns false at EOF/error. */
-static bool pump_output(struct monitor *m, int stream, bool until_eagain)
+/* Reads one chunk from an output stream, or with drain everything already there (bounded:
+ * a process that outlived the one we waited for may keep writing); false at EOF/error. */
+static bool pump_output(struct monitor *m, int stream, bool drain)
 {
     int *fdp = stream == 0 ? &m->out_fd : &m->err_fd;
     char buf[HULL_CONMON_PKT_MAX];
+    size_t budget = drain ? (size_t)8 << 20 : 0, got = 0;
     do {
         ssize_t r = read(*fdp, buf, sizeof(buf));
         if (r < 0 && errno == EINTR)
@@ -553,7 +555,8 @@ static bool pump_output(struct monitor *m, int stream, bool until_eagain)
         }
         crilog_write(&m->log, stream, buf, (size_t)r, now);
         broadcast(m, stream == 0 ? HULL_ATTACH_STDOUT : HULL_ATTACH_STDERR, buf, (size_t)r);
-    } while (until_eagain);
+        got += (size_t)r;
+    } while (got < budget);
     return true;
 }
 
