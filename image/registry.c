@@ -482,7 +482,8 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    /* proxies: libcurl honours http_proxy, https_proxy, HTTPS_PROXY, ALL_PROXY, no_proxy */
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, s->timeout_s);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);

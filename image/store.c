@@ -1079,6 +1079,18 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
         }
     }
     rec->pulled_ns = hull_now_ns();
+    {
+        /* a concurrent removal may have dropped the config blob since we read it */
+        _cleanup_free_ char *cpath = store_path(s, "blobs/sha256/%s", hex_of(rec->id));
+        if (access(cpath, F_OK) < 0) {
+            int r = write_file_unique(s, cpath, config_json, strlen(config_json), err);
+            if (r < 0) {
+                if (fresh)
+                    image_rec_free(rec);
+                return r;
+            }
+        }
+    }
     /* a tag names one image: move it */
     if (tag) {
         for (struct image_rec *o = s->images; o; o = o->next)
