@@ -956,8 +956,11 @@ static int mount_propagation_of(const char *path, bool *shared, bool *slave, cha
         char *save = NULL, *tok;
         char *fields[6] = {0};
         int i = 0;
-        for (tok = strtok_r(line, " \n", &save); tok && i < 6; tok = strtok_r(NULL, " \n", &save))
+        for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
             fields[i++] = tok;
+            if (i == 6)
+                break;
+        }
         if (i < 6)
             continue;
         _cleanup_free_ char *mp = mountinfo_unescape(fields[4]);
