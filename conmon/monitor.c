@@ -166,12 +166,23 @@ static void sync_close(struct conmon_opts *o)
 
 /* ---- the runtime --------------------------------------------------------------------------- */
 
+/* Ignored signals back to default: SIG_IGN survives exec, so what hulld ignored would reach
+ * the container (handlers are reset by exec anyway). */
+static void reset_signals(void)
+{
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            signal(s, SIG_DFL);
+    }
+}
+
 struct runtime_io {
     int stdin_fd, stdout_fd, stderr_fd; /* for the runtime (child side) */
 };
 
 static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const char *console,
-                           const struct runtime_io *io, const sigset_t *oldmask, hull_error_t *err)
+                           const struct runtime_io *io, hull_error_t *err)
 {
     const char *argv[32 + o->n_runtime_args];
     size_t n = 0;
@@ -209,8 +220,11 @@ static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const cha
         if (dup2(io->stdin_fd, 0) < 0 || dup2(io->stdout_fd, 1) < 0 || dup2(io->stderr_fd, 2) < 0)
             _exit(127);
         closefrom(3);
-        signal(SIGPIPE, SIG_DFL);
-        sigprocmask(SIG_SETMASK, oldmask, NULL);
+        /* a clean signal state: nothing of hulld's (or ours) reaches the container */
+        reset_signals();
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execv(o->runtime, (char *const *)argv);
         dprintf(2, "exec %s: %s\n", o->runtime, strerror(errno));
         _exit(127);
@@ -827,14 +841,15 @@ int conmon_run(struct conmon_opts *o)
     int console_lfd = -1, console_conn = -1;
     _cleanup_free_ char *console_path = NULL, *pidfile = NULL;
 
-    sigset_t mask, oldmask;
+    sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &mask, &oldmask);
+    sigprocmask(SIG_SETMASK, &mask, NULL); /* exactly ours, whatever hulld had blocked */
+    reset_signals();                       /* an inherited SIG_IGN for SIGCHLD breaks waitpid */
     signal(SIGPIPE, SIG_IGN);
     m.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (m.sfd < 0) {
@@ -891,7 +906,7 @@ int conmon_run(struct conmon_opts *o)
         goto fail;
     if (o->exec && o->timeout_s > 0)
         m.deadline = hull_monotonic_ns() + o->timeout_s * 1000000000LL;
-    pid_t rt = spawn_runtime(o, pidfile, console_path, &io, &oldmask, &err);
+    pid_t rt = spawn_runtime(o, pidfile, console_path, &io, &err);
     if (rt < 0)
         goto fail;
     /* keep only our ends */

@@ -208,12 +208,14 @@ class Monitor:
         self.attach_path = os.path.join(self.socket_dir, "attach")
         self.ctl_path = os.path.join(self.socket_dir, "ctl")
         self.monitor_log = os.path.join(self.dir, "monitor.log")
+        self.pidfile = os.path.join(self.dir, "monitor.pid")
         self.bundle = bundle_dir
         self.exec = exec_process is not None
         self.capture = capture
         args = [binary or conmon_bin(), "--cid", cid, "--runtime", self.runtime,
                 "--runtime-root", env.runtime_root, "--socket-dir", self.socket_dir,
                 "--exit-dir", self.exit_dir, "--monitor-log", self.monitor_log,
+                "--conmon-pidfile", self.pidfile,
                 "--log-level", "debug"]
         if bundle_dir:
             args += ["--bundle", bundle_dir]
@@ -328,6 +330,12 @@ class Monitor:
         kills it if it does not, and returns any sanitizer report from its log."""
         if not self.exec:
             self.runtime_cmd("delete", "--force", self.cid, check=False)
+        if not self.monitor_pid:  # the sync message never came: the pid file tells
+            try:
+                with open(self.pidfile) as f:
+                    self.monitor_pid = int(f.read())
+            except (OSError, ValueError):
+                pass
         if self.monitor_pid and is_conmon(self.monitor_pid):
             try:
                 wait_for(lambda: not pid_alive(self.monitor_pid), 3, what="monitor exit")

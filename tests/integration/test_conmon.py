@@ -380,6 +380,27 @@ def test_parent_killed_monitor_survives(env):
     assert m.wait_exit()["exit_code"] == 7
 
 
+def test_parent_signal_state_not_inherited(env):
+    """hulld may ignore SIGCHLD or block signals in its threads: neither may reach the monitor's
+    waitpid nor the container (the trap below only runs if TERM is deliverable)."""
+    m = env.container(["/bin/sh", "-c", "trap 'exit 9' TERM; echo ready; "
+                       "while true; do sleep 0.05; done"])
+
+    def launcher(args, fds):
+        def pre():
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        subprocess.run(args, pass_fds=fds, preexec_fn=pre, check=True, timeout=30)
+
+    m.spawn(launcher=launcher)
+    m.start_container()
+    wait_for(lambda: b"ready" in m.log_bytes(), what="ready")
+    m.runtime_cmd("kill", m.cid, "TERM")
+    ex = m.wait_exit()
+    assert ex["exit_code"] == 9
+
+
 # ---- security classes (SECURITY.md) ---------------------------------------------------------
 
 
