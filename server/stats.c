@@ -815,41 +815,46 @@ static void count_inode(struct walk *w, const struct stat *st)
     w->u->used_bytes += (uint64_t)st->st_blocks * 512;
 }
 
-/* dirfd is an open directory already counted; walks its entries. */
-static void walk_dir(struct walk *w, int dirfd, int depth)
+/* fd (owned, closed here) is an open directory already counted; walks its entries.  One fd per
+ * level is open at a time, so the walk needs at most STATS_FS_MAX_DEPTH + 1 descriptors. */
+static void walk_dir(struct walk *w, int fd, int depth)
 {
-    int fd2 = dup(dirfd);
-    if (fd2 < 0)
-        return;
-    _cleanup_closedir_ DIR *d = fdopendir(fd2);
+    _cleanup_closedir_ DIR *d = fdopendir(fd);
     if (d == NULL) {
-        close(fd2);
+        close(fd);
+        w->u->truncated = true;
         return;
     }
+    int dfd = dirfd(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         struct stat st;
-        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* vanished */
         count_inode(w, &st);
         if (!S_ISDIR(st.st_mode))
             continue;
         /* another file system, or a bind mount of this one: counted, not entered */
-        if (st.st_dev != w->dev || is_mount_root(dirfd, e->d_name))
+        if (st.st_dev != w->dev || is_mount_root(dfd, e->d_name))
             continue;
         if (depth + 1 > STATS_FS_MAX_DEPTH) {
             w->u->truncated = true;
             continue;
         }
-        _cleanup_close_ int sub =
-            openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (sub < 0)
+        int sub =
+            openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (sub < 0) {
+            if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+                w->u->truncated = true; /* EMFILE, EACCES, …: not counted */
             continue;
+        }
         struct stat st2;
-        if (fstat(sub, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)
-            continue; /* replaced while we looked */
+        if (fstat(sub, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+            close(sub); /* replaced while we looked */
+            continue;
+        }
         walk_dir(w, sub, depth + 1);
     }
 }
@@ -866,7 +871,7 @@ int stats_dir_usage(const char *dir, struct stats_fs_usage *out, hull_error_t *e
         return hull_error_set(err, errno, "stat `%s`", dir);
     struct walk w = {.u = out, .dev = st.st_dev};
     count_inode(&w, &st);
-    walk_dir(&w, fd, 0);
+    walk_dir(&w, hull_steal_fd(fd), 0);
     free(w.links.slots);
     return 0;
 }
@@ -971,8 +976,13 @@ static void *netns_thread(void *arg)
         hull_error_set(&j->err, errno, "join network namespace");
         return NULL;
     }
-    /* /proc/self/net follows the thread group leader; thread-self follows this thread */
-    hull_read_file("/proc/thread-self/net/dev", STATS_FILE_MAX, &j->text, NULL, &j->err);
+    /* /proc/self/net follows the thread group leader, /proc/thread-self this thread (and
+     * /sys/class/net the netns sysfs was mounted in: no use here) */
+    if (hull_read_file("/proc/thread-self/net/dev", STATS_FILE_MAX, &j->text, NULL, NULL) == 0)
+        return NULL;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/net/dev", (int)gettid());
+    hull_read_file(path, STATS_FILE_MAX, &j->text, NULL, &j->err); /* before Linux 3.17 */
     return NULL;
 }
 

@@ -146,7 +146,8 @@ struct stats_fs_usage {
     int64_t timestamp_ns;
     uint64_t used_bytes;  /* allocated blocks (st_blocks * 512), as du and containerd count */
     uint64_t inodes_used; /* distinct inodes, the directory itself included */
-    bool truncated;       /* deeper than STATS_FS_MAX_DEPTH: those parts were not counted */
+    bool truncated;       /* parts were not counted: deeper than STATS_FS_MAX_DEPTH, or a directory
+                             could not be opened (EMFILE, EACCES) */
 };
 #define STATS_FS_MAX_DEPTH 128
 /* Walks dir without following symlinks (they count as themselves) or crossing into other mounts
