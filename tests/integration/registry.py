@@ -337,6 +337,8 @@ class AuthProxy:
         self.truncate_blobs = False
         self.corrupt_blobs = False
         self.fail_blobs_5xx = 0
+        self.stall_blobs = False  # send a blob's headers, then nothing (a hung registry)
+        self.overrides = {}  # path -> (status, headers, body): canned answers
         self.requests = []
         self.token_requests = []
         self.tokens = set()
@@ -400,6 +402,9 @@ class AuthProxy:
                         f'scope="repository:{repo}:pull"')
                 return self._send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                                   {"WWW-Authenticate": chal, "Content-Type": "application/json"})
+        if path in self.overrides:
+            st, hdrs, body = self.overrides[path]
+            return self._send(h, st, body, hdrs)
         is_blob = "/blobs/" in path
         if is_blob and self.fail_blobs_5xx > 0:
             self.fail_blobs_5xx -= 1
@@ -410,6 +415,16 @@ class AuthProxy:
                if k in ("content-type", "docker-content-digest", "www-authenticate")}
         if is_blob and st == 200 and self.corrupt_blobs and body:
             body = bytes([body[0] ^ 0xff]) + body[1:]
+        if is_blob and st == 200 and self.stall_blobs and h.command == "GET":
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.flush()
+            deadline = time.time() + 30
+            while self.stall_blobs and time.time() < deadline:
+                time.sleep(0.1)
+            h.close_connection = True
+            return
         if is_blob and st == 200 and self.truncate_blobs and h.command == "GET":
             h.send_response(200)
             for k, v in out.items():

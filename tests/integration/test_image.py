@@ -332,6 +332,39 @@ def test_registry_dies_mid_download(hulld_factory, registry):
         proxy.close()
 
 
+def test_stalled_download_times_out(hulld_factory, registry):
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = AuthProxy(registry)
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host, "--pull-timeout", "1")
+        proxy.stall_blobs = True
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{proxy.host}/{img.repo}:latest")
+        assert code_of(e) == grpc.StatusCode.DEADLINE_EXCEEDED
+        proxy.stall_blobs = False
+        assert_nothing_left(d)
+    finally:
+        proxy.stall_blobs = False
+        proxy.close()
+
+
+def test_schema1_refused(hulld_factory, registry):
+    proxy = AuthProxy(registry)
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host)
+        body = json.dumps({"schemaVersion": 1, "name": "old", "tag": "v1", "fsLayers": [],
+                           "history": [], "signatures": []}).encode()
+        proxy.overrides["/v2/old/manifests/v1"] = (
+            200, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"},
+            body)
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{proxy.host}/old:v1")
+        assert "schema 1" in e.value.details()
+        assert_nothing_left(d)
+    finally:
+        proxy.close()
+
+
 def test_registry_stopped(hulld_factory):
     r = Registry()
     img = r.push_busybox(uniq(), "latest")
