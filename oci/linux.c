@@ -214,6 +214,7 @@ static int child_setup(struct child_args *a, hull_error_t *err)
         if ((r = oci_seccomp_load(a->bpf, a->bpf_len, a->bpf_flags, err)) < 0)
             return r;
     }
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sigset_t all;
     sigemptyset(&all);
     for (int s = 1; s < NSIG; s++)
@@ -324,6 +325,15 @@ static void oom_score(pid_t pid, const struct oci_process *p)
                  p->oom_score_adj, hull_error_msg(&e));
 }
 
+/* Joining a pid namespace only affects our children: go back to our own (always allowed,
+ * it is our active one) so later helpers (e.g. the sanitizers' tracer) are not cloned into
+ * the container. */
+static void restore_pidns(int fd)
+{
+    if (fd >= 0 && setns(fd, CLONE_NEWPID) < 0)
+        log_debug("restore pid namespace: %s", strerror(errno));
+}
+
 static void free_bpf(void **p)
 {
     free(*p);
@@ -360,6 +370,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         return console;
     if (mkfifo(o->fifo, 0622) < 0)
         return hull_error_set(err, errno, "mkfifo `%s`", o->fifo);
+    _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     _cleanup_close_ int fifo = open(o->fifo, O_PATH | O_CLOEXEC);
     if (fifo < 0)
         return hull_error_set(err, errno, "open `%s`", o->fifo);
@@ -445,6 +456,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         close(sv[0]);
         child_main(&a);
     }
+    restore_pidns(self_pidns);
     close(sv[1]);
     sv[1] = -1;
     if (new_userns) {
@@ -491,6 +503,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     _cleanup_close_ int console = -1;
     if (p->terminal && (console = oci_console_connect(o->console_socket, err)) < 0)
         return console;
+    _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     int nsfd[N_NS];
     bool joined_user = false;
     for (size_t i = 0; i < N_NS; i++) {
@@ -554,6 +567,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         sigprocmask(SIG_SETMASK, &old, NULL);
         child_main(&a);
     }
+    restore_pidns(self_pidns);
     close(sv[1]);
     sv[1] = -1;
     if ((r = oci_cgroup_enter(&st->cgroup, pid, err)) < 0)

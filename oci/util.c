@@ -37,7 +37,7 @@ int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_erro
     char *save = NULL;
     char *comp = strtok_r(dup, "/", &save);
     if (comp == NULL)
-        return hull_error_setx(err, EINVAL, "empty path");
+        return hull_steal_fd(cur); /* the root itself */
     while (comp) {
         char *next = strtok_r(NULL, "/", &save);
         if (strcmp(comp, ".") == 0) {
