@@ -483,22 +483,26 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static void test_live_cgroup(void **state)
+/* root: NULL for the host's layout, or a cgroup2 mount to use as a v2 root */
+static void live_run(void **state, const char *root)
 {
     struct live *l = xmalloc0(sizeof(*l));
     l->go[0] = l->go[1] = -1;
     *state = l;
     hull_error_t err = NULL;
-    if (geteuid() != 0 || stats_open(NULL, &l->cg, &err) < 0) {
+    if (geteuid() != 0 || stats_open(root, &l->cg, &err) < 0) {
         hull_error_free(&err);
         skip();
     }
+    if (root && stats_mode(l->cg) != STATS_CGROUP_V2)
+        skip();
     snprintf(l->path, sizeof(l->path), "/hull-statstest-%d", (int)getpid());
-    const char *ctrls_v1[] = {"memory", "cpu", "cpuacct", "pids"};
+    /* hybrid: the (controller-less) unified tree too, as runc does, for PSI */
+    const char *ctrls_v1[] = {"memory", "cpu", "cpuacct", "pids", "unified"};
     const char *ctrls_v2[] = {"unified"};
     bool v2 = stats_mode(l->cg) == STATS_CGROUP_V2;
     const char **ctrls = v2 ? ctrls_v2 : ctrls_v1;
-    size_t nc = v2 ? 1 : 4;
+    size_t nc = v2 ? 1 : stats_mode(l->cg) == STATS_CGROUP_HYBRID ? 5 : 4;
     for (size_t i = 0; i < nc; i++) {
         char *d = stats_cgroup_dir(l->cg, ctrls[i], l->path);
         if (d == NULL)
@@ -566,6 +570,11 @@ static void test_live_cgroup(void **state)
     }
     assert_true(b.pids.valid);
     assert_int_equal(b.pids.current, 1);
+    if (stats_mode(l->cg) != STATS_CGROUP_V1 && access("/proc/pressure/cpu", R_OK) == 0) {
+        assert_true(b.cpu.psi.valid); /* PSI on: every cgroup2 directory has it */
+        assert_true(b.memory.psi.valid);
+        assert_true(b.io.psi.valid);
+    }
 
     /* a limit shows up as limit and available bytes */
     char *mem = stats_cgroup_dir(l->cg, v2 ? "unified" : "memory", l->path);
@@ -591,6 +600,20 @@ static void test_live_cgroup(void **state)
             sleep_ms(20);
     assert_int_equal(stats_cgroup_read(l->cg, l->path, &b, &err), -ENOENT);
     hull_error_free(&err);
+}
+
+static void test_live_cgroup(void **state)
+{
+    live_run(state, NULL);
+}
+
+/* On a hybrid host the (controller-less) cgroup2 at /sys/fs/cgroup/unified is a real v2 tree:
+ * cpu.stat usage_usec, PSI and process counting work there without controllers. */
+static void test_live_cgroup_v2_unified(void **state)
+{
+    if (access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) != 0)
+        skip();
+    live_run(state, "/sys/fs/cgroup/unified");
 }
 
 /* ---- directory usage ---------------------------------------------------------------------- */
@@ -981,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_mountinfo_layouts),
         cmocka_unit_test(test_nano_cores),
         cmocka_unit_test_teardown(test_live_cgroup, live_teardown),
+        cmocka_unit_test_teardown(test_live_cgroup_v2_unified, live_teardown),
         cmocka_unit_test_teardown(test_dir_usage, tree_teardown),
         cmocka_unit_test(test_net_parse),
         cmocka_unit_test_teardown(test_netns_real, netns_teardown),
