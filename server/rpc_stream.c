@@ -1,26 +1,15 @@
 /* CRI Exec, Attach and PortForward: validate the request, check the target exists, and hand
  * out a single-use URL on the streaming server (stream.c).  Also the hulld backend of the
  * streaming server: exec/attach come from the container area, the pod network namespace from
- * the sandbox area.  Both are reached through weak references so hulld links (and answers
- * NOT_FOUND) before those areas land. */
+ * the sandbox area. */
+#include "server/container.h"
 #include "server/handlers.h"
+#include "server/sandbox.h"
 #include "server/server.h"
 #include "server/stream.h"
 
 #include <errno.h>
 #include <string.h>
-
-/* The container area fills exec/attach/check (issue 8); see stream.h. */
-void container_stream_backend(struct hull_server *srv, struct stream_backend *out)
-    __attribute__((weak));
-#if __has_include("server/sandbox.h")
-#include "server/sandbox.h"
-#pragma weak sandbox_lookup
-#pragma weak sandbox_unref
-#pragma weak sandbox_netns_path
-#pragma weak sandbox_get_state
-#define HAVE_SANDBOXES 1
-#endif
 
 struct hulld_stream_backend {
     struct hull_server *srv;
@@ -29,10 +18,7 @@ struct hulld_stream_backend {
 
 static int hulld_netns_path(void *data, const char *sandbox_id, char **path, hull_error_t *err)
 {
-#ifdef HAVE_SANDBOXES
     struct hulld_stream_backend *b = data;
-    if (sandbox_lookup == NULL)
-        return hull_error_setx(err, ENOENT, "pod sandbox \"%s\" not found", sandbox_id);
     struct sandbox *sb = NULL;
     int r = sandbox_lookup(b->srv, sandbox_id, &sb, err);
     if (r < 0)
@@ -46,11 +32,6 @@ static int hulld_netns_path(void *data, const char *sandbox_id, char **path, hul
     *path = xstrdup(p ? p : "/proc/self/ns/net");
     sandbox_unref(sb);
     return 0;
-#else
-    (void)data;
-    (void)path;
-    return hull_error_setx(err, ENOENT, "pod sandbox \"%s\" not found", sandbox_id);
-#endif
 }
 
 static int hulld_check(void *data, const struct stream_request *req, hull_error_t *err)
@@ -99,8 +80,7 @@ int stream_init(struct hull_server *srv, hull_error_t *err)
     const struct hull_config *c = srv->config;
     struct hulld_stream_backend *hb = xmalloc0(sizeof(*hb));
     hb->srv = srv;
-    if (container_stream_backend)
-        container_stream_backend(srv, &hb->containers);
+    container_stream_backend(srv, &hb->containers);
     struct stream_backend b = {
         .data = hb,
         .check = hulld_check,
