@@ -55,8 +55,11 @@
  *   with "ROWS COLS" in ASCII.  Several clients may be attached; output goes to all, stdin
  *   from any.  With --stdin-once the process's stdin is closed when the first client that
  *   connected detaches (or sends STDIN_EOF); without it STDIN_EOF and detaching leave stdin
- *   open.  A client that stops reading is dropped once HULL_CONMON_CLIENT_QUEUE_MAX bytes are
- *   queued for it.
+ *   open.  Flow control: while any attach client has more than HULL_CONMON_CLIENT_QUEUE_HIGH
+ *   bytes queued the monitor stops reading the process's output (the process blocks, as on a
+ *   terminal; nothing is lost, the log waits too); a client that takes nothing for
+ *   HULL_CONMON_CLIENT_STALL_S seconds meanwhile, or ever has HULL_CONMON_CLIENT_QUEUE_MAX
+ *   queued, is dropped.
  *
  * ---- Control socket (AF_UNIX, SOCK_SEQPACKET) ---------------------------------------------
  *   One ASCII request per packet, one reply packet: "ok" or "error <text>".
@@ -95,9 +98,11 @@ enum hull_attach_tag {
     HULL_ATTACH_RESIZE = 5,
 };
 
-#define HULL_CONMON_PKT_MAX          32768 /* payload bytes per packet */
-#define HULL_CONMON_CLIENT_QUEUE_MAX (4u << 20)
-#define HULL_CONMON_MAX_CLIENTS      64
+#define HULL_CONMON_PKT_MAX           32768 /* payload bytes per packet */
+#define HULL_CONMON_CLIENT_QUEUE_MAX  (4u << 20)
+#define HULL_CONMON_CLIENT_QUEUE_HIGH (1u << 20)
+#define HULL_CONMON_CLIENT_STALL_S    10
+#define HULL_CONMON_MAX_CLIENTS       64
 /* CRI log lines longer than this are split into P records of this size. */
 #define HULL_CONMON_LINE_MAX        (16 * 1024)
 #define HULL_CONMON_CAPTURE_DEFAULT ((size_t)16 << 20)

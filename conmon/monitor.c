@@ -32,6 +32,7 @@ struct client {
     bool first; /* the first attach client (stdin-once) */
     struct pkt *head, *tail;
     size_t queued;
+    int64_t progress; /* monotonic ns of the last send that emptied or shrank the queue */
 };
 
 struct monitor {
@@ -335,6 +336,8 @@ static void client_enqueue(struct monitor *m, size_t i, int tag, const char *dat
         client_drop(m, i);
         return;
     }
+    if (c->head == NULL)
+        c->progress = hull_monotonic_ns();
     struct pkt *p = xmalloc0(sizeof(*p) + len + 1);
     p->len = len + 1;
     p->data[0] = (char)tag;
@@ -364,6 +367,7 @@ static bool client_flush(struct monitor *m, size_t i)
         if (c->head == NULL)
             c->tail = NULL;
         c->queued -= p->len;
+        c->progress = hull_monotonic_ns();
         free(p);
     }
     return true;
@@ -625,8 +629,22 @@ static void monitor_loop(struct monitor *m)
     reap(m); /* the process may have exited before we knew its pid */
     while (!m->exited) {
         pfd[PFD_SIG] = (struct pollfd){m->sfd, POLLIN, 0};
-        pfd[PFD_OUT] = (struct pollfd){m->out_fd, POLLIN, 0};
-        pfd[PFD_ERR] = (struct pollfd){m->err_fd, POLLIN, 0};
+        /* attach flow control: a backed-up client pauses the output; a stalled one is dropped */
+        bool paused = false;
+        int64_t now = hull_monotonic_ns();
+        for (size_t i = m->nclients; i-- > 0;) {
+            struct client *c = &m->clients[i];
+            if (c->ctl || c->queued <= HULL_CONMON_CLIENT_QUEUE_HIGH)
+                continue;
+            if (now - c->progress > HULL_CONMON_CLIENT_STALL_S * 1000000000LL) {
+                log_warn("attach client stalled for %ds, dropping it", HULL_CONMON_CLIENT_STALL_S);
+                client_drop(m, i);
+                continue;
+            }
+            paused = true;
+        }
+        pfd[PFD_OUT] = (struct pollfd){paused ? -1 : m->out_fd, POLLIN, 0};
+        pfd[PFD_ERR] = (struct pollfd){paused ? -1 : m->err_fd, POLLIN, 0};
         pfd[PFD_IN] = (struct pollfd){m->stdin_q.len > m->stdin_off ? m->in_fd : -1, POLLOUT, 0};
         pfd[PFD_ATTACH] = (struct pollfd){m->attach_lfd, POLLIN, 0};
         pfd[PFD_CTL] = (struct pollfd){m->ctl_lfd, POLLIN, 0};
@@ -641,7 +659,7 @@ static void monitor_loop(struct monitor *m)
                 ev |= POLLOUT;
             pfd[PFD_CLIENTS + i] = (struct pollfd){c->fd, ev, 0};
         }
-        int timeout = -1;
+        int timeout = paused ? 1000 : -1;
         if (m->deadline) {
             int64_t left = m->deadline - hull_monotonic_ns();
             if (left <= 0) {
@@ -651,7 +669,8 @@ static void monitor_loop(struct monitor *m)
                 m->deadline = 0;
                 continue;
             }
-            timeout = (int)(left / 1000000) + 1;
+            int dl = (int)(left / 1000000) + 1;
+            timeout = timeout < 0 || dl < timeout ? dl : timeout;
         }
         int n = poll(pfd, PFD_CLIENTS + nc, timeout);
         if (n < 0) {
@@ -692,10 +711,10 @@ static void monitor_loop(struct monitor *m)
         pump_output(m, 1, true);
 }
 
-/* Gives attach clients up to two seconds to take the rest of their output. */
+/* Gives attach clients up to five seconds to take the rest of their output. */
 static void drain_clients(struct monitor *m)
 {
-    int64_t end = hull_monotonic_ns() + 2000000000LL;
+    int64_t end = hull_monotonic_ns() + 5000000000LL;
     for (;;) {
         struct pollfd pfd[HULL_CONMON_MAX_CLIENTS];
         size_t n = 0;

@@ -461,6 +461,33 @@ def test_attach_clients_bounded(env):
     assert m.ctl("reopen") == "ok"
 
 
+def test_attach_flow_control_and_stalled_client(env):
+    """Attach is lossless for a client that keeps reading (even slower than the process
+    writes: the output is paused, not dropped); a client that takes nothing is cut off after
+    the stall timeout (10 s) with bounded memory; the log gets everything."""
+    if env.runtime != RUNC:
+        pytest.skip("runtime-independent (monitor flow control); run once, with runc")
+    n = 12 << 20
+    m = env.container(["/bin/sh", "-c", f"sleep 0.3; head -c {n} /dev/zero | tr '\\0' x; echo"])
+    m.start()
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    slow.connect(m.attach_path)
+    good = m.attach()
+    m.start_container()
+    good.read_to_end(timeout=60)
+    assert good.out[STDOUT] == b"x" * n + b"\n" and good.exit["exit_code"] == 0
+    # the slow one was cut off: it gets far less than everything, then EOF
+    got = 0
+    slow.settimeout(5)
+    while True:
+        pkt = slow.recv(65536)
+        if not pkt:
+            break
+        got += len(pkt) - 1
+    assert got < 4 << 20
+    assert cri_text(parse_cri_log(m.log_bytes())) == b"x" * n + b"\n"
+
+
 def test_bad_arguments():
     for args in ([], ["--cid", "../x", "--runtime", RUNC, "--bundle", "/b", "--socket-dir", "/s",
                       "--exit-dir", "/e"],
