@@ -203,16 +203,22 @@ static int child_setup(struct child_args *a, hull_error_t *err)
         char path[64];
         snprintf(path, sizeof(path), "self/fd/%d", a->fifo_fd);
         int ff = openat(a->proc_fd, path, O_WRONLY | O_CLOEXEC);
-        if (ff < 0)
+        if (ff < 0) {
+            /* the parent is gone: the container's stderr is the only place left */
+            dprintf(STDERR_FILENO, "hull-oci init: open exec fifo: %s\n", strerror(errno));
             _exit(1);
+        }
         if (write(ff, "0", 1) != 1)
             _exit(1);
         close(a->fifo_fd);
         close(a->proc_fd);
     }
     if (a->bpf && p->no_new_privileges) {
-        if ((r = oci_seccomp_load(a->bpf, a->bpf_len, a->bpf_flags, err)) < 0)
+        if ((r = oci_seccomp_load(a->bpf, a->bpf_len, a->bpf_flags, err)) < 0) {
+            if (!a->exec_mode)
+                dprintf(STDERR_FILENO, "hull-oci init: %s\n", hull_error_msg(err));
             return r;
+        }
     }
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sigset_t all;
@@ -370,6 +376,9 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         return console;
     if (mkfifo(o->fifo, 0622) < 0)
         return hull_error_set(err, errno, "mkfifo `%s`", o->fifo);
+    /* not subject to our umask: a user-namespaced or non-root init must be able to open it */
+    if (chmod(o->fifo, 0622) < 0)
+        return hull_error_set(err, errno, "chmod `%s`", o->fifo);
     _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     _cleanup_close_ int fifo = open(o->fifo, O_PATH | O_CLOEXEC);
     if (fifo < 0)
