@@ -107,28 +107,16 @@ static void unescape_octal(char *s)
 /* Super options that are not controllers. */
 static bool is_controller_option(const char *o)
 {
-    static const char *const not_ctrl[] = {"rw",
-                                           "ro",
-                                           "nosuid",
-                                           "nodev",
-                                           "noexec",
-                                           "relatime",
-                                           "clone_children",
-                                           "noprefix",
-                                           "xattr",
-                                           "cpuset_v2_mode",
-                                           "favordynmods",
-                                           "nsdelegate",
-                                           "memory_recursiveprot",
-                                           "memory_localevents",
-                                           "memory_hugetlb_accounting",
-                                           "pids_localevents"};
-    if (strncmp(o, "release_agent=", 14) == 0)
+    static const char not_ctrl[] = " rw ro nosuid nodev noexec relatime clone_children noprefix "
+                                   "xattr cpuset_v2_mode favordynmods nsdelegate "
+                                   "memory_recursiveprot memory_localevents "
+                                   "memory_hugetlb_accounting pids_localevents ";
+    if (*o == '\0' || strchr(o, ' ') || strncmp(o, "release_agent=", 14) == 0)
         return false;
-    for (size_t i = 0; i < sizeof(not_ctrl) / sizeof(not_ctrl[0]); i++)
-        if (strcmp(o, not_ctrl[i]) == 0)
-            return false;
-    return *o != '\0';
+    char key[64];
+    if (snprintf(key, sizeof(key), " %s ", o) >= (int)sizeof(key))
+        return true; /* long, and none of the above */
+    return strstr(not_ctrl, key) == NULL;
 }
 
 static bool path_at_or_below(const char *p, const char *root)

@@ -103,7 +103,8 @@ struct stats_memory {
 
 struct stats_pids {
     bool valid;
-    uint64_t current; /* pids.current; without a pids controller, the processes listed in the
+    uint64_t current; /* pids.current (tasks, threads included, as containerd and cadvisor
+                         report it); without a pids controller, the processes listed in the
                          cgroup.procs files of the cgroup and its descendants */
     bool has_limit;
     uint64_t limit;
@@ -154,7 +155,9 @@ struct stats_fs_usage {
  * (a mount point is counted, not its contents); hard-linked inodes count once.  Entries that
  * vanish during the walk are skipped.  ENOENT when dir does not exist. */
 int stats_dir_usage(const char *dir, struct stats_fs_usage *out, hull_error_t *err);
-/* The mount point of the file system holding path (CRI FilesystemIdentifier). Caller frees. */
+/* The mount point of the file system holding path (CRI FilesystemIdentifier; ImageFsInfo should
+ * report the same one so kubelet matches them).  Reads /proc/self/mountinfo: cache it per
+ * directory if called often.  Caller frees. */
 int stats_fs_mountpoint(const char *path, char **out, hull_error_t *err);
 
 /* ---- network -------------------------------------------------------------------------------- */
