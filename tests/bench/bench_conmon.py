@@ -49,21 +49,23 @@ class Runner:
         os.makedirs(self.rt_root, exist_ok=True)
         self.cids = []
         self.pids = []
+        self.dirs = {}
 
-    def bundle(self, cid):
+    def bundle(self, cid, args=("/bin/sleep", "3600")):
         path = os.path.join(self.base, "b-" + cid)
-        bundle.make_bundle(path, ["/bin/sleep", "3600"], rootfs=self.rootfs)
+        bundle.make_bundle(path, list(args), rootfs=self.rootfs)
         return path
 
     def runc(self, *args):
         return subprocess.run([RUNC, "--root", self.rt_root] + list(args), capture_output=True,
                               timeout=60)
 
-    def start_hull(self, cid):
+    def start_hull(self, cid, args=("/bin/sleep", "3600")):
         d = os.path.join(self.base, "h-" + cid)
+        self.dirs[cid] = d
         r, w = os.pipe()
         t0 = time.monotonic()
-        subprocess.run([conmon_bin(), "--cid", cid, "--bundle", self.bundle(cid), "--runtime",
+        subprocess.run([conmon_bin(), "--cid", cid, "--bundle", self.bundle(cid, args), "--runtime",
                         RUNC, "--runtime-root", self.rt_root, "--socket-dir", d + "/s",
                         "--exit-dir", d + "/x", "--log-path", d + "/ctr.log",
                         "--sync-fd", str(w)], pass_fds=(w,), check=True, timeout=60)
@@ -75,14 +77,15 @@ class Runner:
             raise RuntimeError(f"hull-conmon: {msg}")
         return msg["monitor_pid"], dt
 
-    def start_conmon(self, cid):
+    def start_conmon(self, cid, args=("/bin/sleep", "3600")):
         d = os.path.join(self.base, "c-" + cid)
+        self.dirs[cid] = d
         os.makedirs(d + "/s")
         os.makedirs(d + "/x")
         r, w = os.pipe()
         env = dict(os.environ, _OCI_SYNCPIPE=str(w))
         t0 = time.monotonic()
-        subprocess.run([CONMON, "-b", self.bundle(cid), "-c", cid, "-u", cid, "-n", cid,
+        subprocess.run([CONMON, "-b", self.bundle(cid, args), "-c", cid, "-u", cid, "-n", cid,
                         "-r", RUNC, "--runtime-arg", "--root=" + self.rt_root,
                         "-l", "k8s-file:" + d + "/ctr.log", "--exit-dir", d + "/x",
                         "--socket-dir-path", d + "/s", "-P", d + "/conmon.pid",
@@ -97,9 +100,9 @@ class Runner:
         with open(d + "/conmon.pid") as f:
             return int(f.read().strip()), dt
 
-    def start(self, kind, cid):
+    def start(self, kind, cid, args=("/bin/sleep", "3600")):
         self.cids.append(cid)  # cleaned up even if the monitor fails half-way
-        pid, dt = (self.start_hull if kind == "hull" else self.start_conmon)(cid)
+        pid, dt = (self.start_hull if kind == "hull" else self.start_conmon)(cid, args)
         self.pids.append(pid)
         p = self.runc("start", cid)
         if p.returncode != 0:
@@ -118,6 +121,25 @@ class Runner:
                 time.sleep(0.02)
 
 
+def log_throughput(r, kind, tag, lines):
+    """Seconds from `runc start` to the exit file for a container printing `lines` lines."""
+    cid = f"bt{kind[0]}-{tag}"
+    r.cids.append(cid)
+    (r.start_hull if kind == "hull" else r.start_conmon)(cid, ("/bin/seq", "1", str(lines)))
+    exit_file = os.path.join(r.dirs[cid], "x", cid)
+    t0 = time.monotonic()
+    p = r.runc("start", cid)
+    if p.returncode != 0:
+        raise RuntimeError(f"runc start {cid}: {p.stderr.decode()}")
+    while not os.path.exists(exit_file):
+        if time.monotonic() - t0 > 120:
+            raise RuntimeError(f"{kind}: no exit file")
+        time.sleep(0.005)
+    dt = time.monotonic() - t0
+    size = os.path.getsize(os.path.join(r.dirs[cid], "ctr.log"))
+    return dt, size
+
+
 def summarize(name, pids, dts):
     ms = [mem(p) for p in pids]
     n = len(ms)
@@ -131,6 +153,8 @@ def summarize(name, pids, dts):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=50)
+    ap.add_argument("--lines", type=int, default=1000000,
+                    help="log throughput: lines printed by one container (0 to skip)")
     args = ap.parse_args()
     if not os.path.exists(conmon_bin()):
         sys.exit(f"{conmon_bin()} is not built")
@@ -161,6 +185,11 @@ def main():
         time.sleep(2)
         rows.append(summarize("hull-conmon", hpids, hdts))
         rows.append(summarize(ver or "conmon", cpids, cdts))
+        thr = []
+        if args.lines:
+            for kind, name in (("hull", "hull-conmon"), ("conmon", ver or "conmon")):
+                dt, size = log_throughput(r, kind, tag, args.lines)
+                thr.append((name, dt, size))
     finally:
         r.cleanup()
         shutil.rmtree(base, ignore_errors=True)
@@ -176,6 +205,12 @@ def main():
         print(f"{row['name']:<22} {n:>3} {row['rss']:>10} {row['pss']:>10} {row['private']:>10}"
               f" {row['rss'] // n:>9} {row['pss'] // n:>9} {row['private'] // n:>9}"
               f" {row['create_ms']:>9.1f}")
+    if thr:
+        print(f"\nlog throughput: container printing {args.lines} lines (`seq`), "
+              "`runc start` to exit file")
+        for name, dt, size in thr:
+            print(f"{name:<22} {dt:>7.2f} s  {size / dt / 1e6:>7.1f} MB/s of CRI log "
+                  f"({size} bytes)")
     ok = all(rows[i]["rss"] < rows[i + 1]["rss"] and rows[i]["pss"] < rows[i + 1]["pss"]
              for i in (0, 2))
     print("\ntarget (hull-conmon below conmon in RSS and PSS, 1 and %d): %s"
