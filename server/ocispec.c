@@ -1089,6 +1089,125 @@ static int create_termination_log(const char *dir, char **out, hull_error_t *err
     return 0;
 }
 
+/* ---- image volume copy-up ---------------------------------------------------------------- */
+#define COPYUP_MAX_DEPTH 64
+
+static int copy_file_fd(int in, int out)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return 0;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -errno;
+            off += w;
+        }
+    }
+}
+
+/* Copies the tree below sfd into dfd relative to the two dirfds only: every entry is opened
+ * with O_NOFOLLOW, symlinks are copied as links (never followed), devices, fifos and sockets
+ * are skipped; owners and modes are kept. */
+static int copy_tree(int sfd, int dfd, const char *what, int depth, hull_error_t *err)
+{
+    if (depth > COPYUP_MAX_DEPTH)
+        return hull_error_setx(err, ELOOP, "copy %s: directory tree deeper than %d", what,
+                               COPYUP_MAX_DEPTH);
+    int dup = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0)
+        return hull_error_set(err, errno, "copy %s", what);
+    _cleanup_closedir_ DIR *d = fdopendir(dup);
+    if (d == NULL) {
+        close(dup);
+        return hull_error_set(err, errno, "copy %s", what);
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            return hull_error_set(err, errno, "copy %s/%s", what, n);
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdirat(dfd, n, 0700) < 0 && errno != EEXIST)
+                return hull_error_set(err, errno, "copy %s/%s", what, n);
+            _cleanup_close_ int s2 =
+                openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            _cleanup_close_ int d2 =
+                openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (s2 < 0 || d2 < 0)
+                return hull_error_set(err, errno, "copy %s/%s", what, n);
+            _cleanup_free_ char *sub = xasprintf("%s/%s", what, n);
+            int r = copy_tree(s2, d2, sub, depth + 1, err);
+            if (r < 0)
+                return r;
+            if (fchown(d2, st.st_uid, st.st_gid) < 0 || fchmod(d2, st.st_mode & 07777) < 0)
+                return hull_error_set(err, errno, "copy %s/%s: set owner and mode", what, n);
+        } else if (S_ISREG(st.st_mode)) {
+            _cleanup_close_ int in = openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+            _cleanup_close_ int out =
+                openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (in < 0 || out < 0)
+                return hull_error_set(err, errno, "copy %s/%s", what, n);
+            int r = copy_file_fd(in, out);
+            if (r < 0)
+                return hull_error_set(err, -r, "copy %s/%s", what, n);
+            if (fchown(out, st.st_uid, st.st_gid) < 0 || fchmod(out, st.st_mode & 07777) < 0)
+                return hull_error_set(err, errno, "copy %s/%s: set owner and mode", what, n);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t l = readlinkat(sfd, n, target, sizeof(target) - 1);
+            if (l < 0)
+                return hull_error_set(err, errno, "copy %s/%s", what, n);
+            target[l] = '\0';
+            if (symlinkat(target, dfd, n) < 0)
+                return hull_error_set(err, errno, "copy %s/%s", what, n);
+            if (fchownat(dfd, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return hull_error_set(err, errno, "copy %s/%s: set owner", what, n);
+        }
+    }
+    return 0;
+}
+
+/* containerd's image volume semantics: a fresh volume starts with what the image has at that
+ * path.  The path is opened inside the rootfs only (RESOLVE_IN_ROOT): an image whose volume path
+ * is, or goes through, a symlink to a host path copies from inside the rootfs, never the host
+ * (CVE-2022-23648). */
+static int volume_copy_up(const char *rootfs, const char *dest, const char *voldir,
+                          hull_error_t *err)
+{
+    _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return hull_error_set(err, errno, "open rootfs `%s`", rootfs);
+    _cleanup_close_ int sfd = open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY);
+    if (sfd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0; /* nothing in the image there */
+        return hull_error_set(err, errno, "open %s in the image", dest);
+    }
+    _cleanup_close_ int dfd = open(voldir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return hull_error_set(err, errno, "open `%s`", voldir);
+    int r = copy_tree(sfd, dfd, dest, 0, err);
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (fstat(sfd, &st) == 0 &&
+        (fchown(dfd, st.st_uid, st.st_gid) < 0 || fchmod(dfd, st.st_mode & 07777) < 0))
+        return hull_error_set(err, errno, "set owner and mode of `%s`", voldir);
+    return 0;
+}
+
 struct ns_plan {
     bool host_net, host_ipc, host_pid, host_uts;
     const char *net_path, *ipc_path, *pid_path, *uts_path; /* NULL: new namespace */
@@ -1161,7 +1280,11 @@ static int build_mounts(const struct ocispec_input *in, bool privileged, bool re
         image_sha256_digest(dest, strlen(dest), digest);
         _cleanup_free_ char *src =
             xasprintf("%s/volumes/%.32s", in->container_dir, digest + strlen("sha256:"));
+        struct stat vst;
+        bool fresh = lstat(src, &vst) < 0 && errno == ENOENT;
         r = hull_mkdir_p(src, 0755, err);
+        if (r == 0 && fresh)
+            r = volume_copy_up(in->rootfs, dest, src, err);
         if (r < 0) {
             hull_error_wrap(err, "image volume %s", dest);
             goto out;

@@ -890,6 +890,61 @@ static void test_mounts_basic(void **state)
     gen_fail(f, EINVAL, "recursive_read_only");
 }
 
+/* SECURITY.md: image config used as host paths — volume copy-up stays inside the rootfs */
+static void test_volume_copy_up(void **state)
+{
+    struct fx *f = *state;
+    hull_error_t err = NULL;
+    _cleanup_free_ char *sub = fx_path(f, "rootfs/data/sub");
+    _cleanup_free_ char *secret = fx_path(f, "hostsecret");
+    assert_int_equal(hull_mkdir_p(sub, 0755, &err), 0);
+    assert_int_equal(hull_mkdir_p(secret, 0755, &err), 0);
+    fx_write(f, "hostsecret/key", "SECRET");
+    fx_write(f, "rootfs/data/file.txt", "hello");
+    fx_write(f, "rootfs/data/sub/x", "x");
+    _cleanup_free_ char *datadir = fx_path(f, "rootfs/data");
+    _cleanup_free_ char *file = fx_path(f, "rootfs/data/file.txt");
+    assert_int_equal(chown(file, 1000, 1000), 0);
+    assert_int_equal(chmod(file, 0640), 0);
+    assert_int_equal(chown(datadir, 1000, 1000), 0);
+    _cleanup_free_ char *ln = fx_path(f, "rootfs/data/shadow");
+    assert_int_equal(symlink("/etc/shadow", ln), 0);
+    /* volume paths that are symlinks out of the rootfs (absolute and relative) */
+    _cleanup_free_ char *evil1 = fx_path(f, "rootfs/evil1");
+    _cleanup_free_ char *evil2 = fx_path(f, "rootfs/evil2");
+    assert_int_equal(symlink(secret, evil1), 0);
+    assert_int_equal(symlink("../../../../../../../../hostsecret", evil2), 0);
+    static char *vols[] = {"/data", "/evil1", "/evil2/", NULL};
+    f->img.volumes = vols;
+
+    yajl_val t = gen_ok(f);
+    const char *src = hull_json_get_string(find_mount(t, "/data"), "source", "");
+    _cleanup_free_ char *cf = hull_path_join(src, "file.txt");
+    _cleanup_free_ char *cx = hull_path_join(src, "sub/x");
+    _cleanup_free_ char *cl = hull_path_join(src, "shadow");
+    char *text = NULL;
+    assert_int_equal(hull_read_file(cf, 64, &text, NULL, &err), 0);
+    assert_string_equal(text, "hello");
+    free(text);
+    struct stat st;
+    assert_int_equal(stat(cf, &st), 0);
+    assert_int_equal(st.st_uid, 1000);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(stat(src, &st), 0);
+    assert_int_equal(st.st_uid, 1000);
+    assert_int_equal(access(cx, F_OK), 0);
+    /* the link is copied as a link, not followed */
+    assert_int_equal(lstat(cl, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    /* nothing from outside the rootfs was copied */
+    for (const char *d = "/evil1"; d; d = strcmp(d, "/evil1") == 0 ? "/evil2" : NULL) {
+        const char *vs = hull_json_get_string(find_mount(t, d), "source", "");
+        _cleanup_free_ char *k = hull_path_join(vs, "key");
+        assert_int_equal(access(k, F_OK), -1);
+    }
+    yajl_tree_free(t);
+}
+
 static void test_mounts_propagation(void **state)
 {
     struct fx *f = *state;
@@ -1561,6 +1616,7 @@ int main(void)
         T(test_masked_paths),
         T(test_devices),
         T(test_mounts_basic),
+        T(test_volume_copy_up),
         T(test_mounts_propagation),
         T(test_namespaces),
         T(test_resources),
