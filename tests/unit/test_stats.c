@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -461,8 +462,13 @@ static int live_teardown(void **state)
     return 0;
 }
 
-static void burn(int go)
+static void burn(int go, pid_t parent)
 {
+    /* never outlive the test */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    alarm(30);
     char c;
     if (read(go, &c, 1) != 1)
         _exit(1);
@@ -523,11 +529,12 @@ static void live_run(void **state, const char *root)
     if (l->ndirs == 0)
         skip();
     assert_int_equal(pipe2(l->go, O_CLOEXEC), 0);
+    pid_t parent = getpid();
     l->child = fork();
     assert_true(l->child >= 0);
     if (l->child == 0) {
         close(l->go[1]);
-        burn(l->go[0]);
+        burn(l->go[0], parent);
     }
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)l->child);
