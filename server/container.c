@@ -421,6 +421,12 @@ bool ctr_collect_exit(struct hull_server *srv, struct container *c)
     }
     bool changed = false;
     pthread_mutex_lock(&c->lock);
+    if (c->busy) {
+        /* StartContainer is between `RUNTIME start` and recording it: it collects the exit
+         * itself afterwards, so STARTED is always published before STOPPED */
+        pthread_mutex_unlock(&c->lock);
+        return false;
+    }
     if (c->state != CONTAINER_EXITED) {
         c->state = CONTAINER_EXITED;
         c->exit_code = (int32_t)hull_json_get_int(doc, "exit_code", 255);
@@ -522,13 +528,14 @@ int container_service_init(struct hull_server *srv, hull_error_t *err)
     cs->root_dir = hull_path_join(cfg->root, "containers");
     cs->state_root = hull_path_join(cfg->state_dir, "containers");
     cs->exit_dir = hull_path_join(cfg->state_dir, "exits");
+    cs->socket_root = hull_path_join(cfg->state_dir, "s");
     _cleanup_free_ char *self = proc_self_dir();
     cs->conmon_path =
         cfg->conmon_path[0] ? xstrdup(cfg->conmon_path) : xasprintf("%s/hull-conmon", self);
     cs->hull_oci_path = xasprintf("%s/hull-oci", self);
     srv->containers = cs;
-    const char *dirs[] = {cs->root_dir, cs->state_root, cs->exit_dir};
-    for (size_t i = 0; i < 3; i++) {
+    const char *dirs[] = {cs->root_dir, cs->state_root, cs->exit_dir, cs->socket_root};
+    for (size_t i = 0; i < 4; i++) {
         int r = hull_mkdir_p(dirs[i], 0700, err);
         if (r < 0)
             return hull_error_wrap(err, "containers");
@@ -593,6 +600,7 @@ void container_service_fini(struct hull_server *srv)
     free(cs->root_dir);
     free(cs->state_root);
     free(cs->exit_dir);
+    free(cs->socket_root);
     free(cs->conmon_path);
     free(cs->hull_oci_path);
     pthread_mutex_destroy(&cs->mu);

@@ -44,9 +44,10 @@ struct container_service {
     pthread_mutex_t mu; /* the index */
     struct container *list;
     struct event_hub *hub;
-    char *root_dir;   /* <root>/containers */
-    char *state_root; /* <state>/containers */
-    char *exit_dir;   /* <state>/exits */
+    char *root_dir;    /* <root>/containers */
+    char *state_root;  /* <state>/containers */
+    char *exit_dir;    /* <state>/exits */
+    char *socket_root; /* <state>/s: monitor socket dirs (short: sun_path is 108 bytes) */
     char *conmon_path;
     char *hull_oci_path;
     int inotify_fd;
@@ -69,6 +70,8 @@ void ctr_image_acquire(struct hull_server *srv, struct container *c);
 /* The process.json of an exec: the container's process with args (and terminal) replaced. */
 int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
                           hull_error_t *err);
+/* The monitor's socket dir of a container (exec_id NULL) or of one exec session. */
+char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_id);
 /* Lets the sandbox area stop and remove a pod's containers. */
 void ctr_register_hooks(struct hull_server *srv);
 char *ctr_base64_encode(const uint8_t *data, size_t len);

@@ -31,6 +31,14 @@ static char *ctr_root_dir(struct hull_server *srv, const char *id)
     return hull_path_join(ctr_service(srv)->root_dir, id);
 }
 
+char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_id)
+{
+    /* unix socket paths must fit in 108 bytes: keep these short */
+    if (exec_id)
+        return xasprintf("%s/%.12s-%s", ctr_service(srv)->socket_root, id, exec_id);
+    return xasprintf("%s/%.20s", ctr_service(srv)->socket_root, id);
+}
+
 void ctr_image_acquire(struct hull_server *srv, struct container *c)
 {
     struct image_store *is = server_image_store(srv);
@@ -265,6 +273,9 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
     if (mounted && umount2(rootfs, MNT_DETACH) < 0)
         log_warn("umount %s: %s", rootfs, strerror(errno));
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
+    _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
+    hull_rm_rf(mon, &err);
+    hull_error_free(&err);
     hull_rm_rf(sdir, &err);
     hull_error_free(&err);
     hull_rm_rf(rdir, &err);
@@ -368,7 +379,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     sdir = ctr_state_dir(srv, c->id);
     rdir = ctr_root_dir(srv, c->id);
     rootfs = hull_path_join(sdir, "rootfs");
-    mon = hull_path_join(sdir, "mon");
+    mon = ctr_socket_dir(srv, c->id, NULL);
     upper = hull_path_join(rdir, "upper");
     work = hull_path_join(rdir, "work");
     const char *mk[] = {rootfs, upper, work, c->runtime_root};
@@ -522,14 +533,21 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
                             state == CONTAINER_RUNNING ? "running" : "not in the created state");
     } else {
         const char *args[] = {"start", c->id, NULL};
+        pthread_mutex_lock(&c->lock);
+        c->busy = true;
+        pthread_mutex_unlock(&c->lock);
+        /* the process is released during `start`: take the time before, so a process that
+         * exits at once never finishes before it started */
+        int64_t started = hull_now_ns();
         r = runtime_run(c, args, err);
+        pthread_mutex_lock(&c->lock);
+        c->busy = false;
+        if (r == 0 && c->state == CONTAINER_CREATED) {
+            c->state = CONTAINER_RUNNING;
+            c->started_ns = started;
+        }
+        pthread_mutex_unlock(&c->lock);
         if (r == 0) {
-            pthread_mutex_lock(&c->lock);
-            if (c->state == CONTAINER_CREATED) {
-                c->state = CONTAINER_RUNNING;
-                c->started_ns = hull_now_ns();
-            }
-            pthread_mutex_unlock(&c->lock);
             ctr_save(srv, c, NULL);
             events_publish(srv, c->id, c->pod_id,
                            RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
@@ -652,7 +670,9 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         return hull_error_set(err, errno, "remove container \"%s\": unmount rootfs", c->id);
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
-    if ((r = hull_rm_rf(sdir, err)) < 0 || (r = hull_rm_rf(rdir, err)) < 0)
+    _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
+    if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
+        (r = hull_rm_rf(rdir, err)) < 0)
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);
@@ -817,7 +837,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     char xid[65];
     hull_id_generate(xid);
     xid[16] = '\0';
-    _cleanup_free_ char *xdir = xasprintf("%s/exec-%s", sdir, xid);
+    _cleanup_free_ char *xdir = ctr_socket_dir(srv, c->id, xid);
     _cleanup_free_ char *pjson = NULL;
     _cleanup_free_ char *pfile = hull_path_join(xdir, "process.json");
     _cleanup_free_ char *timeout = xasprintf("%lld", (long long)(timeout_s > 0 ? timeout_s : 0));
@@ -961,7 +981,8 @@ int container_reopen_log(struct hull_server *srv, const char *id, hull_error_t *
         return r;
     }
     _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
-    _cleanup_free_ char *path = xasprintf("%s/mon/%s", sdir, HULL_CONMON_CTL_SOCK);
+    _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
+    _cleanup_free_ char *path = hull_path_join(mon, HULL_CONMON_CTL_SOCK);
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {

@@ -113,7 +113,7 @@ static int backend_exec(void *data, const struct stream_request *req,
     hull_id_generate(xid);
     xid[16] = '\0';
     struct exec_session *s = xmalloc0(sizeof(*s));
-    s->dir = xasprintf("%s/%s/exec-%s", cs->state_root, c->id, xid);
+    s->dir = ctr_socket_dir(srv, c->id, xid);
     _cleanup_free_ char *bundle = hull_path_join(cs->state_root, c->id);
     _cleanup_free_ char *pfile = hull_path_join(s->dir, "process.json");
     _cleanup_free_ char *pjson = NULL;
@@ -212,8 +212,8 @@ static int backend_attach(void *data, const struct stream_request *req, struct s
     struct container *c = running_container(srv, req->id, err);
     if (c == NULL)
         return -hull_error_status(err);
-    _cleanup_free_ char *path =
-        xasprintf("%s/%s/mon/%s", ctr_service(srv)->state_root, c->id, HULL_CONMON_ATTACH_SOCK);
+    _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
+    _cleanup_free_ char *path = hull_path_join(mon, HULL_CONMON_ATTACH_SOCK);
     int fd = connect_seqpacket(path, err);
     ctr_put(c);
     if (fd < 0)
