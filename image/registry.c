@@ -336,6 +336,11 @@ struct xfer {
     uint64_t received;
     bool too_big;
     int write_errno;
+    /* resuming an interrupted blob download with a Range request */
+    uint64_t resume_at; /* 0: a full request */
+    bool started;       /* the first 2xx body byte of this attempt was seen */
+    bool range_bad;     /* a 206 that does not start where we asked */
+    long long range_start;
     /* response headers */
     char *content_type;
     char *www_auth;
@@ -358,6 +363,22 @@ static void xfer_reset(struct xfer *x)
     x->max = max;
     x->expect_size = es;
     image_sha256_init(&x->hash);
+}
+
+/* Clears what one attempt learnt, keeping the sink (bytes and hash so far). */
+static void xfer_new_attempt(struct xfer *x)
+{
+    free(x->content_type);
+    free(x->www_auth);
+    free(x->error_body);
+    x->content_type = x->www_auth = x->error_body = NULL;
+    x->error_len = 0;
+    x->status = 0;
+    x->too_big = false;
+    x->write_errno = 0;
+    x->started = false;
+    x->range_bad = false;
+    x->range_start = -1;
 }
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *opaque)
@@ -390,6 +411,11 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *opaque)
     } else if (klen == 16 && strncasecmp(buf, "www-authenticate", 16) == 0) {
         free(x->www_auth);
         x->www_auth = xstrndup(v, vlen);
+    } else if (klen == 13 && strncasecmp(buf, "content-range", 13) == 0) {
+        _cleanup_free_ char *cr = xstrndup(v, vlen);
+        long long a = -1;
+        if (sscanf(cr, "bytes %lld-", &a) == 1)
+            x->range_start = a;
     }
     return len;
 }
@@ -418,6 +444,23 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
             x->error_body[x->error_len] = '\0';
         }
         return len;
+    }
+    if (!x->started) {
+        x->started = true;
+        if (x->fd >= 0 && code == 206) {
+            if (x->resume_at == 0 || x->range_start != (long long)x->resume_at) {
+                x->range_bad = true;
+                return 0;
+            }
+        } else if (x->fd >= 0 && x->received > 0) {
+            /* the server sent the whole blob again: start over */
+            if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
+                x->write_errno = errno;
+                return 0;
+            }
+            x->received = 0;
+            image_sha256_init(&x->hash);
+        }
     }
     x->received += len;
     if (x->fd >= 0) {
@@ -471,6 +514,10 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         hdrs = curl_slist_append(hdrs, acc);
     if (authz)
         hdrs = curl_slist_append(hdrs, authz);
+    _cleanup_free_ char *range =
+        x->resume_at > 0 ? xasprintf("Range: bytes=%llu-", (unsigned long long)x->resume_at) : NULL;
+    if (range)
+        hdrs = curl_slist_append(hdrs, range);
     hdrs = curl_slist_append(hdrs, "Docker-Distribution-API-Version: registry/2.0");
     char errbuf[CURL_ERROR_SIZE] = "";
     struct xfer_ctx ctx = {.curl = curl, .x = x};
@@ -505,6 +552,8 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     if (x->too_big)
         return hull_error_setx(err, x->fd >= 0 ? EILSEQ : EMSGSIZE,
                                "GET %s: more data than expected", url);
+    if (x->range_bad)
+        return hull_error_setx(err, EIO, "GET %s: server answered the wrong range", url);
     if (x->write_errno)
         return hull_error_set(err, x->write_errno, "GET %s: write", url);
     int e = EIO;
@@ -639,13 +688,23 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
 {
     _cleanup_free_ char *url = xasprintf("%s/v2/%s", ep->base, path);
     bool tried_auth = false;
+    bool resumable = false;
     int attempt = 0;
     for (;;) {
-        xfer_reset(x);
-        if (x->fd >= 0) {
-            if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
-                return hull_error_set(err, errno, "truncate download");
+        if (x->fd >= 0 && resumable && x->received > 0 && x->expect_size > 0 &&
+            x->received < (uint64_t)x->expect_size) {
+            /* go on where the broken transfer stopped */
+            x->resume_at = x->received;
+            xfer_new_attempt(x);
+            log_info("resuming %s at byte %llu", url, (unsigned long long)x->resume_at);
+        } else {
+            xfer_reset(x);
+            if (x->fd >= 0) {
+                if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
+                    return hull_error_set(err, errno, "truncate download");
+            }
         }
+        resumable = false;
         hull_error_free(err);
         int r = http_get(s, ep, url, accept, ep->auth_header, x, err);
         bool retry = false;
@@ -653,6 +712,7 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
             if (r == -EILSEQ || r == -EMSGSIZE)
                 return r;
             retry = true;
+            resumable = !x->range_bad && x->write_errno == 0 && x->status >= 200 && x->status < 300;
         } else if (x->status == 401 && !tried_auth) {
             tried_auth = true;
             const char *ch = x->www_auth ? x->www_auth : "";

@@ -335,6 +335,9 @@ class AuthProxy:
         self.upstream = upstream
         self.bearer = bearer
         self.truncate_blobs = False
+        self.truncate_once = False  # only the first GET of each blob breaks off
+        self._truncated = set()
+        self.range_requests = []
         self.corrupt_blobs = False
         self.fail_blobs_5xx = 0
         self.stall_blobs = False  # send a blob's headers, then nothing (a hung registry)
@@ -410,9 +413,13 @@ class AuthProxy:
             self.fail_blobs_5xx -= 1
             return self._send(h, 503, b"busy")
         hdrs = {"Accept": h.headers.get("Accept", "*/*")}
+        if h.headers.get("Range"):
+            hdrs["Range"] = h.headers["Range"]
+            self.range_requests.append((path, h.headers["Range"]))
         st, rh, body = self.upstream.request(h.command, path, headers=hdrs)
         out = {k: v for k, v in rh.items()
-               if k in ("content-type", "docker-content-digest", "www-authenticate")}
+               if k in ("content-type", "docker-content-digest", "www-authenticate",
+                        "content-range")}
         if is_blob and st == 200 and self.corrupt_blobs and body:
             body = bytes([body[0] ^ 0xff]) + body[1:]
         if is_blob and st == 200 and self.stall_blobs and h.command == "GET":
@@ -425,7 +432,9 @@ class AuthProxy:
                 time.sleep(0.1)
             h.close_connection = True
             return
-        if is_blob and st == 200 and self.truncate_blobs and h.command == "GET":
+        truncate = self.truncate_blobs or (self.truncate_once and path not in self._truncated)
+        if is_blob and st in (200, 206) and truncate and h.command == "GET":
+            self._truncated.add(path)
             h.send_response(200)
             for k, v in out.items():
                 h.send_header(k, v)

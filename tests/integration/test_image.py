@@ -332,6 +332,19 @@ def test_registry_dies_mid_download(hulld_factory, registry):
         proxy.close()
 
 
+def test_broken_download_resumes_with_range(hulld_factory, registry):
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = AuthProxy(registry)
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host)
+        proxy.truncate_once = True
+        assert pull(d, f"{proxy.host}/{img.repo}:latest") == img.id
+        assert any(p.endswith(img.layers[0][0]) for p, _ in proxy.range_requests)
+        assert "resuming" in d.log()
+    finally:
+        proxy.close()
+
+
 def test_stalled_download_times_out(hulld_factory, registry):
     img = registry.push_busybox(uniq(), "latest")
     proxy = AuthProxy(registry)
@@ -529,3 +542,25 @@ def test_state_survives_restart(hd, registry):
     remove(hd, img.ref)
     hd.restart()
     assert list_images(hd) == []
+
+
+def test_no_fd_or_thread_leak(hd, registry):
+    def counts():
+        pid = hd.proc.pid
+        return (len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task")))
+
+    img = registry.push_busybox(uniq(), "latest",
+                                extra_layers=[make_layer([{"name": "x", "data": "x"}])])
+    pull(hd, img.ref)  # warm up worker threads and gRPC
+    remove(hd, img.ref)
+    fds0, threads0 = counts()
+    for _ in range(3):
+        pull(hd, img.ref)
+        remove(hd, img.ref)
+        with pytest.raises(grpc.RpcError):
+            pull(hd, f"{registry.host}/{img.repo}:missing")
+    import time
+    time.sleep(0.3)
+    fds1, threads1 = counts()
+    assert fds1 <= fds0
+    assert threads1 <= threads0 + 2  # the worker pool may grow a little under load
