@@ -388,12 +388,14 @@ static uint64_t sub_floor(uint64_t a, uint64_t b)
     return a > b ? a - b : 0;
 }
 
-/* "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" / "full ..." */
+/* "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" / "full ..." (total in microseconds) */
 static bool psi_line(const char *line, struct stats_psi_data *d)
 {
     memset(d, 0, sizeof(*d));
+    uint64_t us = 0;
     int n = sscanf(line, "%*s avg10=%lf avg60=%lf avg300=%lf total=%" SCNu64, &d->avg10, &d->avg60,
-                   &d->avg300, &d->total_us);
+                   &d->avg300, &us);
+    d->total_ns = us * 1000;
     return n == 4;
 }
 

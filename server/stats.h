@@ -61,7 +61,7 @@ char *stats_cgroup_dir(const struct stats_cgroups *cg, const char *controller,
  * has_* flags mark optional values (absent files, "unlimited" limits).
  * Limits of 2^62 or more (v1's 9223372036854771712) and v2's "max" count as no limit. */
 struct stats_psi_data {
-    uint64_t total_us; /* stall time, microseconds as the kernel reports it */
+    uint64_t total_ns; /* stall time in ns (CRI PsiData.Total); the kernel counts microseconds */
     double avg10, avg60, avg300;
 };
 struct stats_psi {

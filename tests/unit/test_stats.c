@@ -228,13 +228,13 @@ static void test_v2_limited(void **state)
     assert_int_equal(s.cpu.throttled_ns, 1500000);
     assert_true(s.cpu.psi.valid);
     assert_true(s.cpu.psi.has_full);
-    assert_int_equal(s.cpu.psi.some.total_us, 123456);
+    assert_int_equal(s.cpu.psi.some.total_ns, 123456000);
     assert_true(s.cpu.psi.some.avg10 > 1.49 && s.cpu.psi.some.avg10 < 1.51);
     assert_true(s.cpu.psi.some.avg60 > 0.74 && s.cpu.psi.some.avg60 < 0.76);
     assert_true(s.cpu.psi.some.avg300 > 0.24 && s.cpu.psi.some.avg300 < 0.26);
-    assert_int_equal(s.cpu.psi.full.total_us, 6543);
+    assert_int_equal(s.cpu.psi.full.total_ns, 6543000);
     assert_true(s.memory.psi.valid);
-    assert_int_equal(s.memory.psi.full.total_us, 5);
+    assert_int_equal(s.memory.psi.full.total_ns, 5000);
     assert_true(s.io.psi.valid);
 
     assert_true(s.memory.valid);
@@ -277,7 +277,7 @@ static void test_v2_unlimited(void **state)
     assert_false(s.cpu.has_throttling); /* no cpu controller: only the core stats */
     assert_true(s.cpu.psi.valid);
     assert_false(s.cpu.psi.has_full);
-    assert_int_equal(s.cpu.psi.some.total_us, 42);
+    assert_int_equal(s.cpu.psi.some.total_ns, 42000);
     assert_false(s.memory.psi.valid);
 
     assert_true(s.memory.valid);
@@ -324,9 +324,9 @@ static void test_hybrid(void **state)
     assert_int_equal(s.memory.working_set_bytes, 1 * MiB);
     assert_false(s.memory.has_limit);
     assert_true(s.cpu.psi.valid); /* from unified/ */
-    assert_int_equal(s.cpu.psi.some.total_us, 777);
+    assert_int_equal(s.cpu.psi.some.total_ns, 777000);
     assert_true(s.memory.psi.valid);
-    assert_int_equal(s.memory.psi.full.total_us, 2);
+    assert_int_equal(s.memory.psi.full.total_ns, 2000);
     assert_false(s.io.psi.valid);
     /* no pids controller: counted in the first hierarchy that has the cgroup (none listed) */
     assert_true(s.pids.valid);
