@@ -30,13 +30,16 @@ def busybox_image(registry):  # noqa: F811
                                        "StopSignal": "SIGUSR1"})
 
 
-@pytest.fixture
-def env(hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
+@pytest.fixture(params=HANDLERS)
+def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
+    """A hulld with the busybox image pulled; its pods use the handler of the parameter
+    (hull-oci, Hull's own runtime, or runc as a configured second handler)."""
     d = hulld_factory("--insecure-registry", registry.host,
                       "--runtime", "runc=/usr/sbin/runc")
     d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
     d.logs = tmp_path / "logs"
     d.img = busybox_image
+    d.handler = request.param
     yield d
     # leave nothing running: remove every pod (and so every container)
     try:
@@ -47,14 +50,15 @@ def env(hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
         pass
 
 
-def run_pod(d, name="pod", handler="", **linux):
+def run_pod(d, name="pod", handler=None):
     cfg = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
         log_directory=str(d.logs / name),
         linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
             namespace_options=pb.NamespaceOption(network=pb.NODE))),
         labels={"app": name})
-    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
+    h = d.handler if handler is None else handler
+    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=h))
     return r.pod_sandbox_id, cfg
 
 
@@ -95,9 +99,9 @@ def read_log(path, timeout=5):
 CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) (stdout|stderr) (P|F) (.*)$")
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
-def test_run_to_completion_with_logs_and_exit_code(env, handler):
-    pod, pcfg = run_pod(env, "p-" + handler.replace("-", ""), handler=handler)
+def test_run_to_completion_with_logs_and_exit_code(env):
+    handler = env.handler
+    pod, pcfg = run_pod(env, "p-" + handler.replace("-", ""))
     cid = create(env, pod, pcfg, "job", ["sh", "-c", "echo out; echo err >&2; echo $IMG; exit 3"])
     st = status(env, cid)
     assert st.state == pb.CONTAINER_CREATED
