@@ -2144,6 +2144,9 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
     bool readonly_rootfs = sc && sc->readonly_rootfs;
     int r;
 
+    if (c->n_cdi_devices > 0)
+        return hull_error_setx(err, ENOTSUP, "CDI devices are not supported (\"%s\")",
+                               S(c->cdi_devices[0]->name));
     if (privileged && sb->config && sb->config->linux && sb->config->linux->security_context &&
         !sb->config->linux->security_context->privileged)
         return hull_error_setx(err, EINVAL,
@@ -2407,6 +2410,12 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
     hull_jw_end_object(&w); /* linux */
     hull_jw_end_object(&w);
     *json_out = hull_jw_finish(&w, NULL);
+    if (in->user_out) {
+        in->user_out->uid = user.uid;
+        in->user_out->gid = user.gid;
+        in->user_out->additional_gids = hull_steal(user.gids.v);
+        in->user_out->n_additional_gids = user.gids.n;
+    }
     r = 0;
 out:
     if (w.gen)

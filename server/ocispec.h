@@ -31,6 +31,13 @@ struct ocispec_sandbox {
     const char *hostname;
 };
 
+/* The user the container's process runs as, for ContainerStatus.user. */
+struct ocispec_user {
+    uint32_t uid, gid;
+    uint32_t *additional_gids; /* always includes gid; the caller frees it */
+    size_t n_additional_gids;
+};
+
 struct ocispec_input {
     const char *container_id;
     const Runtime__V1__ContainerConfig *config;
@@ -49,6 +56,8 @@ struct ocispec_input {
     /* clamp process.oomScoreAdj to hulld's own value (containerd's restrict_oom_score_adj).
      * Applied anyway when hulld lacks CAP_SYS_RESOURCE, since lowering it would fail. */
     bool restrict_oom_score_adj;
+    /* optional: filled with the resolved user on success */
+    struct ocispec_user *user_out;
 };
 
 /* Builds config.json text.  Errors (EINVAL, ENOENT for a missing user / profile) name the

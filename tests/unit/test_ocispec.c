@@ -425,6 +425,16 @@ static void test_user_cri(void **state)
     f->sc.supplemental_groups = supp;
     f->sc.n_supplemental_groups = 3;
     expect_user(f, 1000, 7, "7 10 500 9"); /* primary gid first, deduplicated */
+    struct ocispec_user u = {0};
+    f->in.user_out = &u;
+    expect_user(f, 1000, 7, "7 10 500 9");
+    f->in.user_out = NULL;
+    assert_int_equal(u.uid, 1000);
+    assert_int_equal(u.gid, 7);
+    assert_int_equal(u.n_additional_gids, 4);
+    assert_int_equal(u.additional_gids[0], 7);
+    assert_int_equal(u.additional_gids[3], 9);
+    free(u.additional_gids);
 
     /* Strict: only the primary gid and the CRI-given groups */
     f->sc.supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
@@ -1471,6 +1481,13 @@ static void test_apparmor(void **state)
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
+    Runtime__V1__CDIDevice cdi = RUNTIME__V1__CDIDEVICE__INIT;
+    cdi.name = "vendor.com/gpu=0";
+    Runtime__V1__CDIDevice *cdis[] = {&cdi};
+    f->cfg.cdi_devices = cdis;
+    f->cfg.n_cdi_devices = 1;
+    gen_fail(f, ENOTSUP, "vendor.com/gpu=0");
+    f->cfg.n_cdi_devices = 0;
     f->in.container_id = "../x";
     gen_fail(f, EINVAL, NULL);
     f->in.container_id = "c0ffee";
@@ -1550,6 +1567,19 @@ static void test_runc_run(void **state)
     f->sb.netns_path = f->sb.ipcns_path = f->sb.utsns_path = NULL;
     f->sb.cgroup_parent = "/hull-ocispec-test";
     f->img.env = NULL; /* the default PATH */
+    /* a read-only CRI mount and an image volume with content */
+    _cleanup_free_ char *rohost = fx_path(f, "rohost");
+    _cleanup_free_ char *datad = fx_path(f, "rootfs/data");
+    assert_int_equal(hull_mkdir_p(rohost, 0755, &err), 0);
+    assert_int_equal(hull_mkdir_p(datad, 0755, &err), 0);
+    fx_write(f, "rohost/rofile", "ro-content\n");
+    fx_write(f, "rootfs/data/file.txt", "vol-content\n");
+    Runtime__V1__Mount m = mk_mount("/ro", rohost, true, 0);
+    Runtime__V1__Mount *ms[] = {&m};
+    f->cfg.mounts = ms;
+    f->cfg.n_mounts = 1;
+    static char *vols[] = {"/data", NULL};
+    f->img.volumes = vols;
     Runtime__V1__NamespaceOption no = RUNTIME__V1__NAMESPACE_OPTION__INIT;
     no.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
     f->sc.namespace_options = &no;
@@ -1557,11 +1587,14 @@ static void test_runc_run(void **state)
     f->sc.seccomp = &sp; /* RuntimeDefault */
     f->res.memory_limit_in_bytes = 64 << 20;
     f->res.cpu_shares = 256;
-    static char *cmd[] = {"sh", "-c",
-                          "id; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; "
-                          "cat /etc/hosts; hostname; cat /proc/kcore 2>&1 | head -c 0; "
-                          "echo kcore=$(cat /proc/kcore 2>/dev/null | head -c 1 | wc -c); "
-                          "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"};
+    static char *cmd[] = {
+        "sh", "-c",
+        "id; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; "
+        "cat /etc/hosts; hostname; cat /proc/kcore 2>&1 | head -c 0; "
+        "echo kcore=$(cat /proc/kcore 2>/dev/null | head -c 1 | wc -c); "
+        "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); cat /ro/rofile; "
+        "touch /ro/x 2>/dev/null && echo ro=writable || echo ro=readonly; "
+        "cat /data/file.txt; touch /data/y 2>/dev/null && echo data=writable; true"};
     f->cfg.command = cmd;
     f->cfg.n_command = 3;
 
@@ -1576,6 +1609,10 @@ static void test_runc_run(void **state)
     assert_non_null(strstr(out, "podhost"));
     assert_non_null(strstr(out, "kcore=0")); /* masked */
     assert_non_null(strstr(out, "mem=67108864"));
+    assert_non_null(strstr(out, "ro-content"));
+    assert_non_null(strstr(out, "ro=readonly"));
+    assert_non_null(strstr(out, "vol-content"));
+    assert_non_null(strstr(out, "data=writable"));
 
     /* as a user of the image, with a CRI supplemental group */
     f->sc.run_as_username = "app";
