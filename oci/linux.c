@@ -164,6 +164,8 @@ static int child_setup(struct child_args *a, hull_error_t *err)
             cwd = oci_open_in_root(rootfd, p->cwd, O_PATH | O_DIRECTORY, 0);
         else
             cwd = oci_mkdir_in_root(rootfd, p->cwd, false, err);
+        if (cwd < 0 && err && *err)
+            return hull_error_wrap(err, "cwd `%s` does not resolve inside the container", p->cwd);
         if (cwd < 0)
             return hull_error_set(err, errno, "cwd `%s` does not resolve inside the container",
                                   p->cwd);

@@ -28,38 +28,63 @@ int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
     return (int)fd;
 }
 
-int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err)
+/* Creates what is missing of path, always resolving from the root: every lookup is a fresh
+ * openat2(RESOLVE_IN_ROOT) of the prefix, and creation happens with a single-name mkdirat()
+ * in a directory fd that was itself resolved inside the root.  A dangling symlink is followed
+ * (inside the root) and its target created, like securejoin's MkdirAll. */
+static int mkdir_in_root_depth(int rootfd, const char *path, bool last_is_file, int depth,
+                               hull_error_t *err)
 {
+    if (depth > 40)
+        return hull_error_setx(err, ELOOP, "`%s`: too many levels of symbolic links", path);
     _cleanup_free_ char *dup = xstrdup(path);
-    _cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-    if (cur < 0)
-        return hull_error_set(err, errno, "dup");
+    _cleanup_free_ char *sofar = xstrdup("");
     char *save = NULL;
     char *comp = strtok_r(dup, "/", &save);
-    if (comp == NULL)
-        return hull_steal_fd(cur); /* the root itself */
+    if (comp == NULL) {
+        int r = oci_open_in_root(rootfd, ".", O_PATH, 0);
+        return r < 0 ? hull_error_set(err, errno, "open the container root") : r;
+    }
+    int fd = -1;
     while (comp) {
         char *next = strtok_r(NULL, "/", &save);
-        if (strcmp(comp, ".") == 0) {
-            comp = next;
-            continue;
-        }
         bool last = next == NULL;
-        /* Resolve the component inside the root: symlinks (even `..` ones) stay in it. */
-        int fd = oci_open_in_root(cur, comp, O_PATH, 0);
+        _cleanup_free_ char *candidate = xasprintf("%s/%s", sofar, comp);
+        if (fd >= 0)
+            close(fd);
+        fd = oci_open_in_root(rootfd, candidate, O_PATH, 0);
         if (fd < 0 && errno == ENOENT) {
-            /* cur is always a real directory below the root, so creating in it is safe. */
+            _cleanup_close_ int parent =
+                oci_open_in_root(rootfd, *sofar ? sofar : ".", O_PATH | O_DIRECTORY, 0);
+            if (parent < 0)
+                return hull_error_set(err, errno, "resolve `%s` in the container root", path);
+            char target[4096];
+            ssize_t n = readlinkat(parent, comp, target, sizeof(target) - 1);
+            if (n >= 0) {
+                /* dangling symlink: create its target (still inside the root) */
+                target[n] = '\0';
+                _cleanup_free_ char *rest = xstrdup("");
+                for (char *c = next; c; c = strtok_r(NULL, "/", &save)) {
+                    char *t = xasprintf("%s/%s", rest, c);
+                    free(rest);
+                    rest = t;
+                }
+                _cleanup_free_ char *np = target[0] == '/'
+                                              ? xasprintf("%s%s", target, rest)
+                                              : xasprintf("%s/%s%s", sofar, target, rest);
+                return mkdir_in_root_depth(rootfd, np, last_is_file, depth + 1, err);
+            }
             if (last && last_is_file) {
-                int f =
-                    openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+                int f = openat(parent, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                               0644);
                 if (f < 0 && errno != EEXIST)
                     return hull_error_set(err, errno, "create `%s`", path);
                 if (f >= 0)
                     close(f);
-            } else if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+            } else if (mkdirat(parent, comp, 0755) < 0 && errno != EEXIST) {
                 return hull_error_set(err, errno, "mkdir `%s`", path);
             }
-            fd = oci_open_in_root(cur, comp, O_PATH, 0);
+            fd = oci_open_in_root(rootfd, candidate, O_PATH, 0);
         }
         if (fd < 0)
             return hull_error_set(err, errno, "resolve `%s` in the container root", path);
@@ -70,11 +95,16 @@ int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_erro
                 return hull_error_setx(err, ENOTDIR, "`%s`: a component is not a directory", path);
             }
         }
-        close(cur);
-        cur = fd;
+        free(sofar);
+        sofar = hull_steal(candidate);
         comp = next;
     }
-    return hull_steal_fd(cur);
+    return fd;
+}
+
+int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err)
+{
+    return mkdir_in_root_depth(rootfd, path, last_is_file, 0, err);
 }
 
 const char *oci_fd_path(int fd, char buf[64])
