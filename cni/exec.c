@@ -112,7 +112,7 @@ static int find_plugin(const struct cni_exec *ex, const char *type, char **out, 
             strcat(dirs, " ");
         strcat(dirs, ex->plugin_dirs[i]);
     }
-    return hull_error_setx(err, ENOENT, "failed to find plugin \"%s\" in path [%s]", type, dirs);
+    return hull_error_setx(err, EIO, "failed to find plugin \"%s\" in path [%s]", type, dirs);
 }
 
 static char **build_env(const struct cni_exec *ex, const char *command,
