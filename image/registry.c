@@ -162,7 +162,9 @@ struct registry_session {
     char *domain; /* "docker.io" */
     char *basic;  /* base64 user:pass or NULL */
     char *registry_token;
-    char *user; /* for token cache keys */
+    char *identity_token; /* OAuth2 refresh token */
+    char cred_id[72];     /* fingerprint of the credentials, for token cache keys */
+    char *user;           /* for token cache keys */
     struct endpoint *eps;
     size_t n_eps;
     size_t active; /* endpoint that served the manifest */
@@ -280,6 +282,14 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
         }
         if (auth->registry_token && *auth->registry_token)
             s->registry_token = xstrdup(auth->registry_token);
+        if (auth->identity_token && *auth->identity_token)
+            s->identity_token = xstrdup(auth->identity_token);
+    }
+    {
+        /* tokens are cached per credentials (never shared between different secrets) */
+        _cleanup_free_ char *c = xasprintf("%s\n%s", s->basic ? s->basic : "",
+                                           s->identity_token ? s->identity_token : "");
+        image_sha256_digest(c, strlen(c), s->cred_id);
     }
     for (size_t i = 0; i < cfg->n_mirrors; i++) {
         if (strcmp(cfg->mirror_hosts[i], ref->domain) != 0 && strcmp(cfg->mirror_hosts[i], "*"))
@@ -320,6 +330,7 @@ void registry_session_free(struct registry_session *s)
     free(s->domain);
     free(s->basic);
     free(s->registry_token);
+    free(s->identity_token);
     free(s->user);
     free(s);
 }
@@ -336,6 +347,7 @@ struct xfer {
     uint64_t received;
     bool too_big;
     int write_errno;
+    const char *post; /* form body: POST instead of GET */
     /* resuming an interrupted blob download with a Range request */
     uint64_t resume_at; /* 0: a full request */
     bool started;       /* the first 2xx body byte of this attempt was seen */
@@ -541,6 +553,8 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "identity");
     if (ep && ep->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, ep->ca_file);
+    if (x->post)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->post);
     CURLcode rc = curl_easy_perform(curl);
     long code = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
@@ -605,7 +619,7 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
     if (scope == NULL)
         scope = xasprintf("repository:%s:pull", s->repo);
     _cleanup_free_ char *key =
-        xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope, s->user ? s->user : "");
+        xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope, s->cred_id);
     _cleanup_free_ char *cached = token_get(s->tokens, key);
     if (cached) {
         *authz = xasprintf("Authorization: Bearer %s", cached);
@@ -617,10 +631,23 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
         xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", esc_scope,
                   esc_service ? "&service=" : "", esc_service ? esc_service : "");
     _cleanup_free_ char *basic = s->basic ? xasprintf("Authorization: Basic %s", s->basic) : NULL;
+    _cleanup_free_ char *form = NULL;
+    if (s->identity_token) {
+        /* OAuth2: trade the refresh token for an access token (POST, form encoded) */
+        _cleanup_free_ char *esc_tok = url_escape(s->identity_token);
+        form = xasprintf("grant_type=refresh_token&refresh_token=%s&client_id=hull&scope=%s%s%s",
+                         esc_tok, esc_scope, esc_service ? "&service=" : "",
+                         esc_service ? esc_service : "");
+        free(url);
+        url = xstrdup(realm);
+        free(basic);
+        basic = NULL;
+    }
     struct xfer x = {.fd = -1, .max = 1 << 20, .expect_size = -1};
     int r = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         xfer_reset(&x);
+        x.post = form;
         hull_error_free(err);
         r = http_get(s, NULL, url, "application/json", basic, &x, err);
         if (r == 0 && x.status < 500)

@@ -177,7 +177,7 @@ class Registry:
         if htpasswd:
             user, password = htpasswd
             path = os.path.join(self.base, "htpasswd")
-            salt = crypt.mksalt(crypt.METHOD_BLOWFISH)
+            salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)  # cost 4: fast tests
             with open(path, "w") as f:
                 f.write(f"{user}:{crypt.crypt(password, salt)}\n")
             cfg["auth"] = {"htpasswd": {"realm": "hull-test", "path": path}}
@@ -361,6 +361,9 @@ class AuthProxy:
             def do_HEAD(self):
                 proxy.handle(self)
 
+            def do_POST(self):
+                proxy.handle_post(self)
+
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True
             allow_reuse_address = True
@@ -381,6 +384,21 @@ class AuthProxy:
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(body)
+
+    refresh_token = "refresh-me"
+
+    def handle_post(self, h):
+        """OAuth2 token endpoint: grant_type=refresh_token."""
+        n = int(h.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(h.rfile.read(n).decode())
+        self.token_requests.append("POST " + h.path)
+        if (form.get("grant_type") != ["refresh_token"] or
+                form.get("refresh_token") != [self.refresh_token]):
+            return self._send(h, 401, b'{"error":"invalid_grant"}')
+        tok = base64.b64encode(os.urandom(12)).decode()
+        self.tokens.add((tok, form.get("scope", [""])[0]))
+        return self._send(h, 200, json.dumps({"access_token": tok, "expires_in": 300}).encode(),
+                          {"Content-Type": "application/json"})
 
     def handle(self, h):
         path = h.path

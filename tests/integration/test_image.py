@@ -287,7 +287,21 @@ def test_bearer_auth(hulld_factory, registry):
                    for p in proxy.token_requests)
         remove(d, ref)
         assert pull(d, ref, auth={"username": "alice", "password": "pw"}) == img.id
-        assert len(proxy.token_requests) == n  # token cached per scope
+        assert len(proxy.token_requests) == n  # token cached per scope and credentials
+        # a cached token is never handed to other credentials
+        remove(d, ref)
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, ref, auth={"username": "alice", "password": "wrong"})
+        assert code_of(e) == grpc.StatusCode.PERMISSION_DENIED
+        # OAuth2 refresh token (AuthConfig.identity_token)
+        assert pull(d, ref, auth={"identity_token": "refresh-me"}) == img.id
+        assert any(p.startswith("POST") for p in proxy.token_requests)
+        remove(d, ref)
+        with pytest.raises(grpc.RpcError):
+            pull(d, ref, auth={"identity_token": "stale"})
+        # a registry token is used as is
+        tok = next(iter(proxy.tokens))[0]
+        assert pull(d, ref, auth={"registry_token": tok}) == img.id
     finally:
         proxy.close()
 
