@@ -1037,3 +1037,189 @@ const struct stats_net_iface *stats_net_default(const struct stats_net *n, const
             return &n->ifaces[i];
     return NULL;
 }
+
+/* ---- metrics ----------------------------------------------------------------------------------
+ */
+static const char *const base_keys[] = {"id", "name", "image", NULL};
+static const char *const iface_keys[] = {"id", "name", "image", "interface", NULL};
+
+enum metric_id {
+    M_CPU_USAGE,
+    M_CPU_USER,
+    M_CPU_SYSTEM,
+    M_CFS_PERIODS,
+    M_CFS_THROTTLED_PERIODS,
+    M_CFS_THROTTLED_SECONDS,
+    M_MEM_USAGE,
+    M_MEM_WORKING_SET,
+    M_MEM_RSS,
+    M_MEM_CACHE,
+    M_MEM_SWAP,
+    M_MEM_LIMIT,
+    M_OOM_EVENTS,
+    M_FS_READS_BYTES,
+    M_FS_WRITES_BYTES,
+    M_FS_READS,
+    M_FS_WRITES,
+    M_FS_USAGE,
+    M_PSI_CPU_WAITING,
+    M_PSI_CPU_STALLED,
+    M_PSI_MEM_WAITING,
+    M_PSI_MEM_STALLED,
+    M_PSI_IO_WAITING,
+    M_PSI_IO_STALLED,
+    M_NET_RX_BYTES,
+    M_NET_RX_PACKETS,
+    M_NET_RX_DROPPED,
+    M_NET_RX_ERRORS,
+    M_NET_TX_BYTES,
+    M_NET_TX_PACKETS,
+    M_NET_TX_DROPPED,
+    M_NET_TX_ERRORS,
+    M_COUNT
+};
+
+#define C                 STATS_METRIC_COUNTER
+#define G                 STATS_METRIC_GAUGE
+#define BASE(id, n, h, t) [id] = {n, h, t, base_keys, 3, false}
+#define IFACE(id, n, h)   [id] = {n, h, C, iface_keys, 4, true}
+static const struct stats_metric_desc metric_table[M_COUNT] = {
+    BASE(M_CPU_USAGE, "container_cpu_usage_seconds_total",
+         "Cumulative cpu time consumed in seconds.", C),
+    BASE(M_CPU_USER, "container_cpu_user_seconds_total",
+         "Cumulative user cpu time consumed in seconds.", C),
+    BASE(M_CPU_SYSTEM, "container_cpu_system_seconds_total",
+         "Cumulative system cpu time consumed in seconds.", C),
+    BASE(M_CFS_PERIODS, "container_cpu_cfs_periods_total",
+         "Number of elapsed enforcement period intervals.", C),
+    BASE(M_CFS_THROTTLED_PERIODS, "container_cpu_cfs_throttled_periods_total",
+         "Number of throttled period intervals.", C),
+    BASE(M_CFS_THROTTLED_SECONDS, "container_cpu_cfs_throttled_seconds_total",
+         "Total time duration the container has been throttled.", C),
+    BASE(M_MEM_USAGE, "container_memory_usage_bytes",
+         "Current memory usage in bytes, including all memory regardless of when it was accessed",
+         G),
+    BASE(M_MEM_WORKING_SET, "container_memory_working_set_bytes", "Current working set in bytes.",
+         G),
+    BASE(M_MEM_RSS, "container_memory_rss", "Size of RSS in bytes.", G),
+    BASE(M_MEM_CACHE, "container_memory_cache", "Number of bytes of page cache memory.", G),
+    BASE(M_MEM_SWAP, "container_memory_swap", "Container swap usage in bytes.", G),
+    BASE(M_MEM_LIMIT, "container_spec_memory_limit_bytes", "Memory limit for the container.", G),
+    BASE(M_OOM_EVENTS, "container_oom_events_total",
+         "Count of out of memory events observed for the container", C),
+    BASE(M_FS_READS_BYTES, "container_fs_reads_bytes_total", "Cumulative count of bytes read", C),
+    BASE(M_FS_WRITES_BYTES, "container_fs_writes_bytes_total", "Cumulative count of bytes written",
+         C),
+    BASE(M_FS_READS, "container_fs_reads_total", "Cumulative count of reads completed", C),
+    BASE(M_FS_WRITES, "container_fs_writes_total", "Cumulative count of writes completed", C),
+    BASE(M_FS_USAGE, "container_fs_usage_bytes",
+         "Number of bytes that are consumed by the container on this filesystem.", G),
+    BASE(M_PSI_CPU_WAITING, "container_pressure_cpu_waiting_seconds_total",
+         "Total time duration tasks in the container have waited due to CPU congestion.", C),
+    BASE(M_PSI_CPU_STALLED, "container_pressure_cpu_stalled_seconds_total",
+         "Total time duration no tasks in the container could make progress due to CPU congestion.",
+         C),
+    BASE(M_PSI_MEM_WAITING, "container_pressure_memory_waiting_seconds_total",
+         "Total time duration tasks in the container have waited due to memory congestion.", C),
+    BASE(M_PSI_MEM_STALLED, "container_pressure_memory_stalled_seconds_total",
+         "Total time duration no tasks in the container could make progress due to memory "
+         "congestion.",
+         C),
+    BASE(M_PSI_IO_WAITING, "container_pressure_io_waiting_seconds_total",
+         "Total time duration tasks in the container have waited due to IO congestion.", C),
+    BASE(M_PSI_IO_STALLED, "container_pressure_io_stalled_seconds_total",
+         "Total time duration no tasks in the container could make progress due to IO congestion.",
+         C),
+    IFACE(M_NET_RX_BYTES, "container_network_receive_bytes_total",
+          "Cumulative count of bytes received"),
+    IFACE(M_NET_RX_PACKETS, "container_network_receive_packets_total",
+          "Cumulative count of packets received"),
+    IFACE(M_NET_RX_DROPPED, "container_network_receive_packets_dropped_total",
+          "Cumulative count of packets dropped while receiving"),
+    IFACE(M_NET_RX_ERRORS, "container_network_receive_errors_total",
+          "Cumulative count of errors encountered while receiving"),
+    IFACE(M_NET_TX_BYTES, "container_network_transmit_bytes_total",
+          "Cumulative count of bytes transmitted"),
+    IFACE(M_NET_TX_PACKETS, "container_network_transmit_packets_total",
+          "Cumulative count of packets transmitted"),
+    IFACE(M_NET_TX_DROPPED, "container_network_transmit_packets_dropped_total",
+          "Cumulative count of packets dropped while transmitting"),
+    IFACE(M_NET_TX_ERRORS, "container_network_transmit_errors_total",
+          "Cumulative count of errors encountered while transmitting"),
+};
+#undef C
+#undef G
+#undef BASE
+#undef IFACE
+
+_Static_assert(M_PSI_IO_STALLED == M_PSI_CPU_WAITING + 5, "PSI metrics: cpu, memory, io pairs");
+_Static_assert(M_NET_TX_ERRORS == M_NET_RX_BYTES + 7 && M_NET_TX_ERRORS == M_COUNT - 1,
+               "network metrics last, in stats_metrics_emit's order");
+
+const struct stats_metric_desc *stats_metric_descriptors(size_t *n)
+{
+    *n = M_COUNT;
+    return metric_table;
+}
+
+#define SECONDS(ns) ((ns) / UINT64_C(1000000000))
+
+void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usage *fs,
+                        const struct stats_net *net, stats_metric_cb cb, void *opaque)
+{
+    size_t n;
+    const struct stats_metric_desc *t = stats_metric_descriptors(&n);
+#define EMIT(id, v) cb(opaque, &t[id], NULL, (v))
+    if (s && s->cpu.valid) {
+        EMIT(M_CPU_USAGE, SECONDS(s->cpu.usage_ns));
+        if (s->cpu.has_user_system) {
+            EMIT(M_CPU_USER, SECONDS(s->cpu.user_ns));
+            EMIT(M_CPU_SYSTEM, SECONDS(s->cpu.system_ns));
+        }
+        if (s->cpu.has_throttling) {
+            EMIT(M_CFS_PERIODS, s->cpu.nr_periods);
+            EMIT(M_CFS_THROTTLED_PERIODS, s->cpu.nr_throttled);
+            EMIT(M_CFS_THROTTLED_SECONDS, SECONDS(s->cpu.throttled_ns));
+        }
+    }
+    if (s && s->memory.valid) {
+        const struct stats_memory *m = &s->memory;
+        EMIT(M_MEM_USAGE, m->usage_bytes);
+        EMIT(M_MEM_WORKING_SET, m->working_set_bytes);
+        EMIT(M_MEM_RSS, m->rss_bytes);
+        EMIT(M_MEM_CACHE, m->cache_bytes);
+        if (m->has_swap)
+            EMIT(M_MEM_SWAP, m->swap_usage_bytes);
+        if (m->has_limit)
+            EMIT(M_MEM_LIMIT, m->limit_bytes);
+        if (m->has_oom_kills)
+            EMIT(M_OOM_EVENTS, m->oom_kills);
+    }
+    if (s && s->io.valid) {
+        EMIT(M_FS_READS_BYTES, s->io.read_bytes);
+        EMIT(M_FS_WRITES_BYTES, s->io.write_bytes);
+        EMIT(M_FS_READS, s->io.read_ops);
+        EMIT(M_FS_WRITES, s->io.write_ops);
+    }
+    if (fs)
+        EMIT(M_FS_USAGE, fs->used_bytes);
+    const struct stats_psi *psi[3] = {s ? &s->cpu.psi : NULL, s ? &s->memory.psi : NULL,
+                                      s ? &s->io.psi : NULL};
+    for (int i = 0; i < 3; i++) {
+        if (psi[i] == NULL || !psi[i]->valid)
+            continue;
+        EMIT(M_PSI_CPU_WAITING + 2 * i, SECONDS(psi[i]->some.total_ns));
+        if (psi[i]->has_full)
+            EMIT(M_PSI_CPU_STALLED + 2 * i, SECONDS(psi[i]->full.total_ns));
+    }
+#undef EMIT
+    for (size_t i = 0; net && i < net->n; i++) {
+        const struct stats_net_iface *f = &net->ifaces[i];
+        if (strcmp(f->name, "lo") == 0)
+            continue;
+        const uint64_t v[] = {f->rx_bytes, f->rx_packets, f->rx_dropped, f->rx_errors,
+                              f->tx_bytes, f->tx_packets, f->tx_dropped, f->tx_errors};
+        for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+            cb(opaque, &t[M_NET_RX_BYTES + k], f->name, v[k]);
+    }
+}

@@ -184,4 +184,27 @@ int stats_net_read_pid(pid_t pid, struct stats_net *out, hull_error_t *err);
  * first that is not "lo"; NULL when there is none. */
 const struct stats_net_iface *stats_net_default(const struct stats_net *n, const char *name);
 
+/* ---- metrics (ListMetricDescriptors / ListPodSandboxMetrics) ----------------------------------
+ * cadvisor's metric names, which kubelet serves on /metrics/cadvisor from these RPCs.  Values are
+ * CRI's uint64: "_seconds_total" metrics are whole seconds (CRI-O does the same).  Every metric
+ * has the label keys "id", "name", "image" (values filled by the caller); per-interface metrics
+ * add "interface" (the value is passed to the callback). */
+enum stats_metric_type { STATS_METRIC_COUNTER = 0, STATS_METRIC_GAUGE = 1 }; /* = CRI MetricType */
+struct stats_metric_desc {
+    const char *name;
+    const char *help;
+    int type;
+    const char *const *label_keys; /* NULL-terminated */
+    size_t n_label_keys;
+    bool per_interface;
+};
+/* The static table of every metric stats_metrics_emit can produce. */
+const struct stats_metric_desc *stats_metric_descriptors(size_t *n);
+typedef void (*stats_metric_cb)(void *opaque, const struct stats_metric_desc *d, const char *iface,
+                                uint64_t value);
+/* Calls cb for each metric available in the samples (any of them may be NULL): cgroup usage from
+ * s, container_fs_usage_bytes from fs, and per interface (loopback left out) from net. */
+void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usage *fs,
+                        const struct stats_net *net, stats_metric_cb cb, void *opaque);
+
 #endif

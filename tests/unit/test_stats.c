@@ -871,6 +871,137 @@ static void test_net_parse(void **state)
     stats_net_clear(&n);
 }
 
+/* ---- metrics ------------------------------------------------------------------------------- */
+struct emitted {
+    struct {
+        const struct stats_metric_desc *d;
+        char iface[16];
+        uint64_t v;
+    } m[96];
+    size_t n;
+};
+
+static void collect_metric(void *opaque, const struct stats_metric_desc *d, const char *iface,
+                           uint64_t value)
+{
+    struct emitted *e = opaque;
+    assert_true(e->n < 96);
+    assert_true(d->per_interface == (iface != NULL));
+    e->m[e->n].d = d;
+    snprintf(e->m[e->n].iface, sizeof(e->m[0].iface), "%s", iface ? iface : "");
+    e->m[e->n].v = value;
+    e->n++;
+}
+
+static bool metric(const struct emitted *e, const char *name, const char *iface, uint64_t *v)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->m[i].d->name, name) == 0 && strcmp(e->m[i].iface, iface ? iface : "") == 0) {
+            *v = e->m[i].v;
+            return true;
+        }
+    return false;
+}
+
+static uint64_t metric_value(const struct emitted *e, const char *name, const char *iface)
+{
+    uint64_t v = 0;
+    if (!metric(e, name, iface, &v))
+        fail_msg("metric %s%s%s not emitted", name, iface ? " " : "", iface ? iface : "");
+    return v;
+}
+
+static void test_metrics(void **state)
+{
+    size_t n = 0;
+    const struct stats_metric_desc *t = stats_metric_descriptors(&n);
+    assert_true(n >= 20);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(t[i].name);
+        assert_non_null(t[i].help);
+        assert_int_equal(strncmp(t[i].name, "container_", 10), 0);
+        assert_true(t[i].type == STATS_METRIC_COUNTER || t[i].type == STATS_METRIC_GAUGE);
+        /* counters end in _total, as Prometheus wants */
+        size_t len = strlen(t[i].name);
+        assert_true((t[i].type == STATS_METRIC_COUNTER) ==
+                    (len > 6 && strcmp(t[i].name + len - 6, "_total") == 0));
+        assert_int_equal(t[i].n_label_keys, t[i].per_interface ? 4 : 3);
+        assert_null(t[i].label_keys[t[i].n_label_keys]);
+        assert_string_equal(t[i].label_keys[0], "id");
+        if (t[i].per_interface)
+            assert_string_equal(t[i].label_keys[3], "interface");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(t[i].name, t[j].name);
+    }
+
+    struct stats_cgroups *cg = open_fixture("v2", STATS_CGROUP_V2);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/pod1/hull-a", &s);
+    stats_close(cg);
+    struct stats_fs_usage fs = {.used_bytes = 12345, .inodes_used = 7};
+    struct stats_net net = {0};
+    hull_error_t err = NULL;
+    assert_int_equal(stats_net_parse_dev(NET_DEV, &net, &err), 0);
+
+    struct emitted *e = xmalloc0(sizeof(*e));
+    stats_metrics_emit(&s, &fs, &net, collect_metric, e);
+    assert_int_equal(metric_value(e, "container_cpu_usage_seconds_total", NULL), 5);
+    assert_int_equal(metric_value(e, "container_cpu_user_seconds_total", NULL), 3);
+    assert_int_equal(metric_value(e, "container_cpu_system_seconds_total", NULL), 2);
+    assert_int_equal(metric_value(e, "container_cpu_cfs_periods_total", NULL), 10);
+    assert_int_equal(metric_value(e, "container_cpu_cfs_throttled_periods_total", NULL), 2);
+    assert_int_equal(metric_value(e, "container_cpu_cfs_throttled_seconds_total", NULL), 0);
+    assert_int_equal(metric_value(e, "container_memory_usage_bytes", NULL), 100 * MiB);
+    assert_int_equal(metric_value(e, "container_memory_working_set_bytes", NULL), 80 * MiB);
+    assert_int_equal(metric_value(e, "container_memory_rss", NULL), 50 * MiB);
+    assert_int_equal(metric_value(e, "container_memory_cache", NULL), 40 * MiB);
+    assert_int_equal(metric_value(e, "container_memory_swap", NULL), 1 * MiB);
+    assert_int_equal(metric_value(e, "container_spec_memory_limit_bytes", NULL), 256 * MiB);
+    assert_int_equal(metric_value(e, "container_oom_events_total", NULL), 1);
+    assert_int_equal(metric_value(e, "container_fs_reads_bytes_total", NULL), 5096);
+    assert_int_equal(metric_value(e, "container_fs_writes_bytes_total", NULL), 8192);
+    assert_int_equal(metric_value(e, "container_fs_reads_total", NULL), 4);
+    assert_int_equal(metric_value(e, "container_fs_writes_total", NULL), 2);
+    assert_int_equal(metric_value(e, "container_fs_usage_bytes", NULL), 12345);
+    metric_value(e, "container_pressure_cpu_waiting_seconds_total", NULL);
+    metric_value(e, "container_pressure_io_stalled_seconds_total", NULL);
+    assert_int_equal(metric_value(e, "container_network_receive_bytes_total", "eth0"), 98765432);
+    assert_int_equal(metric_value(e, "container_network_receive_errors_total", "eth0"), 3);
+    assert_int_equal(metric_value(e, "container_network_receive_packets_dropped_total", "eth0"), 4);
+    assert_int_equal(metric_value(e, "container_network_transmit_bytes_total", "eth0"), 12345678);
+    assert_int_equal(metric_value(e, "container_network_transmit_packets_total", "eth0"), 4321);
+    assert_int_equal(metric_value(e, "container_network_transmit_errors_total", "eth0"), 5);
+    assert_int_equal(metric_value(e, "container_network_transmit_packets_dropped_total", "eth0"),
+                     6);
+    assert_int_equal(metric_value(e, "container_network_transmit_bytes_total", "veth-abcdef"), 7);
+    uint64_t v;
+    assert_false(metric(e, "container_network_receive_bytes_total", "lo", &v));
+    /* every metric of the table, each interface once: 24 cgroup/fs + 2 x 8 network */
+    assert_int_equal(e->n, n - 8 + 16);
+
+    /* an unlimited container without swap, io or PSI: those metrics are left out */
+    memset(e, 0, sizeof(*e));
+    cg = open_fixture("v1", STATS_CGROUP_V1);
+    read_ok(cg, "/hull/pod1/hull-b", &s);
+    stats_close(cg);
+    stats_metrics_emit(&s, NULL, NULL, collect_metric, e);
+    assert_false(metric(e, "container_spec_memory_limit_bytes", NULL, &v));
+    assert_false(metric(e, "container_memory_swap", NULL, &v));
+    assert_false(metric(e, "container_oom_events_total", NULL, &v));
+    assert_false(metric(e, "container_fs_reads_total", NULL, &v));
+    assert_false(metric(e, "container_fs_usage_bytes", NULL, &v));
+    assert_false(metric(e, "container_pressure_cpu_waiting_seconds_total", NULL, &v));
+    assert_false(metric(e, "container_cpu_cfs_periods_total", NULL, &v));
+    assert_int_equal(metric_value(e, "container_memory_working_set_bytes", NULL), 0);
+    assert_int_equal(metric_value(e, "container_cpu_usage_seconds_total", NULL), 2);
+
+    memset(e, 0, sizeof(*e));
+    stats_metrics_emit(NULL, NULL, NULL, collect_metric, e);
+    assert_int_equal(e->n, 0);
+    free(e);
+    stats_net_clear(&net);
+}
+
 struct netns {
     char name[64];
     bool added;
@@ -1014,6 +1145,7 @@ int main(void)
         cmocka_unit_test_teardown(test_live_cgroup_v2_unified, live_teardown),
         cmocka_unit_test_teardown(test_dir_usage, tree_teardown),
         cmocka_unit_test(test_net_parse),
+        cmocka_unit_test(test_metrics),
         cmocka_unit_test_teardown(test_netns_real, netns_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
