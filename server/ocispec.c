@@ -307,7 +307,8 @@ static bool all_digits(const char *s, size_t n)
 static int open_in_root(int rootfd, const char *path, int flags)
 {
     struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+        /* openat2 refuses O_PATH with flags other than O_DIRECTORY/O_NOFOLLOW/O_CLOEXEC */
+        .flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
     for (int tries = 0;; tries++) {
@@ -323,17 +324,26 @@ static int read_etc_file(int rootfd, const char *rel, char **out, size_t *len, h
 {
     *out = NULL;
     *len = 0;
-    _cleanup_close_ int fd = open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) {
+    /* look before opening: opening a device node or a fifo of a hostile image can have side
+     * effects or block */
+    _cleanup_close_ int pfd = open_in_root(rootfd, rel, O_PATH);
+    if (pfd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
         return hull_error_set(err, errno, "open the image's /%s", rel);
     }
-    struct stat st;
+    struct stat pst, st;
+    if (fstat(pfd, &pst) < 0)
+        return hull_error_set(err, errno, "stat the image's /%s", rel);
+    if (!S_ISREG(pst.st_mode))
+        return hull_error_setx(err, EINVAL, "the image's /%s is not a regular file", rel);
+    _cleanup_close_ int fd = open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open the image's /%s", rel);
     if (fstat(fd, &st) < 0)
         return hull_error_set(err, errno, "stat the image's /%s", rel);
-    if (!S_ISREG(st.st_mode))
-        return hull_error_setx(err, EINVAL, "the image's /%s is not a regular file", rel);
+    if (st.st_dev != pst.st_dev || st.st_ino != pst.st_ino)
+        return hull_error_setx(err, EAGAIN, "the image's /%s changed while being opened", rel);
     if (st.st_size > (off_t)ETC_FILE_MAX)
         return hull_error_setx(err, EFBIG, "the image's /%s is larger than %u bytes", rel,
                                ETC_FILE_MAX);
@@ -1214,6 +1224,17 @@ struct ns_plan {
     bool new_cgroupns;
 };
 
+static bool is_runtime_path(const char *clean)
+{
+    static const char *const roots[] = {"/proc", "/sys", "/dev", NULL};
+    for (const char *const *r = roots; *r; r++) {
+        size_t n = strlen(*r);
+        if (strncmp(clean, *r, n) == 0 && (clean[n] == '\0' || clean[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
 static int build_mounts(const struct ocispec_input *in, bool privileged, bool readonly_rootfs,
                         const struct ns_plan *ns, struct mntv *out, const char **rootfs_prop,
                         hull_error_t *err)
@@ -1272,6 +1293,11 @@ static int build_mounts(const struct ocispec_input *in, bool privileged, bool re
         if (strcmp(dest, "/") == 0 || mntv_has_dest(&rest, MK_CRI, dest) ||
             mntv_has_dest(&rest, MK_VOLUME, dest))
             continue;
+        if (is_runtime_path(dest)) {
+            /* an image may not shadow /proc, /sys or /dev (and with them the masked paths) */
+            log_warn("container %s: image volume %s ignored", in->container_id, dest);
+            continue;
+        }
         if (empty(in->container_dir)) {
             r = hull_error_setx(err, EINVAL, "image volume %s: no container directory", dest);
             goto out;

@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 /* ---- fixtures ---------------------------------------------------------------------------- */
@@ -526,6 +527,10 @@ static void test_hostile_passwd_sizes(void **state)
     fclose(fp);
     gen_fail(f, EINVAL, "additional groups");
 
+    /* a device node as /etc/passwd is refused without being opened */
+    unlink(p);
+    assert_int_equal(mknod(p, S_IFCHR | 0644, makedev(1, 3)), 0);
+    gen_fail(f, EINVAL, "not a regular file");
     /* a FIFO as /etc/passwd is refused without blocking */
     write_file(g, default_group);
     unlink(p);
@@ -803,7 +808,7 @@ static void test_mounts_basic(void **state)
     Runtime__V1__Mount *ms[] = {&m1, &m2, &m3};
     f->cfg.mounts = ms;
     f->cfg.n_mounts = 3;
-    static char *vols[] = {"/data", "../x", "/../../etc", "/a", NULL};
+    static char *vols[] = {"/data", "../x", "/../../etc", "/a", "/proc", "/dev/../sys/x", NULL};
     f->img.volumes = vols;
 
     yajl_val t = gen_ok(f);
@@ -855,6 +860,9 @@ static void test_mounts_basic(void **state)
         assert_int_equal(stat(src, &st), 0);
         assert_true(S_ISDIR(st.st_mode));
     }
+    /* image volumes never shadow /proc, /sys or /dev */
+    assert_string_equal(hull_json_get_string(find_mount(t, "/proc"), "type", ""), "proc");
+    assert_null(find_mount(t, "/sys/x"));
     /* a CRI mount at a volume's path wins */
     assert_string_equal(hull_json_get_string(find_mount(t, "/a"), "source", ""), h_a);
     assert_true(mount_index(t, "/etc") < mount_index(t, "/etc/hosts"));
