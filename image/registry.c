@@ -348,6 +348,7 @@ struct xfer {
     bool too_big;
     int write_errno;
     const char *post; /* form body: POST instead of GET */
+    bool fatal;       /* a failure retrying cannot fix (TLS verification, protocol) */
     /* resuming an interrupted blob download with a Range request */
     uint64_t resume_at; /* 0: a full request */
     bool started;       /* the first 2xx body byte of this attempt was seen */
@@ -571,6 +572,10 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     if (x->write_errno)
         return hull_error_set(err, x->write_errno, "GET %s: write", url);
     int e = EIO;
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
+        rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
+        rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
+        x->fatal = true;
     if (rc == CURLE_OPERATION_TIMEDOUT)
         e = ETIMEDOUT;
     else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
@@ -736,7 +741,7 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
         int r = http_get(s, ep, url, accept, ep->auth_header, x, err);
         bool retry = false;
         if (r < 0) {
-            if (r == -EILSEQ || r == -EMSGSIZE)
+            if (r == -EILSEQ || r == -EMSGSIZE || x->fatal)
                 return r;
             retry = true;
             resumable = !x->range_bad && x->write_errno == 0 && x->status >= 200 && x->status < 300;

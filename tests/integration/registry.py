@@ -160,7 +160,7 @@ class Image:
 
 # ---- the registry ------------------------------------------------------------------------------
 class Registry:
-    def __init__(self, htpasswd=None):
+    def __init__(self, htpasswd=None, tls=False):
         self.base = tempfile.mkdtemp(prefix="hull-registry-")
         self.storage = os.path.join(self.base, "storage")
         self.port = free_port()
@@ -174,6 +174,15 @@ class Registry:
                         "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": "hull-test"},
         }
+        self.ca_file = None
+        if tls:
+            key = os.path.join(self.base, "key.pem")
+            self.ca_file = os.path.join(self.base, "cert.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "2", "-subj", "/CN=127.0.0.1", "-addext",
+                            "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out",
+                            self.ca_file], check=True, capture_output=True)
+            cfg["http"]["tls"] = {"certificate": self.ca_file, "key": key}
         if htpasswd:
             user, password = htpasswd
             path = os.path.join(self.base, "htpasswd")
@@ -227,7 +236,12 @@ class Registry:
 
     # -- raw API --
     def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        if self.ca_file:
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         h = dict(headers or {})
         if self.auth:
             tok = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()

@@ -175,6 +175,20 @@ def test_plain_http_needs_insecure_registry(hulld_factory, registry):
     assert pull(d2, img.ref) == img.id
 
 
+def test_https_registry_with_ca_file(hulld_factory):
+    r = Registry(tls=True)
+    try:
+        img = r.push_busybox(uniq(), "latest")
+        d = hulld_factory()  # HTTPS, verified against the system CAs: refused
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, img.ref)
+        assert "certificate" in e.value.details().lower() or "SSL" in e.value.details()
+        d2 = hulld_factory("--registry-ca", f"{r.host}={r.ca_file}")
+        assert pull(d2, img.ref) == img.id
+    finally:
+        r.close()
+
+
 @pytest.mark.parametrize("docker", [False, True])
 def test_manifest_list(hd, registry, docker):
     repo = uniq("multi")
