@@ -284,7 +284,8 @@ static const struct oci_cgroup_dir *find_dir(const struct oci_cgroup *cg, const 
 static int write_file(const char *dir, const char *file, const char *value, hull_error_t *err)
 {
     _cleanup_free_ char *p = hull_path_join(dir, file);
-    _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_TRUNC as runc: no effect on cgroupfs, keeps fixture trees exact */
+    _cleanup_close_ int fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return hull_error_set(err, errno, "open `%s`", p);
     size_t len = strlen(value);
@@ -658,8 +659,15 @@ static int v2_write_max(const char *dir, const char *file, int64_t v, hull_error
 
 static bool safe_unified_key(const char *k)
 {
-    return k && *k && strchr(k, '/') == NULL && strcmp(k, ".") != 0 && strcmp(k, "..") != 0 &&
-           strchr(k, '.') != NULL && strncmp(k, "cgroup.", 7) != 0;
+    /* a plain "controller.knob" file name; never the files that move or kill processes */
+    static const char *const denied[] = {"cgroup.procs", "cgroup.threads", "cgroup.subtree_control",
+                                         "cgroup.kill", NULL};
+    if (k == NULL || *k == '\0' || strchr(k, '/') != NULL || strchr(k, '.') == NULL || k[0] == '.')
+        return false;
+    for (size_t i = 0; denied[i]; i++)
+        if (strcmp(k, denied[i]) == 0)
+            return false;
+    return true;
 }
 
 int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)

@@ -1,0 +1,425 @@
+/* Unit tests of oci/ cgroup logic: host layout detection (v1, hybrid, v2 mountinfo fixtures in
+ * tests/fixtures/cgroup), runc-style cgroupsPath resolution, and the v1/v2 resource writers on
+ * fixture trees built in a temp dir (the test kernel has only v1 controllers, so v2 is only
+ * testable this way). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "oci/oci.h"
+
+#define FIXTURES "tests/fixtures/cgroup"
+
+static char *fixture(const char *name)
+{
+    char *text = NULL;
+    hull_error_t err = NULL;
+    _cleanup_free_ char *p = hull_path_join(FIXTURES, name);
+    if (hull_read_file(p, 1 << 20, &text, NULL, &err) < 0) {
+        fprintf(stderr, "fixture %s: %s (run from the repo root)\n", p, hull_error_msg(&err));
+        hull_error_free(&err);
+        fail();
+    }
+    return text;
+}
+
+static char *mkdtemp_dir(void)
+{
+    char tmpl[] = "/tmp/hull-oci-cg-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return xstrdup(d);
+}
+
+static void put(const char *dir, const char *file, const char *text)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, file);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static char *get(const char *dir, const char *file)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, file);
+    char *text = NULL;
+    hull_error_t err = NULL;
+    if (hull_read_file(p, 1 << 20, &text, NULL, &err) < 0) {
+        hull_error_free(&err);
+        return NULL;
+    }
+    size_t n = strlen(text);
+    while (n && text[n - 1] == '\n')
+        text[--n] = '\0';
+    return text;
+}
+
+#define assert_file(dir, file, want)                                                               \
+    do {                                                                                           \
+        _cleanup_free_ char *_g = get(dir, file);                                                  \
+        assert_non_null(_g);                                                                       \
+        assert_string_equal(_g, want);                                                             \
+    } while (0)
+
+static yajl_val parse(const char *text)
+{
+    yajl_val v = NULL;
+    hull_error_t err = NULL;
+    assert_int_equal(hull_json_parse(text, "test", &v, &err), 0);
+    return v;
+}
+
+static void rm_tree(const char *dir)
+{
+    hull_error_t err = NULL;
+    hull_rm_rf(dir, &err);
+    hull_error_free(&err);
+}
+
+/* ---- layout ------------------------------------------------------------------------------- */
+
+static void test_layout_hybrid(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *mi = fixture("mountinfo-hybrid");
+    struct oci_cgroup_layout l;
+    hull_error_t err = NULL;
+    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
+    assert_int_equal(l.mode, OCI_CGROUP_HYBRID);
+    assert_int_equal(l.n, 10);
+    bool unified = false, systemd = false;
+    for (size_t i = 0; i < l.n; i++) {
+        unified = unified ||
+                  (l.hiers[i].v2 && strcmp(l.hiers[i].mountpoint, "/sys/fs/cgroup/unified") == 0);
+        systemd = systemd || strcmp(l.hiers[i].options, "name=systemd") == 0;
+    }
+    assert_true(unified && systemd);
+    oci_cgroup_layout_clear(&l);
+}
+
+static void test_layout_v1_and_resolve(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *mi = fixture("mountinfo-v1");
+    _cleanup_free_ char *self = fixture("proc-self-cgroup-v1");
+    struct oci_cgroup_layout l;
+    hull_error_t err = NULL;
+    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
+    assert_int_equal(l.mode, OCI_CGROUP_V1);
+    assert_int_equal(l.n, 7);
+    struct oci_cgroup cg;
+    /* absolute */
+    assert_int_equal(oci_cgroup_resolve(&l, self, "/hull/abc", "id1", &cg, &err), 0);
+    bool seen_cpu = false, seen_dev = false;
+    for (size_t i = 0; i < cg.n; i++) {
+        if (strcmp(cg.dirs[i].controller, "cpu") == 0) {
+            seen_cpu = true;
+            assert_string_equal(cg.dirs[i].controllers, "cpu,cpuacct");
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/cpu,cpuacct/hull/abc");
+        }
+        if (strcmp(cg.dirs[i].controller, "devices") == 0) {
+            /* mount root /kubepods is not under /hull: the path is used as is */
+            seen_dev = true;
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/devices/hull/abc");
+        }
+        if (strcmp(cg.dirs[i].controller, "name=systemd") == 0)
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/systemd/hull/abc");
+    }
+    assert_true(seen_cpu && seen_dev);
+    oci_cgroup_clear(&cg);
+    /* relative: below the caller's cgroup; the devices mount shows only /kubepods */
+    assert_int_equal(oci_cgroup_resolve(&l, self, "ctr", "id1", &cg, &err), 0);
+    for (size_t i = 0; i < cg.n; i++) {
+        if (strcmp(cg.dirs[i].controller, "memory") == 0)
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/memory/user.slice/ctr");
+        if (strcmp(cg.dirs[i].controller, "devices") == 0)
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/devices/pod1/ctr");
+        if (strcmp(cg.dirs[i].controller, "freezer") == 0)
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/freezer/ctr");
+    }
+    oci_cgroup_clear(&cg);
+    /* empty: the id, relative */
+    assert_int_equal(oci_cgroup_resolve(&l, self, "", "myid", &cg, &err), 0);
+    for (size_t i = 0; i < cg.n; i++)
+        if (strcmp(cg.dirs[i].controller, "pids") == 0)
+            assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/pids/user.slice/myid");
+    oci_cgroup_clear(&cg);
+    /* escapes */
+    assert_int_equal(oci_cgroup_resolve(&l, self, "/hull/../../etc", "x", &cg, &err), -EINVAL);
+    hull_error_free(&err);
+    assert_int_equal(oci_cgroup_resolve(&l, self, "system.slice:hull:x", "x", &cg, &err), -EINVAL);
+    assert_non_null(strstr(hull_error_msg(&err), "systemd"));
+    hull_error_free(&err);
+    oci_cgroup_layout_clear(&l);
+}
+
+static void test_layout_v2_and_resolve(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *mi = fixture("mountinfo-v2");
+    _cleanup_free_ char *self = fixture("proc-self-cgroup-v2");
+    struct oci_cgroup_layout l;
+    hull_error_t err = NULL;
+    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
+    assert_int_equal(l.mode, OCI_CGROUP_V2);
+    assert_int_equal(l.n, 1);
+    struct oci_cgroup cg;
+    assert_int_equal(oci_cgroup_resolve(&l, self, "/kubepods/pod1/ctr", "x", &cg, &err), 0);
+    assert_int_equal(cg.n, 1);
+    assert_string_equal(cg.dirs[0].controller, "unified");
+    assert_string_equal(cg.dirs[0].path, "/sys/fs/cgroup/kubepods/pod1/ctr");
+    assert_string_equal(cg.dirs[0].mount, "/sys/fs/cgroup");
+    oci_cgroup_clear(&cg);
+    assert_int_equal(oci_cgroup_resolve(&l, self, "c1", "x", &cg, &err), 0);
+    assert_string_equal(cg.dirs[0].path, "/sys/fs/cgroup/user.slice/session-1.scope/c1");
+    oci_cgroup_clear(&cg);
+    oci_cgroup_layout_clear(&l);
+}
+
+static void test_weights(void **state)
+{
+    (void)state;
+    assert_int_equal(oci_cgroup_shares_to_weight(2), 1);
+    assert_int_equal(oci_cgroup_shares_to_weight(262144), 10000);
+    assert_int_equal(oci_cgroup_shares_to_weight(1024), 39);
+    assert_int_equal(oci_cgroup_shares_to_weight(0), 0);
+    assert_int_equal(oci_cgroup_blkio_to_io_weight(10), 1);
+    assert_int_equal(oci_cgroup_blkio_to_io_weight(1000), 10000);
+    assert_int_equal(oci_cgroup_blkio_to_io_weight(500), 1 + 490 * 9999 / 990);
+}
+
+/* ---- v2 writers on a fixture tree ---------------------------------------------------------- */
+
+static char *v2_tree(char **leaf)
+{
+    char *base = mkdtemp_dir();
+    put(base, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+    put(base, "cgroup.subtree_control", "");
+    _cleanup_free_ char *mid = hull_path_join(base, "hull");
+    assert_int_equal(mkdir(mid, 0755), 0);
+    put(mid, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    put(mid, "cgroup.subtree_control", "");
+    *leaf = hull_path_join(mid, "ctr");
+    assert_int_equal(mkdir(*leaf, 0755), 0);
+    static const char *const files[] = {"memory.max",
+                                        "memory.swap.max",
+                                        "memory.low",
+                                        "memory.high",
+                                        "memory.events",
+                                        "cpu.weight",
+                                        "cpu.max",
+                                        "cpu.idle",
+                                        "cpuset.cpus",
+                                        "cpuset.mems",
+                                        "pids.max",
+                                        "io.weight",
+                                        "io.max",
+                                        "hugetlb.2MB.max",
+                                        "cgroup.freeze",
+                                        "cgroup.events",
+                                        "cgroup.procs",
+                                        "cgroup.controllers",
+                                        NULL};
+    for (size_t i = 0; files[i]; i++)
+        put(*leaf, files[i], "");
+    put(*leaf, "cpu.max", "max 100000\n");
+    return base;
+}
+
+static void test_v2_apply(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *leaf = NULL;
+    _cleanup_free_ char *base = v2_tree(&leaf);
+    yajl_val res =
+        parse("{\"memory\":{\"limit\":67108864,\"swap\":100663296,\"reservation\":33554432},"
+              "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":200000,\"cpus\":\"0-1\","
+              "\"mems\":\"0\",\"idle\":1},"
+              "\"pids\":{\"limit\":-1},"
+              "\"blockIO\":{\"weight\":500,\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,"
+              "\"rate\":1048576}]},"
+              "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}],"
+              "\"unified\":{\"memory.high\":\"50000000\"}}");
+    hull_error_t err = NULL;
+    int r = oci_cgroup_v2_apply(leaf, res, &err);
+    if (r < 0)
+        fprintf(stderr, "%s\n", hull_error_msg(&err));
+    assert_int_equal(r, 0);
+    assert_file(leaf, "memory.max", "67108864");
+    assert_file(leaf, "memory.swap.max", "33554432"); /* swap - limit */
+    assert_file(leaf, "memory.low", "33554432");
+    assert_file(leaf, "cpu.weight", "39");
+    assert_file(leaf, "cpu.max", "50000 200000");
+    assert_file(leaf, "cpu.idle", "1");
+    assert_file(leaf, "cpuset.cpus", "0-1");
+    assert_file(leaf, "cpuset.mems", "0");
+    assert_file(leaf, "pids.max", "max");
+    char w[32];
+    snprintf(w, sizeof(w), "%llu", (unsigned long long)oci_cgroup_blkio_to_io_weight(500));
+    assert_file(leaf, "io.weight", w);
+    assert_file(leaf, "io.max", "8:0 rbps=1048576");
+    assert_file(leaf, "hugetlb.2MB.max", "4194304");
+    assert_file(leaf, "memory.high", "50000000");
+    yajl_tree_free(res);
+
+    /* update: only what is given changes; quota alone keeps the period */
+    res = parse("{\"memory\":{\"limit\":-1},\"cpu\":{\"quota\":-1}}");
+    assert_int_equal(oci_cgroup_v2_apply(leaf, res, &err), 0);
+    assert_file(leaf, "memory.max", "max");
+    assert_file(leaf, "cpu.max", "max 100000");
+    assert_file(leaf, "memory.low", "33554432");
+    yajl_tree_free(res);
+    rm_tree(base);
+}
+
+static void test_v2_apply_errors(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *leaf = NULL;
+    _cleanup_free_ char *base = v2_tree(&leaf);
+    hull_error_t err = NULL;
+    static const char *const bad[] = {
+        "{\"memory\":{\"limit\":100,\"swap\":50}}",
+        "{\"memory\":{\"swap\":50}}",
+        "{\"unified\":{\"../escape\":\"1\"}}",
+        "{\"unified\":{\"cgroup.procs\":\"1\"}}",
+        "{\"unified\":{\"memory.high\":5}}",
+        "{\"unified\":{\"memory.nonexistent\":\"5\"}}",
+        "{\"hugepageLimits\":[{\"pageSize\":\"../2MB\",\"limit\":1}]}",
+        NULL,
+    };
+    for (size_t i = 0; bad[i]; i++) {
+        yajl_val res = parse(bad[i]);
+        assert_true(oci_cgroup_v2_apply(leaf, res, &err) < 0);
+        assert_non_null(err);
+        hull_error_free(&err);
+        yajl_tree_free(res);
+    }
+    _cleanup_free_ char *escaped = hull_path_join(base, "hull/escape");
+    assert_int_equal(access(escaped, F_OK), -1);
+    rm_tree(base);
+}
+
+static void test_v2_enable_controllers(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *leaf = NULL;
+    _cleanup_free_ char *base = v2_tree(&leaf);
+    hull_error_t err = NULL;
+    assert_int_equal(oci_cgroup_v2_enable_controllers(base, leaf, &err), 0);
+    assert_file(base, "cgroup.subtree_control", "+cpuset +cpu +io +memory +hugetlb +pids");
+    _cleanup_free_ char *mid = hull_path_join(base, "hull");
+    assert_file(mid, "cgroup.subtree_control", "+cpuset +cpu +io +memory +pids");
+    rm_tree(base);
+}
+
+static void test_v2_freeze_oom_pids(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *leaf = NULL;
+    _cleanup_free_ char *base = v2_tree(&leaf);
+    struct oci_cgroup cg = {.mode = OCI_CGROUP_V2, .n = 1};
+    cg.dirs = xmalloc0(sizeof(*cg.dirs));
+    cg.dirs[0].controller = xstrdup("unified");
+    cg.dirs[0].controllers = xstrdup("");
+    cg.dirs[0].path = xstrdup(leaf);
+    cg.dirs[0].mount = xstrdup(base);
+    hull_error_t err = NULL;
+    put(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
+    assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
+    assert_file(leaf, "cgroup.freeze", "1");
+    bool frozen = false;
+    assert_int_equal(oci_cgroup_is_frozen(&cg, &frozen), 0);
+    assert_true(frozen);
+    uint64_t n = 99;
+    put(leaf, "memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
+    assert_int_equal(oci_cgroup_oom_kills(&cg, &n), 0);
+    assert_int_equal(n, 2);
+    put(leaf, "cgroup.procs", "12\n34\n");
+    pid_t *pids = NULL;
+    size_t np = 0;
+    assert_int_equal(oci_cgroup_pids(&cg, &pids, &np, &err), 0);
+    assert_int_equal(np, 2);
+    assert_int_equal(pids[0], 12);
+    assert_int_equal(pids[1], 34);
+    free(pids);
+    oci_cgroup_clear(&cg);
+    rm_tree(base);
+}
+
+/* ---- v1 writers on a fixture tree ---------------------------------------------------------- */
+
+static void test_v1_memory_and_cpuset(void **state)
+{
+    (void)state;
+    char *base = mkdtemp_dir();
+    put(base, "cpuset.cpus", "0-3\n");
+    put(base, "cpuset.mems", "0\n");
+    _cleanup_free_ char *leaf = hull_path_join(base, "ctr");
+    assert_int_equal(mkdir(leaf, 0755), 0);
+    static const char *const files[] = {"memory.limit_in_bytes",
+                                        "memory.memsw.limit_in_bytes",
+                                        "memory.soft_limit_in_bytes",
+                                        "memory.swappiness",
+                                        "memory.oom_control",
+                                        "cpuset.cpus",
+                                        "cpuset.mems",
+                                        "pids.max",
+                                        "cpu.shares",
+                                        "cpu.cfs_quota_us",
+                                        "cpu.cfs_period_us",
+                                        NULL};
+    for (size_t i = 0; files[i]; i++)
+        put(leaf, files[i], "");
+    put(leaf, "memory.memsw.limit_in_bytes", "9223372036854771712\n");
+    hull_error_t err = NULL;
+    yajl_val res = parse("{\"memory\":{\"limit\":1000,\"swap\":2000,\"reservation\":500,"
+                         "\"swappiness\":5,\"disableOOMKiller\":true},"
+                         "\"pids\":{\"limit\":0},\"cpu\":{\"shares\":0,\"quota\":1000,"
+                         "\"period\":10000}}");
+    assert_int_equal(oci_cgroup_v1_apply("memory", leaf, res, NULL, false, &err), 0);
+    assert_int_equal(oci_cgroup_v1_apply("cpuset", leaf, res, NULL, false, &err), 0);
+    assert_int_equal(oci_cgroup_v1_apply("pids", leaf, res, NULL, false, &err), 0);
+    /* cpu.shares 0 means unset; the fake file cannot clamp so only quota/period matter */
+    assert_int_equal(oci_cgroup_v1_apply("cpu", leaf, res, NULL, false, &err), 0);
+    assert_file(leaf, "memory.limit_in_bytes", "1000");
+    assert_file(leaf, "memory.memsw.limit_in_bytes", "2000");
+    assert_file(leaf, "memory.soft_limit_in_bytes", "500");
+    assert_file(leaf, "memory.swappiness", "5");
+    assert_file(leaf, "memory.oom_control", "1");
+    assert_file(leaf, "cpuset.cpus", "0-3"); /* copied from the parent */
+    assert_file(leaf, "cpuset.mems", "0");
+    assert_file(leaf, "pids.max", "max");
+    assert_file(leaf, "cpu.cfs_quota_us", "1000");
+    assert_file(leaf, "cpu.cfs_period_us", "10000");
+    yajl_tree_free(res);
+    res = parse("{\"memory\":{\"swappiness\":101}}");
+    assert_true(oci_cgroup_v1_apply("memory", leaf, res, NULL, false, &err) < 0);
+    hull_error_free(&err);
+    yajl_tree_free(res);
+    rm_tree(base);
+    free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout_hybrid),
+        cmocka_unit_test(test_layout_v1_and_resolve),
+        cmocka_unit_test(test_layout_v2_and_resolve),
+        cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_v2_apply),
+        cmocka_unit_test(test_v2_apply_errors),
+        cmocka_unit_test(test_v2_enable_controllers),
+        cmocka_unit_test(test_v2_freeze_oom_pids),
+        cmocka_unit_test(test_v1_memory_and_cpuset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
