@@ -704,11 +704,22 @@ static void monitor_loop(struct monitor *m)
         if (pfd[PFD_SIG].revents)
             handle_signals(m);
     }
-    /* The process is gone: everything it wrote is in the pipes (or the pty) now. */
-    if (m->out_fd >= 0)
-        pump_output(m, 0, true);
-    if (m->err_fd >= 0)
-        pump_output(m, 1, true);
+    /* The process is gone: what it wrote is in the pipes (or the pty).  Read to EOF, which
+     * comes at once unless something else still holds the write side (a process that
+     * outlived it without a PID namespace): give that at most 200 ms. */
+    int64_t end = hull_monotonic_ns() + 200000000LL;
+    for (;;) {
+        if (m->out_fd >= 0)
+            pump_output(m, 0, true);
+        if (m->err_fd >= 0)
+            pump_output(m, 1, true);
+        int64_t left = end - hull_monotonic_ns();
+        if ((m->out_fd < 0 && m->err_fd < 0) || left <= 0)
+            break;
+        struct pollfd p[2] = {{m->out_fd, POLLIN, 0}, {m->err_fd, POLLIN, 0}};
+        if (poll(p, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+            break;
+    }
 }
 
 /* Gives attach clients up to five seconds to take the rest of their output. */

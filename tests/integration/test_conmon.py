@@ -214,6 +214,14 @@ def test_tty_resize(env):
     assert b"37 123" in cri_text(recs)
 
 
+def test_tty_output_not_lost_on_immediate_exit(env):
+    m, ex = run_to_exit(env, ["/bin/sh", "-c", "seq 1 5000; printf last"], terminal=True,
+                        bundle_overrides={"process": {"terminal": True}})
+    assert ex["exit_code"] == 0
+    want = "".join(f"{i}\r\n" for i in range(1, 5001)).encode() + b"last"
+    assert cri_text(parse_cri_log(m.log_bytes())) == want
+
+
 def test_ctl_errors(env):
     m = env.container(["/bin/sleep", "100"]).start()
     assert m.ctl("resize 10 10").startswith("error")  # no terminal
