@@ -1641,7 +1641,8 @@ static void test_runc_run(void **state)
         "echo kcore=$(cat /proc/kcore 2>/dev/null | head -c 1 | wc -c); "
         "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); cat /ro/rofile; "
         "touch /ro/x 2>/dev/null && echo ro=writable || echo ro=readonly; "
-        "cat /data/file.txt; touch /data/y 2>/dev/null && echo data=writable; true"};
+        "cat /data/file.txt; touch /data/y 2>/dev/null && echo data=writable; "
+        "unshare -U true 2>/dev/null && echo unshare=allowed || echo unshare=denied; true"};
     f->cfg.command = cmd;
     f->cfg.n_command = 3;
 
@@ -1660,6 +1661,8 @@ static void test_runc_run(void **state)
     assert_non_null(strstr(out, "ro=readonly"));
     assert_non_null(strstr(out, "vol-content"));
     assert_non_null(strstr(out, "data=writable"));
+    /* RuntimeDefault seccomp: no new namespaces without CAP_SYS_ADMIN */
+    assert_non_null(strstr(out, "unshare=denied"));
 
     /* as a user of the image, with a CRI supplemental group */
     f->sc.run_as_username = "app";
