@@ -16,6 +16,9 @@
  *
  * All functions are thread safe (a struct stats_cgroups is read-only after stats_open);
  * keeping and updating previous CPU samples is the caller's business.
+ * Costs: stats_cgroup_read reads about 15 small cgroup files; stats_dir_usage walks the whole
+ * directory (cache it per container if kubelet polls often); stats_net_read_netns starts and
+ * joins one thread.
  * Errors: 0 or a negative errno with *err filled (common.h). */
 #ifndef HULL_SERVER_STATS_H
 #define HULL_SERVER_STATS_H
