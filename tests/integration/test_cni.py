@@ -276,3 +276,23 @@ def test_pod_names_cannot_inject_cni_args(net, hulld_factory):
                      grpc.StatusCode.INVALID_ARGUMENT, "';' or '='")
     assert net.records() == []
     assert_rolled_back(net, d)
+
+
+CONTRIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "contrib", "cni")
+
+
+def test_contrib_conflists_are_accepted(net, hulld_factory):
+    """contrib/cni/ examples load (NetworkReady) and chain the expected plugins."""
+    files = sorted(f for f in os.listdir(CONTRIB) if f.endswith(".conflist"))
+    assert len(files) == 3
+    d = hulld_factory(*net.args())
+    for f in files:
+        for old in os.listdir(net.conf_dir):
+            os.unlink(os.path.join(net.conf_dir, old))
+        with open(os.path.join(CONTRIB, f)) as src:
+            doc = json.load(src)
+        net.write(f, doc)
+        ok, _, message = network_ready(d)
+        assert ok, f"{f}: {message}"
+        assert doc["plugins"][0]["type"] in ("bridge", "flannel", "calico")
