@@ -2453,3 +2453,29 @@ out:
     devv_clear(&devices);
     return r;
 }
+
+int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
+                     const Runtime__V1__ContainerConfig *config, char **out, hull_error_t *err)
+{
+    *out = NULL;
+    const char *dir = pod ? S(pod->log_directory) : "";
+    const char *lp = config ? S(config->log_path) : "";
+    if (*lp == '\0')
+        return 0;
+    if (has_dotdot_component(lp) || has_control_chars(lp))
+        return hull_error_setx(err, EINVAL, "log_path \"%s\" is invalid", lp);
+    if (*dir == '\0') {
+        if (lp[0] != '/')
+            return hull_error_setx(err, EINVAL,
+                                   "log_path \"%s\" is relative and the pod has "
+                                   "no log_directory",
+                                   lp);
+        *out = clean_path(lp);
+        return 0;
+    }
+    if (dir[0] != '/' || has_dotdot_component(dir) || has_control_chars(dir))
+        return hull_error_setx(err, EINVAL, "log_directory \"%s\" is invalid", dir);
+    _cleanup_free_ char *joined = hull_path_join(dir, lp);
+    *out = clean_path(joined);
+    return 0;
+}

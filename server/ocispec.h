@@ -78,6 +78,12 @@ extern const char *const ocispec_default_caps[];
 int ocispec_sysctl_validate(const char *key, const char *value, bool host_network, bool host_ipc,
                             hull_error_t *err);
 
+/* The container's CRI log file: <pod log_directory>/<container log_path> (cleaned).  log_path
+ * may not climb out of the directory (".." components refused, EINVAL); the directory must be
+ * absolute.  *out is NULL when the container has no log_path. */
+int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
+                     const Runtime__V1__ContainerConfig *config, char **out, hull_error_t *err);
+
 /* Capability name ("NET_ADMIN", "CAP_NET_ADMIN", any case) to its number; -1 if unknown. */
 int ocispec_cap_from_name(const char *name);
 

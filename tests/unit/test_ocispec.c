@@ -1504,6 +1504,35 @@ static void test_bad_input(void **state)
     gen_fail(f, ENOENT, "rootfs");
 }
 
+static void test_log_path(void **state)
+{
+    struct fx *f = *state;
+    hull_error_t err = NULL;
+    char *p = NULL;
+    f->pcfg.log_directory = "/var/log/pods/ns_pod_uid";
+    f->cfg.log_path = "web/0.log";
+    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
+    assert_string_equal(p, "/var/log/pods/ns_pod_uid/web/0.log");
+    free(p);
+    f->cfg.log_path = "";
+    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
+    assert_null(p);
+    f->cfg.log_path = "../../../etc/cron.d/x";
+    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
+    hull_error_free(&err);
+    f->cfg.log_path = "web/0.log";
+    f->pcfg.log_directory = "relative/dir";
+    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
+    hull_error_free(&err);
+    f->pcfg.log_directory = "";
+    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
+    hull_error_free(&err);
+    f->cfg.log_path = "/abs/./x.log";
+    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
+    assert_string_equal(p, "/abs/x.log");
+    free(p);
+}
+
 /* ---- running a generated spec with runc -------------------------------------------------- */
 static int run_cmd(char *const argv[], const char *out_path)
 {
@@ -1712,6 +1741,7 @@ int main(void)
         T(test_seccomp_localhost),
         T(test_apparmor),
         T(test_bad_input),
+        T(test_log_path),
         T(test_runc_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
