@@ -15,8 +15,10 @@
 struct ocispec_sandbox {
     const char *id;
     const Runtime__V1__PodSandboxConfig *config; /* the pod's CRI config */
-    /* namespaces to join (paths of pinned namespaces, or /proc/PID/ns/X); NULL = none, i.e.
-     * the host's when the pod uses the host's namespace of that kind */
+    /* namespaces to join (paths of pinned namespaces, or /proc/PID/ns/X).  host_* say the pod
+     * uses the host's namespace; otherwise NULL means a fresh namespace for the container
+     * (except pid mode POD, which needs pidns_path).  UTS: utsns_path, else the host's for
+     * host-network pods, else a fresh one with `hostname` set. */
     const char *netns_path;
     const char *ipcns_path;
     const char *utsns_path;
@@ -60,8 +62,19 @@ struct ocispec_input {
     struct ocispec_user *user_out;
 };
 
-/* Builds config.json text.  Errors (EINVAL, ENOENT for a missing user / profile) name the
- * offending field, e.g. "run_as_username \"nobody2\" not found in the image's /etc/passwd". */
+/* Builds config.json text.  Errors (EINVAL, ENOENT for a missing user / profile, ENOTSUP for
+ * user namespaces, CDI devices, id-mapped or image mounts, AppArmor without AppArmor, EFBIG for
+ * an oversized image /etc/passwd or /etc/group) name the offending field, e.g.
+ * "run_as_username \"nobody2\" not found in the image's /etc/passwd".
+ *
+ * Side effects on the host (all idempotent; the caller removes container_dir on failure):
+ * missing CRI mount host paths are created as directories (kubelet semantics),
+ * <container_dir>/termination-log (0666) unless a CRI mount provides /dev/termination-log, and
+ * <container_dir>/volumes/<hash> per image volume, filled on creation with what the image has
+ * at that path (read inside the rootfs only).  in->rootfs must be mounted.
+ *
+ * Unset security-context fields follow containerd: no seccomp field and no
+ * seccomp_profile_path = unconfined; empty masked/readonly path lists = the defaults. */
 int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_error_t *err);
 
 /* The runtime-spec LinuxResources JSON for `RUNTIME update --resources FILE ID`. */
