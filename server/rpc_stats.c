@@ -440,3 +440,162 @@ int rpc_stream_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *
     }
     return r;
 }
+
+/* ---- metrics (kubelet's /metrics/cadvisor from CRI) -------------------------------------------
+ */
+int rpc_list_metric_descriptors(struct rpc_call *call, const ProtobufCMessage *req,
+                                ProtobufCMessage **resp, hull_error_t *err)
+{
+    size_t n = 0;
+    const struct stats_metric_desc *d = stats_metric_descriptors(&n);
+    Runtime__V1__ListMetricDescriptorsResponse *out =
+        rpc_new_message(call, &runtime__v1__list_metric_descriptors_response__descriptor);
+    out->descriptors = rpc_alloc(call, (n + 1) * sizeof(void *));
+    for (size_t i = 0; i < n; i++) {
+        Runtime__V1__MetricDescriptor *m =
+            rpc_new_message(call, &runtime__v1__metric_descriptor__descriptor);
+        m->name = (char *)d[i].name;
+        m->help = (char *)d[i].help;
+        m->label_keys = (char **)d[i].label_keys;
+        m->n_label_keys = d[i].n_label_keys;
+        out->descriptors[out->n_descriptors++] = m;
+    }
+    *resp = &out->base;
+    return 0;
+}
+
+struct metric_sink {
+    struct rpc_call *call;
+    const char *labels[3]; /* id, name, image */
+    int64_t timestamp;
+    Runtime__V1__Metric **items;
+    size_t n, cap;
+};
+
+static void metric_cb(void *opaque, const struct stats_metric_desc *d, const char *iface,
+                      uint64_t value)
+{
+    struct metric_sink *s = opaque;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        Runtime__V1__Metric **items = rpc_alloc(s->call, cap * sizeof(*items));
+        if (s->n)
+            memcpy(items, s->items, s->n * sizeof(*items));
+        s->items = items;
+        s->cap = cap;
+    }
+    Runtime__V1__Metric *m = rpc_new_message(s->call, &runtime__v1__metric__descriptor);
+    m->name = (char *)d->name;
+    m->timestamp = s->timestamp;
+    m->metric_type = (Runtime__V1__MetricType)d->type;
+    m->n_label_values = d->n_label_keys;
+    m->label_values = rpc_alloc(s->call, (d->n_label_keys + 1) * sizeof(char *));
+    for (size_t i = 0; i < d->n_label_keys; i++)
+        m->label_values[i] = (char *)(i < 3 ? s->labels[i] : (iface ? iface : ""));
+    m->value = u64(s->call, value);
+    s->items[s->n++] = m;
+}
+
+static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct sandbox *sb)
+{
+    struct hull_server *srv = rpc_server(call);
+    struct stats_service *s = srv->stats;
+    Runtime__V1__PodSandboxMetrics *pm =
+        rpc_new_message(call, &runtime__v1__pod_sandbox_metrics__descriptor);
+    pm->pod_sandbox_id = rpc_strdup(call, sandbox_id(sb));
+    bool ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
+    /* the pod: cgroup usage and network */
+    struct metric_sink ps = {.call = call, .labels = {pm->pod_sandbox_id, "POD", ""}};
+    struct stats_cgroup u;
+    struct stats_net net = {0};
+    _cleanup_error_ hull_error_t e = NULL;
+    bool have_cg =
+        s->cg && ready && stats_cgroup_read(s->cg, sandbox_cgroup_parent(sb), &u, &e) == 0;
+    hull_error_free(&e);
+    const char *netns = sandbox_netns_path(sb);
+    bool have_net = netns && ready && stats_net_read_netns(netns, &net, &e) == 0;
+    ps.timestamp = hull_now_ns();
+    stats_metrics_emit(have_cg ? &u : NULL, NULL, have_net ? &net : NULL, metric_cb, &ps);
+    stats_net_clear(&net);
+    pm->metrics = ps.items;
+    pm->n_metrics = ps.n;
+    /* its containers */
+    struct container_snapshot **l = NULL;
+    size_t n = 0;
+    container_list(srv, sandbox_id(sb), &l, &n, NULL);
+    pm->container_metrics = rpc_alloc(call, (n + 1) * sizeof(void *));
+    for (size_t i = 0; i < n; i++) {
+        Runtime__V1__ContainerMetrics *cm =
+            rpc_new_message(call, &runtime__v1__container_metrics__descriptor);
+        cm->container_id = rpc_strdup(call, l[i]->id);
+        const char *name =
+            l[i]->config && l[i]->config->metadata ? l[i]->config->metadata->name : "";
+        struct metric_sink cs = {.call = call,
+                                 .labels = {cm->container_id, rpc_strdup(call, name),
+                                            rpc_strdup(call, l[i]->image_ref)}};
+        struct stats_cgroup cu;
+        struct stats_fs_usage fs;
+        bool c_cg = s->cg && l[i]->state != CONTAINER_EXITED && l[i]->cgroups_path[0] &&
+                    stats_cgroup_read(s->cg, l[i]->cgroups_path, &cu, &e) == 0;
+        hull_error_free(&e);
+        bool c_fs = stats_dir_usage(l[i]->upper_dir, &fs, &e) == 0;
+        hull_error_free(&e);
+        cs.timestamp = hull_now_ns();
+        stats_metrics_emit(c_cg ? &cu : NULL, c_fs ? &fs : NULL, NULL, metric_cb, &cs);
+        cm->metrics = cs.items;
+        cm->n_metrics = cs.n;
+        pm->container_metrics[pm->n_container_metrics++] = cm;
+    }
+    container_snapshot_list_free(l, n);
+    return pm;
+}
+
+struct metrics_collect {
+    struct rpc_call *call;
+    Runtime__V1__PodSandboxMetrics **items;
+    size_t n, cap;
+};
+
+static int collect_metrics(struct sandbox *sb, void *opaque)
+{
+    struct metrics_collect *mc = opaque;
+    if (mc->n == mc->cap) {
+        size_t cap = mc->cap ? mc->cap * 2 : 16;
+        Runtime__V1__PodSandboxMetrics **items = rpc_alloc(mc->call, cap * sizeof(*items));
+        if (mc->n)
+            memcpy(items, mc->items, mc->n * sizeof(*items));
+        mc->items = items;
+        mc->cap = cap;
+    }
+    mc->items[mc->n++] = pod_metrics(mc->call, sb);
+    return 0;
+}
+
+int rpc_list_pod_sandbox_metrics(struct rpc_call *call, const ProtobufCMessage *req,
+                                 ProtobufCMessage **resp, hull_error_t *err)
+{
+    struct metrics_collect mc = {.call = call};
+    sandbox_foreach(rpc_server(call), collect_metrics, &mc);
+    Runtime__V1__ListPodSandboxMetricsResponse *out =
+        rpc_new_message(call, &runtime__v1__list_pod_sandbox_metrics_response__descriptor);
+    out->pod_metrics = mc.items;
+    out->n_pod_metrics = mc.n;
+    *resp = &out->base;
+    return 0;
+}
+
+int rpc_stream_pod_sandbox_metrics(struct rpc_call *call, const ProtobufCMessage *req,
+                                   ProtobufCMessage **resp, hull_error_t *err)
+{
+    struct metrics_collect mc = {.call = call};
+    sandbox_foreach(rpc_server(call), collect_metrics, &mc);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < mc.n; i += STREAM_CHUNK) {
+        Runtime__V1__StreamPodSandboxMetricsResponse m =
+            RUNTIME__V1__STREAM_POD_SANDBOX_METRICS_RESPONSE__INIT;
+        m.pod_sandbox_metrics = mc.items + i;
+        m.n_pod_sandbox_metrics = mc.n - i < STREAM_CHUNK ? mc.n - i : STREAM_CHUNK;
+        r = rpc_stream_send(call, &m.base, err);
+    }
+    return r;
+}

@@ -343,3 +343,51 @@ def test_exec_sync_output_is_capped(env):
     with pytest.raises(grpc.RpcError) as e:
         env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=[]))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_container_and_pod_stats(env):
+    pod, pcfg = run_pod(env, "stats")
+    cid = create(env, pod, pcfg, "busy",
+                 ["sh", "-c", "head -c 5000000 /dev/zero > /tmp/blob; "
+                              "while true; do :; done"], labels={"k": "v"})
+    idle = create(env, pod, pcfg, "idle", ["sleep", "100"])
+    for c in (cid, idle):
+        env.runtime.StartContainer(pb.StartContainerRequest(container_id=c))
+    time.sleep(1.5)
+    s1 = env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    time.sleep(1.0)
+    s2 = env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    assert s2.attributes.id == cid and s2.attributes.metadata.name == "busy"
+    assert s2.attributes.labels["k"] == "v"
+    assert s2.cpu.usage_core_nano_seconds.value > s1.cpu.usage_core_nano_seconds.value > 0
+    assert s2.cpu.usage_nano_cores.value > 100_000_000  # a spinning shell: > 0.1 core
+    assert s2.memory.working_set_bytes.value > 0
+    assert s2.writable_layer.used_bytes.value >= 5_000_000
+    assert s2.writable_layer.inodes_used.value >= 2
+    assert s2.writable_layer.fs_id.mountpoint.startswith("/")
+    listed = env.runtime.ListContainerStats(pb.ListContainerStatsRequest(
+        filter=pb.ContainerStatsFilter(label_selector={"k": "v"}))).stats
+    assert [x.attributes.id for x in listed] == [cid]
+    listed = env.runtime.ListContainerStats(pb.ListContainerStatsRequest(
+        filter=pb.ContainerStatsFilter(pod_sandbox_id=pod))).stats
+    assert sorted(x.attributes.id for x in listed) == sorted([cid, idle])
+    ps = env.runtime.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
+    assert ps.attributes.id == pod
+    assert sorted(c.attributes.id for c in ps.linux.containers) == sorted([cid, idle])
+    assert ps.linux.cpu.usage_core_nano_seconds.value >= s2.cpu.usage_core_nano_seconds.value
+    assert ps.linux.memory.working_set_bytes.value > 0
+    assert ps.linux.process.process_count.value >= 2
+    all_pods = env.runtime.ListPodSandboxStats(pb.ListPodSandboxStatsRequest()).stats
+    assert pod in [p.attributes.id for p in all_pods]
+    with pytest.raises(grpc.RpcError) as e:
+        env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id="f" * 64))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # cadvisor-style metrics through CRI
+    descs = env.runtime.ListMetricDescriptors(pb.ListMetricDescriptorsRequest()).descriptors
+    names = {d.name for d in descs}
+    assert "container_cpu_usage_seconds_total" in names
+    pm = [m for m in env.runtime.ListPodSandboxMetrics(pb.ListPodSandboxMetricsRequest()).pod_metrics
+          if m.pod_sandbox_id == pod][0]
+    cm = [c for c in pm.container_metrics if c.container_id == cid][0]
+    assert any(m.name == "container_memory_working_set_bytes" and m.value.value > 0
+               for m in cm.metrics)
