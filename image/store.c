@@ -16,6 +16,7 @@
 #define MAX_CONFIG     (8 << 20)
 #define MAX_RECORD     (4 << 20)
 #define PULL_PARALLEL  4
+#define MAX_LAYERS     500 /* overlayfs OVL_MAX_STACK */
 #define SHORT_ID_CHARS 10
 
 struct layer_rec {
@@ -1022,6 +1023,9 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
         yajl_val layers = hull_json_get(doc, "layers");
         if (layers == NULL || !YAJL_IS_ARRAY(layers))
             return hull_error_setx(err, EPROTO, "manifest without layers");
+        if (layers->u.array.len > MAX_LAYERS)
+            return hull_error_setx(err, EPROTO, "manifest has %zu layers (overlayfs stacks %d)",
+                                   layers->u.array.len, MAX_LAYERS);
         p->layers = xmalloc0((layers->u.array.len + 1) * sizeof(*p->layers));
         for (size_t i = 0; i < layers->u.array.len; i++) {
             yajl_val l = layers->u.array.values[i];
