@@ -2479,3 +2479,34 @@ int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
     *out = clean_path(joined);
     return 0;
 }
+
+int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty,
+                         char **json_out, hull_error_t *err)
+{
+    *json_out = NULL;
+    if (n == 0)
+        return hull_error_setx(err, EINVAL, "exec: no command");
+    _cleanup_yajl_ yajl_val t = NULL;
+    int r = hull_json_parse(spec_json ? spec_json : "", "container spec", &t, err);
+    if (r < 0)
+        return r;
+    yajl_val p = hull_json_get(t, "process");
+    if (p == NULL || !YAJL_IS_OBJECT(p))
+        return hull_error_setx(err, EINVAL, "container spec has no process");
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    hull_jw_begin_object(&w);
+    for (size_t i = 0; i < p->u.object.len; i++) {
+        const char *k = p->u.object.keys[i];
+        if (strcmp(k, "args") == 0 || strcmp(k, "terminal") == 0 || strcmp(k, "consoleSize") == 0)
+            continue;
+        hull_jw_key(&w, k);
+        jw_copy(&w, p->u.object.values[i], 0);
+    }
+    hull_jw_kv_bool(&w, "terminal", tty);
+    jw_strv(&w, "args", cmd, n);
+    hull_jw_end_object(&w);
+    *json_out = hull_jw_finish(&w, NULL);
+    hull_jw_free(&w);
+    return 0;
+}

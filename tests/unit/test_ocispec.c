@@ -1536,6 +1536,33 @@ static void test_log_path(void **state)
     free(p);
 }
 
+static void test_exec_process(void **state)
+{
+    struct fx *f = *state;
+    hull_error_t err = NULL;
+    char *spec = NULL, *proc = NULL;
+    f->img.user = "app";
+    assert_int_equal(oci_spec_from_cri(&f->in, &spec, &err), 0);
+    char *cmd[] = {"ls", "-l"};
+    assert_int_equal(ocispec_exec_process(spec, cmd, 2, true, &proc, &err), 0);
+    char ebuf[128];
+    yajl_val t = yajl_tree_parse(proc, ebuf, sizeof(ebuf));
+    assert_non_null(t);
+    assert_join(hull_json_get(t, "args"), "ls -l");
+    assert_true(hull_json_get_bool(t, "terminal", false));
+    assert_int_equal(jint(t, "user", "uid", NULL), 1000);
+    assert_join(jget(t, "user", "additionalGids", NULL), "1000 10 500");
+    assert_non_null(jget(t, "capabilities", "bounding", NULL));
+    assert_string_equal(jstr(t, "cwd", NULL, NULL), "/imgwd");
+    yajl_tree_free(t);
+    free(proc);
+    assert_int_equal(ocispec_exec_process(spec, cmd, 0, false, &proc, &err), -EINVAL);
+    hull_error_free(&err);
+    assert_int_equal(ocispec_exec_process("{}", cmd, 1, false, &proc, &err), -EINVAL);
+    hull_error_free(&err);
+    free(spec);
+}
+
 /* ---- running a generated spec with runc -------------------------------------------------- */
 static int run_cmd(char *const argv[], const char *out_path)
 {
@@ -1745,6 +1772,7 @@ int main(void)
         T(test_apparmor),
         T(test_bad_input),
         T(test_log_path),
+        T(test_exec_process),
         T(test_runc_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
