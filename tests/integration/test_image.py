@@ -482,25 +482,86 @@ def test_parallel_pulls_download_each_blob_once(hd, registry):
     assert len(list_images(hd)) == 1
 
 
-def test_status_answers_during_slow_pull(hulld_factory, registry):
+def test_parallel_pulls_of_images_sharing_a_layer(hd, registry):
+    shared = make_layer([{"name": "shared/blob", "data": os.urandom(512 * 1024)}])
+    imgs = [registry.push_busybox(uniq(), "latest",
+                                  extra_layers=[shared, make_layer([{"name": "own", "data": str(i)}])])
+            for i in range(4)]
+    shared_digest = imgs[0].layers[1][0]
+    assert all(i.layers[1][0] == shared_digest for i in imgs)
+    before = registry.blob_gets(shared_digest)
+    errors = []
+
+    def go(img):
+        try:
+            assert pull(hd, img.ref) == img.id
+        except Exception as e:  # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in imgs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert registry.blob_gets(shared_digest) == before + 1
+    assert len(list_images(hd)) == 4
+
+
+def test_killed_mid_pull_leaves_nothing(hulld_factory, registry):
     img = registry.push_busybox(uniq(), "latest")
     proxy = AuthProxy(registry)
     try:
         d = hulld_factory("--insecure-registry", proxy.host)
-        proxy.fail_blobs_5xx = 3  # the pull backs off for over a second
+        proxy.stall_blobs = True
         t = threading.Thread(target=lambda: pytest.raises(grpc.RpcError, pull, d,
                                                           f"{proxy.host}/{img.repo}:latest"))
         t.start()
         import time
-        t0 = time.time()
-        while t.is_alive() and time.time() - t0 < 0.3:
-            time.sleep(0.02)
-        s = time.time()
-        list_images(d)
-        d.image.ImageFsInfo(d.pb.ImageFsInfoRequest(), timeout=5)
-        assert time.time() - s < 0.5
+        deadline = time.time() + 10
+        while not any("/blobs/" in p for _, p in proxy.requests) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        d.proc.kill()
+        d.proc.wait()
         t.join()
+        proxy.stall_blobs = False
+        d.proc = None
+        d.start()
+        assert_nothing_left(d)
+        assert pull(d, f"{proxy.host}/{img.repo}:latest") == img.id
     finally:
+        proxy.stall_blobs = False
+        proxy.close()
+
+
+def test_status_answers_during_slow_pull(hulld_factory, registry):
+    """No lock is held across registry I/O: other calls answer while a pull hangs."""
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = AuthProxy(registry)
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host)
+        proxy.stall_blobs = True
+        result = []
+        t = threading.Thread(target=lambda: result.append(
+            pull(d, f"{proxy.host}/{img.repo}:latest")))
+        t.start()
+        import time
+        deadline = time.time() + 10
+        while not any("/blobs/" in p for _, p in proxy.requests) and time.time() < deadline:
+            time.sleep(0.05)
+        s = time.time()
+        assert list_images(d) == []
+        assert not status(d, img.ref).HasField("image")
+        d.image.ImageFsInfo(d.pb.ImageFsInfoRequest(), timeout=5)
+        remove(d, img.ref)
+        assert time.time() - s < 1.0
+        assert t.is_alive()  # the pull is still hanging
+        proxy.stall_blobs = False  # the connection breaks; the retry succeeds
+        t.join()
+        assert result == [img.id]
+    finally:
+        proxy.stall_blobs = False
         proxy.close()
 
 
