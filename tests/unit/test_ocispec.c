@@ -1696,8 +1696,8 @@ static void test_runc_run(void **state)
     static char *cmd[] = {
         "sh", "-c",
         "id; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; "
-        "cat /etc/hosts; hostname; cat /proc/kcore 2>&1 | head -c 0; "
-        "echo kcore=$(cat /proc/kcore 2>/dev/null | head -c 1 | wc -c); "
+        "cat /etc/hosts; hostname; "
+        "echo timer_list=$(cat /proc/timer_list 2>/dev/null | head -c 1 | wc -c); "
         "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); cat /ro/rofile; "
         "touch /ro/x 2>/dev/null && echo ro=writable || echo ro=readonly; "
         "cat /data/file.txt; touch /data/y 2>/dev/null && echo data=writable; "
@@ -1714,7 +1714,7 @@ static void test_runc_run(void **state)
     assert_non_null(strstr(out, "Seccomp:\t2"));
     assert_non_null(strstr(out, "marker-host"));
     assert_non_null(strstr(out, "podhost"));
-    assert_non_null(strstr(out, "kcore=0")); /* masked */
+    assert_non_null(strstr(out, "timer_list=0")); /* masked */
     assert_non_null(strstr(out, "mem=67108864"));
     assert_non_null(strstr(out, "ro-content"));
     assert_non_null(strstr(out, "ro=readonly"));
@@ -1735,6 +1735,30 @@ static void test_runc_run(void **state)
         strstr(out2, "uid=1000(app) gid=1000(app) groups=10(wheel),500(extra),1000(app),4242"));
     assert_non_null(strstr(out2, "CapEff:\t0000000000000000"));
     assert_non_null(strstr(out2, "NoNewPrivs:\t1"));
+
+    /* privileged: all of this process's capabilities, host devices, no seccomp, no masking */
+    Runtime__V1__LinuxSandboxSecurityContext psc =
+        RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+    psc.privileged = true;
+    f->plcfg.security_context = &psc;
+    f->sc.privileged = true;
+    f->sc.run_as_username = "";
+    f->sc.n_supplemental_groups = 0;
+    f->sc.no_new_privs = false;
+    static char *pcmd[] = {
+        "sh", "-c",
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; "
+        "test -c /dev/null && echo devnull=ok; "
+        "echo timer_list=$(cat /proc/timer_list 2>/dev/null | head -c 1 | wc -c)"};
+    f->cfg.command = pcmd;
+    _cleanup_free_ char *out3 = runc_run(f, id);
+    print_message("%s", out3);
+    char capeff[64];
+    snprintf(capeff, sizeof(capeff), "CapEff:\t%016llx", (unsigned long long)my_caps());
+    assert_non_null(strstr(out3, capeff));
+    assert_non_null(strstr(out3, "Seccomp:\t0"));
+    assert_non_null(strstr(out3, "devnull=ok"));
+    assert_non_null(strstr(out3, "timer_list=1"));
 
     /* the cgroup parent runc created */
     const char *ctrls[] = {"cpu",     "cpuacct", "cpuset", "memory",  "devices",
