@@ -38,9 +38,10 @@ struct client {
 struct monitor {
     struct conmon_opts *o;
     int sfd;
-    int out_fd, err_fd; /* read ends; in terminal mode out_fd is the pty master */
-    int in_fd;          /* stdin write end (pipe or pty master dup), -1 when closed */
-    int master_fd;      /* pty master for resize, -1 without terminal */
+    int out_fd, err_fd;        /* read ends; in terminal mode out_fd is the pty master */
+    int in_fd;                 /* stdin write end (pipe or pty master dup), -1 when closed */
+    int master_fd;             /* pty master for resize, -1 without terminal */
+    struct winsize pending_ws; /* size asked for before the pty arrived (ws_row 0: none) */
     struct sbuf stdin_q;
     size_t stdin_off;
     bool stdin_close_pending;
@@ -231,6 +232,41 @@ static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const cha
         _exit(127);
     }
     return pid;
+}
+
+static int do_resize(struct monitor *m, const char *arg, hull_error_t *err);
+
+/* Before the main loop runs, consumes RESIZE packets at the head of the attach clients'
+ * queues (anything else stays queued for the loop, so no stdin is lost). */
+static void take_early_resizes(struct monitor *m)
+{
+    for (size_t i = 0; i < m->nclients; i++) {
+        char buf[64];
+        for (;;) {
+            ssize_t r = recv(m->clients[i].fd, buf, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (r != 1 || buf[0] != HULL_ATTACH_RESIZE)
+                break;
+            r = recv(m->clients[i].fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+            if (r <= 0)
+                break;
+            buf[r] = '\0';
+            _cleanup_error_ hull_error_t err = NULL;
+            do_resize(m, buf + 1, &err);
+        }
+    }
+}
+
+/* The runtime sent the pty master: apply a size asked for before it came. */
+static void got_master(struct monitor *m, int fd)
+{
+    if (m->master_fd >= 0) {
+        close(fd);
+        return;
+    }
+    take_early_resizes(m);
+    m->master_fd = fd;
+    if (m->pending_ws.ws_row || m->pending_ws.ws_col)
+        ioctl(fd, TIOCSWINSZ, &m->pending_ws);
 }
 
 static int recv_console_fd(int conn)
@@ -445,8 +481,14 @@ static int do_resize(struct monitor *m, const char *arg, hull_error_t *err)
     unsigned rows, cols;
     if (sscanf(arg, "%u %u", &rows, &cols) != 2 || rows > 65535 || cols > 65535)
         return hull_error_setx(err, EINVAL, "bad resize `%s`", arg);
-    if (m->master_fd < 0)
-        return hull_error_setx(err, ENOTTY, "no terminal");
+    if (m->master_fd < 0) {
+        if (!m->o->terminal)
+            return hull_error_setx(err, ENOTTY, "no terminal");
+        /* the runtime has not sent the pty yet: applied as soon as it does */
+        m->pending_ws =
+            (struct winsize){.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+        return 0;
+    }
     struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
     if (ioctl(m->master_fd, TIOCSWINSZ, &ws) < 0)
         return hull_error_set(err, errno, "TIOCSWINSZ");
@@ -743,6 +785,30 @@ static void drain_clients(struct monitor *m)
         if (poll(pfd, n, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
             break;
     }
+    /* Closing a unix socket with unread input resets the connection, and the peer may then
+     * lose the packets it has not read yet (the exit packet).  So: EOF to every client,
+     * swallow what they still send, and give them half a second to hang up first. */
+    for (size_t i = 0; i < m->nclients; i++)
+        shutdown(m->clients[i].fd, SHUT_WR);
+    end = hull_monotonic_ns() + 500000000LL;
+    while (m->nclients > 0) {
+        char buf[1 + HULL_CONMON_PKT_MAX];
+        struct pollfd pfd[HULL_CONMON_MAX_CLIENTS];
+        for (size_t i = m->nclients; i-- > 0;) {
+            ssize_t r;
+            while ((r = recv(m->clients[i].fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                ;
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+                client_drop(m, i); /* the client hung up */
+        }
+        int64_t left = end - hull_monotonic_ns();
+        if (m->nclients == 0 || left <= 0)
+            break;
+        for (size_t i = 0; i < m->nclients; i++)
+            pfd[i] = (struct pollfd){m->clients[i].fd, POLLIN, 0};
+        if (poll(pfd, m->nclients, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+            break;
+    }
     while (m->nclients > 0)
         client_drop(m, m->nclients - 1);
 }
@@ -976,8 +1042,8 @@ int conmon_run(struct conmon_opts *o)
             console_conn = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC);
         if (pfd[2].revents) {
             int fd = recv_console_fd(console_conn);
-            if (fd >= 0 && m.master_fd < 0)
-                m.master_fd = fd;
+            if (fd >= 0)
+                got_master(&m, fd);
             close(console_conn);
             console_conn = -1;
         }
@@ -990,7 +1056,7 @@ int conmon_run(struct conmon_opts *o)
         if (c >= 0) {
             int fd = recv_console_fd(c);
             if (fd >= 0)
-                m.master_fd = fd;
+                got_master(&m, fd);
             close(c);
         }
     }

@@ -102,7 +102,9 @@ char *oom_cgroup_dir(pid_t pid, bool *v2)
     }
     *v2 = v1path == NULL;
     const char *rel = v1path ? v1path : v2path;
-    if (rel == NULL)
+    /* the root cgroup means "not in a container cgroup" (or a zombie, whose cgroup reads as
+     * the root): watching it would report every OOM on the host */
+    if (rel == NULL || strcmp(rel, "/") == 0 || rel[0] == '\0')
         return NULL;
     _cleanup_free_ char *mnt = cgroup_mount(*v2);
     if (mnt == NULL)

@@ -343,6 +343,10 @@ def test_exec_attach_fast_exit_nothing_lost(xenv):
     e = env.exec_in(c, ["/bin/sh", "-c", "seq 1 3000; echo e >&2; exit 5"], exec_attach=True)
     e.start()
     a = e.early
+    # input the monitor never reads (no --stdin, no tty) must not reset the connection
+    # and cost us the output and the exit packet
+    a.resize(10, 10)
+    a.send(b"ignored")
     a.read_to_end()
     assert a.out[STDOUT] == "".join(f"{i}\n" for i in range(1, 3001)).encode()
     assert a.out[STDERR] == b"e\n"
