@@ -1614,17 +1614,46 @@ static int check_resources(const Runtime__V1__LinuxContainerResources *r, hull_e
     return 0;
 }
 
+static bool host_is_cgroup2(void);
+
+/* Whether the runtime can set hugetlb limits: runc fails the whole container ("cannot set
+ * hugetlb limit") when the controller is not mounted, and kubelet sends limits (0) for every
+ * page size the node has, so they are left out when there is no hugetlb controller. */
+static bool host_has_hugetlb(void)
+{
+    if (host_is_cgroup2()) {
+        _cleanup_free_ char *c = NULL;
+        if (hull_read_file("/sys/fs/cgroup/cgroup.controllers", 4096, &c, NULL, NULL) < 0)
+            return false;
+        for (char *save = NULL, *t = strtok_r(c, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+            if (strcmp(t, "hugetlb") == 0)
+                return true;
+        return false;
+    }
+    struct statfs sf;
+    return statfs("/sys/fs/cgroup/hugetlb", &sf) == 0 && sf.f_type == CGROUP_SUPER_MAGIC;
+}
+
+/* Swap accounting (containerd sets swap only when the controller has it; runc cannot set
+ * memsw without it). */
+static bool host_has_swap_accounting(void)
+{
+    return host_is_cgroup2() ||
+           access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
+}
+
 static void jw_resources_body(struct hull_json_writer *w,
                               const Runtime__V1__LinuxContainerResources *r)
 {
     if (r == NULL)
         return;
-    if (r->memory_limit_in_bytes > 0 || r->memory_swap_limit_in_bytes != 0) {
+    bool swap = r->memory_swap_limit_in_bytes != 0 && host_has_swap_accounting();
+    if (r->memory_limit_in_bytes > 0 || swap) {
         hull_jw_key(w, "memory");
         hull_jw_begin_object(w);
         if (r->memory_limit_in_bytes > 0)
             hull_jw_kv_int(w, "limit", r->memory_limit_in_bytes);
-        if (r->memory_swap_limit_in_bytes != 0)
+        if (swap)
             hull_jw_kv_int(w, "swap", r->memory_swap_limit_in_bytes);
         hull_jw_end_object(w);
     }
@@ -1644,7 +1673,9 @@ static void jw_resources_body(struct hull_json_writer *w,
             hull_jw_kv_string(w, "mems", r->cpuset_mems);
         hull_jw_end_object(w);
     }
-    if (r->n_hugepage_limits) {
+    if (r->n_hugepage_limits && !host_has_hugetlb())
+        log_debug("no hugetlb cgroup controller: hugepage limits left out");
+    else if (r->n_hugepage_limits) {
         hull_jw_key(w, "hugepageLimits");
         hull_jw_begin_array(w);
         for (size_t i = 0; i < r->n_hugepage_limits; i++) {
