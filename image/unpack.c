@@ -39,6 +39,7 @@ struct unpack {
     struct dir_time *dirs;
     size_t n_dirs, cap_dirs;
     struct image_unpack_stats stats;
+    bool truncated_tail; /* the archive ended inside the last entry's padding (umoci) */
     hull_error_t *err;
 };
 
@@ -269,19 +270,27 @@ static int clear_slot(struct unpack *u, int pfd, const char *base, const char *e
     return 0;
 }
 
-static int write_data(struct unpack *u, int fd, const char *entry)
+static int write_data(struct unpack *u, int fd, const char *entry, la_int64_t entry_size)
 {
     const void *buf;
     size_t size;
-    la_int64_t off;
+    la_int64_t off, end = 0;
     for (;;) {
         int r = archive_read_data_block(u->tar, &buf, &size, &off);
         if (r == ARCHIVE_EOF)
             return 0;
+        if (r < ARCHIVE_WARN && end >= entry_size && entry_size >= 0) {
+            /* every byte of the entry came, only the padding to 512 is missing: writers such
+             * as umoci end the stream there, without padding or end-of-archive blocks */
+            u->truncated_tail = true;
+            return 0;
+        }
         if (r < ARCHIVE_WARN)
             return hull_error_setx(u->err, EIO, "layer entry \"%s\": read data: %s", entry,
                                    archive_error_string(u->tar) ? archive_error_string(u->tar)
                                                                 : "truncated");
+        if (off + (la_int64_t)size > end)
+            end = off + (la_int64_t)size;
         const char *p = buf;
         while (size > 0) {
             ssize_t w = pwrite(fd, p, size, off);
@@ -440,7 +449,7 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
         if (fd < 0)
             return hull_error_set(u->err, errno, "layer entry \"%s\": create", raw);
         u->stats.entries++;
-        r = write_data(u, fd, raw);
+        r = write_data(u, fd, raw, archive_entry_size(e));
         if (r < 0)
             return r;
         la_int64_t size = archive_entry_size(e);
@@ -577,6 +586,8 @@ int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpa
         ret = do_entry(&u, e);
         if (ret < 0)
             goto out;
+        if (u.truncated_tail)
+            break;
         /* entries that replace directories invalidate the cached parent */
         if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
             forget_parent_cache(&u);

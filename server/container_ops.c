@@ -386,7 +386,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
     for (size_t i = 0; i < 4; i++)
         if ((r = hull_mkdir_p(mk[i], 0700, err)) < 0)
             goto fail;
+    /* the overlay's root directory takes the upper dir's mode: non-root users must be able
+     * to walk "/" */
     chmod(rootfs, 0755);
+    chmod(upper, 0755);
     r = image_overlay_mount(is, c->image_id, upper, work, rootfs, NULL, err);
     if (r < 0)
         goto fail;

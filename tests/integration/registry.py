@@ -323,6 +323,27 @@ class Registry:
         digest = self.push_manifest(repo, tag, ib, mt)
         return digest
 
+    def push_umoci(self, repo, tag, src_dir, whiteouts=(), docker_format=False):
+        """Builds an image with umoci (one `insert` layer of src_dir, then one whiteout layer
+        per path; umoci's layer tars have no end-of-archive blocks) and copies it into the
+        registry with skopeo (as Docker schema 2 when docker_format).  Returns the ref."""
+        work = tempfile.mkdtemp(prefix="umoci-", dir=self.base)
+        lay = os.path.join(work, "layout")
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+        run("umoci", "init", "--layout", lay)
+        run("umoci", "new", "--image", f"{lay}:{tag}")
+        run("umoci", "config", "--image", f"{lay}:{tag}", "--config.cmd", "/bin/sh",
+            "--os", "linux", "--architecture", "amd64")
+        run("umoci", "insert", "--image", f"{lay}:{tag}", src_dir, "/")
+        for w in whiteouts:
+            run("umoci", "insert", "--image", f"{lay}:{tag}", "--whiteout", w)
+        args = ["skopeo", "copy", "--quiet", f"--dest-tls-verify={'true' if self.ca_file else 'false'}"]
+        if docker_format:
+            args += ["--format", "v2s2"]
+        run(*args, f"oci:{lay}:{tag}", f"docker://{self.host}/{repo}:{tag}")
+        shutil.rmtree(work, ignore_errors=True)
+        return f"{self.host}/{repo}:{tag}"
+
     def blob_path(self, digest):
         h = digest.split(":", 1)[1]
         return os.path.join(self.storage, "docker", "registry", "v2", "blobs", "sha256", h[:2], h,

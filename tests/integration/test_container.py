@@ -391,3 +391,52 @@ def test_container_and_pod_stats(env):
     cm = [c for c in pm.container_metrics if c.container_id == cid][0]
     assert any(m.name == "container_memory_working_set_bytes" and m.value.value > 0
                for m in cm.metrics)
+
+
+def test_oom_killed_reason(env):
+    pod, pcfg = run_pod(env, "oom")
+    cid = create(env, pod, pcfg, "hog", ["tail", "/dev/zero"],
+                 linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(
+                     memory_limit_in_bytes=16 << 20, memory_swap_limit_in_bytes=16 << 20)))
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    st = wait_state(env, cid, pb.CONTAINER_EXITED, timeout=60)
+    assert st.reason == "OOMKilled"
+    assert st.exit_code == 137
+
+
+def test_security_context_env_mounts_and_workdir(env, tmp_path):
+    """What the CRI config asks for is what the process sees, looked at from inside."""
+    host_dir = tmp_path / "shared"
+    host_dir.mkdir()
+    (host_dir / "hello.txt").write_text("from the host\n")
+    pod, pcfg = run_pod(env, "sec")
+    sc = pb.LinuxContainerSecurityContext(
+        run_as_user=pb.Int64Value(value=1000), run_as_group=pb.Int64Value(value=1000),
+        supplemental_groups=[3000], readonly_rootfs=True, no_new_privs=True,
+        capabilities=pb.Capability(drop_capabilities=["ALL"],
+                                   add_capabilities=["NET_BIND_SERVICE"]))
+    cid = create(env, pod, pcfg, "sec", ["sleep", "100"],
+                 envs=[pb.KeyValue(key="GREETING", value="hi there")], working_dir="/tmp",
+                 mounts=[pb.Mount(container_path="/data", host_path=str(host_dir),
+                                  readonly=True)],
+                 linux=pb.LinuxContainerConfig(security_context=sc))
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+
+    def sh(script):
+        r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
+                                                    timeout=10))
+        return r.exit_code, r.stdout.decode(), r.stderr.decode()
+
+    assert sh("id -u; id -g")[1].split() == ["1000", "1000"]
+    assert "3000" in sh("id -G")[1].split()
+    assert sh("echo $GREETING")[1] == "hi there\n"
+    assert sh("pwd")[1] == "/tmp\n"
+    assert sh("cat /data/hello.txt")[1] == "from the host\n"
+    assert sh("touch /data/x")[0] != 0            # read-only bind mount
+    assert sh("touch /newfile")[0] != 0           # read-only root
+    caps = dict(line.split(":\t") for line in sh("cat /proc/self/status")[1].splitlines()
+                if line.startswith("Cap") or line.startswith("NoNewPrivs"))
+    assert int(caps["CapBnd"], 16) == 1 << 10     # only CAP_NET_BIND_SERVICE
+    assert caps["NoNewPrivs"].strip() == "1"
+    assert sh("cat /etc/hostname")[0] == 0

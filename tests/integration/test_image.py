@@ -268,6 +268,42 @@ def test_whiteouts_in_overlay_mount(hd, registry, tmp_path):
         subprocess.run(["umount", str(merged)], check=True)
 
 
+@pytest.mark.parametrize("docker_format", [False, True])
+def test_umoci_skopeo_image(hd, registry, tmp_path, docker_format):
+    """An image made by umoci (layer tars without end-of-archive, a whiteout layer, busybox
+    hard links) and copied by skopeo, as OCI and as Docker schema 2."""
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    (src / "etc").mkdir()
+    shutil.copy2("/bin/busybox", src / "bin" / "busybox")
+    for a in ("sh", "ls", "cat"):
+        os.link(src / "bin" / "busybox", src / "bin" / a)
+    (src / "etc" / "motd").write_text("umoci\n")
+    ref = registry.push_umoci(uniq("umoci"), "v1", str(src), whiteouts=["/bin/ls"],
+                              docker_format=docker_format)
+    image_id = pull(hd, ref)
+    st = status(hd, ref, verbose=True)
+    assert st.image.id == image_id
+    spec = json.loads(st.info["info"])["imageSpec"]
+    assert spec["config"]["Cmd"] == ["/bin/sh"]
+    diff_ids = spec["rootfs"]["diff_ids"]
+    assert len(diff_ids) == 2
+    lowers = [os.path.join(store_dir(hd), "layers", d[7:], "diff") for d in reversed(diff_ids)]
+    sh = os.stat(os.path.join(lowers[1], "bin", "sh"))
+    assert sh.st_ino == os.stat(os.path.join(lowers[1], "bin", "busybox")).st_ino
+    wh = os.lstat(os.path.join(lowers[0], "bin", "ls"))
+    assert (wh.st_mode & 0o170000) == 0o020000 and wh.st_rdev == 0  # overlay whiteout
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + ":".join(lowers),
+                    str(merged)], check=True)
+    try:
+        assert sorted(os.listdir(merged / "bin")) == ["busybox", "cat", "sh"]
+        assert (merged / "etc" / "motd").read_text() == "umoci\n"
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+
+
 # ---- auth ---------------------------------------------------------------------------------------
 def test_basic_auth(hulld_factory, auth_registry):
     img = auth_registry.push_busybox(uniq(), "latest")

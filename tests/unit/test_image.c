@@ -335,6 +335,38 @@ static void test_unpack_no_eof_marker(void **state)
     assert_true(exists_in(f->layer, "b"));
 }
 
+/* umoci insert ends the stream right after the last file's data: no padding either */
+static void test_unpack_no_padding(void **state)
+{
+    struct fx *f = *state;
+    struct tarb t;
+    tar_begin(&t, 0);
+    tar_add(&t, "a", AE_IFREG, 0644, "hello", NULL, false);
+    tar_add(&t, "b", AE_IFREG, 0644, "world", NULL, false);
+    archive_write_close(t.a);
+    archive_write_free(t.a);
+    /* pax restricted with plain names: two 512-byte headers, data of a padded, data of b */
+    size_t len = 512 + 512 + 512 + 5;
+    assert_true(t.used >= len);
+    int fd = memfd_create("layer", MFD_CLOEXEC);
+    assert_int_equal(write(fd, t.buf, len), (ssize_t)len);
+    lseek(fd, 0, SEEK_SET);
+    char d[72];
+    image_sha256_digest(t.buf, len, d);
+    free(t.buf);
+    hull_error_t err = NULL;
+    int r = image_unpack_layer(fd, f->dirfd, d, NULL, &err);
+    if (r < 0)
+        fail_msg("%s", err->msg);
+    close(fd);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/b", f->layer);
+    char *data = NULL;
+    assert_int_equal(hull_read_file(p, 100, &data, NULL, &err), 0);
+    assert_string_equal(data, "world");
+    free(data);
+}
+
 static void test_unpack_diff_id_mismatch(void **state)
 {
     struct fx *f = *state;
@@ -517,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_reference),
         cmocka_unit_test_setup_teardown(test_unpack_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_no_eof_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_no_padding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_diff_id_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_dotdot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_symlink_parent, setup, teardown),

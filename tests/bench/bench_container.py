@@ -1,0 +1,121 @@
+"""Container lifecycle: CreateContainer / StartContainer / StopContainer / RemoveContainer latency
+over N sequential containers (p50/p95), ExecSync round trip, and memory per running container
+(the monitor: hull-conmon for hulld, containerd-shim-runc-v2 for containerd), hulld and
+containerd's CRI side by side in one run.  Pods use the host network (no CNI cost in these
+numbers; bench_sandbox.py measures pods with CNI).  hulld runs its default runtime (hull-oci)
+and also runc as a second handler; containerd runs runc.
+
+    HULL_BUILD=build /usr/bin/python3 tests/bench/bench_container.py [--containers N]
+"""
+import argparse
+import subprocess
+import time
+
+from bench_sandbox import mem, push_pause_image
+from refs import have_containerd, pb, percentile, start_containerd, start_hulld, table
+
+from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
+
+
+def pod_config(tag):
+    cfg = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=f"cbench-{tag}", namespace="b",
+                                                             uid=f"uid-{tag}"),
+                              log_directory=f"/tmp/hull-cbench-{tag}")
+    cfg.linux.security_context.namespace_options.network = pb.NODE
+    cfg.linux.cgroup_parent = f"/hullbench-c{tag}"
+    return cfg
+
+
+def run(d, n, tag, image, handler, marker):
+    pcfg = pod_config(tag)
+    pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pcfg, runtime_handler=handler),
+                                  timeout=120).pod_sandbox_id
+    time.sleep(1)
+    base = mem(d.proc.pid, marker)
+    ids, t_create, t_start, t_stop, t_rm, t_exec = [], [], [], [], [], []
+    for i in range(n):
+        cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=f"c{i}"),
+                                 image=pb.ImageSpec(image=image), command=["sleep", "1000"],
+                                 log_path=f"c{i}.log")
+        t = time.perf_counter()
+        cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=pod, config=cfg, sandbox_config=pcfg), timeout=120).container_id
+        t_create.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=120)
+        t_start.append((time.perf_counter() - t) * 1000)
+        ids.append(cid)
+    for cid in ids[:10]:
+        t = time.perf_counter()
+        d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["true"], timeout=30))
+        t_exec.append((time.perf_counter() - t) * 1000)
+    time.sleep(2)
+    full = mem(d.proc.pid, marker)
+    for cid in ids:
+        t = time.perf_counter()
+        d.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0), timeout=120)
+        t_stop.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=120)
+        t_rm.append((time.perf_counter() - t) * 1000)
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+    per = ((full[0] - base[0]) / n, (full[1] - base[1]) / n)
+    return t_create, t_start, t_stop, t_rm, t_exec, per
+
+
+def fmt(v):
+    return f"{percentile(v, 50):.1f} / {percentile(v, 95):.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--containers", type=int, default=20)
+    n = ap.parse_args().containers
+    reg = Registry()
+    try:
+        applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True,
+                                 text=True).stdout.split()
+        reg.push_image("library/busybox", "bench",
+                       [make_layer(busybox_entries(extra_applets=applets))])
+        push_pause_image(reg)
+        mirror = f"http://{reg.host}"
+        image = "docker.io/library/busybox:bench"
+        rows, mem_rows = [], []
+        setups = [("hulld (hull-oci)", lambda: start_hulld("--registry-mirror",
+                                                           f"docker.io={mirror}",
+                                                           "--runtime", "runc=/usr/sbin/runc"),
+                   "", "hull-conmon"),
+                  ("hulld (runc)", lambda: start_hulld("--registry-mirror", f"docker.io={mirror}",
+                                                       "--runtime", "runc=/usr/sbin/runc"),
+                   "runc", "hull-conmon")]
+        if have_containerd():
+            setups.append(("containerd (runc)",
+                           lambda: start_containerd(mirrors=[mirror],
+                                                    sandbox_image="docker.io/library/pause:3.6"),
+                           "", "containerd-shim"))
+        else:
+            print("containerd not installed: apt-get install containerd for the comparison")
+        for k, (name, start, handler, marker) in enumerate(setups):
+            d = start()
+            try:
+                d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)),
+                                  timeout=300)
+                d.image.PullImage(pb.PullImageRequest(
+                    image=pb.ImageSpec(image="docker.io/library/pause:3.6")), timeout=300)
+                c, s, st, rm, ex, per = run(d, n, f"{k}{int(time.time()) % 100000}", image,
+                                            handler, marker)
+            finally:
+                d.stop()
+            rows.append([name, fmt(c), fmt(s), fmt(ex), fmt(st), fmt(rm)])
+            mem_rows.append([name, f"{per[0] / 1024:.2f}", f"{per[1] / 1024:.2f}"])
+        table(f"Container lifecycle over {n} sequential containers, ms (p50 / p95)",
+              ["runtime", "Create", "Start", "ExecSync", "Stop(0)", "Remove"], rows)
+        table("Memory per running container (monitor + runtime leftovers), MiB",
+              ["runtime", "RSS", "RssAnon"], mem_rows)
+    finally:
+        reg.close()
+
+
+if __name__ == "__main__":
+    main()
