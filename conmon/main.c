@@ -141,8 +141,9 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
             o->stdin_once = true;
             break;
         case OPT_SYNC_FD:
-            if (parse_num(optarg, 0, INT_MAX, &v) < 0)
-                return hull_error_setx(err, EINVAL, "invalid --sync-fd `%s`", optarg);
+            if (parse_num(optarg, 3, INT_MAX, &v) < 0)
+                return hull_error_setx(err, EINVAL, "invalid --sync-fd `%s` (must be >= 3)",
+                                       optarg);
             o->sync_fd = (int)v;
             break;
         case OPT_CONTAINER_PIDFILE:

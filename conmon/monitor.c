@@ -901,6 +901,10 @@ int conmon_run(struct conmon_opts *o)
         fprintf(stderr, "hull-conmon: --sync-fd %d: %s\n", o->sync_fd, strerror(errno));
         return 2;
     }
+    /* nothing hulld leaked to us may live as long as the container */
+    if (o->sync_fd > 3)
+        close_range(3, (unsigned)o->sync_fd - 1, 0);
+    closefrom(o->sync_fd >= 3 ? o->sync_fd + 1 : 3);
     if (!o->foreground) {
         if (daemonize() < 0) {
             fprintf(stderr, "hull-conmon: fork: %s\n", strerror(errno));

@@ -424,6 +424,23 @@ def test_no_fd_leaks_into_container(env):
     assert fds == [0, 1, 2, 3]  # 3 is ls's own directory handle
 
 
+def test_inherited_fds_closed(env):
+    """An fd hulld forgot to mark CLOEXEC dies with the first process, not with the monitor."""
+    m = env.container(["/bin/sleep", "100"])
+    leak_r, leak_w = os.pipe()
+    try:
+        def launcher(args, fds):
+            subprocess.run(args, pass_fds=tuple(fds) + (leak_r, leak_w), check=True, timeout=30)
+        m.spawn(launcher=launcher)
+        fds = os.listdir(f"/proc/{m.monitor_pid}/fd")
+        targets = {os.readlink(f"/proc/{m.monitor_pid}/fd/{fd}") for fd in fds}
+        leaked = {os.readlink(f"/proc/self/fd/{fd}") for fd in (leak_r, leak_w)}
+        assert not targets & leaked
+    finally:
+        os.close(leak_r)
+        os.close(leak_w)
+
+
 def test_sockets_private_and_not_abstract(env):
     """Control sockets only in a 0700 dir on the file system (CVE-2020-15257 class)."""
     m = env.container(["/bin/sleep", "100"]).start()
