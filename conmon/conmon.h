@@ -19,7 +19,11 @@
  *   log, runs `RUNTIME [--root R] [ARGS] create --bundle B --pid-file P [--console-socket S] ID`
  *   (exec mode: `RUNTIME ... exec --process F --detach --pid-file P [--console-socket S] ID`),
  *   reports on the sync fd and then monitors the process until it exits.
- *   --foreground skips the double fork (tests, debugging).
+ *   --foreground skips the double fork (ExecSync, tests).  All paths must be absolute.  The
+ *   monitor closes every inherited fd but the sync fd (>= 3), resets inherited SIG_IGN
+ *   dispositions and the signal mask (for itself and the runtime), and chdirs to /.  Bad
+ *   arguments: exit status 2 and a message on stderr, before any fork.  Its own log (warnings,
+ *   sanitizer reports) goes to --monitor-log, else /dev/null.
  *
  *   Paths: attach socket  <socket-dir>/attach   (HULL_CONMON_ATTACH_SOCK)
  *          control socket <socket-dir>/ctl      (HULL_CONMON_CTL_SOCK)
@@ -49,21 +53,26 @@
  *   Every packet, both ways, is one tag byte followed by the payload (0..HULL_CONMON_PKT_MAX
  *   bytes).  Monitor -> client: HULL_ATTACH_STDOUT / HULL_ATTACH_STDERR with output as it is
  *   read (the pty output in terminal mode is STDOUT); when the process has exited and all
- *   output was sent, one HULL_ATTACH_EXIT packet carrying the exit-file JSON, then the monitor
- *   closes the connection.  Client -> monitor: HULL_ATTACH_STDIN with bytes for the process's
- *   stdin (ignored without --stdin), HULL_ATTACH_STDIN_EOF to close it, HULL_ATTACH_RESIZE
- *   with "ROWS COLS" in ASCII.  Several clients may be attached; output goes to all, stdin
- *   from any.  With --stdin-once the process's stdin is closed when the first client that
- *   connected detaches (or sends STDIN_EOF); without it STDIN_EOF and detaching leave stdin
- *   open.  Flow control: while any attach client has more than HULL_CONMON_CLIENT_QUEUE_HIGH
- *   bytes queued the monitor stops reading the process's output (the process blocks, as on a
- *   terminal; nothing is lost, the log waits too); a client that takes nothing for
- *   HULL_CONMON_CLIENT_STALL_S seconds meanwhile, or ever has HULL_CONMON_CLIENT_QUEUE_MAX
- *   queued, is dropped.
+ *   output was sent, one HULL_ATTACH_EXIT packet carrying the exit-file JSON, then EOF (the
+ *   monitor shuts its side down, swallows further input and waits up to 0.5 s for the client
+ *   to hang up before closing, so the client never gets a reset instead of its last packets).
+ * Client -> monitor: HULL_ATTACH_STDIN with bytes for the process's stdin (ignored without
+ * --stdin), HULL_ATTACH_STDIN_EOF to close it, HULL_ATTACH_RESIZE with "ROWS COLS" in ASCII (a
+ * resize sent before the runtime handed over the pty is kept and applied when it arrives; for exec
+ * the race-free way is process.consoleSize in the process.json, which the runtime applies before
+ * the process starts).  Several clients may be attached; output goes to all, stdin from any.  With
+ * --stdin-once the process's stdin is closed when the first client that connected detaches (or
+ * sends STDIN_EOF); without it STDIN_EOF and detaching leave stdin open.  Flow control: while any
+ * attach client has more than HULL_CONMON_CLIENT_QUEUE_HIGH bytes queued the monitor stops reading
+ * the process's output (the process blocks, as on a terminal; nothing is lost, the log waits too);
+ * a client that takes nothing for HULL_CONMON_CLIENT_STALL_S seconds meanwhile, or ever has
+ * HULL_CONMON_CLIENT_QUEUE_MAX queued, is dropped.
  *
  * ---- Control socket (AF_UNIX, SOCK_SEQPACKET) ---------------------------------------------
  *   One ASCII request per packet, one reply packet: "ok" or "error <text>".
  *     "resize ROWS COLS"  set the pty window size (error without --terminal)
+ *   Connections stay open for further requests; the sockets are removed when the monitor
+ *   exits (connect then fails with ENOENT/ECONNREFUSED: read the exit file).
  *     "reopen"            flush, close and reopen the log file (ReopenContainerLog); the new
  *                         file exists when "ok" comes back
  *   SIGUSR1 to the monitor also reopens the log; SIGTERM/SIGINT are forwarded to the process.
@@ -73,7 +82,12 @@
  *     {"pid":1234,"exit_code":137,"signal":9,"oom_killed":false,"timed_out":false,
  *      "exited_at":"2026-11-23T12:00:00.123456789Z","exited_at_ns":1795003200123456789}
  *   exit_code is the exit status, or 128+signal when killed by a signal (signal is then the
- *   signal number, else 0).  timed_out is set when --timeout killed an exec.
+ *   signal number, else 0).  timed_out is set when --timeout killed an exec (the deadline
+ *   counts from when the runtime is started).  oom_killed: an OOM kill happened in the
+ *   process's memory cgroup while it ran ("oom_kill" counter of memory.oom_control (v1) /
+ *   memory.events (v2), woken by the v1 eventfd / v2 inotify).  Watchers of the exit dir
+ *   should ignore dot files (the temp file).  The runtime's state is left alone: hulld runs
+ *   `RUNTIME delete`.
  */
 #ifndef HULL_CONMON_H
 #define HULL_CONMON_H
