@@ -269,6 +269,15 @@ def test_runtime_error_reported(env):
     assert not os.path.exists(m.exit_path)
 
 
+def test_runtime_args_passed_through(env):
+    log = os.path.join(env.base, "runtime.log")
+    m = env.container(["/does-not-exist"], extra=["--runtime-arg", "--log=" + log])
+    s = m.spawn()
+    assert s["pid"] == -1 and "does-not-exist" in s["error"], s
+    with open(log) as f:
+        assert "does-not-exist" in f.read()
+
+
 # ---- exec --------------------------------------------------------------------------------------
 
 
