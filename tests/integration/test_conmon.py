@@ -54,8 +54,9 @@ def run_to_exit(env, args, timeout=20, **kw):
 
 
 def test_log_mixed_streams_byte_exact(env):
-    script = ("echo out1; sleep 0.05; echo err1 >&2; sleep 0.05; echo 'out 2  spaced'; "
-              "sleep 0.05; printf 'e2\\ne3\\n' >&2; sleep 0.05; echo; sleep 0.05; printf tail")
+    # the pauses order the two pipes: each write is read before the next one happens
+    script = ("echo out1; sleep 0.15; echo err1 >&2; sleep 0.15; echo 'out 2  spaced'; "
+              "sleep 0.15; printf 'e2\\ne3\\n' >&2; sleep 0.15; echo; sleep 0.15; printf tail")
     m, ex = run_to_exit(env, ["/bin/sh", "-c", script])
     assert ex["exit_code"] == 0 and ex["signal"] == 0 and not ex["oom_killed"]
     data = m.log_bytes()
