@@ -1017,6 +1017,12 @@ static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
             return hull_error_setx(err, ENOTSUP, "mount %s: id-mapped mounts are not supported",
                                    cp);
         _cleanup_free_ char *src = clean_path(hp);
+        _cleanup_free_ char *dst = clean_path(cp);
+        if (strcmp(dst, "/") == 0)
+            return hull_error_setx(err, EINVAL,
+                                   "mount container_path \"%s\": cannot mount over "
+                                   "the container's root",
+                                   cp);
         struct stat st;
         if (lstat(src, &st) < 0) {
             if (errno != ENOENT)

@@ -897,6 +897,8 @@ static void test_mounts_basic(void **state)
     f->cfg.mounts = ms3;
     f->cfg.n_mounts = 1;
     gen_fail(f, EINVAL, "must be absolute");
+    bad = mk_mount("/..", h_a, false, 0);
+    gen_fail(f, EINVAL, "root");
     bad = mk_mount("/x", "rel/host", false, 0);
     gen_fail(f, EINVAL, "must be absolute");
     /* recursive read-only: refused unless the runtime supports "rro" */
