@@ -573,6 +573,10 @@ static int resolve_user(const struct ocispec_input *in,
     _cleanup_free_ char *username = NULL;
     struct pw_query q = {0};
     int r;
+    /* as containerd and CRI-O (and critest expects) */
+    if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))
+        return hull_error_setx(err, EINVAL,
+                               "run_as_group is set without run_as_user or run_as_username");
     if (sc && sc->run_as_user) {
         r = id_from_i64(sc->run_as_user->value, "run_as_user", &uid, err);
         if (r < 0)

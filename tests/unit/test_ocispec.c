@@ -445,10 +445,14 @@ static void test_user_cri(void **state)
     expect_user(f, 1000, 7, "7 9 10");
     f->sc.supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Merge;
 
-    /* run_as_group alone keeps the image's user */
+    /* run_as_group alone is refused (containerd, CRI-O and critest agree) */
     f->sc.run_as_user = NULL;
     f->sc.n_supplemental_groups = 0;
-    expect_user(f, 1000, 7, "7 10 500");
+    gen_fail(f, EINVAL, "run_as_group is set without run_as_user");
+    /* with run_as_username */
+    f->sc.run_as_username = "svc";
+    expect_user(f, 2000, 7, "7 50 500");
+    f->sc.run_as_username = "";
 
     /* uid/gid arithmetic: ids are unsigned 32-bit, (uint32_t)-1 refused */
     f->sc.run_as_user = &uid;
