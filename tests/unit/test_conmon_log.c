@@ -203,6 +203,27 @@ static void test_oom_counter(void **state)
     assert_int_equal(oom_parse_kill_count(""), -1);
 }
 
+/* Our own memory cgroup resolves to a directory with the OOM counter file (host-agnostic: v1
+ * memory controller or cgroup2); the root cgroup is refused. */
+static void test_oom_cgroup_dir_self(void **state)
+{
+    (void)state;
+    bool v2 = false;
+    _cleanup_free_ char *dir = oom_cgroup_dir(getpid(), &v2);
+    if (dir == NULL) {
+        /* only acceptable when we are in the root cgroup */
+        _cleanup_free_ char *text = NULL;
+        _cleanup_error_ hull_error_t err = NULL;
+        assert_int_equal(hull_read_file("/proc/self/cgroup", 65536, &text, NULL, &err), 0);
+        assert_true(strstr(text, "memory:/\n") != NULL || strstr(text, "0::/\n") != NULL);
+        skip();
+    }
+    _cleanup_free_ char *f = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
+    assert_int_equal(access(f, R_OK), 0);
+    bool v2b;
+    assert_null(oom_cgroup_dir(999999999, &v2b)); /* no such process */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_no_log_path),
         cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_oom_counter),
+        cmocka_unit_test(test_oom_cgroup_dir_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
