@@ -378,6 +378,7 @@ class AuthProxy:
         self.stall_blobs = False  # send a blob's headers, then nothing (a hung registry)
         self.overrides = {}  # path -> (status, headers, body): canned answers
         self.requests = []
+        self.proxied = []  # absolute-URL requests (forward proxy use)
         self.token_requests = []
         self.tokens = set()
         self.port = free_port()
@@ -437,6 +438,11 @@ class AuthProxy:
 
     def handle(self, h):
         path = h.path
+        if path.startswith("http://"):
+            # used as a forward proxy (http_proxy=...): serve the upstream for any host
+            self.proxied.append(path)
+            u = urllib.parse.urlparse(path)
+            path = u.path + ("?" + u.query if u.query else "")
         self.requests.append((h.command, path))
         if path.startswith("/token"):
             self.token_requests.append(path)

@@ -164,6 +164,30 @@ def test_mirror_fallback_to_origin(hulld_factory, registry):
         empty.close()
 
 
+def test_proxy_from_environment(hulld_factory, registry):
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = AuthProxy(registry)
+    saved = {k: os.environ.get(k) for k in ("http_proxy", "no_proxy", "NO_PROXY")}
+    try:
+        os.environ["http_proxy"] = f"http://{proxy.host}"
+        os.environ.pop("no_proxy", None)
+        os.environ.pop("NO_PROXY", None)
+        d = hulld_factory("--insecure-registry", "registry.invalid")  # started with the env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        # a name that only the proxy can resolve
+        ref = f"registry.invalid/{img.repo}:latest"
+        assert pull(d, ref) == img.id
+        assert any(p.startswith("http://registry.invalid/v2/") for p in proxy.proxied)
+    finally:
+        proxy.close()
+
+
 def test_plain_http_needs_insecure_registry(hulld_factory, registry):
     img = registry.push_busybox(uniq(), "latest")
     d = hulld_factory()

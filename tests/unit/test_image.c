@@ -299,6 +299,83 @@ static void test_unpack_basic(void **state)
 }
 
 /* umoci insert writes tars without the two zero blocks at the end */
+/* owners, modes, xattrs, fifos, device numbers and times are kept */
+static void test_unpack_metadata(void **state)
+{
+    struct fx *f = *state;
+    struct tarb t;
+    tar_begin(&t, 1);
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, "owned");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 02750);
+    archive_entry_set_uid(e, 1234);
+    archive_entry_set_gid(e, 5678);
+    archive_entry_set_mtime(e, 1234567890, 0);
+    archive_entry_set_size(e, 2);
+    archive_entry_xattr_add_entry(e, "user.note", "hi", 2);
+    archive_write_header(t.a, e);
+    archive_write_data(t.a, "ok", 2);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, "dir");
+    archive_entry_set_filetype(e, AE_IFDIR);
+    archive_entry_set_perm(e, 0710);
+    archive_entry_set_uid(e, 42);
+    archive_entry_set_gid(e, 43);
+    archive_entry_set_mtime(e, 1000, 0);
+    archive_write_header(t.a, e);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, "dir/fifo");
+    archive_entry_set_filetype(e, AE_IFIFO);
+    archive_entry_set_perm(e, 0640);
+    archive_write_header(t.a, e);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, "dir/tty");
+    archive_entry_set_filetype(e, AE_IFCHR);
+    archive_entry_set_perm(e, 0620);
+    archive_entry_set_rdevmajor(e, 5);
+    archive_entry_set_rdevminor(e, 0);
+    archive_write_header(t.a, e);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, "dir/sl");
+    archive_entry_set_filetype(e, AE_IFLNK);
+    archive_entry_set_symlink(e, "../owned");
+    archive_entry_set_uid(e, 7);
+    archive_entry_set_gid(e, 8);
+    archive_write_header(t.a, e);
+    archive_entry_free(e);
+    char *msg = NULL;
+    if (unpack(f, &t, &msg) < 0)
+        fail_msg("%s", msg);
+    struct stat st;
+    char p[256], v[8] = "";
+    snprintf(p, sizeof(p), "%s/owned", f->layer);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_uid, 1234);
+    assert_int_equal(st.st_gid, 5678);
+    assert_int_equal(st.st_mode & 07777, 02750);
+    assert_int_equal(st.st_mtime, 1234567890);
+    assert_int_equal(getxattr(p, "user.note", v, sizeof(v)), 2);
+    snprintf(p, sizeof(p), "%s/dir", f->layer);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_uid, 42);
+    assert_int_equal(st.st_mode & 07777, 0710);
+    assert_int_equal(st.st_mtime, 1000); /* set after its children were made */
+    snprintf(p, sizeof(p), "%s/dir/fifo", f->layer);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0640);
+    snprintf(p, sizeof(p), "%s/dir/tty", f->layer);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    assert_int_equal(st.st_rdev, makedev(5, 0));
+    snprintf(p, sizeof(p), "%s/dir/sl", f->layer);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(st.st_uid, 7);
+    assert_int_equal(st.st_gid, 8);
+}
+
 static void test_unpack_no_eof_marker(void **state)
 {
     struct fx *f = *state;
@@ -548,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_reference),
         cmocka_unit_test_setup_teardown(test_unpack_basic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_no_eof_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_no_padding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_diff_id_mismatch, setup, teardown),
