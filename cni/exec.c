@@ -614,9 +614,33 @@ int cni_add(const struct cni_exec *ex, struct cni_network *net, const struct cni
     return 0;
 }
 
+/* The network of the cache entry "<network>-<cid>-<ifname>", when the caller does not know it
+ * (a crash between ADD and recording the network name). */
+static char *find_cached_network(const struct cni_exec *ex, const char *cid, const char *ifname)
+{
+    if (!cache_key_ok("x", cid, ifname))
+        return NULL;
+    _cleanup_free_ char *dir = xasprintf("%s/results", ex->cache_dir);
+    _cleanup_free_ char *suffix = xasprintf("-%s-%s", cid, ifname ? ifname : "eth0");
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return NULL;
+    size_t sl = strlen(suffix);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t nl = strlen(de->d_name);
+        if (nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0)
+            return xstrndup(de->d_name, nl - sl);
+    }
+    return NULL;
+}
+
 int cni_del(const struct cni_exec *ex, struct cni_network *net, const char *network_name,
             const struct cni_attachment *a, hull_error_t *err)
 {
+    _cleanup_free_ char *found = NULL;
+    if (network_name == NULL)
+        network_name = found = find_cached_network(ex, a->container_id, a->ifname);
     if (network_name == NULL && net)
         network_name = net->name;
     _cleanup_yajl_ yajl_val cache = NULL;

@@ -62,7 +62,8 @@ struct sandbox {
     bool removed; /* out of the index */
     bool cgroup_created;
     bool shm_mounted;
-    bool net_attempted; /* CNI ADD was started: DEL is owed */
+    bool net_attempted; /* CNI ADD may have run: DEL is owed (persisted from the start) */
+    bool add_started;   /* in memory: this process started the ADD */
     bool net_done;      /* torn down */
     char *network_name;
     char **ips;
@@ -928,16 +929,13 @@ static int setup_network(struct sandbox *sb, const struct run_params *p, hull_er
         hull_error_free(err);
         return hull_error_setx(err, EBUSY, "network not ready: %s", msg);
     }
+    /* the record says net_attempted since creation; after a crash, DEL finds the network
+     * by its cache entry */
     pthread_mutex_lock(&sb->lock);
-    sb->net_attempted = true;
+    sb->add_started = true;
     free(sb->network_name);
     sb->network_name = xstrdup(cni_network_name(net));
-    r = persist_locked(sb, err);
     pthread_mutex_unlock(&sb->lock);
-    if (r < 0) {
-        cni_network_unref(net);
-        return r;
-    }
     struct cni_attachment a;
     fill_attachment(sb, &a);
     a.port_mappings = p->ports;
@@ -984,16 +982,19 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
     if (r < 0)
         return r;
 
+    /* the record already says whether the cgroup is ours (sandbox_run checked before) */
     bool created = false;
     r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
     if (r < 0)
         return hull_error_wrap(err, "cgroup parent");
-    pthread_mutex_lock(&sb->lock);
-    sb->cgroup_created = created;
-    r = persist_locked(sb, err);
-    pthread_mutex_unlock(&sb->lock);
-    if (r < 0)
-        return r;
+    if (created != sb->cgroup_created) {
+        pthread_mutex_lock(&sb->lock);
+        sb->cgroup_created = created;
+        r = persist_locked(sb, err);
+        pthread_mutex_unlock(&sb->lock);
+        if (r < 0)
+            return r;
+    }
 
     struct cni_ns_request nr = {
         .flags = (sb->netns ? CLONE_NEWNET : 0) | (sb->ipcns ? CLONE_NEWIPC : 0) |
@@ -1062,6 +1063,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         close(fd);
         if (mount(src, sb->pidns, NULL, MS_BIND, NULL) < 0)
             return hull_error_set(err, errno, "pin pid namespace on `%s`", sb->pidns);
+        /* record the pid now: after a crash, recovery must find and kill it */
         pthread_mutex_lock(&sb->lock);
         r = persist_locked(sb, err);
         pthread_mutex_unlock(&sb->lock);
@@ -1133,12 +1135,16 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     svc->items[svc->n++] = sandbox_ref(sb);
     pthread_rwlock_unlock(&svc->lock);
 
+    sb->cgroup_created = !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
+    sb->net_attempted = !sb->host_net;
     r = persist(sb, err);
     if (r == 0)
         r = create_resources(sb, &p, err);
     free(p.sysctls);
     free(p.ports);
     if (r < 0) {
+        if (!sb->add_started)
+            sb->net_done = true; /* no plugin ran: none to undo */
         log_info("sandbox %s: rolling back: %s", sb->id, hull_error_msg(err));
         release_runtime(sb, true, NULL);
         release_storage(sb, true, NULL);
@@ -1185,7 +1191,7 @@ static void end_op(struct sandbox *sb)
     pthread_mutex_unlock(&sb->lock);
 }
 
-static int stop_locked_op(struct sandbox *sb, hull_error_t *err)
+static int stop_locked_op(struct sandbox *sb, bool save, hull_error_t *err)
 {
     /* no new container operations; wait for running ones */
     pthread_mutex_lock(&sb->lock);
@@ -1202,7 +1208,7 @@ static int stop_locked_op(struct sandbox *sb, hull_error_t *err)
     }
     int r = release_runtime(sb, false, err);
     _cleanup_error_ hull_error_t perr = NULL;
-    if (persist(sb, &perr) < 0)
+    if ((save || r < 0) && persist(sb, &perr) < 0)
         log_warn("sandbox %s: %s", sb->id, hull_error_msg(&perr));
     return r;
 }
@@ -1225,7 +1231,7 @@ int sandbox_stop(struct hull_server *srv, const char *id, hull_error_t *err)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
     if (!begin_op(sb))
         return 0;
-    r = stop_locked_op(sb, err);
+    r = stop_locked_op(sb, true, err);
     end_op(sb);
     if (r == 0)
         log_info("sandbox %s: stopped", sb->id);
@@ -1247,7 +1253,7 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
     if (!begin_op(sb))
         return 0;
-    r = stop_locked_op(sb, err);
+    r = stop_locked_op(sb, false, err);
     if (r == 0) {
         struct sandbox_container_hooks h;
         if (get_hooks(sb->svc, &h) && h.remove_all) {

@@ -112,6 +112,8 @@ char *sandbox_resolv_conf_text(const Runtime__V1__DNSConfig *dns);
  * controllers down the path.  version: 0 detect, 1, 2.  *created tells whether the leaf was new. */
 int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, bool *created,
                           hull_error_t *err);
+/* Whether the leaf exists in any hierarchy. */
+bool sandbox_cgroup_exists(const char *cgroot, int version, const char *parent);
 /* rmdir of the leaf in every hierarchy (missing is success). */
 int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, hull_error_t *err);
 /* Moves pid into the cgroup (v2: into <parent>/pause, a leaf). */

@@ -272,6 +272,30 @@ int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, b
     return r;
 }
 
+bool sandbox_cgroup_exists(const char *cgroot, int version, const char *parent)
+{
+    if (cgroot == NULL)
+        cgroot = "/sys/fs/cgroup";
+    if (version == 0)
+        version = detect_version(cgroot);
+    struct stat st;
+    if (version == 2) {
+        _cleanup_free_ char *p = xasprintf("%s%s", cgroot, parent);
+        return stat(p, &st) == 0;
+    }
+    char **h = NULL;
+    size_t n = 0;
+    if (v1_hierarchies(cgroot, &h, &n, NULL) < 0)
+        return false;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++) {
+        _cleanup_free_ char *p = xasprintf("%s%s", h[i], parent);
+        any = stat(p, &st) == 0;
+    }
+    free_strv(h, n);
+    return any;
+}
+
 int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, hull_error_t *err)
 {
     if (!sandbox_cgroup_path_ok(parent))

@@ -296,3 +296,58 @@ def test_contrib_conflists_are_accepted(net, hulld_factory):
         ok, _, message = network_ready(d)
         assert ok, f"{f}: {message}"
         assert doc["plugins"][0]["type"] in ("bridge", "flannel", "calico")
+
+
+SLOW_PLUGIN = r"""#!/bin/sh
+d=$(dirname "$0")/rec
+mkdir -p "$d"
+n=$(ls "$d" | grep -c '\.in$')
+n=$(printf '%03d' "$n")
+cat > "$d/$n-slow-$CNI_COMMAND.in"
+env | grep '^CNI_' | sort > "$d/$n-slow-$CNI_COMMAND.env"
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo $$ > "$(dirname "$0")/slow.pid"
+  sleep 60
+fi
+exit 0
+"""
+
+
+def test_half_created_pod_cleaned_after_crash(net, hulld_factory):
+    """hulld killed while a plugin runs ADD: on restart the pod is rolled back (DEL, pins,
+    shm, cgroup, record) and never listed."""
+    import signal
+    import threading
+    net.install_fakes("good")
+    with open(os.path.join(net.fake_dir, "slow"), "w") as f:
+        f.write(SLOW_PLUGIN)
+    os.chmod(os.path.join(net.fake_dir, "slow"), 0o755)
+    net.write("10-test.conflist", {"cniVersion": "1.0.0", "name": "slownet",
+                                   "plugins": [{"type": "slow"}]})
+    d = hulld_factory(*net.args(plugins=net.fake_dir))
+    errors = []
+    t = threading.Thread(target=lambda: errors.append(
+        pytest.raises(grpc.RpcError, run_pod, d, kubelet_like("crash", pid=pb.POD))))
+    t.start()
+    pidfile = os.path.join(net.fake_dir, "slow.pid")
+    for _ in range(200):
+        if os.path.exists(pidfile):
+            break
+        import time
+        time.sleep(0.05)
+    assert os.path.exists(pidfile)
+    assert len(nsfs_mounts(d.state_dir)) >= 4
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    with open(pidfile) as f:
+        os.kill(int(f.read()), signal.SIGKILL)
+    t.join(30)
+    d.proc = None
+    d._log.close()
+    d.start()
+    assert len(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 0
+    cmds = [(r[0], r[1]) for r in net.records()]
+    assert cmds == [("slow", "ADD"), ("slow", "DEL")]
+    assert_rolled_back(net, d)
+    # the infra process of the half-created pod is gone too (its cgroup could not be removed
+    # otherwise, see assert_rolled_back)

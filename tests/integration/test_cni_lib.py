@@ -225,6 +225,16 @@ class NetEnv:
 
     def cleanup(self):
         sh("ip", "link", "del", self.bridge, check=False)
+        # a failed test may leave an infra process in its pod cgroup: it is ours, kill it
+        for d in self.cgroup_dirs():
+            for sub, _, files in os.walk(d):
+                if "cgroup.procs" in files:
+                    with open(os.path.join(sub, "cgroup.procs")) as f:
+                        for pid in f.read().split():
+                            try:
+                                os.kill(int(pid), 9)
+                            except OSError:
+                                pass
         for d in self.cgroup_dirs():
             for sub, _, _ in os.walk(d, topdown=False):
                 try:

@@ -315,8 +315,9 @@ static void test_add_del_chain(void **state)
     assert_non_null(chk);
     assert_non_null(strstr(chk, "\"t\":\"third\""));
 
-    /* DEL with no network at hand: the cached config is used, reverse order, cached result */
-    assert_int_equal(cni_del(&f.ex, NULL, "chain", &a, &err), 0);
+    /* DEL with neither the network nor its name at hand: the cache entry is found by
+     * container id, its config is used, reverse order, cached result */
+    assert_int_equal(cni_del(&f.ex, NULL, NULL, &a, &err), 0);
     _cleanup_free_ char *d0 = rec_file(&f, 12, "third", "DEL", "in");
     _cleanup_free_ char *d1 = rec_file(&f, 14, "second", "DEL", "in");
     _cleanup_free_ char *d2 = rec_file(&f, 16, "first", "DEL", "in");
