@@ -619,6 +619,87 @@ static void test_hostile_uid_range(void **state)
     free(msg);
 }
 
+/* Random hostile archives (names with "..", absolute paths, links in and out of the layer,
+ * entries under links, whiteouts, repeated names): nothing outside the layer ever changes. */
+static void test_hostile_fuzz(void **state)
+{
+    struct fx *f = *state;
+    char sentinel[160];
+    snprintf(sentinel, sizeof(sentinel), "%s/sentinel", f->outside);
+    int sfd = open(sentinel, O_CREAT | O_WRONLY, 0600);
+    assert_int_equal(write(sfd, "keep", 4), 4);
+    close(sfd);
+    struct stat before;
+    assert_int_equal(stat(sentinel, &before), 0);
+    const char *comps[] = {"a",     "b",     "..",           ".",        "",        "link",
+                           "dlink", ".wh.a", ".wh..wh..opq", "sentinel", "outside", "layer"};
+    char abs_out[160], abs_sent[200];
+    snprintf(abs_out, sizeof(abs_out), "%s", f->outside);
+    snprintf(abs_sent, sizeof(abs_sent), "%s", sentinel);
+    const char *targets[] = {"/",     "..",     "../..", "../outside", "../outside/sentinel",
+                             abs_out, abs_sent, "a",     "link",       "dlink/sentinel",
+                             "a/b",   ".."};
+    unsigned seed = 12345;
+    int refused = 0, accepted = 0;
+    for (int iter = 0; iter < 400; iter++) {
+        struct tarb t;
+        tar_begin(&t, iter % 2);
+        int n = 2 + (int)(rand_r(&seed) % 8);
+        for (int i = 0; i < n; i++) {
+            char name[256] = "";
+            int depth = 1 + (int)(rand_r(&seed) % 4);
+            if (rand_r(&seed) % 5 == 0)
+                strcat(name, "/");
+            for (int k = 0; k < depth; k++) {
+                if (k)
+                    strcat(name, "/");
+                strcat(name, comps[rand_r(&seed) % (sizeof(comps) / sizeof(comps[0]))]);
+            }
+            if (name[0] == '\0')
+                strcpy(name, "x");
+            const char *target = targets[rand_r(&seed) % (sizeof(targets) / sizeof(targets[0]))];
+            switch (rand_r(&seed) % 6) {
+            case 0:
+                tar_add(&t, name, AE_IFDIR, 0777, NULL, NULL, false);
+                break;
+            case 1:
+                tar_add(&t, name, AE_IFLNK, 0777, NULL, target, false);
+                break;
+            case 2:
+                tar_add(&t, name, AE_IFREG, 0777, NULL, target, true);
+                break;
+            case 3:
+                tar_add(&t, name, AE_IFIFO, 0666, NULL, NULL, false);
+                break;
+            default:
+                tar_add(&t, name, AE_IFREG, 04777, "pwned", NULL, false);
+                break;
+            }
+        }
+        if (unpack(f, &t, NULL) < 0)
+            refused++;
+        else
+            accepted++;
+        /* the outside never changes */
+        struct stat now;
+        assert_int_equal(stat(sentinel, &now), 0);
+        assert_int_equal(now.st_mode, before.st_mode);
+        assert_int_equal(now.st_size, 4);
+        assert_int_equal(now.st_nlink, 1);
+        assert_int_equal(now.st_uid, before.st_uid);
+        assert_int_equal(count_entries(f->outside), 1);
+        assert_int_equal(count_entries(f->base), 2);
+        /* fresh layer dir for the next round */
+        hull_error_t err = NULL;
+        close(f->dirfd);
+        assert_int_equal(hull_rm_rf(f->layer, &err), 0);
+        mkdir(f->layer, 0755);
+        f->dirfd = open(f->layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    assert_true(refused > 0);
+    assert_true(accepted > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +716,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_chmod_through_symlink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_whiteout_and_xattr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_uid_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_fuzz, setup, teardown),
     };
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }
