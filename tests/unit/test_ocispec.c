@@ -1756,6 +1756,24 @@ static void test_runc_run(void **state)
     assert_non_null(strstr(out2, "CapEff:\t0000000000000000"));
     assert_non_null(strstr(out2, "NoNewPrivs:\t1"));
 
+    /* the host's network, pid, ipc and uts namespaces */
+    no.pid = no.network = no.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    f->sb.host_network = f->sb.host_pid = f->sb.host_ipc = true;
+    f->sc.run_as_username = "";
+    f->sc.n_supplemental_groups = 0;
+    static char *hcmd[] = {"sh", "-c",
+                           "echo host=$(hostname); test -e /proc/$PPID && echo hostpid"};
+    f->cfg.command = hcmd;
+    _cleanup_free_ char *outh = runc_run(f, id);
+    print_message("%s", outh);
+    char hn[256] = "", want[300];
+    gethostname(hn, sizeof(hn) - 1);
+    snprintf(want, sizeof(want), "host=%s\n", hn);
+    assert_non_null(strstr(outh, want));
+    assert_non_null(strstr(outh, "hostpid")); /* the parent is visible: the host's pid ns */
+    no.pid = no.network = no.ipc = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    f->sb.host_network = f->sb.host_pid = f->sb.host_ipc = false;
+
     /* privileged: all of this process's capabilities, host devices, no seccomp, no masking */
     Runtime__V1__LinuxSandboxSecurityContext psc =
         RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
