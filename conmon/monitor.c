@@ -1019,6 +1019,7 @@ int conmon_run(struct conmon_opts *o)
 
     /* wait for the runtime, taking the pty master if one is sent */
     int rt_status = 0;
+    bool rt_timed_out = false, rt_err_open = o->terminal;
     for (;;) {
         int st;
         pid_t p = waitpid(rt, &st, WNOHANG);
@@ -1030,9 +1031,20 @@ int conmon_run(struct conmon_opts *o)
             {m.sfd, POLLIN, 0},
             {console_lfd, POLLIN, 0},
             {console_conn, POLLIN, 0},
-            {o->terminal ? rt_err[0] : -1, POLLIN, 0},
+            {rt_err_open ? rt_err[0] : -1, POLLIN, 0},
         };
-        if (poll(pfd, 4, -1) < 0 && errno != EINTR) {
+        int timeout = -1;
+        if (m.deadline && !rt_timed_out) {
+            int64_t left = m.deadline - hull_monotonic_ns();
+            if (left <= 0) {
+                /* the exec's deadline also bounds a runtime that hangs (a frozen container) */
+                kill(rt, SIGKILL);
+                rt_timed_out = true;
+                continue;
+            }
+            timeout = (int)(left / 1000000) + 1;
+        }
+        if (poll(pfd, 4, timeout) < 0 && errno != EINTR) {
             hull_error_set(&err, errno, "poll");
             goto fail;
         }
@@ -1051,8 +1063,12 @@ int conmon_run(struct conmon_opts *o)
             close(console_conn);
             console_conn = -1;
         }
-        if (pfd[3].revents)
+        if (pfd[3].revents) {
+            size_t before = errtext.len;
             read_avail(rt_err[0], &errtext, ERR_TEXT_MAX);
+            /* hung up (or full): stop polling it, it would only spin */
+            rt_err_open = errtext.len > before && errtext.len < ERR_TEXT_MAX;
+        }
     }
     if (o->terminal && m.master_fd < 0 && console_lfd >= 0) {
         /* the runtime may have sent the fd and exited before we polled */
@@ -1073,9 +1089,15 @@ int conmon_run(struct conmon_opts *o)
     if (!WIFEXITED(rt_status) || WEXITSTATUS(rt_status) != 0) {
         read_avail(rt_err[0], &errtext, ERR_TEXT_MAX);
         read_avail(rt_out[0], &errtext, ERR_TEXT_MAX);
-        char fb[96];
-        snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
-                 o->exec ? "runtime exec" : "runtime create", rt_status);
+        char fb[128];
+        if (rt_timed_out)
+            errtext.len = 0; /* whatever it said, the timeout is the story */
+        if (rt_timed_out)
+            snprintf(fb, sizeof(fb), "runtime exec did not finish within the %llds timeout",
+                     (long long)o->timeout_s);
+        else
+            snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
+                     o->exec ? "runtime exec" : "runtime create", rt_status);
         runtime_failed(o, &errtext, fb);
         goto out;
     }

@@ -320,6 +320,25 @@ def test_exec_timeout_kills_at_deadline(xenv):
     assert pid_alive(c.pid)  # only the exec died
 
 
+def test_exec_timeout_bounds_a_hanging_runtime(env):
+    """The deadline also covers `RUNTIME exec` itself (e.g. a frozen container)."""
+    if env.runtime != RUNC:
+        pytest.skip("uses a fake runtime; run once")
+    fake = os.path.join(env.base, "hang-runtime")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\nexec sleep 60\n")
+    os.chmod(fake, 0o755)
+    c = Env(fake, env.rootfs)
+    try:
+        e = c.exec_in(type("T", (), {"cid": "hang"})(), ["/bin/true"], capture=True, timeout=1)
+        t0 = time.time()
+        s = e.spawn(timeout=20)
+        assert s["pid"] == -1 and "timeout" in s["error"], s
+        assert time.time() - t0 < 5
+    finally:
+        c.cleanup()
+
+
 def test_exec_capture_is_capped(xenv):
     env = xenv
     c = env.container(["/bin/sleep", "100"]).start().start_container()
