@@ -107,9 +107,13 @@ def cleanup_host(bridges, tag):
     for b in bridges:
         subprocess.run(["ip", "link", "del", b], stderr=subprocess.DEVNULL)
     for ctrl in os.listdir("/sys/fs/cgroup"):
-        root = os.path.join("/sys/fs/cgroup", ctrl, f"hullbench-{tag}")
-        if os.path.isdir(root) and not os.path.islink(os.path.join("/sys/fs/cgroup", ctrl)):
-            for sub, _, _ in os.walk(root, topdown=False):
+        top = os.path.join("/sys/fs/cgroup", ctrl)
+        if os.path.islink(top) or not os.path.isdir(top):
+            continue
+        for name in os.listdir(top):
+            if not name.startswith(f"hullbench-{tag}"):
+                continue
+            for sub, _, _ in os.walk(os.path.join(top, name), topdown=False):
                 try:
                     os.rmdir(sub)
                 except OSError:

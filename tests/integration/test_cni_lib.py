@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 
 import grpc
 
@@ -233,6 +234,7 @@ class NetEnv:
                         for pid in f.read().split():
                             try:
                                 os.kill(int(pid), 9)
+                                time.sleep(0.2)
                             except OSError:
                                 pass
         for d in self.cgroup_dirs():
