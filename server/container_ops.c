@@ -237,23 +237,6 @@ static int monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid,
 }
 
 /* ---- create --------------------------------------------------------------------------------- */
-static char *join_log_path(const Runtime__V1__PodSandboxConfig *pod,
-                           const Runtime__V1__ContainerConfig *config)
-{
-    if (config->log_path == NULL || config->log_path[0] == '\0')
-        return xstrdup("");
-    if (config->log_path[0] == '/' || pod == NULL || pod->log_directory == NULL ||
-        pod->log_directory[0] == '\0')
-        return xstrdup(config->log_path);
-    return hull_path_join(pod->log_directory, config->log_path);
-}
-
-static bool log_path_ok(const char *p)
-{
-    return strstr(p, "/../") == NULL && strncmp(p, "../", 3) != 0 &&
-           (strlen(p) < 3 || strcmp(p + strlen(p) - 3, "/..") != 0);
-}
-
 /* Undoes whatever create got to. */
 static void create_rollback(struct hull_server *srv, struct container *c, bool mounted)
 {
@@ -332,10 +315,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->reason = xstrdup("");
     c->message = xstrdup("");
     c->runtime_handler = xstrdup(sandbox_runtime_handler(sb));
-    c->log_path = join_log_path(pod_config, config);
-    if (!log_path_ok(c->log_path)) {
-        r = hull_error_setx(err, EINVAL, "container \"%s\": log path \"%s\" has \"..\"",
-                            config->metadata->name, c->log_path);
+    r = ocispec_log_path(pod_config, config, &c->log_path, err);
+    if (r < 0) {
+        c->log_path = xstrdup("");
+        hull_error_wrap(err, "container \"%s\"", config->metadata->name);
         goto fail;
     }
 
@@ -736,65 +719,15 @@ int container_remove_pod(struct hull_server *srv, const char *pod_id, hull_error
 }
 
 /* ---- exec sync ------------------------------------------------------------------------------ */
-/* Writes a yajl value back as JSON (numbers verbatim), replacing the process's args and
- * terminal. */
-static void emit_value(struct hull_json_writer *w, yajl_val v)
-{
-    if (YAJL_IS_STRING(v)) {
-        hull_jw_string(w, YAJL_GET_STRING(v));
-    } else if (YAJL_IS_NUMBER(v)) {
-        const char *num = YAJL_GET_NUMBER(v);
-        yajl_gen_number(w->gen, num, strlen(num));
-    } else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-        hull_jw_bool(w, YAJL_IS_TRUE(v));
-    } else if (YAJL_IS_ARRAY(v)) {
-        hull_jw_begin_array(w);
-        for (size_t i = 0; i < v->u.array.len; i++)
-            emit_value(w, v->u.array.values[i]);
-        hull_jw_end_array(w);
-    } else if (YAJL_IS_OBJECT(v)) {
-        hull_jw_begin_object(w);
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            hull_jw_key(w, v->u.object.keys[i]);
-            emit_value(w, v->u.object.values[i]);
-        }
-        hull_jw_end_object(w);
-    } else {
-        hull_jw_null(w);
-    }
-}
-
 int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
                           hull_error_t *err)
 {
     _cleanup_free_ char *cfg = hull_path_join(bundle, "config.json");
-    _cleanup_yajl_ yajl_val doc = NULL;
-    int r = hull_json_parse_file(cfg, 8 << 20, &doc, err);
+    _cleanup_free_ char *spec = NULL;
+    int r = hull_read_file(cfg, 8 << 20, &spec, NULL, err);
     if (r < 0)
         return r;
-    yajl_val proc = hull_json_get(doc, "process");
-    if (proc == NULL || !YAJL_IS_OBJECT(proc))
-        return hull_error_setx(err, EINVAL, "bundle has no process");
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    hull_jw_begin_object(&w);
-    for (size_t i = 0; i < proc->u.object.len; i++) {
-        const char *k = proc->u.object.keys[i];
-        if (strcmp(k, "args") == 0 || strcmp(k, "terminal") == 0 || strcmp(k, "consoleSize") == 0)
-            continue;
-        hull_jw_key(&w, k);
-        emit_value(&w, proc->u.object.values[i]);
-    }
-    hull_jw_kv_bool(&w, "terminal", tty);
-    hull_jw_key(&w, "args");
-    hull_jw_begin_array(&w);
-    for (size_t i = 0; i < n_cmd; i++)
-        hull_jw_string(&w, cmd[i]);
-    hull_jw_end_array(&w);
-    hull_jw_end_object(&w);
-    *out = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
-    return 0;
+    return ocispec_exec_process(spec, cmd, n_cmd, tty, out, err);
 }
 
 static int read_exact(int fd, char *buf, size_t len, int timeout_ms)
