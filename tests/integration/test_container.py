@@ -440,3 +440,34 @@ def test_security_context_env_mounts_and_workdir(env, tmp_path):
     assert int(caps["CapBnd"], 16) == 1 << 10     # only CAP_NET_BIND_SERVICE
     assert caps["NoNewPrivs"].strip() == "1"
     assert sh("cat /etc/hostname")[0] == 0
+
+
+def test_slow_stop_does_not_block_other_calls(env):
+    """A StopContainer waiting out its grace period holds no lock other calls need."""
+    pod, pcfg = run_pod(env, "slow")
+    cid = create(env, pod, pcfg, "stubborn",
+                 ["sh", "-c", "trap '' USR1 TERM; while true; do sleep 0.1; done"])
+    other = create(env, pod, pcfg, "other", ["sleep", "100"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(env, cid, pb.CONTAINER_RUNNING)
+    t = threading.Thread(target=lambda: env.runtime.StopContainer(
+        pb.StopContainerRequest(container_id=cid, timeout=6)))
+    t0 = time.time()
+    t.start()
+    time.sleep(0.5)
+    worst = 0.0
+    for call in (lambda: env.runtime.Version(pb.VersionRequest()),
+                 lambda: env.runtime.ListContainers(pb.ListContainersRequest()),
+                 lambda: status(env, cid),
+                 lambda: env.runtime.StartContainer(pb.StartContainerRequest(container_id=other)),
+                 lambda: env.runtime.ExecSync(pb.ExecSyncRequest(container_id=other,
+                                                                 cmd=["true"])),
+                 lambda: env.image.ListImages(pb.ListImagesRequest())):
+        c0 = time.time()
+        call()
+        worst = max(worst, time.time() - c0)
+    assert t.is_alive(), "the stop should still be waiting out its grace period"
+    assert worst < 3.0, worst
+    t.join(30)
+    assert time.time() - t0 >= 5.5
+    assert status(env, cid).exit_code == 137
