@@ -34,9 +34,11 @@ void registry_session_free(struct registry_session *s);
 /* GET a manifest by tag or digest. *media_type from Content-Type (or NULL). */
 int registry_get_manifest(struct registry_session *s, const char *reference, size_t max,
                           char **body, size_t *len, char **media_type, hull_error_t *err);
-/* GET a blob into fd (from offset 0; truncated on retries), verified against digest and size
- * (size < 0: unknown).  EILSEQ on a mismatch. */
+/* GET a blob into fd, verified against digest and size (size < 0: unknown); EILSEQ on a
+ * mismatch.  fd is a file (from offset 0; truncated on retries), or with stream a socket that a
+ * consumer reads as the bytes come: each byte is sent once, even across resumed or restarted
+ * transfers, and a consumer that stops reading does not stop the verification. */
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
-                      hull_error_t *err);
+                      bool stream, hull_error_t *err);
 
 #endif

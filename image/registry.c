@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define MAX_ATTEMPTS    3
@@ -348,7 +349,12 @@ struct xfer {
     bool too_big;
     int write_errno;
     const char *post; /* form body: POST instead of GET */
-    bool fatal;       /* a failure retrying cannot fix (TLS verification, protocol) */
+    /* stream mode: fd is a socket read by the unpacker; bytes already delivered are never
+     * sent twice (a restarted transfer skips them), and a closed reader is only reported */
+    bool stream;
+    uint64_t delivered;
+    bool sink_closed;
+    bool fatal; /* a failure retrying cannot fix (TLS verification, protocol) */
     /* resuming an interrupted blob download with a Range request */
     uint64_t resume_at; /* 0: a full request */
     bool started;       /* the first 2xx body byte of this attempt was seen */
@@ -371,10 +377,15 @@ static void xfer_reset(struct xfer *x)
     int fd = x->fd;
     size_t max = x->max;
     int64_t es = x->expect_size;
+    bool stream = x->stream, sink_closed = x->sink_closed;
+    uint64_t delivered = x->delivered;
     memset(x, 0, sizeof(*x));
     x->fd = fd;
     x->max = max;
     x->expect_size = es;
+    x->stream = stream;
+    x->delivered = delivered;
+    x->sink_closed = sink_closed;
     image_sha256_init(&x->hash);
 }
 
@@ -465,6 +476,10 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
                 x->range_bad = true;
                 return 0;
             }
+        } else if (x->fd >= 0 && x->received > 0 && x->stream) {
+            /* the whole blob again: hash it from the start, deliver only what is new */
+            x->received = 0;
+            image_sha256_init(&x->hash);
         } else if (x->fd >= 0 && x->received > 0) {
             /* the server sent the whole blob again: start over */
             if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
@@ -475,7 +490,35 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
             image_sha256_init(&x->hash);
         }
     }
+    uint64_t pos = x->received;
     x->received += len;
+    if (x->fd >= 0 && x->stream) {
+        if (x->expect_size >= 0 && x->received > (uint64_t)x->expect_size) {
+            x->too_big = true;
+            return 0;
+        }
+        image_sha256_update(&x->hash, buf, len);
+        if (x->received <= x->delivered || x->sink_closed)
+            return len;
+        size_t skip = x->delivered > pos ? (size_t)(x->delivered - pos) : 0;
+        const char *p = buf + skip;
+        size_t left = len - skip;
+        while (left > 0) {
+            ssize_t w = send(x->fd, p, left, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                /* the unpacker stopped (it reports why); keep hashing so a corrupt blob is
+                 * still named as such */
+                x->sink_closed = true;
+                return len;
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+        x->delivered = x->received;
+        return len;
+    }
     if (x->fd >= 0) {
         if (x->expect_size >= 0 && x->received > (uint64_t)x->expect_size) {
             x->too_big = true;
@@ -731,7 +774,7 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
             log_info("resuming %s at byte %llu", url, (unsigned long long)x->resume_at);
         } else {
             xfer_reset(x);
-            if (x->fd >= 0) {
+            if (x->fd >= 0 && !x->stream) {
                 if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
                     return hull_error_set(err, errno, "truncate download");
             }
@@ -843,13 +886,14 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
 }
 
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
-                      hull_error_t *err)
+                      bool stream, hull_error_t *err)
 {
     _cleanup_free_ char *path = xasprintf("%s/blobs/%s", s->repo, digest);
-    struct xfer x = {.fd = fd, .expect_size = size};
+    struct xfer x = {.fd = fd, .expect_size = size, .stream = stream};
     int r = -EIO;
-    /* a digest mismatch is retried once (a flaky proxy), then fails the pull */
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* a digest mismatch is retried once (a flaky proxy), then fails the pull; a stream was
+     * consumed already and cannot be retried */
+    for (int attempt = 0; attempt < (stream ? 1 : 2); attempt++) {
         hull_error_free(err);
         r = session_get(s, s->active, path, NULL, &x, NULL, err);
         if (r == 0) {

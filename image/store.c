@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 
 #define MAX_MANIFEST   (4 << 20)
@@ -672,7 +673,7 @@ static int ensure_blob(struct image_store *s, struct registry_session *sess, con
             _cleanup_close_ int fd = open_tmpfile(s, err);
             r = fd;
             if (fd >= 0)
-                r = registry_get_blob(sess, digest, size, fd, err);
+                r = registry_get_blob(sess, digest, size, fd, false, err);
             if (r >= 0) {
                 _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
                 if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
@@ -690,37 +691,79 @@ static int ensure_blob(struct image_store *s, struct registry_session *sess, con
     return hull_read_file(path, max, out, len, err);
 }
 
-/* Downloads, verifies and unpacks one layer into layers/<hex> (once, whoever asks). */
+struct unpack_job {
+    int fd;
+    int dirfd;
+    const char *diff_id;
+    struct image_unpack_stats stats;
+    int status;
+    hull_error_t err;
+};
+
+static void *unpack_thread(void *opaque)
+{
+    struct unpack_job *j = opaque;
+    j->status = image_unpack_layer(j->fd, j->dirfd, j->diff_id, &j->stats, &j->err);
+    /* a writer still sending learns the reader is gone */
+    shutdown(j->fd, SHUT_RD);
+    return NULL;
+}
+
+/* Downloads, verifies and unpacks one layer into layers/<hex> (once, whoever asks).  The
+ * unpack runs while the download goes on (through a socket pair), into a temp dir that is
+ * committed only once the compressed digest and the diff id both matched. */
 static int fetch_layer(struct image_store *s, struct registry_session *sess,
                        const struct layer_ref *lr, hull_error_t *err)
 {
     _cleanup_free_ char *linkpath = NULL; /* before any goto fail */
-    _cleanup_close_ int fd = open_tmpfile(s, err);
-    if (fd < 0)
-        return fd;
-    int r = registry_get_blob(sess, lr->digest, lr->size, fd, err);
-    if (r < 0)
-        return r;
-    if (lseek(fd, 0, SEEK_SET) < 0)
-        return hull_error_set(err, errno, "seek");
     char name[16];
     random_name(name, sizeof(name));
     _cleanup_free_ char *tmpdir = store_path(s, "tmp/layer-%s", name);
     _cleanup_free_ char *diffdir = hull_path_join(tmpdir, "diff");
-    if (mkdir(tmpdir, 0700) < 0 || mkdir(diffdir, 0755) < 0)
-        return hull_error_set(err, errno, "mkdir `%s`", diffdir);
+    if (mkdir(tmpdir, 0700) < 0 || mkdir(diffdir, 0755) < 0) {
+        int e = errno;
+        rmdir(tmpdir);
+        return hull_error_set(err, e, "mkdir `%s`", diffdir);
+    }
+    int r;
     struct image_unpack_stats st = {0};
     {
         _cleanup_close_ int dfd = open(diffdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
+        int sv[2] = {-1, -1};
+        if (dfd < 0) {
             r = hull_error_set(err, errno, "open `%s`", diffdir);
-        else
-            r = image_unpack_layer(fd, dfd, lr->diff_id, &st, err);
+            goto fail;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+            r = hull_error_set(err, errno, "socketpair");
+            goto fail;
+        }
+        int buf = 1 << 20;
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+        setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+        struct unpack_job job = {.fd = sv[1], .dirfd = dfd, .diff_id = lr->diff_id};
+        pthread_t th;
+        if (pthread_create(&th, NULL, unpack_thread, &job) != 0) {
+            close(sv[0]);
+            close(sv[1]);
+            r = hull_error_setx(err, EAGAIN, "cannot start an unpack thread");
+            goto fail;
+        }
+        r = registry_get_blob(sess, lr->digest, lr->size, sv[0], true, err);
+        shutdown(sv[0], SHUT_WR); /* end of stream for the unpacker */
+        pthread_join(th, NULL);
+        close(sv[0]);
+        close(sv[1]);
+        st = job.stats;
+        if (r >= 0 && job.status < 0) {
+            r = job.status;
+            hull_error_setx(err, hull_error_status(&job.err), "unpack layer %s: %s", lr->digest,
+                            hull_error_msg(&job.err));
+        }
+        hull_error_free(&job.err);
     }
-    if (r < 0) {
-        hull_error_wrap(err, "unpack layer %s", lr->digest);
+    if (r < 0)
         goto fail;
-    }
     /* the short link is made first, under a fresh random name (never reusing another's) */
     char short_id[SHORT_ID_CHARS + 1];
     {
