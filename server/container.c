@@ -98,6 +98,7 @@ void ctr_put(struct container *c)
     free(c->cgroups_path);
     free(c->stop_signal);
     free(c->resources_pb);
+    free(c->gids);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->op_lock);
     pthread_cond_destroy(&c->exited_cv);
@@ -218,6 +219,7 @@ void container_snapshot_free(struct container_snapshot *s)
     free(s->cgroups_path);
     free(s->upper_dir);
     free(s->resources_pb);
+    free(s->gids);
     free(s);
 }
 
@@ -250,6 +252,14 @@ static struct container_snapshot *snapshot(struct hull_server *srv, struct conta
     s->cgroups_path = xstrdup(c->cgroups_path);
     s->upper_dir = xasprintf("%s/%s/upper", ctr_service(srv)->root_dir, c->id);
     s->pid = c->pid;
+    s->has_user = c->has_user;
+    s->uid = c->uid;
+    s->gid = c->gid;
+    if (c->n_gids) {
+        s->gids = xmalloc0(c->n_gids * sizeof(uint32_t));
+        memcpy(s->gids, c->gids, c->n_gids * sizeof(uint32_t));
+        s->n_gids = c->n_gids;
+    }
     if (c->resources_pb) {
         s->resources_pb = xmalloc0(c->resources_len);
         memcpy(s->resources_pb, c->resources_pb, c->resources_len);
@@ -333,6 +343,15 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err)
     hull_jw_kv_string(&w, "stop_signal", c->stop_signal);
     hull_jw_kv_int(&w, "pid", c->pid);
     hull_jw_kv_int(&w, "monitor_pid", c->monitor_pid);
+    if (c->has_user) {
+        hull_jw_kv_int(&w, "uid", c->uid);
+        hull_jw_kv_int(&w, "gid", c->gid);
+        hull_jw_key(&w, "gids");
+        hull_jw_begin_array(&w);
+        for (size_t i = 0; i < c->n_gids; i++)
+            hull_jw_int(&w, c->gids[i]);
+        hull_jw_end_array(&w);
+    }
     hull_jw_end_object(&w);
     pthread_mutex_unlock(&c->lock);
     size_t len = 0;
@@ -386,6 +405,16 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     c->stop_signal = dup_field(doc, "stop_signal");
     c->pid = (pid_t)hull_json_get_int(doc, "pid", 0);
     c->monitor_pid = (pid_t)hull_json_get_int(doc, "monitor_pid", -1);
+    yajl_val gids = hull_json_get(doc, "gids");
+    if (hull_json_get(doc, "uid") && gids && YAJL_IS_ARRAY(gids)) {
+        c->has_user = true;
+        c->uid = (uint32_t)hull_json_get_int(doc, "uid", 0);
+        c->gid = (uint32_t)hull_json_get_int(doc, "gid", 0);
+        c->gids = xmalloc0((gids->u.array.len + 1) * sizeof(uint32_t));
+        for (size_t i = 0; i < gids->u.array.len; i++)
+            if (YAJL_IS_INTEGER(gids->u.array.values[i]))
+                c->gids[c->n_gids++] = (uint32_t)YAJL_GET_INTEGER(gids->u.array.values[i]);
+    }
     int r = ctr_insert(srv, c, err);
     if (r == 0)
         ctr_image_acquire(srv, c);

@@ -44,6 +44,10 @@ struct container_snapshot {
     char *cgroups_path; /* as given to the runtime */
     char *upper_dir;    /* writable layer */
     pid_t pid;
+    bool has_user;
+    uint32_t uid, gid;
+    uint32_t *gids; /* supplementary groups incl. gid */
+    size_t n_gids;
     char *resources_pb; /* packed LinuxContainerResources after updates (may be NULL) */
     size_t resources_len;
 };

@@ -38,6 +38,11 @@ struct container {
     char *cgroups_path;
     char *stop_signal;
     pid_t pid, monitor_pid;
+    /* the process's identity as resolved at create (ContainerStatus.user) */
+    bool has_user;
+    uint32_t uid, gid;
+    uint32_t *gids;
+    size_t n_gids;
 };
 
 struct container_service {

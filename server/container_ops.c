@@ -300,6 +300,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
                         *upper = NULL, *work = NULL, *cfgpath = NULL;
     struct monitor_args ma = {0};
+    struct ocispec_user user = {0};
     const Runtime__V1__PodSandboxConfig *pod_config = sandbox_config(sb);
     (void)pod_config_req; /* the pod's stored config is authoritative */
 
@@ -389,10 +390,16 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .rootfs = rootfs,
         .container_dir = rdir,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
+        .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);
     if (r < 0)
         goto fail;
+    c->has_user = true;
+    c->uid = user.uid;
+    c->gid = user.gid;
+    c->gids = hull_steal(user.additional_gids);
+    c->n_gids = user.n_additional_gids;
     cfgpath = hull_path_join(sdir, "config.json");
     r = hull_write_file_atomic(cfgpath, json, strlen(json), 0600, err);
     if (r < 0)
@@ -464,6 +471,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
 
 fail:
     margs_free(&ma);
+    free(user.additional_gids);
     if (c->runtime_path == NULL)
         c->monitor_pid = -1;
     create_rollback(srv, c, mounted);

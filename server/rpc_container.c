@@ -140,6 +140,18 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
     r->message = rpc_strdup(call, s->message);
     r->log_path = rpc_strdup(call, s->log_path);
     r->resources = resources_message(call, s);
+    if (s->has_user) {
+        r->user = rpc_new_message(call, &runtime__v1__container_user__descriptor);
+        Runtime__V1__LinuxContainerUser *u =
+            rpc_new_message(call, &runtime__v1__linux_container_user__descriptor);
+        u->uid = s->uid;
+        u->gid = s->gid;
+        u->supplemental_groups = rpc_alloc(call, (s->n_gids + 1) * sizeof(int64_t));
+        for (size_t i = 0; i < s->n_gids; i++)
+            u->supplemental_groups[i] = s->gids[i];
+        u->n_supplemental_groups = s->n_gids;
+        r->user->linux = u;
+    }
     if (cfg) {
         r->stop_signal = cfg->stop_signal;
         r->labels = copy_map(call, &runtime__v1__container_status__labels_entry__descriptor,

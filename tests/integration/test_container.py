@@ -429,6 +429,8 @@ def test_security_context_env_mounts_and_workdir(env, tmp_path):
         return r.exit_code, r.stdout.decode(), r.stderr.decode()
 
     assert sh("id -u; id -g")[1].split() == ["1000", "1000"]
+    user = status(env, cid).user.linux
+    assert (user.uid, user.gid) == (1000, 1000) and set(user.supplemental_groups) >= {1000, 3000}
     assert "3000" in sh("id -G")[1].split()
     assert sh("echo $GREETING")[1] == "hi there\n"
     assert sh("pwd")[1] == "/tmp\n"
