@@ -75,6 +75,8 @@
  *   exits (connect then fails with ENOENT/ECONNREFUSED: read the exit file).
  *     "reopen"            flush, close and reopen the log file (ReopenContainerLog); the new
  *                         file exists when "ok" comes back
+ *     "status"            "ok {"pid":N,"monitor_pid":M,"attached":K,"log":true}": liveness
+ *                         check for a restarted hulld
  *   SIGUSR1 to the monitor also reopens the log; SIGTERM/SIGINT are forwarded to the process.
  *
  * ---- Exit file (<exit-dir>/<ID>) -----------------------------------------------------------

@@ -495,6 +495,14 @@ static int do_resize(struct monitor *m, const char *arg, hull_error_t *err)
     return 0;
 }
 
+static size_t count_attached(struct monitor *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nclients; i++)
+        n += !m->clients[i].ctl;
+    return n;
+}
+
 static void handle_ctl(struct monitor *m, size_t i, char *req)
 {
     _cleanup_error_ hull_error_t err = NULL;
@@ -506,6 +514,14 @@ static void handle_ctl(struct monitor *m, size_t i, char *req)
         r = do_resize(m, req + 7, &err);
     } else if (strcmp(req, "reopen") == 0) {
         r = crilog_reopen(&m->log, &err);
+    } else if (strcmp(req, "status") == 0) {
+        char reply[160];
+        int rn = snprintf(
+            reply, sizeof(reply), "ok {\"pid\":%d,\"monitor_pid\":%d,\"attached\":%zu,\"log\":%s}",
+            (int)m->pid, (int)getpid(), count_attached(m), m->log.fd >= 0 ? "true" : "false");
+        if (send(m->clients[i].fd, reply, (size_t)rn, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            client_drop(m, i);
+        return;
     } else {
         r = hull_error_setx(&err, EINVAL, "unknown request `%.64s`", req);
     }

@@ -228,6 +228,10 @@ def test_ctl_errors(env):
     assert m.ctl("resize 10 10").startswith("error")  # no terminal
     assert m.ctl("bogus").startswith("error")
     assert m.ctl("reopen") == "ok"
+    st = m.ctl("status")
+    assert st.startswith("ok ")
+    assert json.loads(st[3:]) == {"pid": m.pid, "monitor_pid": m.monitor_pid, "attached": 0,
+                                  "log": True}
 
 
 # ---- exit --------------------------------------------------------------------------------------
