@@ -29,31 +29,62 @@ static void kv_split(const struct hull_kv_list *l, const char ***keys, const cha
     }
 }
 
-int image_service_init(struct hull_server *srv, hull_error_t *err)
+/* The registry settings of a configuration, as image/ takes them (arrays freed by the caller). */
+struct registry_settings {
+    struct image_registry_config rc;
+    const char **mh, **mu, **ch, **cf;
+};
+
+static void registry_settings_of(const struct hull_config *c, struct registry_settings *o)
 {
-    const struct hull_config *c = srv->config;
-    _cleanup_free_ const char **mh = NULL, **mu = NULL, **ch = NULL, **cf = NULL;
-    kv_split(&c->registry_mirrors, &mh, &mu);
-    kv_split(&c->registry_ca_files, &ch, &cf);
-    struct image_registry_config rc = {
-        .mirror_hosts = mh,
-        .mirror_urls = mu,
+    kv_split(&c->registry_mirrors, &o->mh, &o->mu);
+    kv_split(&c->registry_ca_files, &o->ch, &o->cf);
+    o->rc = (struct image_registry_config){
+        .mirror_hosts = o->mh,
+        .mirror_urls = o->mu,
         .n_mirrors = c->registry_mirrors.len,
         .insecure = (const char *const *)c->insecure_registries.items,
         .n_insecure = c->insecure_registries.len,
-        .ca_hosts = ch,
-        .ca_files = cf,
+        .ca_hosts = o->ch,
+        .ca_files = o->cf,
         .n_ca = c->registry_ca_files.len,
         .timeout_s = (long)c->pull_timeout,
     };
+}
+
+static void registry_settings_free(struct registry_settings *o)
+{
+    free(o->mh);
+    free(o->mu);
+    free(o->ch);
+    free(o->cf);
+}
+
+int image_service_init(struct hull_server *srv, hull_error_t *err)
+{
+    struct registry_settings rs;
+    registry_settings_of(srv->config, &rs);
     struct image_service *svc = xmalloc0(sizeof(*svc));
-    int r = image_store_open(c->root, &rc, &svc->store, err);
+    int r = image_store_open(srv->config->root, &rs.rc, &svc->store, err);
+    registry_settings_free(&rs);
     if (r < 0) {
         free(svc);
         return r;
     }
     srv->images = svc;
     return 0;
+}
+
+void image_service_reload(struct hull_server *srv, const struct hull_config *fresh)
+{
+    if (srv->images == NULL)
+        return;
+    struct registry_settings rs;
+    registry_settings_of(fresh, &rs);
+    image_store_set_registry_config(srv->images->store, &rs.rc); /* copies the strings */
+    registry_settings_free(&rs);
+    log_info("SIGHUP: registry settings reloaded (%zu mirrors, %zu insecure registries)",
+             fresh->registry_mirrors.len, fresh->insecure_registries.len);
 }
 
 void image_service_fini(struct hull_server *srv)
