@@ -120,8 +120,10 @@ enum hull_attach_tag {
 #define HULL_CONMON_CLIENT_STALL_S    10
 #define HULL_CONMON_MAX_CLIENTS       64
 /* CRI log lines longer than this are split into P records of this size. */
-#define HULL_CONMON_LINE_MAX        (16 * 1024)
-#define HULL_CONMON_CAPTURE_DEFAULT ((size_t)16 << 20)
+#define HULL_CONMON_LINE_MAX (16 * 1024)
+/* An unfinished line is written out (as P) after waiting this long for its newline. */
+#define HULL_CONMON_PARTIAL_FLUSH_MS 1000
+#define HULL_CONMON_CAPTURE_DEFAULT  ((size_t)16 << 20)
 
 /* exit file / sync message keys */
 #define HULL_EXIT_KEY_PID          "pid"
@@ -175,6 +177,7 @@ struct crilog {
     /* per stream (0 = stdout, 1 = stderr) pending bytes of an unfinished line */
     char *buf[2];
     size_t len[2];
+    int64_t since[2]; /* monotonic ns when the pending bytes started waiting, 0 if none */
 };
 int crilog_open(struct crilog *l, const char *path, int64_t max_size, hull_error_t *err);
 /* Feeds bytes read from a stream (0 stdout, 1 stderr); writes complete lines as F records and
@@ -182,6 +185,10 @@ int crilog_open(struct crilog *l, const char *path, int64_t max_size, hull_error
 void crilog_write(struct crilog *l, int stream, const char *data, size_t len, int64_t now_ns);
 /* Writes pending partial lines of both streams as P records. */
 void crilog_flush(struct crilog *l, int64_t now_ns);
+/* Writes pending partial lines that waited max_age_ns or longer as P records (so a prompt or
+ * progress output shows up in `kubectl logs -f`); returns the monotonic time at which the
+ * next one is due, or 0 if nothing is pending. */
+int64_t crilog_flush_stale(struct crilog *l, int64_t max_age_ns);
 int crilog_reopen(struct crilog *l, hull_error_t *err);
 void crilog_close(struct crilog *l);
 

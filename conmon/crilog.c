@@ -145,6 +145,8 @@ void crilog_write(struct crilog *l, int stream, const char *data, size_t len, in
         if (*pending + seg <= HULL_CONMON_LINE_MAX) {
             if (!nl) {
                 batch_flush(&b); /* before buf changes under queued records */
+                if (*pending == 0)
+                    l->since[stream] = hull_monotonic_ns();
                 memcpy(buf + *pending, data, seg);
                 *pending += seg;
                 return;
@@ -162,6 +164,7 @@ void crilog_write(struct crilog *l, int stream, const char *data, size_t len, in
             /* buf is referenced by the batch: write it out before buf is reused */
             batch_flush(&b);
             *pending = 0;
+            l->since[stream] = 0;
         }
     }
     batch_flush(&b);
@@ -178,8 +181,29 @@ void crilog_flush(struct crilog *l, int64_t now_ns)
             batch_add(&b, false, l->buf[s], l->len[s], NULL, 0);
             batch_flush(&b);
             l->len[s] = 0;
+            l->since[s] = 0;
         }
     }
+}
+
+int64_t crilog_flush_stale(struct crilog *l, int64_t max_age_ns)
+{
+    int64_t now = hull_monotonic_ns(), next = 0;
+    for (int s = 0; s < 2; s++) {
+        if (l->fd < 0 || l->len[s] == 0)
+            continue;
+        if (now - l->since[s] >= max_age_ns) {
+            struct batch b;
+            batch_init(&b, l, s, hull_now_ns());
+            batch_add(&b, false, l->buf[s], l->len[s], NULL, 0);
+            batch_flush(&b);
+            l->len[s] = 0;
+            l->since[s] = 0;
+        } else if (next == 0 || l->since[s] + max_age_ns < next) {
+            next = l->since[s] + max_age_ns;
+        }
+    }
+    return next;
 }
 
 int crilog_reopen(struct crilog *l, hull_error_t *err)

@@ -718,6 +718,12 @@ static void monitor_loop(struct monitor *m)
             pfd[PFD_CLIENTS + i] = (struct pollfd){c->fd, ev, 0};
         }
         int timeout = paused ? 1000 : -1;
+        int64_t stale = crilog_flush_stale(&m->log, HULL_CONMON_PARTIAL_FLUSH_MS * 1000000LL);
+        if (stale) {
+            int64_t left = stale - hull_monotonic_ns();
+            int st = left > 0 ? (int)(left / 1000000) + 1 : 0;
+            timeout = timeout < 0 || st < timeout ? st : timeout;
+        }
         if (m->deadline) {
             int64_t left = m->deadline - hull_monotonic_ns();
             if (left <= 0) {

@@ -126,6 +126,13 @@ def test_log_reopen_after_move(env):
     assert lines == [f"line{i}" for i in range(len(lines))], "lost or duplicated lines"
 
 
+def test_log_partial_line_flushed_after_a_while(env):
+    """A prompt without a newline shows up as a P record (kubectl logs -f sees it) after 1 s."""
+    m = env.container(["/bin/sh", "-c", "printf 'name? '; sleep 100"]).start().start_container()
+    recs = wait_for(lambda: parse_cri_log(m.log_bytes()), timeout=5, what="the partial line")
+    assert [(s, t, c) for _, s, t, c in recs] == [("stdout", "P", b"name? ")]
+
+
 def test_log_max_size(env):
     m, ex = run_to_exit(env, ["/bin/sh", "-c", "seq 1 3000"], log_max_size=4096)
     assert ex["exit_code"] == 0

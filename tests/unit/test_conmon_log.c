@@ -168,6 +168,25 @@ static void test_reopen_keeps_partial(void **state)
     assert_string_equal(b, "2026-11-23T12:00:00.000000007Z stdout F two\n");
 }
 
+static void test_stale_partial_flushed(void **state)
+{
+    struct fixture *f = *state;
+    struct crilog l;
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    assert_int_equal(crilog_flush_stale(&l, 1000000000LL), 0); /* nothing pending */
+    crilog_write(&l, 0, "prompt> ", 8, NOW);
+    int64_t due = crilog_flush_stale(&l, 3600 * 1000000000LL);
+    assert_true(due > hull_monotonic_ns());         /* not yet */
+    assert_int_equal(crilog_flush_stale(&l, 0), 0); /* due now: written as P */
+    crilog_write(&l, 0, "yes\n", 4, NOW);
+    crilog_close(&l);
+    _cleanup_free_ char *got = slurp(f->path);
+    assert_non_null(strstr(got, " stdout P prompt> \n"));
+    assert_non_null(strstr(got, "Z stdout F yes\n"));
+    assert_int_equal(count(got, "\n"), 2);
+}
+
 static void test_no_log_path(void **state)
 {
     (void)state;
@@ -232,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_size_rotates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_and_rotation_in_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_partial, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_partial_flushed, setup, teardown),
         cmocka_unit_test(test_no_log_path),
         cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_oom_counter),
