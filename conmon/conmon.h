@@ -31,6 +31,16 @@
  *          container pid  --container-pidfile, default <socket-dir>/pid
  *          exit file      <exit-dir>/<ID>, written via <exit-dir>/.<ID>.tmp + rename
  *
+ * ---- CRI log (--log-path) -----------------------------------------------------------------
+ *   One record per line: "2016-10-06T00:17:09.669794202Z stdout F text\n" (RFC3339Nano time of
+ *   the read with the local offset or Z, stream stdout|stderr, F = the line ends here, P = a
+ *   chunk of a longer line).  Lines over HULL_CONMON_LINE_MAX bytes are split into P records
+ *   of that size and a final F; an unfinished line is written as P after waiting
+ *   HULL_CONMON_PARTIAL_FLUSH_MS for its newline, and at exit.  In terminal mode everything is
+ *   stdout (with the pty's \r\n).  --log-max-size: a record that would grow the file past it
+ *   starts a new, empty file at the same path (temp + rename); kubelet's own rotation uses
+ *   "reopen" instead.  Write errors (ENOSPC) drop records, never block the process.
+ *
  * ---- Sync pipe (--sync-fd N) ---------------------------------------------------------------
  *   Messages are one line of JSON each, terminated by '\n':
  *     after the runtime ran:  {"pid":1234,"monitor_pid":99}            success
