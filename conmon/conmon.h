@@ -30,6 +30,10 @@
  *          console socket <socket-dir>/console  (terminal mode, removed once the pty arrives)
  *          container pid  --container-pidfile, default <socket-dir>/pid
  *          exit file      <exit-dir>/<ID>, written via <exit-dir>/.<ID>.tmp + rename
+ *   A socket path longer than sockaddr_un allows (108 bytes) is bound through
+ *   /proc/self/fd/<dirfd>/<name> (the runtime gets /proc/<monitor>/fd/<dirfd>/console);
+ *   clients then connect the same way: open the socket dir O_PATH, connect to
+ *   /proc/self/fd/<fd>/attach.
  *
  * ---- CRI log (--log-path) -----------------------------------------------------------------
  *   One record per line: "2016-10-06T00:17:09.669794202Z stdout F text\n" (RFC3339Nano time of

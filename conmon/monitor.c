@@ -77,12 +77,18 @@ static int make_pipe(int p[2], hull_error_t *err)
     return 0;
 }
 
-static int listen_unix(const char *path, int type, hull_error_t *err)
+/* Binds a listening socket at path (in dir, open as dirfd).  sun_path holds 108 bytes: a
+ * longer path is bound through /proc/self/fd/DIRFD/NAME, which names the same place. */
+static int listen_unix(const char *path, int dirfd, int type, hull_error_t *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return hull_error_setx(err, ENAMETOOLONG, "socket path `%s` is too long", path);
-    strcpy(sa.sun_path, path);
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    if (strlen(path) < sizeof(sa.sun_path))
+        strcpy(sa.sun_path, path);
+    else if (snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, name) >=
+             (int)sizeof(sa.sun_path))
+        return hull_error_setx(err, ENAMETOOLONG, "socket name `%s` is too long", name);
     _cleanup_close_ int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "socket");
@@ -961,7 +967,8 @@ int conmon_run(struct conmon_opts *o)
     struct sbuf errtext = {0};
     int rt_in[2] = {-1, -1}, rt_out[2] = {-1, -1}, rt_err[2] = {-1, -1};
     int console_lfd = -1, console_conn = -1;
-    _cleanup_free_ char *console_path = NULL, *pidfile = NULL;
+    _cleanup_free_ char *console_path = NULL, *console_arg = NULL, *pidfile = NULL;
+    _cleanup_close_ int sock_dirfd = -1;
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -992,8 +999,13 @@ int conmon_run(struct conmon_opts *o)
     pidfile = o->container_pidfile ? xstrdup(o->container_pidfile)
                                    : hull_path_join(o->socket_dir, HULL_CONMON_PIDFILE);
     unlink(pidfile);
-    if ((m.attach_lfd = listen_unix(m.attach_path, SOCK_SEQPACKET, &err)) < 0 ||
-        (m.ctl_lfd = listen_unix(m.ctl_path, SOCK_SEQPACKET, &err)) < 0)
+    sock_dirfd = open(o->socket_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (sock_dirfd < 0) {
+        hull_error_set(&err, errno, "open `%s`", o->socket_dir);
+        goto fail;
+    }
+    if ((m.attach_lfd = listen_unix(m.attach_path, sock_dirfd, SOCK_SEQPACKET, &err)) < 0 ||
+        (m.ctl_lfd = listen_unix(m.ctl_path, sock_dirfd, SOCK_SEQPACKET, &err)) < 0)
         goto fail;
     if (crilog_open(&m.log, o->log_path, o->log_max_size, &err) < 0)
         goto fail;
@@ -1002,8 +1014,13 @@ int conmon_run(struct conmon_opts *o)
     struct runtime_io io;
     if (o->terminal) {
         console_path = hull_path_join(o->socket_dir, HULL_CONMON_CONSOLE);
-        if ((console_lfd = listen_unix(console_path, SOCK_STREAM, &err)) < 0)
+        if ((console_lfd = listen_unix(console_path, sock_dirfd, SOCK_STREAM, &err)) < 0)
             goto fail;
+        if (strlen(console_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            /* the runtime connects from another process: name our fd by our pid */
+            console_arg =
+                xasprintf("/proc/%d/fd/%d/%s", (int)getpid(), sock_dirfd, HULL_CONMON_CONSOLE);
+        }
         if (make_pipe(rt_err, &err) < 0)
             goto fail;
         rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -1028,7 +1045,7 @@ int conmon_run(struct conmon_opts *o)
         goto fail;
     if (o->exec && o->timeout_s > 0)
         m.deadline = hull_monotonic_ns() + o->timeout_s * 1000000000LL;
-    pid_t rt = spawn_runtime(o, pidfile, console_path, &io, &err);
+    pid_t rt = spawn_runtime(o, pidfile, console_arg ? console_arg : console_path, &io, &err);
     if (rt < 0)
         goto fail;
     /* keep only our ends */

@@ -230,6 +230,28 @@ def test_tty_output_not_lost_on_immediate_exit(env):
     assert cri_text(parse_cri_log(m.log_bytes())) == want
 
 
+def test_socket_dir_longer_than_sun_path(env):
+    """Sockets in a dir whose path does not fit in sockaddr_un: bound (and the runtime's
+    console socket reached) through /proc/.../fd; clients connect the same way."""
+    m = env.container(["/bin/sh"], terminal=True, stdin=True, stdin_once=True,
+                      bundle_overrides={"process": {"terminal": True}})
+    m.socket_dir = os.path.join(m.dir, "d" * 60, "e" * 60)
+    m.args[m.args.index("--socket-dir") + 1] = m.socket_dir
+    m.start()
+    dfd = os.open(m.socket_dir, os.O_PATH | os.O_DIRECTORY)
+    try:
+        m.attach_path = f"/proc/self/fd/{dfd}/attach"
+        m.ctl_path = f"/proc/self/fd/{dfd}/ctl"
+        a = m.attach()
+        m.start_container()
+        assert m.ctl("resize 33 77") == "ok"
+        a.send(b"stty size; exit 0\n")
+        a.read_to_end()
+        assert b"33 77" in a.out[STDOUT] and a.exit["exit_code"] == 0
+    finally:
+        os.close(dfd)
+
+
 def test_ctl_errors(env):
     m = env.container(["/bin/sleep", "100"]).start()
     assert m.ctl("resize 10 10").startswith("error")  # no terminal
