@@ -194,8 +194,7 @@ def main():
         r.cleanup()
         shutil.rmtree(base, ignore_errors=True)
 
-    print(f"\nidle monitors of busybox `sleep` containers (runc), KiB; "
-          f"total and per monitor")
+    print("\nidle monitors of busybox `sleep` containers (runc), KiB; total and per monitor")
     hdr = (f"{'monitor':<22} {'n':>3} {'RSS total':>10} {'PSS total':>10} {'priv total':>10}"
            f" {'RSS/each':>9} {'PSS/each':>9} {'priv/each':>9} {'create ms':>9}")
     print(hdr)

@@ -12,10 +12,9 @@ import time
 import pytest
 
 import bundle
-from conmon_util import (EXIT, RUNC, STDERR, STDOUT, Attach, Env, conmon_bin, cri_text,
-                         exec_detach_status,
-                         hull_oci_bin, hull_oci_status, is_conmon, parse_cri_log, pid_alive,
-                         short_tmpdir, wait_for)
+from conmon_util import (RUNC, STDERR, STDOUT, Attach, Env, conmon_bin, cri_text,
+                         exec_detach_status, hull_oci_bin, hull_oci_status, is_conmon,
+                         parse_cri_log, pid_alive, short_tmpdir, wait_for)
 
 LINE_MAX = 16 * 1024
 
