@@ -474,6 +474,15 @@ def test_parent_signal_state_not_inherited(env):
     assert ex["exit_code"] == 9
 
 
+def test_sigterm_to_monitor_is_forwarded(env):
+    m = env.container(["/bin/sh", "-c", "trap 'exit 9' TERM; echo ready; "
+                       "while true; do sleep 0.05; done"]).start().start_container()
+    wait_for(lambda: b"ready" in m.log_bytes(), what="ready")
+    os.kill(m.monitor_pid, signal.SIGTERM)
+    assert m.wait_exit()["exit_code"] == 9
+    m.wait_monitor_gone()
+
+
 # ---- security classes (SECURITY.md) ---------------------------------------------------------
 
 
