@@ -211,6 +211,8 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, po[1], 1);
     posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+    /* plugins get stdio and nothing else, whatever hulld holds open */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, all;

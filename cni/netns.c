@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
 
@@ -58,9 +59,27 @@ static int loopback_up(void)
     return r;
 }
 
+/* Closes every fd but stdio, a and b.  hulld is multithreaded: this child inherited the pipes
+ * other threads have open at the moment of fork (O_CLOEXEC does not help, it never execs), and
+ * holding their write ends would keep those threads waiting for EOF. */
+static void close_all_but(int a, int b)
+{
+    if (a > b) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    if (a > 3)
+        syscall(SYS_close_range, 3U, (unsigned)a - 1, 0U);
+    if (b > a + 1)
+        syscall(SYS_close_range, (unsigned)a + 1, (unsigned)b - 1, 0U);
+    syscall(SYS_close_range, (unsigned)b + 1, ~0U, 0U);
+}
+
 static void child_main(const struct cni_ns_request *req, char **sysctl_paths, int status_fd,
                        int go_fd)
 {
+    close_all_but(status_fd, go_fd);
     if (unshare(req->flags) < 0)
         child_fail(status_fd, errno, "unshare", NULL);
     if ((req->flags & CLONE_NEWNET) && loopback_up() < 0)

@@ -34,6 +34,7 @@ n=$(ls "$d" | grep -c '\.in$')
 n=$(printf '%03d' "$n")
 cat > "$d/$n-$t-$CNI_COMMAND.in"
 env | grep '^CNI_' | sort > "$d/$n-$t-$CNI_COMMAND.env"
+ls -l /proc/$$/fd > "$d/$n-$t-$CNI_COMMAND.fds"
 if [ -n "$CNI_NETNS" ] && grep -q " $CNI_NETNS nsfs" /proc/self/mounts; then
   echo pinned > "$d/$n-$t-$CNI_COMMAND.netns"
 fi
@@ -185,6 +186,25 @@ class NetEnv:
                     k, _, v = line.rstrip("\n").partition("=")
                     env[k] = v
             pinned = os.path.exists(os.path.join(d, stem + ".netns"))
+            fds = {}
+            if os.path.exists(os.path.join(d, stem + ".fds")):
+                with open(os.path.join(d, stem + ".fds")) as f:
+                    for line in f.read().splitlines():
+                        if " -> " in line:
+                            left, target = line.split(" -> ", 1)
+                            fds[left.split()[-1]] = target
+            else:
+                fds = {"0": "pipe:", "1": "pipe:", "2": "pipe:"}
+            # stdio are hulld's pipes (dash redirects fd 1 to the record file and keeps the
+            # original stdout at fd >= 10); the shell holds its script open; nothing else of
+            # hulld's may reach a plugin
+            extra = {k: v for k, v in fds.items() if k not in ("0", "1", "2")
+                     and not v.startswith(self.fake_dir)}
+            saved = [k for k, v in extra.items() if int(k) >= 10 and v.startswith("pipe:")]
+            for k in saved[:1]:
+                del extra[k]
+            assert fds.get("0", "").startswith("pipe:") and fds.get("2", "").startswith("pipe:")
+            assert extra == {}, f"fds leaked into {typ}: {extra}"
             out.append((typ, cmd, doc, env, pinned))
         return out
 
