@@ -660,6 +660,36 @@ static void spdy_data_frame(struct session *s, int ci, const struct spdy_frame *
         on_fin(s, ci);
 }
 
+/* While a data frame waits for its sink to drain, the flow-control frames queued behind it
+ * (WINDOW_UPDATE, PING, SETTINGS) are handled and removed at once: the window updates are what
+ * lets our output, and so the process, go on. */
+static void spdy_hoist_control(struct session *s, size_t from)
+{
+    size_t off = from;
+    while (!s->dead && !s->fatal) {
+        struct spdy_frame f;
+        ssize_t n = spdy_frame_parse(s->in.data + off, s->in.len - off, STREAM_MAX_FRAME, &f);
+        if (n <= 0)
+            return;
+        if (f.control && f.version == 3 &&
+            (f.type == SPDY_WINDOW_UPDATE || f.type == SPDY_PING || f.type == SPDY_SETTINGS)) {
+            struct spdy_frame copy = f;
+            uint8_t payload[64];
+            if (f.length > sizeof(payload)) { /* SETTINGS can be long: leave it in order */
+                off += (size_t)n;
+                continue;
+            }
+            memcpy(payload, f.payload, f.length);
+            copy.payload = payload;
+            memmove(s->in.data + off, s->in.data + off + n, s->in.len - off - (size_t)n);
+            s->in.len -= (size_t)n;
+            spdy_control_frame(s, &copy);
+            continue;
+        }
+        off += (size_t)n;
+    }
+}
+
 static void spdy_input(struct session *s)
 {
     size_t off = 0;
@@ -674,8 +704,10 @@ static void spdy_input(struct session *s)
             break;
         if (!f.control) {
             int ci = chan_find(s, f.stream_id);
-            if (sink_full(s, ci))
+            if (sink_full(s, ci) && f.length > 0) {
+                spdy_hoist_control(s, off + (size_t)n);
                 break; /* resume once the sink drained */
+            }
             off += (size_t)n;
             spdy_data_frame(s, ci, &f);
             continue;

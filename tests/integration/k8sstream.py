@@ -73,6 +73,7 @@ def http_upgrade(url, headers, method="POST", timeout=10):
     """Sends an upgrade request; returns (sock, status, headers{lower: [values]}, leftover)."""
     u = urllib.parse.urlsplit(url)
     sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     path = u.path + ("?" + u.query if u.query else "")
     lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (u.hostname, u.port)]
     for k, v in headers:
@@ -148,11 +149,11 @@ class SpdyStream:
         return chunk
 
     def read_all(self, timeout=30):
-        out = b""
+        out = bytearray()
         while True:
             chunk = self.read(timeout)
             if not chunk:
-                return out
+                return bytes(out)
             out += chunk
 
 
@@ -176,7 +177,7 @@ class SpdyConnection:
         self.goaway = None
         self.pings = {}
         self.peer_initial_window = 65536
-        self.buf = rest
+        self.buf = bytearray(rest)
         self.frames_seen = []
         if flow_control:
             # SETTINGS: INITIAL_WINDOW_SIZE (id 7) = 64 KiB: we honour windows and say so.
@@ -245,7 +246,7 @@ class SpdyConnection:
         try:
             while True:
                 while len(self.buf) < 8:
-                    chunk = self.sock.recv(65536)
+                    chunk = self.sock.recv(262144)
                     if not chunk:
                         raise EOFError
                     self.buf += chunk
@@ -253,12 +254,12 @@ class SpdyConnection:
                 length = w2 & 0xFFFFFF
                 flags = w2 >> 24
                 while len(self.buf) < 8 + length:
-                    chunk = self.sock.recv(65536)
+                    chunk = self.sock.recv(262144)
                     if not chunk:
                         raise EOFError
                     self.buf += chunk
-                payload = self.buf[8:8 + length]
-                self.buf = self.buf[8 + length:]
+                payload = bytes(self.buf[8:8 + length])
+                del self.buf[:8 + length]
                 if w1 & 0x80000000:
                     ftype = w1 & 0xFFFF
                     self.frames_seen.append(ftype)
@@ -416,7 +417,8 @@ class WebSocket:
                 ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", key)]
         if protocols:
             hdrs.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
-        self.sock, status, self.resp_headers, self.buf = http_upgrade(url, hdrs, "GET", timeout)
+        self.sock, status, self.resp_headers, rest = http_upgrade(url, hdrs, "GET", timeout)
+        self.buf = bytearray(rest)
         self.sock.settimeout(None)
         want = base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
         got = self.resp_headers.get("sec-websocket-accept", [""])[0]
@@ -453,7 +455,7 @@ class WebSocket:
 
     def _fill(self, n):
         while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
+            chunk = self.sock.recv(262144)
             if not chunk:
                 raise EOFError("connection closed")
             self.buf += chunk
@@ -474,13 +476,13 @@ class WebSocket:
         if b1 & 0x80:
             raise ValueError("server frames must not be masked")
         self._fill(off + n)
-        payload = self.buf[off:off + n]
-        self.buf = self.buf[off + n:]
+        payload = bytes(self.buf[off:off + n])
+        del self.buf[:off + n]
         return bool(b0 & 0x80), b0 & 0x0F, payload
 
     def recv_message(self):
         """(opcode, payload) of the next data message; handles ping; close → (8, payload)."""
-        msg, op0 = b"", None
+        msg, op0 = bytearray(), None
         while True:
             fin, op, payload = self.recv_frame()
             if op == 9:
@@ -495,7 +497,7 @@ class WebSocket:
                 op0 = op
             msg += payload
             if fin:
-                return op0, msg
+                return op0, bytes(msg)
 
     def recv_channel(self):
         """(channel, data) or (None, None) at close."""
@@ -506,7 +508,7 @@ class WebSocket:
             if not payload:
                 continue
             if self.base64:
-                return payload[0] - ord("0"), base64.b64decode(payload[1:])
+                return payload[0] - ord("0"), base64.b64decode(bytes(payload[1:]))
             return payload[0], payload[1:]
 
     def close(self, code=1000):
@@ -563,7 +565,7 @@ def ws_portforward(url, port, request, protocols=("v4.channel.k8s.io",)):
     """Port-forward over WebSocket (ports in the query); returns (data, error)."""
     sep = "&" if "?" in url else "?"
     ws = WebSocket(url + sep + "port=%d" % port, list(protocols))
-    data, err = b"", b""
+    data, err = bytearray(), bytearray()
     seen = {0: False, 1: False}
     try:
         sent = False
@@ -582,7 +584,7 @@ def ws_portforward(url, port, request, protocols=("v4.channel.k8s.io",)):
                 data += payload
             elif ch == 1:
                 err += payload
-        return data, err
+        return bytes(data), bytes(err)
     finally:
         ws.close()
 
