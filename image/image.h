@@ -154,10 +154,14 @@ struct image_fs_usage {
 int image_fs_usage(struct image_store *s, struct image_fs_usage *out, hull_error_t *err);
 
 /* ---- for containers ------------------------------------------------------------------------ */
-/* Marks the layers of image_id in use (one reference per call): they stay on disk even if the
- * image is removed, until image_release().  Call again for each container after a restart. */
+/* Marks image_id in use (one reference per call).  RemoveImage of an image in use hides it
+ * (untagged, not listed, not found by name) but keeps its record and layers, across restarts
+ * too, until the last image_release(); image_lowerdirs() and image_acquire() still find it by
+ * its id.  After a restart, call image_acquire() again for each container, then image_gc()
+ * once: it deletes hidden images nobody re-acquired and unused layers. */
 int image_acquire(struct image_store *s, const char *image_id, hull_error_t *err);
 void image_release(struct image_store *s, const char *image_id);
+void image_gc(struct image_store *s);
 
 /* The overlay lower directories of image_id, topmost first (as overlayfs lowerdir wants), as
  * short relative names "l/<short>" to be resolved from image_store_dir(), and as absolute paths.

@@ -48,6 +48,7 @@ struct image_rec {
     size_t n_layers;
     uint64_t size;
     bool pinned;
+    bool removed; /* RemoveImage'd while containers use it: hidden, kept for them */
     int64_t pulled_ns;
     yajl_val config; /* parsed config blob */
     struct image_rec *next;
@@ -197,12 +198,29 @@ static void layer_rec_free(struct layer_rec *l)
     free(l);
 }
 
-static struct image_rec *find_image(struct image_store *s, const char *id)
+/* Any record with this id, hidden (removed but in use) ones included. */
+static struct image_rec *find_image_any(struct image_store *s, const char *id)
 {
     for (struct image_rec *r = s->images; r; r = r->next)
         if (strcmp(r->id, id) == 0)
             return r;
     return NULL;
+}
+
+static struct image_rec *find_image(struct image_store *s, const char *id)
+{
+    struct image_rec *r = find_image_any(s, id);
+    return r && !r->removed ? r : NULL;
+}
+
+/* By exact id ("sha256:<hex>" or "<hex>"), hidden records included: for the users of an image
+ * (containers) who must still find what they run on. */
+static struct image_rec *find_by_id_any(struct image_store *s, const char *id)
+{
+    if (image_digest_valid(id))
+        return find_image_any(s, id);
+    _cleanup_free_ char *full = xasprintf("sha256:%s", id);
+    return image_digest_valid(full) ? find_image_any(s, full) : NULL;
 }
 
 static struct layer_rec *find_layer(struct image_store *s, const char *diff_id)
@@ -295,6 +313,8 @@ static char *image_rec_json(const struct image_rec *r)
     hull_jw_end_array(&w);
     hull_jw_kv_int(&w, "size", (long long)r->size);
     hull_jw_kv_bool(&w, "pinned", r->pinned);
+    if (r->removed)
+        hull_jw_kv_bool(&w, "removed", true);
     hull_jw_kv_int(&w, "pulled", r->pulled_ns);
     hull_jw_end_object(&w);
     char *out = hull_jw_finish(&w, NULL);
@@ -352,6 +372,7 @@ static int load_image_rec(struct image_store *s, const char *path, struct image_
     parse_string_array(hull_json_get(doc, "repo_digests"), &rec->digests, &rec->n_digests);
     rec->size = (uint64_t)hull_json_get_int(doc, "size", 0);
     rec->pinned = hull_json_get_bool(doc, "pinned", false);
+    rec->removed = hull_json_get_bool(doc, "removed", false);
     rec->pulled_ns = hull_json_get_int(doc, "pulled", 0);
     yajl_val layers = hull_json_get(doc, "layers");
     if (layers && YAJL_IS_ARRAY(layers)) {
@@ -1099,8 +1120,10 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
     _cleanup_free_ char *tag = ref->tag ? xasprintf("%s:%s", repo, ref->tag) : NULL;
     _cleanup_free_ char *rd =
         xasprintf("%s@%s", repo, p->index_digest ? p->index_digest : p->manifest_digest);
-    struct image_rec *rec = find_image(s, p->config_digest);
+    struct image_rec *rec = find_image_any(s, p->config_digest);
     bool fresh = rec == NULL;
+    if (rec)
+        rec->removed = false; /* pulled again */
     if (fresh) {
         rec = xmalloc0(sizeof(*rec));
         rec->id = xstrdup(p->config_digest);
@@ -1274,7 +1297,7 @@ static struct image_rec *resolve_locked(struct image_store *s, const char *ref)
                     hit = r;
             /* repo@<manifest digest> of a platform manifest pulled through an index */
             for (struct image_rec *r = s->images; r && !hit; r = r->next)
-                if (strcmp(r->manifest_digest, pr.digest) == 0)
+                if (!r->removed && strcmp(r->manifest_digest, pr.digest) == 0)
                     for (size_t i = 0; i < r->n_digests && !hit; i++)
                         if (strncmp(r->digests[i], repo, strlen(repo)) == 0 &&
                             r->digests[i][strlen(repo)] == '@')
@@ -1294,7 +1317,7 @@ static struct image_rec *resolve_locked(struct image_store *s, const char *ref)
         struct image_rec *hit = NULL;
         size_t n = strlen(hex);
         for (struct image_rec *r = s->images; r; r = r->next)
-            if (strncmp(r->id + 7, hex, n) == 0) {
+            if (!r->removed && strncmp(r->id + 7, hex, n) == 0) {
                 if (hit)
                     return NULL; /* ambiguous */
                 hit = r;
@@ -1473,6 +1496,8 @@ int image_list(struct image_store *s, const char *filter, struct image_info ***o
             list[cnt++] = info_of(r);
     } else {
         for (struct image_rec *r = s->images; r; r = r->next) {
+            if (r->removed)
+                continue;
             if (cnt == cap) {
                 cap *= 2;
                 list = xrealloc(list, cap * sizeof(*list));
@@ -1582,6 +1607,35 @@ static void remove_blob_if_unused(struct image_store *s, const char *digest)
     unlink(path);
 }
 
+static struct hold *find_hold(struct image_store *s, const char *id)
+{
+    for (struct hold *h = s->holds; h; h = h->next)
+        if (strcmp(h->image_id, id) == 0)
+            return h;
+    return NULL;
+}
+
+/* Deletes an image record and its blobs (lock held). */
+static int delete_image_locked(struct image_store *s, struct image_rec *r, hull_error_t *err)
+{
+    _cleanup_free_ char *path = store_path(s, "images/%s.json", hex_of(r->id));
+    if (unlink(path) < 0 && errno != ENOENT)
+        return hull_error_set(err, errno, "remove image record `%s`", path);
+    for (struct image_rec **pp = &s->images; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    _cleanup_free_ char *id = xstrdup(r->id);
+    _cleanup_free_ char *md = xstrdup(r->manifest_digest);
+    _cleanup_free_ char *idx = r->index_digest ? xstrdup(r->index_digest) : NULL;
+    image_rec_free(r);
+    remove_blob_if_unused(s, id);
+    remove_blob_if_unused(s, md);
+    remove_blob_if_unused(s, idx);
+    return 0;
+}
+
 int image_remove(struct image_store *s, const char *ref, bool *removed, hull_error_t *err)
 {
     if (removed)
@@ -1592,38 +1646,57 @@ int image_remove(struct image_store *s, const char *ref, bool *removed, hull_err
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
-    _cleanup_free_ char *path = store_path(s, "images/%s.json", hex_of(r->id));
-    if (unlink(path) < 0 && errno != ENOENT) {
-        int ret = hull_error_set(err, errno, "remove image record `%s`", path);
-        pthread_mutex_unlock(&s->lock);
-        return ret;
+    int ret;
+    char **trash = NULL;
+    if (find_hold(s, r->id)) {
+        /* containers run on it: hide it (no tags, not listed), keep it for them until the last
+         * one lets go, across restarts too */
+        for (size_t i = 0; i < r->n_tags; i++)
+            free(r->tags[i]);
+        for (size_t i = 0; i < r->n_digests; i++)
+            free(r->digests[i]);
+        r->n_tags = r->n_digests = 0;
+        r->tags[0] = r->digests[0] = NULL;
+        r->removed = true;
+        ret = save_image_rec(s, r, err);
+        if (ret == 0)
+            log_info("removed image %s (kept hidden while containers use it)", r->id);
+    } else {
+        log_info("removed image %s", r->id);
+        ret = delete_image_locked(s, r, err);
+        if (ret == 0)
+            trash = collect_garbage_locked(s);
     }
-    for (struct image_rec **pp = &s->images; *pp; pp = &(*pp)->next)
-        if (*pp == r) {
-            *pp = r->next;
-            break;
+    pthread_mutex_unlock(&s->lock);
+    empty_trash(trash);
+    if (ret == 0 && removed)
+        *removed = true;
+    return ret;
+}
+
+void image_gc(struct image_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (struct image_rec *r = s->images, *n; r; r = n) {
+        n = r->next;
+        if (r->removed && find_hold(s, r->id) == NULL) {
+            _cleanup_error_ hull_error_t e = NULL;
+            if (delete_image_locked(s, r, &e) < 0)
+                log_warn("image store: %s", hull_error_msg(&e));
         }
-    remove_blob_if_unused(s, r->id);
-    remove_blob_if_unused(s, r->manifest_digest);
-    remove_blob_if_unused(s, r->index_digest);
-    log_info("removed image %s", r->id);
-    image_rec_free(r);
+    }
     char **trash = collect_garbage_locked(s);
     pthread_mutex_unlock(&s->lock);
     empty_trash(trash);
-    if (removed)
-        *removed = true;
-    return 0;
 }
 
 int image_acquire(struct image_store *s, const char *image_id, hull_error_t *err)
 {
     pthread_mutex_lock(&s->lock);
-    struct image_rec *r = resolve_locked(s, image_id);
-    struct hold *h = NULL;
-    for (struct hold *k = s->holds; k; k = k->next)
-        if (strcmp(k->image_id, r ? r->id : image_id) == 0)
-            h = k;
+    struct image_rec *r = find_by_id_any(s, image_id);
+    if (r == NULL)
+        r = resolve_locked(s, image_id);
+    struct hold *h = find_hold(s, r ? r->id : image_id);
     if (h == NULL && r == NULL) {
         pthread_mutex_unlock(&s->lock);
         return hull_error_setx(err, ENOENT, "image \"%s\" not found", image_id);
@@ -1666,6 +1739,12 @@ void image_release(struct image_store *s, const char *image_id)
             free(h->diff_ids[i]);
         }
         free(h->diff_ids);
+        struct image_rec *r = find_image_any(s, h->image_id);
+        if (r && r->removed) {
+            _cleanup_error_ hull_error_t e = NULL;
+            if (delete_image_locked(s, r, &e) < 0)
+                log_warn("image store: %s", hull_error_msg(&e));
+        }
         free(h->image_id);
         free(h);
         trash = collect_garbage_locked(s);
@@ -1681,7 +1760,9 @@ int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_n
                     char ***abs_paths, hull_error_t *err)
 {
     pthread_mutex_lock(&s->lock);
-    struct image_rec *r = resolve_locked(s, image_id);
+    struct image_rec *r = find_by_id_any(s, image_id);
+    if (r == NULL)
+        r = resolve_locked(s, image_id);
     char **ids = NULL;
     size_t n = 0;
     if (r) {

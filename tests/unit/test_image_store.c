@@ -64,16 +64,16 @@ static void build_store(void)
         snprintf(content, sizeof(content), "layer-%d", i);
         image_sha256_digest(content, strlen(content), diff_ids[i]);
         hull_jw_string(&cfg, diff_ids[i]);
-        snprintf(p, sizeof(p), "%s/images/layers/%s/diff", base, diff_ids[i] + 7);
+        snprintf(p, sizeof(p), "%s/images/layers/%.64s/diff", base, diff_ids[i] + 7);
         mkdirs(p);
         snprintf(q, sizeof(q), "%s/f%d", p, i);
         write_file(q, content);
         snprintf(q, sizeof(q), "%s/common", p);
         write_file(q, content);
-        snprintf(p, sizeof(p), "%s/images/layers/%s/layer.json", base, diff_ids[i] + 7);
+        snprintf(p, sizeof(p), "%s/images/layers/%.64s/layer.json", base, diff_ids[i] + 7);
         char json[256];
         snprintf(json, sizeof(json),
-                 "{\"diff_id\":\"%s\",\"short\":\"S%08dXX\",\"size\":10,\"entries\":2}",
+                 "{\"diff_id\":\"%.71s\",\"short\":\"S%08dXX\",\"size\":10,\"entries\":2}",
                  diff_ids[i], i);
         write_file(p, json);
     }
@@ -210,6 +210,29 @@ static void test_overlay_130_layers(void **state)
     image_store_close(s);
 }
 
+static size_t count_links(void)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/images/l", base);
+    DIR *d = opendir(p);
+    size_t links = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        links += de->d_name[0] != '.';
+    closedir(d);
+    return links;
+}
+
+static size_t count_images(struct image_store *s)
+{
+    struct image_info **list = NULL;
+    size_t n = 0;
+    hull_error_t err = NULL;
+    assert_int_equal(image_list(s, NULL, &list, &n, &err), 0);
+    image_info_list_free(list, n);
+    return n;
+}
+
 static void test_held_layers_outlive_removal(void **state)
 {
     (void)state;
@@ -220,32 +243,54 @@ static void test_held_layers_outlive_removal(void **state)
     bool removed = false;
     assert_int_equal(image_remove(s, "example.com/deep:latest", &removed, &err), 0);
     assert_true(removed);
+    assert_int_equal(count_images(s), 0); /* hidden */
+    struct image_info *info = NULL;
+    assert_int_equal(image_resolve(s, image_id, &info, &err), -ENOENT);
+    hull_error_free(&err);
     assert_int_equal(image_remove(s, "example.com/deep:latest", &removed, &err), 0);
     assert_false(removed); /* idempotent */
     char p[512];
     snprintf(p, sizeof(p), "%s/images/layers/%.64s", base, diff_ids[0] + 7);
     assert_int_equal(access(p, F_OK), 0); /* still used by a container */
+
+    /* restart: the container finds its image by id again */
+    image_store_close(s);
+    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    assert_int_equal(count_images(s), 0);
+    assert_int_equal(image_acquire(s, image_id, &err), 0);
+    image_gc(s); /* held: kept */
     char **sn = NULL;
     assert_int_equal(image_lowerdirs(s, image_id, &sn, NULL, &err), 0);
     image_strv_free(sn);
-    image_release(s, image_id);
+    assert_int_equal(access(p, F_OK), 0);
+    image_release(s, image_id); /* last user: record and layers go */
     assert_int_equal(access(p, F_OK), -1);
-    snprintf(p, sizeof(p), "%s/images/l", base);
-    DIR *d = opendir(p);
-    size_t links = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        links += de->d_name[0] != '.';
-    closedir(d);
-    assert_int_equal(links, 0);
+    assert_int_equal(count_links(), 0);
     image_store_close(s);
-    /* reload: nothing comes back */
     assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
-    struct image_info **list = NULL;
-    size_t n = 9;
-    assert_int_equal(image_list(s, NULL, &list, &n, &err), 0);
-    assert_int_equal(n, 0);
-    image_info_list_free(list, n);
+    assert_int_equal(image_lowerdirs(s, image_id, &sn, NULL, &err), -ENOENT);
+    hull_error_free(&err);
+    image_store_close(s);
+}
+
+/* a hidden image whose containers went away while hulld was down goes at image_gc() */
+static void test_gc_after_restart(void **state)
+{
+    (void)state;
+    struct image_store *s = NULL;
+    hull_error_t err = NULL;
+    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    assert_int_equal(image_acquire(s, image_id, &err), 0);
+    assert_int_equal(image_remove(s, image_id, NULL, &err), 0);
+    image_store_close(s);
+    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/images/layers/%.64s", base, diff_ids[0] + 7);
+    assert_int_equal(access(p, F_OK), 0);
+    image_gc(s);
+    assert_int_equal(access(p, F_OK), -1);
+    snprintf(p, sizeof(p), "%s/images/images/%.64s.json", base, image_id + 7);
+    assert_int_equal(access(p, F_OK), -1);
     image_store_close(s);
 }
 
@@ -255,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_and_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlay_130_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_layers_outlive_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_after_restart, setup, teardown),
     };
     return cmocka_run_group_tests_name("image_store", tests, NULL, NULL);
 }
