@@ -216,6 +216,8 @@ struct oom_watch {
 };
 /* Sets up the watch for the cgroup of pid; failures leave w->fd = -1 (OOM not detected). */
 void oom_watch_init(struct oom_watch *w, pid_t pid);
+/* The same for a known memory cgroup directory (v2: memory.events; v1: memory.oom_control). */
+void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2);
 /* Call when w->fd is readable. */
 void oom_watch_event(struct oom_watch *w);
 /* True if an OOM kill happened in the cgroup since init. */

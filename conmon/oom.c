@@ -114,16 +114,24 @@ char *oom_cgroup_dir(pid_t pid, bool *v2)
 
 void oom_watch_init(struct oom_watch *w, pid_t pid)
 {
+    bool v2 = false;
+    _cleanup_free_ char *dir = oom_cgroup_dir(pid, &v2);
+    if (dir == NULL) {
+        memset(w, 0, sizeof(*w));
+        w->fd = w->ctl_fd = -1;
+        w->base_kills = -1;
+        log_warn("oom: no memory cgroup found for pid %d", (int)pid);
+        return;
+    }
+    oom_watch_init_dir(w, dir, v2);
+}
+
+void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2)
+{
     memset(w, 0, sizeof(*w));
     w->fd = -1;
     w->ctl_fd = -1;
     w->base_kills = -1;
-    bool v2 = false;
-    _cleanup_free_ char *dir = oom_cgroup_dir(pid, &v2);
-    if (dir == NULL) {
-        log_warn("oom: no memory cgroup found for pid %d", (int)pid);
-        return;
-    }
     if (v2) {
         w->counter_path = hull_path_join(dir, "memory.events");
         w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

@@ -10,6 +10,7 @@
 #include "conmon/oom.c"
 #include "conmon/util.c"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,33 @@ static void test_oom_counter(void **state)
     assert_int_equal(oom_parse_kill_count(""), -1);
 }
 
+/* cgroup v2 mechanics on a stand-in memory.events: inotify wakes us, the counter decides. */
+static void test_oom_watch_v2_events(void **state)
+{
+    struct fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/memory.events", f->dir);
+    _cleanup_error_ hull_error_t err = NULL;
+    assert_int_equal(hull_write_file_atomic(path, "low 0\noom 0\noom_kill 2\n", 23, 0644, &err), 0);
+    struct oom_watch w;
+    oom_watch_init_dir(&w, f->dir, true);
+    assert_true(w.fd >= 0);
+    assert_int_equal(w.base_kills, 2);
+    assert_false(oom_watch_killed(&w));
+    /* an unrelated change: woken, but no kill */
+    assert_int_equal(hull_write_string(path, "low 1\noom 0\noom_kill 2\n", &err), 0);
+    struct pollfd p = {w.fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 1000), 1);
+    oom_watch_event(&w);
+    assert_false(w.fired);
+    assert_int_equal(hull_write_string(path, "low 1\noom 1\noom_kill 3\n", &err), 0);
+    assert_int_equal(poll(&p, 1, 1000), 1);
+    oom_watch_event(&w);
+    assert_true(w.fired);
+    assert_true(oom_watch_killed(&w));
+    oom_watch_free(&w);
+}
+
 /* Our own memory cgroup resolves to a directory with the OOM counter file (host-agnostic: v1
  * memory controller or cgroup2); the root cgroup is refused. */
 static void test_oom_cgroup_dir_self(void **state)
@@ -256,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_oom_counter),
         cmocka_unit_test(test_oom_cgroup_dir_self),
+        cmocka_unit_test_setup_teardown(test_oom_watch_v2_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
