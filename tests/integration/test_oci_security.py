@@ -297,6 +297,11 @@ def test_preserve_fds(rt, tmp_path):
     rd, wr = os.pipe()
     os.write(wr, b"through fd 3\n")
     os.close(wr)
+    # fd 3 may belong to pytest (output capture): keep it and put it back afterwards
+    try:
+        saved = os.dup(3)
+    except OSError:
+        saved = None
     os.dup2(rd, 3) if rd != 3 else None
     try:
         cid = rt.new_id()
@@ -315,7 +320,10 @@ def test_preserve_fds(rt, tmp_path):
             assert f.read() == "through fd 3\n"
     finally:
         os.close(rd)
-        if rd != 3:
+        if saved is not None:
+            os.dup2(saved, 3)
+            os.close(saved)
+        elif rd != 3:
             os.close(3)
 
 
