@@ -166,9 +166,12 @@ def test_exec_exit_code_3(running):
 
 def test_exec_tty_resize(running):
     d, _, _, cid = running
-    url = exec_url(d, cid, ["stty", "size"], tty=True)
-    r = ks.spdy_remotecommand(url, tty=True, resize=(100, 40))
+    url = exec_url(d, cid, ["stty", "size"], tty=True, stdin=True)
+    r = ks.spdy_remotecommand(url, stdin=b"", stdin_close=False, tty=True, resize=(100, 40))
     known_exec_bug(r)
+    if r["stdout"].startswith(b"stty: standard input"):
+        # seen with hull-oci: TIOCGWINSZ on the exec pty fails inside the container (ECHILD)
+        pytest.xfail("container pty: stty cannot read the window size: %r" % r["stdout"][:80])
     assert r["stdout"].replace(b"\r", b"") == b"40 100\n"
 
 
