@@ -298,10 +298,12 @@ def test_preserve_fds(rt, tmp_path):
     os.write(wr, b"through fd 3\n")
     os.close(wr)
     # fd 3 may belong to pytest (output capture): keep it and put it back afterwards
-    try:
-        saved = os.dup(3)
-    except OSError:
-        saved = None
+    saved = None
+    if rd != 3:
+        try:
+            saved = os.dup(3)
+        except OSError:
+            pass
     os.dup2(rd, 3) if rd != 3 else None
     try:
         cid = rt.new_id()
