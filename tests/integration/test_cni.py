@@ -351,3 +351,24 @@ def test_half_created_pod_cleaned_after_crash(net, hulld_factory):
     assert_rolled_back(net, d)
     # the infra process of the half-created pod is gone too (its cgroup could not be removed
     # otherwise, see assert_rolled_back)
+
+
+def test_del_failure_fails_stop_until_it_succeeds(net, hulld_factory):
+    d = fake_hulld(net, hulld_factory, FLANNEL, "flannel", "portmap")
+    pid = run_pod(d, kubelet_like("stuck"))
+    netns = info(d, pid)["netns"]
+    flag = os.path.join(net.fake_dir, "fail-del")
+    open(flag, "w").close()
+    expect_rpc_error(lambda: stop_pod(d, pid), grpc.StatusCode.UNKNOWN, "cannot delete now")
+    st = status(d, pid).status
+    assert st.state == pb.SANDBOX_NOTREADY
+    # the netns stays pinned while DEL is owed, and DEL is retried (also after a restart)
+    assert os.path.exists(netns)
+    d.restart()
+    expect_rpc_error(lambda: remove_pod(d, pid), grpc.StatusCode.UNKNOWN, "cannot delete now")
+    os.unlink(flag)
+    net.clear_records()
+    remove_pod(d, pid)
+    assert [(r[0], r[1]) for r in net.records()] == [("portmap", "DEL"), ("flannel", "DEL")]
+    assert not os.path.exists(netns)
+    assert_rolled_back(net, d)

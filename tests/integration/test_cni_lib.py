@@ -38,6 +38,10 @@ ls -l /proc/$$/fd > "$d/$n-$t-$CNI_COMMAND.fds"
 if [ -n "$CNI_NETNS" ] && grep -q " $CNI_NETNS nsfs" /proc/self/mounts; then
   echo pinned > "$d/$n-$t-$CNI_COMMAND.netns"
 fi
+if [ "$CNI_COMMAND" = DEL ] && [ -e "$(dirname "$0")/fail-del" ]; then
+  echo '{"cniVersion":"1.0.0","code":7,"msg":"cannot delete now"}'
+  exit 1
+fi
 if [ "$t" = failer ] && [ "$CNI_COMMAND" = ADD ]; then
   echo '{"cniVersion":"1.0.0","code":99,"msg":"fake failure","details":"asked to fail"}'
   exit 1

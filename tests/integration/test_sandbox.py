@@ -3,6 +3,7 @@ real hulld: addresses, reachability, port mapping, host network, DNS/hostname/ho
 files, sysctls, cgroups, stop/remove semantics, restarts, List filters, and a clean host
 afterwards."""
 import os
+import random
 import socket
 import subprocess
 import time
@@ -413,3 +414,28 @@ def test_concurrent_pods_no_fd_leak(net, bridge_hulld):
         assert net.pod_leftovers(d, pid, ip) == []
     time.sleep(0.2)
     assert len(os.listdir(f"/proc/{d.proc.pid}/fd")) <= fds_before
+
+
+def test_dual_stack_pod_ips(net, hulld_factory):
+    """host-local with a v4 and a v6 range: PodSandboxStatus reports the v4 address as ip and
+    the v6 one in additional_ips; both are on eth0 in the pod."""
+    v6 = "fd%02x:%s::/64" % (random.randrange(256), net.tag[:4])
+    plugins = net.bridge_plugins(masq=False)
+    plugins[0]["ipam"]["ranges"] = [[{"subnet": net.subnet}], [{"subnet": v6}]]
+    plugins[0]["ipam"]["routes"] = [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
+    net.write("10-dual.conflist", {"cniVersion": "1.0.0", "name": "hulltest",
+                                   "plugins": plugins})
+    d = hulld_factory(*net.args())
+    pid = run_pod(d, kubelet_like("dual"))
+    st = status(d, pid).status
+    assert st.network.ip.startswith(net.subnet_prefix + ".")
+    assert len(st.network.additional_ips) == 1
+    ip6 = st.network.additional_ips[0].ip
+    assert ip6.startswith(v6.split("::")[0] + ":")
+    out = nsexec(info(d, pid)["netns"], "ip", "-o", "addr", "show", "dev", "eth0").stdout
+    assert st.network.ip in out and ip6 in out
+    with open(info(d, pid)["hosts"]) as f:
+        hosts = f.read()
+    assert f"{st.network.ip}\tdual" in hosts and f"{ip6}\tdual" in hosts
+    remove_pod(d, pid)
+    assert net.pod_leftovers(d, pid) == []
