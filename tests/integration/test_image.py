@@ -595,6 +595,49 @@ def test_killed_mid_pull_leaves_nothing(hulld_factory, registry):
         proxy.close()
 
 
+def test_concurrent_pull_remove_list_stress(hd, registry):
+    """Pulls, removes and lists of images sharing layers, all at once: every call succeeds and
+    the store ends consistent."""
+    shared = make_layer([{"name": "shared", "data": os.urandom(64 * 1024)}])
+    imgs = [registry.push_busybox(uniq(), "latest",
+                                  extra_layers=[shared, make_layer([{"name": "own", "data": str(i)}])])
+            for i in range(3)]
+    errors = []
+    import time
+    stop = time.time() + 4
+
+    def worker(k):
+        i = 0
+        while time.time() < stop:
+            img = imgs[(k + i) % len(imgs)]
+            try:
+                op = (k + i) % 3
+                if op == 0:
+                    assert pull(hd, img.ref) == img.id
+                elif op == 1:
+                    remove(hd, img.ref)
+                else:
+                    list_images(hd)
+                    status(hd, img.ref)
+            except Exception as e:  # pragma: no cover
+                errors.append(repr(e))
+            i += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for img in imgs:
+        assert pull(hd, img.ref) == img.id
+    assert sorted(i.id for i in list_images(hd)) == sorted(i.id for i in imgs)
+    assert len(layer_dirs(hd)) == 2 + len(imgs)  # busybox, shared, one own layer each
+    for img in imgs:
+        remove(hd, img.id)
+    assert_nothing_left(hd)
+
+
 def test_status_answers_during_slow_pull(hulld_factory, registry):
     """No lock is held across registry I/O: other calls answer while a pull hangs."""
     img = registry.push_busybox(uniq(), "latest")
