@@ -65,32 +65,36 @@
  *
  * ---- Attach socket (AF_UNIX, SOCK_SEQPACKET) ----------------------------------------------
  *   Every packet, both ways, is one tag byte followed by the payload (0..HULL_CONMON_PKT_MAX
- *   bytes).  Monitor -> client: HULL_ATTACH_STDOUT / HULL_ATTACH_STDERR with output as it is
- *   read (the pty output in terminal mode is STDOUT); when the process has exited and all
- *   output was sent, one HULL_ATTACH_EXIT packet carrying the exit-file JSON, then EOF (the
- *   monitor shuts its side down, swallows further input and waits up to 0.5 s for the client
- *   to hang up before closing, so the client never gets a reset instead of its last packets).
- * Client -> monitor: HULL_ATTACH_STDIN with bytes for the process's stdin (ignored without
- * --stdin), HULL_ATTACH_STDIN_EOF to close it, HULL_ATTACH_RESIZE with "ROWS COLS" in ASCII (a
- * resize sent before the runtime handed over the pty is kept and applied when it arrives; for exec
- * the race-free way is process.consoleSize in the process.json, which the runtime applies before
- * the process starts).  Several clients may be attached; output goes to all, stdin from any.  With
- * --stdin-once the process's stdin is closed when the first client that connected detaches (or
- * sends STDIN_EOF); without it STDIN_EOF and detaching leave stdin open.  Flow control: while any
- * attach client has more than HULL_CONMON_CLIENT_QUEUE_HIGH bytes queued the monitor stops reading
- * the process's output (the process blocks, as on a terminal; nothing is lost, the log waits too);
- * a client that takes nothing for HULL_CONMON_CLIENT_STALL_S seconds meanwhile, or ever has
- * HULL_CONMON_CLIENT_QUEUE_MAX queued, is dropped.
+ *   bytes).
+ *   Monitor -> client: HULL_ATTACH_STDOUT / HULL_ATTACH_STDERR with output as it is read (the
+ *   pty output in terminal mode is STDOUT); when the process has exited and all output was
+ *   sent, one HULL_ATTACH_EXIT packet carrying the exit-file JSON, then EOF (the monitor shuts
+ *   its side down, swallows further input and waits up to 0.5 s for the client to hang up
+ *   before closing, so the client never gets a reset instead of its last packets).
+ *   Client -> monitor: HULL_ATTACH_STDIN with bytes for the process's stdin (ignored without
+ *   --stdin), HULL_ATTACH_STDIN_EOF to close it, HULL_ATTACH_RESIZE with "ROWS COLS" in ASCII.
+ *   A resize sent before the runtime handed over the pty is kept and applied when it arrives;
+ *   for exec the race-free way is process.consoleSize in process.json, which the runtime
+ *   applies before the process starts.
+ *   Several clients may be attached; output goes to all, stdin from any.  With --stdin-once the
+ *   process's stdin is closed when the first client that connected detaches (or sends
+ *   STDIN_EOF); without it STDIN_EOF and detaching leave stdin open.  A pty cannot be
+ *   half-closed: there "closing stdin" writes the EOF character (^D).
+ *   Flow control: while any attach client has more than HULL_CONMON_CLIENT_QUEUE_HIGH bytes
+ *   queued the monitor stops reading the process's output (the process blocks, as on a
+ *   terminal; nothing is lost, the log waits too); a client that takes nothing for
+ *   HULL_CONMON_CLIENT_STALL_S seconds meanwhile, or ever has HULL_CONMON_CLIENT_QUEUE_MAX
+ *   queued, is dropped.  At most HULL_CONMON_MAX_CLIENTS connections (attach + control).
  *
  * ---- Control socket (AF_UNIX, SOCK_SEQPACKET) ---------------------------------------------
  *   One ASCII request per packet, one reply packet: "ok" or "error <text>".
  *     "resize ROWS COLS"  set the pty window size (error without --terminal)
- *   Connections stay open for further requests; the sockets are removed when the monitor
- *   exits (connect then fails with ENOENT/ECONNREFUSED: read the exit file).
  *     "reopen"            flush, close and reopen the log file (ReopenContainerLog); the new
  *                         file exists when "ok" comes back
  *     "status"            "ok {"pid":N,"monitor_pid":M,"attached":K,"log":true}": liveness
  *                         check for a restarted hulld
+ *   Connections stay open for further requests.  The sockets are removed when the monitor
+ *   exits (connect then fails with ENOENT/ECONNREFUSED: read the exit file).
  *   SIGUSR1 to the monitor also reopens the log; SIGTERM/SIGINT are forwarded to the process.
  *
  * ---- Exit file (<exit-dir>/<ID>) -----------------------------------------------------------
