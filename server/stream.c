@@ -18,6 +18,9 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 struct pending_token {
     char token[33];
     int64_t expires_ns;
@@ -30,6 +33,7 @@ struct stream_server {
     pthread_t accept_thread;
     bool accept_started;
     struct stream_backend backend;
+    SSL_CTX *tls; /* NULL: plain HTTP */
     char *url_host;
     int port;
     long idle_timeout_s;
@@ -147,7 +151,8 @@ int stream_server_url(struct stream_server *s, const struct stream_request *req,
     p->expires_ns = now + (int64_t)STREAM_TOKEN_TTL_S * 1000000000LL;
     p->req = request_copy(req);
     pthread_mutex_unlock(&s->lock);
-    *url = xasprintf("http://%s:%d/%s/%s", s->url_host, s->port, kind_path(req->kind), id);
+    *url = xasprintf("%s://%s:%d/%s/%s", s->tls ? "https" : "http", s->url_host, s->port,
+                     kind_path(req->kind), id);
     return 0;
 }
 
@@ -182,16 +187,12 @@ struct http_request {
     size_t n_headers;
 };
 
-static int http_send(int fd, const char *text)
+static int http_send(struct stream_conn *c, const char *text)
 {
-    struct stream_buf b = {0};
-    stream_buf_append(&b, text, strlen(text));
-    int r = stream_write_all(fd, b.data, b.len, 5000, NULL);
-    stream_buf_free(&b);
-    return r;
+    return stream_write_all(c, text, strlen(text), 5000, NULL);
 }
 
-static void http_error(int fd, int code, const char *reason, const char *body)
+static void http_error(struct stream_conn *fd, int code, const char *reason, const char *body)
 {
     _cleanup_free_ char *resp = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
                                           "charset=utf-8\r\nContent-Length: %zu\r\nConnection: "
@@ -241,8 +242,8 @@ static void http_request_free(struct http_request *r)
 
 /* Reads the request head; leftover bytes (the start of the upgraded protocol) stay in *rest.
  * Returns 0, or an HTTP status to answer with (400, 408, 431). */
-static int http_read_request(struct stream_server *s, int fd, struct http_request *req,
-                             struct stream_buf *rest)
+static int http_read_request(struct stream_server *s, struct stream_conn *c,
+                             struct http_request *req, struct stream_buf *rest)
 {
     struct stream_buf b = {0};
     int64_t deadline = hull_monotonic_ns() + 10LL * 1000000000LL;
@@ -269,19 +270,22 @@ static int http_read_request(struct stream_server *s, int fd, struct http_reques
             status = 408;
             goto out;
         }
-        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
-        int pr = poll(p, 2, (int)left);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr < 0 || p[1].revents) {
-            status = -1;
-            goto out;
+        if (!stream_conn_pending(c)) {
+            struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+                                  {.fd = s->wake_fd, .events = POLLIN}};
+            int pr = poll(p, 2, (int)left);
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr < 0 || p[1].revents) {
+                status = -1;
+                goto out;
+            }
+            if (pr == 0)
+                continue;
         }
-        if (pr == 0)
-            continue;
         uint8_t chunk[4096];
-        ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        ssize_t n = stream_conn_recv(c, chunk, sizeof(chunk));
+        if (n == -EAGAIN || n == -EINTR)
             continue;
         if (n <= 0) {
             status = -1;
@@ -447,7 +451,7 @@ struct conn_arg {
     int fd;
 };
 
-static void serve_connection(struct stream_server *s, int fd)
+static void serve_connection(struct stream_server *s, struct stream_conn *fd)
 {
     struct http_request hr;
     memset(&hr, 0, sizeof(hr));
@@ -531,7 +535,7 @@ static void serve_connection(struct stream_server *s, int fd)
 
     struct stream_session_params sp = {
         .backend = &s->backend,
-        .fd = fd,
+        .conn = fd,
         .wake_fd = s->wake_fd,
         .websocket = ws,
         .protocol = proto,
@@ -612,14 +616,46 @@ out:
     http_request_free(&hr);
 }
 
+/* Completes the TLS handshake within 10 seconds. */
+static int tls_accept(struct stream_server *s, struct stream_conn *c)
+{
+    SSL *ssl = SSL_new(s->tls);
+    if (!ssl)
+        return -ENOMEM;
+    c->ssl = ssl;
+    SSL_set_fd(ssl, c->fd);
+    int64_t deadline = hull_monotonic_ns() + 10LL * 1000000000LL;
+    for (;;) {
+        int r = SSL_accept(ssl);
+        if (r == 1)
+            return 0;
+        int e = SSL_get_error(ssl, r);
+        short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+        int64_t left = (deadline - hull_monotonic_ns()) / 1000000;
+        if (!ev || left <= 0) {
+            log_debug("stream: TLS handshake failed");
+            ERR_clear_error();
+            return -EPROTO;
+        }
+        struct pollfd p[2] = {{.fd = c->fd, .events = ev}, {.fd = s->wake_fd, .events = POLLIN}};
+        if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+            return -errno;
+        if (p[1].revents)
+            return -ECANCELED;
+    }
+}
+
 static void *conn_main(void *arg)
 {
     struct conn_arg *a = arg;
     struct stream_server *s = a->srv;
-    int fd = a->fd;
+    struct stream_conn c = {.fd = a->fd, .ssl = NULL};
     free(a);
-    serve_connection(s, fd);
-    close(fd);
+    if (!s->tls || tls_accept(s, &c) == 0)
+        serve_connection(s, &c);
+    if (c.ssl)
+        SSL_free(c.ssl);
+    close(c.fd);
     pthread_mutex_lock(&s->lock);
     s->sessions--;
     pthread_cond_broadcast(&s->cond);
@@ -646,7 +682,9 @@ static void *accept_main(void *arg)
         pthread_mutex_lock(&s->lock);
         if (s->sessions >= STREAM_MAX_SESSIONS) {
             pthread_mutex_unlock(&s->lock);
-            http_error(fd, 503, "Service Unavailable", "too many streaming sessions\n");
+            struct stream_conn pc = {.fd = fd, .ssl = NULL};
+            if (!s->tls)
+                http_error(&pc, 503, "Service Unavailable", "too many streaming sessions\n");
             close(fd);
             continue;
         }
@@ -664,7 +702,6 @@ static void *accept_main(void *arg)
         pthread_attr_destroy(&attr);
         if (r != 0) {
             free(a);
-            http_error(fd, 503, "Service Unavailable", "cannot start a session\n");
             close(fd);
             pthread_mutex_lock(&s->lock);
             s->sessions--;
@@ -678,9 +715,28 @@ static void *accept_main(void *arg)
 int stream_server_start(const struct stream_options *o, const struct stream_backend *backend,
                         struct stream_server **out, hull_error_t *err)
 {
-    if (o->tls_cert && o->tls_cert[0])
-        return hull_error_setx(err, EOPNOTSUPP,
-                               "streaming server: TLS (stream_tls_cert) is not supported yet");
+    SSL_CTX *tls = NULL;
+    if (o->tls_cert && o->tls_cert[0]) {
+        if (!o->tls_key || !o->tls_key[0])
+            return hull_error_setx(err, EINVAL,
+                                   "streaming server: stream_tls_key is required "
+                                   "with stream_tls_cert");
+        tls = SSL_CTX_new(TLS_server_method());
+        if (!tls)
+            return hull_error_setx(err, ENOMEM, "streaming server: SSL_CTX_new failed");
+        SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+        SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (SSL_CTX_use_certificate_chain_file(tls, o->tls_cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(tls) != 1) {
+            char msg[256];
+            ERR_error_string_n(ERR_get_error(), msg, sizeof(msg));
+            ERR_clear_error();
+            SSL_CTX_free(tls);
+            return hull_error_setx(err, EINVAL, "streaming server: TLS cert %s / key %s: %s",
+                                   o->tls_cert, o->tls_key, msg);
+        }
+    }
     const char *addr = o->address && o->address[0] ? o->address : "127.0.0.1";
     if (o->port < 0 || o->port > 65535)
         return hull_error_setx(err, EINVAL, "streaming server: invalid port %d", o->port);
@@ -691,12 +747,15 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", o->port);
     int gr = getaddrinfo(addr, portstr, &hints, &ai);
-    if (gr != 0)
+    if (gr != 0) {
+        SSL_CTX_free(tls);
         return hull_error_setx(err, EINVAL, "streaming server: address %s: %s", addr,
                                gai_strerror(gr));
+    }
     _cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(ai);
+        SSL_CTX_free(tls);
         return hull_error_set(err, errno, "streaming server: socket");
     }
     int one = 1;
@@ -704,16 +763,21 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
         int e = errno;
         freeaddrinfo(ai);
+        SSL_CTX_free(tls);
         return hull_error_set(err, e, "streaming server: bind %s:%d", addr, o->port);
     }
     bool v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
-    if (listen(fd, 128) < 0)
+    if (listen(fd, 128) < 0) {
+        SSL_CTX_free(tls);
         return hull_error_set(err, errno, "streaming server: listen");
+    }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        SSL_CTX_free(tls);
         return hull_error_set(err, errno, "streaming server: getsockname");
+    }
     int port = v6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 
@@ -721,6 +785,7 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
     s->listen_fd = hull_steal_fd(fd);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->backend = *backend;
+    s->tls = tls;
     s->url_host = v6 ? xasprintf("[%s]", addr) : xstrdup(addr);
     s->port = port;
     s->idle_timeout_s = o->idle_timeout_s > 0 ? o->idle_timeout_s : 4 * 3600;
@@ -742,7 +807,7 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
         return hull_error_setx(err, EAGAIN, "streaming server: cannot start accept thread");
     }
     s->accept_started = true;
-    log_info("streaming server listening on %s:%d", s->url_host, port);
+    log_info("streaming server listening on %s://%s:%d", tls ? "https" : "http", s->url_host, port);
     *out = s;
     return 0;
 }
@@ -770,6 +835,7 @@ void stream_server_stop(struct stream_server *s)
         close(s->wake_fd);
     if (s->backend.destroy)
         s->backend.destroy(s->backend.data);
+    SSL_CTX_free(s->tls);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s->pending);
@@ -800,11 +866,64 @@ int stream_server_active_sessions(struct stream_server *s)
 
 /* ---- helpers shared with the session ------------------------------------------------------ */
 
-int stream_write_all(int fd, const void *data, size_t len, int timeout_ms, int64_t *activity)
+ssize_t stream_conn_recv(struct stream_conn *c, void *buf, size_t n)
+{
+    if (c->ssl) {
+        int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return -EAGAIN;
+        ERR_clear_error();
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return 0;
+        return -ECONNRESET;
+    }
+    ssize_t r = recv(c->fd, buf, n, MSG_DONTWAIT);
+    if (r < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    return r;
+}
+
+bool stream_conn_pending(struct stream_conn *c)
+{
+    return c->ssl && SSL_has_pending(c->ssl);
+}
+
+void stream_conn_shutdown(struct stream_conn *c)
+{
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* close_notify; non-blocking, best effort */
+        ERR_clear_error();
+    }
+    shutdown(c->fd, SHUT_WR);
+}
+
+int stream_write_all(struct stream_conn *c, const void *data, size_t len, int timeout_ms,
+                     int64_t *activity)
 {
     const uint8_t *p = data;
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n;
+        short want = POLLOUT;
+        if (c->ssl) {
+            int r = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+            n = r;
+            if (r <= 0) {
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ)
+                    want = POLLIN;
+                else if (e != SSL_ERROR_WANT_WRITE) {
+                    ERR_clear_error();
+                    return -EPIPE;
+                }
+                n = -1;
+                errno = EAGAIN;
+            }
+        } else {
+            n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         if (n > 0) {
             p += n;
             len -= (size_t)n;
@@ -816,7 +935,7 @@ int stream_write_all(int fd, const void *data, size_t len, int timeout_ms, int64
             continue;
         if (n < 0 && errno != EAGAIN)
             return -errno;
-        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        struct pollfd pf = {.fd = c->fd, .events = want};
         int pr = poll(&pf, 1, timeout_ms);
         if (pr == 0)
             return -ETIMEDOUT;

@@ -248,10 +248,22 @@ struct stream_protocol {
     const char *name;
     unsigned flags;
 };
+/* One client connection: a non-blocking socket, optionally under TLS (an OpenSSL SSL *). */
+struct stream_conn {
+    int fd;
+    void *ssl;
+};
+/* >0 bytes read, 0 at EOF, -EAGAIN when nothing is there yet, another -errno on failure. */
+ssize_t stream_conn_recv(struct stream_conn *c, void *buf, size_t n);
+/* True when TLS holds bytes poll() cannot see. */
+bool stream_conn_pending(struct stream_conn *c);
+/* Sends TLS close_notify (if any) and shuts the write side down. */
+void stream_conn_shutdown(struct stream_conn *c);
+
 struct stream_session_params {
     const struct stream_backend *backend;
-    int fd;      /* the upgraded connection (non-blocking) */
-    int wake_fd; /* readable once the server stops */
+    struct stream_conn *conn; /* the upgraded connection */
+    int wake_fd;              /* readable once the server stops */
     bool websocket;
     const struct stream_protocol *protocol; /* NULL: the client named none */
     const struct stream_request *req;
@@ -262,7 +274,8 @@ struct stream_session_params {
     size_t n_ws_ports;
 };
 void stream_session_run(const struct stream_session_params *p);
-/* Writes everything (non-blocking fd, polls up to timeout_ms per stall). */
-int stream_write_all(int fd, const void *data, size_t len, int timeout_ms, int64_t *activity);
+/* Writes everything (polls up to timeout_ms per stall). */
+int stream_write_all(struct stream_conn *c, const void *data, size_t len, int timeout_ms,
+                     int64_t *activity);
 
 #endif

@@ -112,7 +112,7 @@ static void flush(struct session *s)
         s->out.len = 0;
         return;
     }
-    int r = stream_write_all(s->fd, s->out.data, s->out.len, WRITE_TIMEOUT_MS, &s->activity);
+    int r = stream_write_all(s->p->conn, s->out.data, s->out.len, WRITE_TIMEOUT_MS, &s->activity);
     s->out.len = 0;
     if (r < 0)
         s->dead = true;
@@ -1089,13 +1089,13 @@ static void read_socket(struct session *s)
     size_t room = IN_CAP - s->in.len;
     if (room == 0)
         return;
-    ssize_t n = recv(s->fd, s->in.data + s->in.len, room, MSG_DONTWAIT);
+    ssize_t n = stream_conn_recv(s->p->conn, s->in.data + s->in.len, room);
     if (n > 0) {
         s->in.len += (size_t)n;
         s->activity = hull_monotonic_ns();
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n == -EAGAIN || n == -EINTR)
         return;
     s->peer_done = true;
     s->dead = true; /* EOF or error: nothing more can be exchanged reliably */
@@ -1231,9 +1231,12 @@ static int run_loop(struct session *s)
         }
 #undef ADDP
         int timeout = resize_wait_until && !s->started ? 20 : 1000;
-        int pr = poll(pfd, (nfds_t)np, timeout);
+        bool tls_pending = s->in.len < IN_CAP && stream_conn_pending(s->p->conn);
+        int pr = poll(pfd, (nfds_t)np, tls_pending ? 0 : timeout);
         if (pr < 0 && errno != EINTR)
             return END_ABORT;
+        if (tls_pending)
+            read_socket(s);
         if (pr <= 0)
             continue;
         for (int i = 0; i < np; i++) {
@@ -1287,7 +1290,7 @@ static void linger_close(struct session *s)
 {
     if (s->dead)
         return;
-    shutdown(s->fd, SHUT_WR);
+    stream_conn_shutdown(s->p->conn);
     int64_t end = hull_monotonic_ns() + 2000LL * 1000000LL;
     uint8_t *buf = s->scratch;
     for (;;) {
@@ -1297,8 +1300,8 @@ static void linger_close(struct session *s)
         struct pollfd p = {.fd = s->fd, .events = POLLIN};
         if (poll(&p, 1, (int)left) <= 0)
             break;
-        ssize_t n = recv(s->fd, buf, SCRATCH, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        ssize_t n = stream_conn_recv(s->p->conn, buf, SCRATCH);
+        if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR))
             break;
     }
 }
@@ -1326,7 +1329,7 @@ void stream_session_run(const struct stream_session_params *p)
     struct session *s = xmalloc0(sizeof(*s));
     s->p = p;
     s->req = p->req;
-    s->fd = p->fd;
+    s->fd = p->conn->fd;
     s->ws = p->websocket;
     s->flags = p->protocol ? p->protocol->flags
                            : (p->req->kind == STREAM_PORTFORWARD ? SP_PORTFORWARD

@@ -64,13 +64,17 @@ def _harness_binary():
     return None
 
 
-@pytest.fixture(scope="module")
-def harness():
+def _start_harness(env=None):
     binary = _harness_binary()
     if binary is None:
         pytest.skip("test_stream binary not built (make unit-bins)")
-    p = subprocess.Popen([binary, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True, bufsize=1)
+    return subprocess.Popen([binary, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, bufsize=1, env=env)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    p = _start_harness()
     line = p.stdout.readline()
     assert line.startswith("PORT "), line
     h = Harness(p, int(line.split()[1]))
@@ -441,3 +445,47 @@ def test_portforward_websocket(harness, pod_netns, proto):
     data, err = ks.ws_portforward(url, 8080, _get(), protocols=[proto])
     assert err == b""
     assert data.endswith(b"hello from the pod\n")
+
+
+# ---- TLS ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_harness(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.skip("needs openssl")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1",
+                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                   check=True, capture_output=True)
+    env = dict(os.environ, HULL_STREAM_TLS_CERT=str(d / "cert.pem"),
+               HULL_STREAM_TLS_KEY=str(d / "key.pem"))
+    p = _start_harness(env)
+    line = p.stdout.readline()
+    assert line.startswith("PORT "), line
+    ks.TLS_CAFILE = str(d / "cert.pem")  # verify the server against its certificate
+    yield Harness(p, int(line.split()[1]))
+    ks.TLS_CAFILE = None
+    p.stdin.close()
+    assert p.wait(60) == 0
+
+
+def test_tls_exec_and_websocket(tls_harness):
+    url = tls_harness.url(kind="exec", cmd=["cat"], stdin=True, stdout=True, stderr=True)
+    assert url.startswith("https://")
+    data = os.urandom(300000)
+    r = ks.spdy_remotecommand(url, stdin=data)
+    assert r["stdout"] == data
+    assert r["status"]["status"] == "Success"
+    url = tls_harness.url(kind="exec", cmd=["sh", "-c", "echo tls; exit 3"], stdout=True)
+    r = ks.ws_remotecommand(url)
+    assert r["stdout"] == b"tls\n"
+    assert r["status"]["reason"] == "NonZeroExitCode"
+
+
+def test_tls_portforward(tls_harness, pod_netns):
+    name, _ = pod_netns
+    url = tls_harness.url(kind="portforward", id=name)
+    data, err = ks.spdy_portforward(url, 8080, _get())
+    assert err == b"" and data.endswith(b"hello from the pod\n")

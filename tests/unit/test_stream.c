@@ -951,13 +951,58 @@ static void test_netns_connect(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_tls_options(void **state)
+{
+    if (system("command -v openssl >/dev/null") != 0) {
+        skip();
+        return;
+    }
+    char dir[] = "/tmp/hullstream-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 "
+             "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    _cleanup_free_ char *cert = xasprintf("%s/cert.pem", dir);
+    _cleanup_free_ char *key = xasprintf("%s/key.pem", dir);
+    struct stream_options o = {.address = "127.0.0.1", .tls_cert = cert, .tls_key = NULL};
+    struct stream_server *s = NULL;
+    _cleanup_error_ hull_error_t e = NULL;
+    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), -EINVAL); /* no key */
+    hull_error_free(&e);
+    o.tls_key = cert; /* not a key */
+    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), -EINVAL);
+    hull_error_free(&e);
+    o.tls_key = key;
+    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), 0);
+    char *echo[] = {"echo", "x", NULL};
+    _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", echo, false, false, true, false);
+    assert_true(strncmp(url, "https://127.0.0.1:", 18) == 0);
+    /* plain HTTP to the TLS port: the handshake fails, the server goes on */
+    struct client c = {.fd = -1};
+    assert_int_equal(http_request(&c, stream_server_port(s), "GET /exec/x HTTP/1.1\r\n\r\n"), -1);
+    client_close(&c);
+    for (int i = 0; i < 100 && stream_server_active_sessions(s) > 0; i++)
+        usleep(20000);
+    assert_int_equal(stream_server_active_sessions(s), 0);
+    stream_server_stop(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- --serve ------------------------------------------------------------------------------------
  */
 
 static int serve(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    struct stream_options o = {.address = "127.0.0.1", .port = 0, .idle_timeout_s = 30};
+    struct stream_options o = {.address = "127.0.0.1",
+                               .port = 0,
+                               .idle_timeout_s = 30,
+                               .tls_cert = getenv("HULL_STREAM_TLS_CERT"),
+                               .tls_key = getenv("HULL_STREAM_TLS_KEY")};
     const char *idle = getenv("HULL_STREAM_IDLE");
     if (idle)
         o.idle_timeout_s = atol(idle);
@@ -1035,6 +1080,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tokens_and_http),   cmocka_unit_test(test_spdy_exec),
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
+        cmocka_unit_test(test_tls_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
