@@ -1028,6 +1028,22 @@ static int store_manifest_blob(struct image_store *s, const char *digest, const 
     return write_file_unique(s, path, body, len, err);
 }
 
+/* A manifest by tag or digest; one known by digest is read from the store (it was verified when
+ * stored), so pulls by digest of present images need no registry. */
+static int get_manifest(struct image_store *s, struct registry_session *sess, const char *reference,
+                        char **body, size_t *len, char **mt, hull_error_t *err)
+{
+    if (image_digest_valid(reference)) {
+        _cleanup_free_ char *path = store_path(s, "blobs/sha256/%s", hex_of(reference));
+        _cleanup_error_ hull_error_t lerr = NULL;
+        if (access(path, F_OK) == 0 && hull_read_file(path, MAX_MANIFEST, body, len, &lerr) == 0) {
+            *mt = NULL;
+            return 0;
+        }
+    }
+    return registry_get_manifest(sess, reference, MAX_MANIFEST, body, len, mt, err);
+}
+
 /* Resolves the reference to a platform manifest; fills p. */
 static int fetch_manifest(struct image_store *s, struct registry_session *sess,
                           const struct image_ref *ref, struct pulled *p, hull_error_t *err)
@@ -1035,7 +1051,7 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
     const char *reference = ref->digest ? ref->digest : ref->tag;
     _cleanup_free_ char *body = NULL, *mt = NULL;
     size_t len = 0;
-    int r = registry_get_manifest(sess, reference, MAX_MANIFEST, &body, &len, &mt, err);
+    int r = get_manifest(s, sess, reference, &body, &len, &mt, err);
     if (r < 0)
         return r;
     for (int depth = 0;; depth++) {
@@ -1069,7 +1085,7 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
             free(body);
             free(mt);
             body = mt = NULL;
-            r = registry_get_manifest(sess, pick, MAX_MANIFEST, &body, &len, &mt, err);
+            r = get_manifest(s, sess, pick, &body, &len, &mt, err);
             if (r < 0)
                 return r;
             image_sha256_digest(body, len, dg);

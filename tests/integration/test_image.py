@@ -466,6 +466,19 @@ def test_schema1_refused(hulld_factory, registry):
         proxy.close()
 
 
+def test_pull_by_digest_of_present_image_needs_no_registry(hulld_factory, registry):
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = AuthProxy(registry)
+    d = hulld_factory("--insecure-registry", proxy.host)
+    by_digest = f"{proxy.host}/{img.repo}@{img.digest}"
+    assert pull(d, by_digest) == img.id
+    proxy.close()
+    assert pull(d, by_digest) == img.id  # manifest, config and layers are all local
+    with pytest.raises(grpc.RpcError) as e:
+        pull(d, f"{proxy.host}/{img.repo}:latest")  # a tag must be asked
+    assert code_of(e) == grpc.StatusCode.UNAVAILABLE
+
+
 def test_registry_stopped(hulld_factory):
     r = Registry()
     img = r.push_busybox(uniq(), "latest")
