@@ -439,3 +439,43 @@ def test_dual_stack_pod_ips(net, hulld_factory):
     assert f"{st.network.ip}\tdual" in hosts and f"{ip6}\tdual" in hosts
     remove_pod(d, pid)
     assert net.pod_leftovers(d, pid) == []
+
+
+@pytest.mark.parametrize("kw,text", [
+    ({"dns_config": pb.DNSConfig(servers=["1.1.1.1\nnameserver 6.6.6.6"])}, "DNS"),
+    ({"dns_config": pb.DNSConfig(searches=["a.local options ndots:0"])}, "DNS"),
+    ({"hostname": "evil\nhost"}, "hostname"),
+    ({"hostname": "x" * 65}, "hostname"),
+    ({"port_mappings": [pb.PortMapping(container_port=80, host_port=8080,
+                                       host_ip="1.2.3.4; rm -rf /")]}, "host_ip"),
+    ({"port_mappings": [pb.PortMapping(container_port=70000, host_port=8080)]}, "port mapping"),
+    ({"linux": pb.LinuxPodSandboxConfig(cgroup_parent="relative/path")}, "cgroup_parent"),
+])
+def test_pod_strings_validated(net, bridge_hulld, kw, text):
+    """Pod-supplied strings never reach files or privileged actions unchecked (SECURITY.md:
+    pod strings injected into privileged actions)."""
+    d = bridge_hulld
+    expect_rpc_error(lambda: run_pod(d, kubelet_like("strings", **kw)),
+                     grpc.StatusCode.INVALID_ARGUMENT, text)
+    assert len(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 0
+    with open("/proc/self/mounts") as f:
+        assert d.state_dir not in f.read()
+
+
+def test_update_pod_sandbox_resources(net, bridge_hulld):
+    d = bridge_hulld
+    pid = run_pod(d, kubelet_like("res"))
+    d.runtime.UpdatePodSandboxResources(pb.UpdatePodSandboxResourcesRequest(
+        pod_sandbox_id=pid, resources=pb.LinuxContainerResources(
+            memory_limit_in_bytes=256 * 1024 * 1024, cpu_shares=512)))
+    mem = os.path.join("/sys/fs/cgroup/memory" + net.cgroup_parent, "pod-" + pid,
+                       "memory.limit_in_bytes")
+    with open(mem) as f:
+        assert int(f.read()) == 256 * 1024 * 1024
+    with open(os.path.join("/sys/fs/cgroup/cpu" + net.cgroup_parent, "pod-" + pid,
+                           "cpu.shares")) as f:
+        assert int(f.read()) == 512
+    expect_rpc_error(lambda: d.runtime.UpdatePodSandboxResources(
+        pb.UpdatePodSandboxResourcesRequest(pod_sandbox_id="f" * 64)),
+        grpc.StatusCode.NOT_FOUND, "not found")
+    remove_pod(d, pid)
