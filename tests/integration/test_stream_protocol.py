@@ -42,6 +42,16 @@ class Harness:
             parts = self.proc.stdout.readline().split()
         return dict(zip(parts[0::2], map(int, parts[1::2])))
 
+    def baseline(self, timeout=10):
+        """Stats once no session is left over from an earlier test."""
+        deadline = time.time() + timeout
+        while True:
+            st = self.stats()
+            if st["sessions"] == 0 or time.time() > deadline:
+                time.sleep(0.1)  # a finished session's thread is a moment from gone
+                return self.stats()
+            time.sleep(0.05)
+
     def settle(self, before, timeout=10):
         """Waits until sessions are gone and fds/threads are back to `before`."""
         deadline = time.time() + timeout
@@ -272,7 +282,7 @@ def test_bad_protocol_header(harness):
 
 
 def test_garbage_and_oversized_frames(harness):
-    before = harness.stats()
+    before = harness.baseline()
     # SPDY: garbage after the upgrade → GOAWAY(PROTOCOL_ERROR)
     url = harness.url(kind="exec", cmd=["sleep", "30"], stdout=True)
     c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
@@ -311,7 +321,7 @@ def test_garbage_and_oversized_frames(harness):
 
 
 def test_client_disconnect_kills_exec(harness):
-    before = harness.stats()
+    before = harness.baseline()
     url = harness.url(kind="exec", cmd=["sleep", "60"], stdout=True)
     c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
     c.create_stream([("streamType", "error")])
@@ -332,7 +342,7 @@ def test_ping(harness):
 
 
 def test_many_sessions(harness):
-    before = harness.stats()
+    before = harness.baseline()
     results = [None] * 24
 
     def one(i):
@@ -399,7 +409,7 @@ def test_portforward_spdy(harness, pod_netns):
 
 def test_portforward_spdy_many_in_one_connection(harness, pod_netns):
     name, www = pod_netns
-    before = harness.stats()
+    before = harness.baseline()
     url = harness.url(kind="portforward", id=name, ports=[8080])
     c = ks.SpdyConnection(url, ["portforward.k8s.io"])
     big = (www / "big.bin").read_bytes()
