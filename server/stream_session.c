@@ -45,6 +45,7 @@ struct chan {
 struct pair {
     bool used;
     bool done;
+    int64_t created_ns;
     char *request_id;
     int port;
     int data_ch;
@@ -340,6 +341,7 @@ static int pair_alloc(struct session *s)
         if (!s->pairs[i].used) {
             memset(&s->pairs[i], 0, sizeof(s->pairs[i]));
             s->pairs[i].used = true;
+            s->pairs[i].created_ns = hull_monotonic_ns();
             s->pairs[i].fd = -1;
             s->pairs[i].data_ch = s->pairs[i].err_ch = -1;
             return i;
@@ -1175,9 +1177,18 @@ static int run_loop(struct session *s)
                 return END_ABORT;
         } else {
             int active = 0;
-            for (int i = 0; i < STREAM_MAX_PAIRS; i++)
+            int64_t limit = (int64_t)s->p->creation_timeout_s * 1000000000LL;
+            for (int i = 0; i < STREAM_MAX_PAIRS; i++) {
+                struct pair *pp = &s->pairs[i];
+                if (pp->used && !pp->done && !pp->started && now - pp->created_ns > limit) {
+                    char msg[128];
+                    snprintf(msg, sizeof(msg), "timed out waiting for the %s stream of port %d",
+                             pp->data_ch < 0 ? "data" : "error", pp->port);
+                    pair_error(s, i, msg);
+                }
                 if (s->pairs[i].used && !s->pairs[i].done)
                     active++;
+            }
             if (s->ws && active == 0)
                 return END_DONE;
             if (s->peer_done && active == 0)

@@ -84,7 +84,7 @@ def _start_harness(env=None):
 
 @pytest.fixture(scope="module")
 def harness():
-    p = _start_harness()
+    p = _start_harness(dict(os.environ, HULL_STREAM_CREATION="2"))
     line = p.stdout.readline()
     assert line.startswith("PORT "), line
     h = Harness(p, int(line.split()[1]))
@@ -334,6 +334,21 @@ def test_client_disconnect_kills_exec(harness):
         (before["fds"], before["threads"], 0)
 
 
+def test_stream_creation_timeout(harness):
+    """A client that never creates the streams it asked for is dropped (creation timeout)."""
+    before = harness.baseline()
+    url = harness.url(kind="exec", cmd=["sleep", "60"], stdout=True, stdin=True)
+    c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+    c.create_stream([("streamType", "error")])  # stdin and stdout never come
+    t = time.time()
+    c.reader.join(15)
+    assert c.closed and time.time() - t < 10
+    c.close()
+    after = harness.settle(before)
+    assert (after["fds"], after["threads"], after["sessions"]) == \
+        (before["fds"], before["threads"], 0)
+
+
 def test_ping(harness):
     url = harness.url(kind="exec", cmd=["sleep", "2"], stdout=True)
     c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
@@ -434,6 +449,20 @@ def test_portforward_spdy_many_in_one_connection(harness, pod_netns):
     after = harness.settle(before)
     assert (after["fds"], after["threads"], after["sessions"]) == \
         (before["fds"], before["threads"], 0)
+
+
+def test_portforward_half_pair_times_out(harness, pod_netns):
+    name, _ = pod_netns
+    url = harness.url(kind="portforward", id=name)
+    c = ks.SpdyConnection(url, ["portforward.k8s.io"])
+    err = c.create_stream([("streamType", "error"), ("port", "8080"), ("requestID", "77")])
+    err.close()
+    msg = err.read_all(timeout=15)
+    assert b"timed out waiting for the data stream" in msg
+    # the connection still serves complete pairs
+    data, e = ks.spdy_portforward(None, 8080, _get(), request_id=78, conn=c)
+    assert e == b"" and data.endswith(b"hello from the pod\n")
+    c.close()
 
 
 def test_portforward_refused(harness, pod_netns):

@@ -1006,6 +1006,9 @@ static int serve(void)
     const char *idle = getenv("HULL_STREAM_IDLE");
     if (idle)
         o.idle_timeout_s = atol(idle);
+    const char *creation = getenv("HULL_STREAM_CREATION");
+    if (creation)
+        o.creation_timeout_s = atol(creation);
     struct stream_server *s = NULL;
     _cleanup_error_ hull_error_t e = NULL;
     if (stream_server_start(&o, &test_backend, &s, &e) < 0) {
