@@ -223,6 +223,7 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char **env = build_env(ex, command, a, cni_args);
     char *argv[] = {path, NULL};
+    int64_t started = hull_monotonic_ns();
     pid_t pid;
     int sr = posix_spawn(&pid, path, &fa, &attr, argv, env);
     free_env(env);
@@ -324,6 +325,9 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
         ;
     obuf[olen] = '\0';
     ebuf[elen] = '\0';
+    log_debug("cni: plugin %s %s for %s: %.1f ms, status %d", type, command,
+              a->container_id ? a->container_id : "", (hull_monotonic_ns() - started) / 1e6,
+              status);
     if (elen > 0)
         log_debug("cni: plugin %s %s stderr: %s", type, command, ebuf);
     if (timed_out)

@@ -479,3 +479,16 @@ def test_update_pod_sandbox_resources(net, bridge_hulld):
         pb.UpdatePodSandboxResourcesRequest(pod_sandbox_id="f" * 64)),
         grpc.StatusCode.NOT_FOUND, "not found")
     remove_pod(d, pid)
+
+
+@pytest.mark.parametrize("version", ["0.3.1", "0.4.0"])
+def test_real_plugins_older_cni_versions(net, hulld_factory, version):
+    net.write_bridge(version=version)
+    d = hulld_factory(*net.args())
+    pid = run_pod(d, kubelet_like("v" + version.replace(".", "")))
+    ip = status(d, pid).status.network.ip
+    assert ip.startswith(net.subnet_prefix + ".")
+    nsexec(info(d, pid)["netns"], BUSYBOX, "ping", "-c", "1", "-W", "3", net.subnet_prefix + ".1")
+    stop_pod(d, pid)
+    assert net.pod_leftovers(d, pid, ip) == []
+    remove_pod(d, pid)
