@@ -192,7 +192,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
         size_t len = 0;
         _cleanup_free_ char *dst = hull_path_join(dir, "config.json");
         if ((r = hull_read_file(src, 4u << 20, &text, &len, err)) < 0 ||
-            (r = hull_write_file_atomic(dst, text, len, 0600, err)) < 0)
+            (r = oci_write_file_replace(dst, text, len, 0600, err)) < 0)
             goto fail;
     }
     if ((r = oci_cgroup_layout_detect(&layout, err)) < 0)
@@ -232,7 +232,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
     if (ro.pid_file) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%d", (int)pid);
-        if ((r = hull_write_file_atomic(ro.pid_file, buf, strlen(buf), 0644, err)) < 0)
+        if ((r = oci_write_file_replace(ro.pid_file, buf, strlen(buf), 0644, err)) < 0)
             goto fail;
     }
     oci_cgroup_clear(&cg);
@@ -486,7 +486,12 @@ static int destroy(struct oci_state *st, hull_error_t *err)
     _cleanup_error_ hull_error_t e = NULL;
     if (pid_alive(st))
         kill(st->pid, SIGKILL);
-    if (st->cgroup.n > 0) {
+    _cleanup_free_ pid_t *left = NULL;
+    size_t n_left = 0;
+    if (st->cgroup.n > 0 && oci_cgroup_pids(&st->cgroup, &left, &n_left, &e) < 0)
+        n_left = 1; /* unknown: be thorough */
+    hull_error_free(&e);
+    if (n_left > 0) {
         bool frozen = false;
         if (oci_cgroup_is_frozen(&st->cgroup, &frozen) == 0 && frozen)
             oci_cgroup_freeze(&st->cgroup, false, &e);

@@ -108,14 +108,16 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     const struct oci_spec *spec = a->spec;
     const struct oci_process *p = a->proc;
     struct oci_sync_msg m;
-    if (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_GO)
+    /* create: the parent moves us into the cgroups while we set up the rootfs (the first
+     * cgroup v1 migration waits for an RCU grace period); only user namespace maps are
+     * needed before we start.  exec: everything is waited for up front. */
+    int first_msg = a->exec_mode ? OCI_SYNC_GO : a->new_userns ? OCI_SYNC_MAPS : 0;
+    if (first_msg && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != first_msg))
         return hull_error_setx(err, EPIPE, "parent went away");
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
     }
-    if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
-        return hull_error_set(err, errno, "unshare the cgroup namespace");
     if (a->mntns_fd >= 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
         return hull_error_set(err, errno, "join the mount namespace");
     if (!a->exec_mode) {
@@ -143,6 +145,11 @@ static int child_setup(struct child_args *a, hull_error_t *err)
                 return hull_error_set(err, errno, "sethostname");
         }
     }
+    if (!a->exec_mode && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_GO))
+        return hull_error_setx(err, EPIPE, "parent went away");
+    /* the cgroup namespace is rooted at the cgroup we are in now */
+    if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+        return hull_error_set(err, errno, "unshare the cgroup namespace");
     if (p->terminal) {
         int r = oci_console_setup(a->console_fd, err);
         if (r < 0)
@@ -474,14 +481,18 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         if ((r = write_idmap(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err)) < 0 ||
             (r = write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err)) < 0)
             goto out;
+        if (oci_sync_send(sv[0], OCI_SYNC_MAPS, 0, NULL) < 0) {
+            r = wait_child(sv[0], pid, true, "create", err);
+            if (r == 0)
+                r = hull_error_setx(err, EIO, "the container process exited during setup");
+            goto out;
+        }
     }
     if ((r = oci_cgroup_enter(cg, pid, err)) < 0)
         goto out;
     oom_score(pid, p);
-    if (oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL) < 0) {
-        r = hull_error_setx(err, EIO, "the container process exited during setup");
-        goto out;
-    }
+    /* if the child already failed, the send may fail: its ERROR message is still queued */
+    oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL);
     if ((r = wait_child(sv[0], pid, true, "create", err)) < 0)
         goto out;
     *pid_out = pid;
@@ -594,7 +605,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     if (o->pid_file) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%d", (int)pid);
-        if ((r = hull_write_file_atomic(o->pid_file, buf, strlen(buf), 0644, err)) < 0)
+        if ((r = oci_write_file_replace(o->pid_file, buf, strlen(buf), 0644, err)) < 0)
             goto out;
     }
     if (o->detach) {

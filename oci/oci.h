@@ -184,6 +184,10 @@ const char *oci_fd_path(int fd, char buf[64]);
 /* Closes every fd >= from except those in keep[] (close_range when possible). */
 void oci_close_fds_from(int from);
 int oci_copy_file_fd(int in, int out);
+/* Atomic replace (temp file + rename) without fsync: for volatile runtime state under /run
+ * and pid files, where readers need atomicity but not durability. */
+int oci_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                           hull_error_t *err);
 /* Reads field 22 (starttime) of /proc/<pid>/stat; also whether it's a zombie. */
 int oci_proc_starttime(pid_t pid, uint64_t *starttime, bool *zombie);
 
@@ -193,6 +197,7 @@ enum oci_sync_type {
     OCI_SYNC_GO,        /* parent -> child: cgroups joined, maps written */
     OCI_SYNC_READY,     /* child -> parent: set up, about to block on exec.fifo / exec */
     OCI_SYNC_WARN,      /* child -> parent: a warning to log */
+    OCI_SYNC_MAPS,      /* parent -> child: user namespace maps written (create) */
 };
 struct oci_sync_msg {
     int type;

@@ -79,7 +79,7 @@ int oci_state_save(const struct oci_state *st, hull_error_t *err)
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
     _cleanup_free_ char *path = hull_path_join(st->dir, "state.json");
-    return hull_write_file_atomic(path, text, len, 0600, err);
+    return oci_write_file_replace(path, text, len, 0600, err);
 }
 
 int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_error_t *err)

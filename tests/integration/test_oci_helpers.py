@@ -60,6 +60,17 @@ def self_cgroup(controller):
     return "/"
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ERROR: UndefinedBehaviorSanitizer")
+
+
+def check_sanitizers(stderr):
+    """hull-oci runs under ASan/UBSan in `make test`: any report fails the test."""
+    for m in SANITIZER_MARKS:
+        if m in (stderr or ""):
+            raise AssertionError("sanitizer report from the runtime:\n" + stderr)
+
+
 class Result:
     def __init__(self, status, out, err):
         self.status, self.out, self.err = status, out, err
@@ -91,6 +102,7 @@ class Runtime:
             err.seek(0)
             p.stdout = out.read().decode(errors="replace")
             p.stderr = err.read().decode(errors="replace")
+        check_sanitizers(p.stderr)
         if check and p.returncode != 0:
             raise AssertionError("%s failed (%d): %s" % (" ".join(argv), p.returncode, p.stderr))
         return p
@@ -120,6 +132,7 @@ class Runtime:
                                timeout=60, pass_fds=pass_fds)
             ef.seek(0)
             err = ef.read().decode(errors="replace")
+        check_sanitizers(err)
         if check and p.returncode != 0:
             raise AssertionError("create %s failed (%d): %s" % (cid, p.returncode, err))
         return p.returncode, err
