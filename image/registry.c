@@ -168,7 +168,8 @@ struct registry_session {
     char *user;           /* for token cache keys */
     struct endpoint *eps;
     size_t n_eps;
-    size_t active; /* endpoint that served the manifest */
+    size_t active;        /* endpoint that served the manifest */
+    pthread_mutex_t lock; /* endpoints' auth headers: a pull's layer threads share them */
     long timeout_s;
 };
 
@@ -266,6 +267,7 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
                          struct registry_session **out, hull_error_t *err)
 {
     struct registry_session *s = xmalloc0(sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
     s->cfg = cfg;
     s->tokens = tokens;
     s->repo = xstrdup(ref->path);
@@ -327,6 +329,7 @@ void registry_session_free(struct registry_session *s)
         free(s->eps[i].auth_header);
     }
     free(s->eps);
+    pthread_mutex_destroy(&s->lock);
     free(s->repo);
     free(s->domain);
     free(s->basic);
@@ -657,7 +660,7 @@ static char *url_escape(const char *s)
 
 /* Fetches a bearer token for the challenge; returns "Authorization: Bearer …". */
 static int fetch_token(struct registry_session *s, const struct endpoint *ep, const char *chal,
-                       char **authz, hull_error_t *err)
+                       bool skip_cache, char **authz, hull_error_t *err)
 {
     _cleanup_free_ char *realm = challenge_param(chal, "realm");
     _cleanup_free_ char *service = challenge_param(chal, "service");
@@ -668,7 +671,8 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
         scope = xasprintf("repository:%s:pull", s->repo);
     _cleanup_free_ char *key =
         xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope, s->cred_id);
-    _cleanup_free_ char *cached = token_get(s->tokens, key);
+    /* after a 401 to a token, that token is stale: ask for a new one */
+    _cleanup_free_ char *cached = skip_cache ? NULL : token_get(s->tokens, key);
     if (cached) {
         *authz = xasprintf("Authorization: Bearer %s", cached);
         return 0;
@@ -762,7 +766,7 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
                         const char *accept, struct xfer *x, hull_error_t *err)
 {
     _cleanup_free_ char *url = xasprintf("%s/v2/%s", ep->base, path);
-    bool tried_auth = false;
+    int auth_rounds = 0; /* 401s answered: the second one bypasses the token cache */
     bool resumable = false;
     int attempt = 0;
     for (;;) {
@@ -781,30 +785,39 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
         }
         resumable = false;
         hull_error_free(err);
-        int r = http_get(s, ep, url, accept, ep->auth_header, x, err);
+        pthread_mutex_lock(&s->lock);
+        _cleanup_free_ char *authz = ep->auth_header ? xstrdup(ep->auth_header) : NULL;
+        pthread_mutex_unlock(&s->lock);
+        int r = http_get(s, ep, url, accept, authz, x, err);
         bool retry = false;
         if (r < 0) {
             if (r == -EILSEQ || r == -EMSGSIZE || x->fatal)
                 return r;
             retry = true;
             resumable = !x->range_bad && x->write_errno == 0 && x->status >= 200 && x->status < 300;
-        } else if (x->status == 401 && !tried_auth) {
-            tried_auth = true;
+        } else if (x->status == 401 &&
+                   (auth_rounds == 0 ||
+                    (auth_rounds == 1 && s->registry_token == NULL &&
+                     strncasecmp(x->www_auth ? x->www_auth : "", "bearer", 6) == 0))) {
+            auth_rounds++;
             const char *ch = x->www_auth ? x->www_auth : "";
-            free(ep->auth_header);
-            ep->auth_header = NULL;
+            char *fresh = NULL;
             if (s->registry_token) {
-                ep->auth_header = xasprintf("Authorization: Bearer %s", s->registry_token);
+                fresh = xasprintf("Authorization: Bearer %s", s->registry_token);
             } else if (strncasecmp(ch, "bearer", 6) == 0) {
-                r = fetch_token(s, ep, ch, &ep->auth_header, err);
+                r = fetch_token(s, ep, ch, auth_rounds > 1, &fresh, err);
                 if (r < 0)
                     return hull_error_wrap(err, "authenticate to %s", ep->base);
             } else if (strncasecmp(ch, "basic", 5) == 0 && s->basic) {
-                ep->auth_header = xasprintf("Authorization: Basic %s", s->basic);
+                fresh = xasprintf("Authorization: Basic %s", s->basic);
             } else {
                 return hull_error_setx(err, EACCES, "GET %s: HTTP 401 unauthorized%s", url,
                                        s->basic ? "" : " (no credentials given)");
             }
+            pthread_mutex_lock(&s->lock);
+            free(ep->auth_header);
+            ep->auth_header = fresh;
+            pthread_mutex_unlock(&s->lock);
             continue;
         } else if (x->status == 401) {
             return hull_error_setx(err, EACCES,

@@ -362,6 +362,11 @@ def test_bearer_auth(hulld_factory, registry):
         remove(d, ref)
         assert pull(d, ref, auth={"username": "alice", "password": "pw"}) == img.id
         assert len(proxy.token_requests) == n  # token cached per scope and credentials
+        # the registry forgets its tokens: a 401 to a cached token fetches a fresh one
+        proxy.tokens.clear()
+        remove(d, ref)
+        assert pull(d, ref, auth={"username": "alice", "password": "pw"}) == img.id
+        assert len(proxy.token_requests) == n + 1
         # a cached token is never handed to other credentials
         remove(d, ref)
         with pytest.raises(grpc.RpcError) as e:
