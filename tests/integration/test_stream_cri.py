@@ -245,3 +245,28 @@ def test_portforward_websocket(http_pod):
     data, err = ks.ws_portforward(url, 8080, GET)
     assert err == b""
     assert data.endswith(b"hello from the pod\n")
+
+
+def test_attach_ends_when_the_pod_stops(env):
+    d = env
+    try:
+        pod, cfg = run_pod(d, "stoppod")
+        cid = create(d, pod, cfg, "loop", ["sh", "-c", "while true; do echo x; sleep 0.1; done"])
+    except grpc.RpcError as e:
+        pytest.skip("pods/containers unavailable: %s" % e.details())
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(d, cid, pb.CONTAINER_RUNNING)
+    url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdout=True, stderr=True)).url
+    c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+    err = c.create_stream([("streamType", "error")])
+    err.close()
+    out = c.create_stream([("streamType", "stdout")])
+    c.create_stream([("streamType", "stderr")])
+    assert out.read(timeout=10).startswith(b"x")
+    t = time.time()
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+    status = err.read_all(timeout=30)
+    assert json.loads(status)["status"] == "Success"
+    c.reader.join(10)
+    assert c.closed and time.time() - t < 30
+    c.close()
