@@ -70,6 +70,15 @@ def _userns(rt, bdir):
     assert lines[0] == ["0", "100000", "65536"]
     assert lines[1] == ["0", "100000", "65536"]
     assert lines[2] == ["0"]
+    # exec joins the container's user namespace too
+    spec_with(bdir, lambda s: s["process"].update(args=["/bin/sleep", "1000"]))
+    cid = rt.new_id()
+    rt.create(cid, bdir)
+    rt.cmd("start", cid, check=True)
+    p = rt.cmd("exec", cid, "/bin/sh", "-c", "cat /proc/self/uid_map; id -u")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", "100000", "65536", "0"]
+    rt.cmd("delete", "--force", cid, check=True)
 
 
 def test_join_network_namespace_by_path(rt, tmp_path):

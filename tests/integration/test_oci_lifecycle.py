@@ -371,3 +371,50 @@ def test_terminal_without_console_socket_fails(rt, tmp_path):
     p = rt.cmd("create", "--bundle", bdir, cid)
     assert p.returncode == 1
     assert rt.status(cid) is None
+
+
+def test_exec_tty(both, tmp_path):
+    rt = both
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sleep", "1000"])
+    cid = rt.new_id()
+    rt.create(cid, bdir)
+    rt.cmd("start", cid, check=True)
+    sockdir = tempfile.mkdtemp(prefix="hc", dir="/tmp")
+    path = os.path.join(sockdir, "s")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        got["name"], got["fd"] = _recv_fd(conn)
+        conn.close()
+
+    t = threading.Thread(target=accept)
+    t.start()
+    try:
+        p = rt.cmd("exec", "--tty", "--detach", "--console-socket", path, cid,
+                   "/bin/sh", "-c", "tty; echo exec-done; sleep 1")
+        assert p.returncode == 0, p.stderr
+        t.join(10)
+        assert "fd" in got
+        out = b""
+        deadline = time.time() + 10
+        while b"exec-done" not in out and time.time() < deadline:
+            try:
+                chunk = os.read(got["fd"], 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert b"/dev/pts/" in out and b"exec-done" in out, out
+    finally:
+        srv.close()
+        if "fd" in got:
+            os.close(got["fd"])
+        rt.cmd("delete", "--force", cid)
+        import shutil
+        shutil.rmtree(sockdir, ignore_errors=True)
