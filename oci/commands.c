@@ -586,18 +586,39 @@ static int cmd_update(const struct oci_global *g, int argc, char **argv, hull_er
             return r;
     } else {
         /* the few flags CRI-style callers use, turned into a resources object */
-        const char *mem = opt(&o, "memory"), *pids = opt(&o, "pids-limit"),
-                   *q = opt(&o, "cpu-quota"), *p = opt(&o, "cpu-period"), *s = opt(&o, "cpu-share");
-        text = xasprintf("{\"memory\":{%s%s},\"pids\":{%s%s},\"cpu\":{%s%s%s%s%s%s}}",
-                         mem ? "\"limit\":" : "", mem ? mem : "", pids ? "\"limit\":" : "",
-                         pids ? pids : "", q ? "\"quota\":" : "", q ? q : "",
-                         q && (p || s) ? "," : "", p ? "\"period\":" : "", p ? p : "",
-                         s ? (p ? ",\"shares\":" : "\"shares\":") : "");
-        if (s) {
-            char *t = xasprintf("%.*s%s}}", (int)strlen(text) - 2, text, s);
-            free(text);
-            text = t;
+        static const struct {
+            const char *flag, *group, *key;
+        } map[] = {
+            {"memory", "memory", "limit"},  {"pids-limit", "pids", "limit"},
+            {"cpu-quota", "cpu", "quota"},  {"cpu-period", "cpu", "period"},
+            {"cpu-share", "cpu", "shares"},
+        };
+        static const char *const groups[] = {"memory", "pids", "cpu"};
+        struct hull_json_writer w;
+        hull_jw_init(&w, false);
+        hull_jw_begin_object(&w);
+        for (size_t gi = 0; gi < 3; gi++) {
+            hull_jw_key(&w, groups[gi]);
+            hull_jw_begin_object(&w);
+            for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+                const char *v = opt(&o, map[i].flag);
+                if (v == NULL || strcmp(map[i].group, groups[gi]) != 0)
+                    continue;
+                char *end = NULL;
+                errno = 0;
+                long long n = strtoll(v, &end, 10);
+                if (errno || end == v || *end) {
+                    hull_jw_free(&w);
+                    return hull_error_setx(err, EINVAL, "update: --%s `%s` is not an integer",
+                                           map[i].flag, v);
+                }
+                hull_jw_kv_int(&w, map[i].key, n);
+            }
+            hull_jw_end_object(&w);
         }
+        hull_jw_end_object(&w);
+        text = hull_jw_finish(&w, NULL);
+        hull_jw_free(&w);
     }
     _cleanup_yajl_ yajl_val tree = NULL;
     if ((r = hull_json_parse(text, "resources", &tree, err)) < 0)
@@ -660,6 +681,9 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
             (r = hull_json_parse(text, "process.json", &ptree, err)) < 0 ||
             (r = oci_process_parse(ptree, &proc, err)) < 0)
             goto out;
+        /* no capabilities object: the container's own sets, never hull-oci's full set */
+        if (!proc.caps.set && spec && spec->has_process)
+            proc.caps = spec->process.caps;
     } else {
         if (o.n_pos < 2) {
             r = hull_error_setx(err, EINVAL, "exec: no command given (use --process or ARGS)");

@@ -434,3 +434,31 @@ def test_state_dir_private(rt, tmp_path):
     st = json.loads(rt.cmd("state", cid, check=True).stdout)
     assert st["status"] == "created"
     rt.cmd("delete", "--force", cid, check=True)
+
+
+def test_exec_process_without_capabilities_gets_container_caps(rt, tmp_path):
+    """An exec'd process whose process.json has no capabilities object must not run with the
+    runtime's (host root's) full set: it gets the container's."""
+    if not is_hull(rt):
+        pytest.skip("runc keeps its own capabilities in that case")
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sleep", "1000"])
+    cid = rt.new_id()
+    rt.create(cid, bdir)
+    rt.cmd("start", cid, check=True)
+    pj = str(tmp_path / "p.json")
+    with open(pj, "w") as f:
+        json.dump({"args": ["/bin/cat", "/proc/self/status"], "cwd": "/",
+                   "user": {"uid": 0, "gid": 0}}, f)
+    p = rt.cmd("exec", "--process", pj, cid)
+    assert p.returncode == 0, p.stderr
+    st = status_fields(p.stdout)
+    want = 0
+    for name in B.DEFAULT_CAPS:
+        want |= 1 << {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FSETID": 4, "CAP_FOWNER": 3,
+                      "CAP_MKNOD": 27, "CAP_NET_RAW": 13, "CAP_SETGID": 6, "CAP_SETUID": 7,
+                      "CAP_SETFCAP": 31, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10,
+                      "CAP_SYS_CHROOT": 18, "CAP_KILL": 5, "CAP_AUDIT_WRITE": 29}[name]
+    assert int(st["CapBnd"], 16) == want
+    assert int(st["CapEff"], 16) == want
+    rt.cmd("delete", "--force", cid, check=True)
