@@ -37,16 +37,17 @@ CALICO = {
 
 
 @pytest.fixture
-def net():
-    env = NetEnv()
+def net(hulld_factory):
+    # depends on hulld_factory, so it is torn down first: pods are removed while hulld runs
+    env = NetEnv(hulld_factory)
     yield env
     env.cleanup()
 
 
-def fake_hulld(net, hulld_factory, conflist, *types, ip=None):
+def fake_hulld(net, conflist, *types, ip=None):
     net.install_fakes(*types, ip=ip)
     net.write("10-test.conflist", conflist)
-    return hulld_factory(*net.args(plugins=net.fake_dir))
+    return net.hulld(*net.args(plugins=net.fake_dir))
 
 
 def expected_args(pod_id, name, namespace="default", uid=None):
@@ -65,8 +66,8 @@ def check_env(env, command, pod_id, netns, args, plugin_dir):
     }
 
 
-def test_flannel_style_env_stdin_chaining(net, hulld_factory):
-    d = fake_hulld(net, hulld_factory, FLANNEL, "flannel", "portmap", ip="10.244.1.7/24")
+def test_flannel_style_env_stdin_chaining(net):
+    d = fake_hulld(net, FLANNEL, "flannel", "portmap", ip="10.244.1.7/24")
     cfg = kubelet_like("web", namespace="shop", uid="1234-abcd", port_mappings=[
         pb.PortMapping(protocol=pb.TCP, container_port=80, host_port=8080),
         pb.PortMapping(protocol=pb.UDP, container_port=53, host_port=5353, host_ip="127.0.0.1"),
@@ -111,8 +112,8 @@ def test_flannel_style_env_stdin_chaining(net, hulld_factory):
     assert nsfs_mounts(d.state_dir) == []
 
 
-def test_calico_style_bandwidth_and_del_after_restart(net, hulld_factory):
-    d = fake_hulld(net, hulld_factory, CALICO, "calico", "bandwidth", "portmap",
+def test_calico_style_bandwidth_and_del_after_restart(net):
+    d = fake_hulld(net, CALICO, "calico", "bandwidth", "portmap",
                    ip="192.168.77.9/32")
     cfg = kubelet_like("api", namespace="kube-system", annotations={
         "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "1M"},
@@ -156,8 +157,8 @@ def test_calico_style_bandwidth_and_del_after_restart(net, hulld_factory):
     remove_pod(d, pid)
 
 
-def test_del_uses_cached_config_after_config_changed(net, hulld_factory):
-    d = fake_hulld(net, hulld_factory, FLANNEL, "flannel", "portmap", "other")
+def test_del_uses_cached_config_after_config_changed(net):
+    d = fake_hulld(net, FLANNEL, "flannel", "portmap", "other")
     pid = run_pod(d, kubelet_like("old"))
     # the admin replaces the network config with another one
     os.unlink(os.path.join(net.conf_dir, "10-test.conflist"))
@@ -175,10 +176,10 @@ def test_del_uses_cached_config_after_config_changed(net, hulld_factory):
     remove_pod(d, pid2)
 
 
-def test_check_and_update_runtime_config_ip_ranges(net, hulld_factory):
+def test_check_and_update_runtime_config_ip_ranges(net):
     conf = {"cniVersion": "1.0.0", "name": "ranges", "plugins": [
         {"type": "ipr", "capabilities": {"ipRanges": True, "dns": True}}]}
-    d = fake_hulld(net, hulld_factory, conf, "ipr")
+    d = fake_hulld(net, conf, "ipr")
     d.runtime.UpdateRuntimeConfig(pb.UpdateRuntimeConfigRequest(runtime_config=pb.RuntimeConfig(
         network_config=pb.NetworkConfig(pod_cidr="10.200.3.0/24,fd00:3::/64"))))
     pid = run_pod(d, kubelet_like("r", dns_config=pb.DNSConfig(
@@ -206,10 +207,10 @@ def assert_rolled_back(net, d):
     assert not os.path.isdir(store) or [f for f in os.listdir(store) if f.endswith(".json")] == []
 
 
-def test_plugin_error_rolls_back(net, hulld_factory):
+def test_plugin_error_rolls_back(net):
     conf = {"cniVersion": "1.0.0", "name": "failing", "plugins": [
         {"type": "good"}, {"type": "failer"}]}
-    d = fake_hulld(net, hulld_factory, conf, "good", "failer")
+    d = fake_hulld(net, conf, "good", "failer")
     e = expect_rpc_error(lambda: run_pod(d, kubelet_like("f", pid=pb.POD)),
                          grpc.StatusCode.UNKNOWN, "fake failure: asked to fail", "failer")
     assert "code 99" in e.details()
@@ -225,20 +226,20 @@ def test_plugin_error_rolls_back(net, hulld_factory):
     remove_pod(d, pid)
 
 
-def test_missing_plugin_binary(net, hulld_factory):
+def test_missing_plugin_binary(net):
     conf = {"cniVersion": "1.0.0", "name": "missing", "plugins": [
         {"type": "good"}, {"type": "not-installed"}]}
-    d = fake_hulld(net, hulld_factory, conf, "good")
+    d = fake_hulld(net, conf, "good")
     expect_rpc_error(lambda: run_pod(d, kubelet_like("m")), grpc.StatusCode.UNKNOWN,
                      'failed to find plugin "not-installed"', net.fake_dir)
     assert [(r[0], r[1]) for r in net.records()] == [("good", "ADD"), ("good", "DEL")]
     assert_rolled_back(net, d)
 
 
-def test_invalid_conflist(net, hulld_factory):
+def test_invalid_conflist(net):
     net.install_fakes("good")
     net.write("10-bad.conflist", '{"cniVersion": "1.0.0", "name": "x", "plugins": [')
-    d = hulld_factory(*net.args(plugins=net.fake_dir))
+    d = net.hulld(*net.args(plugins=net.fake_dir))
     ok, reason, message = network_ready(d)
     assert not ok and reason == "NetworkPluginNotReady"
     assert "10-bad.conflist" in message and "invalid JSON" in message
@@ -259,8 +260,8 @@ def test_invalid_conflist(net, hulld_factory):
     remove_pod(d, pid)
 
 
-def test_duplicate_pod_already_exists_runs_no_plugin(net, hulld_factory):
-    d = fake_hulld(net, hulld_factory, FLANNEL, "flannel", "portmap")
+def test_duplicate_pod_already_exists_runs_no_plugin(net):
+    d = fake_hulld(net, FLANNEL, "flannel", "portmap")
     pid = run_pod(d, kubelet_like("same", namespace="n1"))
     net.clear_records()
     expect_rpc_error(lambda: run_pod(d, kubelet_like("same", namespace="n1")),
@@ -270,8 +271,8 @@ def test_duplicate_pod_already_exists_runs_no_plugin(net, hulld_factory):
     remove_pod(d, pid)
 
 
-def test_pod_names_cannot_inject_cni_args(net, hulld_factory):
-    d = fake_hulld(net, hulld_factory, FLANNEL, "flannel", "portmap")
+def test_pod_names_cannot_inject_cni_args(net):
+    d = fake_hulld(net, FLANNEL, "flannel", "portmap")
     expect_rpc_error(lambda: run_pod(d, kubelet_like("x;K8S_POD_NAMESPACE=kube-system")),
                      grpc.StatusCode.INVALID_ARGUMENT, "';' or '='")
     assert net.records() == []
@@ -282,11 +283,11 @@ CONTRIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "contrib", "cni")
 
 
-def test_contrib_conflists_are_accepted(net, hulld_factory):
+def test_contrib_conflists_are_accepted(net):
     """contrib/cni/ examples load (NetworkReady) and chain the expected plugins."""
     files = sorted(f for f in os.listdir(CONTRIB) if f.endswith(".conflist"))
     assert len(files) == 3
-    d = hulld_factory(*net.args())
+    d = net.hulld(*net.args())
     for f in files:
         for old in os.listdir(net.conf_dir):
             os.unlink(os.path.join(net.conf_dir, old))
@@ -313,7 +314,7 @@ exit 0
 """
 
 
-def test_half_created_pod_cleaned_after_crash(net, hulld_factory):
+def test_half_created_pod_cleaned_after_crash(net):
     """hulld killed while a plugin runs ADD: on restart the pod is rolled back (DEL, pins,
     shm, cgroup, record) and never listed."""
     import signal
@@ -324,7 +325,7 @@ def test_half_created_pod_cleaned_after_crash(net, hulld_factory):
     os.chmod(os.path.join(net.fake_dir, "slow"), 0o755)
     net.write("10-test.conflist", {"cniVersion": "1.0.0", "name": "slownet",
                                    "plugins": [{"type": "slow"}]})
-    d = hulld_factory(*net.args(plugins=net.fake_dir))
+    d = net.hulld(*net.args(plugins=net.fake_dir))
     errors = []
     t = threading.Thread(target=lambda: errors.append(
         pytest.raises(grpc.RpcError, run_pod, d, kubelet_like("crash", pid=pb.POD))))
@@ -353,8 +354,8 @@ def test_half_created_pod_cleaned_after_crash(net, hulld_factory):
     # otherwise, see assert_rolled_back)
 
 
-def test_del_failure_fails_stop_until_it_succeeds(net, hulld_factory):
-    d = fake_hulld(net, hulld_factory, FLANNEL, "flannel", "portmap")
+def test_del_failure_fails_stop_until_it_succeeds(net):
+    d = fake_hulld(net, FLANNEL, "flannel", "portmap")
     pid = run_pod(d, kubelet_like("stuck"))
     netns = info(d, pid)["netns"]
     flag = os.path.join(net.fake_dir, "fail-del")

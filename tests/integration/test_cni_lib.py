@@ -123,7 +123,9 @@ def iptables_lines():
 
 
 class NetEnv:
-    def __init__(self):
+    def __init__(self, factory=None):
+        self.factory = factory
+        self.daemons = []
         self.base = tempfile.mkdtemp(prefix="hullnet-")
         self.tag = "%06x" % random.randrange(1 << 24)
         self.bridge = "hbr" + self.tag  # <= 15 chars
@@ -216,6 +218,30 @@ class NetEnv:
         shutil.rmtree(os.path.join(self.fake_dir, "rec"), ignore_errors=True)
 
     # ---- hulld
+    def hulld(self, *extra_args):
+        """Starts a hulld through conftest's factory and tracks it for cleanup."""
+        d = self.factory(*extra_args)
+        self.daemons.append(d)
+        return d
+
+    def remove_all_pods(self):
+        """Removes every pod of the tracked daemons that still run (a failed test's), then
+        unmounts whatever a pod of theirs still has mounted."""
+        for d in self.daemons:
+            if d.proc is None or d.proc.poll() is not None:
+                continue
+            try:
+                for it in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items:
+                    try:
+                        remove_pod(d, it.id)
+                    except grpc.RpcError:
+                        pass
+            except grpc.RpcError:
+                pass
+        for d in self.daemons:
+            for m in sorted(nsfs_mounts(d.state_dir), reverse=True):
+                sh("umount", "-l", m, check=False)
+
     def args(self, plugins=REAL_PLUGINS):
         return ("--cni-config-dir", self.conf_dir, "--cni-plugin-dirs", plugins,
                 "--cgroup-parent", self.cgroup_parent)
@@ -249,6 +275,7 @@ class NetEnv:
         return out
 
     def cleanup(self):
+        self.remove_all_pods()
         sh("ip", "link", "del", self.bridge, check=False)
         # a failed test may leave an infra process in its pod cgroup: it is ours, kill it
         for d in self.cgroup_dirs():

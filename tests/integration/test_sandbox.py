@@ -17,16 +17,17 @@ from test_cni_lib import (BUSYBOX, NetEnv, expect_rpc_error, info, kubelet_like,
 
 
 @pytest.fixture
-def net():
-    env = NetEnv()
+def net(hulld_factory):
+    # depends on hulld_factory, so it is torn down first: pods are removed while hulld runs
+    env = NetEnv(hulld_factory)
     yield env
     env.cleanup()
 
 
 @pytest.fixture
-def bridge_hulld(net, hulld_factory):
+def bridge_hulld(net):
     net.write_bridge()
-    d = hulld_factory(*net.args())
+    d = net.hulld(*net.args())
     yield d
     # every pod a test leaves is removed (and must leave nothing behind)
     try:
@@ -338,8 +339,8 @@ def test_stop_after_restart_and_config_removed(net, bridge_hulld):
     remove_pod(d, b)
 
 
-def test_network_ready_follows_config_dir(net, hulld_factory):
-    d = hulld_factory(*net.args())
+def test_network_ready_follows_config_dir(net):
+    d = net.hulld(*net.args())
     ok, reason, message = network_ready(d)
     assert not ok and reason == "NetworkPluginNotReady" and net.conf_dir in message
     expect_rpc_error(lambda: run_pod(d, kubelet_like("early")),
@@ -356,8 +357,8 @@ def nsfs_free(d):
         return not any(d.state_dir in line for line in f)
 
 
-def test_write_default_config(net, hulld_factory):
-    d = hulld_factory(*net.args(), "--cni-write-default-config", "--cni-default-subnet",
+def test_write_default_config(net):
+    d = net.hulld(*net.args(), "--cni-write-default-config", "--cni-default-subnet",
                       net.subnet)
     files = os.listdir(net.conf_dir)
     assert files == ["10-hull-bridge.conflist"]
@@ -416,7 +417,7 @@ def test_concurrent_pods_no_fd_leak(net, bridge_hulld):
     assert len(os.listdir(f"/proc/{d.proc.pid}/fd")) <= fds_before
 
 
-def test_dual_stack_pod_ips(net, hulld_factory):
+def test_dual_stack_pod_ips(net):
     """host-local with a v4 and a v6 range: PodSandboxStatus reports the v4 address as ip and
     the v6 one in additional_ips; both are on eth0 in the pod."""
     v6 = "fd%02x:%s::/64" % (random.randrange(256), net.tag[:4])
@@ -425,7 +426,7 @@ def test_dual_stack_pod_ips(net, hulld_factory):
     plugins[0]["ipam"]["routes"] = [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
     net.write("10-dual.conflist", {"cniVersion": "1.0.0", "name": "hulltest",
                                    "plugins": plugins})
-    d = hulld_factory(*net.args())
+    d = net.hulld(*net.args())
     pid = run_pod(d, kubelet_like("dual"))
     st = status(d, pid).status
     assert st.network.ip.startswith(net.subnet_prefix + ".")
@@ -482,9 +483,9 @@ def test_update_pod_sandbox_resources(net, bridge_hulld):
 
 
 @pytest.mark.parametrize("version", ["0.3.1", "0.4.0"])
-def test_real_plugins_older_cni_versions(net, hulld_factory, version):
+def test_real_plugins_older_cni_versions(net, version):
     net.write_bridge(version=version)
-    d = hulld_factory(*net.args())
+    d = net.hulld(*net.args())
     pid = run_pod(d, kubelet_like("v" + version.replace(".", "")))
     ip = status(d, pid).status.network.ip
     assert ip.startswith(net.subnet_prefix + ".")
