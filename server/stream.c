@@ -43,6 +43,7 @@ struct stream_server {
     struct pending_token *pending; /* STREAM_MAX_PENDING slots */
     size_t n_pending;
     int sessions;
+    int conn_fds[STREAM_MAX_SESSIONS]; /* live connections (-1: free), shut down at stop */
     atomic_bool stopping;
 };
 
@@ -449,6 +450,7 @@ static size_t query_ports(const char *query, int32_t *ports, size_t max, bool *b
 struct conn_arg {
     struct stream_server *srv;
     int fd;
+    int slot;
 };
 
 static void serve_connection(struct stream_server *s, struct stream_conn *fd)
@@ -650,13 +652,15 @@ static void *conn_main(void *arg)
     struct conn_arg *a = arg;
     struct stream_server *s = a->srv;
     struct stream_conn c = {.fd = a->fd, .ssl = NULL};
+    int slot = a->slot;
     free(a);
     if (!s->tls || tls_accept(s, &c) == 0)
         serve_connection(s, &c);
     if (c.ssl)
         SSL_free(c.ssl);
-    close(c.fd);
     pthread_mutex_lock(&s->lock);
+    s->conn_fds[slot] = -1;
+    close(c.fd);
     s->sessions--;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -689,10 +693,15 @@ static void *accept_main(void *arg)
             continue;
         }
         s->sessions++;
+        int slot = 0;
+        while (s->conn_fds[slot] >= 0)
+            slot++; /* sessions < STREAM_MAX_SESSIONS: a free slot exists */
+        s->conn_fds[slot] = fd;
         pthread_mutex_unlock(&s->lock);
         struct conn_arg *a = xmalloc0(sizeof(*a));
         a->srv = s;
         a->fd = fd;
+        a->slot = slot;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -702,8 +711,9 @@ static void *accept_main(void *arg)
         pthread_attr_destroy(&attr);
         if (r != 0) {
             free(a);
-            close(fd);
             pthread_mutex_lock(&s->lock);
+            s->conn_fds[slot] = -1;
+            close(fd);
             s->sessions--;
             pthread_cond_broadcast(&s->cond);
             pthread_mutex_unlock(&s->lock);
@@ -792,6 +802,8 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
     s->creation_timeout_s =
         o->creation_timeout_s > 0 ? o->creation_timeout_s : STREAM_CREATION_TIMEOUT_S;
     s->pending = xmalloc0(sizeof(*s->pending) * STREAM_MAX_PENDING);
+    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
+        s->conn_fds[i] = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     atomic_init(&s->stopping, false);
@@ -825,6 +837,10 @@ void stream_server_stop(struct stream_server *s)
     if (s->accept_started)
         pthread_join(s->accept_thread, NULL);
     pthread_mutex_lock(&s->lock);
+    /* unblock sessions stuck writing to a client that stopped reading */
+    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
+        if (s->conn_fds[i] >= 0)
+            shutdown(s->conn_fds[i], SHUT_RDWR);
     while (s->sessions > 0)
         pthread_cond_wait(&s->cond, &s->lock);
     purge_expired_locked(s, INT64_MAX);

@@ -868,6 +868,26 @@ static void test_stop_ends_sessions(void **state)
     client_close(&c);
 }
 
+/* A client that stops reading while the process floods it: stop still returns promptly. */
+static void test_stop_with_stalled_client(void **state)
+{
+    struct stream_server *s = start_server(60);
+    char *cmd[] = {"cat", "/dev/zero", NULL};
+    _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, false);
+    struct client c = {.fd = -1};
+    _cleanup_error_ hull_error_t e = NULL;
+    assert_int_equal(spdy_zlib_init(&c.z, &e), 0);
+    assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, "v4.channel.k8s.io"), 101);
+    c_syn(&c, 1, "error");
+    c_syn(&c, 3, "stdout");
+    usleep(500000); /* socket buffers fill up; the session blocks writing */
+    int64_t t0 = hull_monotonic_ns();
+    stream_server_stop(s);
+    assert_true(hull_monotonic_ns() - t0 < 3000000000LL);
+    spdy_zlib_fini(&c.z);
+    client_close(&c);
+}
+
 static void test_idle_timeout(void **state)
 {
     struct stream_server *s = start_server(1);
@@ -1083,7 +1103,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tokens_and_http),   cmocka_unit_test(test_spdy_exec),
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
-        cmocka_unit_test(test_tls_options),
+        cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
