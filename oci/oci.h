@@ -44,6 +44,21 @@
  * Status: created (init alive, exec.fifo present), running, paused (freezer), stopped (init
  *   gone or a zombie, or its pid now belongs to another process: start time is checked).
  *
+ * cgroups: cgroupfs driver as runc's.  An absolute cgroupsPath ("/hull/abc") is below each
+ *   hierarchy's root; a relative one ("abc", or the container id when empty) is below the
+ *   calling process's own cgroup in that hierarchy.  On v1/hybrid hosts every mounted v1
+ *   hierarchy (including name=systemd) and the hybrid cgroup2 get a directory; resources go
+ *   to the v1 controllers; linux.resources.unified is rejected (it needs pure v2).  `delete`
+ *   removes the leaf directories (never their parents).
+ *
+ * exec: with --process, a process object without "capabilities" gets the container's own
+ *   capability sets (never hull-oci's); the container's seccomp profile always applies.
+ *
+ * Not supported (warned about or rejected): hooks (ignored with a warning), seccomp
+ *   SCMP_ACT_NOTIFY / listenerPath (create fails), idmapped mounts and tmpcopyup (ignored
+ *   with a warning), linux.intelRdt and personality (ignored), cgroup v2 device rules (need
+ *   eBPF; not enforced), systemd cgroup driver (--systemd-cgroup fails).
+ *
  * ======================== Module internals (libhulloci.a) ==================================== */
 #ifndef HULL_OCI_H
 #define HULL_OCI_H

@@ -686,6 +686,19 @@ int oci_spec_parse(const char *text, const char *bundle, struct oci_spec **out, 
         goto fail;
     if (parse_linux(s, hull_json_get(s->tree, "linux"), err) < 0)
         goto fail;
+    static const char *const unsupported[] = {"hooks", NULL};
+    for (size_t i = 0; unsupported[i]; i++) {
+        yajl_val h = hull_json_get(s->tree, unsupported[i]);
+        if (h && YAJL_IS_OBJECT(h) && h->u.object.len > 0)
+            log_warn("config.json: %s are not supported by hull-oci and are ignored",
+                     unsupported[i]);
+    }
+    yajl_val lx = hull_json_get(s->tree, "linux");
+    static const char *const unsupported_linux[] = {"intelRdt", "personality", NULL};
+    for (size_t i = 0; unsupported_linux[i]; i++)
+        if (hull_json_get(lx, unsupported_linux[i]))
+            log_warn("config.json: linux.%s is not supported by hull-oci and is ignored",
+                     unsupported_linux[i]);
     yajl_val ann = hull_json_get(s->tree, "annotations");
     s->annotations = ann && YAJL_IS_OBJECT(ann) ? ann : NULL;
     *out = s;
