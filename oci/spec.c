@@ -688,8 +688,8 @@ int oci_spec_parse(const char *text, const char *bundle, struct oci_spec **out, 
         goto fail;
     static const char *const unsupported[] = {"hooks", NULL};
     for (size_t i = 0; unsupported[i]; i++) {
-        yajl_val h = hull_json_get(s->tree, unsupported[i]);
-        if (h && YAJL_IS_OBJECT(h) && h->u.object.len > 0)
+        yajl_val hk = hull_json_get(s->tree, unsupported[i]);
+        if (hk && YAJL_IS_OBJECT(hk) && hk->u.object.len > 0)
             log_warn("config.json: %s are not supported by hull-oci and are ignored",
                      unsupported[i]);
     }
