@@ -3,6 +3,7 @@ hostname, sysctls, rlimits, oomScoreAdj.  RUNTIME=runc runs the same checks agai
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -310,3 +311,27 @@ def test_missing_executable(rt, tmp_path):
     assert p.returncode == 1
     assert "/no/such/binary" in p.stderr or "no such file" in p.stderr.lower()
     assert rt.status(cid) is None
+
+
+def test_overlay_rootfs(rt, tmp_path):
+    """The rootfs is an overlay mount (as hulld builds from image layers): writes land in the
+    upper dir, the lower stays untouched."""
+    lower = str(tmp_path / "lower")
+    B.make_rootfs(lower)
+    upper, work, merged = (str(tmp_path / n) for n in ("upper", "work", "merged"))
+    for d in (upper, work, merged):
+        os.makedirs(d)
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    "lowerdir=%s,upperdir=%s,workdir=%s" % (lower, upper, work), merged],
+                   check=True)
+    try:
+        bdir = str(tmp_path / "b")
+        B.make_bundle(bdir, ["/bin/sh", "-c", "echo hi > /written; grep ' / ' /proc/self/mountinfo"],
+                      rootfs=merged)
+        r = rt.run(bdir, None)
+        assert r.status == 0, r
+        assert "overlay" in r.out
+        assert os.path.exists(os.path.join(upper, "written"))
+        assert not os.path.exists(os.path.join(lower, "written"))
+    finally:
+        subprocess.run(["umount", "-l", merged])
