@@ -21,7 +21,7 @@
 
 #include "common/common.h"
 
-/* ---- references ------------------------------------------------------------------------- */
+/* ---- references ---------------------------------------------------------------------------- */
 struct image_ref {
     char *domain; /* "docker.io", "registry:5000" */
     char *path;   /* "library/busybox" */
@@ -41,7 +41,7 @@ char *image_ref_string(const struct image_ref *r);
 /* True if s is "sha256:<64 lowercase hex>". */
 bool image_digest_valid(const char *s);
 
-/* ---- sha256 ------------------------------------------------------------------------------ */
+/* ---- sha256 -------------------------------------------------------------------------------- */
 struct image_sha256 {
     uint32_t h[8];
     uint64_t len;
@@ -54,7 +54,7 @@ void image_sha256_update(struct image_sha256 *c, const void *data, size_t len);
 void image_sha256_final_digest(struct image_sha256 *c, char out[72]);
 void image_sha256_digest(const void *data, size_t len, char out[72]);
 
-/* ---- layer unpack (untrusted input) ----------------------------------------------------- */
+/* ---- layer unpack (untrusted input) -------------------------------------------------------- */
 struct image_unpack_stats {
     uint64_t bytes;   /* sum of regular file sizes */
     uint64_t entries; /* inodes created */
@@ -69,7 +69,7 @@ struct image_unpack_stats {
 int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpack_stats *stats,
                        hull_error_t *err);
 
-/* ---- the store ---------------------------------------------------------------------------- */
+/* ---- the store ----------------------------------------------------------------------------- */
 struct image_store;
 
 struct image_registry_config {
@@ -178,8 +178,7 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
 
 void image_strv_free(char **v);
 
-/* ---- hulld glue (server/rpc_image.c) ------------------------------------------------------------
- */
+/* ---- hulld glue (server/rpc_image.c) ------------------------------------------------------- */
 struct hull_server;
 struct image_service;
 /* Opens the store under config->root with the registry settings of the config; sets srv->images. */

@@ -15,7 +15,7 @@
 #define MAX_ERROR_BODY  4096
 #define DEFAULT_TIMEOUT 60L
 
-/* ---- configuration copies ------------------------------------------------------------------- */
+/* ---- configuration copies ------------------------------------------------------------------ */
 static char **strv_copy(const char *const *v, size_t n)
 {
     char **r = xmalloc0((n + 1) * sizeof(char *));
@@ -69,8 +69,7 @@ void registry_config_free(struct registry_config *c)
     free(c);
 }
 
-/* ---- token cache --------------------------------------------------------------------------------
- */
+/* ---- token cache --------------------------------------------------------------------------- */
 struct token {
     char *key;
     char *value;
@@ -145,8 +144,7 @@ static void token_put(struct token_cache *t, const char *key, const char *value,
     pthread_mutex_unlock(&t->lock);
 }
 
-/* ---- sessions
- * ------------------------------------------------------------------------------------ */
+/* ---- sessions ------------------------------------------------------------------------------ */
 struct endpoint {
     char *base; /* "https://host:port" (no trailing slash, no /v2) */
     char *host; /* registry host the endpoint serves (for CA lookup) */
@@ -339,8 +337,7 @@ void registry_session_free(struct registry_session *s)
     free(s);
 }
 
-/* ---- one HTTP exchange
- * ---------------------------------------------------------------------------- */
+/* ---- one HTTP exchange --------------------------------------------------------------------- */
 struct xfer {
     /* sink: memory (max bytes) or fd (hashing, bounded by expected size) */
     char *mem;

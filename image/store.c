@@ -91,8 +91,7 @@ struct image_store {
     struct token_cache *tokens;
 };
 
-/* ---- small helpers ------------------------------------------------------------------------------
- */
+/* ---- small helpers ------------------------------------------------------------------------- */
 void image_strv_free(char **v)
 {
     if (v == NULL)
@@ -279,8 +278,7 @@ static int write_file_unique(struct image_store *s, const char *path, const void
     return 0;
 }
 
-/* ---- records on disk
- * ------------------------------------------------------------------------------ */
+/* ---- records on disk ----------------------------------------------------------------------- */
 static char *image_rec_json(const struct image_rec *r)
 {
     struct hull_json_writer w;
@@ -504,8 +502,7 @@ static void clean_links(struct image_store *s)
     }
 }
 
-/* ---- open / close
- * --------------------------------------------------------------------------------- */
+/* ---- open / close -------------------------------------------------------------------------- */
 int image_store_open(const char *root, const struct image_registry_config *cfg,
                      struct image_store **out, hull_error_t *err)
 {
@@ -598,8 +595,7 @@ const char *image_store_dir(const struct image_store *s)
     return s->dir;
 }
 
-/* ---- in-flight work shared between pulls
- * ----------------------------------------------------------- */
+/* ---- in-flight work shared between pulls --------------------------------------------------- */
 /* Returns 1 if the caller must do the work (and later call inflight_finish), 0 if another
  * caller did it successfully, or a negative errno with its error. Called with s->lock held. */
 static int inflight_join(struct image_store *s, const char *key, struct inflight **mine,
@@ -654,8 +650,7 @@ static void inflight_finish(struct image_store *s, struct inflight *f, int statu
     pthread_cond_broadcast(&f->cond);
 }
 
-/* ---- pulling
- * -------------------------------------------------------------------------------------- */
+/* ---- pulling ------------------------------------------------------------------------------- */
 static int open_tmpfile(struct image_store *s, hull_error_t *err)
 {
     _cleanup_free_ char *tmp = store_path(s, "tmp");
@@ -1277,8 +1272,7 @@ out:
     return r;
 }
 
-/* ---- queries
- * ---------------------------------------------------------------------------------------- */
+/* ---- queries ------------------------------------------------------------------------------- */
 static bool is_hex(const char *s, size_t min, size_t max)
 {
     size_t n = strlen(s);
@@ -1555,8 +1549,7 @@ int image_set_pinned(struct image_store *s, const char *image_id, bool pinned, h
     return ret;
 }
 
-/* ---- removal and layer references ---------------------------------------------------------------
- */
+/* ---- removal and layer references ---------------------------------------------------------- */
 static bool layer_in_use(struct image_store *s, const struct layer_rec *l)
 {
     if (l->users > 0)
@@ -1770,8 +1763,7 @@ void image_release(struct image_store *s, const char *image_id)
     empty_trash(trash);
 }
 
-/* ---- overlay lowers
- * -------------------------------------------------------------------------------- */
+/* ---- overlay lowers ------------------------------------------------------------------------ */
 int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_names,
                     char ***abs_paths, hull_error_t *err)
 {
@@ -1831,8 +1823,7 @@ int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_n
     return 0;
 }
 
-/* ---- usage
- * ------------------------------------------------------------------------------------------ */
+/* ---- usage --------------------------------------------------------------------------------- */
 int image_fs_usage(struct image_store *s, struct image_fs_usage *out, hull_error_t *err)
 {
     memset(out, 0, sizeof(*out));
