@@ -969,8 +969,10 @@ static void start_process(struct session *s)
         return;
     }
     s->started = true;
-    if (s->req->kind == STREAM_EXEC)
-        s->size_dirty = false; /* the backend got it at creation */
+    /* The backend got the size at creation; a monitor socket may have been connected before
+     * the pty existed, so send it once more there. */
+    if (s->req->kind == STREAM_EXEC && s->proc.attach_fd < 0)
+        s->size_dirty = false;
     nonblock(s->proc.stdin_fd);
     nonblock(s->proc.stdout_fd);
     nonblock(s->proc.stderr_fd);

@@ -166,7 +166,7 @@ def test_exec_exit_code_3(running):
 
 def test_exec_tty_resize(running):
     d, _, _, cid = running
-    url = exec_url(d, cid, ["stty", "size"], tty=True, stdin=True)
+    url = exec_url(d, cid, ["sh", "-c", "sleep 0.5; stty size"], tty=True, stdin=True)
     r = ks.spdy_remotecommand(url, stdin=b"", stdin_close=False, tty=True, resize=(100, 40))
     known_exec_bug(r)
     if r["stdout"].startswith(b"stty: standard input"):
