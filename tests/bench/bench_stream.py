@@ -2,7 +2,9 @@
 SPDY/3.1 and WebSocket, and port-forward throughput (100 MiB from busybox httpd inside a
 network namespace) over both.  The server runs as `test_stream --serve` (the streaming server
 with a fork/exec backend, so this measures the protocol layer, not container start-up); with
---hulld it also measures CRI Exec through hulld when containers can exec."""
+the CRI section it also measures Exec and PortForward through hulld and, when installed,
+containerd's CRI (its streaming server is the kubelet's own code, so the same client working
+against both is a cross-check of the protocol)."""
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import k8sstream as ks  # noqa: E402
@@ -70,7 +73,108 @@ def portforward_throughput(h, ns, transport, size):
     return size / (1 << 20) / dt
 
 
+def cri_section(n=50):
+    """CRI Exec round trip (URL → SPDY/WebSocket session → `true` → status) into a running
+    container, hulld vs containerd, same client."""
+    import grpc
+    from bench_container import pod_config
+    from bench_sandbox import push_pause_image
+    from refs import have_containerd, pb, start_containerd, start_hulld
+    from registry import Registry, busybox_entries, make_layer
+    reg = Registry()
+    rows, pf_rows = [], []
+    try:
+        reg.push_image("library/busybox", "bench", [make_layer(busybox_entries())])
+        push_pause_image(reg)
+        mirror = f"http://{reg.host}"
+        image = "docker.io/library/busybox:bench"
+        setups = [("hulld", lambda: start_hulld("--registry-mirror", f"docker.io={mirror}"))]
+        if have_containerd():
+            setups.append(("containerd", lambda: start_containerd(
+                mirrors=[mirror], sandbox_image="docker.io/library/pause:3.6")))
+        for k, (name, start) in enumerate(setups):
+            d = start()
+            try:
+                for ref in (image, "docker.io/library/pause:3.6"):
+                    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=ref)),
+                                      timeout=300)
+                pcfg = pod_config(f"s{k}{int(time.time()) % 100000}")
+                pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pcfg),
+                                              timeout=120).pod_sandbox_id
+                cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="s"),
+                                         image=pb.ImageSpec(image=image),
+                                         command=["sleep", "1000"], log_path="s.log")
+                cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+                    pod_sandbox_id=pod, config=cfg, sandbox_config=pcfg)).container_id
+                d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+                for transport in ("spdy", "websocket"):
+                    lat = []
+                    for i in range(n + 3):
+                        t = time.perf_counter_ns()
+                        url = d.runtime.Exec(pb.ExecRequest(container_id=cid, cmd=["true"],
+                                                            stdout=True)).url
+                        if transport == "spdy":
+                            r = ks.spdy_remotecommand(url, stderr=False)
+                        else:
+                            r = ks.ws_remotecommand(url)
+                        ok = r["status"] and r["status"].get("status") == "Success"
+                        if not ok:
+                            raise RuntimeError(f"{name} {transport}: {r}")
+                        if i >= 3:
+                            lat.append((time.perf_counter_ns() - t) / 1e6)
+                    rows.append([name, transport, f"{percentile(lat, 50):.1f}",
+                                 f"{percentile(lat, 95):.1f}"])
+                # port-forward into the (host-network) pod: a one-shot server on the host
+                for transport in ("spdy", "websocket"):
+                    port, srv = _oneshot_server(b"pong from the host\n")
+                    url = d.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod,
+                                                                      port=[port])).url
+                    if transport == "spdy":
+                        data, err = ks.spdy_portforward(url, port, b"ping\n")
+                    else:
+                        data, err = ks.ws_portforward(url, port, b"ping\n")
+                    srv.join(10)
+                    pf_rows.append([name, transport, "ok" if data == b"pong from the host\n"
+                                    else f"got {data[:40]!r} err {err[:80]!r}"])
+                d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+                d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+            except (grpc.RpcError, RuntimeError, ks.HTTPError, OSError) as e:
+                rows.append([name, "-", "failed", str(e)[:80]])
+            finally:
+                d.stop()
+    finally:
+        reg.close()
+    table(f"CRI Exec round trip into a running container (`true`, {n} sequential, python "
+          "client), ms", ["runtime", "transport", "p50", "p95"], rows)
+    table("CRI PortForward into a host-network pod (same client against both)",
+          ["runtime", "transport", "result"], pf_rows)
+
+
+def _oneshot_server(reply):
+    """A TCP server on 127.0.0.1 answering one connection with `reply` after a line."""
+    import socket
+    import threading
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+
+    def serve():
+        c, _ = ls.accept()
+        c.recv(100)
+        c.sendall(reply)
+        c.close()
+        ls.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return ls.getsockname()[1], t
+
+
 def main():
+    try:
+        cri_section()
+    except Exception as e:  # the protocol-level numbers below do not depend on it
+        print(f"CRI exec section skipped: {e}")
     h = Harness()
     rows = []
     try:
