@@ -38,6 +38,7 @@ struct stream_server {
     int port;
     long idle_timeout_s;
     long creation_timeout_s;
+    long token_ttl_s;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct pending_token *pending; /* STREAM_MAX_PENDING slots */
@@ -149,7 +150,7 @@ int stream_server_url(struct stream_server *s, const struct stream_request *req,
     }
     struct pending_token *p = &s->pending[s->n_pending++];
     memcpy(p->token, id, 33);
-    p->expires_ns = now + (int64_t)STREAM_TOKEN_TTL_S * 1000000000LL;
+    p->expires_ns = now + (int64_t)s->token_ttl_s * 1000000000LL;
     p->req = request_copy(req);
     pthread_mutex_unlock(&s->lock);
     *url = xasprintf("%s://%s:%d/%s/%s", s->tls ? "https" : "http", s->url_host, s->port,
@@ -801,6 +802,7 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
     s->idle_timeout_s = o->idle_timeout_s > 0 ? o->idle_timeout_s : 4 * 3600;
     s->creation_timeout_s =
         o->creation_timeout_s > 0 ? o->creation_timeout_s : STREAM_CREATION_TIMEOUT_S;
+    s->token_ttl_s = o->token_ttl_s > 0 ? o->token_ttl_s : STREAM_TOKEN_TTL_S;
     s->pending = xmalloc0(sizeof(*s->pending) * STREAM_MAX_PENDING);
     for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
         s->conn_fds[i] = -1;

@@ -116,6 +116,7 @@ struct stream_options {
     int port;                /* 0: ephemeral */
     long idle_timeout_s;     /* <= 0: 4 hours */
     long creation_timeout_s; /* <= 0: STREAM_CREATION_TIMEOUT_S */
+    long token_ttl_s;        /* <= 0: STREAM_TOKEN_TTL_S (tests shorten it) */
     const char *tls_cert;    /* NULL/"": plain HTTP */
     const char *tls_key;
 };

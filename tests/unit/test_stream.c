@@ -650,6 +650,36 @@ static void test_tokens_and_http(void **state)
     stream_server_stop(s);
 }
 
+static void test_token_limits(void **state)
+{
+    struct stream_options o = {.address = "127.0.0.1", .token_ttl_s = 1};
+    struct stream_server *s = NULL;
+    _cleanup_error_ hull_error_t e = NULL;
+    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), 0);
+    char *cmd[] = {"true", NULL};
+    struct stream_request r = {.kind = STREAM_EXEC, .id = "c1", .cmd = cmd, .use_stdout = true};
+    char *first = NULL;
+    for (int i = 0; i < STREAM_MAX_PENDING; i++) {
+        char *url = NULL;
+        assert_int_equal(stream_server_url(s, &r, &url, &e), 0);
+        if (i == 0)
+            first = url;
+        else
+            free(url);
+    }
+    char *url = NULL;
+    assert_int_equal(stream_server_url(s, &r, &url, &e), -ENOSPC); /* RESOURCE_EXHAUSTED */
+    hull_error_free(&e);
+    usleep(1200000); /* all expire */
+    struct client c = {.fd = -1};
+    assert_int_equal(spdy_upgrade(&c, stream_server_port(s), first, "v4.channel.k8s.io"), 404);
+    client_close(&c);
+    free(first);
+    assert_int_equal(stream_server_url(s, &r, &url, &e), 0); /* room again */
+    free(url);
+    stream_server_stop(s);
+}
+
 static struct spdy_result run_spdy_exec(struct stream_server *s, const char *proto, char **cmd,
                                         const char *stdin_data)
 {
@@ -1104,6 +1134,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
+        cmocka_unit_test(test_token_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
