@@ -680,6 +680,30 @@ static void test_token_limits(void **state)
     stream_server_stop(s);
 }
 
+static void test_session_cap(void **state)
+{
+    struct stream_server *s = start_server(60);
+    int thr0 = count_dir("/proc/self/task");
+    int fds[STREAM_MAX_SESSIONS];
+    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
+        fds[i] = tcp_connect(stream_server_port(s)); /* each holds a session waiting for a head */
+    for (int i = 0; i < 200 && stream_server_active_sessions(s) < STREAM_MAX_SESSIONS; i++)
+        usleep(10000);
+    assert_int_equal(stream_server_active_sessions(s), STREAM_MAX_SESSIONS);
+    struct client c = {.fd = -1};
+    assert_int_equal(http_request(&c, stream_server_port(s), "GET /exec/x HTTP/1.1\r\n\r\n"), 503);
+    client_close(&c);
+    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
+        close(fds[i]);
+    for (int i = 0; i < 300 && stream_server_active_sessions(s) > 0; i++)
+        usleep(10000);
+    assert_int_equal(stream_server_active_sessions(s), 0);
+    for (int i = 0; i < 100 && count_dir("/proc/self/task") != thr0; i++)
+        usleep(10000);
+    assert_int_equal(count_dir("/proc/self/task"), thr0);
+    stream_server_stop(s);
+}
+
 static struct spdy_result run_spdy_exec(struct stream_server *s, const char *proto, char **cmd,
                                         const char *stdin_data)
 {
@@ -1134,7 +1158,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
-        cmocka_unit_test(test_token_limits),
+        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
