@@ -680,6 +680,24 @@ static void test_token_limits(void **state)
     stream_server_stop(s);
 }
 
+static void test_ipv6_url(void **state)
+{
+    struct stream_options o = {.address = "::1"};
+    struct stream_server *s = NULL;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (stream_server_start(&o, &test_backend, &s, &e) < 0) {
+        skip(); /* no IPv6 loopback here */
+        return;
+    }
+    char *cmd[] = {"true", NULL};
+    _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, false);
+    _cleanup_free_ char *want = xasprintf("http://[::1]:%d/exec/", stream_server_port(s));
+    assert_true(strncmp(url, want, strlen(want)) == 0);
+    stream_server_stop(s);
+    o.address = "not-an-address";
+    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), -EINVAL);
+}
+
 static void test_session_cap(void **state)
 {
     struct stream_server *s = start_server(60);
@@ -1159,6 +1177,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
         cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap),
+        cmocka_unit_test(test_ipv6_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
