@@ -75,6 +75,20 @@ void ctr_image_acquire(struct hull_server *srv, struct container *c);
 /* The process.json of an exec: the container's process with args (and terminal) replaced. */
 int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
                           hull_error_t *err);
+/* A hull-conmon command line under construction (container_ops.c). */
+struct monitor_args {
+    const char *argv[48];
+    size_t n;
+    char *owned[16];
+    size_t n_owned;
+};
+void margs_add(struct monitor_args *a, const char *s);
+const char *margs_own(struct monitor_args *a, char *s); /* freed by margs_free */
+void margs_free(struct monitor_args *a);
+/* The options every monitor gets: binary, id, bundle, runtime, sockets, exit dir, sync fd 3. */
+void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct container *c,
+                   const char *bundle, const char *socket_dir, const char *exit_dir);
+
 /* The monitor's socket dir of a container (exec_id NULL) or of one exec session. */
 char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_id);
 /* Lets the sandbox area stop and remove a pod's containers. */

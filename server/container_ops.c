@@ -161,31 +161,44 @@ static int read_line(int fd, int timeout_ms, char **out, hull_error_t *err)
     return 0;
 }
 
-struct monitor_args {
-    const char *argv[48];
-    size_t n;
-    char *owned[16];
-    size_t n_owned;
-};
-
-static void margs_add(struct monitor_args *a, const char *s)
+void margs_add(struct monitor_args *a, const char *s)
 {
-    if (a->n < 47)
+    if (a->n < sizeof(a->argv) / sizeof(a->argv[0]) - 1)
         a->argv[a->n++] = s;
     a->argv[a->n] = NULL;
 }
 
-static const char *margs_own(struct monitor_args *a, char *s)
+const char *margs_own(struct monitor_args *a, char *s)
 {
-    if (a->n_owned < 16)
+    if (a->n_owned < sizeof(a->owned) / sizeof(a->owned[0]))
         a->owned[a->n_owned++] = s;
     return s;
 }
 
-static void margs_free(struct monitor_args *a)
+void margs_free(struct monitor_args *a)
 {
     for (size_t i = 0; i < a->n_owned; i++)
         free(a->owned[i]);
+}
+
+void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct container *c,
+                   const char *bundle, const char *socket_dir, const char *exit_dir)
+{
+    margs_add(a, ctr_service(srv)->conmon_path);
+    margs_add(a, "--cid");
+    margs_add(a, c->id);
+    margs_add(a, "--bundle");
+    margs_add(a, bundle);
+    margs_add(a, "--runtime");
+    margs_add(a, c->runtime_path);
+    margs_add(a, "--runtime-root");
+    margs_add(a, c->runtime_root);
+    margs_add(a, "--socket-dir");
+    margs_add(a, socket_dir);
+    margs_add(a, "--exit-dir");
+    margs_add(a, exit_dir);
+    margs_add(a, "--sync-fd");
+    margs_add(a, "3");
 }
 
 /* Starts hull-conmon with argv, reads its first sync message: the container pid or the
@@ -415,21 +428,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     }
 
     /* the monitor runs `RUNTIME create` */
-    margs_add(&ma, cs->conmon_path);
-    margs_add(&ma, "--cid");
-    margs_add(&ma, c->id);
-    margs_add(&ma, "--bundle");
-    margs_add(&ma, sdir);
-    margs_add(&ma, "--runtime");
-    margs_add(&ma, c->runtime_path);
-    margs_add(&ma, "--runtime-root");
-    margs_add(&ma, c->runtime_root);
-    margs_add(&ma, "--socket-dir");
-    margs_add(&ma, mon);
-    margs_add(&ma, "--exit-dir");
-    margs_add(&ma, cs->exit_dir);
-    margs_add(&ma, "--sync-fd");
-    margs_add(&ma, "3");
+    margs_monitor(&ma, srv, c, sdir, mon, cs->exit_dir);
     margs_add(&ma, "--log-level");
     margs_add(&ma, hull_log_level_name(hull_log_get_level()));
     if (c->log_path[0]) {
@@ -767,7 +766,6 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     struct container *c = ctr_find(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
-    struct container_service *cs = ctr_service(srv);
     int r;
     pthread_mutex_lock(&c->lock);
     int state = c->state;
@@ -794,21 +792,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
         (r = ctr_exec_process_json(sdir, cmd, n_cmd, false, &pjson, err)) < 0 ||
         (r = hull_write_file_atomic(pfile, pjson, strlen(pjson), 0600, err)) < 0)
         goto out;
-    margs_add(&ma, cs->conmon_path);
-    margs_add(&ma, "--cid");
-    margs_add(&ma, c->id);
-    margs_add(&ma, "--bundle");
-    margs_add(&ma, sdir);
-    margs_add(&ma, "--runtime");
-    margs_add(&ma, c->runtime_path);
-    margs_add(&ma, "--runtime-root");
-    margs_add(&ma, c->runtime_root);
-    margs_add(&ma, "--socket-dir");
-    margs_add(&ma, xdir);
-    margs_add(&ma, "--exit-dir");
-    margs_add(&ma, xdir);
-    margs_add(&ma, "--sync-fd");
-    margs_add(&ma, "3");
+    margs_monitor(&ma, srv, c, sdir, xdir, xdir);
     margs_add(&ma, "--exec");
     margs_add(&ma, "--exec-process");
     margs_add(&ma, pfile);

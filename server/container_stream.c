@@ -132,36 +132,20 @@ static int backend_exec(void *data, const struct stream_request *req,
     }
     rd = p[0];
     wr = p[1];
-    const char *argv[32];
-    size_t k = 0;
-    argv[k++] = cs->conmon_path;
-    argv[k++] = "--cid";
-    argv[k++] = c->id;
-    argv[k++] = "--bundle";
-    argv[k++] = bundle;
-    argv[k++] = "--runtime";
-    argv[k++] = c->runtime_path;
-    argv[k++] = "--runtime-root";
-    argv[k++] = c->runtime_root;
-    argv[k++] = "--socket-dir";
-    argv[k++] = s->dir;
-    argv[k++] = "--exit-dir";
-    argv[k++] = s->dir;
-    argv[k++] = "--sync-fd";
-    argv[k++] = "3";
-    argv[k++] = "--exec";
-    argv[k++] = "--exec-process";
-    argv[k++] = pfile;
-    argv[k++] = "--exec-attach";
+    struct monitor_args ma = {0};
+    margs_monitor(&ma, srv, c, bundle, s->dir, s->dir);
+    margs_add(&ma, "--exec");
+    margs_add(&ma, "--exec-process");
+    margs_add(&ma, pfile);
+    margs_add(&ma, "--exec-attach");
     if (req->tty)
-        argv[k++] = "--terminal";
+        margs_add(&ma, "--terminal");
     if (req->use_stdin) {
-        argv[k++] = "--stdin";
-        argv[k++] = "--stdin-once";
+        margs_add(&ma, "--stdin");
+        margs_add(&ma, "--stdin-once");
     }
-    argv[k] = NULL;
     pid_t child;
-    if ((r = proc_spawn_with_fd((char *const *)argv, wr, &child, err)) < 0)
+    if ((r = proc_spawn_with_fd((char *const *)ma.argv, wr, &child, err)) < 0)
         goto fail;
     close(hull_steal_fd(wr));
     r = sync_message(rd, 30000, &ready, err);

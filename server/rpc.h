@@ -70,6 +70,18 @@ int rpc_stream_send(struct rpc_call *call, const ProtobufCMessage *msg, hull_err
 /* True once the client cancelled, the deadline passed or the server is shutting down. */
 bool rpc_call_cancelled(struct rpc_call *call);
 
+/* protobuf-c map<string,string> fields are arrays of entries with this layout. */
+struct rpc_map_entry {
+    ProtobufCMessage base;
+    char *key;
+    char *value;
+};
+/* Copies n entries of src into call memory as entries of desc (the target map's entry type). */
+void *rpc_copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
+                   void *const *src, size_t *n_out);
+/* True if every selector entry is present with the same value among the labels. */
+bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels);
+
 /* gRPC status codes, as in grpc/status.h. */
 enum rpc_code {
     RPC_OK = 0,

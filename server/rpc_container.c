@@ -7,27 +7,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* Every protobuf map entry has this layout. */
-struct kv_entry {
-    ProtobufCMessage base;
-    char *key;
-    char *value;
-};
-
-static void *copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
-                      void *const *src, size_t *n_out)
-{
-    struct kv_entry **out = rpc_alloc(call, (n + 1) * sizeof(*out));
-    for (size_t i = 0; i < n; i++) {
-        const struct kv_entry *s = src[i];
-        out[i] = rpc_new_message(call, desc);
-        out[i]->key = rpc_strdup(call, s->key);
-        out[i]->value = rpc_strdup(call, s->value);
-    }
-    *n_out = n;
-    return out;
-}
-
 static Runtime__V1__ContainerMetadata *copy_metadata(struct rpc_call *call,
                                                      const Runtime__V1__ContainerMetadata *m)
 {
@@ -50,8 +29,8 @@ static Runtime__V1__ImageSpec *image_spec(struct rpc_call *call, const struct co
     r->image_ref = rpc_strdup(call, s->image_id);
     if (req)
         r->annotations =
-            copy_map(call, &runtime__v1__image_spec__annotations_entry__descriptor,
-                     req->n_annotations, (void *const *)req->annotations, &r->n_annotations);
+            rpc_copy_map(call, &runtime__v1__image_spec__annotations_entry__descriptor,
+                         req->n_annotations, (void *const *)req->annotations, &r->n_annotations);
     return r;
 }
 
@@ -73,11 +52,12 @@ static Runtime__V1__Container *container_message(struct rpc_call *call,
     r->state = (Runtime__V1__ContainerState)s->state;
     r->created_at = s->created_ns;
     if (s->config) {
-        r->labels = copy_map(call, &runtime__v1__container__labels_entry__descriptor,
-                             s->config->n_labels, (void *const *)s->config->labels, &r->n_labels);
-        r->annotations = copy_map(call, &runtime__v1__container__annotations_entry__descriptor,
-                                  s->config->n_annotations, (void *const *)s->config->annotations,
-                                  &r->n_annotations);
+        r->labels =
+            rpc_copy_map(call, &runtime__v1__container__labels_entry__descriptor,
+                         s->config->n_labels, (void *const *)s->config->labels, &r->n_labels);
+        r->annotations = rpc_copy_map(call, &runtime__v1__container__annotations_entry__descriptor,
+                                      s->config->n_annotations,
+                                      (void *const *)s->config->annotations, &r->n_annotations);
     }
     return r;
 }
@@ -154,11 +134,11 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
     }
     if (cfg) {
         r->stop_signal = cfg->stop_signal;
-        r->labels = copy_map(call, &runtime__v1__container_status__labels_entry__descriptor,
-                             cfg->n_labels, (void *const *)cfg->labels, &r->n_labels);
+        r->labels = rpc_copy_map(call, &runtime__v1__container_status__labels_entry__descriptor,
+                                 cfg->n_labels, (void *const *)cfg->labels, &r->n_labels);
         r->annotations =
-            copy_map(call, &runtime__v1__container_status__annotations_entry__descriptor,
-                     cfg->n_annotations, (void *const *)cfg->annotations, &r->n_annotations);
+            rpc_copy_map(call, &runtime__v1__container_status__annotations_entry__descriptor,
+                         cfg->n_annotations, (void *const *)cfg->annotations, &r->n_annotations);
         r->n_mounts = cfg->n_mounts;
         r->mounts = rpc_alloc(call, (cfg->n_mounts + 1) * sizeof(*r->mounts));
         for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -232,21 +212,6 @@ int rpc_remove_container(struct rpc_call *call, const ProtobufCMessage *req,
     return 0;
 }
 
-static bool labels_match(const Runtime__V1__ContainerConfig *cfg, size_t n, void *const *sel)
-{
-    for (size_t i = 0; i < n; i++) {
-        const struct kv_entry *want = sel[i];
-        bool ok = false;
-        for (size_t j = 0; cfg && j < cfg->n_labels; j++)
-            if (strcmp(cfg->labels[j]->key, want->key) == 0 &&
-                strcmp(cfg->labels[j]->value, want->value) == 0)
-                ok = true;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static bool filter_match(const Runtime__V1__ContainerFilter *f, const struct container_snapshot *s)
 {
     if (f == NULL)
@@ -258,7 +223,9 @@ static bool filter_match(const Runtime__V1__ContainerFilter *f, const struct con
         return false;
     if (f->state && (int)f->state->state != s->state)
         return false;
-    return labels_match(s->config, f->n_label_selector, (void *const *)f->label_selector);
+    return rpc_labels_match(f->n_label_selector, (void *const *)f->label_selector,
+                            s->config ? s->config->n_labels : 0,
+                            s->config ? (void *const *)s->config->labels : NULL);
 }
 
 static int list_filtered(struct rpc_call *call, const Runtime__V1__ContainerFilter *f,
@@ -328,7 +295,7 @@ int rpc_container_status(struct rpc_call *call, const ProtobufCMessage *req,
         rpc_new_message(call, &runtime__v1__container_status_response__descriptor);
     out->status = container_status_message(call, s);
     if (in->verbose) {
-        struct kv_entry **info = rpc_alloc(call, sizeof(*info));
+        struct rpc_map_entry **info = rpc_alloc(call, sizeof(*info));
         info[0] =
             rpc_new_message(call, &runtime__v1__container_status_response__info_entry__descriptor);
         info[0]->key = "info";
@@ -417,11 +384,11 @@ static Runtime__V1__PodSandboxStatus *pod_status_brief(struct rpc_call *call, co
         st->metadata->attempt = cfg->metadata->attempt;
     }
     if (cfg) {
-        st->labels = copy_map(call, &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
-                              cfg->n_labels, (void *const *)cfg->labels, &st->n_labels);
+        st->labels = rpc_copy_map(call, &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
+                                  cfg->n_labels, (void *const *)cfg->labels, &st->n_labels);
         st->annotations =
-            copy_map(call, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
-                     cfg->n_annotations, (void *const *)cfg->annotations, &st->n_annotations);
+            rpc_copy_map(call, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
+                         cfg->n_annotations, (void *const *)cfg->annotations, &st->n_annotations);
     }
     char **ips = NULL;
     size_t n_ips = 0;

@@ -83,42 +83,6 @@ static Runtime__V1__UInt64Value *u64(struct rpc_call *call, uint64_t v)
     return r;
 }
 
-struct kv_entry {
-    ProtobufCMessage base;
-    char *key;
-    char *value;
-};
-
-static void *copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
-                      void *const *src, size_t *n_out)
-{
-    struct kv_entry **out = rpc_alloc(call, (n + 1) * sizeof(*out));
-    for (size_t i = 0; i < n; i++) {
-        const struct kv_entry *e = src[i];
-        out[i] = rpc_new_message(call, desc);
-        out[i]->key = rpc_strdup(call, e->key);
-        out[i]->value = rpc_strdup(call, e->value);
-    }
-    *n_out = n;
-    return out;
-}
-
-static bool selector_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels)
-{
-    for (size_t i = 0; i < n_sel; i++) {
-        const struct kv_entry *want = sel[i];
-        bool ok = false;
-        for (size_t j = 0; j < n_labels; j++) {
-            const struct kv_entry *l = labels[j];
-            if (strcmp(l->key, want->key) == 0 && strcmp(l->value, want->value) == 0)
-                ok = true;
-        }
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, const char *key,
                          Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out)
 {
@@ -159,9 +123,10 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
     if (c->config && c->config->metadata) {
         a->metadata->name = rpc_strdup(call, c->config->metadata->name);
         a->metadata->attempt = c->config->metadata->attempt;
-        a->labels = copy_map(call, &runtime__v1__container_attributes__labels_entry__descriptor,
-                             c->config->n_labels, (void *const *)c->config->labels, &a->n_labels);
-        a->annotations = copy_map(
+        a->labels =
+            rpc_copy_map(call, &runtime__v1__container_attributes__labels_entry__descriptor,
+                         c->config->n_labels, (void *const *)c->config->labels, &a->n_labels);
+        a->annotations = rpc_copy_map(
             call, &runtime__v1__container_attributes__annotations_entry__descriptor,
             c->config->n_annotations, (void *const *)c->config->annotations, &a->n_annotations);
     }
@@ -210,9 +175,9 @@ static bool container_filter_match(const Runtime__V1__ContainerStatsFilter *f,
     if (f->pod_sandbox_id && f->pod_sandbox_id[0] &&
         strncmp(c->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
         return false;
-    return selector_match(f->n_label_selector, (void *const *)f->label_selector,
-                          c->config ? c->config->n_labels : 0,
-                          c->config ? (void *const *)c->config->labels : NULL);
+    return rpc_labels_match(f->n_label_selector, (void *const *)f->label_selector,
+                            c->config ? c->config->n_labels : 0,
+                            c->config ? (void *const *)c->config->labels : NULL);
 }
 
 int rpc_container_stats(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -315,11 +280,12 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
         a->metadata->attempt = cfg->metadata->attempt;
     }
     if (cfg) {
-        a->labels = copy_map(call, &runtime__v1__pod_sandbox_attributes__labels_entry__descriptor,
-                             cfg->n_labels, (void *const *)cfg->labels, &a->n_labels);
+        a->labels =
+            rpc_copy_map(call, &runtime__v1__pod_sandbox_attributes__labels_entry__descriptor,
+                         cfg->n_labels, (void *const *)cfg->labels, &a->n_labels);
         a->annotations =
-            copy_map(call, &runtime__v1__pod_sandbox_attributes__annotations_entry__descriptor,
-                     cfg->n_annotations, (void *const *)cfg->annotations, &a->n_annotations);
+            rpc_copy_map(call, &runtime__v1__pod_sandbox_attributes__annotations_entry__descriptor,
+                         cfg->n_annotations, (void *const *)cfg->annotations, &a->n_annotations);
     }
     st->attributes = a;
     Runtime__V1__LinuxPodSandboxStats *lx =
@@ -395,8 +361,8 @@ static int collect_pod(struct sandbox *sb, void *opaque)
     const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
     if (f && f->id && f->id[0] && strncmp(sandbox_id(sb), f->id, strlen(f->id)) != 0)
         return 0;
-    if (f && !selector_match(f->n_label_selector, (void *const *)f->label_selector,
-                             cfg ? cfg->n_labels : 0, cfg ? (void *const *)cfg->labels : NULL))
+    if (f && !rpc_labels_match(f->n_label_selector, (void *const *)f->label_selector,
+                               cfg ? cfg->n_labels : 0, cfg ? (void *const *)cfg->labels : NULL))
         return 0;
     if (pc->n == pc->cap) {
         size_t cap = pc->cap ? pc->cap * 2 : 16;
