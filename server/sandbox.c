@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define STORE_KIND   "sandboxes"
 #define SHM_SIZE_DEF (64LL * 1024 * 1024)
@@ -275,9 +276,25 @@ const char *sandbox_dir(const struct sandbox *sb)
     return sb->dir;
 }
 
+/* A READY pod whose infra process died is NOTREADY (kubelet then recreates it).  Reaps the
+ * process if it was our child.  Call with sb->lock held. */
+static void check_infra_locked(struct sandbox *sb)
+{
+    if (sb->state != SANDBOX_STATE_READY || sb->pause_pid <= 0 || sb->busy)
+        return;
+    /* reap only our own exited infra process, never a reused pid */
+    if (sandbox_proc_is_zombie(sb->pause_pid, sb->pause_start))
+        waitpid(sb->pause_pid, NULL, WNOHANG);
+    if (sandbox_proc_start_time(sb->pause_pid) != sb->pause_start) {
+        log_warn("sandbox %s: infra process %d is gone; pod not ready", sb->id, (int)sb->pause_pid);
+        sb->state = SANDBOX_STATE_NOTREADY;
+    }
+}
+
 enum sandbox_state sandbox_get_state(struct sandbox *sb)
 {
     pthread_mutex_lock(&sb->lock);
+    check_infra_locked(sb);
     enum sandbox_state s = sb->state;
     pthread_mutex_unlock(&sb->lock);
     return s;
@@ -1277,6 +1294,7 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
 void sandbox_snapshot_get(struct sandbox *sb, struct sandbox_snapshot *s)
 {
     pthread_mutex_lock(&sb->lock);
+    check_infra_locked(sb);
     s->state = sb->state;
     s->n_ips = sb->net_done ? 0 : sb->n_ips;
     s->ips = xmalloc0((s->n_ips + 1) * sizeof(char *));

@@ -17,6 +17,8 @@ int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *i
 void sandbox_kill_pause(pid_t pid, uint64_t start_time);
 /* /proc/<pid>/stat starttime, 0 when the process is gone. */
 uint64_t sandbox_proc_start_time(pid_t pid);
+/* True when pid is a zombie that started at start_time (our exited infra process). */
+bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time);
 
 struct hull_server;
 struct sandbox;

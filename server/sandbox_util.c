@@ -368,22 +368,41 @@ static int open_ns(const char *path, hull_error_t *err)
     return fd;
 }
 
-uint64_t sandbox_proc_start_time(pid_t pid)
+/* State letter and starttime of /proc/<pid>/stat; false when there is no such process. */
+static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     _cleanup_free_ char *buf = NULL;
     if (hull_read_file(path, 4096, &buf, NULL, NULL) < 0)
-        return 0;
+        return false;
     char *p = strrchr(buf, ')');
-    if (p == NULL)
-        return 0;
-    /* field 3 (state) follows ") "; starttime is field 22 */
-    int field = 2;
-    for (; *p && field < 22; p++)
+    if (p == NULL || p[1] != ' ' || p[2] == '\0')
+        return false;
+    *state = p[2];
+    /* starttime is field 22; field 3 (state) is at p + 2 */
+    int field = 3;
+    for (p += 2; *p && field < 22; p++)
         if (*p == ' ')
             field++;
-    return strtoull(p, NULL, 10);
+    *start = strtoull(p, NULL, 10);
+    return true;
+}
+
+uint64_t sandbox_proc_start_time(pid_t pid)
+{
+    char state;
+    uint64_t start;
+    if (!proc_stat(pid, &state, &start) || state == 'Z' || state == 'X')
+        return 0; /* a zombie is gone for our purposes */
+    return start;
+}
+
+bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time)
+{
+    char state;
+    uint64_t start;
+    return proc_stat(pid, &state, &start) && state == 'Z' && start == start_time;
 }
 
 int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
@@ -465,6 +484,10 @@ void sandbox_kill_pause(pid_t pid, uint64_t start_time)
 {
     if (pid <= 0)
         return;
+    if (sandbox_proc_is_zombie(pid, start_time)) {
+        waitpid(pid, NULL, WNOHANG); /* exited already: reap it if it is our child */
+        return;
+    }
     uint64_t now = sandbox_proc_start_time(pid);
     if (now == 0 || (start_time != 0 && now != start_time))
         return; /* gone, or the pid was reused */

@@ -493,3 +493,31 @@ def test_real_plugins_older_cni_versions(net, version):
     stop_pod(d, pid)
     assert net.pod_leftovers(d, pid, ip) == []
     remove_pod(d, pid)
+
+
+def test_pod_not_ready_after_restart_when_infra_died(net, bridge_hulld):
+    d = bridge_hulld
+    pid = run_pod(d, kubelet_like("dies", pid=pb.POD))
+    ip = status(d, pid).status.network.ip
+    infra = info(d, pid)["pid"]
+    os.kill(infra, 9)
+    time.sleep(0.2)
+    d.restart()
+    assert status(d, pid).status.state == pb.SANDBOX_NOTREADY
+    stop_pod(d, pid)
+    remove_pod(d, pid)
+    assert net.pod_leftovers(d, pid, ip) == []
+    assert net.cgroup_dirs("/pod-" + pid) == []
+
+
+def test_pod_not_ready_when_infra_dies(net, bridge_hulld):
+    d = bridge_hulld
+    pid = run_pod(d, kubelet_like("dies2", pid=pb.POD))
+    os.kill(info(d, pid)["pid"], 9)
+    time.sleep(0.2)
+    assert status(d, pid).status.state == pb.SANDBOX_NOTREADY
+    notready = pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=pb.SANDBOX_NOTREADY))
+    assert [p.id for p in d.runtime.ListPodSandbox(
+        pb.ListPodSandboxRequest(filter=notready)).items] == [pid]
+    remove_pod(d, pid)
+    assert net.cgroup_dirs("/pod-" + pid) == []
