@@ -30,9 +30,10 @@ struct child_args {
     const struct oci_cgroup *cg;
     int sync_fd;
     int console_fd;
-    int fifo_fd;  /* O_PATH exec.fifo (create) */
-    int proc_fd;  /* O_PATH host /proc */
-    int mntns_fd; /* mount namespace to join, -1 if none */
+    int fifo_fd;   /* O_PATH exec.fifo (create) */
+    int proc_fd;   /* O_PATH host /proc */
+    int mntns_fd;  /* mount namespace to join, -1 if none */
+    int userns_fd; /* user namespace to join (by the child: see below), -1 if none */
     bool exec_mode;
     bool new_userns, new_cgroupns, new_mntns;
     const void *bpf;
@@ -117,6 +118,12 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
+    }
+    if (a->userns_fd >= 0) {
+        if (setns(a->userns_fd, CLONE_NEWUSER) < 0)
+            return hull_error_set(err, errno, "join the user namespace");
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+            log_debug("uid/gid 0 is not mapped in the joined user namespace");
     }
     if (a->mntns_fd >= 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
         return hull_error_set(err, errno, "join the mount namespace");
@@ -428,7 +435,10 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
     if ((r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
         goto out;
     for (size_t i = 0; i < N_NS; i++) {
-        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS)
+        /* mount and user namespaces are joined by the child: a parent that joined a user
+         * namespace could no longer be inspected by tools from its own (the sanitizers'
+         * leak checker hangs) */
+        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
             continue;
         if (setns(nsfd[i], join_order[i].type) < 0) {
             r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
@@ -457,6 +467,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .fifo_fd = fifo,
         .proc_fd = procfd,
         .mntns_fd = nsfd[N_NS - 1],
+        .userns_fd = nsfd[N_NS - 2],
         .exec_mode = false,
         .new_userns = new_userns,
         .new_cgroupns = new_cgroupns,
@@ -527,7 +538,6 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         return console;
     _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     int nsfd[N_NS];
-    bool joined_user = false;
     for (size_t i = 0; i < N_NS; i++) {
         nsfd[i] = -1;
         char path[64], self[64];
@@ -551,13 +561,15 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         goto out;
     /* the time namespace is entered via setns too; user last so the others are allowed */
     for (size_t i = 0; i < N_NS; i++) {
-        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS)
+        /* mount and user namespaces are joined by the child: a parent that joined a user
+         * namespace could no longer be inspected by tools from its own (the sanitizers'
+         * leak checker hangs) */
+        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
             continue;
         if (setns(nsfd[i], join_order[i].type) < 0) {
             r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
             goto out;
         }
-        joined_user = joined_user || join_order[i].type == CLONE_NEWUSER;
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         r = hull_error_set(err, errno, "socketpair");
@@ -573,8 +585,8 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         .fifo_fd = -1,
         .proc_fd = -1,
         .mntns_fd = nsfd[N_NS - 1],
+        .userns_fd = nsfd[N_NS - 2],
         .exec_mode = true,
-        .new_userns = joined_user,
         .bpf = bpf,
         .bpf_len = bpf_len,
         .bpf_flags = bpf_flags,
