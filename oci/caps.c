@@ -91,10 +91,11 @@ int oci_apply_caps(const struct oci_process *p, hull_error_t *err)
     for (int c = 0; c <= last; c++) {
         if (!(p->caps.ambient & (1ULL << c)))
             continue;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
-            log_warn("cannot raise ambient capability %d (it must be permitted and "
-                     "inheritable): %s",
-                     c, strerror(errno));
+        /* the kernel refuses (EPERM) unless the capability is permitted and inheritable:
+         * like runc, that is not fatal; nothing is logged because the container's stderr is
+         * all we have here */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM)
+            return hull_error_set(err, errno, "raise ambient capability %d", c);
     }
     return 0;
 }
