@@ -1109,14 +1109,28 @@ int conmon_run(struct conmon_opts *o)
             rt_err_open = errtext.len > before && errtext.len < ERR_TEXT_MAX;
         }
     }
-    if (o->terminal && m.master_fd < 0 && console_lfd >= 0) {
-        /* the runtime may have sent the fd and exited before we polled */
-        int c = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c >= 0) {
-            int fd = recv_console_fd(c);
-            if (fd >= 0)
-                got_master(&m, fd);
-            close(c);
+    if (o->terminal && m.master_fd < 0 && console_lfd >= 0 && WIFEXITED(rt_status) &&
+        WEXITSTATUS(rt_status) == 0) {
+        /* The runtime exited first: the pty may be queued, or still on its way from a process
+         * the runtime left behind (the one that made it, inside the container).  Wait a
+         * little for it. */
+        int64_t end = hull_monotonic_ns() + 5000000000LL;
+        while (m.master_fd < 0) {
+            int64_t left = end - hull_monotonic_ns();
+            if (left <= 0)
+                break;
+            struct pollfd pfd[2] = {{console_lfd, POLLIN, 0}, {console_conn, POLLIN, 0}};
+            if (poll(pfd, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+                break;
+            if (pfd[0].revents && console_conn < 0)
+                console_conn = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (pfd[1].revents) {
+                int fd = recv_console_fd(console_conn);
+                if (fd >= 0)
+                    got_master(&m, fd);
+                close(console_conn);
+                console_conn = -1;
+            }
         }
     }
     if (console_lfd >= 0) {

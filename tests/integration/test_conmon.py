@@ -44,6 +44,17 @@ def env(request, rootfs):
     assert not reports, "\n".join(reports)
 
 
+def fd_targets(pid):
+    """What pid's fds point at (fds that close while we look are skipped)."""
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def run_to_exit(env, args, timeout=20, **kw):
     m = env.container(args, **kw).start().start_container()
     return m, m.wait_exit(timeout)
@@ -502,8 +513,7 @@ def test_inherited_fds_closed(env):
         def launcher(args, fds):
             subprocess.run(args, pass_fds=tuple(fds) + (leak_r, leak_w), check=True, timeout=30)
         m.spawn(launcher=launcher)
-        fds = os.listdir(f"/proc/{m.monitor_pid}/fd")
-        targets = {os.readlink(f"/proc/{m.monitor_pid}/fd/{fd}") for fd in fds}
+        targets = set(fd_targets(m.monitor_pid))
         leaked = {os.readlink(f"/proc/self/fd/{fd}") for fd in (leak_r, leak_w)}
         assert not targets & leaked
     finally:
@@ -519,11 +529,7 @@ def test_sockets_private_and_not_abstract(env):
     for p in (m.attach_path, m.ctl_path):
         assert stat.S_ISSOCK(os.lstat(p).st_mode)
         assert stat.S_IMODE(os.lstat(p).st_mode) & 0o077 == 0
-    inodes = set()
-    for fd in os.listdir(f"/proc/{m.monitor_pid}/fd"):
-        t = os.readlink(f"/proc/{m.monitor_pid}/fd/{fd}")
-        if t.startswith("socket:["):
-            inodes.add(t[8:-1])
+    inodes = {t[8:-1] for t in fd_targets(m.monitor_pid) if t.startswith("socket:[")}
     with open("/proc/net/unix") as f:
         for line in f.readlines()[1:]:
             parts = line.split()
