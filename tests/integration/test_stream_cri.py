@@ -270,3 +270,53 @@ def test_attach_ends_when_the_pod_stops(env):
     c.reader.join(10)
     assert c.closed and time.time() - t < 30
     c.close()
+
+
+# ---- the real client: kubectl through a fake API server that proxies like the kubelet ------
+
+
+def _kubectl_env(d, tmp_path, url_for):
+    from test_stream_kubectl import KUBECTL, FakeAPIServer, write_kubeconfig
+    if KUBECTL is None:
+        pytest.skip("kubectl not installed")
+    api = FakeAPIServer(url_for=url_for)
+    env = dict(os.environ, HOME=str(tmp_path),
+               KUBECONFIG=str(write_kubeconfig(tmp_path / "kubeconfig", api.port)))
+    return api, env, KUBECTL
+
+
+def test_kubectl_exec_into_container(running, tmp_path):
+    from test_stream_kubectl import flag
+    d, _, _, cid = running
+
+    def url_for(kind, q):
+        return d.runtime.Exec(pb.ExecRequest(
+            container_id=cid, cmd=q.get("command", []), tty=flag(q, "tty"),
+            stdin=flag(q, "stdin"), stdout=flag(q, "stdout"), stderr=flag(q, "stderr"))).url
+
+    api, env, kubectl = _kubectl_env(d, tmp_path, url_for)
+    try:
+        for ws in ("true", "false"):
+            e = dict(env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=ws)
+            r = subprocess.run([kubectl, "exec", "-i", "mypod", "--", "sh", "-c",
+                                "cat; echo in-container >&2; exit 4"], input=b"piped\n",
+                               capture_output=True, env=e, timeout=60)
+            assert r.stdout == b"piped\n"
+            assert b"in-container" in r.stderr
+            assert r.returncode == 4, r.stderr
+    finally:
+        api.close()
+
+
+def test_kubectl_port_forward_into_pod(http_pod, tmp_path):
+    from test_stream_kubectl import free_port, port_forward_get
+    d, pod = http_pod
+
+    def url_for(kind, q):
+        return d.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod)).url
+
+    api, env, _ = _kubectl_env(d, tmp_path, url_for)
+    try:
+        assert port_forward_get(env, free_port()) == [b"hello from the pod\n"] * 3
+    finally:
+        api.close()

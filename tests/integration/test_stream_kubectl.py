@@ -41,13 +41,52 @@ API_RESOURCES = {
 }
 
 
+def flag(q, k):
+    return q.get(k, ["false"])[0] in ("true", "1")
+
+
+def write_kubeconfig(path, api_port):
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": "http://127.0.0.1:%d" % api_port}}],
+        "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u",
+                                                   "namespace": "default"}}],
+    }))
+    return path
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def port_forward_get(env, local, remote=8080, n=3):
+    """kubectl port-forward pod/mypod local:remote; GETs / n times; returns the bodies."""
+    p = subprocess.Popen([KUBECTL, "port-forward", "pod/mypod", "%d:%d" % (local, remote)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        line = p.stdout.readline()
+        assert b"Forwarding from" in line, (line, p.stderr.read1(4096) if p.poll() else "")
+        return [urllib.request.urlopen("http://127.0.0.1:%d/" % local, timeout=10).read()
+                for _ in range(n)]
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
 class FakeAPIServer:
     """Answers the few GETs kubectl makes and proxies exec/portforward upgrades to the
     streaming server, the way the kubelet proxies to a CRI runtime's URL."""
 
-    def __init__(self, harness, netns):  # noqa: F811
+    def __init__(self, harness=None, netns=None, url_for=None):  # noqa: F811
+        """url_for(kind, query) → streaming URL; by default the harness's."""
         self.harness = harness
         self.netns = netns
+        self.url_for = url_for or self._harness_url
         self.ls = socket.socket()
         self.ls.bind(("127.0.0.1", 0))
         self.ls.listen(16)
@@ -108,15 +147,16 @@ class FakeAPIServer:
         return json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                            "reason": "NotFound", "code": 404}).encode(), 404
 
+    def _harness_url(self, kind, q):
+        if kind == "exec":
+            return self.harness.url(kind="exec", cmd=q.get("command", []), tty=flag(q, "tty"),
+                                    stdin=flag(q, "stdin"), stdout=flag(q, "stdout"),
+                                    stderr=flag(q, "stderr"))
+        return self.harness.url(kind="portforward", id=self.netns)
+
     def _proxy(self, c, method, u, header_lines, rest):
         q = urllib.parse.parse_qs(u.query)
-        if u.path.endswith("/exec"):
-            flag = lambda k: q.get(k, ["false"])[0] in ("true", "1")  # noqa: E731
-            url = self.harness.url(kind="exec", cmd=q.get("command", []), tty=flag("tty"),
-                                   stdin=flag("stdin"), stdout=flag("stdout"),
-                                   stderr=flag("stderr"))
-        else:
-            url = self.harness.url(kind="portforward", id=self.netns)
+        url = self.url_for("exec" if u.path.endswith("/exec") else "portforward", q)
         t = urllib.parse.urlsplit(url)
         upgrade = [line.split(":", 1)[1].strip() for line in header_lines
                    if line.lower().startswith("upgrade:")]
@@ -157,14 +197,7 @@ class FakeAPIServer:
 @pytest.fixture
 def kubectl_env(harness, tmp_path):  # noqa: F811
     api = FakeAPIServer(harness, None)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": "http://127.0.0.1:%d" % api.port}}],
-        "users": [{"name": "u", "user": {}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u",
-                                                   "namespace": "default"}}],
-    }))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.port)
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(tmp_path))
     yield api, env
     api.close()
@@ -223,35 +256,13 @@ def test_kubectl_port_forward(harness, pod_netns, tmp_path):  # noqa: F811
     name, _ = pod_netns
     api = FakeAPIServer(harness, name)
     try:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake",
-                          "cluster": {"server": "http://127.0.0.1:%d" % api.port}}],
-            "users": [{"name": "u", "user": {}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u",
-                                                       "namespace": "default"}}],
-        }))
-        env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(tmp_path))
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        local = s.getsockname()[1]
-        s.close()
-        p = subprocess.Popen([KUBECTL, "port-forward", "pod/mypod", "%d:8080" % local],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        try:
-            line = p.stdout.readline()
-            assert b"Forwarding from" in line, (line, p.stderr.read1(4096) if p.poll() else "")
-            for _ in range(3):  # several connections through one SPDY session
-                body = urllib.request.urlopen("http://127.0.0.1:%d/" % local, timeout=10).read()
-                assert body == b"hello from the pod\n"
-        finally:
-            p.terminate()
-            p.wait(10)
+        env = dict(os.environ, HOME=str(tmp_path),
+                   KUBECONFIG=str(write_kubeconfig(tmp_path / "kubeconfig", api.port)))
+        # several connections through one SPDY session
+        assert port_forward_get(env, free_port()) == [b"hello from the pod\n"] * 3
         # client-go tries WebSocket tunneling (v2.portforward.k8s.io) first; the runtime side
         # speaks SPDY there (as kubelets do), so kubectl falls back to SPDY/3.1
         pf = [up for k, up in api.upgrades if k == "portforward"]
-        print("portforward upgrades:", pf)
         assert ["SPDY/3.1"] in pf
     finally:
         api.close()
