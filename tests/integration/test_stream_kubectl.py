@@ -36,6 +36,8 @@ API_RESOURCES = {
                    "verbs": ["get", "list"], "shortNames": ["po"]},
                   {"name": "pods/exec", "singularName": "", "namespaced": True, "kind": "PodExecOptions",
                    "verbs": ["create", "get"]},
+                  {"name": "pods/attach", "singularName": "", "namespaced": True,
+                   "kind": "PodAttachOptions", "verbs": ["create", "get"]},
                   {"name": "pods/portforward", "singularName": "", "namespaced": True,
                    "kind": "PodPortForwardOptions", "verbs": ["create", "get"]}],
 }
@@ -123,7 +125,7 @@ class FakeAPIServer:
                     rest += c.recv(65536)
                 u = urllib.parse.urlsplit(target)
                 self.requests.append((method, u.path))
-                if u.path.endswith("/exec") or u.path.endswith("/portforward"):
+                if u.path.rsplit("/", 1)[1] in ("exec", "attach", "portforward"):
                     self._proxy(c, method, u, lines[1:], rest)
                     return
                 body, status = self._rest(u.path)
@@ -148,6 +150,10 @@ class FakeAPIServer:
                            "reason": "NotFound", "code": 404}).encode(), 404
 
     def _harness_url(self, kind, q):
+        if kind == "attach":
+            return self.harness.url(kind="attach", id="ticker", tty=flag(q, "tty"),
+                                    stdin=flag(q, "stdin"), stdout=flag(q, "stdout"),
+                                    stderr=flag(q, "stderr"))
         if kind == "exec":
             return self.harness.url(kind="exec", cmd=q.get("command", []), tty=flag(q, "tty"),
                                     stdin=flag(q, "stdin"), stdout=flag(q, "stdout"),
@@ -156,7 +162,7 @@ class FakeAPIServer:
 
     def _proxy(self, c, method, u, header_lines, rest):
         q = urllib.parse.parse_qs(u.query)
-        url = self.url_for("exec" if u.path.endswith("/exec") else "portforward", q)
+        url = self.url_for(u.path.rsplit("/", 1)[1], q)
         t = urllib.parse.urlsplit(url)
         upgrade = [line.split(":", 1)[1].strip() for line in header_lines
                    if line.lower().startswith("upgrade:")]
@@ -239,6 +245,16 @@ def test_kubectl_exec_tty_size(kubectl_env, websockets):
                        env=dict(env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets),
                        stdin=subprocess.DEVNULL)
     assert b"45 123" in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+def test_kubectl_attach(kubectl_env, websockets):
+    """kubectl attach to a running "container" (a hull-conmon style attach socket)."""
+    _, env = kubectl_env
+    r = kubectl(env, "attach", "mypod", "-c", "c",
+                extra_env={"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": websockets})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"".join(b"tick %d\n" % i for i in range(5))
 
 
 def test_kubectl_exec_large_stdin(kubectl_env):
