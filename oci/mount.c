@@ -164,8 +164,8 @@ static int mount_one(struct oci_mount_ctx *ctx, int rootfd, const struct oci_mou
             return hull_error_set(err, e, "mount %s on `%s`", m->type, m->destination);
         }
     }
-    if (m->propagation)
-        return set_propagation(rootfd, m->destination, m->propagation, err);
+    /* propagation flags are applied after pivot_root (see oci_rootfs_finalize): making the
+     * old root rslave recursively also reaches the new root's mounts */
     return 0;
 }
 
@@ -366,6 +366,14 @@ int oci_rootfs_finalize(struct oci_mount_ctx *ctx, hull_error_t *err)
     _cleanup_close_ int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return hull_error_set(err, errno, "open /");
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        const struct oci_mount *m = &spec->mounts[i];
+        if (m->propagation == 0)
+            continue;
+        int r = set_propagation(rootfd, m->destination, m->propagation, err);
+        if (r < 0)
+            return r;
+    }
     for (char **p = spec->readonly_paths; p && *p; p++) {
         int r = readonly_path(rootfd, *p, err);
         if (r < 0)

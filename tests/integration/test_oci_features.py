@@ -152,6 +152,10 @@ def test_mounts_and_flags(rt, tmp_path):
             {"destination": "/deep/new/dir", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/etc/hostfile", "type": "bind", "source": str(src / "file"),
              "options": ["bind", "ro"]},
+            {"destination": "/mnt/shared", "type": "bind", "source": str(src / "sub"),
+             "options": ["rbind", "rshared"]},
+            {"destination": "/mnt/private", "type": "bind", "source": str(src / "sub"),
+             "options": ["rbind", "rprivate"]},
         ]
     spec_with(bdir, mut)
     r = rt.run(bdir, None)
@@ -167,6 +171,8 @@ def test_mounts_and_flags(rt, tmp_path):
     assert "tmpfs" in tmp and "nosuid" in tmp.split()[5] and "size=1024k" in tmp, tmp
     assert mountinfo_line(r.out, "/deep/new/dir")
     assert "ro" in mountinfo_line(r.out, "/etc/hostfile").split()[5].split(",")
+    assert "shared:" in mountinfo_line(r.out, "/mnt/shared")
+    assert "shared:" not in mountinfo_line(r.out, "/mnt/private")
     # default spec mounts
     assert "ro" in mountinfo_line(r.out, "/sys").split()[5].split(",")
     assert mountinfo_line(r.out, "/dev/pts") and mountinfo_line(r.out, "/dev/mqueue")
