@@ -484,6 +484,20 @@ def test_pull_by_digest_of_present_image_needs_no_registry(hulld_factory, regist
     assert code_of(e) == grpc.StatusCode.UNAVAILABLE
 
 
+def test_403_is_permission_denied(hulld_factory, registry):
+    proxy = AuthProxy(registry)
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host)
+        proxy.overrides["/v2/private/manifests/v1"] = (
+            403, {"Content-Type": "application/json"}, b'{"errors":[{"code":"DENIED"}]}')
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{proxy.host}/private:v1")
+        assert code_of(e) == grpc.StatusCode.PERMISSION_DENIED
+        assert "403" in e.value.details()
+    finally:
+        proxy.close()
+
+
 def test_registry_stopped(hulld_factory):
     r = Registry()
     img = r.push_busybox(uniq(), "latest")
