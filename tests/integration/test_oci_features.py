@@ -341,3 +341,26 @@ def test_overlay_rootfs(rt, tmp_path):
         assert not os.path.exists(os.path.join(lower, "written"))
     finally:
         subprocess.run(["umount", "-l", merged])
+
+
+def test_join_pid_namespace_by_path(rt, tmp_path):
+    """Pods with a shared PID namespace: the second container joins the first's."""
+    b1 = str(tmp_path / "b1")
+    B.make_bundle(b1, ["/bin/sleep", "1000"])
+    c1 = rt.new_id()
+    rt.create(c1, b1)
+    rt.cmd("start", c1, check=True)
+    pid = rt.state(c1)["pid"]
+    b2 = str(tmp_path / "b2")
+    B.make_bundle(b2, ["/bin/sh", "-c", "echo $$; cat /proc/1/cmdline; echo"])
+    def mut(s):
+        for n in s["linux"]["namespaces"]:
+            if n["type"] == "pid":
+                n["path"] = "/proc/%d/ns/pid" % pid
+    spec_with(b2, mut)
+    r = rt.run(b2, None)
+    assert r.status == 0, r
+    lines = r.out.splitlines()
+    assert int(lines[0]) > 1
+    assert lines[1].startswith("/bin/sleep")
+    rt.cmd("delete", "--force", c1, check=True)
