@@ -8,6 +8,12 @@
  * container and sandbox areas provide that backend to hulld (see stream_init() and
  * rpc_stream.c); unit tests provide their own (a real process behind pipes or a pty).
  *
+ * Threads: one accept thread and one thread per connection (a poll loop over the connection,
+ * the process's fds or monitor socket and the port-forward targets); stream_server_stop() wakes
+ * and joins them all.  The process must ignore SIGPIPE (hulld does): stdin pipes are written
+ * with write(2).  Port-forward enters the pod's network namespace in a short-lived thread that
+ * only creates the socket (stream_netns_connect), so no long-lived thread ever changes netns.
+ *
  * Limits (SECURITY.md "unbounded buffers and streams"): frames above STREAM_MAX_FRAME are refused
  * (SPDY GOAWAY / WebSocket close 1009), every per-stream buffer is bounded by STREAM_BUF_LIMIT
  * (the socket is not read while a sink is full), header blocks inflate to at most
