@@ -123,8 +123,8 @@ struct stream_options {
     long idle_timeout_s;     /* <= 0: 4 hours */
     long creation_timeout_s; /* <= 0: STREAM_CREATION_TIMEOUT_S */
     long token_ttl_s;        /* <= 0: STREAM_TOKEN_TTL_S (tests shorten it) */
-    const char *tls_cert;    /* NULL/"": plain HTTP */
-    const char *tls_key;
+    const char *tls_cert;    /* PEM certificate chain; NULL/"": plain HTTP */
+    const char *tls_key;     /* PEM private key, required with tls_cert */
 };
 
 /* Binds, listens and starts the accept thread.  The backend is copied. */
