@@ -90,6 +90,7 @@ class Runtime:
         os.makedirs(self.tmp, exist_ok=True)
         self.ids = []
         self.cgroups = []
+        self.pids = set()  # container inits seen: reaped at cleanup if they became ours
 
     def cmd(self, *args, check=False, timeout=60, **kw):
         argv = [self.binary, "--root", self.root] + [str(a) for a in args]
@@ -114,7 +115,10 @@ class Runtime:
 
     def state(self, cid):
         p = self.cmd("state", cid, check=True)
-        return json.loads(p.stdout)
+        st = json.loads(p.stdout)
+        if st.get("pid"):
+            self.pids.add(st["pid"])
+        return st
 
     def status(self, cid):
         p = self.cmd("state", cid)
@@ -182,7 +186,7 @@ class Runtime:
                 self.cmd("delete", "--force", cid, timeout=30)
         for path in self.cgroups:
             rmdir_cgroup(path)
-        reap_children()
+        reap_children(self.pids)
 
 
 def wait_pid(pid, timeout=30):
@@ -204,16 +208,14 @@ def wait_pid(pid, timeout=30):
         time.sleep(0.005)
 
 
-def reap_children():
-    """Reaps zombies reparented to us while we were a subreaper (never our own running
-    subprocesses: only exited ones are collected)."""
-    while True:
+def reap_children(pids):
+    """Reaps container inits reparented to us while we were a subreaper.  Only the given pids:
+    never another fixture's subprocess."""
+    for pid in pids:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            pass
 
 
 def rmdir_cgroup(rel):
