@@ -225,9 +225,16 @@ def test_kill_signal_and_all(both, tmp_path):
         rt.create(cid, bdir)
         pid = rt.state(cid)["pid"]
         rt.cmd("start", cid, check=True)
-        time.sleep(0.2)
-        rt.cmd("kill", cid, "TERM", check=True)
-        assert wait_pid(pid) == 42
+        # until the trap is installed pid 1 ignores TERM: resend until it exits
+        status = None
+        deadline = time.time() + 20
+        while status is None and time.time() < deadline:
+            rt.cmd("kill", cid, "TERM")
+            time.sleep(0.1)
+            wpid, st = os.waitpid(pid, os.WNOHANG)
+            if wpid == pid:
+                status = os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+        assert status == 42
     finally:
         set_subreaper(False)
     # --all reaches every process of the cgroup
