@@ -77,15 +77,46 @@ struct token {
     struct token *next;
 };
 
+/* Also what every transfer of the store shares through libcurl: DNS answers and TLS sessions
+ * (a resumed TLS session saves most of a handshake per blob). */
 struct token_cache {
     pthread_mutex_t lock;
     struct token *head;
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 };
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *opaque)
+{
+    (void)h;
+    (void)access;
+    struct token_cache *t = opaque;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&t->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *opaque)
+{
+    (void)h;
+    struct token_cache *t = opaque;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&t->share_locks[data]);
+}
 
 struct token_cache *token_cache_new(void)
 {
     struct token_cache *t = xmalloc0(sizeof(*t));
     pthread_mutex_init(&t->lock, NULL);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&t->share_locks[i], NULL);
+    t->share = curl_share_init();
+    if (t->share) {
+        curl_share_setopt(t->share, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(t->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(t->share, CURLSHOPT_USERDATA, t);
+        curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    }
     return t;
 }
 
@@ -99,6 +130,10 @@ void token_cache_free(struct token_cache *t)
         free(k->value);
         free(k);
     }
+    if (t->share)
+        curl_share_cleanup(t->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&t->share_locks[i]);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -599,6 +634,8 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         curl_easy_setopt(curl, CURLOPT_CAINFO, ep->ca_file);
     if (x->post)
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->post);
+    if (s->tokens->share)
+        curl_easy_setopt(curl, CURLOPT_SHARE, s->tokens->share);
     CURLcode rc = curl_easy_perform(curl);
     long code = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
