@@ -41,6 +41,11 @@
  *   "OOMKilled" when oomKilled is true.  The fields are absent if the memory controller is not
  *   available.  `state` also reports "cgroupPaths" (controller -> host directory) for stats.
  *
+ * delete: a stopped or created container is removed (a created init is killed, as runc does);
+ *   running/paused need --force (SIGKILL to every process of the cgroup, thawed first);
+ *   `delete --force` of an unknown id succeeds.  exec works in created and running containers
+ *   and fails with "cannot exec in a stopped/paused container".
+ *
  * Status: created (init alive, exec.fifo present), running, paused (freezer), stopped (init
  *   gone or a zombie, or its pid now belongs to another process: start time is checked).
  *
