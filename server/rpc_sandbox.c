@@ -323,38 +323,6 @@ int rpc_update_runtime_config(struct rpc_call *call, const ProtobufCMessage *req
     return 0;
 }
 
-static int apply_resources(const char *parent, const Runtime__V1__LinuxContainerResources *res,
-                           hull_error_t *err)
-{
-    if (res == NULL)
-        return 0;
-    struct {
-        const char *ctrl, *file;
-        long long v;
-        bool set;
-    } knobs[] = {
-        {"memory", "memory.limit_in_bytes", res->memory_limit_in_bytes,
-         res->memory_limit_in_bytes > 0},
-        {"cpu", "cpu.shares", res->cpu_shares, res->cpu_shares > 0},
-        {"cpu", "cpu.cfs_period_us", res->cpu_period, res->cpu_period > 0},
-        {"cpu", "cpu.cfs_quota_us", res->cpu_quota, res->cpu_quota != 0},
-    };
-    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
-        if (!knobs[i].set)
-            continue;
-        _cleanup_free_ char *path =
-            xasprintf("/sys/fs/cgroup/%s%s/%s", knobs[i].ctrl, parent, knobs[i].file);
-        if (access(path, F_OK) < 0)
-            continue; /* v2 or controller absent: nothing to apply here */
-        char v[32];
-        snprintf(v, sizeof(v), "%lld", knobs[i].v);
-        int r = hull_write_string(path, v, err);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 int rpc_update_pod_sandbox_resources(struct rpc_call *call, const ProtobufCMessage *req,
                                      ProtobufCMessage **resp, hull_error_t *err)
 {
@@ -365,7 +333,7 @@ int rpc_update_pod_sandbox_resources(struct rpc_call *call, const ProtobufCMessa
     if (r < 0)
         return r;
     keep(call, sb);
-    r = apply_resources(sandbox_cgroup_parent(sb), in->resources, err);
+    r = sandbox_cgroup_apply_resources(sandbox_cgroup_parent(sb), in->resources, err);
     if (r < 0)
         return hull_error_wrap(err, "UpdatePodSandboxResources \"%s\"", sandbox_id(sb));
     *resp = rpc_new_message(call, &runtime__v1__update_pod_sandbox_resources_response__descriptor);

@@ -1004,6 +1004,13 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
     r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
     if (r < 0)
         return hull_error_wrap(err, "cgroup parent");
+    /* pod-level resources (kubelet's pod overhead + limits) on the pod cgroup */
+    const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config->linux;
+    if (lx && lx->resources) {
+        r = sandbox_cgroup_apply_resources(sb->cgroup_parent, lx->resources, err);
+        if (r < 0)
+            return hull_error_wrap(err, "pod resources");
+    }
     if (created != sb->cgroup_created) {
         pthread_mutex_lock(&sb->lock);
         sb->cgroup_created = created;

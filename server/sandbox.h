@@ -120,5 +120,9 @@ int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, h
 int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
                            hull_error_t *err);
 bool sandbox_cgroup_path_ok(const char *parent);
+/* Pod-level limits (memory, cpu shares/quota/period) on the v1 pod cgroup; no-op on v2. */
+int sandbox_cgroup_apply_resources(const char *parent,
+                                   const Runtime__V1__LinuxContainerResources *res,
+                                   hull_error_t *err);
 
 #endif

@@ -521,3 +521,16 @@ def test_pod_not_ready_when_infra_dies(net, bridge_hulld):
         pb.ListPodSandboxRequest(filter=notready)).items] == [pid]
     remove_pod(d, pid)
     assert net.cgroup_dirs("/pod-" + pid) == []
+
+
+def test_pod_resources_at_run(net, bridge_hulld):
+    d = bridge_hulld
+    linux = pb.LinuxPodSandboxConfig(resources=pb.LinuxContainerResources(
+        memory_limit_in_bytes=128 * 1024 * 1024, cpu_quota=50000, cpu_period=100000))
+    pid = run_pod(d, kubelet_like("res-run", linux=linux))
+    base = net.cgroup_parent + "/pod-" + pid
+    with open("/sys/fs/cgroup/memory" + base + "/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 128 * 1024 * 1024
+    with open("/sys/fs/cgroup/cpu" + base + "/cpu.cfs_quota_us") as f:
+        assert int(f.read()) == 50000
+    remove_pod(d, pid)
