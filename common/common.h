@@ -137,6 +137,13 @@ void hull_jw_kv_bool(struct hull_json_writer *w, const char *key, bool v);
 /* Returns a malloc'd copy of the document so far. */
 char *hull_jw_finish(struct hull_json_writer *w, size_t *len);
 
+/* ---- capabilities ------------------------------------------------------------------------ */
+#define HULL_CAP_COUNT 41 /* CAP_CHOWN (0) .. CAP_CHECKPOINT_RESTORE (40) */
+/* "CAP_CHOWN" for 0; NULL outside the table. */
+const char *hull_cap_name(int cap);
+/* "CHOWN", "CAP_CHOWN", any case → number; -1 if unknown. */
+int hull_cap_from_name(const char *name);
+
 /* ---- ids and time ------------------------------------------------------------------------ */
 /* 64 lowercase hex chars from getrandom(); out must hold 65 bytes. */
 void hull_id_generate(char out[65]);

@@ -59,50 +59,7 @@ const char *const ocispec_default_caps[] = {"CAP_CHOWN",
                                             "CAP_AUDIT_WRITE",
                                             NULL};
 
-static const char *const cap_names[] = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-};
-#define N_CAPS ((int)(sizeof(cap_names) / sizeof(cap_names[0])))
+#define N_CAPS HULL_CAP_COUNT
 
 static const char *const default_masked_paths[] = {"/proc/asound",
                                                    "/proc/acpi",
@@ -693,13 +650,7 @@ static int resolve_user(const struct ocispec_input *in,
 /* ---- capabilities ------------------------------------------------------------------------ */
 int ocispec_cap_from_name(const char *name)
 {
-    if (name == NULL)
-        return -1;
-    const char *n = strncasecmp(name, "CAP_", 4) == 0 ? name + 4 : name;
-    for (int i = 0; i < N_CAPS; i++)
-        if (strcasecmp(n, cap_names[i] + 4) == 0)
-            return i;
-    return -1;
+    return hull_cap_from_name(name);
 }
 
 static uint64_t known_caps_mask(void)
@@ -791,7 +742,7 @@ static void jw_caps(struct hull_json_writer *w, const char *key, uint64_t set)
     hull_jw_begin_array(w);
     for (int i = 0; i < N_CAPS; i++)
         if (set & (1ULL << i))
-            hull_jw_string(w, cap_names[i]);
+            hull_jw_string(w, hull_cap_name(i));
     hull_jw_end_array(w);
 }
 

@@ -38,6 +38,9 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     r = container_service_init(srv, err); /* containers (issue 8): after images and sandboxes */
     if (r < 0)
         return hull_error_wrap(err, "containers");
+    /* hidden images no restored container took back, and layers nobody uses */
+    image_gc(server_image_store(srv));
+
     r = stats_service_init(srv, err); /* container and pod stats (issue 8) */
     if (r < 0)
         return hull_error_wrap(err, "stats");
@@ -53,8 +56,9 @@ void server_reload(struct hull_server *srv, struct hull_config *fresh)
 {
     pthread_rwlock_wrlock(&srv->config_lock);
     struct hull_config *old = srv->config;
-    /* Reloadable now: log level.  Everything else needs a restart, so keep the old values
-     * (handlers hold pointers into the running configuration). */
+    /* Reloadable: the log level here and the registry settings below (copied into the image
+     * store).  Everything else needs a restart: handlers hold pointers into the running
+     * configuration. */
     int level = hull_log_level_parse(fresh->log_level);
     if (level >= 0 && strcmp(old->log_level, fresh->log_level) != 0) {
         log_info("SIGHUP: log level %s -> %s", old->log_level, fresh->log_level);
@@ -66,6 +70,7 @@ void server_reload(struct hull_server *srv, struct hull_config *fresh)
         log_info("SIGHUP: configuration reloaded (log level %s)", old->log_level);
     }
     pthread_rwlock_unlock(&srv->config_lock);
+    image_service_reload(srv, fresh); /* registry mirrors, insecure registries, CAs */
     config_free(fresh);
 }
 

@@ -788,3 +788,21 @@ def test_no_fd_or_thread_leak(hd, registry):
     fds1, threads1 = counts()
     assert fds1 <= fds0
     assert threads1 <= threads0 + 2  # the worker pool may grow a little under load
+
+
+def test_sighup_reloads_registry_settings(hulld_factory, registry, tmp_path):  # noqa: F811
+    """Registry mirrors and insecure registries are re-read on SIGHUP, without a restart."""
+    import time
+    img = registry.push_busybox(uniq(), "hup")
+    cfg = tmp_path / "hull.json"
+    cfg.write_text(json.dumps({"log_level": "debug"}))
+    d = hulld_factory("--config", str(cfg))
+    with pytest.raises(grpc.RpcError):  # HTTPS to a plain-HTTP registry fails
+        pull(d, img.ref)
+    cfg.write_text(json.dumps({"log_level": "debug", "insecure_registries": [registry.host]}))
+    d.proc.send_signal(1)
+    deadline = time.time() + 10
+    while "SIGHUP" not in d.log() and time.time() < deadline:
+        time.sleep(0.05)
+    pull(d, img.ref)
+    assert status(d, img.ref).image.id == img.id
