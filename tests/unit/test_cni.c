@@ -371,6 +371,31 @@ static void test_add_failure_rolls_back(void **state)
     fake_teardown(&f);
 }
 
+/* SECURITY.md "unbounded buffers and streams": plugin output is capped and calls time out. */
+static void test_exec_limits(void **state)
+{
+    (void)state;
+    struct fake_env f;
+    fake_setup(&f);
+    _cleanup_free_ char *big = hull_path_join(f.bin, "big");
+    write_text(big, "#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero | tr '\\0' x\n", 0755);
+    _cleanup_free_ char *slow = hull_path_join(f.bin, "slow");
+    write_text(slow, "#!/bin/sh\nexec sleep 30\n", 0755);
+    struct cni_attachment a = {.container_id = "lim"};
+    char *out = NULL;
+    hull_error_t err = NULL;
+    assert_int_equal(cni_exec_plugin(&f.ex, "big", "ADD", &a, "", "{}", &out, &err), -EMSGSIZE);
+    assert_null(out);
+    hull_error_free(&err);
+    f.ex.timeout_ms = 300;
+    int64_t t0 = hull_monotonic_ns();
+    assert_int_equal(cni_exec_plugin(&f.ex, "slow", "ADD", &a, "", "{}", &out, &err), -ETIMEDOUT);
+    assert_true(hull_monotonic_ns() - t0 < 5000000000LL);
+    assert_non_null(strstr(hull_error_msg(&err), "timed out"));
+    hull_error_free(&err);
+    fake_teardown(&f);
+}
+
 static void test_manager_readiness(void **state)
 {
     (void)state;
@@ -595,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_cni_args),
         cmocka_unit_test(test_add_del_chain),
         cmocka_unit_test(test_add_failure_rolls_back),
+        cmocka_unit_test(test_exec_limits),
         cmocka_unit_test(test_manager_readiness),
         cmocka_unit_test(test_sysctl_allowlist),
         cmocka_unit_test(test_resolv_conf),
