@@ -89,9 +89,12 @@ $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhul
 	@echo "  LD      $@"
 	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The monitor needs only libc: linked statically it stays near the idle-process floor (one runs
+# per container).  Sanitizer builds link dynamically (ASan has no static runtime).
+CONMON_STATIC = $(if $(SAN),,-static)
 $(BUILD)/hull-conmon: $(call obj,$(CONMON_SRC)) $(BUILD)/libhullcommon.a
 	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(HULL_LDFLAGS) $(CONMON_STATIC) -o $@ $^
 
 # The pod infra process: tiny and static, it only waits for signals.
 $(BUILD)/hull-pause: $(PAUSE_SRC)

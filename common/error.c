@@ -152,9 +152,3 @@ void hull_closedirp(DIR **d)
     if (*d)
         closedir(*d);
 }
-
-void hull_yajl_freep(yajl_val *v)
-{
-    if (*v)
-        yajl_tree_free(*v);
-}

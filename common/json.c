@@ -5,6 +5,12 @@
 #include <errno.h>
 #include <string.h>
 
+void hull_yajl_freep(yajl_val *v)
+{
+    if (*v)
+        yajl_tree_free(*v);
+}
+
 int hull_json_parse(const char *text, const char *what, yajl_val *out, hull_error_t *err)
 {
     char ebuf[256] = "";
