@@ -11,7 +11,7 @@ libyajl-dev libcurl4-openssl-dev libarchive-dev libseccomp-dev libcap-dev zlib1g
 libmicrohttpd-dev libcmocka-dev
 python3 python3-grpcio python3-grpc-tools python3-pytest python3-protobuf
 busybox-static docker-registry skopeo umoci containernetworking-plugins runc conmon
-iproute2 iptables procps util-linux curl zstd openssl kubectl
+iproute2 iptables procps util-linux curl zstd openssl
 "
 
 missing=""
@@ -42,3 +42,4 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
 # The packaged registry starts itself where systemd runs; tests start their own.
+# kubectl (not a Debian package) is used by the client interop tests when present.
