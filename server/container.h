@@ -93,6 +93,11 @@ void container_snapshot_list_free(struct container_snapshot **l, size_t n);
 int container_stop_pod(struct hull_server *srv, const char *pod_id, hull_error_t *err);
 int container_remove_pod(struct hull_server *srv, const char *pod_id, hull_error_t *err);
 
+/* The CRI ContainerStatus of a snapshot, allocated in call memory (rpc_container.c). */
+struct rpc_call;
+Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
+                                                       const struct container_snapshot *s);
+
 /* Fills the exec/attach half of the streaming server's backend (container_stream.c). */
 struct stream_backend;
 void container_stream_backend(struct hull_server *srv, struct stream_backend *out);

@@ -99,8 +99,6 @@ static Runtime__V1__ContainerResources *resources_message(struct rpc_call *call,
 }
 
 Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
-                                                       const struct container_snapshot *s);
-Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
                                                        const struct container_snapshot *s)
 {
     Runtime__V1__ContainerStatus *r =
@@ -360,53 +358,14 @@ int rpc_exec_sync(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCM
 }
 
 /* ---- events --------------------------------------------------------------------------------- */
-static Runtime__V1__PodSandboxStatus *pod_status_brief(struct rpc_call *call, const char *pod_id)
+static Runtime__V1__PodSandboxStatus *pod_status(struct rpc_call *call, const char *pod_id)
 {
     struct sandbox *sb = NULL;
     _cleanup_error_ hull_error_t e = NULL;
     if (pod_id == NULL || pod_id[0] == '\0' ||
         sandbox_lookup(rpc_server(call), pod_id, &sb, &e) < 0)
         return NULL;
-    Runtime__V1__PodSandboxStatus *st =
-        rpc_new_message(call, &runtime__v1__pod_sandbox_status__descriptor);
-    const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
-    st->id = rpc_strdup(call, sandbox_id(sb));
-    st->state = sandbox_get_state(sb) == SANDBOX_STATE_READY
-                    ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
-                    : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
-    st->created_at = sandbox_created_at(sb);
-    st->runtime_handler = rpc_strdup(call, sandbox_runtime_handler(sb));
-    if (cfg && cfg->metadata) {
-        st->metadata = rpc_new_message(call, &runtime__v1__pod_sandbox_metadata__descriptor);
-        st->metadata->name = rpc_strdup(call, cfg->metadata->name);
-        st->metadata->uid = rpc_strdup(call, cfg->metadata->uid);
-        st->metadata->namespace_ = rpc_strdup(call, cfg->metadata->namespace_);
-        st->metadata->attempt = cfg->metadata->attempt;
-    }
-    if (cfg) {
-        st->labels = rpc_copy_map(call, &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
-                                  cfg->n_labels, (void *const *)cfg->labels, &st->n_labels);
-        st->annotations =
-            rpc_copy_map(call, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
-                         cfg->n_annotations, (void *const *)cfg->annotations, &st->n_annotations);
-    }
-    char **ips = NULL;
-    size_t n_ips = 0;
-    sandbox_ips(sb, &ips, &n_ips);
-    st->network = rpc_new_message(call, &runtime__v1__pod_sandbox_network_status__descriptor);
-    if (n_ips > 0) {
-        st->network->ip = rpc_strdup(call, ips[0]);
-        st->network->n_additional_ips = n_ips - 1;
-        st->network->additional_ips = rpc_alloc(call, n_ips * sizeof(void *));
-        for (size_t i = 1; i < n_ips; i++) {
-            Runtime__V1__PodIP *ip = rpc_new_message(call, &runtime__v1__pod_ip__descriptor);
-            ip->ip = rpc_strdup(call, ips[i]);
-            st->network->additional_ips[i - 1] = ip;
-        }
-    }
-    for (size_t i = 0; i < n_ips; i++)
-        free(ips[i]);
-    free(ips);
+    Runtime__V1__PodSandboxStatus *st = sandbox_status_message(call, sb);
     sandbox_unref(sb);
     return st;
 }
@@ -431,7 +390,7 @@ int rpc_get_container_events(struct rpc_call *call, const ProtobufCMessage *req,
         m.container_id = rpc_strdup(call, ev.container_id);
         m.container_event_type = (Runtime__V1__ContainerEventType)ev.type;
         m.created_at = ev.created_ns;
-        m.pod_sandbox_status = pod_status_brief(call, ev.pod_id);
+        m.pod_sandbox_status = pod_status(call, ev.pod_id);
         struct container_snapshot **l = NULL;
         size_t n = 0;
         container_list(srv, ev.pod_id, &l, &n, NULL);

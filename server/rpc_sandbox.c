@@ -1,6 +1,7 @@
 /* RPC handlers of the sandbox area: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
  * PodSandboxStatus, ListPodSandbox, StreamPodSandboxes, UpdateRuntimeConfig,
  * UpdatePodSandboxResources. */
+#include "server/container.h"
 #include "server/handlers.h"
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
@@ -11,12 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
-/* Every CRI map entry message is {base, key, value}. */
-typedef struct {
-    ProtobufCMessage base;
-    char *key;
-    char *value;
-} map_entry;
+typedef struct rpc_map_entry map_entry;
 
 static void defer_unref(void *p)
 {
@@ -27,20 +23,6 @@ static void defer_unref(void *p)
 static void keep(struct rpc_call *call, struct sandbox *sb)
 {
     rpc_defer(call, defer_unref, sb);
-}
-
-static void *copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc,
-                      void *const *src, size_t n)
-{
-    void **out = rpc_alloc(call, (n + 1) * sizeof(void *));
-    for (size_t i = 0; i < n; i++) {
-        const map_entry *s = src[i];
-        map_entry *e = rpc_new_message(call, desc);
-        e->key = s->key;
-        e->value = s->value;
-        out[i] = e;
-    }
-    return out;
 }
 
 int rpc_run_pod_sandbox(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -124,39 +106,25 @@ static char *verbose_info(struct sandbox *sb, const struct sandbox_snapshot *s)
     return text;
 }
 
-int rpc_pod_sandbox_status(struct rpc_call *call, const ProtobufCMessage *req,
-                           ProtobufCMessage **resp, hull_error_t *err)
+Runtime__V1__PodSandboxStatus *sandbox_status_message(struct rpc_call *call, struct sandbox *sb)
 {
-    const Runtime__V1__PodSandboxStatusRequest *in =
-        (const Runtime__V1__PodSandboxStatusRequest *)req;
-    struct sandbox *sb = NULL;
-    int r = sandbox_lookup(rpc_server(call), in->pod_sandbox_id, &sb, err);
-    if (r < 0)
-        return r;
-    keep(call, sb);
+    keep(call, sandbox_ref(sb));
     struct sandbox_snapshot snap;
     sandbox_snapshot_get(sb, &snap);
     const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
-
-    Runtime__V1__PodSandboxStatusResponse *out =
-        rpc_new_message(call, &runtime__v1__pod_sandbox_status_response__descriptor);
     Runtime__V1__PodSandboxStatus *st =
         rpc_new_message(call, &runtime__v1__pod_sandbox_status__descriptor);
-    out->status = st;
-    out->timestamp = hull_now_ns();
     st->id = (char *)sandbox_id(sb);
     st->metadata = cfg->metadata;
     st->state =
         cri_state(snap.state == SANDBOX_STATE_CREATING ? SANDBOX_STATE_NOTREADY : snap.state);
     st->created_at = sandbox_created_at(sb);
     st->runtime_handler = (char *)sandbox_runtime_handler(sb);
-    st->labels = copy_map(call, &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
-                          (void *const *)cfg->labels, cfg->n_labels);
-    st->n_labels = cfg->n_labels;
+    st->labels = rpc_copy_map(call, &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
+                              cfg->n_labels, (void *const *)cfg->labels, &st->n_labels);
     st->annotations =
-        copy_map(call, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
-                 (void *const *)cfg->annotations, cfg->n_annotations);
-    st->n_annotations = cfg->n_annotations;
+        rpc_copy_map(call, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
+                     cfg->n_annotations, (void *const *)cfg->annotations, &st->n_annotations);
 
     st->network = rpc_new_message(call, &runtime__v1__pod_sandbox_network_status__descriptor);
     if (!sandbox_host_network(sb) && snap.n_ips > 0) {
@@ -178,9 +146,40 @@ int rpc_pod_sandbox_status(struct rpc_call *call, const ProtobufCMessage *req,
     no->pid = mode(sandbox_host_pid(sb), sandbox_pidns_path(sb) != NULL);
     no->ipc = mode(sandbox_host_ipc(sb), true);
     st->linux->namespaces->options = no;
+    sandbox_snapshot_free(&snap);
+    return st;
+}
+
+int rpc_pod_sandbox_status(struct rpc_call *call, const ProtobufCMessage *req,
+                           ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__PodSandboxStatusRequest *in =
+        (const Runtime__V1__PodSandboxStatusRequest *)req;
+    struct hull_server *srv = rpc_server(call);
+    struct sandbox *sb = NULL;
+    int r = sandbox_lookup(srv, in->pod_sandbox_id, &sb, err);
+    if (r < 0)
+        return r;
+    keep(call, sb);
+    Runtime__V1__PodSandboxStatusResponse *out =
+        rpc_new_message(call, &runtime__v1__pod_sandbox_status_response__descriptor);
+    out->status = sandbox_status_message(call, sb);
+    out->timestamp = hull_now_ns();
+    /* the pod's containers too, as the evented PLEG reads them */
+    struct container_snapshot **l = NULL;
+    size_t n = 0;
+    container_list(srv, sandbox_id(sb), &l, &n, NULL);
+    out->containers_statuses = rpc_alloc(call, (n + 1) * sizeof(void *));
+    for (size_t i = 0; i < n; i++)
+        out->containers_statuses[out->n_containers_statuses++] =
+            container_status_message(call, l[i]);
+    container_snapshot_list_free(l, n);
 
     if (in->verbose) {
+        struct sandbox_snapshot snap;
+        sandbox_snapshot_get(sb, &snap);
         _cleanup_free_ char *info = verbose_info(sb, &snap);
+        sandbox_snapshot_free(&snap);
         out->n_info = 1;
         out->info = rpc_alloc(call, sizeof(void *));
         map_entry *e = rpc_new_message(
@@ -189,7 +188,6 @@ int rpc_pod_sandbox_status(struct rpc_call *call, const ProtobufCMessage *req,
         e->value = rpc_strdup(call, info);
         out->info[0] = (void *)e;
     }
-    sandbox_snapshot_free(&snap);
     *resp = &out->base;
     return 0;
 }
@@ -203,20 +201,6 @@ struct list_ctx {
     size_t n, cap;
 };
 
-static bool labels_match(const Runtime__V1__PodSandboxConfig *cfg,
-                         const Runtime__V1__PodSandboxFilter *f)
-{
-    for (size_t i = 0; i < f->n_label_selector; i++) {
-        const char *k = f->label_selector[i]->key, *v = f->label_selector[i]->value;
-        bool ok = false;
-        for (size_t j = 0; j < cfg->n_labels && !ok; j++)
-            ok = strcmp(cfg->labels[j]->key, k) == 0 && strcmp(cfg->labels[j]->value, v) == 0;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static int list_one(struct sandbox *sb, void *opaque)
 {
     struct list_ctx *ctx = opaque;
@@ -229,7 +213,9 @@ static int list_one(struct sandbox *sb, void *opaque)
             return 0;
         if (f->state && f->state->state != cri_state(s))
             return 0;
-        if (!labels_match(sandbox_config(sb), f))
+        if (!rpc_labels_match(f->n_label_selector, (void *const *)f->label_selector,
+                              sandbox_config(sb)->n_labels,
+                              (void *const *)sandbox_config(sb)->labels))
             return 0;
     }
     keep(ctx->call, sandbox_ref(sb));
@@ -240,12 +226,11 @@ static int list_one(struct sandbox *sb, void *opaque)
     p->state = cri_state(s);
     p->created_at = sandbox_created_at(sb);
     p->runtime_handler = (char *)sandbox_runtime_handler(sb);
-    p->labels = copy_map(ctx->call, &runtime__v1__pod_sandbox__labels_entry__descriptor,
-                         (void *const *)cfg->labels, cfg->n_labels);
-    p->n_labels = cfg->n_labels;
-    p->annotations = copy_map(ctx->call, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
-                              (void *const *)cfg->annotations, cfg->n_annotations);
-    p->n_annotations = cfg->n_annotations;
+    p->labels = rpc_copy_map(ctx->call, &runtime__v1__pod_sandbox__labels_entry__descriptor,
+                             cfg->n_labels, (void *const *)cfg->labels, &p->n_labels);
+    p->annotations =
+        rpc_copy_map(ctx->call, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
+                     cfg->n_annotations, (void *const *)cfg->annotations, &p->n_annotations);
     if (ctx->n == ctx->cap) {
         size_t ncap = ctx->cap ? ctx->cap * 2 : 16;
         Runtime__V1__PodSandbox **items = rpc_alloc(ctx->call, ncap * sizeof(*items));

@@ -93,6 +93,10 @@ struct sandbox_container_hooks {
 };
 void sandbox_set_container_hooks(struct hull_server *srv, const struct sandbox_container_hooks *h);
 
+/* The CRI PodSandboxStatus of sb, allocated in call memory (rpc_sandbox.c). */
+struct rpc_call;
+Runtime__V1__PodSandboxStatus *sandbox_status_message(struct rpc_call *call, struct sandbox *sb);
+
 /* Status: NetworkReady condition (false with reason + message when no valid CNI config).
  * reason/message are malloc'd (caller frees) when false. */
 bool sandbox_network_ready(struct hull_server *srv, char **reason, char **message);

@@ -319,6 +319,9 @@ def test_remove_pod_removes_its_containers(env):
     cid = create(env, pod, pcfg, "inpod", ["sleep", "100"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_RUNNING)
+    ps = env.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod))
+    assert [c.id for c in ps.containers_statuses] == [cid]
+    assert ps.containers_statuses[0].state == pb.CONTAINER_RUNNING
     env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
     assert status(env, cid).state == pb.CONTAINER_EXITED
     env.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
