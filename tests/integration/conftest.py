@@ -130,6 +130,17 @@ class Hulld:
         return "\n".join(line for line in text.splitlines() if any(m in line for m in marks))
 
 
+def unmount_below(base):
+    """Lazily unmounts every mount at or below base, deepest first (a failed test may leave
+    pinned namespaces, shm or overlay mounts behind)."""
+    prefix = os.path.realpath(base)
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    below = [p for p in points if p == prefix or p.startswith(prefix + "/")]
+    for p in sorted(set(below), key=len, reverse=True):
+        subprocess.run(["umount", "-l", p], stderr=subprocess.DEVNULL)
+
+
 @pytest.fixture
 def hulld_factory():
     daemons = []
@@ -152,7 +163,7 @@ def hulld_factory():
         if rc not in (0, None):
             problems.append(f"hulld exited with {rc}:\n{d.log()[-4000:]}")
     for base in bases:
-        subprocess.run(["umount", "-R", "-l", base], stderr=subprocess.DEVNULL)
+        unmount_below(base)
         shutil.rmtree(base, ignore_errors=True)
     if problems:
         pytest.fail("\n".join(problems))
