@@ -329,9 +329,15 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->reason = xstrdup("");
     c->message = xstrdup("");
     c->runtime_handler = xstrdup(sandbox_runtime_handler(sb));
-    r = ocispec_log_path(pod_config, config, &c->log_path, err);
+    /* as containerd: a relative log path without a pod log directory means no log file */
+    bool no_log_dir = pod_config == NULL || pod_config->log_directory == NULL ||
+                      pod_config->log_directory[0] == '\0';
+    r = no_log_dir && config->log_path && config->log_path[0] != '/'
+            ? 0
+            : ocispec_log_path(pod_config, config, &c->log_path, err);
+    if (c->log_path == NULL)
+        c->log_path = xstrdup(""); /* no log asked for (or refused below) */
     if (r < 0) {
-        c->log_path = xstrdup("");
         hull_error_wrap(err, "container \"%s\"", config->metadata->name);
         goto fail;
     }
