@@ -157,6 +157,22 @@ struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t
     return found;
 }
 
+struct container *ctr_find_running(struct hull_server *srv, const char *id, hull_error_t *err)
+{
+    struct container *c = ctr_find(srv, id, err);
+    if (c == NULL)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    int state = c->state;
+    pthread_mutex_unlock(&c->lock);
+    if (state != CONTAINER_RUNNING) {
+        hull_error_setx(err, EBUSY, "container \"%s\" is not running", c->id);
+        ctr_put(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* Adds c to the index unless its name is taken in its pod. */
 int ctr_insert(struct hull_server *srv, struct container *c, hull_error_t *err)
 {

@@ -65,6 +65,8 @@ struct container_service *ctr_service(struct hull_server *srv);
 struct container *ctr_new(void);
 void ctr_put(struct container *c);
 struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t *err);
+/* Like ctr_find, but only a running container (EBUSY "… is not running" otherwise). */
+struct container *ctr_find_running(struct hull_server *srv, const char *id, hull_error_t *err);
 int ctr_insert(struct hull_server *srv, struct container *c, hull_error_t *err);
 void ctr_unlink(struct hull_server *srv, struct container *c);
 char *ctr_name_key(const char *pod_id, const Runtime__V1__ContainerConfig *config);

@@ -769,18 +769,10 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     memset(res, 0, sizeof(*res));
     if (n_cmd == 0 || cmd[0] == NULL || cmd[0][0] == '\0')
         return hull_error_setx(err, EINVAL, "exec: no command given");
-    struct container *c = ctr_find(srv, id, err);
+    struct container *c = ctr_find_running(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
     int r;
-    pthread_mutex_lock(&c->lock);
-    int state = c->state;
-    pthread_mutex_unlock(&c->lock);
-    if (state != CONTAINER_RUNNING) {
-        r = hull_error_setx(err, EBUSY, "container \"%s\" is not running", c->id);
-        ctr_put(c);
-        return r;
-    }
     _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
     char xid[65];
     hull_id_generate(xid);
@@ -902,19 +894,10 @@ out:
 
 int container_reopen_log(struct hull_server *srv, const char *id, hull_error_t *err)
 {
-    struct container *c = ctr_find(srv, id, err);
+    struct container *c = ctr_find_running(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
     int r = 0;
-    pthread_mutex_lock(&c->lock);
-    int state = c->state;
-    pthread_mutex_unlock(&c->lock);
-    if (state != CONTAINER_RUNNING) {
-        r = hull_error_setx(err, EBUSY, "container \"%s\" is not running", c->id);
-        ctr_put(c);
-        return r;
-    }
-    _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
     _cleanup_free_ char *path = hull_path_join(mon, HULL_CONMON_CTL_SOCK);
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

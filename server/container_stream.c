@@ -33,27 +33,9 @@ static int connect_seqpacket(const char *path, hull_error_t *err)
     return fd;
 }
 
-/* A running container or an error naming why not. */
-static struct container *running_container(struct hull_server *srv, const char *id,
-                                           hull_error_t *err)
-{
-    struct container *c = ctr_find(srv, id, err);
-    if (c == NULL)
-        return NULL;
-    pthread_mutex_lock(&c->lock);
-    int state = c->state;
-    pthread_mutex_unlock(&c->lock);
-    if (state != CONTAINER_RUNNING) {
-        hull_error_setx(err, EBUSY, "container \"%s\" is not running", c->id);
-        ctr_put(c);
-        return NULL;
-    }
-    return c;
-}
-
 static int backend_check(void *data, const struct stream_request *req, hull_error_t *err)
 {
-    struct container *c = running_container(data, req->id, err);
+    struct container *c = ctr_find_running(data, req->id, err);
     if (c == NULL)
         return -hull_error_status(err);
     int r = 0;
@@ -103,7 +85,7 @@ static int backend_exec(void *data, const struct stream_request *req,
 {
     struct hull_server *srv = data;
     struct container_service *cs = ctr_service(srv);
-    struct container *c = running_container(srv, req->id, err);
+    struct container *c = ctr_find_running(srv, req->id, err);
     if (c == NULL)
         return -hull_error_status(err);
     size_t n_cmd = 0;
@@ -193,7 +175,7 @@ static int backend_attach(void *data, const struct stream_request *req, struct s
                           hull_error_t *err)
 {
     struct hull_server *srv = data;
-    struct container *c = running_container(srv, req->id, err);
+    struct container *c = ctr_find_running(srv, req->id, err);
     if (c == NULL)
         return -hull_error_status(err);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
