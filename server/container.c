@@ -536,7 +536,10 @@ static void *exit_watcher(void *arg)
                 struct container *c = ctr_find(srv, l[i]->id, NULL);
                 if (c == NULL)
                     continue;
-                if (!ctr_collect_exit(srv, c) && !c->busy && !monitor_alive(c->monitor_pid))
+                pthread_mutex_lock(&c->lock);
+                bool busy = c->busy;
+                pthread_mutex_unlock(&c->lock);
+                if (!busy && !ctr_collect_exit(srv, c) && !monitor_alive(c->monitor_pid))
                     mark_lost(srv, c);
                 ctr_put(c);
             }

@@ -342,6 +342,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         goto fail;
     }
 
+    c->busy = true;              /* being created: the exit watcher leaves it alone */
     r = ctr_insert(srv, c, err); /* reserves the name */
     if (r < 0)
         goto fail;
@@ -462,6 +463,9 @@ int container_create(struct hull_server *srv, const char *pod_id,
     r = ctr_save(srv, c, err);
     if (r < 0)
         goto fail;
+    pthread_mutex_lock(&c->lock);
+    c->busy = false;
+    pthread_mutex_unlock(&c->lock);
     log_info("container %s (%s) created in pod %s, pid %d", c->id, config->metadata->name,
              c->pod_id, c->pid);
     events_publish(srv, c->id, c->pod_id,

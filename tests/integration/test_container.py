@@ -476,3 +476,20 @@ def test_slow_stop_does_not_block_other_calls(env):
     t.join(30)
     assert time.time() - t0 >= 5.5
     assert status(env, cid).exit_code == 137
+
+
+def test_creates_racing_the_exit_watcher_sweep(env):
+    """The exit watcher sweeps for monitors that vanished when no exit came for 5 s; a
+    container being created (no monitor yet) must never be taken for a lost one.  Containers
+    are created back to back with none exiting, so sweeps land inside creates."""
+    if env.handler != "hull-oci":
+        pytest.skip("the race is in hulld, not in the runtime: one handler is enough")
+    pod, pcfg = run_pod(env, "sweep")
+    deadline = time.time() + 11  # at least two sweeps
+    n = 0
+    while time.time() < deadline:
+        cid = create(env, pod, pcfg, f"c{n}", ["sleep", "100"])
+        env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+        n += 1
+    assert n > 10
+    env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
