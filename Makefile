@@ -134,6 +134,7 @@ asan:
 
 # make test: everything under ASan/UBSan, then unit tests, then integration tests.
 test: asan $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory format-check >/dev/null && echo "clang-format: every C file is formatted"
 	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" run-tests
 
 run-tests: $(UNIT_BIN) $(GEN_PY)
