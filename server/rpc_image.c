@@ -3,6 +3,7 @@
  * across registry I/O, so a slow pull never blocks other calls. */
 #include "image/image.h"
 #include "server/handlers.h"
+#include "server/stats.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -312,6 +313,25 @@ int rpc_image_fs_info(struct rpc_call *call, const ProtobufCMessage *req, Protob
     m->image_filesystems = rpc_alloc(call, sizeof(*m->image_filesystems));
     m->image_filesystems[0] = fu;
     m->n_image_filesystems = 1;
+
+    /* the containers' writable layers (kubelet's container filesystem) */
+    _cleanup_free_ char *cdir = hull_path_join(rpc_config(call)->root, "containers");
+    struct stats_fs_usage cu;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (stats_dir_usage(cdir, &cu, &e) == 0) {
+        Runtime__V1__FilesystemUsage *c =
+            rpc_new_message(call, &runtime__v1__filesystem_usage__descriptor);
+        c->timestamp = cu.timestamp_ns;
+        c->fs_id = rpc_new_message(call, &runtime__v1__filesystem_identifier__descriptor);
+        c->fs_id->mountpoint = rpc_strdup(call, cdir);
+        c->used_bytes = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
+        c->used_bytes->value = cu.used_bytes;
+        c->inodes_used = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
+        c->inodes_used->value = cu.inodes_used;
+        m->container_filesystems = rpc_alloc(call, sizeof(*m->container_filesystems));
+        m->container_filesystems[0] = c;
+        m->n_container_filesystems = 1;
+    }
     *resp = &m->base;
     return 0;
 }
