@@ -158,7 +158,7 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
         return hull_error_set(err, errno, "unshare the cgroup namespace");
     if (p->terminal) {
-        int r = oci_console_setup(a->console_fd, err);
+        int r = oci_console_setup(a->console_fd, p->console_rows, p->console_cols, err);
         if (r < 0)
             return hull_error_wrap(err, "console");
     } else if (!a->exec_mode) {

@@ -99,6 +99,7 @@ struct oci_caps {
 
 struct oci_process {
     bool terminal;
+    uint16_t console_rows, console_cols; /* process.consoleSize; 0 = not given */
     struct oci_user user;
     char **args; /* NULL-terminated */
     char **env;  /* NULL-terminated */
@@ -332,7 +333,9 @@ int oci_sysctl_validate(const struct oci_spec *spec, const char *key, const char
 /* ---- terminal (terminal.c) ----------------------------------------------------------------- */
 int oci_console_connect(const char *path, hull_error_t *err);
 /* In the container: new pty, master sent over sock, slave made the controlling tty and stdio. */
-int oci_console_setup(int sock, hull_error_t *err);
+/* Creates the pty, applies rows x cols when non-zero (process.consoleSize) before the master
+ * leaves, sends the master to sock and makes the slave the controlling tty and stdio. */
+int oci_console_setup(int sock, uint16_t rows, uint16_t cols, hull_error_t *err);
 
 /* ---- state (state.c) ---------------------------------------------------------------------- */
 enum oci_status { OCI_CREATING = 0, OCI_CREATED, OCI_RUNNING, OCI_PAUSED, OCI_STOPPED };

@@ -205,6 +205,15 @@ int oci_process_parse(yajl_val node, struct oci_process *p, hull_error_t *err)
     if (node == NULL || !YAJL_IS_OBJECT(node))
         return hull_error_setx(err, EINVAL, "process: must be an object");
     p->terminal = hull_json_get_bool(node, "terminal", false);
+    yajl_val cs = hull_json_get(node, "consoleSize");
+    if (cs) {
+        long long h = hull_json_get_int(cs, "height", -1), w = hull_json_get_int(cs, "width", -1);
+        if (!YAJL_IS_OBJECT(cs) || h < 0 || w < 0 || h > 65535 || w > 65535)
+            return hull_error_setx(err, EINVAL,
+                                   "process.consoleSize: needs height and width from 0 to 65535");
+        p->console_rows = (uint16_t)h;
+        p->console_cols = (uint16_t)w;
+    }
     if (parse_user(hull_json_get(node, "user"), &p->user, err) < 0)
         return -EINVAL;
     if (json_strv(hull_json_get(node, "args"), "process.args", &p->args, err) < 0)

@@ -43,7 +43,7 @@ static int send_fd(int sock, int fd, const char *name)
     return r < 0 ? -errno : 0;
 }
 
-int oci_console_setup(int sock, hull_error_t *err)
+int oci_console_setup(int sock, uint16_t rows, uint16_t cols, hull_error_t *err)
 {
     _cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)
@@ -57,6 +57,11 @@ int oci_console_setup(int sock, hull_error_t *err)
     _cleanup_close_ int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0)
         return hull_error_set(err, errno, "open the pty slave");
+    if (rows && cols) {
+        struct winsize ws = {.ws_row = rows, .ws_col = cols};
+        if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
+            return hull_error_set(err, errno, "set the console size %ux%u", rows, cols);
+    }
     int n = 0;
     char name[64] = "/dev/pts/?";
     if (ioctl(master, TIOCGPTN, &n) == 0)

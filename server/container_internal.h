@@ -74,9 +74,10 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
 bool ctr_collect_exit(struct hull_server *srv, struct container *c);
 /* Takes / drops the image layer reference of a container (container_ops.c). */
 void ctr_image_acquire(struct hull_server *srv, struct container *c);
-/* The process.json of an exec: the container's process with args (and terminal) replaced. */
-int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
-                          hull_error_t *err);
+/* The process.json of an exec: the container's process with args (and terminal) replaced;
+ * rows x cols (non-zero, tty only) become its consoleSize. */
+int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty,
+                          unsigned rows, unsigned cols, char **out, hull_error_t *err);
 /* A hull-conmon command line under construction (container_ops.c). */
 struct monitor_args {
     const char *argv[48];

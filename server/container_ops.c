@@ -736,15 +736,15 @@ int container_remove_pod(struct hull_server *srv, const char *pod_id, hull_error
 }
 
 /* ---- exec sync ------------------------------------------------------------------------------ */
-int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty, char **out,
-                          hull_error_t *err)
+int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty,
+                          unsigned rows, unsigned cols, char **out, hull_error_t *err)
 {
     _cleanup_free_ char *cfg = hull_path_join(bundle, "config.json");
     _cleanup_free_ char *spec = NULL;
     int r = hull_read_file(cfg, 8 << 20, &spec, NULL, err);
     if (r < 0)
         return r;
-    return ocispec_exec_process(spec, cmd, n_cmd, tty, out, err);
+    return ocispec_exec_process(spec, cmd, n_cmd, tty, rows, cols, out, err);
 }
 
 static int read_exact(int fd, char *buf, size_t len, int timeout_ms)
@@ -791,7 +791,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     struct monitor_args ma = {0};
     pid_t pid = 0, mpid = -1;
     if ((r = hull_mkdir_p(xdir, 0700, err)) < 0 ||
-        (r = ctr_exec_process_json(sdir, cmd, n_cmd, false, &pjson, err)) < 0 ||
+        (r = ctr_exec_process_json(sdir, cmd, n_cmd, false, 0, 0, &pjson, err)) < 0 ||
         (r = hull_write_file_atomic(pfile, pjson, strlen(pjson), 0600, err)) < 0)
         goto out;
     margs_monitor(&ma, srv, c, sdir, xdir, xdir);

@@ -104,7 +104,8 @@ static int backend_exec(void *data, const struct stream_request *req,
     _cleanup_yajl_ yajl_val ready = NULL, started = NULL;
     int fd = -1, r;
     if ((r = hull_mkdir_p(s->dir, 0700, err)) < 0 ||
-        (r = ctr_exec_process_json(bundle, req->cmd, n_cmd, req->tty, &pjson, err)) < 0 ||
+        (r = ctr_exec_process_json(bundle, req->cmd, n_cmd, req->tty, size ? size->height : 0,
+                                   size ? size->width : 0, &pjson, err)) < 0 ||
         (r = hull_write_file_atomic(pfile, pjson, strlen(pjson), 0600, err)) < 0)
         goto fail;
     int p[2];

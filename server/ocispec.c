@@ -2472,8 +2472,8 @@ int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
     return 0;
 }
 
-int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty,
-                         char **json_out, hull_error_t *err)
+int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty, unsigned rows,
+                         unsigned cols, char **json_out, hull_error_t *err)
 {
     *json_out = NULL;
     if (n == 0)
@@ -2496,6 +2496,13 @@ int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool
         jw_copy(&w, p->u.object.values[i], 0);
     }
     hull_jw_kv_bool(&w, "terminal", tty);
+    if (tty && rows && cols) {
+        hull_jw_key(&w, "consoleSize");
+        hull_jw_begin_object(&w);
+        hull_jw_kv_int(&w, "height", rows);
+        hull_jw_kv_int(&w, "width", cols);
+        hull_jw_end_object(&w);
+    }
     jw_strv(&w, "args", cmd, n);
     hull_jw_end_object(&w);
     *json_out = hull_jw_finish(&w, NULL);

@@ -84,8 +84,8 @@ int oci_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char *
 /* The process.json for `RUNTIME exec --process` (Exec, ExecSync): the container's process from
  * its generated config.json (user, groups, env, cwd, capabilities, rlimits, noNewPrivileges,
  * apparmor) with args replaced by cmd[0..n) and terminal set to tty. */
-int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty,
-                         char **json_out, hull_error_t *err);
+int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty, unsigned rows,
+                         unsigned cols, char **json_out, hull_error_t *err);
 
 /* The default capability set kubelet expects (CAP_ names), NULL-terminated. */
 extern const char *const ocispec_default_caps[];

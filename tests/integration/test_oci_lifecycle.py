@@ -3,6 +3,7 @@ features, error cases.  Run with RUNTIME=runc to check the same behaviour agains
 import array
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -424,4 +425,48 @@ def test_exec_tty(both, tmp_path):
             os.close(got["fd"])
         rt.cmd("delete", "--force", cid)
         import shutil
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_console_size_applied_before_start(rt, tmp_path):
+    """process.consoleSize: the pty has the size before the process runs (exec -t from
+    kubectl asks for it), so the first `stty size` already sees it."""
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sh", "-c", "stty size; echo done"],
+                  process={"terminal": True, "consoleSize": {"height": 33, "width": 77}})
+    sockdir = tempfile.mkdtemp(prefix="hc", dir="/tmp")
+    path = os.path.join(sockdir, "s")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        got["name"], got["fd"] = _recv_fd(conn)
+        conn.close()
+
+    t = threading.Thread(target=accept)
+    t.start()
+    cid = rt.new_id()
+    try:
+        rt.create(cid, bdir, "--console-socket", path)
+        t.join(10)
+        rt.cmd("start", cid, check=True)
+        out = b""
+        deadline = time.time() + 10
+        while b"done" not in out and time.time() < deadline:
+            try:
+                chunk = os.read(got["fd"], 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert b"33 77" in out, out
+    finally:
+        srv.close()
+        if "fd" in got:
+            os.close(got["fd"])
+        rt.cmd("delete", "--force", cid)
         shutil.rmtree(sockdir, ignore_errors=True)

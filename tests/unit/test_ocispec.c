@@ -1558,7 +1558,7 @@ static void test_exec_process(void **state)
     f->img.user = "app";
     assert_int_equal(oci_spec_from_cri(&f->in, &spec, &err), 0);
     char *cmd[] = {"ls", "-l"};
-    assert_int_equal(ocispec_exec_process(spec, cmd, 2, true, &proc, &err), 0);
+    assert_int_equal(ocispec_exec_process(spec, cmd, 2, true, 40, 120, &proc, &err), 0);
     char ebuf[128];
     yajl_val t = yajl_tree_parse(proc, ebuf, sizeof(ebuf));
     assert_non_null(t);
@@ -1568,11 +1568,19 @@ static void test_exec_process(void **state)
     assert_join(jget(t, "user", "additionalGids", NULL), "1000 10 500");
     assert_non_null(jget(t, "capabilities", "bounding", NULL));
     assert_string_equal(jstr(t, "cwd", NULL, NULL), "/imgwd");
+    assert_int_equal(jint(t, "consoleSize", "height", NULL), 40);
+    assert_int_equal(jint(t, "consoleSize", "width", NULL), 120);
     yajl_tree_free(t);
     free(proc);
-    assert_int_equal(ocispec_exec_process(spec, cmd, 0, false, &proc, &err), -EINVAL);
+    /* no size without a terminal */
+    assert_int_equal(ocispec_exec_process(spec, cmd, 2, false, 40, 120, &proc, &err), 0);
+    t = yajl_tree_parse(proc, ebuf, sizeof(ebuf));
+    assert_null(hull_json_get(t, "consoleSize"));
+    yajl_tree_free(t);
+    free(proc);
+    assert_int_equal(ocispec_exec_process(spec, cmd, 0, false, 0, 0, &proc, &err), -EINVAL);
     hull_error_free(&err);
-    assert_int_equal(ocispec_exec_process("{}", cmd, 1, false, &proc, &err), -EINVAL);
+    assert_int_equal(ocispec_exec_process("{}", cmd, 1, false, 0, 0, &proc, &err), -EINVAL);
     hull_error_free(&err);
     free(spec);
 }
