@@ -311,7 +311,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     struct container *c = ctr_new();
     bool mounted = false, inserted = false;
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
-                        *upper = NULL, *work = NULL, *cfgpath = NULL;
+                        *upper = NULL, *work = NULL, *cfgpath = NULL, *target_pidns = NULL;
     struct monitor_args ma = {0};
     struct ocispec_user user = {0};
     const Runtime__V1__PodSandboxConfig *pod_config = sandbox_config(sb);
@@ -402,6 +402,28 @@ int container_create(struct hull_server *srv, const char *pod_id,
     /* the OCI spec */
     struct ocispec_sandbox view;
     fill_pod_view(sb, &view);
+    /* pid namespace mode TARGET: join the namespace of another running container of the pod */
+    const Runtime__V1__NamespaceOption *nso =
+        config->linux && config->linux->security_context
+            ? config->linux->security_context->namespace_options
+            : NULL;
+    if (nso && nso->pid == RUNTIME__V1__NAMESPACE_MODE__TARGET) {
+        struct container *t = ctr_find_running(srv, nso->target_id, err);
+        if (t == NULL) {
+            r = hull_error_wrap(err, "container \"%s\": pid namespace target",
+                                config->metadata->name);
+            goto fail;
+        }
+        bool same_pod = strcmp(t->pod_id, c->pod_id) == 0;
+        target_pidns = xasprintf("/proc/%d/ns/pid", (int)t->pid);
+        ctr_put(t);
+        if (!same_pod) {
+            r = hull_error_setx(err, EINVAL,
+                                "container \"%s\": pid namespace target \"%s\" is in another pod",
+                                config->metadata->name, nso->target_id);
+            goto fail;
+        }
+    }
     struct ocispec_input in = {
         .container_id = c->id,
         .config = c->config,
@@ -410,6 +432,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .rootfs = rootfs,
         .container_dir = rdir,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
+        .target_pidns_path = target_pidns,
         .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);

@@ -50,12 +50,12 @@ def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F81
         pass
 
 
-def run_pod(d, name="pod", handler=None):
+def run_pod(d, name="pod", handler=None, pid=pb.POD):
     cfg = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
         log_directory=str(d.logs / name),
         linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            namespace_options=pb.NamespaceOption(network=pb.NODE))),
+            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pid))),
         labels={"app": name})
     h = d.handler if handler is None else handler
     r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=h))
@@ -497,3 +497,28 @@ def test_creates_racing_the_exit_watcher_sweep(env):
         n += 1
     assert n > 10
     env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+
+
+def test_pid_namespace_target(env):
+    """NamespaceOption pid TARGET (kubectl debug): the new container joins the target's pid
+    namespace and sees its processes."""
+    pod, pcfg = run_pod(env, "target", pid=pb.CONTAINER)  # kubelet's default
+    a = create(env, pod, pcfg, "app", ["sh", "-c", "exec sleep 1234"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=a))
+    wait_state(env, a, pb.CONTAINER_RUNNING)
+    sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
+        pid=pb.TARGET, target_id=a))
+    dbg = create(env, pod, pcfg, "debug", ["sleep", "100"],
+                 linux=pb.LinuxContainerConfig(security_context=sc))
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=dbg))
+    wait_state(env, dbg, pb.CONTAINER_RUNNING)
+    r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=dbg,
+                                                cmd=["cat", "/proc/1/cmdline"], timeout=10))
+    assert r.stdout.split(b"\0")[:2] == [b"sleep", b"1234"], r
+    # a target that is not running is refused with a clear error
+    sc2 = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
+        pid=pb.TARGET, target_id="0" * 64))
+    with pytest.raises(grpc.RpcError) as e:
+        create(env, pod, pcfg, "debug2", ["sleep", "1"],
+               linux=pb.LinuxContainerConfig(security_context=sc2))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
