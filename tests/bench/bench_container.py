@@ -76,27 +76,33 @@ def pod_start(d, n, tag, image, marker):
     times, pods = [], []
     time.sleep(1)
     base = mem(d.proc.pid, marker)
-    for i in range(n):
-        cfg = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=f"e2e-{tag}-{i}",
-                                                                 namespace="b", uid=f"u{tag}{i}"),
-                                  hostname=f"e2e-{i}", log_directory=f"/tmp/hull-e2e-{tag}")
-        cfg.linux.cgroup_parent = f"/hullbench-{tag}/pod{i}"
-        ccfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="main"),
-                                  image=pb.ImageSpec(image=image), command=["sleep", "1000"],
-                                  log_path="main.log")
-        t = time.perf_counter()
-        pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg),
-                                      timeout=120).pod_sandbox_id
-        cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
-            pod_sandbox_id=pod, config=ccfg, sandbox_config=cfg), timeout=120).container_id
-        d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=120)
-        times.append((time.perf_counter() - t) * 1000)
-        pods.append(pod)
-    time.sleep(2)
-    full = mem(d.proc.pid, marker)
-    for pod in pods:
-        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+    full = base
+    try:
+        for i in range(n):
+            cfg = pb.PodSandboxConfig(
+                metadata=pb.PodSandboxMetadata(name=f"e2e-{tag}-{i}", namespace="b",
+                                               uid=f"u{tag}{i}"),
+                hostname=f"e2e-{i}", log_directory=f"/tmp/hull-e2e-{tag}")
+            cfg.linux.cgroup_parent = f"/hullbench-{tag}/pod{i}"
+            ccfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="main"),
+                                      image=pb.ImageSpec(image=image), command=["sleep", "1000"],
+                                      log_path="main.log")
+            t = time.perf_counter()
+            pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg),
+                                          timeout=120).pod_sandbox_id
+            pods.append(pod)
+            cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+                pod_sandbox_id=pod, config=ccfg, sandbox_config=cfg), timeout=120).container_id
+            d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=120)
+            times.append((time.perf_counter() - t) * 1000)
+        time.sleep(2)
+        full = mem(d.proc.pid, marker)
+    finally:
+        # pods are removed even when a step failed: nothing is left running on the host
+        for pod in pods:
+            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod),
+                                       timeout=120)
     shutil.rmtree(f"/tmp/hull-e2e-{tag}", ignore_errors=True)
     return times, ((full[0] - base[0]) / n, (full[1] - base[1]) / n)
 
