@@ -137,6 +137,10 @@ def test_exec_sync_stop_signal_and_remove(env):
     with pytest.raises(grpc.RpcError) as e:
         env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sleep", "30"], timeout=1))
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # the timed-out process is gone (critest checks this too)
+    r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["ps", "-o", "args"],
+                                                timeout=10))
+    assert b"sleep 30" not in r.stdout, r.stdout
     t0 = time.time()
     env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=20))
     assert time.time() - t0 < 10
