@@ -82,6 +82,12 @@ void *rpc_copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc
 /* True if every selector entry is present with the same value among the labels. */
 bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels);
 
+/* A CRI UInt64Value / FilesystemUsage in call memory (mountpoint NULL: left empty). */
+Runtime__V1__UInt64Value *rpc_u64(struct rpc_call *call, uint64_t v);
+Runtime__V1__FilesystemUsage *rpc_fs_usage(struct rpc_call *call, int64_t timestamp,
+                                           const char *mountpoint, uint64_t used_bytes,
+                                           uint64_t inodes_used);
+
 /* gRPC status codes, as in grpc/status.h. */
 enum rpc_code {
     RPC_OK = 0,

@@ -299,14 +299,7 @@ int rpc_image_fs_info(struct rpc_call *call, const ProtobufCMessage *req, Protob
     if (r < 0)
         return r;
     Runtime__V1__FilesystemUsage *fu =
-        rpc_new_message(call, &runtime__v1__filesystem_usage__descriptor);
-    fu->timestamp = hull_now_ns();
-    fu->fs_id = rpc_new_message(call, &runtime__v1__filesystem_identifier__descriptor);
-    fu->fs_id->mountpoint = rpc_strdup(call, u.mountpoint);
-    fu->used_bytes = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
-    fu->used_bytes->value = u.used_bytes;
-    fu->inodes_used = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
-    fu->inodes_used->value = u.inodes_used;
+        rpc_fs_usage(call, hull_now_ns(), u.mountpoint, u.used_bytes, u.inodes_used);
     free(u.mountpoint);
     Runtime__V1__ImageFsInfoResponse *m =
         rpc_new_message(call, &runtime__v1__image_fs_info_response__descriptor);
@@ -320,14 +313,7 @@ int rpc_image_fs_info(struct rpc_call *call, const ProtobufCMessage *req, Protob
     _cleanup_error_ hull_error_t e = NULL;
     if (stats_dir_usage(cdir, &cu, &e) == 0) {
         Runtime__V1__FilesystemUsage *c =
-            rpc_new_message(call, &runtime__v1__filesystem_usage__descriptor);
-        c->timestamp = cu.timestamp_ns;
-        c->fs_id = rpc_new_message(call, &runtime__v1__filesystem_identifier__descriptor);
-        c->fs_id->mountpoint = rpc_strdup(call, cdir);
-        c->used_bytes = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
-        c->used_bytes->value = cu.used_bytes;
-        c->inodes_used = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
-        c->inodes_used->value = cu.inodes_used;
+            rpc_fs_usage(call, cu.timestamp_ns, cdir, cu.used_bytes, cu.inodes_used);
         m->container_filesystems = rpc_alloc(call, sizeof(*m->container_filesystems));
         m->container_filesystems[0] = c;
         m->n_container_filesystems = 1;

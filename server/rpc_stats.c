@@ -76,13 +76,6 @@ static bool nano_cores(struct stats_service *s, const char *key, struct stats_cp
     return ok;
 }
 
-static Runtime__V1__UInt64Value *u64(struct rpc_call *call, uint64_t v)
-{
-    Runtime__V1__UInt64Value *r = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
-    r->value = v;
-    return r;
-}
-
 static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, const char *key,
                          Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out)
 {
@@ -90,22 +83,22 @@ static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, co
     if (u->cpu.valid) {
         Runtime__V1__CpuUsage *cpu = rpc_new_message(call, &runtime__v1__cpu_usage__descriptor);
         cpu->timestamp = u->timestamp_ns;
-        cpu->usage_core_nano_seconds = u64(call, u->cpu.usage_ns);
+        cpu->usage_core_nano_seconds = rpc_u64(call, u->cpu.usage_ns);
         uint64_t nc = 0;
         if (nano_cores(s, key, stats_cpu_sample_of(u), &nc))
-            cpu->usage_nano_cores = u64(call, nc);
+            cpu->usage_nano_cores = rpc_u64(call, nc);
         *cpu_out = cpu;
     }
     if (u->memory.valid) {
         Runtime__V1__MemoryUsage *m = rpc_new_message(call, &runtime__v1__memory_usage__descriptor);
         m->timestamp = u->timestamp_ns;
-        m->working_set_bytes = u64(call, u->memory.working_set_bytes);
-        m->usage_bytes = u64(call, u->memory.usage_bytes);
-        m->rss_bytes = u64(call, u->memory.rss_bytes);
-        m->page_faults = u64(call, u->memory.page_faults);
-        m->major_page_faults = u64(call, u->memory.major_page_faults);
+        m->working_set_bytes = rpc_u64(call, u->memory.working_set_bytes);
+        m->usage_bytes = rpc_u64(call, u->memory.usage_bytes);
+        m->rss_bytes = rpc_u64(call, u->memory.rss_bytes);
+        m->page_faults = rpc_u64(call, u->memory.page_faults);
+        m->major_page_faults = rpc_u64(call, u->memory.major_page_faults);
         if (u->memory.has_limit)
-            m->available_bytes = u64(call, u->memory.available_bytes);
+            m->available_bytes = rpc_u64(call, u->memory.available_bytes);
         *mem_out = m;
     }
 }
@@ -140,26 +133,19 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
         if (u.memory.valid && u.memory.has_swap) {
             st->swap = rpc_new_message(call, &runtime__v1__swap_usage__descriptor);
             st->swap->timestamp = u.timestamp_ns;
-            st->swap->swap_usage_bytes = u64(call, u.memory.swap_usage_bytes);
+            st->swap->swap_usage_bytes = rpc_u64(call, u.memory.swap_usage_bytes);
             if (u.memory.has_swap_limit)
-                st->swap->swap_available_bytes = u64(call, u.memory.swap_available_bytes);
+                st->swap->swap_available_bytes = rpc_u64(call, u.memory.swap_available_bytes);
         }
     }
     struct stats_fs_usage fs;
     hull_error_free(&e);
     if (stats_dir_usage(c->upper_dir, &fs, &e) == 0) {
-        Runtime__V1__FilesystemUsage *w =
-            rpc_new_message(call, &runtime__v1__filesystem_usage__descriptor);
-        w->timestamp = fs.timestamp_ns;
-        w->used_bytes = u64(call, fs.used_bytes);
-        w->inodes_used = u64(call, fs.inodes_used);
-        w->fs_id = rpc_new_message(call, &runtime__v1__filesystem_identifier__descriptor);
-        char *mp = NULL;
+        _cleanup_free_ char *mp = NULL;
         hull_error_free(&e);
-        if (stats_fs_mountpoint(c->upper_dir, &mp, &e) == 0) {
-            w->fs_id->mountpoint = rpc_strdup(call, mp);
-            free(mp);
-        }
+        stats_fs_mountpoint(c->upper_dir, &mp, &e); /* unknown: left empty */
+        Runtime__V1__FilesystemUsage *w =
+            rpc_fs_usage(call, fs.timestamp_ns, mp, fs.used_bytes, fs.inodes_used);
         st->writable_layer = w;
     }
     return st;
@@ -255,10 +241,10 @@ static Runtime__V1__NetworkInterfaceUsage *iface_usage(struct rpc_call *call,
     Runtime__V1__NetworkInterfaceUsage *u =
         rpc_new_message(call, &runtime__v1__network_interface_usage__descriptor);
     u->name = rpc_strdup(call, i->name);
-    u->rx_bytes = u64(call, i->rx_bytes);
-    u->rx_errors = u64(call, i->rx_errors);
-    u->tx_bytes = u64(call, i->tx_bytes);
-    u->tx_errors = u64(call, i->tx_errors);
+    u->rx_bytes = rpc_u64(call, i->rx_bytes);
+    u->rx_errors = rpc_u64(call, i->rx_errors);
+    u->tx_bytes = rpc_u64(call, i->tx_bytes);
+    u->tx_errors = rpc_u64(call, i->tx_errors);
     return u;
 }
 
@@ -300,7 +286,7 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
         if (u.pids.valid) {
             lx->process = rpc_new_message(call, &runtime__v1__process_usage__descriptor);
             lx->process->timestamp = u.timestamp_ns;
-            lx->process->process_count = u64(call, u.pids.current);
+            lx->process->process_count = rpc_u64(call, u.pids.current);
         }
     }
     const char *netns = sandbox_netns_path(sb);
@@ -458,7 +444,7 @@ static void metric_cb(void *opaque, const struct stats_metric_desc *d, const cha
     m->label_values = rpc_alloc(s->call, (d->n_label_keys + 1) * sizeof(char *));
     for (size_t i = 0; i < d->n_label_keys; i++)
         m->label_values[i] = (char *)(i < 3 ? s->labels[i] : (iface ? iface : ""));
-    m->value = u64(s->call, value);
+    m->value = rpc_u64(s->call, value);
     s->items[s->n++] = m;
 }
 

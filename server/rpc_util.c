@@ -31,3 +31,25 @@ bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *con
     }
     return true;
 }
+
+Runtime__V1__UInt64Value *rpc_u64(struct rpc_call *call, uint64_t v)
+{
+    Runtime__V1__UInt64Value *r = rpc_new_message(call, &runtime__v1__uint64_value__descriptor);
+    r->value = v;
+    return r;
+}
+
+Runtime__V1__FilesystemUsage *rpc_fs_usage(struct rpc_call *call, int64_t timestamp,
+                                           const char *mountpoint, uint64_t used_bytes,
+                                           uint64_t inodes_used)
+{
+    Runtime__V1__FilesystemUsage *u =
+        rpc_new_message(call, &runtime__v1__filesystem_usage__descriptor);
+    u->timestamp = timestamp;
+    u->fs_id = rpc_new_message(call, &runtime__v1__filesystem_identifier__descriptor);
+    if (mountpoint)
+        u->fs_id->mountpoint = rpc_strdup(call, mountpoint);
+    u->used_bytes = rpc_u64(call, used_bytes);
+    u->inodes_used = rpc_u64(call, inodes_used);
+    return u;
+}

@@ -326,11 +326,9 @@ def _recv_fd(conn):
     return msg, fds[0]
 
 
-def test_console_socket(both, tmp_path):
-    rt = both
-    bdir = str(tmp_path / "b")
-    B.make_bundle(bdir, ["/bin/sh", "-c", "tty; stty size; echo done"],
-                  process={"terminal": True})
+def _run_on_console(rt, bdir, until=b"done"):
+    """Creates and starts the bundle with a --console-socket; returns (pty name, output read
+    from the pty master until `until` or EOF)."""
     sockdir = tempfile.mkdtemp(prefix="hc", dir="/tmp")
     path = os.path.join(sockdir, "s")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -353,7 +351,7 @@ def test_console_socket(both, tmp_path):
         rt.cmd("start", cid, check=True)
         out = b""
         deadline = time.time() + 10
-        while b"done" not in out and time.time() < deadline:
+        while until not in out and time.time() < deadline:
             try:
                 chunk = os.read(got["fd"], 4096)
             except OSError:
@@ -361,15 +359,22 @@ def test_console_socket(both, tmp_path):
             if not chunk:
                 break
             out += chunk
-        assert b"/dev/pts/0" in out, out
-        assert b"done" in out
+        return got["name"], out
     finally:
         srv.close()
         if "fd" in got:
             os.close(got["fd"])
         rt.cmd("delete", "--force", cid)
-        import shutil
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_console_socket(both, tmp_path):
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sh", "-c", "tty; stty size; echo done"],
+                  process={"terminal": True})
+    _, out = _run_on_console(both, bdir)
+    assert b"/dev/pts/0" in out, out
+    assert b"done" in out
 
 
 def test_terminal_without_console_socket_fails(rt, tmp_path):
@@ -434,39 +439,5 @@ def test_console_size_applied_before_start(rt, tmp_path):
     bdir = str(tmp_path / "b")
     B.make_bundle(bdir, ["/bin/sh", "-c", "stty size; echo done"],
                   process={"terminal": True, "consoleSize": {"height": 33, "width": 77}})
-    sockdir = tempfile.mkdtemp(prefix="hc", dir="/tmp")
-    path = os.path.join(sockdir, "s")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-    got = {}
-
-    def accept():
-        conn, _ = srv.accept()
-        got["name"], got["fd"] = _recv_fd(conn)
-        conn.close()
-
-    t = threading.Thread(target=accept)
-    t.start()
-    cid = rt.new_id()
-    try:
-        rt.create(cid, bdir, "--console-socket", path)
-        t.join(10)
-        rt.cmd("start", cid, check=True)
-        out = b""
-        deadline = time.time() + 10
-        while b"done" not in out and time.time() < deadline:
-            try:
-                chunk = os.read(got["fd"], 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        assert b"33 77" in out, out
-    finally:
-        srv.close()
-        if "fd" in got:
-            os.close(got["fd"])
-        rt.cmd("delete", "--force", cid)
-        shutil.rmtree(sockdir, ignore_errors=True)
+    _, out = _run_on_console(rt, bdir)
+    assert b"33 77" in out, out
