@@ -268,6 +268,7 @@ static struct container_snapshot *snapshot(struct hull_server *srv, struct conta
     s->cgroups_path = xstrdup(c->cgroups_path);
     s->upper_dir = xasprintf("%s/%s/upper", ctr_service(srv)->root_dir, c->id);
     s->pid = c->pid;
+    s->stop_signo = ctr_signal_number(c->stop_signal);
     s->has_user = c->has_user;
     s->uid = c->uid;
     s->gid = c->gid;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define STREAM_BATCH 100
 
@@ -307,16 +308,24 @@ int rpc_image_fs_info(struct rpc_call *call, const ProtobufCMessage *req, Protob
     m->image_filesystems[0] = fu;
     m->n_image_filesystems = 1;
 
-    /* the containers' writable layers (kubelet's container filesystem) */
+    /* The containers' writable layers are a separate (kubelet: "split") filesystem only when
+     * they really live on another device than the image store; otherwise, as containerd does,
+     * only the image filesystem is reported and kubelet uses it for both. */
     _cleanup_free_ char *cdir = hull_path_join(rpc_config(call)->root, "containers");
-    struct stats_fs_usage cu;
-    _cleanup_error_ hull_error_t e = NULL;
-    if (stats_dir_usage(cdir, &cu, &e) == 0) {
-        Runtime__V1__FilesystemUsage *c =
-            rpc_fs_usage(call, cu.timestamp_ns, cdir, cu.used_bytes, cu.inodes_used);
-        m->container_filesystems = rpc_alloc(call, sizeof(*m->container_filesystems));
-        m->container_filesystems[0] = c;
-        m->n_container_filesystems = 1;
+    struct stat ist, cst;
+    if (stat(fu->fs_id->mountpoint, &ist) == 0 && stat(cdir, &cst) == 0 &&
+        ist.st_dev != cst.st_dev) {
+        struct stats_fs_usage cu;
+        _cleanup_error_ hull_error_t e = NULL;
+        if (stats_dir_usage(cdir, &cu, &e) == 0) {
+            Runtime__V1__FilesystemUsage *c =
+                rpc_fs_usage(call, cu.timestamp_ns, cdir, cu.used_bytes, cu.inodes_used);
+            m->container_filesystems = rpc_alloc(call, sizeof(*m->container_filesystems));
+            m->container_filesystems[0] = c;
+            m->n_container_filesystems = 1;
+        } else {
+            log_warn("ImageFsInfo: %s", hull_error_msg(&e));
+        }
     }
     *resp = &m->base;
     return 0;
