@@ -3,6 +3,7 @@
  * across registry I/O, so a slow pull never blocks other calls. */
 #include "image/image.h"
 #include "server/handlers.h"
+#include "server/metrics.h"
 #include "server/stats.h"
 #include "server/server.h"
 
@@ -164,7 +165,25 @@ int rpc_pull_image(struct rpc_call *call, const ProtobufCMessage *req, ProtobufC
         auth.registry_token = q->auth->registry_token;
     }
     _cleanup_free_ char *id = NULL;
+    /* metrics: bytes count only for an image that was not stored before */
+    struct hull_metrics *metrics = rpc_server(call)->metrics;
+    int64_t t0 = hull_monotonic_ns();
+    struct image_info *before = NULL;
+    if (metrics)
+        image_resolve(s, ref, &before, NULL);
     int r = image_pull(s, ref, q->auth ? &auth : NULL, &id, err);
+    if (metrics) {
+        uint64_t bytes = 0;
+        struct image_info *after = NULL;
+        if (r == 0 && image_resolve(s, id, &after, NULL) == 0 &&
+            (before == NULL || strcmp(before->id, after->id) != 0))
+            bytes = after->size;
+        if (after)
+            image_info_free(after);
+        if (before)
+            image_info_free(before);
+        metrics_image_pull(metrics, bytes, hull_monotonic_ns() - t0, r == 0);
+    }
     if (r < 0)
         return r;
     Runtime__V1__PullImageResponse *m =
