@@ -1,6 +1,7 @@
 """Operator interfaces of a real hulld: the Prometheus endpoint (off by default; per-RPC counts,
 errors by gRPC code and latency histograms, image pulls, containers and pods by state) parsed
 strictly, its HTTP behaviour, and sd_notify READY/STOPPING to $NOTIFY_SOCKET."""
+import json
 import math
 import os
 import re
@@ -310,7 +311,8 @@ def recv_states(sock, want, timeout=20):
 
 
 @pytest.mark.parametrize("abstract", [False, True])
-def test_sd_notify_ready_and_stopping(hulld_factory, tmp_path, monkeypatch, abstract):
+def test_sd_notify_ready_and_stopping(hulld_factory, registry, tmp_path,  # noqa: F811
+                                     monkeypatch, abstract):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     if abstract:
         name = f"hull-test-notify-{uuid.uuid4().hex}"
@@ -321,12 +323,39 @@ def test_sd_notify_ready_and_stopping(hulld_factory, tmp_path, monkeypatch, abst
         sock.bind(path)
         monkeypatch.setenv("NOTIFY_SOCKET", path)
     try:
-        d = hulld_factory(start=False)
+        d = hulld_factory("--insecure-registry", registry.host, start=False)
         d.start()
         ready = recv_states(sock, "READY=1")
         assert int(ready["MAINPID"]) == d.proc.pid
         # READY came after the socket accepted calls: it answers now
         d.runtime.Version(pb.VersionRequest(), timeout=5)
+        # children (monitors, the OCI runtime, the container) never inherit the variable
+        img = registry.push_busybox("notify/bb", uuid.uuid4().hex[:8])
+        d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=img.ref)))
+        cfg = pb.PodSandboxConfig(
+            metadata=pb.PodSandboxMetadata(name="n", uid="n-uid", namespace="test"),
+            linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+                namespace_options=pb.NamespaceOption(network=pb.NODE))))
+        pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+        cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=pod, sandbox_config=cfg, config=pb.ContainerConfig(
+                metadata=pb.ContainerMetadata(name="c"), image=pb.ImageSpec(image=img.ref),
+                command=["sleep", "60"]))).container_id
+        d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+        marker = os.environ["NOTIFY_SOCKET"].encode()
+        inheritors = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            if int(pid) == d.proc.pid:
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if marker in f.read():
+                        inheritors.append(pid)
+            except OSError:
+                pass
+        assert inheritors == []
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
         d.proc.send_signal(15)
         recv_states(sock, "STOPPING=1")
         assert d.proc.wait(40) == 0
