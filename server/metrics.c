@@ -377,12 +377,14 @@ static void *metrics_main(void *arg)
 int metrics_parse_address(const char *addr, char **host, int *port, hull_error_t *err)
 {
     const char *colon = strrchr(addr, ':');
-    if (colon == NULL)
+    const char *port_s = colon ? colon + 1 : addr; /* no colon: a bare port on loopback */
+    size_t host_len = colon ? (size_t)(colon - addr) : 0;
+    if (colon == NULL && strspn(addr, "0123456789") != strlen(addr))
         return hull_error_setx(err, EINVAL, "metrics_address `%s`: want HOST:PORT", addr);
-    _cleanup_free_ char *h = xstrndup(addr, (size_t)(colon - addr));
+    _cleanup_free_ char *h = xstrndup(addr, host_len);
     if (h[0] == '[') {
         size_t n = strlen(h);
-        if (n < 2 || h[n - 1] != ']')
+        if (n < 3 || h[n - 1] != ']')
             return hull_error_setx(err, EINVAL, "metrics_address `%s`: bad IPv6 host", addr);
         h[n - 1] = '\0';
         memmove(h, h + 1, n - 1);
@@ -392,8 +394,8 @@ int metrics_parse_address(const char *addr, char **host, int *port, hull_error_t
     }
     char *end = NULL;
     errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || errno || p < 0 || p > 65535)
+    long p = strtol(port_s, &end, 10);
+    if (port_s[0] < '0' || port_s[0] > '9' || *end != '\0' || errno || p < 0 || p > 65535)
         return hull_error_setx(err, EINVAL, "metrics_address `%s`: bad port", addr);
     *host = h[0] ? xstrdup(h) : xstrdup("127.0.0.1");
     *port = (int)p;

@@ -20,7 +20,7 @@
 struct hull_metrics;
 
 /* Creates the counters; starts the HTTP listener when config->metrics_address is non-empty
- * ("host:port", "[v6]:port" or ":port" meaning 127.0.0.1).  EINVAL bad address,
+ * ("host:port", "[v6]:port", ":port" or "port", the last two on 127.0.0.1).  EINVAL bad address,
  * EADDRINUSE etc. from bind. */
 int metrics_start(struct hull_server *srv, hull_error_t *err);
 /* Stops the listener thread and frees everything (NULL-safe). */
@@ -36,7 +36,8 @@ void metrics_monitor_lost(struct hull_metrics *m);
 /* The metrics text (for the endpoint and tests); caller frees. */
 char *metrics_render(struct hull_server *srv, size_t *len);
 
-/* Parses "host:port" / "[v6]:port" / ":port" (port 1..65535). */
+/* Parses "host:port", "[v6]:port", ":port" or "port" (the last two: 127.0.0.1); port 0..65535
+ * (0: any free port, logged).  The host stays as given (numeric addresses only at bind). */
 int metrics_parse_address(const char *addr, char **host, int *port, hull_error_t *err);
 
 /* sd_notify: keeps $NOTIFY_SOCKET and removes it from the environment so children (monitors,
