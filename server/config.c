@@ -74,6 +74,9 @@ static const struct opt options[] = {
      "seconds a streaming session may stay idle"},
     {"max_container_log_size", "max-container-log-size", OPT_INT, O(max_container_log_size), "0",
      "bytes after which a container log is truncated by its monitor (0: unlimited)"},
+    /* operators */
+    {"metrics_address", "metrics-address", OPT_STRING, O(metrics_address), "",
+     "HOST:PORT of the Prometheus /metrics endpoint (empty: off; \":PORT\" is 127.0.0.1:PORT)"},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -61,6 +61,9 @@ struct hull_config {
 
     /* logs */
     long long max_container_log_size; /* bytes, 0 = unlimited */
+
+    /* operators */
+    char *metrics_address; /* Prometheus endpoint, "" = off */
 };
 
 /* Builds the configuration from defaults, the config file and argv.  `--help` and `--version`

@@ -1,6 +1,7 @@
 /* Container records, persistence, recovery and exit tracking.  The lifecycle operations that
  * talk to hull-conmon and the OCI runtime are in container_ops.c. */
 #include "server/container_internal.h"
+#include "server/metrics.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -268,6 +269,7 @@ static struct container_snapshot *snapshot(struct hull_server *srv, struct conta
     s->cgroups_path = xstrdup(c->cgroups_path);
     s->upper_dir = xasprintf("%s/%s/upper", ctr_service(srv)->root_dir, c->id);
     s->pid = c->pid;
+    s->stop_signo = ctr_signal_number(c->stop_signal);
     s->has_user = c->has_user;
     s->uid = c->uid;
     s->gid = c->gid;
@@ -508,6 +510,7 @@ static void mark_lost(struct hull_server *srv, struct container *c)
     pthread_cond_broadcast(&c->exited_cv);
     pthread_mutex_unlock(&c->lock);
     log_warn("container %s: monitor %d is gone; marking it exited", c->id, c->monitor_pid);
+    metrics_monitor_lost(srv->metrics);
     if (ctr_save(srv, c, &err) < 0)
         log_error("container %s: %s", c->id, hull_error_msg(&err));
 }

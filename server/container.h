@@ -50,6 +50,7 @@ struct container_snapshot {
     size_t n_gids;
     char *resources_pb; /* packed LinuxContainerResources after updates (may be NULL) */
     size_t resources_len;
+    int stop_signo; /* effective stop signal: config, else image STOPSIGNAL, else SIGTERM */
 };
 void container_snapshot_free(struct container_snapshot *s);
 

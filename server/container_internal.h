@@ -96,6 +96,8 @@ void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct conta
 char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_id);
 /* Lets the sandbox area stop and remove a pod's containers. */
 void ctr_register_hooks(struct hull_server *srv);
+/* Signal name or number (image STOPSIGNAL, CRI enum name) → number; SIGTERM when unknown. */
+int ctr_signal_number(const char *name);
 char *ctr_base64_encode(const uint8_t *data, size_t len);
 int ctr_base64_decode(const char *s, uint8_t **out, size_t *len);
 

@@ -68,7 +68,9 @@ static int runtime_run(struct container *c, const char *const *args, hull_error_
     return proc_run_ok((char *const *)argv, RUNTIME_TIMEOUT_MS, err);
 }
 
-static int signal_number(const char *name)
+/* A signal name ("SIGUSR1", "USR1", "9", "SIGRTMIN+3", or a CRI enum name such as
+ * "SIGRTMINPLUS3" / "SIGRTMAXMINUS2") → its number; SIGTERM when unknown. */
+int ctr_signal_number(const char *name)
 {
     if (name == NULL || name[0] == '\0')
         return SIGTERM;
@@ -80,15 +82,29 @@ static int signal_number(const char *name)
     static const struct {
         const char *n;
         int v;
-    } tab[] = {{"HUP", SIGHUP},     {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-               {"USR1", SIGUSR1},   {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
-               {"WINCH", SIGWINCH}, {"PWR", SIGPWR},   {"ABRT", SIGABRT}, {"ALRM", SIGALRM}};
+    } tab[] = {{"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+               {"USR1", SIGUSR1},     {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+               {"WINCH", SIGWINCH},   {"PWR", SIGPWR},   {"ABRT", SIGABRT}, {"ALRM", SIGALRM},
+               {"BUS", SIGBUS},       {"CHLD", SIGCHLD}, {"CLD", SIGCHLD},  {"CONT", SIGCONT},
+               {"FPE", SIGFPE},       {"ILL", SIGILL},   {"IO", SIGIO},     {"IOT", SIGABRT},
+               {"PIPE", SIGPIPE},     {"POLL", SIGIO},   {"PROF", SIGPROF}, {"SEGV", SIGSEGV},
+               {"STKFLT", SIGSTKFLT}, {"SYS", SIGSYS},   {"TRAP", SIGTRAP}, {"TSTP", SIGTSTP},
+               {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"VTALRM", SIGVTALRM},
+               {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}};
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
         if (strcmp(tab[i].n, s) == 0)
             return tab[i].v;
-    if (strncmp(s, "RTMIN+", 6) == 0)
-        return SIGRTMIN + atoi(s + 6);
-    return SIGTERM;
+    int n = 0;
+    if (strcmp(s, "RTMIN") == 0)
+        return SIGRTMIN;
+    if (strcmp(s, "RTMAX") == 0)
+        return SIGRTMAX;
+    if (strncmp(s, "RTMIN+", 6) == 0 || strncmp(s, "RTMINPLUS", 9) == 0) {
+        n = SIGRTMIN + atoi(s + (s[5] == '+' ? 6 : 9));
+    } else if (strncmp(s, "RTMAX-", 6) == 0 || strncmp(s, "RTMAXMINUS", 10) == 0) {
+        n = SIGRTMAX - atoi(s + (s[5] == '-' ? 6 : 10));
+    }
+    return n >= SIGRTMIN && n <= SIGRTMAX ? n : SIGTERM;
 }
 
 /* CRI Signal enum → name (RUNTIME_DEFAULT → NULL). */
@@ -630,7 +646,7 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
         return 0;
     _cleanup_error_ hull_error_t kerr = NULL;
     if (timeout_s > 0 && state == CONTAINER_RUNNING) {
-        _cleanup_free_ char *sig = xasprintf("%d", signal_number(c->stop_signal));
+        _cleanup_free_ char *sig = xasprintf("%d", ctr_signal_number(c->stop_signal));
         const char *args[] = {"kill", c->id, sig, NULL};
         if (runtime_run(c, args, &kerr) < 0)
             log_debug("container %s: stop signal: %s", c->id, hull_error_msg(&kerr));

@@ -5,6 +5,7 @@
  * Calls are taken unregistered (grpc_server_request_call) and routed by method path through the
  * dispatch table, so unknown paths get UNIMPLEMENTED from the same place as known-but-unbuilt
  * methods.  Requests and responses are protobuf-c messages. */
+#include "server/metrics.h"
 #include "server/rpc.h"
 #include "server/server.h"
 
@@ -396,6 +397,10 @@ static void call_run(struct rpc_call *c)
         grpc_byte_buffer_destroy(payload);
     if (code != RPC_OK && code != RPC_UNIMPLEMENTED && code != RPC_NOT_FOUND)
         log_info("%s: %s", c->path, msg);
+    /* counted before the answer leaves, so a client that scrapes next sees its call */
+    if (m != NULL)
+        metrics_rpc_done(c->srv->metrics, (size_t)(m - rpc_methods), (int)code,
+                         hull_monotonic_ns() - t0);
     send_status(c, resp, code, msg);
     log_debug("%s: code %d in %.3f ms", c->path, (int)code,
               (double)(hull_monotonic_ns() - t0) / 1e6);
@@ -671,6 +676,12 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
     pthread_create(&acceptor, NULL, acceptor_main, &g);
     log_info("hulld %s serving CRI runtime.v1 on %s (root %s, state %s)", HULL_VERSION, cfg->listen,
              cfg->root, cfg->state_dir);
+    /* the socket accepts calls: tell the service manager (Type=notify) */
+    {
+        _cleanup_free_ char *st =
+            xasprintf("READY=1\nMAINPID=%d\nSTATUS=serving CRI on %s", (int)getpid(), cfg->listen);
+        notify_send(srv->notify_socket, st);
+    }
 
     /* The main thread owns the signals (blocked everywhere else since before grpc_init). */
     sigset_t set;
@@ -689,12 +700,15 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
                 log_error("SIGHUP: keeping the current configuration: %s", hull_error_msg(&e));
                 continue;
             }
+            notify_send(srv->notify_socket, "RELOADING=1");
             server_reload(srv, fresh);
+            notify_send(srv->notify_socket, "READY=1");
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             log_info("%s: stopping: no new calls, finishing calls in flight",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            notify_send(srv->notify_socket, "STOPPING=1\nSTATUS=stopping");
             break;
         }
     }

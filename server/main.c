@@ -1,4 +1,5 @@
 /* hulld entry point: configuration, signals, the daemon, the gRPC server. */
+#include "server/metrics.h"
 #include "server/server.h"
 
 #include <grpc/grpc.h>
@@ -18,6 +19,8 @@ int main(int argc, char **argv)
     if (exit_now)
         return code;
     hull_log_set_level(hull_log_level_parse(config->log_level));
+    /* before any thread exists: unsetenv is not thread-safe, and no child may inherit it */
+    _cleanup_free_ char *notify_socket = notify_socket_take();
 
     /* Signals are taken synchronously by the main thread; block them before any thread
      * (gRPC's included) exists so every thread inherits the mask. */
@@ -36,10 +39,18 @@ int main(int argc, char **argv)
         config_free(config);
         return 1;
     }
+    srv.notify_socket = notify_socket;
+    if (metrics_start(&srv, &err) < 0) {
+        log_error("hulld: %s", hull_error_msg(&err));
+        server_fini(&srv);
+        config_free(config);
+        return 1;
+    }
     grpc_init();
     int r = grpc_serve(&srv, argc, argv, &err);
     if (r < 0)
         log_error("hulld: %s", hull_error_msg(&err));
+    metrics_stop(&srv);
     server_fini(&srv);
     grpc_shutdown();
     config_free(srv.config);

@@ -5,6 +5,7 @@
 #include "server/sandbox.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 static Runtime__V1__ContainerMetadata *copy_metadata(struct rpc_call *call,
@@ -98,6 +99,39 @@ static Runtime__V1__ContainerResources *resources_message(struct rpc_call *call,
     return r;
 }
 
+/* Kernel signal number → CRI Signal enum (whose numbering is its own). */
+static Runtime__V1__Signal cri_signal(int signo)
+{
+    static const struct {
+        int signo;
+        Runtime__V1__Signal v;
+    } tab[] = {
+        {SIGABRT, RUNTIME__V1__SIGNAL__SIGABRT},     {SIGALRM, RUNTIME__V1__SIGNAL__SIGALRM},
+        {SIGBUS, RUNTIME__V1__SIGNAL__SIGBUS},       {SIGCHLD, RUNTIME__V1__SIGNAL__SIGCHLD},
+        {SIGCONT, RUNTIME__V1__SIGNAL__SIGCONT},     {SIGFPE, RUNTIME__V1__SIGNAL__SIGFPE},
+        {SIGHUP, RUNTIME__V1__SIGNAL__SIGHUP},       {SIGILL, RUNTIME__V1__SIGNAL__SIGILL},
+        {SIGIO, RUNTIME__V1__SIGNAL__SIGIO},         {SIGINT, RUNTIME__V1__SIGNAL__SIGINT},
+        {SIGKILL, RUNTIME__V1__SIGNAL__SIGKILL},     {SIGPIPE, RUNTIME__V1__SIGNAL__SIGPIPE},
+        {SIGPROF, RUNTIME__V1__SIGNAL__SIGPROF},     {SIGPWR, RUNTIME__V1__SIGNAL__SIGPWR},
+        {SIGQUIT, RUNTIME__V1__SIGNAL__SIGQUIT},     {SIGSEGV, RUNTIME__V1__SIGNAL__SIGSEGV},
+        {SIGSTKFLT, RUNTIME__V1__SIGNAL__SIGSTKFLT}, {SIGSTOP, RUNTIME__V1__SIGNAL__SIGSTOP},
+        {SIGSYS, RUNTIME__V1__SIGNAL__SIGSYS},       {SIGTERM, RUNTIME__V1__SIGNAL__SIGTERM},
+        {SIGTRAP, RUNTIME__V1__SIGNAL__SIGTRAP},     {SIGTSTP, RUNTIME__V1__SIGNAL__SIGTSTP},
+        {SIGTTIN, RUNTIME__V1__SIGNAL__SIGTTIN},     {SIGTTOU, RUNTIME__V1__SIGNAL__SIGTTOU},
+        {SIGURG, RUNTIME__V1__SIGNAL__SIGURG},       {SIGUSR1, RUNTIME__V1__SIGNAL__SIGUSR1},
+        {SIGUSR2, RUNTIME__V1__SIGNAL__SIGUSR2},     {SIGVTALRM, RUNTIME__V1__SIGNAL__SIGVTALRM},
+        {SIGWINCH, RUNTIME__V1__SIGNAL__SIGWINCH},   {SIGXCPU, RUNTIME__V1__SIGNAL__SIGXCPU},
+        {SIGXFSZ, RUNTIME__V1__SIGNAL__SIGXFSZ},
+    };
+    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+        if (tab[i].signo == signo)
+            return tab[i].v;
+    /* real-time signals: kernel 34 (SIGRTMIN) .. 64 (SIGRTMAX) are CRI 35 .. 65 */
+    if (signo >= 34 && signo <= 64)
+        return (Runtime__V1__Signal)(signo + 1);
+    return RUNTIME__V1__SIGNAL__SIGTERM;
+}
+
 Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
                                                        const struct container_snapshot *s)
 {
@@ -118,6 +152,7 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
     r->message = rpc_strdup(call, s->message);
     r->log_path = rpc_strdup(call, s->log_path);
     r->resources = resources_message(call, s);
+    r->stop_signal = cri_signal(s->stop_signo);
     if (s->has_user) {
         r->user = rpc_new_message(call, &runtime__v1__container_user__descriptor);
         Runtime__V1__LinuxContainerUser *u =
@@ -131,7 +166,6 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
         r->user->linux = u;
     }
     if (cfg) {
-        r->stop_signal = cfg->stop_signal;
         r->labels = rpc_copy_map(call, &runtime__v1__container_status__labels_entry__descriptor,
                                  cfg->n_labels, (void *const *)cfg->labels, &r->n_labels);
         r->annotations =

@@ -3,11 +3,13 @@
  * across registry I/O, so a slow pull never blocks other calls. */
 #include "image/image.h"
 #include "server/handlers.h"
+#include "server/metrics.h"
 #include "server/stats.h"
 #include "server/server.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define STREAM_BATCH 100
 
@@ -163,7 +165,25 @@ int rpc_pull_image(struct rpc_call *call, const ProtobufCMessage *req, ProtobufC
         auth.registry_token = q->auth->registry_token;
     }
     _cleanup_free_ char *id = NULL;
+    /* metrics: bytes count only for an image that was not stored before */
+    struct hull_metrics *metrics = rpc_server(call)->metrics;
+    int64_t t0 = hull_monotonic_ns();
+    struct image_info *before = NULL;
+    if (metrics)
+        image_resolve(s, ref, &before, NULL);
     int r = image_pull(s, ref, q->auth ? &auth : NULL, &id, err);
+    if (metrics) {
+        uint64_t bytes = 0;
+        struct image_info *after = NULL;
+        if (r == 0 && image_resolve(s, id, &after, NULL) == 0 &&
+            (before == NULL || strcmp(before->id, after->id) != 0))
+            bytes = after->size;
+        if (after)
+            image_info_free(after);
+        if (before)
+            image_info_free(before);
+        metrics_image_pull(metrics, bytes, hull_monotonic_ns() - t0, r == 0);
+    }
     if (r < 0)
         return r;
     Runtime__V1__PullImageResponse *m =
@@ -307,16 +327,24 @@ int rpc_image_fs_info(struct rpc_call *call, const ProtobufCMessage *req, Protob
     m->image_filesystems[0] = fu;
     m->n_image_filesystems = 1;
 
-    /* the containers' writable layers (kubelet's container filesystem) */
+    /* The containers' writable layers are a separate (kubelet: "split") filesystem only when
+     * they really live on another device than the image store; otherwise, as containerd does,
+     * only the image filesystem is reported and kubelet uses it for both. */
     _cleanup_free_ char *cdir = hull_path_join(rpc_config(call)->root, "containers");
-    struct stats_fs_usage cu;
-    _cleanup_error_ hull_error_t e = NULL;
-    if (stats_dir_usage(cdir, &cu, &e) == 0) {
-        Runtime__V1__FilesystemUsage *c =
-            rpc_fs_usage(call, cu.timestamp_ns, cdir, cu.used_bytes, cu.inodes_used);
-        m->container_filesystems = rpc_alloc(call, sizeof(*m->container_filesystems));
-        m->container_filesystems[0] = c;
-        m->n_container_filesystems = 1;
+    struct stat ist, cst;
+    if (stat(fu->fs_id->mountpoint, &ist) == 0 && stat(cdir, &cst) == 0 &&
+        ist.st_dev != cst.st_dev) {
+        struct stats_fs_usage cu;
+        _cleanup_error_ hull_error_t e = NULL;
+        if (stats_dir_usage(cdir, &cu, &e) == 0) {
+            Runtime__V1__FilesystemUsage *c =
+                rpc_fs_usage(call, cu.timestamp_ns, cdir, cu.used_bytes, cu.inodes_used);
+            m->container_filesystems = rpc_alloc(call, sizeof(*m->container_filesystems));
+            m->container_filesystems[0] = c;
+            m->n_container_filesystems = 1;
+        } else {
+            log_warn("ImageFsInfo: %s", hull_error_msg(&e));
+        }
     }
     *resp = &m->base;
     return 0;

@@ -14,6 +14,10 @@
 
 typedef struct rpc_map_entry map_entry;
 
+/* What the last UpdatePodSandboxResources asked for, in the sandbox directory. */
+#define POD_RESOURCES_FILE "pod_resources.json"
+#define POD_RESOURCES_MAX  (64 * 1024)
+
 static void defer_unref(void *p)
 {
     sandbox_unref(p);
@@ -181,12 +185,22 @@ int rpc_pod_sandbox_status(struct rpc_call *call, const ProtobufCMessage *req,
         _cleanup_free_ char *info = verbose_info(sb, &snap);
         sandbox_snapshot_free(&snap);
         out->n_info = 1;
-        out->info = rpc_alloc(call, sizeof(void *));
+        out->info = rpc_alloc(call, 2 * sizeof(void *));
         map_entry *e = rpc_new_message(
             call, &runtime__v1__pod_sandbox_status_response__info_entry__descriptor);
         e->key = "info";
         e->value = rpc_strdup(call, info);
         out->info[0] = (void *)e;
+        /* the last UpdatePodSandboxResources, when there was one */
+        _cleanup_free_ char *path = hull_path_join(sandbox_dir(sb), POD_RESOURCES_FILE);
+        _cleanup_free_ char *res = NULL;
+        if (hull_read_file(path, POD_RESOURCES_MAX, &res, NULL, NULL) == 0) {
+            e = rpc_new_message(call,
+                                &runtime__v1__pod_sandbox_status_response__info_entry__descriptor);
+            e->key = "podResources";
+            e->value = rpc_strdup(call, res);
+            out->info[out->n_info++] = (void *)e;
+        }
     }
     *resp = &out->base;
     return 0;
@@ -308,6 +322,42 @@ int rpc_update_runtime_config(struct rpc_call *call, const ProtobufCMessage *req
     return 0;
 }
 
+static void resources_json(struct hull_json_writer *w, const char *key,
+                           const Runtime__V1__LinuxContainerResources *r)
+{
+    hull_jw_key(w, key);
+    if (r == NULL) {
+        hull_jw_null(w);
+        return;
+    }
+    hull_jw_begin_object(w);
+    hull_jw_kv_int(w, "cpuPeriod", r->cpu_period);
+    hull_jw_kv_int(w, "cpuQuota", r->cpu_quota);
+    hull_jw_kv_int(w, "cpuShares", r->cpu_shares);
+    hull_jw_kv_int(w, "memoryLimitInBytes", r->memory_limit_in_bytes);
+    hull_jw_kv_int(w, "memorySwapLimitInBytes", r->memory_swap_limit_in_bytes);
+    hull_jw_kv_string(w, "cpusetCpus", r->cpuset_cpus);
+    hull_jw_kv_string(w, "cpusetMems", r->cpuset_mems);
+    hull_jw_key(w, "hugepageLimits");
+    hull_jw_begin_array(w);
+    for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+        hull_jw_begin_object(w);
+        hull_jw_kv_string(w, "pageSize", r->hugepage_limits[i]->page_size);
+        hull_jw_kv_int(w, "limit", (long long)r->hugepage_limits[i]->limit);
+        hull_jw_end_object(w);
+    }
+    hull_jw_end_array(w);
+    hull_jw_key(w, "unified");
+    hull_jw_begin_object(w);
+    for (size_t i = 0; i < r->n_unified; i++)
+        hull_jw_kv_string(w, r->unified[i]->key, r->unified[i]->value);
+    hull_jw_end_object(w);
+    hull_jw_end_object(w);
+}
+
+/* Informational: kubelet has already resized the pod cgroup (it owns it, overhead included)
+ * before it calls this, so the pod's cgroup is left alone; the resources are recorded next to
+ * the sandbox and shown by PodSandboxStatus (verbose) under "podResources". */
 int rpc_update_pod_sandbox_resources(struct rpc_call *call, const ProtobufCMessage *req,
                                      ProtobufCMessage **resp, hull_error_t *err)
 {
@@ -318,9 +368,24 @@ int rpc_update_pod_sandbox_resources(struct rpc_call *call, const ProtobufCMessa
     if (r < 0)
         return r;
     keep(call, sb);
-    r = sandbox_cgroup_apply_resources(sandbox_cgroup_parent(sb), in->resources, err);
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    hull_jw_begin_object(&w);
+    hull_jw_kv_int(&w, "updatedAt", hull_now_ns());
+    resources_json(&w, "overhead", in->overhead);
+    resources_json(&w, "resources", in->resources);
+    hull_jw_end_object(&w);
+    size_t len = 0;
+    _cleanup_free_ char *text = hull_jw_finish(&w, &len);
+    hull_jw_free(&w);
+    if (len > POD_RESOURCES_MAX)
+        return hull_error_setx(err, EINVAL, "UpdatePodSandboxResources \"%s\": request too large",
+                               sandbox_id(sb));
+    _cleanup_free_ char *path = hull_path_join(sandbox_dir(sb), POD_RESOURCES_FILE);
+    r = hull_write_file_atomic(path, text, len, 0600, err);
     if (r < 0)
         return hull_error_wrap(err, "UpdatePodSandboxResources \"%s\"", sandbox_id(sb));
+    log_info("sandbox %s: pod resources recorded (cgroup left to kubelet)", sandbox_id(sb));
     *resp = rpc_new_message(call, &runtime__v1__update_pod_sandbox_resources_response__descriptor);
     return 0;
 }

@@ -3,6 +3,7 @@
  * Locks: svc->lock (rwlock) guards the index; sb->lock guards a sandbox's mutable fields.
  * Long operations (CNI plugins, container hooks) run with no lock held: a sandbox being
  * stopped or removed is marked `busy` and others wait on sb->cond. */
+#include "server/container.h" /* events_publish */
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
 #include "server/rpc.h"
@@ -1186,6 +1187,8 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
         return r;
     }
     log_info("sandbox %s: ready (%s/%s)", sb->id, m->namespace_, m->name);
+    events_publish(srv, sb->id, sb->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+    events_publish(srv, sb->id, sb->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
     *id_out = xstrdup(sb->id);
     return 0;
 }
@@ -1255,8 +1258,12 @@ int sandbox_stop(struct hull_server *srv, const char *id, hull_error_t *err)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
     if (!begin_op(sb))
         return 0;
+    bool was_ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
     r = stop_locked_op(sb, true, err);
     end_op(sb);
+    if (was_ready)
+        events_publish(srv, sb->id, sb->id,
+                       RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
     if (r == 0)
         log_info("sandbox %s: stopped", sb->id);
     return r;
@@ -1277,7 +1284,11 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
     if (!begin_op(sb))
         return 0;
+    bool was_ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
     r = stop_locked_op(sb, false, err);
+    if (was_ready)
+        events_publish(srv, sb->id, sb->id,
+                       RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
     if (r == 0) {
         struct sandbox_container_hooks h;
         if (get_hooks(sb->svc, &h) && h.remove_all) {
@@ -1291,8 +1302,11 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
     if (r == 0)
         index_remove(sb->svc, sb);
     end_op(sb);
-    if (r == 0)
+    if (r == 0) {
         log_info("sandbox %s: removed", sb->id);
+        events_publish(srv, sb->id, sb->id,
+                       RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+    }
     return r;
 }
 

@@ -27,6 +27,8 @@ struct hull_server {
     struct container_service *containers;
     struct stream_server *stream;
     struct stats_service *stats;
+    struct hull_metrics *metrics; /* Prometheus counters, NULL when the endpoint is off */
+    char *notify_socket;          /* $NOTIFY_SOCKET (sd_notify), NULL when none */
 };
 
 /* What the areas offer each other. */
