@@ -202,8 +202,10 @@ int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err);
 /* "/proc/self/fd/N" into buf. */
 const char *oci_fd_path(int fd, char buf[64]);
-/* Closes every fd >= from except those in keep[] (close_range when possible). */
+/* Closes every fd >= from (close_range when possible). */
 void oci_close_fds_from(int from);
+/* Closes every fd >= from except the (at most 16) fds in keep[]. */
+void oci_close_fds_except(int from, const int *keep, size_t n);
 int oci_copy_file_fd(int in, int out);
 /* Atomic replace (temp file + rename) without fsync: for volatile runtime state under /run
  * and pid files, where readers need atomicity but not durability. */
@@ -349,6 +351,7 @@ struct oci_state {
     int cgroup_mode;
     struct oci_cgroup cgroup;
     char *config_json; /* the copy taken at create */
+    int exec_fd;       /* created: the init's start pipe (write end), 0 if unknown */
 };
 const char *oci_status_name(int status);
 int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_error_t *err);
@@ -367,8 +370,9 @@ struct oci_run_opts {
     bool no_pivot;
     bool detach;      /* exec */
     int preserve_fds; /* extra fds after stdio passed to the process */
-    const char *fifo; /* create: exec.fifo path */
+    const char *fifo; /* create: exec.fifo path (the "created" marker) */
     const char *state_dir;
+    int exec_fd; /* create, out: the init's fd number of the start pipe's write end */
 };
 /* create: sets the container up and returns with the init blocked on the fifo. */
 int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,
