@@ -264,9 +264,17 @@ static int do_pivot(struct oci_mount_ctx *ctx, int rootfd, hull_error_t *err)
         if (chroot(".") < 0)
             return hull_error_set(err, errno, "chroot");
     } else {
+        _cleanup_close_ int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (oldroot < 0)
+            return hull_error_set(err, errno, "open the old root");
         if (syscall(SYS_pivot_root, ".", ".") < 0)
             return hull_error_set(err, errno, "pivot_root");
-        /* the old root is now stacked on "."; keep its unmount from reaching the host */
+        /* The old root is now stacked on the new one.  Work on it through its own fd: a
+         * mount(2) on "." acts on the new root's tree (our cwd), and making that rslave
+         * would cut a bidirectional volume off from its host peer group. */
+        if (fchdir(oldroot) < 0)
+            return hull_error_set(err, errno, "chdir to the old root");
+        /* keep the unmount of the old root from reaching the host */
         if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
             return hull_error_set(err, errno, "make old root rslave");
         if (umount2(".", MNT_DETACH) < 0)
