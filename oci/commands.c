@@ -317,10 +317,15 @@ static int release_init(struct oci_state *st, hull_error_t *err)
         int left = 1;
         if (ioctl(fd, FIONREAD, &left) == 0 && left == 0)
             return 0;
-        /* POLLERR on a write end: no reader left (the init is gone) */
+        /* POLLERR on a write end: no reader left.  The init closes its end right after
+         * reading, so with the init alive it has started (a concurrent start may have left
+         * its own byte behind); otherwise it died waiting. */
         struct pollfd pfd = {.fd = fd, .events = 0};
-        bool gone = poll(&pfd, 1, i < 100 ? 1 : 10) > 0 && (pfd.revents & POLLERR);
-        if ((gone || !pid_alive(st)) && ioctl(fd, FIONREAD, &left) == 0 && left > 0)
+        bool closed = poll(&pfd, 1, i < 100 ? 1 : 10) > 0 && (pfd.revents & POLLERR);
+        bool alive = pid_alive(st);
+        if (closed && alive)
+            return 0;
+        if (!alive)
             break;
     }
     return hull_error_setx(err, EIO, "the init process exited");

@@ -13,7 +13,10 @@
  *     features | --version
  *   The state directory defaults to /run/hull-oci; <root>/<id>/ holds state.json, config.json
  *   (a copy of the bundle's config taken at create) and exec.fifo while the container is
- *   "created".
+ *   "created" (only a marker: the init waits on an anonymous pipe it holds, whose write end
+ *   `start` takes with pidfd_getfd; state.json "execFd" names it).  A created init holds no
+ *   host fd and is not dumpable: other containers of a shared-PID pod cannot reach the host
+ *   through its /proc/<pid>/fd (runc CVE-2024-21626 class).
  *
  * Exit codes: 0 on success, 1 on any error (one line on stderr naming the container, e.g.
  *   `hull-oci: container "abc" does not exist`; also appended to --log, as JSON
@@ -21,7 +24,7 @@
  *   exits with the process's status (128+N when killed by signal N), 255 when exec itself fails
  *   (runc does the same).
  *
- * create: returns once the container's init is fully set up and blocked on exec.fifo; its
+ * create: returns once the container's init is fully set up and waiting for `start`; its
  *   (host) pid is in --pid-file (written atomically) and in `state`.  The init is then a child
  *   of nobody: the caller (conmon) should be a child subreaper (PR_SET_CHILD_SUBREAPER) so it
  *   inherits and can wait(2) on it, exactly as with runc.
@@ -218,7 +221,7 @@ int oci_proc_starttime(pid_t pid, uint64_t *starttime, bool *zombie);
 enum oci_sync_type {
     OCI_SYNC_ERROR = 1, /* child -> parent: msg follows, child exits */
     OCI_SYNC_GO,        /* parent -> child: cgroups joined, maps written */
-    OCI_SYNC_READY,     /* child -> parent: set up, about to block on exec.fifo / exec */
+    OCI_SYNC_READY,     /* child -> parent: set up, about to wait for start / exec */
     OCI_SYNC_WARN,      /* child -> parent: a warning to log */
     OCI_SYNC_MAPS,      /* parent -> child: user namespace maps written (create) */
 };
