@@ -7,7 +7,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <strings.h>
 #include <time.h>
 
@@ -221,6 +223,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
         .bundle = spec->bundle,
         .rootfs = spec->rootfs,
         .cgroup = cg,
+        .exec_fd = ro.exec_fd,
     };
     st.created = now_rfc3339();
     if (oci_proc_starttime(pid, &st.starttime, NULL) < 0)
@@ -269,6 +272,88 @@ static bool pid_alive(struct oci_state *st)
     return oci_proc_starttime(st->pid, &start, &zombie) == 0 && !zombie && start == st->starttime;
 }
 
+/* Takes the init's start pipe (write end): pidfd_getfd(2) on a pidfd checked against the
+ * recorded start time, so a recycled pid can never be written to. */
+static int init_start_pipe(struct oci_state *st, hull_error_t *err)
+{
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+    if (pidfd < 0 && errno != ENOSYS)
+        return hull_error_set(err, errno, "pidfd_open %d", (int)st->pid);
+    if (!pid_alive(st))
+        return hull_error_setx(err, ESRCH, "the init process exited");
+    int fd = -1;
+    if (pidfd >= 0)
+        fd = (int)syscall(SYS_pidfd_getfd, pidfd, st->exec_fd, 0);
+    if (fd < 0 && (pidfd < 0 || errno == ENOSYS)) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)st->pid, st->exec_fd);
+        fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return hull_error_set(err, errno, "take the init's start pipe");
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode)) {
+        close(fd);
+        return hull_error_setx(err, EIO, "fd %d of the init is not its start pipe", st->exec_fd);
+    }
+    return fd;
+}
+
+/* Writes the start byte and waits until the init has taken it and closed the pipe: when
+ * `start` returns, the init is past the barrier (as with runc's exec fifo). */
+static int release_init(struct oci_state *st, hull_error_t *err)
+{
+    _cleanup_close_ int fd = init_start_pipe(st, err);
+    if (fd < 0)
+        return fd;
+    ssize_t w;
+    do {
+        w = write(fd, "0", 1);
+    } while (w < 0 && errno == EINTR);
+    if (w != 1)
+        return hull_error_set(err, w < 0 ? errno : EIO, "write the start pipe");
+    for (int i = 0; i < 6000; i++) {
+        /* the byte was read: the init is past the barrier */
+        int left = 1;
+        if (ioctl(fd, FIONREAD, &left) == 0 && left == 0)
+            return 0;
+        /* POLLERR on a write end: no reader left.  The init closes its end right after
+         * reading, so with the init alive it has started (a concurrent start may have left
+         * its own byte behind); otherwise it died waiting. */
+        struct pollfd pfd = {.fd = fd, .events = 0};
+        bool closed = poll(&pfd, 1, i < 100 ? 1 : 10) > 0 && (pfd.revents & POLLERR);
+        /* a short-lived process may be gone already: what counts is that the byte was read */
+        if (ioctl(fd, FIONREAD, &left) == 0 && left == 0)
+            return 0;
+        bool alive = pid_alive(st);
+        if (closed && alive)
+            return 0;
+        if (!alive)
+            break;
+    }
+    return hull_error_setx(err, EIO, "the init process exited");
+}
+
+/* Containers created by an older hull-oci wait on exec.fifo itself. */
+static int release_init_fifo(struct oci_state *st, const char *fifo, hull_error_t *err)
+{
+    _cleanup_close_ int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open exec fifo");
+    for (int i = 0; i < 6000; i++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int n = poll(&pfd, 1, 10);
+        if (n > 0 && (pfd.revents & POLLIN)) {
+            char c;
+            if (read(fd, &c, 1) == 1)
+                return 0;
+        }
+        if (!pid_alive(st))
+            break;
+    }
+    return hull_error_setx(err, EIO, "the init process exited");
+}
+
 static int cmd_start(const struct oci_global *g, int argc, char **argv, hull_error_t *err)
 {
     __attribute__((cleanup(opts_free))) struct opts o;
@@ -290,29 +375,10 @@ static int cmd_start(const struct oci_global *g, int argc, char **argv, hull_err
         return r;
     }
     _cleanup_free_ char *fifo = hull_path_join(st.dir, "exec.fifo");
-    _cleanup_close_ int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        r = hull_error_set(err, errno, "start container \"%s\": open exec fifo", id);
-        oci_state_clear(&st);
-        return r;
-    }
-    r = -1;
-    for (int i = 0; i < 6000; i++) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int n = poll(&pfd, 1, 10);
-        if (n > 0 && (pfd.revents & POLLIN)) {
-            char c;
-            if (read(fd, &c, 1) == 1) {
-                r = 0;
-                break;
-            }
-        }
-        if (!pid_alive(&st))
-            break;
-    }
+    r = st.exec_fd > 0 ? release_init(&st, err) : release_init_fifo(&st, fifo, err);
     unlink(fifo);
     if (r < 0)
-        r = hull_error_setx(err, EIO, "start container \"%s\": the init process exited", id);
+        hull_error_wrap(err, "start container \"%s\"", id);
     oci_state_clear(&st);
     return r;
 }

@@ -4,7 +4,18 @@
  * console socket, namespace fds), joins the namespaces given by path (all but mount), and
  * clones the child with the new namespaces.  The child waits for GO (user namespace maps
  * written, cgroups joined), sets itself up, reports READY or ERROR over a SEQPACKET socket, and
- * for create blocks on exec.fifo until `start`. */
+ * for create blocks until `start`.
+ *
+ * Host fds (runc CVE-2024-21626 / CVE-2016-9962 class): the child is visible to the other
+ * containers of a shared-PID pod from the moment it is cloned, and a created container waits
+ * there until `start`.  So the child is cloned non-dumpable (only CAP_SYS_PTRACE in the host
+ * user namespace reaches its /proc/<pid>/fd) and stays so until execve; at its first
+ * instruction it closes every fd it does not need (the namespace fds the parent already
+ * joined, our own pid namespace, whatever our caller leaked), closes the mount/user namespace
+ * fds once joined and the console socket once used, and waits for `start` holding nothing but
+ * stdio, the preserved fds and both ends of an anonymous pipe: `start` takes the write end
+ * with pidfd_getfd(2) and writes one byte.  The state directory's exec.fifo is only the
+ * "created" marker; the init never opens it. */
 
 #include "oci/oci.h"
 
@@ -19,10 +30,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 struct child_args {
     const struct oci_spec *spec;
     const struct oci_process *proc;
@@ -30,10 +37,9 @@ struct child_args {
     const struct oci_cgroup *cg;
     int sync_fd;
     int console_fd;
-    int fifo_fd;   /* O_PATH exec.fifo (create) */
-    int proc_fd;   /* O_PATH host /proc */
-    int mntns_fd;  /* mount namespace to join, -1 if none */
-    int userns_fd; /* user namespace to join (by the child: see below), -1 if none */
+    int exec_r, exec_w; /* create: the start barrier (anonymous pipe), -1 for exec */
+    int mntns_fd;       /* mount namespace to join, -1 if none */
+    int userns_fd;      /* user namespace to join (by the child: see below), -1 if none */
     bool exec_mode;
     bool new_userns, new_cgroupns, new_mntns;
     const void *bpf;
@@ -124,9 +130,15 @@ static int child_setup(struct child_args *a, hull_error_t *err)
             return hull_error_set(err, errno, "join the user namespace");
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the joined user namespace");
+        close(a->userns_fd);
+        a->userns_fd = -1;
     }
-    if (a->mntns_fd >= 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
-        return hull_error_set(err, errno, "join the mount namespace");
+    if (a->mntns_fd >= 0) {
+        if (setns(a->mntns_fd, CLONE_NEWNS) < 0)
+            return hull_error_set(err, errno, "join the mount namespace");
+        close(a->mntns_fd);
+        a->mntns_fd = -1;
+    }
     if (!a->exec_mode) {
         if (a->new_mntns) {
             struct oci_mount_ctx mc = {
@@ -161,6 +173,8 @@ static int child_setup(struct child_args *a, hull_error_t *err)
         int r = oci_console_setup(a->console_fd, p->console_rows, p->console_cols, err);
         if (r < 0)
             return hull_error_wrap(err, "console");
+        close(a->console_fd);
+        a->console_fd = -1;
     } else if (!a->exec_mode) {
         setsid();
     }
@@ -204,31 +218,33 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     if (exe == NULL)
         return hull_error_setx(err, ENOENT, "exec: \"%s\": executable file not found in $PATH",
                                p->args[0]);
-    /* stdio and preserved fds stay; everything else is closed at exec */
-    int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
-    if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-        for (int fd = first; fd < 4096; fd++)
-            fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
     if (!a->exec_mode) {
-        /* setuid cleared dumpable, which would hide /proc/self/fd from us */
-        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
         prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
         if (oci_sync_send(a->sync_fd, OCI_SYNC_READY, 0, NULL) < 0)
             _exit(1);
-        char path[64];
-        snprintf(path, sizeof(path), "self/fd/%d", a->fifo_fd);
-        int ff = openat(a->proc_fd, path, O_WRONLY | O_CLOEXEC);
-        if (ff < 0) {
+        close(a->sync_fd);
+        a->sync_fd = -1;
+        /* wait for `start`: only stdio, the preserved fds and the barrier pipe are open */
+        char c;
+        ssize_t n;
+        do {
+            n = read(a->exec_r, &c, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) {
             /* the parent is gone: the container's stderr is the only place left */
-            dprintf(STDERR_FILENO, "hull-oci init: open exec fifo: %s\n", strerror(errno));
+            dprintf(STDERR_FILENO, "hull-oci init: wait for start: %s\n",
+                    n < 0 ? strerror(errno) : "end of file");
             _exit(1);
         }
-        if (write(ff, "0", 1) != 1)
-            _exit(1);
-        close(a->fifo_fd);
-        close(a->proc_fd);
+        close(a->exec_r);
+        close(a->exec_w);
+        a->exec_r = a->exec_w = -1;
     }
+    /* stdio and preserved fds stay; everything else is closed now, except (exec) the sync
+     * socket whose close-on-exec tells the parent that execve succeeded */
+    int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
+    int keep[1] = {a->sync_fd};
+    oci_close_fds_except(first, keep, a->sync_fd >= 0 ? 1 : 0);
     if (a->bpf && p->no_new_privileges) {
         if ((r = oci_seccomp_load(a->bpf, a->bpf_len, a->bpf_flags, err)) < 0) {
             if (!a->exec_mode)
@@ -246,9 +262,39 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     return hull_error_set(err, errno, "exec `%s`", exe);
 }
 
+/* Moves *fd out of the preserved range [3, first): those numbers belong to the caller. */
+static void move_above(int *fd, int first)
+{
+    if (*fd < 3 || *fd >= first)
+        return;
+    int n = fcntl(*fd, F_DUPFD_CLOEXEC, first);
+    if (n < 0)
+        return;
+    close(*fd);
+    *fd = n;
+}
+
+/* First thing in the child: keep only what it needs.  Everything else (the namespace fds the
+ * parent joined already, its own pid namespace, fds leaked by our caller) is a host object a
+ * sibling container could reach through /proc/<pid>/fd. */
+static void child_close_fds(struct child_args *a)
+{
+    int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
+    int *fds[] = {&a->sync_fd, &a->console_fd, &a->mntns_fd, &a->userns_fd, &a->exec_r, &a->exec_w};
+    int keep[6];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        move_above(fds[i], first);
+        if (*fds[i] >= 0)
+            keep[n++] = *fds[i];
+    }
+    oci_close_fds_except(first, keep, n);
+}
+
 static __attribute__((noreturn)) void child_main(struct child_args *a)
 {
     _cleanup_error_ hull_error_t err = NULL;
+    child_close_fds(a);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     child_setup(a, &err);
     /* only reached on failure */
@@ -361,6 +407,23 @@ static void free_bpf(void **p)
     free(*p);
 }
 
+/* The child starts non-dumpable (the flag lives in the mm it copies): from its first
+ * instruction on, only CAP_SYS_PTRACE over the host user namespace opens its /proc/<pid>/fd,
+ * and execve gives the container process its normal dumpability back. */
+static pid_t clone_nondumpable(unsigned long flags)
+{
+    int was = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return -1;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+    if (pid != 0) {
+        int e = errno;
+        prctl(PR_SET_DUMPABLE, was == 0 ? 0 : 1, 0, 0, 0);
+        errno = e;
+    }
+    return pid;
+}
+
 int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,
                          pid_t *pid_out, hull_error_t *err)
 {
@@ -396,12 +459,20 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
     if (chmod(o->fifo, 0622) < 0)
         return hull_error_set(err, errno, "chmod `%s`", o->fifo);
     _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-    _cleanup_close_ int fifo = open(o->fifo, O_PATH | O_CLOEXEC);
-    if (fifo < 0)
-        return hull_error_set(err, errno, "open `%s`", o->fifo);
-    _cleanup_close_ int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (procfd < 0)
-        return hull_error_set(err, errno, "open /proc");
+    /* the start barrier, above the preserved fds (whose numbers belong to our caller) */
+    _cleanup_close_ int exec_r = -1, exec_w = -1;
+    {
+        int first = 3 + (o->preserve_fds > 0 ? o->preserve_fds : 0);
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+            return hull_error_set(err, errno, "pipe");
+        exec_r = fcntl(pfd[0], F_DUPFD_CLOEXEC, first);
+        exec_w = fcntl(pfd[1], F_DUPFD_CLOEXEC, first);
+        close(pfd[0]);
+        close(pfd[1]);
+        if (exec_r < 0 || exec_w < 0)
+            return hull_error_set(err, errno, "dup the start pipe");
+    }
     /* namespaces given by path: open all first, then join (user last, mount in the child) */
     int nsfd[N_NS];
     for (size_t i = 0; i < N_NS; i++)
@@ -464,8 +535,8 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .cg = cg,
         .sync_fd = sv[1],
         .console_fd = console,
-        .fifo_fd = fifo,
-        .proc_fd = procfd,
+        .exec_r = exec_r,
+        .exec_w = exec_w,
         .mntns_fd = nsfd[N_NS - 1],
         .userns_fd = nsfd[N_NS - 2],
         .exec_mode = false,
@@ -476,7 +547,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .bpf_len = bpf_len,
         .bpf_flags = bpf_flags,
     };
-    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, 0);
+    pid = clone_nondumpable((unsigned long)flags | SIGCHLD);
     if (pid < 0) {
         r = hull_error_set(err, errno, "clone");
         goto out;
@@ -507,6 +578,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
     if ((r = wait_child(sv[0], pid, true, "create", err)) < 0)
         goto out;
     *pid_out = pid;
+    o->exec_fd = exec_w;
     pid = -1;
 out:
     kill_and_reap(pid);
@@ -582,8 +654,8 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         .cg = &st->cgroup,
         .sync_fd = sv[1],
         .console_fd = console,
-        .fifo_fd = -1,
-        .proc_fd = -1,
+        .exec_r = -1,
+        .exec_w = -1,
         .mntns_fd = nsfd[N_NS - 1],
         .userns_fd = nsfd[N_NS - 2],
         .exec_mode = true,
@@ -591,7 +663,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         .bpf_len = bpf_len,
         .bpf_flags = bpf_flags,
     };
-    pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0);
+    pid = clone_nondumpable(SIGCHLD);
     if (pid < 0) {
         r = hull_error_set(err, errno, "clone");
         goto out;

@@ -164,8 +164,7 @@ static int mount_one(struct oci_mount_ctx *ctx, int rootfd, const struct oci_mou
             return hull_error_set(err, e, "mount %s on `%s`", m->type, m->destination);
         }
     }
-    /* propagation flags are applied after pivot_root (see oci_rootfs_finalize): making the
-     * old root rslave recursively also reaches the new root's mounts */
+    /* per-mount propagation flags are applied after pivot_root (see oci_rootfs_finalize) */
     return 0;
 }
 
@@ -265,9 +264,17 @@ static int do_pivot(struct oci_mount_ctx *ctx, int rootfd, hull_error_t *err)
         if (chroot(".") < 0)
             return hull_error_set(err, errno, "chroot");
     } else {
+        _cleanup_close_ int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (oldroot < 0)
+            return hull_error_set(err, errno, "open the old root");
         if (syscall(SYS_pivot_root, ".", ".") < 0)
             return hull_error_set(err, errno, "pivot_root");
-        /* the old root is now stacked on "."; keep its unmount from reaching the host */
+        /* The old root is now stacked on the new one.  Work on it through its own fd: a
+         * mount(2) on "." acts on the new root's tree (our cwd), and making that rslave
+         * would cut a bidirectional volume off from its host peer group. */
+        if (fchdir(oldroot) < 0)
+            return hull_error_set(err, errno, "chdir to the old root");
+        /* keep the unmount of the old root from reaching the host */
         if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
             return hull_error_set(err, errno, "make old root rslave");
         if (umount2(".", MNT_DETACH) < 0)
@@ -278,20 +285,90 @@ static int do_pivot(struct oci_mount_ctx *ctx, int rootfd, hull_error_t *err)
     return 0;
 }
 
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+    char *o = s;
+    for (char *i = s; *i;) {
+        if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] >= '0' && i[2] <= '7' &&
+            i[3] >= '0' && i[3] <= '7') {
+            *o++ = (char)((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
+            i += 4;
+        } else {
+            *o++ = *i++;
+        }
+    }
+    *o = '\0';
+}
+
+/* The mount point of the (topmost) mount holding path, from our mountinfo. */
+static char *mount_point_of(const char *path, hull_error_t *err)
+{
+    _cleanup_free_ char *text = NULL;
+    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &text, NULL, err) < 0)
+        return NULL;
+    char *best = NULL;
+    size_t best_len = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        /* id parent major:minor root mountpoint ... */
+        char *f = line;
+        for (int i = 0; i < 4 && f; i++) {
+            f = strchr(f, ' ');
+            if (f)
+                f++;
+        }
+        if (f == NULL)
+            continue;
+        char *end = strchr(f, ' ');
+        if (end)
+            *end = '\0';
+        unescape_mountinfo(f);
+        size_t n = strlen(f);
+        bool prefix = strcmp(f, "/") == 0 ||
+                      (strncmp(path, f, n) == 0 && (path[n] == '/' || path[n] == '\0'));
+        if (prefix && (best == NULL || n >= best_len)) {
+            free(best);
+            best = xstrdup(f);
+            best_len = n;
+        }
+    }
+    if (best == NULL)
+        hull_error_setx(err, ENOENT, "no mount holds `%s`", path);
+    return best;
+}
+
 int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err)
 {
     const struct oci_spec *spec = ctx->spec;
     unsigned long prop = spec->rootfs_propagation ? spec->rootfs_propagation : MS_SLAVE | MS_REC;
-    /* shared propagation on / would make pivot_root fail: start from rslave and share the
-     * new root afterwards */
-    unsigned long first = (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop;
-    if (mount(NULL, "/", NULL, first, NULL) < 0)
+    /* As runc: the requested propagation goes on / right away.  For rshared this keeps the
+     * copies of the host's shared mounts in their host peer groups, so a bind of one of them
+     * (a bidirectional volume) is itself a peer of the host mount and mounts made under it
+     * in the container reach the host.  Starting from rslave would turn every copy into a
+     * slave, and a bind of a slave only ever receives. */
+    if (mount(NULL, "/", NULL, prop, NULL) < 0)
         return hull_error_set(err, errno, "set propagation of /");
     struct stat st;
     if (stat(spec->rootfs, &st) < 0)
         return hull_error_set(err, errno, "rootfs `%s`", spec->rootfs);
     if (!S_ISDIR(st.st_mode))
         return hull_error_setx(err, ENOTDIR, "rootfs `%s` is not a directory", spec->rootfs);
+    if (prop & MS_SHARED) {
+        /* The mount holding the rootfs must not be shared: the rootfs bind below would
+         * propagate to its peers (on the host), and pivot_root refuses a shared parent. */
+        _cleanup_free_ char *real = realpath(spec->rootfs, NULL);
+        if (real == NULL)
+            return hull_error_set(err, errno, "rootfs `%s`", spec->rootfs);
+        _cleanup_free_ char *mp = mount_point_of(real, err);
+        if (mp == NULL)
+            return hull_error_wrap(err, "rootfs");
+        if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
+            return hull_error_set(err, errno, "make `%s` private", mp);
+        /* pivot_root also refuses a shared current root */
+        if (strcmp(mp, "/") != 0 && mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0)
+            return hull_error_set(err, errno, "make / private");
+    }
     if (mount(spec->rootfs, spec->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         return hull_error_set(err, errno, "bind rootfs `%s`", spec->rootfs);
     _cleanup_close_ int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

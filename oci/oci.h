@@ -13,7 +13,10 @@
  *     features | --version
  *   The state directory defaults to /run/hull-oci; <root>/<id>/ holds state.json, config.json
  *   (a copy of the bundle's config taken at create) and exec.fifo while the container is
- *   "created".
+ *   "created" (only a marker: the init waits on an anonymous pipe it holds, whose write end
+ *   `start` takes with pidfd_getfd; state.json "execFd" names it).  A created init holds no
+ *   host fd and is not dumpable: other containers of a shared-PID pod cannot reach the host
+ *   through its /proc/<pid>/fd (runc CVE-2024-21626 class).
  *
  * Exit codes: 0 on success, 1 on any error (one line on stderr naming the container, e.g.
  *   `hull-oci: container "abc" does not exist`; also appended to --log, as JSON
@@ -21,7 +24,7 @@
  *   exits with the process's status (128+N when killed by signal N), 255 when exec itself fails
  *   (runc does the same).
  *
- * create: returns once the container's init is fully set up and blocked on exec.fifo; its
+ * create: returns once the container's init is fully set up and waiting for `start`; its
  *   (host) pid is in --pid-file (written atomically) and in `state`.  The init is then a child
  *   of nobody: the caller (conmon) should be a child subreaper (PR_SET_CHILD_SUBREAPER) so it
  *   inherits and can wait(2) on it, exactly as with runc.
@@ -202,8 +205,10 @@ int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err);
 /* "/proc/self/fd/N" into buf. */
 const char *oci_fd_path(int fd, char buf[64]);
-/* Closes every fd >= from except those in keep[] (close_range when possible). */
+/* Closes every fd >= from (close_range when possible). */
 void oci_close_fds_from(int from);
+/* Closes every fd >= from except the (at most 16) fds in keep[]. */
+void oci_close_fds_except(int from, const int *keep, size_t n);
 int oci_copy_file_fd(int in, int out);
 /* Atomic replace (temp file + rename) without fsync: for volatile runtime state under /run
  * and pid files, where readers need atomicity but not durability. */
@@ -216,7 +221,7 @@ int oci_proc_starttime(pid_t pid, uint64_t *starttime, bool *zombie);
 enum oci_sync_type {
     OCI_SYNC_ERROR = 1, /* child -> parent: msg follows, child exits */
     OCI_SYNC_GO,        /* parent -> child: cgroups joined, maps written */
-    OCI_SYNC_READY,     /* child -> parent: set up, about to block on exec.fifo / exec */
+    OCI_SYNC_READY,     /* child -> parent: set up, about to wait for start / exec */
     OCI_SYNC_WARN,      /* child -> parent: a warning to log */
     OCI_SYNC_MAPS,      /* parent -> child: user namespace maps written (create) */
 };
@@ -349,6 +354,7 @@ struct oci_state {
     int cgroup_mode;
     struct oci_cgroup cgroup;
     char *config_json; /* the copy taken at create */
+    int exec_fd;       /* created: the init's start pipe (write end), 0 if unknown */
 };
 const char *oci_status_name(int status);
 int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_error_t *err);
@@ -367,8 +373,9 @@ struct oci_run_opts {
     bool no_pivot;
     bool detach;      /* exec */
     int preserve_fds; /* extra fds after stdio passed to the process */
-    const char *fifo; /* create: exec.fifo path */
+    const char *fifo; /* create: exec.fifo path (the "created" marker) */
     const char *state_dir;
+    int exec_fd; /* create, out: the init's fd number of the start pipe's write end */
 };
 /* create: sets the container up and returns with the init blocked on the fifo. */
 int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,

@@ -58,6 +58,8 @@ int oci_state_save(const struct oci_state *st, hull_error_t *err)
     hull_jw_kv_string(&w, "id", st->id);
     hull_jw_kv_int(&w, "pid", st->pid);
     hull_jw_kv_int(&w, "starttime", (long long)st->starttime);
+    if (st->exec_fd > 0)
+        hull_jw_kv_int(&w, "execFd", st->exec_fd);
     hull_jw_kv_string(&w, "bundle", st->bundle);
     hull_jw_kv_string(&w, "rootfs", st->rootfs);
     hull_jw_kv_string(&w, "created", st->created);
@@ -106,6 +108,7 @@ int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_
     }
     st->pid = (pid_t)hull_json_get_int(tree, "pid", 0);
     st->starttime = (uint64_t)hull_json_get_int(tree, "starttime", 0);
+    st->exec_fd = (int)hull_json_get_int(tree, "execFd", 0);
     st->bundle = xstrdup(hull_json_get_string(tree, "bundle", ""));
     st->rootfs = xstrdup(hull_json_get_string(tree, "rootfs", ""));
     st->created = xstrdup(hull_json_get_string(tree, "created", ""));

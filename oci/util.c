@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -131,6 +132,41 @@ void oci_close_fds_from(int from)
             close(fd);
     }
     closedir(d);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static void close_range_compat(unsigned lo, unsigned hi)
+{
+    if (lo > hi)
+        return;
+    if (syscall(SYS_close_range, lo, hi, 0) == 0)
+        return;
+    unsigned top = hi > 65535 ? 65535 : hi;
+    for (unsigned fd = lo; fd <= top; fd++)
+        close((int)fd);
+}
+
+void oci_close_fds_except(int from, const int *keep, size_t n)
+{
+    int sorted[16];
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < sizeof(sorted) / sizeof(sorted[0]); i++)
+        if (keep[i] >= from)
+            sorted[m++] = keep[i];
+    qsort(sorted, m, sizeof(int), cmp_int);
+    unsigned lo = (unsigned)from;
+    for (size_t i = 0; i < m; i++) {
+        if ((unsigned)sorted[i] > lo)
+            close_range_compat(lo, (unsigned)sorted[i] - 1);
+        if ((unsigned)sorted[i] + 1 > lo)
+            lo = (unsigned)sorted[i] + 1;
+    }
+    close_range_compat(lo, ~0U);
 }
 
 int oci_copy_file_fd(int in, int out)

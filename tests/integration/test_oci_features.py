@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -364,3 +365,73 @@ def test_join_pid_namespace_by_path(rt, tmp_path):
     assert int(lines[0]) > 1
     assert lines[1].startswith("/bin/sleep")
     rt.cmd("delete", "--force", c1, check=True)
+
+
+def umount_under(path):
+    """Lazily unmounts every mount at or below path (deepest first)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [l.split()[4] for l in f]
+    points = [p for p in points if p == path or p.startswith(path + "/")]
+    for p in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", p], stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def shared_dir(tmp_path):
+    """A host directory that is a shared mount (what kubelet needs for Bidirectional)."""
+    d = str(tmp_path / "shared")
+    os.makedirs(os.path.join(d, "fromhost"))
+    os.makedirs(os.path.join(d, "fromctr"))
+    subprocess.run(["mount", "--bind", d, d], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", d], check=True)
+        yield d
+    finally:
+        umount_under(d)
+
+
+def test_bidirectional_mount_propagation(rt, tmp_path, shared_dir):
+    """An rshared bind of a shared host mount (CRI PROPAGATION_BIDIRECTIONAL, which also sets
+    rootfsPropagation rshared): a host mount made after create appears in the container, and
+    a mount the container makes under it appears on the host."""
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sh", "-c",
+                         "cat /mnt/bidi/fromhost/marker || echo NOHOST; "
+                         "mount -t tmpfs -o size=1m ctr /mnt/bidi/fromctr && "
+                         "echo ctrdata > /mnt/bidi/fromctr/f && echo MOUNTED; sleep 1000"])
+    caps = B.DEFAULT_CAPS + ["CAP_SYS_ADMIN"]
+    def mut(s):
+        s["mounts"].append({"destination": "/mnt/bidi", "type": "bind", "source": shared_dir,
+                            "options": ["rbind", "rshared"]})
+        s["linux"]["rootfsPropagation"] = "rshared"
+        s["process"]["capabilities"] = {k: list(caps) for k in
+                                        ("bounding", "effective", "permitted")}
+    spec_with(bdir, mut)
+    cid = rt.new_id()
+    outp = str(tmp_path / "out")
+    with open(outp, "wb") as o:
+        rt.create(cid, bdir, stdout=o, stderr=o)
+    # host -> container: mounted after the container's mount namespace exists
+    fromhost = os.path.join(shared_dir, "fromhost")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "hostside", fromhost], check=True)
+    with open(os.path.join(fromhost, "marker"), "w") as f:
+        f.write("hostdata\n")
+    rt.cmd("start", cid, check=True)
+    fromctr = os.path.join(shared_dir, "fromctr")
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with open(outp) as f:
+            out = f.read()
+        if "MOUNTED" in out or "NOHOST" in out or "ctrdata" in out:
+            break
+        time.sleep(0.05)
+    time.sleep(0.1)
+    with open(outp) as f:
+        out = f.read()
+    assert "hostdata" in out, out
+    assert "MOUNTED" in out, out
+    # container -> host
+    assert os.path.ismount(fromctr), "the container's mount did not reach the host"
+    with open(os.path.join(fromctr, "f")) as f:
+        assert f.read() == "ctrdata\n"
+    rt.cmd("delete", "--force", cid, check=True)

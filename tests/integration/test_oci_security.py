@@ -462,3 +462,131 @@ def test_exec_process_without_capabilities_gets_container_caps(rt, tmp_path):
     assert int(st["CapBnd"], 16) == want
     assert int(st["CapEff"], 16) == want
     rt.cmd("delete", "--force", cid, check=True)
+
+
+# One line per fd of process $P (pid in the inspecting container): "N LINK DEV:INO".
+FD_LIST_SCRIPT = ("cd /proc/$P/fd || exit 3; for f in *; do "
+                  "echo \"$f $(readlink $f) $(stat -L -c %d:%i $f 2>/dev/null)\"; done")
+
+
+def host_objects():
+    """Links and dev:ino pairs that name host objects a container must never reach."""
+    links = set()
+    for ns in ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user"):
+        try:
+            links.add(os.readlink("/proc/self/ns/" + ns))
+        except OSError:
+            pass
+    devino = set()
+    for p in ("/proc", "/", "/run", "/sys"):
+        st = os.stat(p)
+        devino.add("%d:%d" % (st.st_dev, st.st_ino))
+    return links, devino
+
+
+def assert_no_host_fds(listing, state_root, what):
+    """listing: FD_LIST_SCRIPT output.  fds 0-2 are the caller's stdio; every other fd must be
+    an anonymous pipe/socket, and no fd may be a host namespace, host /proc, / or anything in
+    the runtime's state directory."""
+    links, devino = host_objects()
+    rows = [l.split() for l in listing.splitlines() if l.strip()]
+    assert rows and all(r[0].isdigit() for r in rows), listing
+    for r in rows:
+        fd, link = int(r[0]), r[1] if len(r) > 1 else ""
+        di = r[2] if len(r) > 2 else ""
+        assert link not in links, "%s: fd %d is the host's %s" % (what, fd, link)
+        assert di not in devino, "%s: fd %d (%s) is a host directory" % (what, fd, link)
+        assert state_root not in link, "%s: fd %d is in the state dir: %s" % (what, fd, link)
+        if fd > 2:
+            assert link.startswith(("pipe:[", "socket:[", "anon_inode:")), \
+                "%s: fd %d is %s" % (what, fd, link)
+
+
+def exec_json(path, script, caps, env=()):
+    with open(path, "w") as f:
+        json.dump({"args": ["/bin/sh", "-c", script], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                   "env": ["PATH=/bin"] + list(env),
+                   "capabilities": {k: list(caps) for k in
+                                    ("bounding", "effective", "permitted")}}, f)
+    return path
+
+
+def nspid(host_pid):
+    """The pid of host_pid in its own (innermost) pid namespace."""
+    with open("/proc/%d/status" % host_pid) as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    raise AssertionError("no NSpid for %d" % host_pid)
+
+
+def test_created_init_holds_no_host_fds(rt, tmp_path):
+    """Class: host fds in a created-but-not-started container (runc CVE-2024-21626 and
+    CVE-2016-9962).  In a shared-PID pod, container A is running and container B is created
+    (its init waits for `start`).  From A, B's init must be non-dumpable (without
+    CAP_SYS_PTRACE, /proc/<B>/fd cannot be listed), and even with CAP_SYS_PTRACE none of its
+    fds may be a host object: no host /proc or / directory, no host namespace, nothing of the
+    state directory (exec.fifo); beyond stdio only anonymous pipes/sockets."""
+    if not is_hull(rt):
+        pytest.skip("runc 1.1.5 keeps the exec fifo open while waiting")
+    ptrace_caps = B.DEFAULT_CAPS + ["CAP_SYS_PTRACE"]
+    b1 = str(tmp_path / "b1")
+    B.make_bundle(b1, ["/bin/sleep", "1000"])
+    spec_with(b1, lambda s: s["process"].update(
+        capabilities={k: list(ptrace_caps) for k in ("bounding", "effective", "permitted")}))
+    c1 = rt.new_id()
+    rt.create(c1, b1)
+    rt.cmd("start", c1, check=True)
+    pid1 = rt.state(c1)["pid"]
+    b2 = str(tmp_path / "b2")
+    B.make_bundle(b2, ["/bin/true"])
+    def mut(s):
+        for n in s["linux"]["namespaces"]:
+            if n["type"] == "pid":
+                n["path"] = "/proc/%d/ns/pid" % pid1
+    spec_with(b2, mut)
+    c2 = rt.new_id()
+    with open(str(tmp_path / "c2.out"), "wb") as o:
+        rt.create(c2, b2, stdout=o, stderr=o)
+    assert rt.status(c2) == "created"
+    p2 = nspid(rt.state(c2)["pid"])
+    env = ["P=%d" % p2]
+    # without CAP_SYS_PTRACE: the waiting init is not dumpable, so none of its fd links (a
+    # ptrace-mode access check; listing the directory is plain DAC) can be read
+    r = rt.cmd("exec", "--process", exec_json(
+        str(tmp_path / "np.json"),
+        "for f in /proc/$P/fd/*; do echo \"${f##*/} $(readlink $f || echo DENIED)\"; done",
+        B.DEFAULT_CAPS, env), c1)
+    rows = [l.split() for l in r.stdout.splitlines() if l.strip()]
+    assert r.returncode == 0 and rows, r.stdout + r.stderr
+    assert all(row[1:] == ["DENIED"] for row in rows), r.stdout
+    # with CAP_SYS_PTRACE: every fd is looked at
+    r = rt.cmd("exec", "--process",
+               exec_json(str(tmp_path / "p.json"), FD_LIST_SCRIPT, ptrace_caps, env), c1)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_no_host_fds(r.stdout, rt.root, "created init")
+    # an exec'd process keeps only its stdio
+    sleeper = subprocess.Popen([rt.binary, "--root", rt.root, "exec", c1, "/bin/sleep", "30"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        listing = ""
+        while time.time() < deadline:
+            r = rt.cmd("exec", "--process", exec_json(
+                str(tmp_path / "e.json"),
+                "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && "
+                "[ ${p#/proc/} != 1 ] && P=${p#/proc/} && (" + FD_LIST_SCRIPT + "); done; true",
+                ptrace_caps), c1)
+            listing = r.stdout
+            if listing.strip():
+                break
+            time.sleep(0.1)
+        assert_no_host_fds(listing, rt.root, "exec'd process")
+        assert sorted(int(l.split()[0]) for l in listing.splitlines()) == [0, 1, 2], listing
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    rt.cmd("start", c2, check=True)
+    rt.cmd("delete", "--force", c2, check=True)
+    rt.cmd("delete", "--force", c1, check=True)

@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "oci/oci.h"
 
@@ -268,6 +269,43 @@ static void test_mkdir_in_root_confined(void **state)
     hull_error_free(&err);
 }
 
+/* Runs in a child: it closes fds the test runner may own. */
+static int close_fds_except_child(void)
+{
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0)
+        return 1;
+    for (int fd = 100; fd <= 110; fd++)
+        if (dup2(null, fd) < 0)
+            return 2;
+    if (dup2(null, 200) < 0)
+        return 2;
+    const int keep[] = {107, 103, 99, 500};
+    oci_close_fds_except(101, keep, 4);
+    for (int fd = 100; fd <= 110; fd++) {
+        bool open_now = fcntl(fd, F_GETFD) >= 0;
+        bool want = fd == 100 || fd == 103 || fd == 107;
+        if (open_now != want)
+            return 10 + fd - 100;
+    }
+    if (fcntl(200, F_GETFD) >= 0 || fcntl(null, F_GETFD) < 0)
+        return 3;
+    return 0;
+}
+
+static void test_close_fds_except(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(close_fds_except_child());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_features_json(void **state)
 {
     (void)state;
@@ -285,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_parse_config),           cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_ids_and_sysctls),        cmocka_unit_test(test_seccomp_compile),
         cmocka_unit_test(test_mkdir_in_root_confined), cmocka_unit_test(test_features_json),
+        cmocka_unit_test(test_close_fds_except),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
