@@ -583,7 +583,6 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
         int64_t started = hull_now_ns();
         r = runtime_run(c, args, err);
         pthread_mutex_lock(&c->lock);
-        c->busy = false;
         if (r == 0 && c->state == CONTAINER_CREATED) {
             c->state = CONTAINER_RUNNING;
             c->started_ns = started;
@@ -593,6 +592,12 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
             ctr_save(srv, c, NULL);
             events_publish(srv, c->id, c->pod_id,
                            RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+        }
+        /* busy until STARTED is out: the exit watcher must not publish STOPPED before it */
+        pthread_mutex_lock(&c->lock);
+        c->busy = false;
+        pthread_mutex_unlock(&c->lock);
+        if (r == 0) {
             ctr_collect_exit(srv, c); /* it may already be done */
         } else {
             hull_error_wrap(err, "start container \"%s\"", c->id);
