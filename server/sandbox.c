@@ -6,8 +6,10 @@
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
 #include "server/rpc.h"
+#include "server/recover.h"
 
 #include "cni/cni.h"
+#include "common/crashpoint.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -661,6 +663,9 @@ static int release_storage(struct sandbox *sb, bool force, hull_error_t *err)
         _cleanup_error_ hull_error_t e = NULL;
         if (sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e) < 0)
             log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+        /* and from the hierarchies the runtime used too (the v2 one of a hybrid host), with
+         * what is left below it; a rollback also kills what still runs there */
+        recover_cgroup_remove_all(sb->cgroup_parent, force);
     }
     const char *dirs[] = {sb->run_dir, sb->dir};
     for (size_t i = 0; i < 2; i++) {
@@ -1019,6 +1024,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         if (r < 0)
             return r;
     }
+    hull_crash_point("runpod:after-cgroup");
 
     struct cni_ns_request nr = {
         .flags = (sb->netns ? CLONE_NEWNET : 0) | (sb->ipcns ? CLONE_NEWIPC : 0) |
@@ -1040,6 +1046,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         }
         return hull_error_wrap(err, "create namespaces");
     }
+    hull_crash_point("runpod:after-ns");
 
     if (!sb->host_ipc) {
         r = hull_mkdir_p(sb->shm_path, 0755, err);
@@ -1053,6 +1060,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         sb->shm_mounted = true;
         pthread_mutex_unlock(&sb->lock);
     }
+    hull_crash_point("runpod:after-shm");
 
     _cleanup_free_ char *hn = xasprintf("%s\n", sb->hostname);
     r = write_file(sb->hostname_path, hn, err);
@@ -1099,6 +1107,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         r = setup_network(sb, p, err);
         if (r < 0)
             return r;
+        hull_crash_point("runpod:after-network");
     }
     return write_hosts(sb, err);
 }
@@ -1162,8 +1171,10 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     sb->cgroup_created = !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
     sb->net_attempted = !sb->host_net;
     r = persist(sb, err);
-    if (r == 0)
+    if (r == 0) {
+        hull_crash_point("runpod:after-intent");
         r = create_resources(sb, &p, err);
+    }
     free(p.sysctls);
     free(p.ports);
     if (r < 0) {
@@ -1175,6 +1186,7 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
         index_remove(svc, sb);
         return r;
     }
+    hull_crash_point("runpod:before-ready");
     pthread_mutex_lock(&sb->lock);
     sb->state = SANDBOX_STATE_READY;
     r = persist_locked(sb, err);
@@ -1230,6 +1242,7 @@ static int stop_locked_op(struct sandbox *sb, bool save, hull_error_t *err)
         if (r < 0)
             return hull_error_wrap(err, "stop containers of pod sandbox \"%s\"", sb->id);
     }
+    hull_crash_point("stoppod:after-containers");
     int r = release_runtime(sb, false, err);
     _cleanup_error_ hull_error_t perr = NULL;
     if ((save || r < 0) && persist(sb, &perr) < 0)
@@ -1278,6 +1291,7 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
     if (!begin_op(sb))
         return 0;
     r = stop_locked_op(sb, false, err);
+    hull_crash_point("removepod:after-stop");
     if (r == 0) {
         struct sandbox_container_hooks h;
         if (get_hooks(sb->svc, &h) && h.remove_all) {
@@ -1286,6 +1300,7 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
                 hull_error_wrap(err, "remove containers of pod sandbox \"%s\"", sb->id);
         }
     }
+    hull_crash_point("removepod:after-containers");
     if (r == 0)
         r = release_storage(sb, false, err);
     if (r == 0)
