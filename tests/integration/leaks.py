@@ -3,6 +3,7 @@ namespaces and state files.  `leftovers(d, cgroup_parent)` lists them (empty whe
 `wait_clean(d, cgroup_parent)` waits a little for monitors that exit after their container and
 asserts nothing is left.  Call them once every pod and container was removed."""
 import os
+import re
 import time
 
 
@@ -97,4 +98,9 @@ def wait_clean(d, cgroup_parent, timeout=10):
         if not problems or time.time() > deadline:
             break
         time.sleep(0.1)
+    if problems:
+        # the daemon's log lines about the objects left behind
+        ids = set(re.findall(r"[0-9a-f]{64}", "\n".join(problems)))
+        lines = [ln for ln in d.log().splitlines() if any(i in ln for i in ids)]
+        problems.append("log:\n" + "\n".join(lines[-60:]))
     assert problems == [], "\n".join(problems)
