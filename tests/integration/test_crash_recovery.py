@@ -282,3 +282,33 @@ def test_crash_in_pull_image(clean, point):
     listed = [t for i in d.image.ListImages(pb.ListImagesRequest()).images for t in i.repo_tags]
     assert img.ref in listed
     d.image.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=img.ref)))
+
+
+@pytest.mark.parametrize("lost", ["containers", "sandboxes", "both"])
+def test_records_lost(clean, lost):
+    """Records that are gone (lost, or set aside as corrupt) leave nothing running: monitors,
+    runtime state, mounts, cgroups, pinned namespaces and the pod's network are swept."""
+    d = clean
+    pod = run_pod(d, "p")
+    running = create(d, pod, "c1")
+    start(d, running)
+    create(d, pod, "c2")
+    assert d.stop() == 0
+    kinds = ["containers", "sandboxes"] if lost == "both" else [lost]
+    for kind in kinds:
+        store = os.path.join(d.root, "store", kind)
+        for n in os.listdir(store):
+            os.unlink(os.path.join(store, n))
+    d.start()
+    if lost == "containers":
+        assert containers(d) == []
+        assert [p.id for p in pods(d)] == [pod]
+    else:
+        assert pods(d) == []
+        # containers whose pod is gone are listed (and removable) or swept
+        remove_everything(d)
+        wait_clean(d, d.net.cgroup_parent)
+        ip_dir = os.path.join(d.net.ipam_dir, "hulltest")
+        held = [n for n in os.listdir(ip_dir) if n[0].isdigit()] if os.path.isdir(ip_dir) else []
+        assert held == [], f"IPAM still holds {held}"
+    reuse_names(d, "p", "c1")
