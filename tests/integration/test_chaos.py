@@ -94,6 +94,9 @@ def test_sigkill_during_parallel_lifecycles(hulld_factory, registry):  # noqa: F
         for k in range(THREADS):
             lifecycle(d, img, f"chaos-{k}-1")
         wait_clean(d, net.cgroup_parent)
+        print("recovery actions:", sum(1 for ln in d.log().splitlines()
+                                       if "recovery:" in ln or "interrupted by a crash" in ln
+                                       or "half-created" in ln))
         # and a clean restart finds nothing to recover
         d.restart()
         assert len(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 0

@@ -273,8 +273,11 @@ def test_crash_in_pull_image(clean, point):
     def pull():
         d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=img.ref)), timeout=60)
 
+    layers = os.path.join(d.root, "images", "layers")
+    before = sorted(os.listdir(layers))
     crash_during(d, point, pull)
-    # no half image is listed, no temp download or unpack dir is left
+    # no half image is listed, no temp download or unpack dir nor unused layer is left
+    assert sorted(os.listdir(layers)) == before
     listed = [t for i in d.image.ListImages(pb.ListImagesRequest()).images for t in i.repo_tags]
     assert img.ref not in listed
     assert os.listdir(os.path.join(d.root, "images", "tmp")) == []
