@@ -382,7 +382,9 @@ int container_create(struct hull_server *srv, const char *pod_id,
 
     /* the intent record: saved before anything is made, so that recovery can undo all of it by
      * the id, runtime, runtime root and cgroup it names */
+    pthread_mutex_lock(&c->lock);
     c->phase = CTR_PHASE_CREATING;
+    pthread_mutex_unlock(&c->lock);
     r = ctr_save(srv, c, err);
     if (r < 0)
         goto fail;
@@ -495,8 +497,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
         goto fail;
     }
     hull_crash_point("create:after-monitor");
+    pthread_mutex_lock(&c->lock);
     c->created_ns = hull_now_ns();
     c->phase = CTR_PHASE_COMMITTED;
+    pthread_mutex_unlock(&c->lock);
     r = ctr_save(srv, c, err);
     if (r < 0)
         goto fail;

@@ -176,6 +176,16 @@ def test_crash_in_run_pod_sandbox(clean, point):
     reuse_names(d, "p", "c")
 
 
+@pytest.mark.parametrize("point", ["runpod:after-network", "runpod:before-ready"])
+def test_crash_in_run_pod_sandbox_with_infra(clean, point):
+    """A shared PID namespace pod has an infra process: the rollback kills it."""
+    d = clean
+    crash_during(d, point, lambda: d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(
+        config=kubelet_like("p", pid=pb.POD)), timeout=60))
+    assert pods(d) == []
+    assert leftovers(d, d.net.cgroup_parent) == []
+
+
 CREATE_STEPS = ["create:after-intent", "create:after-mount", "create:after-spec",
                 "create:after-monitor", "create:after-commit"]
 
