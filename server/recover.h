@@ -9,4 +9,8 @@
  * first.  With kill_procs, what runs in them is SIGKILLed first; without, busy ones stay. */
 void recover_cgroup_remove_all(const char *rel, bool kill_procs);
 
+/* Finishes the pod removals a crash interrupted (sandbox.c); call once containers are loaded. */
+struct hull_server;
+void sandbox_recover_finish(struct hull_server *srv);
+
 #endif

@@ -69,6 +69,7 @@ struct sandbox {
     bool net_attempted; /* CNI ADD may have run: DEL is owed (persisted from the start) */
     bool add_started;   /* in memory: this process started the ADD */
     bool net_done;      /* torn down */
+    bool removing;      /* RemovePodSandbox began: a restart finishes it (persisted) */
     char *network_name;
     char **ips;
     size_t n_ips;
@@ -484,6 +485,8 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     hull_jw_kv_bool(&w, "shm_mounted", sb->shm_mounted);
     hull_jw_kv_bool(&w, "net_attempted", sb->net_attempted);
     hull_jw_kv_bool(&w, "net_done", sb->net_done);
+    if (sb->removing)
+        hull_jw_kv_bool(&w, "removing", true);
     kv_str_or_empty(&w, "network_name", sb->network_name);
     hull_jw_key(&w, "ips");
     hull_jw_begin_array(&w);
@@ -562,6 +565,7 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
     sb->shm_mounted = hull_json_get_bool(doc, "shm_mounted", false);
     sb->net_attempted = hull_json_get_bool(doc, "net_attempted", false);
     sb->net_done = hull_json_get_bool(doc, "net_done", false);
+    sb->removing = hull_json_get_bool(doc, "removing", false);
     sb->network_name = opt_str(doc, "network_name");
     yajl_val ips = hull_json_get(doc, "ips");
     if (ips && YAJL_IS_ARRAY(ips)) {
@@ -1291,6 +1295,17 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
     if (!begin_op(sb))
         return 0;
+    /* from here on the removal is owed: a restart finishes it */
+    pthread_mutex_lock(&sb->lock);
+    bool was_removing = sb->removing;
+    sb->removing = true;
+    r = was_removing ? 0 : persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    if (r < 0) {
+        end_op(sb);
+        return hull_error_wrap(err, "remove pod sandbox \"%s\"", sb->id);
+    }
+    hull_crash_point("removepod:after-intent");
     r = stop_locked_op(sb, false, err);
     hull_crash_point("removepod:after-stop");
     if (r == 0) {
@@ -1490,6 +1505,27 @@ static void sweep_orphans(struct sandbox_service *svc)
         }
         free_nullv(ids);
     }
+}
+
+/* Finishes the removals a crash interrupted (after the container area is up: the pod's
+ * containers go first). */
+void sandbox_recover_finish(struct hull_server *srv)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    char **ids = xmalloc0((svc->n + 1) * sizeof(char *));
+    size_t n = 0;
+    pthread_rwlock_rdlock(&svc->lock);
+    for (size_t i = 0; i < svc->n; i++)
+        if (svc->items[i]->removing)
+            ids[n++] = xstrdup(svc->items[i]->id);
+    pthread_rwlock_unlock(&svc->lock);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_error_ hull_error_t e = NULL;
+        log_warn("sandbox %s: finishing a removal interrupted by a crash", ids[i]);
+        if (sandbox_remove(srv, ids[i], &e) < 0)
+            log_warn("sandbox %s: %s", ids[i], hull_error_msg(&e));
+    }
+    free_nullv(ids);
 }
 
 static char *default_pause_path(void)
