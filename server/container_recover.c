@@ -150,6 +150,16 @@ static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
         }
     }
     _cleanup_free_ char *procs = hull_path_join(dir, "cgroup.procs");
+    if (kill_procs) {
+        /* frozen (paused) tasks do not die: thaw them first */
+        _cleanup_free_ char *v1 = hull_path_join(dir, "freezer.state");
+        _cleanup_free_ char *v2 = hull_path_join(dir, "cgroup.freeze");
+        _cleanup_error_ hull_error_t e1 = NULL, e2 = NULL;
+        if (access(v1, F_OK) == 0)
+            hull_write_string(v1, "THAWED", &e1);
+        if (access(v2, F_OK) == 0)
+            hull_write_string(v2, "0", &e2);
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
         if (rmdir(dir) == 0 || errno == ENOENT)
             return;
