@@ -1,6 +1,7 @@
 /* The image store: image records, unpacked layers, verified blobs, pulls (with shared downloads
  * of the same blob or layer), removal with layer reference counting, reload at start. */
 
+#include "common/crashpoint.h"
 #include "image/internal.h"
 
 #include <ctype.h>
@@ -816,6 +817,7 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
         if (r < 0)
             goto fail;
     }
+    hull_crash_point("pull:layer-unpacked");
     {
         _cleanup_free_ char *final = store_path(s, "layers/%s", hex_of(lr->diff_id));
         if (rename(tmpdir, final) < 0) {
@@ -832,6 +834,7 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
     l->next = s->layers;
     s->layers = l;
     pthread_mutex_unlock(&s->lock);
+    hull_crash_point("pull:layer-committed");
     return 0;
 fail : {
     _cleanup_error_ hull_error_t e2 = NULL;
@@ -1127,6 +1130,7 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
     for (size_t i = 0; i < p->n_layers; i++)
         if (find_layer(s, p->layers[i].diff_id) == NULL)
             return -EAGAIN;
+    hull_crash_point("pull:before-commit");
     _cleanup_free_ char *repo = image_ref_repo(ref);
     _cleanup_free_ char *tag = ref->tag ? xasprintf("%s:%s", repo, ref->tag) : NULL;
     _cleanup_free_ char *rd =

@@ -102,6 +102,7 @@ void ctr_put(struct container *c)
     free(c->gids);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->op_lock);
+    pthread_mutex_destroy(&c->save_lock);
     pthread_cond_destroy(&c->exited_cv);
     free(c);
 }
@@ -111,6 +112,7 @@ struct container *ctr_new(void)
     struct container *c = xmalloc0(sizeof(*c));
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->op_lock, NULL);
+    pthread_mutex_init(&c->save_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -328,7 +330,27 @@ int container_list(struct hull_server *srv, const char *pod_id, struct container
 }
 
 /* ---- persistence --------------------------------------------------------------------------- */
+static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_error_t *err);
+
 int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err)
+{
+    pthread_mutex_lock(&c->save_lock);
+    int r = c->record_gone ? 0 : ctr_save_locked(srv, c, err);
+    pthread_mutex_unlock(&c->save_lock);
+    return r;
+}
+
+int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err)
+{
+    pthread_mutex_lock(&c->save_lock);
+    int r = store_remove(srv->store, "containers", c->id, err);
+    if (r == 0)
+        c->record_gone = true;
+    pthread_mutex_unlock(&c->save_lock);
+    return r;
+}
+
+static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_error_t *err)
 {
     struct hull_json_writer w;
     hull_jw_init(&w, false);
@@ -339,6 +361,8 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err)
     hull_jw_begin_object(&w);
     hull_jw_kv_int(&w, "version", 1);
     hull_jw_kv_string(&w, "id", c->id);
+    if (c->phase != CTR_PHASE_COMMITTED)
+        hull_jw_kv_string(&w, "phase", c->phase == CTR_PHASE_CREATING ? "creating" : "removing");
     hull_jw_kv_string(&w, "pod_id", c->pod_id);
     hull_jw_kv_string(&w, "config", cfg);
     if (res)
@@ -386,8 +410,21 @@ static char *dup_field(yajl_val doc, const char *key)
 static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *err)
 {
     struct hull_server *srv = opaque;
+    if (!hull_id_is_valid(id) || strlen(id) != 64)
+        return hull_error_setx(err, EINVAL, "invalid container id");
+    const char *phase = hull_json_get_string(doc, "phase", "");
+    if (phase[0]) {
+        /* hulld died while creating or removing it: undo or finish, by what the record names */
+        bool creating = strcmp(phase, "creating") == 0;
+        log_warn("container %s: %s a container interrupted by a crash", id,
+                 creating ? "rolling back" : "finishing the removal of");
+        ctr_teardown(srv, id, hull_json_get_string(doc, "runtime_path", ""),
+                     hull_json_get_string(doc, "runtime_root", ""),
+                     hull_json_get_string(doc, "cgroups_path", ""), true);
+        return 0;
+    }
     const char *cfg = hull_json_get_string(doc, "config", NULL);
-    if (!hull_id_is_valid(id) || strlen(id) != 64 || cfg == NULL)
+    if (cfg == NULL)
         return hull_error_setx(err, EINVAL, "record is incomplete");
     struct container *c = ctr_new();
     snprintf(c->id, sizeof(c->id), "%s", id);
@@ -612,12 +649,16 @@ int container_service_init(struct hull_server *srv, hull_error_t *err)
         if (c == NULL)
             continue;
         if (!ctr_collect_exit(srv, c) &&
-            (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED) &&
-            !monitor_alive(c->monitor_pid))
-            mark_lost(srv, c);
+            (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED)) {
+            if (!monitor_alive(c->monitor_pid))
+                mark_lost(srv, c);
+            else if (c->state == CONTAINER_CREATED)
+                ctr_reconcile_started(srv, c);
+        }
         ctr_put(c);
     }
     container_snapshot_list_free(l, n);
+    ctr_sweep_orphans(srv);
     if (loaded || corrupt)
         log_info("containers: %zu restored, %zu set aside", loaded, corrupt);
     ctr_register_hooks(srv);

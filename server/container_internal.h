@@ -18,9 +18,13 @@ struct container {
     pthread_mutex_t op_lock; /* serialises lifecycle operations on this container */
     pthread_mutex_t lock;    /* guards the fields below; never held across a child process */
     pthread_cond_t exited_cv;
+    /* orders record writes (serialise + save) and keeps a removed record from coming back */
+    pthread_mutex_t save_lock;
+    bool record_gone;
     bool busy; /* an operation is starting/stopping it (the watcher leaves it alone) */
 
     char id[65];
+    int phase; /* enum ctr_phase: how far a create/remove got (persisted before side effects) */
     char *pod_id;
     char *name_key;
     uint8_t *config_pb; /* the CRI ContainerConfig as received */
@@ -43,6 +47,15 @@ struct container {
     uint32_t uid, gid;
     uint32_t *gids;
     size_t n_gids;
+};
+
+/* A record's phase: CREATING is saved before CreateContainer makes anything and REMOVING
+ * before RemoveContainer tears anything down; recovery rolls back the first and finishes the
+ * second (container_recover.c). */
+enum ctr_phase {
+    CTR_PHASE_COMMITTED = 0,
+    CTR_PHASE_CREATING,
+    CTR_PHASE_REMOVING,
 };
 
 struct container_service {
@@ -71,6 +84,8 @@ int ctr_insert(struct hull_server *srv, struct container *c, hull_error_t *err);
 void ctr_unlink(struct hull_server *srv, struct container *c);
 char *ctr_name_key(const char *pod_id, const Runtime__V1__ContainerConfig *config);
 int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
+/* Removes the record; later ctr_save calls (a late exit) are ignored. */
+int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err);
 bool ctr_collect_exit(struct hull_server *srv, struct container *c);
 /* Takes / drops the image layer reference of a container (container_ops.c). */
 void ctr_image_acquire(struct hull_server *srv, struct container *c);
@@ -100,5 +115,15 @@ void ctr_register_hooks(struct hull_server *srv);
 int ctr_signal_number(const char *name);
 char *ctr_base64_encode(const uint8_t *data, size_t len);
 int ctr_base64_decode(const char *s, uint8_t **out, size_t *len);
+
+/* Crash recovery (container_recover.c).  ctr_teardown kills the monitor and runtime processes
+ * of id, deletes its runtime state (when the runtime is known), its cgroup (when known), rootfs
+ * mount, directories and exit file, and (remove_record) its record. */
+void ctr_teardown(struct hull_server *srv, const char *id, const char *runtime_path,
+                  const char *runtime_root, const char *cgroups_path, bool remove_record);
+/* A CREATED container the runtime reports started (hulld died during StartContainer). */
+void ctr_reconcile_started(struct hull_server *srv, struct container *c);
+/* Tears down monitors, runtime state, mounts, directories and cgroups with no record. */
+void ctr_sweep_orphans(struct hull_server *srv);
 
 #endif

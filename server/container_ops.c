@@ -7,6 +7,7 @@
 #include "server/sandbox.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
+#include "common/crashpoint.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -294,7 +295,7 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
     hull_error_free(&err);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);
-    store_remove(srv->store, "containers", c->id, &err);
+    ctr_remove_record(srv, c, &err);
 }
 
 int container_create(struct hull_server *srv, const char *pod_id,
@@ -395,6 +396,16 @@ int container_create(struct hull_server *srv, const char *pod_id,
                              : img->stop_signal && img->stop_signal[0] ? img->stop_signal
                                                                        : "SIGTERM");
 
+    /* the intent record: saved before anything is made, so that recovery can undo all of it by
+     * the id, runtime, runtime root and cgroup it names */
+    pthread_mutex_lock(&c->lock);
+    c->phase = CTR_PHASE_CREATING;
+    pthread_mutex_unlock(&c->lock);
+    r = ctr_save(srv, c, err);
+    if (r < 0)
+        goto fail;
+    hull_crash_point("create:after-intent");
+
     /* directories and the overlay root */
     sdir = ctr_state_dir(srv, c->id);
     rdir = ctr_root_dir(srv, c->id);
@@ -414,6 +425,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     if (r < 0)
         goto fail;
     mounted = true;
+    hull_crash_point("create:after-mount");
 
     /* the OCI spec */
     struct ocispec_sandbox view;
@@ -473,6 +485,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
         }
     }
 
+    hull_crash_point("create:after-spec");
+
     /* the monitor runs `RUNTIME create` */
     margs_monitor(&ma, srv, c, sdir, mon, cs->exit_dir);
     margs_add(&ma, "--log-level");
@@ -498,10 +512,15 @@ int container_create(struct hull_server *srv, const char *pod_id,
         hull_error_wrap(err, "create container \"%s\"", config->metadata->name);
         goto fail;
     }
+    hull_crash_point("create:after-monitor");
+    pthread_mutex_lock(&c->lock);
     c->created_ns = hull_now_ns();
+    c->phase = CTR_PHASE_COMMITTED;
+    pthread_mutex_unlock(&c->lock);
     r = ctr_save(srv, c, err);
     if (r < 0)
         goto fail;
+    hull_crash_point("create:after-commit");
     pthread_mutex_lock(&c->lock);
     c->busy = false;
     pthread_mutex_unlock(&c->lock);
@@ -581,7 +600,9 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
         /* the process is released during `start`: take the time before, so a process that
          * exits at once never finishes before it started */
         int64_t started = hull_now_ns();
+        hull_crash_point("start:before-runtime");
         r = runtime_run(c, args, err);
+        hull_crash_point("start:after-runtime");
         pthread_mutex_lock(&c->lock);
         if (r == 0 && c->state == CONTAINER_CREATED) {
             c->state = CONTAINER_RUNNING;
@@ -656,6 +677,7 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
         if (runtime_run(c, args, &kerr) < 0)
             log_debug("container %s: stop signal: %s", c->id, hull_error_msg(&kerr));
         hull_error_free(&kerr);
+        hull_crash_point("stop:after-signal");
         if (wait_exited(srv, c, timeout_s * 1000))
             return 0;
         log_info("container %s did not stop within %lld s: killing it", c->id,
@@ -668,6 +690,7 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
         const char *args1[] = {"kill", c->id, "KILL", NULL};
         runtime_run(c, args1, &kerr);
     }
+    hull_crash_point("stop:after-kill");
     if (wait_exited(srv, c, 30 * 1000))
         return 0;
     /* A monitor that is gone can't report: the container is lost. */
@@ -707,23 +730,35 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     int r = stop_locked(srv, c, 0, err);
     if (r < 0)
         return r;
+    /* from here on the removal is owed: a restart finishes it */
+    if (c->phase != CTR_PHASE_REMOVING) {
+        pthread_mutex_lock(&c->lock);
+        c->phase = CTR_PHASE_REMOVING;
+        pthread_mutex_unlock(&c->lock);
+        if ((r = ctr_save(srv, c, err)) < 0)
+            return hull_error_wrap(err, "remove container \"%s\"", c->id);
+    }
+    hull_crash_point("remove:after-intent");
     _cleanup_error_ hull_error_t e = NULL;
     const char *args[] = {"delete", "--force", c->id, NULL};
     if (runtime_run(c, args, &e) < 0)
         log_debug("container %s: delete: %s", c->id, hull_error_msg(&e));
     hull_error_free(&e);
+    hull_crash_point("remove:after-delete");
     _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
     _cleanup_free_ char *rootfs = hull_path_join(sdir, "rootfs");
     if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         return hull_error_set(err, errno, "remove container \"%s\": unmount rootfs", c->id);
+    hull_crash_point("remove:after-umount");
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
     if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
         (r = hull_rm_rf(rdir, err)) < 0)
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
+    hull_crash_point("remove:after-dirs");
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);
-    r = store_remove(srv->store, "containers", c->id, err);
+    r = ctr_remove_record(srv, c, err);
     if (r < 0)
         return r;
     ctr_image_release(srv, c);

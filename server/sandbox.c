@@ -7,10 +7,13 @@
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
 #include "server/rpc.h"
+#include "server/recover.h"
 
 #include "cni/cni.h"
+#include "common/crashpoint.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -67,6 +70,7 @@ struct sandbox {
     bool net_attempted; /* CNI ADD may have run: DEL is owed (persisted from the start) */
     bool add_started;   /* in memory: this process started the ADD */
     bool net_done;      /* torn down */
+    bool removing;      /* RemovePodSandbox began: a restart finishes it (persisted) */
     char *network_name;
     char **ips;
     size_t n_ips;
@@ -482,6 +486,8 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     hull_jw_kv_bool(&w, "shm_mounted", sb->shm_mounted);
     hull_jw_kv_bool(&w, "net_attempted", sb->net_attempted);
     hull_jw_kv_bool(&w, "net_done", sb->net_done);
+    if (sb->removing)
+        hull_jw_kv_bool(&w, "removing", true);
     kv_str_or_empty(&w, "network_name", sb->network_name);
     hull_jw_key(&w, "ips");
     hull_jw_begin_array(&w);
@@ -560,6 +566,7 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
     sb->shm_mounted = hull_json_get_bool(doc, "shm_mounted", false);
     sb->net_attempted = hull_json_get_bool(doc, "net_attempted", false);
     sb->net_done = hull_json_get_bool(doc, "net_done", false);
+    sb->removing = hull_json_get_bool(doc, "removing", false);
     sb->network_name = opt_str(doc, "network_name");
     yajl_val ips = hull_json_get(doc, "ips");
     if (ips && YAJL_IS_ARRAY(ips)) {
@@ -662,6 +669,9 @@ static int release_storage(struct sandbox *sb, bool force, hull_error_t *err)
         _cleanup_error_ hull_error_t e = NULL;
         if (sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e) < 0)
             log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
+        /* and from the hierarchies the runtime used too (the v2 one of a hybrid host), with
+         * what is left below it; a rollback also kills what still runs there */
+        recover_cgroup_remove_all(sb->cgroup_parent, force);
     }
     const char *dirs[] = {sb->run_dir, sb->dir};
     for (size_t i = 0; i < 2; i++) {
@@ -1020,6 +1030,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         if (r < 0)
             return r;
     }
+    hull_crash_point("runpod:after-cgroup");
 
     struct cni_ns_request nr = {
         .flags = (sb->netns ? CLONE_NEWNET : 0) | (sb->ipcns ? CLONE_NEWIPC : 0) |
@@ -1041,6 +1052,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         }
         return hull_error_wrap(err, "create namespaces");
     }
+    hull_crash_point("runpod:after-ns");
 
     if (!sb->host_ipc) {
         r = hull_mkdir_p(sb->shm_path, 0755, err);
@@ -1054,6 +1066,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         sb->shm_mounted = true;
         pthread_mutex_unlock(&sb->lock);
     }
+    hull_crash_point("runpod:after-shm");
 
     _cleanup_free_ char *hn = xasprintf("%s\n", sb->hostname);
     r = write_file(sb->hostname_path, hn, err);
@@ -1100,6 +1113,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         r = setup_network(sb, p, err);
         if (r < 0)
             return r;
+        hull_crash_point("runpod:after-network");
     }
     return write_hosts(sb, err);
 }
@@ -1163,8 +1177,10 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     sb->cgroup_created = !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
     sb->net_attempted = !sb->host_net;
     r = persist(sb, err);
-    if (r == 0)
+    if (r == 0) {
+        hull_crash_point("runpod:after-intent");
         r = create_resources(sb, &p, err);
+    }
     free(p.sysctls);
     free(p.ports);
     if (r < 0) {
@@ -1176,6 +1192,7 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
         index_remove(svc, sb);
         return r;
     }
+    hull_crash_point("runpod:before-ready");
     pthread_mutex_lock(&sb->lock);
     sb->state = SANDBOX_STATE_READY;
     r = persist_locked(sb, err);
@@ -1233,6 +1250,7 @@ static int stop_locked_op(struct sandbox *sb, bool save, hull_error_t *err)
         if (r < 0)
             return hull_error_wrap(err, "stop containers of pod sandbox \"%s\"", sb->id);
     }
+    hull_crash_point("stoppod:after-containers");
     int r = release_runtime(sb, false, err);
     _cleanup_error_ hull_error_t perr = NULL;
     if ((save || r < 0) && persist(sb, &perr) < 0)
@@ -1284,11 +1302,23 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is still being created", sb->id);
     if (!begin_op(sb))
         return 0;
+    /* from here on the removal is owed: a restart finishes it */
     bool was_ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
+    pthread_mutex_lock(&sb->lock);
+    bool was_removing = sb->removing;
+    sb->removing = true;
+    r = was_removing ? 0 : persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    if (r < 0) {
+        end_op(sb);
+        return hull_error_wrap(err, "remove pod sandbox \"%s\"", sb->id);
+    }
+    hull_crash_point("removepod:after-intent");
     r = stop_locked_op(sb, false, err);
     if (was_ready)
         events_publish(srv, sb->id, sb->id,
                        RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+    hull_crash_point("removepod:after-stop");
     if (r == 0) {
         struct sandbox_container_hooks h;
         if (get_hooks(sb->svc, &h) && h.remove_all) {
@@ -1297,6 +1327,7 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
                 hull_error_wrap(err, "remove containers of pod sandbox \"%s\"", sb->id);
         }
     }
+    hull_crash_point("removepod:after-containers");
     if (r == 0)
         r = release_storage(sb, false, err);
     if (r == 0)
@@ -1373,6 +1404,144 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     return 0;
 }
 
+/* ---- orphans: pod resources no record names -------------------------------------------- */
+
+static bool sandbox_known(struct sandbox_service *svc, const char *id)
+{
+    for (size_t i = 0; i < svc->n; i++)
+        if (strcmp(svc->items[i]->id, id) == 0)
+            return true;
+    return false;
+}
+
+static bool full_id(const char *s)
+{
+    return strlen(s) == 64 && hull_id_is_valid(s);
+}
+
+/* The names of the entries of dir that are pod ids with no record (NULL-terminated). */
+static char **orphan_ids(struct sandbox_service *svc, const char *dir)
+{
+    char **v = xmalloc0(sizeof(char *));
+    size_t n = 0;
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return v;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!full_id(de->d_name) || sandbox_known(svc, de->d_name))
+            continue;
+        v = xrealloc(v, (n + 2) * sizeof(char *));
+        v[n++] = xstrdup(de->d_name);
+        v[n] = NULL;
+    }
+    return v;
+}
+
+static void free_nullv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* CNI DEL for every cached attachment of pod id (the cache holds the network's config). */
+static void orphan_network_del(struct sandbox_service *svc, const char *id, const char *netns)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/cni/results", svc->root);
+    _cleanup_free_ char *suffix = xasprintf("-%s-", id);
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    char **nets = xmalloc0(sizeof(char *));
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *at = strstr(de->d_name, suffix);
+        if (at == NULL || at == de->d_name)
+            continue;
+        nets = xrealloc(nets, (n + 2) * sizeof(char *));
+        nets[n++] = xstrndup(de->d_name, (size_t)(at - de->d_name));
+        nets[n] = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cni_attachment a = {.container_id = id,
+                                   .netns = cni_ns_is_pinned(netns) ? netns : "",
+                                   .ifname = "eth0",
+                                   .pod_name = "",
+                                   .pod_namespace = "",
+                                   .pod_uid = ""};
+        _cleanup_error_ hull_error_t e = NULL;
+        if (cni_del(cni_manager_exec(svc->cni), NULL, nets[i], &a, &e) < 0)
+            log_warn("sandbox %s: network teardown: %s", id, hull_error_msg(&e));
+    }
+    free_nullv(nets);
+}
+
+/* Pinned namespaces, shm mounts and directories of pods with no record (a record lost or
+ * set aside as corrupt): the network is released through the CNI cache, the rest removed. */
+static void sweep_orphans(struct sandbox_service *svc)
+{
+    static const char *const kinds[] = {"net", "pid", "ipc", "uts"};
+    for (size_t k = 0; k < 4; k++) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", svc->ns_dir, kinds[k]);
+        char **ids = orphan_ids(svc, dir);
+        for (size_t i = 0; ids[i]; i++) {
+            _cleanup_free_ char *pin = xasprintf("%s/%s", dir, ids[i]);
+            log_warn("sandbox %s: no record: removing %s", ids[i], pin);
+            if (k == 0)
+                orphan_network_del(svc, ids[i], pin);
+            _cleanup_error_ hull_error_t e = NULL;
+            if (cni_ns_remove(pin, &e) < 0)
+                log_warn("sandbox %s: %s", ids[i], hull_error_msg(&e));
+        }
+        free_nullv(ids);
+    }
+    const char *bases[] = {svc->state_dir, svc->root};
+    for (size_t b = 0; b < 2; b++) {
+        _cleanup_free_ char *dir = xasprintf("%s/sandboxes", bases[b]);
+        char **ids = orphan_ids(svc, dir);
+        for (size_t i = 0; ids[i]; i++) {
+            _cleanup_free_ char *path = xasprintf("%s/%s", dir, ids[i]);
+            _cleanup_free_ char *shm = xasprintf("%s/shm", path);
+            log_warn("sandbox %s: no record: removing %s", ids[i], path);
+            if (b == 0) {
+                orphan_network_del(svc, ids[i], "");
+                for (int j = 0; j < 4 && umount2(shm, MNT_DETACH) == 0; j++)
+                    ;
+            }
+            _cleanup_error_ hull_error_t e = NULL;
+            if (hull_rm_rf(path, &e) < 0)
+                log_warn("sandbox %s: %s", ids[i], hull_error_msg(&e));
+            /* its cgroup, when it had the default one (a pod of ours by its id) */
+            _cleanup_free_ char *cg = xasprintf("%s/pod-%s", svc->default_cgroup_parent, ids[i]);
+            recover_cgroup_remove_all(cg, true);
+        }
+        free_nullv(ids);
+    }
+}
+
+/* Finishes the removals a crash interrupted (after the container area is up: the pod's
+ * containers go first). */
+void sandbox_recover_finish(struct hull_server *srv)
+{
+    struct sandbox_service *svc = svc_of(srv);
+    char **ids = xmalloc0((svc->n + 1) * sizeof(char *));
+    size_t n = 0;
+    pthread_rwlock_rdlock(&svc->lock);
+    for (size_t i = 0; i < svc->n; i++)
+        if (svc->items[i]->removing)
+            ids[n++] = xstrdup(svc->items[i]->id);
+    pthread_rwlock_unlock(&svc->lock);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_error_ hull_error_t e = NULL;
+        log_warn("sandbox %s: finishing a removal interrupted by a crash", ids[i]);
+        if (sandbox_remove(srv, ids[i], &e) < 0)
+            log_warn("sandbox %s: %s", ids[i], hull_error_msg(&e));
+    }
+    free_nullv(ids);
+}
+
 static char *default_pause_path(void)
 {
     char exe[PATH_MAX];
@@ -1420,6 +1589,7 @@ int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
     if (r < 0)
         return hull_error_wrap(err, "load pod sandboxes");
     log_info("sandboxes: %zu loaded, %zu set aside", svc->n, corrupt);
+    sweep_orphans(svc);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "server/sandbox.h" /* sandboxes (issue 7) */
 #include "server/stream.h"
 #include "server/container.h"
+#include "server/recover.h"
 #include "image/image.h" /* images (issue 6) */
 
 #include <errno.h>
@@ -38,6 +39,7 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     r = container_service_init(srv, err); /* containers (issue 8): after images and sandboxes */
     if (r < 0)
         return hull_error_wrap(err, "containers");
+    sandbox_recover_finish(srv); /* pod removals a crash interrupted */
     /* hidden images no restored container took back, and layers nobody uses */
     image_gc(server_image_store(srv));
 

@@ -144,7 +144,8 @@ int store_load(struct hull_store *s, const char *kind, store_load_cb cb, void *o
         names = xrealloc(names, (n + 1) * sizeof(char *));
         names[n++] = xstrdup(name);
     }
-    qsort(names, n, sizeof(char *), cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof(char *), cmp_names);
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
         _cleanup_free_ char *id = xstrndup(names[i], strlen(names[i]) - 5);
