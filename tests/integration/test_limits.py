@@ -1,0 +1,253 @@
+"""Limits and hostile input end to end: registries that trickle or never end, layers that expand
+without bound, credentials meant for another registry, insecure registry lists, names with
+embedded NULs, duplicate mounts, trees deeper than any recursion limit, sparse files in image
+volumes, and every RPC once with real pods and containers under ASan."""
+import base64
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+
+from conftest import binary, pb
+from registry import AuthProxy, Registry, make_layer, registry  # noqa: F401  (fixture)
+
+
+def uniq(prefix="lim"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def pull(d, ref, auth=None, timeout=120):
+    req = pb.PullImageRequest(image=pb.ImageSpec(image=ref))
+    if auth:
+        req.auth.CopyFrom(pb.AuthConfig(**auth))
+    return d.image.PullImage(req, timeout=timeout).image_ref
+
+
+def store_left(d):
+    """What a failed pull may not leave behind: layers, temp files, images."""
+    st = os.path.join(d.root, "images")
+    left = []
+    for sub in ("layers", "tmp", "l", "images"):
+        p = os.path.join(st, sub)
+        if os.path.isdir(p):
+            left += [f"{sub}/{n}" for n in os.listdir(p)]
+    return left
+
+
+class SlowProxy(AuthProxy):
+    """AuthProxy whose blob GETs trickle: headers first, then `rate` bytes every `interval`
+    seconds (the whole body eventually, if nobody gives up).  With basic_realm set, /v2/
+    requests without an Authorization header get a Basic challenge; every request's
+    Authorization header is recorded."""
+
+    def __init__(self, upstream, rate=None, interval=1.0, basic_realm=None):
+        super().__init__(upstream)
+        self.rate = rate
+        self.interval = interval
+        self.basic_realm = basic_realm
+        self.auth_seen = []
+        self.trickling = 0
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+        super().close()
+
+    def handle(self, h):
+        self.auth_seen.append(h.headers.get("Authorization", ""))
+        if self.basic_realm:
+            want = "Basic " + base64.b64encode(self.basic_realm.encode()).decode()
+            if h.headers.get("Authorization") != want:
+                return self._send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                                  {"WWW-Authenticate": 'Basic realm="lim"',
+                                   "Content-Type": "application/json"})
+        if self.rate and "/blobs/" in h.path and h.command == "GET":
+            st, rh, body = self.upstream.request("GET", h.path)
+            h.send_response(st)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            self.trickling += 1
+            try:
+                for i in range(0, len(body), self.rate):
+                    if self.closed:
+                        break
+                    h.wfile.write(body[i:i + self.rate])
+                    h.wfile.flush()
+                    time.sleep(self.interval)
+            except OSError:
+                pass
+            finally:
+                self.trickling -= 1
+            h.close_connection = True
+            return
+        return super().handle(h)
+
+
+def wait_trickles_end(proxy, timeout=10):
+    deadline = time.time() + timeout
+    while proxy.trickling and time.time() < deadline:
+        time.sleep(0.1)
+    return proxy.trickling
+
+
+# ---- registry limits ----------------------------------------------------------------------------
+def test_trickling_registry_is_abandoned(hulld_factory, registry):  # noqa: F811
+    """A registry sending 1 byte/s is below the low-speed limit: the pull fails after
+    pull_timeout (with its retries) instead of keeping a worker forever, and its connection
+    is closed."""
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = SlowProxy(registry, rate=1, interval=1.0)
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host, "--pull-timeout", "2",
+                          "--pull-low-speed-limit", "100")
+        t0 = time.time()
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{proxy.host}/{img.repo}:latest")
+        took = time.time() - t0
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+        assert took < 30, took
+        assert store_left(d) == []
+        # hulld hung up on the trickle: the server's writes fail soon
+        assert wait_trickles_end(proxy) == 0
+    finally:
+        proxy.close()
+
+
+def test_pull_deadline_bounds_a_slow_but_steady_pull(hulld_factory, registry):  # noqa: F811
+    """Fast enough for the low-speed check, but the whole pull has a deadline."""
+    big = make_layer([{"name": "blob", "data": os.urandom(512 * 1024)}])
+    img = registry.push_image(uniq(), "latest", [big])
+    proxy = SlowProxy(registry, rate=4096, interval=0.05)  # ~80 KiB/s: ~7 s for the layer
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host, "--pull-deadline", "2",
+                          "--pull-low-speed-limit", "100")
+        t0 = time.time()
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{proxy.host}/{img.repo}:latest")
+        took = time.time() - t0
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+        assert "deadline" in e.value.details()
+        assert took < 6, took
+        assert store_left(d) == []
+        # the same registry at full speed works (the deadline is per pull)
+        proxy.rate = None
+        d2 = hulld_factory("--insecure-registry", proxy.host, "--pull-deadline", "30")
+        assert pull(d2, f"{proxy.host}/{img.repo}:latest") == img.id
+    finally:
+        proxy.close()
+
+
+def test_unsized_layer_has_a_download_cap(hulld_factory, registry):  # noqa: F811
+    """A manifest whose layer descriptor gives no size: the download stops at
+    max_unsized_blob with a clear error."""
+    raw = make_layer([{"name": "noise", "data": os.urandom(3 * 1024 * 1024)}])
+    img = registry.push_image(uniq(), "latest", [raw])
+    m = dict(img.manifest)
+    m["layers"] = [{k: v for k, v in lay.items() if k != "size"} for lay in m["layers"]]
+    proxy = AuthProxy(registry)
+    try:
+        proxy.overrides[f"/v2/{img.repo}/manifests/latest"] = (
+            200, {"Content-Type": img.media_type}, json.dumps(m).encode())
+        d = hulld_factory("--insecure-registry", proxy.host, "--max-unsized-blob", "1048576")
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{proxy.host}/{img.repo}:latest")
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
+        assert "1048576-byte cap" in e.value.details()
+        assert store_left(d) == []
+        d2 = hulld_factory("--insecure-registry", proxy.host)  # default cap: 1 GiB
+        assert pull(d2, f"{proxy.host}/{img.repo}:latest") == img.id
+    finally:
+        proxy.close()
+
+
+def test_layer_expansion_cap(hulld_factory, registry):  # noqa: F811
+    """64 MiB of zeros compress to ~64 KiB; with max_layer_size at 16 MiB the pull fails
+    clearly and leaves nothing."""
+    raw = make_layer([{"name": "small", "data": b"x" * 100},
+                      {"name": "zeros", "data": b"\0" * (64 << 20)}])
+    img = registry.push_image(uniq(), "latest", [raw])
+    assert img.layers[0][2] < (1 << 20)
+    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", str(16 << 20))
+    with pytest.raises(grpc.RpcError) as e:
+        pull(d, img.ref)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
+    assert "16777216-byte cap" in e.value.details()
+    assert "zeros" in e.value.details()
+    assert store_left(d) == []
+    d2 = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", str(80 << 20))
+    assert pull(d2, img.ref) == img.id
+
+
+# ---- insecure registries ---------------------------------------------------------------------
+def test_insecure_registry_keeps_host_and_port_together(hulld_factory, registry,  # noqa: F811
+                                                       tmp_path):
+    (tmp_path / "hull.json").write_text("{}\n")
+    out = subprocess.run([binary("hulld"), "--print-config", "--config",
+                          str(tmp_path / "hull.json"),
+                          "--insecure-registry", "127.0.0.1:5000,reg.example:443",
+                          "--insecure-registry", "plain.example",
+                          "--cni-plugin-dirs", "/opt/a:/opt/b"],
+                         capture_output=True, text=True, check=True)
+    cfg = json.loads(out.stdout)
+    assert cfg["insecure_registries"] == ["127.0.0.1:5000", "reg.example:443", "plain.example"]
+    assert cfg["cni_plugin_dirs"] == ["/opt/a", "/opt/b"]  # path lists still split at ':'
+    # through a pull: another port of the same host is not insecure (tried over https)
+    img = registry.push_busybox(uniq(), "latest")
+    other = f"127.0.0.1:{registry.port + 1 if registry.port < 65535 else registry.port - 1}"
+    d = hulld_factory("--insecure-registry", other)
+    with pytest.raises(grpc.RpcError) as e:
+        pull(d, img.ref)
+    assert f"https://{registry.host}/v2/" in e.value.details(), e.value.details()
+    d2 = hulld_factory("--insecure-registry", registry.host)
+    assert pull(d2, img.ref) == img.id
+
+
+# ---- credentials go only to their registry --------------------------------------------------
+def test_credentials_only_for_their_server_address(hulld_factory, registry):  # noqa: F811
+    img = registry.push_busybox(uniq(), "latest")
+    proxy = SlowProxy(registry, basic_realm="hull:s3cret")
+    try:
+        d = hulld_factory("--insecure-registry", proxy.host)
+        ref = f"{proxy.host}/{img.repo}:latest"
+        creds = {"username": "hull", "password": "s3cret"}
+        other_port = proxy.port + 1 if proxy.port < 65535 else proxy.port - 1
+        for addr in (f"127.0.0.1:{other_port}", "registry.example.com",
+                     f"https://evil.example/{proxy.host}"):
+            proxy.auth_seen.clear()
+            with pytest.raises(grpc.RpcError) as e:
+                pull(d, ref, auth=dict(creds, server_address=addr))
+            assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED, e.value.details()
+            assert "another registry" in e.value.details()
+            assert proxy.auth_seen and all(a == "" for a in proxy.auth_seen), proxy.auth_seen
+        assert store_left(d) == []
+        # the registry's own address, in the forms kubelet sends, works
+        for addr in (proxy.host, f"http://{proxy.host}/v2/", ""):
+            proxy.auth_seen.clear()
+            assert pull(d, ref, auth=dict(creds, server_address=addr)) == img.id
+            assert any(a.startswith("Basic ") for a in proxy.auth_seen)
+            d.image.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=ref)))
+    finally:
+        proxy.close()
+
+
+def test_credentials_not_sent_to_mirrors(hulld_factory, registry):  # noqa: F811
+    """With no server_address, credentials are for the image's registry only: a mirror of it
+    is asked anonymously (and here refuses), then the origin gets them."""
+    img = registry.push_busybox(uniq(), "latest")
+    mirror = SlowProxy(registry, basic_realm="hull:s3cret")
+    origin = SlowProxy(registry, basic_realm="hull:s3cret")
+    try:
+        d = hulld_factory("--insecure-registry", f"{mirror.host},{origin.host}",
+                          "--registry-mirror", f"{origin.host}=http://{mirror.host}")
+        ref = f"{origin.host}/{img.repo}:latest"
+        assert pull(d, ref, auth={"username": "hull", "password": "s3cret"}) == img.id
+        assert mirror.auth_seen and all(a == "" for a in mirror.auth_seen), mirror.auth_seen
+        assert any(a.startswith("Basic ") for a in origin.auth_seen)
+    finally:
+        mirror.close()
+        origin.close()
