@@ -5,6 +5,7 @@ volumes, and every RPC once with real pods and containers under ASan."""
 import base64
 import json
 import os
+import stat
 import subprocess
 import threading
 import time
@@ -251,3 +252,205 @@ def test_credentials_not_sent_to_mirrors(hulld_factory, registry):  # noqa: F811
     finally:
         mirror.close()
         origin.close()
+
+
+# ---- pods and containers -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bb_image(registry):  # noqa: F811
+    return registry.push_busybox("lim/busybox", "1", config={"Cmd": ["/bin/sh"]})
+
+
+@pytest.fixture
+def env(hulld_factory, registry, bb_image, tmp_path):  # noqa: F811
+    d = hulld_factory("--insecure-registry", registry.host)
+    pull(d, bb_image.ref)
+    d.img = bb_image
+    d.logs = tmp_path / "logs"
+    yield d
+    try:
+        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
+            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
+            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
+    except grpc.RpcError:
+        pass
+
+
+def pod_config(d, name, network=pb.NODE):
+    return pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="lim"),
+        log_directory=str(d.logs / name),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=network))))
+
+
+def run_pod(d, name="pod", network=pb.NODE):
+    cfg = pod_config(d, name, network)
+    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id, cfg
+
+
+def ctr_config(d, name, cmd, **extra):
+    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
+                              image=pb.ImageSpec(image=d.img.ref), command=cmd,
+                              log_path=f"{name}.log", **extra)
+
+
+def create(d, pod, pcfg, name, cmd, **extra):
+    return d.runtime.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pod, config=ctr_config(d, name, cmd, **extra),
+        sandbox_config=pcfg)).container_id
+
+
+def wait_exited(d, cid, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+        if st.state == pb.CONTAINER_EXITED:
+            return st
+        time.sleep(0.1)
+    raise AssertionError(f"{cid} did not exit")
+
+
+def invalid(call, *args, **kw):
+    with pytest.raises(grpc.RpcError) as e:
+        call(*args, **kw)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    return e.value.details()
+
+
+def test_embedded_nul_refused_everywhere(env):
+    d = env
+    # pod metadata
+    for field in ("name", "namespace", "uid"):
+        cfg = pod_config(d, "nulpod")
+        setattr(cfg.metadata, field, getattr(cfg.metadata, field) + "\0evil")
+        msg = invalid(d.runtime.RunPodSandbox, pb.RunPodSandboxRequest(config=cfg))
+        assert f"config.metadata.{field}" in msg and "NUL" in msg, msg
+    cfg = pod_config(d, "nulpod")
+    cfg.log_directory += "\0x"
+    invalid(d.runtime.RunPodSandbox, pb.RunPodSandboxRequest(config=cfg))
+    cfg = pod_config(d, "nulpod")
+    cfg.labels["k\0x"] = "v"
+    invalid(d.runtime.RunPodSandbox, pb.RunPodSandboxRequest(config=cfg))
+    assert list(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == []
+    pod, pcfg = run_pod(d, "nulctr")
+
+    def ctr(**change):
+        c = ctr_config(d, "c", ["true"])
+        for k, v in change.items():
+            if k == "mount":
+                c.mounts.append(pb.Mount(container_path=v, host_path="/tmp"))
+            elif k == "env":
+                c.envs.append(pb.KeyValue(key=v, value="1"))
+            elif k == "image":
+                c.image.image = v
+            elif k == "name":
+                c.metadata.name = v
+            else:
+                setattr(c, k, v)
+        return pb.CreateContainerRequest(pod_sandbox_id=pod, config=c, sandbox_config=pcfg)
+
+    for change, field in ((dict(name="c\0x"), "config.metadata.name"),
+                          (dict(image=d.img.ref + "\0x"), "config.image.image"),
+                          (dict(mount="/mnt\0/etc"), "config.mounts.container_path"),
+                          (dict(log_path="c.log\0../../x"), "config.log_path"),
+                          (dict(env="K\0EY"), "config.envs.key"),
+                          (dict(working_dir="/\0x"), "config.working_dir")):
+        msg = invalid(d.runtime.CreateContainer, ctr(**change))
+        assert field in msg, msg
+    msg = invalid(d.runtime.CreateContainer, pb.CreateContainerRequest(
+        pod_sandbox_id=pod + "\0", config=ctr_config(d, "c", ["true"]), sandbox_config=pcfg))
+    assert "pod_sandbox_id" in msg
+    invalid(d.image.PullImage, pb.PullImageRequest(image=pb.ImageSpec(image=d.img.ref + "\0x")))
+    invalid(d.runtime.ContainerStatus, pb.ContainerStatusRequest(container_id="ab\0cd"))
+    assert list(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == []
+    # a long user string is echoed only as a bounded prefix
+    msg = invalid(d.runtime.CreateContainer, ctr(name="n" * 5000 + "\0"))
+    assert len(msg) < 300 and "…" in msg, msg
+    with pytest.raises(grpc.RpcError) as e:
+        d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id="f" * 10000))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert len(e.value.details()) < 200 and "…" in e.value.details(), e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id="é" * 5000))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert len(e.value.details().encode()) < 250 and "…" in e.value.details()
+    # the same requests without the NUL work
+    cid = d.runtime.CreateContainer(ctr()).container_id
+    assert cid
+
+
+def test_duplicate_mount_paths_refused(env, tmp_path):
+    d = env
+    pod, pcfg = run_pod(d, "dupmnt")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for p1, p2 in (("/data", "/data"), ("/data", "/data/"), ("/data", "//./data")):
+        c = ctr_config(d, "c", ["true"])
+        c.mounts.append(pb.Mount(container_path=p1, host_path=str(a)))
+        c.mounts.append(pb.Mount(container_path="/other", host_path=str(a)))
+        c.mounts.append(pb.Mount(container_path=p2, host_path=str(b)))
+        msg = invalid(d.runtime.CreateContainer, pb.CreateContainerRequest(
+            pod_sandbox_id=pod, config=c, sandbox_config=pcfg))
+        assert "mounts 0 and 2" in msg and '"/data"' in msg, msg
+    assert list(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == []
+    c = ctr_config(d, "c", ["true"])
+    c.mounts.append(pb.Mount(container_path="/data", host_path=str(a)))
+    c.mounts.append(pb.Mount(container_path="/data/sub", host_path=str(b)))
+    assert d.runtime.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pod, config=c, sandbox_config=pcfg)).container_id
+
+
+# chains of at most 1000 levels built with cd (a shell's $PWD stays under PATH_MAX), each
+# earlier tree moved into the leaf of the next: /tmp/t/d/.../d/t/d/... is `levels` deep
+DEEP = ('n={n}; while [ $n -gt 0 ]; do s=$n; [ $s -gt 1000 ] && s=1000; n=$((n-s)); '
+        'mkdir /tmp/c && cd /tmp/c || exit 1; i=0; '
+        'while [ $i -lt $s ]; do mkdir d && cd d || exit 1; i=$((i+1)); done; echo x > leaf; '
+        'if [ -d /tmp/t ]; then mv /tmp/t . || exit 1; fi; cd /tmp && mv c t || exit 1; done; '
+        'echo done')
+
+
+def tree_depth(path):
+    """Directory levels below path (following the first subdirectory of each level)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    n = 0
+    try:
+        while True:
+            subs = [e for e in os.listdir(fd)
+                    if stat.S_ISDIR(os.stat(e, dir_fd=fd, follow_symlinks=False).st_mode)]
+            if not subs:
+                return n
+            nfd = os.open(subs[0], os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+            n += 1
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("levels", [300, 5000])
+def test_deep_tree_in_writable_layer_is_removed(env, levels):
+    d = env
+    pod, pcfg = run_pod(d, f"deep{levels}")
+    cid = create(d, pod, pcfg, "deep", ["sh", "-c", DEEP.format(n=levels)])
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    st = wait_exited(d, cid, timeout=300)
+    assert st.exit_code == 0, open(st.log_path).read()[-2000:]
+    info = json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=cid, verbose=True)).info["info"])
+    upper = info["upperDir"]
+    assert tree_depth(os.path.join(upper, "tmp")) >= levels
+    # a second container with its own deep tree goes with the pod
+    cid2 = create(d, pod, pcfg, "deep2", ["sh", "-c", DEEP.format(n=levels)])
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid2))
+    assert wait_exited(d, cid2, timeout=300).exit_code == 0
+    upper2 = json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=cid2, verbose=True)).info["info"])["upperDir"]
+    d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+    assert not os.path.exists(upper)
+    assert not os.path.exists(os.path.dirname(upper))
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+    assert not os.path.exists(upper2)
+    assert list(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == []
+    assert list(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == []
