@@ -104,11 +104,11 @@ def test_trickling_registry_is_abandoned(hulld_factory, registry):  # noqa: F811
     img = registry.push_busybox(uniq(), "latest")
     proxy = SlowProxy(registry, rate=1, interval=1.0)
     try:
-        d = hulld_factory("--insecure-registry", proxy.host, "--pull-timeout", "2",
-                          "--pull-low-speed-limit", "100")
+        # the default low-speed limit (1 KiB/s) applies
+        d = hulld_factory("--insecure-registry", proxy.host, "--pull-timeout", "2")
         t0 = time.time()
         with pytest.raises(grpc.RpcError) as e:
-            pull(d, f"{proxy.host}/{img.repo}:latest")
+            pull(d, f"{proxy.host}/{img.repo}:latest", timeout=45)
         took = time.time() - t0
         assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
         assert took < 30, took
@@ -430,7 +430,15 @@ def tree_depth(path):
 
 @pytest.mark.parametrize("levels", [300, 5000])
 def test_deep_tree_in_writable_layer_is_removed(env, levels):
-    d = env
+    uppers = []
+    try:
+        deep_tree_removal(env, levels, uppers)
+    finally:
+        for u in uppers:  # never leave a tree Python's rmtree cannot remove
+            subprocess.run(["rm", "-rf", "--one-file-system", u])
+
+
+def deep_tree_removal(d, levels, uppers):
     pod, pcfg = run_pod(d, f"deep{levels}")
     cid = create(d, pod, pcfg, "deep", ["sh", "-c", DEEP.format(n=levels)])
     d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
@@ -439,6 +447,7 @@ def test_deep_tree_in_writable_layer_is_removed(env, levels):
     info = json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
         container_id=cid, verbose=True)).info["info"])
     upper = info["upperDir"]
+    uppers.append(upper)
     assert tree_depth(os.path.join(upper, "tmp")) >= levels
     # a second container with its own deep tree goes with the pod
     cid2 = create(d, pod, pcfg, "deep2", ["sh", "-c", DEEP.format(n=levels)])
@@ -446,6 +455,7 @@ def test_deep_tree_in_writable_layer_is_removed(env, levels):
     assert wait_exited(d, cid2, timeout=300).exit_code == 0
     upper2 = json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
         container_id=cid2, verbose=True)).info["info"])["upperDir"]
+    uppers.append(upper2)
     d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
     assert not os.path.exists(upper)
     assert not os.path.exists(os.path.dirname(upper))
@@ -454,3 +464,93 @@ def test_deep_tree_in_writable_layer_is_removed(env, levels):
     assert not os.path.exists(upper2)
     assert list(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == []
     assert list(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == []
+
+
+# ---- sparse files in image volumes ---------------------------------------------------------
+GIB = 1 << 30
+
+
+def sparse_layer(tmp_path):
+    """A layer (GNU tar, pax sparse entries) with /data/big: 2 GiB apparent, 3 x 64 KiB of data
+    (at 0, 1 GiB and the end).  The tar is a few hundred KiB."""
+    src = tmp_path / "sparse-src"
+    (src / "data").mkdir(parents=True)
+    with open(src / "data" / "big", "wb") as f:
+        for off in (0, GIB, 2 * GIB - 65536):
+            f.seek(off)
+            f.write(bytes([0x5a]) * 65536)
+        f.truncate(2 * GIB)
+    (src / "data" / "small").write_text("hello\n")
+    out = subprocess.run(["tar", "--sparse", "--format=pax", "--numeric-owner", "--owner=0",
+                          "--group=0", "-C", str(src), "-cf", "-", "data"],
+                         capture_output=True, check=True).stdout
+    subprocess.run(["rm", "-rf", str(src)])
+    assert len(out) < 1 << 20
+    return out
+
+
+def test_image_volume_copy_up_keeps_holes(hulld_factory, registry, tmp_path):  # noqa: F811
+    img = registry.push_busybox(uniq("sparse"), "latest", extra_layers=[sparse_layer(tmp_path)],
+                                config={"Volumes": {"/data": {}}})
+    d = hulld_factory("--insecure-registry", registry.host)
+    pull(d, img.ref)
+    d.img, d.logs = img, tmp_path / "logs"
+    pod, pcfg = run_pod(d, "sparse")
+    try:
+        cids = [create(d, pod, pcfg, f"c{i}", ["sh", "-c", "wc -c < /data/big; cat /data/small"])
+                for i in range(2)]
+        for cid in cids:
+            info = json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+                container_id=cid, verbose=True)).info["info"])
+            vols = os.path.join(os.path.dirname(info["upperDir"]), "volumes")
+            (vol,) = os.listdir(vols)
+            big = os.path.join(vols, vol, "big")
+            st = os.stat(big)
+            assert st.st_size == 2 * GIB
+            assert st.st_blocks * 512 < 4 << 20, st.st_blocks  # ~192 KiB of data, not 2 GiB
+            with open(big, "rb") as f:
+                for off in (0, GIB, 2 * GIB - 65536):
+                    f.seek(off)
+                    assert f.read(65536) == bytes([0x5a]) * 65536
+                f.seek(GIB // 2)
+                assert f.read(4096) == bytes(4096)
+        d.runtime.StartContainer(pb.StartContainerRequest(container_id=cids[0]))
+        st = wait_exited(d, cids[0])
+        assert st.exit_code == 0
+        out = open(st.log_path).read()
+        assert f" {2 * GIB}\n" in out and " hello\n" in out, out
+    finally:
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+
+
+def test_image_volume_copy_budget(hulld_factory, registry, tmp_path):  # noqa: F811
+    img = registry.push_busybox(uniq("sparse"), "latest", extra_layers=[sparse_layer(tmp_path)],
+                                config={"Volumes": {"/data": {}}})
+    d = hulld_factory("--insecure-registry", registry.host, "--max-volume-copy-size", "100000")
+    pull(d, img.ref)
+    d.img, d.logs = img, tmp_path / "logs"
+    pod, pcfg = run_pod(d, "budget")
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            create(d, pod, pcfg, "c", ["true"])
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
+        assert "100000-byte copy budget" in e.value.details(), e.value.details()
+        assert "/data/big" in e.value.details()
+        assert list(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == []
+        # nothing left: no container directory, no volume copy
+        left = subprocess.run(["find", d.root, "-name", "big"], capture_output=True,
+                              text=True).stdout.split()
+        assert [p for p in left if "/volumes/" in p] == []
+        # a budget large enough for the data (holes do not count) works
+        d2 = hulld_factory("--insecure-registry", registry.host,
+                           "--max-volume-copy-size", str(256 * 1024))
+        pull(d2, img.ref)
+        d2.img, d2.logs = img, tmp_path / "logs2"
+        pod2, pcfg2 = run_pod(d2, "budget2")
+        assert create(d2, pod2, pcfg2, "c", ["true"])
+        d2.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod2))
+        d2.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod2))
+    finally:
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
