@@ -554,3 +554,129 @@ def test_image_volume_copy_budget(hulld_factory, registry, tmp_path):  # noqa: F
     finally:
         d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
         d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+
+
+# ---- metrics and every RPC once, with a CNI pod and a running container ------------------------
+@pytest.fixture
+def cni_env(hulld_factory, registry, bb_image, tmp_path):  # noqa: F811
+    from test_cni_lib import NetEnv
+    net = NetEnv(hulld_factory)
+    net.write_bridge()
+    d = net.hulld(*net.args(), "--insecure-registry", registry.host)
+    d.img = bb_image
+    d.logs = tmp_path / "logs"
+    yield d
+    net.cleanup()
+
+
+def metric_labels(d, pm):
+    """{(metric name, label key): set of values} over a PodSandboxMetrics' pod metrics."""
+    keys = {m.name: list(m.label_keys) for m in d.runtime.ListMetricDescriptors(
+        pb.ListMetricDescriptorsRequest()).descriptors}
+    out = {}
+    for m in pm.metrics:
+        for k, v in zip(keys[m.name], m.label_values):
+            out.setdefault(k, set()).add(v)
+    return out
+
+
+def test_every_rpc_once_with_live_pod(cni_env):
+    """Each of the RPCs of both services, once, with a valid request against a CNI pod and a
+    running container (hulld's sanitizer report is checked at teardown); the metrics'
+    interface label is the pod's interface name."""
+    d = cni_env
+    called = set()
+
+    def rt(name, req, **kw):
+        called.add(name)
+        return getattr(d.runtime, name)(req, timeout=60, **kw)
+
+    def im(name, req):
+        called.add(name)
+        return getattr(d.image, name)(req, timeout=120)
+
+    def stream(stub, name, req):
+        called.add(name)
+        return list(getattr(stub, name)(req, timeout=60))
+
+    assert rt("Version", pb.VersionRequest()).runtime_name
+    assert rt("Status", pb.StatusRequest(verbose=True)).status.conditions
+    rt("RuntimeConfig", pb.RuntimeConfigRequest())
+    rt("UpdateRuntimeConfig", pb.UpdateRuntimeConfigRequest(runtime_config=pb.RuntimeConfig(
+        network_config=pb.NetworkConfig(pod_cidr="10.99.0.0/16"))))
+    spec = pb.ImageSpec(image=d.img.ref)
+    im("PullImage", pb.PullImageRequest(image=spec))
+    assert im("ListImages", pb.ListImagesRequest()).images
+    stream(d.image, "StreamImages", pb.StreamImagesRequest())
+    assert im("ImageStatus", pb.ImageStatusRequest(image=spec, verbose=True)).image.id
+    assert im("ImageFsInfo", pb.ImageFsInfoRequest()).image_filesystems
+    events = d.runtime.GetContainerEvents(pb.GetEventsRequest())
+    called.add("GetContainerEvents")
+    got_event = []
+    reader = threading.Thread(target=lambda: got_event.append(next(events)), daemon=True)
+    reader.start()
+    cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="allrpc", uid="allrpc-uid", namespace="lim"),
+        log_directory=str(d.logs / "allrpc"),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.POD))))
+    pod = rt("RunPodSandbox", pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    try:
+        assert rt("PodSandboxStatus", pb.PodSandboxStatusRequest(
+            pod_sandbox_id=pod, verbose=True)).status.network.ip
+        assert rt("ListPodSandbox", pb.ListPodSandboxRequest()).items
+        stream(d.runtime, "StreamPodSandboxes", pb.StreamPodSandboxesRequest())
+        cid = rt("CreateContainer", pb.CreateContainerRequest(
+            pod_sandbox_id=pod, config=ctr_config(d, "app", ["sleep", "1000"]),
+            sandbox_config=cfg)).container_id
+        rt("StartContainer", pb.StartContainerRequest(container_id=cid))
+        reader.join(10)
+        events.cancel()
+        assert got_event and got_event[0].container_id in (pod, cid)
+        assert rt("ListContainers", pb.ListContainersRequest()).containers
+        stream(d.runtime, "StreamContainers", pb.StreamContainersRequest())
+        assert rt("ContainerStatus", pb.ContainerStatusRequest(
+            container_id=cid, verbose=True)).status.state == pb.CONTAINER_RUNNING
+        rt("UpdateContainerResources", pb.UpdateContainerResourcesRequest(
+            container_id=cid, linux=pb.LinuxContainerResources(cpu_shares=512)))
+        rt("ReopenContainerLog", pb.ReopenContainerLogRequest(container_id=cid))
+        r = rt("ExecSync", pb.ExecSyncRequest(container_id=cid, cmd=["cat", "/sys/class/net/eth0/ifindex"],
+                                            timeout=10))
+        assert r.exit_code == 0 and r.stdout.strip()
+        assert rt("Exec", pb.ExecRequest(container_id=cid, cmd=["true"], stdout=True)).url
+        assert rt("Attach", pb.AttachRequest(container_id=cid, stdout=True, stderr=True)).url
+        assert rt("PortForward", pb.PortForwardRequest(pod_sandbox_id=pod, port=[80])).url
+        rt("ContainerStats", pb.ContainerStatsRequest(container_id=cid))
+        rt("ListContainerStats", pb.ListContainerStatsRequest())
+        stream(d.runtime, "StreamContainerStats", pb.StreamContainerStatsRequest())
+        rt("PodSandboxStats", pb.PodSandboxStatsRequest(pod_sandbox_id=pod))
+        rt("ListPodSandboxStats", pb.ListPodSandboxStatsRequest())
+        stream(d.runtime, "StreamPodSandboxStats", pb.StreamPodSandboxStatsRequest())
+        try:
+            rt("CheckpointContainer", pb.CheckpointContainerRequest(
+                container_id=cid, location=str(d.logs / "ckpt.tar")))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNIMPLEMENTED, e.details()
+        assert rt("ListMetricDescriptors", pb.ListMetricDescriptorsRequest()).descriptors
+        pms = [m for m in rt("ListPodSandboxMetrics", pb.ListPodSandboxMetricsRequest()).pod_metrics
+               if m.pod_sandbox_id == pod]
+        assert len(pms) == 1
+        ifaces = metric_labels(d, pms[0]).get("interface")
+        assert ifaces and "eth0" in ifaces and ifaces <= {"eth0", "lo"}, ifaces
+        spms = [m for resp in stream(d.runtime, "StreamPodSandboxMetrics",
+                                     pb.StreamPodSandboxMetricsRequest())
+                for m in resp.pod_sandbox_metrics if m.pod_sandbox_id == pod]
+        assert "eth0" in metric_labels(d, spms[0]).get("interface", set())
+        rt("UpdatePodSandboxResources", pb.UpdatePodSandboxResourcesRequest(
+            pod_sandbox_id=pod, resources=pb.LinuxContainerResources(cpu_shares=1024)))
+        rt("StopContainer", pb.StopContainerRequest(container_id=cid, timeout=1))
+        rt("RemoveContainer", pb.RemoveContainerRequest(container_id=cid))
+    finally:
+        rt("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        rt("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+    im("RemoveImage", pb.RemoveImageRequest(image=spec))
+    all_methods = {m.name for svc in ("RuntimeService", "ImageService")
+                   for m in pb.DESCRIPTOR.services_by_name[svc].methods}
+    assert len(all_methods) == 41
+    assert called == all_methods, all_methods - called
+    assert d.sanitizer_report() == ""
