@@ -304,8 +304,10 @@ static bool creds_for(const struct image_auth *auth, const char *host, bool mirr
     if (auth == NULL)
         return false;
     _cleanup_free_ char *h = server_host(host);
-    if (auth->server_address == NULL || *auth->server_address == '\0')
-        return !mirror && strcmp(h, domain) == 0;
+    if (auth->server_address == NULL || *auth->server_address == '\0') {
+        _cleanup_free_ char *own = server_host(domain);
+        return !mirror && strcmp(h, own) == 0;
+    }
     _cleanup_free_ char *want = server_host(auth->server_address);
     return strcmp(h, want) == 0;
 }
