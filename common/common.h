@@ -151,6 +151,13 @@ void hull_id_generate(char out[65]);
 bool hull_id_is_valid(const char *s);
 /* A name safe to use as one path component: non-empty, <= 255, no '/', not "." or "..". */
 bool hull_is_safe_component(const char *s);
+/* A user string as error messages may echo it: at most 64 bytes (cut at a UTF-8 character
+ * boundary) plus "…" when longer.  buf must hold HULL_CLIP_SIZE bytes; returns buf. */
+#define HULL_CLIP_MAX  64
+#define HULL_CLIP_SIZE (HULL_CLIP_MAX + 4)
+const char *hull_clip(const char *s, char *buf);
+/* hull_clip with a buffer living until the end of the enclosing full expression's block. */
+#define HULL_CLIP(s) hull_clip((s), (char[HULL_CLIP_SIZE]){0})
 int64_t hull_now_ns(void);       /* CLOCK_REALTIME in ns */
 int64_t hull_monotonic_ns(void); /* CLOCK_MONOTONIC in ns */
 /* RFC3339Nano with numeric offset, as kubelet's CRI log parser expects. buf >= 48 bytes. */

@@ -144,44 +144,169 @@ int hull_mkdir_p(const char *path, mode_t mode, hull_error_t *err)
     return 0;
 }
 
-static int rm_rf_at(int dirfd, const char *name, dev_t dev, int depth, hull_error_t *err)
+/* Directory streams kept open: those of the deepest levels below the current one.  Going up
+ * past them, a parent is reopened through ".." and read again from its start. */
+#define RM_KEEP_OPEN 32
+
+/* One directory on the way down: its name in its parent and its identity, so that climbing
+ * back with ".." can be checked against what was entered; d is its open stream or NULL. */
+struct rm_frame {
+    char *name;
+    dev_t dev;
+    ino_t ino;
+    DIR *d;
+};
+
+/* Opens the directory `name` under dirfd as a stream, without following symlinks, refusing
+ * other file systems (a mount point below the tree stays: rmdir of it would fail anyway).
+ * -ENOENT (no error set) when it vanished. */
+static int rm_open_dir(int dirfd, const char *name, dev_t dev, struct stat *st, DIR **out,
+                       hull_error_t *err)
 {
-    if (depth > 256)
-        return hull_error_setx(err, ELOOP, "rm -rf: tree too deep at `%s`", name);
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EISDIR && errno != EPERM)
-        return hull_error_set(err, errno, "unlink `%s`", name);
-    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return hull_error_set(err, errno, "open `%s`", name);
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ENOENT : hull_error_set(err, errno, "open `%s`", name);
+    if (fstat(fd, st) < 0) {
+        int e = errno;
+        close(fd);
+        return hull_error_set(err, e, "stat `%s`", name);
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return hull_error_set(err, errno, "stat `%s`", name);
-    if (dev != 0 && st.st_dev != dev)
+    if (dev != 0 && st->st_dev != dev) {
+        close(fd);
         return hull_error_setx(err, EBUSY, "rm -rf: `%s` is a mount point", name);
-    int dfd = dup(fd);
-    if (dfd < 0)
-        return hull_error_set(err, errno, "dup");
-    _cleanup_closedir_ DIR *d = fdopendir(dfd);
-    if (d == NULL) {
-        close(dfd);
-        return hull_error_set(err, errno, "opendir `%s`", name);
     }
+    *out = fdopendir(fd);
+    if (*out == NULL) {
+        int e = errno;
+        close(fd);
+        return hull_error_set(err, e, "opendir `%s`", name);
+    }
+    return 0;
+}
+
+/* Removes non-directory entries of d until a subdirectory comes: returns 1 with its name
+ * (to descend into), 0 when the directory has been read to its end. */
+static int rm_scan(DIR *d, char **subdir, hull_error_t *err)
+{
+    int fd = dirfd(d);
     struct dirent *de;
+    errno = 0;
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        int r = rm_rf_at(fd, de->d_name, st.st_dev, depth + 1, err);
-        if (r < 0)
-            return hull_error_wrap(err, "in `%s`", name);
+        if (de->d_type != DT_DIR) {
+            if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT) {
+                errno = 0;
+                continue;
+            }
+            if (errno != EISDIR && errno != EPERM)
+                return hull_error_set(err, errno, "unlink `%s`", de->d_name);
+        }
+        *subdir = xstrdup(de->d_name);
+        return 1;
     }
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        return hull_error_set(err, errno, "rmdir `%s`", name);
+    if (errno != 0)
+        return hull_error_set(err, errno, "readdir");
     return 0;
+}
+
+/* Iterative rm -rf of name under rootfd: no recursion, no depth or path length limit, at most
+ * RM_KEEP_OPEN directory fds; never follows symlinks, never leaves the file system. */
+static int rm_rf_at(int rootfd, const char *name, dev_t dev, hull_error_t *err)
+{
+    if (unlinkat(rootfd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return hull_error_set(err, errno, "unlink `%s`", name);
+    struct stat st;
+    DIR *d = NULL;
+    int r = rm_open_dir(rootfd, name, dev, &st, &d, err);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    dev = st.st_dev;
+    size_t depth = 0, cap = 16;
+    struct rm_frame *stack = xmalloc0(cap * sizeof(*stack));
+    stack[depth++] = (struct rm_frame){xstrdup(name), st.st_dev, st.st_ino, d};
+    while (depth > 0) {
+        struct rm_frame *top = &stack[depth - 1];
+        char *sub = NULL;
+        r = rm_scan(top->d, &sub, err);
+        if (r < 0)
+            break;
+        if (r == 1) {
+            DIR *cd = NULL;
+            r = rm_open_dir(dirfd(top->d), sub, dev, &st, &cd, err);
+            if (r == -ENOENT) {
+                free(sub);
+                continue;
+            }
+            if (r < 0) {
+                free(sub);
+                hull_error_wrap(err, "rm -rf `%s` (depth %zu)", name, depth);
+                break;
+            }
+            /* only the deepest levels keep their streams (a wide directory deep down goes
+             * on where it stopped); the oldest one beyond the window is closed */
+            if (depth >= RM_KEEP_OPEN && stack[depth - RM_KEEP_OPEN].d) {
+                closedir(stack[depth - RM_KEEP_OPEN].d);
+                stack[depth - RM_KEEP_OPEN].d = NULL;
+            }
+            if (depth == cap) {
+                cap *= 2;
+                stack = xrealloc(stack, cap * sizeof(*stack));
+            }
+            stack[depth++] = (struct rm_frame){sub, st.st_dev, st.st_ino, cd};
+            continue;
+        }
+        /* top is empty: remove it from its parent (reopened through ".." if closed) */
+        int pfd = rootfd;
+        if (depth > 1) {
+            struct rm_frame *parent = &stack[depth - 2];
+            if (parent->d == NULL) {
+                int fd =
+                    openat(dirfd(top->d), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat pst;
+                if (fd < 0 || fstat(fd, &pst) < 0) {
+                    r = hull_error_set(err, errno, "rm -rf `%s`: open parent of `%s`", name,
+                                       top->name);
+                    if (fd >= 0)
+                        close(fd);
+                    break;
+                }
+                if (pst.st_dev != parent->dev || pst.st_ino != parent->ino) {
+                    close(fd);
+                    r = hull_error_setx(err, EXDEV, "rm -rf `%s`: tree moved during removal", name);
+                    break;
+                }
+                parent->d = fdopendir(fd);
+                if (parent->d == NULL) {
+                    r = hull_error_set(err, errno, "rm -rf `%s`: opendir", name);
+                    close(fd);
+                    break;
+                }
+            }
+            pfd = dirfd(parent->d);
+        }
+        closedir(top->d);
+        top->d = NULL;
+        if (unlinkat(pfd, top->name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+            r = hull_error_set(err, errno, "rm -rf `%s`: rmdir `%s` (depth %zu)", name, top->name,
+                               depth - 1);
+            break;
+        }
+        free(top->name);
+        top->name = NULL;
+        depth--;
+    }
+    for (size_t i = 0; i < depth; i++) {
+        free(stack[i].name);
+        if (stack[i].d)
+            closedir(stack[i].d);
+    }
+    free(stack);
+    return r < 0 ? r : 0;
 }
 
 int hull_rm_rf(const char *path, hull_error_t *err)
@@ -194,5 +319,5 @@ int hull_rm_rf(const char *path, hull_error_t *err)
     _cleanup_close_ int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return hull_error_set(err, errno, "open parent of `%s`", path);
-    return rm_rf_at(dfd, basename(dup2), S_ISDIR(st.st_mode) ? st.st_dev : 0, 0, err);
+    return rm_rf_at(dfd, basename(dup2), S_ISDIR(st.st_mode) ? st.st_dev : 0, err);
 }

@@ -50,6 +50,23 @@ bool hull_is_safe_component(const char *s)
     return strchr(s, '/') == NULL;
 }
 
+const char *hull_clip(const char *s, char *buf)
+{
+    if (s == NULL)
+        s = "";
+    size_t n = strlen(s);
+    if (n <= HULL_CLIP_MAX) {
+        memcpy(buf, s, n + 1);
+        return buf;
+    }
+    n = HULL_CLIP_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* do not cut a multi-byte character */
+    memcpy(buf, s, n);
+    memcpy(buf + n, "\xe2\x80\xa6", 4); /* "…" and NUL */
+    return buf;
+}
+
 int64_t hull_now_ns(void)
 {
     struct timespec ts;

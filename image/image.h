@@ -68,6 +68,10 @@ struct image_unpack_stats {
  * tolerated. */
 int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpack_stats *stats,
                        hull_error_t *err);
+/* The same with a cap on the file data the layer may expand to (apparent sizes; 0: none):
+ * EFBIG, before the file that would cross it is written. */
+int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t max_bytes,
+                              struct image_unpack_stats *stats, hull_error_t *err);
 
 /* ---- the store ----------------------------------------------------------------------------- */
 struct image_store;
@@ -82,7 +86,11 @@ struct image_registry_config {
     const char *const *ca_hosts; /* registry host -> CA bundle file */
     const char *const *ca_files;
     size_t n_ca;
-    long timeout_s; /* seconds a transfer may make no progress; 0 = default (60) */
+    long timeout_s;            /* seconds a transfer may stay below low_speed; 0 = default (60) */
+    long low_speed;            /* bytes/s under which a transfer counts as stalled (0: 1 byte/s) */
+    long deadline_s;           /* seconds one pull may take in total, retries included (0: none) */
+    uint64_t max_unsized_blob; /* download cap of a blob without a size (0: default 1 GiB) */
+    uint64_t max_layer_size;   /* bytes of file data in one unpacked layer (0: unlimited) */
 };
 
 /* Opens (creating) the store under <root>/images and reloads its images and layers. */
@@ -99,6 +107,10 @@ struct image_auth {
     const char *auth;           /* base64 "user:password" */
     const char *identity_token; /* OAuth2 refresh token */
     const char *registry_token; /* bearer token to use as is */
+    /* the registry these credentials are for (CRI server_address: "host[:port]", optionally
+     * with a scheme and path).  Credentials are sent only to an endpoint on that host; when
+     * empty, only to the image's own registry (never to its mirrors). */
+    const char *server_address;
 };
 
 /* A snapshot of one image (caller frees with image_info_free). */

@@ -15,6 +15,10 @@ struct registry_config {
     char **ca_hosts, **ca_files;
     size_t n_ca;
     long timeout_s;
+    long low_speed;
+    long deadline_s;
+    uint64_t max_unsized_blob;
+    uint64_t max_layer_size;
 };
 struct registry_config *registry_config_copy(const struct image_registry_config *c);
 void registry_config_free(struct registry_config *c);
@@ -30,6 +34,8 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
                          const struct image_ref *ref, const struct image_auth *auth,
                          struct registry_session **out, hull_error_t *err);
 void registry_session_free(struct registry_session *s);
+/* The configured cap on one unpacked layer's file data (0: none). */
+uint64_t registry_session_layer_cap(const struct registry_session *s);
 
 /* GET a manifest by tag or digest. *media_type from Content-Type (or NULL). */
 int registry_get_manifest(struct registry_session *s, const char *reference, size_t max,

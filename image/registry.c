@@ -14,6 +14,7 @@
 #define MAX_ATTEMPTS    3
 #define MAX_ERROR_BODY  4096
 #define DEFAULT_TIMEOUT 60L
+#define DEFAULT_UNSIZED (1ULL << 30)
 
 /* ---- configuration copies ------------------------------------------------------------------ */
 static char **strv_copy(const char *const *v, size_t n)
@@ -43,6 +44,8 @@ struct registry_config *registry_config_copy(const struct image_registry_config 
         r->ca_hosts = strv_copy(NULL, 0);
         r->ca_files = strv_copy(NULL, 0);
         r->timeout_s = DEFAULT_TIMEOUT;
+        r->low_speed = 1;
+        r->max_unsized_blob = DEFAULT_UNSIZED;
         return r;
     }
     r->mirror_hosts = strv_copy(c->mirror_hosts, c->n_mirrors);
@@ -54,6 +57,10 @@ struct registry_config *registry_config_copy(const struct image_registry_config 
     r->ca_files = strv_copy(c->ca_files, c->n_ca);
     r->n_ca = c->n_ca;
     r->timeout_s = c->timeout_s > 0 ? c->timeout_s : DEFAULT_TIMEOUT;
+    r->low_speed = c->low_speed > 0 ? c->low_speed : 1;
+    r->deadline_s = c->deadline_s > 0 ? c->deadline_s : 0;
+    r->max_unsized_blob = c->max_unsized_blob > 0 ? c->max_unsized_blob : DEFAULT_UNSIZED;
+    r->max_layer_size = c->max_layer_size;
     return r;
 }
 
@@ -184,6 +191,7 @@ struct endpoint {
     char *base; /* "https://host:port" (no trailing slash, no /v2) */
     char *host; /* registry host the endpoint serves (for CA lookup) */
     bool mirror;
+    bool creds; /* the pull's credentials may be sent here */
     char *ca_file;
     /* auth learned from the last challenge */
     char *auth_header; /* "Authorization: …" or NULL */
@@ -198,6 +206,8 @@ struct registry_session {
     char *registry_token;
     char *identity_token; /* OAuth2 refresh token */
     char cred_id[72];     /* fingerprint of the credentials, for token cache keys */
+    char anon_id[72];     /* the same for no credentials (endpoints not given them) */
+    int64_t deadline_ns;  /* monotonic end of the whole pull, 0 = none */
     char *user;           /* for token cache keys */
     struct endpoint *eps;
     size_t n_eps;
@@ -269,6 +279,39 @@ static bool host_is_insecure(const struct registry_config *cfg, const char *host
     return false;
 }
 
+/* The host[:port] of a CRI server_address ("https://host:port/v1/" → "host:port"), with
+ * Docker Hub's aliases folded to "docker.io". Caller frees. */
+static char *server_host(const char *addr)
+{
+    const char *p = strstr(addr, "://");
+    p = p ? p + 3 : addr;
+    size_t n = strcspn(p, "/");
+    char *h = xstrndup(p, n);
+    for (char *c = h; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    if (strcmp(h, "index.docker.io") == 0 || strcmp(h, "registry-1.docker.io") == 0) {
+        free(h);
+        h = xstrdup("docker.io");
+    }
+    return h;
+}
+
+/* Whether the credentials of auth may go to an endpoint on host (a mirror is never the
+ * image's own registry). */
+static bool creds_for(const struct image_auth *auth, const char *host, bool mirror,
+                      const char *domain)
+{
+    if (auth == NULL)
+        return false;
+    _cleanup_free_ char *h = server_host(host);
+    if (auth->server_address == NULL || *auth->server_address == '\0') {
+        _cleanup_free_ char *own = server_host(domain);
+        return !mirror && strcmp(h, own) == 0;
+    }
+    _cleanup_free_ char *want = server_host(auth->server_address);
+    return strcmp(h, want) == 0;
+}
+
 static const char *ca_for(const struct registry_config *cfg, const char *host)
 {
     for (size_t i = 0; i < cfg->n_ca; i++)
@@ -278,7 +321,7 @@ static const char *ca_for(const struct registry_config *cfg, const char *host)
 }
 
 static void add_endpoint(struct registry_session *s, const char *base, const char *host,
-                         bool mirror)
+                         bool mirror, bool creds)
 {
     s->eps = xrealloc(s->eps, (s->n_eps + 1) * sizeof(*s->eps));
     struct endpoint *e = &s->eps[s->n_eps++];
@@ -291,6 +334,7 @@ static void add_endpoint(struct registry_session *s, const char *base, const cha
     e->base = xstrndup(base, n);
     e->host = xstrdup(host);
     e->mirror = mirror;
+    e->creds = creds;
     const char *ca = ca_for(s->cfg, host);
     e->ca_file = ca ? xstrdup(ca) : NULL;
 }
@@ -306,6 +350,9 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
     s->repo = xstrdup(ref->path);
     s->domain = xstrdup(ref->domain);
     s->timeout_s = cfg->timeout_s;
+    if (cfg->deadline_s > 0)
+        s->deadline_ns = hull_monotonic_ns() + (int64_t)cfg->deadline_s * 1000000000LL;
+    image_sha256_digest("\n", 1, s->anon_id);
     if (auth) {
         if (auth->username && *auth->username) {
             _cleanup_free_ char *up =
@@ -331,13 +378,14 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
         if (strcmp(cfg->mirror_hosts[i], ref->domain) != 0 && strcmp(cfg->mirror_hosts[i], "*"))
             continue;
         const char *u = cfg->mirror_urls[i];
+        bool creds = creds_for(auth, u, true, ref->domain);
         if (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) {
-            add_endpoint(s, u, ref->domain, true);
+            add_endpoint(s, u, ref->domain, true, creds);
         } else {
             const char *host = u;
             _cleanup_free_ char *b =
                 xasprintf("%s://%s", host_is_insecure(cfg, host) ? "http" : "https", u);
-            add_endpoint(s, b, ref->domain, true);
+            add_endpoint(s, b, ref->domain, true, creds);
         }
     }
     const char *origin = ref->domain;
@@ -345,7 +393,11 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
         origin = "registry-1.docker.io";
     _cleanup_free_ char *ob =
         xasprintf("%s://%s", host_is_insecure(cfg, ref->domain) ? "http" : "https", origin);
-    add_endpoint(s, ob, ref->domain, false);
+    bool origin_creds = creds_for(auth, ref->domain, false, ref->domain);
+    if (auth && !origin_creds && (s->basic || s->registry_token || s->identity_token))
+        log_info("pull %s: credentials are for `%.64s`, not sent to %s", ref->path,
+                 auth->server_address ? auth->server_address : "", ref->domain);
+    add_endpoint(s, ob, ref->domain, false, origin_creds);
     (void)err;
     *out = s;
     return 0;
@@ -380,8 +432,10 @@ struct xfer {
     int fd;
     struct image_sha256 hash;
     int64_t expect_size;
+    uint64_t unsized_cap; /* fd sink without an expected size: at most this many bytes */
     uint64_t received;
     bool too_big;
+    bool over_cap;
     int write_errno;
     const char *post; /* form body: POST instead of GET */
     /* stream mode: fd is a socket read by the unpacker; bytes already delivered are never
@@ -412,12 +466,14 @@ static void xfer_reset(struct xfer *x)
     int fd = x->fd;
     size_t max = x->max;
     int64_t es = x->expect_size;
+    uint64_t ucap = x->unsized_cap;
     bool stream = x->stream, sink_closed = x->sink_closed;
     uint64_t delivered = x->delivered;
     memset(x, 0, sizeof(*x));
     x->fd = fd;
     x->max = max;
     x->expect_size = es;
+    x->unsized_cap = ucap;
     x->stream = stream;
     x->delivered = delivered;
     x->sink_closed = sink_closed;
@@ -434,6 +490,7 @@ static void xfer_new_attempt(struct xfer *x)
     x->error_len = 0;
     x->status = 0;
     x->too_big = false;
+    x->over_cap = false;
     x->write_errno = 0;
     x->started = false;
     x->range_bad = false;
@@ -527,6 +584,10 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
     }
     uint64_t pos = x->received;
     x->received += len;
+    if (x->fd >= 0 && x->expect_size < 0 && x->unsized_cap > 0 && x->received > x->unsized_cap) {
+        x->over_cap = true;
+        return 0;
+    }
     if (x->fd >= 0 && x->stream) {
         if (x->expect_size >= 0 && x->received > (uint64_t)x->expect_size) {
             x->too_big = true;
@@ -596,6 +657,16 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
 static int http_get(struct registry_session *s, const struct endpoint *ep, const char *url,
                     const char *accept, const char *authz, struct xfer *x, hull_error_t *err)
 {
+    long left_ms = 0;
+    if (s->deadline_ns > 0) {
+        int64_t left = s->deadline_ns - hull_monotonic_ns();
+        if (left <= 0) {
+            x->fatal = true;
+            return hull_error_setx(err, ETIMEDOUT, "pull deadline (%ld s) exceeded",
+                                   s->cfg->deadline_s);
+        }
+        left_ms = (long)(left / 1000000) + 1;
+    }
     CURL *curl = curl_easy_init();
     if (curl == NULL)
         return hull_error_setx(err, ENOMEM, "curl_easy_init failed");
@@ -622,8 +693,11 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     /* proxies: libcurl honours http_proxy, https_proxy, HTTPS_PROXY, ALL_PROXY, no_proxy */
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    /* a registry trickling below low_speed for timeout_s is treated as stalled */
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, s->cfg->low_speed);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, s->timeout_s);
+    if (left_ms > 0)
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, left_ms);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
@@ -644,6 +718,11 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     x->status = code;
     if (rc == CURLE_OK)
         return 0;
+    if (x->over_cap)
+        return hull_error_setx(err, EFBIG,
+                               "GET %s: blob without a size in its descriptor is larger than "
+                               "the %llu-byte cap",
+                               url, (unsigned long long)x->unsized_cap);
     if (x->too_big)
         return hull_error_setx(err, x->fd >= 0 ? EILSEQ : EMSGSIZE,
                                "GET %s: more data than expected", url);
@@ -656,9 +735,14 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
         rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
         x->fatal = true;
-    if (rc == CURLE_OPERATION_TIMEDOUT)
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
         e = ETIMEDOUT;
-    else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+        if (s->deadline_ns > 0 && hull_monotonic_ns() >= s->deadline_ns) {
+            x->fatal = true;
+            return hull_error_setx(err, e, "GET %s: pull deadline (%ld s) exceeded", url,
+                                   s->cfg->deadline_s);
+        }
+    } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
         e = ECONNREFUSED;
     return hull_error_setx(err, e, "GET %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
@@ -703,8 +787,10 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
         return hull_error_setx(err, EPROTO, "registry %s: bad bearer challenge (realm)", ep->base);
     if (scope == NULL)
         scope = xasprintf("repository:%s:pull", s->repo);
-    _cleanup_free_ char *key =
-        xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope, s->cred_id);
+    _cleanup_free_ char *key = xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope,
+                                         ep->creds ? s->cred_id : s->anon_id);
+    const char *user_basic = ep->creds ? s->basic : NULL;
+    const char *identity = ep->creds ? s->identity_token : NULL;
     /* after a 401 to a token, that token is stale: ask for a new one */
     _cleanup_free_ char *cached = skip_cache ? NULL : token_get(s->tokens, key);
     if (cached) {
@@ -716,11 +802,12 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
     _cleanup_free_ char *url =
         xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", esc_scope,
                   esc_service ? "&service=" : "", esc_service ? esc_service : "");
-    _cleanup_free_ char *basic = s->basic ? xasprintf("Authorization: Basic %s", s->basic) : NULL;
+    _cleanup_free_ char *basic =
+        user_basic ? xasprintf("Authorization: Basic %s", user_basic) : NULL;
     _cleanup_free_ char *form = NULL;
-    if (s->identity_token) {
+    if (identity) {
         /* OAuth2: trade the refresh token for an access token (POST, form encoded) */
-        _cleanup_free_ char *esc_tok = url_escape(s->identity_token);
+        _cleanup_free_ char *esc_tok = url_escape(identity);
         form = xasprintf("grant_type=refresh_token&refresh_token=%s&client_id=hull&scope=%s%s%s",
                          esc_tok, esc_scope, esc_service ? "&service=" : "",
                          esc_service ? esc_service : "");
@@ -825,28 +912,32 @@ static int endpoint_get(struct registry_session *s, struct endpoint *ep, const c
         int r = http_get(s, ep, url, accept, authz, x, err);
         bool retry = false;
         if (r < 0) {
-            if (r == -EILSEQ || r == -EMSGSIZE || x->fatal)
+            if (r == -EILSEQ || r == -EMSGSIZE || r == -EFBIG || x->fatal)
                 return r;
             retry = true;
             resumable = !x->range_bad && x->write_errno == 0 && x->status >= 200 && x->status < 300;
         } else if (x->status == 401 &&
                    (auth_rounds == 0 ||
-                    (auth_rounds == 1 && s->registry_token == NULL &&
+                    (auth_rounds == 1 && (s->registry_token == NULL || !ep->creds) &&
                      strncasecmp(x->www_auth ? x->www_auth : "", "bearer", 6) == 0))) {
             auth_rounds++;
             const char *ch = x->www_auth ? x->www_auth : "";
             char *fresh = NULL;
-            if (s->registry_token) {
+            const char *basic = ep->creds ? s->basic : NULL;
+            if (s->registry_token && ep->creds) {
                 fresh = xasprintf("Authorization: Bearer %s", s->registry_token);
             } else if (strncasecmp(ch, "bearer", 6) == 0) {
                 r = fetch_token(s, ep, ch, auth_rounds > 1, &fresh, err);
                 if (r < 0)
                     return hull_error_wrap(err, "authenticate to %s", ep->base);
-            } else if (strncasecmp(ch, "basic", 5) == 0 && s->basic) {
-                fresh = xasprintf("Authorization: Basic %s", s->basic);
+            } else if (strncasecmp(ch, "basic", 5) == 0 && basic) {
+                fresh = xasprintf("Authorization: Basic %s", basic);
             } else {
                 return hull_error_setx(err, EACCES, "GET %s: HTTP 401 unauthorized%s", url,
-                                       s->basic ? "" : " (no credentials given)");
+                                       basic              ? ""
+                                       : s->basic == NULL ? " (no credentials given)"
+                                                          : " (the credentials given are for "
+                                                            "another registry)");
             }
             pthread_mutex_lock(&s->lock);
             free(ep->auth_header);
@@ -899,7 +990,9 @@ static int session_get(struct registry_session *s, size_t start, const char *pat
                 *used = i;
             return 0;
         }
-        if (r == -EILSEQ)
+        if (r == -EILSEQ || r == -EFBIG)
+            return r;
+        if (s->deadline_ns > 0 && hull_monotonic_ns() >= s->deadline_ns)
             return r;
         if (s->n_eps > 1 && k + 1 < s->n_eps)
             log_info("registry endpoint %s failed, trying the next: %s", s->eps[i].base,
@@ -936,7 +1029,8 @@ int registry_get_blob(struct registry_session *s, const char *digest, int64_t si
                       bool stream, hull_error_t *err)
 {
     _cleanup_free_ char *path = xasprintf("%s/blobs/%s", s->repo, digest);
-    struct xfer x = {.fd = fd, .expect_size = size, .stream = stream};
+    struct xfer x = {
+        .fd = fd, .expect_size = size, .unsized_cap = s->cfg->max_unsized_blob, .stream = stream};
     int r = -EIO;
     /* a digest mismatch is retried once (a flaky proxy), then fails the pull; a stream was
      * consumed already and cannot be retried */
@@ -960,4 +1054,9 @@ int registry_get_blob(struct registry_session *s, const char *digest, int64_t si
     }
     xfer_reset(&x);
     return r;
+}
+
+uint64_t registry_session_layer_cap(const struct registry_session *s)
+{
+    return s->cfg->max_layer_size;
 }

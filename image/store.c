@@ -712,6 +712,7 @@ struct unpack_job {
     int fd;
     int dirfd;
     const char *diff_id;
+    uint64_t max_bytes;
     struct image_unpack_stats stats;
     int status;
     hull_error_t err;
@@ -720,7 +721,8 @@ struct unpack_job {
 static void *unpack_thread(void *opaque)
 {
     struct unpack_job *j = opaque;
-    j->status = image_unpack_layer(j->fd, j->dirfd, j->diff_id, &j->stats, &j->err);
+    j->status =
+        image_unpack_layer_capped(j->fd, j->dirfd, j->diff_id, j->max_bytes, &j->stats, &j->err);
     /* a writer still sending learns the reader is gone */
     shutdown(j->fd, SHUT_RD);
     return NULL;
@@ -758,7 +760,10 @@ static int fetch_layer(struct image_store *s, struct registry_session *sess,
         int buf = 1 << 20;
         setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
         setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-        struct unpack_job job = {.fd = sv[1], .dirfd = dfd, .diff_id = lr->diff_id};
+        struct unpack_job job = {.fd = sv[1],
+                                 .dirfd = dfd,
+                                 .diff_id = lr->diff_id,
+                                 .max_bytes = registry_session_layer_cap(sess)};
         pthread_t th;
         if (pthread_create(&th, NULL, unpack_thread, &job) != 0) {
             close(sv[0]);

@@ -39,6 +39,7 @@ struct unpack {
     struct dir_time *dirs;
     size_t n_dirs, cap_dirs;
     struct image_unpack_stats stats;
+    uint64_t max_bytes;  /* cap on stats.bytes, 0 = none */
     bool truncated_tail; /* the archive ended inside the last entry's padding (umoci) */
     hull_error_t *err;
 };
@@ -441,6 +442,14 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
         return 0;
     }
     case AE_IFREG: {
+        la_int64_t want = archive_entry_size(e);
+        if (u->max_bytes > 0 && want > 0 &&
+            (uint64_t)want >
+                u->max_bytes - (u->stats.bytes < u->max_bytes ? u->stats.bytes : u->max_bytes))
+            return hull_error_setx(u->err, EFBIG,
+                                   "layer expands beyond the %llu-byte cap (max_layer_size) at "
+                                   "\"%.64s\"",
+                                   (unsigned long long)u->max_bytes, raw);
         r = clear_slot(u, pfd, base, raw);
         if (r < 0)
             return r;
@@ -546,7 +555,14 @@ static int finish_dirs(struct unpack *u)
 int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpack_stats *stats,
                        hull_error_t *err)
 {
-    struct unpack u = {.rootfd = dirfd, .fd = fd, .parent_fd = -1, .err = err};
+    return image_unpack_layer_capped(fd, dirfd, diff_id, 0, stats, err);
+}
+
+int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t max_bytes,
+                              struct image_unpack_stats *stats, hull_error_t *err)
+{
+    struct unpack u = {
+        .rootfd = dirfd, .fd = fd, .parent_fd = -1, .err = err, .max_bytes = max_bytes};
     int ret = 0;
     image_sha256_init(&u.hash);
     u.hashing = diff_id != NULL;

@@ -53,7 +53,18 @@ static const struct opt options[] = {
     {"registry_ca_files", "registry-ca", OPT_KVLIST, O(registry_ca_files), "",
      "REGISTRY=PATH of a CA bundle for that registry (repeatable)"},
     {"pull_timeout", "pull-timeout", OPT_INT, O(pull_timeout), "60",
-     "seconds a registry transfer may stall before it is retried"},
+     "seconds a registry transfer may stay below pull_low_speed_limit before it is retried"},
+    {"pull_low_speed_limit", "pull-low-speed-limit", OPT_INT, O(pull_low_speed_limit), "1024",
+     "bytes per second under which a registry transfer counts as stalled (0: only no progress)"},
+    {"pull_deadline", "pull-deadline", OPT_INT, O(pull_deadline), "3600",
+     "seconds one image pull may take in total, retries included (0: no limit)"},
+    {"max_unsized_blob", "max-unsized-blob", OPT_INT, O(max_unsized_blob), "1073741824",
+     "bytes downloaded at most for a layer whose descriptor gives no size"},
+    {"max_layer_size", "max-layer-size", OPT_INT, O(max_layer_size), "34359738368",
+     "bytes one unpacked layer may hold (file data, apparent size; 0: unlimited)"},
+    {"max_volume_copy_size", "max-volume-copy-size", OPT_INT, O(max_volume_copy_size), "1073741824",
+     "bytes of data (holes excluded) copied from an image into its VOLUME directories per "
+     "container (0: unlimited)"},
     {"cni_config_dir", "cni-config-dir", OPT_STRING, O(cni_config_dir), "/etc/cni/net.d",
      "CNI network configuration directory"},
     {"cni_plugin_dirs", "cni-plugin-dirs", OPT_STRLIST, O(cni_plugin_dirs),
@@ -179,7 +190,9 @@ static int set_from_text(struct hull_config *c, const struct opt *o, const char 
     case OPT_STRLIST: {
         _cleanup_free_ char *dup = xstrdup(text);
         char *save = NULL;
-        for (char *t = strtok_r(dup, ",:", &save); t; t = strtok_r(NULL, ",:", &save))
+        /* only path lists split at ':' too: HOST:PORT entries stay whole */
+        const char *seps = o->offset == O(cni_plugin_dirs) ? ",:" : ",";
+        for (char *t = strtok_r(dup, seps, &save); t; t = strtok_r(NULL, seps, &save))
             strlist_add(f, t);
         return 0;
     }

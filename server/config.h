@@ -44,7 +44,12 @@ struct hull_config {
     struct hull_kv_list registry_mirrors; /* registry host -> mirror URL, in order */
     struct hull_str_list insecure_registries;
     struct hull_kv_list registry_ca_files; /* registry host -> CA bundle path */
-    long long pull_timeout;                /* seconds per HTTP transfer without progress */
+    long long pull_timeout;                /* seconds an HTTP transfer may stay too slow */
+    long long pull_low_speed_limit;        /* bytes/s under which a transfer is too slow */
+    long long pull_deadline;               /* seconds per pull in total, 0 = none */
+    long long max_unsized_blob;            /* download cap for blobs without a size */
+    long long max_layer_size;              /* bytes of an unpacked layer, 0 = unlimited */
+    long long max_volume_copy_size;        /* image VOLUME copy-up budget, 0 = unlimited */
 
     /* networking */
     char *cni_config_dir;

@@ -150,11 +150,11 @@ struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t
         __atomic_add_fetch(&found->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&cs->mu);
     if (matches == 0) {
-        hull_error_setx(err, ENOENT, "container \"%s\" not found", id);
+        hull_error_setx(err, ENOENT, "container \"%s\" not found", HULL_CLIP(id));
         return NULL;
     }
     if (matches > 1) {
-        hull_error_setx(err, EINVAL, "container id prefix \"%s\" is ambiguous", id);
+        hull_error_setx(err, EINVAL, "container id prefix \"%s\" is ambiguous", HULL_CLIP(id));
         return NULL;
     }
     return found;

@@ -461,6 +461,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .container_dir = rdir,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
         .target_pidns_path = target_pidns,
+        .volume_copy_budget = (uint64_t)srv->config->max_volume_copy_size,
         .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);

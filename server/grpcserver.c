@@ -374,10 +374,16 @@ static void call_run(struct rpc_call *c)
             all = grpc_byte_buffer_reader_readall(&reader);
             grpc_byte_buffer_reader_destroy(&reader);
         }
-        req = protobuf_c_message_unpack(m->request, NULL, GRPC_SLICE_LENGTH(all),
-                                        GRPC_SLICE_START_PTR(all));
+        _cleanup_error_ hull_error_t serr = NULL;
+        if (rpc_check_strings(m->request, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all),
+                              &serr) == 0)
+            req = protobuf_c_message_unpack(m->request, NULL, GRPC_SLICE_LENGTH(all),
+                                            GRPC_SLICE_START_PTR(all));
         grpc_slice_unref(all);
-        if (req == NULL) {
+        if (serr) {
+            code = RPC_INVALID_ARGUMENT;
+            msg = xasprintf("%s: %s", c->path, hull_error_msg(&serr));
+        } else if (req == NULL) {
             code = RPC_INVALID_ARGUMENT;
             msg = xasprintf("%s: request is not a valid %s message", c->path, m->request->name);
         } else {

@@ -1063,32 +1063,74 @@ static int create_termination_log(const char *dir, char **out, hull_error_t *err
 /* ---- image volume copy-up ---------------------------------------------------------------- */
 #define COPYUP_MAX_DEPTH 64
 
-static int copy_file_fd(int in, int out)
+/* The copy-up's byte budget: file data (not holes) left to copy; unlimited when !limited. */
+struct copy_budget {
+    bool limited;
+    uint64_t total, left;
+};
+
+static int copy_range(int in, int out, off_t from, off_t to, struct copy_budget *b)
 {
     char buf[65536];
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof(buf));
+    while (from < to) {
+        size_t want = (size_t)(to - from) < sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+        if (b->limited) {
+            if (b->left == 0)
+                return -EFBIG;
+            if (want > b->left)
+                want = (size_t)b->left;
+        }
+        ssize_t n = pread(in, buf, want, from);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;
         if (n == 0)
-            return 0;
+            return 0; /* the file shrank: the final ftruncate fixes the size */
         for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            ssize_t w = pwrite(out, buf + off, (size_t)(n - off), from + off);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0)
                 return -errno;
             off += w;
         }
+        from += n;
+        if (b->limited)
+            b->left -= (uint64_t)n;
     }
+    return 0;
+}
+
+/* Copies a regular file keeping its holes: only the data extents (SEEK_DATA/SEEK_HOLE) are
+ * read and written, the rest stays unallocated; the apparent size is kept. */
+static int copy_file_fd(int in, int out, off_t size, struct copy_budget *b)
+{
+    off_t pos = 0;
+    while (pos < size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break; /* only a hole up to the end */
+        off_t hole = data < 0 ? size : lseek(in, data, SEEK_HOLE);
+        if (data < 0)
+            data = pos; /* no SEEK_DATA here: copy everything */
+        if (hole < 0 || hole > size)
+            hole = size;
+        int r = copy_range(in, out, data, hole, b);
+        if (r < 0)
+            return r;
+        pos = hole > data ? hole : size;
+    }
+    if (ftruncate(out, size) < 0)
+        return -errno;
+    return 0;
 }
 
 /* Copies the tree below sfd into dfd relative to the two dirfds only: every entry is opened
  * with O_NOFOLLOW, symlinks are copied as links (never followed), devices, fifos and sockets
  * are skipped; owners and modes are kept. */
-static int copy_tree(int sfd, int dfd, const char *what, int depth, hull_error_t *err)
+static int copy_tree(int sfd, int dfd, const char *what, int depth, struct copy_budget *b,
+                     hull_error_t *err)
 {
     if (depth > COPYUP_MAX_DEPTH)
         return hull_error_setx(err, ELOOP, "copy %s: directory tree deeper than %d", what,
@@ -1119,7 +1161,7 @@ static int copy_tree(int sfd, int dfd, const char *what, int depth, hull_error_t
             if (s2 < 0 || d2 < 0)
                 return hull_error_set(err, errno, "copy %s/%s", what, n);
             _cleanup_free_ char *sub = xasprintf("%s/%s", what, n);
-            int r = copy_tree(s2, d2, sub, depth + 1, err);
+            int r = copy_tree(s2, d2, sub, depth + 1, b, err);
             if (r < 0)
                 return r;
             if (fchown(d2, st.st_uid, st.st_gid) < 0 || fchmod(d2, st.st_mode & 07777) < 0)
@@ -1130,7 +1172,12 @@ static int copy_tree(int sfd, int dfd, const char *what, int depth, hull_error_t
                 openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (in < 0 || out < 0)
                 return hull_error_set(err, errno, "copy %s/%s", what, n);
-            int r = copy_file_fd(in, out);
+            int r = copy_file_fd(in, out, st.st_size, b);
+            if (r == -EFBIG)
+                return hull_error_setx(err, EFBIG,
+                                       "copy %s/%s: the image's volume data exceeds the %llu-byte "
+                                       "copy budget (max_volume_copy_size)",
+                                       what, n, (unsigned long long)b->total);
             if (r < 0)
                 return hull_error_set(err, -r, "copy %s/%s", what, n);
             if (fchown(out, st.st_uid, st.st_gid) < 0 || fchmod(out, st.st_mode & 07777) < 0)
@@ -1155,7 +1202,7 @@ static int copy_tree(int sfd, int dfd, const char *what, int depth, hull_error_t
  * is, or goes through, a symlink to a host path copies from inside the rootfs, never the host
  * (CVE-2022-23648). */
 static int volume_copy_up(const char *rootfs, const char *dest, const char *voldir,
-                          hull_error_t *err)
+                          struct copy_budget *b, hull_error_t *err)
 {
     _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
@@ -1169,7 +1216,7 @@ static int volume_copy_up(const char *rootfs, const char *dest, const char *vold
     _cleanup_close_ int dfd = open(voldir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
         return hull_error_set(err, errno, "open `%s`", voldir);
-    int r = copy_tree(sfd, dfd, dest, 0, err);
+    int r = copy_tree(sfd, dfd, dest, 0, b, err);
     if (r < 0)
         return r;
     struct stat st;
@@ -1249,6 +1296,9 @@ static int build_mounts(const struct ocispec_input *in, bool privileged, bool re
 
     /* image volumes: container paths only, cleaned and confined; the host side is a fresh
      * directory named by a hash of the cleaned path */
+    struct copy_budget budget = {.limited = in->volume_copy_budget > 0,
+                                 .total = in->volume_copy_budget,
+                                 .left = in->volume_copy_budget};
     for (char **v = in->image ? in->image->volumes : NULL; v && *v; v++) {
         _cleanup_free_ char *dest = clean_path(*v);
         if (strcmp(dest, "/") == 0 || mntv_has_dest(&rest, MK_CRI, dest) ||
@@ -1270,8 +1320,14 @@ static int build_mounts(const struct ocispec_input *in, bool privileged, bool re
         struct stat vst;
         bool fresh = lstat(src, &vst) < 0 && errno == ENOENT;
         r = hull_mkdir_p(src, 0755, err);
-        if (r == 0 && fresh)
-            r = volume_copy_up(in->rootfs, dest, src, err);
+        if (r == 0 && fresh) {
+            r = volume_copy_up(in->rootfs, dest, src, &budget, err);
+            if (r < 0) {
+                /* a half copied volume would be taken as done by a retry */
+                _cleanup_error_ hull_error_t e2 = NULL;
+                hull_rm_rf(src, &e2);
+            }
+        }
         if (r < 0) {
             hull_error_wrap(err, "image volume %s", dest);
             goto out;

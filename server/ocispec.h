@@ -58,6 +58,9 @@ struct ocispec_input {
     /* clamp process.oomScoreAdj to hulld's own value (containerd's restrict_oom_score_adj).
      * Applied anyway when hulld lacks CAP_SYS_RESOURCE, since lowering it would fail. */
     bool restrict_oom_score_adj;
+    /* bytes of file data (holes excluded) copied into the image volumes in total; 0 = no
+     * limit.  Crossing it fails with EFBIG and leaves no volume directory behind */
+    uint64_t volume_copy_budget;
     /* optional: filled with the resolved user on success */
     struct ocispec_user *user_out;
 };

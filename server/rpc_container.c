@@ -189,11 +189,60 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
 }
 
 /* ---- handlers ------------------------------------------------------------------------------ */
+/* container_path with "//", "/./" and a trailing "/" folded away (".." is left as is: the
+ * spec builder refuses it), so that "/data", "/data/" and "//./data" compare equal. */
+static char *mount_key(const char *p)
+{
+    char *out = xmalloc0(strlen(p) + 2);
+    size_t o = 0;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        size_t n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        if (!(n == 1 && p[0] == '.')) {
+            out[o++] = '/';
+            memcpy(out + o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return out;
+}
+
+/* Two mounts at one container path would shadow each other silently: refused. */
+static int check_mounts(const Runtime__V1__ContainerConfig *cfg, hull_error_t *err)
+{
+    if (cfg == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->n_mounts; i++) {
+        if (cfg->mounts[i] == NULL)
+            continue;
+        _cleanup_free_ char *a = mount_key(cfg->mounts[i]->container_path);
+        for (size_t j = 0; j < i; j++) {
+            if (cfg->mounts[j] == NULL)
+                continue;
+            _cleanup_free_ char *b = mount_key(cfg->mounts[j]->container_path);
+            if (strcmp(a, b) == 0)
+                return hull_error_setx(err, EINVAL,
+                                       "CreateContainer: mounts %zu and %zu both go to \"%s\"", j,
+                                       i, HULL_CLIP(a));
+        }
+    }
+    return 0;
+}
+
 int rpc_create_container(struct rpc_call *call, const ProtobufCMessage *req,
                          ProtobufCMessage **resp, hull_error_t *err)
 {
     const Runtime__V1__CreateContainerRequest *in = (const void *)req;
     _cleanup_free_ char *id = NULL;
+    if (check_mounts(in->config, err) < 0)
+        return -EINVAL;
     int r = container_create(rpc_server(call), in->pod_sandbox_id, in->config, in->sandbox_config,
                              &id, err);
     if (r < 0)
@@ -378,8 +427,8 @@ int rpc_exec_sync(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     rpc_defer(call, free, res.out);
     rpc_defer(call, free, res.errout);
     if (res.timed_out)
-        return hull_error_setx(err, ETIMEDOUT, "command %s timed out after %lld s", in->cmd[0],
-                               (long long)in->timeout);
+        return hull_error_setx(err, ETIMEDOUT, "command %s timed out after %lld s",
+                               HULL_CLIP(in->cmd[0]), (long long)in->timeout);
     Runtime__V1__ExecSyncResponse *out =
         rpc_new_message(call, &runtime__v1__exec_sync_response__descriptor);
     out->stdout.data = (uint8_t *)res.out;

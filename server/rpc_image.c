@@ -52,6 +52,10 @@ static void registry_settings_of(const struct hull_config *c, struct registry_se
         .ca_files = o->cf,
         .n_ca = c->registry_ca_files.len,
         .timeout_s = (long)c->pull_timeout,
+        .low_speed = (long)c->pull_low_speed_limit,
+        .deadline_s = (long)c->pull_deadline,
+        .max_unsized_blob = (uint64_t)c->max_unsized_blob,
+        .max_layer_size = (uint64_t)c->max_layer_size,
     };
 }
 
@@ -163,6 +167,7 @@ int rpc_pull_image(struct rpc_call *call, const ProtobufCMessage *req, ProtobufC
         auth.auth = q->auth->auth;
         auth.identity_token = q->auth->identity_token;
         auth.registry_token = q->auth->registry_token;
+        auth.server_address = q->auth->server_address;
     }
     _cleanup_free_ char *id = NULL;
     /* metrics: bytes count only for an image that was not stored before */

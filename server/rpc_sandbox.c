@@ -309,7 +309,7 @@ int rpc_update_runtime_config(struct rpc_call *call, const ProtobufCMessage *req
         for (const char *c = cidr; *c; c++)
             if (!strchr("0123456789abcdefABCDEF.:/,", *c))
                 return hull_error_setx(err, EINVAL, "UpdateRuntimeConfig: invalid pod CIDR \"%s\"",
-                                       cidr);
+                                       HULL_CLIP(cidr));
         /* the first CIDR of a dual-stack list */
         _cleanup_free_ char *first = xstrdup(cidr);
         char *comma = strchr(first, ',');

@@ -442,8 +442,9 @@ static void metric_cb(void *opaque, const struct stats_metric_desc *d, const cha
     m->metric_type = (Runtime__V1__MetricType)d->type;
     m->n_label_values = d->n_label_keys;
     m->label_values = rpc_alloc(s->call, (d->n_label_keys + 1) * sizeof(char *));
+    /* iface belongs to the caller's stats_net, freed before the reply is packed: copy it */
     for (size_t i = 0; i < d->n_label_keys; i++)
-        m->label_values[i] = (char *)(i < 3 ? s->labels[i] : (iface ? iface : ""));
+        m->label_values[i] = i < 3 ? (char *)s->labels[i] : rpc_strdup(s->call, iface ? iface : "");
     m->value = rpc_u64(s->call, value);
     s->items[s->n++] = m;
 }

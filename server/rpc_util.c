@@ -1,6 +1,8 @@
-/* Helpers the CRI handlers share: protobuf map copies and label selectors. */
+/* Helpers the CRI handlers share: protobuf map copies, label selectors, request checks. */
 #include "server/rpc.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 void *rpc_copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
@@ -52,4 +54,101 @@ Runtime__V1__FilesystemUsage *rpc_fs_usage(struct rpc_call *call, int64_t timest
     u->used_bytes = rpc_u64(call, used_bytes);
     u->inodes_used = rpc_u64(call, inodes_used);
     return u;
+}
+
+static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* 0: fine or not decodable (the unpacker decides); -EINVAL with err set and the failing
+ * field's path in path[] (outermost last) otherwise. */
+static int check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                         const uint8_t *end, int depth, const char **path, int *n_path,
+                         hull_error_t *err)
+{
+    if (depth > 32)
+        return 0;
+    while (p < end) {
+        uint64_t tag, v;
+        if (!wire_varint(&p, end, &tag))
+            return 0;
+        switch (tag & 7) {
+        case 0:
+            if (!wire_varint(&p, end, &v))
+                return 0;
+            continue;
+        case 1:
+            if (end - p < 8)
+                return 0;
+            p += 8;
+            continue;
+        case 5:
+            if (end - p < 4)
+                return 0;
+            p += 4;
+            continue;
+        case 2:
+            break;
+        default:
+            return 0; /* groups: not in the CRI, the unpacker refuses or skips them */
+        }
+        if (!wire_varint(&p, end, &v) || v > (uint64_t)(end - p))
+            return 0;
+        const uint8_t *body = p;
+        p += v;
+        const ProtobufCFieldDescriptor *f =
+            tag >> 3 <= UINT32_MAX
+                ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3))
+                : NULL;
+        if (f == NULL)
+            continue;
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            const uint8_t *nul = memchr(body, 0, v);
+            if (nul == NULL)
+                continue;
+            _cleanup_free_ char *prefix = xstrndup((const char *)body, (size_t)(nul - body));
+            path[(*n_path)++] = f->name;
+            return hull_error_setx(err, EINVAL, "holds a NUL byte after \"%s\"", HULL_CLIP(prefix));
+        }
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            int r = check_strings(f->descriptor, body, body + v, depth + 1, path, n_path, err);
+            if (r < 0) {
+                if (*n_path < 34)
+                    path[(*n_path)++] = f->name;
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+int rpc_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                      hull_error_t *err)
+{
+    const char *path[36];
+    int n = 0;
+    _cleanup_error_ hull_error_t e = NULL;
+    int r = check_strings(desc, data, data + len, 0, path, &n, &e);
+    if (r == 0)
+        return 0;
+    char buf[512];
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = n - 1; i >= 0 && o < sizeof(buf); i--) {
+        int w = snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? "." : "", path[i]);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+    return hull_error_setx(err, EINVAL, "field %s %s", buf, hull_error_msg(&e));
 }

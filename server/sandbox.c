@@ -405,9 +405,10 @@ int sandbox_lookup(struct hull_server *srv, const char *id, struct sandbox **out
         sandbox_ref(found);
     pthread_rwlock_unlock(&svc->lock);
     if (matches == 0)
-        return hull_error_setx(err, ENOENT, "pod sandbox \"%s\" not found", id);
+        return hull_error_setx(err, ENOENT, "pod sandbox \"%s\" not found", HULL_CLIP(id));
     if (matches > 1)
-        return hull_error_setx(err, EINVAL, "pod sandbox id prefix \"%s\" is ambiguous", id);
+        return hull_error_setx(err, EINVAL, "pod sandbox id prefix \"%s\" is ambiguous",
+                               HULL_CLIP(id));
     *out = found;
     return 0;
 }

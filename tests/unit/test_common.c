@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -118,6 +119,83 @@ static void test_mkdir_p_and_rm_rf_do_not_follow_symlinks(void **state)
     assert_int_equal(hull_rm_rf(outside, &err), 0);
 }
 
+static void test_rm_rf_deep_tree(void **state)
+{
+    /* 5000 levels: deeper than any recursion limit and far beyond PATH_MAX; each level
+     * holds a file, a symlink to a kept directory outside and (at some) a wide sibling */
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *outside = make_tmpdir();
+    _cleanup_free_ char *keep = hull_path_join(outside, "keep");
+    hull_error_t err = NULL;
+    assert_int_equal(hull_write_file_atomic(keep, "x", 1, 0600, &err), 0);
+    _cleanup_free_ char *top = hull_path_join(dir, "t");
+    assert_int_equal(mkdir(top, 0700), 0);
+    int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 5000; i++) {
+        int f = openat(fd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(f >= 0);
+        close(f);
+        assert_int_equal(symlinkat(outside, fd, "link"), 0);
+        if (i % 1000 == 0) {
+            assert_int_equal(mkdirat(fd, "side", 0700), 0);
+            assert_int_equal(mkdirat(fd, "side2", 0700), 0);
+        }
+        assert_int_equal(mkdirat(fd, "d", 0700), 0);
+        int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(n >= 0);
+        close(fd);
+        fd = n;
+    }
+    close(fd);
+    assert_int_equal(hull_rm_rf(top, &err), 0);
+    assert_null(err);
+    assert_int_equal(access(top, F_OK), -1);
+    assert_int_equal(access(keep, F_OK), 0);
+    assert_int_equal(hull_rm_rf(dir, &err), 0);
+    assert_int_equal(hull_rm_rf(outside, &err), 0);
+}
+
+static void make_wide(int fd, int n)
+{
+    char name[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "w%d", i);
+        assert_int_equal(mkdirat(fd, name, 0700), 0);
+        int c = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(c >= 0);
+        int f = openat(c, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(f >= 0);
+        close(f);
+        close(c);
+    }
+}
+
+static void test_rm_rf_wide_tree(void **state)
+{
+    /* many sibling directories near the top and far below it (beyond the directory streams
+     * kept open, where parents are reopened through "..") */
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *top = hull_path_join(dir, "t");
+    hull_error_t err = NULL;
+    assert_int_equal(mkdir(top, 0700), 0);
+    int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    make_wide(fd, 3000);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(mkdirat(fd, "d", 0700), 0);
+        int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(n >= 0);
+        close(fd);
+        fd = n;
+    }
+    make_wide(fd, 2000);
+    close(fd);
+    assert_int_equal(hull_rm_rf(top, &err), 0);
+    assert_int_equal(access(top, F_OK), -1);
+    assert_int_equal(hull_rm_rf(dir, &err), 0);
+}
+
 static void test_json(void **state)
 {
     hull_error_t err = NULL;
@@ -207,6 +285,8 @@ int main(void)
         cmocka_unit_test(test_atomic_write_and_bounded_read),
         cmocka_unit_test(test_atomic_write_refuses_symlinked_temp),
         cmocka_unit_test(test_mkdir_p_and_rm_rf_do_not_follow_symlinks),
+        cmocka_unit_test(test_rm_rf_deep_tree),
+        cmocka_unit_test(test_rm_rf_wide_tree),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_ids_and_names),
         cmocka_unit_test(test_rfc3339nano),

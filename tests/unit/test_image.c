@@ -492,6 +492,39 @@ static void test_unpack_diff_id_mismatch(void **state)
     hull_error_free(&err);
 }
 
+static void test_unpack_size_cap(void **state)
+{
+    /* 10 + 10 bytes fit a 25-byte cap; the third file would cross it: EFBIG naming it, and
+     * it is never created */
+    struct fx *f = *state;
+    struct tarb t;
+    tar_begin(&t, 1);
+    tar_add(&t, "a", AE_IFREG, 0644, "0123456789", NULL, false);
+    tar_add(&t, "b", AE_IFREG, 0644, "0123456789", NULL, false);
+    tar_add(&t, "c", AE_IFREG, 0644, "0123456789", NULL, false);
+    int fd = tar_fd(&t);
+    hull_error_t err = NULL;
+    struct image_unpack_stats st = {0};
+    int r = image_unpack_layer_capped(fd, f->dirfd, NULL, 25, &st, &err);
+    close(fd);
+    assert_int_equal(r, -EFBIG);
+    assert_non_null(strstr(err->msg, "25-byte cap"));
+    assert_non_null(strstr(err->msg, "\"c\""));
+    hull_error_free(&err);
+    assert_true(exists_in(f->layer, "b"));
+    assert_false(exists_in(f->layer, "c"));
+    /* the same layer within a 30-byte cap */
+    tar_begin(&t, 1);
+    tar_add(&t, "d", AE_IFREG, 0644, "0123456789", NULL, false);
+    tar_add(&t, "e", AE_IFREG, 0644, "0123456789", NULL, false);
+    tar_add(&t, "g", AE_IFREG, 0644, "0123456789", NULL, false);
+    fd = tar_fd(&t);
+    r = image_unpack_layer_capped(fd, f->dirfd, NULL, 30, &st, &err);
+    close(fd);
+    assert_int_equal(r, 0);
+    assert_int_equal(st.bytes, 30);
+}
+
 /* SECURITY.md: layer unpack writes outside the root — one test per hostile entry kind. */
 static void test_hostile_dotdot(void **state)
 {
@@ -748,6 +781,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_whiteout_and_xattr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_uid_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_fuzz, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_size_cap, setup, teardown),
     };
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }
