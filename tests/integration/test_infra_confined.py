@@ -1,0 +1,204 @@
+"""The infra process of a shared-PID pod (hull-pause, PID 1 of the pod) is confined like a
+container: a container of the pod -- even one given CAP_SYS_PTRACE -- cannot reach a host file
+through /proc/<pid>/root, /proc/<pid>/cwd or /proc/<pid>/fd of any process it can see; the infra
+has no capability, no_new_privs, the RuntimeDefault seccomp filter, its own mount namespace with
+a tiny read-only root and no host mount, and it sits in the pod cgroup."""
+import json
+import os
+import secrets
+import time
+
+import grpc
+import pytest
+
+from conftest import binary, pb
+from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
+
+HANDLERS = ["hull-oci", "runc"]
+APPLETS = ["readlink", "head", "wc", "grep", "sed", "tr", "cut", "stat"]
+
+
+@pytest.fixture(scope="module")
+def image(registry):  # noqa: F811
+    layer = make_layer(busybox_entries(extra_applets=APPLETS))
+    return registry.push_image("infra/busybox", "1", [layer],
+                               config={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]})
+
+
+@pytest.fixture(params=HANDLERS)
+def env(request, hulld_factory, registry, image, tmp_path):  # noqa: F811
+    d = hulld_factory("--insecure-registry", registry.host, "--runtime", "runc=/usr/sbin/runc")
+    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image.ref)))
+    d.img = image
+    d.handler = request.param
+    d.logs = tmp_path / "logs"
+    # a file only the host has: no path from inside the pod may lead to it
+    d.marker = f"/tmp/hull-host-marker-{secrets.token_hex(8)}"
+    d.marker_text = "host-secret-" + secrets.token_hex(8)
+    with open(d.marker, "w") as f:
+        f.write(d.marker_text + "\n")
+    yield d
+    try:
+        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
+            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
+            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
+    except grpc.RpcError:
+        pass
+    os.unlink(d.marker)
+
+
+def run_pod(d, name):
+    cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
+        log_directory=str(d.logs / name),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.POD))))
+    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=d.handler))
+    return r.pod_sandbox_id, cfg
+
+
+def start(d, pod, pod_cfg, name, caps_add=()):
+    sc = pb.LinuxContainerSecurityContext(
+        capabilities=pb.Capability(add_capabilities=list(caps_add)))
+    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
+                             image=pb.ImageSpec(image=d.img.ref), command=["sleep", "1000"],
+                             log_path=f"{name}.log",
+                             linux=pb.LinuxContainerConfig(security_context=sc))
+    cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pod, config=cfg, sandbox_config=pod_cfg)).container_id
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    return cid
+
+
+def sh(d, cid, script):
+    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
+                                              timeout=20))
+    return r.exit_code, r.stdout.decode(), r.stderr.decode()
+
+
+def host_only_files(d, cid):
+    """Files the host has and the container image does not."""
+    cands = [d.marker, "/etc/debian_version", "/etc/os-release", binary("hulld")]
+    out = []
+    for p in cands:
+        if os.path.isfile(p) and sh(d, cid, f"test -e '{p}'")[0] != 0:
+            out.append(p)
+    assert d.marker in out
+    return out
+
+
+# for every process the container sees, every way into its file system
+SCAN = r"""
+for d in /proc/[0-9]*; do
+  for f in FILES; do
+    for via in root cwd; do
+      if cat "$d/$via$f" >/dev/null 2>&1; then echo "LEAK $d/$via$f"; fi
+    done
+    for fd in $d/fd/*; do
+      if cat "$fd$f" >/dev/null 2>&1; then echo "LEAK $fd$f"; fi
+    done
+  done
+  for fd in $d/fd/*; do
+    t=$(readlink "$fd" 2>/dev/null)
+    case "$t" in /tmp/hull-host-marker*) echo "LEAK fd $fd -> $t";; esac
+  done
+done
+echo scanned
+"""
+
+
+def status_fields(text):
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def pod_info(d, pod):
+    return json.loads(d.runtime.PodSandboxStatus(
+        pb.PodSandboxStatusRequest(pod_sandbox_id=pod, verbose=True)).info["info"])
+
+
+def test_infra_process_confined(env):
+    d = env
+    pod, pcfg = run_pod(d, "confined")
+    infra = int(pod_info(d, pod)["pid"])
+    assert infra > 0
+    ptracer = start(d, pod, pcfg, "ptracer", caps_add=["SYS_PTRACE"])
+    plain = start(d, pod, pcfg, "plain")
+    for cid in (ptracer, plain):
+        deadline = time.time() + 20
+        while d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+                container_id=cid)).status.state != pb.CONTAINER_RUNNING:
+            assert time.time() < deadline
+            time.sleep(0.05)
+
+    # the ptracer really can look into other processes: it sees pid 1, the infra
+    code, out, _ = sh(d, ptracer, "grep CapEff /proc/self/status; cat /proc/1/comm")
+    assert code == 0 and "hull-pause" in out
+    assert int(status_fields(out)["CapEff"], 16) & (1 << 19)
+
+    files = host_only_files(d, ptracer)
+    for cid in (ptracer, plain):
+        code, out, err = sh(d, cid, SCAN.replace("FILES", " ".join(f"'{f}'" for f in files)))
+        assert code == 0 and "scanned" in out, err
+        assert "LEAK" not in out, out
+        assert d.marker_text not in out
+
+    # the infra, as the ptracer sees it
+    code, out, _ = sh(d, ptracer, "cat /proc/1/status")
+    st = status_fields(out)
+    for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(st[k], 16) == 0, (k, st[k])
+    assert st["NoNewPrivs"] == "1"
+    assert st["Seccomp"] == "2"
+
+    code, mountinfo, _ = sh(d, ptracer, "cat /proc/1/mountinfo")
+    assert code == 0
+    mounts = [line.split() for line in mountinfo.splitlines() if line.strip()]
+    assert len(mounts) == 1, mountinfo
+    m = mounts[0]
+    sep = m.index("-")
+    assert m[4] == "/" and m[sep + 1] == "tmpfs", mountinfo
+    assert "ro" in m[5].split(","), mountinfo
+    for opt in ("nosuid", "nodev", "noexec"):
+        assert opt in m[5].split(","), mountinfo
+
+    code, out, _ = sh(d, ptracer, "ls -a /proc/1/root/ /proc/1/cwd/; "
+                                   "for f in /proc/1/fd/*; do echo \"$f $(readlink $f)\"; done; "
+                                   "readlink /proc/1/exe")
+    assert code == 0
+    lines = out.splitlines()
+    fds = [line for line in lines if line.startswith("/proc/1/fd/")]
+    assert sorted(line.split()[0] for line in fds) == ["/proc/1/fd/0", "/proc/1/fd/1",
+                                                       "/proc/1/fd/2"], out
+    assert all(line.split()[1] == "/dev/null" for line in fds), out
+    exe = lines[-1]
+    assert exe.startswith("/memfd:"), out  # no host file to reopen for writing
+    names = {x for x in lines if x and not x.startswith("/")} - {".", ".."}
+    assert names <= {"dev"}, out
+
+    # the default capability set of a root container cannot reach more
+    code, out, _ = sh(d, plain, "cat /proc/1/status")
+    st = status_fields(out)
+    assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0 and st["Seccomp"] == "2"
+
+    # from the host: its own mount namespace, whose root holds nothing of the host
+    assert os.readlink(f"/proc/{infra}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{infra}/ns/mnt") != os.readlink(f"/proc/{d.proc.pid}/ns/mnt")
+    assert set(os.listdir(f"/proc/{infra}/root")) <= {"dev"}
+    assert not os.path.exists(f"/proc/{infra}/root{d.marker}")
+    # and it is in the pod cgroup in every hierarchy hulld manages
+    cgparent = pod_info(d, pod)["cgroupParent"]
+    with open(f"/proc/{infra}/cgroup") as f:
+        lines = [line.strip().split(":", 2) for line in f if line.strip()]
+    v1 = [(c, p) for _, c, p in lines if c]
+    if v1:
+        assert all(p == cgparent for c, p in v1), lines
+    else:
+        assert lines[0][2].startswith(cgparent), lines
+    # and, after all that, the pod still works: stop kills it, the pod is NOTREADY
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+    assert not os.path.exists(f"/proc/{infra}") or \
+        open(f"/proc/{infra}/stat").read().split()[2] == "Z"
