@@ -31,6 +31,8 @@ int main(int argc, char **argv)
         return 0;
     }
     prctl(PR_SET_NAME, "hull-pause", 0, 0, 0);
+    /* only a process with CAP_SYS_PTRACE may look into /proc/1/{root,fd,mem,environ} */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     struct sigaction term = {.sa_handler = on_term};
     struct sigaction chld = {.sa_handler = on_child, .sa_flags = SA_NOCLDSTOP | SA_RESTART};
     sigaction(SIGINT, &term, NULL);

@@ -5,24 +5,27 @@
  * capabilities left) can walk /proc/1/root, /proc/1/cwd and /proc/1/fd.  So, between clone and
  * exec, the child:
  *   - joins the pod's net/ipc/uts namespaces, and is PID 1 of a new PID namespace;
- *   - gets a mount namespace of its own (CLONE_NEWNS), made private, whose root is a tiny
- *     tmpfs (only /dev/null in it) pivoted into, the host root detached, then remounted
- *     read-only, nodev, nosuid, noexec;
+ *   - gets a mount namespace of its own whose only mount is a tiny tmpfs root (/dev/null in
+ *     it), read-only, nodev, nosuid, noexec: a copy of a template namespace built once (the
+ *     host's mounts made private, the tmpfs pivoted into, the host root detached), so a spawn
+ *     costs the same however many mounts the host has;
  *   - has stdio on that /dev/null and no other descriptor across exec;
  *   - drops every capability (bounding, ambient, inheritable, permitted, effective), locks the
  *     securebits so that exec as uid 0 grants none back, clears supplementary groups, sets
- *     no_new_privs, and loads the RuntimeDefault seccomp profile (as built for an empty
- *     bounding set);
+ *     no_new_privs, and loads a seccomp filter allowing only the few syscalls the static
+ *     hull-pause makes (all of them in the RuntimeDefault profile; everything else fails with
+ *     EPERM, RuntimeDefault's default action; other ABIs likewise).  The full RuntimeDefault
+ *     program (~1000 instructions) would cost about 1 ms per pod to attach and a libseccomp
+ *     compile in hulld, for a process that needs two dozen syscalls;
  *   - executes hull-pause from a sealed memfd copy, so /proc/1/exe names no host file that a
  *     container could reopen for writing.
- * The seccomp program and the memfd are built once per hulld, on the first shared-PID pod. */
+ * The template namespace and the memfd are made once per hulld, on the first shared-PID pod. */
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
-#include "server/ocispec.h"
-#include "oci/oci.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -55,16 +58,88 @@
 
 #define PAUSE_MAX_SIZE (64L * 1024 * 1024)
 
+#if defined(__x86_64__)
+#define INFRA_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define INFRA_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#elif defined(__i386__)
+#define INFRA_AUDIT_ARCH AUDIT_ARCH_I386
+#else
+#error "the infra process's seccomp filter does not know this architecture"
+#endif
+
+/* What the static hull-pause does, from the exec on: glibc's start-up, then signal handlers,
+ * pause, wait4, exit (and puts for --version).  Each is allowed by RuntimeDefault too. */
+static const int infra_syscalls[] = {
+    __NR_execve,
+    __NR_execveat,
+    __NR_brk,
+    __NR_mprotect,
+    __NR_munmap,
+    __NR_getrandom,
+    __NR_prctl,
+    __NR_prlimit64,
+    __NR_readlinkat,
+    __NR_set_tid_address,
+    __NR_set_robust_list,
+    __NR_rt_sigaction,
+    __NR_rt_sigprocmask,
+    __NR_rt_sigreturn,
+    __NR_rt_sigsuspend,
+    __NR_ppoll,
+    __NR_wait4,
+    __NR_waitid,
+    __NR_exit,
+    __NR_exit_group,
+    __NR_write,
+    __NR_close,
+    __NR_getpid,
+    __NR_gettid,
+    __NR_tgkill,
+    __NR_uname,
+#ifdef __NR_rseq
+    __NR_rseq,
+#endif
+#ifdef __NR_mmap
+    __NR_mmap,
+#endif
+#ifdef __NR_mmap2
+    __NR_mmap2,
+#endif
+#ifdef __NR_arch_prctl
+    __NR_arch_prctl,
+#endif
+#ifdef __NR_pause
+    __NR_pause,
+#endif
+#ifdef __NR_readlink
+    __NR_readlink,
+#endif
+#ifdef __NR_fstat
+    __NR_fstat,
+#endif
+#ifdef __NR_newfstatat
+    __NR_newfstatat,
+#endif
+#ifdef __NR_fstat64
+    __NR_fstat64,
+#endif
+#ifdef __NR_statx
+    __NR_statx,
+#endif
+};
+#define INFRA_FILTER_MAX (8 + 2 * sizeof(infra_syscalls) / sizeof(infra_syscalls[0]))
+
 struct sandbox_infra {
     pthread_mutex_t lock;
     char *pause_path;
-    char *mnt_dir; /* an existing directory the new root is mounted on (in the child's own
-                      mount namespace only) */
+    char *mnt_dir; /* an existing directory the tiny root is mounted on, in the template
+                      namespace only */
     bool prepared;
     int exe_fd;
-    void *bpf;
-    size_t bpf_len;
-    unsigned bpf_flags;
+    int mnt_fd; /* the template mount namespace */
+    struct sock_filter filter[INFRA_FILTER_MAX];
+    unsigned short filter_len;
 };
 
 /* A sealed, executable memfd holding a copy of the hull-pause binary. */
@@ -84,6 +159,15 @@ static int copy_to_memfd(const char *path, int *out, hull_error_t *err)
         memfd_create("hull-pause", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     if (mfd < 0 && errno == EINVAL)
         mfd = memfd_create("hull-pause", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0 && (errno == EACCES || errno == EPERM)) {
+        /* vm.memfd_noexec=2 forbids executable memfds: run the file itself; /proc/1/exe then
+         * names it (a container that can reach it could try to reopen it for writing once no
+         * infra process runs it) */
+        log_warn("infra process: executable memfds are not allowed here; running `%s` directly",
+                 path);
+        *out = hull_steal_fd(src);
+        return 0;
+    }
     if (mfd < 0)
         return hull_error_set(err, errno, "memfd_create");
     char buf[65536];
@@ -112,95 +196,9 @@ static int copy_to_memfd(const char *path, int *out, hull_error_t *err)
     return 0;
 }
 
-/* The RuntimeDefault profile for a process without capabilities, compiled to BPF. */
-static int compile_seccomp(struct sandbox_infra *in, hull_error_t *err)
-{
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    ocispec_seccomp_default_write(&w, 0, NULL);
-    _cleanup_free_ char *json = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
-    _cleanup_yajl_ yajl_val doc = NULL;
-    int r = hull_json_parse(json, "seccomp profile", &doc, err);
-    if (r < 0)
-        return r;
-    r = oci_seccomp_compile(doc, &in->bpf, &in->bpf_len, &in->bpf_flags, err);
-    if (r < 0)
-        return r;
-    if (in->bpf == NULL || in->bpf_len == 0 || in->bpf_len % sizeof(struct sock_filter) != 0 ||
-        in->bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return hull_error_setx(err, EINVAL, "seccomp: bad program for the infra process");
-    return 0;
-}
-
-static int prepare_locked(struct sandbox_infra *in, hull_error_t *err)
-{
-    if (in->prepared)
-        return 0;
-    int64_t t0 = hull_monotonic_ns();
-    if (in->bpf == NULL) {
-        int r = compile_seccomp(in, err);
-        if (r < 0) {
-            free(in->bpf);
-            in->bpf = NULL;
-            return hull_error_wrap(err, "infra process seccomp profile");
-        }
-    }
-    int r = copy_to_memfd(in->pause_path, &in->exe_fd, err);
-    if (r < 0)
-        return r;
-    in->prepared = true;
-    log_debug("infra process: seccomp program (%zu insns) and binary copy ready in %.3f ms",
-              in->bpf_len / sizeof(struct sock_filter), (hull_monotonic_ns() - t0) / 1e6);
-    return 0;
-}
-
-int sandbox_infra_new(const char *pause_path, const char *mnt_dir, struct sandbox_infra **out,
-                      hull_error_t *err)
-{
-    if (pause_path == NULL || mnt_dir == NULL || mnt_dir[0] != '/')
-        return hull_error_setx(err, EINVAL, "infra process: bad paths");
-    struct sandbox_infra *in = xmalloc0(sizeof(*in));
-    pthread_mutex_init(&in->lock, NULL);
-    in->pause_path = xstrdup(pause_path);
-    in->mnt_dir = xstrdup(mnt_dir);
-    in->exe_fd = -1;
-    *out = in;
-    return 0;
-}
-
-void sandbox_infra_free(struct sandbox_infra *in)
-{
-    if (in == NULL)
-        return;
-    if (in->exe_fd >= 0)
-        close(in->exe_fd);
-    free(in->bpf);
-    free(in->pause_path);
-    free(in->mnt_dir);
-    pthread_mutex_destroy(&in->lock);
-    free(in);
-}
-
-static int open_ns(const char *path, hull_error_t *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return hull_error_set(err, errno, "open namespace `%s`", path);
-    return fd;
-}
-
 struct child_msg {
     int e;
-    char step[24];
-};
-
-struct child_args {
-    int netfd, ipcfd, utsfd, errfd, exe_fd;
-    const char *mnt_dir;
-    const void *bpf;
-    size_t bpf_len;
-    unsigned bpf_flags;
+    char step[32];
 };
 
 static __attribute__((noreturn)) void child_fail(int errfd, const char *step, int e)
@@ -215,6 +213,167 @@ static __attribute__((noreturn)) void child_fail(int errfd, const char *step, in
     }
     _exit(127);
 }
+
+/* Reads a child's report: 0 when it closed the pipe (exec) or reported success. */
+static int read_child_msg(int fd, struct child_msg *msg)
+{
+    ssize_t n;
+    do
+        n = read(fd, msg, sizeof(*msg));
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(*msg))
+        return 0;
+    msg->step[sizeof(msg->step) - 1] = '\0';
+    return msg->e == 0 ? 0 : -msg->e;
+}
+
+/* The template's builder, in a cloned child (no allocation, no locks): a private copy of the
+ * host's mounts, a tmpfs pivoted into as the root, the host root detached.  It reports and
+ * waits to be killed; its namespace lives on through hulld's descriptor. */
+static __attribute__((noreturn)) void template_child(int errfd, const char *mnt_dir)
+{
+#define TSTEP(name, expr)                                                                          \
+    do {                                                                                           \
+        if ((expr) < 0)                                                                            \
+            child_fail(errfd, name, errno);                                                        \
+    } while (0)
+    /* nothing done here may reach the host's namespace (the detach must not propagate) */
+    TSTEP("make mounts private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    TSTEP("mount root tmpfs", mount("hull-infra", mnt_dir, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                                    "mode=0555,size=4k,nr_inodes=8"));
+    TSTEP("chdir new root", chdir(mnt_dir));
+    TSTEP("mkdir /dev", mkdir("dev", 0555));
+    TSTEP("mknod /dev/null", mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)));
+    TSTEP("pivot_root", syscall(SYS_pivot_root, ".", "."));
+    TSTEP("detach old root", umount2(".", MNT_DETACH));
+    TSTEP("chdir /", chdir("/"));
+    /* nodev comes per infra process, once it has opened /dev/null */
+    TSTEP("remount root read-only",
+          mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL));
+#undef TSTEP
+    struct child_msg ok = {.e = 0};
+    if (write(errfd, &ok, sizeof(ok)) < 0) {
+        /* the parent sees a short read */
+    }
+    for (;;)
+        pause();
+}
+
+static int make_template(struct sandbox_infra *in, hull_error_t *err)
+{
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0)
+        return hull_error_set(err, errno, "pipe");
+    long pid = syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0)
+        template_child(errpipe[1], in->mnt_dir);
+    int clone_errno = errno;
+    close(errpipe[1]);
+    if (pid < 0) {
+        close(errpipe[0]);
+        return hull_error_set(err, clone_errno, "clone");
+    }
+    struct child_msg msg = {.e = EIO, .step = "no report"};
+    int r = read_child_msg(errpipe[0], &msg);
+    close(errpipe[0]);
+    if (r == 0 && msg.e == 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", pid);
+        in->mnt_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (in->mnt_fd < 0)
+            r = hull_error_set(err, errno, "open `%s`", path);
+    } else {
+        r = hull_error_set(err, msg.e ? msg.e : EIO, "infra root: %s", msg.step);
+    }
+    kill((pid_t)pid, SIGKILL);
+    while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+static int prepare_locked(struct sandbox_infra *in, hull_error_t *err)
+{
+    if (in->prepared)
+        return 0;
+    int64_t t0 = hull_monotonic_ns();
+    if (in->mnt_fd < 0) {
+        int r = make_template(in, err);
+        if (r < 0)
+            return hull_error_wrap(err, "infra process mount namespace");
+    }
+    int r = copy_to_memfd(in->pause_path, &in->exe_fd, err);
+    if (r < 0)
+        return r;
+    in->prepared = true;
+    log_debug("infra process: mount namespace and binary copy ready in %.3f ms",
+              (hull_monotonic_ns() - t0) / 1e6);
+    return 0;
+}
+
+/* arch check, then one compare per allowed syscall; everything else EPERM */
+static void build_filter(struct sandbox_infra *in)
+{
+    struct sock_filter *f = in->filter;
+    unsigned n = 0;
+    const unsigned deny = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
+    f[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, INFRA_AUDIT_ARCH, 1, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, deny);
+    f[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (size_t i = 0; i < sizeof(infra_syscalls) / sizeof(infra_syscalls[0]); i++) {
+        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                              (unsigned)infra_syscalls[i], 0, 1);
+        f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, deny);
+    in->filter_len = (unsigned short)n;
+}
+
+int sandbox_infra_new(const char *pause_path, const char *mnt_dir, struct sandbox_infra **out,
+                      hull_error_t *err)
+{
+    if (pause_path == NULL || mnt_dir == NULL || mnt_dir[0] != '/')
+        return hull_error_setx(err, EINVAL, "infra process: bad paths");
+    struct sandbox_infra *in = xmalloc0(sizeof(*in));
+    pthread_mutex_init(&in->lock, NULL);
+    in->pause_path = xstrdup(pause_path);
+    in->mnt_dir = xstrdup(mnt_dir);
+    in->exe_fd = -1;
+    in->mnt_fd = -1;
+    build_filter(in);
+    *out = in;
+    return 0;
+}
+
+void sandbox_infra_free(struct sandbox_infra *in)
+{
+    if (in == NULL)
+        return;
+    if (in->exe_fd >= 0)
+        close(in->exe_fd);
+    if (in->mnt_fd >= 0)
+        close(in->mnt_fd);
+    free(in->pause_path);
+    free(in->mnt_dir);
+    pthread_mutex_destroy(&in->lock);
+    free(in);
+}
+
+static int open_ns(const char *path, hull_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open namespace `%s`", path);
+    return fd;
+}
+
+struct child_args {
+    int netfd, ipcfd, utsfd, mntfd, errfd, exe_fd;
+    const struct sock_filter *filter;
+    unsigned short filter_len;
+};
 
 /* Runs in the cloned child: no allocation, no locks, raw syscalls where glibc would act on
  * every thread (setgroups). */
@@ -233,21 +392,10 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
         STEP("setns uts", setns(a->utsfd, CLONE_NEWUTS));
     setsid();
 
-    /* nothing done in this mount namespace may reach the host's (and the detach of the old
-     * root below must not propagate) */
-    STEP("make mounts private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-    int hostnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    STEP("mount root tmpfs", mount("hull-infra", a->mnt_dir, "tmpfs", MS_NOSUID | MS_NOEXEC,
-                                   "mode=0555,size=4k,nr_inodes=8"));
-    STEP("chdir new root", chdir(a->mnt_dir));
-    bool have_null =
-        mkdir("dev", 0555) == 0 && mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)) == 0;
-    STEP("pivot_root", syscall(SYS_pivot_root, ".", "."));
-    STEP("detach old root", umount2(".", MNT_DETACH));
-    STEP("chdir /", chdir("/"));
-    int nul = have_null ? open("/dev/null", O_RDWR) : -1;
-    if (nul < 0)
-        nul = hostnull;
+    /* a copy of the template: only the tiny read-only root */
+    STEP("join infra mount namespace", setns(a->mntfd, CLONE_NEWNS));
+    STEP("unshare mount namespace", unshare(CLONE_NEWNS));
+    int nul = open("/dev/null", O_RDWR);
     if (nul < 0)
         child_fail(a->errfd, "open /dev/null", errno);
     STEP("stdio", dup2(nul, 0));
@@ -255,8 +403,6 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
     STEP("stdio", dup2(nul, 2));
     if (nul > 2)
         close(nul);
-    if (hostnull > 2 && hostnull != nul)
-        close(hostnull);
     STEP("remount root read-only",
          mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                NULL));
@@ -278,15 +424,8 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
     memset(data, 0, sizeof(data));
     STEP("capset", syscall(SYS_capset, &hdr, data));
     STEP("no_new_privs", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-    struct sock_fprog prog = {
-        .len = (unsigned short)(a->bpf_len / sizeof(struct sock_filter)),
-        .filter = (struct sock_filter *)a->bpf,
-    };
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, a->bpf_flags, &prog) < 0) {
-        if (errno != EINVAL || a->bpf_flags == 0 ||
-            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-            child_fail(a->errfd, "seccomp", errno);
-    }
+    struct sock_fprog prog = {.len = a->filter_len, .filter = (struct sock_filter *)a->filter};
+    STEP("seccomp", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
     char *argv[] = {(char *)"hull-pause", NULL};
     char *envp[] = {NULL};
     syscall(SYS_execveat, a->exe_fd, "", argv, envp, AT_EMPTY_PATH);
@@ -297,6 +436,7 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
 int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char *ipcns,
                         const char *utsns, pid_t *pid_out, hull_error_t *err)
 {
+    int64_t t0 = hull_monotonic_ns();
     pthread_mutex_lock(&in->lock);
     int r = prepare_locked(in, err);
     pthread_mutex_unlock(&in->lock);
@@ -319,14 +459,13 @@ int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char 
         .utsfd = utsfd,
         .errfd = errpipe[1],
         .exe_fd = in->exe_fd,
-        .mnt_dir = in->mnt_dir,
-        .bpf = in->bpf,
-        .bpf_len = in->bpf_len,
-        .bpf_flags = in->bpf_flags,
+        .mntfd = in->mnt_fd,
+        .filter = in->filter,
+        .filter_len = in->filter_len,
     };
-    /* like fork(), with the child as PID 1 of a new PID namespace, in a mount namespace of its
-     * own; it stays our child so we reap it on stop */
-    long pid = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, 0);
+    /* like fork(), with the child as PID 1 of a new PID namespace; it stays our child so we
+     * reap it on stop */
+    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0)
         child_main(&a);
     int clone_errno = errno;
@@ -336,17 +475,14 @@ int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char 
         return hull_error_set(err, clone_errno, "clone infra process");
     }
     struct child_msg msg;
-    ssize_t n;
-    do
-        n = read(errpipe[0], &msg, sizeof(msg));
-    while (n < 0 && errno == EINTR);
+    r = read_child_msg(errpipe[0], &msg);
     close(errpipe[0]);
-    if (n == (ssize_t)sizeof(msg)) {
+    if (r < 0) {
         while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        msg.step[sizeof(msg.step) - 1] = '\0';
-        return hull_error_set(err, msg.e, "start infra process `%s`: %s", in->pause_path, msg.step);
+        return hull_error_set(err, -r, "start infra process `%s`: %s", in->pause_path, msg.step);
     }
     *pid_out = (pid_t)pid;
+    log_debug("infra process %ld started in %.3f ms", pid, (hull_monotonic_ns() - t0) / 1e6);
     return 0;
 }

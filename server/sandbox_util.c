@@ -1,5 +1,5 @@
-/* Sandbox helpers: sysctl validation, resolv.conf text, cgroupfs (v1 and v2), the infra
- * process's bookkeeping (its start, sandbox_infra.c). */
+/* Sandbox helpers: sysctl validation, resolv.conf text, cgroupfs (v1 and v2), finding and
+ * killing the infra process (it is started by sandbox_infra.c). */
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
 

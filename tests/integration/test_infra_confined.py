@@ -179,6 +179,19 @@ def test_infra_process_confined(env):
     names = {x for x in lines if x and not x.startswith("/")} - {".", ".."}
     assert names <= {"dev"}, out
 
+    # it still does its job under its seccomp filter: an orphan is reparented to it and reaped
+    # (a zombie nobody reaps would stay in /proc)
+    code, out, _ = sh(d, plain, "sh -c 'sleep 0.3 & echo $!'")
+    orphan = out.strip()
+    assert code == 0 and orphan.isdigit()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        code, out, _ = sh(d, plain, f"cat /proc/{orphan}/stat 2>/dev/null || echo gone")
+        if out.strip() == "gone":
+            break
+        time.sleep(0.1)
+    assert out.strip() == "gone", out
+
     # the default capability set of a root container cannot reach more
     code, out, _ = sh(d, plain, "cat /proc/1/status")
     st = status_fields(out)
