@@ -120,8 +120,9 @@ def pod_info(d, pod):
         pb.PodSandboxStatusRequest(pod_sandbox_id=pod, verbose=True)).info["info"])
 
 
-def test_infra_process_confined(env):
-    d = env
+def confined_pod(d):
+    """A shared-PID pod with two running root containers: one given CAP_SYS_PTRACE, one with the
+    default capabilities."""
     pod, pcfg = run_pod(d, "confined")
     infra = int(pod_info(d, pod)["pid"])
     assert infra > 0
@@ -133,12 +134,17 @@ def test_infra_process_confined(env):
                 container_id=cid)).status.state != pb.CONTAINER_RUNNING:
             assert time.time() < deadline
             time.sleep(0.05)
-
-    # the ptracer really can look into other processes: it sees pid 1, the infra
+    # the ptracer really can look into other processes, and pid 1 is the infra
     code, out, _ = sh(d, ptracer, "grep CapEff /proc/self/status; cat /proc/1/comm")
     assert code == 0 and "hull-pause" in out
     assert int(status_fields(out)["CapEff"], 16) & (1 << 19)
+    return pod, infra, ptracer, plain
 
+
+def test_no_host_file_through_proc(env):
+    """No /proc/<pid>/{root,cwd,fd} of any visible process leads to a host-only file."""
+    d = env
+    _, _, ptracer, plain = confined_pod(d)
     files = host_only_files(d, ptracer)
     for cid in (ptracer, plain):
         code, out, err = sh(d, cid, SCAN.replace("FILES", " ".join(f"'{f}'" for f in files)))
@@ -146,13 +152,20 @@ def test_infra_process_confined(env):
         assert "LEAK" not in out, out
         assert d.marker_text not in out
 
-    # the infra, as the ptracer sees it
-    code, out, _ = sh(d, ptracer, "cat /proc/1/status")
-    st = status_fields(out)
-    for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
-        assert int(st[k], 16) == 0, (k, st[k])
-    assert st["NoNewPrivs"] == "1"
-    assert st["Seccomp"] == "2"
+
+def test_infra_credentials_root_and_fds(env):
+    """The infra, as a container of its pod sees it: no capability, no_new_privs, a seccomp
+    filter, one read-only tmpfs mount, stdio on /dev/null and nothing else open, run from a
+    memfd."""
+    d = env
+    _, _, ptracer, plain = confined_pod(d)
+    for cid in (ptracer, plain):
+        code, out, _ = sh(d, cid, "cat /proc/1/status")
+        st = status_fields(out)
+        for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(st[k], 16) == 0, (k, st[k])
+        assert st["NoNewPrivs"] == "1"
+        assert st["Seccomp"] == "2"
 
     code, mountinfo, _ = sh(d, ptracer, "cat /proc/1/mountinfo")
     assert code == 0
@@ -161,8 +174,7 @@ def test_infra_process_confined(env):
     m = mounts[0]
     sep = m.index("-")
     assert m[4] == "/" and m[sep + 1] == "tmpfs", mountinfo
-    assert "ro" in m[5].split(","), mountinfo
-    for opt in ("nosuid", "nodev", "noexec"):
+    for opt in ("ro", "nosuid", "nodev", "noexec"):
         assert opt in m[5].split(","), mountinfo
 
     code, out, _ = sh(d, ptracer, "ls -a /proc/1/root/ /proc/1/cwd/; "
@@ -179,8 +191,30 @@ def test_infra_process_confined(env):
     names = {x for x in lines if x and not x.startswith("/")} - {".", ".."}
     assert names <= {"dev"}, out
 
-    # it still does its job under its seccomp filter: an orphan is reparented to it and reaped
-    # (a zombie nobody reaps would stay in /proc)
+    # the plain root container cannot even look inside it (it is not dumpable)
+    code, out, _ = sh(d, plain, "ls /proc/1/root/ || echo denied")
+    assert "denied" in out, out
+
+
+def test_infra_host_side_and_still_working(env):
+    """From the host: its own mount namespace with nothing of the host, the pod cgroup in every
+    hierarchy; it still reaps orphans, and stop still kills it."""
+    d = env
+    pod, infra, _, plain = confined_pod(d)
+    assert os.readlink(f"/proc/{infra}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{infra}/ns/mnt") != os.readlink(f"/proc/{d.proc.pid}/ns/mnt")
+    assert set(os.listdir(f"/proc/{infra}/root")) <= {"dev"}
+    assert not os.path.exists(f"/proc/{infra}/root{d.marker}")
+    cgparent = pod_info(d, pod)["cgroupParent"]
+    with open(f"/proc/{infra}/cgroup") as f:
+        lines = [line.strip().split(":", 2) for line in f if line.strip()]
+    v1 = [(c, p) for _, c, p in lines if c]
+    if v1:
+        assert all(p == cgparent for c, p in v1), lines
+    else:
+        assert lines[0][2].startswith(cgparent), lines
+
+    # an orphan is reparented to it and reaped (a zombie nobody reaps would stay in /proc)
     code, out, _ = sh(d, plain, "sh -c 'sleep 0.3 & echo $!'")
     orphan = out.strip()
     assert code == 0 and orphan.isdigit()
@@ -192,26 +226,8 @@ def test_infra_process_confined(env):
         time.sleep(0.1)
     assert out.strip() == "gone", out
 
-    # the default capability set of a root container cannot reach more
-    code, out, _ = sh(d, plain, "cat /proc/1/status")
-    st = status_fields(out)
-    assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0 and st["Seccomp"] == "2"
-
-    # from the host: its own mount namespace, whose root holds nothing of the host
-    assert os.readlink(f"/proc/{infra}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
-    assert os.readlink(f"/proc/{infra}/ns/mnt") != os.readlink(f"/proc/{d.proc.pid}/ns/mnt")
-    assert set(os.listdir(f"/proc/{infra}/root")) <= {"dev"}
-    assert not os.path.exists(f"/proc/{infra}/root{d.marker}")
-    # and it is in the pod cgroup in every hierarchy hulld manages
-    cgparent = pod_info(d, pod)["cgroupParent"]
-    with open(f"/proc/{infra}/cgroup") as f:
-        lines = [line.strip().split(":", 2) for line in f if line.strip()]
-    v1 = [(c, p) for _, c, p in lines if c]
-    if v1:
-        assert all(p == cgparent for c, p in v1), lines
-    else:
-        assert lines[0][2].startswith(cgparent), lines
-    # and, after all that, the pod still works: stop kills it, the pod is NOTREADY
     d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
     assert not os.path.exists(f"/proc/{infra}") or \
         open(f"/proc/{infra}/stat").read().split()[2] == "Z"
+    st = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status
+    assert st.state == pb.SANDBOX_NOTREADY
