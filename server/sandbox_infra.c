@@ -130,6 +130,12 @@ static const int infra_syscalls[] = {
 };
 #define INFRA_FILTER_MAX (8 + 2 * sizeof(infra_syscalls) / sizeof(infra_syscalls[0]))
 
+size_t sandbox_infra_syscalls(const int **out)
+{
+    *out = infra_syscalls;
+    return sizeof(infra_syscalls) / sizeof(infra_syscalls[0]);
+}
+
 struct sandbox_infra {
     pthread_mutex_t lock;
     char *pause_path;
