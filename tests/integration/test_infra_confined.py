@@ -231,3 +231,23 @@ def test_infra_host_side_and_still_working(env):
         open(f"/proc/{infra}/stat").read().split()[2] == "Z"
     st = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status
     assert st.state == pb.SANDBOX_NOTREADY
+
+
+def test_missing_infra_binary_fails_cleanly(hulld_factory, tmp_path):
+    """An infra binary that cannot be run: RunPodSandbox of a shared-PID pod fails with an error
+    naming it and leaves no pod behind; pods without an infra process are unaffected."""
+    missing = str(tmp_path / "no-such-pause")
+    d = hulld_factory("--pause", missing)
+    d.logs = tmp_path / "logs"
+    d.handler = ""
+    with pytest.raises(grpc.RpcError) as e:
+        run_pod(d, "nopause")
+    assert missing in e.value.details(), e.value.details()
+    assert list(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == []
+    cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="own", uid="own-uid", namespace="test"),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER))))
+    pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
