@@ -340,8 +340,8 @@ static void build_filter(struct sandbox_infra *in)
 int sandbox_infra_new(const char *pause_path, const char *mnt_dir, struct sandbox_infra **out,
                       hull_error_t *err)
 {
-    if (pause_path == NULL || mnt_dir == NULL || mnt_dir[0] != '/')
-        return hull_error_setx(err, EINVAL, "infra process: bad paths");
+    if (pause_path == NULL || *pause_path == '\0' || mnt_dir == NULL || *mnt_dir == '\0')
+        return hull_error_setx(err, EINVAL, "infra process: no binary or state directory");
     struct sandbox_infra *in = xmalloc0(sizeof(*in));
     pthread_mutex_init(&in->lock, NULL);
     in->pause_path = xstrdup(pause_path);
