@@ -40,6 +40,7 @@ struct sandbox_service {
     pthread_mutex_t hooks_lock;
     struct sandbox_container_hooks hooks;
     bool have_hooks;
+    struct sandbox_infra *infra;
 };
 
 struct sandbox {
@@ -1081,7 +1082,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
 
     if (sb->shared_pid) {
         pid_t pid = 0;
-        r = sandbox_spawn_pause(svc->pause_path, sb->netns, sb->ipcns, sb->utsns, &pid, err);
+        r = sandbox_spawn_pause(svc->infra, sb->netns, sb->ipcns, sb->utsns, &pid, err);
         if (r < 0)
             return r;
         pthread_mutex_lock(&sb->lock);
@@ -1572,6 +1573,9 @@ int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
     while (len > 1 && svc->default_cgroup_parent[len - 1] == '/')
         svc->default_cgroup_parent[--len] = '\0';
     srv->sandboxes = svc;
+    int ir = sandbox_infra_new(svc->pause_path, svc->state_dir, &svc->infra, err);
+    if (ir < 0)
+        return ir;
 
     _cleanup_free_ char *cache = xasprintf("%s/cni", c->root);
     struct cni_manager_options o = {
@@ -1607,6 +1611,7 @@ void sandbox_service_fini(struct hull_server *srv)
     free(svc->state_dir);
     free(svc->ns_dir);
     free(svc->pause_path);
+    sandbox_infra_free(svc->infra);
     free(svc->default_cgroup_parent);
     pthread_rwlock_destroy(&svc->lock);
     pthread_mutex_destroy(&svc->hooks_lock);

@@ -9,10 +9,20 @@
 #include "runtime/v1/api.pb-c.h"
 #include "server/sandbox.h"
 
+/* The infra process launcher (sandbox_infra.c).  mnt_dir is any existing directory: the
+ * child mounts its tiny root there, in its own mount namespace only. */
+struct sandbox_infra;
+int sandbox_infra_new(const char *pause_path, const char *mnt_dir, struct sandbox_infra **out,
+                      hull_error_t *err);
+void sandbox_infra_free(struct sandbox_infra *in);
 /* Starts hull-pause as PID 1 of a new PID namespace, joined to the given (pinned) namespaces
- * (NULL: keep hulld's).  It is hulld's child. */
-int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
+ * (NULL: keep hulld's), confined like a container: its own mount namespace with an empty
+ * read-only root, no capabilities, no_new_privs, the RuntimeDefault seccomp profile, no
+ * descriptor but stdio on /dev/null.  It is hulld's child. */
+int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char *ipcns,
                         const char *utsns, pid_t *pid_out, hull_error_t *err);
+/* The syscall numbers its seccomp filter allows (every other one fails with EPERM). */
+size_t sandbox_infra_syscalls(const int **out);
 /* Kills it (SIGKILL) if pid still names the process started at start_time, and reaps it. */
 void sandbox_kill_pause(pid_t pid, uint64_t start_time);
 /* /proc/<pid>/stat starttime, 0 when the process is gone. */

@@ -1,22 +1,16 @@
-/* Sandbox helpers: sysctl validation, resolv.conf text, cgroupfs (v1 and v2), the infra
- * process. */
+/* Sandbox helpers: sysctl validation, resolv.conf text, cgroupfs (v1 and v2), finding and
+ * killing the infra process (it is started by sandbox_infra.c). */
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 /* ---- sysctls ------------------------------------------------------------------------------ */
 
@@ -391,16 +385,6 @@ int sandbox_cgroup_apply_resources(const char *parent,
 
 /* ---- the infra process ---------------------------------------------------------------------- */
 
-static int open_ns(const char *path, hull_error_t *err)
-{
-    if (path == NULL)
-        return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return hull_error_set(err, errno, "open namespace `%s`", path);
-    return fd;
-}
-
 /* State letter and starttime of /proc/<pid>/stat; false when there is no such process. */
 static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 {
@@ -436,81 +420,6 @@ bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time)
     char state;
     uint64_t start;
     return proc_stat(pid, &state, &start) && state == 'Z' && start == start_time;
-}
-
-int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
-                        const char *utsns, pid_t *pid_out, hull_error_t *err)
-{
-    _cleanup_close_ int netfd = -1, ipcfd = -1, utsfd = -1;
-    if (netns && (netfd = open_ns(netns, err)) < 0)
-        return netfd;
-    if (ipcns && (ipcfd = open_ns(ipcns, err)) < 0)
-        return ipcfd;
-    if (utsns && (utsfd = open_ns(utsns, err)) < 0)
-        return utsfd;
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) < 0)
-        return hull_error_set(err, errno, "pipe");
-    char *argv[] = {(char *)"hull-pause", NULL};
-    char *envp[] = {NULL};
-    /* like fork(), with the child as PID 1 of a new PID namespace; it stays our child so we
-     * reap it on stop */
-    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
-    if (pid == 0) {
-        int e = 0;
-        const char *step = "setns";
-        if ((netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0) ||
-            (ipcfd >= 0 && setns(ipcfd, CLONE_NEWIPC) < 0) ||
-            (utsfd >= 0 && setns(utsfd, CLONE_NEWUTS) < 0)) {
-            e = errno;
-        } else {
-            setsid();
-            int nul = open("/dev/null", O_RDWR);
-            if (nul >= 0) {
-                dup2(nul, 0);
-                dup2(nul, 1);
-                dup2(nul, 2);
-                if (nul > 2)
-                    close(nul);
-            }
-            syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-            execve(pause_path, argv, envp);
-            e = errno;
-            step = "exec";
-        }
-        struct {
-            int e;
-            char step[8];
-        } msg = {.e = e};
-        strncpy(msg.step, step, sizeof(msg.step) - 1);
-        if (write(errpipe[1], &msg, sizeof(msg)) < 0) {
-            /* nothing to do */
-        }
-        _exit(127);
-    }
-    int clone_errno = errno;
-    close(errpipe[1]);
-    if (pid < 0) {
-        close(errpipe[0]);
-        return hull_error_set(err, clone_errno, "clone infra process");
-    }
-    struct {
-        int e;
-        char step[8];
-    } msg;
-    ssize_t n;
-    do
-        n = read(errpipe[0], &msg, sizeof(msg));
-    while (n < 0 && errno == EINTR);
-    close(errpipe[0]);
-    if (n == (ssize_t)sizeof(msg)) {
-        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        msg.step[sizeof(msg.step) - 1] = '\0';
-        return hull_error_set(err, msg.e, "start infra process `%s`: %s", pause_path, msg.step);
-    }
-    *pid_out = (pid_t)pid;
-    return 0;
 }
 
 void sandbox_kill_pause(pid_t pid, uint64_t start_time)

@@ -398,7 +398,9 @@ def test_concurrent_pods_no_fd_leak(net, bridge_hulld):
     daemon holds as many fds and threads afterwards as before."""
     import concurrent.futures
     d = bridge_hulld
-    run_pod(d, kubelet_like("warm"))  # first-use allocations (plugins dirs, cache dir)
+    # first-use allocations (plugins dirs, cache dir, the infra process's seccomp program and
+    # binary copy)
+    run_pod(d, kubelet_like("warm", pid=pb.POD))
     remove_pod(d, d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items[0].id)
     fds_before = len(os.listdir(f"/proc/{d.proc.pid}/fd"))
 

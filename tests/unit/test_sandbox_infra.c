@@ -1,0 +1,106 @@
+/* Unit tests for server/sandbox_infra.c: the infra process's seccomp allowlist stays inside the
+ * RuntimeDefault profile (each syscall allowed there unconditionally, for a process without
+ * capabilities), and names every syscall the static hull-pause is known to make. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "server/ocispec.h"
+#include "server/sandbox_int.h"
+
+#include <seccomp.h>
+#include <string.h>
+
+static bool arr_has(yajl_val arr, const char *s)
+{
+    for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
+        yajl_val v = arr->u.array.values[i];
+        const char *x = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+        if (x && strcmp(x, s) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool default_allows(yajl_val sc, const char *name)
+{
+    yajl_val calls = hull_json_get(sc, "syscalls");
+    for (size_t i = 0; calls && i < calls->u.array.len; i++) {
+        yajl_val c = calls->u.array.values[i];
+        if (strcmp(hull_json_get_string(c, "action", ""), "SCMP_ACT_ALLOW") != 0 ||
+            hull_json_get(c, "args") != NULL)
+            continue;
+        if (arr_has(hull_json_get(c, "names"), name))
+            return true;
+    }
+    return false;
+}
+
+static void test_allowlist_inside_runtime_default(void **state)
+{
+    (void)state;
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    ocispec_seccomp_default_write(&w, 0, NULL); /* no capability, as the infra process */
+    _cleanup_free_ char *json = hull_jw_finish(&w, NULL);
+    hull_jw_free(&w);
+    _cleanup_yajl_ yajl_val sc = NULL;
+    assert_int_equal(hull_json_parse(json, "profile", &sc, NULL), 0);
+    const int *nrs = NULL;
+    size_t n = sandbox_infra_syscalls(&nrs);
+    assert_true(n >= 20);
+    for (size_t i = 0; i < n; i++) {
+        char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nrs[i]);
+        assert_non_null(name);
+        if (!default_allows(sc, name))
+            fail_msg("infra allowlist has `%s`, which RuntimeDefault does not allow", name);
+        free(name);
+    }
+}
+
+static void test_allowlist_covers_pause(void **state)
+{
+    (void)state;
+    /* what strace shows the static hull-pause doing from its exec to its exit */
+    const char *needed[] = {
+        "execveat",
+        "brk",
+        "set_tid_address",
+        "set_robust_list",
+        "prlimit64",
+        "getrandom",
+        "mprotect",
+        "prctl",
+        "rt_sigaction",
+        "rt_sigreturn",
+        "wait4",
+        "exit_group",
+#if defined(__x86_64__)
+        "arch_prctl",
+        "pause",
+        "readlink",
+#endif
+        NULL
+    };
+    const int *nrs = NULL;
+    size_t n = sandbox_infra_syscalls(&nrs);
+    for (const char **p = needed; *p; p++) {
+        int nr = seccomp_syscall_resolve_name(*p);
+        assert_true(nr >= 0);
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            found = found || nrs[i] == nr;
+        if (!found)
+            fail_msg("infra allowlist lacks `%s`", *p);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_allowlist_inside_runtime_default),
+        cmocka_unit_test(test_allowlist_covers_pause),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
