@@ -59,6 +59,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_SRC := $(wildcard common/*.c)
 IMAGE_SRC := $(wildcard image/*.c)
 CNI_SRC := $(wildcard cni/*.c)
+STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
 SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 CONMON_SRC := $(wildcard conmon/*.c)
@@ -68,6 +69,7 @@ $(BUILD)/libhullcommon.a: $(call obj,$(COMMON_SRC))
 $(BUILD)/libhullproto.a: $(BUILD)/obj/gen/api.pb-c.o
 $(BUILD)/libhullimage.a: $(call obj,$(IMAGE_SRC))
 $(BUILD)/libhullcni.a: $(call obj,$(CNI_SRC))
+$(BUILD)/libhullstream.a: $(call obj,$(STREAM_SRC))
 $(BUILD)/libhulloci.a: $(call obj,$(OCI_LIB_SRC))
 $(BUILD)/libhullserver.a: $(call obj,$(SERVER_LIB_SRC))
 
@@ -78,7 +80,7 @@ $(BUILD)/%.a:
 	@ar rcs $@ $^
 
 # Link order: dependants first.
-LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
+LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
 $(BUILD)/hulld: $(BUILD)/obj/server/main.o $(LIBS)

@@ -1,7 +1,6 @@
 /* The daemon object: state directories, the store, and each service area's init/fini. */
 #include "server/server.h"
 #include "server/sandbox.h" /* sandboxes (issue 7) */
-#include "server/stream.h"
 #include "server/container.h"
 #include "image/image.h" /* images (issue 6) */
 
@@ -45,7 +44,7 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     if (r < 0)
         return hull_error_wrap(err, "stats");
 
-    r = stream_init(srv, err); /* streaming (issue 9): last, it serves the areas above */
+    r = stream_service_init(srv, err); /* streaming (issue 9): last, it serves the areas above */
     if (r < 0)
         return hull_error_wrap(err, "streaming server");
 
@@ -78,7 +77,7 @@ void server_fini(struct hull_server *srv)
 {
     /* Each area adds its fini call here, in reverse init order. */
     /* streaming (issue 9) */
-    stream_fini(srv);
+    stream_service_fini(srv);
     stats_service_fini(srv);     /* stats (issue 8) */
     container_service_fini(srv); /* containers (issue 8) */
     sandbox_service_fini(srv);   /* sandboxes (issue 7) */

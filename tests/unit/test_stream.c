@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server/stream.h"
+#include "stream/internal.h"
 #include "conmon/conmon.h"
 
 /* ---- the test backend ------------------------------------------------------------------------ */

@@ -2,7 +2,7 @@
  * remotecommand session (exec/attach: stdin, stdout, stderr, error, resize) or a port-forward
  * session (data/error pairs).  Single-threaded: one poll loop over the connection, the
  * process's fds (or its monitor's attach socket) and the port-forward targets. */
-#include "server/stream.h"
+#include "stream/internal.h"
 #include "conmon/conmon.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* WebSocket (RFC 6455) framing, base64, the resize-event parser and the error-stream Status JSON
  * of the Kubernetes remotecommand protocols. */
-#include "server/stream.h"
+#include "stream/internal.h"
 
 #include <errno.h>
 #include <string.h>
