@@ -91,8 +91,6 @@ void ws_put_frame(struct stream_buf *b, uint8_t opcode, bool fin, const uint8_t 
                   const void *payload, size_t len);
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key. out: 29 bytes. */
 int ws_accept_key(const char *key, char out[29]);
-size_t stream_base64_encode(const uint8_t *in, size_t len, char *out);  /* out: 4*ceil(len/3)+1 */
-ssize_t stream_base64_decode(const char *in, size_t len, uint8_t *out); /* -EINVAL on bad input */
 
 /* Resize events: a stream of JSON objects {"Width":W,"Height":H}.  Feeds bytes; returns 1 and
  * fills *size when an object completed (call again with len 0 for more), 0 when more bytes are
