@@ -10,9 +10,9 @@
 #include "server/config.h"
 #include "server/store.h"
 
-struct image_service;     /* rpc_image.c  (ImageService, issue 6) */
-struct sandbox_service;   /* sandbox area (pods + CNI, issue 7) */
-struct container_service; /* containers (issue 8) */
+struct image_service;     /* rpc_image.c (ImageService) */
+struct sandbox_service;   /* sandbox area (pods + CNI) */
+struct container_service; /* containers */
 struct stream_server;     /* streaming HTTP server (stream/) */
 
 struct hull_server {
