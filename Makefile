@@ -129,7 +129,7 @@ unit-bins: $(UNIT_BIN)
 
 # Fuzz targets (tests/fuzz/fuzz_*.c, see tests/fuzz/fuzz.h): built with the standalone driver and
 # run for FUZZ_SECONDS each by `make test`; `make fuzz-libfuzzer` builds them for clang's
-# libFuzzer instead (build/libfuzzer/fuzz/), for open-ended runs.
+# libFuzzer instead (build/clang/libfuzzer/), for open-ended runs.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 4
@@ -147,12 +147,13 @@ fuzz: $(FUZZ_BIN)
 		if ! $$t -t $(FUZZ_SECONDS); then fail=1; echo "FAILED: $$t"; fi; \
 	done; test $$fail -eq 0
 
-LIBFUZZER_BUILD := build/libfuzzer
+LIBFUZZER_BUILD := build/clang
 LIBFUZZER_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 fuzz-libfuzzer:
 	@command -v clang >/dev/null || { echo "fuzz-libfuzzer needs clang (and libclang-rt-dev)"; exit 1; }
 	$(MAKE) BUILD=$(LIBFUZZER_BUILD) CC=clang SAN="$(LIBFUZZER_SAN) -fsanitize=fuzzer-no-link" \
-		CFLAGS="-O1 -g" $(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
+		CFLAGS="-O1 -g" WARN="$(WARN) -Wno-error=unused-variable -Wno-error=format-nonliteral" \
+		$(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
 
 $(LIBFUZZER_BUILD)/libfuzzer/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
 	@mkdir -p $(dir $@)

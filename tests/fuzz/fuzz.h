@@ -5,7 +5,7 @@
  *   - with driver.c (make fuzz, run by make test): seeds, then random and mutated seed inputs
  *     from a fixed PRNG seed for a bounded time, under ASan/UBSan;
  *   - with clang's libFuzzer (make fuzz-libfuzzer), for open-ended runs:
- *       build/libfuzzer/fuzz/fuzz_spdy -max_total_time=600 CORPUS_DIR
+ *       build/clang/libfuzzer/fuzz_spdy -max_total_time=600 CORPUS_DIR
  *     (`build/asan/fuzz/fuzz_spdy --corpus DIR` writes the seeds into DIR first).
  * A target must never crash, leak or hang on any input; it may check invariants with
  * hull_fuzz_check(), which aborts (and the driver saves the input) when one fails. */

@@ -67,14 +67,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(user, u, nu);
     user[nu] = '\0';
 
-    Runtime__V1__ContainerConfig cfg = RUNTIME__V1__CONTAINER_CONFIG__INIT;
-    Runtime__V1__ContainerMetadata meta = RUNTIME__V1__CONTAINER_METADATA__INIT;
-    Runtime__V1__ImageSpec ispec = RUNTIME__V1__IMAGE_SPEC__INIT;
-    Runtime__V1__LinuxContainerConfig lcfg = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
-    Runtime__V1__LinuxContainerSecurityContext sc =
-        RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
-    Runtime__V1__PodSandboxConfig pcfg = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
-    Runtime__V1__PodSandboxMetadata pmeta = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    Runtime__V1__ContainerConfig cfg;
+    Runtime__V1__ContainerMetadata meta;
+    Runtime__V1__ImageSpec ispec;
+    Runtime__V1__LinuxContainerConfig lcfg;
+    Runtime__V1__LinuxContainerSecurityContext sc;
+    Runtime__V1__PodSandboxConfig pcfg;
+    Runtime__V1__PodSandboxMetadata pmeta;
+    runtime__v1__container_config__init(&cfg);
+    runtime__v1__container_metadata__init(&meta);
+    runtime__v1__image_spec__init(&ispec);
+    runtime__v1__linux_container_config__init(&lcfg);
+    runtime__v1__linux_container_security_context__init(&sc);
+    runtime__v1__pod_sandbox_config__init(&pcfg);
+    runtime__v1__pod_sandbox_metadata__init(&pmeta);
     meta.name = (char *)"c";
     ispec.image = (char *)"busybox";
     cfg.metadata = &meta;
