@@ -2,7 +2,8 @@
 # so adding a .c file to a module folder is all a module needs to be built.
 #
 #   make            build hulld, hull-oci, hull-conmon (in build/)
-#   make test       ASan/UBSan build (build/asan) + C unit tests + pytest integration tests
+#   make test       ASan/UBSan build (build/asan) + fuzz targets + C unit tests + pytest tests
+#   make fuzz       run the fuzz targets briefly (FUZZ_SECONDS each); make fuzz-libfuzzer: clang
 #   make asan       just the sanitizer build
 #   make run        build and run hulld in the foreground with embedded defaults
 #   make install    install binaries (PREFIX=/usr/local) and contrib files
@@ -59,6 +60,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_SRC := $(wildcard common/*.c)
 IMAGE_SRC := $(wildcard image/*.c)
 CNI_SRC := $(wildcard cni/*.c)
+STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
 SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 CONMON_SRC := $(wildcard conmon/*.c)
@@ -68,6 +70,7 @@ $(BUILD)/libhullcommon.a: $(call obj,$(COMMON_SRC))
 $(BUILD)/libhullproto.a: $(BUILD)/obj/gen/api.pb-c.o
 $(BUILD)/libhullimage.a: $(call obj,$(IMAGE_SRC))
 $(BUILD)/libhullcni.a: $(call obj,$(CNI_SRC))
+$(BUILD)/libhullstream.a: $(call obj,$(STREAM_SRC))
 $(BUILD)/libhulloci.a: $(call obj,$(OCI_LIB_SRC))
 $(BUILD)/libhullserver.a: $(call obj,$(SERVER_LIB_SRC))
 
@@ -78,7 +81,7 @@ $(BUILD)/%.a:
 	@ar rcs $@ $^
 
 # Link order: dependants first.
-LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
+LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
 $(BUILD)/hulld: $(BUILD)/obj/server/main.o $(LIBS)
@@ -124,17 +127,52 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBS) $(GEN_H)
 
 unit-bins: $(UNIT_BIN)
 
+# Fuzz targets (tests/fuzz/fuzz_*.c, see tests/fuzz/fuzz.h): built with the standalone driver and
+# run for FUZZ_SECONDS each by `make test`; `make fuzz-libfuzzer` builds them for clang's
+# libFuzzer instead (build/clang/libfuzzer/), for open-ended runs.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 4
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) -o $@ $< tests/fuzz/driver.c \
+		$(LIBS) $(PKG_LIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@set -e; fail=0; for t in $(FUZZ_BIN); do \
+		if ! $$t -t $(FUZZ_SECONDS); then fail=1; echo "FAILED: $$t"; fi; \
+	done; test $$fail -eq 0
+
+LIBFUZZER_BUILD := build/clang
+LIBFUZZER_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+fuzz-libfuzzer:
+	@command -v clang >/dev/null || { echo "fuzz-libfuzzer needs clang (and libclang-rt-dev)"; exit 1; }
+	$(MAKE) BUILD=$(LIBFUZZER_BUILD) CC=clang SAN="$(LIBFUZZER_SAN) -fsanitize=fuzzer-no-link" \
+		CFLAGS="-O1 -g" WARN="$(WARN) -Wno-error=unused-variable -Wno-error=format-nonliteral" \
+		$(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
+
+$(LIBFUZZER_BUILD)/libfuzzer/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(LIBS) $(PKG_LIBS)
+
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:exitcode=66
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
 asan:
-	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all unit-bins
+	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all unit-bins fuzz-bins
 
 # make test: everything under ASan/UBSan, then unit tests, then integration tests.
 test: asan $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory format-check >/dev/null && echo "clang-format: every C file is formatted"
+	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" fuzz
 	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" run-tests
 
 run-tests: $(UNIT_BIN) $(GEN_PY)
@@ -174,5 +212,5 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-bins bench run install format format-check clean
+.PHONY: all asan test run-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean
 .SECONDARY:

@@ -1,5 +1,6 @@
 /* common/ — what several Hull modules share: error objects, logging, cleanup helpers,
- * file-system helpers, JSON over yajl, ids and time.  Nothing module-specific lives here. */
+ * file-system helpers, JSON over yajl, base64, string vectors, the host architecture, ids and
+ * time.  Nothing module-specific lives here. */
 #ifndef HULL_COMMON_H
 #define HULL_COMMON_H
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
+#include <sys/types.h>
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
@@ -90,6 +92,14 @@ void hull_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* Writes data to path atomically: temp file in the same dir, fsync, rename, fsync dir. */
 int hull_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                            hull_error_t *err);
+/* The same with flags.  HULL_ATOMIC_NOSYNC: no fsync of the file or the directory (files on
+ * tmpfs, state that is rebuilt after a crash).  HULL_ATOMIC_PROCESS_TMP: the temp file is
+ * ".NAME.tmp-PID" (several processes may replace the same file at once); the default
+ * ".NAME.tmp" is what a crash leaves behind and a store can recognise. */
+#define HULL_ATOMIC_NOSYNC      1u
+#define HULL_ATOMIC_PROCESS_TMP 2u
+int hull_write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                                 unsigned flags, hull_error_t *err);
 /* Reads a whole file (NUL-terminated) of at most max bytes; larger files fail with EFBIG. */
 int hull_read_file(const char *path, size_t max, char **out, size_t *len, hull_error_t *err);
 /* mkdir -p with the given mode for created components. */
@@ -136,6 +146,35 @@ void hull_jw_kv_int(struct hull_json_writer *w, const char *key, long long v);
 void hull_jw_kv_bool(struct hull_json_writer *w, const char *key, bool v);
 /* Returns a malloc'd copy of the document so far. */
 char *hull_jw_finish(struct hull_json_writer *w, size_t *len);
+
+/* ---- base64 (RFC 4648, standard alphabet, padded) ------------------------------------------ */
+#define HULL_BASE64_ENCODED_LEN(n) (4 * (((n) + 2) / 3)) /* without the NUL */
+#define HULL_BASE64_DECODED_MAX(n) ((n) / 4 * 3 + 3)
+/* Encodes into out (HULL_BASE64_ENCODED_LEN(len) + 1 bytes, NUL-terminated); returns the length. */
+size_t hull_base64_encode_to(const void *in, size_t len, char *out);
+/* Encodes into a new string (caller frees). */
+char *hull_base64_encode(const void *in, size_t len);
+/* Decodes len characters into out (HULL_BASE64_DECODED_MAX(len) bytes); returns the decoded
+ * length.  Strict: only alphabet characters, then at most two '=' (missing padding is fine),
+ * else -EINVAL.  Lenient (Docker config "auth" values): characters outside the alphabet are
+ * skipped and decoding stops at the first '='; never fails. */
+ssize_t hull_base64_decode(const char *in, size_t len, uint8_t *out, bool lenient);
+
+/* ---- string vectors (NULL-terminated arrays of malloc'd strings) --------------------------- */
+size_t hull_strv_len(char *const *v);
+void hull_strv_free(char **v);             /* NULL-terminated; NULL is fine */
+void hull_strv_free_n(char **v, size_t n); /* the first n entries; NULL is fine */
+/* A NULL-terminated copy of the first n entries (NULL entries become ""). */
+char **hull_strv_dup_n(const char *const *v, size_t n);
+/* Appends a copy of s to the NULL-terminated vector *v of *n entries. */
+void hull_strv_push(char ***v, size_t *n, const char *s);
+/* Removes (and frees) the first entry equal to s; true if there was one. */
+bool hull_strv_remove(char **v, size_t *n, const char *s);
+bool hull_strv_has(char *const *v, size_t n, const char *s);
+
+/* ---- host ------------------------------------------------------------------------------------ */
+/* This build's architecture as GOARCH spells it ("amd64", "arm64", "386", ...); "" if unknown. */
+const char *hull_goarch(void);
 
 /* ---- capabilities ------------------------------------------------------------------------ */
 #define HULL_CAP_COUNT 41 /* CAP_CHOWN (0) .. CAP_CHECKPOINT_RESTORE (40) */

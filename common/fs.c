@@ -46,20 +46,24 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int hull_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                           hull_error_t *err)
+int hull_write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                                 unsigned flags, hull_error_t *err)
 {
     _cleanup_free_ char *dup = xstrdup(path);
     const char *dir = dirname(dup);
     _cleanup_free_ char *tmp = NULL;
     {
         _cleanup_free_ char *base_dup = xstrdup(path);
-        tmp = xasprintf("%s/.%s.tmp", dir, basename(base_dup));
+        if (flags & HULL_ATOMIC_PROCESS_TMP)
+            tmp = xasprintf("%s/.%s.tmp-%d", dir, basename(base_dup), (int)getpid());
+        else
+            tmp = xasprintf("%s/.%s.tmp", dir, basename(base_dup));
     }
+    bool sync = !(flags & HULL_ATOMIC_NOSYNC);
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return hull_error_set(err, errno, "create `%s`", tmp);
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
         int e = errno;
         unlink(tmp);
         return hull_error_set(err, e, "write `%s`", tmp);
@@ -74,7 +78,13 @@ int hull_write_file_atomic(const char *path, const void *data, size_t len, mode_
         unlink(tmp);
         return hull_error_set(err, e, "rename `%s` to `%s`", tmp, path);
     }
-    return hull_fsync_dir(dir, err);
+    return sync ? hull_fsync_dir(dir, err) : 0;
+}
+
+int hull_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           hull_error_t *err)
+{
+    return hull_write_file_atomic_flags(path, data, len, mode, 0, err);
 }
 
 int hull_read_file(const char *path, size_t max, char **out, size_t *len, hull_error_t *err)

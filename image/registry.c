@@ -17,44 +17,27 @@
 #define DEFAULT_UNSIZED (1ULL << 30)
 
 /* ---- configuration copies ------------------------------------------------------------------ */
-static char **strv_copy(const char *const *v, size_t n)
-{
-    char **r = xmalloc0((n + 1) * sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        r[i] = xstrdup(v[i] ? v[i] : "");
-    return r;
-}
-
-static void strv_free_n(char **v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 struct registry_config *registry_config_copy(const struct image_registry_config *c)
 {
     struct registry_config *r = xmalloc0(sizeof(*r));
     if (c == NULL) {
-        r->mirror_hosts = strv_copy(NULL, 0);
-        r->mirror_urls = strv_copy(NULL, 0);
-        r->insecure = strv_copy(NULL, 0);
-        r->ca_hosts = strv_copy(NULL, 0);
-        r->ca_files = strv_copy(NULL, 0);
+        r->mirror_hosts = hull_strv_dup_n(NULL, 0);
+        r->mirror_urls = hull_strv_dup_n(NULL, 0);
+        r->insecure = hull_strv_dup_n(NULL, 0);
+        r->ca_hosts = hull_strv_dup_n(NULL, 0);
+        r->ca_files = hull_strv_dup_n(NULL, 0);
         r->timeout_s = DEFAULT_TIMEOUT;
         r->low_speed = 1;
         r->max_unsized_blob = DEFAULT_UNSIZED;
         return r;
     }
-    r->mirror_hosts = strv_copy(c->mirror_hosts, c->n_mirrors);
-    r->mirror_urls = strv_copy(c->mirror_urls, c->n_mirrors);
+    r->mirror_hosts = hull_strv_dup_n(c->mirror_hosts, c->n_mirrors);
+    r->mirror_urls = hull_strv_dup_n(c->mirror_urls, c->n_mirrors);
     r->n_mirrors = c->n_mirrors;
-    r->insecure = strv_copy(c->insecure, c->n_insecure);
+    r->insecure = hull_strv_dup_n(c->insecure, c->n_insecure);
     r->n_insecure = c->n_insecure;
-    r->ca_hosts = strv_copy(c->ca_hosts, c->n_ca);
-    r->ca_files = strv_copy(c->ca_files, c->n_ca);
+    r->ca_hosts = hull_strv_dup_n(c->ca_hosts, c->n_ca);
+    r->ca_files = hull_strv_dup_n(c->ca_files, c->n_ca);
     r->n_ca = c->n_ca;
     r->timeout_s = c->timeout_s > 0 ? c->timeout_s : DEFAULT_TIMEOUT;
     r->low_speed = c->low_speed > 0 ? c->low_speed : 1;
@@ -68,11 +51,11 @@ void registry_config_free(struct registry_config *c)
 {
     if (c == NULL)
         return;
-    strv_free_n(c->mirror_hosts, c->n_mirrors);
-    strv_free_n(c->mirror_urls, c->n_mirrors);
-    strv_free_n(c->insecure, c->n_insecure);
-    strv_free_n(c->ca_hosts, c->n_ca);
-    strv_free_n(c->ca_files, c->n_ca);
+    hull_strv_free_n(c->mirror_hosts, c->n_mirrors);
+    hull_strv_free_n(c->mirror_urls, c->n_mirrors);
+    hull_strv_free_n(c->insecure, c->n_insecure);
+    hull_strv_free_n(c->ca_hosts, c->n_ca);
+    hull_strv_free_n(c->ca_files, c->n_ca);
     free(c);
 }
 
@@ -216,47 +199,13 @@ struct registry_session {
     long timeout_s;
 };
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *base64_encode(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = xmalloc0(4 * ((n + 2) / 3) + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)(unsigned char)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)s[i + 2];
-        out[o++] = B64[(v >> 18) & 63];
-        out[o++] = B64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? B64[v & 63] : '=';
-    }
-    return out;
-}
-
+/* The user of a Docker config "auth" value (base64 "user:password"; read leniently, as
+ * Docker does). */
 static char *base64_decode_user(const char *s)
 {
     size_t n = strlen(s);
-    char *out = xmalloc0(n + 1);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = strchr(B64, s[i]);
-        if (s[i] == '=' || s[i] == '\0')
-            break;
-        if (p == NULL)
-            continue;
-        acc = (acc << 6) | (uint32_t)(p - B64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
+    char *out = xmalloc0(HULL_BASE64_DECODED_MAX(n) + 1);
+    hull_base64_decode(s, n, (uint8_t *)out, true);
     char *colon = strchr(out, ':');
     if (colon)
         *colon = '\0';
@@ -357,7 +306,7 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
         if (auth->username && *auth->username) {
             _cleanup_free_ char *up =
                 xasprintf("%s:%s", auth->username, auth->password ? auth->password : "");
-            s->basic = base64_encode(up);
+            s->basic = hull_base64_encode(up, strlen(up));
             s->user = xstrdup(auth->username);
         } else if (auth->auth && *auth->auth) {
             s->basic = xstrdup(auth->auth);

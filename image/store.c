@@ -95,46 +95,7 @@ struct image_store {
 /* ---- small helpers ------------------------------------------------------------------------- */
 void image_strv_free(char **v)
 {
-    if (v == NULL)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-}
-
-static void strv_push(char ***v, size_t *n, const char *s)
-{
-    *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-    (*v)[(*n)++] = xstrdup(s);
-    (*v)[*n] = NULL;
-}
-
-static bool strv_remove(char **v, size_t *n, const char *s)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(v[i], s) == 0) {
-            free(v[i]);
-            memmove(&v[i], &v[i + 1], (*n - i) * sizeof(char *)); /* includes the NULL */
-            (*n)--;
-            return true;
-        }
-    return false;
-}
-
-static bool strv_has(char *const *v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i], s) == 0)
-            return true;
-    return false;
-}
-
-static char **strv_dup_n(char *const *v, size_t n)
-{
-    char **r = xmalloc0((n + 1) * sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        r[i] = xstrdup(v[i]);
-    return r;
+    hull_strv_free(v);
 }
 
 static const char *hex_of(const char *digest)
@@ -345,7 +306,7 @@ static int parse_string_array(yajl_val v, char ***out, size_t *n)
         return 0;
     for (size_t i = 0; i < v->u.array.len; i++)
         if (YAJL_IS_STRING(v->u.array.values[i]))
-            strv_push(out, n, YAJL_GET_STRING(v->u.array.values[i]));
+            hull_strv_push(out, n, YAJL_GET_STRING(v->u.array.values[i]));
     return 0;
 }
 
@@ -944,23 +905,6 @@ static int ensure_layers(struct image_store *s, struct registry_session *sess,
     return 0;
 }
 
-static const char *host_arch(void)
-{
-#if defined(__x86_64__)
-    return "amd64";
-#elif defined(__aarch64__)
-    return "arm64";
-#elif defined(__arm__)
-    return "arm";
-#elif defined(__powerpc64__)
-    return "ppc64le";
-#elif defined(__s390x__)
-    return "s390x";
-#else
-    return "amd64";
-#endif
-}
-
 static bool is_index(const char *mt)
 {
     return mt && (strcmp(mt, "application/vnd.oci.image.index.v1+json") == 0 ||
@@ -979,7 +923,7 @@ static int pick_platform(yajl_val idx, char **digest, hull_error_t *err)
     yajl_val ms = hull_json_get(idx, "manifests");
     if (ms == NULL || !YAJL_IS_ARRAY(ms))
         return hull_error_setx(err, EPROTO, "image index without manifests");
-    const char *arch = host_arch();
+    const char *arch = hull_goarch();
     const char *best = NULL;
     int best_score = -1;
     for (size_t i = 0; i < ms->u.array.len; i++) {
@@ -1184,16 +1128,16 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
     /* a tag names one image: move it */
     if (tag) {
         for (struct image_rec *o = s->images; o; o = o->next)
-            if (o != rec && strv_remove(o->tags, &o->n_tags, tag)) {
+            if (o != rec && hull_strv_remove(o->tags, &o->n_tags, tag)) {
                 _cleanup_error_ hull_error_t e2 = NULL;
                 if (save_image_rec(s, o, &e2) < 0)
                     log_warn("image store: %s", hull_error_msg(&e2));
             }
-        if (!strv_has(rec->tags, rec->n_tags, tag))
-            strv_push(&rec->tags, &rec->n_tags, tag);
+        if (!hull_strv_has(rec->tags, rec->n_tags, tag))
+            hull_strv_push(&rec->tags, &rec->n_tags, tag);
     }
-    if (!strv_has(rec->digests, rec->n_digests, rd))
-        strv_push(&rec->digests, &rec->n_digests, rd);
+    if (!hull_strv_has(rec->digests, rec->n_digests, rd))
+        hull_strv_push(&rec->digests, &rec->n_digests, rd);
     int r = save_image_rec(s, rec, err);
     if (r < 0) {
         if (fresh)
@@ -1312,7 +1256,7 @@ static struct image_rec *resolve_locked(struct image_store *s, const char *ref)
         if (pr.digest) {
             _cleanup_free_ char *rd = xasprintf("%s@%s", repo, pr.digest);
             for (struct image_rec *r = s->images; r && !hit; r = r->next)
-                if (strv_has(r->digests, r->n_digests, rd))
+                if (hull_strv_has(r->digests, r->n_digests, rd))
                     hit = r;
             /* repo@<manifest digest> of a platform manifest pulled through an index */
             for (struct image_rec *r = s->images; r && !hit; r = r->next)
@@ -1324,7 +1268,7 @@ static struct image_rec *resolve_locked(struct image_store *s, const char *ref)
         } else {
             _cleanup_free_ char *tag = xasprintf("%s:%s", repo, pr.tag);
             for (struct image_rec *r = s->images; r && !hit; r = r->next)
-                if (strv_has(r->tags, r->n_tags, tag))
+                if (hull_strv_has(r->tags, r->n_tags, tag))
                     hit = r;
         }
         image_ref_free(&pr);
@@ -1355,7 +1299,7 @@ static char **json_strv(yajl_val v)
     r = xmalloc0(sizeof(char *));
     for (size_t i = 0; i < v->u.array.len; i++)
         if (YAJL_IS_STRING(v->u.array.values[i]))
-            strv_push(&r, &n, YAJL_GET_STRING(v->u.array.values[i]));
+            hull_strv_push(&r, &n, YAJL_GET_STRING(v->u.array.values[i]));
     return r;
 }
 
@@ -1399,8 +1343,8 @@ static struct image_info *info_of(const struct image_rec *r)
 {
     struct image_info *i = xmalloc0(sizeof(*i));
     i->id = xstrdup(r->id);
-    i->repo_tags = strv_dup_n(r->tags, r->n_tags);
-    i->repo_digests = strv_dup_n(r->digests, r->n_digests);
+    i->repo_tags = hull_strv_dup_n((const char *const *)r->tags, r->n_tags);
+    i->repo_digests = hull_strv_dup_n((const char *const *)r->digests, r->n_digests);
     i->size = r->size;
     i->n_layers = r->n_layers;
     i->pinned = r->pinned;
@@ -1439,7 +1383,7 @@ static struct image_info *info_of(const struct image_rec *r)
     if (vols && YAJL_IS_OBJECT(vols))
         for (size_t k = 0; k < vols->u.object.len; k++) {
             _cleanup_free_ char *cp = clean_container_path(vols->u.object.keys[k]);
-            strv_push(&i->volumes, &nv, cp);
+            hull_strv_push(&i->volumes, &nv, cp);
         }
     yajl_val labels = hull_json_get(c, "Labels");
     size_t nl = 0;
@@ -1449,7 +1393,7 @@ static struct image_info *info_of(const struct image_rec *r)
             yajl_val v = labels->u.object.values[k];
             _cleanup_free_ char *kv = xasprintf("%s=%s", labels->u.object.keys[k],
                                                 YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : "");
-            strv_push(&i->labels, &nl, kv);
+            hull_strv_push(&i->labels, &nl, kv);
         }
     return i;
 }
@@ -1590,9 +1534,9 @@ static char **collect_garbage_locked(struct image_store *s)
         random_name(name, sizeof(name));
         _cleanup_free_ char *dest = store_path(s, "tmp/gc-%s", name);
         if (rename(dir, dest) == 0)
-            strv_push(&trash, &n, dest);
+            hull_strv_push(&trash, &n, dest);
         else
-            strv_push(&trash, &n, dir);
+            hull_strv_push(&trash, &n, dir);
         layer_rec_free(l);
     }
     return trash;

@@ -13,19 +13,12 @@
 
 void oci_strv_free(char **v)
 {
-    if (v == NULL)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
+    hull_strv_free(v);
 }
 
 size_t oci_strv_len(char *const *v)
 {
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    return n;
+    return hull_strv_len(v);
 }
 
 static int json_strv(yajl_val arr, const char *what, char ***out, hull_error_t *err)

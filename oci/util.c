@@ -256,26 +256,6 @@ int oci_sync_recv(int fd, struct oci_sync_msg *m)
 int oci_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
                            hull_error_t *err)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return hull_error_set(err, errno, "create `%s`", tmp);
-    const char *p = data;
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, p + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            unlink(tmp);
-            return hull_error_set(err, e, "write `%s`", tmp);
-        }
-        off += (size_t)w;
-    }
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return hull_error_set(err, e, "rename `%s`", tmp);
-    }
-    return 0;
+    return hull_write_file_atomic_flags(path, data, len, mode,
+                                        HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err);
 }

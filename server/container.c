@@ -11,57 +11,23 @@
 #include <poll.h>
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *ctr_base64_encode(const uint8_t *data, size_t len)
 {
-    char *out = xmalloc0(4 * ((len + 2) / 3) + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        if (i + 2 < len)
-            v |= data[i + 2];
-        out[o++] = b64chars[(v >> 18) & 63];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? b64chars[v & 63] : '=';
-    }
-    return out;
+    return hull_base64_encode(data, len);
 }
 
+/* Records hold padded base64 only. */
 int ctr_base64_decode(const char *s, uint8_t **out, size_t *len)
 {
     size_t n = strlen(s);
     if (n % 4 != 0)
         return -EINVAL;
-    uint8_t *buf = xmalloc0(n / 4 * 3 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = 0;
-        int pad = 0;
-        for (int j = 0; j < 4; j++) {
-            char c = s[i + j];
-            const char *p = c ? strchr(b64chars, c) : NULL;
-            if (c == '=') {
-                pad++;
-                v <<= 6;
-            } else if (p && pad == 0) {
-                v = (v << 6) | (uint32_t)(p - b64chars);
-            } else {
-                free(buf);
-                return -EINVAL;
-            }
-        }
-        buf[o++] = (uint8_t)(v >> 16);
-        if (pad < 2)
-            buf[o++] = (uint8_t)(v >> 8);
-        if (pad < 1)
-            buf[o++] = (uint8_t)v;
-    }
-    *out = buf;
-    *len = o;
+    _cleanup_free_ uint8_t *buf = xmalloc0(HULL_BASE64_DECODED_MAX(n));
+    ssize_t r = hull_base64_decode(s, n, buf, false);
+    if (r < 0)
+        return (int)r;
+    *out = hull_steal(buf);
+    *len = (size_t)r;
     return 0;
 }
 

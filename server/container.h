@@ -1,4 +1,4 @@
-/* The container area (issue 8): container records, their lifecycle through hull-conmon and the
+/* The container area: container records, their lifecycle through hull-conmon and the
  * OCI runtime, exit tracking, and the container event hub.  The CRI handlers live in
  * rpc_container.c; the sandbox area calls container_stop_pod()/container_remove_pod(); the
  * streaming server reaches exec/attach through container_stream_backend().

@@ -2,7 +2,7 @@
  * a hull-conmon in exec-attach mode and hands its attach socket to the session; attach joins
  * the container monitor's attach socket. */
 #include "server/container_internal.h"
-#include "server/stream.h"
+#include "stream/stream.h"
 #include "conmon/conmon.h"
 
 #include <errno.h>

@@ -346,6 +346,7 @@ static void call_run(struct rpc_call *c)
         return;
 
     grpc_byte_buffer *payload = NULL;
+    _cleanup_free_ char *msg = NULL; /* before the goto below: freed on every way out */
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_RECV_MESSAGE;
     ops[0].data.recv_message.recv_message = &payload;
@@ -359,7 +360,6 @@ static void call_run(struct rpc_call *c)
 
     const struct rpc_method *m = rpc_method_find(c->path);
     enum rpc_code code = RPC_OK;
-    _cleanup_free_ char *msg = NULL;
     ProtobufCMessage *req = NULL, *resp = NULL;
     if (payload == NULL) {
         code = RPC_INVALID_ARGUMENT;

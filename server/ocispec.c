@@ -1808,19 +1808,6 @@ static int seccomp_choice(const struct ocispec_input *in,
                            p);
 }
 
-static const char *host_goarch(void)
-{
-#if defined(__x86_64__)
-    return "amd64";
-#elif defined(__aarch64__)
-    return "arm64";
-#elif defined(__i386__)
-    return "386";
-#else
-    return "";
-#endif
-}
-
 static const char *host_scmp_arch(void)
 {
 #if defined(__x86_64__)
@@ -1939,13 +1926,13 @@ static int jw_seccomp_file(struct hull_json_writer *w, const char *path, uint64_
         if (inc) {
             yajl_val arches = hull_json_get(inc, "arches");
             if (arches && YAJL_IS_ARRAY(arches) && arches->u.array.len &&
-                !json_strarr_has(arches, host_goarch()))
+                !json_strarr_has(arches, hull_goarch()))
                 continue;
             if (!json_caps_all_in(hull_json_get(inc, "caps"), bounding))
                 continue;
         }
         if (exc) {
-            if (json_strarr_has(hull_json_get(exc, "arches"), host_goarch()) ||
+            if (json_strarr_has(hull_json_get(exc, "arches"), hull_goarch()) ||
                 json_caps_any_in(hull_json_get(exc, "caps"), bounding))
                 continue;
         }

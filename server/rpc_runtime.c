@@ -1,7 +1,7 @@
 /* Runtime-wide RPCs: Version, Status, RuntimeConfig. */
 #include "server/handlers.h"
 #include "server/server.h"
-#include "server/sandbox.h" /* NetworkReady (issue 7) */
+#include "server/sandbox.h" /* NetworkReady */
 
 #include <errno.h>
 #include <string.h>
@@ -65,7 +65,7 @@ int rpc_status(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
     bool ok = runtime_ready(call, &reason, &message);
     r->status->conditions[0] = condition(call, "RuntimeReady", ok, reason, message);
     {
-        /* NetworkReady from the CNI manager (sandbox area, issue 7) */
+        /* NetworkReady from the CNI manager (sandbox area) */
         char *nreason = NULL, *nmessage = NULL;
         ok = sandbox_network_ready(srv, &nreason, &nmessage);
         reason = nreason ? rpc_strdup(call, nreason) : "";

@@ -83,66 +83,6 @@ static const char *const state_names[] = {"creating", "ready", "notready"};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64_encode(const uint8_t *in, size_t n)
-{
-    char *out = xmalloc0(((n + 2) / 3) * 4 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = b64chars[(v >> 18) & 63];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64chars[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int b64_val(char c)
-{
-    const char *p = strchr(b64chars, c);
-    return (p && c) ? (int)(p - b64chars) : -1;
-}
-
-static uint8_t *b64_decode(const char *in, size_t *n_out)
-{
-    size_t len = strlen(in);
-    uint8_t *out = xmalloc0(len / 4 * 3 + 3);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '=')
-            break;
-        int v = b64_val(in[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    *n_out = o;
-    return out;
-}
-
-static void free_strv(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static struct sandbox_service *svc_of(struct hull_server *srv)
 {
     return srv->sandboxes;
@@ -187,7 +127,7 @@ void sandbox_unref(struct sandbox *sb)
     free(sb->hosts_path);
     free(sb->shm_path);
     free(sb->network_name);
-    free_strv(sb->ips, sb->n_ips);
+    hull_strv_free_n(sb->ips, sb->n_ips);
     pthread_mutex_destroy(&sb->lock);
     pthread_cond_destroy(&sb->cond);
     free(sb);
@@ -472,7 +412,7 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     size_t plen = runtime__v1__pod_sandbox_config__get_packed_size(sb->config);
     _cleanup_free_ uint8_t *packed = xmalloc0(plen + 1);
     runtime__v1__pod_sandbox_config__pack(sb->config, packed);
-    _cleanup_free_ char *b64 = b64_encode(packed, plen);
+    _cleanup_free_ char *b64 = hull_base64_encode(packed, plen);
     hull_jw_kv_string(&w, "config", b64);
     hull_jw_kv_bool(&w, "host_network", sb->host_net);
     hull_jw_kv_bool(&w, "host_pid", sb->host_pid);
@@ -535,11 +475,13 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
     if (!hull_id_is_valid(id) || strlen(id) != 64)
         return hull_error_setx(err, EINVAL, "invalid sandbox id");
     const char *b64 = hull_json_get_string(doc, "config", NULL);
-    size_t n = 0;
-    _cleanup_free_ uint8_t *bytes = b64 ? b64_decode(b64, &n) : NULL;
-    if (bytes == NULL)
+    size_t blen = b64 ? strlen(b64) : 0;
+    _cleanup_free_ uint8_t *bytes = xmalloc0(HULL_BASE64_DECODED_MAX(blen));
+    ssize_t n = b64 ? hull_base64_decode(b64, blen, bytes, false) : -EINVAL;
+    if (n < 0)
         return hull_error_setx(err, EINVAL, "sandbox record: bad config");
-    Runtime__V1__PodSandboxConfig *cfg = runtime__v1__pod_sandbox_config__unpack(NULL, n, bytes);
+    Runtime__V1__PodSandboxConfig *cfg =
+        runtime__v1__pod_sandbox_config__unpack(NULL, (size_t)n, bytes);
     if (cfg == NULL || cfg->metadata == NULL) {
         if (cfg)
             runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
@@ -993,7 +935,7 @@ static int setup_network(struct sandbox *sb, const struct run_params *p, hull_er
         return r;
     }
     pthread_mutex_lock(&sb->lock);
-    free_strv(sb->ips, sb->n_ips);
+    hull_strv_free_n(sb->ips, sb->n_ips);
     sb->ips = hull_steal(res->ips);
     sb->n_ips = res->n_ips;
     res->n_ips = 0;
@@ -1362,7 +1304,7 @@ void sandbox_snapshot_get(struct sandbox *sb, struct sandbox_snapshot *s)
 
 void sandbox_snapshot_free(struct sandbox_snapshot *s)
 {
-    free_strv(s->ips, s->n_ips);
+    hull_strv_free_n(s->ips, s->n_ips);
     free(s->network_name);
 }
 

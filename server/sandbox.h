@@ -1,4 +1,4 @@
-/* The pod sandbox area (issue 7): what the container area and other parts of hulld may use.
+/* The pod sandbox area: what the container area and other parts of hulld may use.
  *
  * A sandbox is a set of pinned namespaces (net, ipc, uts under <state_dir>/ns/<kind>/<id>; pid
  * plus the hull-pause infra process only for a shared pod PID namespace), a cgroup parent, its

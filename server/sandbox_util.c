@@ -156,13 +156,6 @@ static int v1_hierarchies(const char *cgroot, char ***out, size_t *n_out, hull_e
     return 0;
 }
 
-static void free_strv(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* cpuset cgroups start with empty cpus/mems: copy the parent's down each new level. */
 static int cpuset_init(const char *dir, hull_error_t *err)
 {
@@ -257,7 +250,7 @@ int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, b
         bool cpuset = strstr(h[i] + strlen(cgroot), "cpuset") != NULL;
         r = mkdir_levels(h[i], parent, cpuset, false, created, err);
     }
-    free_strv(h, n);
+    hull_strv_free_n(h, n);
     if (r < 0) {
         _cleanup_error_ hull_error_t e = NULL;
         if (*created)
@@ -286,7 +279,7 @@ bool sandbox_cgroup_exists(const char *cgroot, int version, const char *parent)
         _cleanup_free_ char *p = xasprintf("%s%s", h[i], parent);
         any = stat(p, &st) == 0;
     }
-    free_strv(h, n);
+    hull_strv_free_n(h, n);
     return any;
 }
 
@@ -317,7 +310,7 @@ int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, h
         if (rmdir(p) < 0 && errno != ENOENT && ret == 0)
             ret = hull_error_set(err, errno, "remove cgroup `%s`", p);
     }
-    free_strv(h, n);
+    hull_strv_free_n(h, n);
     return ret;
 }
 
@@ -346,7 +339,7 @@ int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, 
         _cleanup_free_ char *procs = xasprintf("%s%s/cgroup.procs", h[i], parent);
         r = hull_write_string(procs, pidstr, err);
     }
-    free_strv(h, n);
+    hull_strv_free_n(h, n);
     return r;
 }
 

@@ -529,17 +529,8 @@ static const struct sc_rule rules[] = {
 
 static unsigned arch_mask(const char *arch)
 {
-    if (arch == NULL) {
-#if defined(__x86_64__)
-        arch = "amd64";
-#elif defined(__aarch64__)
-        arch = "arm64";
-#elif defined(__i386__)
-        arch = "386";
-#else
-        arch = "";
-#endif
-    }
+    if (arch == NULL)
+        arch = hull_goarch();
     if (strcmp(arch, "amd64") == 0 || strcmp(arch, "x86_64") == 0)
         return SC_ARCH_AMD64;
     if (strcmp(arch, "arm64") == 0 || strcmp(arch, "aarch64") == 0)

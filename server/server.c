@@ -1,10 +1,9 @@
 /* The daemon object: state directories, the store, and each service area's init/fini. */
 #include "server/server.h"
-#include "server/sandbox.h" /* sandboxes (issue 7) */
-#include "server/stream.h"
+#include "server/sandbox.h" /* sandboxes */
 #include "server/container.h"
 #include "server/recover.h"
-#include "image/image.h" /* images (issue 6) */
+#include "image/image.h" /* images */
 
 #include <errno.h>
 #include <string.h>
@@ -28,26 +27,26 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
 
     /* Service areas, in dependency order (images before sandboxes before containers).
      * Each area adds its init call here. */
-    r = image_service_init(srv, err); /* images (issue 6) */
+    r = image_service_init(srv, err); /* images */
     if (r < 0)
         return hull_error_wrap(err, "images");
 
-    r = sandbox_service_init(srv, err); /* sandboxes (issue 7) */
+    r = sandbox_service_init(srv, err); /* sandboxes */
     if (r < 0)
         return hull_error_wrap(err, "sandboxes");
 
-    r = container_service_init(srv, err); /* containers (issue 8): after images and sandboxes */
+    r = container_service_init(srv, err); /* containers: after images and sandboxes */
     if (r < 0)
         return hull_error_wrap(err, "containers");
     sandbox_recover_finish(srv); /* pod removals a crash interrupted */
     /* hidden images no restored container took back, and layers nobody uses */
     image_gc(server_image_store(srv));
 
-    r = stats_service_init(srv, err); /* container and pod stats (issue 8) */
+    r = stats_service_init(srv, err); /* container and pod stats */
     if (r < 0)
         return hull_error_wrap(err, "stats");
 
-    r = stream_init(srv, err); /* streaming (issue 9): last, it serves the areas above */
+    r = stream_service_init(srv, err); /* streaming: last, it serves the areas above */
     if (r < 0)
         return hull_error_wrap(err, "streaming server");
 
@@ -79,12 +78,12 @@ void server_reload(struct hull_server *srv, struct hull_config *fresh)
 void server_fini(struct hull_server *srv)
 {
     /* Each area adds its fini call here, in reverse init order. */
-    /* streaming (issue 9) */
-    stream_fini(srv);
-    stats_service_fini(srv);     /* stats (issue 8) */
-    container_service_fini(srv); /* containers (issue 8) */
-    sandbox_service_fini(srv);   /* sandboxes (issue 7) */
-    image_service_fini(srv);     /* images (issue 6) */
+    /* streaming: first, it uses the areas below */
+    stream_service_fini(srv);
+    stats_service_fini(srv);     /* stats */
+    container_service_fini(srv); /* containers */
+    sandbox_service_fini(srv);   /* sandboxes */
+    image_service_fini(srv);     /* images */
 
     store_close(srv->store);
     pthread_rwlock_destroy(&srv->config_lock);

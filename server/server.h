@@ -10,10 +10,10 @@
 #include "server/config.h"
 #include "server/store.h"
 
-struct image_service;     /* rpc_image.c  (ImageService, issue 6) */
-struct sandbox_service;   /* sandbox area (pods + CNI, issue 7) */
-struct container_service; /* containers (issue 8) */
-struct stream_server;     /* streaming HTTP server (issue 9) */
+struct image_service;     /* rpc_image.c (ImageService) */
+struct sandbox_service;   /* sandbox area (pods + CNI) */
+struct container_service; /* containers */
+struct stream_server;     /* streaming HTTP server (stream/) */
 
 struct hull_server {
     struct hull_config *config; /* replaced only on SIGHUP, under config_lock */
@@ -41,6 +41,10 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
 /* Applies what can change at run time from a freshly loaded configuration (SIGHUP). */
 void server_reload(struct hull_server *srv, struct hull_config *fresh);
 void server_fini(struct hull_server *srv);
+
+/* The streaming server with hulld's backend (stream_service.c); srv->stream while it runs. */
+int stream_service_init(struct hull_server *srv, hull_error_t *err);
+void stream_service_fini(struct hull_server *srv);
 
 /* Serves gRPC on config->listen until a SIGTERM/SIGINT; returns 0 on a clean stop. */
 int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err);

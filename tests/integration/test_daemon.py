@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from conftest import MAX_MSG, binary, pb, pb_grpc
+from cri import wait_for
 
 SERVICES = ("RuntimeService", "ImageService")
 
@@ -293,10 +294,7 @@ def test_sighup_reloads_log_level(hulld_factory, tmp_path):
     assert "Version: code 0" in d.log()  # debug lines are on
     cfg.write_text(json.dumps({"log_level": "error"}))
     d.proc.send_signal(1)
-    deadline = time.time() + 10
-    while "log level debug -> error" not in d.log() and time.time() < deadline:
-        time.sleep(0.05)
-    assert "log level debug -> error" in d.log()
+    wait_for(lambda: "log level debug -> error" in d.log(), what="the log level change")
     before = d.log().count("Version: code 0")
     d.runtime.Version(pb.VersionRequest())
     time.sleep(0.1)
@@ -304,9 +302,7 @@ def test_sighup_reloads_log_level(hulld_factory, tmp_path):
     # a broken file on SIGHUP keeps the running configuration
     cfg.write_text("{not json")
     d.proc.send_signal(1)
-    deadline = time.time() + 10
-    while "keeping the current configuration" not in d.log() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: "keeping the current configuration" in d.log(), what="the refusal")
     assert d.runtime.Version(pb.VersionRequest()).runtime_name == "hull"
 
 

@@ -6,13 +6,14 @@ import os
 import re
 import subprocess
 import threading
-import time
 import urllib.request
 
 import grpc
 import pytest
 
+import cri
 from conftest import pb
+from cri import exec_sync as exec_ok, wait_for
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
 from test_cni_lib import NetEnv, kubelet_like
 
@@ -46,32 +47,27 @@ def pod_env(hulld_factory, registry, image, tmp_path):  # noqa: F811
 
 
 def container(d, pod, pcfg, name, cmd, **kw):
-    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
-                             image=pb.ImageSpec(image=d.img.ref), command=cmd,
-                             log_path=f"{name}.log", **kw)
-    cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=cfg, sandbox_config=pcfg), timeout=60).container_id
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=60)
+    cid = cri.create_container(d, pod, pcfg, cri.container_config(
+        name, d.img.ref, cmd, log_path=f"{name}.log", **kw))
+    cri.start_container(d, cid)
     return cid
 
 
-def exec_ok(d, cid, *cmd):
-    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=list(cmd), timeout=20))
-    assert r.exit_code == 0, (cmd, r.stderr)
-    return r.stdout.decode()
-
-
 def fetch(url, timeout=20):
-    deadline = time.time() + timeout
-    err = None
-    while time.time() < deadline:
+    errors = []
+
+    def get():
         try:
             with urllib.request.urlopen(url, timeout=3) as r:
                 return r.read().decode()
         except OSError as e:
-            err = e
-            time.sleep(0.2)
-    raise AssertionError(f"{url}: {err}")
+            errors[:] = [e]
+            return None
+
+    try:
+        return wait_for(get, timeout=timeout, interval=0.2, what=url)
+    except AssertionError:
+        raise AssertionError(f"{url}: {errors[0] if errors else 'timeout'}")
 
 
 @pytest.mark.parametrize("handler", ["hull-oci", "runc"])
@@ -84,8 +80,7 @@ def test_three_containers_one_volume_and_a_host_port(pod_env, tmp_path, handler)
                                                              container_port=8080,
                                                              host_port=port)])
     pcfg.log_directory = str(d.logs)
-    pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pcfg, runtime_handler=handler),
-                                  timeout=60).pod_sandbox_id
+    pod = cri.run_pod(d, pcfg, handler)
     vol = [pb.Mount(container_path="/shared", host_path=str(shared))]
     writer = container(d, pod, pcfg, "writer",
                        ["sh", "-c", "echo 'hello from the pod' > /shared/index.html; "
@@ -111,16 +106,14 @@ def test_three_containers_one_volume_and_a_host_port(pod_env, tmp_path, handler)
                                            "http://127.0.0.1:8080/index.html")
     # the writer's log, in the CRI format at the pod's log directory
     log_path = d.logs / "writer.log"
-    deadline = time.time() + 10
-    while time.time() < deadline and "oops" not in (log_path.read_text()
-                                                    if log_path.exists() else ""):
-        time.sleep(0.1)
+    wait_for(lambda: log_path.exists() and "oops" in log_path.read_text(), timeout=10,
+             what="the writer's stderr line in its log")
     lines = [CRI_LINE.match(line) for line in log_path.read_text().splitlines()]
     assert all(lines)
     assert sorted((m.group(1), m.group(3)) for m in lines) == [("stderr", "oops"),
                                                               ("stdout", "written")]
-    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=60)
-    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+    cri.stop_pod(d, pod)
+    cri.remove_pod(d, pod)
     assert len(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == 0
     assert_nothing_left(d)
 
@@ -147,11 +140,9 @@ def cgroups_below(parent):
 
 
 def assert_nothing_left(d):
-    for _ in range(50):  # monitors exit right after their container
-        if not monitors_of(d):
-            break
-        time.sleep(0.1)
-    assert monitors_of(d) == []
+    # monitors exit right after their container
+    wait_for(lambda: monitors_of(d) == [], timeout=5, interval=0.1,
+             what=f"the monitors to exit: {monitors_of(d)}")
     assert mounts_below(os.path.join(d.state_dir, "containers")) == []
     for sub in (os.path.join(d.state_dir, "containers"), os.path.join(d.root, "containers"),
                 os.path.join(d.state_dir, "s"), os.path.join(d.state_dir, "exits"),
@@ -164,7 +155,7 @@ def assert_nothing_left(d):
 def test_failures_leave_nothing_behind(pod_env):
     d = pod_env
     pcfg = kubelet_like("fail")
-    pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pcfg), timeout=60).pod_sandbox_id
+    pod = cri.run_pod(d, pcfg)
     cases = [
         (dict(image=pb.ImageSpec(image=d.img.ref),
               linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
@@ -203,14 +194,12 @@ def test_20_pods_2_containers_in_parallel(pod_env):
     def one(i):
         try:
             pcfg = kubelet_like(f"par-{i}")
-            pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pcfg),
-                                          timeout=120).pod_sandbox_id
+            pod = cri.run_pod(d, pcfg, timeout=120)
             ids = [container(d, pod, pcfg, f"c{k}", ["sleep", "1000"]) for k in range(2)]
             for cid in ids:
                 assert exec_ok(d, cid, "true") == ""
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod),
-                                       timeout=120)
+            cri.stop_pod(d, pod, timeout=120)
+            cri.remove_pod(d, pod, timeout=120)
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(f"pod {i}: {e}")
 

@@ -16,9 +16,11 @@ import pytest
 import k8sstream as ks
 import tempfile
 
+import cri
 from conftest import Hulld, pb
+from cri import wait_for, wait_state
 from registry import registry  # noqa: F401  (fixture)
-from test_container import busybox_image, create, wait_state  # noqa: F401  (fixtures)
+from test_container import busybox_image  # noqa: F401  (fixture)
 
 
 def _code(fn):
@@ -70,12 +72,7 @@ def env(registry, busybox_image, tmp_path_factory):  # noqa: F811
     d.logs = tmp_path_factory.mktemp("logs")
     d.img = busybox_image
     yield d
-    try:
-        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    cri.remove_all_pods(d)
     rc = d.stop()
     report = d.sanitizer_report()
     subprocess.run(["umount", "-R", "-l", base], stderr=subprocess.DEVNULL)
@@ -87,14 +84,14 @@ def env(registry, busybox_image, tmp_path_factory):  # noqa: F811
 
 
 def run_pod(d, name, host_network=False):
-    ns = pb.NamespaceOption(network=pb.NODE if host_network else pb.POD)
-    cfg = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
-        log_directory=str(d.logs / name),
-        linux=pb.LinuxPodSandboxConfig(
-            security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
-    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg))
-    return r.pod_sandbox_id, cfg
+    cfg = cri.pod_config(name, network=pb.NODE if host_network else pb.POD,
+                         log_directory=d.logs / name)
+    return cri.run_pod(d, cfg), cfg
+
+
+def create(d, pod, pod_cfg, name, cmd):
+    return cri.create_container(d, pod, pod_cfg, cri.container_config(
+        name, d.img.ref, cmd, log_path=f"{name}/0.log"))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +107,7 @@ def running(env):
         if e.code() == grpc.StatusCode.UNIMPLEMENTED:
             pytest.skip("containers are not implemented yet")
         raise
-    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    cri.start_container(env, cid)
     wait_state(env, cid, pb.CONTAINER_RUNNING)
     return env, pod, cfg, cid
 
@@ -183,7 +180,7 @@ def test_attach_stdout(env):
                      ["sh", "-c", "sleep 1; for i in 1 2 3; do echo tick $i; sleep 0.2; done"])
     except grpc.RpcError as e:
         pytest.skip("pods/containers unavailable: %s" % e.details())
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    cri.start_container(d, cid)
     url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdout=True, stderr=True)).url
     r = ks.spdy_remotecommand(url)
     assert r["stdout"] == b"tick 1\ntick 2\ntick 3\n"
@@ -214,11 +211,10 @@ def http_pod(env, tmp_path_factory):
     (www / "index.html").write_text("hello from the pod\n")
     httpd = subprocess.Popen(["nsenter", "--net=" + netns, "busybox", "httpd", "-f", "-p",
                               "127.0.0.1:8080", "-h", str(www)])
-    for _ in range(100):
-        if subprocess.run(["nsenter", "--net=" + netns, "busybox", "wget", "-q", "-O", "-",
-                           "http://127.0.0.1:8080/"], capture_output=True).returncode == 0:
-            break
-        time.sleep(0.1)
+    wait_for(lambda: subprocess.run(["nsenter", "--net=" + netns, "busybox", "wget", "-q", "-O",
+                                     "-", "http://127.0.0.1:8080/"],
+                                    capture_output=True).returncode == 0,
+             timeout=10, interval=0.1, what="busybox httpd in the pod")
     yield env, pod
     httpd.kill()
     httpd.wait()
@@ -254,7 +250,7 @@ def test_attach_ends_when_the_pod_stops(env):
         cid = create(d, pod, cfg, "loop", ["sh", "-c", "while true; do echo x; sleep 0.1; done"])
     except grpc.RpcError as e:
         pytest.skip("pods/containers unavailable: %s" % e.details())
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    cri.start_container(d, cid)
     wait_state(d, cid, pb.CONTAINER_RUNNING)
     url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdout=True, stderr=True)).url
     c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -52,7 +54,7 @@ static void test_parse_conflist(void **state)
     hull_error_t err = NULL;
     const char *text = "{\"cniVersion\":\"1.0.0\",\"name\":\"net1\",\"plugins\":["
                        "{\"type\":\"bridge\"},{\"type\":\"portmap\"}]}";
-    assert_int_equal(cni_network_parse(text, "t", false, &n, &err), 0);
+    assert_hull_ok(cni_network_parse(text, "t", false, &n, &err), err);
     assert_string_equal(cni_network_name(n), "net1");
     assert_string_equal(cni_network_version(n), "1.0.0");
     assert_int_equal(cni_network_plugin_count(n), 2);
@@ -110,7 +112,7 @@ static void test_load_dir_order_and_skip(void **state)
     write_text(b, "{\"cniVersion\":\"0.4.0\",\"name\":\"b\",\"type\":\"bridge\"}", 0644);
     write_text(c, "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
     write_text(x, "{}", 0644);
-    assert_int_equal(cni_network_load_dir(d, &n, &err), 0);
+    assert_hull_ok(cni_network_load_dir(d, &n, &err), err);
     assert_string_equal(cni_network_name(n), "b"); /* first valid in lexical order */
     cni_network_unref(n);
     unlink(b);
@@ -127,10 +129,10 @@ static void test_default_config(void **state)
     _cleanup_free_ char *d = mkdtemp_dir();
     hull_error_t err = NULL;
     bool written = false;
-    assert_int_equal(cni_write_default_config(d, "10.77.0.0/16", &written, &err), 0);
+    assert_hull_ok(cni_write_default_config(d, "10.77.0.0/16", &written, &err), err);
     assert_true(written);
     struct cni_network *n = NULL;
-    assert_int_equal(cni_network_load_dir(d, &n, &err), 0);
+    assert_hull_ok(cni_network_load_dir(d, &n, &err), err);
     assert_string_equal(cni_network_name(n), "hull");
     assert_int_equal(cni_network_plugin_count(n), 3);
     assert_string_equal(cni_network_plugin_type(n, 0), "bridge");
@@ -139,7 +141,7 @@ static void test_default_config(void **state)
     assert_non_null(strstr(cni_network_text(n), "hull0"));
     cni_network_unref(n);
     /* not rewritten when a config exists */
-    assert_int_equal(cni_write_default_config(d, "10.1.0.0/16", &written, &err), 0);
+    assert_hull_ok(cni_write_default_config(d, "10.1.0.0/16", &written, &err), err);
     assert_false(written);
     /* a subnet is never injected into JSON */
     _cleanup_free_ char *t = cni_default_conflist("1.2.3.0/24\",\"x\":\"y");
@@ -163,7 +165,7 @@ static void test_result_parse(void **state)
     assert_string_equal(r->ips[0], "10.1.2.3"); /* v4 first */
     assert_string_equal(r->ips[1], "fd00::5");
     cni_result_free(r);
-    assert_int_equal(cni_result_parse("{\"ip4\":{\"ip\":\"10.0.0.9/8\"}}", &r, &err), 0);
+    assert_hull_ok(cni_result_parse("{\"ip4\":{\"ip\":\"10.0.0.9/8\"}}", &r, &err), err);
     assert_int_equal(r->n_ips, 1);
     assert_string_equal(r->ips[0], "10.0.0.9");
     cni_result_free(r);
@@ -178,7 +180,7 @@ static void test_cni_args(void **state)
         .container_id = "abc", .pod_name = "web", .pod_namespace = "default", .pod_uid = "u-1"};
     char *s = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(cni_build_args(&a, &s, &err), 0);
+    assert_hull_ok(cni_build_args(&a, &s, &err), err);
     assert_string_equal(s, "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;"
                            "K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1");
     free(s);
@@ -257,7 +259,7 @@ static void test_add_del_chain(void **state)
                        "{\"type\":\"third\",\"capabilities\":{\"bandwidth\":true}}]}";
     struct cni_network *n = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(cni_network_parse(text, "t", false, &n, &err), 0);
+    assert_hull_ok(cni_network_parse(text, "t", false, &n, &err), err);
     struct cni_port_mapping pm = {.host_port = 8080, .container_port = 80, .protocol = "tcp"};
     struct cni_attachment a = {.container_id = "c0ffee",
                                .netns = "/run/netns/x",
@@ -267,7 +269,7 @@ static void test_add_del_chain(void **state)
                                .port_mappings = &pm,
                                .n_port_mappings = 1};
     struct cni_result *r = NULL;
-    assert_int_equal(cni_add(&f.ex, n, &a, &r, &err), 0);
+    assert_hull_ok(cni_add(&f.ex, n, &a, &r, &err), err);
     /* the final result is the last plugin's */
     assert_int_equal(r->n_ips, 1);
     assert_string_equal(r->ips[0], "10.9.0.4"); /* 4 files recorded before it ran */
@@ -305,19 +307,19 @@ static void test_add_del_chain(void **state)
 
     /* the cache holds the result */
     struct cni_result *cached = NULL;
-    assert_int_equal(cni_cached_result(&f.ex, "chain", "c0ffee", "eth0", &cached, &err), 0);
+    assert_hull_ok(cni_cached_result(&f.ex, "chain", "c0ffee", "eth0", &cached, &err), err);
     assert_string_equal(cached->ips[0], "10.9.0.4");
     cni_result_free(cached);
 
     /* CHECK */
-    assert_int_equal(cni_check(&f.ex, "chain", &a, &err), 0);
+    assert_hull_ok(cni_check(&f.ex, "chain", &a, &err), err);
     _cleanup_free_ char *chk = rec_file(&f, 6, "first", "CHECK", "in");
     assert_non_null(chk);
     assert_non_null(strstr(chk, "\"t\":\"third\""));
 
     /* DEL with neither the network nor its name at hand: the cache entry is found by
      * container id, its config is used, reverse order, cached result */
-    assert_int_equal(cni_del(&f.ex, NULL, NULL, &a, &err), 0);
+    assert_hull_ok(cni_del(&f.ex, NULL, NULL, &a, &err), err);
     _cleanup_free_ char *d0 = rec_file(&f, 12, "third", "DEL", "in");
     _cleanup_free_ char *d1 = rec_file(&f, 14, "second", "DEL", "in");
     _cleanup_free_ char *d2 = rec_file(&f, 16, "first", "DEL", "in");
@@ -329,7 +331,7 @@ static void test_add_del_chain(void **state)
     assert_int_equal(cni_cached_result(&f.ex, "chain", "c0ffee", "eth0", &cached, &err), -ENOENT);
     hull_error_free(&err);
     /* a second DEL without cache or config is a no-op */
-    assert_int_equal(cni_del(&f.ex, NULL, "chain", &a, &err), 0);
+    assert_hull_ok(cni_del(&f.ex, NULL, "chain", &a, &err), err);
     cni_network_unref(n);
     fake_teardown(&f);
 }
@@ -343,7 +345,7 @@ static void test_add_failure_rolls_back(void **state)
                        "{\"type\":\"first\"},{\"type\":\"failer\"}]}";
     struct cni_network *n = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(cni_network_parse(text, "t", false, &n, &err), 0);
+    assert_hull_ok(cni_network_parse(text, "t", false, &n, &err), err);
     struct cni_attachment a = {.container_id = "dead", .netns = "/x"};
     struct cni_result *r = NULL;
     assert_true(cni_add(&f.ex, n, &a, &r, &err) < 0);
@@ -406,7 +408,7 @@ static void test_manager_readiness(void **state)
     struct cni_manager_options o = {.config_dir = conf, .cache_dir = cache};
     struct cni_manager *m = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(cni_manager_new(&o, &m, &err), 0);
+    assert_hull_ok(cni_manager_new(&o, &m, &err), err);
     char *reason = NULL, *msg = NULL;
     assert_false(cni_manager_ready(m, &reason, &msg));
     assert_string_equal(reason, "NetworkPluginNotReady");
@@ -438,7 +440,7 @@ static void test_sysctl_allowlist(void **state)
                         "fs.mqueue.msg_max",
                         "net/ipv4/conf/eth0.100/forwarding"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-        assert_int_equal(sandbox_sysctl_validate(ok[i], "1", false, false, &err), 0);
+        assert_hull_ok(sandbox_sysctl_validate(ok[i], "1", false, false, &err), err);
     const char *bad[] = {"kernel.core_pattern",
                          "kernel.hostname",
                          "vm.overcommit_memory",
@@ -516,7 +518,7 @@ static void test_cgroup_v1_fixture(void **state)
     hull_error_free(&err);
     assert_false(sandbox_cgroup_path_ok("relative/path"));
     /* on a fixture, cpuset files of new dirs don't exist: no copy needed */
-    assert_int_equal(sandbox_cgroup_create(root, 1, "/kubepods/pod1", &created, &err), 0);
+    assert_hull_ok(sandbox_cgroup_create(root, 1, "/kubepods/pod1", &created, &err), err);
     assert_true(created);
     for (size_t i = 0; i < 4; i++) {
         _cleanup_free_ char *d = xasprintf("%s/%s/kubepods/pod1", root, ctrls[i]);
@@ -526,15 +528,15 @@ static void test_cgroup_v1_fixture(void **state)
     _cleanup_free_ char *nu = xasprintf("%s/unified/kubepods", root);
     struct stat st;
     assert_int_equal(stat(nu, &st), -1);
-    assert_int_equal(sandbox_cgroup_create(root, 1, "/kubepods/pod1", &created, &err), 0);
+    assert_hull_ok(sandbox_cgroup_create(root, 1, "/kubepods/pod1", &created, &err), err);
     assert_false(created);
-    assert_int_equal(sandbox_cgroup_remove(root, 1, "/kubepods/pod1", &err), 0);
+    assert_hull_ok(sandbox_cgroup_remove(root, 1, "/kubepods/pod1", &err), err);
     _cleanup_free_ char *gone = xasprintf("%s/memory/kubepods/pod1", root);
     assert_int_equal(stat(gone, &st), -1);
     _cleanup_free_ char *kept = xasprintf("%s/memory/kubepods", root);
     assert_int_equal(stat(kept, &st), 0);
     /* removing twice is fine */
-    assert_int_equal(sandbox_cgroup_remove(root, 1, "/kubepods/pod1", &err), 0);
+    assert_hull_ok(sandbox_cgroup_remove(root, 1, "/kubepods/pod1", &err), err);
     hull_rm_rf(root, NULL);
 }
 
@@ -548,7 +550,7 @@ static void test_cgroup_v2_fixture(void **state)
     write_text(sub, "", 0644);
     hull_error_t err = NULL;
     bool created = false;
-    assert_int_equal(sandbox_cgroup_create(root, 2, "/hull/pod-x", &created, &err), 0);
+    assert_hull_ok(sandbox_cgroup_create(root, 2, "/hull/pod-x", &created, &err), err);
     assert_true(created);
     struct stat st;
     _cleanup_free_ char *leaf = xasprintf("%s/hull/pod-x", root);
@@ -563,11 +565,11 @@ static void test_cgroup_v2_fixture(void **state)
     mkdir(pdir, 0755);
     _cleanup_free_ char *procs = xasprintf("%s/hull/pod-x/pause/cgroup.procs", root);
     write_text(procs, "", 0644);
-    assert_int_equal(sandbox_cgroup_add_pid(root, 2, "/hull/pod-x", 1234, &err), 0);
+    assert_hull_ok(sandbox_cgroup_add_pid(root, 2, "/hull/pod-x", 1234, &err), err);
     _cleanup_free_ char *pid = read_text(procs);
     assert_string_equal(pid, "1234");
     unlink(procs);
-    assert_int_equal(sandbox_cgroup_remove(root, 2, "/hull/pod-x", &err), 0);
+    assert_hull_ok(sandbox_cgroup_remove(root, 2, "/hull/pod-x", &err), err);
     assert_int_equal(stat(leaf, &st), -1);
     hull_rm_rf(root, NULL);
 }
@@ -588,14 +590,14 @@ static void test_ns_create_remove(void **state)
                                  .sysctls = sc,
                                  .n_sysctls = 1};
     hull_error_t err = NULL;
-    assert_int_equal(cni_ns_create(&req, &err), 0);
+    assert_hull_ok(cni_ns_create(&req, &err), err);
     assert_true(cni_ns_is_pinned(net));
     assert_true(cni_ns_is_pinned(uts));
-    assert_int_equal(cni_ns_remove(net, &err), 0);
-    assert_int_equal(cni_ns_remove(uts, &err), 0);
+    assert_hull_ok(cni_ns_remove(net, &err), err);
+    assert_hull_ok(cni_ns_remove(uts, &err), err);
     assert_false(cni_ns_is_pinned(net));
     assert_int_equal(access(net, F_OK), -1);
-    assert_int_equal(cni_ns_remove(net, &err), 0); /* twice */
+    assert_hull_ok(cni_ns_remove(net, &err), err); /* twice */
 
     /* a failing sysctl leaves nothing pinned */
     struct cni_sysctl bad[] = {{"net.ipv4.no_such_knob", "1"}};

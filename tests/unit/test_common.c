@@ -1,11 +1,15 @@
-/* Unit tests for common/: errors, fs helpers, JSON, ids, time. */
+/* Unit tests for common/: errors, fs helpers, JSON, base64, string vectors, host arch, ids,
+ * time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "common/common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -55,11 +59,11 @@ static void test_atomic_write_and_bounded_read(void **state)
     _cleanup_free_ char *dir = make_tmpdir();
     _cleanup_free_ char *p = hull_path_join(dir, "f.json");
     hull_error_t err = NULL;
-    assert_int_equal(hull_write_file_atomic(p, "hello", 5, 0600, &err), 0);
-    assert_int_equal(hull_write_file_atomic(p, "world!", 6, 0600, &err), 0);
+    assert_hull_ok(hull_write_file_atomic(p, "hello", 5, 0600, &err), err);
+    assert_hull_ok(hull_write_file_atomic(p, "world!", 6, 0600, &err), err);
     char *buf = NULL;
     size_t n = 0;
-    assert_int_equal(hull_read_file(p, 1024, &buf, &n, &err), 0);
+    assert_hull_ok(hull_read_file(p, 1024, &buf, &n, &err), err);
     assert_int_equal(n, 6);
     assert_string_equal(buf, "world!");
     free(buf);
@@ -74,7 +78,7 @@ static void test_atomic_write_and_bounded_read(void **state)
     hull_error_free(&err);
     assert_int_equal(hull_read_file("/nonexistent/x", 3, &buf, &n, &err), -ENOENT);
     hull_error_free(&err);
-    assert_int_equal(hull_rm_rf(dir, &err), 0);
+    assert_hull_ok(hull_rm_rf(dir, &err), err);
 }
 
 static void test_atomic_write_refuses_symlinked_temp(void **state)
@@ -85,15 +89,15 @@ static void test_atomic_write_refuses_symlinked_temp(void **state)
     _cleanup_free_ char *tmp = hull_path_join(dir, ".f.tmp");
     _cleanup_free_ char *p = hull_path_join(dir, "f");
     hull_error_t err = NULL;
-    assert_int_equal(hull_write_file_atomic(target, "keep", 4, 0600, &err), 0);
+    assert_hull_ok(hull_write_file_atomic(target, "keep", 4, 0600, &err), err);
     assert_int_equal(symlink(target, tmp), 0);
     assert_true(hull_write_file_atomic(p, "evil", 4, 0600, &err) < 0);
     hull_error_free(&err);
     char *buf = NULL;
-    assert_int_equal(hull_read_file(target, 64, &buf, NULL, &err), 0);
+    assert_hull_ok(hull_read_file(target, 64, &buf, NULL, &err), err);
     assert_string_equal(buf, "keep");
     free(buf);
-    assert_int_equal(hull_rm_rf(dir, &err), 0);
+    assert_hull_ok(hull_rm_rf(dir, &err), err);
 }
 
 static void test_mkdir_p_and_rm_rf_do_not_follow_symlinks(void **state)
@@ -102,21 +106,21 @@ static void test_mkdir_p_and_rm_rf_do_not_follow_symlinks(void **state)
     _cleanup_free_ char *outside = make_tmpdir();
     _cleanup_free_ char *deep = hull_path_join(dir, "a/b/c");
     hull_error_t err = NULL;
-    assert_int_equal(hull_mkdir_p(deep, 0700, &err), 0);
-    assert_int_equal(hull_mkdir_p(deep, 0700, &err), 0); /* idempotent */
+    assert_hull_ok(hull_mkdir_p(deep, 0700, &err), err);
+    assert_hull_ok(hull_mkdir_p(deep, 0700, &err), err); /* idempotent */
     _cleanup_free_ char *keep = hull_path_join(outside, "keep");
-    assert_int_equal(hull_write_file_atomic(keep, "x", 1, 0600, &err), 0);
+    assert_hull_ok(hull_write_file_atomic(keep, "x", 1, 0600, &err), err);
     _cleanup_free_ char *link = hull_path_join(dir, "a/b/link");
     assert_int_equal(symlink(outside, link), 0);
-    assert_int_equal(hull_rm_rf(dir, &err), 0);
+    assert_hull_ok(hull_rm_rf(dir, &err), err);
     assert_int_equal(access(dir, F_OK), -1);
     assert_int_equal(access(keep, F_OK), 0);    /* the link's target survived */
-    assert_int_equal(hull_rm_rf(dir, &err), 0); /* missing is fine */
+    assert_hull_ok(hull_rm_rf(dir, &err), err); /* missing is fine */
     /* mkdir over a file fails clearly */
     assert_true(hull_mkdir_p(keep, 0700, &err) < 0);
     assert_int_equal(hull_error_status(&err), ENOTDIR);
     hull_error_free(&err);
-    assert_int_equal(hull_rm_rf(outside, &err), 0);
+    assert_hull_ok(hull_rm_rf(outside, &err), err);
 }
 
 static void test_rm_rf_deep_tree(void **state)
@@ -228,7 +232,7 @@ static void test_json(void **state)
     hull_jw_free(&w);
     assert_string_equal(out, "{\"s\":\"q\\\"uote\\n\",\"i\":-3,\"b\":false,\"arr\":[null]}");
     /* round trip */
-    assert_int_equal(hull_json_parse(out, "rt", &v, &err), 0);
+    assert_hull_ok(hull_json_parse(out, "rt", &v, &err), err);
     assert_string_equal(hull_json_get_string(v, "s", NULL), "q\"uote\n");
     yajl_tree_free(v);
 }
@@ -277,6 +281,127 @@ static void test_log_levels(void **state)
     assert_int_equal(hull_log_get_level(), HULL_LOG_ERROR);
 }
 
+static void test_base64(void **state)
+{
+    /* RFC 4648 section 10 vectors */
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        _cleanup_free_ char *e = hull_base64_encode(plain[i], strlen(plain[i]));
+        assert_string_equal(e, enc[i]);
+        assert_int_equal(strlen(e), HULL_BASE64_ENCODED_LEN(strlen(plain[i])));
+        char buf[16];
+        assert_int_equal(hull_base64_encode_to(plain[i], strlen(plain[i]), buf), strlen(enc[i]));
+        assert_string_equal(buf, enc[i]);
+        uint8_t dec[HULL_BASE64_DECODED_MAX(8)];
+        ssize_t n = hull_base64_decode(enc[i], strlen(enc[i]), dec, false);
+        assert_int_equal(n, strlen(plain[i]));
+        assert_memory_equal(dec, plain[i], (size_t)n);
+    }
+    /* every byte value survives a round trip */
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    _cleanup_free_ char *e = hull_base64_encode(all, sizeof(all));
+    _cleanup_free_ uint8_t *back = xmalloc0(HULL_BASE64_DECODED_MAX(strlen(e)));
+    assert_int_equal(hull_base64_decode(e, strlen(e), back, false), 256);
+    assert_memory_equal(back, all, 256);
+    uint8_t dec[32];
+    /* missing padding is accepted; garbage, data after padding and over-padding are not */
+    assert_int_equal(hull_base64_decode("Zm8", 3, dec, false), 2);
+    assert_int_equal(hull_base64_decode("Zm$v", 4, dec, false), -EINVAL);
+    assert_int_equal(hull_base64_decode("Zg=v", 4, dec, false), -EINVAL);
+    assert_int_equal(hull_base64_decode("Z===", 4, dec, false), -EINVAL);
+    assert_int_equal(hull_base64_decode("Zm9v\n", 5, dec, false), -EINVAL);
+    /* lenient (Docker config auth): skips what is not base64, stops at '=' */
+    ssize_t n = hull_base64_decode("dXNl\ncjpw\r\nYXNz=garbage", 25, dec, true);
+    assert_int_equal(n, 9);
+    assert_memory_equal(dec, "user:pass", 9);
+}
+
+static void test_strv(void **state)
+{
+    char **v = NULL;
+    size_t n = 0;
+    assert_int_equal(hull_strv_len(v), 0);
+    hull_strv_push(&v, &n, "a");
+    hull_strv_push(&v, &n, "b");
+    hull_strv_push(&v, &n, "c");
+    assert_int_equal(n, 3);
+    assert_int_equal(hull_strv_len(v), 3);
+    assert_null(v[3]);
+    assert_true(hull_strv_has(v, n, "b"));
+    assert_false(hull_strv_has(v, n, "d"));
+    assert_true(hull_strv_remove(v, &n, "b"));
+    assert_false(hull_strv_remove(v, &n, "b"));
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0], "a");
+    assert_string_equal(v[1], "c");
+    assert_null(v[2]);
+    const char *const src[] = {"x", NULL, "z"};
+    char **d = hull_strv_dup_n(src, 3);
+    assert_string_equal(d[0], "x");
+    assert_string_equal(d[1], ""); /* NULL entries become "" */
+    assert_string_equal(d[2], "z");
+    assert_null(d[3]);
+    hull_strv_free_n(d, 3);
+    char **e = hull_strv_dup_n(NULL, 0);
+    assert_non_null(e);
+    assert_null(e[0]);
+    hull_strv_free(e);
+    hull_strv_free(v);
+    hull_strv_free(NULL);
+    hull_strv_free_n(NULL, 0);
+}
+
+static void test_atomic_write_flags(void **state)
+{
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *p = hull_path_join(dir, "state.json");
+    hull_error_t err = NULL;
+    assert_hull_ok(hull_write_file_atomic_flags(p, "one", 3, 0640,
+                                                HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, &err),
+                   err);
+    assert_hull_ok(hull_write_file_atomic_flags(p, "two!", 4, 0640, HULL_ATOMIC_NOSYNC, &err), err);
+    char *buf = NULL;
+    assert_hull_ok(hull_read_file(p, 64, &buf, NULL, &err), err);
+    assert_string_equal(buf, "two!");
+    free(buf);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    /* nothing but the file is left in the directory */
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 1);
+    /* the per-process temp name does not follow a planted symlink either */
+    _cleanup_free_ char *victim = hull_path_join(dir, "victim");
+    _cleanup_free_ char *tmpname = xasprintf("%s/.f.tmp-%d", dir, (int)getpid());
+    _cleanup_free_ char *f = hull_path_join(dir, "f");
+    assert_int_equal(symlink(victim, tmpname), 0);
+    assert_hull_fails(hull_write_file_atomic_flags(f, "x", 1, 0600, HULL_ATOMIC_PROCESS_TMP, &err),
+                      ELOOP, err);
+    assert_int_equal(access(victim, F_OK), -1);
+    assert_hull_ok(hull_rm_rf(dir, &err), err);
+}
+
+static void test_goarch(void **state)
+{
+#if defined(__x86_64__)
+    assert_string_equal(hull_goarch(), "amd64");
+#elif defined(__aarch64__)
+    assert_string_equal(hull_goarch(), "arm64");
+#else
+    assert_non_null(hull_goarch());
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +416,10 @@ int main(void)
         cmocka_unit_test(test_ids_and_names),
         cmocka_unit_test(test_rfc3339nano),
         cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_strv),
+        cmocka_unit_test(test_atomic_write_flags),
+        cmocka_unit_test(test_goarch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

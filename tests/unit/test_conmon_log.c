@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "conmon/crilog.c"
 #include "conmon/oom.c"
 #include "conmon/util.c"
@@ -47,7 +49,7 @@ __attribute__((noinline)) static char *slurp(const char *path)
 {
     char *text = NULL;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(hull_read_file(path, 1 << 24, &text, NULL, &err), 0);
+    assert_hull_ok(hull_read_file(path, 1 << 24, &text, NULL, &err), err);
     return text;
 }
 
@@ -56,7 +58,7 @@ static void test_lines_across_reads(void **state)
     struct fixture *f = *state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 0, &err), err);
     crilog_write(&l, 0, "ab", 2, NOW);
     crilog_write(&l, 1, "E1\n", 3, NOW);
     crilog_write(&l, 0, "c\n\nd", 4, NOW);
@@ -85,7 +87,7 @@ static void test_line_max_boundaries(void **state)
     struct fixture *f = *state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 0, &err), err);
     size_t n = 2 * HULL_CONMON_LINE_MAX + 10;
     _cleanup_free_ char *big = malloc(n);
     memset(big, 'x', n);
@@ -109,7 +111,7 @@ static void test_max_size_rotates(void **state)
     struct fixture *f = *state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(crilog_open(&l, f->path, 200, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 200, &err), err);
     for (int i = 0; i < 20; i++) {
         char line[32];
         int n = snprintf(line, sizeof(line), "line %d\n", i);
@@ -129,7 +131,7 @@ static void test_batches_and_rotation_in_one_write(void **state)
     _cleanup_error_ hull_error_t err = NULL;
     struct sbuf in = {0}, want = {0};
     sbuf_add(&in, "head", 4); /* a pending partial line first */
-    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 0, &err), err);
     crilog_write(&l, 1, in.p, in.len, NOW);
     in.len = 0;
     for (int i = 0; i < 500; i++) {
@@ -142,7 +144,7 @@ static void test_batches_and_rotation_in_one_write(void **state)
     assert_string_equal(got, want.p);
 
     unlink(f->path);
-    assert_int_equal(crilog_open(&l, f->path, 300, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 300, &err), err);
     crilog_write(&l, 0, in.p, in.len, NOW);
     crilog_close(&l);
     _cleanup_free_ char *rot = slurp(f->path);
@@ -158,12 +160,12 @@ static void test_reopen_keeps_partial(void **state)
     struct fixture *f = *state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 0, &err), err);
     crilog_write(&l, 0, "one\ntw", 6, NOW);
     char moved[128];
     snprintf(moved, sizeof(moved), "%s.1", f->path);
     assert_int_equal(rename(f->path, moved), 0);
-    assert_int_equal(crilog_reopen(&l, &err), 0);
+    assert_hull_ok(crilog_reopen(&l, &err), err);
     crilog_write(&l, 0, "o\n", 2, NOW);
     crilog_close(&l);
     _cleanup_free_ char *a = slurp(moved);
@@ -177,7 +179,7 @@ static void test_stale_partial_flushed(void **state)
     struct fixture *f = *state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(crilog_open(&l, f->path, 0, &err), 0);
+    assert_hull_ok(crilog_open(&l, f->path, 0, &err), err);
     assert_int_equal(crilog_flush_stale(&l, 1000000000LL), 0); /* nothing pending */
     crilog_write(&l, 0, "prompt> ", 8, NOW);
     int64_t due = crilog_flush_stale(&l, 3600 * 1000000000LL);
@@ -196,7 +198,7 @@ static void test_no_log_path(void **state)
     (void)state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(crilog_open(&l, NULL, 0, &err), 0);
+    assert_hull_ok(crilog_open(&l, NULL, 0, &err), err);
     crilog_write(&l, 0, "x\n", 2, NOW);
     crilog_flush(&l, NOW);
     assert_true(crilog_reopen(&l, &err) < 0);
@@ -233,19 +235,19 @@ static void test_oom_watch_v2_events(void **state)
     char path[128];
     snprintf(path, sizeof(path), "%s/memory.events", f->dir);
     _cleanup_error_ hull_error_t err = NULL;
-    assert_int_equal(hull_write_file_atomic(path, "low 0\noom 0\noom_kill 2\n", 23, 0644, &err), 0);
+    assert_hull_ok(hull_write_file_atomic(path, "low 0\noom 0\noom_kill 2\n", 23, 0644, &err), err);
     struct oom_watch w;
     oom_watch_init_dir(&w, f->dir, true);
     assert_true(w.fd >= 0);
     assert_int_equal(w.base_kills, 2);
     assert_false(oom_watch_killed(&w));
     /* an unrelated change: woken, but no kill */
-    assert_int_equal(hull_write_string(path, "low 1\noom 0\noom_kill 2\n", &err), 0);
+    assert_hull_ok(hull_write_string(path, "low 1\noom 0\noom_kill 2\n", &err), err);
     struct pollfd p = {w.fd, POLLIN, 0};
     assert_int_equal(poll(&p, 1, 1000), 1);
     oom_watch_event(&w);
     assert_false(w.fired);
-    assert_int_equal(hull_write_string(path, "low 1\noom 1\noom_kill 3\n", &err), 0);
+    assert_hull_ok(hull_write_string(path, "low 1\noom 1\noom_kill 3\n", &err), err);
     assert_int_equal(poll(&p, 1, 1000), 1);
     oom_watch_event(&w);
     assert_true(w.fired);
@@ -264,7 +266,7 @@ static void test_oom_cgroup_dir_self(void **state)
         /* only acceptable when we are in the root cgroup */
         _cleanup_free_ char *text = NULL;
         _cleanup_error_ hull_error_t err = NULL;
-        assert_int_equal(hull_read_file("/proc/self/cgroup", 65536, &text, NULL, &err), 0);
+        assert_hull_ok(hull_read_file("/proc/self/cgroup", 65536, &text, NULL, &err), err);
         assert_true(strstr(text, "memory:/\n") != NULL || strstr(text, "0::/\n") != NULL);
         skip();
     }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "server/store.h"
 
 #include <errno.h>
@@ -44,7 +46,7 @@ static int setup(void **state)
     struct fixture *f = xmalloc0(sizeof(*f));
     f->dir = xstrdup(mkdtemp(tmpl));
     hull_error_t err = NULL;
-    assert_int_equal(store_open(f->dir, &f->store, &err), 0);
+    assert_hull_ok(store_open(f->dir, &f->store, &err), err);
     *state = f;
     return 0;
 }
@@ -76,15 +78,15 @@ static void test_save_get_remove(void **state)
     save(f->store, "pods", "a1", "{\"name\":\"one\"}");
     save(f->store, "pods", "a1", "{\"name\":\"two\"}"); /* replace */
     yajl_val v = NULL;
-    assert_int_equal(store_get(f->store, "pods", "a1", &v, &err), 0);
+    assert_hull_ok(store_get(f->store, "pods", "a1", &v, &err), err);
     assert_string_equal(hull_json_get_string(v, "name", NULL), "two");
     yajl_tree_free(v);
     _cleanup_free_ char *path = xasprintf("%s/pods/a1.json", f->dir);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(store_remove(f->store, "pods", "a1", &err), 0);
-    assert_int_equal(store_remove(f->store, "pods", "a1", &err), 0); /* idempotent */
+    assert_hull_ok(store_remove(f->store, "pods", "a1", &err), err);
+    assert_hull_ok(store_remove(f->store, "pods", "a1", &err), err); /* idempotent */
     assert_int_equal(store_get(f->store, "pods", "a1", &v, &err), -ENOENT);
     hull_error_free(&err);
 }
@@ -111,14 +113,14 @@ static void test_load_in_order(void **state)
     save(f->store, "other", "z", "{\"name\":\"Z\"}");
     struct seen s = {0};
     size_t loaded = 9, corrupt = 9;
-    assert_int_equal(store_load(f->store, "ctrs", collect, &s, &loaded, &corrupt, &err), 0);
+    assert_hull_ok(store_load(f->store, "ctrs", collect, &s, &loaded, &corrupt, &err), err);
     assert_int_equal(loaded, 2);
     assert_int_equal(corrupt, 0);
     assert_string_equal(s.ids[0], "a");
     assert_string_equal(s.names[1], "B");
     /* an empty or missing kind loads nothing */
     memset(&s, 0, sizeof(s));
-    assert_int_equal(store_load(f->store, "none", collect, &s, &loaded, &corrupt, &err), 0);
+    assert_hull_ok(store_load(f->store, "none", collect, &s, &loaded, &corrupt, &err), err);
     assert_int_equal(loaded, 0);
 }
 
@@ -147,7 +149,7 @@ static void test_crash_between_write_and_rename(void **state)
 
     struct seen s = {0};
     size_t loaded = 0, corrupt = 0;
-    assert_int_equal(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), 0);
+    assert_hull_ok(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), err);
     assert_int_equal(loaded, 1);
     assert_int_equal(corrupt, 0);
     assert_string_equal(s.names[0], "committed");
@@ -158,7 +160,7 @@ static void test_crash_between_write_and_rename(void **state)
     assert_true(fd >= 0);
     close(fd);
     memset(&s, 0, sizeof(s));
-    assert_int_equal(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), 0);
+    assert_hull_ok(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), err);
     assert_int_equal(loaded, 1);
     assert_int_equal(access(tmp2, F_OK), -1);
 }
@@ -185,7 +187,7 @@ static void test_torn_and_corrupt_files_set_aside(void **state)
     write_raw(array, "[1,2]");
     struct seen s = {0};
     size_t loaded = 0, corrupt = 0;
-    assert_int_equal(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), 0);
+    assert_hull_ok(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), err);
     /* good loads; reject is refused by its callback but is not corrupt */
     assert_int_equal(loaded, 1);
     assert_int_equal(corrupt, 3);
@@ -202,7 +204,7 @@ static void test_torn_and_corrupt_files_set_aside(void **state)
     assert_int_equal(n, 3);
     /* a second load does not see them again */
     memset(&s, 0, sizeof(s));
-    assert_int_equal(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), 0);
+    assert_hull_ok(store_load(f->store, "pods", collect, &s, &loaded, &corrupt, &err), err);
     assert_int_equal(corrupt, 0);
 }
 

@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server/stream.h"
+#include "stream/internal.h"
 #include "conmon/conmon.h"
 
 /* ---- the test backend ------------------------------------------------------------------------ */
@@ -548,12 +548,12 @@ static void test_ws_codec(void **state)
 
     char enc[64];
     uint8_t dec[64];
-    assert_int_equal(stream_base64_encode((const uint8_t *)"hello!?", 7, enc), 12);
+    assert_int_equal(hull_base64_encode_to((const uint8_t *)"hello!?", 7, enc), 12);
     assert_string_equal(enc, "aGVsbG8hPw==");
-    assert_int_equal(stream_base64_decode(enc, strlen(enc), dec), 7);
+    assert_int_equal(hull_base64_decode(enc, strlen(enc), dec, false), 7);
     assert_memory_equal(dec, "hello!?", 7);
-    assert_int_equal(stream_base64_decode("ab$d", 4, dec), -EINVAL);
-    assert_int_equal(stream_base64_decode("ab=d", 4, dec), -EINVAL);
+    assert_int_equal(hull_base64_decode("ab$d", 4, dec, false), -EINVAL);
+    assert_int_equal(hull_base64_decode("ab=d", 4, dec, false), -EINVAL);
 }
 
 static void test_resize_and_status(void **state)
@@ -584,6 +584,48 @@ static void test_resize_and_status(void **state)
     assert_string_equal(ok, "{\"metadata\":{},\"status\":\"Success\"}");
     _cleanup_free_ char *ie = stream_status_json(0, cmd, "boom");
     assert_non_null(strstr(ie, "\"reason\":\"InternalError\""));
+}
+
+static void test_http_parse_head(void **state)
+{
+    struct http_request r;
+    memset(&r, 0, sizeof(r));
+    char ok[] = "GET /exec/abc?port=80&port=81 HTTP/1.1\r\nHost: x\r\nUpgrade:  SPDY/3.1 \t\r\n"
+                "X-Stream-Protocol-Version: v4.channel.k8s.io";
+    assert_int_equal(stream_http_parse_head(ok, &r), 0);
+    assert_string_equal(r.method, "GET");
+    assert_string_equal(r.path, "/exec/abc");
+    assert_string_equal(r.query, "port=80&port=81");
+    assert_int_equal(r.n_headers, 3);
+    assert_string_equal(r.headers[1].name, "Upgrade");
+    assert_string_equal(r.headers[1].value, "SPDY/3.1"); /* surrounding blanks trimmed */
+    stream_http_request_free(&r);
+    static const char *const bad[] = {
+        "",
+        "GET /x",                           /* no version */
+        "GET /x HTTP/2.0",                  /* not HTTP/1.x */
+        "GET x HTTP/1.1",                   /* not an absolute path */
+        "AVERYLONGMETHODNAME /x HTTP/1.1",  /* method above 15 bytes */
+        "GET /x HTTP/1.1\r\nno colon here", /* header without ':' */
+        "GET /x HTTP/1.1\r\n: empty name",  /* header without a name */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        _cleanup_free_ char *h = xstrdup(bad[i]);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(stream_http_parse_head(h, &r), 400);
+        stream_http_request_free(&r);
+    }
+    /* more than STREAM_MAX_HEADERS header lines: 431 */
+    struct stream_buf b = {0};
+    stream_buf_append(&b, "GET /x HTTP/1.1", 15);
+    for (int i = 0; i <= STREAM_MAX_HEADERS; i++)
+        stream_buf_append(&b, "\r\nA: b", 6);
+    stream_buf_append(&b, "", 1);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_http_parse_head((char *)b.data, &r), 431);
+    assert_int_equal(r.n_headers, STREAM_MAX_HEADERS);
+    stream_http_request_free(&r);
+    stream_buf_free(&b);
 }
 
 static void test_validate(void **state)
@@ -1191,7 +1233,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
         cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap),
-        cmocka_unit_test(test_ipv6_url),
+        cmocka_unit_test(test_ipv6_url),          cmocka_unit_test(test_http_parse_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

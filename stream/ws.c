@@ -1,6 +1,6 @@
 /* WebSocket (RFC 6455) framing, base64, the resize-event parser and the error-stream Status JSON
  * of the Kubernetes remotecommand protocols. */
-#include "server/stream.h"
+#include "stream/internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -94,69 +94,6 @@ void ws_put_frame(struct stream_buf *b, uint8_t opcode, bool fin, const uint8_t 
             b->data[start + i] ^= mask[i & 3];
 }
 
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t stream_base64_encode(const uint8_t *in, size_t len, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = b64chars[(v >> 18) & 63];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? b64chars[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-ssize_t stream_base64_decode(const char *in, size_t len, uint8_t *out)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t pad = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '=') {
-            pad++;
-            continue;
-        }
-        if (pad)
-            return -EINVAL; /* data after padding */
-        int v = b64val(in[i]);
-        if (v < 0)
-            return -EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (pad > 2)
-        return -EINVAL;
-    return (ssize_t)o;
-}
-
 /* SHA-1 (FIPS 180-4), only for the WebSocket handshake's Sec-WebSocket-Accept. */
 static uint32_t rol(uint32_t v, int n)
 {
@@ -237,7 +174,7 @@ int ws_accept_key(const char *key, char out[29])
     memcpy(buf + kl, guid, sizeof(guid) - 1);
     uint8_t md[20];
     sha1((const uint8_t *)buf, kl + sizeof(guid) - 1, md);
-    stream_base64_encode(md, 20, out);
+    hull_base64_encode_to(md, 20, out);
     return 0;
 }
 

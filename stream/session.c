@@ -2,7 +2,7 @@
  * remotecommand session (exec/attach: stdin, stdout, stderr, error, resize) or a port-forward
  * session (data/error pairs).  Single-threaded: one poll loop over the connection, the
  * process's fds (or its monitor's attach socket) and the port-forward targets. */
-#include "server/stream.h"
+#include "stream/internal.h"
 #include "conmon/conmon.h"
 
 #include <errno.h>
@@ -183,7 +183,7 @@ static void send_chan(struct session *s, int ci, const void *data, size_t len)
         if (s->flags & SP_BASE64) {
             char *tmp = xmalloc0(2 + 4 * (len / 3 + 1) + 1);
             tmp[0] = (char)('0' + c->id);
-            size_t n = stream_base64_encode(data, len, tmp + 1);
+            size_t n = hull_base64_encode_to(data, len, tmp + 1);
             ws_put_frame(&s->out, WS_TEXT, true, NULL, tmp, n + 1);
             free(tmp);
         } else {
@@ -736,7 +736,7 @@ static void ws_message(struct session *s, const uint8_t *d, size_t len)
     if (s->flags & SP_BASE64) {
         chn = d[0] - '0';
         decoded = xmalloc0(plen + 3);
-        ssize_t dl = stream_base64_decode((const char *)payload, plen, decoded);
+        ssize_t dl = hull_base64_decode((const char *)payload, plen, decoded, false);
         if (dl < 0) {
             log_debug("stream: bad base64 message dropped");
             return;

@@ -1,6 +1,6 @@
 /* SPDY/3.1 framing and header compression (draft-mbelshe-httpbis-spdy-00 as SPDY/3, plus the
  * 3.1 session window), as the Kubernetes clients speak it. */
-#include "server/stream.h"
+#include "stream/internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,0 +1,426 @@
+/* HTTP/1.1 on the streaming port: the request head (read and parsed), the upgrade to SPDY/3.1
+ * or WebSocket and the subprotocol negotiation; then the session runs on the connection. */
+#include "stream/internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <strings.h>
+
+static int http_send(struct stream_conn *c, const char *text)
+{
+    return stream_write_all(c, text, strlen(text), 5000, NULL);
+}
+
+void stream_http_error(struct stream_conn *fd, int code, const char *reason, const char *body)
+{
+    _cleanup_free_ char *resp = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
+                                          "charset=utf-8\r\nContent-Length: %zu\r\nConnection: "
+                                          "close\r\n\r\n%s",
+                                          code, reason, strlen(body), body);
+    http_send(fd, resp);
+}
+
+/* The first value of a header (case-insensitive name). */
+static const char *http_header(const struct http_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* True if a comma-separated header (any occurrence) contains token (case-insensitive). */
+static bool http_header_has(const struct http_request *r, const char *name, const char *token)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i].name, name) != 0)
+            continue;
+        _cleanup_free_ char *v = xstrdup(r->headers[i].value);
+        char *save = NULL;
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ' || *t == '\t')
+                t++;
+            size_t l = strlen(t);
+            while (l && (t[l - 1] == ' ' || t[l - 1] == '\t'))
+                t[--l] = '\0';
+            if (strcasecmp(t, token) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+void stream_http_request_free(struct http_request *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->n_headers = 0;
+}
+
+int stream_http_parse_head(char *head, struct http_request *req)
+{
+    char *save = NULL;
+    char *line = strtok_r(head, "\r\n", &save);
+    if (!line)
+        return 400;
+    /* request line: METHOD SP target SP HTTP/1.x */
+    char *sp1 = strchr(line, ' ');
+    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || (size_t)(sp1 - line) >= 16)
+        return 400;
+    memcpy(req->method, line, (size_t)(sp1 - line));
+    req->method[sp1 - line] = '\0';
+    *sp2 = '\0';
+    char *target = sp1 + 1;
+    char *q = strchr(target, '?');
+    if (q) {
+        *q = '\0';
+        snprintf(req->query, sizeof(req->query), "%s", q + 1);
+    }
+    if (strlen(target) >= sizeof(req->path) || target[0] != '/')
+        return 400;
+    snprintf(req->path, sizeof(req->path), "%s", target);
+    while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
+        char *colon = strchr(line, ':');
+        if (!colon || colon == line)
+            return 400;
+        if (req->n_headers >= STREAM_MAX_HEADERS)
+            return 431;
+        *colon = '\0';
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = strlen(v);
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            v[--vl] = '\0';
+        req->headers[req->n_headers].name = xstrdup(line);
+        req->headers[req->n_headers].value = xstrdup(v);
+        req->n_headers++;
+    }
+    return 0;
+}
+
+/* Reads the request head; leftover bytes (the start of the upgraded protocol) stay in *rest.
+ * Returns 0, or an HTTP status to answer with (400, 408, 431). */
+static int http_read_request(struct stream_server *s, struct stream_conn *c,
+                             struct http_request *req, struct stream_buf *rest)
+{
+    struct stream_buf b = {0};
+    int64_t deadline = hull_monotonic_ns() + 10LL * 1000000000LL;
+    int status = 0;
+    char *end = NULL;
+    for (;;) {
+        if (b.len >= 4) {
+            stream_buf_append(&b, "", 1);
+            b.len--;
+            end = strstr((char *)b.data, "\r\n\r\n");
+            if (end)
+                break;
+            if (memchr(b.data, '\0', b.len)) {
+                status = 400;
+                goto out;
+            }
+        }
+        if (b.len >= STREAM_MAX_REQUEST_HEAD) {
+            status = 431;
+            goto out;
+        }
+        int64_t left = (deadline - hull_monotonic_ns()) / 1000000;
+        if (left <= 0) {
+            status = 408;
+            goto out;
+        }
+        if (!stream_conn_pending(c)) {
+            struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+                                  {.fd = s->wake_fd, .events = POLLIN}};
+            int pr = poll(p, 2, (int)left);
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr < 0 || p[1].revents) {
+                status = -1;
+                goto out;
+            }
+            if (pr == 0)
+                continue;
+        }
+        uint8_t chunk[4096];
+        ssize_t n = stream_conn_recv(c, chunk, sizeof(chunk));
+        if (n == -EAGAIN || n == -EINTR)
+            continue;
+        if (n <= 0) {
+            status = -1;
+            goto out;
+        }
+        stream_buf_append(&b, chunk, (size_t)n);
+    }
+    size_t head_len = (size_t)(end - (char *)b.data) + 4;
+    stream_buf_append(rest, b.data + head_len, b.len - head_len);
+    *end = '\0';
+    status = stream_http_parse_head((char *)b.data, req);
+out:
+    stream_buf_free(&b);
+    return status;
+}
+
+/* ---- protocol negotiation -------------------------------------------------------------------- */
+
+static const struct stream_protocol spdy_exec_protocols[] = {
+    {"v4.channel.k8s.io", SP_JSON_STATUS | SP_RESIZE},
+    {"v3.channel.k8s.io", SP_RESIZE},
+    {"v2.channel.k8s.io", 0},
+    {"channel.k8s.io", 0},
+};
+static const struct stream_protocol spdy_pf_protocols[] = {
+    {"portforward.k8s.io", SP_PORTFORWARD},
+};
+static const struct stream_protocol ws_exec_protocols[] = {
+    {"v5.channel.k8s.io", SP_JSON_STATUS | SP_RESIZE | SP_CLOSE_SIGNAL},
+    {"v4.channel.k8s.io", SP_JSON_STATUS | SP_RESIZE},
+    {"v4.base64.channel.k8s.io", SP_JSON_STATUS | SP_RESIZE | SP_BASE64},
+    {"channel.k8s.io", SP_RESIZE},
+    {"base64.channel.k8s.io", SP_RESIZE | SP_BASE64},
+};
+static const struct stream_protocol ws_pf_protocols[] = {
+    {"v4.channel.k8s.io", SP_PORTFORWARD},
+    {"v4.base64.channel.k8s.io", SP_PORTFORWARD | SP_BASE64},
+    {"portforward.k8s.io", SP_PORTFORWARD},
+    {"v4.portforward.k8s.io", SP_PORTFORWARD},
+    {"v4.base64.portforward.k8s.io", SP_PORTFORWARD | SP_BASE64},
+    {"channel.k8s.io", SP_PORTFORWARD},
+    {"base64.channel.k8s.io", SP_PORTFORWARD | SP_BASE64},
+};
+
+/* Picks the first protocol the client lists (header may repeat and hold comma lists) that the
+ * server supports.  Returns 1 with *out set, 0 when the client sent none, -1 on no match;
+ * *offered lists what the client sent (for the error message). */
+static int negotiate(const struct http_request *r, const char *header,
+                     const struct stream_protocol *table, size_t n,
+                     const struct stream_protocol **out, struct stream_buf *offered)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i].name, header) != 0)
+            continue;
+        _cleanup_free_ char *v = xstrdup(r->headers[i].value);
+        char *save = NULL;
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            size_t l = strlen(t);
+            while (l && t[l - 1] == ' ')
+                t[--l] = '\0';
+            if (!*t)
+                continue;
+            if (any)
+                stream_buf_append(offered, " ", 1);
+            stream_buf_append(offered, t, strlen(t));
+            any = true;
+            for (size_t j = 0; j < n; j++) {
+                if (strcmp(t, table[j].name) == 0) {
+                    *out = &table[j];
+                    return 1;
+                }
+            }
+        }
+    }
+    return any ? -1 : 0;
+}
+
+static void supported_list(const struct stream_protocol *t, size_t n, struct stream_buf *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            stream_buf_append(b, " ", 1);
+        stream_buf_append(b, t[i].name, strlen(t[i].name));
+    }
+}
+
+/* Query parameter values named `name` (port=80&port=8080). */
+static size_t query_ports(const char *query, int32_t *ports, size_t max, bool *bad)
+{
+    size_t n = 0;
+    _cleanup_free_ char *q = xstrdup(query);
+    char *save = NULL;
+    for (char *t = strtok_r(q, "&", &save); t; t = strtok_r(NULL, "&", &save)) {
+        if (strncmp(t, "port=", 5) != 0)
+            continue;
+        char *endp = NULL;
+        errno = 0;
+        long v = strtol(t + 5, &endp, 10);
+        if (errno || endp == t + 5 || *endp || v <= 0 || v > 65535 || n >= max) {
+            *bad = true;
+            return n;
+        }
+        ports[n++] = (int32_t)v;
+    }
+    return n;
+}
+
+void stream_serve_connection(struct stream_server *s, struct stream_conn *fd)
+{
+    struct http_request hr;
+    memset(&hr, 0, sizeof(hr));
+    struct stream_buf rest = {0};
+    struct stream_request *req = NULL;
+    int st = http_read_request(s, fd, &hr, &rest);
+    if (st != 0) {
+        if (st > 0)
+            stream_http_error(fd, st,
+                              st == 408   ? "Request Timeout"
+                              : st == 431 ? "Request Header Fields Too Large"
+                                          : "Bad Request",
+                              "bad request\n");
+        goto out;
+    }
+    /* /exec/TOKEN, /attach/TOKEN, /portforward/TOKEN */
+    enum stream_kind kind;
+    const char *token;
+    if (strncmp(hr.path, "/exec/", 6) == 0) {
+        kind = STREAM_EXEC;
+        token = hr.path + 6;
+    } else if (strncmp(hr.path, "/attach/", 8) == 0) {
+        kind = STREAM_ATTACH;
+        token = hr.path + 8;
+    } else if (strncmp(hr.path, "/portforward/", 13) == 0) {
+        kind = STREAM_PORTFORWARD;
+        token = hr.path + 13;
+    } else {
+        stream_http_error(fd, 404, "Not Found", "404 page not found\n");
+        goto out;
+    }
+    if (strcmp(hr.method, "GET") != 0 && strcmp(hr.method, "POST") != 0) {
+        stream_http_error(fd, 405, "Method Not Allowed", "method not allowed\n");
+        goto out;
+    }
+    req = stream_token_consume(s, token);
+    if (req == NULL || req->kind != kind) {
+        stream_http_error(fd, 404, "Not Found", "404 page not found\n");
+        goto out;
+    }
+
+    bool ws = http_header_has(&hr, "Upgrade", "websocket");
+    bool spdy = http_header_has(&hr, "Upgrade", "SPDY/3.1");
+    if (!http_header_has(&hr, "Connection", "upgrade") || (!ws && !spdy)) {
+        stream_http_error(fd, 400, "Bad Request",
+                          "unable to upgrade: missing upgrade headers in request\n");
+        goto out;
+    }
+    const struct stream_protocol *table;
+    size_t n;
+    if (ws)
+        table = kind == STREAM_PORTFORWARD ? ws_pf_protocols : ws_exec_protocols,
+        n = kind == STREAM_PORTFORWARD ? sizeof(ws_pf_protocols) / sizeof(ws_pf_protocols[0])
+                                       : sizeof(ws_exec_protocols) / sizeof(ws_exec_protocols[0]);
+    else
+        table = kind == STREAM_PORTFORWARD ? spdy_pf_protocols : spdy_exec_protocols,
+        n = kind == STREAM_PORTFORWARD
+                ? sizeof(spdy_pf_protocols) / sizeof(spdy_pf_protocols[0])
+                : sizeof(spdy_exec_protocols) / sizeof(spdy_exec_protocols[0]);
+    const struct stream_protocol *proto = NULL;
+    struct stream_buf offered = {0};
+    int nr = negotiate(&hr, ws ? "Sec-WebSocket-Protocol" : "X-Stream-Protocol-Version", table, n,
+                       &proto, &offered);
+    if (nr < 0) {
+        struct stream_buf sup = {0};
+        supported_list(table, n, &sup);
+        stream_buf_append(&offered, "", 1);
+        stream_buf_append(&sup, "", 1);
+        _cleanup_free_ char *msg = xasprintf("unable to upgrade: unable to negotiate protocol: "
+                                             "client supports [%s], server supports [%s]\n",
+                                             (char *)offered.data, (char *)sup.data);
+        stream_buf_free(&sup);
+        stream_buf_free(&offered);
+        if (ws)
+            stream_http_error(fd, 400, "Bad Request", msg);
+        else
+            stream_http_error(fd, 403, "Forbidden", msg);
+        goto out;
+    }
+    stream_buf_free(&offered);
+
+    struct stream_session_params sp = {
+        .backend = &s->backend,
+        .conn = fd,
+        .wake_fd = s->wake_fd,
+        .websocket = ws,
+        .protocol = proto,
+        .req = req,
+        .idle_timeout_s = s->idle_timeout_s,
+        .creation_timeout_s = s->creation_timeout_s,
+        .initial = &rest,
+    };
+    int32_t qports[STREAM_MAX_PAIRS];
+    if (ws && kind == STREAM_PORTFORWARD) {
+        bool bad = false;
+        size_t np = query_ports(hr.query, qports, STREAM_MAX_PAIRS, &bad);
+        if (bad) {
+            stream_http_error(fd, 400, "Bad Request", "invalid port query parameter\n");
+            goto out;
+        }
+        if (np == 0 && req->n_ports > 0) {
+            np = req->n_ports > STREAM_MAX_PAIRS ? STREAM_MAX_PAIRS : req->n_ports;
+            memcpy(qports, req->ports, np * sizeof(int32_t));
+        } else if (req->n_ports > 0) {
+            for (size_t i = 0; i < np; i++) {
+                bool found = false;
+                for (size_t j = 0; j < req->n_ports; j++)
+                    found |= req->ports[j] == qports[i];
+                if (!found) {
+                    stream_http_error(fd, 400, "Bad Request",
+                                      "port not in the port-forward request\n");
+                    goto out;
+                }
+            }
+        }
+        if (np == 0) {
+            stream_http_error(fd, 400, "Bad Request", "query parameter \"port\" is required\n");
+            goto out;
+        }
+        sp.ws_ports = qports;
+        sp.n_ws_ports = np;
+    }
+
+    /* 101 */
+    struct stream_buf resp = {0};
+#define ADD(str) stream_buf_append(&resp, str, strlen(str))
+    ADD("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n");
+    if (ws) {
+        const char *key = http_header(&hr, "Sec-WebSocket-Key");
+        const char *ver = http_header(&hr, "Sec-WebSocket-Version");
+        char accept[29];
+        if (!key || !ver || strcmp(ver, "13") != 0 || ws_accept_key(key, accept) < 0) {
+            stream_buf_free(&resp);
+            stream_http_error(fd, 400, "Bad Request", "bad websocket handshake\n");
+            goto out;
+        }
+        ADD("Upgrade: websocket\r\nSec-WebSocket-Accept: ");
+        ADD(accept);
+        ADD("\r\n");
+        if (proto) {
+            ADD("Sec-WebSocket-Protocol: ");
+            ADD(proto->name);
+            ADD("\r\n");
+        }
+    } else {
+        ADD("Upgrade: SPDY/3.1\r\n");
+        if (proto) {
+            ADD("X-Stream-Protocol-Version: ");
+            ADD(proto->name);
+            ADD("\r\n");
+        }
+    }
+    ADD("\r\n");
+#undef ADD
+    int wr = stream_write_all(fd, resp.data, resp.len, 10000, NULL);
+    stream_buf_free(&resp);
+    if (wr < 0)
+        goto out;
+    stream_session_run(&sp);
+out:
+    stream_request_free(req);
+    stream_buf_free(&rest);
+    stream_http_request_free(&hr);
+}

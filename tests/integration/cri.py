@@ -1,0 +1,129 @@
+"""Shared CRI helpers for the integration tests: config builders for pods and containers as
+kubelet sends them, the common call sequences, and wait_for().
+
+    from cri import pod_config, container_config, run_pod, create_container, wait_for
+    cfg = pod_config("web", network=pb.NODE, log_directory=str(tmp_path / "logs"))
+    pod = run_pod(d, cfg)
+    cid = create_container(d, pod, cfg, container_config("c", d.img.ref, ["sleep", "9"]))
+    start_container(d, cid)
+    wait_state(d, cid, pb.CONTAINER_RUNNING)
+
+`d` is a conftest.Hulld (its .runtime and .image stubs)."""
+import time
+
+import grpc
+
+from conftest import pb
+
+
+def wait_for(pred, timeout=10, interval=0.05, what=None):
+    """Calls pred() until it returns something truthy (returned) or timeout seconds pass
+    (AssertionError naming `what`, or pred, and its last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for "
+                                 f"{what or getattr(pred, '__name__', 'condition')} "
+                                 f"(last value: {v!r})")
+        time.sleep(interval)
+
+
+# ---- builders ---------------------------------------------------------------------------------
+
+
+def namespace_options(network=None, pid=None, ipc=None, target_id=None):
+    kw = {k: v for k, v in (("network", network), ("pid", pid), ("ipc", ipc),
+                            ("target_id", target_id)) if v is not None}
+    return pb.NamespaceOption(**kw)
+
+
+def pod_config(name, namespace="test", uid=None, attempt=0, network=None, pid=None, ipc=None,
+               log_directory=None, labels=None, **kw):
+    """A PodSandboxConfig: metadata from name (uid defaults to "<name>-uid"), namespace modes
+    (pb.POD / pb.NODE / pb.CONTAINER; None keeps the CRI default) in the linux security
+    context, and any other PodSandboxConfig field as a keyword."""
+    md = pb.PodSandboxMetadata(name=name, namespace=namespace, uid=uid or f"{name}-uid",
+                               attempt=attempt)
+    linux = kw.pop("linux", None) or pb.LinuxPodSandboxConfig()
+    if (network, pid, ipc) != (None, None, None):
+        linux.security_context.namespace_options.CopyFrom(
+            namespace_options(network=network, pid=pid, ipc=ipc))
+    if log_directory is not None:
+        kw["log_directory"] = str(log_directory)
+    return pb.PodSandboxConfig(metadata=md, linux=linux, labels=labels or {}, **kw)
+
+
+def container_config(name, image, command=None, attempt=0, log_path=None, labels=None, **kw):
+    """A ContainerConfig of image (a reference string) running command; any other
+    ContainerConfig field as a keyword."""
+    if command is not None:
+        kw["command"] = list(command)
+    if log_path is not None:
+        kw["log_path"] = log_path
+    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name, attempt=attempt),
+                              image=pb.ImageSpec(image=image), labels=labels or {}, **kw)
+
+
+# ---- calls ------------------------------------------------------------------------------------
+
+
+def run_pod(d, config, handler="", timeout=60):
+    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config, runtime_handler=handler),
+                                   timeout=timeout).pod_sandbox_id
+
+
+def stop_pod(d, pod, timeout=60):
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=timeout)
+
+
+def remove_pod(d, pod, timeout=60):
+    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=timeout)
+
+
+def remove_all_pods(d, timeout=60):
+    """Stops and removes every pod (and so every container); errors are ignored (teardown)."""
+    try:
+        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=timeout).items:
+            stop_pod(d, s.id, timeout)
+            remove_pod(d, s.id, timeout)
+    except grpc.RpcError:
+        pass
+
+
+def create_container(d, pod, pod_config, config, timeout=60):
+    return d.runtime.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pod, config=config, sandbox_config=pod_config),
+        timeout=timeout).container_id
+
+
+def start_container(d, cid, timeout=60):
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=timeout)
+
+
+def container_status(d, cid):
+    return d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+
+
+def wait_state(d, cid, state, timeout=20):
+    """Waits until container cid is in state (pb.CONTAINER_RUNNING, ...); returns its status."""
+    last = []
+
+    def reached():
+        st = container_status(d, cid)
+        last[:] = [st]
+        return st if st.state == state else None
+
+    try:
+        return wait_for(reached, timeout=timeout, what=f"container {cid} to reach {state}")
+    except AssertionError:
+        raise AssertionError(f"container {cid} did not reach {state}: {last[0] if last else ''}")
+
+
+def exec_sync(d, cid, *cmd, timeout=20):
+    """ExecSync; asserts exit code 0 and returns stdout as text."""
+    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=list(cmd), timeout=timeout))
+    assert r.exit_code == 0, (cmd, r.exit_code, r.stderr)
+    return r.stdout.decode()
