@@ -433,6 +433,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .container_dir = rdir,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
         .target_pidns_path = target_pidns,
+        .runtime_supports_rro = strcmp(rt, "hull-oci") == 0,
         .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);

@@ -92,9 +92,15 @@ int rpc_status(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
             rpc_new_message(call, &runtime__v1__runtime_handler__descriptor);
         h->name = rpc_strdup(call, name);
         h->features = rpc_new_message(call, &runtime__v1__runtime_handler_features__descriptor);
+        /* hull-oci makes "rro" binds with mount_setattr; runc 1.1 does not know the option.
+         * User namespaces work with both (hulld makes the id-mapped mounts). */
+        const char *rt = config_runtime_path(c, name);
+        h->features->recursive_read_only_mounts = rt && strcmp(rt, "hull-oci") == 0;
+        h->features->user_namespaces = true;
         r->runtime_handlers[r->n_runtime_handlers++] = h;
     }
     r->features = rpc_new_message(call, &runtime__v1__runtime_features__descriptor);
+    r->features->supplemental_groups_policy = true;
 
     if (in->verbose) {
         pthread_rwlock_rdlock(&srv->config_lock);
