@@ -259,6 +259,56 @@ static __attribute__((noreturn)) void child_main(struct child_args *a)
     _exit(a->exec_mode ? 255 : 1);
 }
 
+/* The init for a user namespace given by path: a short-lived helper joins it and clones the init
+ * with CLONE_PARENT (so it is still our child), so that the namespaces the clone creates (mount,
+ * pid, ...) are owned by the joined user namespace, as runc's nsexec does.  hull-oci itself never
+ * joins it.  Returns the init's pid (as seen from the helper's pid namespace) or -errno. */
+static pid_t clone_in_userns(struct child_args *a, int flags, hull_error_t *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return hull_error_set(err, errno, "pipe");
+    pid_t helper = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0);
+    if (helper == 0) {
+        close(p[0]);
+        int res[2] = {-1, 0};
+        if (setns(a->userns_fd, CLONE_NEWUSER) < 0) {
+            res[1] = errno;
+        } else {
+            pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | CLONE_PARENT | SIGCHLD,
+                                       NULL, NULL, NULL, 0);
+            if (pid == 0) {
+                close(p[1]);
+                a->userns_fd = -1;
+                if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                    log_debug("uid/gid 0 is not mapped in the joined user namespace");
+                child_main(a);
+            }
+            res[0] = pid;
+            res[1] = pid < 0 ? errno : 0;
+        }
+        if (write(p[1], res, sizeof(res)) != sizeof(res))
+            _exit(1);
+        _exit(0);
+    }
+    int e = errno;
+    close(p[1]);
+    if (helper < 0) {
+        close(p[0]);
+        return hull_error_set(err, e, "clone");
+    }
+    int res[2] = {-1, EIO};
+    ssize_t n;
+    while ((n = read(p[0], res, sizeof(res))) < 0 && errno == EINTR)
+        ;
+    close(p[0]);
+    while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (n != sizeof(res) || res[0] <= 0)
+        return hull_error_set(err, res[1] ? res[1] : EIO, "clone in the user namespace");
+    return res[0];
+}
+
 static int write_idmap(pid_t pid, const char *file, const struct oci_idmap *m, size_t n,
                        hull_error_t *err)
 {
@@ -476,14 +526,23 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .bpf_len = bpf_len,
         .bpf_flags = bpf_flags,
     };
-    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, 0);
-    if (pid < 0) {
-        r = hull_error_set(err, errno, "clone");
-        goto out;
-    }
-    if (pid == 0) {
-        close(sv[0]);
-        child_main(&a);
+    if (a.userns_fd >= 0 && !new_userns) {
+        pid = clone_in_userns(&a, flags, err);
+        if (pid < 0) {
+            r = pid;
+            pid = -1;
+            goto out;
+        }
+    } else {
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid < 0) {
+            r = hull_error_set(err, errno, "clone");
+            goto out;
+        }
+        if (pid == 0) {
+            close(sv[0]);
+            child_main(&a);
+        }
     }
     restore_pidns(self_pidns);
     close(sv[1]);

@@ -5,10 +5,12 @@
 #include "server/container_internal.h"
 #include "server/ocispec.h"
 #include "server/sandbox.h"
+#include "server/userns.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -102,6 +104,29 @@ static const char *cri_signal_name(Runtime__V1__Signal s)
 }
 
 /* ---- pod view ------------------------------------------------------------------------------- */
+/* The overlay root of a container in a pod user namespace: id-mapped layers, the upper
+ * directory owned by the pod's mapped root. */
+static int ctr_userns_rootfs(struct sandbox *sb, struct image_store *is, const char *image_id,
+                             const char *upper, const char *work, const char *rootfs,
+                             hull_error_t *err)
+{
+    const Runtime__V1__PodSandboxConfig *pc = sandbox_config(sb);
+    const Runtime__V1__NamespaceOption *nso = pc && pc->linux && pc->linux->security_context
+                                                  ? pc->linux->security_context->namespace_options
+                                                  : NULL;
+    bool on = false;
+    struct userns_map u, g;
+    int r = userns_from_cri(nso, &on, &u, &g, err);
+    if (r < 0)
+        return r;
+    if (chown(upper, u.host_id, g.host_id) < 0)
+        return hull_error_set(err, errno, "chown `%s`", upper);
+    _cleanup_close_ int fd = open(sandbox_userns_path(sb), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open the pod's user namespace");
+    return image_overlay_mount_idmapped(is, image_id, upper, work, rootfs, fd, err);
+}
+
 static void fill_pod_view(struct sandbox *sb, struct ocispec_sandbox *v)
 {
     memset(v, 0, sizeof(*v));
@@ -111,6 +136,7 @@ static void fill_pod_view(struct sandbox *sb, struct ocispec_sandbox *v)
     v->ipcns_path = sandbox_ipcns_path(sb);
     v->utsns_path = sandbox_utsns_path(sb);
     v->pidns_path = sandbox_pidns_path(sb);
+    v->userns_path = sandbox_userns_path(sb);
     v->host_network = sandbox_host_network(sb);
     v->host_ipc = sandbox_host_ipc(sb);
     v->host_pid = sandbox_host_pid(sb);
@@ -274,7 +300,10 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
     hull_error_free(&err);
     hull_rm_rf(sdir, &err);
     hull_error_free(&err);
-    hull_rm_rf(rdir, &err);
+    if (ocispec_release_mounts(rdir, &err) == 0)
+        hull_rm_rf(rdir, &err);
+    else
+        log_warn("container %s: %s", c->id, hull_error_msg(&err));
     hull_error_free(&err);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);
@@ -394,7 +423,11 @@ int container_create(struct hull_server *srv, const char *pod_id,
      * to walk "/" */
     chmod(rootfs, 0755);
     chmod(upper, 0755);
-    r = image_overlay_mount(is, c->image_id, upper, work, rootfs, NULL, err);
+    if (sandbox_userns_path(sb)) {
+        r = ctr_userns_rootfs(sb, is, c->image_id, upper, work, rootfs, err);
+    } else {
+        r = image_overlay_mount(is, c->image_id, upper, work, rootfs, NULL, err);
+    }
     if (r < 0)
         goto fail;
     mounted = true;
@@ -434,6 +467,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
         .target_pidns_path = target_pidns,
         .runtime_supports_rro = strcmp(rt, "hull-oci") == 0,
+        .own_dirs = {srv->config->root, srv->config->state_dir},
         .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);
@@ -699,7 +733,7 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
     if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
-        (r = hull_rm_rf(rdir, err)) < 0)
+        (r = ocispec_release_mounts(rdir, err)) < 0 || (r = hull_rm_rf(rdir, err)) < 0)
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);

@@ -1,6 +1,7 @@
 """Pod user namespaces, recursive read-only mounts and supplemental_groups_policy end to end:
 a real hulld, real pods and containers (hull-oci, and runc as a second handler), checked from
 inside the container and on the host."""
+import json
 import os
 import subprocess
 import tempfile
@@ -145,3 +146,92 @@ def test_supplemental_groups_policy(d, groups_image, handler):
         assert sorted(status(d, cid).user.linux.supplemental_groups) == got[name]
     assert got["merge"] == [1000, 3000, 5000]
     assert got["strict"] == [1000, 3000]
+
+
+# ---- pod user namespaces --------------------------------------------------------------------
+
+def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.POD):
+    # the pod has its own network namespace: a loopback-only CNI network is enough
+    with open(os.path.join(d.cni_dir, "10-lo.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}, f)
+    m = [pb.IDMapping(host_id=host_id, container_id=0, length=65536)]
+    us = pb.UserNamespace(mode=mode, uids=m if uids is None else uids,
+                          gids=m if gids is None else gids)
+    cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
+        log_directory=str(d.logs / name),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER,
+                                                 ipc=pb.POD, userns_options=us))))
+    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
+    return r.pod_sandbox_id, cfg
+
+
+def mounts_below(path):
+    with open("/proc/self/mountinfo") as f:
+        return [l.split()[4] for l in f if l.split()[4].startswith(path)]
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_pod_user_namespace(d, handler):
+    # hulld's directories sit in a 0700 temp dir: let the mapped ids through it, as /var/lib
+    # lets them through to /var/lib/hull (hulld itself makes its own directories 0711)
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    os.chmod(vol, 0o755)
+    try:
+        with open(os.path.join(vol, "host-file"), "w") as f:
+            f.write("hi\n")
+        pod, pcfg = userns_pod(d, "uns-" + handler.replace("-", ""), handler)
+        mnt = [pb.Mount(container_path="/vol", host_path=vol)]
+        c1 = start(d, pod, pcfg, "one", mounts=mnt)
+        c2 = start(d, pod, pcfg, "two", mounts=mnt, linux=pb.LinuxContainerConfig(
+            security_context=pb.LinuxContainerSecurityContext(
+                run_as_user=pb.Int64Value(value=1000))))
+        for cid in (c1, c2):
+            out = sh(d, cid, "cat /proc/self/uid_map /proc/self/gid_map")[1].split()
+            assert out == ["0", "200000", "65536"] * 2, out
+        # the host sees the container's processes with the mapped ids
+        code, out, err = sh(d, c1, "id -u; stat -c %u:%g /bin/busybox /; cat /vol/host-file; "
+                                   "echo new > /newfile && echo rootfs-ok; "
+                                   "touch /vol/by-root && echo vol-ok")
+        assert code == 0, err
+        assert out.split() == ["0", "0:0", "0:0", "hi", "rootfs-ok", "vol-ok"], out
+        # files written in the volume carry the container's ids on the host (id-mapped mount)
+        st = os.stat(os.path.join(vol, "by-root"))
+        assert (st.st_uid, st.st_gid) == (0, 0)
+        os.chmod(vol, 0o777)
+        assert sh(d, c2, "id -u; touch /vol/by-1000 && echo ok")[1].split() == ["1000", "ok"]
+        assert os.stat(os.path.join(vol, "by-1000")).st_uid == 1000
+        # both containers are really in a user namespace: the host sees the mapped uid
+        ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout
+        assert any(l.split()[0] == "200000" and "sleep 1000" in l for l in ps.splitlines()), ps
+        assert any(l.split()[0] == "201000" and "sleep 1000" in l for l in ps.splitlines()), ps
+        # the file written in the rootfs is owned by the mapped root on the host (upper dir)
+        ups = subprocess.run(["find", d.root, "-name", "newfile", "-path", "*upper*"],
+                             capture_output=True, text=True).stdout.split()
+        assert len(ups) == 1 and os.stat(ups[0]).st_uid == 200000, ups
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        # nothing left mounted: id-mapped volumes, the pinned user namespace
+        assert mounts_below(d.base) == [], mounts_below(d.base)
+        assert sorted(os.listdir(vol)) == ["by-1000", "by-root", "host-file"]
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])
+
+
+@pytest.mark.parametrize("uids,gids,mode,needle", [
+    ([pb.IDMapping(host_id=200000, container_id=0, length=65536)] * 2, None, pb.POD, "exactly one"),
+    ([pb.IDMapping(host_id=200000, container_id=1, length=65536)], None, pb.POD, "container id 0"),
+    ([pb.IDMapping(host_id=200000, container_id=0, length=1000)], None, pb.POD, "length"),
+    ([pb.IDMapping(host_id=0, container_id=0, length=65536)], None, pb.POD, "host id 0"),
+    ([pb.IDMapping(host_id=4294960000, container_id=0, length=65536)], None, pb.POD, "past"),
+    ([], [], pb.POD, "exactly one"),
+    (None, None, pb.CONTAINER, "not supported"),
+])
+def test_pod_user_namespace_bad_mappings(d, uids, gids, mode, needle):
+    code, msg = code_of(lambda: userns_pod(d, "bad", "hull-oci", uids=uids, gids=gids,
+                                           mode=mode))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg, msg
+    assert not d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+
