@@ -1085,11 +1085,48 @@ static void test_namespaces(void **state)
     gen_fail(f, EINVAL, "cgroup parent");
     f->sb.cgroup_parent = NULL;
 
-    /* user namespaces are not supported */
+    /* user namespaces: mode POD needs exactly one mapping per kind, and the pod's */
     Runtime__V1__UserNamespace uns = RUNTIME__V1__USER_NAMESPACE__INIT;
     uns.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
     no.userns_options = &uns;
-    gen_fail(f, ENOTSUP, "user namespaces");
+    gen_fail(f, EINVAL, "exactly one uid mapping");
+    Runtime__V1__IDMapping map = RUNTIME__V1__IDMAPPING__INIT;
+    map.host_id = 100000;
+    map.length = 65536;
+    Runtime__V1__IDMapping *maps[] = {&map};
+    uns.n_uids = uns.n_gids = 1;
+    uns.uids = uns.gids = maps;
+    gen_fail(f, EINVAL, "the pod's");
+    /* the pod has one: the container joins it and carries its mappings */
+    Runtime__V1__LinuxSandboxSecurityContext psc =
+        RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+    Runtime__V1__NamespaceOption pno = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+    pno.userns_options = &uns;
+    psc.namespace_options = &pno;
+    f->plcfg.security_context = &psc;
+    f->pcfg.linux = &f->plcfg;
+    gen_fail(f, EINVAL, "no user namespace");
+    f->sb.userns_path = "/run/hull/ns/user-1";
+    t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_ns(t, "user"), "path", ""),
+                        "/run/hull/ns/user-1");
+    for (int i = 0; i < 2; i++) {
+        yajl_val m = hull_json_get(hull_json_get(t, "linux"), i ? "gidMappings" : "uidMappings");
+        assert_true(m && YAJL_IS_ARRAY(m) && m->u.array.len == 1);
+        assert_int_equal(hull_json_get_int(m->u.array.values[0], "hostID", 0), 100000);
+        assert_int_equal(hull_json_get_int(m->u.array.values[0], "containerID", 1), 0);
+        assert_int_equal(hull_json_get_int(m->u.array.values[0], "size", 0), 65536);
+    }
+    yajl_tree_free(t);
+    map.container_id = 1;
+    gen_fail(f, EINVAL, "container id 0");
+    map.container_id = 0;
+    f->sc.privileged = true;
+    f->plcfg.security_context->privileged = true;
+    gen_fail(f, EINVAL, "privileged");
+    f->sc.privileged = false;
+    f->plcfg.security_context = NULL;
+    f->sb.userns_path = NULL;
 }
 
 static void test_resources(void **state)
