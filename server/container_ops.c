@@ -6,6 +6,7 @@
 #include "server/ocispec.h"
 #include "server/sandbox.h"
 #include "server/userns.h"
+#include "server/image_mount.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
 
@@ -47,6 +48,8 @@ void ctr_image_acquire(struct hull_server *srv, struct container *c)
     _cleanup_error_ hull_error_t err = NULL;
     if (is && c->image_id[0] && image_acquire(is, c->image_id, &err) < 0)
         log_warn("container %s: image %s: %s", c->id, c->image_id, hull_error_msg(&err));
+    _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
+    image_mounts_acquire(is, rdir); /* image volumes, after a restart */
 }
 
 static void ctr_image_release(struct hull_server *srv, struct container *c)
@@ -300,9 +303,10 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
     hull_error_free(&err);
     hull_rm_rf(sdir, &err);
     hull_error_free(&err);
-    if (ocispec_release_mounts(rdir, &err) == 0)
+    if (ocispec_release_mounts(rdir, &err) == 0) {
+        image_mounts_release(server_image_store(srv), rdir);
         hull_rm_rf(rdir, &err);
-    else
+    } else
         log_warn("container %s: %s", c->id, hull_error_msg(&err));
     hull_error_free(&err);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
@@ -457,6 +461,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
             goto fail;
         }
     }
+    char **image_roots = NULL;
+    r = image_mounts_prepare(is, c->config, rdir, &image_roots, err);
+    if (r < 0)
+        goto fail;
     struct ocispec_input in = {
         .container_id = c->id,
         .config = c->config,
@@ -468,9 +476,11 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .target_pidns_path = target_pidns,
         .runtime_supports_rro = strcmp(rt, "hull-oci") == 0,
         .own_dirs = {srv->config->root, srv->config->state_dir},
+        .image_mount_roots = image_roots,
         .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);
+    image_mounts_free(image_roots, c->config->n_mounts);
     if (r < 0)
         goto fail;
     c->has_user = true;
@@ -733,7 +743,8 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
     if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
-        (r = ocispec_release_mounts(rdir, err)) < 0 || (r = hull_rm_rf(rdir, err)) < 0)
+        (r = ocispec_release_mounts(rdir, err)) < 0 ||
+        (image_mounts_release(server_image_store(srv), rdir), (r = hull_rm_rf(rdir, err)) < 0))
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);

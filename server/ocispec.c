@@ -826,6 +826,7 @@ struct mnt {
     int kind;
     int depth;
     size_t seq;
+    bool image; /* an image mount (already id-mapped for a pod user namespace if needed) */
 };
 
 struct mntv {
@@ -954,6 +955,65 @@ static int mount_propagation_of(const char *path, bool *shared, bool *slave, cha
     return 0;
 }
 
+/* CRI mount i is an image volume: the image's root mounted by hulld, or a path inside it
+ * (image_sub_path: relative, no "..", symlinks resolved inside the image), read-only. */
+static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv *mounts,
+                           hull_error_t *err)
+{
+    const Runtime__V1__Mount *m = in->config->mounts[i];
+    const char *cp = S(m->container_path), *sub = S(m->image_sub_path);
+    const char *root = in->image_mount_roots ? in->image_mount_roots[i] : NULL;
+    if (cp[0] != '/')
+        return hull_error_setx(err, EINVAL, "mount container_path \"%s\" must be absolute", cp);
+    if (!empty(m->host_path))
+        return hull_error_setx(err, EINVAL, "mount %s: image mounts take no host_path", cp);
+    if (empty(root))
+        return hull_error_setx(err, EINVAL, "mount %s: image \"%s\" is not mounted", cp,
+                               S(m->image->image));
+    _cleanup_free_ char *src = NULL;
+    if (!empty(sub)) {
+        if (sub[0] == '/')
+            return hull_error_setx(err, EINVAL, "mount %s: image_sub_path \"%s\" must be relative",
+                                   cp, sub);
+        _cleanup_free_ char *dup = xstrdup(sub);
+        char *save = NULL;
+        for (char *c = strtok_r(dup, "/", &save); c; c = strtok_r(NULL, "/", &save))
+            if (strcmp(c, "..") == 0)
+                return hull_error_setx(
+                    err, EINVAL, "mount %s: image_sub_path \"%s\" may not contain \"..\"", cp, sub);
+        _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+            return hull_error_set(err, errno, "mount %s: open the image root", cp);
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve =
+                                   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+        _cleanup_close_ int fd = (int)syscall(SYS_openat2, rfd, sub, &how, sizeof(how));
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                return hull_error_setx(err, ENOENT,
+                                       "mount %s: image_sub_path \"%s\" does not exist in "
+                                       "image \"%s\"",
+                                       cp, sub, S(m->image->image));
+            return hull_error_set(err, errno, "mount %s: image_sub_path \"%s\"", cp, sub);
+        }
+        char link[64], buf[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+        if (n < 0)
+            return hull_error_set(err, errno, "mount %s: image_sub_path \"%s\"", cp, sub);
+        buf[n] = '\0';
+        size_t rl = strlen(root);
+        if (strncmp(buf, root, rl) != 0 || (buf[rl] != '/' && buf[rl] != '\0'))
+            return hull_error_setx(err, EINVAL, "mount %s: image_sub_path \"%s\" leaves the image",
+                                   cp, sub);
+        src = xstrdup(buf);
+    } else {
+        src = xstrdup(root);
+    }
+    mnt_add(mounts, MK_CRI, cp, "bind", src, "rbind", "rprivate", "ro", NULL)->image = true;
+    return 0;
+}
+
 static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
                           const char **rootfs_prop, hull_error_t *err)
 {
@@ -961,9 +1021,12 @@ static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
     for (size_t i = 0; i < c->n_mounts; i++) {
         const Runtime__V1__Mount *m = c->mounts[i];
         const char *cp = S(m->container_path), *hp = S(m->host_path);
-        if (m->image && !empty(m->image->image))
-            return hull_error_setx(err, ENOTSUP, "mount %s: image volume mounts are not supported",
-                                   cp);
+        if (m->image && !empty(m->image->image)) {
+            int r = add_image_mount(in, i, mounts, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
         if (cp[0] != '/')
             return hull_error_setx(err, EINVAL, "mount container_path \"%s\" must be absolute", cp);
         if (hp[0] != '/')
@@ -1363,7 +1426,7 @@ static int userns_prepare(const struct ocispec_input *in, struct mntv *mounts, h
     size_t n = 0;
     for (size_t i = 0; i < mounts->n; i++) {
         struct mnt *m = &mounts->v[i];
-        if ((m->kind != MK_CRI && m->kind != MK_VOLUME) || strcmp(m->type, "bind") != 0)
+        if ((m->kind != MK_CRI && m->kind != MK_VOLUME) || m->image || strcmp(m->type, "bind") != 0)
             continue;
         if (empty(in->container_dir))
             return hull_error_setx(err, EINVAL, "id-mapped mount %s: no container directory",

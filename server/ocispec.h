@@ -60,6 +60,10 @@ struct ocispec_input {
     /* clamp process.oomScoreAdj to hulld's own value (containerd's restrict_oom_score_adj).
      * Applied anyway when hulld lacks CAP_SYS_RESOURCE, since lowering it would fail. */
     bool restrict_oom_score_adj;
+    /* parallel to config->mounts: the host directory where the image of an image mount
+     * (Mount.image) is mounted read-only (image_mount.h), NULL for other mounts; the whole
+     * array may be NULL when there is none.  An image mount without its root is refused. */
+    char *const *image_mount_roots;
     /* hulld's --root and --state-dir: in a pod user namespace the container's mapped root must
      * reach its rootfs and files, so directories from these down to them get o+x (as
      * containerd 2 makes its directories 0711).  Directories above are left alone. */
