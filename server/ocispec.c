@@ -996,14 +996,18 @@ static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv
                                        cp, sub, S(m->image->image));
             return hull_error_set(err, errno, "mount %s: image_sub_path \"%s\"", cp, sub);
         }
-        char link[64], buf[PATH_MAX];
+        /* both as the kernel names them (the configured root may contain symlinks) */
+        char link[64], buf[PATH_MAX], rbuf[PATH_MAX];
         snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, buf, sizeof(buf) - 1);
-        if (n < 0)
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", rfd);
+        ssize_t rn = n < 0 ? -1 : readlink(link, rbuf, sizeof(rbuf) - 1);
+        if (n < 0 || rn < 0)
             return hull_error_set(err, errno, "mount %s: image_sub_path \"%s\"", cp, sub);
         buf[n] = '\0';
-        size_t rl = strlen(root);
-        if (strncmp(buf, root, rl) != 0 || (buf[rl] != '/' && buf[rl] != '\0'))
+        rbuf[rn] = '\0';
+        size_t rl = (size_t)rn;
+        if (strncmp(buf, rbuf, rl) != 0 || (buf[rl] != '/' && buf[rl] != '\0'))
             return hull_error_setx(err, EINVAL, "mount %s: image_sub_path \"%s\" leaves the image",
                                    cp, sub);
         src = xstrdup(buf);

@@ -917,6 +917,53 @@ static void test_mounts_basic(void **state)
     gen_fail(f, EINVAL, "recursive_read_only");
 }
 
+/* image mounts: the root hulld mounted, or a sub path resolved inside it, always read-only */
+static void test_image_mounts(void **state)
+{
+    struct fx *f = *state;
+    _cleanup_free_ char *root = fx_path(f, "img");
+    _cleanup_free_ char *sub = fx_path(f, "img/data/sub");
+    hull_error_t err = NULL;
+    assert_int_equal(hull_mkdir_p(sub, 0755, &err), 0);
+    _cleanup_free_ char *abs = fx_path(f, "img/data/abs");
+    _cleanup_free_ char *esc = fx_path(f, "img/data/esc");
+    assert_int_equal(symlink("/data/sub", abs), 0);
+    assert_int_equal(symlink("../../../../../../..", esc), 0);
+    Runtime__V1__ImageSpec is = RUNTIME__V1__IMAGE_SPEC__INIT;
+    is.image = "vol:1";
+    Runtime__V1__Mount m = mk_mount("/img", "", false, 0);
+    m.image = &is;
+    Runtime__V1__Mount *ms[] = {&m};
+    f->cfg.mounts = ms;
+    f->cfg.n_mounts = 1;
+    /* hulld did not mount it */
+    gen_fail(f, EINVAL, "not mounted");
+    char *roots[] = {root, NULL};
+    f->in.image_mount_roots = roots;
+    yajl_val t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_mount(t, "/img"), "source", ""), root);
+    assert_join(hull_json_get(find_mount(t, "/img"), "options"), "rbind rprivate ro");
+    yajl_tree_free(t);
+    m.image_sub_path = "data/abs"; /* an absolute link, resolved in the image */
+    t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_mount(t, "/img"), "source", ""), sub);
+    yajl_tree_free(t);
+    m.image_sub_path = "data/esc"; /* climbs to the image's root, not further */
+    t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_mount(t, "/img"), "source", ""), root);
+    yajl_tree_free(t);
+    m.image_sub_path = "data/../data";
+    gen_fail(f, EINVAL, "\"..\"");
+    m.image_sub_path = "/data";
+    gen_fail(f, EINVAL, "relative");
+    m.image_sub_path = "data/nothere";
+    gen_fail(f, ENOENT, "does not exist");
+    m.image_sub_path = "";
+    m.host_path = "/tmp";
+    gen_fail(f, EINVAL, "no host_path");
+    f->in.image_mount_roots = NULL;
+}
+
 /* SECURITY.md: image config used as host paths — volume copy-up stays inside the rootfs */
 static void test_volume_copy_up(void **state)
 {
@@ -1863,6 +1910,7 @@ int main(void)
         T(test_user_image),
         T(test_user_cri),
         T(test_user_no_passwd),
+        T(test_image_mounts),
         T(test_hostile_passwd_sizes),
         T(test_hostile_passwd_symlinks),
         T(test_caps),
