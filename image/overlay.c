@@ -99,15 +99,15 @@ int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, co
     size_t n = 0;
     while (abs[n])
         n++;
-    if (n == 0 || upperdir == NULL || workdir == NULL) {
+    if (n == 0 || (upperdir == NULL) != (workdir == NULL)) {
         image_strv_free(abs);
         return hull_error_setx(err, EINVAL, "id-mapped overlay of image \"%s\": %s", image_id,
-                               n == 0 ? "no layers" : "upperdir and workdir are required");
+                               n == 0 ? "no layers" : "upperdir and workdir go together");
     }
     int *fds = xmalloc0(n * sizeof(int));
     for (size_t i = 0; i < n; i++)
         fds[i] = -1;
-    size_t cap = 64 + strlen(upperdir) + strlen(workdir) + n * 32;
+    size_t cap = 64 + (upperdir ? strlen(upperdir) + strlen(workdir) : 0) + n * 32;
     _cleanup_free_ char *opts = xmalloc0(cap);
     size_t o = (size_t)snprintf(opts, cap, "lowerdir=");
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -123,12 +123,20 @@ int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, co
         }
         o += (size_t)snprintf(opts + o, cap - o, "%s/proc/self/fd/%d", i ? ":" : "", fds[i]);
     }
-    if (r == 0) {
-        o += (size_t)snprintf(opts + o, cap - o, ",upperdir=%s,workdir=%s", upperdir, workdir);
+    if (r == 0 && upperdir == NULL && n == 1) {
+        /* one layer, read-only: the id-mapped clone itself, made read-only */
+        struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (mount_setattr(fds[0], "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0 ||
+            move_mount(fds[0], "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            r = hull_error_set(err, errno, "mount id-mapped image \"%s\" on `%s`", image_id,
+                               target);
+    } else if (r == 0) {
+        if (upperdir)
+            o += (size_t)snprintf(opts + o, cap - o, ",upperdir=%s,workdir=%s", upperdir, workdir);
         if (o >= MAX_MOUNT_OPTS)
             r = hull_error_setx(err, E2BIG, "overlay options for image \"%s\" are %zu bytes",
                                 image_id, o);
-        else if (mount("overlay", target, "overlay", 0, opts) < 0)
+        else if (mount("overlay", target, "overlay", upperdir ? 0 : MS_RDONLY, opts) < 0)
             r = hull_error_set(err, errno, "mount id-mapped overlay of image \"%s\" on `%s`",
                                image_id, target);
     }

@@ -462,7 +462,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         }
     }
     char **image_roots = NULL;
-    r = image_mounts_prepare(is, c->config, rdir, &image_roots, err);
+    r = image_mounts_prepare(is, c->config, rdir, sandbox_userns_path(sb), &image_roots, err);
     if (r < 0)
         goto fail;
     struct ocispec_input in = {

@@ -37,7 +37,8 @@ void image_mounts_free(char **roots, size_t n)
 }
 
 int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerConfig *cfg,
-                         const char *container_dir, char ***roots_out, hull_error_t *err)
+                         const char *container_dir, const char *userns_path, char ***roots_out,
+                         hull_error_t *err)
 {
     *roots_out = NULL;
     size_t n = cfg->n_mounts;
@@ -77,8 +78,13 @@ int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerCon
         _cleanup_free_ char *dir = hull_path_join(container_dir, "image-mounts");
         roots[i] = xasprintf("%s/%zu", dir, i);
         r = hull_mkdir_p(roots[i], 0755, err);
-        if (r == 0)
+        if (r == 0 && userns_path) {
+            _cleanup_close_ int us = open(userns_path, O_RDONLY | O_CLOEXEC);
+            r = us < 0 ? hull_error_set(err, errno, "open `%s`", userns_path)
+                       : image_overlay_mount_idmapped(is, id, NULL, NULL, roots[i], us, err);
+        } else if (r == 0) {
             r = image_overlay_mount(is, id, NULL, NULL, roots[i], NULL, err);
+        }
         if (r < 0)
             hull_error_wrap(err, "image mount %s", cp);
     }

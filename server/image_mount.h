@@ -4,6 +4,8 @@
  * For each CRI mount with image set, the image (already pulled: ENOENT otherwise) is mounted as
  * a read-only overlay of its layers on <container_dir>/image-mounts/<index>, and acquired (a
  * RemoveImage while it is mounted hides it but keeps its layers until the container is gone).
+ * In a pod with a user namespace (userns_path, else NULL) the layers are id-mapped through it,
+ * so that root-owned files of the image are owned by the pod's root.
  * The acquired ids are listed in <container_dir>/image-mounts.list so a restarted hulld can
  * acquire them again and removal can release them.  The overlays are unmounted with the rest of
  * the container's mounts (ocispec_release_mounts). */
@@ -19,7 +21,8 @@
  * no image mount).  On error, what was mounted and acquired stays recorded: the caller's
  * rollback (ocispec_release_mounts + image_mounts_release) undoes it. */
 int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerConfig *cfg,
-                         const char *container_dir, char ***roots_out, hull_error_t *err);
+                         const char *container_dir, const char *userns_path, char ***roots_out,
+                         hull_error_t *err);
 void image_mounts_free(char **roots, size_t n);
 /* Acquires the recorded images again (after a hulld restart). */
 void image_mounts_acquire(struct image_store *is, const char *container_dir);

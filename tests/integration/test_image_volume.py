@@ -7,7 +7,7 @@ import pytest
 from conftest import pb
 from registry import make_layer, registry  # noqa: F401  (fixture)
 from test_container import busybox_image, create, run_pod, wait_state  # noqa: F401
-from test_userns import code_of, sh
+from test_userns import code_of, sh, userns_pod
 
 HANDLERS = ["hull-oci", "runc"]
 
@@ -131,3 +131,24 @@ def test_image_volume_image_removed_while_in_use(d, data_image):
                  mounts=[image_mount("/img", data_image.ref)])
     d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     assert wait_state(d, cid, pb.CONTAINER_EXITED).exit_code == 0
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_image_volume_in_pod_user_namespace(d, data_image, handler):
+    """The image's layers are id-mapped like the rootfs's: root-owned files are the pod root's."""
+    import os
+    os.chmod(d.base, 0o711)
+    pod, pcfg = userns_pod(d, "ivuns-" + handler.replace("-", ""), handler)
+    cid = create(d, pod, pcfg, "c", ["sleep", "1000"],
+                 mounts=[image_mount("/img", data_image.ref),
+                         image_mount("/sub", data_image.ref, "data/sub")])
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(d, cid, pb.CONTAINER_RUNNING)
+    code, out, err = sh(d, cid, "cat /proc/self/uid_map; stat -c %u:%g /img/data/hello.txt "
+                                "/sub/deep.txt; cat /sub/deep.txt")
+    assert code == 0, err
+    assert out.split() == ["0", "200000", "65536", "0:0", "0:0", "deep"], out
+    assert sh(d, cid, "touch /img/x")[0] != 0
+    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+    assert overlay_mounts(d.base) == []
