@@ -259,6 +259,35 @@ static __attribute__((noreturn)) void child_main(struct child_args *a)
     _exit(a->exec_mode ? 255 : 1);
 }
 
+/* res is our child's pid as seen from a pid namespace we joined (the pod's): find it among our
+ * children (listed with host pids) by its NSpid. */
+static pid_t host_pid_of_child(pid_t inner, hull_error_t *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return hull_error_set(err, errno, "read %s", path);
+    int c;
+    while (fscanf(f, "%d", &c) == 1) {
+        snprintf(path, sizeof(path), "/proc/%d/status", c);
+        _cleanup_fclose_ FILE *st = fopen(path, "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (st && getline(&line, &cap, st) > 0) {
+            if (strncmp(line, "NSpid:", 6) != 0)
+                continue;
+            char *save = NULL;
+            for (char *t = strtok_r(line + 6, " \t\n", &save); t;
+                 t = strtok_r(NULL, " \t\n", &save))
+                if (atoi(t) == inner)
+                    return c;
+        }
+    }
+    return hull_error_setx(err, ESRCH, "the container's init (pid %d in its namespace) is gone",
+                           (int)inner);
+}
+
 /* The init for a user namespace given by path: a short-lived helper joins it and clones the init
  * with CLONE_PARENT (so it is still our child), so that the namespaces the clone creates (mount,
  * pid, ...) are owned by the joined user namespace, as runc's nsexec does.  hull-oci itself never
@@ -306,7 +335,7 @@ static pid_t clone_in_userns(struct child_args *a, int flags, hull_error_t *err)
         ;
     if (n != sizeof(res) || res[0] <= 0)
         return hull_error_set(err, res[1] ? res[1] : EIO, "clone in the user namespace");
-    return res[0];
+    return host_pid_of_child(res[0], err);
 }
 
 static int write_idmap(pid_t pid, const char *file, const struct oci_idmap *m, size_t n,

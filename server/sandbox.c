@@ -846,10 +846,6 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
             return hull_error_setx(err, EINVAL,
                                    "RunPodSandbox: a pod user namespace cannot be combined with "
                                    "the host's network, pid or ipc namespace");
-        if (p->userns && sb->shared_pid)
-            return hull_error_setx(err, EINVAL,
-                                   "RunPodSandbox: a pod user namespace with a pod-shared pid "
-                                   "namespace is not supported");
     } else {
         sb->shared_pid = true; /* proto default: POD */
     }
@@ -1094,7 +1090,8 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
 
     if (sb->shared_pid) {
         pid_t pid = 0;
-        r = sandbox_spawn_pause(svc->pause_path, sb->netns, sb->ipcns, sb->utsns, &pid, err);
+        r = sandbox_spawn_pause(svc->pause_path, sb->netns, sb->ipcns, sb->utsns, sb->userns, &pid,
+                                err);
         if (r < 0)
             return r;
         pthread_mutex_lock(&sb->lock);

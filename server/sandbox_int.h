@@ -11,8 +11,9 @@
 
 /* Starts hull-pause as PID 1 of a new PID namespace, joined to the given (pinned) namespaces
  * (NULL: keep hulld's).  It is hulld's child. */
+/* userns (may be NULL): the pod's pinned user namespace, which then owns the pid namespace */
 int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
-                        const char *utsns, pid_t *pid_out, hull_error_t *err);
+                        const char *utsns, const char *userns, pid_t *pid_out, hull_error_t *err);
 /* Kills it (SIGKILL) if pid still names the process started at start_time, and reaps it. */
 void sandbox_kill_pause(pid_t pid, uint64_t start_time);
 /* /proc/<pid>/stat starttime, 0 when the process is gone. */

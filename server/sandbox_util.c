@@ -438,10 +438,98 @@ bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time)
     return proc_stat(pid, &state, &start) && state == 'Z' && start == start_time;
 }
 
-int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
-                        const char *utsns, pid_t *pid_out, hull_error_t *err)
+/* The infra process (runs in the child; never returns). */
+static __attribute__((noreturn)) void pause_child(const char *pause_path, int netfd, int ipcfd,
+                                                  int utsfd, int errfd)
 {
-    _cleanup_close_ int netfd = -1, ipcfd = -1, utsfd = -1;
+    char *argv[] = {(char *)"hull-pause", NULL};
+    char *envp[] = {NULL};
+    int errpipe[2] = {-1, errfd};
+    int e = 0;
+    const char *step = "setns";
+    if ((netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0) ||
+        (ipcfd >= 0 && setns(ipcfd, CLONE_NEWIPC) < 0) ||
+        (utsfd >= 0 && setns(utsfd, CLONE_NEWUTS) < 0)) {
+        e = errno;
+    } else {
+        setsid();
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 1);
+            dup2(nul, 2);
+            if (nul > 2)
+                close(nul);
+        }
+        syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+        execve(pause_path, argv, envp);
+        e = errno;
+        step = "exec";
+    }
+    struct {
+        int e;
+        char step[8];
+    } msg = {.e = e};
+    strncpy(msg.step, step, sizeof(msg.step) - 1);
+    if (write(errpipe[1], &msg, sizeof(msg)) < 0) {
+        /* nothing to do */
+    }
+    _exit(127);
+}
+
+/* In a pod user namespace the infra process is cloned by a helper that joined it (CLONE_PARENT:
+ * still our child), so its pid namespace is owned by the pod's user namespace and the pod's
+ * containers can mount /proc for it. */
+static long clone_pause_in_userns(int usfd, const char *pause_path, int netfd, int ipcfd, int utsfd,
+                                  int errfd)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    long helper = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
+    if (helper == 0) {
+        long res[2] = {-1, 0};
+        /* raw syscalls: glibc's set*id would wait for the threads of hulld this copy lacks */
+        if (setns(usfd, CLONE_NEWUSER) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+            syscall(SYS_setresuid, 0, 0, 0) < 0) {
+            res[1] = errno;
+        } else {
+            res[0] = syscall(SYS_clone, CLONE_NEWPID | CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+            if (res[0] == 0)
+                pause_child(pause_path, netfd, ipcfd, utsfd, errfd);
+            res[1] = errno;
+        }
+        if (write(p[1], res, sizeof(res)) != sizeof(res))
+            _exit(1);
+        _exit(0);
+    }
+    int e = errno;
+    close(p[1]);
+    if (helper < 0) {
+        close(p[0]);
+        errno = e;
+        return -1;
+    }
+    long res[2] = {-1, EIO};
+    ssize_t n;
+    while ((n = read(p[0], res, sizeof(res))) < 0 && errno == EINTR)
+        ;
+    close(p[0]);
+    while (waitpid((pid_t)helper, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (n != sizeof(res) || res[0] <= 0) {
+        errno = res[1] ? (int)res[1] : EIO;
+        return -1;
+    }
+    return res[0];
+}
+
+int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *ipcns,
+                        const char *utsns, const char *userns, pid_t *pid_out, hull_error_t *err)
+{
+    _cleanup_close_ int netfd = -1, ipcfd = -1, utsfd = -1, usfd = -1;
+    if (userns && (usfd = open_ns(userns, err)) < 0)
+        return usfd;
     if (netns && (netfd = open_ns(netns, err)) < 0)
         return netfd;
     if (ipcns && (ipcfd = open_ns(ipcns, err)) < 0)
@@ -451,43 +539,12 @@ int sandbox_spawn_pause(const char *pause_path, const char *netns, const char *i
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0)
         return hull_error_set(err, errno, "pipe");
-    char *argv[] = {(char *)"hull-pause", NULL};
-    char *envp[] = {NULL};
     /* like fork(), with the child as PID 1 of a new PID namespace; it stays our child so we
      * reap it on stop */
-    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
-    if (pid == 0) {
-        int e = 0;
-        const char *step = "setns";
-        if ((netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0) ||
-            (ipcfd >= 0 && setns(ipcfd, CLONE_NEWIPC) < 0) ||
-            (utsfd >= 0 && setns(utsfd, CLONE_NEWUTS) < 0)) {
-            e = errno;
-        } else {
-            setsid();
-            int nul = open("/dev/null", O_RDWR);
-            if (nul >= 0) {
-                dup2(nul, 0);
-                dup2(nul, 1);
-                dup2(nul, 2);
-                if (nul > 2)
-                    close(nul);
-            }
-            syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-            execve(pause_path, argv, envp);
-            e = errno;
-            step = "exec";
-        }
-        struct {
-            int e;
-            char step[8];
-        } msg = {.e = e};
-        strncpy(msg.step, step, sizeof(msg.step) - 1);
-        if (write(errpipe[1], &msg, sizeof(msg)) < 0) {
-            /* nothing to do */
-        }
-        _exit(127);
-    }
+    long pid = usfd >= 0 ? clone_pause_in_userns(usfd, pause_path, netfd, ipcfd, utsfd, errpipe[1])
+                         : syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0)
+        pause_child(pause_path, netfd, ipcfd, utsfd, errpipe[1]);
     int clone_errno = errno;
     close(errpipe[1]);
     if (pid < 0) {

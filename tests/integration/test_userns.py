@@ -150,7 +150,8 @@ def test_supplemental_groups_policy(d, groups_image, handler):
 
 # ---- pod user namespaces --------------------------------------------------------------------
 
-def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.POD):
+def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.POD,
+               pid=pb.CONTAINER):
     # the pod has its own network namespace: a loopback-only CNI network is enough
     with open(os.path.join(d.cni_dir, "10-lo.conflist"), "w") as f:
         json.dump({"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}, f)
@@ -161,7 +162,7 @@ def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.P
         metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
         log_directory=str(d.logs / name),
         linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER,
+            namespace_options=pb.NamespaceOption(network=pb.POD, pid=pid,
                                                  ipc=pb.POD, userns_options=us))))
     r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
     return r.pod_sandbox_id, cfg
@@ -218,6 +219,26 @@ def test_pod_user_namespace(d, handler):
         assert sorted(os.listdir(vol)) == ["by-1000", "by-root", "host-file"]
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", vol])
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_pod_user_namespace_shared_pid_and_net(d, handler):
+    """The pod's infra process and namespaces belong to the pod's user namespace: its containers
+    share a pid namespace they can mount /proc for, and the pod root may bind low ports in the
+    pod's network namespace (owned by the pod's user namespace, as with containerd)."""
+    os.chmod(d.base, 0o711)
+    pod, pcfg = userns_pod(d, "unspid-" + handler.replace("-", ""), handler, pid=pb.POD)
+    c1 = start(d, pod, pcfg, "one", cmd=("sleep", "1001"))
+    c2 = start(d, pod, pcfg, "two", cmd=("sleep", "1002"))
+    code, out, err = sh(d, c2, "ps -o args; nc -l -p 80 & sleep 0.3; netstat -ltn; kill %1")
+    assert code == 0, err
+    assert "sleep 1001" in out and "sleep 1002" in out, out
+    assert ":80 " in out, out
+    # the infra process runs in the pod's user namespace, and so does its pid namespace's
+    # creator: the containers' pid namespace is the infra process's
+    c2pid = sh(d, c2, "readlink /proc/self/ns/pid; cat /proc/1/uid_map")[1].split()
+    assert c2pid[1:] == ["0", "200000", "65536"], c2pid
+    assert sh(d, c2, "cat /proc/1/cmdline")[1].startswith("hull-pause")
 
 
 @pytest.mark.parametrize("uids,gids,mode,needle", [
