@@ -256,3 +256,27 @@ def test_pod_user_namespace_bad_mappings(d, uids, gids, mode, needle):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg, msg
     assert not d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
 
+
+
+def test_pod_user_namespace_survives_restart(d):
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    try:
+        pod, pcfg = userns_pod(d, "unsrestart", "hull-oci")
+        cid = start(d, pod, pcfg, "one", mounts=[pb.Mount(container_path="/vol", host_path=vol)])
+        d.restart()
+        out = sh(d, cid, "cat /proc/self/uid_map; touch /vol/after && stat -c %u /vol/after")[1]
+        assert out.split() == ["0", "200000", "65536", "0"], out
+        # a new container of the recovered pod joins the same user namespace
+        c2 = start(d, pod, pcfg, "two")
+        assert sh(d, c2, "cat /proc/self/uid_map")[1].split() == ["0", "200000", "65536"]
+        # one user namespace for the pod: the containers' and the pinned one are the same
+        ns1, ns2 = (sh(d, c, "readlink /proc/self/ns/user")[1].strip() for c in (cid, c2))
+        pins = os.path.join(d.state_dir, "ns", "user")
+        pinned = [os.stat(os.path.join(pins, f)).st_ino for f in os.listdir(pins)]
+        assert ns1 == ns2 == f"user:[{pinned[0]}]", (ns1, ns2, pinned)
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        assert mounts_below(d.base) == [], mounts_below(d.base)
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])
