@@ -76,9 +76,10 @@ struct ocispec_input {
  * with the pod's mappings, and its bind-mounted volumes (CRI mounts and image volumes) are
  * id-mapped through the pod's namespace by hulld on <container_dir>/idmap/N (ENOTSUP when a
  * filesystem cannot be id-mapped); ocispec_release_mounts unmounts them.   Errors (EINVAL, ENOENT
- * for a missing user / profile, ENOTSUP for user namespaces, CDI devices, id-mapped or image
- * mounts, AppArmor without AppArmor, EFBIG for an oversized image /etc/passwd or /etc/group) name
- * the offending field, e.g. "run_as_username \"nobody2\" not found in the image's /etc/passwd".
+ * for a missing user / profile or image_sub_path, ENOTSUP for CDI devices, a volume that cannot be
+ * id-mapped, AppArmor without AppArmor, EFBIG for an oversized image /etc/passwd or /etc/group)
+ * name the offending field, e.g. "run_as_username \"nobody2\" not found in the image's
+ * /etc/passwd".
  *
  * Side effects on the host (all idempotent; the caller removes container_dir on failure):
  * missing CRI mount host paths are created as directories (kubelet semantics),
