@@ -107,6 +107,54 @@ static const char *cri_signal_name(Runtime__V1__Signal s)
 }
 
 /* ---- pod view ------------------------------------------------------------------------------- */
+static bool features_list_rro(const char *path)
+{
+    char *argv[] = {(char *)path, (char *)"features", NULL};
+    struct proc_result res = {0};
+    _cleanup_error_ hull_error_t err = NULL;
+    bool rro = false;
+    if (proc_run(argv, NULL, RUNTIME_TIMEOUT_MS, &res, &err) == 0 && res.status == 0 && res.out) {
+        yajl_val doc = NULL;
+        if (hull_json_parse(res.out, "features", &doc, &err) == 0) {
+            yajl_val opts = hull_json_get(doc, "mountOptions");
+            for (size_t i = 0; opts && YAJL_IS_ARRAY(opts) && i < opts->u.array.len; i++) {
+                const char *o = YAJL_GET_STRING(opts->u.array.values[i]);
+                if (o && strcmp(o, "rro") == 0)
+                    rro = true;
+            }
+            yajl_tree_free(doc);
+        }
+    }
+    if (!rro)
+        log_info("runtime %s: no recursive read-only mounts (\"rro\" not in its features)", path);
+    proc_result_free(&res);
+    return rro;
+}
+
+bool container_handler_supports_rro(struct hull_server *srv, const char *handler)
+{
+    struct container_service *cs = ctr_service(srv);
+    const char *rt = config_runtime_path(srv->config, handler ? handler : "");
+    if (rt == NULL)
+        return false;
+    const char *path = strcmp(rt, "hull-oci") == 0 ? cs->hull_oci_path : rt;
+    pthread_mutex_lock(&cs->feat_mu);
+    for (size_t i = 0; i < cs->n_feat; i++) {
+        if (strcmp(cs->feat[i].path, path) == 0) {
+            bool r = cs->feat[i].rro;
+            pthread_mutex_unlock(&cs->feat_mu);
+            return r;
+        }
+    }
+    pthread_mutex_unlock(&cs->feat_mu);
+    bool rro = features_list_rro(path);
+    pthread_mutex_lock(&cs->feat_mu);
+    cs->feat = xrealloc(cs->feat, (cs->n_feat + 1) * sizeof(*cs->feat));
+    cs->feat[cs->n_feat++] = (struct hull_kv_rro){xstrdup(path), rro};
+    pthread_mutex_unlock(&cs->feat_mu);
+    return rro;
+}
+
 /* The overlay root of a container in a pod user namespace: id-mapped layers, the upper
  * directory owned by the pod's mapped root. */
 static int ctr_userns_rootfs(struct sandbox *sb, struct image_store *is, const char *image_id,
@@ -474,7 +522,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .container_dir = rdir,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
         .target_pidns_path = target_pidns,
-        .runtime_supports_rro = strcmp(rt, "hull-oci") == 0,
+        .runtime_supports_rro = container_handler_supports_rro(srv, c->runtime_handler),
         .own_dirs = {srv->config->root, srv->config->state_dir},
         .image_mount_roots = image_roots,
         .user_out = &user,

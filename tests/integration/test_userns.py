@@ -18,7 +18,9 @@ HANDLERS = ["hull-oci", "runc"]
 
 @pytest.fixture
 def d(hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
-    h = hulld_factory("--insecure-registry", registry.host, "--runtime", "runc=/usr/sbin/runc")
+    # "old" stands for a runtime without recursive read-only mounts: its `features` says nothing
+    h = hulld_factory("--insecure-registry", registry.host, "--runtime", "runc=/usr/sbin/runc",
+                      "--runtime", "old=/bin/true")
     h.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
     h.logs = tmp_path / "logs"
     h.img = busybox_image
@@ -59,7 +61,8 @@ def test_status_reports_features(d):
     by_name = {h.name: h.features for h in st.runtime_handlers}
     assert by_name[""].recursive_read_only_mounts          # the default is hull-oci
     assert by_name["hull-oci"].recursive_read_only_mounts
-    assert not by_name["runc"].recursive_read_only_mounts   # runc 1.1 has no "rro"
+    assert by_name["runc"].recursive_read_only_mounts       # runc 1.1+ lists "rro"
+    assert not by_name["old"].recursive_read_only_mounts
     for name in ("", "hull-oci", "runc"):
         assert by_name[name].user_namespaces, name
 
@@ -80,9 +83,10 @@ def tree_with_submount():
         subprocess.run(["rm", "-rf", "--one-file-system", top])
 
 
-def test_recursive_read_only_mount(d, tree_with_submount):
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_recursive_read_only_mount(d, tree_with_submount, handler):
     top = tree_with_submount
-    pod, pcfg = run_pod(d, "rro")
+    pod, pcfg = run_pod(d, "rro-" + handler.replace("-", ""), handler=handler)
     rro = pb.Mount(container_path="/rro", host_path=top, readonly=True,
                    recursive_read_only=True, propagation=pb.PROPAGATION_PRIVATE)
     ro = pb.Mount(container_path="/ro", host_path=top, readonly=True)
@@ -108,8 +112,8 @@ def test_recursive_read_only_rules(d, tree_with_submount):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "readonly" in msg
     code, msg = code_of(make(readonly=True, propagation=pb.PROPAGATION_HOST_TO_CONTAINER))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    # runc 1.1.5 does not know "rro": refused for that handler, with the reason
-    rpod, rcfg = run_pod(d, "rrorunc", handler="runc")
+    # a runtime whose features do not list "rro": refused for that handler, with the reason
+    rpod, rcfg = run_pod(d, "rrorunc", handler="old")
     m = pb.Mount(container_path="/rro", host_path=tree_with_submount, readonly=True,
                  recursive_read_only=True)
     code, msg = code_of(lambda: create(d, rpod, rcfg, "c", ["true"], mounts=[m]))
