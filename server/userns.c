@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -193,31 +194,47 @@ static char *unescape_mountinfo(const char *s)
     return out;
 }
 
+static int by_length_desc(const void *a, const void *b)
+{
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+    return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
 int userns_unmount_below(const char *dir, hull_error_t *err)
 {
     size_t dl = strlen(dir);
-    for (int pass = 0; pass < 64; pass++) {
+    /* stacked mounts show up again after their top is gone: a few passes */
+    for (int pass = 0; pass < 8; pass++) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         if (f == NULL)
             return hull_error_set(err, errno, "read /proc/self/mountinfo");
-        _cleanup_free_ char *line = NULL, *deepest = NULL;
-        size_t cap = 0;
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, n = 0;
+        char **v = NULL;
         while (getline(&line, &cap, f) > 0) {
             char mp[4096];
             if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
                 continue;
-            _cleanup_free_ char *p = unescape_mountinfo(mp);
-            if (strncmp(p, dir, dl) != 0 || (p[dl] != '\0' && p[dl] != '/'))
+            char *p = unescape_mountinfo(mp);
+            if (strncmp(p, dir, dl) != 0 || (p[dl] != '\0' && p[dl] != '/')) {
+                free(p);
                 continue;
-            if (deepest == NULL || strlen(p) > strlen(deepest)) {
-                free(deepest);
-                deepest = hull_steal(p);
             }
+            v = xrealloc(v, (n + 1) * sizeof(*v));
+            v[n++] = p;
         }
-        if (deepest == NULL)
+        if (n == 0)
             return 0;
-        if (umount2(deepest, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-            return hull_error_set(err, errno, "unmount `%s`", deepest);
+        qsort(v, n, sizeof(*v), by_length_desc);
+        int r = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (r == 0 && umount2(v[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                r = hull_error_set(err, errno, "unmount `%s`", v[i]);
+            free(v[i]);
+        }
+        free(v);
+        if (r < 0)
+            return r;
     }
-    return hull_error_setx(err, EBUSY, "too many mounts below `%s`", dir);
+    return hull_error_setx(err, EBUSY, "mounts below `%s` keep coming back", dir);
 }
