@@ -234,7 +234,9 @@ def test_pod_user_namespace_shared_pid_and_net(d, handler):
     pod, pcfg = userns_pod(d, "unspid-" + handler.replace("-", ""), handler, pid=pb.POD)
     c1 = start(d, pod, pcfg, "one", cmd=("sleep", "1001"))
     c2 = start(d, pod, pcfg, "two", cmd=("sleep", "1002"))
-    code, out, err = sh(d, c2, "ps -o args; nc -l -p 80 & sleep 0.3; netstat -ltn; kill %1")
+    code, out, err = sh(d, c2, "ps -o args; nc -l -p 80 & for i in $(seq 50); do "
+                              "netstat -ltn | grep -q ':80 ' && break; sleep 0.1; done; "
+                              "netstat -ltn; kill %1")
     assert code == 0, err
     assert "sleep 1001" in out and "sleep 1002" in out, out
     assert ":80 " in out, out
