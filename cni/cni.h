@@ -177,6 +177,7 @@ struct cni_sysctl {
 struct cni_ns_request {
     int flags;
     const char *net_path, *ipc_path, *uts_path;
+    const char *user_path; /* pinned user namespace that owns the new ones, NULL: hulld's */
     const char *hostname;
     const struct cni_sysctl *sysctls;
     size_t n_sysctls;

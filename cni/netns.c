@@ -80,6 +80,13 @@ static void child_main(const struct cni_ns_request *req, char **sysctl_paths, in
                        int go_fd)
 {
     close_all_but(status_fd, go_fd);
+    if (req->user_path) {
+        /* the namespaces are created inside (owned by) the pod's user namespace */
+        int ufd = open(req->user_path, O_RDONLY | O_CLOEXEC);
+        if (ufd < 0 || setns(ufd, CLONE_NEWUSER) < 0)
+            child_fail(status_fd, errno, "join the user namespace", req->user_path);
+        close(ufd);
+    }
     if (unshare(req->flags) < 0)
         child_fail(status_fd, errno, "unshare", NULL);
     if ((req->flags & CLONE_NEWNET) && loopback_up() < 0)

@@ -187,6 +187,14 @@ int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_n
 int image_overlay_mount(struct image_store *s, const char *image_id, const char *upperdir,
                         const char *workdir, const char *target, const char *extra_opts,
                         hull_error_t *err);
+/* The same for a pod user namespace (upperdir/workdir NULL: read-only): each layer is an
+ * id-mapped clone (through userns_fd, see
+ * mount_setattr(2) MOUNT_ATTR_IDMAP) held only while the overlay is mounted, so the mapped root
+ * owns what root owns in the image; files written land in upperdir with the host ids.  The
+ * clones are detached mounts: nothing but the overlay is left to unmount. */
+int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, const char *upperdir,
+                                 const char *workdir, const char *target, int userns_fd,
+                                 hull_error_t *err);
 
 void image_strv_free(char **v);
 

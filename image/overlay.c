@@ -87,3 +87,63 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
                               image_id, target);
     return 0;
 }
+
+int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, const char *upperdir,
+                                 const char *workdir, const char *target, int userns_fd,
+                                 hull_error_t *err)
+{
+    char **abs = NULL;
+    int r = image_lowerdirs(s, image_id, NULL, &abs, err);
+    if (r < 0)
+        return r;
+    size_t n = 0;
+    while (abs[n])
+        n++;
+    if (n == 0 || (upperdir == NULL) != (workdir == NULL)) {
+        image_strv_free(abs);
+        return hull_error_setx(err, EINVAL, "id-mapped overlay of image \"%s\": %s", image_id,
+                               n == 0 ? "no layers" : "upperdir and workdir go together");
+    }
+    int *fds = xmalloc0(n * sizeof(int));
+    for (size_t i = 0; i < n; i++)
+        fds[i] = -1;
+    size_t cap = 64 + (upperdir ? strlen(upperdir) + strlen(workdir) : 0) + n * 32;
+    _cleanup_free_ char *opts = xmalloc0(cap);
+    size_t o = (size_t)snprintf(opts, cap, "lowerdir=");
+    for (size_t i = 0; i < n && r == 0; i++) {
+        fds[i] = open_tree(AT_FDCWD, abs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (fds[i] < 0) {
+            r = hull_error_set(err, errno, "clone layer `%s`", abs[i]);
+            break;
+        }
+        struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
+        if (mount_setattr(fds[i], "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
+            r = hull_error_set(err, errno, "id-map layer `%s`", abs[i]);
+            break;
+        }
+        o += (size_t)snprintf(opts + o, cap - o, "%s/proc/self/fd/%d", i ? ":" : "", fds[i]);
+    }
+    if (r == 0 && upperdir == NULL && n == 1) {
+        /* one layer, read-only: the id-mapped clone itself, made read-only */
+        struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (mount_setattr(fds[0], "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0 ||
+            move_mount(fds[0], "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            r = hull_error_set(err, errno, "mount id-mapped image \"%s\" on `%s`", image_id,
+                               target);
+    } else if (r == 0) {
+        if (upperdir)
+            o += (size_t)snprintf(opts + o, cap - o, ",upperdir=%s,workdir=%s", upperdir, workdir);
+        if (o >= MAX_MOUNT_OPTS)
+            r = hull_error_setx(err, E2BIG, "overlay options for image \"%s\" are %zu bytes",
+                                image_id, o);
+        else if (mount("overlay", target, "overlay", upperdir ? 0 : MS_RDONLY, opts) < 0)
+            r = hull_error_set(err, errno, "mount id-mapped overlay of image \"%s\" on `%s`",
+                               image_id, target);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    image_strv_free(abs);
+    return r;
+}

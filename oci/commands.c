@@ -826,11 +826,13 @@ char *oci_features_json(void)
         hull_jw_string(&w, hooks[i]);
     hull_jw_end_array(&w);
     static const char *const mount_opts[] = {
-        "async",      "atime",         "bind",    "defaults", "dev",         "diratime", "dirsync",
-        "exec",       "mand",          "noatime", "nodev",    "nodiratime",  "noexec",   "nomand",
-        "norelatime", "nostrictatime", "nosuid",  "private",  "rbind",       "relatime", "remount",
-        "ro",         "rprivate",      "rshared", "rslave",   "runbindable", "rw",       "shared",
-        "slave",      "strictatime",   "suid",    "sync",     "unbindable",  NULL};
+        "async",         "atime",       "bind",     "defaults",   "dev",
+        "diratime",      "dirsync",     "exec",     "mand",       "noatime",
+        "nodev",         "nodiratime",  "noexec",   "nomand",     "norelatime",
+        "nostrictatime", "nosuid",      "private",  "rbind",      "relatime",
+        "remount",       "ro",          "rprivate", "rro",        "rshared",
+        "rslave",        "runbindable", "rw",       "shared",     "slave",
+        "strictatime",   "suid",        "sync",     "unbindable", NULL};
     hull_jw_key(&w, "mountOptions");
     hull_jw_begin_array(&w);
     for (size_t i = 0; mount_opts[i]; i++)

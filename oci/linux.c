@@ -305,6 +305,88 @@ static __attribute__((noreturn)) void child_main(struct child_args *a)
     _exit(a->exec_mode ? 255 : 1);
 }
 
+/* res is our child's pid as seen from a pid namespace we joined (the pod's): find it among our
+ * children (listed with host pids) by its NSpid. */
+static pid_t host_pid_of_child(pid_t inner, hull_error_t *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return hull_error_set(err, errno, "read %s", path);
+    int c;
+    while (fscanf(f, "%d", &c) == 1) {
+        snprintf(path, sizeof(path), "/proc/%d/status", c);
+        _cleanup_fclose_ FILE *st = fopen(path, "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (st && getline(&line, &cap, st) > 0) {
+            if (strncmp(line, "NSpid:", 6) != 0)
+                continue;
+            char *save = NULL;
+            for (char *t = strtok_r(line + 6, " \t\n", &save); t;
+                 t = strtok_r(NULL, " \t\n", &save))
+                if (atoi(t) == inner)
+                    return c;
+        }
+    }
+    return hull_error_setx(err, ESRCH, "the container's init (pid %d in its namespace) is gone",
+                           (int)inner);
+}
+
+/* The init for a user namespace given by path: a short-lived helper joins it and clones the init
+ * with CLONE_PARENT (so it is still our child), so that the namespaces the clone creates (mount,
+ * pid, ...) are owned by the joined user namespace, as runc's nsexec does.  hull-oci itself never
+ * joins it.  Returns the init's pid (as seen from the helper's pid namespace) or -errno. */
+static pid_t clone_nondumpable(unsigned long flags);
+
+static pid_t clone_in_userns(struct child_args *a, int flags, hull_error_t *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return hull_error_set(err, errno, "pipe");
+    /* non-dumpable from the first instruction: so is the init the helper clones */
+    pid_t helper = clone_nondumpable(SIGCHLD);
+    if (helper == 0) {
+        close(p[0]);
+        int res[2] = {-1, 0};
+        if (setns(a->userns_fd, CLONE_NEWUSER) < 0) {
+            res[1] = errno;
+        } else {
+            pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | CLONE_PARENT | SIGCHLD,
+                                       NULL, NULL, NULL, 0);
+            if (pid == 0) {
+                close(p[1]);
+                a->userns_fd = -1;
+                if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                    log_debug("uid/gid 0 is not mapped in the joined user namespace");
+                child_main(a);
+            }
+            res[0] = pid;
+            res[1] = pid < 0 ? errno : 0;
+        }
+        if (write(p[1], res, sizeof(res)) != sizeof(res))
+            _exit(1);
+        _exit(0);
+    }
+    int e = errno;
+    close(p[1]);
+    if (helper < 0) {
+        close(p[0]);
+        return hull_error_set(err, e, "clone");
+    }
+    int res[2] = {-1, EIO};
+    ssize_t n;
+    while ((n = read(p[0], res, sizeof(res))) < 0 && errno == EINTR)
+        ;
+    close(p[0]);
+    while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (n != sizeof(res) || res[0] <= 0)
+        return hull_error_set(err, res[1] ? res[1] : EIO, "clone in the user namespace");
+    return host_pid_of_child(res[0], err);
+}
+
 static int write_idmap(pid_t pid, const char *file, const struct oci_idmap *m, size_t n,
                        hull_error_t *err)
 {
@@ -547,14 +629,23 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .bpf_len = bpf_len,
         .bpf_flags = bpf_flags,
     };
-    pid = clone_nondumpable((unsigned long)flags | SIGCHLD);
-    if (pid < 0) {
-        r = hull_error_set(err, errno, "clone");
-        goto out;
-    }
-    if (pid == 0) {
-        close(sv[0]);
-        child_main(&a);
+    if (a.userns_fd >= 0 && !new_userns) {
+        pid = clone_in_userns(&a, flags, err);
+        if (pid < 0) {
+            r = pid;
+            pid = -1;
+            goto out;
+        }
+    } else {
+        pid = clone_nondumpable((unsigned long)flags | SIGCHLD);
+        if (pid < 0) {
+            r = hull_error_set(err, errno, "clone");
+            goto out;
+        }
+        if (pid == 0) {
+            close(sv[0]);
+            child_main(&a);
+        }
     }
     restore_pidns(self_pidns);
     close(sv[1]);

@@ -150,6 +150,8 @@ static int mount_one(struct oci_mount_ctx *ctx, int rootfd, const struct oci_mou
             if (r < 0)
                 return r;
         }
+        if (m->rro)
+            return oci_mount_set_rro(rootfd, m->destination, err);
     } else {
         unsigned long flags = m->flags & ~(unsigned long)MS_REMOUNT;
         if (mount(m->source, target, m->type, flags, m->data) < 0) {

@@ -122,6 +122,7 @@ struct oci_mount {
     unsigned long flags;       /* MS_* to set */
     unsigned long propagation; /* MS_SHARED/... | MS_REC, 0 if none */
     bool bind, recursive;
+    bool rro;   /* "rro": the bind and every submount read-only (mount_setattr) */
     char *data; /* fs-specific options joined with ',' */
 };
 
@@ -334,6 +335,9 @@ int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err);
 int oci_rootfs_finalize(struct oci_mount_ctx *ctx, hull_error_t *err);
 int oci_sysctl_validate(const struct oci_spec *spec, const char *key, const char *value,
                         hull_error_t *err);
+/* mount_attr.c: makes the mount at dest (resolved in the root) and all its submounts read-only
+ * (MOUNT_ATTR_RDONLY, AT_RECURSIVE); ENOTSUP without mount_setattr. */
+int oci_mount_set_rro(int rootfd, const char *dest, hull_error_t *err);
 
 /* ---- terminal (terminal.c) ----------------------------------------------------------------- */
 int oci_console_connect(const char *path, hull_error_t *err);

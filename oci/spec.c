@@ -331,6 +331,11 @@ void oci_mount_parse_options(yajl_val options, struct oci_mount *m)
             m->bind = m->recursive = true;
             continue;
         }
+        if (strcmp(s, "rro") == 0) {
+            m->rro = true;
+            m->flags |= MS_RDONLY;
+            continue;
+        }
         unsigned long p = propagation_from_name(s);
         if (p) {
             m->propagation = p;

@@ -587,6 +587,7 @@ int container_service_init(struct hull_server *srv, hull_error_t *err)
     cs->conmon_path =
         cfg->conmon_path[0] ? xstrdup(cfg->conmon_path) : xasprintf("%s/hull-conmon", self);
     cs->hull_oci_path = xasprintf("%s/hull-oci", self);
+    pthread_mutex_init(&cs->feat_mu, NULL);
     srv->containers = cs;
     const char *dirs[] = {cs->root_dir, cs->state_root, cs->exit_dir, cs->socket_root};
     for (size_t i = 0; i < 4; i++) {
@@ -661,6 +662,10 @@ void container_service_fini(struct hull_server *srv)
     free(cs->socket_root);
     free(cs->conmon_path);
     free(cs->hull_oci_path);
+    for (size_t i = 0; i < cs->n_feat; i++)
+        free(cs->feat[i].path);
+    free(cs->feat);
+    pthread_mutex_destroy(&cs->feat_mu);
     pthread_mutex_destroy(&cs->mu);
     free(cs);
     srv->containers = NULL;

@@ -62,6 +62,11 @@ void container_service_fini(struct hull_server *srv);
 
 /* CRI operations.  Errors carry errno: ENOENT unknown id, EEXIST name taken, EINVAL bad
  * request, EBUSY wrong state. */
+/* Whether the runtime handler (configured name, "" = default) supports recursive read-only
+ * mounts: its `RUNTIME features` lists the "rro" mount option (containerd's test; hull-oci and
+ * runc 1.1+ do).  Asked once per runtime path; false when it cannot be asked. */
+bool container_handler_supports_rro(struct hull_server *srv, const char *handler);
+
 int container_create(struct hull_server *srv, const char *pod_id,
                      const Runtime__V1__ContainerConfig *config,
                      const Runtime__V1__PodSandboxConfig *pod_config, char **id_out,

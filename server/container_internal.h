@@ -68,6 +68,13 @@ struct container_service {
     char *socket_root; /* <state>/s: monitor socket dirs (short: sun_path is 108 bytes) */
     char *conmon_path;
     char *hull_oci_path;
+    /* runtime path -> it lists "rro" in `RUNTIME features` (asked once per path) */
+    pthread_mutex_t feat_mu;
+    struct hull_kv_rro {
+        char *path;
+        bool rro;
+    } * feat;
+    size_t n_feat;
     int inotify_fd;
     int wake_pipe[2];
     pthread_t watcher;

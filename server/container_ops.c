@@ -5,11 +5,14 @@
 #include "server/container_internal.h"
 #include "server/ocispec.h"
 #include "server/sandbox.h"
+#include "server/userns.h"
+#include "server/image_mount.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
 #include "common/crashpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -46,6 +49,8 @@ void ctr_image_acquire(struct hull_server *srv, struct container *c)
     _cleanup_error_ hull_error_t err = NULL;
     if (is && c->image_id[0] && image_acquire(is, c->image_id, &err) < 0)
         log_warn("container %s: image %s: %s", c->id, c->image_id, hull_error_msg(&err));
+    _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
+    image_mounts_acquire(is, rdir); /* image volumes, after a restart */
 }
 
 static void ctr_image_release(struct hull_server *srv, struct container *c)
@@ -119,6 +124,77 @@ static const char *cri_signal_name(Runtime__V1__Signal s)
 }
 
 /* ---- pod view ------------------------------------------------------------------------------- */
+static bool features_list_rro(const char *path)
+{
+    char *argv[] = {(char *)path, (char *)"features", NULL};
+    struct proc_result res = {0};
+    _cleanup_error_ hull_error_t err = NULL;
+    bool rro = false;
+    if (proc_run(argv, NULL, RUNTIME_TIMEOUT_MS, &res, &err) == 0 && res.status == 0 && res.out) {
+        yajl_val doc = NULL;
+        if (hull_json_parse(res.out, "features", &doc, &err) == 0) {
+            yajl_val opts = hull_json_get(doc, "mountOptions");
+            for (size_t i = 0; opts && YAJL_IS_ARRAY(opts) && i < opts->u.array.len; i++) {
+                const char *o = YAJL_GET_STRING(opts->u.array.values[i]);
+                if (o && strcmp(o, "rro") == 0)
+                    rro = true;
+            }
+            yajl_tree_free(doc);
+        }
+    }
+    if (!rro)
+        log_info("runtime %s: no recursive read-only mounts (\"rro\" not in its features)", path);
+    proc_result_free(&res);
+    return rro;
+}
+
+bool container_handler_supports_rro(struct hull_server *srv, const char *handler)
+{
+    struct container_service *cs = ctr_service(srv);
+    const char *rt = config_runtime_path(srv->config, handler ? handler : "");
+    if (rt == NULL)
+        return false;
+    const char *path = strcmp(rt, "hull-oci") == 0 ? cs->hull_oci_path : rt;
+    pthread_mutex_lock(&cs->feat_mu);
+    for (size_t i = 0; i < cs->n_feat; i++) {
+        if (strcmp(cs->feat[i].path, path) == 0) {
+            bool r = cs->feat[i].rro;
+            pthread_mutex_unlock(&cs->feat_mu);
+            return r;
+        }
+    }
+    pthread_mutex_unlock(&cs->feat_mu);
+    bool rro = features_list_rro(path);
+    pthread_mutex_lock(&cs->feat_mu);
+    cs->feat = xrealloc(cs->feat, (cs->n_feat + 1) * sizeof(*cs->feat));
+    cs->feat[cs->n_feat++] = (struct hull_kv_rro){xstrdup(path), rro};
+    pthread_mutex_unlock(&cs->feat_mu);
+    return rro;
+}
+
+/* The overlay root of a container in a pod user namespace: id-mapped layers, the upper
+ * directory owned by the pod's mapped root. */
+static int ctr_userns_rootfs(struct sandbox *sb, struct image_store *is, const char *image_id,
+                             const char *upper, const char *work, const char *rootfs,
+                             hull_error_t *err)
+{
+    const Runtime__V1__PodSandboxConfig *pc = sandbox_config(sb);
+    const Runtime__V1__NamespaceOption *nso = pc && pc->linux && pc->linux->security_context
+                                                  ? pc->linux->security_context->namespace_options
+                                                  : NULL;
+    bool on = false;
+    struct userns_map u, g;
+    int r = userns_from_cri(nso, &on, &u, &g, err);
+    if (r < 0)
+        return r;
+    if (chown(upper, u.host_id, g.host_id) < 0)
+        return hull_error_set(err, errno, "chown `%s`", upper);
+    _cleanup_close_ int fd = open(sandbox_userns_path(sb), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open the pod's user namespace");
+    return image_overlay_mount_idmapped(is, image_id, upper, work, rootfs, fd, err);
+}
+
 static void fill_pod_view(struct sandbox *sb, struct ocispec_sandbox *v)
 {
     memset(v, 0, sizeof(*v));
@@ -128,6 +204,7 @@ static void fill_pod_view(struct sandbox *sb, struct ocispec_sandbox *v)
     v->ipcns_path = sandbox_ipcns_path(sb);
     v->utsns_path = sandbox_utsns_path(sb);
     v->pidns_path = sandbox_pidns_path(sb);
+    v->userns_path = sandbox_userns_path(sb);
     v->host_network = sandbox_host_network(sb);
     v->host_ipc = sandbox_host_ipc(sb);
     v->host_pid = sandbox_host_pid(sb);
@@ -291,7 +368,11 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
     hull_error_free(&err);
     hull_rm_rf(sdir, &err);
     hull_error_free(&err);
-    hull_rm_rf(rdir, &err);
+    if (ocispec_release_mounts(rdir, &err) == 0) {
+        image_mounts_release(server_image_store(srv), rdir);
+        hull_rm_rf(rdir, &err);
+    } else
+        log_warn("container %s: %s", c->id, hull_error_msg(&err));
     hull_error_free(&err);
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
     unlink(exitf);
@@ -421,7 +502,11 @@ int container_create(struct hull_server *srv, const char *pod_id,
      * to walk "/" */
     chmod(rootfs, 0755);
     chmod(upper, 0755);
-    r = image_overlay_mount(is, c->image_id, upper, work, rootfs, NULL, err);
+    if (sandbox_userns_path(sb)) {
+        r = ctr_userns_rootfs(sb, is, c->image_id, upper, work, rootfs, err);
+    } else {
+        r = image_overlay_mount(is, c->image_id, upper, work, rootfs, NULL, err);
+    }
     if (r < 0)
         goto fail;
     mounted = true;
@@ -452,6 +537,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
             goto fail;
         }
     }
+    char **image_roots = NULL;
+    r = image_mounts_prepare(is, c->config, rdir, sandbox_userns_path(sb), &image_roots, err);
+    if (r < 0)
+        goto fail;
     struct ocispec_input in = {
         .container_id = c->id,
         .config = c->config,
@@ -462,9 +551,13 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .seccomp_profile_root = "/var/lib/kubelet/seccomp",
         .target_pidns_path = target_pidns,
         .volume_copy_budget = (uint64_t)srv->config->max_volume_copy_size,
+        .runtime_supports_rro = container_handler_supports_rro(srv, c->runtime_handler),
+        .own_dirs = {srv->config->root, srv->config->state_dir},
+        .image_mount_roots = image_roots,
         .user_out = &user,
     };
     r = oci_spec_from_cri(&in, &json, err);
+    image_mounts_free(image_roots, c->config->n_mounts);
     if (r < 0)
         goto fail;
     c->has_user = true;
@@ -754,7 +847,8 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
     if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
-        (r = hull_rm_rf(rdir, err)) < 0)
+        (r = ocispec_release_mounts(rdir, err)) < 0 ||
+        (image_mounts_release(server_image_store(srv), rdir), (r = hull_rm_rf(rdir, err)) < 0))
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
     hull_crash_point("remove:after-dirs");
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);

@@ -11,6 +11,7 @@
  *  - sysctls are checked against the namespaced allowlist, values may not carry a second key;
  *  - annotations are passed through as data and never read for any setting. */
 #include "server/ocispec.h"
+#include "server/userns.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -825,6 +826,7 @@ struct mnt {
     int kind;
     int depth;
     size_t seq;
+    bool image; /* an image mount (already id-mapped for a pod user namespace if needed) */
 };
 
 struct mntv {
@@ -953,6 +955,69 @@ static int mount_propagation_of(const char *path, bool *shared, bool *slave, cha
     return 0;
 }
 
+/* CRI mount i is an image volume: the image's root mounted by hulld, or a path inside it
+ * (image_sub_path: relative, no "..", symlinks resolved inside the image), read-only. */
+static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv *mounts,
+                           hull_error_t *err)
+{
+    const Runtime__V1__Mount *m = in->config->mounts[i];
+    const char *cp = S(m->container_path), *sub = S(m->image_sub_path);
+    const char *root = in->image_mount_roots ? in->image_mount_roots[i] : NULL;
+    if (cp[0] != '/')
+        return hull_error_setx(err, EINVAL, "mount container_path \"%s\" must be absolute", cp);
+    if (!empty(m->host_path))
+        return hull_error_setx(err, EINVAL, "mount %s: image mounts take no host_path", cp);
+    if (empty(root))
+        return hull_error_setx(err, EINVAL, "mount %s: image \"%s\" is not mounted", cp,
+                               S(m->image->image));
+    _cleanup_free_ char *src = NULL;
+    if (!empty(sub)) {
+        if (sub[0] == '/')
+            return hull_error_setx(err, EINVAL, "mount %s: image_sub_path \"%s\" must be relative",
+                                   cp, sub);
+        _cleanup_free_ char *dup = xstrdup(sub);
+        char *save = NULL;
+        for (char *c = strtok_r(dup, "/", &save); c; c = strtok_r(NULL, "/", &save))
+            if (strcmp(c, "..") == 0)
+                return hull_error_setx(
+                    err, EINVAL, "mount %s: image_sub_path \"%s\" may not contain \"..\"", cp, sub);
+        _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+            return hull_error_set(err, errno, "mount %s: open the image root", cp);
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve =
+                                   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+        _cleanup_close_ int fd = (int)syscall(SYS_openat2, rfd, sub, &how, sizeof(how));
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                return hull_error_setx(err, ENOENT,
+                                       "mount %s: image_sub_path \"%s\" does not exist in "
+                                       "image \"%s\"",
+                                       cp, sub, S(m->image->image));
+            return hull_error_set(err, errno, "mount %s: image_sub_path \"%s\"", cp, sub);
+        }
+        /* both as the kernel names them (the configured root may contain symlinks) */
+        char link[64], buf[PATH_MAX], rbuf[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", rfd);
+        ssize_t rn = n < 0 ? -1 : readlink(link, rbuf, sizeof(rbuf) - 1);
+        if (n < 0 || rn < 0)
+            return hull_error_set(err, errno, "mount %s: image_sub_path \"%s\"", cp, sub);
+        buf[n] = '\0';
+        rbuf[rn] = '\0';
+        size_t rl = (size_t)rn;
+        if (strncmp(buf, rbuf, rl) != 0 || (buf[rl] != '/' && buf[rl] != '\0'))
+            return hull_error_setx(err, EINVAL, "mount %s: image_sub_path \"%s\" leaves the image",
+                                   cp, sub);
+        src = xstrdup(buf);
+    } else {
+        src = xstrdup(root);
+    }
+    mnt_add(mounts, MK_CRI, cp, "bind", src, "rbind", "rprivate", "ro", NULL)->image = true;
+    return 0;
+}
+
 static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
                           const char **rootfs_prop, hull_error_t *err)
 {
@@ -960,9 +1025,12 @@ static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
     for (size_t i = 0; i < c->n_mounts; i++) {
         const Runtime__V1__Mount *m = c->mounts[i];
         const char *cp = S(m->container_path), *hp = S(m->host_path);
-        if (m->image && !empty(m->image->image))
-            return hull_error_setx(err, ENOTSUP, "mount %s: image volume mounts are not supported",
-                                   cp);
+        if (m->image && !empty(m->image->image)) {
+            int r = add_image_mount(in, i, mounts, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
         if (cp[0] != '/')
             return hull_error_setx(err, EINVAL, "mount container_path \"%s\" must be absolute", cp);
         if (hp[0] != '/')
@@ -1230,6 +1298,8 @@ struct ns_plan {
     bool host_net, host_ipc, host_pid, host_uts;
     const char *net_path, *ipc_path, *pid_path, *uts_path; /* NULL: new namespace */
     bool new_cgroupns;
+    bool userns; /* a user namespace with the pod's mappings */
+    struct userns_map uid_map, gid_map;
 };
 
 static bool is_runtime_path(const char *clean)
@@ -1369,6 +1439,89 @@ out:
     mntv_clear(&defaults);
     mntv_clear(&rest);
     return r;
+}
+
+/* ---- pod user namespace ------------------------------------------------------------------ */
+/* Adds o+x to the directories from one of hulld's own directories down to path's parent. */
+static int allow_traverse(const struct ocispec_input *in, const char *path, hull_error_t *err)
+{
+    if (empty(path))
+        return 0;
+    _cleanup_free_ char *p = xstrdup(path);
+    for (char *slash = strrchr(p, '/'); slash && slash != p; slash = strrchr(p, '/')) {
+        *slash = '\0';
+        bool own = false;
+        for (int i = 0; i < 2; i++) {
+            const char *top = in->own_dirs[i];
+            size_t n = top ? strlen(top) : 0;
+            if (n && strncmp(p, top, n) == 0 && (p[n] == '\0' || p[n] == '/'))
+                own = true;
+        }
+        if (!own)
+            break;
+        struct stat st;
+        if (lstat(p, &st) < 0)
+            return hull_error_set(err, errno, "stat `%s`", p);
+        if (S_ISDIR(st.st_mode) && (st.st_mode & 0001) == 0 &&
+            chmod(p, (st.st_mode & 07777) | 0111) < 0)
+            return hull_error_set(err, errno, "chmod `%s`", p);
+    }
+    return 0;
+}
+
+/* The container's volumes id-mapped through the pod's user namespace (containerd and CRI-O
+ * give the runtime "idmap" mounts; hulld makes them itself so that runc 1.1 works too), and
+ * the paths the mapped root must reach made traversable. */
+static int userns_prepare(const struct ocispec_input *in, struct mntv *mounts, hull_error_t *err)
+{
+    const struct ocispec_sandbox *sb = in->sandbox;
+    const char *reach[] = {in->rootfs,      in->container_dir, sb->hostname_path,
+                           sb->resolv_path, sb->hosts_path,    sb->shm_path};
+    for (size_t i = 0; i < sizeof(reach) / sizeof(reach[0]); i++) {
+        _cleanup_free_ char *probe = empty(reach[i]) ? NULL : hull_path_join(reach[i], "x");
+        int r = allow_traverse(in, probe, err);
+        if (r < 0)
+            return r;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < mounts->n; i++) {
+        struct mnt *m = &mounts->v[i];
+        if ((m->kind != MK_CRI && m->kind != MK_VOLUME) || m->image || strcmp(m->type, "bind") != 0)
+            continue;
+        if (empty(in->container_dir))
+            return hull_error_setx(err, EINVAL, "id-mapped mount %s: no container directory",
+                                   m->dest);
+        struct stat st;
+        if (stat(m->source, &st) < 0)
+            return hull_error_set(err, errno, "mount %s: `%s`", m->dest, m->source);
+        _cleanup_free_ char *dir = hull_path_join(in->container_dir, "idmap");
+        int r = hull_mkdir_p(dir, 0711, err);
+        if (r < 0)
+            return r;
+        _cleanup_free_ char *target = xasprintf("%s/%zu", dir, n++);
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdir(target, 0700) < 0 && errno != EEXIST)
+                return hull_error_set(err, errno, "mkdir `%s`", target);
+        } else {
+            int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0)
+                return hull_error_set(err, errno, "create `%s`", target);
+            close(fd);
+        }
+        r = userns_idmap_mount(sb->userns_path, m->source, target, true, err);
+        if (r < 0)
+            return hull_error_wrap(err, "mount %s", m->dest);
+        free(m->source);
+        m->source = hull_steal(target);
+    }
+    return 0;
+}
+
+int ocispec_release_mounts(const char *container_dir, hull_error_t *err)
+{
+    if (empty(container_dir))
+        return 0;
+    return userns_unmount_below(container_dir, err);
 }
 
 static void jw_mounts(struct hull_json_writer *w, const struct mntv *m)
@@ -1983,8 +2136,30 @@ static int plan_namespaces(const struct ocispec_input *in,
     int ipc = o ? (int)o->ipc : (sb->host_ipc ? NS_MODE_NODE : NS_MODE_POD);
     memset(ns, 0, sizeof(*ns));
 
-    if (o && o->userns_options && o->userns_options->mode != NS_MODE_NODE)
-        return hull_error_setx(err, ENOTSUP, "user namespaces are not supported");
+    {
+        const Runtime__V1__NamespaceOption *po =
+            sb->config && sb->config->linux && sb->config->linux->security_context
+                ? sb->config->linux->security_context->namespace_options
+                : NULL;
+        bool want = false;
+        struct userns_map u, g;
+        int r = userns_from_cri(o, &want, &u, &g, err);
+        if (r < 0)
+            return r;
+        r = userns_from_cri(po, &ns->userns, &ns->uid_map, &ns->gid_map, err);
+        if (r < 0)
+            return r;
+        if (want &&
+            (!ns->userns || u.host_id != ns->uid_map.host_id || g.host_id != ns->gid_map.host_id))
+            return hull_error_setx(err, EINVAL,
+                                   "the container's user namespace must be the pod's (same "
+                                   "mappings)");
+        if (ns->userns && empty(sb->userns_path))
+            return hull_error_setx(err, EINVAL, "the pod has no user namespace");
+        if (ns->userns && sc && sc->privileged)
+            return hull_error_setx(err, EINVAL,
+                                   "a privileged container cannot run in a pod user namespace");
+    }
 
     switch (net) {
     case NS_MODE_NODE:
@@ -2300,6 +2475,8 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
     }
 
     r = build_mounts(in, privileged, readonly_rootfs, &ns, &mounts, &rootfs_prop, err);
+    if (r == 0 && ns.userns)
+        r = userns_prepare(in, &mounts, err);
     if (r < 0) {
         strv_clear(&sysctl_keys);
         goto out;
@@ -2431,7 +2608,23 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
     jw_ns(&w, "mount", NULL);
     if (ns.new_cgroupns)
         jw_ns(&w, "cgroup", NULL);
+    if (ns.userns)
+        jw_ns(&w, "user", sb->userns_path); /* the pod's, with its mappings below */
     hull_jw_end_array(&w);
+    if (ns.userns) {
+        const struct userns_map *maps[2] = {&ns.uid_map, &ns.gid_map};
+        const char *keys[2] = {"uidMappings", "gidMappings"};
+        for (int i = 0; i < 2; i++) {
+            hull_jw_key(&w, keys[i]);
+            hull_jw_begin_array(&w);
+            hull_jw_begin_object(&w);
+            hull_jw_kv_int(&w, "containerID", maps[i]->container_id);
+            hull_jw_kv_int(&w, "hostID", maps[i]->host_id);
+            hull_jw_kv_int(&w, "size", maps[i]->size);
+            hull_jw_end_object(&w);
+            hull_jw_end_array(&w);
+        }
+    }
     jw_devices(&w, &devices);
     if (!privileged) {
         bool own_masked = sc && sc->n_masked_paths > 0;

@@ -23,6 +23,8 @@ struct ocispec_sandbox {
     const char *ipcns_path;
     const char *utsns_path;
     const char *pidns_path; /* pod-shared PID namespace (infra process), else NULL */
+    /* the pod's pinned user namespace (its mappings are config's userns_options), else NULL */
+    const char *userns_path;
     bool host_network, host_ipc, host_pid;
     /* files of the pod bind-mounted into each container ("" or NULL = none) */
     const char *hostname_path;
@@ -61,14 +63,26 @@ struct ocispec_input {
     /* bytes of file data (holes excluded) copied into the image volumes in total; 0 = no
      * limit.  Crossing it fails with EFBIG and leaves no volume directory behind */
     uint64_t volume_copy_budget;
+    /* parallel to config->mounts: the host directory where the image of an image mount
+     * (Mount.image) is mounted read-only (image_mount.h), NULL for other mounts; the whole
+     * array may be NULL when there is none.  An image mount without its root is refused. */
+    char *const *image_mount_roots;
+    /* hulld's --root and --state-dir: in a pod user namespace the container's mapped root must
+     * reach its rootfs and files, so directories from these down to them get o+x (as
+     * containerd 2 makes its directories 0711).  Directories above are left alone. */
+    const char *own_dirs[2];
     /* optional: filled with the resolved user on success */
     struct ocispec_user *user_out;
 };
 
-/* Builds config.json text.  Errors (EINVAL, ENOENT for a missing user / profile, ENOTSUP for
- * user namespaces, CDI devices, id-mapped or image mounts, AppArmor without AppArmor, EFBIG for
- * an oversized image /etc/passwd or /etc/group) name the offending field, e.g.
- * "run_as_username \"nobody2\" not found in the image's /etc/passwd".
+/* Builds config.json text.  In a pod with a user namespace the container gets a user namespace
+ * with the pod's mappings, and its bind-mounted volumes (CRI mounts and image volumes) are
+ * id-mapped through the pod's namespace by hulld on <container_dir>/idmap/N (ENOTSUP when a
+ * filesystem cannot be id-mapped); ocispec_release_mounts unmounts them.   Errors (EINVAL, ENOENT
+ * for a missing user / profile or image_sub_path, ENOTSUP for CDI devices, a volume that cannot be
+ * id-mapped, AppArmor without AppArmor, EFBIG for an oversized image /etc/passwd or /etc/group)
+ * name the offending field, e.g. "run_as_username \"nobody2\" not found in the image's
+ * /etc/passwd".
  *
  * Side effects on the host (all idempotent; the caller removes container_dir on failure):
  * missing CRI mount host paths are created as directories (kubelet semantics),
@@ -79,6 +93,10 @@ struct ocispec_input {
  * Unset security-context fields follow containerd: no seccomp field and no
  * seccomp_profile_path = unconfined; empty masked/readonly path lists = the defaults. */
 int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_error_t *err);
+
+/* Unmounts what oci_spec_from_cri mounted below container_dir (id-mapped volumes); call it
+ * before removing container_dir. */
+int ocispec_release_mounts(const char *container_dir, hull_error_t *err);
 
 /* The runtime-spec LinuxResources JSON for `RUNTIME update --resources FILE ID`. */
 int oci_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,

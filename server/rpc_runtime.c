@@ -1,6 +1,7 @@
 /* Runtime-wide RPCs: Version, Status, RuntimeConfig. */
 #include "server/handlers.h"
 #include "server/server.h"
+#include "server/container.h"
 #include "server/sandbox.h" /* NetworkReady */
 
 #include <errno.h>
@@ -92,9 +93,14 @@ int rpc_status(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
             rpc_new_message(call, &runtime__v1__runtime_handler__descriptor);
         h->name = rpc_strdup(call, name);
         h->features = rpc_new_message(call, &runtime__v1__runtime_handler_features__descriptor);
+        /* "rro" as the runtime's features say (hull-oci and runc 1.1+).  User namespaces work
+         * with both (hulld makes the id-mapped mounts). */
+        h->features->recursive_read_only_mounts = container_handler_supports_rro(srv, name);
+        h->features->user_namespaces = true;
         r->runtime_handlers[r->n_runtime_handlers++] = h;
     }
     r->features = rpc_new_message(call, &runtime__v1__runtime_features__descriptor);
+    r->features->supplemental_groups_policy = true;
 
     if (in->verbose) {
         pthread_rwlock_rdlock(&srv->config_lock);

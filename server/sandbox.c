@@ -6,6 +6,7 @@
 #include "server/container.h" /* events_publish */
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
+#include "server/userns.h"
 #include "server/rpc.h"
 #include "server/recover.h"
 
@@ -56,6 +57,7 @@ struct sandbox {
     int64_t created_at;
     bool host_net, host_pid, host_ipc, shared_pid;
     char *netns, *ipcns, *utsns, *pidns; /* NULL when not used */
+    char *userns;                        /* pinned pod user namespace, NULL when not used */
     char *cgroup_parent;
     char *hostname;
     char *dir, *run_dir;
@@ -117,6 +119,7 @@ void sandbox_unref(struct sandbox *sb)
     free(sb->netns);
     free(sb->ipcns);
     free(sb->utsns);
+    free(sb->userns);
     free(sb->pidns);
     free(sb->cgroup_parent);
     free(sb->hostname);
@@ -180,6 +183,10 @@ const char *sandbox_utsns_path(const struct sandbox *sb)
 const char *sandbox_pidns_path(const struct sandbox *sb)
 {
     return sb->pidns;
+}
+const char *sandbox_userns_path(const struct sandbox *sb)
+{
+    return sb->userns;
 }
 bool sandbox_host_network(const struct sandbox *sb)
 {
@@ -422,6 +429,7 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     kv_str_or_empty(&w, "ipcns", sb->ipcns);
     kv_str_or_empty(&w, "utsns", sb->utsns);
     kv_str_or_empty(&w, "pidns", sb->pidns);
+    kv_str_or_empty(&w, "userns", sb->userns);
     hull_jw_kv_string(&w, "cgroup_parent", sb->cgroup_parent);
     hull_jw_kv_bool(&w, "cgroup_created", sb->cgroup_created);
     hull_jw_kv_string(&w, "hostname", sb->hostname);
@@ -504,6 +512,7 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
     sb->ipcns = opt_str(doc, "ipcns");
     sb->utsns = opt_str(doc, "utsns");
     sb->pidns = opt_str(doc, "pidns");
+    sb->userns = opt_str(doc, "userns");
     sb->cgroup_parent = xstrdup(hull_json_get_string(doc, "cgroup_parent", ""));
     sb->cgroup_created = hull_json_get_bool(doc, "cgroup_created", false);
     sb->hostname = xstrdup(hull_json_get_string(doc, "hostname", ""));
@@ -581,8 +590,8 @@ static int release_runtime(struct sandbox *sb, bool force, hull_error_t *err)
         sb->net_done = true;
         pthread_mutex_unlock(&sb->lock);
     }
-    const char *pins[] = {sb->pidns, sb->netns, sb->ipcns, sb->utsns};
-    for (size_t i = 0; i < 4; i++) {
+    const char *pins[] = {sb->pidns, sb->netns, sb->ipcns, sb->utsns, sb->userns};
+    for (size_t i = 0; i < 5; i++) {
         _cleanup_error_ hull_error_t e = NULL;
         if (pins[i] && cni_ns_remove(pins[i], &e) < 0) {
             if (!force) {
@@ -754,6 +763,8 @@ struct run_params {
     size_t n_ports;
     struct cni_bandwidth bw;
     bool have_bw;
+    bool userns; /* a pod user namespace with these mappings */
+    struct userns_map uid_map, gid_map;
 };
 
 static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodSandboxConfig *c,
@@ -783,10 +794,13 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
         sb->host_pid = ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE;
         sb->host_ipc = ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE;
         sb->shared_pid = ns->pid == RUNTIME__V1__NAMESPACE_MODE__POD;
-        if (ns->userns_options && ns->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE &&
-            ns->userns_options->n_uids > 0)
-            return hull_error_setx(err, EOPNOTSUPP,
-                                   "RunPodSandbox: user namespaces are not supported");
+        int r = userns_from_cri(ns, &p->userns, &p->uid_map, &p->gid_map, err);
+        if (r < 0)
+            return hull_error_wrap(err, "RunPodSandbox");
+        if (p->userns && (sb->host_net || sb->host_pid || sb->host_ipc))
+            return hull_error_setx(err, EINVAL,
+                                   "RunPodSandbox: a pod user namespace cannot be combined with "
+                                   "the host's network, pid or ipc namespace");
     } else {
         sb->shared_pid = true; /* proto default: POD */
     }
@@ -976,12 +990,22 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
     }
     hull_crash_point("runpod:after-cgroup");
 
+    if (sb->userns) {
+        _cleanup_free_ char *dup = xstrdup(sb->userns);
+        r = hull_mkdir_p(dirname(dup), 0700, err);
+        if (r == 0)
+            r = userns_pin(sb->userns, &p->uid_map, &p->gid_map, err);
+        if (r < 0)
+            return hull_error_wrap(err, "pod user namespace");
+    }
+
     struct cni_ns_request nr = {
         .flags = (sb->netns ? CLONE_NEWNET : 0) | (sb->ipcns ? CLONE_NEWIPC : 0) |
                  (sb->utsns ? CLONE_NEWUTS : 0),
         .net_path = sb->netns,
         .ipc_path = sb->ipcns,
         .uts_path = sb->utsns,
+        .user_path = sb->userns,
         .hostname = sb->hostname,
         .sysctls = p->sysctls,
         .n_sysctls = p->n_sysctls,
@@ -1024,7 +1048,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
 
     if (sb->shared_pid) {
         pid_t pid = 0;
-        r = sandbox_spawn_pause(svc->infra, sb->netns, sb->ipcns, sb->utsns, &pid, err);
+        r = sandbox_spawn_pause(svc->infra, sb->netns, sb->ipcns, sb->utsns, sb->userns, &pid, err);
         if (r < 0)
             return r;
         pthread_mutex_lock(&sb->lock);
@@ -1095,6 +1119,8 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
         sb->ipcns = xasprintf("%s/ipc/%s", svc->ns_dir, sb->id);
     if (sb->shared_pid)
         sb->pidns = xasprintf("%s/pid/%s", svc->ns_dir, sb->id);
+    if (p.userns)
+        sb->userns = xasprintf("%s/user/%s", svc->ns_dir, sb->id);
     set_paths(svc, sb);
 
     const Runtime__V1__PodSandboxMetadata *m = sb->config->metadata;

@@ -57,6 +57,8 @@ const char *sandbox_netns_path(const struct sandbox *sb);
 const char *sandbox_ipcns_path(const struct sandbox *sb);
 const char *sandbox_utsns_path(const struct sandbox *sb);
 const char *sandbox_pidns_path(const struct sandbox *sb);
+/* The pod's pinned user namespace (NULL: none); its mappings are in the pod's config. */
+const char *sandbox_userns_path(const struct sandbox *sb);
 bool sandbox_host_network(const struct sandbox *sb);
 bool sandbox_host_pid(const struct sandbox *sb);
 bool sandbox_host_ipc(const struct sandbox *sb);

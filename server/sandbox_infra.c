@@ -398,8 +398,10 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
         STEP("setns uts", setns(a->utsfd, CLONE_NEWUTS));
     setsid();
 
-    /* a copy of the template: only the tiny read-only root */
-    STEP("join infra mount namespace", setns(a->mntfd, CLONE_NEWNS));
+    /* a copy of the template: only the tiny read-only root (in a pod user namespace the helper
+     * joined the template before the user namespace, which then owns the copy) */
+    if (a->mntfd >= 0)
+        STEP("join infra mount namespace", setns(a->mntfd, CLONE_NEWNS));
     STEP("unshare mount namespace", unshare(CLONE_NEWNS));
     int nul = open("/dev/null", O_RDWR);
     if (nul < 0)
@@ -439,8 +441,57 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
 #undef STEP
 }
 
+/* In a pod user namespace the infra process is cloned by a helper that joined the template
+ * mount namespace (which needs the host's privileges) and then the user namespace; the child,
+ * cloned with CLONE_PARENT, is still hulld's child, and its pid and mount namespaces belong to
+ * the pod's user namespace so the pod's containers can mount /proc for it. */
+static long clone_in_userns(int usfd, struct child_args *a)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    long helper = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
+    if (helper == 0) {
+        long res[2] = {-1, 0};
+        /* raw syscalls: glibc's set*id would wait for the threads of hulld this copy lacks */
+        if (setns(a->mntfd, CLONE_NEWNS) < 0 || setns(usfd, CLONE_NEWUSER) < 0 ||
+            syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
+            res[1] = errno;
+        } else {
+            res[0] = syscall(SYS_clone, CLONE_NEWPID | CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+            if (res[0] == 0) {
+                a->mntfd = -1;
+                child_main(a);
+            }
+            res[1] = errno;
+        }
+        if (write(p[1], res, sizeof(res)) != sizeof(res))
+            _exit(1);
+        _exit(0);
+    }
+    int e = errno;
+    close(p[1]);
+    if (helper < 0) {
+        close(p[0]);
+        errno = e;
+        return -1;
+    }
+    long res[2] = {-1, EIO};
+    ssize_t n;
+    while ((n = read(p[0], res, sizeof(res))) < 0 && errno == EINTR)
+        ;
+    close(p[0]);
+    while (waitpid((pid_t)helper, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (n != sizeof(res) || res[0] <= 0) {
+        errno = res[1] ? (int)res[1] : EIO;
+        return -1;
+    }
+    return res[0];
+}
+
 int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char *ipcns,
-                        const char *utsns, pid_t *pid_out, hull_error_t *err)
+                        const char *utsns, const char *userns, pid_t *pid_out, hull_error_t *err)
 {
     int64_t t0 = hull_monotonic_ns();
     pthread_mutex_lock(&in->lock);
@@ -449,7 +500,9 @@ int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char 
     if (r < 0)
         return r;
     /* prepared state is never changed again: no lock needed from here */
-    _cleanup_close_ int netfd = -1, ipcfd = -1, utsfd = -1;
+    _cleanup_close_ int netfd = -1, ipcfd = -1, utsfd = -1, usfd = -1;
+    if (userns && (usfd = open_ns(userns, err)) < 0)
+        return usfd;
     if (netns && (netfd = open_ns(netns, err)) < 0)
         return netfd;
     if (ipcns && (ipcfd = open_ns(ipcns, err)) < 0)
@@ -471,7 +524,8 @@ int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char 
     };
     /* like fork(), with the child as PID 1 of a new PID namespace; it stays our child so we
      * reap it on stop */
-    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+    long pid = usfd >= 0 ? clone_in_userns(usfd, &a)
+                         : syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0)
         child_main(&a);
     int clone_errno = errno;

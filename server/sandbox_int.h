@@ -18,9 +18,10 @@ void sandbox_infra_free(struct sandbox_infra *in);
 /* Starts hull-pause as PID 1 of a new PID namespace, joined to the given (pinned) namespaces
  * (NULL: keep hulld's), confined like a container: its own mount namespace with an empty
  * read-only root, no capabilities, no_new_privs, the RuntimeDefault seccomp profile, no
- * descriptor but stdio on /dev/null.  It is hulld's child. */
+ * descriptor but stdio on /dev/null.  It is hulld's child.  userns (may be NULL): the pod's
+ * pinned user namespace, which then owns its pid and mount namespaces. */
 int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char *ipcns,
-                        const char *utsns, pid_t *pid_out, hull_error_t *err);
+                        const char *utsns, const char *userns, pid_t *pid_out, hull_error_t *err);
 /* The syscall numbers its seccomp filter allows (every other one fails with EPERM). */
 size_t sandbox_infra_syscalls(const int **out);
 /* Kills it (SIGKILL) if pid still names the process started at start_time, and reaps it. */

@@ -917,6 +917,53 @@ static void test_mounts_basic(void **state)
     gen_fail(f, EINVAL, "recursive_read_only");
 }
 
+/* image mounts: the root hulld mounted, or a sub path resolved inside it, always read-only */
+static void test_image_mounts(void **state)
+{
+    struct fx *f = *state;
+    _cleanup_free_ char *root = fx_path(f, "img");
+    _cleanup_free_ char *sub = fx_path(f, "img/data/sub");
+    hull_error_t err = NULL;
+    assert_int_equal(hull_mkdir_p(sub, 0755, &err), 0);
+    _cleanup_free_ char *abs = fx_path(f, "img/data/abs");
+    _cleanup_free_ char *esc = fx_path(f, "img/data/esc");
+    assert_int_equal(symlink("/data/sub", abs), 0);
+    assert_int_equal(symlink("../../../../../../..", esc), 0);
+    Runtime__V1__ImageSpec is = RUNTIME__V1__IMAGE_SPEC__INIT;
+    is.image = "vol:1";
+    Runtime__V1__Mount m = mk_mount("/img", "", false, 0);
+    m.image = &is;
+    Runtime__V1__Mount *ms[] = {&m};
+    f->cfg.mounts = ms;
+    f->cfg.n_mounts = 1;
+    /* hulld did not mount it */
+    gen_fail(f, EINVAL, "not mounted");
+    char *roots[] = {root, NULL};
+    f->in.image_mount_roots = roots;
+    yajl_val t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_mount(t, "/img"), "source", ""), root);
+    assert_join(hull_json_get(find_mount(t, "/img"), "options"), "rbind rprivate ro");
+    yajl_tree_free(t);
+    m.image_sub_path = "data/abs"; /* an absolute link, resolved in the image */
+    t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_mount(t, "/img"), "source", ""), sub);
+    yajl_tree_free(t);
+    m.image_sub_path = "data/esc"; /* climbs to the image's root, not further */
+    t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_mount(t, "/img"), "source", ""), root);
+    yajl_tree_free(t);
+    m.image_sub_path = "data/../data";
+    gen_fail(f, EINVAL, "\"..\"");
+    m.image_sub_path = "/data";
+    gen_fail(f, EINVAL, "relative");
+    m.image_sub_path = "data/nothere";
+    gen_fail(f, ENOENT, "does not exist");
+    m.image_sub_path = "";
+    m.host_path = "/tmp";
+    gen_fail(f, EINVAL, "no host_path");
+    f->in.image_mount_roots = NULL;
+}
+
 /* SECURITY.md: image config used as host paths — volume copy-up stays inside the rootfs */
 static void test_volume_copy_up(void **state)
 {
@@ -1085,11 +1132,48 @@ static void test_namespaces(void **state)
     gen_fail(f, EINVAL, "cgroup parent");
     f->sb.cgroup_parent = NULL;
 
-    /* user namespaces are not supported */
+    /* user namespaces: mode POD needs exactly one mapping per kind, and the pod's */
     Runtime__V1__UserNamespace uns = RUNTIME__V1__USER_NAMESPACE__INIT;
     uns.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
     no.userns_options = &uns;
-    gen_fail(f, ENOTSUP, "user namespaces");
+    gen_fail(f, EINVAL, "exactly one uid mapping");
+    Runtime__V1__IDMapping map = RUNTIME__V1__IDMAPPING__INIT;
+    map.host_id = 100000;
+    map.length = 65536;
+    Runtime__V1__IDMapping *maps[] = {&map};
+    uns.n_uids = uns.n_gids = 1;
+    uns.uids = uns.gids = maps;
+    gen_fail(f, EINVAL, "the pod's");
+    /* the pod has one: the container joins it and carries its mappings */
+    Runtime__V1__LinuxSandboxSecurityContext psc =
+        RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+    Runtime__V1__NamespaceOption pno = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+    pno.userns_options = &uns;
+    psc.namespace_options = &pno;
+    f->plcfg.security_context = &psc;
+    f->pcfg.linux = &f->plcfg;
+    gen_fail(f, EINVAL, "no user namespace");
+    f->sb.userns_path = "/run/hull/ns/user-1";
+    t = gen_ok(f);
+    assert_string_equal(hull_json_get_string(find_ns(t, "user"), "path", ""),
+                        "/run/hull/ns/user-1");
+    for (int i = 0; i < 2; i++) {
+        yajl_val m = hull_json_get(hull_json_get(t, "linux"), i ? "gidMappings" : "uidMappings");
+        assert_true(m && YAJL_IS_ARRAY(m) && m->u.array.len == 1);
+        assert_int_equal(hull_json_get_int(m->u.array.values[0], "hostID", 0), 100000);
+        assert_int_equal(hull_json_get_int(m->u.array.values[0], "containerID", 1), 0);
+        assert_int_equal(hull_json_get_int(m->u.array.values[0], "size", 0), 65536);
+    }
+    yajl_tree_free(t);
+    map.container_id = 1;
+    gen_fail(f, EINVAL, "container id 0");
+    map.container_id = 0;
+    f->sc.privileged = true;
+    f->plcfg.security_context->privileged = true;
+    gen_fail(f, EINVAL, "privileged");
+    f->sc.privileged = false;
+    f->plcfg.security_context = NULL;
+    f->sb.userns_path = NULL;
 }
 
 static void test_resources(void **state)
@@ -1826,6 +1910,7 @@ int main(void)
         T(test_user_image),
         T(test_user_cri),
         T(test_user_no_passwd),
+        T(test_image_mounts),
         T(test_hostile_passwd_sizes),
         T(test_hostile_passwd_symlinks),
         T(test_caps),

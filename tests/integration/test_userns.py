@@ -1,0 +1,288 @@
+"""Pod user namespaces, recursive read-only mounts and supplemental_groups_policy end to end:
+a real hulld, real pods and containers (hull-oci, and runc as a second handler), checked from
+inside the container and on the host."""
+import json
+import os
+import subprocess
+import tempfile
+
+import grpc
+import pytest
+
+from conftest import pb
+from registry import make_layer, registry  # noqa: F401  (fixture)
+from test_container import busybox_image, create, run_pod, status, wait_state  # noqa: F401
+
+HANDLERS = ["hull-oci", "runc"]
+
+
+@pytest.fixture
+def d(hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
+    # "old" stands for a runtime without recursive read-only mounts: its `features` says nothing
+    h = hulld_factory("--insecure-registry", registry.host, "--runtime", "runc=/usr/sbin/runc",
+                      "--runtime", "old=/bin/true")
+    h.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
+    h.logs = tmp_path / "logs"
+    h.img = busybox_image
+    h.handler = "hull-oci"
+    yield h
+    try:
+        for s in h.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
+            h.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
+            h.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
+    except grpc.RpcError:
+        pass
+
+
+def start(d, pod, pcfg, name, cmd=("sleep", "1000"), **extra):
+    cid = create(d, pod, pcfg, name, list(cmd), **extra)
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_state(d, cid, pb.CONTAINER_RUNNING)
+    return cid
+
+
+def sh(d, cid, script):
+    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
+                                              timeout=10))
+    return r.exit_code, r.stdout.decode(), r.stderr.decode()
+
+
+def code_of(fn):
+    with pytest.raises(grpc.RpcError) as e:
+        fn()
+    return e.value.code(), e.value.details()
+
+
+# ---- Status features ------------------------------------------------------------------------
+
+def test_status_reports_features(d):
+    st = d.runtime.Status(pb.StatusRequest())
+    assert st.features.supplemental_groups_policy
+    by_name = {h.name: h.features for h in st.runtime_handlers}
+    assert by_name[""].recursive_read_only_mounts          # the default is hull-oci
+    assert by_name["hull-oci"].recursive_read_only_mounts
+    assert by_name["runc"].recursive_read_only_mounts       # runc 1.1+ lists "rro"
+    assert not by_name["old"].recursive_read_only_mounts
+    for name in ("", "hull-oci", "runc"):
+        assert by_name[name].user_namespaces, name
+
+
+# ---- recursive read-only mounts -------------------------------------------------------------
+
+@pytest.fixture
+def tree_with_submount():
+    """A host directory with a tmpfs mounted on its sub/ directory."""
+    top = tempfile.mkdtemp(prefix="hull-rro-", dir="/tmp")
+    sub = os.path.join(top, "sub")
+    os.mkdir(sub)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rro-test", sub], check=True)
+    try:
+        yield top
+    finally:
+        subprocess.run(["umount", "-l", sub])
+        subprocess.run(["rm", "-rf", "--one-file-system", top])
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_recursive_read_only_mount(d, tree_with_submount, handler):
+    top = tree_with_submount
+    pod, pcfg = run_pod(d, "rro-" + handler.replace("-", ""), handler=handler)
+    rro = pb.Mount(container_path="/rro", host_path=top, readonly=True,
+                   recursive_read_only=True, propagation=pb.PROPAGATION_PRIVATE)
+    ro = pb.Mount(container_path="/ro", host_path=top, readonly=True)
+    cid = start(d, pod, pcfg, "c", mounts=[rro, ro])
+    for path in ("/rro/x", "/rro/sub/x"):
+        code, _, err = sh(d, cid, f"touch {path}")
+        assert code != 0 and "Read-only file system" in err, (path, err)
+    # a plain read-only bind leaves the submount writable
+    assert sh(d, cid, "touch /ro/x")[0] != 0
+    assert sh(d, cid, "touch /ro/sub/x && echo ok")[1] == "ok\n"
+    assert os.path.exists(os.path.join(top, "sub", "x"))
+
+
+def test_recursive_read_only_rules(d, tree_with_submount):
+    pod, pcfg = run_pod(d, "rrobad")
+
+    def make(**kw):
+        m = pb.Mount(container_path="/rro", host_path=tree_with_submount,
+                     recursive_read_only=True, **kw)
+        return lambda: create(d, pod, pcfg, "c", ["true"], mounts=[m])
+
+    code, msg = code_of(make(readonly=False))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "readonly" in msg
+    code, msg = code_of(make(readonly=True, propagation=pb.PROPAGATION_HOST_TO_CONTAINER))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    # a runtime whose features do not list "rro": refused for that handler, with the reason
+    rpod, rcfg = run_pod(d, "rrorunc", handler="old")
+    m = pb.Mount(container_path="/rro", host_path=tree_with_submount, readonly=True,
+                 recursive_read_only=True)
+    code, msg = code_of(lambda: create(d, rpod, rcfg, "c", ["true"], mounts=[m]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "not supported" in msg
+
+
+# ---- supplemental_groups_policy -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def groups_image(registry):  # noqa: F811
+    group = "root:x:0:\napp:x:1000:\nextra:x:5000:app\n"
+    layer = make_layer([{"name": "etc/", "type": "dir"}, {"name": "etc/group", "data": group}])
+    return registry.push_busybox("ctr/groups", "1", extra_layers=[layer])
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_supplemental_groups_policy(d, groups_image, handler):
+    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=groups_image.ref)))
+    pod, pcfg = run_pod(d, "sgp", handler=handler)
+    got = {}
+    for name, policy in (("merge", pb.Merge), ("strict", pb.Strict)):
+        sc = pb.LinuxContainerSecurityContext(
+            run_as_user=pb.Int64Value(value=1000), supplemental_groups=[3000],
+            supplemental_groups_policy=policy)
+        cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
+                                 image=pb.ImageSpec(image=groups_image.ref),
+                                 command=["sleep", "1000"],
+                                 linux=pb.LinuxContainerConfig(security_context=sc))
+        cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=pod, config=cfg, sandbox_config=pcfg)).container_id
+        d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+        wait_state(d, cid, pb.CONTAINER_RUNNING)
+        got[name] = sorted(int(g) for g in sh(d, cid, "id -G")[1].split())
+        assert sorted(status(d, cid).user.linux.supplemental_groups) == got[name]
+    assert got["merge"] == [1000, 3000, 5000]
+    assert got["strict"] == [1000, 3000]
+
+
+# ---- pod user namespaces --------------------------------------------------------------------
+
+def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.POD,
+               pid=pb.CONTAINER):
+    # the pod has its own network namespace: a loopback-only CNI network is enough
+    with open(os.path.join(d.cni_dir, "10-lo.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}, f)
+    m = [pb.IDMapping(host_id=host_id, container_id=0, length=65536)]
+    us = pb.UserNamespace(mode=mode, uids=m if uids is None else uids,
+                          gids=m if gids is None else gids)
+    cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
+        log_directory=str(d.logs / name),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.POD, pid=pid,
+                                                 ipc=pb.POD, userns_options=us))))
+    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
+    return r.pod_sandbox_id, cfg
+
+
+def mounts_below(path):
+    with open("/proc/self/mountinfo") as f:
+        return [l.split()[4] for l in f if l.split()[4].startswith(path)]
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_pod_user_namespace(d, handler):
+    # hulld's directories sit in a 0700 temp dir: let the mapped ids through it, as /var/lib
+    # lets them through to /var/lib/hull (hulld itself makes its own directories 0711)
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    os.chmod(vol, 0o755)
+    try:
+        with open(os.path.join(vol, "host-file"), "w") as f:
+            f.write("hi\n")
+        pod, pcfg = userns_pod(d, "uns-" + handler.replace("-", ""), handler)
+        mnt = [pb.Mount(container_path="/vol", host_path=vol)]
+        c1 = start(d, pod, pcfg, "one", mounts=mnt)
+        c2 = start(d, pod, pcfg, "two", mounts=mnt, linux=pb.LinuxContainerConfig(
+            security_context=pb.LinuxContainerSecurityContext(
+                run_as_user=pb.Int64Value(value=1000))))
+        for cid in (c1, c2):
+            out = sh(d, cid, "cat /proc/self/uid_map /proc/self/gid_map")[1].split()
+            assert out == ["0", "200000", "65536"] * 2, out
+        # the host sees the container's processes with the mapped ids
+        code, out, err = sh(d, c1, "id -u; stat -c %u:%g /bin/busybox /; cat /vol/host-file; "
+                                   "echo new > /newfile && echo rootfs-ok; "
+                                   "touch /vol/by-root && echo vol-ok")
+        assert code == 0, err
+        assert out.split() == ["0", "0:0", "0:0", "hi", "rootfs-ok", "vol-ok"], out
+        # files written in the volume carry the container's ids on the host (id-mapped mount)
+        st = os.stat(os.path.join(vol, "by-root"))
+        assert (st.st_uid, st.st_gid) == (0, 0)
+        os.chmod(vol, 0o777)
+        assert sh(d, c2, "id -u; touch /vol/by-1000 && echo ok")[1].split() == ["1000", "ok"]
+        assert os.stat(os.path.join(vol, "by-1000")).st_uid == 1000
+        # both containers are really in a user namespace: the host sees the mapped uid
+        ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout
+        assert any(l.split()[0] == "200000" and "sleep 1000" in l for l in ps.splitlines()), ps
+        assert any(l.split()[0] == "201000" and "sleep 1000" in l for l in ps.splitlines()), ps
+        # the file written in the rootfs is owned by the mapped root on the host (upper dir)
+        ups = subprocess.run(["find", d.root, "-name", "newfile", "-path", "*upper*"],
+                             capture_output=True, text=True).stdout.split()
+        assert len(ups) == 1 and os.stat(ups[0]).st_uid == 200000, ups
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        # nothing left mounted: id-mapped volumes, the pinned user namespace
+        assert mounts_below(d.base) == [], mounts_below(d.base)
+        assert sorted(os.listdir(vol)) == ["by-1000", "by-root", "host-file"]
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_pod_user_namespace_shared_pid_and_net(d, handler):
+    """The pod's infra process and namespaces belong to the pod's user namespace: its containers
+    share a pid namespace they can mount /proc for, and the pod root may bind low ports in the
+    pod's network namespace (owned by the pod's user namespace, as with containerd)."""
+    os.chmod(d.base, 0o711)
+    pod, pcfg = userns_pod(d, "unspid-" + handler.replace("-", ""), handler, pid=pb.POD)
+    c1 = start(d, pod, pcfg, "one", cmd=("sleep", "1001"))
+    c2 = start(d, pod, pcfg, "two", cmd=("sleep", "1002"))
+    code, out, err = sh(d, c2, "ps -o args; nc -l -p 80 & for i in $(seq 50); do "
+                              "netstat -ltn | grep -q ':80 ' && break; sleep 0.1; done; "
+                              "netstat -ltn; kill %1")
+    assert code == 0, err
+    assert "sleep 1001" in out and "sleep 1002" in out, out
+    assert ":80 " in out, out
+    # the infra process runs in the pod's user namespace, and so does its pid namespace's
+    # creator: the containers' pid namespace is the infra process's
+    c2pid = sh(d, c2, "readlink /proc/self/ns/pid; cat /proc/1/uid_map")[1].split()
+    assert c2pid[1:] == ["0", "200000", "65536"], c2pid
+    assert sh(d, c2, "cat /proc/1/cmdline")[1].startswith("hull-pause")
+
+
+@pytest.mark.parametrize("uids,gids,mode,needle", [
+    ([pb.IDMapping(host_id=200000, container_id=0, length=65536)] * 2, None, pb.POD, "exactly one"),
+    ([pb.IDMapping(host_id=200000, container_id=1, length=65536)], None, pb.POD, "container id 0"),
+    ([pb.IDMapping(host_id=200000, container_id=0, length=1000)], None, pb.POD, "length"),
+    ([pb.IDMapping(host_id=0, container_id=0, length=65536)], None, pb.POD, "host id 0"),
+    ([pb.IDMapping(host_id=4294960000, container_id=0, length=65536)], None, pb.POD, "past"),
+    ([], [], pb.POD, "exactly one"),
+    (None, None, pb.CONTAINER, "not supported"),
+])
+def test_pod_user_namespace_bad_mappings(d, uids, gids, mode, needle):
+    code, msg = code_of(lambda: userns_pod(d, "bad", "hull-oci", uids=uids, gids=gids,
+                                           mode=mode))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg, msg
+    assert not d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+
+
+
+def test_pod_user_namespace_survives_restart(d):
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    try:
+        pod, pcfg = userns_pod(d, "unsrestart", "hull-oci")
+        cid = start(d, pod, pcfg, "one", mounts=[pb.Mount(container_path="/vol", host_path=vol)])
+        d.restart()
+        out = sh(d, cid, "cat /proc/self/uid_map; touch /vol/after && stat -c %u /vol/after")[1]
+        assert out.split() == ["0", "200000", "65536", "0"], out
+        # a new container of the recovered pod joins the same user namespace
+        c2 = start(d, pod, pcfg, "two")
+        assert sh(d, c2, "cat /proc/self/uid_map")[1].split() == ["0", "200000", "65536"]
+        # one user namespace for the pod: the containers' and the pinned one are the same
+        ns1, ns2 = (sh(d, c, "readlink /proc/self/ns/user")[1].strip() for c in (cid, c2))
+        pins = os.path.join(d.state_dir, "ns", "user")
+        pinned = [os.stat(os.path.join(pins, f)).st_ino for f in os.listdir(pins)]
+        assert ns1 == ns2 == f"user:[{pinned[0]}]", (ns1, ns2, pinned)
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        assert mounts_below(d.base) == [], mounts_below(d.base)
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])
