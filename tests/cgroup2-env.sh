@@ -103,7 +103,7 @@ convert() {
     deadline=$((SECONDS + WAIT_IDLE))
     for c in $CANDIDATES; do prune_stale "$c"; done
     while ! all_idle && [ $SECONDS -lt $deadline ]; do
-        sleep 1
+        sleep 0.2
         for c in $CANDIDATES; do prune_stale "$c"; done
     done
     for c in $CANDIDATES; do
@@ -115,11 +115,17 @@ convert() {
             why[$c]="v1 hierarchy busy (child cgroups: $(find "$CG/$c" -mindepth 1 -maxdepth 1 -type d | head -3 | tr '\n' ' '))"
             continue
         fi
-        if ! umount "$CG/$c"; then
+        # plain umount says busy when any process (the tool agent too) has a file of the
+        # mount open: detach lazily, then the hierarchy dies with its last reference
+        if ! umount "$CG/$c" 2>/dev/null && ! umount -l "$CG/$c"; then
             why[$c]="umount $CG/$c failed"
             continue
         fi
         moved+=("$c")
+        for _ in $(seq 1 30); do
+            [ "$(hier_id "$c")" = 0 ] && break
+            sleep 0.1
+        done
         if [ "$(hier_id "$c")" != 0 ]; then
             # a child appeared meanwhile, or another mount namespace still holds it
             why[$c]="v1 hierarchy still alive after umount (child cgroup or another mount)"
