@@ -60,26 +60,38 @@ remount_v1() {
     return 1
 }
 
+disable_v2() { # controller: off in every cgroup2 subtree_control, deepest first
+    find "$UNI" -depth -type d 2>/dev/null | while read -r d; do
+        if grep -qw "$1" "$d/cgroup.subtree_control" 2>/dev/null; then
+            echo "-$1" >"$d/cgroup.subtree_control" 2>/dev/null
+        fi
+    done
+}
+
 restore() {
-    local rc=0 c v
+    local rc=0 c v ok
     [ ${#moved[@]} -eq 0 ] && return 0
     say "restoring v1 hierarchies: ${moved[*]}"
     for c in "${moved[@]}"; do
         v=$(v2_name "$c")
-        [ -n "$v" ] || continue
-        # off everywhere, deepest first
-        find "$UNI" -depth -type d 2>/dev/null | while read -r d; do
-            if grep -qw "$v" "$d/cgroup.subtree_control" 2>/dev/null; then
-                echo "-$v" >"$d/cgroup.subtree_control" 2>/dev/null ||
-                    say "warning: cannot disable $v in $d"
+        ok=0
+        # a controller can go back to v1 once no cgroup2 cgroup uses it (dying ones included)
+        for _ in $(seq 1 300); do
+            [ -n "$v" ] && disable_v2 "$v"
+            if mount -t cgroup -o "$c" cgroup "$CG/$c" 2>/dev/null; then
+                ok=1
+                break
             fi
+            sleep 0.2
         done
+        if [ $ok = 0 ]; then
+            say "ERROR: could not mount the v1 $c hierarchy back on $CG/$c"
+            rc=1
+        fi
     done
-    for c in "${moved[@]}"; do
-        remount_v1 "$c" || rc=1
-    done
+    local was=("${moved[@]}")
     moved=()
-    for c in $CANDIDATES; do
+    for c in "${was[@]}"; do
         if ! is_mountpoint_type "$CG/$c" cgroup; then
             say "ERROR: $CG/$c is not a v1 mount after restore"
             rc=1
