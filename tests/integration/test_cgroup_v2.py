@@ -63,7 +63,9 @@ def skip_reason(ctrl):
                 "keeps every shell command in memory:/process_api/<id>): memory.max, "
                 "memory.events OOM and memory.oom.group cannot be tested on cgroup2 here")
     if v1_holds(ctrl):
-        return f"{ctrl} controller is still bound to a v1 hierarchy (busy: it had children)"
+        return (f"{ctrl} controller is still bound to its v1 hierarchy (tests/cgroup2-env.sh "
+                "could not move it: the hierarchy had child cgroups, i.e. other tests were "
+                "using it, or this is not the v2 phase)")
     return f"{ctrl} controller is not available on cgroup2"
 
 
@@ -444,7 +446,7 @@ def test_mixed_hybrid_limits(hull):
     phase): the cpu/pids limits land in /sys/fs/cgroup/unified, memory stays on v1."""
     uni = os.path.join(CG, "unified")
     if pure_v2() or not os.path.exists(os.path.join(uni, "cgroup.controllers")):
-        pytest.skip("needs a hybrid host")
+        pytest.skip("needs the hybrid host itself (runs in step 2 of the v2 phase)")
     if "cpu" not in open(os.path.join(uni, "cgroup.controllers")).read().split():
         pytest.skip("no controller moved to cgroup2 (plain hybrid): " + PHASE_HINT)
     d = hull
