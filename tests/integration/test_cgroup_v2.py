@@ -277,6 +277,58 @@ def test_oci_pids_enforced_and_io_max(rt, tmp_path, cgpath):
     assert "Resource temporarily unavailable" in r.out or "can't fork" in r.out, r
 
 
+HUGE = [{"pageSize": "2MB", "limit": 4 << 20}, {"pageSize": "1GB", "limit": 0}]
+
+
+def hugetlb_on_cgroup2(base):
+    with open(os.path.join(base, "cgroup.controllers")) as f:
+        if "hugetlb" not in f.read().split():
+            pytest.skip("hugetlb is not a cgroup2 controller here")
+    if not os.path.isdir("/sys/kernel/mm/hugepages/hugepages-2048kB"):
+        pytest.skip("no 2MB huge pages on this kernel")
+
+
+@need_v2
+def test_oci_hugetlb_on_cgroup2(rt, tmp_path, cgpath):
+    """hugetlb is the controller cgroup2 always has on this host: a real limit on pure v2."""
+    hugetlb_on_cgroup2(CG)
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sleep", "1000"], linux={"cgroupsPath": cgpath})
+    spec_with(bdir, lambda s: s["linux"].update(resources={"hugepageLimits": HUGE}))
+    cid = rt.new_id()
+    rt.create(cid, bdir)
+    assert read(CG + cgpath, "hugetlb.2MB.max") == str(4 << 20)
+    assert read(CG + cgpath, "hugetlb.1GB.max") == "0"
+    rt.cmd("delete", "--force", cid, check=True)
+
+
+def test_oci_hybrid_hugetlb_goes_to_cgroup2(rt, tmp_path, cgpath):
+    """Hybrid host whose hugetlb controller is on cgroup2 (no v1 hierarchy): the limit is set
+    in /sys/fs/cgroup/unified, not dropped; memory still goes to v1."""
+    uni = os.path.join(CG, "unified")
+    if pure_v2() or not os.path.exists(os.path.join(uni, "cgroup.controllers")):
+        pytest.skip("needs the hybrid host itself")
+    if v1_holds("hugetlb"):
+        pytest.skip("hugetlb is on a v1 hierarchy here")
+    hugetlb_on_cgroup2(uni)
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sleep", "1000"], linux={"cgroupsPath": cgpath})
+    spec_with(bdir, lambda s: s["linux"].update(resources={
+        "hugepageLimits": HUGE, "memory": {"limit": 32 << 20}}))
+    cid = rt.new_id()
+    try:
+        rt.create(cid, bdir)
+        assert read(uni + cgpath, "hugetlb.2MB.max") == str(4 << 20)
+        assert read(os.path.join(CG, "memory") + cgpath, "memory.limit_in_bytes") == str(32 << 20)
+        rt.cmd("delete", "--force", cid, check=True)
+        for mnt, _ in cgroup_mounts():
+            assert not os.path.exists(mnt + cgpath), mnt
+    finally:
+        rt.cmd("delete", "--force", cid)
+        for mnt, _ in cgroup_mounts():
+            rmtree_cgroup(mnt + cgpath)
+
+
 @need_v2
 def test_oci_memory_on_cgroup2(rt, tmp_path, cgpath):
     need_controllers("memory")
