@@ -18,7 +18,7 @@ UNI=$CG/unified
 HERE=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 CANDIDATES="cpu cpuacct cpuset blkio pids devices freezer"
-WAIT_IDLE=${HULL_CGROUP2_WAIT:-180}
+WAIT_IDLE=${HULL_CGROUP2_WAIT:-90}
 moved=()
 declare -A why
 
@@ -127,20 +127,29 @@ convert() {
             why[$c]="v1 hierarchy busy (child cgroups: $(find "$CG/$c" -mindepth 1 -maxdepth 1 -type d | head -3 | tr '\n' ' '))"
             continue
         fi
-        # plain umount says busy when any process (the tool agent too) has a file of the
-        # mount open: detach lazily, then the hierarchy dies with its last reference
-        if ! umount "$CG/$c" 2>/dev/null && ! umount -l "$CG/$c"; then
-            why[$c]="umount $CG/$c failed"
-            continue
+        # plain umount says busy when some process (possibly one we cannot see into, like the
+        # tool agent, PID 1) has a file of this mount open: detach lazily then, and the
+        # hierarchy dies with its last reference (or not: then it goes back)
+        local how=plain
+        if ! umount "$CG/$c" 2>/dev/null; then
+            how=lazy
+            if ! umount -l "$CG/$c"; then
+                why[$c]="umount $CG/$c failed"
+                continue
+            fi
         fi
         moved+=("$c")
-        for _ in $(seq 1 30); do
+        for _ in $(seq 1 50); do
             [ "$(hier_id "$c")" = 0 ] && break
             sleep 0.1
         done
         if [ "$(hier_id "$c")" != 0 ]; then
-            # a child appeared meanwhile, or another mount namespace still holds it
-            why[$c]="v1 hierarchy still alive after umount (child cgroup or another mount)"
+            # a child appeared meanwhile, or the mount is still referenced
+            if [ $how = lazy ]; then
+                why[$c]="v1 hierarchy stays alive after umount: its mount is pinned (plain umount said busy: a process holds files of $CG/$c open)"
+            else
+                why[$c]="v1 hierarchy stays alive after umount (a child cgroup appeared, or another mount of it exists)"
+            fi
             unset 'moved[${#moved[@]}-1]'
             moved=("${moved[@]}")
             remount_v1 "$c"
