@@ -17,7 +17,7 @@ CG=/sys/fs/cgroup
 UNI=$CG/unified
 HERE=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
-CANDIDATES="cpu cpuacct cpuset blkio pids devices freezer"
+CANDIDATES=${HULL_CGROUP2_CONTROLLERS:-cpu cpuacct cpuset blkio pids devices freezer}
 WAIT_IDLE=${HULL_CGROUP2_WAIT:-90}
 moved=()
 declare -A why
@@ -26,7 +26,7 @@ say() { echo "[cgroup2-env] $*"; }
 
 v2_name() {
     case $1 in
-    cpu | cpuset | pids) echo "$1" ;;
+    cpu | cpuset | pids | hugetlb) echo "$1" ;;
     blkio) echo io ;;
     *) echo "" ;; # cpuacct, devices, freezer: nothing to enable (core cgroup2 features / BPF)
     esac
