@@ -335,12 +335,3 @@ int oci_cgroup_v2_devices(const char *dir, yajl_val rules, const struct oci_spec
     }
     return ret;
 }
-
-int oci_cgroup_v2_device_prog_count(const char *dir, uint32_t *count, hull_error_t *err)
-{
-    _cleanup_close_ int cgfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cgfd < 0)
-        return hull_error_set(err, errno, "open cgroup `%s`", dir);
-    _cleanup_free_ uint32_t *ids = NULL;
-    return prog_query(cgfd, &ids, count, err);
-}

@@ -295,8 +295,6 @@ int oci_cgroup_v2_apply(const char *dir, yajl_val resources, hull_error_t *err);
  * program, attaches it to dir and detaches the programs it replaces. */
 int oci_cgroup_v2_devices(const char *dir, yajl_val rules, const struct oci_spec *spec,
                           hull_error_t *err);
-/* The number of device programs attached directly to dir. */
-int oci_cgroup_v2_device_prog_count(const char *dir, uint32_t *count, hull_error_t *err);
 /* v2: "+cpu +memory ..." for the controllers listed in dir/../cgroup.controllers. */
 int oci_cgroup_v2_enable_controllers(const char *base, const char *dir, hull_error_t *err);
 int oci_cgroup_enter(struct oci_cgroup *cg, pid_t pid, hull_error_t *err);
