@@ -670,12 +670,32 @@ static bool safe_unified_key(const char *k)
     return true;
 }
 
-int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)
+/* The v2 controllers whose settings v2_apply writes. */
+enum {
+    V2_CPU = 1 << 0,
+    V2_CPUSET = 1 << 1,
+    V2_MEMORY = 1 << 2,
+    V2_PIDS = 1 << 3,
+    V2_IO = 1 << 4,
+    V2_HUGETLB = 1 << 5,
+    V2_UNIFIED = 1 << 6, /* linux.resources.unified */
+    V2_ALL = (1 << 7) - 1,
+};
+
+static const struct {
+    const char *v2, *v1;
+    unsigned bit;
+} v2_controllers[] = {
+    {"cpu", "cpu", V2_CPU},    {"cpuset", "cpuset", V2_CPUSET}, {"memory", "memory", V2_MEMORY},
+    {"pids", "pids", V2_PIDS}, {"io", "blkio", V2_IO},          {"hugetlb", "hugetlb", V2_HUGETLB},
+};
+
+static int v2_apply(const char *dir, yajl_val res, unsigned mask, hull_error_t *err)
 {
     int r;
     if (res == NULL)
         return 0;
-    yajl_val mem = hull_json_get(res, "memory");
+    yajl_val mem = (mask & V2_MEMORY) ? hull_json_get(res, "memory") : NULL;
     if (mem) {
         int64_t limit = jint(mem, "limit"), swap = jint(mem, "swap"),
                 reservation = jint(mem, "reservation");
@@ -703,7 +723,7 @@ int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)
         if (hull_json_get_bool(mem, "disableOOMKiller", false))
             log_warn("memory.disableOOMKiller is not supported on cgroup v2, ignored");
     }
-    yajl_val cpu = hull_json_get(res, "cpu");
+    yajl_val cpu = (mask & V2_CPU) ? hull_json_get(res, "cpu") : NULL;
     if (cpu) {
         int64_t shares = jint(cpu, "shares"), quota = jint(cpu, "quota"),
                 period = jint(cpu, "period"), idle = jint(cpu, "idle");
@@ -731,17 +751,17 @@ int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)
         }
         if (idle != OCI_UNSET && (r = write_i64(dir, "cpu.idle", idle, err)) < 0)
             return r;
-        if ((r = v1_cpuset(dir, cpu, err)) < 0)
-            return r;
     }
-    yajl_val pids = hull_json_get(res, "pids");
+    if ((mask & V2_CPUSET) && (r = v1_cpuset(dir, hull_json_get(res, "cpu"), err)) < 0)
+        return r;
+    yajl_val pids = (mask & V2_PIDS) ? hull_json_get(res, "pids") : NULL;
     if (pids) {
         int64_t limit = jint(pids, "limit");
         if (limit != OCI_UNSET &&
             (r = v2_write_max(dir, "pids.max", limit <= 0 ? -1 : limit, err)) < 0)
             return r;
     }
-    yajl_val b = hull_json_get(res, "blockIO");
+    yajl_val b = (mask & V2_IO) ? hull_json_get(res, "blockIO") : NULL;
     if (b) {
         int64_t w = jint(b, "weight");
         if (w != OCI_UNSET && w != 0) {
@@ -766,12 +786,10 @@ int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)
                                    err)) < 0)
                 return r;
     }
-    if ((r = hugetlb(dir, hull_json_get(res, "hugepageLimits"), true, err)) < 0)
+    if ((mask & V2_HUGETLB) &&
+        (r = hugetlb(dir, hull_json_get(res, "hugepageLimits"), true, err)) < 0)
         return r;
-    yajl_val devs = hull_json_get(res, "devices");
-    if (devs && YAJL_IS_ARRAY(devs) && devs->u.array.len > 1)
-        log_debug("device rules on cgroup v2 need an eBPF program: not enforced by cgroups");
-    yajl_val unified = hull_json_get(res, "unified");
+    yajl_val unified = (mask & V2_UNIFIED) ? hull_json_get(res, "unified") : NULL;
     if (unified && YAJL_IS_OBJECT(unified)) {
         for (size_t i = 0; i < unified->u.object.len; i++) {
             const char *k = unified->u.object.keys[i];
@@ -793,6 +811,11 @@ int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)
         }
     }
     return 0;
+}
+
+int oci_cgroup_v2_apply(const char *dir, yajl_val res, hull_error_t *err)
+{
+    return v2_apply(dir, res, V2_ALL, err);
 }
 
 int oci_cgroup_v2_enable_controllers(const char *base, const char *dir, hull_error_t *err)
@@ -852,7 +875,9 @@ int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err)
         int r = hull_mkdir_p(d->path, 0755, err);
         if (r < 0)
             return hull_error_wrap(err, "create cgroup");
-        if (cg->mode == OCI_CGROUP_V2) {
+        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one */
+        if (cg->mode == OCI_CGROUP_V2 ||
+            (cg->mode == OCI_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0)) {
             const char *base = d->mount ? d->mount : "/sys/fs/cgroup";
             _cleanup_error_ hull_error_t e = NULL;
             if (oci_cgroup_v2_enable_controllers(base, d->path, &e) < 0)
@@ -860,6 +885,19 @@ int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err)
         }
     }
     return 0;
+}
+
+/* Hybrid: the v2 controllers of the cgroup2 directory that no v1 hierarchy of cg holds. */
+static unsigned hybrid_v2_mask(const struct oci_cgroup *cg, const char *dir)
+{
+    _cleanup_free_ char *avail = read_small(dir, "cgroup.controllers");
+    unsigned mask = 0;
+    char *save = NULL;
+    for (char *c = avail ? strtok_r(avail, " ", &save) : NULL; c; c = strtok_r(NULL, " ", &save))
+        for (size_t i = 0; i < sizeof(v2_controllers) / sizeof(v2_controllers[0]); i++)
+            if (strcmp(c, v2_controllers[i].v2) == 0 && find_dir(cg, v2_controllers[i].v1) == NULL)
+                mask |= v2_controllers[i].bit;
+    return mask;
 }
 
 int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val res, const struct oci_spec *spec, bool update,
@@ -878,15 +916,24 @@ int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val res, const struct oci_spec 
     for (size_t i = 0; i < cg->n; i++) {
         struct oci_cgroup_dir *d = &cg->dirs[i];
         int r = 0;
+        bool v2dir = cg->mode == OCI_CGROUP_V2 || strcmp(d->controller, "unified") == 0;
         if (cg->mode == OCI_CGROUP_V2) {
-            r = oci_cgroup_v2_apply(d->path, res, err);
-        } else if (strcmp(d->controller, "unified") != 0) {
+            r = v2_apply(d->path, res, V2_ALL, err);
+        } else if (v2dir) {
+            unsigned mask = hybrid_v2_mask(cg, d->path);
+            if (mask)
+                r = v2_apply(d->path, res, mask, err);
+        } else {
             /* a hierarchy may carry several controllers (cpu,cpuacct) */
             _cleanup_free_ char *ctrls = xstrdup(d->controllers);
             char *save = NULL;
             for (char *c = strtok_r(ctrls, ",", &save); c && r == 0; c = strtok_r(NULL, ",", &save))
                 r = oci_cgroup_v1_apply(c, d->path, res, spec, update, err);
         }
+        /* device access on cgroup2 is a BPF program (no v1 devices hierarchy to do it) */
+        yajl_val devs = hull_json_get(res, "devices");
+        if (r == 0 && v2dir && find_dir(cg, "devices") == NULL && (!update || devs))
+            r = oci_cgroup_v2_devices(d->path, devs, update ? NULL : spec, err);
         if (r < 0)
             return r;
     }
@@ -911,10 +958,17 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* cgroup2's cgroup.freeze: on v2, and on hybrid hosts whose freezer is not on v1 */
+static bool v2_freezer(const struct oci_cgroup *cg)
+{
+    return cg->mode == OCI_CGROUP_V2 ||
+           (find_dir(cg, "freezer") == NULL && find_dir(cg, "unified") != NULL);
+}
+
 int oci_cgroup_is_frozen(struct oci_cgroup *cg, bool *frozen)
 {
     *frozen = false;
-    if (cg->mode == OCI_CGROUP_V2) {
+    if (v2_freezer(cg)) {
         const struct oci_cgroup_dir *d = find_dir(cg, "unified");
         if (d == NULL)
             return -ENOENT;
@@ -936,7 +990,7 @@ int oci_cgroup_is_frozen(struct oci_cgroup *cg, bool *frozen)
 
 int oci_cgroup_freeze(struct oci_cgroup *cg, bool freeze, hull_error_t *err)
 {
-    if (cg->mode == OCI_CGROUP_V2) {
+    if (v2_freezer(cg)) {
         const struct oci_cgroup_dir *d = find_dir(cg, "unified");
         if (d == NULL)
             return hull_error_setx(err, ENOTSUP, "no cgroup to freeze");

@@ -56,7 +56,10 @@
  *   hierarchy's root; a relative one ("abc", or the container id when empty) is below the
  *   calling process's own cgroup in that hierarchy.  On v1/hybrid hosts every mounted v1
  *   hierarchy (including name=systemd) and the hybrid cgroup2 get a directory; resources go
- *   to the v1 controllers; linux.resources.unified is rejected (it needs pure v2).  `delete`
+ *   to the v1 controllers, and to cgroup2 for the controllers no v1 hierarchy holds (a host
+ *   where some controllers moved to cgroup2); linux.resources.unified is rejected (it needs
+ *   pure v2).  On cgroup2 without a v1 devices hierarchy, device rules are a cgroup device
+ *   BPF program (cgroup_devices.c).  `delete`
  *   removes the leaf directories (never their parents).
  *
  * exec: with --process, a process object without "capabilities" gets the container's own
@@ -64,8 +67,8 @@
  *
  * Not supported (warned about or rejected): hooks (ignored with a warning), seccomp
  *   SCMP_ACT_NOTIFY / listenerPath (create fails), idmapped mounts and tmpcopyup (ignored
- *   with a warning), linux.intelRdt and personality (ignored), cgroup v2 device rules (need
- *   eBPF; not enforced), systemd cgroup driver (--systemd-cgroup fails).
+ *   with a warning), linux.intelRdt and personality (ignored), systemd cgroup driver
+ * (--systemd-cgroup fails).
  *
  * ======================== Module internals (libhulloci.a) ==================================== */
 #ifndef HULL_OCI_H
@@ -293,6 +296,11 @@ int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val resources, const struct oci
 int oci_cgroup_v1_apply(const char *controller, const char *dir, yajl_val resources,
                         const struct oci_spec *spec, bool update, hull_error_t *err);
 int oci_cgroup_v2_apply(const char *dir, yajl_val resources, hull_error_t *err);
+/* v2 device access (cgroup_devices.c): compiles the rules (linux.resources.devices, then the
+ * standard devices, then spec's linux.devices when spec is not NULL) to a cgroup device BPF
+ * program, attaches it to dir and detaches the programs it replaces. */
+int oci_cgroup_v2_devices(const char *dir, yajl_val rules, const struct oci_spec *spec,
+                          hull_error_t *err);
 /* v2: "+cpu +memory ..." for the controllers listed in dir/../cgroup.controllers. */
 int oci_cgroup_v2_enable_controllers(const char *base, const char *dir, hull_error_t *err);
 int oci_cgroup_enter(struct oci_cgroup *cg, pid_t pid, hull_error_t *err);

@@ -76,30 +76,64 @@ static bool nano_cores(struct stats_service *s, const char *key, struct stats_cp
     return ok;
 }
 
+/* cgroup v2 pressure (PSI), NULL when the kernel gave none for this resource. */
+static Runtime__V1__PsiStats *psi_message(struct rpc_call *call, const struct stats_psi *p)
+{
+    if (!p->valid)
+        return NULL;
+    Runtime__V1__PsiStats *m = rpc_new_message(call, &runtime__v1__psi_stats__descriptor);
+    const struct stats_psi_data *src[2] = {&p->some, p->has_full ? &p->full : NULL};
+    Runtime__V1__PsiData **dst[2] = {&m->some, &m->full};
+    for (size_t i = 0; i < 2; i++) {
+        if (src[i] == NULL)
+            continue;
+        Runtime__V1__PsiData *d = rpc_new_message(call, &runtime__v1__psi_data__descriptor);
+        d->total = src[i]->total_ns;
+        d->avg10 = src[i]->avg10;
+        d->avg60 = src[i]->avg60;
+        d->avg300 = src[i]->avg300;
+        *dst[i] = d;
+    }
+    return m;
+}
+
 static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, const char *key,
-                         Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out)
+                         Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out,
+                         Runtime__V1__IoUsage **io_out)
 {
     struct stats_service *s = rpc_server(call)->stats;
-    if (u->cpu.valid) {
+    if (u->cpu.valid || u->cpu.psi.valid) {
         Runtime__V1__CpuUsage *cpu = rpc_new_message(call, &runtime__v1__cpu_usage__descriptor);
         cpu->timestamp = u->timestamp_ns;
-        cpu->usage_core_nano_seconds = rpc_u64(call, u->cpu.usage_ns);
-        uint64_t nc = 0;
-        if (nano_cores(s, key, stats_cpu_sample_of(u), &nc))
-            cpu->usage_nano_cores = rpc_u64(call, nc);
+        if (u->cpu.valid) {
+            cpu->usage_core_nano_seconds = rpc_u64(call, u->cpu.usage_ns);
+            uint64_t nc = 0;
+            if (nano_cores(s, key, stats_cpu_sample_of(u), &nc))
+                cpu->usage_nano_cores = rpc_u64(call, nc);
+        }
+        cpu->psi = psi_message(call, &u->cpu.psi);
         *cpu_out = cpu;
     }
-    if (u->memory.valid) {
+    if (u->memory.valid || u->memory.psi.valid) {
         Runtime__V1__MemoryUsage *m = rpc_new_message(call, &runtime__v1__memory_usage__descriptor);
         m->timestamp = u->timestamp_ns;
-        m->working_set_bytes = rpc_u64(call, u->memory.working_set_bytes);
-        m->usage_bytes = rpc_u64(call, u->memory.usage_bytes);
-        m->rss_bytes = rpc_u64(call, u->memory.rss_bytes);
-        m->page_faults = rpc_u64(call, u->memory.page_faults);
-        m->major_page_faults = rpc_u64(call, u->memory.major_page_faults);
-        if (u->memory.has_limit)
-            m->available_bytes = rpc_u64(call, u->memory.available_bytes);
+        if (u->memory.valid) {
+            m->working_set_bytes = rpc_u64(call, u->memory.working_set_bytes);
+            m->usage_bytes = rpc_u64(call, u->memory.usage_bytes);
+            m->rss_bytes = rpc_u64(call, u->memory.rss_bytes);
+            m->page_faults = rpc_u64(call, u->memory.page_faults);
+            m->major_page_faults = rpc_u64(call, u->memory.major_page_faults);
+            if (u->memory.has_limit)
+                m->available_bytes = rpc_u64(call, u->memory.available_bytes);
+        }
+        m->psi = psi_message(call, &u->memory.psi);
         *mem_out = m;
+    }
+    if (u->io.psi.valid) {
+        Runtime__V1__IoUsage *io = rpc_new_message(call, &runtime__v1__io_usage__descriptor);
+        io->timestamp = u->timestamp_ns;
+        io->psi = psi_message(call, &u->io.psi);
+        *io_out = io;
     }
 }
 
@@ -129,7 +163,7 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
     if (s->cg && c->cgroups_path[0] && c->state != CONTAINER_EXITED &&
         stats_cgroup_read(s->cg, c->cgroups_path, &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("c/%s", c->id);
-        fill_cpu_mem(call, &u, key, &st->cpu, &st->memory);
+        fill_cpu_mem(call, &u, key, &st->cpu, &st->memory, &st->io);
         if (u.memory.valid && u.memory.has_swap) {
             st->swap = rpc_new_message(call, &runtime__v1__swap_usage__descriptor);
             st->swap->timestamp = u.timestamp_ns;
@@ -282,7 +316,7 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     if (s->cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
         stats_cgroup_read(s->cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("p/%s", sandbox_id(sb));
-        fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory);
+        fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory, &lx->io);
         if (u.pids.valid) {
             lx->process = rpc_new_message(call, &runtime__v1__process_usage__descriptor);
             lx->process->timestamp = u.timestamp_ns;

@@ -682,7 +682,11 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
     _cleanup_free_ char *pids = stats_cgroup_dir(cg, "pids", cgroups_path);
     _cleanup_free_ char *blkio = stats_cgroup_dir(cg, "blkio", cgroups_path);
     _cleanup_free_ char *uni = stats_cgroup_dir(cg, "unified", cgroups_path);
-    const char *dirs[] = {acct, cpu, mem, pids, blkio};
+    if (!dir_exists(uni)) {
+        free(uni);
+        uni = NULL;
+    }
+    const char *dirs[] = {acct, cpu, mem, pids, blkio, uni};
     const char *any = NULL;
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         if (dir_exists(dirs[i])) {
@@ -692,13 +696,24 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
     }
     if (!found)
         return hull_error_setx(err, ENOENT, "cgroup `%s` not found", cgroups_path);
+    /* Hybrid: a controller on no v1 hierarchy may be on the cgroup2 one (a host that moved
+     * some controllers there); cgroup2's cpu.stat usage needs no controller at all. */
     cpu_v1(dir_exists(acct) ? acct : NULL, dir_exists(cpu) ? cpu : NULL, &out->cpu);
+    if (!out->cpu.valid && find_v1(cg, "cpuacct") == NULL && uni)
+        cpu_v2(uni, &out->cpu);
     if (dir_exists(mem))
         memory_v1(mem, &out->memory);
-    pids_read(dir_exists(pids) ? pids : NULL, any, &out->pids);
+    else if (find_v1(cg, "memory") == NULL && uni)
+        memory_v2(uni, &out->memory);
+    if (dir_exists(pids) || find_v1(cg, "pids") != NULL || uni == NULL)
+        pids_read(dir_exists(pids) ? pids : NULL, any, &out->pids);
+    else
+        pids_read(uni, any, &out->pids);
     if (dir_exists(blkio))
         io_v1(blkio, &out->io);
-    if (dir_exists(uni)) {
+    else if (find_v1(cg, "blkio") == NULL && uni)
+        io_v2(uni, &out->io);
+    if (uni) {
         read_psi(uni, "cpu.pressure", &out->cpu.psi);
         read_psi(uni, "memory.pressure", &out->memory.psi);
         read_psi(uni, "io.pressure", &out->io.psi);

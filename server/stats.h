@@ -32,7 +32,9 @@
 /* ---- cgroup layout ---------------------------------------------------------------------------
  * STATS_CGROUP_V1: only v1 hierarchies (one per controller or co-mounted, e.g. cpu,cpuacct).
  * STATS_CGROUP_HYBRID: v1 controllers plus a (usually empty) cgroup2 at <root>/unified; usage
- *   comes from v1, pressure (PSI) from the unified tree when the cgroup exists there.
+ *   comes from v1, pressure (PSI) from the unified tree when the cgroup exists there, and so
+ *   does the usage of a controller that no v1 hierarchy holds (cpu usage from cgroup2's
+ *   cpu.stat, which needs no controller; memory, pids, io when moved to cgroup2).
  * STATS_CGROUP_V2: cgroup2 mounted at the root. */
 enum stats_cgroup_mode {
     STATS_CGROUP_NONE = 0,

@@ -408,6 +408,77 @@ static void test_v1_memory_and_cpuset(void **state)
     free(base);
 }
 
+/* ---- mixed hybrid: some controllers moved to cgroup2, memory still on v1 ------------------ */
+
+static void test_mixed_hybrid(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *mi = fixture("mountinfo-hybrid-mixed");
+    struct oci_cgroup_layout l;
+    hull_error_t err = NULL;
+    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
+    assert_int_equal(l.mode, OCI_CGROUP_HYBRID);
+    assert_int_equal(l.n, 3);
+    struct oci_cgroup real;
+    assert_int_equal(oci_cgroup_resolve(&l, "4:memory:/x\n0::/\n", "/hull/pod/c", "c", &real, &err),
+                     0);
+    assert_int_equal(real.n, 3);
+    bool uni = false;
+    for (size_t i = 0; i < real.n; i++)
+        uni = uni || (strcmp(real.dirs[i].controller, "unified") == 0 &&
+                      strcmp(real.dirs[i].path, "/sys/fs/cgroup/unified/hull/pod/c") == 0);
+    assert_true(uni);
+    oci_cgroup_clear(&real);
+    oci_cgroup_layout_clear(&l);
+
+    /* the same layout on fixture trees: a v1 memory and devices dir, a cgroup2 dir */
+    _cleanup_free_ char *leaf = NULL;
+    _cleanup_free_ char *base = v2_tree(&leaf);
+    put(leaf, "cgroup.controllers", "cpuset cpu io pids\n");
+    _cleanup_free_ char *mem = hull_path_join(base, "v1mem");
+    assert_int_equal(mkdir(mem, 0755), 0);
+    put(mem, "memory.limit_in_bytes", "");
+    put(mem, "memory.soft_limit_in_bytes", "");
+    _cleanup_free_ char *dev = hull_path_join(base, "v1dev");
+    assert_int_equal(mkdir(dev, 0755), 0);
+    put(dev, "devices.allow", "");
+    put(dev, "devices.deny", "");
+    struct oci_cgroup cg = {.mode = OCI_CGROUP_HYBRID, .n = 3};
+    cg.dirs = xmalloc0(3 * sizeof(*cg.dirs));
+    const char *names[] = {"memory", "devices", "unified"};
+    const char *paths[] = {mem, dev, leaf};
+    for (size_t i = 0; i < 3; i++) {
+        cg.dirs[i].controller = xstrdup(names[i]);
+        cg.dirs[i].controllers = xstrdup(i == 2 ? "" : names[i]);
+        cg.dirs[i].path = xstrdup(paths[i]);
+        cg.dirs[i].mount = xstrdup(base);
+    }
+    yajl_val res =
+        parse("{\"memory\":{\"limit\":67108864},\"cpu\":{\"shares\":1024,"
+              "\"quota\":20000,\"period\":100000,\"cpus\":\"0\"},"
+              "\"pids\":{\"limit\":9},\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}");
+    assert_int_equal(oci_cgroup_apply(&cg, res, NULL, false, &err), 0);
+    assert_file(mem, "memory.limit_in_bytes", "67108864");
+    assert_file(leaf, "memory.max", ""); /* memory is v1's here */
+    assert_file(leaf, "cpu.max", "20000 100000");
+    assert_file(leaf, "cpu.weight", "39");
+    assert_file(leaf, "cpuset.cpus", "0");
+    assert_file(leaf, "pids.max", "9");
+    assert_file(dev, "devices.deny", "a");
+    /* no v1 freezer: cgroup2's cgroup.freeze */
+    put(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
+    assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
+    assert_file(leaf, "cgroup.freeze", "1");
+    /* plain hybrid (cgroup2 offers no controller): nothing is written there */
+    put(leaf, "cgroup.controllers", "\n");
+    put(leaf, "cpu.max", "max 100000\n");
+    assert_int_equal(oci_cgroup_apply(&cg, res, NULL, true, &err), 0);
+    assert_file(leaf, "cpu.max", "max 100000");
+    yajl_tree_free(res);
+    oci_cgroup_clear(&cg);
+    rm_tree(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_v2_enable_controllers),
         cmocka_unit_test(test_v2_freeze_oom_pids),
         cmocka_unit_test(test_v1_memory_and_cpuset),
+        cmocka_unit_test(test_mixed_hybrid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

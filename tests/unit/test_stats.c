@@ -335,6 +335,31 @@ static void test_hybrid(void **state)
     stats_close(cg);
 }
 
+/* hybrid where cpu, io and pids moved to cgroup2: their usage comes from unified/, memory from
+ * v1 */
+static void test_hybrid_mixed(void **state)
+{
+    (void)state;
+    struct stats_cgroups *cg = open_fixture("hybrid-mixed", STATS_CGROUP_HYBRID);
+    struct stats_cgroup s;
+    read_ok(cg, "/hull/c", &s);
+    assert_true(s.cpu.valid);
+    assert_int_equal(s.cpu.usage_ns, 4000000);
+    assert_true(s.cpu.has_user_system);
+    assert_true(s.memory.valid);
+    assert_int_equal(s.memory.usage_bytes, 1 * MiB);
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 5);
+    assert_true(s.pids.has_limit);
+    assert_int_equal(s.pids.limit, 50);
+    assert_true(s.io.valid);
+    assert_int_equal(s.io.read_bytes, 100);
+    assert_int_equal(s.io.write_bytes, 200);
+    assert_true(s.io.psi.valid);
+    assert_int_equal(s.io.psi.full.total_ns, 6000);
+    stats_close(cg);
+}
+
 /* ---- layout detection from mountinfo ------------------------------------------------------ */
 static const char MI_HYBRID[] =
     "22 1 0:21 / / rw,relatime - ext4 /dev/sda1 rw\n"
@@ -1139,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_v2_limited),
         cmocka_unit_test(test_v2_unlimited),
         cmocka_unit_test(test_hybrid),
+        cmocka_unit_test(test_hybrid_mixed),
         cmocka_unit_test(test_mountinfo_layouts),
         cmocka_unit_test(test_nano_cores),
         cmocka_unit_test_teardown(test_live_cgroup, live_teardown),
