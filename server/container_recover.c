@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define RECOVER_RUNTIME_TIMEOUT_MS (30 * 1000)
 
@@ -54,6 +55,14 @@ static bool argv_has(const char *buf, size_t len, const char *word)
 
 typedef bool (*proc_match_fn)(void *opaque, const char *argv, size_t len);
 
+/* Signals the process pinned by pidfd (plain kill of pid without pidfd support). */
+static int signal_pinned(pid_t pid, int pidfd, int sig)
+{
+    if (pidfd >= 0)
+        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+    return kill(pid, sig);
+}
+
 /* SIGKILLs every process (but hulld) whose argv matches; returns how many. */
 static int kill_matching(proc_match_fn match, void *opaque)
 {
@@ -68,11 +77,16 @@ static int kill_matching(proc_match_fn match, void *opaque)
         long pid = strtol(de->d_name, &end, 10);
         if (*end != '\0' || pid <= 0 || pid == self)
             continue;
+        /* pinned before its argv is read: if the pid is recycled in between, the signal
+         * goes to the dead process (ESRCH), never to the newcomer */
+        _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (pidfd < 0 && errno != ENOSYS)
+            continue;
         size_t len = 0;
         _cleanup_free_ char *argv = proc_argv((pid_t)pid, &len);
         if (argv == NULL || len == 0)
             continue;
-        if (match(opaque, argv, len) && kill((pid_t)pid, SIGKILL) == 0) {
+        if (match(opaque, argv, len) && signal_pinned((pid_t)pid, pidfd, SIGKILL) == 0) {
             log_info("recovery: killed stale process %ld (%s)", pid, argv);
             n++;
         }
@@ -131,6 +145,62 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+/* The pids listed in a cgroup.procs file (at most max), or -1. */
+static int read_procs(const char *procs, pid_t *out, int max)
+{
+    _cleanup_free_ char *text = NULL;
+    _cleanup_error_ hull_error_t err = NULL;
+    if (hull_read_file(procs, 1 << 20, &text, NULL, &err) < 0)
+        return -1;
+    int n = 0;
+    for (char *p = text; *p && n < max;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 0 && pid != getpid())
+            out[n++] = (pid_t)pid;
+        p = end;
+        while (*p == '\n')
+            p++;
+    }
+    return n;
+}
+
+#define KILL_BATCH 1024
+
+/* SIGKILLs what runs in the cgroup.  Each pid is pinned with a pidfd and signalled only if
+ * it is still listed afterwards: a process that exited after the first read and whose pid
+ * went to a process elsewhere is never hit. */
+static int kill_cgroup_procs(const char *procs)
+{
+    pid_t *pids = xmalloc0(KILL_BATCH * sizeof(pid_t));
+    int *fds = xmalloc0(KILL_BATCH * sizeof(int));
+    pid_t *now = xmalloc0(KILL_BATCH * sizeof(pid_t));
+    int n = read_procs(procs, pids, KILL_BATCH);
+    for (int i = 0; i < n; i++) {
+        fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
+        if (fds[i] < 0)
+            fds[i] = -errno;
+    }
+    int m = n > 0 ? read_procs(procs, now, KILL_BATCH) : 0;
+    for (int i = 0; i < n; i++) {
+        bool listed = false;
+        for (int j = 0; j < m && !listed; j++)
+            listed = now[j] == pids[i];
+        if (listed && fds[i] >= 0)
+            syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0);
+        else if (listed && fds[i] == -ENOSYS)
+            kill(pids[i], SIGKILL);
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    free(pids);
+    free(fds);
+    free(now);
+    return n < 0 ? -1 : 0;
+}
+
 /* Removes the cgroup dir and those below it, deepest first; with kill, what runs in them is
  * SIGKILLed first. */
 static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
@@ -165,21 +235,8 @@ static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
             return;
         if (errno != EBUSY || !kill_procs)
             break;
-        _cleanup_free_ char *text = NULL;
-        _cleanup_error_ hull_error_t err = NULL;
-        if (hull_read_file(procs, 1 << 20, &text, NULL, &err) < 0)
+        if (kill_cgroup_procs(procs) < 0)
             break;
-        for (char *p = text; *p;) {
-            char *end;
-            long pid = strtol(p, &end, 10);
-            if (end == p)
-                break;
-            if (pid > 0 && pid != getpid())
-                kill((pid_t)pid, SIGKILL);
-            p = end;
-            while (*p == '\n')
-                p++;
-        }
         usleep(20 * 1000);
     }
     if (kill_procs)
