@@ -9,8 +9,12 @@
 #include "server/ocispec.h"
 #include "server/sandbox_int.h"
 
+#include <errno.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static bool arr_has(yajl_val arr, const char *s)
 {
@@ -96,11 +100,44 @@ static void test_allowlist_covers_pause(void **state)
     }
 }
 
+/* Stopping the infra process never hits a process that merely holds its pid now: with a start
+ * time that does not match, or none recorded (a record from before the field, or an infra
+ * process that was gone already when it was read), the process stays. */
+static void test_kill_pause_needs_matching_start_time(void **state)
+{
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        for (;;)
+            pause();
+    }
+    uint64_t start = 0;
+    for (int i = 0; i < 100 && (start = sandbox_proc_start_time(child)) == 0; i++)
+        usleep(1000);
+    sandbox_kill_pause(child, start + 1);
+    bool alive_wrong = waitpid(child, NULL, WNOHANG) == 0;
+    sandbox_kill_pause(child, 0);
+    bool alive_unknown = waitpid(child, NULL, WNOHANG) == 0;
+    if (alive_unknown)
+        sandbox_kill_pause(child, start);
+    bool reaped = waitpid(child, NULL, WNOHANG) < 0 && errno == ECHILD;
+    if (!reaped) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    assert_true(start != 0);
+    assert_true(alive_wrong);
+    assert_true(alive_unknown);
+    assert_true(reaped); /* the right start time: killed and reaped */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allowlist_inside_runtime_default),
         cmocka_unit_test(test_allowlist_covers_pause),
+        cmocka_unit_test(test_kill_pause_needs_matching_start_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
