@@ -272,6 +272,21 @@ static bool pid_alive(struct oci_state *st)
     return oci_proc_starttime(st->pid, &start, &zombie) == 0 && !zombie && start == st->starttime;
 }
 
+/* Signals the init recorded in st, never a process that got its pid after it exited: the
+ * pid is pinned with a pidfd before its start time is compared.  -ESRCH when the init is
+ * gone. */
+static int signal_init(struct oci_state *st, int sig)
+{
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+    if (pidfd < 0 && errno != ENOSYS)
+        return -errno;
+    if (!pid_alive(st))
+        return -ESRCH;
+    int r =
+        pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) : kill(st->pid, sig);
+    return r < 0 ? -errno : 0;
+}
+
 /* Takes the init's start pipe (write end): pidfd_getfd(2) on a pidfd checked against the
  * recorded start time, so a recycled pid can never be written to. */
 static int init_start_pipe(struct oci_state *st, hull_error_t *err)
@@ -532,8 +547,9 @@ static int cmd_kill(const struct oci_global *g, int argc, char **argv, hull_erro
         r = hull_error_setx(err, ESRCH, "container \"%s\" is not running", id);
     } else if (flag(&o, "all")) {
         r = oci_cgroup_kill_all(&st.cgroup, sig, err);
-    } else if (kill(st.pid, sig) < 0) {
-        r = hull_error_set(err, errno, "kill container \"%s\"", id);
+    } else if ((r = signal_init(&st, sig)) < 0) {
+        r = r == -ESRCH ? hull_error_setx(err, ESRCH, "container \"%s\" is not running", id)
+                        : hull_error_set(err, -r, "kill container \"%s\"", id);
     }
     oci_state_clear(&st);
     return r;
@@ -550,8 +566,7 @@ static void wait_dead(struct oci_state *st)
 static int destroy(struct oci_state *st, hull_error_t *err)
 {
     _cleanup_error_ hull_error_t e = NULL;
-    if (pid_alive(st))
-        kill(st->pid, SIGKILL);
+    signal_init(st, SIGKILL);
     _cleanup_free_ pid_t *left = NULL;
     size_t n_left = 0;
     if (st->cgroup.n > 0 && oci_cgroup_pids(&st->cgroup, &left, &n_left, &e) < 0)

@@ -357,6 +357,12 @@ int sandbox_infra_new(const char *pause_path, const char *mnt_dir, struct sandbo
     return 0;
 }
 
+const void *sandbox_infra_filter(const struct sandbox_infra *in, unsigned short *len)
+{
+    *len = in->filter_len;
+    return in->filter;
+}
+
 void sandbox_infra_free(struct sandbox_infra *in)
 {
     if (in == NULL)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
 
@@ -430,10 +431,18 @@ void sandbox_kill_pause(pid_t pid, uint64_t start_time)
         waitpid(pid, NULL, WNOHANG); /* exited already: reap it if it is our child */
         return;
     }
+    /* pinned before its start time is compared: a pid recycled after that check can not be
+     * hit; with no recorded start time nothing proves the pid is still the infra process */
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     uint64_t now = sandbox_proc_start_time(pid);
-    if (now == 0 || (start_time != 0 && now != start_time))
-        return; /* gone, or the pid was reused */
-    kill(pid, SIGKILL);
+    if (now == 0 || start_time == 0 || now != start_time || (pidfd < 0 && errno != ENOSYS)) {
+        waitpid(pid, NULL, WNOHANG); /* gone, or the pid is another process's now */
+        return;
+    }
+    if (pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    else
+        kill(pid, SIGKILL);
     int status;
     /* reap it if it is our child (it is not after a hulld restart) */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
