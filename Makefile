@@ -196,7 +196,7 @@ run-tests: $(UNIT_BIN) $(GEN_PY)
 	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v tests/integration $(PYTEST_ARGS)
 
-bench: all $(GEN_PY)
+bench: all $(UNIT_BIN) $(GEN_PY)
 	@command -v containerd >/dev/null || apt-get install -y -qq --no-install-recommends containerd
 	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) tests/bench/run.py

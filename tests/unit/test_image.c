@@ -525,6 +525,39 @@ static void test_unpack_size_cap(void **state)
     assert_int_equal(st.bytes, 30);
 }
 
+/* Empty entries cost inodes, not bytes: a layer of many empty files still meets the cap
+ * (one 4 KiB block charged per entry, plus 1024 entries of slack). */
+static void test_unpack_entry_cap(void **state)
+{
+    struct fx *f = *state;
+    struct tarb t;
+    tar_begin(&t, 1);
+    char name[32];
+    for (int i = 0; i < 1100; i++) {
+        snprintf(name, sizeof(name), "empty%d", i);
+        tar_add(&t, name, AE_IFREG, 0644, "", NULL, false);
+    }
+    int fd = tar_fd(&t);
+    hull_error_t err = NULL;
+    struct image_unpack_stats st = {0};
+    int r = image_unpack_layer_capped(fd, f->dirfd, NULL, 8192, &st, &err);
+    close(fd);
+    assert_int_equal(r, -EFBIG);
+    assert_non_null(strstr(err->msg, "more than 1026 entries"));
+    hull_error_free(&err);
+    assert_false(exists_in(f->layer, "empty1099"));
+    /* the same layer with a cap that allows it */
+    tar_begin(&t, 1);
+    for (int i = 0; i < 1100; i++) {
+        snprintf(name, sizeof(name), "ok%d", i);
+        tar_add(&t, name, AE_IFREG, 0644, "", NULL, false);
+    }
+    fd = tar_fd(&t);
+    r = image_unpack_layer_capped(fd, f->dirfd, NULL, 4096 * 100, &st, &err);
+    close(fd);
+    assert_int_equal(r, 0);
+}
+
 /* SECURITY.md: layer unpack writes outside the root — one test per hostile entry kind. */
 static void test_hostile_dotdot(void **state)
 {
@@ -782,6 +815,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_uid_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_fuzz, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_size_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_entry_cap, setup, teardown),
     };
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }
