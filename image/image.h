@@ -190,17 +190,4 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
 
 void image_strv_free(char **v);
 
-/* ---- hulld glue (server/rpc_image.c) ------------------------------------------------------- */
-struct hull_server;
-struct image_service;
-/* Opens the store under config->root with the registry settings of the config; sets srv->images. */
-int image_service_init(struct hull_server *srv, hull_error_t *err);
-void image_service_fini(struct hull_server *srv);
-/* SIGHUP: takes the registry settings (mirrors, insecure registries, CA files, timeout) of a
- * freshly loaded configuration; pulls already running keep the settings they started with. */
-struct hull_config;
-void image_service_reload(struct hull_server *srv, const struct hull_config *fresh);
-/* The store, for the container code: srv->images → image_service_store(srv->images). */
-struct image_store *image_service_store(struct image_service *svc);
-
 #endif

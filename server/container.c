@@ -1,5 +1,6 @@
 /* Container records, persistence, recovery and exit tracking.  The lifecycle operations that
- * talk to hull-conmon and the OCI runtime are in container_ops.c. */
+ * talk to hull-conmon and the OCI runtime are in container_create.c, container_lifecycle.c and
+ * container_exec.c. */
 #include "server/container_internal.h"
 #include "server/metrics.h"
 
@@ -571,10 +572,11 @@ static void *exit_watcher(void *arg)
 }
 
 /* ---- service --------------------------------------------------------------------------------- */
-int container_service_init(struct hull_server *srv, hull_error_t *err)
+int container_service_init(struct hull_server *srv, struct image_store *images, hull_error_t *err)
 {
     const struct hull_config *cfg = srv->config;
     struct container_service *cs = xmalloc0(sizeof(*cs));
+    cs->images = images;
     pthread_mutex_init(&cs->mu, NULL);
     cs->hub = events_hub_new();
     cs->inotify_fd = -1;
