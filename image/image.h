@@ -177,7 +177,7 @@ void image_gc(struct image_store *s);
 
 /* The overlay lower directories of image_id, topmost first (as overlayfs lowerdir wants), as
  * short relative names "l/<short>" to be resolved from image_store_dir(), and as absolute paths.
- * NULL-terminated lists; free with image_strv_free. */
+ * NULL-terminated lists; free with hull_strv_free. */
 int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_names,
                     char ***abs_paths, hull_error_t *err);
 /* Mounts an overlay of image_id's layers at target, with upperdir/workdir (both NULL: a
@@ -188,6 +188,7 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
                         const char *workdir, const char *target, const char *extra_opts,
                         hull_error_t *err);
 
+/* hull_strv_free under its old name (image/overlay.c still calls it). */
 void image_strv_free(char **v);
 
 #endif

@@ -283,7 +283,7 @@ void img_empty_trash(char **trash)
         if (hull_rm_rf(*p, &e) < 0)
             log_warn("image store: %s", hull_error_msg(&e));
     }
-    image_strv_free(trash);
+    hull_strv_free(trash);
 }
 
 struct hold *img_find_hold(struct image_store *s, const char *id)
@@ -419,17 +419,17 @@ int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_n
     pthread_mutex_unlock(&s->lock);
     free(ids);
     if (ret < 0) {
-        image_strv_free(sn);
-        image_strv_free(ap);
+        hull_strv_free(sn);
+        hull_strv_free(ap);
         return ret;
     }
     if (short_names)
         *short_names = sn;
     else
-        image_strv_free(sn);
+        hull_strv_free(sn);
     if (abs_paths)
         *abs_paths = ap;
     else
-        image_strv_free(ap);
+        hull_strv_free(ap);
     return 0;
 }

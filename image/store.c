@@ -57,8 +57,8 @@ void img_rec_free(struct image_rec *r)
     if (r == NULL)
         return;
     free(r->id);
-    image_strv_free(r->tags);
-    image_strv_free(r->digests);
+    hull_strv_free(r->tags);
+    hull_strv_free(r->digests);
     free(r->manifest_digest);
     free(r->index_digest);
     for (size_t i = 0; i < r->n_layers; i++)
@@ -567,17 +567,17 @@ void image_info_free(struct image_info *i)
     if (i == NULL)
         return;
     free(i->id);
-    image_strv_free(i->repo_tags);
-    image_strv_free(i->repo_digests);
+    hull_strv_free(i->repo_tags);
+    hull_strv_free(i->repo_digests);
     free(i->user);
     free(i->username);
-    image_strv_free(i->entrypoint);
-    image_strv_free(i->cmd);
-    image_strv_free(i->env);
-    image_strv_free(i->volumes);
+    hull_strv_free(i->entrypoint);
+    hull_strv_free(i->cmd);
+    hull_strv_free(i->env);
+    hull_strv_free(i->volumes);
     free(i->working_dir);
     free(i->stop_signal);
-    image_strv_free(i->labels);
+    hull_strv_free(i->labels);
     free(i->manifest_digest);
     free(i);
 }

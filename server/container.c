@@ -12,13 +12,8 @@
 #include <poll.h>
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-char *ctr_base64_encode(const uint8_t *data, size_t len)
-{
-    return hull_base64_encode(data, len);
-}
-
-/* Records hold padded base64 only. */
-int ctr_base64_decode(const char *s, uint8_t **out, size_t *len)
+/* Records hold padded base64 only; *out is a new buffer. */
+static int record_base64_decode(const char *s, uint8_t **out, size_t *len)
 {
     size_t n = strlen(s);
     if (n % 4 != 0)
@@ -322,9 +317,9 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
     struct hull_json_writer w;
     hull_jw_init(&w, false);
     pthread_mutex_lock(&c->lock);
-    _cleanup_free_ char *cfg = ctr_base64_encode(c->config_pb, c->config_len);
+    _cleanup_free_ char *cfg = hull_base64_encode(c->config_pb, c->config_len);
     _cleanup_free_ char *res =
-        c->resources_pb ? ctr_base64_encode(c->resources_pb, c->resources_len) : NULL;
+        c->resources_pb ? hull_base64_encode(c->resources_pb, c->resources_len) : NULL;
     hull_jw_begin_object(&w);
     hull_jw_kv_int(&w, "version", 1);
     hull_jw_kv_string(&w, "id", c->id);
@@ -395,7 +390,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
         return hull_error_setx(err, EINVAL, "record is incomplete");
     struct container *c = ctr_new();
     snprintf(c->id, sizeof(c->id), "%s", id);
-    if (ctr_base64_decode(cfg, &c->config_pb, &c->config_len) < 0 ||
+    if (record_base64_decode(cfg, &c->config_pb, &c->config_len) < 0 ||
         (c->config = runtime__v1__container_config__unpack(NULL, c->config_len, c->config_pb)) ==
             NULL ||
         c->config->metadata == NULL) {
@@ -403,7 +398,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
         return hull_error_setx(err, EINVAL, "stored CRI config is not valid");
     }
     const char *res = hull_json_get_string(doc, "resources", NULL);
-    if (res && ctr_base64_decode(res, &c->resources_pb, &c->resources_len) < 0) {
+    if (res && record_base64_decode(res, &c->resources_pb, &c->resources_len) < 0) {
         ctr_put(c);
         return hull_error_setx(err, EINVAL, "stored resources are not valid");
     }

@@ -129,8 +129,6 @@ char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_i
 void ctr_register_hooks(struct hull_server *srv);
 /* Signal name or number (image STOPSIGNAL, CRI enum name) → number; SIGTERM when unknown. */
 int ctr_signal_number(const char *name);
-char *ctr_base64_encode(const uint8_t *data, size_t len);
-int ctr_base64_decode(const char *s, uint8_t **out, size_t *len);
 
 /* Crash recovery (container_recover.c).  ctr_teardown kills the monitor and runtime processes
  * of id, deletes its runtime state (when the runtime is known), its cgroup (when known), rootfs
