@@ -81,13 +81,16 @@ $(BUILD)/%.a:
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-# Link order: dependants first.
+# Link order: dependants first.  hulld uses nothing of oci/ (the runtime is its own binary,
+# hull-oci); unit tests and fuzz targets link every library.
+HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a \
+	$(BUILD)/libhullcni.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
-$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(LIBS)
+$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(HULLD_LIBS)
 	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS)
+	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(HULLD_LIBS) $(PKG_LIBS)
 
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
 	@echo "  LD      $@"

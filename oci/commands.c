@@ -194,7 +194,8 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
         size_t len = 0;
         _cleanup_free_ char *dst = hull_path_join(dir, "config.json");
         if ((r = hull_read_file(src, 4u << 20, &text, &len, err)) < 0 ||
-            (r = oci_write_file_replace(dst, text, len, 0600, err)) < 0)
+            (r = hull_write_file_atomic_flags(
+                 dst, text, len, 0600, HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) < 0)
             goto fail;
     }
     if ((r = oci_cgroup_layout_detect(&layout, err)) < 0)
@@ -235,7 +236,9 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
     if (ro.pid_file) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%d", (int)pid);
-        if ((r = oci_write_file_replace(ro.pid_file, buf, strlen(buf), 0644, err)) < 0)
+        if ((r = hull_write_file_atomic_flags(ro.pid_file, buf, strlen(buf), 0644,
+                                              HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) <
+            0)
             goto fail;
     }
     oci_cgroup_clear(&cg);
@@ -777,7 +780,7 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
         yajl_val base = hull_json_get(spec->tree, "process");
         if ((r = oci_process_parse(base, &proc, err)) < 0)
             goto out;
-        oci_strv_free(proc.args);
+        hull_strv_free(proc.args);
         proc.args = xmalloc0((o.n_pos) * sizeof(char *));
         for (size_t i = 1; i < o.n_pos; i++)
             proc.args[i - 1] = xstrdup(o.pos[i]);
@@ -786,7 +789,7 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
             proc.cwd = xstrdup(opt(&o, "cwd"));
         }
         if (opt(&o, "env")) {
-            size_t n = oci_strv_len(proc.env);
+            size_t n = hull_strv_len(proc.env);
             proc.env = xrealloc(proc.env, (n + 2) * sizeof(char *));
             proc.env[n] = xstrdup(opt(&o, "env"));
             proc.env[n + 1] = NULL;

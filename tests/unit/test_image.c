@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "image/image.h"
 
 #include <archive.h>
@@ -470,7 +472,7 @@ static void test_unpack_no_padding(void **state)
     char p[256];
     snprintf(p, sizeof(p), "%s/b", f->layer);
     char *data = NULL;
-    assert_int_equal(hull_read_file(p, 100, &data, NULL, &err), 0);
+    assert_hull_ok(hull_read_file(p, 100, &data, NULL, &err), err);
     assert_string_equal(data, "world");
     free(data);
 }
@@ -789,7 +791,7 @@ static void test_hostile_fuzz(void **state)
         /* fresh layer dir for the next round */
         hull_error_t err = NULL;
         close(f->dirfd);
-        assert_int_equal(hull_rm_rf(f->layer, &err), 0);
+        assert_hull_ok(hull_rm_rf(f->layer, &err), err);
         mkdir(f->layer, 0755);
         f->dirfd = open(f->layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
