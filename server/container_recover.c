@@ -95,9 +95,23 @@ static int kill_matching(proc_match_fn match, void *opaque)
     return n;
 }
 
+/* A monitor or runtime command of container id: the id as an argument, and an argument under
+ * hulld's state directory (monitor sockets, exit files, runtime roots all live there), so a
+ * client or a workload that merely names the id (crictl exec ID ...) is never taken for one. */
+struct id_match {
+    const char *id, *state_dir;
+};
+
 static bool match_id(void *opaque, const char *argv, size_t len)
 {
-    return argv_has(argv, len, opaque);
+    const struct id_match *m = opaque;
+    if (!argv_has(argv, len, m->id))
+        return false;
+    size_t n = strlen(m->state_dir);
+    for (const char *p = argv; p < argv + len; p += strlen(p) + 1)
+        if (strncmp(p, m->state_dir, n) == 0 && (p[n] == '/' || p[n] == '\0'))
+            return true;
+    return false;
 }
 
 /* ---- cgroups ------------------------------------------------------------------------------ */
@@ -302,7 +316,8 @@ void ctr_teardown(struct hull_server *srv, const char *id, const char *runtime_p
 {
     struct container_service *cs = ctr_service(srv);
     /* the monitor and any runtime process still working for it */
-    kill_matching(match_id, (void *)id);
+    struct id_match im = {.id = id, .state_dir = srv->config->state_dir};
+    kill_matching(match_id, &im);
     if (runtime_path && runtime_path[0] && runtime_root && runtime_root[0]) {
         const char *argv[] = {runtime_path, "--root", runtime_root, "delete", "--force", id, NULL};
         _cleanup_error_ hull_error_t err = NULL;
