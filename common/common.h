@@ -176,6 +176,19 @@ bool hull_strv_has(char *const *v, size_t n, const char *s);
 /* This build's architecture as GOARCH spells it ("amd64", "arm64", "386", ...); "" if unknown. */
 const char *hull_goarch(void);
 
+/* ---- processes ------------------------------------------------------------------------------- */
+/* hull_clone_in_userns: a short-lived helper joins the mount namespace pre_mntns_fd (if >= 0)
+ * and then the user namespace userns_fd, becomes uid/gid 0 there and clones the child with
+ * clone_flags | CLONE_PARENT | SIGCHLD, so the child stays the caller's child while the
+ * namespaces the clone creates are owned by the joined user namespace; the caller never joins
+ * it.  The child runs child(arg) (which must not return) with the helper's pipe closed; the
+ * helper is reaped before returning.  Returns the child's pid as seen from the caller's pid
+ * namespace for children (a joined pid namespace gives a pid local to it) or -errno. */
+#define HULL_CLONE_NONDUMPABLE  1u /* helper and child non-dumpable from their first instruction */
+#define HULL_CLONE_ID0_OPTIONAL 2u /* go on as the overflow ids if uid/gid 0 is not mapped */
+pid_t hull_clone_in_userns(int userns_fd, int pre_mntns_fd, unsigned long clone_flags,
+                           unsigned flags, void (*child)(void *), void *arg);
+
 /* ---- capabilities ------------------------------------------------------------------------ */
 #define HULL_CAP_COUNT 41 /* CAP_CHOWN (0) .. CAP_CHECKPOINT_RESTORE (40) */
 /* "CAP_CHOWN" for 0; NULL outside the table. */

@@ -337,54 +337,22 @@ static pid_t host_pid_of_child(pid_t inner, hull_error_t *err)
 /* The init for a user namespace given by path: a short-lived helper joins it and clones the init
  * with CLONE_PARENT (so it is still our child), so that the namespaces the clone creates (mount,
  * pid, ...) are owned by the joined user namespace, as runc's nsexec does.  hull-oci itself never
- * joins it.  Returns the init's pid (as seen from the helper's pid namespace) or -errno. */
-static pid_t clone_nondumpable(unsigned long flags);
+ * joins it.  The helper is non-dumpable from its first instruction: so is the init it clones. */
+static void userns_child_main(void *arg)
+{
+    struct child_args *a = arg;
+    a->userns_fd = -1;
+    child_main(a);
+}
 
 static pid_t clone_in_userns(struct child_args *a, int flags, hull_error_t *err)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return hull_error_set(err, errno, "pipe");
-    /* non-dumpable from the first instruction: so is the init the helper clones */
-    pid_t helper = clone_nondumpable(SIGCHLD);
-    if (helper == 0) {
-        close(p[0]);
-        int res[2] = {-1, 0};
-        if (setns(a->userns_fd, CLONE_NEWUSER) < 0) {
-            res[1] = errno;
-        } else {
-            pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | CLONE_PARENT | SIGCHLD,
-                                       NULL, NULL, NULL, 0);
-            if (pid == 0) {
-                close(p[1]);
-                a->userns_fd = -1;
-                if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-                    log_debug("uid/gid 0 is not mapped in the joined user namespace");
-                child_main(a);
-            }
-            res[0] = pid;
-            res[1] = pid < 0 ? errno : 0;
-        }
-        if (write(p[1], res, sizeof(res)) != sizeof(res))
-            _exit(1);
-        _exit(0);
-    }
-    int e = errno;
-    close(p[1]);
-    if (helper < 0) {
-        close(p[0]);
-        return hull_error_set(err, e, "clone");
-    }
-    int res[2] = {-1, EIO};
-    ssize_t n;
-    while ((n = read(p[0], res, sizeof(res))) < 0 && errno == EINTR)
-        ;
-    close(p[0]);
-    while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (n != sizeof(res) || res[0] <= 0)
-        return hull_error_set(err, res[1] ? res[1] : EIO, "clone in the user namespace");
-    return host_pid_of_child(res[0], err);
+    pid_t pid = hull_clone_in_userns(a->userns_fd, -1, (unsigned long)flags,
+                                     HULL_CLONE_NONDUMPABLE | HULL_CLONE_ID0_OPTIONAL,
+                                     userns_child_main, a);
+    if (pid < 0)
+        return hull_error_set(err, -pid, "clone in the user namespace");
+    return host_pid_of_child(pid, err);
 }
 
 static int write_idmap(pid_t pid, const char *file, const struct oci_idmap *m, size_t n,

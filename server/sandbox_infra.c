@@ -455,49 +455,21 @@ static __attribute__((noreturn)) void child_main(const struct child_args *a)
  * mount namespace (which needs the host's privileges) and then the user namespace; the child,
  * cloned with CLONE_PARENT, is still hulld's child, and its pid and mount namespaces belong to
  * the pod's user namespace so the pod's containers can mount /proc for it. */
+static void userns_child_main(void *arg)
+{
+    struct child_args *a = arg;
+    a->mntfd = -1; /* the helper joined it */
+    child_main(a);
+}
+
 static long clone_in_userns(int usfd, struct child_args *a)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return -1;
-    long helper = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
-    if (helper == 0) {
-        long res[2] = {-1, 0};
-        /* raw syscalls: glibc's set*id would wait for the threads of hulld this copy lacks */
-        if (setns(a->mntfd, CLONE_NEWNS) < 0 || setns(usfd, CLONE_NEWUSER) < 0 ||
-            syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
-            res[1] = errno;
-        } else {
-            res[0] = syscall(SYS_clone, CLONE_NEWPID | CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
-            if (res[0] == 0) {
-                a->mntfd = -1;
-                child_main(a);
-            }
-            res[1] = errno;
-        }
-        if (write(p[1], res, sizeof(res)) != sizeof(res))
-            _exit(1);
-        _exit(0);
-    }
-    int e = errno;
-    close(p[1]);
-    if (helper < 0) {
-        close(p[0]);
-        errno = e;
+    pid_t pid = hull_clone_in_userns(usfd, a->mntfd, CLONE_NEWPID, 0, userns_child_main, a);
+    if (pid < 0) {
+        errno = -pid;
         return -1;
     }
-    long res[2] = {-1, EIO};
-    ssize_t n;
-    while ((n = read(p[0], res, sizeof(res))) < 0 && errno == EINTR)
-        ;
-    close(p[0]);
-    while (waitpid((pid_t)helper, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (n != sizeof(res) || res[0] <= 0) {
-        errno = res[1] ? (int)res[1] : EIO;
-        return -1;
-    }
-    return res[0];
+    return pid;
 }
 
 int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char *ipcns,

@@ -70,6 +70,15 @@ def container_config(name, image, command=None, attempt=0, log_path=None, labels
 # ---- calls ------------------------------------------------------------------------------------
 
 
+def prepare(d, image, logs, handler="", more_images=()):
+    """Pulls image (a registry.Image) and more_images into d and sets what test helpers read:
+    d.img (image), d.logs (the pods' log directory base) and d.handler."""
+    for img in (image, *more_images):
+        d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=img.ref)), timeout=120)
+    d.img, d.logs, d.handler = image, logs, handler
+    return d
+
+
 def run_pod(d, config, handler="", timeout=60):
     return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config, runtime_handler=handler),
                                    timeout=timeout).pod_sandbox_id
@@ -103,6 +112,16 @@ def start_container(d, cid, timeout=60):
     d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=timeout)
 
 
+def stop_container(d, cid, grace=0, timeout=60):
+    """StopContainer with grace seconds before SIGKILL."""
+    d.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=grace),
+                            timeout=timeout)
+
+
+def remove_container(d, cid, timeout=60):
+    d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=timeout)
+
+
 def container_status(d, cid):
     return d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
 
@@ -120,6 +139,13 @@ def wait_state(d, cid, state, timeout=20):
         return wait_for(reached, timeout=timeout, what=f"container {cid} to reach {state}")
     except AssertionError:
         raise AssertionError(f"container {cid} did not reach {state}: {last[0] if last else ''}")
+
+
+def sh(d, cid, script, timeout=20):
+    """Runs `sh -c script` with ExecSync; returns (exit code, stdout, stderr) as text."""
+    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
+                                              timeout=timeout))
+    return r.exit_code, r.stdout.decode(), r.stderr.decode()
 
 
 def exec_sync(d, cid, *cmd, timeout=20):

@@ -18,6 +18,15 @@ def cgroup_mounts():
     return out
 
 
+def remove_cgroup_parent(parent):
+    """rmdir parent in every cgroup hierarchy, ignoring errors (teardown)."""
+    for mnt in cgroup_mounts():
+        try:
+            os.rmdir(mnt + parent)
+        except OSError:
+            pass
+
+
 def cgroups_below(parent):
     """Every cgroup below parent (not parent itself), in every hierarchy."""
     found = []

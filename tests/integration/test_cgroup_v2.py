@@ -11,15 +11,16 @@ import ctypes
 import json
 import os
 import struct
-import subprocess
 import time
 
-import grpc
 import pytest
 
 import bundle as B
 from conftest import pb
+import cri
+from leaks import cgroups_below
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
+from test_container import all_applets
 from test_oci_helpers import make_rt, spec_with
 
 CG = "/sys/fs/cgroup"
@@ -357,14 +358,9 @@ def test_oci_memory_settings_need_the_controller(rt, tmp_path, cgpath):
 
 
 # ---- hulld end to end --------------------------------------------------------------------
-def applets():
-    out = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True)
-    return [a for a in out.stdout.split() if a and a != "busybox"]
-
-
 @pytest.fixture(scope="module")
 def image(registry):  # noqa: F811
-    return registry.push_image("cgv2/busybox", "1", [make_layer(busybox_entries(applets()))],
+    return registry.push_image("cgv2/busybox", "1", [make_layer(busybox_entries(all_applets()))],
                                config={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]})
 
 
@@ -377,51 +373,29 @@ def hull(hulld_factory, registry, image, tmp_path):  # noqa: F811
     d.parent = parent
     d.logs = tmp_path / "logs"
     yield d
-    try:
-        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    cri.remove_all_pods(d)
     for mnt, _ in cgroup_mounts():
         rmtree_cgroup(mnt + parent)
 
 
 def run_pod(d, name, privileged=False):
-    cfg = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="cgv2"),
-        log_directory=str(d.logs / name),
-        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            privileged=privileged,
-            namespace_options=pb.NamespaceOption(network=pb.NODE))))
-    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id, cfg
+    sc = pb.LinuxSandboxSecurityContext(privileged=privileged)
+    cfg = cri.pod_config(name, namespace="cgv2", network=pb.NODE, log_directory=d.logs / name,
+                         linux=pb.LinuxPodSandboxConfig(security_context=sc))
+    return cri.run_pod(d, cfg), cfg
 
 
 def start(d, pod, pcfg, name, cmd, **sc):
-    cfg = pb.ContainerConfig(
-        metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=d.img.ref),
-        command=cmd, log_path=f"{name}.log",
-        linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(**sc)))
-    cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=cfg, sandbox_config=pcfg), timeout=60).container_id
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=60)
+    cid = cri.create_container(d, pod, pcfg, cri.container_config(
+        name, d.img.ref, cmd, log_path=f"{name}.log",
+        linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(**sc))))
+    cri.start_container(d, cid)
     return cid
 
 
 def exec_out(d, cid, script):
-    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
-                                              timeout=20))
-    return r.stdout.decode() + r.stderr.decode()
-
-
-def hull_dirs(parent):
-    """Directories below the cgroup parent in every cgroup hierarchy of mountinfo."""
-    found = []
-    for mnt, _ in cgroup_mounts():
-        root = mnt + parent
-        for dp, dns, _ in os.walk(root):
-            found += [os.path.join(dp, n) for n in dns]
-    return found
+    _, out, err = cri.sh(d, cid, script)
+    return out + err
 
 
 def container_dir(d, cid):
@@ -432,7 +406,7 @@ def container_dir(d, cid):
             for n in dns:
                 if cid in n:
                     return os.path.join(dp, n)
-    raise AssertionError(f"no cgroup2 directory for {cid}: {hull_dirs(d.parent)}")
+    raise AssertionError(f"no cgroup2 directory for {cid}: {cgroups_below(d.parent)}")
 
 
 @need_v2
@@ -476,7 +450,7 @@ def test_cri_devices_update_psi_and_cleanup(hull):
         print("SKIP UpdateContainerResources on cgroup2: " + skip_reason("cpu"))
     d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
     d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
-    assert hull_dirs(d.parent) == []
+    assert cgroups_below(d.parent) == []
 
 
 # ---- any layout: nothing left in any hierarchy ----------------------------------------------
@@ -486,11 +460,11 @@ def test_pod_cgroups_removed_from_every_hierarchy(hull):
     d = hull
     pod, pcfg = run_pod(d, "leak")
     cid = start(d, pod, pcfg, "c", ["sleep", "1000"])
-    assert any(cid in p for p in hull_dirs(d.parent))
+    assert any(cid in p for p in cgroups_below(d.parent))
     layouts = sorted({f for _, f in cgroup_mounts()})
     d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
     d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
-    assert hull_dirs(d.parent) == [], layouts
+    assert cgroups_below(d.parent) == [], layouts
 
 
 def test_mixed_hybrid_limits(hull):
@@ -513,10 +487,10 @@ def test_mixed_hybrid_limits(hull):
     d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=60)
     cdir = container_dir(d, cid)
     assert read(cdir, "cpu.max") == "40000 100000"
-    mem = [p for p in hull_dirs(d.parent) if p.startswith(CG + "/memory/") and cid in p][0]
+    mem = [p for p in cgroups_below(d.parent) if p.startswith(CG + "/memory/") and cid in p][0]
     assert read(mem, "memory.limit_in_bytes") == str(64 << 20)
     s = d.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
     assert s.cpu.usage_core_nano_seconds.value > 0 and s.memory.working_set_bytes.value > 0
     d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
     d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
-    assert hull_dirs(d.parent) == []
+    assert cgroups_below(d.parent) == []

@@ -3,15 +3,15 @@ remove, stop and remove the pod) while hulld is SIGKILLed at random moments, fiv
 row, and restarted each time.  Afterwards everything it lists can be stopped and removed, names
 can be used again, and no monitor or runtime process, mount, cgroup (in any hierarchy), pinned
 namespace or state file is left."""
-import os
 import random
 import threading
 import time
 
 import grpc
 
+import cri
 from conftest import pb
-from leaks import cgroup_mounts, wait_clean
+from leaks import remove_cgroup_parent, wait_clean
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
 from test_cni_lib import NetEnv, kubelet_like
 
@@ -21,17 +21,14 @@ THREADS = 3
 
 def lifecycle(d, img, name):
     pcfg = kubelet_like(name)
-    pod = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pcfg),
-                                  timeout=30).pod_sandbox_id
-    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="c"),
-                             image=pb.ImageSpec(image=img.ref), command=["sleep", "1000"])
-    cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=cfg, sandbox_config=pcfg), timeout=30).container_id
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=30)
-    d.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0), timeout=30)
-    d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=30)
-    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=30)
-    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=30)
+    pod = cri.run_pod(d, pcfg, timeout=30)
+    cid = cri.create_container(d, pod, pcfg, cri.container_config("c", img.ref, ["sleep", "1000"]),
+                               timeout=30)
+    cri.start_container(d, cid, timeout=30)
+    cri.stop_container(d, cid, timeout=30)
+    cri.remove_container(d, cid, timeout=30)
+    cri.stop_pod(d, pod, timeout=30)
+    cri.remove_pod(d, pod, timeout=30)
 
 
 def test_sigkill_during_parallel_lifecycles(hulld_factory, registry):  # noqa: F811
@@ -104,8 +101,4 @@ def test_sigkill_during_parallel_lifecycles(hulld_factory, registry):  # noqa: F
         wait_clean(d, net.cgroup_parent)
     finally:
         net.cleanup()
-        for mnt in cgroup_mounts():  # NetEnv.cleanup leaves the v2 one of a hybrid host
-            try:
-                os.rmdir(mnt + net.cgroup_parent)
-            except OSError:
-                pass
+        remove_cgroup_parent(net.cgroup_parent)  # NetEnv.cleanup leaves the v2 one of a hybrid host

@@ -11,8 +11,11 @@ import time
 import grpc
 import pytest
 
+import cri
 from conftest import Hulld, pb, unmount_below
-from leaks import cgroup_mounts, cgroups_below, leftovers, processes_mentioning, wait_clean
+from cri import start_container as start
+from leaks import (cgroups_below, leftovers, processes_mentioning, remove_cgroup_parent,
+                   wait_clean)
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
 from test_cni_lib import NetEnv, kubelet_like
 
@@ -40,11 +43,7 @@ def env(registry):  # noqa: F811
     report = d.sanitizer_report()
     unmount_below(base)
     net.cleanup()
-    for mnt in cgroup_mounts():  # NetEnv.cleanup leaves the v2 one of a hybrid host
-        try:
-            os.rmdir(mnt + net.cgroup_parent)
-        except OSError:
-            pass
+    remove_cgroup_parent(net.cgroup_parent)  # NetEnv.cleanup leaves the v2 one of a hybrid host
     shutil.rmtree(base, ignore_errors=True)
     assert report == "", report
     assert rc in (0, None), d.log()[-4000:]
@@ -69,19 +68,12 @@ def crash_during(d, point, action):
 
 
 def run_pod(d, name):
-    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=kubelet_like(name)),
-                                   timeout=60).pod_sandbox_id
+    return cri.run_pod(d, kubelet_like(name))
 
 
 def create(d, pod, name, cmd=("sleep", "1000")):
-    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
-                             image=pb.ImageSpec(image=d.img.ref), command=list(cmd))
-    return d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=cfg, sandbox_config=kubelet_like("x")), timeout=60).container_id
-
-
-def start(d, cid):
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=60)
+    cfg = cri.container_config(name, d.img.ref, cmd)
+    return cri.create_container(d, pod, kubelet_like("x"), cfg)
 
 
 def containers(d):
@@ -100,11 +92,11 @@ def state_of(d, cid):
 def remove_everything(d):
     """Stops and removes whatever hulld lists, through the CRI only."""
     for c in containers(d):
-        d.runtime.StopContainer(pb.StopContainerRequest(container_id=c.id, timeout=0), timeout=60)
-        d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=c.id), timeout=60)
+        cri.stop_container(d, c.id)
+        cri.remove_container(d, c.id)
     for p in pods(d):
-        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=p.id), timeout=60)
-        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p.id), timeout=60)
+        cri.stop_pod(d, p.id)
+        cri.remove_pod(d, p.id)
     assert containers(d) == [] and pods(d) == []
 
 
@@ -115,10 +107,8 @@ def reuse_names(d, pod_name, ctr_name=None):
     if ctr_name:
         for c in containers(d):
             if c.metadata.name == ctr_name:
-                d.runtime.StopContainer(pb.StopContainerRequest(container_id=c.id, timeout=0),
-                                        timeout=60)
-                d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=c.id),
-                                          timeout=60)
+                cri.stop_container(d, c.id)
+                cri.remove_container(d, c.id)
         cid = create(d, pod, ctr_name)
         start(d, cid)
         assert state_of(d, cid) == pb.CONTAINER_RUNNING

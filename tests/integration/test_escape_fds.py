@@ -9,12 +9,15 @@ import subprocess
 import threading
 import time
 
-import grpc
 import pytest
 
-from conftest import pb
+import cri
+from conftest import pb, unmount_below
+from cri import sh
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
 from test_container import all_applets, create, run_pod, status, wait_state
+from test_oci_features import shared_dir  # noqa: F401  (fixture)
+from test_oci_security import host_objects
 
 # One line per fd of every process the container sees (but the listing shell itself):
 # "PID FD LINK DEV:INO".  Links need ptrace-mode access: the container has CAP_SYS_PTRACE.
@@ -34,19 +37,8 @@ def busybox_image(registry):  # noqa: F811
 def make_env(request, hulld_factory, registry, busybox_image, tmp_path, handler):  # noqa: F811
     d = hulld_factory("--insecure-registry", registry.host,
                       "--runtime", "runc=/usr/sbin/runc")
-    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
-    d.logs = tmp_path / "logs"
-    d.img = busybox_image
-    d.handler = handler
-
-    def cleanup():
-        try:
-            for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-                d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-                d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-        except grpc.RpcError:
-            pass
-    request.addfinalizer(cleanup)
+    cri.prepare(d, busybox_image, tmp_path / "logs", handler)
+    request.addfinalizer(lambda: cri.remove_all_pods(d))
     return d
 
 
@@ -55,31 +47,11 @@ def caps(*add):
         capabilities=pb.Capability(add_capabilities=list(add))))
 
 
-def sh(d, cid, script, timeout=20):
-    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
-                                              timeout=timeout))
-    return r.exit_code, r.stdout.decode(), r.stderr.decode()
-
-
-def host_objects():
-    links = set()
-    for ns in ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user"):
-        try:
-            links.add(os.readlink("/proc/self/ns/" + ns))
-        except OSError:
-            pass
-    devino = set()
-    for p in ("/proc", "/", "/run", "/sys", "/tmp"):
-        st = os.stat(p)
-        devino.add("%d:%d" % (st.st_dev, st.st_ino))
-    return links, devino
-
-
 def check_listing(out, d, what):
     """Every fd of every process: no host namespace, no host /proc, /, /run, /sys, /tmp, nothing
     under hulld's root or state dir (exec.fifo, namespace pins); fds above stdio only anonymous
     pipes/sockets."""
-    links, devino = host_objects()
+    links, devino = host_objects(("/proc", "/", "/run", "/sys", "/tmp"))
     rows = [l.split() for l in out.splitlines() if l.strip()]
     assert rows, what + ": nothing listed"
     bad = []
@@ -149,33 +121,11 @@ def test_created_container_in_shared_pid_pod_holds_no_host_fds(request, hulld_fa
     wait_state(d, waiting, pb.CONTAINER_RUNNING)
 
 
-def umount_under(path):
-    with open("/proc/self/mountinfo") as f:
-        points = [l.split()[4] for l in f]
-    for p in sorted((p for p in points if p == path or p.startswith(path + "/")),
-                    key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], stderr=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def shared_dir(tmp_path):
-    """A host directory made a shared mount (what Bidirectional needs)."""
-    dirpath = str(tmp_path / "shared")
-    os.makedirs(os.path.join(dirpath, "fromhost"))
-    os.makedirs(os.path.join(dirpath, "fromctr"))
-    subprocess.run(["mount", "--bind", dirpath, dirpath], check=True)
-    try:
-        subprocess.run(["mount", "--make-shared", dirpath], check=True)
-        yield dirpath
-    finally:
-        umount_under(dirpath)
-
-
 @pytest.mark.parametrize("handler", ["hull-oci", "runc"])
 def test_bidirectional_propagation(request, hulld_factory, registry, busybox_image,  # noqa: F811
                                    tmp_path, shared_dir, handler):
     d = make_env(request, hulld_factory, registry, busybox_image, tmp_path, handler)
-    request.addfinalizer(lambda: umount_under(shared_dir))
+    request.addfinalizer(lambda: unmount_below(shared_dir))
     pod, pcfg = run_pod(d, "bidi")
     cid = create(d, pod, pcfg, "bidi", ["sleep", "1000"], linux=caps("SYS_ADMIN"),
                  mounts=[pb.Mount(container_path="/mnt/bidi", host_path=shared_dir,

@@ -4,10 +4,12 @@ and runc)."""
 import grpc
 import pytest
 
+import cri
 from conftest import pb
+from cri import sh
 from registry import make_layer, registry  # noqa: F401  (fixture)
 from test_container import busybox_image, create, run_pod, wait_state  # noqa: F401
-from test_userns import code_of, sh, userns_pod
+from test_userns import code_of, userns_pod
 
 HANDLERS = ["hull-oci", "runc"]
 
@@ -35,18 +37,8 @@ def data_image(registry):  # noqa: F811
 @pytest.fixture
 def d(hulld_factory, registry, busybox_image, data_image, tmp_path):  # noqa: F811
     h = hulld_factory("--insecure-registry", registry.host, "--runtime", "runc=/usr/sbin/runc")
-    for img in (busybox_image, data_image):
-        h.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=img.ref)))
-    h.logs = tmp_path / "logs"
-    h.img = busybox_image
-    h.handler = "hull-oci"
-    yield h
-    try:
-        for s in h.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            h.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            h.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    yield cri.prepare(h, busybox_image, tmp_path / "logs", "hull-oci", more_images=[data_image])
+    cri.remove_all_pods(h)
 
 
 def image_mount(path, ref, sub=""):

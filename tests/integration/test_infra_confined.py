@@ -11,7 +11,9 @@ import time
 import grpc
 import pytest
 
+import cri
 from conftest import binary, pb
+from cri import sh
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
 
 HANDLERS = ["hull-oci", "runc"]
@@ -38,42 +40,23 @@ def env(request, hulld_factory, registry, image, tmp_path):  # noqa: F811
     with open(d.marker, "w") as f:
         f.write(d.marker_text + "\n")
     yield d
-    try:
-        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    cri.remove_all_pods(d)
     os.unlink(d.marker)
 
 
 def run_pod(d, name):
-    cfg = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
-        log_directory=str(d.logs / name),
-        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.POD))))
-    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=d.handler))
-    return r.pod_sandbox_id, cfg
+    cfg = cri.pod_config(name, network=pb.NODE, pid=pb.POD, log_directory=d.logs / name)
+    return cri.run_pod(d, cfg, handler=d.handler), cfg
 
 
 def start(d, pod, pod_cfg, name, caps_add=()):
     sc = pb.LinuxContainerSecurityContext(
         capabilities=pb.Capability(add_capabilities=list(caps_add)))
-    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
-                             image=pb.ImageSpec(image=d.img.ref), command=["sleep", "1000"],
-                             log_path=f"{name}.log",
-                             linux=pb.LinuxContainerConfig(security_context=sc))
-    cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=cfg, sandbox_config=pod_cfg)).container_id
-    d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    cid = cri.create_container(d, pod, pod_cfg, cri.container_config(
+        name, d.img.ref, ["sleep", "1000"], log_path=f"{name}.log",
+        linux=pb.LinuxContainerConfig(security_context=sc)))
+    cri.start_container(d, cid)
     return cid
-
-
-def sh(d, cid, script):
-    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
-                                              timeout=20))
-    return r.exit_code, r.stdout.decode(), r.stderr.decode()
 
 
 def host_only_files(d, cid):

@@ -14,6 +14,7 @@ import uuid
 import grpc
 import pytest
 
+import cri
 from conftest import binary, pb
 from registry import AuthProxy, Registry, make_layer, registry  # noqa: F401  (fixture)
 
@@ -268,47 +269,28 @@ def env(hulld_factory, registry, bb_image, tmp_path):  # noqa: F811
     d.img = bb_image
     d.logs = tmp_path / "logs"
     yield d
-    try:
-        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    cri.remove_all_pods(d)
 
 
 def pod_config(d, name, network=pb.NODE):
-    return pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="lim"),
-        log_directory=str(d.logs / name),
-        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            namespace_options=pb.NamespaceOption(network=network))))
+    return cri.pod_config(name, namespace="lim", network=network, log_directory=d.logs / name)
 
 
 def run_pod(d, name="pod", network=pb.NODE):
     cfg = pod_config(d, name, network)
-    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id, cfg
+    return cri.run_pod(d, cfg), cfg
 
 
 def ctr_config(d, name, cmd, **extra):
-    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name),
-                              image=pb.ImageSpec(image=d.img.ref), command=cmd,
-                              log_path=f"{name}.log", **extra)
+    return cri.container_config(name, d.img.ref, cmd, log_path=f"{name}.log", **extra)
 
 
 def create(d, pod, pcfg, name, cmd, **extra):
-    return d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=ctr_config(d, name, cmd, **extra),
-        sandbox_config=pcfg)).container_id
+    return cri.create_container(d, pod, pcfg, ctr_config(d, name, cmd, **extra))
 
 
 def wait_exited(d, cid, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
-        if st.state == pb.CONTAINER_EXITED:
-            return st
-        time.sleep(0.1)
-    raise AssertionError(f"{cid} did not exit")
+    return cri.wait_state(d, cid, pb.CONTAINER_EXITED, timeout=timeout)
 
 
 def invalid(call, *args, **kw):

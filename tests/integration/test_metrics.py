@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from conftest import pb
+from cri import remove_all_pods
 from registry import registry  # noqa: F401  (fixture)
 
 # ---- a strict Prometheus text-format (0.0.4) reader -------------------------------------------
@@ -189,12 +190,7 @@ def mhulld(hulld_factory, registry):  # noqa: F811
     d = hulld_factory("--metrics-address", "127.0.0.1:0", "--insecure-registry", registry.host)
     d.metrics_port = metrics_port(d)
     yield d
-    try:
-        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    remove_all_pods(d)
 
 
 def test_metrics_count_rpcs_errors_pulls_and_states(mhulld, registry):  # noqa: F811

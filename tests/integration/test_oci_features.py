@@ -10,6 +10,7 @@ import time
 import pytest
 
 import bundle as B
+from conftest import unmount_below
 from test_oci_helpers import is_hull, make_rt, spec_with
 
 
@@ -367,15 +368,6 @@ def test_join_pid_namespace_by_path(rt, tmp_path):
     rt.cmd("delete", "--force", c1, check=True)
 
 
-def umount_under(path):
-    """Lazily unmounts every mount at or below path (deepest first)."""
-    with open("/proc/self/mountinfo") as f:
-        points = [l.split()[4] for l in f]
-    points = [p for p in points if p == path or p.startswith(path + "/")]
-    for p in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], stderr=subprocess.DEVNULL)
-
-
 @pytest.fixture
 def shared_dir(tmp_path):
     """A host directory that is a shared mount (what kubelet needs for Bidirectional)."""
@@ -387,7 +379,7 @@ def shared_dir(tmp_path):
         subprocess.run(["mount", "--make-shared", d], check=True)
         yield d
     finally:
-        umount_under(d)
+        unmount_below(d)
 
 
 def test_bidirectional_mount_propagation(rt, tmp_path, shared_dir):

@@ -469,8 +469,9 @@ FD_LIST_SCRIPT = ("cd /proc/$P/fd || exit 3; for f in *; do "
                   "echo \"$f $(readlink $f) $(stat -L -c %d:%i $f 2>/dev/null)\"; done")
 
 
-def host_objects():
-    """Links and dev:ino pairs that name host objects a container must never reach."""
+def host_objects(dirs=("/proc", "/", "/run", "/sys")):
+    """Links (the host's namespaces) and dev:ino pairs (of dirs) that name host objects a
+    container must never reach."""
     links = set()
     for ns in ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user"):
         try:
@@ -478,7 +479,7 @@ def host_objects():
         except OSError:
             pass
     devino = set()
-    for p in ("/proc", "/", "/run", "/sys"):
+    for p in dirs:
         st = os.stat(p)
         devino.add("%d:%d" % (st.st_dev, st.st_ino))
     return links, devino

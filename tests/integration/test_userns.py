@@ -9,7 +9,10 @@ import tempfile
 import grpc
 import pytest
 
+import cri
 from conftest import pb
+from cri import sh
+from leaks import mounts_below
 from registry import make_layer, registry  # noqa: F401  (fixture)
 from test_container import busybox_image, create, run_pod, status, wait_state  # noqa: F401
 
@@ -21,17 +24,8 @@ def d(hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
     # "old" stands for a runtime without recursive read-only mounts: its `features` says nothing
     h = hulld_factory("--insecure-registry", registry.host, "--runtime", "runc=/usr/sbin/runc",
                       "--runtime", "old=/bin/true")
-    h.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
-    h.logs = tmp_path / "logs"
-    h.img = busybox_image
-    h.handler = "hull-oci"
-    yield h
-    try:
-        for s in h.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            h.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            h.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    yield cri.prepare(h, busybox_image, tmp_path / "logs", "hull-oci")
+    cri.remove_all_pods(h)
 
 
 def start(d, pod, pcfg, name, cmd=("sleep", "1000"), **extra):
@@ -39,12 +33,6 @@ def start(d, pod, pcfg, name, cmd=("sleep", "1000"), **extra):
     d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(d, cid, pb.CONTAINER_RUNNING)
     return cid
-
-
-def sh(d, cid, script):
-    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],
-                                              timeout=10))
-    return r.exit_code, r.stdout.decode(), r.stderr.decode()
 
 
 def code_of(fn):
@@ -170,11 +158,6 @@ def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.P
                                                  ipc=pb.POD, userns_options=us))))
     r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
     return r.pod_sandbox_id, cfg
-
-
-def mounts_below(path):
-    with open("/proc/self/mountinfo") as f:
-        return [l.split()[4] for l in f if l.split()[4].startswith(path)]
 
 
 @pytest.mark.parametrize("handler", HANDLERS)

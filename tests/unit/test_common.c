@@ -13,9 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static char *make_tmpdir(void)
@@ -440,6 +443,70 @@ static void test_goarch(void **state)
 #endif
 }
 
+/* Exit status of the cloned child: 1 if dumpable, + 2 if in the user namespace of inode *arg. */
+static void report_child(void *arg)
+{
+    struct stat st;
+    int in_ns = stat("/proc/self/ns/user", &st) == 0 && st.st_ino == *(ino_t *)arg;
+    _exit((prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) + (in_ns ? 2 : 0));
+}
+
+static int clone_status(int usfd, unsigned flags, ino_t ino)
+{
+    pid_t pid = hull_clone_in_userns(usfd, -1, 0, flags, report_child, &ino);
+    if (pid < 0)
+        return pid;
+    int status = 0;
+    /* CLONE_PARENT: the child is ours, the helper is already reaped */
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_clone_in_userns(void **state)
+{
+    /* a user namespace without any mapping, held by a child until we close the pipe */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t holder = fork();
+    assert_true(holder >= 0);
+    if (holder == 0) {
+        char c;
+        close(p[1]);
+        if (unshare(CLONE_NEWUSER) < 0)
+            _exit(1);
+        (void)!read(p[0], &c, 1);
+        _exit(0);
+    }
+    close(p[0]);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)holder);
+    struct stat self, st;
+    assert_int_equal(stat("/proc/self/ns/user", &self), 0);
+    for (int i = 0; i < 500 && (stat(path, &st) != 0 || st.st_ino == self.st_ino); i++)
+        usleep(10000);
+    assert_int_not_equal(st.st_ino, self.st_ino);
+    int usfd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(usfd >= 0);
+    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+
+    /* uid/gid 0 is not mapped: an error unless optional */
+    assert_int_equal(clone_status(usfd, 0, st.st_ino), -EINVAL);
+    /* in the namespace; non-dumpable only when asked, and the caller's flag is kept */
+    assert_int_equal(clone_status(usfd, HULL_CLONE_ID0_OPTIONAL, st.st_ino), 2 + 1);
+    assert_int_equal(
+        clone_status(usfd, HULL_CLONE_ID0_OPTIONAL | HULL_CLONE_NONDUMPABLE, st.st_ino), 2);
+    assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), dumpable);
+    /* not a user namespace */
+    int bad = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    assert_int_equal(clone_status(bad, HULL_CLONE_ID0_OPTIONAL, st.st_ino), -EINVAL);
+    close(bad);
+
+    close(usfd);
+    close(p[1]);
+    assert_int_equal(waitpid(holder, NULL, 0), holder);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_strv),
         cmocka_unit_test(test_atomic_write_flags),
         cmocka_unit_test(test_goarch),
+        cmocka_unit_test(test_clone_in_userns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
