@@ -197,6 +197,5 @@ int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, co
                                  hull_error_t *err);
 
 /* hull_strv_free under its old name (image/overlay.c still calls it). */
-void image_strv_free(char **v);
 
 #endif

@@ -25,7 +25,7 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
     while (short_names[n])
         n++;
     if ((upperdir == NULL) != (workdir == NULL)) {
-        image_strv_free(short_names);
+        hull_strv_free(short_names);
         return hull_error_setx(err, EINVAL, "overlay: upperdir and workdir go together");
     }
     size_t cap = 64 + (upperdir ? strlen(upperdir) + strlen(workdir) : 0) +
@@ -43,7 +43,7 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
         o += (size_t)snprintf(opts + o, cap - o, ",upperdir=%s,workdir=%s", upperdir, workdir);
     if (extra_opts && *extra_opts)
         o += (size_t)snprintf(opts + o, cap - o, ",%s", extra_opts);
-    image_strv_free(short_names);
+    hull_strv_free(short_names);
     if (n == 0)
         return hull_error_setx(err, EINVAL, "image \"%s\" has no layers", image_id);
     if (o >= MAX_MOUNT_OPTS)
@@ -59,10 +59,10 @@ int image_overlay_mount(struct image_store *s, const char *image_id, const char 
         if (mount(ap[0], target, NULL, MS_BIND, NULL) < 0 ||
             mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
             int e = errno;
-            image_strv_free(ap);
+            hull_strv_free(ap);
             return hull_error_set(err, e, "bind mount image \"%s\" on `%s`", image_id, target);
         }
-        image_strv_free(ap);
+        hull_strv_free(ap);
         return 0;
     }
     /* chdir is per process: do it in a child that only mounts (async-signal-safe calls). */
@@ -100,7 +100,7 @@ int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, co
     while (abs[n])
         n++;
     if (n == 0 || (upperdir == NULL) != (workdir == NULL)) {
-        image_strv_free(abs);
+        hull_strv_free(abs);
         return hull_error_setx(err, EINVAL, "id-mapped overlay of image \"%s\": %s", image_id,
                                n == 0 ? "no layers" : "upperdir and workdir go together");
     }
@@ -144,6 +144,6 @@ int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, co
         if (fds[i] >= 0)
             close(fds[i]);
     free(fds);
-    image_strv_free(abs);
+    hull_strv_free(abs);
     return r;
 }

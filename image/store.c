@@ -15,11 +15,6 @@
 #define MAX_RECORD (4 << 20)
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-void image_strv_free(char **v)
-{
-    hull_strv_free(v);
-}
-
 void img_random_name(char *out, size_t n)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

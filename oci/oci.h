@@ -198,9 +198,6 @@ int oci_cap_from_name(const char *name);
 /* uint32 range check for JSON numbers (ids). */
 int oci_json_u32(yajl_val v, const char *what, uint32_t *out, hull_error_t *err);
 
-void oci_strv_free(char **v);
-size_t oci_strv_len(char *const *v);
-
 /* ---- paths confined to a root (util.c) ----------------------------------------------------- */
 /* openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) of path below rootfd. */
 int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode);

@@ -11,16 +11,6 @@
 
 #define CONFIG_MAX (4u << 20)
 
-void oci_strv_free(char **v)
-{
-    hull_strv_free(v);
-}
-
-size_t oci_strv_len(char *const *v)
-{
-    return hull_strv_len(v);
-}
-
 static int json_strv(yajl_val arr, const char *what, char ***out, hull_error_t *err)
 {
     *out = NULL;
@@ -33,7 +23,7 @@ static int json_strv(yajl_val arr, const char *what, char ***out, hull_error_t *
     for (size_t i = 0; i < n; i++) {
         yajl_val s = arr->u.array.values[i];
         if (!YAJL_IS_STRING(s)) {
-            oci_strv_free(v);
+            hull_strv_free(v);
             return hull_error_setx(err, EINVAL, "%s[%zu]: must be a string", what, i);
         }
         v[i] = xstrdup(YAJL_GET_STRING(s));
@@ -141,8 +131,8 @@ int oci_rlimit_from_name(const char *name)
 
 void oci_process_clear(struct oci_process *p)
 {
-    oci_strv_free(p->args);
-    oci_strv_free(p->env);
+    hull_strv_free(p->args);
+    hull_strv_free(p->env);
     free(p->cwd);
     free(p->user.gids);
     free(p->rlimits);
@@ -419,8 +409,8 @@ void oci_spec_free(struct oci_spec *s)
         free(s->sysctls[i].value);
     }
     free(s->sysctls);
-    oci_strv_free(s->masked_paths);
-    oci_strv_free(s->readonly_paths);
+    hull_strv_free(s->masked_paths);
+    hull_strv_free(s->readonly_paths);
     free(s->cgroups_path);
     free(s->mount_label);
     free(s);

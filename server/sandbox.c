@@ -9,6 +9,7 @@
 #include "server/userns.h"
 #include "server/rpc.h"
 #include "server/recover.h"
+#include "server/sysctl.h"
 
 #include "cni/cni.h"
 #include "common/crashpoint.h"
@@ -836,7 +837,7 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
         p->sysctls = xmalloc0(lx->n_sysctls * sizeof(*p->sysctls));
         for (size_t i = 0; i < lx->n_sysctls; i++) {
             const char *k = lx->sysctls[i]->key, *v = lx->sysctls[i]->value;
-            int r = sandbox_sysctl_validate(k, v, sb->host_net, sb->host_ipc, err);
+            int r = cri_sysctl_validate(k, v, sb->host_net, sb->host_ipc, err);
             if (r < 0)
                 return hull_error_wrap(err, "RunPodSandbox");
             p->sysctls[p->n_sysctls++] = (struct cni_sysctl){k, v};

@@ -105,9 +105,6 @@ bool sandbox_network_ready(struct hull_server *srv, char **reason, char **messag
 
 /* ---- helpers exposed for unit tests ------------------------------------------------------ */
 
-/* cri_sysctl_validate (server/sysctl.h), for RunPodSandbox. */
-int sandbox_sysctl_validate(const char *key, const char *value, bool host_net, bool host_ipc,
-                            hull_error_t *err);
 /* resolv.conf text for a DNSConfig (NULL: NULL, meaning copy the host's). */
 char *sandbox_resolv_conf_text(const Runtime__V1__DNSConfig *dns);
 

@@ -16,12 +16,6 @@
 
 /* ---- sysctls ------------------------------------------------------------------------------ */
 
-int sandbox_sysctl_validate(const char *key, const char *value, bool host_net, bool host_ipc,
-                            hull_error_t *err)
-{
-    return cri_sysctl_validate(key, value, host_net, host_ipc, err);
-}
-
 /* ---- resolv.conf -------------------------------------------------------------------------- */
 
 char *sandbox_resolv_conf_text(const Runtime__V1__DNSConfig *dns)

@@ -16,6 +16,7 @@
 
 #include "cni/cni.h"
 #include "server/sandbox.h"
+#include "server/sysctl.h"
 
 static char *mkdtemp_dir(void)
 {
@@ -440,7 +441,7 @@ static void test_sysctl_allowlist(void **state)
                         "fs.mqueue.msg_max",
                         "net/ipv4/conf/eth0.100/forwarding"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-        assert_hull_ok(sandbox_sysctl_validate(ok[i], "1", false, false, &err), err);
+        assert_hull_ok(cri_sysctl_validate(ok[i], "1", false, false, &err), err);
     const char *bad[] = {"kernel.core_pattern",
                          "kernel.hostname",
                          "vm.overcommit_memory",
@@ -451,24 +452,23 @@ static void test_sysctl_allowlist(void **state)
                          "/proc/sys/net/x",
                          ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(sandbox_sysctl_validate(bad[i], "1", false, false, &err), -EINVAL);
+        assert_int_equal(cri_sysctl_validate(bad[i], "1", false, false, &err), -EINVAL);
         hull_error_free(&err);
     }
     /* CVE-2022-0811: a value can't smuggle a second key */
-    assert_int_equal(sandbox_sysctl_validate("kernel.shm_rmid_forced",
-                                             "1+kernel.core_pattern=|/tmp/x", false, false, &err),
+    assert_int_equal(cri_sysctl_validate("kernel.shm_rmid_forced", "1+kernel.core_pattern=|/tmp/x",
+                                         false, false, &err),
                      -EINVAL);
     hull_error_free(&err);
-    assert_int_equal(sandbox_sysctl_validate("net.ipv4.ip_forward", "1\nkernel.core_pattern=x",
-                                             false, false, &err),
-                     -EINVAL);
+    assert_int_equal(
+        cri_sysctl_validate("net.ipv4.ip_forward", "1\nkernel.core_pattern=x", false, false, &err),
+        -EINVAL);
     hull_error_free(&err);
     /* host namespaces */
-    assert_int_equal(sandbox_sysctl_validate("net.ipv4.ip_forward", "1", true, false, &err),
-                     -EINVAL);
+    assert_int_equal(cri_sysctl_validate("net.ipv4.ip_forward", "1", true, false, &err), -EINVAL);
     assert_non_null(strstr(hull_error_msg(&err), "host network"));
     hull_error_free(&err);
-    assert_int_equal(sandbox_sysctl_validate("kernel.shmmax", "1", false, true, &err), -EINVAL);
+    assert_int_equal(cri_sysctl_validate("kernel.shmmax", "1", false, true, &err), -EINVAL);
     hull_error_free(&err);
 }
 

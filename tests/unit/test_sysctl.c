@@ -112,12 +112,12 @@ static void test_sandbox_uses_it(void **state)
 {
     (void)state;
     hull_error_t err = NULL;
-    assert_hull_fails(sandbox_sysctl_validate("net.ipv4.ip_forward", "1\x7f", false, false, &err),
+    assert_hull_fails(cri_sysctl_validate("net.ipv4.ip_forward", "1\x7f", false, false, &err),
                       EINVAL, err);
-    assert_hull_fails(sandbox_sysctl_validate("net.ipv4.ip_forward", "1+1", false, false, &err),
-                      EINVAL, err);
-    assert_hull_fails(sandbox_sysctl_validate("net.ipv4.", "1", false, false, &err), EINVAL, err);
-    assert_hull_ok(sandbox_sysctl_validate("net.ipv4.ip_forward", "1", false, false, &err), err);
+    assert_hull_fails(cri_sysctl_validate("net.ipv4.ip_forward", "1+1", false, false, &err), EINVAL,
+                      err);
+    assert_hull_fails(cri_sysctl_validate("net.ipv4.", "1", false, false, &err), EINVAL, err);
+    assert_hull_ok(cri_sysctl_validate("net.ipv4.ip_forward", "1", false, false, &err), err);
 }
 
 int main(void)
