@@ -2,6 +2,7 @@
  * volumes), the pod's files, image volumes with their copy-up, id-mapped mounts for a pod user
  * namespace, and the masked and read-only paths. */
 #include "server/ocispec_internal.h"
+#include "common/mountinfo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -106,22 +107,7 @@ static int mnt_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-static char *mountinfo_unescape(const char *s)
-{
-    char *o = xmalloc0(strlen(s) + 1), *d = o;
-    while (*s) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *d++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-            s += 4;
-        } else
-            *d++ = *s++;
-    }
-    return o;
-}
-
-/* Propagation of the mount holding path: the last (topmost) mountinfo entry whose mount point is
- * the longest prefix of path. */
+/* Propagation of the mount holding path (the top-most one on the longest prefix). */
 static int mount_propagation_of(const char *path, bool *shared, bool *slave, char **mpoint,
                                 hull_error_t *err)
 {
@@ -130,45 +116,17 @@ static int mount_propagation_of(const char *path, bool *shared, bool *slave, cha
     _cleanup_free_ char *real = realpath(path, NULL); /* inspection only, never mounted */
     if (real == NULL)
         return hull_error_set(err, errno, "resolve `%s`", path);
-    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (f == NULL)
-        return hull_error_set(err, errno, "open /proc/self/mountinfo");
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0, best = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        char *save = NULL, *tok;
-        char *fields[6] = {0};
-        int i = 0;
-        for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-            fields[i++] = tok;
-            if (i == 6)
-                break;
-        }
-        if (i < 6)
-            continue;
-        _cleanup_free_ char *mp = mountinfo_unescape(fields[4]);
-        size_t ml = strlen(mp);
-        bool prefix = strcmp(mp, "/") == 0 ||
-                      (strncmp(real, mp, ml) == 0 && (real[ml] == '\0' || real[ml] == '/'));
-        if (!prefix || ml < best)
-            continue;
-        best = ml;
-        bool sh = false, sl = false;
-        for (tok = strtok_r(NULL, " \n", &save); tok && strcmp(tok, "-") != 0;
-             tok = strtok_r(NULL, " \n", &save)) {
-            if (strncmp(tok, "shared:", 7) == 0)
-                sh = true;
-            else if (strncmp(tok, "master:", 7) == 0)
-                sl = true;
-        }
-        *shared = sh;
-        *slave = sl;
-        free(*mpoint);
-        *mpoint = hull_steal(mp);
+    struct hull_mountinfo mi;
+    int r = hull_mountinfo_read(NULL, &mi, err);
+    if (r < 0)
+        return r;
+    const struct hull_mountinfo_entry *e = hull_mountinfo_holding(&mi, real);
+    if (e) {
+        *shared = hull_mountinfo_has_optional(e, "shared:");
+        *slave = hull_mountinfo_has_optional(e, "master:");
     }
-    if (*mpoint == NULL)
-        *mpoint = xstrdup("/");
+    *mpoint = xstrdup(e ? e->mount_point : "/");
+    hull_mountinfo_clear(&mi);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* CRI LinuxContainerResources checked and written as OCI linux.resources. */
 #include "server/ocispec_internal.h"
+#include "common/cgroup.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -61,8 +62,7 @@ int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_
 
 bool ocispec_host_is_cgroup2(void)
 {
-    struct statfs s;
-    return statfs("/sys/fs/cgroup", &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+    return hull_is_cgroup2_mount("/sys/fs/cgroup");
 }
 
 /* Whether the runtime can set hugetlb limits: runc fails the whole container ("cannot set
