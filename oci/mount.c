@@ -48,7 +48,7 @@ static unsigned long locked_flags(int fd)
 /* Remounts the mount at dest (re-resolved in the root, so we act on the new top mount). */
 static int remount_by_path(int rootfd, const char *dest, unsigned long flags, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, dest, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, dest, O_PATH, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "reopen `%s`", dest);
     char p[64];
@@ -60,7 +60,7 @@ static int remount_by_path(int rootfd, const char *dest, unsigned long flags, hu
 
 static int set_propagation(int rootfd, const char *dest, unsigned long prop, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, dest, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, dest, O_PATH, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "reopen `%s`", dest);
     char p[64];
@@ -103,7 +103,7 @@ static int mount_cgroup(struct oci_mount_ctx *ctx, int rootfd, const struct oci_
             return r;
         /* cpu,cpuacct -> symlinks cpu and cpuacct */
         if (strchr(name, ',')) {
-            _cleanup_close_ int pfd = oci_open_in_root(rootfd, m->destination, O_PATH, 0);
+            _cleanup_close_ int pfd = hull_open_in_root(rootfd, m->destination, O_PATH, 0);
             _cleanup_free_ char *names = xstrdup(name);
             char *save = NULL;
             for (char *c = strtok_r(names, ",", &save); c && pfd >= 0;
@@ -367,7 +367,7 @@ int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err)
 
 static int mask_path(int rootfd, int nullfd, const char *path, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, path, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, path, O_PATH, 0);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
@@ -388,7 +388,7 @@ static int mask_path(int rootfd, int nullfd, const char *path, hull_error_t *err
 
 static int readonly_path(int rootfd, const char *path, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, path, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, path, O_PATH, 0);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
@@ -422,7 +422,7 @@ int oci_rootfs_finalize(struct oci_mount_ctx *ctx, hull_error_t *err)
     if (spec->masked_paths && spec->masked_paths[0]) {
         /* The /dev/null used to mask files must really be the null device (CVE-2025-31133:
          * a container could swap it for a symlink to a host-sensitive file). */
-        _cleanup_close_ int nullfd = oci_open_in_root(rootfd, "/dev/null", O_PATH | O_NOFOLLOW, 0);
+        _cleanup_close_ int nullfd = hull_open_in_root(rootfd, "/dev/null", O_PATH | O_NOFOLLOW, 0);
         struct stat st;
         if (nullfd < 0 || fstat(nullfd, &st) < 0 || !S_ISCHR(st.st_mode) ||
             major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)

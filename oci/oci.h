@@ -203,8 +203,6 @@ void oci_strv_free(char **v);
 size_t oci_strv_len(char *const *v);
 
 /* ---- paths confined to a root (util.c) ----------------------------------------------------- */
-/* openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) of path below rootfd. */
-int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 /* Creates every missing component of path below rootfd (dirs; the last is a file if
  * last_is_file) without ever leaving the root, then returns an O_PATH fd to it. */
 int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err);

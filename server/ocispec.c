@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
@@ -149,20 +148,6 @@ void ocispec_jw_strv(struct hull_json_writer *w, const char *key, char *const *v
     for (size_t i = 0; i < n; i++)
         hull_jw_string(w, v[i]);
     hull_jw_end_array(w);
-}
-
-int ocispec_open_in_root(int rootfd, const char *path, int flags)
-{
-    struct open_how how = {
-        /* openat2 refuses O_PATH with flags other than O_DIRECTORY/O_NOFOLLOW/O_CLOEXEC */
-        .flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    for (int tries = 0;; tries++) {
-        int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-        if (fd >= 0 || (errno != EAGAIN && errno != EINTR) || tries >= 32)
-            return fd;
-    }
 }
 
 /* ---- capabilities ------------------------------------------------------------------------ */

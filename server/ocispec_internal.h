@@ -60,8 +60,6 @@ static inline void strv_clear(struct strv *s)
 char *ocispec_clean_path(const char *p);
 bool ocispec_has_dotdot(const char *p);
 bool ocispec_has_control_chars(const char *s);
-/* Opens path below rootfd with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS); -1 and errno. */
-int ocispec_open_in_root(int rootfd, const char *path, int flags);
 /* Raw number from a parsed yajl tree (keeps uint64 values yajl cannot hold as long long). */
 void ocispec_jw_number_raw(struct hull_json_writer *w, yajl_val v);
 /* A parsed yajl tree written as is (at most 16 levels deep, deeper values become null). */

@@ -11,7 +11,6 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 static const char *const default_masked_paths[] = {"/proc/asound",
                                                    "/proc/acpi",
@@ -159,10 +158,7 @@ static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv
         _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rfd < 0)
             return hull_error_set(err, errno, "mount %s: open the image root", cp);
-        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
-                               .resolve =
-                                   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
-        _cleanup_close_ int fd = (int)syscall(SYS_openat2, rfd, sub, &how, sizeof(how));
+        _cleanup_close_ int fd = hull_open_in_root_resolve(rfd, sub, O_PATH, 0, RESOLVE_NO_XDEV);
         if (fd < 0) {
             if (errno == ENOENT || errno == ENOTDIR)
                 return hull_error_setx(err, ENOENT,
@@ -450,7 +446,7 @@ static int volume_copy_up(const char *rootfs, const char *dest, const char *vold
     _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return hull_error_set(err, errno, "open rootfs `%s`", rootfs);
-    _cleanup_close_ int sfd = ocispec_open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY);
+    _cleanup_close_ int sfd = hull_open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY, 0);
     if (sfd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0; /* nothing in the image there */

@@ -59,7 +59,7 @@ static int read_etc_file(int rootfd, const char *rel, char **out, size_t *len, h
     *len = 0;
     /* look before opening: opening a device node or a fifo of a hostile image can have side
      * effects or block */
-    _cleanup_close_ int pfd = ocispec_open_in_root(rootfd, rel, O_PATH);
+    _cleanup_close_ int pfd = hull_open_in_root(rootfd, rel, O_PATH, 0);
     if (pfd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
@@ -70,7 +70,7 @@ static int read_etc_file(int rootfd, const char *rel, char **out, size_t *len, h
         return hull_error_set(err, errno, "stat the image's /%s", rel);
     if (!S_ISREG(pst.st_mode))
         return hull_error_setx(err, EINVAL, "the image's /%s is not a regular file", rel);
-    _cleanup_close_ int fd = ocispec_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "open the image's /%s", rel);
     if (fstat(fd, &st) < 0)

@@ -14,10 +14,21 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+static int write_new_file(const char *path, const char *s)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, s, strlen(s));
+    close(fd);
+    return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
 
 static char *make_tmpdir(void)
 {
@@ -418,6 +429,71 @@ static char *cg_fixture(const char *name)
     return text;
 }
 
+static void test_open_in_root(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *root = hull_path_join(dir, "root");
+    _cleanup_free_ char *etc = hull_path_join(root, "etc");
+    assert_int_equal(mkdir(root, 0755), 0);
+    assert_int_equal(mkdir(etc, 0755), 0);
+    /* a file outside the root and links that try to reach it */
+    _cleanup_free_ char *outside = hull_path_join(dir, "secret");
+    hull_error_t err = NULL;
+    assert_int_equal(write_new_file(outside, "host"), 0);
+    _cleanup_free_ char *inside = hull_path_join(etc, "secret");
+    assert_int_equal(write_new_file(inside, "root"), 0);
+    _cleanup_free_ char *abs = hull_path_join(root, "abs");
+    assert_int_equal(symlink(outside, abs), 0); /* resolves to <root>/<dir>/secret: missing */
+    _cleanup_free_ char *rel = hull_path_join(root, "rel");
+    assert_int_equal(symlink("../../../../../../etc/secret", rel), 0); /* <root>/etc/secret */
+    _cleanup_free_ char *magic = hull_path_join(root, "magic");
+    assert_int_equal(symlink("/proc/self/root", magic), 0);
+
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(rootfd >= 0);
+    int fd = hull_open_in_root(rootfd, "abs", O_RDONLY, 0);
+    assert_true(fd < 0);
+    assert_int_equal(errno, ENOENT);
+    char buf[16] = {0};
+    fd = hull_open_in_root(rootfd, "/rel", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, buf, sizeof(buf) - 1), 4);
+    assert_string_equal(buf, "root");
+    close(fd);
+    fd = hull_open_in_root(rootfd, "/../../etc/secret", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    /* no /proc magic links, even ones that stay inside */
+    fd = hull_open_in_root(rootfd, "magic", O_PATH, 0);
+    assert_true(fd < 0);
+    /* "" and "/" are the root itself */
+    struct stat a, b;
+    assert_int_equal(fstat(rootfd, &a), 0);
+    fd = hull_open_in_root(rootfd, "", O_PATH | O_DIRECTORY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &b), 0);
+    assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+    fd = hull_open_in_root(rootfd, "/", O_PATH | O_DIRECTORY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    /* creation with a mode, and only below the root */
+    fd = hull_open_in_root(rootfd, "/etc/new", O_WRONLY | O_CREAT | O_EXCL, 0640);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &b), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    assert_int_equal(b.st_mode & 0777, 0640 & ~mask);
+    close(fd);
+    fd = hull_open_in_root_resolve(rootfd, "/", O_PATH, 0, RESOLVE_NO_XDEV);
+    assert_true(fd >= 0);
+    close(fd);
+    close(rootfd);
+    assert_int_equal(hull_rm_rf(dir, &err), 0);
+}
+
 static void test_mountinfo_parse(void **state)
 {
     (void)state;
@@ -590,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_strv),
         cmocka_unit_test(test_atomic_write_flags),
         cmocka_unit_test(test_goarch),
+        cmocka_unit_test(test_open_in_root),
         cmocka_unit_test(test_mountinfo_parse),
         cmocka_unit_test(test_cgroup_layout),
         cmocka_unit_test(test_proc_cgroup),
