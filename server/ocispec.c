@@ -1,8 +1,9 @@
-/* OCI runtime-spec generation from CRI configs: see ocispec.h.
+/* OCI runtime-spec generation from CRI configs: see ocispec.h.  This file is the builder; what
+ * the other ocispec_*.c files hold is listed in ocispec_internal.h.
  *
  * Everything pod- or image-supplied is treated as untrusted input here:
  *  - the image's /etc/passwd and /etc/group are read through the rootfs dirfd with
- *    openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), never by joining strings, with bounded file
+ *    hull_open_in_root() (openat2 RESOLVE_IN_ROOT), never by joining strings, with bounded file
  *    (1 MiB) and line (64 KiB) sizes and at most NGROUPS_MAX additional gids;
  *  - ids are range-checked as unsigned 32-bit (and (uint32_t)-1 refused: setresuid() reads it as
  *    "unchanged"); the primary gid is always in additionalGids;
