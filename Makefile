@@ -81,13 +81,16 @@ $(BUILD)/%.a:
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-# Link order: dependants first.
+# Link order: dependants first.  hulld uses nothing of oci/ (the runtime is its own binary,
+# hull-oci); unit tests and fuzz targets link every library.
+HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a \
+	$(BUILD)/libhullcni.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
-$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(LIBS)
+$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(HULLD_LIBS)
 	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(LIBS) $(PKG_LIBS)
+	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(HULLD_LIBS) $(PKG_LIBS)
 
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
 	@echo "  LD      $@"
@@ -196,7 +199,7 @@ run-tests: $(UNIT_BIN) $(GEN_PY)
 	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v tests/integration $(PYTEST_ARGS)
 
-bench: all $(GEN_PY)
+bench: all $(UNIT_BIN) $(GEN_PY)
 	@command -v containerd >/dev/null || apt-get install -y -qq --no-install-recommends containerd
 	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) tests/bench/run.py

@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 char *hull_path_join(const char *a, const char *b)
 {
@@ -167,13 +169,30 @@ struct rm_frame {
     DIR *d;
 };
 
-/* Opens the directory `name` under dirfd as a stream, without following symlinks, refusing
- * other file systems (a mount point below the tree stays: rmdir of it would fail anyway).
- * -ENOENT (no error set) when it vanished. */
-static int rm_open_dir(int dirfd, const char *name, dev_t dev, struct stat *st, DIR **out,
-                       hull_error_t *err)
+/* openat(O_NOFOLLOW) of a directory that also refuses a mount point (EXDEV): a bind mount of
+ * the same file system has the tree's st_dev, so only the kernel's mount check tells it. */
+static int rm_openat_dir(int dirfd, const char *name, bool below)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    if (below) {
+        struct open_how how = {.flags = (uint64_t)flags,
+                               .resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS};
+        int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+        if (fd >= 0 || errno != ENOSYS)
+            return fd;
+    }
+    return openat(dirfd, name, flags);
+}
+
+/* Opens the directory `name` under dirfd as a stream, without following symlinks, refusing
+ * mount points below the top (another file system or a bind mount: it stays, rmdir of it
+ * fails).  -ENOENT (no error set) when it vanished. */
+static int rm_open_dir(int dirfd, const char *name, dev_t dev, bool below, struct stat *st,
+                       DIR **out, hull_error_t *err)
+{
+    int fd = rm_openat_dir(dirfd, name, below);
+    if (fd < 0 && errno == EXDEV)
+        return hull_error_setx(err, EBUSY, "rm -rf: `%s` is a mount point", name);
     if (fd < 0)
         return errno == ENOENT ? -ENOENT : hull_error_set(err, errno, "open `%s`", name);
     if (fstat(fd, st) < 0) {
@@ -230,7 +249,7 @@ static int rm_rf_at(int rootfd, const char *name, dev_t dev, hull_error_t *err)
         return hull_error_set(err, errno, "unlink `%s`", name);
     struct stat st;
     DIR *d = NULL;
-    int r = rm_open_dir(rootfd, name, dev, &st, &d, err);
+    int r = rm_open_dir(rootfd, name, dev, false, &st, &d, err);
     if (r == -ENOENT)
         return 0;
     if (r < 0)
@@ -247,7 +266,7 @@ static int rm_rf_at(int rootfd, const char *name, dev_t dev, hull_error_t *err)
             break;
         if (r == 1) {
             DIR *cd = NULL;
-            r = rm_open_dir(dirfd(top->d), sub, dev, &st, &cd, err);
+            r = rm_open_dir(dirfd(top->d), sub, dev, true, &st, &cd, err);
             if (r == -ENOENT) {
                 free(sub);
                 continue;

@@ -177,7 +177,7 @@ void image_gc(struct image_store *s);
 
 /* The overlay lower directories of image_id, topmost first (as overlayfs lowerdir wants), as
  * short relative names "l/<short>" to be resolved from image_store_dir(), and as absolute paths.
- * NULL-terminated lists; free with image_strv_free. */
+ * NULL-terminated lists; free with hull_strv_free. */
 int image_lowerdirs(struct image_store *s, const char *image_id, char ***short_names,
                     char ***abs_paths, hull_error_t *err);
 /* Mounts an overlay of image_id's layers at target, with upperdir/workdir (both NULL: a
@@ -196,19 +196,7 @@ int image_overlay_mount_idmapped(struct image_store *s, const char *image_id, co
                                  const char *workdir, const char *target, int userns_fd,
                                  hull_error_t *err);
 
+/* hull_strv_free under its old name (image/overlay.c still calls it). */
 void image_strv_free(char **v);
-
-/* ---- hulld glue (server/rpc_image.c) ------------------------------------------------------- */
-struct hull_server;
-struct image_service;
-/* Opens the store under config->root with the registry settings of the config; sets srv->images. */
-int image_service_init(struct hull_server *srv, hull_error_t *err);
-void image_service_fini(struct hull_server *srv);
-/* SIGHUP: takes the registry settings (mirrors, insecure registries, CA files, timeout) of a
- * freshly loaded configuration; pulls already running keep the settings they started with. */
-struct hull_config;
-void image_service_reload(struct hull_server *srv, const struct hull_config *fresh);
-/* The store, for the container code: srv->images → image_service_store(srv->images). */
-struct image_store *image_service_store(struct image_service *svc);
 
 #endif

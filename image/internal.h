@@ -3,6 +3,7 @@
 #define HULL_IMAGE_INTERNAL_H
 
 #include <pthread.h>
+#include <string.h>
 
 #include "image/image.h"
 
@@ -46,5 +47,116 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
  * transfers, and a consumer that stops reading does not stop the verification. */
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
                       bool stream, hull_error_t *err);
+
+/* ---- the store (store.c, layers.c, pull.c) ------------------------------------------------- */
+#define MAX_CONFIG (8 << 20)
+
+struct layer_rec {
+    char *diff_id; /* sha256:… */
+    char *short_id;
+    uint64_t size; /* unpacked bytes */
+    uint64_t entries;
+    int users; /* holds from containers */
+    struct layer_rec *next;
+};
+
+struct layer_ref {
+    char *digest; /* compressed blob */
+    char *diff_id;
+    int64_t size;
+    char *media_type;
+};
+
+struct image_rec {
+    char *id; /* config digest */
+    char **tags;
+    size_t n_tags;
+    char **digests;
+    size_t n_digests;
+    char *manifest_digest; /* the platform manifest */
+    char *index_digest;    /* the index/list it came from, or NULL */
+    struct layer_ref *layers;
+    size_t n_layers;
+    uint64_t size;
+    bool pinned;
+    bool removed; /* RemoveImage'd while containers use it: hidden, kept for them */
+    int64_t pulled_ns;
+    yajl_val config; /* parsed config blob */
+    struct image_rec *next;
+};
+
+/* Containers' holds on an image's layers (they outlive the image record). */
+struct hold {
+    char *image_id;
+    char **diff_ids;
+    size_t n;
+    int count;
+    struct hold *next;
+};
+
+/* A download (or unpack) in progress that later callers wait for instead of repeating it. */
+struct inflight {
+    char *key;
+    bool done;
+    int status;
+    char *msg;
+    int waiters;
+    pthread_cond_t cond;
+    struct inflight *next;
+};
+
+struct old_cfg {
+    struct registry_config *cfg;
+    struct old_cfg *next;
+};
+
+struct image_store {
+    char *dir; /* <root>/images */
+    pthread_mutex_t lock;
+    struct image_rec *images;
+    struct layer_rec *layers;
+    struct hold *holds;
+    struct inflight *inflight;
+    struct registry_config *cfg;
+    struct old_cfg *old_cfgs; /* kept until close: pulls in flight may still read them */
+    struct token_cache *tokens;
+};
+
+/* "sha256:<hex>" → "<hex>". */
+static inline const char *img_hex(const char *digest)
+{
+    return strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
+}
+
+/* store.c */
+void img_random_name(char *out, size_t n); /* n-1 random base32 characters and a NUL */
+/* <store dir>/<printf fmt>. */
+char *img_path(struct image_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int img_write_unique(struct image_store *s, const char *path, const void *data, size_t len,
+                     hull_error_t *err);
+void img_layer_ref_free(struct layer_ref *l);
+void img_rec_free(struct image_rec *r);
+struct image_rec *img_find_image_any(struct image_store *s, const char *id);
+struct image_rec *img_find_by_id_any(struct image_store *s, const char *id);
+int img_save_rec(struct image_store *s, const struct image_rec *r, hull_error_t *err);
+int img_read_blob(struct image_store *s, const char *digest, size_t max, char **out, size_t *len,
+                  hull_error_t *err);
+/* The visible image a reference, id or unique id prefix names (lock held). */
+struct image_rec *img_resolve_locked(struct image_store *s, const char *ref);
+/* Deletes an image record and its unreferenced blobs (lock held). */
+int img_delete_locked(struct image_store *s, struct image_rec *r, hull_error_t *err);
+
+/* layers.c */
+void img_layer_rec_free(struct layer_rec *l);
+struct layer_rec *img_find_layer(struct image_store *s, const char *diff_id);
+int img_layers_load(struct image_store *s, hull_error_t *err);
+void img_clean_links(struct image_store *s);
+/* Downloads, verifies and unpacks one layer into layers/<hex>, then indexes it. */
+int img_layer_fetch(struct image_store *s, struct registry_session *sess,
+                    const struct layer_ref *lr, hull_error_t *err);
+struct hold *img_find_hold(struct image_store *s, const char *id);
+/* Drops unused layers from the index (lock held); returns the dirs for img_empty_trash. */
+char **img_gc_locked(struct image_store *s);
+void img_empty_trash(char **trash);
 
 #endif

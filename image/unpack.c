@@ -54,6 +54,10 @@ static long sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve
     return r;
 }
 
+/* what one layer entry counts against max_layer_size besides its data */
+#define UNPACK_ENTRY_CHARGE 4096
+#define UNPACK_ENTRY_SLACK  1024
+
 #define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
 /* Cleans an archive path: leading '/' and "./" dropped, empty and "." components dropped; a
@@ -589,6 +593,7 @@ int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t m
                                                           : "not a tar archive");
         goto out;
     }
+    uint64_t n_seen = 0;
     for (;;) {
         struct archive_entry *e;
         int r = archive_read_next_header(u.tar, &e);
@@ -597,6 +602,16 @@ int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t m
         if (r < ARCHIVE_WARN) {
             const char *m = archive_error_string(u.tar);
             ret = hull_error_setx(err, EINVAL, "read layer: %s", m ? m : "bad tar header");
+            goto out;
+        }
+        /* every entry costs an inode whatever its size: charged one block against the cap, so a
+         * small layer of empty files cannot exhaust the filesystem's inodes either */
+        n_seen++;
+        uint64_t max_entries = u.max_bytes / UNPACK_ENTRY_CHARGE + UNPACK_ENTRY_SLACK;
+        if (u.max_bytes > 0 && n_seen > max_entries) {
+            ret = hull_error_setx(
+                err, EFBIG, "layer holds more than %llu entries (max_layer_size / %d + %d)",
+                (unsigned long long)max_entries, UNPACK_ENTRY_CHARGE, UNPACK_ENTRY_SLACK);
             goto out;
         }
         ret = do_entry(&u, e);

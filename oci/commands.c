@@ -194,7 +194,8 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
         size_t len = 0;
         _cleanup_free_ char *dst = hull_path_join(dir, "config.json");
         if ((r = hull_read_file(src, 4u << 20, &text, &len, err)) < 0 ||
-            (r = oci_write_file_replace(dst, text, len, 0600, err)) < 0)
+            (r = hull_write_file_atomic_flags(
+                 dst, text, len, 0600, HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) < 0)
             goto fail;
     }
     if ((r = hull_cgroup_layout_detect(NULL, &layout, err)) < 0)
@@ -235,7 +236,9 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
     if (ro.pid_file) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%d", (int)pid);
-        if ((r = oci_write_file_replace(ro.pid_file, buf, strlen(buf), 0644, err)) < 0)
+        if ((r = hull_write_file_atomic_flags(ro.pid_file, buf, strlen(buf), 0644,
+                                              HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) <
+            0)
             goto fail;
     }
     oci_cgroup_clear(&cg);
@@ -270,6 +273,21 @@ static bool pid_alive(struct oci_state *st)
     uint64_t start;
     bool zombie;
     return oci_proc_starttime(st->pid, &start, &zombie) == 0 && !zombie && start == st->starttime;
+}
+
+/* Signals the init recorded in st, never a process that got its pid after it exited: the
+ * pid is pinned with a pidfd before its start time is compared.  -ESRCH when the init is
+ * gone. */
+static int signal_init(struct oci_state *st, int sig)
+{
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+    if (pidfd < 0 && errno != ENOSYS)
+        return -errno;
+    if (!pid_alive(st))
+        return -ESRCH;
+    int r =
+        pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) : kill(st->pid, sig);
+    return r < 0 ? -errno : 0;
 }
 
 /* Takes the init's start pipe (write end): pidfd_getfd(2) on a pidfd checked against the
@@ -532,8 +550,9 @@ static int cmd_kill(const struct oci_global *g, int argc, char **argv, hull_erro
         r = hull_error_setx(err, ESRCH, "container \"%s\" is not running", id);
     } else if (flag(&o, "all")) {
         r = oci_cgroup_kill_all(&st.cgroup, sig, err);
-    } else if (kill(st.pid, sig) < 0) {
-        r = hull_error_set(err, errno, "kill container \"%s\"", id);
+    } else if ((r = signal_init(&st, sig)) < 0) {
+        r = r == -ESRCH ? hull_error_setx(err, ESRCH, "container \"%s\" is not running", id)
+                        : hull_error_set(err, -r, "kill container \"%s\"", id);
     }
     oci_state_clear(&st);
     return r;
@@ -550,8 +569,7 @@ static void wait_dead(struct oci_state *st)
 static int destroy(struct oci_state *st, hull_error_t *err)
 {
     _cleanup_error_ hull_error_t e = NULL;
-    if (pid_alive(st))
-        kill(st->pid, SIGKILL);
+    signal_init(st, SIGKILL);
     _cleanup_free_ pid_t *left = NULL;
     size_t n_left = 0;
     if (st->cgroup.n > 0 && oci_cgroup_pids(&st->cgroup, &left, &n_left, &e) < 0)
@@ -762,7 +780,7 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
         yajl_val base = hull_json_get(spec->tree, "process");
         if ((r = oci_process_parse(base, &proc, err)) < 0)
             goto out;
-        oci_strv_free(proc.args);
+        hull_strv_free(proc.args);
         proc.args = xmalloc0((o.n_pos) * sizeof(char *));
         for (size_t i = 1; i < o.n_pos; i++)
             proc.args[i - 1] = xstrdup(o.pos[i]);
@@ -771,7 +789,7 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
             proc.cwd = xstrdup(opt(&o, "cwd"));
         }
         if (opt(&o, "env")) {
-            size_t n = oci_strv_len(proc.env);
+            size_t n = hull_strv_len(proc.env);
             proc.env = xrealloc(proc.env, (n + 2) * sizeof(char *));
             proc.env[n] = xstrdup(opt(&o, "env"));
             proc.env[n + 1] = NULL;

@@ -780,7 +780,9 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     if (o->pid_file) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%d", (int)pid);
-        if ((r = oci_write_file_replace(o->pid_file, buf, strlen(buf), 0644, err)) < 0)
+        if ((r = hull_write_file_atomic_flags(o->pid_file, buf, strlen(buf), 0644,
+                                              HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) <
+            0)
             goto out;
     }
     if (o->detach) {

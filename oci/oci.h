@@ -213,10 +213,6 @@ void oci_close_fds_from(int from);
 /* Closes every fd >= from except the (at most 16) fds in keep[]. */
 void oci_close_fds_except(int from, const int *keep, size_t n);
 int oci_copy_file_fd(int in, int out);
-/* Atomic replace (temp file + rename) without fsync: for volatile runtime state under /run
- * and pid files, where readers need atomicity but not durability. */
-int oci_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
-                           hull_error_t *err);
 /* Reads field 22 (starttime) of /proc/<pid>/stat; also whether it's a zombie. */
 int oci_proc_starttime(pid_t pid, uint64_t *starttime, bool *zombie);
 

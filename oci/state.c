@@ -81,7 +81,8 @@ int oci_state_save(const struct oci_state *st, hull_error_t *err)
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
     _cleanup_free_ char *path = hull_path_join(st->dir, "state.json");
-    return oci_write_file_replace(path, text, len, 0600, err);
+    return hull_write_file_atomic_flags(path, text, len, 0600,
+                                        HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err);
 }
 
 int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_error_t *err)

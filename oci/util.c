@@ -233,10 +233,3 @@ int oci_sync_recv(int fd, struct oci_sync_msg *m)
     m->msg[sizeof(m->msg) - 1] = '\0';
     return 0;
 }
-
-int oci_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
-                           hull_error_t *err)
-{
-    return hull_write_file_atomic_flags(path, data, len, mode,
-                                        HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err);
-}

@@ -1,5 +1,6 @@
 /* Container records, persistence, recovery and exit tracking.  The lifecycle operations that
- * talk to hull-conmon and the OCI runtime are in container_ops.c. */
+ * talk to hull-conmon and the OCI runtime are in container_create.c, container_lifecycle.c and
+ * container_exec.c. */
 #include "server/container_internal.h"
 #include "server/metrics.h"
 
@@ -11,13 +12,8 @@
 #include <poll.h>
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-char *ctr_base64_encode(const uint8_t *data, size_t len)
-{
-    return hull_base64_encode(data, len);
-}
-
-/* Records hold padded base64 only. */
-int ctr_base64_decode(const char *s, uint8_t **out, size_t *len)
+/* Records hold padded base64 only; *out is a new buffer. */
+static int record_base64_decode(const char *s, uint8_t **out, size_t *len)
 {
     size_t n = strlen(s);
     if (n % 4 != 0)
@@ -321,9 +317,9 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
     struct hull_json_writer w;
     hull_jw_init(&w, false);
     pthread_mutex_lock(&c->lock);
-    _cleanup_free_ char *cfg = ctr_base64_encode(c->config_pb, c->config_len);
+    _cleanup_free_ char *cfg = hull_base64_encode(c->config_pb, c->config_len);
     _cleanup_free_ char *res =
-        c->resources_pb ? ctr_base64_encode(c->resources_pb, c->resources_len) : NULL;
+        c->resources_pb ? hull_base64_encode(c->resources_pb, c->resources_len) : NULL;
     hull_jw_begin_object(&w);
     hull_jw_kv_int(&w, "version", 1);
     hull_jw_kv_string(&w, "id", c->id);
@@ -394,7 +390,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
         return hull_error_setx(err, EINVAL, "record is incomplete");
     struct container *c = ctr_new();
     snprintf(c->id, sizeof(c->id), "%s", id);
-    if (ctr_base64_decode(cfg, &c->config_pb, &c->config_len) < 0 ||
+    if (record_base64_decode(cfg, &c->config_pb, &c->config_len) < 0 ||
         (c->config = runtime__v1__container_config__unpack(NULL, c->config_len, c->config_pb)) ==
             NULL ||
         c->config->metadata == NULL) {
@@ -402,7 +398,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
         return hull_error_setx(err, EINVAL, "stored CRI config is not valid");
     }
     const char *res = hull_json_get_string(doc, "resources", NULL);
-    if (res && ctr_base64_decode(res, &c->resources_pb, &c->resources_len) < 0) {
+    if (res && record_base64_decode(res, &c->resources_pb, &c->resources_len) < 0) {
         ctr_put(c);
         return hull_error_setx(err, EINVAL, "stored resources are not valid");
     }
@@ -571,10 +567,11 @@ static void *exit_watcher(void *arg)
 }
 
 /* ---- service --------------------------------------------------------------------------------- */
-int container_service_init(struct hull_server *srv, hull_error_t *err)
+int container_service_init(struct hull_server *srv, struct image_store *images, hull_error_t *err)
 {
     const struct hull_config *cfg = srv->config;
     struct container_service *cs = xmalloc0(sizeof(*cs));
+    cs->images = images;
     pthread_mutex_init(&cs->mu, NULL);
     cs->hub = events_hub_new();
     cs->inotify_fd = -1;

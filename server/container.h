@@ -54,10 +54,10 @@ struct container_snapshot {
 };
 void container_snapshot_free(struct container_snapshot *s);
 
-int container_service_init(struct hull_server *srv, hull_error_t *err);
-/* Container and pod stats (rpc_stats.c). */
-int stats_service_init(struct hull_server *srv, hull_error_t *err);
-void stats_service_fini(struct hull_server *srv);
+/* images: the image store containers mount their rootfs from and hold images in (may be NULL:
+ * then CreateContainer fails). */
+struct image_store;
+int container_service_init(struct hull_server *srv, struct image_store *images, hull_error_t *err);
 void container_service_fini(struct hull_server *srv);
 
 /* CRI operations.  Errors carry errno: ENOENT unknown id, EEXIST name taken, EINVAL bad

@@ -1,4 +1,7 @@
-/* Internals shared by container.c, container_ops.c and rpc_container.c. */
+/* Internals shared by the container files of server/: container.c (records, index, exit
+ * watcher), container_create.c, container_lifecycle.c (start, stop, remove, update),
+ * container_exec.c, container_stream.c, container_recover.c, monitor_cmd.c (the hull-conmon
+ * command line) and rpc_container.c. */
 #ifndef HULL_SERVER_CONTAINER_INTERNAL_H
 #define HULL_SERVER_CONTAINER_INTERNAL_H
 
@@ -58,14 +61,18 @@ enum ctr_phase {
     CTR_PHASE_REMOVING,
 };
 
+/* how long one OCI runtime command (create, start, kill, delete, features...) may take */
+#define RUNTIME_TIMEOUT_MS (120 * 1000)
+
 struct container_service {
     pthread_mutex_t mu; /* the index */
     struct container *list;
     struct event_hub *hub;
-    char *root_dir;    /* <root>/containers */
-    char *state_root;  /* <state>/containers */
-    char *exit_dir;    /* <state>/exits */
-    char *socket_root; /* <state>/s: monitor socket dirs (short: sun_path is 108 bytes) */
+    struct image_store *images; /* not owned (image_service.c) */
+    char *root_dir;             /* <root>/containers */
+    char *state_root;           /* <state>/containers */
+    char *exit_dir;             /* <state>/exits */
+    char *socket_root;          /* <state>/s: monitor socket dirs (short: sun_path is 108 bytes) */
     char *conmon_path;
     char *hull_oci_path;
     /* runtime path -> it lists "rro" in `RUNTIME features` (asked once per path) */
@@ -94,13 +101,19 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
 /* Removes the record; later ctr_save calls (a late exit) are ignored. */
 int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err);
 bool ctr_collect_exit(struct hull_server *srv, struct container *c);
-/* Takes / drops the image layer reference of a container (container_ops.c). */
+/* Takes / drops the image layer reference of a container (container_lifecycle.c). */
 void ctr_image_acquire(struct hull_server *srv, struct container *c);
+void ctr_image_release(struct hull_server *srv, struct container *c);
+/* <state>/containers/<id> (the bundle) and <root>/containers/<id> (upper and work dirs). */
+char *ctr_state_dir(struct hull_server *srv, const char *id);
+char *ctr_root_dir(struct hull_server *srv, const char *id);
+/* runtime --root R args...  (the container's runtime, with a timeout). */
+int ctr_runtime_run(struct container *c, const char *const *args, hull_error_t *err);
 /* The process.json of an exec: the container's process with args (and terminal) replaced;
  * rows x cols (non-zero, tty only) become its consoleSize. */
 int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty,
                           unsigned rows, unsigned cols, char **out, hull_error_t *err);
-/* A hull-conmon command line under construction (container_ops.c). */
+/* A hull-conmon command line under construction (monitor_cmd.c). */
 struct monitor_args {
     const char *argv[48];
     size_t n;
@@ -113,6 +126,12 @@ void margs_free(struct monitor_args *a);
 /* The options every monitor gets: binary, id, bundle, runtime, sockets, exit dir, sync fd 3. */
 void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct container *c,
                    const char *bundle, const char *socket_dir, const char *exit_dir);
+/* Starts hull-conmon with a's argv and reads its first sync message: the container pid or the
+ * runtime's error.  sync_fd_out (optional) keeps the read end open for a second message. */
+int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, int *sync_fd_out,
+                      hull_error_t *err);
+/* Reads one '\n'-terminated line from fd within timeout_ms. */
+int ctr_monitor_read_line(int fd, int timeout_ms, char **out, hull_error_t *err);
 
 /* The monitor's socket dir of a container (exec_id NULL) or of one exec session. */
 char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_id);
@@ -120,8 +139,6 @@ char *ctr_socket_dir(struct hull_server *srv, const char *id, const char *exec_i
 void ctr_register_hooks(struct hull_server *srv);
 /* Signal name or number (image STOPSIGNAL, CRI enum name) → number; SIGTERM when unknown. */
 int ctr_signal_number(const char *name);
-char *ctr_base64_encode(const uint8_t *data, size_t len);
-int ctr_base64_decode(const char *s, uint8_t **out, size_t *len);
 
 /* Crash recovery (container_recover.c).  ctr_teardown kills the monitor and runtime processes
  * of id, deletes its runtime state (when the runtime is known), its cgroup (when known), rootfs

@@ -18,9 +18,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define RECOVER_RUNTIME_TIMEOUT_MS (30 * 1000)
 
@@ -55,6 +57,14 @@ static bool argv_has(const char *buf, size_t len, const char *word)
 
 typedef bool (*proc_match_fn)(void *opaque, const char *argv, size_t len);
 
+/* Signals the process pinned by pidfd (plain kill of pid without pidfd support). */
+static int signal_pinned(pid_t pid, int pidfd, int sig)
+{
+    if (pidfd >= 0)
+        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+    return kill(pid, sig);
+}
+
 /* SIGKILLs every process (but hulld) whose argv matches; returns how many. */
 static int kill_matching(proc_match_fn match, void *opaque)
 {
@@ -69,11 +79,16 @@ static int kill_matching(proc_match_fn match, void *opaque)
         long pid = strtol(de->d_name, &end, 10);
         if (*end != '\0' || pid <= 0 || pid == self)
             continue;
+        /* pinned before its argv is read: if the pid is recycled in between, the signal
+         * goes to the dead process (ESRCH), never to the newcomer */
+        _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (pidfd < 0 && errno != ENOSYS)
+            continue;
         size_t len = 0;
         _cleanup_free_ char *argv = proc_argv((pid_t)pid, &len);
         if (argv == NULL || len == 0)
             continue;
-        if (match(opaque, argv, len) && kill((pid_t)pid, SIGKILL) == 0) {
+        if (match(opaque, argv, len) && signal_pinned((pid_t)pid, pidfd, SIGKILL) == 0) {
             log_info("recovery: killed stale process %ld (%s)", pid, argv);
             n++;
         }
@@ -117,6 +132,71 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+/* The pids listed in a cgroup.procs file (*n of them, caller frees), or NULL. */
+static pid_t *read_procs(const char *procs, size_t *n_out)
+{
+    _cleanup_free_ char *text = NULL;
+    _cleanup_error_ hull_error_t err = NULL;
+    if (hull_read_file(procs, 1 << 20, &text, NULL, &err) < 0)
+        return NULL;
+    size_t n = 0, cap = 16;
+    pid_t *out = xmalloc0(cap * sizeof(pid_t));
+    for (char *p = text; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 0 && pid != getpid()) {
+            if (n == cap) {
+                cap *= 2;
+                out = xrealloc(out, cap * sizeof(pid_t));
+            }
+            out[n++] = (pid_t)pid;
+        }
+        p = end;
+        while (*p == '\n')
+            p++;
+    }
+    *n_out = n;
+    return out;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* SIGKILLs what runs in the cgroup.  Each pid is pinned with a pidfd and signalled only if
+ * it is still listed afterwards: a process that exited after the first read and whose pid
+ * went to a process elsewhere is never hit. */
+static int kill_cgroup_procs(const char *procs)
+{
+    size_t n = 0, m = 0;
+    _cleanup_free_ pid_t *pids = read_procs(procs, &n);
+    if (pids == NULL)
+        return -1;
+    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
+        if (fds[i] < 0)
+            fds[i] = -errno;
+    }
+    _cleanup_free_ pid_t *now = n > 0 ? read_procs(procs, &m) : NULL;
+    if (now && m > 1)
+        qsort(now, m, sizeof(pid_t), cmp_pid);
+    for (size_t i = 0; i < n; i++) {
+        bool listed = now && bsearch(&pids[i], now, m, sizeof(pid_t), cmp_pid) != NULL;
+        if (listed && fds[i] >= 0)
+            syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0);
+        else if (listed && fds[i] == -ENOSYS)
+            kill(pids[i], SIGKILL);
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    return 0;
+}
+
 /* Removes the cgroup dir and those below it, deepest first; with kill, what runs in them is
  * SIGKILLed first. */
 static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
@@ -151,21 +231,8 @@ static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
             return;
         if (errno != EBUSY || !kill_procs)
             break;
-        _cleanup_free_ char *text = NULL;
-        _cleanup_error_ hull_error_t err = NULL;
-        if (hull_read_file(procs, 1 << 20, &text, NULL, &err) < 0)
+        if (kill_cgroup_procs(procs) < 0)
             break;
-        for (char *p = text; *p;) {
-            char *end;
-            long pid = strtol(p, &end, 10);
-            if (end == p)
-                break;
-            if (pid > 0 && pid != getpid())
-                kill((pid_t)pid, SIGKILL);
-            p = end;
-            while (*p == '\n')
-                p++;
-        }
         usleep(20 * 1000);
     }
     if (kill_procs)

@@ -1,80 +1,15 @@
 /* CRI stats RPCs: ContainerStats, ListContainerStats, StreamContainerStats, PodSandboxStats,
  * ListPodSandboxStats, StreamPodSandboxStats.  Usage comes from stats.c (cgroups, writable
- * layers, network namespaces); nano-cores from the previous sample kept per object here. */
+ * layers, network namespaces); nano-cores from the previous sample per object that
+ * stats_service.c keeps. */
 #include "server/container.h"
 #include "server/handlers.h"
 #include "server/sandbox.h"
 #include "server/stats.h"
+#include "server/stats_service.h"
 
 #include <errno.h>
 #include <string.h>
-
-#define PREV_MAX 4096
-
-struct prev_sample {
-    char key[80]; /* "c/<id>" or "p/<id>" */
-    struct stats_cpu_sample cpu;
-};
-
-struct stats_service {
-    struct stats_cgroups *cg; /* NULL when no cgroup is mounted */
-    pthread_mutex_t mu;
-    struct prev_sample *prev;
-    size_t n_prev;
-};
-
-int stats_service_init(struct hull_server *srv, hull_error_t *err)
-{
-    struct stats_service *s = xmalloc0(sizeof(*s));
-    pthread_mutex_init(&s->mu, NULL);
-    _cleanup_error_ hull_error_t e = NULL;
-    if (stats_open(NULL, &s->cg, &e) < 0)
-        log_warn("stats: %s; container and pod stats will carry no cgroup usage",
-                 hull_error_msg(&e));
-    else
-        log_debug("stats: cgroup layout %s", stats_mode_name(stats_mode(s->cg)));
-    srv->stats = s;
-    return 0;
-}
-
-void stats_service_fini(struct hull_server *srv)
-{
-    struct stats_service *s = srv->stats;
-    if (s == NULL)
-        return;
-    stats_close(s->cg);
-    free(s->prev);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-    srv->stats = NULL;
-}
-
-/* Swaps in the new sample for key and computes nano-cores against the old one. */
-static bool nano_cores(struct stats_service *s, const char *key, struct stats_cpu_sample cur,
-                       uint64_t *out)
-{
-    bool ok = false;
-    pthread_mutex_lock(&s->mu);
-    struct prev_sample *slot = NULL;
-    for (size_t i = 0; i < s->n_prev; i++)
-        if (strcmp(s->prev[i].key, key) == 0)
-            slot = &s->prev[i];
-    if (slot) {
-        ok = stats_cpu_nano_cores(&slot->cpu, &cur, out);
-        slot->cpu = cur;
-    } else {
-        if (s->n_prev == PREV_MAX) {
-            memmove(s->prev, s->prev + 1, (PREV_MAX - 1) * sizeof(*s->prev));
-            s->n_prev--;
-        }
-        s->prev = xrealloc(s->prev, (s->n_prev + 1) * sizeof(*s->prev));
-        slot = &s->prev[s->n_prev++];
-        snprintf(slot->key, sizeof(slot->key), "%s", key);
-        slot->cpu = cur;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return ok;
-}
 
 /* cgroup v2 pressure (PSI), NULL when the kernel gave none for this resource. */
 static Runtime__V1__PsiStats *psi_message(struct rpc_call *call, const struct stats_psi *p)
@@ -101,14 +36,13 @@ static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, co
                          Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out,
                          Runtime__V1__IoUsage **io_out)
 {
-    struct stats_service *s = rpc_server(call)->stats;
     if (u->cpu.valid || u->cpu.psi.valid) {
         Runtime__V1__CpuUsage *cpu = rpc_new_message(call, &runtime__v1__cpu_usage__descriptor);
         cpu->timestamp = u->timestamp_ns;
         if (u->cpu.valid) {
             cpu->usage_core_nano_seconds = rpc_u64(call, u->cpu.usage_ns);
             uint64_t nc = 0;
-            if (nano_cores(s, key, stats_cpu_sample_of(u), &nc))
+            if (stats_service_nano_cores(rpc_server(call), key, stats_cpu_sample_of(u), &nc))
                 cpu->usage_nano_cores = rpc_u64(call, nc);
         }
         cpu->psi = psi_message(call, &u->cpu.psi);
@@ -140,7 +74,7 @@ static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, co
 static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
                                                     const struct container_snapshot *c)
 {
-    struct stats_service *s = rpc_server(call)->stats;
+    struct stats_cgroups *cg = stats_service_cgroups(rpc_server(call));
     Runtime__V1__ContainerStats *st =
         rpc_new_message(call, &runtime__v1__container_stats__descriptor);
     Runtime__V1__ContainerAttributes *a =
@@ -160,8 +94,8 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
     st->attributes = a;
     struct stats_cgroup u;
     _cleanup_error_ hull_error_t e = NULL;
-    if (s->cg && c->cgroups_path[0] && c->state != CONTAINER_EXITED &&
-        stats_cgroup_read(s->cg, c->cgroups_path, &u, &e) == 0) {
+    if (cg && c->cgroups_path[0] && c->state != CONTAINER_EXITED &&
+        stats_cgroup_read(cg, c->cgroups_path, &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("c/%s", c->id);
         fill_cpu_mem(call, &u, key, &st->cpu, &st->memory, &st->io);
         if (u.memory.valid && u.memory.has_swap) {
@@ -285,7 +219,7 @@ static Runtime__V1__NetworkInterfaceUsage *iface_usage(struct rpc_call *call,
 static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct sandbox *sb)
 {
     struct hull_server *srv = rpc_server(call);
-    struct stats_service *s = srv->stats;
+    struct stats_cgroups *cg = stats_service_cgroups(srv);
     const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
     Runtime__V1__PodSandboxStats *st =
         rpc_new_message(call, &runtime__v1__pod_sandbox_stats__descriptor);
@@ -313,8 +247,8 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     st->linux = lx;
     struct stats_cgroup u;
     _cleanup_error_ hull_error_t e = NULL;
-    if (s->cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
-        stats_cgroup_read(s->cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
+    if (cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
+        stats_cgroup_read(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("p/%s", sandbox_id(sb));
         fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory, &lx->io);
         if (u.pids.valid) {
@@ -486,7 +420,7 @@ static void metric_cb(void *opaque, const struct stats_metric_desc *d, const cha
 static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct sandbox *sb)
 {
     struct hull_server *srv = rpc_server(call);
-    struct stats_service *s = srv->stats;
+    struct stats_cgroups *cg = stats_service_cgroups(srv);
     Runtime__V1__PodSandboxMetrics *pm =
         rpc_new_message(call, &runtime__v1__pod_sandbox_metrics__descriptor);
     pm->pod_sandbox_id = rpc_strdup(call, sandbox_id(sb));
@@ -496,8 +430,7 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
     struct stats_cgroup u;
     struct stats_net net = {0};
     _cleanup_error_ hull_error_t e = NULL;
-    bool have_cg =
-        s->cg && ready && stats_cgroup_read(s->cg, sandbox_cgroup_parent(sb), &u, &e) == 0;
+    bool have_cg = cg && ready && stats_cgroup_read(cg, sandbox_cgroup_parent(sb), &u, &e) == 0;
     hull_error_free(&e);
     const char *netns = sandbox_netns_path(sb);
     bool have_net = netns && ready && stats_net_read_netns(netns, &net, &e) == 0;
@@ -522,8 +455,8 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
                                             rpc_strdup(call, l[i]->image_ref)}};
         struct stats_cgroup cu;
         struct stats_fs_usage fs;
-        bool c_cg = s->cg && l[i]->state != CONTAINER_EXITED && l[i]->cgroups_path[0] &&
-                    stats_cgroup_read(s->cg, l[i]->cgroups_path, &cu, &e) == 0;
+        bool c_cg = cg && l[i]->state != CONTAINER_EXITED && l[i]->cgroups_path[0] &&
+                    stats_cgroup_read(cg, l[i]->cgroups_path, &cu, &e) == 0;
         hull_error_free(&e);
         bool c_fs = stats_dir_usage(l[i]->upper_dir, &fs, &e) == 0;
         hull_error_free(&e);

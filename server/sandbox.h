@@ -105,9 +105,7 @@ bool sandbox_network_ready(struct hull_server *srv, char **reason, char **messag
 
 /* ---- helpers exposed for unit tests ------------------------------------------------------ */
 
-/* Sysctl name check: namespaced allowlist (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*,
- * net.*), name characters [A-Za-z0-9_.-/], value without control characters.  net.* is refused
- * for host-network pods and the IPC ones for host-IPC pods.  EINVAL with a message. */
+/* cri_sysctl_validate (server/sysctl.h), for RunPodSandbox. */
 int sandbox_sysctl_validate(const char *key, const char *value, bool host_net, bool host_ipc,
                             hull_error_t *err);
 /* resolv.conf text for a DNSConfig (NULL: NULL, meaning copy the host's). */

@@ -250,6 +250,10 @@ static __attribute__((noreturn)) void template_child(int errfd, const char *mnt_
     TSTEP("chdir new root", chdir(mnt_dir));
     TSTEP("mkdir /dev", mkdir("dev", 0555));
     TSTEP("mknod /dev/null", mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)));
+    /* modes set without hulld's umask: in a pod user namespace the infra's root is not the
+     * owner of these host-root inodes, so only the "other" bits let it reach /dev/null */
+    TSTEP("chmod /dev", chmod("dev", 0555));
+    TSTEP("chmod /dev/null", chmod("dev/null", 0666));
     TSTEP("pivot_root", syscall(SYS_pivot_root, ".", "."));
     TSTEP("detach old root", umount2(".", MNT_DETACH));
     TSTEP("chdir /", chdir("/"));
@@ -351,6 +355,12 @@ int sandbox_infra_new(const char *pause_path, const char *mnt_dir, struct sandbo
     build_filter(in);
     *out = in;
     return 0;
+}
+
+const void *sandbox_infra_filter(const struct sandbox_infra *in, unsigned short *len)
+{
+    *len = in->filter_len;
+    return in->filter;
 }
 
 void sandbox_infra_free(struct sandbox_infra *in)

@@ -24,6 +24,8 @@ int sandbox_spawn_pause(struct sandbox_infra *in, const char *netns, const char 
                         const char *utsns, const char *userns, pid_t *pid_out, hull_error_t *err);
 /* The syscall numbers its seccomp filter allows (every other one fails with EPERM). */
 size_t sandbox_infra_syscalls(const int **out);
+/* Its seccomp filter (classic BPF, *len instructions), for tests. */
+const void *sandbox_infra_filter(const struct sandbox_infra *in, unsigned short *len);
 /* Kills it (SIGKILL) if pid still names the process started at start_time, and reaps it. */
 void sandbox_kill_pause(pid_t pid, uint64_t start_time);
 /* /proc/<pid>/stat starttime, 0 when the process is gone. */

@@ -2,6 +2,7 @@
  * killing the infra process (it is started by sandbox_infra.c). */
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
+#include "server/sysctl.h"
 #include "common/cgroup.h"
 
 #include <errno.h>
@@ -9,61 +10,15 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 /* ---- sysctls ------------------------------------------------------------------------------ */
 
-static bool has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
-
 int sandbox_sysctl_validate(const char *key, const char *value, bool host_net, bool host_ipc,
                             hull_error_t *err)
 {
-    if (key == NULL || *key == '\0' || strlen(key) > 255)
-        return hull_error_setx(err, EINVAL, "sysctl: empty or too long name");
-    for (const char *c = key; *c; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-' || *c == '/';
-        if (!ok)
-            return hull_error_setx(err, EINVAL, "sysctl \"%s\": invalid character in name", key);
-    }
-    if (strstr(key, "..") || strstr(key, "//") || key[0] == '/' || key[0] == '.' ||
-        strstr(key, "/.") || strstr(key, "./"))
-        return hull_error_setx(err, EINVAL, "sysctl \"%s\": invalid name", key);
-    /* normalise to the dotted form for the allowlist check */
-    _cleanup_free_ char *dotted = xstrdup(key);
-    if (strchr(key, '/'))
-        for (char *c = dotted; *c; c++)
-            if (*c == '/')
-                *c = '.';
-    bool ipc = has_prefix(dotted, "kernel.shm") || has_prefix(dotted, "kernel.msg") ||
-               strcmp(dotted, "kernel.sem") == 0 || has_prefix(dotted, "fs.mqueue.");
-    bool net = has_prefix(dotted, "net.");
-    if (!ipc && !net)
-        return hull_error_setx(err, EINVAL,
-                               "sysctl \"%s\" is not allowed: only namespaced sysctls "
-                               "(kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*) "
-                               "can be set for a pod",
-                               key);
-    if (net && host_net)
-        return hull_error_setx(err, EINVAL,
-                               "sysctl \"%s\" is not allowed: the pod uses the host network", key);
-    if (ipc && host_ipc)
-        return hull_error_setx(
-            err, EINVAL, "sysctl \"%s\" is not allowed: the pod uses the host IPC namespace", key);
-    if (value == NULL || strlen(value) > 4096)
-        return hull_error_setx(err, EINVAL, "sysctl \"%s\": missing or too long value", key);
-    for (const char *c = value; *c; c++)
-        if ((unsigned char)*c < 0x20 && *c != '\t')
-            return hull_error_setx(err, EINVAL, "sysctl \"%s\": control character in value", key);
-    /* a value is written to this one key only; "1+kernel.core_pattern=…" is just a bad value
-     * for the kernel, but refuse the shape outright (CRI-O CVE-2022-0811) */
-    if (strchr(value, '=') || strchr(value, '+'))
-        return hull_error_setx(err, EINVAL, "sysctl \"%s\": value must not contain '=' or '+'",
-                               key);
-    return 0;
+    return cri_sysctl_validate(key, value, host_net, host_ipc, err);
 }
 
 /* ---- resolv.conf -------------------------------------------------------------------------- */
@@ -426,10 +381,18 @@ void sandbox_kill_pause(pid_t pid, uint64_t start_time)
         waitpid(pid, NULL, WNOHANG); /* exited already: reap it if it is our child */
         return;
     }
+    /* pinned before its start time is compared: a pid recycled after that check can not be
+     * hit; with no recorded start time nothing proves the pid is still the infra process */
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     uint64_t now = sandbox_proc_start_time(pid);
-    if (now == 0 || (start_time != 0 && now != start_time))
-        return; /* gone, or the pid was reused */
-    kill(pid, SIGKILL);
+    if (now == 0 || start_time == 0 || now != start_time || (pidfd < 0 && errno != ENOSYS)) {
+        waitpid(pid, NULL, WNOHANG); /* gone, or the pid is another process's now */
+        return;
+    }
+    if (pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    else
+        kill(pid, SIGKILL);
     int status;
     /* reap it if it is our child (it is not after a hulld restart) */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

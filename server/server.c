@@ -4,6 +4,8 @@
 #include "server/container.h"
 #include "server/recover.h"
 #include "image/image.h" /* images */
+#include "server/image_service.h"
+#include "server/stats_service.h"
 
 #include <errno.h>
 #include <string.h>
@@ -35,12 +37,13 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     if (r < 0)
         return hull_error_wrap(err, "sandboxes");
 
-    r = container_service_init(srv, err); /* containers: after images and sandboxes */
+    r = container_service_init(srv, image_service_store(srv->images),
+                               err); /* containers: after images and sandboxes */
     if (r < 0)
         return hull_error_wrap(err, "containers");
     sandbox_recover_finish(srv); /* pod removals a crash interrupted */
     /* hidden images no restored container took back, and layers nobody uses */
-    image_gc(server_image_store(srv));
+    image_gc(image_service_store(srv->images));
 
     r = stats_service_init(srv, err); /* container and pod stats */
     if (r < 0)
@@ -87,9 +90,4 @@ void server_fini(struct hull_server *srv)
 
     store_close(srv->store);
     pthread_rwlock_destroy(&srv->config_lock);
-}
-
-struct image_store *server_image_store(struct hull_server *srv)
-{
-    return image_service_store(srv->images);
 }

@@ -10,7 +10,8 @@
 #include "server/config.h"
 #include "server/store.h"
 
-struct image_service;     /* rpc_image.c (ImageService) */
+struct image_service;     /* image_service.c (ImageService) */
+struct stats_service;     /* stats_service.c (container and pod stats) */
 struct sandbox_service;   /* sandbox area (pods + CNI) */
 struct container_service; /* containers */
 struct stream_server;     /* streaming HTTP server (stream/) */
@@ -30,11 +31,6 @@ struct hull_server {
     struct hull_metrics *metrics; /* Prometheus counters, NULL when the endpoint is off */
     char *notify_socket;          /* $NOTIFY_SOCKET (sd_notify), NULL when none */
 };
-
-/* What the areas offer each other. */
-struct image_store;
-/* The image store behind ImageService (containers mount its layers). */
-struct image_store *server_image_store(struct hull_server *srv);
 
 /* Creates the state directories, opens the store and every service area (recovering state). */
 int server_init(struct hull_server *srv, struct hull_config *config, hull_error_t *err);

@@ -11,7 +11,10 @@ import time
 import grpc
 import pytest
 
+import cri
 from conftest import pb
+from cri import container_config, container_status, create_container, pod_config, \
+    remove_all_pods, wait_state
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
 
 HANDLERS = ["hull-oci", "runc"]
@@ -41,47 +44,22 @@ def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F81
     d.img = busybox_image
     d.handler = request.param
     yield d
-    # leave nothing running: remove every pod (and so every container)
-    try:
-        for s in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=s.id))
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=s.id))
-    except grpc.RpcError:
-        pass
+    remove_all_pods(d)  # leave nothing running
 
 
 def run_pod(d, name="pod", handler=None, pid=pb.POD):
-    cfg = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
-        log_directory=str(d.logs / name),
-        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pid))),
-        labels={"app": name})
-    h = d.handler if handler is None else handler
-    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=h))
-    return r.pod_sandbox_id, cfg
+    cfg = pod_config(name, network=pb.NODE, pid=pid, log_directory=d.logs / name,
+                     labels={"app": name})
+    return cri.run_pod(d, cfg, d.handler if handler is None else handler), cfg
 
 
 def create(d, pod, pod_cfg, name, cmd, attempt=0, labels=None, **extra):
-    cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name, attempt=attempt),
-                             image=pb.ImageSpec(image=d.img.ref), command=cmd,
-                             log_path=f"{name}/{attempt}.log", labels=labels or {}, **extra)
-    return d.runtime.CreateContainer(pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=cfg, sandbox_config=pod_cfg)).container_id
+    cfg = container_config(name, d.img.ref, cmd, attempt=attempt,
+                           log_path=f"{name}/{attempt}.log", labels=labels, **extra)
+    return create_container(d, pod, pod_cfg, cfg)
 
 
-def status(d, cid):
-    return d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
-
-
-def wait_state(d, cid, state, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = status(d, cid)
-        if st.state == state:
-            return st
-        time.sleep(0.05)
-    raise AssertionError(f"container {cid} did not reach {state}: {status(d, cid)}")
+status = container_status
 
 
 def read_log(path, timeout=5):

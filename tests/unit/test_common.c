@@ -17,6 +17,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -171,6 +172,43 @@ static void test_rm_rf_deep_tree(void **state)
     assert_int_equal(access(keep, F_OK), 0);
     assert_int_equal(hull_rm_rf(dir, &err), 0);
     assert_int_equal(hull_rm_rf(outside, &err), 0);
+}
+
+/* A directory bind mount of the same file system inside the tree: st_dev does not tell it
+ * from the tree, but rm -rf must stop at it and never delete what the bind shows (the source
+ * lives elsewhere on the host). */
+static void test_rm_rf_stops_at_same_fs_bind_mount(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *outside = make_tmpdir();
+    _cleanup_free_ char *keep = hull_path_join(outside, "sub/keep");
+    _cleanup_free_ char *sub = hull_path_join(outside, "sub");
+    _cleanup_free_ char *top = hull_path_join(dir, "t");
+    _cleanup_free_ char *mnt = hull_path_join(dir, "t/a/b");
+    hull_error_t err = NULL;
+    assert_hull_ok(hull_mkdir_p(sub, 0700, &err), err);
+    assert_hull_ok(hull_write_file_atomic(keep, "x", 1, 0600, &err), err);
+    assert_hull_ok(hull_mkdir_p(mnt, 0700, &err), err);
+    if (mount(outside, mnt, NULL, MS_BIND, NULL) < 0) {
+        hull_rm_rf(dir, &err);
+        hull_rm_rf(outside, &err);
+        skip();
+    }
+    int r = hull_rm_rf(top, &err);
+    int status = r < 0 ? hull_error_status(&err) : 0;
+    hull_error_free(&err);
+    bool kept = access(keep, F_OK) == 0;
+    umount2(mnt, MNT_DETACH);
+    /* with the mount gone, the rest goes */
+    int r2 = hull_rm_rf(dir, &err);
+    hull_error_free(&err);
+    hull_rm_rf(outside, &err);
+    hull_error_free(&err);
+    assert_true(kept);
+    assert_int_equal(r, -EBUSY);
+    assert_int_equal(status, EBUSY);
+    assert_int_equal(r2, 0);
 }
 
 static void make_wide(int fd, int n)
@@ -658,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_mkdir_p_and_rm_rf_do_not_follow_symlinks),
         cmocka_unit_test(test_rm_rf_deep_tree),
         cmocka_unit_test(test_rm_rf_wide_tree),
+        cmocka_unit_test(test_rm_rf_stops_at_same_fs_bind_mount),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_ids_and_names),
         cmocka_unit_test(test_rfc3339nano),

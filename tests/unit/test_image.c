@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "image/image.h"
 
 #include <archive.h>
@@ -470,7 +472,7 @@ static void test_unpack_no_padding(void **state)
     char p[256];
     snprintf(p, sizeof(p), "%s/b", f->layer);
     char *data = NULL;
-    assert_int_equal(hull_read_file(p, 100, &data, NULL, &err), 0);
+    assert_hull_ok(hull_read_file(p, 100, &data, NULL, &err), err);
     assert_string_equal(data, "world");
     free(data);
 }
@@ -523,6 +525,39 @@ static void test_unpack_size_cap(void **state)
     close(fd);
     assert_int_equal(r, 0);
     assert_int_equal(st.bytes, 30);
+}
+
+/* Empty entries cost inodes, not bytes: a layer of many empty files still meets the cap
+ * (one 4 KiB block charged per entry, plus 1024 entries of slack). */
+static void test_unpack_entry_cap(void **state)
+{
+    struct fx *f = *state;
+    struct tarb t;
+    tar_begin(&t, 1);
+    char name[32];
+    for (int i = 0; i < 1100; i++) {
+        snprintf(name, sizeof(name), "empty%d", i);
+        tar_add(&t, name, AE_IFREG, 0644, "", NULL, false);
+    }
+    int fd = tar_fd(&t);
+    hull_error_t err = NULL;
+    struct image_unpack_stats st = {0};
+    int r = image_unpack_layer_capped(fd, f->dirfd, NULL, 8192, &st, &err);
+    close(fd);
+    assert_int_equal(r, -EFBIG);
+    assert_non_null(strstr(err->msg, "more than 1026 entries"));
+    hull_error_free(&err);
+    assert_false(exists_in(f->layer, "empty1099"));
+    /* the same layer with a cap that allows it */
+    tar_begin(&t, 1);
+    for (int i = 0; i < 1100; i++) {
+        snprintf(name, sizeof(name), "ok%d", i);
+        tar_add(&t, name, AE_IFREG, 0644, "", NULL, false);
+    }
+    fd = tar_fd(&t);
+    r = image_unpack_layer_capped(fd, f->dirfd, NULL, 4096 * 100, &st, &err);
+    close(fd);
+    assert_int_equal(r, 0);
 }
 
 /* SECURITY.md: layer unpack writes outside the root — one test per hostile entry kind. */
@@ -756,7 +791,7 @@ static void test_hostile_fuzz(void **state)
         /* fresh layer dir for the next round */
         hull_error_t err = NULL;
         close(f->dirfd);
-        assert_int_equal(hull_rm_rf(f->layer, &err), 0);
+        assert_hull_ok(hull_rm_rf(f->layer, &err), err);
         mkdir(f->layer, 0755);
         f->dirfd = open(f->layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
@@ -782,6 +817,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_uid_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_fuzz, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_size_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_entry_cap, setup, teardown),
     };
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "image/image.h"
 
 #include <errno.h>
@@ -23,13 +25,13 @@ static char image_id[72];
 static void write_file(const char *path, const char *data)
 {
     hull_error_t err = NULL;
-    assert_int_equal(hull_write_file_atomic(path, data, strlen(data), 0644, &err), 0);
+    assert_hull_ok(hull_write_file_atomic(path, data, strlen(data), 0644, &err), err);
 }
 
 static void mkdirs(const char *path)
 {
     hull_error_t err = NULL;
-    assert_int_equal(hull_mkdir_p(path, 0755, &err), 0);
+    assert_hull_ok(hull_mkdir_p(path, 0755, &err), err);
 }
 
 /* Lays out <base>/images as a pull would have left it. */
@@ -139,10 +141,10 @@ static void test_reload_and_info(void **state)
     (void)state;
     struct image_store *s = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
     struct image_info **list = NULL;
     size_t n = 0;
-    assert_int_equal(image_list(s, NULL, &list, &n, &err), 0);
+    assert_hull_ok(image_list(s, NULL, &list, &n, &err), err);
     assert_int_equal(n, 1);
     assert_string_equal(list[0]->id, image_id);
     assert_true(list[0]->has_uid);
@@ -152,11 +154,10 @@ static void test_reload_and_info(void **state)
     assert_string_equal(list[0]->volumes[0], "/etc");
     image_info_list_free(list, n);
     struct image_info *info = NULL;
-    assert_int_equal(image_resolve(s, "example.com/deep", &info, &err), 0);
+    assert_hull_ok(image_resolve(s, "example.com/deep", &info, &err), err);
     assert_int_equal(info->n_layers, NLAYERS);
     image_info_free(info);
-    assert_int_equal(image_resolve(s, "example.com/deep:other", &info, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_fails(image_resolve(s, "example.com/deep:other", &info, &err), ENOENT, err);
     image_store_close(s);
 }
 
@@ -165,9 +166,9 @@ static void test_overlay_130_layers(void **state)
     (void)state;
     struct image_store *s = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
     char **sn = NULL, **ap = NULL;
-    assert_int_equal(image_lowerdirs(s, image_id, &sn, &ap, &err), 0);
+    assert_hull_ok(image_lowerdirs(s, image_id, &sn, &ap, &err), err);
     size_t n = 0, total = 0;
     while (sn[n]) {
         assert_int_equal(strncmp(sn[n], "l/", 2), 0);
@@ -182,8 +183,8 @@ static void test_overlay_130_layers(void **state)
         abs_total += strlen(ap[i]) + 1;
     assert_true(abs_total > 4096);
     assert_true(total < 2000);
-    image_strv_free(sn);
-    image_strv_free(ap);
+    hull_strv_free(sn);
+    hull_strv_free(ap);
 
     char upper[128], work[128], merged[128], p[400];
     snprintf(upper, sizeof(upper), "%s/upper", base);
@@ -197,7 +198,7 @@ static void test_overlay_130_layers(void **state)
         fail_msg("%s", err->msg);
     char *data = NULL;
     snprintf(p, sizeof(p), "%s/common", merged);
-    assert_int_equal(hull_read_file(p, 100, &data, NULL, &err), 0);
+    assert_hull_ok(hull_read_file(p, 100, &data, NULL, &err), err);
     char want[32];
     snprintf(want, sizeof(want), "layer-%d", NLAYERS - 1);
     assert_string_equal(data, want);
@@ -228,7 +229,7 @@ static size_t count_images(struct image_store *s)
     struct image_info **list = NULL;
     size_t n = 0;
     hull_error_t err = NULL;
-    assert_int_equal(image_list(s, NULL, &list, &n, &err), 0);
+    assert_hull_ok(image_list(s, NULL, &list, &n, &err), err);
     image_info_list_free(list, n);
     return n;
 }
@@ -238,16 +239,15 @@ static void test_held_layers_outlive_removal(void **state)
     (void)state;
     struct image_store *s = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
-    assert_int_equal(image_acquire(s, image_id, &err), 0);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
+    assert_hull_ok(image_acquire(s, image_id, &err), err);
     bool removed = false;
-    assert_int_equal(image_remove(s, "example.com/deep:latest", &removed, &err), 0);
+    assert_hull_ok(image_remove(s, "example.com/deep:latest", &removed, &err), err);
     assert_true(removed);
     assert_int_equal(count_images(s), 0); /* hidden */
     struct image_info *info = NULL;
-    assert_int_equal(image_resolve(s, image_id, &info, &err), -ENOENT);
-    hull_error_free(&err);
-    assert_int_equal(image_remove(s, "example.com/deep:latest", &removed, &err), 0);
+    assert_hull_fails(image_resolve(s, image_id, &info, &err), ENOENT, err);
+    assert_hull_ok(image_remove(s, "example.com/deep:latest", &removed, &err), err);
     assert_false(removed); /* idempotent */
     char p[512];
     snprintf(p, sizeof(p), "%s/images/layers/%.64s", base, diff_ids[0] + 7);
@@ -255,21 +255,20 @@ static void test_held_layers_outlive_removal(void **state)
 
     /* restart: the container finds its image by id again */
     image_store_close(s);
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
     assert_int_equal(count_images(s), 0);
-    assert_int_equal(image_acquire(s, image_id, &err), 0);
+    assert_hull_ok(image_acquire(s, image_id, &err), err);
     image_gc(s); /* held: kept */
     char **sn = NULL;
-    assert_int_equal(image_lowerdirs(s, image_id, &sn, NULL, &err), 0);
-    image_strv_free(sn);
+    assert_hull_ok(image_lowerdirs(s, image_id, &sn, NULL, &err), err);
+    hull_strv_free(sn);
     assert_int_equal(access(p, F_OK), 0);
     image_release(s, image_id); /* last user: record and layers go */
     assert_int_equal(access(p, F_OK), -1);
     assert_int_equal(count_links(), 0);
     image_store_close(s);
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
-    assert_int_equal(image_lowerdirs(s, image_id, &sn, NULL, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
+    assert_hull_fails(image_lowerdirs(s, image_id, &sn, NULL, &err), ENOENT, err);
     image_store_close(s);
 }
 
@@ -279,11 +278,11 @@ static void test_gc_after_restart(void **state)
     (void)state;
     struct image_store *s = NULL;
     hull_error_t err = NULL;
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
-    assert_int_equal(image_acquire(s, image_id, &err), 0);
-    assert_int_equal(image_remove(s, image_id, NULL, &err), 0);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
+    assert_hull_ok(image_acquire(s, image_id, &err), err);
+    assert_hull_ok(image_remove(s, image_id, NULL, &err), err);
     image_store_close(s);
-    assert_int_equal(image_store_open(base, NULL, &s, &err), 0);
+    assert_hull_ok(image_store_open(base, NULL, &s, &err), err);
     char p[512];
     snprintf(p, sizeof(p), "%s/images/layers/%.64s", base, diff_ids[0] + 7);
     assert_int_equal(access(p, F_OK), 0);

@@ -9,8 +9,16 @@
 #include "server/ocispec.h"
 #include "server/sandbox_int.h"
 
+#include <errno.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static bool arr_has(yajl_val arr, const char *s)
 {
@@ -96,11 +104,95 @@ static void test_allowlist_covers_pause(void **state)
     }
 }
 
+/* Stopping the infra process never hits a process that merely holds its pid now: with a start
+ * time that does not match, or none recorded (a record from before the field, or an infra
+ * process that was gone already when it was read), the process stays. */
+static void test_kill_pause_needs_matching_start_time(void **state)
+{
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        for (;;)
+            pause();
+    }
+    uint64_t start = 0;
+    for (int i = 0; i < 100 && (start = sandbox_proc_start_time(child)) == 0; i++)
+        usleep(1000);
+    sandbox_kill_pause(child, start + 1);
+    bool alive_wrong = waitpid(child, NULL, WNOHANG) == 0;
+    sandbox_kill_pause(child, 0);
+    bool alive_unknown = waitpid(child, NULL, WNOHANG) == 0;
+    if (alive_unknown)
+        sandbox_kill_pause(child, start);
+    bool reaped = waitpid(child, NULL, WNOHANG) < 0 && errno == ECHILD;
+    if (!reaped) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    assert_true(start != 0);
+    assert_true(alive_wrong);
+    assert_true(alive_unknown);
+    assert_true(reaped); /* the right start time: killed and reaped */
+}
+
+#if defined(__x86_64__)
+/* i386 entry (int 0x80) from a 64-bit process: returns -errno in eax. */
+static long int80_getpid(void)
+{
+    long ret = 20; /* i386 __NR_getpid */
+    __asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
+    return ret;
+}
+#endif
+
+/* The filter itself, loaded in a child: a native allowed call passes; the same call through
+ * another ABI (x32 numbers share the x86-64 audit arch, i386 entry has its own) and a native
+ * call not on the list fail with EPERM. */
+static void test_filter_denies_other_abis(void **state)
+{
+    (void)state;
+    struct sandbox_infra *in = NULL;
+    hull_error_t err = NULL;
+    assert_int_equal(sandbox_infra_new("/nonexistent", "/tmp", &in, &err), 0);
+    unsigned short len = 0;
+    const void *filter = sandbox_infra_filter(in, &len);
+    assert_true(len > 4);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+            _exit(100);
+        int bad = 0;
+        if (syscall(SYS_getpid) <= 0)
+            bad |= 1; /* allowed natively */
+        if (syscall(SYS_getppid) != -1 || errno != EPERM)
+            bad |= 2; /* not on the list */
+#if defined(__x86_64__)
+        if (syscall(0x40000000 | SYS_getpid) != -1 || errno != EPERM)
+            bad |= 4; /* x32 */
+        if (int80_getpid() != -EPERM)
+            bad |= 8; /* i386 */
+#endif
+        syscall(SYS_exit_group, bad);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    sandbox_infra_free(in);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("filter check failed: %d", WEXITSTATUS(status));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allowlist_inside_runtime_default),
         cmocka_unit_test(test_allowlist_covers_pause),
+        cmocka_unit_test(test_kill_pause_needs_matching_start_time),
+        cmocka_unit_test(test_filter_denies_other_abis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "server/stats.h"
 
 #include <errno.h>
@@ -61,7 +63,7 @@ static struct stats_cgroups *open_fixture(const char *name, int mode)
     assert_int_equal(stats_mode(cg), mode);
     /* stats_open also finds no cgroup mount there and falls back to the files */
     struct stats_cgroups *cg2 = NULL;
-    assert_int_equal(stats_open(root, &cg2, &err), 0);
+    assert_hull_ok(stats_open(root, &cg2, &err), err);
     assert_int_equal(stats_mode(cg2), mode);
     stats_close(cg2);
     return cg;
@@ -189,12 +191,9 @@ static void test_v1_paths_and_errors(void **state)
     assert_int_equal(stats_cgroup_read(cg, "/hull/gone", &s, &err), -ENOENT);
     assert_non_null(strstr(hull_error_msg(&err), "/hull/gone"));
     hull_error_free(&err);
-    assert_int_equal(stats_cgroup_read(cg, "hull/pod1", &s, &err), -EINVAL);
-    hull_error_free(&err);
-    assert_int_equal(stats_cgroup_read(cg, "/hull/../../etc", &s, &err), -EINVAL);
-    hull_error_free(&err);
-    assert_int_equal(stats_cgroup_read(cg, NULL, &s, &err), -EINVAL);
-    hull_error_free(&err);
+    assert_hull_fails(stats_cgroup_read(cg, "hull/pod1", &s, &err), EINVAL, err);
+    assert_hull_fails(stats_cgroup_read(cg, "/hull/../../etc", &s, &err), EINVAL, err);
+    assert_hull_fails(stats_cgroup_read(cg, NULL, &s, &err), EINVAL, err);
 
     char *d = stats_cgroup_dir(cg, "memory", "/hull/pod1");
     char want[PATH_MAX + 64];
@@ -306,8 +305,7 @@ static void test_v2_unlimited(void **state)
     assert_false(s.memory.valid);
 
     hull_error_t err = NULL;
-    assert_int_equal(stats_cgroup_read(cg, "/hull/nope", &s, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_fails(stats_cgroup_read(cg, "/hull/nope", &s, &err), ENOENT, err);
     stats_close(cg);
 }
 
@@ -379,7 +377,7 @@ static void test_mountinfo_layouts(void **state)
 {
     hull_error_t err = NULL;
     struct stats_cgroups *cg = NULL;
-    assert_int_equal(stats_open_mountinfo(NULL, MI_HYBRID, &cg, &err), 0);
+    assert_hull_ok(stats_open_mountinfo(NULL, MI_HYBRID, &cg, &err), err);
     assert_int_equal(stats_mode(cg), STATS_CGROUP_HYBRID);
     assert_string_equal(stats_mode_name(stats_mode(cg)), "hybrid");
     char *d = stats_cgroup_dir(cg, "cpuacct", "/hull/p/hull-c");
@@ -406,11 +404,11 @@ static void test_mountinfo_layouts(void **state)
     /* a root with a trailing slash; the v1-only view of the same host */
     const char *v1only =
         "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
-    assert_int_equal(stats_open_mountinfo("/sys/fs/cgroup/", v1only, &cg, &err), 0);
+    assert_hull_ok(stats_open_mountinfo("/sys/fs/cgroup/", v1only, &cg, &err), err);
     assert_int_equal(stats_mode(cg), STATS_CGROUP_V1);
     stats_close(cg);
 
-    assert_int_equal(stats_open_mountinfo(NULL, MI_V2, &cg, &err), 0);
+    assert_hull_ok(stats_open_mountinfo(NULL, MI_V2, &cg, &err), err);
     assert_int_equal(stats_mode(cg), STATS_CGROUP_V2);
     d = stats_cgroup_dir(cg, "memory", "/hull/p/hull-c");
     assert_string_equal(d, "/sys/fs/cgroup/hull/p/hull-c");
@@ -418,8 +416,7 @@ static void test_mountinfo_layouts(void **state)
     stats_close(cg);
 
     /* nothing mounted and nothing on disk */
-    assert_int_equal(stats_open_mountinfo("/nonexistent-hull", MI_V2, &cg, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_fails(stats_open_mountinfo("/nonexistent-hull", MI_V2, &cg, &err), ENOENT, err);
 }
 
 /* ---- CPU rate ----------------------------------------------------------------------------- */
@@ -630,8 +627,7 @@ static void live_run(void **state, const char *root)
     for (size_t i = 0; i < l->ndirs; i++)
         for (int tries = 0; tries < 50 && rmdir(l->dirs[i]) < 0 && errno == EBUSY; tries++)
             sleep_ms(20);
-    assert_int_equal(stats_cgroup_read(l->cg, l->path, &b, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_fails(stats_cgroup_read(l->cg, l->path, &b, &err), ENOENT, err);
 }
 
 static void test_live_cgroup(void **state)
@@ -745,7 +741,7 @@ static void test_dir_usage(void **state)
         t->mounted = true;
         snprintf(q, sizeof(q), "%s/big", t->mnt);
         put(q, data, sizeof(data));
-        assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+        assert_hull_ok(stats_dir_usage(t->dir, &u, &err), err);
         assert_int_equal(u.inodes_used, want_inodes);
         /* the tmpfs root replaces the directory under it */
         assert_int_equal(u.used_bytes, want_bytes - mnt_bytes + blocks_of(t->mnt));
@@ -755,13 +751,13 @@ static void test_dir_usage(void **state)
         snprintf(p, sizeof(p), "%s/sub", t->dir);
         if (mount(p, t->mnt, NULL, MS_BIND, NULL) == 0) {
             t->mounted = true;
-            assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+            assert_hull_ok(stats_dir_usage(t->dir, &u, &err), err);
             assert_int_equal(u.inodes_used, want_inodes);
             umount2(t->mnt, MNT_DETACH);
             t->mounted = false;
         }
     }
-    assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+    assert_hull_ok(stats_dir_usage(t->dir, &u, &err), err);
     assert_int_equal(u.inodes_used, want_inodes);
     assert_int_equal(u.used_bytes, want_bytes);
 
@@ -778,7 +774,7 @@ static void test_dir_usage(void **state)
         dfd = n;
     }
     close(dfd);
-    assert_int_equal(stats_dir_usage(t->dir, &u, &err), 0);
+    assert_hull_ok(stats_dir_usage(t->dir, &u, &err), err);
     assert_true(u.truncated);
     assert_true(u.inodes_used > want_inodes + STATS_FS_MAX_DEPTH);
     assert_true(u.inodes_used < want_inodes + STATS_FS_MAX_DEPTH + 5);
@@ -817,23 +813,22 @@ static void test_dir_usage(void **state)
 
     /* errors */
     snprintf(p, sizeof(p), "%s/missing", t->dir);
-    assert_int_equal(stats_dir_usage(p, &u, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_fails(stats_dir_usage(p, &u, &err), ENOENT, err);
     snprintf(p, sizeof(p), "%s/sub/up", t->dir);
     assert_true(stats_dir_usage(p, &u, &err) < 0); /* a symlink is not followed */
     hull_error_free(&err);
 
     char *mp = NULL;
-    assert_int_equal(stats_fs_mountpoint(t->dir, &mp, &err), 0);
+    assert_hull_ok(stats_fs_mountpoint(t->dir, &mp, &err), err);
     struct stat a, b;
     assert_int_equal(stat(mp, &a), 0);
     assert_int_equal(stat(t->dir, &b), 0);
     assert_true(a.st_dev == b.st_dev);
     free(mp);
-    assert_int_equal(stats_fs_mountpoint("/", &mp, &err), 0);
+    assert_hull_ok(stats_fs_mountpoint("/", &mp, &err), err);
     assert_string_equal(mp, "/");
     free(mp);
-    assert_int_equal(stats_fs_mountpoint("/proc/self/status", &mp, &err), 0);
+    assert_hull_ok(stats_fs_mountpoint("/proc/self/status", &mp, &err), err);
     assert_string_equal(mp, "/proc");
     free(mp);
 }
@@ -853,7 +848,7 @@ static void test_net_parse(void **state)
 {
     struct stats_net n = {0};
     hull_error_t err = NULL;
-    assert_int_equal(stats_net_parse_dev(NET_DEV, &n, &err), 0);
+    assert_hull_ok(stats_net_parse_dev(NET_DEV, &n, &err), err);
     assert_int_equal(n.n, 3);
     assert_true(n.timestamp_ns > 0);
     assert_string_equal(n.ifaces[0].name, "lo");
@@ -878,21 +873,19 @@ static void test_net_parse(void **state)
     stats_net_clear(&n);
     assert_int_equal(n.n, 0);
 
-    assert_int_equal(stats_net_parse_dev("", &n, &err), 0);
+    assert_hull_ok(stats_net_parse_dev("", &n, &err), err);
     assert_int_equal(n.n, 0);
     const char *lo_only = "    lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n";
-    assert_int_equal(stats_net_parse_dev(lo_only, &n, &err), 0);
+    assert_hull_ok(stats_net_parse_dev(lo_only, &n, &err), err);
     assert_null(stats_net_default(&n, "eth0"));
     assert_int_equal(n.ifaces[0].tx_bytes, 9);
     assert_int_equal(n.ifaces[0].tx_errors, 11);
     stats_net_clear(&n);
 
-    assert_int_equal(stats_net_parse_dev("  eth0: 1 2 3\n", &n, &err), -EINVAL);
-    hull_error_free(&err);
+    assert_hull_fails(stats_net_parse_dev("  eth0: 1 2 3\n", &n, &err), EINVAL, err);
     stats_net_clear(&n);
-    assert_int_equal(stats_net_parse_dev("  : 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n", &n, &err),
-                     -EINVAL);
-    hull_error_free(&err);
+    assert_hull_fails(stats_net_parse_dev("  : 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n", &n, &err),
+                      EINVAL, err);
     stats_net_clear(&n);
 }
 
@@ -966,7 +959,7 @@ static void test_metrics(void **state)
     struct stats_fs_usage fs = {.used_bytes = 12345, .inodes_used = 7};
     struct stats_net net = {0};
     hull_error_t err = NULL;
-    assert_int_equal(stats_net_parse_dev(NET_DEV, &net, &err), 0);
+    assert_hull_ok(stats_net_parse_dev(NET_DEV, &net, &err), err);
 
     struct emitted *e = xmalloc0(sizeof(*e));
     stats_metrics_emit(&s, &fs, &net, collect_metric, e);
@@ -1100,7 +1093,7 @@ static void test_netns_real(void **state)
 
     assert_int_equal(
         sh("ip netns exec %s busybox ping -c 3 -i 0.2 -W 2 127.0.0.1 >/dev/null", ns->name), 0);
-    assert_int_equal(stats_net_read_netns(path, &after, &err), 0);
+    assert_hull_ok(stats_net_read_netns(path, &after, &err), err);
     const struct stats_net_iface *b = iface(&before, "lo"), *a = iface(&after, "lo");
     assert_non_null(a);
     /* 3 requests + 3 replies, all through lo: 84 bytes of IP each */
@@ -1124,7 +1117,7 @@ static void test_netns_real(void **state)
     text[n] = '\0';
     assert_int_equal(pclose(f), 0);
     struct stats_net inside = {0};
-    assert_int_equal(stats_net_parse_dev(text, &inside, &err), 0);
+    assert_hull_ok(stats_net_parse_dev(text, &inside, &err), err);
     assert_int_equal(inside.n, 3);
     assert_int_equal(iface(&inside, "lo")->rx_bytes, a->rx_bytes);
     stats_net_clear(&inside);
@@ -1135,7 +1128,7 @@ static void test_netns_real(void **state)
 
     /* by pid: our own netns (the host's) */
     struct stats_net host = {0};
-    assert_int_equal(stats_net_read_pid(getpid(), &host, &err), 0);
+    assert_hull_ok(stats_net_read_pid(getpid(), &host, &err), err);
     assert_non_null(iface(&host, "lo"));
     assert_null(iface(&host, "veth0"));
     stats_net_clear(&host);
@@ -1146,8 +1139,7 @@ static void test_netns_real(void **state)
     stats_net_clear(&after);
 
     /* not a namespace / missing */
-    assert_int_equal(stats_net_read_netns("/nonexistent/ns", &after, &err), -ENOENT);
-    hull_error_free(&err);
+    assert_hull_fails(stats_net_read_netns("/nonexistent/ns", &after, &err), ENOENT, err);
     assert_true(stats_net_read_netns("/proc/self/status", &after, &err) < 0);
     assert_non_null(strstr(hull_error_msg(&err), "/proc/self/status"));
     hull_error_free(&err);

@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -347,7 +349,7 @@ static void c_syn(struct client *c, uint32_t id, const char *type)
     uint8_t hd[10] = {(uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
     stream_buf_append(&p, hd, 10);
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(spdy_headers_encode(&c->z, h, 1, &p, &e), 0);
+    assert_hull_ok(spdy_headers_encode(&c->z, h, 1, &p, &e), e);
     spdy_put_control(&f, SPDY_SYN_STREAM, 0, p.data, (uint32_t)p.len);
     assert_int_equal(write(c->fd, f.data, f.len), (ssize_t)f.len);
     stream_buf_free(&p);
@@ -376,8 +378,8 @@ static void c_read_all(struct client *c, struct spdy_result *r)
                     struct spdy_header *h = NULL;
                     size_t nh = 0;
                     _cleanup_error_ hull_error_t e = NULL;
-                    assert_int_equal(
-                        spdy_headers_decode(&c->z, f.payload + 4, f.length - 4, &h, &nh, &e), 0);
+                    assert_hull_ok(
+                        spdy_headers_decode(&c->z, f.payload + 4, f.length - 4, &h, &nh, &e), e);
                     spdy_headers_free(h, nh);
                     r->replies++;
                 } else if (f.type == SPDY_GOAWAY) {
@@ -423,7 +425,7 @@ static char *get_url(struct stream_server *s, enum stream_kind kind, const char 
                                .use_stderr = err_};
     char *url = NULL;
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(stream_server_url(s, &r, &url, &e), 0);
+    assert_hull_ok(stream_server_url(s, &r, &url, &e), e);
     return url;
 }
 
@@ -439,15 +441,15 @@ static void test_spdy_headers(void **state)
 {
     struct spdy_zlib a, b;
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(spdy_zlib_init(&a, &e), 0);
-    assert_int_equal(spdy_zlib_init(&b, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&a, &e), e);
+    assert_hull_ok(spdy_zlib_init(&b, &e), e);
     for (int round = 0; round < 3; round++) { /* one shared context per direction */
         struct spdy_header h[] = {{"streamtype", "stdout"}, {"port", "8080"}};
         struct stream_buf blk = {0};
-        assert_int_equal(spdy_headers_encode(&a, h, 2, &blk, &e), 0);
+        assert_hull_ok(spdy_headers_encode(&a, h, 2, &blk, &e), e);
         struct spdy_header *out = NULL;
         size_t n = 0;
-        assert_int_equal(spdy_headers_decode(&b, blk.data, blk.len, &out, &n, &e), 0);
+        assert_hull_ok(spdy_headers_decode(&b, blk.data, blk.len, &out, &n, &e), e);
         assert_int_equal(n, 2);
         assert_string_equal(spdy_header_get(out, n, "streamtype"), "stdout");
         assert_string_equal(spdy_header_get(out, n, "PORT"), "8080");
@@ -459,24 +461,23 @@ static void test_spdy_headers(void **state)
     memset(big, 'a', STREAM_MAX_HEADER_BLOCK + 9);
     struct spdy_header hb[] = {{"x", big}};
     struct stream_buf blk = {0};
-    assert_int_equal(spdy_headers_encode(&a, hb, 1, &blk, &e), 0);
+    assert_hull_ok(spdy_headers_encode(&a, hb, 1, &blk, &e), e);
     struct spdy_header *out = NULL;
     size_t n = 0;
-    assert_int_equal(spdy_headers_decode(&b, blk.data, blk.len, &out, &n, &e), -EMSGSIZE);
-    hull_error_free(&e);
+    assert_hull_fails(spdy_headers_decode(&b, blk.data, blk.len, &out, &n, &e), EMSGSIZE, e);
     stream_buf_free(&blk);
     free(big);
     spdy_zlib_fini(&a);
     spdy_zlib_fini(&b);
     /* garbage */
-    assert_int_equal(spdy_zlib_init(&b, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&b, &e), e);
     const uint8_t junk[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     assert_true(spdy_headers_decode(&b, junk, sizeof(junk), &out, &n, &e) < 0);
     hull_error_free(&e);
     spdy_zlib_fini(&b);
     /* a block that claims more headers than it has */
-    assert_int_equal(spdy_zlib_init(&a, &e), 0);
-    assert_int_equal(spdy_zlib_init(&b, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&a, &e), e);
+    assert_hull_ok(spdy_zlib_init(&b, &e), e);
     uint8_t raw[] = {0, 0, 0, 5, 0, 0, 0, 1, 'a'};
     z_stream *d = &a.def;
     uint8_t zbuf[256];
@@ -485,9 +486,8 @@ static void test_spdy_headers(void **state)
     d->next_out = zbuf;
     d->avail_out = sizeof(zbuf);
     deflate(d, Z_SYNC_FLUSH);
-    assert_int_equal(spdy_headers_decode(&b, zbuf, sizeof(zbuf) - d->avail_out, &out, &n, &e),
-                     -EPROTO);
-    hull_error_free(&e);
+    assert_hull_fails(spdy_headers_decode(&b, zbuf, sizeof(zbuf) - d->avail_out, &out, &n, &e),
+                      EPROTO, e);
     spdy_zlib_fini(&a);
     spdy_zlib_fini(&b);
 }
@@ -633,29 +633,25 @@ static void test_validate(void **state)
     char *cmd[] = {"true", NULL};
     _cleanup_error_ hull_error_t e = NULL;
     struct stream_request r = {.kind = STREAM_EXEC, .id = "c", .cmd = cmd, .use_stdout = true};
-    assert_int_equal(stream_request_validate(&r, &e), 0);
+    assert_hull_ok(stream_request_validate(&r, &e), e);
     r.tty = r.use_stderr = true;
-    assert_int_equal(stream_request_validate(&r, &e), -EINVAL);
-    hull_error_free(&e);
+    assert_hull_fails(stream_request_validate(&r, &e), EINVAL, e);
     r.tty = r.use_stderr = r.use_stdout = false;
     assert_int_equal(stream_request_validate(&r, &e), -EINVAL);
     assert_non_null(strstr(hull_error_msg(&e), "one of stdin, stdout, or stderr"));
     hull_error_free(&e);
     r.use_stdout = true;
     r.cmd = NULL;
-    assert_int_equal(stream_request_validate(&r, &e), -EINVAL);
-    hull_error_free(&e);
+    assert_hull_fails(stream_request_validate(&r, &e), EINVAL, e);
     r.id = "";
     r.kind = STREAM_ATTACH;
-    assert_int_equal(stream_request_validate(&r, &e), -EINVAL);
-    hull_error_free(&e);
+    assert_hull_fails(stream_request_validate(&r, &e), EINVAL, e);
     int32_t ports[] = {80, 70000};
     struct stream_request pf = {
         .kind = STREAM_PORTFORWARD, .id = "p", .ports = ports, .n_ports = 2};
-    assert_int_equal(stream_request_validate(&pf, &e), -EINVAL);
-    hull_error_free(&e);
+    assert_hull_fails(stream_request_validate(&pf, &e), EINVAL, e);
     pf.n_ports = 1;
-    assert_int_equal(stream_request_validate(&pf, &e), 0);
+    assert_hull_ok(stream_request_validate(&pf, &e), e);
 }
 
 /* ---- server tests -----------------------------------------------------------------------------
@@ -711,13 +707,13 @@ static void test_token_limits(void **state)
     struct stream_options o = {.address = "127.0.0.1", .token_ttl_s = 1};
     struct stream_server *s = NULL;
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), 0);
+    assert_hull_ok(stream_server_start(&o, &test_backend, &s, &e), e);
     char *cmd[] = {"true", NULL};
     struct stream_request r = {.kind = STREAM_EXEC, .id = "c1", .cmd = cmd, .use_stdout = true};
     char *first = NULL;
     for (int i = 0; i < STREAM_MAX_PENDING; i++) {
         char *url = NULL;
-        assert_int_equal(stream_server_url(s, &r, &url, &e), 0);
+        assert_hull_ok(stream_server_url(s, &r, &url, &e), e);
         if (i == 0)
             first = url;
         else
@@ -731,7 +727,7 @@ static void test_token_limits(void **state)
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), first, "v4.channel.k8s.io"), 404);
     client_close(&c);
     free(first);
-    assert_int_equal(stream_server_url(s, &r, &url, &e), 0); /* room again */
+    assert_hull_ok(stream_server_url(s, &r, &url, &e), e); /* room again */
     free(url);
     stream_server_stop(s);
 }
@@ -787,7 +783,7 @@ static struct spdy_result run_spdy_exec(struct stream_server *s, const char *pro
         get_url(s, STREAM_EXEC, "c1", cmd, false, stdin_data != NULL, true, true);
     struct client c = {.fd = -1};
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(spdy_zlib_init(&c.z, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&c.z, &e), e);
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, proto), 101);
     c_syn(&c, 1, "error");
     c_syn(&c, 3, "stdout");
@@ -983,7 +979,7 @@ static void test_stop_ends_sessions(void **state)
     _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, false);
     struct client c = {.fd = -1};
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(spdy_zlib_init(&c.z, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&c.z, &e), e);
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, "v4.channel.k8s.io"), 101);
     c_syn(&c, 1, "error");
     c_syn(&c, 3, "stdout");
@@ -1004,7 +1000,7 @@ static void test_stop_with_stalled_client(void **state)
     _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, false);
     struct client c = {.fd = -1};
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(spdy_zlib_init(&c.z, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&c.z, &e), e);
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, "v4.channel.k8s.io"), 101);
     c_syn(&c, 1, "error");
     c_syn(&c, 3, "stdout");
@@ -1023,7 +1019,7 @@ static void test_idle_timeout(void **state)
     _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, false);
     struct client c = {.fd = -1};
     _cleanup_error_ hull_error_t e = NULL;
-    assert_int_equal(spdy_zlib_init(&c.z, &e), 0);
+    assert_hull_ok(spdy_zlib_init(&c.z, &e), e);
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, "v4.channel.k8s.io"), 101);
     c_syn(&c, 1, "error");
     c_syn(&c, 3, "stdout");
@@ -1121,10 +1117,9 @@ static void test_tls_options(void **state)
     assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), -EINVAL); /* no key */
     hull_error_free(&e);
     o.tls_key = cert; /* not a key */
-    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), -EINVAL);
-    hull_error_free(&e);
+    assert_hull_fails(stream_server_start(&o, &test_backend, &s, &e), EINVAL, e);
     o.tls_key = key;
-    assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), 0);
+    assert_hull_ok(stream_server_start(&o, &test_backend, &s, &e), e);
     char *echo[] = {"echo", "x", NULL};
     _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", echo, false, false, true, false);
     assert_true(strncmp(url, "https://127.0.0.1:", 18) == 0);

@@ -1,0 +1,541 @@
+/* Pulls: a reference resolved to a platform manifest (through an index), its config blob and
+ * its layers fetched in parallel, each download shared between concurrent pulls of the same
+ * blob or layer, then the image record committed. */
+
+#include "common/crashpoint.h"
+#include "image/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_MANIFEST  (4 << 20)
+#define PULL_PARALLEL 4
+#define MAX_LAYERS    500 /* overlayfs OVL_MAX_STACK */
+
+/* ---- in-flight work shared between pulls --------------------------------------------------- */
+/* Returns 1 if the caller must do the work (and later call inflight_finish), 0 if another
+ * caller did it successfully, or a negative errno with its error. Called with s->lock held. */
+static int inflight_join(struct image_store *s, const char *key, struct inflight **mine,
+                         hull_error_t *err)
+{
+    for (struct inflight *f = s->inflight; f; f = f->next) {
+        if (strcmp(f->key, key) != 0)
+            continue;
+        f->waiters++;
+        while (!f->done)
+            pthread_cond_wait(&f->cond, &s->lock);
+        int st = f->status;
+        if (st < 0)
+            hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
+        if (--f->waiters == 0) {
+            pthread_cond_destroy(&f->cond);
+            free(f->key);
+            free(f->msg);
+            free(f);
+        }
+        return st < 0 ? st : 0;
+    }
+    struct inflight *f = xmalloc0(sizeof(*f));
+    f->key = xstrdup(key);
+    pthread_cond_init(&f->cond, NULL);
+    f->next = s->inflight;
+    s->inflight = f;
+    *mine = f;
+    return 1;
+}
+
+/* Called with s->lock held. */
+static void inflight_finish(struct image_store *s, struct inflight *f, int status,
+                            hull_error_t *err)
+{
+    for (struct inflight **pp = &s->inflight; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    f->done = true;
+    f->status = status;
+    if (status < 0)
+        f->msg = xstrdup(hull_error_msg(err));
+    if (f->waiters == 0) {
+        pthread_cond_destroy(&f->cond);
+        free(f->key);
+        free(f->msg);
+        free(f);
+        return;
+    }
+    pthread_cond_broadcast(&f->cond);
+}
+
+/* ---- pulling ------------------------------------------------------------------------------- */
+static int open_tmpfile(struct image_store *s, hull_error_t *err)
+{
+    _cleanup_free_ char *tmp = img_path(s, "tmp");
+    int fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hull_error_set(err, errno, "create a temp file in `%s`", tmp);
+    return fd;
+}
+
+/* Makes sure the blob is in blobs/ (downloading and verifying it once) and returns its bytes. */
+static int ensure_blob(struct image_store *s, struct registry_session *sess, const char *digest,
+                       int64_t size, size_t max, char **out, size_t *len, hull_error_t *err)
+{
+    _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(digest));
+    _cleanup_free_ char *key = xasprintf("blob:%s", digest);
+    if (size > (int64_t)max)
+        return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large", digest,
+                               (long long)size);
+    for (int round = 0; round < 2; round++) {
+        if (access(path, F_OK) == 0)
+            return hull_read_file(path, max, out, len, err);
+        struct inflight *mine = NULL;
+        pthread_mutex_lock(&s->lock);
+        int j = inflight_join(s, key, &mine, err);
+        pthread_mutex_unlock(&s->lock);
+        if (j == 0)
+            continue; /* someone else stored it */
+        if (j < 0 && round == 0) {
+            hull_error_free(err);
+            continue; /* theirs failed: try ourselves */
+        }
+        if (j < 0)
+            return j;
+        int r;
+        {
+            _cleanup_close_ int fd = open_tmpfile(s, err);
+            r = fd;
+            if (fd >= 0)
+                r = registry_get_blob(sess, digest, size, fd, false, err);
+            if (r >= 0) {
+                _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+                if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
+                    errno != EEXIST)
+                    r = hull_error_set(err, errno, "commit blob `%s`", path);
+            }
+        }
+        pthread_mutex_lock(&s->lock);
+        inflight_finish(s, mine, r < 0 ? r : 0, err);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+            return r;
+        return hull_read_file(path, max, out, len, err);
+    }
+    return hull_read_file(path, max, out, len, err);
+}
+
+static int ensure_layer(struct image_store *s, struct registry_session *sess,
+                        const struct layer_ref *lr, hull_error_t *err)
+{
+    _cleanup_free_ char *key = xasprintf("layer:%s", lr->diff_id);
+    for (int round = 0; round < 2; round++) {
+        struct inflight *mine = NULL;
+        pthread_mutex_lock(&s->lock);
+        if (img_find_layer(s, lr->diff_id)) {
+            pthread_mutex_unlock(&s->lock);
+            return 0;
+        }
+        int j = inflight_join(s, key, &mine, err);
+        pthread_mutex_unlock(&s->lock);
+        if (j == 0)
+            return 0;
+        if (j < 0 && round == 0) {
+            hull_error_free(err);
+            continue;
+        }
+        if (j < 0)
+            return j;
+        int r = img_layer_fetch(s, sess, lr, err);
+        pthread_mutex_lock(&s->lock);
+        inflight_finish(s, mine, r < 0 ? r : 0, err);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+    }
+    return 0;
+}
+
+struct layer_job {
+    struct image_store *s;
+    struct registry_session *sess;
+    struct layer_ref *layers;
+    size_t n;
+    size_t next; /* atomic */
+    int status;  /* first failure */
+    hull_error_t err;
+    pthread_mutex_t lock;
+};
+
+static void *layer_worker(void *opaque)
+{
+    struct layer_job *j = opaque;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_SEQ_CST);
+        if (i >= j->n)
+            break;
+        pthread_mutex_lock(&j->lock);
+        bool failed = j->status < 0;
+        pthread_mutex_unlock(&j->lock);
+        if (failed)
+            break;
+        hull_error_t e = NULL;
+        int r = ensure_layer(j->s, j->sess, &j->layers[i], &e);
+        if (r < 0) {
+            pthread_mutex_lock(&j->lock);
+            if (j->status == 0) {
+                j->status = r;
+                j->err = e;
+                e = NULL;
+            }
+            pthread_mutex_unlock(&j->lock);
+            hull_error_free(&e);
+        }
+    }
+    return NULL;
+}
+
+static int ensure_layers(struct image_store *s, struct registry_session *sess,
+                         struct layer_ref *layers, size_t n, hull_error_t *err)
+{
+    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n};
+    pthread_mutex_init(&j.lock, NULL);
+    size_t nthreads = n < PULL_PARALLEL ? n : PULL_PARALLEL;
+    pthread_t th[PULL_PARALLEL];
+    size_t started = 0;
+    for (size_t i = 1; i < nthreads; i++) {
+        if (pthread_create(&th[started], NULL, layer_worker, &j) != 0)
+            break;
+        started++;
+    }
+    layer_worker(&j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j.lock);
+    if (j.status < 0) {
+        hull_error_setx(err, -j.status, "%s", hull_error_msg(&j.err));
+        hull_error_free(&j.err);
+        return j.status;
+    }
+    return 0;
+}
+
+static bool is_index(const char *mt)
+{
+    return mt && (strcmp(mt, "application/vnd.oci.image.index.v1+json") == 0 ||
+                  strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json") == 0);
+}
+
+static bool is_schema1(const char *mt)
+{
+    return mt && (strcmp(mt, "application/vnd.docker.distribution.manifest.v1+json") == 0 ||
+                  strcmp(mt, "application/vnd.docker.distribution.manifest.v1+prettyjws") == 0);
+}
+
+/* Picks the linux/<host arch> manifest of an index. */
+static int pick_platform(yajl_val idx, char **digest, hull_error_t *err)
+{
+    yajl_val ms = hull_json_get(idx, "manifests");
+    if (ms == NULL || !YAJL_IS_ARRAY(ms))
+        return hull_error_setx(err, EPROTO, "image index without manifests");
+    const char *arch = hull_goarch();
+    const char *best = NULL;
+    int best_score = -1;
+    for (size_t i = 0; i < ms->u.array.len; i++) {
+        yajl_val m = ms->u.array.values[i];
+        const char *d = hull_json_get_string(m, "digest", NULL);
+        yajl_val p = hull_json_get(m, "platform");
+        const char *os = hull_json_get_string(p, "os", "");
+        const char *a = hull_json_get_string(p, "architecture", "");
+        const char *v = hull_json_get_string(p, "variant", "");
+        if (!image_digest_valid(d) || strcmp(os, "linux") != 0 || strcmp(a, arch) != 0)
+            continue;
+        int score = (*v == '\0' || strcmp(v, "v1") == 0) ? 2 : 1;
+        if (score > best_score) {
+            best = d;
+            best_score = score;
+        }
+    }
+    if (best == NULL)
+        return hull_error_setx(err, ENOENT, "no manifest for linux/%s in the image index", arch);
+    *digest = xstrdup(best);
+    return 0;
+}
+
+struct pulled {
+    char *manifest_digest;
+    char *index_digest;
+    char *config_digest;
+    int64_t config_size;
+    struct layer_ref *layers;
+    size_t n_layers;
+};
+
+static void pulled_free(struct pulled *p)
+{
+    free(p->manifest_digest);
+    free(p->index_digest);
+    free(p->config_digest);
+    for (size_t i = 0; i < p->n_layers; i++)
+        img_layer_ref_free(&p->layers[i]);
+    free(p->layers);
+}
+
+static int store_manifest_blob(struct image_store *s, const char *digest, const char *body,
+                               size_t len, hull_error_t *err)
+{
+    _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(digest));
+    if (access(path, F_OK) == 0)
+        return 0;
+    return img_write_unique(s, path, body, len, err);
+}
+
+/* A manifest by tag or digest; one known by digest is read from the store (it was verified when
+ * stored), so pulls by digest of present images need no registry. */
+static int get_manifest(struct image_store *s, struct registry_session *sess, const char *reference,
+                        char **body, size_t *len, char **mt, hull_error_t *err)
+{
+    if (image_digest_valid(reference)) {
+        _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(reference));
+        _cleanup_error_ hull_error_t lerr = NULL;
+        if (access(path, F_OK) == 0 && hull_read_file(path, MAX_MANIFEST, body, len, &lerr) == 0) {
+            *mt = NULL;
+            return 0;
+        }
+    }
+    return registry_get_manifest(sess, reference, MAX_MANIFEST, body, len, mt, err);
+}
+
+/* Resolves the reference to a platform manifest; fills p. */
+static int fetch_manifest(struct image_store *s, struct registry_session *sess,
+                          const struct image_ref *ref, struct pulled *p, hull_error_t *err)
+{
+    const char *reference = ref->digest ? ref->digest : ref->tag;
+    _cleanup_free_ char *body = NULL, *mt = NULL;
+    size_t len = 0;
+    int r = get_manifest(s, sess, reference, &body, &len, &mt, err);
+    if (r < 0)
+        return r;
+    for (int depth = 0;; depth++) {
+        char dg[72];
+        image_sha256_digest(body, len, dg);
+        if (depth == 0 && ref->digest && strcmp(dg, ref->digest) != 0)
+            return hull_error_setx(err, EILSEQ, "manifest digest mismatch: asked %s, got %s",
+                                   ref->digest, dg);
+        _cleanup_yajl_ yajl_val doc = NULL;
+        r = hull_json_parse(body, "manifest", &doc, err);
+        if (r < 0)
+            return r;
+        const char *bmt = hull_json_get_string(doc, "mediaType", NULL);
+        const char *kind = bmt ? bmt : mt;
+        long long schema = hull_json_get_int(doc, "schemaVersion", 2);
+        if (schema == 1 || is_schema1(kind))
+            return hull_error_setx(err, EPROTO,
+                                   "image uses a Docker schema 1 manifest, which is not "
+                                   "supported (re-push it with a current client)");
+        if (is_index(kind) || (kind == NULL && hull_json_get(doc, "manifests") != NULL)) {
+            if (depth > 0)
+                return hull_error_setx(err, EPROTO, "nested image index");
+            r = store_manifest_blob(s, dg, body, len, err);
+            if (r < 0)
+                return r;
+            p->index_digest = xstrdup(dg);
+            _cleanup_free_ char *pick = NULL;
+            r = pick_platform(doc, &pick, err);
+            if (r < 0)
+                return r;
+            free(body);
+            free(mt);
+            body = mt = NULL;
+            r = get_manifest(s, sess, pick, &body, &len, &mt, err);
+            if (r < 0)
+                return r;
+            image_sha256_digest(body, len, dg);
+            if (strcmp(dg, pick) != 0)
+                return hull_error_setx(
+                    err, EILSEQ, "manifest digest mismatch: index names %s, got %s", pick, dg);
+            continue;
+        }
+        yajl_val cfg = hull_json_get(doc, "config");
+        const char *cd = hull_json_get_string(cfg, "digest", NULL);
+        if (!image_digest_valid(cd))
+            return hull_error_setx(err, EPROTO, "manifest without a valid config digest");
+        p->config_digest = xstrdup(cd);
+        p->config_size = hull_json_get_int(cfg, "size", -1);
+        yajl_val layers = hull_json_get(doc, "layers");
+        if (layers == NULL || !YAJL_IS_ARRAY(layers))
+            return hull_error_setx(err, EPROTO, "manifest without layers");
+        if (layers->u.array.len > MAX_LAYERS)
+            return hull_error_setx(err, EPROTO, "manifest has %zu layers (overlayfs stacks %d)",
+                                   layers->u.array.len, MAX_LAYERS);
+        p->layers = xmalloc0((layers->u.array.len + 1) * sizeof(*p->layers));
+        for (size_t i = 0; i < layers->u.array.len; i++) {
+            yajl_val l = layers->u.array.values[i];
+            const char *ld = hull_json_get_string(l, "digest", NULL);
+            if (!image_digest_valid(ld))
+                return hull_error_setx(err, EPROTO, "manifest layer %zu: bad digest", i);
+            const char *lmt = hull_json_get_string(l, "mediaType", "");
+            if (strstr(lmt, "encrypted"))
+                return hull_error_setx(err, EPROTO, "layer %s: encrypted layers not supported", ld);
+            struct layer_ref *lr = &p->layers[p->n_layers++];
+            lr->digest = xstrdup(ld);
+            lr->size = hull_json_get_int(l, "size", -1);
+            lr->media_type = xstrdup(lmt);
+        }
+        p->manifest_digest = xstrdup(dg);
+        return store_manifest_blob(s, dg, body, len, err);
+    }
+}
+
+/* Commits the image record (under the lock). Returns -EAGAIN if a layer vanished meanwhile. */
+static int commit_image(struct image_store *s, const struct image_ref *ref, struct pulled *p,
+                        char *config_json, hull_error_t *err)
+{
+    for (size_t i = 0; i < p->n_layers; i++)
+        if (img_find_layer(s, p->layers[i].diff_id) == NULL)
+            return -EAGAIN;
+    hull_crash_point("pull:before-commit");
+    _cleanup_free_ char *repo = image_ref_repo(ref);
+    _cleanup_free_ char *tag = ref->tag ? xasprintf("%s:%s", repo, ref->tag) : NULL;
+    _cleanup_free_ char *rd =
+        xasprintf("%s@%s", repo, p->index_digest ? p->index_digest : p->manifest_digest);
+    struct image_rec *rec = img_find_image_any(s, p->config_digest);
+    bool fresh = rec == NULL;
+    if (rec)
+        rec->removed = false; /* pulled again */
+    if (fresh) {
+        rec = xmalloc0(sizeof(*rec));
+        rec->id = xstrdup(p->config_digest);
+        rec->tags = xmalloc0(sizeof(char *));
+        rec->digests = xmalloc0(sizeof(char *));
+        rec->manifest_digest = xstrdup(p->manifest_digest);
+        rec->index_digest = p->index_digest ? xstrdup(p->index_digest) : NULL;
+        rec->layers = xmalloc0((p->n_layers + 1) * sizeof(*rec->layers));
+        rec->size = p->config_size > 0 ? (uint64_t)p->config_size : strlen(config_json);
+        for (size_t i = 0; i < p->n_layers; i++) {
+            struct layer_ref *d = &rec->layers[i];
+            d->digest = xstrdup(p->layers[i].digest);
+            d->diff_id = xstrdup(p->layers[i].diff_id);
+            d->size = p->layers[i].size;
+            d->media_type = xstrdup(p->layers[i].media_type);
+            rec->size += p->layers[i].size > 0 ? (uint64_t)p->layers[i].size : 0;
+        }
+        rec->n_layers = p->n_layers;
+        int r = hull_json_parse(config_json, "image config", &rec->config, err);
+        if (r < 0) {
+            img_rec_free(rec);
+            return r;
+        }
+    }
+    rec->pulled_ns = hull_now_ns();
+    {
+        /* a concurrent removal may have dropped the config blob since we read it */
+        _cleanup_free_ char *cpath = img_path(s, "blobs/sha256/%s", img_hex(rec->id));
+        if (access(cpath, F_OK) < 0) {
+            int r = img_write_unique(s, cpath, config_json, strlen(config_json), err);
+            if (r < 0) {
+                if (fresh)
+                    img_rec_free(rec);
+                return r;
+            }
+        }
+    }
+    /* a tag names one image: move it */
+    if (tag) {
+        for (struct image_rec *o = s->images; o; o = o->next)
+            if (o != rec && hull_strv_remove(o->tags, &o->n_tags, tag)) {
+                _cleanup_error_ hull_error_t e2 = NULL;
+                if (img_save_rec(s, o, &e2) < 0)
+                    log_warn("image store: %s", hull_error_msg(&e2));
+            }
+        if (!hull_strv_has(rec->tags, rec->n_tags, tag))
+            hull_strv_push(&rec->tags, &rec->n_tags, tag);
+    }
+    if (!hull_strv_has(rec->digests, rec->n_digests, rd))
+        hull_strv_push(&rec->digests, &rec->n_digests, rd);
+    int r = img_save_rec(s, rec, err);
+    if (r < 0) {
+        if (fresh)
+            img_rec_free(rec);
+        return r;
+    }
+    if (fresh) {
+        rec->next = s->images;
+        s->images = rec;
+    }
+    return 0;
+}
+
+int image_pull(struct image_store *s, const char *refstr, const struct image_auth *auth,
+               char **image_id, hull_error_t *err)
+{
+    struct image_ref ref;
+    int r = image_ref_parse(refstr, &ref, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *name = image_ref_string(&ref);
+    pthread_mutex_lock(&s->lock);
+    const struct registry_config *cfg = s->cfg;
+    pthread_mutex_unlock(&s->lock);
+    struct registry_session *sess = NULL;
+    struct pulled p = {0};
+    _cleanup_free_ char *config_json = NULL;
+    int64_t t0 = hull_monotonic_ns();
+    r = registry_session_new(cfg, s->tokens, &ref, auth, &sess, err);
+    if (r < 0)
+        goto out;
+    r = fetch_manifest(s, sess, &ref, &p, err);
+    if (r < 0)
+        goto out;
+    size_t cfg_len = 0;
+    r = ensure_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &config_json, &cfg_len,
+                    err);
+    if (r < 0) {
+        hull_error_wrap(err, "config %s", p.config_digest);
+        goto out;
+    }
+    {
+        _cleanup_yajl_ yajl_val cdoc = NULL;
+        r = hull_json_parse(config_json, "image config", &cdoc, err);
+        if (r < 0)
+            goto out;
+        yajl_val ids = hull_json_get(hull_json_get(cdoc, "rootfs"), "diff_ids");
+        if (ids == NULL || !YAJL_IS_ARRAY(ids) || ids->u.array.len != p.n_layers) {
+            r = hull_error_setx(err, EPROTO, "image config lists %zu diff ids for %zu layers",
+                                ids && YAJL_IS_ARRAY(ids) ? ids->u.array.len : 0, p.n_layers);
+            goto out;
+        }
+        for (size_t i = 0; i < p.n_layers; i++) {
+            yajl_val v = ids->u.array.values[i];
+            if (!YAJL_IS_STRING(v) || !image_digest_valid(YAJL_GET_STRING(v))) {
+                r = hull_error_setx(err, EPROTO, "image config: bad diff id %zu", i);
+                goto out;
+            }
+            p.layers[i].diff_id = xstrdup(YAJL_GET_STRING(v));
+        }
+    }
+    for (int attempt = 0;; attempt++) {
+        r = ensure_layers(s, sess, p.layers, p.n_layers, err);
+        if (r < 0)
+            goto out;
+        pthread_mutex_lock(&s->lock);
+        r = commit_image(s, &ref, &p, config_json, err);
+        pthread_mutex_unlock(&s->lock);
+        if (r != -EAGAIN || attempt >= 3)
+            break;
+    }
+    if (r == -EAGAIN)
+        r = hull_error_setx(err, EAGAIN, "layers removed while pulling");
+    if (r < 0)
+        goto out;
+    *image_id = xstrdup(p.config_digest);
+    log_info("pulled %s (%s, %zu layers) in %lld ms", name, p.config_digest, p.n_layers,
+             (long long)((hull_monotonic_ns() - t0) / 1000000));
+out:
+    if (r < 0)
+        hull_error_wrap(err, "pull %s", name);
+    pulled_free(&p);
+    registry_session_free(sess);
+    image_ref_free(&ref);
+    return r;
+}
