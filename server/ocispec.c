@@ -9,10 +9,11 @@
  *    "unchanged"); the primary gid is always in additionalGids;
  *  - image volumes are container paths only: cleaned and confined below "/", and their host
  *    directories are named by a hash under <container_dir>/volumes, never by the path itself;
- *  - sysctls are checked against the namespaced allowlist, values may not carry a second key;
+ *  - sysctls are checked by cri_sysctl_validate() (sysctl.h), as RunPodSandbox checks them;
  *  - annotations are passed through as data and never read for any setting. */
 #include "server/ocispec.h"
 #include "server/ocispec_internal.h"
+#include "server/sysctl.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +26,6 @@
 #include <sys/syscall.h>
 
 #define DEFAULT_NOFILE   1048576
-#define SYSCTL_VALUE_MAX 4096
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #define NS_MODE_POD       RUNTIME__V1__NAMESPACE_MODE__POD
@@ -248,76 +248,6 @@ static void jw_caps(struct hull_json_writer *w, const char *key, uint64_t set)
         if (set & (1ULL << i))
             hull_jw_string(w, hull_cap_name(i));
     hull_jw_end_array(w);
-}
-
-/* ---- sysctls ----------------------------------------------------------------------------- */
-/* kubelet accepts "a/b/c" for "a.b.c" (and then '.' inside a component is written as '/'). */
-static char *sysctl_normalize(const char *key)
-{
-    char *k = xstrdup(key);
-    if (strchr(k, '/')) {
-        for (char *p = k; *p; p++) {
-            if (*p == '/')
-                *p = '.';
-            else if (*p == '.')
-                *p = '/';
-        }
-    }
-    return k;
-}
-
-static int sysctl_check(const char *key, const char *value, bool host_network, bool host_ipc,
-                        char **norm_out, hull_error_t *err)
-{
-    if (empty(key))
-        return hull_error_setx(err, EINVAL, "sysctl with an empty name");
-    if (strlen(key) > 255)
-        return hull_error_setx(err, EINVAL, "sysctl name too long");
-    for (const char *p = key; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (!(isalnum(c) || c == '_' || c == '.' || c == '-' || c == '/'))
-            return hull_error_setx(err, EINVAL, "sysctl \"%s\": invalid character in the name",
-                                   key);
-    }
-    _cleanup_free_ char *k = sysctl_normalize(key);
-    if (k[0] == '.' || k[strlen(k) - 1] == '.' || strstr(k, "..") || strstr(k, "//") ||
-        ocispec_has_dotdot(k))
-        return hull_error_setx(err, EINVAL, "sysctl \"%s\": malformed name", key);
-    bool ipc = strncmp(k, "kernel.shm", 10) == 0 || strncmp(k, "kernel.msg", 10) == 0 ||
-               strcmp(k, "kernel.sem") == 0 || strncmp(k, "fs.mqueue.", 10) == 0;
-    bool net = strncmp(k, "net.", 4) == 0;
-    if (!ipc && !net)
-        return hull_error_setx(err, EINVAL,
-                               "sysctl \"%s\" is not a namespaced sysctl (allowed: kernel.shm*, "
-                               "kernel.msg*, kernel.sem, fs.mqueue.*, net.*)",
-                               key);
-    if (ipc && host_ipc)
-        return hull_error_setx(err, EINVAL,
-                               "sysctl \"%s\" is not allowed with the host IPC namespace", key);
-    if (net && host_network)
-        return hull_error_setx(err, EINVAL,
-                               "sysctl \"%s\" is not allowed with the host network namespace", key);
-    if (value == NULL)
-        return hull_error_setx(err, EINVAL, "sysctl \"%s\": no value", key);
-    if (strlen(value) > SYSCTL_VALUE_MAX)
-        return hull_error_setx(err, EINVAL, "sysctl \"%s\": value too long", key);
-    for (const char *p = value; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if ((c < 0x20 && c != '\t') || c == 0x7f || c == '=')
-            return hull_error_setx(err, EINVAL,
-                                   "sysctl \"%s\": value contains a newline, a control character "
-                                   "or '=' (one key per sysctl)",
-                                   key);
-    }
-    if (norm_out)
-        *norm_out = hull_steal(k);
-    return 0;
-}
-
-int ocispec_sysctl_validate(const char *key, const char *value, bool host_network, bool host_ipc,
-                            hull_error_t *err)
-{
-    return sysctl_check(key, value, host_network, host_ipc, NULL, err);
 }
 
 /* The deprecated CRI string fields, still honoured. */
@@ -671,14 +601,13 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
     const Runtime__V1__LinuxPodSandboxConfig *plc = sb->config ? sb->config->linux : NULL;
     struct strv sysctl_keys = {0};
     for (size_t i = 0; plc && i < plc->n_sysctls; i++) {
-        char *k = NULL;
-        r = sysctl_check(plc->sysctls[i]->key, plc->sysctls[i]->value, ns.host_net, ns.host_ipc, &k,
-                         err);
+        r = cri_sysctl_validate(plc->sysctls[i]->key, plc->sysctls[i]->value, ns.host_net,
+                                ns.host_ipc, err);
         if (r < 0) {
             strv_clear(&sysctl_keys);
             goto out;
         }
-        strv_push(&sysctl_keys, k);
+        strv_push(&sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
     }
 
     r = ocispec_build_mounts(in, privileged, readonly_rootfs, &ns, &mounts, &rootfs_prop, err);
