@@ -113,6 +113,18 @@ int hull_fsync_dir(const char *dir, hull_error_t *err);
 int hull_write_string(const char *path, const char *value, hull_error_t *err);
 /* Joins a and b with exactly one '/' between them (caller frees). */
 char *hull_path_join(const char *a, const char *b);
+/* Opens path confined below rootfd (a container's or an image's root): one
+ * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) call, so ".." and absolute symlinks stay
+ * inside the root and /proc magic links are refused.  path may be absolute ("/etc/passwd" is
+ * the root's) and "" or "/" is the root itself.  O_CLOEXEC always, O_NOCTTY unless O_PATH;
+ * mode is used with O_CREAT.  Retried a few times on EAGAIN/EINTR (a rename racing the
+ * lookup), then that error.  Kernels without openat2 (before 5.6) get -1/ENOSYS: there is
+ * no string-joining fallback, confinement is refused rather than approximated.  Returns the
+ * fd, or -1 with errno. */
+int hull_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+/* The same with more RESOLVE_* flags (e.g. RESOLVE_NO_XDEV). */
+int hull_open_in_root_resolve(int rootfd, const char *path, int flags, mode_t mode,
+                              uint64_t extra_resolve);
 
 /* ---- JSON over yajl ---------------------------------------------------------------------- */
 /* Parses text into a yajl tree; errors name the source. */

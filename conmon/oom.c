@@ -6,6 +6,7 @@
  * with its value when the watch started; the event only tells when to look. */
 #define HULL_CONMON_INTERNAL
 #include "conmon/conmon.h"
+#include "common/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,80 +37,30 @@ static long long read_kill_count(const char *path)
     return oom_parse_kill_count(text);
 }
 
-/* Mount point of the cgroup hierarchy holding the memory controller (v1) or of cgroup2. */
-static char *cgroup_mount(bool v2)
-{
-    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (f == NULL)
-        return NULL;
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        char *sep = strstr(line, " - ");
-        if (sep == NULL)
-            continue;
-        char fstype[32], super[512];
-        if (sscanf(sep + 3, "%31s %*s %511s", fstype, super) != 2)
-            continue;
-        if (v2 ? strcmp(fstype, "cgroup2") != 0 : strcmp(fstype, "cgroup") != 0)
-            continue;
-        if (!v2) {
-            bool mem = false;
-            for (char *save = NULL, *o = strtok_r(super, ",", &save); o;
-                 o = strtok_r(NULL, ",", &save))
-                mem = mem || strcmp(o, "memory") == 0;
-            if (!mem)
-                continue;
-        }
-        char mnt[4096];
-        if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-            continue;
-        return xstrdup(mnt);
-    }
-    return NULL;
-}
-
 char *oom_cgroup_dir(pid_t pid, bool *v2)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    if (f == NULL)
+    _cleanup_error_ hull_error_t err = NULL;
+    _cleanup_free_ char *text = NULL;
+    if (hull_read_file(path, 1u << 20, &text, NULL, &err) < 0)
         return NULL;
-    _cleanup_free_ char *line = NULL, *v1path = NULL, *v2path = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        if (line[n - 1] == '\n')
-            line[n - 1] = '\0';
-        char *c1 = strchr(line, ':');
-        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-        if (c2 == NULL)
-            continue;
-        *c2 = '\0';
-        const char *ctrls = c1 + 1, *cg = c2 + 1;
-        if (strcmp(line, "0") == 0 && ctrls[0] == '\0') {
-            free(v2path);
-            v2path = xstrdup(cg);
-            continue;
-        }
-        _cleanup_free_ char *dup = xstrdup(ctrls);
-        for (char *save = NULL, *o = strtok_r(dup, ",", &save); o; o = strtok_r(NULL, ",", &save))
-            if (strcmp(o, "memory") == 0) {
-                free(v1path);
-                v1path = xstrdup(cg);
-            }
-    }
-    *v2 = v1path == NULL;
-    const char *rel = v1path ? v1path : v2path;
+    /* the memory controller's v1 hierarchy, else cgroup2 */
+    _cleanup_free_ char *rel = hull_proc_cgroup_lookup(text, "memory");
+    *v2 = rel == NULL;
+    if (rel == NULL)
+        rel = hull_proc_cgroup_lookup(text, NULL);
     /* the root cgroup means "not in a container cgroup" (or a zombie, whose cgroup reads as
      * the root): watching it would report every OOM on the host */
     if (rel == NULL || strcmp(rel, "/") == 0 || rel[0] == '\0')
         return NULL;
-    _cleanup_free_ char *mnt = cgroup_mount(*v2);
-    if (mnt == NULL)
+    struct hull_cgroup_layout l;
+    if (hull_cgroup_layout_detect(NULL, &l, &err) < 0)
         return NULL;
-    return hull_path_join(mnt, rel);
+    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(&l, *v2 ? NULL : "memory");
+    char *dir = h ? hull_path_join(h->mountpoint, rel) : NULL;
+    hull_cgroup_layout_clear(&l);
+    return dir;
 }
 
 void oom_watch_init(struct oom_watch *w, pid_t pid)

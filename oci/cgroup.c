@@ -11,31 +11,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-const char *oci_cgroup_mode_name(int mode)
-{
-    switch (mode) {
-    case OCI_CGROUP_V1:
-        return "v1";
-    case OCI_CGROUP_HYBRID:
-        return "hybrid";
-    case OCI_CGROUP_V2:
-        return "v2";
-    default:
-        return "none";
-    }
-}
-
-void oci_cgroup_layout_clear(struct oci_cgroup_layout *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->hiers[i].mountpoint);
-        free(l->hiers[i].root);
-        free(l->hiers[i].options);
-    }
-    free(l->hiers);
-    memset(l, 0, sizeof(*l));
-}
-
 void oci_cgroup_clear(struct oci_cgroup *cg)
 {
     for (size_t i = 0; i < cg->n; i++) {
@@ -48,163 +23,7 @@ void oci_cgroup_clear(struct oci_cgroup *cg)
     memset(cg, 0, sizeof(*cg));
 }
 
-/* Unescapes mountinfo's octal escapes (\040) in place. */
-static void unescape_octal(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r;) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] && r[3]) {
-            *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-            r += 4;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-static bool is_cgroup_option(const char *opt)
-{
-    static const char *const skip[] = {"rw",
-                                       "ro",
-                                       "relatime",
-                                       "noatime",
-                                       "nosuid",
-                                       "nodev",
-                                       "noexec",
-                                       "clone_children",
-                                       "xattr",
-                                       "nsdelegate",
-                                       "memory_recursiveprot",
-                                       "favordynmods",
-                                       NULL};
-    for (size_t i = 0; skip[i]; i++)
-        if (strcmp(opt, skip[i]) == 0)
-            return false;
-    return strncmp(opt, "release_agent=", 14) != 0 && strncmp(opt, "cpuset_v2", 9) != 0;
-}
-
-int oci_cgroup_layout_parse(const char *mountinfo, struct oci_cgroup_layout *out, hull_error_t *err)
-{
-    memset(out, 0, sizeof(*out));
-    _cleanup_free_ char *text = xstrdup(mountinfo);
-    char *save = NULL;
-    bool v1 = false, v2 = false, v2_at_root = false;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        /* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-        char *sep = strstr(line, " - ");
-        if (sep == NULL)
-            continue;
-        *sep = '\0';
-        char *rest = sep + 3;
-        char *f[6] = {0};
-        char *s2 = NULL;
-        int nf = 0;
-        for (char *t = strtok_r(line, " ", &s2); t && nf < 6; t = strtok_r(NULL, " ", &s2))
-            f[nf++] = t;
-        if (nf < 5)
-            continue;
-        char *s3 = NULL;
-        char *fstype = strtok_r(rest, " ", &s3);
-        strtok_r(NULL, " ", &s3); /* source */
-        char *super = strtok_r(NULL, " ", &s3);
-        if (fstype == NULL)
-            continue;
-        bool is_v2 = strcmp(fstype, "cgroup2") == 0;
-        if (!is_v2 && strcmp(fstype, "cgroup") != 0)
-            continue;
-        unescape_octal(f[3]);
-        unescape_octal(f[4]);
-        /* controllers from the super options */
-        _cleanup_free_ char *ctrls = xstrdup("");
-        if (!is_v2 && super) {
-            char *s4 = NULL;
-            _cleanup_free_ char *sd = xstrdup(super);
-            for (char *o = strtok_r(sd, ",", &s4); o; o = strtok_r(NULL, ",", &s4)) {
-                if (!is_cgroup_option(o))
-                    continue;
-                char *n = *ctrls ? xasprintf("%s,%s", ctrls, o) : xstrdup(o);
-                free(ctrls);
-                ctrls = n;
-            }
-            if (*ctrls == '\0')
-                continue;
-        }
-        /* the same hierarchy mounted twice: keep the first */
-        bool dup = false;
-        for (size_t i = 0; i < out->n; i++)
-            dup = dup || (out->hiers[i].v2 == is_v2 && strcmp(out->hiers[i].options, ctrls) == 0);
-        if (dup)
-            continue;
-        out->hiers = xrealloc(out->hiers, (out->n + 1) * sizeof(*out->hiers));
-        struct oci_cgroup_hier *h = &out->hiers[out->n++];
-        h->mountpoint = xstrdup(f[4]);
-        h->root = xstrdup(f[3]);
-        h->options = hull_steal(ctrls);
-        h->v2 = is_v2;
-        if (is_v2) {
-            v2 = true;
-            v2_at_root = v2_at_root || strcmp(f[4], "/sys/fs/cgroup") == 0;
-        } else {
-            v1 = true;
-        }
-    }
-    if (v2_at_root || (v2 && !v1))
-        out->mode = OCI_CGROUP_V2;
-    else if (v1 && v2)
-        out->mode = OCI_CGROUP_HYBRID;
-    else if (v1)
-        out->mode = OCI_CGROUP_V1;
-    else
-        out->mode = OCI_CGROUP_NONE;
-    if (out->mode == OCI_CGROUP_V2) {
-        /* only the unified hierarchy matters */
-        size_t w = 0;
-        for (size_t i = 0; i < out->n; i++) {
-            if (out->hiers[i].v2) {
-                out->hiers[w++] = out->hiers[i];
-            } else {
-                free(out->hiers[i].mountpoint);
-                free(out->hiers[i].root);
-                free(out->hiers[i].options);
-            }
-        }
-        out->n = w;
-    }
-    (void)err;
-    return 0;
-}
-
-int oci_cgroup_layout_detect(struct oci_cgroup_layout *out, hull_error_t *err)
-{
-    _cleanup_free_ char *mi = NULL;
-    int r = hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, err);
-    if (r < 0)
-        return r;
-    return oci_cgroup_layout_parse(mi, out, err);
-}
-
-/* The calling process's cgroup in the hierarchy with these controllers. */
-static char *own_cgroup(const char *proc_self_cgroup, const struct oci_cgroup_hier *h)
-{
-    _cleanup_free_ char *text = xstrdup(proc_self_cgroup ? proc_self_cgroup : "");
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *c1 = strchr(line, ':');
-        if (c1 == NULL)
-            continue;
-        char *c2 = strchr(c1 + 1, ':');
-        if (c2 == NULL)
-            continue;
-        *c2 = '\0';
-        const char *ctrls = c1 + 1;
-        if (h->v2 ? *ctrls == '\0' : strcmp(ctrls, h->options) == 0)
-            return xstrdup(c2 + 1);
-    }
-    return xstrdup("/");
-}
-
-int oci_cgroup_resolve(const struct oci_cgroup_layout *l, const char *proc_self_cgroup,
+int oci_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self_cgroup,
                        const char *cgroups_path, const char *id, struct oci_cgroup *out,
                        hull_error_t *err)
 {
@@ -225,13 +44,20 @@ int oci_cgroup_resolve(const struct oci_cgroup_layout *l, const char *proc_self_
                                "driver, not available here",
                                p);
     for (size_t i = 0; i < l->n; i++) {
-        const struct oci_cgroup_hier *h = &l->hiers[i];
+        const struct hull_cgroup_hier *h = &l->hiers[i];
+        /* the hierarchy's first controller names it ("cpu" for "cpu,cpuacct") */
+        const char *comma = strchr(h->controllers, ',');
+        _cleanup_free_ char *first =
+            comma ? xstrndup(h->controllers, (size_t)(comma - h->controllers))
+                  : xstrdup(h->controllers);
         _cleanup_free_ char *rel = NULL;
         if (p[0] == '/') {
             rel = xstrdup(p);
         } else {
-            _cleanup_free_ char *own = own_cgroup(proc_self_cgroup, h);
-            rel = hull_path_join(own, p);
+            /* below the calling process's own cgroup in that hierarchy */
+            _cleanup_free_ char *own =
+                hull_proc_cgroup_lookup(proc_self_cgroup, h->v2 ? NULL : first);
+            rel = hull_path_join(own ? own : "/", p);
         }
         /* the mount may show only a subtree (mountinfo root) */
         const char *sub = rel;
@@ -247,10 +73,8 @@ int oci_cgroup_resolve(const struct oci_cgroup_layout *l, const char *proc_self_
             d->controller = xstrdup("unified");
             d->controllers = xstrdup("");
         } else {
-            const char *comma = strchr(h->options, ',');
-            d->controller =
-                comma ? xstrndup(h->options, (size_t)(comma - h->options)) : xstrdup(h->options);
-            d->controllers = xstrdup(h->options);
+            d->controller = hull_steal(first);
+            d->controllers = xstrdup(h->controllers);
         }
     }
     return 0;
@@ -876,8 +700,8 @@ int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err)
         if (r < 0)
             return hull_error_wrap(err, "create cgroup");
         /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one */
-        if (cg->mode == OCI_CGROUP_V2 ||
-            (cg->mode == OCI_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0)) {
+        if (cg->mode == HULL_CGROUP_V2 ||
+            (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0)) {
             const char *base = d->mount ? d->mount : "/sys/fs/cgroup";
             _cleanup_error_ hull_error_t e = NULL;
             if (oci_cgroup_v2_enable_controllers(base, d->path, &e) < 0)
@@ -904,20 +728,20 @@ int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val res, const struct oci_spec 
                      hull_error_t *err)
 {
     yajl_val unified = hull_json_get(res, "unified");
-    if (cg->mode != OCI_CGROUP_V2 && unified && YAJL_IS_OBJECT(unified) &&
+    if (cg->mode != HULL_CGROUP_V2 && unified && YAJL_IS_OBJECT(unified) &&
         unified->u.object.len > 0)
         return hull_error_setx(err, EINVAL,
                                "linux.resources.unified needs cgroup v2 (the host is %s)",
-                               oci_cgroup_mode_name(cg->mode));
+                               hull_cgroup_mode_name(cg->mode));
     yajl_val huge = hull_json_get(res, "hugepageLimits");
-    if (cg->mode != OCI_CGROUP_V2 && huge && YAJL_IS_ARRAY(huge) && huge->u.array.len > 0 &&
+    if (cg->mode != HULL_CGROUP_V2 && huge && YAJL_IS_ARRAY(huge) && huge->u.array.len > 0 &&
         !find_dir(cg, "hugetlb"))
         log_warn("hugepageLimits ignored: no hugetlb controller on this host");
     for (size_t i = 0; i < cg->n; i++) {
         struct oci_cgroup_dir *d = &cg->dirs[i];
         int r = 0;
-        bool v2dir = cg->mode == OCI_CGROUP_V2 || strcmp(d->controller, "unified") == 0;
-        if (cg->mode == OCI_CGROUP_V2) {
+        bool v2dir = cg->mode == HULL_CGROUP_V2 || strcmp(d->controller, "unified") == 0;
+        if (cg->mode == HULL_CGROUP_V2) {
             r = v2_apply(d->path, res, V2_ALL, err);
         } else if (v2dir) {
             unsigned mask = hybrid_v2_mask(cg, d->path);
@@ -961,7 +785,7 @@ static void sleep_ms(long ms)
 /* cgroup2's cgroup.freeze: on v2, and on hybrid hosts whose freezer is not on v1 */
 static bool v2_freezer(const struct oci_cgroup *cg)
 {
-    return cg->mode == OCI_CGROUP_V2 ||
+    return cg->mode == HULL_CGROUP_V2 ||
            (find_dir(cg, "freezer") == NULL && find_dir(cg, "unified") != NULL);
 }
 
@@ -1025,7 +849,7 @@ int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t
 {
     *pids = NULL;
     *n = 0;
-    const struct oci_cgroup_dir *d = find_dir(cg, cg->mode == OCI_CGROUP_V2 ? "unified" : "pids");
+    const struct oci_cgroup_dir *d = find_dir(cg, cg->mode == HULL_CGROUP_V2 ? "unified" : "pids");
     if (d == NULL)
         d = find_dir(cg, "freezer");
     if (d == NULL && cg->n > 0)
@@ -1054,11 +878,12 @@ int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t
 int oci_cgroup_oom_kills(struct oci_cgroup *cg, uint64_t *count)
 {
     *count = 0;
-    const struct oci_cgroup_dir *d = find_dir(cg, cg->mode == OCI_CGROUP_V2 ? "unified" : "memory");
+    const struct oci_cgroup_dir *d =
+        find_dir(cg, cg->mode == HULL_CGROUP_V2 ? "unified" : "memory");
     if (d == NULL)
         return -ENOENT;
     _cleanup_free_ char *text =
-        read_small(d->path, cg->mode == OCI_CGROUP_V2 ? "memory.events" : "memory.oom_control");
+        read_small(d->path, cg->mode == HULL_CGROUP_V2 ? "memory.events" : "memory.oom_control");
     if (text == NULL)
         return -ENOENT;
     for (char *p = text; p && *p;) {
@@ -1075,7 +900,7 @@ int oci_cgroup_oom_kills(struct oci_cgroup *cg, uint64_t *count)
 
 int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err)
 {
-    if (cg->mode == OCI_CGROUP_V2 && sig == SIGKILL) {
+    if (cg->mode == HULL_CGROUP_V2 && sig == SIGKILL) {
         const struct oci_cgroup_dir *d = find_dir(cg, "unified");
         _cleanup_free_ char *p = d ? hull_path_join(d->path, "cgroup.kill") : NULL;
         if (p && access(p, F_OK) == 0)

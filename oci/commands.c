@@ -173,7 +173,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
         return hull_error_wrap(err, "create container \"%s\"", id);
     _cleanup_free_ char *dir = hull_path_join(g->root, id);
     _cleanup_free_ char *fifo = hull_path_join(dir, "exec.fifo");
-    struct oci_cgroup_layout layout = {0};
+    struct hull_cgroup_layout layout = {0};
     struct oci_cgroup cg = {0};
     _cleanup_free_ char *self_cg = NULL;
     bool made_dir = false, cg_made = false;
@@ -198,7 +198,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
                  dst, text, len, 0600, HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) < 0)
             goto fail;
     }
-    if ((r = oci_cgroup_layout_detect(&layout, err)) < 0)
+    if ((r = hull_cgroup_layout_detect(NULL, &layout, err)) < 0)
         goto fail;
     if ((r = hull_read_file("/proc/self/cgroup", 1u << 20, &self_cg, NULL, err)) < 0)
         goto fail;
@@ -242,7 +242,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
             goto fail;
     }
     oci_cgroup_clear(&cg);
-    oci_cgroup_layout_clear(&layout);
+    hull_cgroup_layout_clear(&layout);
     oci_spec_free(spec);
     return 0;
 fail:
@@ -260,7 +260,7 @@ fail:
         hull_rm_rf(dir, &e);
     }
     oci_cgroup_clear(&cg);
-    oci_cgroup_layout_clear(&layout);
+    hull_cgroup_layout_clear(&layout);
     oci_spec_free(spec);
     if (hull_error_status(err) == EEXIST)
         return -EEXIST;

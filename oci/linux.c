@@ -189,7 +189,7 @@ static int child_setup(struct child_args *a, hull_error_t *err)
             return hull_error_set(err, errno, "open /");
         _cleanup_close_ int cwd = -1;
         if (a->exec_mode)
-            cwd = oci_open_in_root(rootfd, p->cwd, O_PATH | O_DIRECTORY, 0);
+            cwd = hull_open_in_root(rootfd, p->cwd, O_PATH | O_DIRECTORY, 0);
         else
             cwd = oci_mkdir_in_root(rootfd, p->cwd, false, err);
         if (cwd < 0 && err && *err)

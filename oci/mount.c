@@ -48,7 +48,7 @@ static unsigned long locked_flags(int fd)
 /* Remounts the mount at dest (re-resolved in the root, so we act on the new top mount). */
 static int remount_by_path(int rootfd, const char *dest, unsigned long flags, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, dest, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, dest, O_PATH, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "reopen `%s`", dest);
     char p[64];
@@ -60,7 +60,7 @@ static int remount_by_path(int rootfd, const char *dest, unsigned long flags, hu
 
 static int set_propagation(int rootfd, const char *dest, unsigned long prop, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, dest, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, dest, O_PATH, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "reopen `%s`", dest);
     char p[64];
@@ -80,7 +80,7 @@ static int mount_cgroup(struct oci_mount_ctx *ctx, int rootfd, const struct oci_
     unsigned long flags = m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
     if (cg == NULL || cg->n == 0)
         return 0;
-    if (cg->mode == OCI_CGROUP_V2) {
+    if (cg->mode == HULL_CGROUP_V2) {
         if (mount(cg->dirs[0].path, oci_fd_path(tfd, p), NULL, MS_BIND | MS_REC, NULL) < 0)
             return hull_error_set(err, errno, "bind cgroup2 on `%s`", m->destination);
         return remount_by_path(rootfd, m->destination, flags | (m->flags & MS_RDONLY), err);
@@ -103,7 +103,7 @@ static int mount_cgroup(struct oci_mount_ctx *ctx, int rootfd, const struct oci_
             return r;
         /* cpu,cpuacct -> symlinks cpu and cpuacct */
         if (strchr(name, ',')) {
-            _cleanup_close_ int pfd = oci_open_in_root(rootfd, m->destination, O_PATH, 0);
+            _cleanup_close_ int pfd = hull_open_in_root(rootfd, m->destination, O_PATH, 0);
             _cleanup_free_ char *names = xstrdup(name);
             char *save = NULL;
             for (char *c = strtok_r(names, ",", &save); c && pfd >= 0;
@@ -287,54 +287,15 @@ static int do_pivot(struct oci_mount_ctx *ctx, int rootfd, hull_error_t *err)
     return 0;
 }
 
-/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape_mountinfo(char *s)
-{
-    char *o = s;
-    for (char *i = s; *i;) {
-        if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] >= '0' && i[2] <= '7' &&
-            i[3] >= '0' && i[3] <= '7') {
-            *o++ = (char)((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
-            i += 4;
-        } else {
-            *o++ = *i++;
-        }
-    }
-    *o = '\0';
-}
-
 /* The mount point of the (topmost) mount holding path, from our mountinfo. */
 static char *mount_point_of(const char *path, hull_error_t *err)
 {
-    _cleanup_free_ char *text = NULL;
-    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &text, NULL, err) < 0)
+    struct hull_mountinfo mi;
+    if (hull_mountinfo_read(NULL, &mi, err) < 0)
         return NULL;
-    char *best = NULL;
-    size_t best_len = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        /* id parent major:minor root mountpoint ... */
-        char *f = line;
-        for (int i = 0; i < 4 && f; i++) {
-            f = strchr(f, ' ');
-            if (f)
-                f++;
-        }
-        if (f == NULL)
-            continue;
-        char *end = strchr(f, ' ');
-        if (end)
-            *end = '\0';
-        unescape_mountinfo(f);
-        size_t n = strlen(f);
-        bool prefix = strcmp(f, "/") == 0 ||
-                      (strncmp(path, f, n) == 0 && (path[n] == '/' || path[n] == '\0'));
-        if (prefix && (best == NULL || n >= best_len)) {
-            free(best);
-            best = xstrdup(f);
-            best_len = n;
-        }
-    }
+    const struct hull_mountinfo_entry *e = hull_mountinfo_holding(&mi, path);
+    char *best = e ? xstrdup(e->mount_point) : NULL;
+    hull_mountinfo_clear(&mi);
     if (best == NULL)
         hull_error_setx(err, ENOENT, "no mount holds `%s`", path);
     return best;
@@ -406,7 +367,7 @@ int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err)
 
 static int mask_path(int rootfd, int nullfd, const char *path, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, path, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, path, O_PATH, 0);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
@@ -427,7 +388,7 @@ static int mask_path(int rootfd, int nullfd, const char *path, hull_error_t *err
 
 static int readonly_path(int rootfd, const char *path, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, path, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, path, O_PATH, 0);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
@@ -461,7 +422,7 @@ int oci_rootfs_finalize(struct oci_mount_ctx *ctx, hull_error_t *err)
     if (spec->masked_paths && spec->masked_paths[0]) {
         /* The /dev/null used to mask files must really be the null device (CVE-2025-31133:
          * a container could swap it for a symlink to a host-sensitive file). */
-        _cleanup_close_ int nullfd = oci_open_in_root(rootfd, "/dev/null", O_PATH | O_NOFOLLOW, 0);
+        _cleanup_close_ int nullfd = hull_open_in_root(rootfd, "/dev/null", O_PATH | O_NOFOLLOW, 0);
         struct stat st;
         if (nullfd < 0 || fstat(nullfd, &st) < 0 || !S_ISCHR(st.st_mode) ||
             major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)

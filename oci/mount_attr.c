@@ -11,7 +11,7 @@
 
 int oci_mount_set_rro(int rootfd, const char *dest, hull_error_t *err)
 {
-    _cleanup_close_ int fd = oci_open_in_root(rootfd, dest, O_PATH, 0);
+    _cleanup_close_ int fd = hull_open_in_root(rootfd, dest, O_PATH, 0);
     if (fd < 0)
         return hull_error_set(err, errno, "reopen `%s`", dest);
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};

@@ -74,6 +74,7 @@
 #ifndef HULL_OCI_H
 #define HULL_OCI_H
 
+#include "common/cgroup.h"
 #include "common/common.h"
 
 #include <stdbool.h>
@@ -199,8 +200,6 @@ int oci_cap_from_name(const char *name);
 int oci_json_u32(yajl_val v, const char *what, uint32_t *out, hull_error_t *err);
 
 /* ---- paths confined to a root (util.c) ----------------------------------------------------- */
-/* openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) of path below rootfd. */
-int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 /* Creates every missing component of path below rootfd (dirs; the last is a file if
  * last_is_file) without ever leaving the root, then returns an O_PATH fd to it. */
 int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err);
@@ -238,21 +237,6 @@ int oci_ensure_sealed_self(int argc, char **argv, hull_error_t *err);
 bool oci_self_is_sealed(void);
 
 /* ---- cgroups (cgroup.c) -------------------------------------------------------------------- */
-enum oci_cgroup_mode { OCI_CGROUP_NONE = 0, OCI_CGROUP_V1, OCI_CGROUP_HYBRID, OCI_CGROUP_V2 };
-
-struct oci_cgroup_hier {
-    char *mountpoint; /* host path of the hierarchy mount */
-    char *root;       /* mountinfo root field */
-    char *options;    /* "cpu,cpuacct" / "name=systemd"; "" for cgroup2 */
-    bool v2;
-};
-
-struct oci_cgroup_layout {
-    int mode;
-    struct oci_cgroup_hier *hiers;
-    size_t n;
-};
-
 struct oci_cgroup_dir {
     char *controller;  /* v1: first controller of the hierarchy ("cpu", "name=systemd");
                           "unified" for cgroup2 */
@@ -267,16 +251,10 @@ struct oci_cgroup {
     size_t n;
 };
 
-/* Parses a mountinfo text (the host's, or a fixture) into the cgroup layout. */
-int oci_cgroup_layout_parse(const char *mountinfo, struct oci_cgroup_layout *out,
-                            hull_error_t *err);
-int oci_cgroup_layout_detect(struct oci_cgroup_layout *out, hull_error_t *err);
-void oci_cgroup_layout_clear(struct oci_cgroup_layout *l);
-const char *oci_cgroup_mode_name(int mode);
 /* Computes the container's directories like runc's cgroupfs driver: an absolute cgroupsPath
  * is below each hierarchy's root, a relative one (or the id when empty) below the cgroup of
  * the calling process as listed in proc_self_cgroup (the text of /proc/self/cgroup). */
-int oci_cgroup_resolve(const struct oci_cgroup_layout *l, const char *proc_self_cgroup,
+int oci_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self_cgroup,
                        const char *cgroups_path, const char *id, struct oci_cgroup *out,
                        hull_error_t *err);
 void oci_cgroup_clear(struct oci_cgroup *cg);

@@ -4,30 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-
-int oci_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
-{
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC),
-        .mode = (flags & O_CREAT) ? mode : 0,
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    while (*path == '/')
-        path++;
-    if (*path == '\0')
-        path = ".";
-    long fd;
-    do {
-        fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-    } while (fd < 0 && errno == EAGAIN);
-    return (int)fd;
-}
 
 /* Creates what is missing of path, always resolving from the root: every lookup is a fresh
  * openat2(RESOLVE_IN_ROOT) of the prefix, and creation happens with a single-name mkdirat()
@@ -43,7 +24,7 @@ static int mkdir_in_root_depth(int rootfd, const char *path, bool last_is_file, 
     char *save = NULL;
     char *comp = strtok_r(dup, "/", &save);
     if (comp == NULL) {
-        int r = oci_open_in_root(rootfd, ".", O_PATH, 0);
+        int r = hull_open_in_root(rootfd, ".", O_PATH, 0);
         return r < 0 ? hull_error_set(err, errno, "open the container root") : r;
     }
     int fd = -1;
@@ -53,10 +34,10 @@ static int mkdir_in_root_depth(int rootfd, const char *path, bool last_is_file, 
         _cleanup_free_ char *candidate = xasprintf("%s/%s", sofar, comp);
         if (fd >= 0)
             close(fd);
-        fd = oci_open_in_root(rootfd, candidate, O_PATH, 0);
+        fd = hull_open_in_root(rootfd, candidate, O_PATH, 0);
         if (fd < 0 && errno == ENOENT) {
             _cleanup_close_ int parent =
-                oci_open_in_root(rootfd, *sofar ? sofar : ".", O_PATH | O_DIRECTORY, 0);
+                hull_open_in_root(rootfd, *sofar ? sofar : ".", O_PATH | O_DIRECTORY, 0);
             if (parent < 0)
                 return hull_error_set(err, errno, "resolve `%s` in the container root", path);
             char target[4096];
@@ -85,7 +66,7 @@ static int mkdir_in_root_depth(int rootfd, const char *path, bool last_is_file, 
             } else if (mkdirat(parent, comp, 0755) < 0 && errno != EEXIST) {
                 return hull_error_set(err, errno, "mkdir `%s`", path);
             }
-            fd = oci_open_in_root(rootfd, candidate, O_PATH, 0);
+            fd = hull_open_in_root(rootfd, candidate, O_PATH, 0);
         }
         if (fd < 0)
             return hull_error_set(err, errno, "resolve `%s` in the container root", path);

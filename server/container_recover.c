@@ -13,6 +13,7 @@
 #include "server/container_internal.h"
 #include "server/sandbox.h"
 #include "server/recover.h"
+#include "common/mountinfo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -120,35 +121,20 @@ static char **cgroup_mounts(size_t *n_out)
 {
     char **out = xmalloc0(sizeof(char *));
     size_t n = 0;
-    _cleanup_free_ char *text = NULL;
+    struct hull_mountinfo mi;
     _cleanup_error_ hull_error_t err = NULL;
-    if (hull_read_file("/proc/self/mountinfo", 4 << 20, &text, NULL, &err) < 0) {
+    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
         *n_out = 0;
         return out;
     }
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *sep = strstr(line, " - ");
-        if (sep == NULL)
-            continue;
-        if (strncmp(sep + 3, "cgroup ", 7) != 0 && strncmp(sep + 3, "cgroup2 ", 8) != 0)
-            continue;
-        /* id parent major:minor root mountpoint ... */
-        char *f = line;
-        for (int i = 0; i < 4 && f; i++) {
-            f = strchr(f, ' ');
-            if (f)
-                f++;
-        }
-        if (f == NULL)
-            continue;
-        char *e = strchr(f, ' ');
-        if (e == NULL)
+    for (size_t i = 0; i < mi.n; i++) {
+        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
             continue;
         out = xrealloc(out, (n + 2) * sizeof(char *));
-        out[n++] = xstrndup(f, (size_t)(e - f));
+        out[n++] = xstrdup(mi.v[i].mount_point);
         out[n] = NULL;
     }
+    hull_mountinfo_clear(&mi);
     *n_out = n;
     return out;
 }

@@ -111,13 +111,6 @@ int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool
 /* The default capability set kubelet expects (CAP_ names), NULL-terminated. */
 extern const char *const ocispec_default_caps[];
 
-/* Validates one pod sysctl: a namespaced key (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*,
- * net.* — the ipc ones refused with the host IPC namespace, net.* with the host network) and a
- * value without newlines, control characters or '=' (no second key can be smuggled in).  '/' in
- * the key is accepted as kubelet does ("net/ipv4/ip_forward").  EINVAL naming the key. */
-int ocispec_sysctl_validate(const char *key, const char *value, bool host_network, bool host_ipc,
-                            hull_error_t *err);
-
 /* The container's CRI log file: <pod log_directory>/<container log_path> (cleaned).  log_path
  * may not climb out of the directory (".." components refused, EINVAL); the directory must be
  * absolute.  *out is NULL when the container has no log_path. */

@@ -3,16 +3,15 @@
 #include "server/sandbox.h"
 #include "server/sandbox_int.h"
 #include "server/sysctl.h"
+#include "common/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/magic.h>
 
 /* ---- sysctls ------------------------------------------------------------------------------ */
 
@@ -72,10 +71,7 @@ bool sandbox_cgroup_path_ok(const char *parent)
 
 static int detect_version(const char *cgroot)
 {
-    struct statfs sf;
-    if (statfs(cgroot, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
-        return 2;
-    return 1;
+    return hull_is_cgroup2_mount(cgroot) ? 2 : 1;
 }
 
 /* The v1 hierarchies below cgroot: directories holding cgroup.procs, except the (empty)

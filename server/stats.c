@@ -1,6 +1,7 @@
 /* server/stats.c — container and pod resource usage from cgroups v1/v2, the file system and
  * network namespaces (see stats.h). */
 #include "server/stats.h"
+#include "common/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,91 +89,23 @@ static void add_v1(struct stats_cgroups *cg, const char *controller, const char 
     h->mroot = xstrdup(mroot);
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo */
-static void unescape_octal(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r;) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-            r[3] >= '0' && r[3] <= '7') {
-            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-            r += 4;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-/* Super options that are not controllers. */
-static bool is_controller_option(const char *o)
-{
-    static const char not_ctrl[] = " rw ro nosuid nodev noexec relatime clone_children noprefix "
-                                   "xattr cpuset_v2_mode favordynmods nsdelegate "
-                                   "memory_recursiveprot memory_localevents "
-                                   "memory_hugetlb_accounting pids_localevents ";
-    if (*o == '\0' || strchr(o, ' ') || strncmp(o, "release_agent=", 14) == 0)
-        return false;
-    char key[64];
-    if (snprintf(key, sizeof(key), " %s ", o) >= (int)sizeof(key))
-        return true; /* long, and none of the above */
-    return strstr(not_ctrl, key) == NULL;
-}
-
-static bool path_at_or_below(const char *p, const char *root)
-{
-    size_t n = strlen(root);
-    if (n == 1 && root[0] == '/')
-        return p[0] == '/';
-    return strncmp(p, root, n) == 0 && (p[n] == '\0' || p[n] == '/');
-}
-
 static void layout_from_mountinfo(struct stats_cgroups *cg, const char *mountinfo)
 {
-    _cleanup_free_ char *text = xstrdup(mountinfo);
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        /* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-        char *sep = strstr(line, " - ");
-        if (sep == NULL)
-            continue;
-        *sep = '\0';
-        char *f[5] = {0}, *s1 = NULL;
-        int nf = 0;
-        for (char *t = strtok_r(line, " ", &s1); t && nf < 5; t = strtok_r(NULL, " ", &s1))
-            f[nf++] = t;
-        if (nf < 5)
-            continue;
-        char *s2 = NULL;
-        char *fstype = strtok_r(sep + 3, " ", &s2);
-        char *source = strtok_r(NULL, " ", &s2);
-        char *super = strtok_r(NULL, " ", &s2);
-        (void)source;
-        if (fstype == NULL)
-            continue;
-        bool v2 = strcmp(fstype, "cgroup2") == 0;
-        if (!v2 && strcmp(fstype, "cgroup") != 0)
-            continue;
-        unescape_octal(f[3]);
-        unescape_octal(f[4]);
-        if (!path_at_or_below(f[4], cg->root))
-            continue;
-        if (v2) {
-            if (cg->unified == NULL || strcmp(f[4], cg->root) == 0) {
-                free(cg->unified);
-                free(cg->unified_mroot);
-                cg->unified = xstrdup(f[4]);
-                cg->unified_mroot = xstrdup(f[3]);
-            }
+    struct hull_cgroup_layout l;
+    hull_cgroup_layout_parse(mountinfo, cg->root, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        const struct hull_cgroup_hier *h = &l.hiers[i];
+        if (h->v2) {
+            cg->unified = xstrdup(h->mountpoint);
+            cg->unified_mroot = xstrdup(h->root);
             continue;
         }
-        if (super == NULL)
-            continue;
-        char *s3 = NULL;
-        for (char *o = strtok_r(super, ",", &s3); o; o = strtok_r(NULL, ",", &s3))
-            if (is_controller_option(o))
-                add_v1(cg, o, f[4], f[3]);
+        _cleanup_free_ char *names = xstrdup(h->controllers);
+        char *s = NULL;
+        for (char *c = strtok_r(names, ",", &s); c; c = strtok_r(NULL, ",", &s))
+            add_v1(cg, c, h->mountpoint, h->root);
     }
+    hull_cgroup_layout_clear(&l);
 }
 
 static bool is_file(const char *dir, const char *name)
@@ -886,26 +819,13 @@ int stats_fs_mountpoint(const char *path, char **out, hull_error_t *err)
     _cleanup_free_ char *real = realpath(path, NULL);
     if (real == NULL)
         return hull_error_set(err, errno, "resolve `%s`", path);
-    _cleanup_free_ char *mi = NULL;
-    int r = hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, err);
+    struct hull_mountinfo mi;
+    int r = hull_mountinfo_read(NULL, &mi, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *best = NULL;
-    char *save = NULL;
-    for (char *line = strtok_r(mi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *f[5] = {0}, *s1 = NULL;
-        int nf = 0;
-        for (char *t = strtok_r(line, " ", &s1); t && nf < 5; t = strtok_r(NULL, " ", &s1))
-            f[nf++] = t;
-        if (nf < 5)
-            continue;
-        unescape_octal(f[4]);
-        /* the last (top-most) of equally long matches wins, as mounts stack */
-        if (path_at_or_below(real, f[4]) && (best == NULL || strlen(f[4]) >= strlen(best))) {
-            free(best);
-            best = xstrdup(f[4]);
-        }
-    }
+    const struct hull_mountinfo_entry *e = hull_mountinfo_holding(&mi, real);
+    _cleanup_free_ char *best = e ? xstrdup(e->mount_point) : NULL;
+    hull_mountinfo_clear(&mi);
     if (best == NULL)
         return hull_error_setx(err, ENOENT, "no mount point found for `%s`", path);
     *out = hull_steal(best);

@@ -1,5 +1,6 @@
 /* Pod user namespaces: mapping rules, the pinned namespace, id-mapped mounts (userns.h). */
 #include "server/userns.h"
+#include "common/mountinfo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,20 +181,6 @@ int userns_idmap_mount(const char *userns_path, const char *src, const char *tar
     return 0;
 }
 
-static char *unescape_mountinfo(const char *s)
-{
-    char *out = xmalloc0(strlen(s) + 1), *o = out;
-    while (*s) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
-            *o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-            s += 4;
-        } else {
-            *o++ = *s++;
-        }
-    }
-    return out;
-}
-
 static int by_length_desc(const void *a, const void *b)
 {
     size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
@@ -202,31 +189,24 @@ static int by_length_desc(const void *a, const void *b)
 
 int userns_unmount_below(const char *dir, hull_error_t *err)
 {
-    size_t dl = strlen(dir);
     /* stacked mounts show up again after their top is gone: a few passes */
     for (int pass = 0; pass < 8; pass++) {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        if (f == NULL)
-            return hull_error_set(err, errno, "read /proc/self/mountinfo");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0, n = 0;
+        struct hull_mountinfo mi;
+        int r = hull_mountinfo_read(NULL, &mi, err);
+        if (r < 0)
+            return r;
+        size_t n = 0;
         char **v = NULL;
-        while (getline(&line, &cap, f) > 0) {
-            char mp[4096];
-            if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+        for (size_t i = 0; i < mi.n; i++) {
+            if (!hull_path_at_or_below(mi.v[i].mount_point, dir))
                 continue;
-            char *p = unescape_mountinfo(mp);
-            if (strncmp(p, dir, dl) != 0 || (p[dl] != '\0' && p[dl] != '/')) {
-                free(p);
-                continue;
-            }
             v = xrealloc(v, (n + 1) * sizeof(*v));
-            v[n++] = p;
+            v[n++] = xstrdup(mi.v[i].mount_point);
         }
+        hull_mountinfo_clear(&mi);
         if (n == 0)
             return 0;
         qsort(v, n, sizeof(*v), by_length_desc);
-        int r = 0;
         for (size_t i = 0; i < n; i++) {
             if (r == 0 && umount2(v[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
                 r = hull_error_set(err, errno, "unmount `%s`", v[i]);

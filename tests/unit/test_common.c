@@ -7,11 +7,14 @@
 
 #include "tests/unit/hull_test.h"
 
+#include "common/cgroup.h"
 #include "common/common.h"
+#include "common/mountinfo.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <sched.h>
 #include <string.h>
@@ -20,6 +23,16 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+
+static int write_new_file(const char *path, const char *s)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, s, strlen(s));
+    close(fd);
+    return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
 
 static char *make_tmpdir(void)
 {
@@ -507,6 +520,239 @@ static void test_clone_in_userns(void **state)
     assert_int_equal(waitpid(holder, NULL, 0), holder);
 }
 
+/* ---- mountinfo and the cgroup layout ----------------------------------------------------- */
+static char *cg_fixture(const char *name)
+{
+    _cleanup_free_ char *p = xasprintf("tests/fixtures/cgroup/%s", name);
+    char *text = NULL;
+    hull_error_t err = NULL;
+    if (hull_read_file(p, 1 << 20, &text, NULL, &err) < 0) {
+        fprintf(stderr, "fixture %s: %s (run from the repo root)\n", p, hull_error_msg(&err));
+        hull_error_free(&err);
+    }
+    assert_non_null(text);
+    return text;
+}
+
+static void test_open_in_root(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *root = hull_path_join(dir, "root");
+    _cleanup_free_ char *etc = hull_path_join(root, "etc");
+    assert_int_equal(mkdir(root, 0755), 0);
+    assert_int_equal(mkdir(etc, 0755), 0);
+    /* a file outside the root and links that try to reach it */
+    _cleanup_free_ char *outside = hull_path_join(dir, "secret");
+    hull_error_t err = NULL;
+    assert_int_equal(write_new_file(outside, "host"), 0);
+    _cleanup_free_ char *inside = hull_path_join(etc, "secret");
+    assert_int_equal(write_new_file(inside, "root"), 0);
+    _cleanup_free_ char *abs = hull_path_join(root, "abs");
+    assert_int_equal(symlink(outside, abs), 0); /* resolves to <root>/<dir>/secret: missing */
+    _cleanup_free_ char *rel = hull_path_join(root, "rel");
+    assert_int_equal(symlink("../../../../../../etc/secret", rel), 0); /* <root>/etc/secret */
+    _cleanup_free_ char *magic = hull_path_join(root, "magic");
+    assert_int_equal(symlink("/proc/self/root", magic), 0);
+
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(rootfd >= 0);
+    int fd = hull_open_in_root(rootfd, "abs", O_RDONLY, 0);
+    assert_true(fd < 0);
+    assert_int_equal(errno, ENOENT);
+    char buf[16] = {0};
+    fd = hull_open_in_root(rootfd, "/rel", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, buf, sizeof(buf) - 1), 4);
+    assert_string_equal(buf, "root");
+    close(fd);
+    fd = hull_open_in_root(rootfd, "/../../etc/secret", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    /* no /proc magic links, even ones that stay inside */
+    fd = hull_open_in_root(rootfd, "magic", O_PATH, 0);
+    assert_true(fd < 0);
+    /* "" and "/" are the root itself */
+    struct stat a, b;
+    assert_int_equal(fstat(rootfd, &a), 0);
+    fd = hull_open_in_root(rootfd, "", O_PATH | O_DIRECTORY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &b), 0);
+    assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+    fd = hull_open_in_root(rootfd, "/", O_PATH | O_DIRECTORY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    /* creation with a mode, and only below the root */
+    fd = hull_open_in_root(rootfd, "/etc/new", O_WRONLY | O_CREAT | O_EXCL, 0640);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &b), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    assert_int_equal(b.st_mode & 0777, 0640 & ~mask);
+    close(fd);
+    fd = hull_open_in_root_resolve(rootfd, "/", O_PATH, 0, RESOLVE_NO_XDEV);
+    assert_true(fd >= 0);
+    close(fd);
+    close(rootfd);
+    assert_int_equal(hull_rm_rf(dir, &err), 0);
+}
+
+static void test_mountinfo_parse(void **state)
+{
+    (void)state;
+    const char *text =
+        "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"
+        "37 36 0:41 /a\\040b /mnt/with\\040space\\011tab rw shared:7 master:2 - tmpfs "
+        "my\\134src rw,size=4k\n"
+        "garbage line without separator\n"
+        "x 1 0:1 / /bad rw - tmpfs tmpfs rw\n"
+        "38 36 0:42 / /no/super rw - proc\n"
+        "39 36 0:43 / /odd\\999 rw - tmpfs t rw";
+    struct hull_mountinfo mi;
+    hull_mountinfo_parse(text, &mi);
+    assert_int_equal(mi.n, 4);
+    const struct hull_mountinfo_entry *e = &mi.v[0];
+    assert_int_equal(e->id, 36);
+    assert_int_equal(e->parent, 35);
+    assert_int_equal(e->major, 98);
+    assert_int_equal(e->minor, 0);
+    assert_string_equal(e->root, "/mnt1");
+    assert_string_equal(e->mount_point, "/mnt2");
+    assert_string_equal(e->options, "rw,noatime");
+    assert_string_equal(e->optional, "master:1");
+    assert_string_equal(e->fstype, "ext3");
+    assert_string_equal(e->source, "/dev/root");
+    assert_string_equal(e->super_options, "rw,errors=continue");
+    assert_true(hull_mountinfo_has_optional(e, "master:"));
+    assert_false(hull_mountinfo_has_optional(e, "shared:"));
+    e = &mi.v[1];
+    assert_string_equal(e->root, "/a b");
+    assert_string_equal(e->mount_point, "/mnt/with space\ttab");
+    assert_string_equal(e->source, "my\\src");
+    assert_string_equal(e->optional, "shared:7 master:2");
+    assert_true(hull_mountinfo_has_optional(e, "shared:"));
+    assert_true(hull_mountinfo_has_optional(e, "master:"));
+    assert_true(hull_option_list_has(e->super_options, "size=4k"));
+    assert_false(hull_option_list_has(e->super_options, "size"));
+    e = &mi.v[2];
+    assert_string_equal(e->fstype, "proc");
+    assert_string_equal(e->source, "");
+    assert_string_equal(e->super_options, "");
+    assert_string_equal(e->optional, "");
+    assert_string_equal(mi.v[3].mount_point, "/odd\\999"); /* not an escape: kept */
+
+    /* the top-most of the longest prefix holds a path */
+    assert_ptr_equal(hull_mountinfo_holding(&mi, "/mnt2/x"), &mi.v[0]);
+    assert_ptr_equal(hull_mountinfo_holding(&mi, "/mnt/with space\ttab"), &mi.v[1]);
+    assert_null(hull_mountinfo_holding(&mi, "/mnt/with space")); /* no "/" mount here */
+    hull_mountinfo_clear(&mi);
+
+    hull_mountinfo_parse("1 0 0:1 / / rw - ext4 a rw\n2 1 0:2 / /m rw - t a rw\n"
+                         "3 1 0:3 / /m rw - t b rw\n",
+                         &mi);
+    assert_ptr_equal(hull_mountinfo_holding(&mi, "/m/x"), &mi.v[2]);
+    assert_ptr_equal(hull_mountinfo_holding(&mi, "/mm"), &mi.v[0]);
+    hull_mountinfo_clear(&mi);
+
+    char s[] = "a\\040b\\134\\0";
+    hull_mountinfo_unescape(s);
+    assert_string_equal(s, "a b\\\\0");
+    assert_true(hull_path_at_or_below("/a/b", "/a"));
+    assert_true(hull_path_at_or_below("/a", "/a/"));
+    assert_false(hull_path_at_or_below("/ab", "/a"));
+    assert_true(hull_path_at_or_below("/x", "/"));
+
+    /* the running system's own file parses, and / is mounted */
+    hull_error_t err = NULL;
+    assert_int_equal(hull_mountinfo_read(NULL, &mi, &err), 0);
+    assert_true(mi.n > 0);
+    assert_non_null(hull_mountinfo_holding(&mi, "/"));
+    hull_mountinfo_clear(&mi);
+}
+
+static void test_cgroup_layout(void **state)
+{
+    (void)state;
+    struct hull_cgroup_layout l;
+    _cleanup_free_ char *hybrid = cg_fixture("mountinfo-hybrid");
+    hull_cgroup_layout_parse(hybrid, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
+    assert_string_equal(hull_cgroup_mode_name(l.mode), "hybrid");
+    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(&l, NULL);
+    assert_non_null(h);
+    assert_string_equal(h->mountpoint, "/sys/fs/cgroup/unified");
+    h = hull_cgroup_layout_find(&l, "name=systemd");
+    assert_non_null(h);
+    assert_string_equal(h->mountpoint, "/sys/fs/cgroup/systemd");
+    assert_null(hull_cgroup_layout_find(&l, "nosuchcontroller"));
+    hull_cgroup_layout_clear(&l);
+    /* only below a root, and cgroup2 on that root makes it unified */
+    hull_cgroup_layout_parse(hybrid, "/sys/fs/cgroup/unified", &l);
+    assert_int_equal(l.mode, HULL_CGROUP_V2);
+    assert_int_equal(l.n, 1);
+    hull_cgroup_layout_clear(&l);
+
+    _cleanup_free_ char *mixed = cg_fixture("mountinfo-hybrid-mixed");
+    hull_cgroup_layout_parse(mixed, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(hull_cgroup_layout_find(&l, "memory")->mountpoint, "/sys/fs/cgroup/memory");
+    assert_null(hull_cgroup_layout_find(&l, "cpu")); /* moved to cgroup2 */
+    hull_cgroup_layout_clear(&l);
+
+    _cleanup_free_ char *v2 = cg_fixture("mountinfo-v2");
+    hull_cgroup_layout_parse(v2, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_V2);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.hiers[0].mountpoint, "/sys/fs/cgroup");
+    assert_string_equal(l.hiers[0].controllers, "");
+    hull_cgroup_layout_clear(&l);
+
+    /* mount flags are not controllers; the same hierarchy twice counts once */
+    hull_cgroup_layout_parse(
+        "1 0 0:1 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,noprefix,cpuset,cpuset_v2_mode,"
+        "clone_children,release_agent=/x\n"
+        "2 0 0:2 /sub /mnt/again rw - cgroup cgroup rw,cpuset,noprefix\n"
+        "3 0 0:3 / /sys/fs/cgroup/x rw - cgroup cgroup rw,xattr\n",
+        NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_V1);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.hiers[0].controllers, "cpuset");
+    hull_cgroup_layout_clear(&l);
+    hull_cgroup_layout_parse("1 0 0:1 / / rw - ext4 a rw\n", NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_NONE);
+    hull_cgroup_layout_clear(&l);
+
+    assert_true(hull_cgroup_is_controller_option("name=systemd"));
+    assert_true(hull_cgroup_is_controller_option("net_cls"));
+    assert_false(hull_cgroup_is_controller_option("memory_recursiveprot"));
+    assert_false(hull_cgroup_is_controller_option(""));
+}
+
+static void test_proc_cgroup(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *v1 = cg_fixture("proc-self-cgroup-v1");
+    _cleanup_free_ char *cpu = hull_proc_cgroup_lookup(v1, "cpuacct");
+    assert_string_equal(cpu, "/user.slice");
+    _cleanup_free_ char *sd = hull_proc_cgroup_lookup(v1, "name=systemd");
+    assert_string_equal(sd, "/user.slice/session-1.scope");
+    _cleanup_free_ char *dev = hull_proc_cgroup_lookup(v1, "devices");
+    assert_string_equal(dev, "/kubepods/pod1");
+    assert_null(hull_proc_cgroup_lookup(v1, "cpu,cpuacct"));
+    assert_null(hull_proc_cgroup_lookup(v1, NULL)); /* no cgroup2 line */
+    _cleanup_free_ char *v2 = cg_fixture("proc-self-cgroup-v2");
+    _cleanup_free_ char *u = hull_proc_cgroup_lookup(v2, NULL);
+    assert_string_equal(u, "/user.slice/session-1.scope");
+    assert_null(hull_proc_cgroup_lookup(v2, "memory"));
+    _cleanup_free_ char *mixed = hull_proc_cgroup_lookup("4:memory:/x\n0::/y", "");
+    assert_string_equal(mixed, "/y");
+    assert_null(hull_proc_cgroup_lookup("", NULL));
+    assert_null(hull_proc_cgroup_lookup("broken", NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +773,10 @@ int main(void)
         cmocka_unit_test(test_atomic_write_flags),
         cmocka_unit_test(test_goarch),
         cmocka_unit_test(test_clone_in_userns),
+        cmocka_unit_test(test_open_in_root),
+        cmocka_unit_test(test_mountinfo_parse),
+        cmocka_unit_test(test_cgroup_layout),
+        cmocka_unit_test(test_proc_cgroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,19 +89,18 @@ static void test_layout_hybrid(void **state)
 {
     (void)state;
     _cleanup_free_ char *mi = fixture("mountinfo-hybrid");
-    struct oci_cgroup_layout l;
-    hull_error_t err = NULL;
-    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
-    assert_int_equal(l.mode, OCI_CGROUP_HYBRID);
+    struct hull_cgroup_layout l;
+    hull_cgroup_layout_parse(mi, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
     assert_int_equal(l.n, 10);
     bool unified = false, systemd = false;
     for (size_t i = 0; i < l.n; i++) {
         unified = unified ||
                   (l.hiers[i].v2 && strcmp(l.hiers[i].mountpoint, "/sys/fs/cgroup/unified") == 0);
-        systemd = systemd || strcmp(l.hiers[i].options, "name=systemd") == 0;
+        systemd = systemd || strcmp(l.hiers[i].controllers, "name=systemd") == 0;
     }
     assert_true(unified && systemd);
-    oci_cgroup_layout_clear(&l);
+    hull_cgroup_layout_clear(&l);
 }
 
 static void test_layout_v1_and_resolve(void **state)
@@ -109,10 +108,10 @@ static void test_layout_v1_and_resolve(void **state)
     (void)state;
     _cleanup_free_ char *mi = fixture("mountinfo-v1");
     _cleanup_free_ char *self = fixture("proc-self-cgroup-v1");
-    struct oci_cgroup_layout l;
+    struct hull_cgroup_layout l;
     hull_error_t err = NULL;
-    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
-    assert_int_equal(l.mode, OCI_CGROUP_V1);
+    hull_cgroup_layout_parse(mi, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_V1);
     assert_int_equal(l.n, 7);
     struct oci_cgroup cg;
     /* absolute */
@@ -157,7 +156,7 @@ static void test_layout_v1_and_resolve(void **state)
     assert_int_equal(oci_cgroup_resolve(&l, self, "system.slice:hull:x", "x", &cg, &err), -EINVAL);
     assert_non_null(strstr(hull_error_msg(&err), "systemd"));
     hull_error_free(&err);
-    oci_cgroup_layout_clear(&l);
+    hull_cgroup_layout_clear(&l);
 }
 
 static void test_layout_v2_and_resolve(void **state)
@@ -165,10 +164,10 @@ static void test_layout_v2_and_resolve(void **state)
     (void)state;
     _cleanup_free_ char *mi = fixture("mountinfo-v2");
     _cleanup_free_ char *self = fixture("proc-self-cgroup-v2");
-    struct oci_cgroup_layout l;
+    struct hull_cgroup_layout l;
     hull_error_t err = NULL;
-    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
-    assert_int_equal(l.mode, OCI_CGROUP_V2);
+    hull_cgroup_layout_parse(mi, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_V2);
     assert_int_equal(l.n, 1);
     struct oci_cgroup cg;
     assert_int_equal(oci_cgroup_resolve(&l, self, "/kubepods/pod1/ctr", "x", &cg, &err), 0);
@@ -180,7 +179,7 @@ static void test_layout_v2_and_resolve(void **state)
     assert_int_equal(oci_cgroup_resolve(&l, self, "c1", "x", &cg, &err), 0);
     assert_string_equal(cg.dirs[0].path, "/sys/fs/cgroup/user.slice/session-1.scope/c1");
     oci_cgroup_clear(&cg);
-    oci_cgroup_layout_clear(&l);
+    hull_cgroup_layout_clear(&l);
 }
 
 static void test_weights(void **state)
@@ -325,7 +324,7 @@ static void test_v2_freeze_oom_pids(void **state)
     (void)state;
     _cleanup_free_ char *leaf = NULL;
     _cleanup_free_ char *base = v2_tree(&leaf);
-    struct oci_cgroup cg = {.mode = OCI_CGROUP_V2, .n = 1};
+    struct oci_cgroup cg = {.mode = HULL_CGROUP_V2, .n = 1};
     cg.dirs = xmalloc0(sizeof(*cg.dirs));
     cg.dirs[0].controller = xstrdup("unified");
     cg.dirs[0].controllers = xstrdup("");
@@ -414,10 +413,10 @@ static void test_mixed_hybrid(void **state)
 {
     (void)state;
     _cleanup_free_ char *mi = fixture("mountinfo-hybrid-mixed");
-    struct oci_cgroup_layout l;
+    struct hull_cgroup_layout l;
     hull_error_t err = NULL;
-    assert_int_equal(oci_cgroup_layout_parse(mi, &l, &err), 0);
-    assert_int_equal(l.mode, OCI_CGROUP_HYBRID);
+    hull_cgroup_layout_parse(mi, NULL, &l);
+    assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
     assert_int_equal(l.n, 3);
     struct oci_cgroup real;
     assert_int_equal(oci_cgroup_resolve(&l, "4:memory:/x\n0::/\n", "/hull/pod/c", "c", &real, &err),
@@ -429,7 +428,7 @@ static void test_mixed_hybrid(void **state)
                       strcmp(real.dirs[i].path, "/sys/fs/cgroup/unified/hull/pod/c") == 0);
     assert_true(uni);
     oci_cgroup_clear(&real);
-    oci_cgroup_layout_clear(&l);
+    hull_cgroup_layout_clear(&l);
 
     /* the same layout on fixture trees: a v1 memory and devices dir, a cgroup2 dir */
     _cleanup_free_ char *leaf = NULL;
@@ -443,7 +442,7 @@ static void test_mixed_hybrid(void **state)
     assert_int_equal(mkdir(dev, 0755), 0);
     put(dev, "devices.allow", "");
     put(dev, "devices.deny", "");
-    struct oci_cgroup cg = {.mode = OCI_CGROUP_HYBRID, .n = 3};
+    struct oci_cgroup cg = {.mode = HULL_CGROUP_HYBRID, .n = 3};
     cg.dirs = xmalloc0(3 * sizeof(*cg.dirs));
     const char *names[] = {"memory", "devices", "unified"};
     const char *paths[] = {mem, dev, leaf};

@@ -263,7 +263,7 @@ static void test_mkdir_in_root_confined(void **state)
     assert_true(oci_mkdir_in_root(rootfd, "/etc/hosts/x", false, &err) < 0);
     hull_error_free(&err);
     /* magic links are refused */
-    assert_true(oci_open_in_root(rootfd, "dev/fd/0", O_PATH, 0) < 0);
+    assert_true(hull_open_in_root(rootfd, "dev/fd/0", O_PATH, 0) < 0);
     close(rootfd);
     hull_rm_rf(top, &err);
     hull_error_free(&err);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "server/ocispec.h"
+#include "server/sysctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1338,11 +1339,10 @@ static void test_sysctls(void **state)
     gen_fail(f, EINVAL, "host IPC");
 
     hull_error_t err = NULL;
-    assert_int_equal(ocispec_sysctl_validate("net.core.somaxconn", "1024", false, false, &err), 0);
+    assert_int_equal(cri_sysctl_validate("net.core.somaxconn", "1024", false, false, &err), 0);
     assert_int_equal(
-        ocispec_sysctl_validate("net.ipv4.ip_local_port_range", "1024 65000", false, false, &err),
-        0);
-    assert_int_equal(ocispec_sysctl_validate("kernel.msgmax", "1\r", false, false, &err), -EINVAL);
+        cri_sysctl_validate("net.ipv4.ip_local_port_range", "1024 65000", false, false, &err), 0);
+    assert_int_equal(cri_sysctl_validate("kernel.msgmax", "1\r", false, false, &err), -EINVAL);
     hull_error_free(&err);
 }
 

@@ -1,0 +1,62 @@
+/* The host's cgroup layout, from mountinfo: which cgroup hierarchies are mounted where
+ * (v1, hybrid or unified), and a process's cgroup in each from /proc/PID/cgroup.  Used by
+ * hulld (stats, ocispec, recovery), hull-oci and hull-conmon (libc only: no yajl here). */
+#ifndef HULL_COMMON_CGROUP_H
+#define HULL_COMMON_CGROUP_H
+
+#include "common/common.h"
+#include "common/mountinfo.h"
+
+enum hull_cgroup_mode {
+    HULL_CGROUP_NONE = 0,
+    HULL_CGROUP_V1,     /* v1 hierarchies only */
+    HULL_CGROUP_HYBRID, /* v1 hierarchies and a cgroup2 mount beside them */
+    HULL_CGROUP_V2,     /* cgroup2 at the cgroup root (v1 mounts then ignored) */
+};
+
+struct hull_cgroup_hier {
+    char *mountpoint;  /* host path of the hierarchy mount */
+    char *root;        /* mountinfo root field: the cgroup shown at the mount point */
+    char *controllers; /* "cpu,cpuacct" / "name=systemd"; "" for cgroup2 */
+    bool v2;
+};
+
+struct hull_cgroup_layout {
+    int mode;
+    struct hull_cgroup_hier *hiers; /* mountinfo order; a hierarchy mounted twice once */
+    size_t n;
+};
+
+/* The layout from parsed mountinfo.  With cgroup_root (e.g. "/sys/fs/cgroup") only mounts at
+ * or below it count, and cgroup2 mounted on it means HULL_CGROUP_V2; with NULL every cgroup
+ * mount counts and "/sys/fs/cgroup" is the root.  A hierarchy mounted twice is kept once (the
+ * first mount; for cgroup2 the one on the root). */
+void hull_cgroup_layout_from_mountinfo(const struct hull_mountinfo *mi, const char *cgroup_root,
+                                       struct hull_cgroup_layout *out);
+/* The same from mountinfo text (a host's, or a fixture). */
+void hull_cgroup_layout_parse(const char *mountinfo, const char *cgroup_root,
+                              struct hull_cgroup_layout *out);
+/* The layout of this process's mount namespace (/proc/self/mountinfo). */
+int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout *out,
+                              hull_error_t *err);
+void hull_cgroup_layout_clear(struct hull_cgroup_layout *l);
+const char *hull_cgroup_mode_name(int mode);
+
+/* The v1 hierarchy holding controller ("memory", "name=systemd"), or with controller NULL the
+ * cgroup2 mount; NULL if there is none. */
+const struct hull_cgroup_hier *hull_cgroup_layout_find(const struct hull_cgroup_layout *l,
+                                                       const char *controller);
+
+/* Whether a cgroup (v1) super option names a controller ("memory", "name=systemd") rather than
+ * being a mount flag ("rw", "clone_children", "release_agent=...", ...). */
+bool hull_cgroup_is_controller_option(const char *opt);
+
+/* A process's cgroup from the text of /proc/PID/cgroup ("ID:CONTROLLERS:PATH" lines): with
+ * controller NULL or "" the cgroup2 entry ("0::/x"), else the v1 entry whose controller list
+ * holds controller.  NULL if there is no such entry.  Caller frees. */
+char *hull_proc_cgroup_lookup(const char *proc_cgroup, const char *controller);
+
+/* Whether path is the root of a cgroup2 file system (statfs). */
+bool hull_is_cgroup2_mount(const char *path);
+
+#endif
