@@ -65,8 +65,9 @@ def skip_reason(ctrl):
                 "memory.events OOM and memory.oom.group cannot be tested on cgroup2 here")
     if v1_holds(ctrl):
         return (f"{ctrl} controller is still bound to its v1 hierarchy (tests/cgroup2-env.sh "
-                "could not move it: the hierarchy had child cgroups, i.e. other tests were "
-                "using it, or this is not the v2 phase)")
+                "could not move it; its [cgroup2-env] line says why: child cgroups in use, or "
+                "the hierarchy outliving its last umount because something outside this "
+                "machine's view still holds it; or this is not the v2 phase)")
     return f"{ctrl} controller is not available on cgroup2"
 
 
