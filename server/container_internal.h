@@ -91,6 +91,8 @@ struct container_service {
 struct container_service *ctr_service(struct hull_server *srv);
 struct container *ctr_new(void);
 void ctr_put(struct container *c);
+HULL_DEFINE_CLEANUP(struct container, ctr_put)
+#define _cleanup_container_ __attribute__((cleanup(ctr_putp)))
 struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t *err);
 /* Like ctr_find, but only a running container (EBUSY "… is not running" otherwise). */
 struct container *ctr_find_running(struct hull_server *srv, const char *id, hull_error_t *err);
