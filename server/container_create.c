@@ -169,15 +169,13 @@ int container_create(struct hull_server *srv, const char *pod_id,
     if (pod_id == NULL || pod_id[0] == '\0')
         return hull_error_setx(err, EINVAL, "pod sandbox id is empty");
 
-    struct sandbox *sb = NULL;
+    _cleanup_sandbox_ struct sandbox *sb = NULL;
     int r = sandbox_lookup(srv, pod_id, &sb, err);
     if (r < 0)
         return r;
     r = sandbox_hold(sb, err);
-    if (r < 0) {
-        sandbox_unref(sb);
+    if (r < 0)
         return r;
-    }
 
     struct image_store *is = cs->images;
     struct image_info *img = NULL;
@@ -402,7 +400,6 @@ int container_create(struct hull_server *srv, const char *pod_id,
     image_info_free(img);
     ctr_put(c);
     sandbox_release(sb);
-    sandbox_unref(sb);
     return 0;
 
 fail:
@@ -419,6 +416,5 @@ fail:
         ctr_unlink(srv, c);
     ctr_put(c);
     sandbox_release(sb);
-    sandbox_unref(sb);
     return r;
 }
