@@ -418,25 +418,20 @@ int container_reopen_log(struct hull_server *srv, const char *id, hull_error_t *
     _cleanup_free_ char *path = hull_path_join(mon, HULL_CONMON_CTL_SOCK);
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path)) {
+    if (strlen(path) >= sizeof(sa.sun_path))
         return hull_error_setx(err, ENAMETOOLONG, "control socket path too long");
-    }
     strcpy(sa.sun_path, path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return hull_error_set(err, errno, "reopen log of container \"%s\": connect monitor", c->id);
-    }
-    if (send(fd, "reopen", 6, MSG_NOSIGNAL) < 0) {
+    if (send(fd, "reopen", 6, MSG_NOSIGNAL) < 0)
         return hull_error_set(err, errno, "reopen log: send");
-    }
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     char buf[512];
-    if (poll(&pfd, 1, 10000) <= 0) {
+    if (poll(&pfd, 1, 10000) <= 0)
         return hull_error_setx(err, ETIMEDOUT, "reopen log: the monitor did not answer");
-    }
     ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0) {
+    if (n <= 0)
         return hull_error_setx(err, EPIPE, "reopen log: the monitor closed the connection");
-    }
     buf[n] = '\0';
     if (strncmp(buf, "ok", 2) != 0)
         r = hull_error_setx(err, EIO, "reopen log of container \"%s\": %s", c->id, buf);
