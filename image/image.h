@@ -34,8 +34,8 @@ struct image_ref {
  * Errors (EINVAL) name the reference. */
 int image_ref_parse(const char *s, struct image_ref *out, hull_error_t *err);
 void image_ref_free(struct image_ref *r);
-HULL_DEFINE_CLEANUP(struct image_ref, image_ref_free)
-#define _cleanup_image_ref_ __attribute__((cleanup(image_ref_freep)))
+/* image_ref is held by value: the cleanup clears it in place. */
+#define _cleanup_image_ref_ __attribute__((cleanup(image_ref_free)))
 /* "domain/path" (the repository name). Caller frees. */
 char *image_ref_repo(const struct image_ref *r);
 /* The full normalised string: "domain/path:tag", "domain/path@digest" or both. Caller frees. */
