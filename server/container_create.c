@@ -183,7 +183,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     bool mounted = false, inserted = false;
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
                         *upper = NULL, *work = NULL, *cfgpath = NULL, *target_pidns = NULL;
-    struct monitor_args ma = {0};
+    _cleanup_margs_ struct monitor_args ma = {0};
     struct ocispec_user user = {0};
     const Runtime__V1__PodSandboxConfig *pod_config = sandbox_config(sb);
     (void)pod_config_req; /* the pod's stored config is authoritative */
@@ -396,14 +396,12 @@ int container_create(struct hull_server *srv, const char *pod_id,
     events_publish(srv, c->id, c->pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
     *id_out = xstrdup(c->id);
-    margs_free(&ma);
     image_info_free(img);
     ctr_put(c);
     sandbox_release(sb);
     return 0;
 
 fail:
-    margs_free(&ma);
     free(user.additional_gids);
     if (c->runtime_path == NULL)
         c->monitor_pid = -1;
