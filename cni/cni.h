@@ -39,6 +39,8 @@ int cni_network_load_file(const char *path, struct cni_network **out, hull_error
 int cni_network_load_dir(const char *dir, struct cni_network **out, hull_error_t *err);
 struct cni_network *cni_network_ref(struct cni_network *n);
 void cni_network_unref(struct cni_network *n);
+HULL_DEFINE_CLEANUP(struct cni_network, cni_network_unref)
+#define _cleanup_cni_network_ __attribute__((cleanup(cni_network_unrefp)))
 const char *cni_network_name(const struct cni_network *n);
 const char *cni_network_version(const struct cni_network *n);
 const char *cni_network_source(const struct cni_network *n); /* file path or "" */
@@ -101,6 +103,8 @@ struct cni_result {
 /* Parses a CNI result (0.1.0–1.1.0: "ips" or legacy "ip4"/"ip6"). */
 int cni_result_parse(const char *json, struct cni_result **out, hull_error_t *err);
 void cni_result_free(struct cni_result *r);
+HULL_DEFINE_CLEANUP(struct cni_result, cni_result_free)
+#define _cleanup_cni_result_ __attribute__((cleanup(cni_result_freep)))
 
 /* How plugins are found and where results are cached. */
 struct cni_exec {
@@ -152,6 +156,8 @@ struct cni_manager_options {
 int cni_manager_new(const struct cni_manager_options *o, struct cni_manager **out,
                     hull_error_t *err);
 void cni_manager_free(struct cni_manager *m);
+HULL_DEFINE_CLEANUP(struct cni_manager, cni_manager_free)
+#define _cleanup_cni_manager_ __attribute__((cleanup(cni_manager_freep)))
 /* The current network: rescans the config dir when it changed (directory or file mtime, name,
  * size), so a new or edited config is picked up without restart.  Returns a reference. */
 int cni_manager_network(struct cni_manager *m, struct cni_network **out, hull_error_t *err);

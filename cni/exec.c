@@ -700,16 +700,14 @@ int cni_check(const struct cni_exec *ex, const char *network_name, const struct 
     if (r < 0)
         return r;
     const char *text = hull_json_get_string(cache, "config", "");
-    struct cni_network *net = NULL;
+    _cleanup_cni_network_ struct cni_network *net = NULL;
     r = cni_network_parse(text, "cached network config", hull_json_get_bool(cache, "single", false),
                           &net, err);
     if (r < 0)
         return r;
-    if (cni_version_cmp(net->version, "0.4.0") < 0 || net->disable_check) {
-        cni_network_unref(net);
+    if (cni_version_cmp(net->version, "0.4.0") < 0 || net->disable_check)
         return hull_error_setx(err, EOPNOTSUPP, "network \"%s\": CHECK not supported",
                                network_name);
-    }
     const char *args = hull_json_get_string(cache, "cniArgs", "");
     yajl_val caps = hull_json_get(cache, "capabilityArgs");
     yajl_val prev = hull_json_get(cache, "result");
@@ -719,6 +717,5 @@ int cni_check(const struct cni_exec *ex, const char *network_name, const struct 
         r = cni_exec_plugin(ex, hull_json_get_string(net->plugins[i], "type", ""), "CHECK", a, args,
                             in, &out, err);
     }
-    cni_network_unref(net);
     return r < 0 ? hull_error_wrap(err, "network \"%s\"", network_name) : 0;
 }

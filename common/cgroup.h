@@ -40,6 +40,7 @@ void hull_cgroup_layout_parse(const char *mountinfo, const char *cgroup_root,
 int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout *out,
                               hull_error_t *err);
 void hull_cgroup_layout_clear(struct hull_cgroup_layout *l);
+#define _cleanup_cgroup_layout_ __attribute__((cleanup(hull_cgroup_layout_clear))) /* by value */
 const char *hull_cgroup_mode_name(int mode);
 
 /* The v1 hierarchy holding controller ("memory", "name=systemd"), or with controller NULL the

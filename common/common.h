@@ -54,6 +54,16 @@ void hull_yajl_freep(yajl_val *v);
 #define _cleanup_error_    __attribute__((cleanup(hull_error_free)))
 #define _cleanup_yajl_     __attribute__((cleanup(hull_yajl_freep)))
 
+/* Defines `static inline void <func>p(type **p)`: calls func(*p) unless *p is NULL, for a
+ * module header's typed cleanup, e.g. HULL_DEFINE_CLEANUP(struct foo, foo_free) next to
+ * foo_free() and then `#define _cleanup_foo_ __attribute__((cleanup(foo_freep)))`. */
+#define HULL_DEFINE_CLEANUP(type, func)                                                            \
+    static inline void func##p(type **p)                                                           \
+    {                                                                                              \
+        if (*p)                                                                                    \
+            func(*p);                                                                              \
+    }
+
 /* Steal a pointer / fd out of a cleanup variable. */
 #define hull_steal(p)                                                                              \
     ({                                                                                             \

@@ -34,6 +34,8 @@ struct image_ref {
  * Errors (EINVAL) name the reference. */
 int image_ref_parse(const char *s, struct image_ref *out, hull_error_t *err);
 void image_ref_free(struct image_ref *r);
+/* image_ref is held by value: the cleanup clears it in place. */
+#define _cleanup_image_ref_ __attribute__((cleanup(image_ref_free)))
 /* "domain/path" (the repository name). Caller frees. */
 char *image_ref_repo(const struct image_ref *r);
 /* The full normalised string: "domain/path:tag", "domain/path@digest" or both. Caller frees. */
@@ -97,6 +99,8 @@ struct image_registry_config {
 int image_store_open(const char *root, const struct image_registry_config *cfg,
                      struct image_store **out, hull_error_t *err);
 void image_store_close(struct image_store *s);
+HULL_DEFINE_CLEANUP(struct image_store, image_store_close)
+#define _cleanup_image_store_ __attribute__((cleanup(image_store_closep)))
 /* Replaces the registry configuration (SIGHUP); strings are copied. */
 void image_store_set_registry_config(struct image_store *s, const struct image_registry_config *c);
 const char *image_store_dir(const struct image_store *s); /* <root>/images */
@@ -135,6 +139,8 @@ struct image_info {
     int64_t pulled_ns;
 };
 void image_info_free(struct image_info *i);
+HULL_DEFINE_CLEANUP(struct image_info, image_info_free)
+#define _cleanup_image_info_ __attribute__((cleanup(image_info_freep)))
 void image_info_list_free(struct image_info **list, size_t n);
 
 /* Pulls ref (any form image_ref_parse takes).  *image_id gets the config digest. Interrupted or

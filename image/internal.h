@@ -136,6 +136,8 @@ int img_write_unique(struct image_store *s, const char *path, const void *data, 
                      hull_error_t *err);
 void img_layer_ref_free(struct layer_ref *l);
 void img_rec_free(struct image_rec *r);
+HULL_DEFINE_CLEANUP(struct image_rec, img_rec_free)
+#define _cleanup_img_rec_ __attribute__((cleanup(img_rec_freep)))
 struct image_rec *img_find_image_any(struct image_store *s, const char *id);
 struct image_rec *img_find_by_id_any(struct image_store *s, const char *id);
 int img_save_rec(struct image_store *s, const struct image_rec *r, hull_error_t *err);

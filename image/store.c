@@ -212,13 +212,11 @@ static int load_image_rec(struct image_store *s, const char *path, struct image_
     int r = hull_json_parse_file(path, MAX_RECORD, &doc, err);
     if (r < 0)
         return r;
-    struct image_rec *rec = xmalloc0(sizeof(*rec));
+    _cleanup_img_rec_ struct image_rec *rec = xmalloc0(sizeof(*rec));
     const char *id = hull_json_get_string(doc, "id", NULL);
     const char *md = hull_json_get_string(doc, "manifest_digest", NULL);
-    if (!image_digest_valid(id) || !image_digest_valid(md)) {
-        img_rec_free(rec);
+    if (!image_digest_valid(id) || !image_digest_valid(md))
         return hull_error_setx(err, EINVAL, "`%s`: bad image record", path);
-    }
     rec->id = xstrdup(id);
     rec->manifest_digest = xstrdup(md);
     const char *idx = hull_json_get_string(doc, "index_digest", NULL);
@@ -236,10 +234,8 @@ static int load_image_rec(struct image_store *s, const char *path, struct image_
             yajl_val l = layers->u.array.values[i];
             const char *dg = hull_json_get_string(l, "digest", NULL);
             const char *di = hull_json_get_string(l, "diff_id", NULL);
-            if (!image_digest_valid(dg) || !image_digest_valid(di)) {
-                img_rec_free(rec);
+            if (!image_digest_valid(dg) || !image_digest_valid(di))
                 return hull_error_setx(err, EINVAL, "`%s`: bad layer entry", path);
-            }
             struct layer_ref *lr = &rec->layers[rec->n_layers++];
             lr->digest = xstrdup(dg);
             lr->diff_id = xstrdup(di);
@@ -249,18 +245,13 @@ static int load_image_rec(struct image_store *s, const char *path, struct image_
     }
     _cleanup_free_ char *cfg = NULL;
     r = img_read_blob(s, rec->id, MAX_CONFIG, &cfg, NULL, err);
-    if (r < 0 || hull_json_parse(cfg, "image config", &rec->config, err) < 0) {
-        img_rec_free(rec);
+    if (r < 0 || hull_json_parse(cfg, "image config", &rec->config, err) < 0)
         return hull_error_wrap(err, "image %s: config", id);
-    }
     for (size_t i = 0; i < rec->n_layers; i++)
-        if (img_find_layer(s, rec->layers[i].diff_id) == NULL) {
-            int rr = hull_error_setx(err, ENOENT, "image %s: layer %s missing", id,
-                                     rec->layers[i].diff_id);
-            img_rec_free(rec);
-            return rr;
-        }
-    *out = rec;
+        if (img_find_layer(s, rec->layers[i].diff_id) == NULL)
+            return hull_error_setx(err, ENOENT, "image %s: layer %s missing", id,
+                                   rec->layers[i].diff_id);
+    *out = hull_steal(rec);
     return 0;
 }
 static int load_images(struct image_store *s, hull_error_t *err)

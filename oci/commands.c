@@ -168,13 +168,13 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
     if (r < 0 || (r = need_id(&o, "create", &id, err)) < 0)
         return r;
     const char *bundle = opt(&o, "bundle") ? opt(&o, "bundle") : ".";
-    struct oci_spec *spec = NULL;
+    _cleanup_oci_spec_ struct oci_spec *spec = NULL;
     if ((r = oci_spec_load(bundle, &spec, err)) < 0)
         return hull_error_wrap(err, "create container \"%s\"", id);
     _cleanup_free_ char *dir = hull_path_join(g->root, id);
     _cleanup_free_ char *fifo = hull_path_join(dir, "exec.fifo");
-    struct hull_cgroup_layout layout = {0};
-    struct oci_cgroup cg = {0};
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout layout = {0};
+    _cleanup_oci_cgroup_ struct oci_cgroup cg = {0};
     _cleanup_free_ char *self_cg = NULL;
     bool made_dir = false, cg_made = false;
     pid_t pid = -1;
@@ -241,9 +241,6 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
             0)
             goto fail;
     }
-    oci_cgroup_clear(&cg);
-    hull_cgroup_layout_clear(&layout);
-    oci_spec_free(spec);
     return 0;
 fail:
     if (pid > 0)
@@ -259,9 +256,6 @@ fail:
         _cleanup_error_ hull_error_t e = NULL;
         hull_rm_rf(dir, &e);
     }
-    oci_cgroup_clear(&cg);
-    hull_cgroup_layout_clear(&layout);
-    oci_spec_free(spec);
     if (hull_error_status(err) == EEXIST)
         return -EEXIST;
     return hull_error_wrap(err, "create container \"%s\"", id);
@@ -379,7 +373,7 @@ static int cmd_start(const struct oci_global *g, int argc, char **argv, hull_err
     int r = parse_opts(argc, argv, NULL, 0, &o, err);
     if (r < 0 || (r = need_id(&o, "start", &id, err)) < 0)
         return r;
-    struct oci_state st;
+    _cleanup_oci_state_ struct oci_state st = {0};
     if ((r = oci_state_load(g->root, id, &st, err)) < 0)
         return r;
     int status = oci_state_status(&st);
@@ -389,7 +383,6 @@ static int cmd_start(const struct oci_global *g, int argc, char **argv, hull_err
                                 ? "cannot start container \"%s\": it has stopped"
                                 : "cannot start container \"%s\": it is already started",
                             id);
-        oci_state_clear(&st);
         return r;
     }
     _cleanup_free_ char *fifo = hull_path_join(st.dir, "exec.fifo");
@@ -397,7 +390,6 @@ static int cmd_start(const struct oci_global *g, int argc, char **argv, hull_err
     unlink(fifo);
     if (r < 0)
         hull_error_wrap(err, "start container \"%s\"", id);
-    oci_state_clear(&st);
     return r;
 }
 
@@ -741,45 +733,38 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
     int r = parse_opts(argc, argv, defs, 1, &o, err);
     if (r < 0 || (r = need_id(&o, "exec", &id, err)) < 0)
         return r;
-    struct oci_state st;
+    _cleanup_oci_state_ struct oci_state st = {0};
     if ((r = oci_state_load(g->root, id, &st, err)) < 0)
         return hull_error_wrap(err, "exec failed");
-    struct oci_spec *spec = NULL;
-    struct oci_process proc = {0};
+    _cleanup_oci_spec_ struct oci_spec *spec = NULL;
+    _cleanup_oci_process_ struct oci_process proc = {0};
     _cleanup_yajl_ yajl_val ptree = NULL;
     int status = oci_state_status(&st);
-    if (status == OCI_STOPPED) {
-        r = hull_error_setx(err, EINVAL, "cannot exec in a stopped container \"%s\"", id);
-        goto out;
-    }
-    if (status == OCI_PAUSED) {
-        r = hull_error_setx(err, EINVAL, "cannot exec in a paused container \"%s\"", id);
-        goto out;
-    }
+    if (status == OCI_STOPPED)
+        return hull_error_setx(err, EINVAL, "cannot exec in a stopped container \"%s\"", id);
+    if (status == OCI_PAUSED)
+        return hull_error_setx(err, EINVAL, "cannot exec in a paused container \"%s\"", id);
     if (st.config_json && (r = oci_spec_parse(st.config_json, st.bundle, &spec, err)) < 0)
-        goto out;
+        return r;
     const char *pfile = opt(&o, "process");
     if (pfile) {
         _cleanup_free_ char *text = NULL;
         if ((r = hull_read_file(pfile, 4u << 20, &text, NULL, err)) < 0 ||
             (r = hull_json_parse(text, "process.json", &ptree, err)) < 0 ||
             (r = oci_process_parse(ptree, &proc, err)) < 0)
-            goto out;
+            return r;
         /* no capabilities object: the container's own sets, never hull-oci's full set */
         if (!proc.caps.set && spec && spec->has_process)
             proc.caps = spec->process.caps;
     } else {
-        if (o.n_pos < 2) {
-            r = hull_error_setx(err, EINVAL, "exec: no command given (use --process or ARGS)");
-            goto out;
-        }
-        if (spec == NULL || !spec->has_process) {
-            r = hull_error_setx(err, EINVAL, "exec: container \"%s\" has no process template", id);
-            goto out;
-        }
+        if (o.n_pos < 2)
+            return hull_error_setx(err, EINVAL, "exec: no command given (use --process or ARGS)");
+        if (spec == NULL || !spec->has_process)
+            return hull_error_setx(err, EINVAL, "exec: container \"%s\" has no process template",
+                                   id);
         yajl_val base = hull_json_get(spec->tree, "process");
         if ((r = oci_process_parse(base, &proc, err)) < 0)
-            goto out;
+            return r;
         hull_strv_free(proc.args);
         proc.args = xmalloc0((o.n_pos) * sizeof(char *));
         for (size_t i = 1; i < o.n_pos; i++)
@@ -797,10 +782,8 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
         if (opt(&o, "user")) {
             unsigned uid = 0, gid = 0;
             int n = sscanf(opt(&o, "user"), "%u:%u", &uid, &gid);
-            if (n < 1) {
-                r = hull_error_setx(err, EINVAL, "exec: bad --user `%s`", opt(&o, "user"));
-                goto out;
-            }
+            if (n < 1)
+                return hull_error_setx(err, EINVAL, "exec: bad --user `%s`", opt(&o, "user"));
             proc.user.uid = uid;
             proc.user.gid = gid;
             proc.user.gids[0] = gid;
@@ -822,10 +805,6 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
     r = oci_container_exec(&st, spec, &proc, &ro, exit_code, err);
     if (r < 0)
         hull_error_wrap(err, "exec in container \"%s\"", id);
-out:
-    oci_process_clear(&proc);
-    oci_spec_free(spec);
-    oci_state_clear(&st);
     return r;
 }
 

@@ -187,9 +187,13 @@ int oci_spec_load(const char *bundle, struct oci_spec **out, hull_error_t *err);
 /* Parses a config.json text; bundle is used to resolve a relative root.path and mount sources. */
 int oci_spec_parse(const char *text, const char *bundle, struct oci_spec **out, hull_error_t *err);
 void oci_spec_free(struct oci_spec *spec);
+HULL_DEFINE_CLEANUP(struct oci_spec, oci_spec_free)
+#define _cleanup_oci_spec_ __attribute__((cleanup(oci_spec_freep)))
 /* Parses a runtime-spec "process" object (config.json's or exec --process). */
 int oci_process_parse(yajl_val node, struct oci_process *p, hull_error_t *err);
 void oci_process_clear(struct oci_process *p);
+/* For a struct held by value: the clear function takes its address and leaves it zeroed. */
+#define _cleanup_oci_process_ __attribute__((cleanup(oci_process_clear)))
 /* Finds a namespace entry by CLONE_NEW* type, NULL if absent. */
 const struct oci_namespace *oci_spec_namespace(const struct oci_spec *spec, int type);
 /* Mount option table lookup: sets flags/propagation or appends to data; exposed for tests. */
@@ -258,6 +262,7 @@ int oci_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self
                        const char *cgroups_path, const char *id, struct oci_cgroup *out,
                        hull_error_t *err);
 void oci_cgroup_clear(struct oci_cgroup *cg);
+#define _cleanup_oci_cgroup_ __attribute__((cleanup(oci_cgroup_clear))) /* by value */
 /* Creates the directories (v2: enables controllers in the ancestors up from base). */
 int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err);
 /* Applies runtime-spec linux.resources (NULL: only the defaults such as the device rules). */
@@ -343,6 +348,7 @@ const char *oci_status_name(int status);
 int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_error_t *err);
 int oci_state_save(const struct oci_state *st, hull_error_t *err);
 void oci_state_clear(struct oci_state *st);
+#define _cleanup_oci_state_ __attribute__((cleanup(oci_state_clear))) /* by value */
 int oci_state_status(struct oci_state *st);
 /* The runtime-spec state document (plus Hull's extras) as JSON. */
 char *oci_state_to_json(struct oci_state *st, int status, bool pretty);

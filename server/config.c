@@ -364,11 +364,6 @@ void config_free(struct hull_config *c)
     free(c);
 }
 
-static void config_freep(struct hull_config **c)
-{
-    config_free(*c);
-}
-
 static int validate(struct hull_config *c, hull_error_t *err)
 {
     if (hull_log_level_parse(c->log_level) < 0)
@@ -399,7 +394,7 @@ static int validate(struct hull_config *c, hull_error_t *err)
 int config_load(int argc, char **argv, struct hull_config **out, bool *exit_now, int *exit_code,
                 hull_error_t *err)
 {
-    __attribute__((cleanup(config_freep))) struct hull_config *c = xmalloc0(sizeof(*c));
+    _cleanup_config_ struct hull_config *c = xmalloc0(sizeof(*c));
     int r;
     *exit_now = false;
     *exit_code = 0;

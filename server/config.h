@@ -76,6 +76,8 @@ struct hull_config {
 int config_load(int argc, char **argv, struct hull_config **out, bool *exit_now, int *exit_code,
                 hull_error_t *err);
 void config_free(struct hull_config *c);
+HULL_DEFINE_CLEANUP(struct hull_config, config_free)
+#define _cleanup_config_ __attribute__((cleanup(config_freep)))
 /* The effective configuration as JSON (for Status verbose and `hulld --print-config`). */
 char *config_to_json(const struct hull_config *c, bool pretty);
 /* The value of a KEY=VALUE list for key (first match) or NULL. */

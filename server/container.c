@@ -388,18 +388,16 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     const char *cfg = hull_json_get_string(doc, "config", NULL);
     if (cfg == NULL)
         return hull_error_setx(err, EINVAL, "record is incomplete");
-    struct container *c = ctr_new();
+    _cleanup_container_ struct container *c = ctr_new();
     snprintf(c->id, sizeof(c->id), "%s", id);
     if (record_base64_decode(cfg, &c->config_pb, &c->config_len) < 0 ||
         (c->config = runtime__v1__container_config__unpack(NULL, c->config_len, c->config_pb)) ==
             NULL ||
         c->config->metadata == NULL) {
-        ctr_put(c);
         return hull_error_setx(err, EINVAL, "stored CRI config is not valid");
     }
     const char *res = hull_json_get_string(doc, "resources", NULL);
     if (res && record_base64_decode(res, &c->resources_pb, &c->resources_len) < 0) {
-        ctr_put(c);
         return hull_error_setx(err, EINVAL, "stored resources are not valid");
     }
     c->pod_id = dup_field(doc, "pod_id");
@@ -435,7 +433,6 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     int r = ctr_insert(srv, c, err);
     if (r == 0)
         ctr_image_acquire(srv, c);
-    ctr_put(c);
     return r;
 }
 

@@ -53,6 +53,8 @@ struct container_snapshot {
     int stop_signo; /* effective stop signal: config, else image STOPSIGNAL, else SIGTERM */
 };
 void container_snapshot_free(struct container_snapshot *s);
+HULL_DEFINE_CLEANUP(struct container_snapshot, container_snapshot_free)
+#define _cleanup_container_snapshot_ __attribute__((cleanup(container_snapshot_freep)))
 
 /* images: the image store containers mount their rootfs from and hold images in (may be NULL:
  * then CreateContainer fails). */
@@ -122,6 +124,8 @@ struct event_sub *events_subscribe(struct hull_server *srv);
 int events_next(struct event_sub *sub, int timeout_ms, struct container_event *ev);
 void events_unsubscribe(struct hull_server *srv, struct event_sub *sub);
 void container_event_free(struct container_event *ev);
+HULL_DEFINE_CLEANUP(struct container_event, container_event_free)
+#define _cleanup_container_event_ __attribute__((cleanup(container_event_freep)))
 /* Publishes an event to every subscriber. */
 void events_publish(struct hull_server *srv, const char *container_id, const char *pod_id,
                     int type);

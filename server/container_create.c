@@ -169,15 +169,13 @@ int container_create(struct hull_server *srv, const char *pod_id,
     if (pod_id == NULL || pod_id[0] == '\0')
         return hull_error_setx(err, EINVAL, "pod sandbox id is empty");
 
-    struct sandbox *sb = NULL;
+    _cleanup_sandbox_ struct sandbox *sb = NULL;
     int r = sandbox_lookup(srv, pod_id, &sb, err);
     if (r < 0)
         return r;
     r = sandbox_hold(sb, err);
-    if (r < 0) {
-        sandbox_unref(sb);
+    if (r < 0)
         return r;
-    }
 
     struct image_store *is = cs->images;
     struct image_info *img = NULL;
@@ -185,7 +183,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     bool mounted = false, inserted = false;
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
                         *upper = NULL, *work = NULL, *cfgpath = NULL, *target_pidns = NULL;
-    struct monitor_args ma = {0};
+    _cleanup_margs_ struct monitor_args ma = {0};
     struct ocispec_user user = {0};
     const Runtime__V1__PodSandboxConfig *pod_config = sandbox_config(sb);
     (void)pod_config_req; /* the pod's stored config is authoritative */
@@ -398,15 +396,12 @@ int container_create(struct hull_server *srv, const char *pod_id,
     events_publish(srv, c->id, c->pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
     *id_out = xstrdup(c->id);
-    margs_free(&ma);
     image_info_free(img);
     ctr_put(c);
     sandbox_release(sb);
-    sandbox_unref(sb);
     return 0;
 
 fail:
-    margs_free(&ma);
     free(user.additional_gids);
     if (c->runtime_path == NULL)
         c->monitor_pid = -1;
@@ -419,6 +414,5 @@ fail:
         ctr_unlink(srv, c);
     ctr_put(c);
     sandbox_release(sb);
-    sandbox_unref(sb);
     return r;
 }

@@ -48,7 +48,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     memset(res, 0, sizeof(*res));
     if (n_cmd == 0 || cmd[0] == NULL || cmd[0][0] == '\0')
         return hull_error_setx(err, EINVAL, "exec: no command given");
-    struct container *c = ctr_find_running(srv, id, err);
+    _cleanup_container_ struct container *c = ctr_find_running(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
     int r;
@@ -122,6 +122,5 @@ out:
         free(res->errout);
         res->out = res->errout = NULL;
     }
-    ctr_put(c);
     return r;
 }

@@ -91,6 +91,8 @@ struct container_service {
 struct container_service *ctr_service(struct hull_server *srv);
 struct container *ctr_new(void);
 void ctr_put(struct container *c);
+HULL_DEFINE_CLEANUP(struct container, ctr_put)
+#define _cleanup_container_ __attribute__((cleanup(ctr_putp)))
 struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t *err);
 /* Like ctr_find, but only a running container (EBUSY "… is not running" otherwise). */
 struct container *ctr_find_running(struct hull_server *srv, const char *id, hull_error_t *err);
@@ -123,6 +125,8 @@ struct monitor_args {
 void margs_add(struct monitor_args *a, const char *s);
 const char *margs_own(struct monitor_args *a, char *s); /* freed by margs_free */
 void margs_free(struct monitor_args *a);
+/* monitor_args is held by value: the cleanup frees the strings it owns. */
+#define _cleanup_margs_ __attribute__((cleanup(margs_free)))
 /* The options every monitor gets: binary, id, bundle, runtime, sockets, exit dir, sync fd 3. */
 void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct container *c,
                    const char *bundle, const char *socket_dir, const char *exit_dir);

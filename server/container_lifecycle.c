@@ -128,16 +128,16 @@ void ctr_register_hooks(struct hull_server *srv)
 /* ---- start ---------------------------------------------------------------------------------- */
 int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
 {
-    struct container *c = ctr_find(srv, id, err);
+    _cleanup_container_ struct container *c = ctr_find(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
-    struct sandbox *sb = NULL;
+    _cleanup_sandbox_ struct sandbox *sb = NULL;
     int r = sandbox_lookup(srv, c->pod_id, &sb, err);
     if (r < 0)
-        goto out;
+        return r;
     r = sandbox_hold(sb, err);
     if (r < 0)
-        goto out;
+        return r;
     pthread_mutex_lock(&c->op_lock);
     pthread_mutex_lock(&c->lock);
     int state = c->state;
@@ -179,10 +179,6 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
     }
     pthread_mutex_unlock(&c->op_lock);
     sandbox_release(sb);
-out:
-    if (sb)
-        sandbox_unref(sb);
-    ctr_put(c);
     return r;
 }
 
@@ -414,7 +410,7 @@ out:
 
 int container_reopen_log(struct hull_server *srv, const char *id, hull_error_t *err)
 {
-    struct container *c = ctr_find_running(srv, id, err);
+    _cleanup_container_ struct container *c = ctr_find_running(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
     int r = 0;
@@ -422,34 +418,22 @@ int container_reopen_log(struct hull_server *srv, const char *id, hull_error_t *
     _cleanup_free_ char *path = hull_path_join(mon, HULL_CONMON_CTL_SOCK);
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        r = hull_error_setx(err, ENAMETOOLONG, "control socket path too long");
-        goto out;
-    }
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return hull_error_setx(err, ENAMETOOLONG, "control socket path too long");
     strcpy(sa.sun_path, path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        r = hull_error_set(err, errno, "reopen log of container \"%s\": connect monitor", c->id);
-        goto out;
-    }
-    if (send(fd, "reopen", 6, MSG_NOSIGNAL) < 0) {
-        r = hull_error_set(err, errno, "reopen log: send");
-        goto out;
-    }
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return hull_error_set(err, errno, "reopen log of container \"%s\": connect monitor", c->id);
+    if (send(fd, "reopen", 6, MSG_NOSIGNAL) < 0)
+        return hull_error_set(err, errno, "reopen log: send");
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     char buf[512];
-    if (poll(&pfd, 1, 10000) <= 0) {
-        r = hull_error_setx(err, ETIMEDOUT, "reopen log: the monitor did not answer");
-        goto out;
-    }
+    if (poll(&pfd, 1, 10000) <= 0)
+        return hull_error_setx(err, ETIMEDOUT, "reopen log: the monitor did not answer");
     ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0) {
-        r = hull_error_setx(err, EPIPE, "reopen log: the monitor closed the connection");
-        goto out;
-    }
+    if (n <= 0)
+        return hull_error_setx(err, EPIPE, "reopen log: the monitor closed the connection");
     buf[n] = '\0';
     if (strncmp(buf, "ok", 2) != 0)
         r = hull_error_setx(err, EIO, "reopen log of container \"%s\": %s", c->id, buf);
-out:
-    ctr_put(c);
     return r;
 }

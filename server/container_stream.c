@@ -85,7 +85,7 @@ static int backend_exec(void *data, const struct stream_request *req,
 {
     struct hull_server *srv = data;
     struct container_service *cs = ctr_service(srv);
-    struct container *c = ctr_find_running(srv, req->id, err);
+    _cleanup_container_ struct container *c = ctr_find_running(srv, req->id, err);
     if (c == NULL)
         return -hull_error_status(err);
     size_t n_cmd = 0;
@@ -162,13 +162,11 @@ static int backend_exec(void *data, const struct stream_request *req,
     out->attach_fd = fd;
     out->data = s;
     out->release = exec_release;
-    ctr_put(c);
     return 0;
 fail:
     if (fd >= 0)
         close(fd);
     exec_release(s);
-    ctr_put(c);
     return r;
 }
 

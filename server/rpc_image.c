@@ -82,20 +82,16 @@ int rpc_pull_image(struct rpc_call *call, const ProtobufCMessage *req, ProtobufC
     /* metrics: bytes count only for an image that was not stored before */
     struct hull_metrics *metrics = rpc_server(call)->metrics;
     int64_t t0 = hull_monotonic_ns();
-    struct image_info *before = NULL;
+    _cleanup_image_info_ struct image_info *before = NULL;
     if (metrics)
         image_resolve(s, ref, &before, NULL);
     int r = image_pull(s, ref, q->auth ? &auth : NULL, &id, err);
     if (metrics) {
         uint64_t bytes = 0;
-        struct image_info *after = NULL;
+        _cleanup_image_info_ struct image_info *after = NULL;
         if (r == 0 && image_resolve(s, id, &after, NULL) == 0 &&
             (before == NULL || strcmp(before->id, after->id) != 0))
             bytes = after->size;
-        if (after)
-            image_info_free(after);
-        if (before)
-            image_info_free(before);
         metrics_image_pull(metrics, bytes, hull_monotonic_ns() - t0, r == 0);
     }
     if (r < 0)

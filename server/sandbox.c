@@ -137,12 +137,6 @@ void sandbox_unref(struct sandbox *sb)
     free(sb);
 }
 
-static void sandboxp_unref(struct sandbox **p)
-{
-    sandbox_unref(*p);
-}
-#define _cleanup_sandbox_ __attribute__((cleanup(sandboxp_unref)))
-
 /* ---- accessors ---------------------------------------------------------------------------- */
 
 const char *sandbox_id(const struct sandbox *sb)

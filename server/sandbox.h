@@ -37,6 +37,8 @@ int sandbox_lookup(struct hull_server *srv, const char *id, struct sandbox **out
                    hull_error_t *err);
 struct sandbox *sandbox_ref(struct sandbox *sb);
 void sandbox_unref(struct sandbox *sb);
+HULL_DEFINE_CLEANUP(struct sandbox, sandbox_unref)
+#define _cleanup_sandbox_ __attribute__((cleanup(sandbox_unrefp)))
 /* Calls cb for every sandbox (not CREATING ones), with a reference held during the call and
  * no lock held. Stops at the first non-zero return, which it returns. */
 int sandbox_foreach(struct hull_server *srv, int (*cb)(struct sandbox *sb, void *opaque),

@@ -51,6 +51,8 @@ struct stats_cgroups; /* opaque, immutable after stats_open */
  * plus <root>/unified/cgroup.controllers → hybrid.  Fails with ENOENT when no cgroup is found. */
 int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t *err);
 void stats_close(struct stats_cgroups *cg);
+HULL_DEFINE_CLEANUP(struct stats_cgroups, stats_close)
+#define _cleanup_stats_cgroups_ __attribute__((cleanup(stats_closep)))
 int stats_mode(const struct stats_cgroups *cg);
 const char *stats_mode_name(int mode); /* "v1", "hybrid", "v2", "none" */
 /* Same as stats_open, but from a given mountinfo text (tests). */

@@ -11,6 +11,8 @@ struct hull_store;
 
 int store_open(const char *root, struct hull_store **out, hull_error_t *err);
 void store_close(struct hull_store *s);
+HULL_DEFINE_CLEANUP(struct hull_store, store_close)
+#define _cleanup_store_ __attribute__((cleanup(store_closep)))
 const char *store_root(const struct hull_store *s);
 
 /* kind and id must be safe path components (hull_is_safe_component). */

@@ -17,18 +17,15 @@ struct hulld_stream_backend {
 static int hulld_netns_path(void *data, const char *sandbox_id, char **path, hull_error_t *err)
 {
     struct hulld_stream_backend *b = data;
-    struct sandbox *sb = NULL;
+    _cleanup_sandbox_ struct sandbox *sb = NULL;
     int r = sandbox_lookup(b->srv, sandbox_id, &sb, err);
     if (r < 0)
         return r;
-    if (sandbox_get_state(sb) != SANDBOX_STATE_READY) {
-        sandbox_unref(sb);
+    if (sandbox_get_state(sb) != SANDBOX_STATE_READY)
         return hull_error_setx(err, EBUSY, "pod sandbox \"%s\" is not ready", sandbox_id);
-    }
     const char *p = sandbox_netns_path(sb);
     /* host network: the daemon's own namespace */
     *path = xstrdup(p ? p : "/proc/self/ns/net");
-    sandbox_unref(sb);
     return 0;
 }
 

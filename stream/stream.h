@@ -135,6 +135,8 @@ int stream_server_start(const struct stream_options *opts, const struct stream_b
                         struct stream_server **out, hull_error_t *err);
 /* Closes the listener, ends every session (processes released), waits for their threads. */
 void stream_server_stop(struct stream_server *s);
+HULL_DEFINE_CLEANUP(struct stream_server, stream_server_stop)
+#define _cleanup_stream_server_ __attribute__((cleanup(stream_server_stopp)))
 int stream_server_port(const struct stream_server *s);
 int stream_server_active_sessions(struct stream_server *s);
 /* Validates req as CRI says (tty+stderr, at least one stream, ports in range), registers it
