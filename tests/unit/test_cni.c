@@ -1,6 +1,6 @@
 /* Unit tests of cni/ (config loading, results, CNI_ARGS, plugin execution with a recording
  * fake plugin: prevResult chaining, runtimeConfig, DEL order and cache) and of the sandbox
- * helpers (sysctl allowlist, resolv.conf, cgroupfs v1/v2 on fixture trees). */
+ * helpers (resolv.conf, cgroupfs v1/v2 on fixture trees). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,6 @@
 
 #include "cni/cni.h"
 #include "server/sandbox.h"
-#include "server/sysctl.h"
 
 static char *mkdtemp_dir(void)
 {
@@ -430,48 +429,6 @@ static void test_manager_readiness(void **state)
 
 /* ---- sandbox helpers ---------------------------------------------------------------------- */
 
-static void test_sysctl_allowlist(void **state)
-{
-    (void)state;
-    hull_error_t err = NULL;
-    const char *ok[] = {"net.ipv4.ip_unprivileged_port_start",
-                        "kernel.shm_rmid_forced",
-                        "kernel.msgmax",
-                        "kernel.sem",
-                        "fs.mqueue.msg_max",
-                        "net/ipv4/conf/eth0.100/forwarding"};
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-        assert_hull_ok(cri_sysctl_validate(ok[i], "1", false, false, &err), err);
-    const char *bad[] = {"kernel.core_pattern",
-                         "kernel.hostname",
-                         "vm.overcommit_memory",
-                         "net/../kernel/core_pattern",
-                         "../net",
-                         "kernel.semx",
-                         "net.ipv4 x",
-                         "/proc/sys/net/x",
-                         ""};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(cri_sysctl_validate(bad[i], "1", false, false, &err), -EINVAL);
-        hull_error_free(&err);
-    }
-    /* CVE-2022-0811: a value can't smuggle a second key */
-    assert_int_equal(cri_sysctl_validate("kernel.shm_rmid_forced", "1+kernel.core_pattern=|/tmp/x",
-                                         false, false, &err),
-                     -EINVAL);
-    hull_error_free(&err);
-    assert_int_equal(
-        cri_sysctl_validate("net.ipv4.ip_forward", "1\nkernel.core_pattern=x", false, false, &err),
-        -EINVAL);
-    hull_error_free(&err);
-    /* host namespaces */
-    assert_int_equal(cri_sysctl_validate("net.ipv4.ip_forward", "1", true, false, &err), -EINVAL);
-    assert_non_null(strstr(hull_error_msg(&err), "host network"));
-    hull_error_free(&err);
-    assert_int_equal(cri_sysctl_validate("kernel.shmmax", "1", false, true, &err), -EINVAL);
-    hull_error_free(&err);
-}
-
 static void test_resolv_conf(void **state)
 {
     (void)state;
@@ -624,7 +581,6 @@ int main(void)
         cmocka_unit_test(test_add_failure_rolls_back),
         cmocka_unit_test(test_exec_limits),
         cmocka_unit_test(test_manager_readiness),
-        cmocka_unit_test(test_sysctl_allowlist),
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_cgroup_v1_fixture),
         cmocka_unit_test(test_cgroup_v2_fixture),
