@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 void oci_cgroup_clear(struct oci_cgroup *cg)
 {
@@ -912,9 +914,32 @@ int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err)
     _cleanup_free_ pid_t *pids = NULL;
     size_t n = 0;
     int r = oci_cgroup_pids(cg, &pids, &n, err);
-    for (size_t i = 0; r == 0 && i < n; i++)
-        if (kill(pids[i], sig) < 0 && errno != ESRCH)
+    /* each pid pinned, then signalled through its pidfd only if the cgroup still lists it: a
+     * pid that died and was reused between the two listings is never signalled */
+    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = r == 0 ? (int)syscall(SYS_pidfd_open, pids[i], 0) : -ESRCH;
+        if (fds[i] < 0 && r == 0)
+            fds[i] = -errno; /* ESRCH: gone already; ENOSYS: no pidfds, plain kill */
+    }
+    _cleanup_free_ pid_t *now = NULL;
+    size_t m = 0;
+    if (r == 0)
+        r = oci_cgroup_pids(cg, &now, &m, err);
+    for (size_t i = 0; i < n; i++) {
+        bool listed = false;
+        for (size_t j = 0; r == 0 && j < m && !listed; j++)
+            listed = now[j] == pids[i];
+        int kr = 0;
+        if (listed && fds[i] >= 0)
+            kr = (int)syscall(SYS_pidfd_send_signal, fds[i], sig, NULL, 0);
+        else if (listed && fds[i] == -ENOSYS)
+            kr = kill(pids[i], sig);
+        if (kr < 0 && errno != ESRCH && r == 0)
             r = hull_error_set(err, errno, "kill %d", (int)pids[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
     if (frozen) {
         _cleanup_error_ hull_error_t te = NULL;
         oci_cgroup_freeze(cg, false, &te);
