@@ -163,6 +163,19 @@ const struct hull_mountinfo_entry *hull_mountinfo_holding(const struct hull_moun
     return best;
 }
 
+char *hull_mount_point_of(const char *path, hull_error_t *err)
+{
+    struct hull_mountinfo mi;
+    if (hull_mountinfo_read(NULL, &mi, err) < 0)
+        return NULL;
+    const struct hull_mountinfo_entry *e = hull_mountinfo_holding(&mi, path);
+    char *best = e ? xstrdup(e->mount_point) : NULL;
+    hull_mountinfo_clear(&mi);
+    if (best == NULL)
+        hull_error_setx(err, ENOENT, "no mount holds `%s`", path);
+    return best;
+}
+
 bool hull_mountinfo_has_optional(const struct hull_mountinfo_entry *e, const char *tag)
 {
     size_t n = strlen(tag);

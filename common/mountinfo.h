@@ -46,6 +46,10 @@ bool hull_path_at_or_below(const char *path, const char *root);
 const struct hull_mountinfo_entry *hull_mountinfo_holding(const struct hull_mountinfo *mi,
                                                           const char *path);
 
+/* The mount point of the (top-most) mount holding path (absolute, resolved), from
+ * /proc/self/mountinfo; NULL with ENOENT if none holds it.  Caller frees. */
+char *hull_mount_point_of(const char *path, hull_error_t *err);
+
 /* Whether an optional field starts with tag ("shared:", "master:", "propagate_from:",
  * "unbindable"). */
 bool hull_mountinfo_has_optional(const struct hull_mountinfo_entry *e, const char *tag);

@@ -287,20 +287,6 @@ static int do_pivot(struct oci_mount_ctx *ctx, int rootfd, hull_error_t *err)
     return 0;
 }
 
-/* The mount point of the (topmost) mount holding path, from our mountinfo. */
-static char *mount_point_of(const char *path, hull_error_t *err)
-{
-    struct hull_mountinfo mi;
-    if (hull_mountinfo_read(NULL, &mi, err) < 0)
-        return NULL;
-    const struct hull_mountinfo_entry *e = hull_mountinfo_holding(&mi, path);
-    char *best = e ? xstrdup(e->mount_point) : NULL;
-    hull_mountinfo_clear(&mi);
-    if (best == NULL)
-        hull_error_setx(err, ENOENT, "no mount holds `%s`", path);
-    return best;
-}
-
 int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err)
 {
     const struct oci_spec *spec = ctx->spec;
@@ -323,7 +309,7 @@ int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err)
         _cleanup_free_ char *real = realpath(spec->rootfs, NULL);
         if (real == NULL)
             return hull_error_set(err, errno, "rootfs `%s`", spec->rootfs);
-        _cleanup_free_ char *mp = mount_point_of(real, err);
+        _cleanup_free_ char *mp = hull_mount_point_of(real, err);
         if (mp == NULL)
             return hull_error_wrap(err, "rootfs");
         if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)

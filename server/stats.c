@@ -819,17 +819,8 @@ int stats_fs_mountpoint(const char *path, char **out, hull_error_t *err)
     _cleanup_free_ char *real = realpath(path, NULL);
     if (real == NULL)
         return hull_error_set(err, errno, "resolve `%s`", path);
-    struct hull_mountinfo mi;
-    int r = hull_mountinfo_read(NULL, &mi, err);
-    if (r < 0)
-        return r;
-    const struct hull_mountinfo_entry *e = hull_mountinfo_holding(&mi, real);
-    _cleanup_free_ char *best = e ? xstrdup(e->mount_point) : NULL;
-    hull_mountinfo_clear(&mi);
-    if (best == NULL)
-        return hull_error_setx(err, ENOENT, "no mount point found for `%s`", path);
-    *out = hull_steal(best);
-    return 0;
+    *out = hull_mount_point_of(real, err);
+    return *out ? 0 : -hull_error_status(err);
 }
 
 /* ---- network ----------------------------------------------------------------------------------

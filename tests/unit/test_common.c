@@ -670,6 +670,10 @@ static void test_mountinfo_parse(void **state)
     assert_true(mi.n > 0);
     assert_non_null(hull_mountinfo_holding(&mi, "/"));
     hull_mountinfo_clear(&mi);
+    /* /proc/self lives on the proc mount */
+    _cleanup_free_ char *mp = hull_mount_point_of("/proc/self", &err);
+    assert_non_null(mp);
+    assert_string_equal(mp, "/proc");
 }
 
 static void test_cgroup_layout(void **state)
