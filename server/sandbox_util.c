@@ -256,13 +256,8 @@ int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, h
             ret = hull_error_set(err, errno, "remove cgroup `%s`", p);
     }
     hull_strv_free_n(h, n);
-    /* hybrid: the OCI runtime made the pod's directory in the cgroup2 hierarchy too */
-    _cleanup_free_ char *uni = xasprintf("%s/unified", cgroot);
-    if (detect_version(uni) == 2) {
-        _cleanup_free_ char *p = xasprintf("%s%s", uni, parent);
-        if (rmdir(p) < 0 && errno != ENOENT && ret == 0)
-            ret = hull_error_set(err, errno, "remove cgroup `%s`", p);
-    }
+    /* the hybrid host's cgroup2 directory, made by the OCI runtime, goes with every other
+     * hierarchy's in release_storage (recover_cgroup_remove_all) */
     return ret;
 }
 
