@@ -144,7 +144,9 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
     pthread_mutex_unlock(&c->lock);
     if (state != CONTAINER_CREATED) {
         r = hull_error_setx(err, EBUSY, "container \"%s\" is %s, not created", c->id,
-                            state == CONTAINER_RUNNING ? "running" : "not in the created state");
+                            state == CONTAINER_RUNNING  ? "running"
+                            : state == CONTAINER_EXITED ? "exited"
+                                                        : "in an unknown state");
     } else {
         const char *args[] = {"start", c->id, NULL};
         pthread_mutex_lock(&c->lock);
