@@ -166,6 +166,8 @@ def test_not_found(hulld):
         "UpdateContainerResources": lambda: rt.UpdateContainerResources(
             pb.UpdateContainerResourcesRequest(container_id=MISSING,
                                                linux=pb.LinuxContainerResources(cpu_shares=2))),
+        "UpdateContainerResources without resources": lambda: rt.UpdateContainerResources(
+            pb.UpdateContainerResourcesRequest(container_id=MISSING)),
         "ReopenContainerLog": lambda: rt.ReopenContainerLog(
             pb.ReopenContainerLogRequest(container_id=MISSING)),
         "PodSandboxStats": lambda: rt.PodSandboxStats(

@@ -17,7 +17,6 @@
 #include "cni/cni.h"
 #include "server/sandbox.h"
 
-
 static char *read_text(const char *path)
 {
     char *buf = NULL;
@@ -94,7 +93,8 @@ static void test_load_dir_order_and_skip(void **state)
     _cleanup_free_ char *x = hull_path_join(d, "00-ignored.txt");
     hull_test_write_file(a, "{broken", 0644);
     hull_test_write_file(b, "{\"cniVersion\":\"0.4.0\",\"name\":\"b\",\"type\":\"bridge\"}", 0644);
-    hull_test_write_file(c, "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
+    hull_test_write_file(
+        c, "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
     hull_test_write_file(x, "{}", 0644);
     assert_hull_ok(cni_network_load_dir(d, &n, &err), err);
     assert_string_equal(cni_network_name(n), "b"); /* first valid in lexical order */
@@ -364,7 +364,8 @@ static void test_exec_limits(void **state)
     struct fake_env f;
     fake_setup(&f);
     _cleanup_free_ char *big = hull_path_join(f.bin, "big");
-    hull_test_write_file(big, "#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero | tr '\\0' x\n", 0755);
+    hull_test_write_file(big, "#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero | tr '\\0' x\n",
+                         0755);
     _cleanup_free_ char *slow = hull_path_join(f.bin, "slow");
     hull_test_write_file(slow, "#!/bin/sh\nexec sleep 30\n", 0755);
     struct cni_attachment a = {.container_id = "lim"};
@@ -400,7 +401,8 @@ static void test_manager_readiness(void **state)
     free(reason);
     free(msg);
     _cleanup_free_ char *f = hull_path_join(conf, "10-x.conflist");
-    hull_test_write_file(f, "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
+    hull_test_write_file(
+        f, "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
     assert_true(cni_manager_ready(m, &reason, &msg));
     hull_test_write_file(f, "{oops", 0644);
     assert_false(cni_manager_ready(m, &reason, &msg));

@@ -34,7 +34,6 @@ static int write_new_file(const char *path, const char *s)
     return n == (ssize_t)strlen(s) ? 0 : -EIO;
 }
 
-
 static void test_error_chain(void **state)
 {
     hull_error_t err = NULL;

@@ -22,7 +22,6 @@ static char base[64];
 static char diff_ids[NLAYERS][72];
 static char image_id[72];
 
-
 static void mkdirs(const char *path)
 {
     hull_error_t err = NULL;

@@ -30,8 +30,6 @@ static char *fixture(const char *name)
     return text;
 }
 
-
-
 static char *get(const char *dir, const char *file)
 {
     _cleanup_free_ char *p = hull_path_join(dir, file);
@@ -324,7 +322,8 @@ static void test_v2_freeze_oom_pids(void **state)
     assert_int_equal(oci_cgroup_is_frozen(&cg, &frozen), 0);
     assert_true(frozen);
     uint64_t n = 99;
-    hull_test_write_at(leaf, "memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
+    hull_test_write_at(leaf, "memory.events",
+                       "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
     assert_int_equal(oci_cgroup_oom_kills(&cg, &n), 0);
     assert_int_equal(n, 2);
     hull_test_write_at(leaf, "cgroup.procs", "12\n34\n");

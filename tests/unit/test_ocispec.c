@@ -42,7 +42,6 @@ struct fx {
     struct ocispec_input in;
 };
 
-
 static char *fx_path(struct fx *f, const char *rel)
 {
     return hull_path_join(f->dir, rel);
