@@ -144,7 +144,9 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
     pthread_mutex_unlock(&c->lock);
     if (state != CONTAINER_CREATED) {
         r = hull_error_setx(err, EBUSY, "container \"%s\" is %s, not created", c->id,
-                            state == CONTAINER_RUNNING ? "running" : "not in the created state");
+                            state == CONTAINER_RUNNING  ? "running"
+                            : state == CONTAINER_EXITED ? "exited"
+                                                        : "in an unknown state");
     } else {
         const char *args[] = {"start", c->id, NULL};
         pthread_mutex_lock(&c->lock);
@@ -367,11 +369,13 @@ int container_remove_pod(struct hull_server *srv, const char *pod_id, hull_error
 int container_update_resources(struct hull_server *srv, const char *id,
                                const Runtime__V1__LinuxContainerResources *res, hull_error_t *err)
 {
-    if (res == NULL)
-        return 0;
     struct container *c = ctr_find(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
+    if (res == NULL) { /* nothing to change, but the id must name a container */
+        ctr_put(c);
+        return 0;
+    }
     _cleanup_free_ char *json = NULL;
     _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
     _cleanup_free_ char *file = hull_path_join(sdir, "resources.json");

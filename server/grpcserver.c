@@ -280,6 +280,22 @@ int rpc_stream_send(struct rpc_call *c, const ProtobufCMessage *msg, hull_error_
     return 0;
 }
 
+int rpc_stream_begin(struct rpc_call *c, hull_error_t *err)
+{
+    if (c->sent_md)
+        return 0;
+    if (rpc_call_cancelled(c))
+        return hull_error_setx(err, ECANCELED, "%s: call cancelled", c->path);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    c->sent_md = true;
+    if (start_batch(c, &op, 1, &tag_send) < 0 ||
+        !call_wait(c, &tag_send, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL))
+        return hull_error_setx(err, ECANCELED, "%s: client went away", c->path);
+    return 0;
+}
+
 static void send_status(struct rpc_call *c, const ProtobufCMessage *resp, enum rpc_code code,
                         const char *msg)
 {

@@ -67,6 +67,10 @@ void rpc_release_to(struct rpc_call *call, struct rpc_mark mark);
 
 /* Server streaming: send one message.  Returns 0, or -ECANCELED when the client went away. */
 int rpc_stream_send(struct rpc_call *call, const ProtobufCMessage *msg, hull_error_t *err);
+/* Server streaming: send the response headers now, before any message (a client waiting on
+ * them learns that the stream is set up, e.g. that an event subscription is live).  Returns 0,
+ * or -ECANCELED when the client went away. */
+int rpc_stream_begin(struct rpc_call *call, hull_error_t *err);
 /* True once the client cancelled, the deadline passed or the server is shutting down. */
 bool rpc_call_cancelled(struct rpc_call *call);
 

@@ -458,8 +458,10 @@ int rpc_get_container_events(struct rpc_call *call, const ProtobufCMessage *req,
 {
     struct hull_server *srv = rpc_server(call);
     struct event_sub *sub = events_subscribe(srv);
-    int r = 0;
-    while (!rpc_call_cancelled(call)) {
+    /* the headers tell the client that its subscription is live: no event after this point is
+     * missed */
+    int r = rpc_stream_begin(call, err);
+    while (r == 0 && !rpc_call_cancelled(call)) {
         struct container_event ev;
         int got = events_next(sub, 250, &ev);
         if (got == -EPIPE) {

@@ -141,6 +141,14 @@ def wait_state(d, cid, state, timeout=20):
         raise AssertionError(f"container {cid} did not reach {state}: {last[0] if last else ''}")
 
 
+def subscribe_events(d, timeout=60):
+    """GetContainerEvents, returned once hulld has the subscription (its response headers
+    arrived): every event after this call returns reaches the stream."""
+    stream = d.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=timeout)
+    stream.initial_metadata()
+    return stream
+
+
 def sh(d, cid, script, timeout=20):
     """Runs `sh -c script` with ExecSync; returns (exit code, stdout, stderr) as text."""
     r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", script],

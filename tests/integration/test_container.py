@@ -62,6 +62,12 @@ def create(d, pod, pod_cfg, name, cmd, attempt=0, labels=None, **extra):
 status = container_status
 
 
+def status_info(d, cid):
+    """The verbose ContainerStatus info document."""
+    return json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=cid, verbose=True)).info["info"])
+
+
 def read_log(path, timeout=5):
     deadline = time.time() + timeout
     text = ""
@@ -212,11 +218,9 @@ def test_list_filters(env):
 def test_events_stream(env):
     pod, pcfg = run_pod(env)
     events = []
-    ready = threading.Event()
+    stream = cri.subscribe_events(env, timeout=30)
 
     def listen():
-        stream = env.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=30)
-        ready.set()
         try:
             for ev in stream:
                 events.append(ev)
@@ -228,8 +232,6 @@ def test_events_stream(env):
 
     t = threading.Thread(target=listen)
     t.start()
-    ready.wait(5)
-    time.sleep(0.5)
     cid = create(env, pod, pcfg, "ev", ["sh", "-c", "exit 0"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_EXITED)
@@ -253,23 +255,23 @@ def test_update_resources_and_reopen_log(env):
     env.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
         container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=128 * 1024 * 1024,
                                                            cpu_shares=512)))
-    r = env.runtime.ExecSync(pb.ExecSyncRequest(
-        container_id=cid, cmd=["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]))
-    host_limit = None
     info = json.loads(env.runtime.ContainerStatus(pb.ContainerStatusRequest(
         container_id=cid, verbose=True)).info["info"])
-    cg = "/sys/fs/cgroup/memory" + info["cgroupsPath"] + "/memory.limit_in_bytes"
-    if os.path.exists(cg):
-        host_limit = int(open(cg).read())
-    assert host_limit == 128 * 1024 * 1024 or r.stdout.strip() == b"134217728"
+
+    def cg(ctrl, name):
+        with open(f"/sys/fs/cgroup/{ctrl}{info['cgroupsPath']}/{name}") as f:
+            return int(f.read())
+
+    assert cg("memory", "memory.limit_in_bytes") == 128 * 1024 * 1024
+    assert cg("cpu,cpuacct", "cpu.shares") == 512
     st = status(env, cid)
     assert st.resources.linux.memory_limit_in_bytes == 128 * 1024 * 1024
+    assert st.resources.linux.cpu_shares == 512
     # log rotation: move the file away, reopen, new lines land in a new file
     log = st.log_path
-    time.sleep(0.5)
+    assert "tick" in read_log(log)
     os.rename(log, log + ".1")
     env.runtime.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))
-    time.sleep(1)
     assert "tick" in read_log(log)
     env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
     with pytest.raises(grpc.RpcError) as e:
@@ -284,8 +286,12 @@ def test_state_survives_hulld_restart(env):
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=done))
     wait_state(env, done, pb.CONTAINER_EXITED)
+    pid = status_info(env, cid)["pid"]
+    assert pid > 0
     env.stop()
-    time.sleep(3)  # the container exits while hulld is down
+    # the container exits while hulld is down
+    cri.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=20,
+                 what="the container's exit")
     env.start()
     st = status(env, cid)
     assert st.state == pb.CONTAINER_EXITED and st.exit_code == 5
@@ -497,10 +503,14 @@ def test_pid_namespace_target(env):
     r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=dbg,
                                                 cmd=["cat", "/proc/1/cmdline"], timeout=10))
     assert r.stdout.split(b"\0")[:2] == [b"sleep", b"1234"], r
-    # a target that is not running is refused with a clear error
-    sc2 = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
-        pid=pb.TARGET, target_id="0" * 64))
-    with pytest.raises(grpc.RpcError) as e:
-        create(env, pod, pcfg, "debug2", ["sleep", "1"],
-               linux=pb.LinuxContainerConfig(security_context=sc2))
-    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # a target that does not exist, or is not running, is refused with a clear error
+    created = create(env, pod, pcfg, "notstarted", ["sleep", "1"])
+    for target, code, text in (("0" * 64, grpc.StatusCode.NOT_FOUND, "not found"),
+                               (created, grpc.StatusCode.FAILED_PRECONDITION, "not running")):
+        sc2 = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
+            pid=pb.TARGET, target_id=target))
+        with pytest.raises(grpc.RpcError) as e:
+            create(env, pod, pcfg, "debug2", ["sleep", "1"],
+                   linux=pb.LinuxContainerConfig(security_context=sc2))
+        assert e.value.code() == code, e.value.details()
+        assert text in e.value.details()

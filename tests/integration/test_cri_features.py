@@ -12,6 +12,7 @@ import uuid
 import grpc
 import pytest
 
+import cri
 from conftest import pb
 from registry import registry  # noqa: F401  (fixture)
 
@@ -132,10 +133,9 @@ class EventListener:
     def __init__(self, d):
         self.q = queue.Queue()
         self.pending = []
-        self.stream = d.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+        self.stream = cri.subscribe_events(d, timeout=60)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        time.sleep(0.5)  # let hulld subscribe
 
     def _run(self):
         try:

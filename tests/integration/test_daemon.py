@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from conftest import MAX_MSG, binary, pb, pb_grpc
+import cri
 from cri import wait_for
 
 SERVICES = ("RuntimeService", "ImageService")
@@ -127,6 +128,20 @@ def test_every_method_answers_or_is_unimplemented(hulld):
             else:
                 assert e.details(), f"{path}: error without a message"
     assert len(seen) == 41
+    # an empty request: the calls that name an object (or need a config) are refused as
+    # INVALID_ARGUMENT; lists, streams, status and config calls answer; checkpointing is not
+    # implemented; the event stream lives until our deadline
+    invalid = {"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
+               "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+               "ContainerStatus", "UpdateContainerResources", "ReopenContainerLog", "ExecSync",
+               "Exec", "Attach", "PortForward", "ContainerStats", "PodSandboxStats",
+               "UpdatePodSandboxResources", "ImageStatus", "PullImage", "RemoveImage"}
+    special = {"CheckpointContainer": grpc.StatusCode.UNIMPLEMENTED,
+               "GetContainerEvents": grpc.StatusCode.DEADLINE_EXCEEDED}
+    want = {p: special.get(p.rsplit("/", 1)[1], grpc.StatusCode.INVALID_ARGUMENT
+                           if p.rsplit("/", 1)[1] in invalid else grpc.StatusCode.OK)
+            for p in seen}
+    assert {p: c for p, c in seen.items() if c != want[p]} == {}
     for path in ("/runtime.v1.RuntimeService/Version", "/runtime.v1.RuntimeService/Status",
                  "/runtime.v1.RuntimeService/RuntimeConfig"):
         assert seen[path] == grpc.StatusCode.OK
@@ -268,19 +283,24 @@ def test_sigterm_lets_in_flight_calls_finish(hulld):
     for _ in range(4):
         ch = grpc.insecure_channel("unix://" + hulld.socket)
         stubs.append((ch, pb_grpc.RuntimeServiceStub(ch)))
+    # a call surely in flight: an event stream hulld confirmed (its headers arrived)
+    events = cri.subscribe_events(hulld, timeout=60)
     big = "z" * (8 * 1024 * 1024)  # big requests keep the calls busy while the signal lands
     futs = [stub.Version.future(pb.VersionRequest(version=big), timeout=30) for _, stub in stubs]
-    time.sleep(0.05)
     hulld.proc.send_signal(15)
+    # the event stream ends cleanly (status OK, no event), not cut off
+    assert list(events) == []
+    assert events.code() == grpc.StatusCode.OK
     answered = 0
     for f in futs:
         try:
-            if f.result().runtime_name == "hull":
-                answered += 1
+            assert f.result().runtime_name == "hull"
+            answered += 1
         except grpc.RpcError as e:
             # a call that had not reached hulld before it stopped accepting is refused,
             # never cut off halfway with an internal error
             assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+    print(f"{answered} of {len(futs)} Version calls answered")
     for ch, _ in stubs:
         ch.close()
     assert hulld.proc.wait(40) == 0

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "oci/oci.h"
+#include "tests/unit/hull_test.h"
 
 #define FIXTURES "tests/fixtures/cgroup"
 
@@ -27,23 +28,6 @@ static char *fixture(const char *name)
         fail();
     }
     return text;
-}
-
-static char *mkdtemp_dir(void)
-{
-    char tmpl[] = "/tmp/hull-oci-cg-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return xstrdup(d);
-}
-
-static void put(const char *dir, const char *file, const char *text)
-{
-    _cleanup_free_ char *p = hull_path_join(dir, file);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
 }
 
 static char *get(const char *dir, const char *file)
@@ -198,13 +182,13 @@ static void test_weights(void **state)
 
 static char *v2_tree(char **leaf)
 {
-    char *base = mkdtemp_dir();
-    put(base, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
-    put(base, "cgroup.subtree_control", "");
+    char *base = hull_test_tmpdir("oci-cg");
+    hull_test_write_at(base, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+    hull_test_write_at(base, "cgroup.subtree_control", "");
     _cleanup_free_ char *mid = hull_path_join(base, "hull");
     assert_int_equal(mkdir(mid, 0755), 0);
-    put(mid, "cgroup.controllers", "cpuset cpu io memory pids\n");
-    put(mid, "cgroup.subtree_control", "");
+    hull_test_write_at(mid, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    hull_test_write_at(mid, "cgroup.subtree_control", "");
     *leaf = hull_path_join(mid, "ctr");
     assert_int_equal(mkdir(*leaf, 0755), 0);
     static const char *const files[] = {"memory.max",
@@ -227,8 +211,8 @@ static char *v2_tree(char **leaf)
                                         "cgroup.controllers",
                                         NULL};
     for (size_t i = 0; files[i]; i++)
-        put(*leaf, files[i], "");
-    put(*leaf, "cpu.max", "max 100000\n");
+        hull_test_write_at(*leaf, files[i], "");
+    hull_test_write_at(*leaf, "cpu.max", "max 100000\n");
     return base;
 }
 
@@ -331,17 +315,18 @@ static void test_v2_freeze_oom_pids(void **state)
     cg.dirs[0].path = xstrdup(leaf);
     cg.dirs[0].mount = xstrdup(base);
     hull_error_t err = NULL;
-    put(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
+    hull_test_write_at(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
     assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
     assert_file(leaf, "cgroup.freeze", "1");
     bool frozen = false;
     assert_int_equal(oci_cgroup_is_frozen(&cg, &frozen), 0);
     assert_true(frozen);
     uint64_t n = 99;
-    put(leaf, "memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
+    hull_test_write_at(leaf, "memory.events",
+                       "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
     assert_int_equal(oci_cgroup_oom_kills(&cg, &n), 0);
     assert_int_equal(n, 2);
-    put(leaf, "cgroup.procs", "12\n34\n");
+    hull_test_write_at(leaf, "cgroup.procs", "12\n34\n");
     pid_t *pids = NULL;
     size_t np = 0;
     assert_int_equal(oci_cgroup_pids(&cg, &pids, &np, &err), 0);
@@ -358,9 +343,9 @@ static void test_v2_freeze_oom_pids(void **state)
 static void test_v1_memory_and_cpuset(void **state)
 {
     (void)state;
-    char *base = mkdtemp_dir();
-    put(base, "cpuset.cpus", "0-3\n");
-    put(base, "cpuset.mems", "0\n");
+    char *base = hull_test_tmpdir("oci-cg");
+    hull_test_write_at(base, "cpuset.cpus", "0-3\n");
+    hull_test_write_at(base, "cpuset.mems", "0\n");
     _cleanup_free_ char *leaf = hull_path_join(base, "ctr");
     assert_int_equal(mkdir(leaf, 0755), 0);
     static const char *const files[] = {"memory.limit_in_bytes",
@@ -376,8 +361,8 @@ static void test_v1_memory_and_cpuset(void **state)
                                         "cpu.cfs_period_us",
                                         NULL};
     for (size_t i = 0; files[i]; i++)
-        put(leaf, files[i], "");
-    put(leaf, "memory.memsw.limit_in_bytes", "9223372036854771712\n");
+        hull_test_write_at(leaf, files[i], "");
+    hull_test_write_at(leaf, "memory.memsw.limit_in_bytes", "9223372036854771712\n");
     hull_error_t err = NULL;
     yajl_val res = parse("{\"memory\":{\"limit\":1000,\"swap\":2000,\"reservation\":500,"
                          "\"swappiness\":5,\"disableOOMKiller\":true},"
@@ -433,15 +418,15 @@ static void test_mixed_hybrid(void **state)
     /* the same layout on fixture trees: a v1 memory and devices dir, a cgroup2 dir */
     _cleanup_free_ char *leaf = NULL;
     _cleanup_free_ char *base = v2_tree(&leaf);
-    put(leaf, "cgroup.controllers", "cpuset cpu io pids\n");
+    hull_test_write_at(leaf, "cgroup.controllers", "cpuset cpu io pids\n");
     _cleanup_free_ char *mem = hull_path_join(base, "v1mem");
     assert_int_equal(mkdir(mem, 0755), 0);
-    put(mem, "memory.limit_in_bytes", "");
-    put(mem, "memory.soft_limit_in_bytes", "");
+    hull_test_write_at(mem, "memory.limit_in_bytes", "");
+    hull_test_write_at(mem, "memory.soft_limit_in_bytes", "");
     _cleanup_free_ char *dev = hull_path_join(base, "v1dev");
     assert_int_equal(mkdir(dev, 0755), 0);
-    put(dev, "devices.allow", "");
-    put(dev, "devices.deny", "");
+    hull_test_write_at(dev, "devices.allow", "");
+    hull_test_write_at(dev, "devices.deny", "");
     struct oci_cgroup cg = {.mode = HULL_CGROUP_HYBRID, .n = 3};
     cg.dirs = xmalloc0(3 * sizeof(*cg.dirs));
     const char *names[] = {"memory", "devices", "unified"};
@@ -465,12 +450,12 @@ static void test_mixed_hybrid(void **state)
     assert_file(leaf, "pids.max", "9");
     assert_file(dev, "devices.deny", "a");
     /* no v1 freezer: cgroup2's cgroup.freeze */
-    put(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
+    hull_test_write_at(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
     assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
     assert_file(leaf, "cgroup.freeze", "1");
     /* plain hybrid (cgroup2 offers no controller): nothing is written there */
-    put(leaf, "cgroup.controllers", "\n");
-    put(leaf, "cpu.max", "max 100000\n");
+    hull_test_write_at(leaf, "cgroup.controllers", "\n");
+    hull_test_write_at(leaf, "cpu.max", "max 100000\n");
     assert_int_equal(oci_cgroup_apply(&cg, res, NULL, true, &err), 0);
     assert_file(leaf, "cpu.max", "max 100000");
     yajl_tree_free(res);
