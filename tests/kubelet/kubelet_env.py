@@ -345,15 +345,21 @@ class Env:
         self.applied.add(name)
         return self.full_name(name)
 
-    def delete(self, name, wait=True, timeout=90):
+    def delete(self, name, wait=True, removed=False, timeout=90):
+        """Removes the manifest.  wait: until kubelet dropped the pod and stopped its sandbox
+        (kubelet removes stopped sandboxes and containers of deleted pods in its container
+        GC, once a minute); removed: until the runtime has nothing of it left either."""
         try:
             os.unlink(self.manifest_path(name))
         except FileNotFoundError:
             pass
         self.applied.discard(name)
-        if wait:
-            wait_for(lambda: self.pod(name) is None and not self.sandboxes(name),
-                     timeout=timeout, what=f"pod {name} to be gone")
+        if wait or removed:
+            wait_for(lambda: self.pod(name) is None and not self.sandboxes(name, "ready"),
+                     timeout=timeout, what=f"pod {name} to stop")
+        if removed:
+            wait_for(lambda: not self.sandboxes(name) and not self.containers(name),
+                     timeout=timeout, what=f"pod {name} to be removed")
 
     def full_name(self, name):
         return f"{name}-{self.kubelet.node_name}"
@@ -494,8 +500,8 @@ class Env:
                 pass
         if self.kubelet.proc and self.hulld.proc:
             try:
-                wait_for(lambda: not self.crictl_json("pods").get("items"), timeout=90,
-                         what="kubelet to remove every pod")
+                wait_for(lambda: not self.crictl_json("pods", "--state", "ready").get("items"),
+                         timeout=90, what="kubelet to stop every pod")
             except AssertionError as e:
                 problems.append(str(e))
         self.kubelet.stop()

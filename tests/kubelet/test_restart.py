@@ -28,7 +28,7 @@ def test_manifest_removal_cleans_everything(env):
     ip = env.crictl_json("inspectp", sid)["status"]["network"]["ip"]
     assert ip.startswith(env.hulld.subnet_prefix + "."), ip
 
-    env.delete("gone")
+    env.delete("gone", removed=True, timeout=150)
     assert env.pod("gone") is None
     assert not env.crictl_json("pods", "--id", sid).get("items")
     assert not env.containers("gone")

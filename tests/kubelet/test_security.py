@@ -3,7 +3,7 @@ security context (runAsUser, readOnlyRootFilesystem, dropped capabilities, secco
 RuntimeDefault, allowPrivilegeEscalation false) as kubelet translates them into the CRI."""
 import os
 
-from kubelet_env import SLEEP, ctr, pod, wait_for
+from kubelet_env import SLEEP, ctr, pod
 
 CAP_CHOWN = 0
 CAP_NET_RAW = 13
@@ -111,4 +111,3 @@ def test_security_context(env):
     r = env.exec("secctx", "rootish", "/bin/sh", "-c", "chown 1:1 /tmp 2>&1; echo rc=$?")
     assert "rc=1" in r, r
     env.delete("secctx")
-    wait_for(lambda: not env.containers("secctx"), what="containers removed")
