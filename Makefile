@@ -212,6 +212,16 @@ run-tests:
 	@rc=0; $(MAKE) --no-print-directory unit-tests || rc=1; \
 	$(MAKE) --no-print-directory integration-tests || rc=1; exit $$rc
 
+# tests/kubelet: a standalone kubelet v1.36 (built once into $(HULL_TOOLS)/bin by
+# tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~10 min).
+HULL_TOOLS ?= /var/cache/hull-tools
+kubelet-test: $(DEPS_STAMP)
+	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all
+	HULL_TOOLS=$(HULL_TOOLS) tests/tools/build-kubelet.sh
+	HULL_TOOLS=$(HULL_TOOLS) tests/tools/ensure-crictl.sh
+	HULL_BUILD=$(CURDIR)/build/asan HULL_TOOLS=$(HULL_TOOLS) \
+		$(PYTHON) -m pytest -p no:cacheprovider -v tests/kubelet $(PYTEST_ARGS)
+
 bench: all $(UNIT_BIN) $(GEN_PY)
 	@command -v containerd >/dev/null || apt-get install -y -qq --no-install-recommends containerd
 	$(TEST_ENV) $(PYTHON) tests/bench/run.py
@@ -237,5 +247,5 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests run-cgroup2-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean
+.PHONY: all asan test run-tests unit-tests integration-tests run-cgroup2-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test
 .SECONDARY:
