@@ -19,7 +19,7 @@ SAN ?=
 PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
 
-PKGS := grpc libprotobuf-c yajl libcurl libarchive libseccomp libcap openssl
+PKGS := grpc libprotobuf-c yajl libcurl libarchive libseccomp libcap openssl libsystemd
 CC ?= gcc
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS ?= -O2 -g

@@ -206,3 +206,14 @@ bool hull_is_cgroup2_mount(const char *path)
     struct statfs s;
     return statfs(path, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
 }
+
+uint64_t hull_cgroup_shares_to_weight(uint64_t shares)
+{
+    if (shares == 0)
+        return 0;
+    if (shares < 2)
+        shares = 2;
+    if (shares > 262144)
+        shares = 262144;
+    return 1 + ((shares - 2) * 9999) / 262142;
+}

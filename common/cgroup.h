@@ -57,6 +57,10 @@ bool hull_cgroup_is_controller_option(const char *opt);
  * holds controller.  NULL if there is no such entry.  Caller frees. */
 char *hull_proc_cgroup_lookup(const char *proc_cgroup, const char *controller);
 
+/* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
+ * 0 stays 0 (unset). */
+uint64_t hull_cgroup_shares_to_weight(uint64_t shares);
+
 /* Whether path is the root of a cgroup2 file system (statfs). */
 bool hull_is_cgroup2_mount(const char *path);
 

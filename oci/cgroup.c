@@ -22,6 +22,8 @@ void oci_cgroup_clear(struct oci_cgroup *cg)
         free(cg->dirs[i].mount);
     }
     free(cg->dirs);
+    free(cg->systemd_unit);
+    free(cg->systemd_slice);
     memset(cg, 0, sizeof(*cg));
 }
 
@@ -43,7 +45,7 @@ int oci_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self
     if (strchr(p, ':') != NULL && p[0] != '/')
         return hull_error_setx(err, EINVAL,
                                "cgroupsPath `%s`: systemd-style paths need the systemd cgroup "
-                               "driver, not available here",
+                               "driver (--systemd-cgroup)",
                                p);
     for (size_t i = 0; i < l->n; i++) {
         const struct hull_cgroup_hier *h = &l->hiers[i];
@@ -162,13 +164,7 @@ static int64_t jint(yajl_val obj, const char *key)
 
 uint64_t oci_cgroup_shares_to_weight(uint64_t shares)
 {
-    if (shares == 0)
-        return 0;
-    if (shares < 2)
-        shares = 2;
-    if (shares > 262144)
-        shares = 262144;
-    return 1 + ((shares - 2) * 9999) / 262142;
+    return hull_cgroup_shares_to_weight(shares);
 }
 
 uint64_t oci_cgroup_blkio_to_io_weight(uint64_t weight)
@@ -701,9 +697,11 @@ int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err)
         int r = hull_mkdir_p(d->path, 0755, err);
         if (r < 0)
             return hull_error_wrap(err, "create cgroup");
-        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one */
-        if (cg->mode == HULL_CGROUP_V2 ||
-            (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0)) {
+        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one; with
+         * systemd, Delegate=yes made systemd enable them on the scope's slices */
+        if (cg->systemd_unit == NULL &&
+            (cg->mode == HULL_CGROUP_V2 ||
+             (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0))) {
             const char *base = d->mount ? d->mount : "/sys/fs/cgroup";
             _cleanup_error_ hull_error_t e = NULL;
             if (oci_cgroup_v2_enable_controllers(base, d->path, &e) < 0)
@@ -950,6 +948,12 @@ int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err)
 int oci_cgroup_destroy(struct oci_cgroup *cg, hull_error_t *err)
 {
     int ret = 0;
+    if (cg->systemd_unit) {
+        /* systemd removes the scope's cgroup with the unit */
+        _cleanup_error_ hull_error_t e = NULL;
+        if (hull_systemd_stop_unit(cg->systemd_unit, &e) < 0)
+            log_warn("stop %s: %s", cg->systemd_unit, hull_error_msg(&e));
+    }
     for (size_t i = 0; i < cg->n; i++) {
         const char *path = cg->dirs[i].path;
         int r = -1;

@@ -551,9 +551,10 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
     int sv[2] = {-1, -1};
     if (r < 0)
         goto out;
-    if ((r = oci_cgroup_create(cg, err)) < 0)
-        goto out;
-    if ((r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
+    /* systemd driver: the scope is made for the init's pid once it exists (below) */
+    if (cg->systemd_unit == NULL &&
+        ((r = oci_cgroup_create(cg, err)) < 0 ||
+         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
         goto out;
     for (size_t i = 0; i < N_NS; i++) {
         /* mount and user namespaces are joined by the child: a parent that joined a user
@@ -629,6 +630,11 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
             goto out;
         }
     }
+    if (cg->systemd_unit &&
+        ((r = oci_cgroup_systemd_start(cg, pid, spec->resources, o->id, err)) < 0 ||
+         (r = oci_cgroup_create(cg, err)) < 0 ||
+         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
+        goto out;
     if ((r = oci_cgroup_enter(cg, pid, err)) < 0)
         goto out;
     oom_score(pid, p);

@@ -28,9 +28,10 @@ struct hull_config {
     char *root;        /* persistent state */
     char *state_dir;   /* volatile state */
     char *log_level;
-    char *cgroup_driver; /* "cgroupfs" (systemd is not supported yet) */
-    char *cgroup_parent; /* default parent for pods without one */
-    long long workers;   /* minimum worker threads kept warm */
+    char *cgroup_manager; /* "cgroupfs" or "systemd" (transient scopes over D-Bus) */
+    char *cgroup_driver;  /* older name of cgroup_manager ("systemd" there selects it too) */
+    char *cgroup_parent;  /* default parent for pods without one */
+    long long workers;    /* minimum worker threads kept warm */
     long long max_workers;
     long long max_msg_size; /* bytes, gRPC receive limit */
 
@@ -84,5 +85,7 @@ char *config_to_json(const struct hull_config *c, bool pretty);
 const char *config_kv_get(const struct hull_kv_list *l, const char *key);
 /* Path of the OCI runtime for a handler name ("" = default handler); NULL if unknown. */
 const char *config_runtime_path(const struct hull_config *c, const char *handler);
+/* Whether the systemd cgroup driver is selected (cgroup_manager "systemd"). */
+bool config_systemd_cgroup(const struct hull_config *c);
 
 #endif

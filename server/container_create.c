@@ -7,6 +7,7 @@
 #include "server/userns.h"
 #include "server/image_mount.h"
 #include "image/image.h"
+#include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
 
 #include <errno.h>
@@ -244,7 +245,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
         _cleanup_free_ char *h = xstrdup(c->runtime_handler[0] ? c->runtime_handler : "default");
         c->runtime_root = xasprintf("%s/runtime/%s", srv->config->state_dir, h);
     }
-    c->cgroups_path = xasprintf("%s/hull-%s", sandbox_cgroup_parent(sb), c->id);
+    /* as the spec's cgroupsPath (systemd driver: "<pod slice>:hull:<id>") */
+    c->cgroups_path = hull_systemd_path_form(sandbox_cgroup_parent(sb))
+                          ? xasprintf("%s:hull:%s", sandbox_cgroup_parent(sb), c->id)
+                          : xasprintf("%s/hull-%s", sandbox_cgroup_parent(sb), c->id);
     const char *sig = cri_signal_name(config->stop_signal);
     c->stop_signal = xstrdup(sig                                       ? sig
                              : img->stop_signal && img->stop_signal[0] ? img->stop_signal

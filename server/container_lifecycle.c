@@ -7,6 +7,7 @@
 #include "server/ocispec.h"
 #include "server/sandbox.h"
 #include "server/image_mount.h"
+#include "common/cgroup_systemd.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
 #include "common/crashpoint.h"
@@ -62,6 +63,8 @@ int ctr_runtime_run(struct container *c, const char *const *args, hull_error_t *
     argv[n++] = c->runtime_path;
     argv[n++] = "--root";
     argv[n++] = c->runtime_root;
+    if (hull_systemd_path_form(c->cgroups_path))
+        argv[n++] = "--systemd-cgroup";
     for (size_t i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;

@@ -13,6 +13,7 @@
 #include "server/container_internal.h"
 #include "server/sandbox.h"
 #include "server/recover.h"
+#include "common/cgroup_systemd.h"
 #include "common/mountinfo.h"
 
 #include <dirent.h>
@@ -259,8 +260,31 @@ static bool cgroup_path_ok(const char *rel)
            strstr(rel, "//") == NULL;
 }
 
-void recover_cgroup_remove_all(const char *rel, bool kill_procs)
+/* systemd driver: stops the unit a cgroupsPath ("slice:prefix:name") or a pod slice names
+ * (systemd kills what runs in it and removes its cgroup) and gives its cgroup path. */
+static char *systemd_stop(const char *path, bool stop)
 {
+    _cleanup_error_ hull_error_t err = NULL;
+    _cleanup_free_ char *rel = NULL, *slice = NULL, *unit = NULL;
+    if (hull_systemd_cgroup_of(path, &rel, &err) < 0) {
+        log_warn("recovery: cgroup %s: %s", path, hull_error_msg(&err));
+        return NULL;
+    }
+    if (strchr(path, ':') == NULL)
+        unit = xstrdup(path);
+    else if (hull_systemd_parse_path(path, NULL, NULL, &slice, &unit, &err) < 0)
+        return NULL;
+    if (stop && hull_systemd_booted() && hull_systemd_stop_unit(unit, &err) < 0)
+        log_warn("recovery: %s", hull_error_msg(&err));
+    return hull_steal(rel);
+}
+
+void recover_cgroup_remove_all(const char *path, bool kill_procs)
+{
+    _cleanup_free_ char *sd_rel = NULL;
+    const char *rel = path;
+    if (hull_systemd_path_form(path) && (rel = sd_rel = systemd_stop(path, kill_procs)) == NULL)
+        return;
     if (!cgroup_path_ok(rel))
         return;
     size_t n = 0;
@@ -305,7 +329,15 @@ void ctr_teardown(struct hull_server *srv, const char *id, const char *runtime_p
     struct id_match im = {.id = id, .state_dir = srv->config->state_dir};
     kill_matching(match_id, &im);
     if (runtime_path && runtime_path[0] && runtime_root && runtime_root[0]) {
-        const char *argv[] = {runtime_path, "--root", runtime_root, "delete", "--force", id, NULL};
+        bool sd = hull_systemd_path_form(cgroups_path);
+        const char *argv[] = {runtime_path,
+                              "--root",
+                              runtime_root,
+                              sd ? "--systemd-cgroup" : "delete",
+                              sd ? "delete" : "--force",
+                              sd ? "--force" : id,
+                              sd ? id : NULL,
+                              NULL};
         _cleanup_error_ hull_error_t err = NULL;
         if (proc_run_ok((char *const *)argv, RECOVER_RUNTIME_TIMEOUT_MS, &err) < 0)
             log_debug("recovery: container %s: delete: %s", id, hull_error_msg(&err));
@@ -483,6 +515,15 @@ static int sweep_pod_cgroups(struct sandbox *sb, void *opaque)
 {
     struct cgroup_sweep *cg = opaque;
     const char *parent = sandbox_cgroup_parent(sb);
+    /* systemd driver: the pod slice's cgroup holds hull-<id>.scope units */
+    _cleanup_free_ char *slice_rel = NULL;
+    bool slice = hull_systemd_path_form(parent);
+    if (slice) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (hull_systemd_cgroup_of(parent, &slice_rel, &e) < 0)
+            return 0;
+        parent = slice_rel;
+    }
     if (!cgroup_path_ok(parent))
         return 0;
     for (size_t i = 0; i < cg->n; i++) {
@@ -492,11 +533,21 @@ static int sweep_pod_cgroups(struct sandbox *sb, void *opaque)
             continue;
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
-            if (strncmp(de->d_name, "hull-", 5) != 0 || !is_full_id(de->d_name + 5) ||
-                known_prefix(cg->srv, de->d_name + 5))
+            size_t nl = strlen(de->d_name);
+            if (strncmp(de->d_name, "hull-", 5) != 0 ||
+                (slice && (nl < 6 || strcmp(de->d_name + nl - 6, ".scope") != 0)))
+                continue;
+            _cleanup_free_ char *id = xstrndup(de->d_name + 5, nl - 5 - (slice ? 6 : 0));
+            /* the pod's own infra scope (hull-<pod id>.scope) is not a container's */
+            if (!is_full_id(id) || known_prefix(cg->srv, id) || strcmp(id, sandbox_id(sb)) == 0)
                 continue;
             _cleanup_free_ char *sub = hull_path_join(dir, de->d_name);
             log_warn("recovery: removing cgroup %s (no container record)", sub);
+            if (slice && hull_systemd_booted()) {
+                _cleanup_error_ hull_error_t e = NULL;
+                if (hull_systemd_stop_unit(de->d_name, &e) < 0)
+                    log_warn("recovery: %s", hull_error_msg(&e));
+            }
             cgroup_kill_tree(sub, 0, true);
         }
     }

@@ -1,4 +1,5 @@
 /* hulld entry point: configuration, signals, the daemon, the gRPC server. */
+#include "common/cgroup_systemd.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -19,6 +20,12 @@ int main(int argc, char **argv)
     if (exit_now)
         return code;
     hull_log_set_level(hull_log_level_parse(config->log_level));
+    /* the systemd driver only where systemd is PID 1 and answers on its bus */
+    if (config_systemd_cgroup(config) && hull_systemd_check(&err) < 0) {
+        fprintf(stderr, "hulld: cgroup_manager \"systemd\": %s\n", hull_error_msg(&err));
+        config_free(config);
+        return 1;
+    }
     /* before any thread exists: unsetenv is not thread-safe, and no child may inherit it */
     _cleanup_free_ char *notify_socket = notify_socket_take();
 

@@ -12,6 +12,7 @@
 #include "server/sysctl.h"
 
 #include "cni/cni.h"
+#include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
 
 #include <arpa/inet.h>
@@ -37,6 +38,7 @@ struct sandbox_service {
     size_t n;
     struct cni_manager *cni;
     char *root, *state_dir, *ns_dir, *pause_path, *default_cgroup_parent;
+    bool systemd; /* systemd cgroup driver: pod cgroup parents are slices */
     struct hull_store *store;
     const struct hull_config *config;
     pthread_mutex_t hooks_lock;
@@ -92,6 +94,15 @@ static struct sandbox_service *svc_of(struct hull_server *srv)
 }
 
 /* ---- object lifetime ---------------------------------------------------------------------- */
+
+/* The cgroup parent of a pod that names none: <parent>/pod-<id>, or with the systemd driver
+ * the slice <stem>-pod<id>.slice (below <stem>.slice). */
+static char *default_pod_cgroup(const struct sandbox_service *svc, const char *id)
+{
+    if (svc->systemd)
+        return xasprintf("%s-pod%s.slice", svc->default_cgroup_parent, id);
+    return xasprintf("%s/pod-%s", svc->default_cgroup_parent, id);
+}
 
 static struct sandbox *sandbox_new(struct sandbox_service *svc)
 {
@@ -615,7 +626,10 @@ static int release_storage(struct sandbox *sb, bool force, hull_error_t *err)
     struct sandbox_service *svc = sb->svc;
     if (sb->cgroup_created) {
         _cleanup_error_ hull_error_t e = NULL;
-        if (sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e) < 0)
+        int r = hull_systemd_path_form(sb->cgroup_parent)
+                    ? sandbox_slice_remove(sb->cgroup_parent, &e)
+                    : sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e);
+        if (r < 0)
             log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
         /* and from the hierarchies the runtime used too (the v2 one of a hybrid host), with
          * what is left below it; a rollback also kills what still runs there */
@@ -816,13 +830,20 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
     sb->hostname = xstrndup(hn, 63);
 
     if (lx && lx->cgroup_parent && *lx->cgroup_parent) {
-        if (!sandbox_cgroup_path_ok(lx->cgroup_parent))
+        if (svc->systemd && !hull_systemd_slice_valid(lx->cgroup_parent))
+            return hull_error_setx(err, EINVAL,
+                                   "RunPodSandbox: cgroup_parent \"%s\" is not a systemd slice "
+                                   "(\"kubepods-burstable-pod<uid>.slice\"; the systemd cgroup "
+                                   "driver is in use)",
+                                   lx->cgroup_parent);
+        if (!svc->systemd && !sandbox_cgroup_path_ok(lx->cgroup_parent))
             return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid cgroup_parent \"%s\"",
                                    lx->cgroup_parent);
         sb->cgroup_parent = xstrdup(lx->cgroup_parent);
     } else {
-        sb->cgroup_parent = xasprintf("%s/pod-%s", svc->default_cgroup_parent, sb->id);
-        if (!sandbox_cgroup_path_ok(sb->cgroup_parent))
+        sb->cgroup_parent = default_pod_cgroup(svc, sb->id);
+        if (svc->systemd ? !hull_systemd_slice_valid(sb->cgroup_parent)
+                         : !sandbox_cgroup_path_ok(sb->cgroup_parent))
             return hull_error_setx(err, EINVAL, "invalid cgroup_parent configuration \"%s\"",
                                    svc->default_cgroup_parent);
     }
@@ -965,12 +986,17 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
 
     /* the record already says whether the cgroup is ours (sandbox_run checked before) */
     bool created = false;
-    r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
+    const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config->linux;
+    bool slice = hull_systemd_path_form(sb->cgroup_parent);
+    if (slice)
+        r = sandbox_slice_create(sb->cgroup_parent, lx ? lx->resources : NULL, &created, err);
+    else
+        r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
     if (r < 0)
         return hull_error_wrap(err, "cgroup parent");
-    /* pod-level resources (kubelet's pod overhead + limits) on the pod cgroup */
-    const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config->linux;
-    if (lx && lx->resources) {
+    /* pod-level resources (kubelet's pod overhead + limits) on the pod cgroup (a slice gets
+     * them as properties when it is made) */
+    if (!slice && lx && lx->resources) {
         r = sandbox_cgroup_apply_resources(sb->cgroup_parent, lx->resources, err);
         if (r < 0)
             return hull_error_wrap(err, "pod resources");
@@ -1050,7 +1076,12 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         sb->pause_pid = pid;
         sb->pause_start = sandbox_proc_start_time(pid);
         pthread_mutex_unlock(&sb->lock);
-        r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
+        if (hull_systemd_path_form(sb->cgroup_parent)) {
+            _cleanup_free_ char *unit = xasprintf("hull-%s.scope", sb->id);
+            r = sandbox_slice_add_pid(sb->cgroup_parent, unit, pid, err);
+        } else {
+            r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
+        }
         if (r < 0)
             return hull_error_wrap(err, "move infra process into the pod cgroup");
         _cleanup_free_ char *src = xasprintf("/proc/%d/ns/pid", (int)pid);
@@ -1139,7 +1170,9 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     svc->items[svc->n++] = sandbox_ref(sb);
     pthread_rwlock_unlock(&svc->lock);
 
-    sb->cgroup_created = !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
+    sb->cgroup_created = hull_systemd_path_form(sb->cgroup_parent)
+                             ? !sandbox_slice_exists(sb->cgroup_parent)
+                             : !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
     sb->net_attempted = !sb->host_net;
     r = persist(sb, err);
     if (r == 0) {
@@ -1479,7 +1512,7 @@ static void sweep_orphans(struct sandbox_service *svc)
             if (hull_rm_rf(path, &e) < 0)
                 log_warn("sandbox %s: %s", ids[i], hull_error_msg(&e));
             /* its cgroup, when it had the default one (a pod of ours by its id) */
-            _cleanup_free_ char *cg = xasprintf("%s/pod-%s", svc->default_cgroup_parent, ids[i]);
+            _cleanup_free_ char *cg = default_pod_cgroup(svc, ids[i]);
             recover_cgroup_remove_all(cg, true);
         }
         free_nullv(ids);
@@ -1531,10 +1564,19 @@ int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
     svc->pause_path =
         c->pause_path && *c->pause_path ? xstrdup(c->pause_path) : default_pause_path();
     const char *cp = c->cgroup_parent && *c->cgroup_parent ? c->cgroup_parent : "/hull";
-    svc->default_cgroup_parent = xstrdup(cp);
-    size_t len = strlen(svc->default_cgroup_parent);
-    while (len > 1 && svc->default_cgroup_parent[len - 1] == '/')
-        svc->default_cgroup_parent[--len] = '\0';
+    svc->systemd = config_systemd_cgroup(c);
+    if (svc->systemd) {
+        /* a slice: pods get <stem>-pod<id>.slice (a path configured here means hull.slice) */
+        size_t cl = strlen(cp);
+        bool is_slice = hull_systemd_slice_valid(cp) && strcmp(cp, "-.slice") != 0;
+        svc->default_cgroup_parent =
+            is_slice ? xstrndup(cp, cl - strlen(".slice")) : xstrdup("hull");
+    } else {
+        svc->default_cgroup_parent = xstrdup(cp);
+        size_t len = strlen(svc->default_cgroup_parent);
+        while (len > 1 && svc->default_cgroup_parent[len - 1] == '/')
+            svc->default_cgroup_parent[--len] = '\0';
+    }
     srv->sandboxes = svc;
     int ir = sandbox_infra_new(svc->pause_path, svc->state_dir, &svc->infra, err);
     if (ir < 0)

@@ -2,6 +2,7 @@
  * network namespaces (see stats.h). */
 #include "server/stats.h"
 #include "common/cgroup.h"
+#include "common/cgroup_systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -590,6 +591,14 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
                       struct stats_cgroup *out, hull_error_t *err)
 {
     memset(out, 0, sizeof(*out));
+    /* systemd driver: "slice:prefix:name" or a pod's slice -> its cgroup */
+    _cleanup_free_ char *sd_path = NULL;
+    if (hull_systemd_path_form(cgroups_path)) {
+        int r = hull_systemd_cgroup_of(cgroups_path, &sd_path, err);
+        if (r < 0)
+            return r;
+        cgroups_path = sd_path;
+    }
     if (!safe_cgroups_path(cgroups_path))
         return hull_error_setx(err, EINVAL, "cgroup `%s`: an absolute path without `..` is needed",
                                cgroups_path ? cgroups_path : "(null)");
