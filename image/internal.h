@@ -129,6 +129,7 @@ struct image_store {
     struct registry_config *cfg;
     struct old_cfg *old_cfgs; /* kept until close: pulls in flight may still read them */
     struct token_cache *tokens;
+    int pulls; /* pulls in progress */
 };
 
 /* "sha256:<hex>" → "<hex>". */

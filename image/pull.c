@@ -487,6 +487,9 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     struct pulled p = {0};
     _cleanup_free_ char *config_json = NULL;
     int64_t t0 = hull_monotonic_ns();
+    pthread_mutex_lock(&s->lock);
+    s->pulls++;
+    pthread_mutex_unlock(&s->lock);
     r = registry_session_new(cfg, s->tokens, &ref, auth, &sess, err);
     if (r < 0)
         goto out;
@@ -537,7 +540,16 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     *image_id = xstrdup(p.config_digest);
     log_info("pulled %s (%s, %zu layers) in %lld ms", name, p.config_digest, p.n_layers,
              (long long)((hull_monotonic_ns() - t0) / 1000000));
-out:
+out : {
+    /* the layers a failed pull committed are nobody's: the last pull running drops them (a
+     * pull still running may be about to use them) */
+    char **trash = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (--s->pulls == 0 && r < 0)
+        trash = img_gc_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    img_empty_trash(trash);
+}
     if (r < 0)
         hull_error_wrap(err, "pull %s", name);
     pulled_free(&p);
