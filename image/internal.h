@@ -20,6 +20,8 @@ struct registry_config {
     long deadline_s;
     uint64_t max_unsized_blob;
     uint64_t max_layer_size;
+    uint64_t max_image_size;
+    uint64_t fs_min_free;
 };
 struct registry_config *registry_config_copy(const struct image_registry_config *c);
 void registry_config_free(struct registry_config *c);
@@ -37,6 +39,9 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
 void registry_session_free(struct registry_session *s);
 /* The configured cap on one unpacked layer's file data (0: none). */
 uint64_t registry_session_layer_cap(const struct registry_session *s);
+/* The configured per-image cap and free-space floor (0: none). */
+uint64_t registry_session_image_cap(const struct registry_session *s);
+uint64_t registry_session_min_free(const struct registry_session *s);
 
 /* GET a manifest by tag or digest. *media_type from Content-Type (or NULL). */
 int registry_get_manifest(struct registry_session *s, const char *reference, size_t max,
@@ -47,6 +52,10 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
  * transfers, and a consumer that stops reading does not stop the verification. */
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
                       bool stream, hull_error_t *err);
+/* The same with the cap of a blob without a size (size < 0) given by the caller (0: the
+ * configured max_unsized_blob): EFBIG as soon as more bytes arrive. */
+int registry_get_blob_capped(struct registry_session *s, const char *digest, int64_t size,
+                             uint64_t unsized_cap, int fd, bool stream, hull_error_t *err);
 
 /* ---- the store (store.c, layers.c, pull.c) ------------------------------------------------- */
 #define MAX_CONFIG (8 << 20)
@@ -120,6 +129,7 @@ struct image_store {
     struct registry_config *cfg;
     struct old_cfg *old_cfgs; /* kept until close: pulls in flight may still read them */
     struct token_cache *tokens;
+    int pulls; /* pulls in progress */
 };
 
 /* "sha256:<hex>" → "<hex>". */
@@ -146,6 +156,7 @@ int img_read_blob(struct image_store *s, const char *digest, size_t max, char **
 /* The visible image a reference, id or unique id prefix names (lock held). */
 struct image_rec *img_resolve_locked(struct image_store *s, const char *ref);
 /* Deletes an image record and its unreferenced blobs (lock held). */
+size_t img_gc_blobs_locked(struct image_store *s);
 int img_delete_locked(struct image_store *s, struct image_rec *r, hull_error_t *err);
 
 /* layers.c */
@@ -155,7 +166,7 @@ int img_layers_load(struct image_store *s, hull_error_t *err);
 void img_clean_links(struct image_store *s);
 /* Downloads, verifies and unpacks one layer into layers/<hex>, then indexes it. */
 int img_layer_fetch(struct image_store *s, struct registry_session *sess,
-                    const struct layer_ref *lr, hull_error_t *err);
+                    const struct layer_ref *lr, int64_t *image_budget, hull_error_t *err);
 struct hold *img_find_hold(struct image_store *s, const char *id);
 /* Drops unused layers from the index (lock held); returns the dirs for img_empty_trash. */
 char **img_gc_locked(struct image_store *s);

@@ -79,55 +79,31 @@ static int open_tmpfile(struct image_store *s, hull_error_t *err)
     return fd;
 }
 
-/* Makes sure the blob is in blobs/ (downloading and verifying it once) and returns its bytes. */
-static int ensure_blob(struct image_store *s, struct registry_session *sess, const char *digest,
-                       int64_t size, size_t max, char **out, size_t *len, hull_error_t *err)
+/* The bytes of a small blob (the config): from blobs/ when an image holds it already, else
+ * downloaded (at most max bytes, also when the descriptor gives no size) and verified, but not
+ * stored: commit_image stores it once the whole pull succeeded. */
+static int fetch_small_blob(struct image_store *s, struct registry_session *sess,
+                            const char *digest, int64_t size, size_t max, char **out, size_t *len,
+                            hull_error_t *err)
 {
     _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(digest));
-    _cleanup_free_ char *key = xasprintf("blob:%s", digest);
     if (size > (int64_t)max)
-        return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large", digest,
-                               (long long)size);
-    for (int round = 0; round < 2; round++) {
-        if (access(path, F_OK) == 0)
-            return hull_read_file(path, max, out, len, err);
-        struct inflight *mine = NULL;
-        pthread_mutex_lock(&s->lock);
-        int j = inflight_join(s, key, &mine, err);
-        pthread_mutex_unlock(&s->lock);
-        if (j == 0)
-            continue; /* someone else stored it */
-        if (j < 0 && round == 0) {
-            hull_error_free(err);
-            continue; /* theirs failed: try ourselves */
-        }
-        if (j < 0)
-            return j;
-        int r;
-        {
-            _cleanup_close_ int fd = open_tmpfile(s, err);
-            r = fd;
-            if (fd >= 0)
-                r = registry_get_blob(sess, digest, size, fd, false, err);
-            if (r >= 0) {
-                _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
-                if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
-                    errno != EEXIST)
-                    r = hull_error_set(err, errno, "commit blob `%s`", path);
-            }
-        }
-        pthread_mutex_lock(&s->lock);
-        inflight_finish(s, mine, r < 0 ? r : 0, err);
-        pthread_mutex_unlock(&s->lock);
-        if (r < 0)
-            return r;
+        return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large (at most %zu)", digest,
+                               (long long)size, max);
+    if (access(path, F_OK) == 0)
         return hull_read_file(path, max, out, len, err);
-    }
-    return hull_read_file(path, max, out, len, err);
+    _cleanup_close_ int fd = open_tmpfile(s, err);
+    if (fd < 0)
+        return fd;
+    int r = registry_get_blob_capped(sess, digest, size, max, fd, false, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+    return hull_read_file(proc, max, out, len, err);
 }
 
 static int ensure_layer(struct image_store *s, struct registry_session *sess,
-                        const struct layer_ref *lr, hull_error_t *err)
+                        const struct layer_ref *lr, int64_t *budget, hull_error_t *err)
 {
     _cleanup_free_ char *key = xasprintf("layer:%s", lr->diff_id);
     for (int round = 0; round < 2; round++) {
@@ -147,7 +123,7 @@ static int ensure_layer(struct image_store *s, struct registry_session *sess,
         }
         if (j < 0)
             return j;
-        int r = img_layer_fetch(s, sess, lr, err);
+        int r = img_layer_fetch(s, sess, lr, budget, err);
         pthread_mutex_lock(&s->lock);
         inflight_finish(s, mine, r < 0 ? r : 0, err);
         pthread_mutex_unlock(&s->lock);
@@ -161,8 +137,10 @@ struct layer_job {
     struct registry_session *sess;
     struct layer_ref *layers;
     size_t n;
-    size_t next; /* atomic */
-    int status;  /* first failure */
+    size_t next;    /* atomic */
+    int64_t budget; /* atomic: bytes the image may still unpack to (max_image_size) */
+    bool capped;
+    int status; /* first failure */
     hull_error_t err;
     pthread_mutex_t lock;
 };
@@ -180,7 +158,7 @@ static void *layer_worker(void *opaque)
         if (failed)
             break;
         hull_error_t e = NULL;
-        int r = ensure_layer(j->s, j->sess, &j->layers[i], &e);
+        int r = ensure_layer(j->s, j->sess, &j->layers[i], j->capped ? &j->budget : NULL, &e);
         if (r < 0) {
             pthread_mutex_lock(&j->lock);
             if (j->status == 0) {
@@ -199,6 +177,21 @@ static int ensure_layers(struct image_store *s, struct registry_session *sess,
                          struct layer_ref *layers, size_t n, hull_error_t *err)
 {
     struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n};
+    uint64_t cap = registry_session_image_cap(sess);
+    if (cap > 0) {
+        /* layers present already count with their recorded size */
+        j.capped = true;
+        j.budget = cap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)cap;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < n; i++) {
+            struct layer_rec *l = img_find_layer(s, layers[i].diff_id);
+            if (l)
+                j.budget -= (int64_t)l->size;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (j.budget < 0)
+            return hull_error_setx(err, EFBIG, "image expands beyond its cap (max_image_size)");
+    }
     pthread_mutex_init(&j.lock, NULL);
     size_t nthreads = n < PULL_PARALLEL ? n : PULL_PARALLEL;
     pthread_t th[PULL_PARALLEL];
@@ -237,7 +230,7 @@ static int pick_platform(yajl_val idx, char **digest, hull_error_t *err)
 {
     yajl_val ms = hull_json_get(idx, "manifests");
     if (ms == NULL || !YAJL_IS_ARRAY(ms))
-        return hull_error_setx(err, EPROTO, "image index without manifests");
+        return hull_error_setx(err, EINVAL, "image index without manifests");
     const char *arch = hull_goarch();
     const char *best = NULL;
     int best_score = -1;
@@ -265,6 +258,9 @@ static int pick_platform(yajl_val idx, char **digest, hull_error_t *err)
 struct pulled {
     char *manifest_digest;
     char *index_digest;
+    /* the documents as received, stored only when the pull commits */
+    char *manifest_body, *index_body;
+    size_t manifest_len, index_len;
     char *config_digest;
     int64_t config_size;
     struct layer_ref *layers;
@@ -275,6 +271,8 @@ static void pulled_free(struct pulled *p)
 {
     free(p->manifest_digest);
     free(p->index_digest);
+    free(p->manifest_body);
+    free(p->index_body);
     free(p->config_digest);
     for (size_t i = 0; i < p->n_layers; i++)
         img_layer_ref_free(&p->layers[i]);
@@ -335,18 +333,19 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
                                    "supported (re-push it with a current client)");
         if (is_index(kind) || (kind == NULL && hull_json_get(doc, "manifests") != NULL)) {
             if (depth > 0)
-                return hull_error_setx(err, EPROTO, "nested image index");
-            r = store_manifest_blob(s, dg, body, len, err);
-            if (r < 0)
-                return r;
-            p->index_digest = xstrdup(dg);
+                return hull_error_setx(err, EINVAL,
+                                       "nested image index (an index names "
+                                       "another index for this platform)");
             _cleanup_free_ char *pick = NULL;
             r = pick_platform(doc, &pick, err);
             if (r < 0)
                 return r;
-            free(body);
+            /* kept, not stored: only a pull that succeeds stores its index */
+            p->index_digest = xstrdup(dg);
+            p->index_body = hull_steal(body);
+            p->index_len = len;
             free(mt);
-            body = mt = NULL;
+            mt = NULL;
             r = get_manifest(s, sess, pick, &body, &len, &mt, err);
             if (r < 0)
                 return r;
@@ -359,21 +358,21 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
         yajl_val cfg = hull_json_get(doc, "config");
         const char *cd = hull_json_get_string(cfg, "digest", NULL);
         if (!image_digest_valid(cd))
-            return hull_error_setx(err, EPROTO, "manifest without a valid config digest");
+            return hull_error_setx(err, EINVAL, "manifest without a valid config digest");
         p->config_digest = xstrdup(cd);
         p->config_size = hull_json_get_int(cfg, "size", -1);
         yajl_val layers = hull_json_get(doc, "layers");
         if (layers == NULL || !YAJL_IS_ARRAY(layers))
-            return hull_error_setx(err, EPROTO, "manifest without layers");
+            return hull_error_setx(err, EINVAL, "manifest without layers");
         if (layers->u.array.len > MAX_LAYERS)
-            return hull_error_setx(err, EPROTO, "manifest has %zu layers (overlayfs stacks %d)",
+            return hull_error_setx(err, EINVAL, "manifest has %zu layers (overlayfs stacks %d)",
                                    layers->u.array.len, MAX_LAYERS);
         p->layers = xmalloc0((layers->u.array.len + 1) * sizeof(*p->layers));
         for (size_t i = 0; i < layers->u.array.len; i++) {
             yajl_val l = layers->u.array.values[i];
             const char *ld = hull_json_get_string(l, "digest", NULL);
             if (!image_digest_valid(ld))
-                return hull_error_setx(err, EPROTO, "manifest layer %zu: bad digest", i);
+                return hull_error_setx(err, EINVAL, "manifest layer %zu: bad digest", i);
             const char *lmt = hull_json_get_string(l, "mediaType", "");
             if (strstr(lmt, "encrypted"))
                 return hull_error_setx(err, EPROTO, "layer %s: encrypted layers not supported", ld);
@@ -383,7 +382,9 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
             lr->media_type = xstrdup(lmt);
         }
         p->manifest_digest = xstrdup(dg);
-        return store_manifest_blob(s, dg, body, len, err);
+        p->manifest_body = hull_steal(body);
+        p->manifest_len = len;
+        return 0;
     }
 }
 
@@ -429,10 +430,15 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
     }
     rec->pulled_ns = hull_now_ns();
     {
-        /* a concurrent removal may have dropped the config blob since we read it */
-        _cleanup_free_ char *cpath = img_path(s, "blobs/sha256/%s", img_hex(rec->id));
-        if (access(cpath, F_OK) < 0) {
-            int r = img_write_unique(s, cpath, config_json, strlen(config_json), err);
+        /* the pull succeeded: its documents are stored now (and a concurrent removal may have
+         * dropped a blob another pull stored) */
+        const char *dg[] = {rec->id, p->manifest_digest, p->index_digest};
+        const char *body[] = {config_json, p->manifest_body, p->index_body};
+        size_t len[] = {strlen(config_json), p->manifest_len, p->index_len};
+        for (size_t i = 0; i < 3; i++) {
+            if (dg[i] == NULL || body[i] == NULL)
+                continue;
+            int r = store_manifest_blob(s, dg[i], body[i], len[i], err);
             if (r < 0) {
                 if (fresh)
                     img_rec_free(rec);
@@ -481,6 +487,9 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     struct pulled p = {0};
     _cleanup_free_ char *config_json = NULL;
     int64_t t0 = hull_monotonic_ns();
+    pthread_mutex_lock(&s->lock);
+    s->pulls++;
+    pthread_mutex_unlock(&s->lock);
     r = registry_session_new(cfg, s->tokens, &ref, auth, &sess, err);
     if (r < 0)
         goto out;
@@ -488,8 +497,8 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     if (r < 0)
         goto out;
     size_t cfg_len = 0;
-    r = ensure_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &config_json, &cfg_len,
-                    err);
+    r = fetch_small_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &config_json,
+                         &cfg_len, err);
     if (r < 0) {
         hull_error_wrap(err, "config %s", p.config_digest);
         goto out;
@@ -501,14 +510,14 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
             goto out;
         yajl_val ids = hull_json_get(hull_json_get(cdoc, "rootfs"), "diff_ids");
         if (ids == NULL || !YAJL_IS_ARRAY(ids) || ids->u.array.len != p.n_layers) {
-            r = hull_error_setx(err, EPROTO, "image config lists %zu diff ids for %zu layers",
+            r = hull_error_setx(err, EINVAL, "image config lists %zu diff ids for %zu layers",
                                 ids && YAJL_IS_ARRAY(ids) ? ids->u.array.len : 0, p.n_layers);
             goto out;
         }
         for (size_t i = 0; i < p.n_layers; i++) {
             yajl_val v = ids->u.array.values[i];
             if (!YAJL_IS_STRING(v) || !image_digest_valid(YAJL_GET_STRING(v))) {
-                r = hull_error_setx(err, EPROTO, "image config: bad diff id %zu", i);
+                r = hull_error_setx(err, EINVAL, "image config: bad diff id %zu", i);
                 goto out;
             }
             p.layers[i].diff_id = xstrdup(YAJL_GET_STRING(v));
@@ -531,7 +540,16 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     *image_id = xstrdup(p.config_digest);
     log_info("pulled %s (%s, %zu layers) in %lld ms", name, p.config_digest, p.n_layers,
              (long long)((hull_monotonic_ns() - t0) / 1000000));
-out:
+out : {
+    /* the layers a failed pull committed are nobody's: the last pull running drops them (a
+     * pull still running may be about to use them) */
+    char **trash = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (--s->pulls == 0 && r < 0)
+        trash = img_gc_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    img_empty_trash(trash);
+}
     if (r < 0)
         hull_error_wrap(err, "pull %s", name);
     pulled_free(&p);

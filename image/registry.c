@@ -16,6 +16,18 @@
 #define DEFAULT_TIMEOUT 60L
 #define DEFAULT_UNSIZED (1ULL << 30)
 
+/* A value that may go into a request header or URL as is: no control characters (CR/LF would
+ * inject headers) and, unless space_ok, no spaces. */
+static bool header_value_ok(const char *s, size_t n, bool space_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || (c == ' ' && !space_ok))
+            return false;
+    }
+    return true;
+}
+
 /* ---- configuration copies ------------------------------------------------------------------ */
 struct registry_config *registry_config_copy(const struct image_registry_config *c)
 {
@@ -44,6 +56,8 @@ struct registry_config *registry_config_copy(const struct image_registry_config 
     r->deadline_s = c->deadline_s > 0 ? c->deadline_s : 0;
     r->max_unsized_blob = c->max_unsized_blob > 0 ? c->max_unsized_blob : DEFAULT_UNSIZED;
     r->max_layer_size = c->max_layer_size;
+    r->max_image_size = c->max_image_size;
+    r->fs_min_free = c->fs_min_free;
     return r;
 }
 
@@ -292,6 +306,13 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
                          const struct image_ref *ref, const struct image_auth *auth,
                          struct registry_session **out, hull_error_t *err)
 {
+    if (auth) {
+        const char *v[] = {auth->auth, auth->registry_token, auth->identity_token};
+        for (size_t i = 0; i < 3; i++)
+            if (v[i] && !header_value_ok(v[i], strlen(v[i]), false))
+                return hull_error_setx(err, EINVAL,
+                                       "auth: credentials hold control characters or spaces");
+    }
     struct registry_session *s = xmalloc0(sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
     s->cfg = cfg;
@@ -347,7 +368,6 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
         log_info("pull %s: credentials are for `%.64s`, not sent to %s", ref->path,
                  auth->server_address ? auth->server_address : "", ref->domain);
     add_endpoint(s, ob, ref->domain, false, origin_creds);
-    (void)err;
     *out = s;
     return 0;
 }
@@ -392,7 +412,8 @@ struct xfer {
     bool stream;
     uint64_t delivered;
     bool sink_closed;
-    bool fatal; /* a failure retrying cannot fix (TLS verification, protocol) */
+    bool fatal;      /* a failure retrying cannot fix (TLS verification, protocol) */
+    bool bad_header; /* the server sent a header value with control characters */
     /* resuming an interrupted blob download with a Range request */
     uint64_t resume_at; /* 0: a full request */
     bool started;       /* the first 2xx body byte of this attempt was seen */
@@ -438,6 +459,7 @@ static void xfer_new_attempt(struct xfer *x)
     x->content_type = x->www_auth = x->error_body = NULL;
     x->error_len = 0;
     x->status = 0;
+    x->bad_header = false;
     x->too_big = false;
     x->over_cap = false;
     x->write_errno = 0;
@@ -467,6 +489,14 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *opaque)
         v++, vlen--;
     while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
         vlen--;
+    bool used = (klen == 12 && strncasecmp(buf, "content-type", 12) == 0) ||
+                (klen == 16 && strncasecmp(buf, "www-authenticate", 16) == 0) ||
+                (klen == 13 && strncasecmp(buf, "content-range", 13) == 0) ||
+                (klen == 8 && strncasecmp(buf, "location", 8) == 0);
+    if (used && !header_value_ok(v, vlen, true)) {
+        x->bad_header = true;
+        return 0; /* aborts the transfer */
+    }
     if (klen == 12 && strncasecmp(buf, "content-type", 12) == 0) {
         free(x->content_type);
         x->content_type = xstrndup(v, vlen);
@@ -667,6 +697,11 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     x->status = code;
     if (rc == CURLE_OK)
         return 0;
+    if (x->bad_header) {
+        x->fatal = true;
+        return hull_error_setx(err, EBADMSG, "GET %s: a response header holds control characters",
+                               url);
+    }
     if (x->over_cap)
         return hull_error_setx(err, EFBIG,
                                "GET %s: blob without a size in its descriptor is larger than "
@@ -682,9 +717,15 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     int e = EIO;
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
         rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
-        rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
+        rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT ||
+        rc == CURLE_TOO_MANY_REDIRECTS)
         x->fatal = true;
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+        /* e.g. a redirect to file:// (only http and https are followed) */
+        e = EPROTONOSUPPORT;
+    } else if (rc == CURLE_TOO_MANY_REDIRECTS) {
+        e = EAGAIN; /* the registry is misbehaving: UNAVAILABLE, as a 5xx */
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         e = ETIMEDOUT;
         if (s->deadline_ns > 0 && hull_monotonic_ns() >= s->deadline_ns) {
             x->fatal = true;
@@ -732,8 +773,17 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
     _cleanup_free_ char *realm = challenge_param(chal, "realm");
     _cleanup_free_ char *service = challenge_param(chal, "service");
     _cleanup_free_ char *scope = challenge_param(chal, "scope");
-    if (realm == NULL || (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
-        return hull_error_setx(err, EPROTO, "registry %s: bad bearer challenge (realm)", ep->base);
+    if (realm == NULL)
+        return hull_error_setx(err, EBADMSG, "registry %s: bearer challenge without a realm",
+                               ep->base);
+    if (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7))
+        return hull_error_setx(err, EPROTONOSUPPORT,
+                               "registry %s: bearer realm is not an http(s) URL", ep->base);
+    if (!header_value_ok(realm, strlen(realm), false) ||
+        (service && !header_value_ok(service, strlen(service), true)) ||
+        (scope && !header_value_ok(scope, strlen(scope), true)))
+        return hull_error_setx(err, EBADMSG,
+                               "registry %s: bearer challenge holds control characters", ep->base);
     if (scope == NULL)
         scope = xasprintf("repository:%s:pull", s->repo);
     _cleanup_free_ char *key = xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope,
@@ -799,7 +849,14 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
         if (tok == NULL || *tok == '\0')
             tok = hull_json_get_string(doc, "access_token", NULL);
         if (tok == NULL || *tok == '\0') {
-            r = hull_error_setx(err, EPROTO, "token server %s: no token in the answer", realm);
+            r = hull_error_setx(err, EBADMSG, "token server %s: no token in the answer", realm);
+            goto out;
+        }
+        if (!header_value_ok(tok, strlen(tok), false)) {
+            /* it goes into the Authorization header: CR/LF would add headers of its own */
+            r = hull_error_setx(err, EBADMSG,
+                                "token server %s: the token holds control characters or spaces",
+                                realm);
             goto out;
         }
         long long ttl = hull_json_get_int(doc, "expires_in", 60);
@@ -977,9 +1034,17 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
                       bool stream, hull_error_t *err)
 {
+    return registry_get_blob_capped(s, digest, size, 0, fd, stream, err);
+}
+
+int registry_get_blob_capped(struct registry_session *s, const char *digest, int64_t size,
+                             uint64_t unsized_cap, int fd, bool stream, hull_error_t *err)
+{
     _cleanup_free_ char *path = xasprintf("%s/blobs/%s", s->repo, digest);
-    struct xfer x = {
-        .fd = fd, .expect_size = size, .unsized_cap = s->cfg->max_unsized_blob, .stream = stream};
+    struct xfer x = {.fd = fd,
+                     .expect_size = size,
+                     .unsized_cap = unsized_cap ? unsized_cap : s->cfg->max_unsized_blob,
+                     .stream = stream};
     int r = -EIO;
     /* a digest mismatch is retried once (a flaky proxy), then fails the pull; a stream was
      * consumed already and cannot be retried */
@@ -1008,4 +1073,14 @@ int registry_get_blob(struct registry_session *s, const char *digest, int64_t si
 uint64_t registry_session_layer_cap(const struct registry_session *s)
 {
     return s->cfg->max_layer_size;
+}
+
+uint64_t registry_session_image_cap(const struct registry_session *s)
+{
+    return s->cfg->max_image_size;
+}
+
+uint64_t registry_session_min_free(const struct registry_session *s)
+{
+    return s->cfg->fs_min_free;
 }

@@ -66,6 +66,12 @@ static const struct opt options[] = {
      "bytes downloaded at most for a layer whose descriptor gives no size"},
     {"max_layer_size", "max-layer-size", OPT_INT, O(max_layer_size), "34359738368",
      "bytes one unpacked layer may hold (file data, apparent size; 0: unlimited)"},
+    {"max_image_size", "max-image-size", OPT_INT, O(max_image_size), "68719476736",
+     "bytes of file data the layers one pull unpacks may hold together (apparent size, each "
+     "entry counts 4 KiB; 0: unlimited)"},
+    {"image_fs_min_free", "image-fs-min-free", OPT_INT, O(image_fs_min_free), "268435456",
+     "bytes that must stay free on the image filesystem: a layer file that would eat into them "
+     "fails the pull (0: no check)"},
     {"max_volume_copy_size", "max-volume-copy-size", OPT_INT, O(max_volume_copy_size), "1073741824",
      "bytes of data (holes excluded) copied from an image into its VOLUME directories per "
      "container (0: unlimited)"},
@@ -77,6 +83,12 @@ static const struct opt options[] = {
      "false", "write the embedded bridge network config when the CNI config dir is empty"},
     {"cni_default_subnet", "cni-default-subnet", OPT_STRING, O(cni_default_subnet), "10.88.0.0/16",
      "subnet of the embedded default network"},
+    {"cni_plugin_timeout", "cni-plugin-timeout", OPT_INT, O(cni_plugin_timeout), "60",
+     "seconds one CNI plugin call may take before its process group is killed"},
+    {"cni_del_max_failures", "cni-del-max-failures", OPT_INT, O(cni_del_max_failures), "3",
+     "failed CNI DELs of a pod (StopPodSandbox/RemovePodSandbox answer UNAVAILABLE and kubelet "
+     "retries) after which its network teardown is given up, logged and the pod let go (0: "
+     "never)"},
     {"stream_address", "stream-address", OPT_STRING, O(stream_address), "127.0.0.1",
      "address of the exec/attach/port-forward streaming server"},
     {"stream_port", "stream-port", OPT_INT, O(stream_port), "0",

@@ -50,6 +50,8 @@ struct hull_config {
     long long pull_deadline;               /* seconds per pull in total, 0 = none */
     long long max_unsized_blob;            /* download cap for blobs without a size */
     long long max_layer_size;              /* bytes of an unpacked layer, 0 = unlimited */
+    long long max_image_size;              /* bytes all layers of an image unpack to, 0 = none */
+    long long image_fs_min_free;           /* bytes unpacks leave free on the image fs, 0 = none */
     long long max_volume_copy_size;        /* image VOLUME copy-up budget, 0 = unlimited */
 
     /* networking */
@@ -57,6 +59,8 @@ struct hull_config {
     struct hull_str_list cni_plugin_dirs;
     bool cni_write_default_config;
     char *cni_default_subnet;
+    long long cni_plugin_timeout;   /* seconds one plugin call may take */
+    long long cni_del_max_failures; /* failed DELs after which a pod is let go (0: never) */
 
     /* streaming */
     char *stream_address;

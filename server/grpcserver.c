@@ -169,7 +169,11 @@ enum rpc_code rpc_status_from_errno(int e)
         return RPC_RESOURCE_EXHAUSTED;
     case EBUSY:
     case ENOTEMPTY:
+    case EBADMSG:
+    case EPROTONOSUPPORT:
         return RPC_FAILED_PRECONDITION;
+    case EILSEQ:
+        return RPC_DATA_LOSS;
     case EAGAIN:
     case ECONNREFUSED:
         return RPC_UNAVAILABLE;

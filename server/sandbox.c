@@ -77,6 +77,7 @@ struct sandbox {
     bool add_started;   /* in memory: this process started the ADD */
     bool net_done;      /* torn down */
     bool removing;      /* RemovePodSandbox began: a restart finishes it (persisted) */
+    int del_failures;   /* CNI DELs that failed in a row (persisted) */
     char *network_name;
     char **ips;
     size_t n_ips;
@@ -444,6 +445,8 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     hull_jw_kv_bool(&w, "net_done", sb->net_done);
     if (sb->removing)
         hull_jw_kv_bool(&w, "removing", true);
+    if (sb->del_failures)
+        hull_jw_kv_int(&w, "del_failures", sb->del_failures);
     kv_str_or_empty(&w, "network_name", sb->network_name);
     hull_jw_key(&w, "ips");
     hull_jw_begin_array(&w);
@@ -526,6 +529,7 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
     sb->net_attempted = hull_json_get_bool(doc, "net_attempted", false);
     sb->net_done = hull_json_get_bool(doc, "net_done", false);
     sb->removing = hull_json_get_bool(doc, "removing", false);
+    sb->del_failures = (int)hull_json_get_int(doc, "del_failures", 0);
     sb->network_name = opt_str(doc, "network_name");
     yajl_val ips = hull_json_get(doc, "ips");
     if (ips && YAJL_IS_ARRAY(ips)) {
@@ -543,7 +547,25 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
 
 /* ---- resource teardown -------------------------------------------------------------------- */
 
-static void fill_attachment(struct sandbox *sb, struct cni_attachment *a)
+struct run_params {
+    struct cni_sysctl *sysctls;
+    size_t n_sysctls;
+    struct cni_port_mapping *ports;
+    size_t n_ports;
+    struct cni_bandwidth bw;
+    bool have_bw;
+    bool userns; /* a pod user namespace with these mappings */
+    struct userns_map uid_map, gid_map;
+};
+
+static int network_params(const Runtime__V1__PodSandboxConfig *c, struct run_params *p,
+                          hull_error_t *err);
+
+/* The attachment of the pod to its network with every runtime config of its pod config (port
+ * mappings, bandwidth, DNS, pod CIDR): ADD and every DEL pass the same, as libcni's callers
+ * do.  a points into sb, p and cidr. */
+static void fill_attachment(struct sandbox *sb, const struct run_params *p, const char *cidr,
+                            struct cni_attachment *a)
 {
     memset(a, 0, sizeof(*a));
     a->container_id = sb->id;
@@ -552,6 +574,19 @@ static void fill_attachment(struct sandbox *sb, struct cni_attachment *a)
     a->pod_name = sb->config->metadata->name;
     a->pod_namespace = sb->config->metadata->namespace_;
     a->pod_uid = sb->config->metadata->uid;
+    a->port_mappings = p->ports;
+    a->n_port_mappings = p->n_ports;
+    a->bandwidth = p->have_bw ? &p->bw : NULL;
+    a->pod_cidr = cidr;
+    const Runtime__V1__DNSConfig *dns = sb->config->dns_config;
+    if (dns) {
+        a->dns_servers = (const char *const *)dns->servers;
+        a->n_dns_servers = dns->n_servers;
+        a->dns_searches = (const char *const *)dns->searches;
+        a->n_dns_searches = dns->n_searches;
+        a->dns_options = (const char *const *)dns->options;
+        a->n_dns_options = dns->n_options;
+    }
 }
 
 /* Stops the pod's processes and releases its network and namespaces.  With `force` (rollback,
@@ -574,22 +609,40 @@ static int release_runtime(struct sandbox *sb, bool force, hull_error_t *err)
         pthread_mutex_unlock(&sb->lock);
     }
     if (need_del) {
+        /* the config was validated when the pod was created (and recorded) */
+        struct run_params p = {0};
+        _cleanup_error_ hull_error_t perr = NULL;
+        if (network_params(sb->config, &p, &perr) < 0)
+            log_warn("sandbox %s: %s", sb->id, hull_error_msg(&perr));
+        _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
         struct cni_attachment a;
-        fill_attachment(sb, &a);
+        fill_attachment(sb, &p, cidr, &a);
         struct cni_network *net = NULL;
         _cleanup_error_ hull_error_t nerr = NULL;
         if (cni_manager_network(svc->cni, &net, &nerr) < 0)
             net = NULL; /* DEL then relies on the cache */
-        _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
-        a.pod_cidr = cidr;
         _cleanup_error_ hull_error_t derr = NULL;
         int r = cni_del(cni_manager_exec(svc->cni), net, netname, &a, &derr);
         cni_network_unref(net);
-        if (r < 0) {
-            if (!force) {
-                hull_error_setx(err, hull_error_status(&derr), "%s", hull_error_msg(&derr));
-                return hull_error_wrap(err, "tear down network of pod sandbox \"%s\"", sb->id);
+        free(p.ports);
+        if (r < 0 && !force) {
+            /* kubelet retries StopPodSandbox/RemovePodSandbox (UNAVAILABLE); after
+             * cni_del_max_failures failures in a row the pod is let go, as containerd and
+             * CRI-O let go of pods whose teardown cannot succeed (docs: README, CNI) */
+            long long max = svc->config ? svc->config->cni_del_max_failures : 0;
+            pthread_mutex_lock(&sb->lock);
+            int failures = ++sb->del_failures;
+            pthread_mutex_unlock(&sb->lock);
+            if (max <= 0 || failures < max) {
+                _cleanup_free_ char *of = max > 0 ? xasprintf(" of %lld", max) : xstrdup("");
+                return hull_error_setx(err, EAGAIN,
+                                       "tear down network of pod sandbox \"%s\" (attempt %d%s): %s",
+                                       sb->id, failures, of, hull_error_msg(&derr));
             }
+            log_error("sandbox %s: giving up on the network teardown after %d failed attempts "
+                      "(cni_del_max_failures); its CNI cache entry stays in %s/cni: %s",
+                      sb->id, failures, svc->root, hull_error_msg(&derr));
+        } else if (r < 0) {
             log_warn("sandbox %s: network teardown: %s", sb->id, hull_error_msg(&derr));
         }
         pthread_mutex_lock(&sb->lock);
@@ -765,16 +818,50 @@ static int write_hosts(struct sandbox *sb, hull_error_t *err)
     return write_file(sb->hosts_path, text, err);
 }
 
-struct run_params {
-    struct cni_sysctl *sysctls;
-    size_t n_sysctls;
-    struct cni_port_mapping *ports;
-    size_t n_ports;
-    struct cni_bandwidth bw;
-    bool have_bw;
-    bool userns; /* a pod user namespace with these mappings */
-    struct userns_map uid_map, gid_map;
-};
+/* The pod's port mappings and bandwidth (the CNI capability arguments) from its config: at
+ * RunPodSandbox, and again for every DEL, so a DEL without a cached result (a crash before
+ * the cache was written) still names the host ports portmap must release. */
+static int network_params(const Runtime__V1__PodSandboxConfig *c, struct run_params *p,
+                          hull_error_t *err)
+{
+    if (c->n_port_mappings) {
+        p->ports = xmalloc0(c->n_port_mappings * sizeof(*p->ports));
+        for (size_t i = 0; i < c->n_port_mappings; i++) {
+            const Runtime__V1__PortMapping *pm = c->port_mappings[i];
+            if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
+                pm->host_port > 65535)
+                return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid port mapping %d:%d",
+                                       pm->host_port, pm->container_port);
+            if (pm->host_ip && *pm->host_ip) {
+                unsigned char buf[16];
+                if (inet_pton(AF_INET, pm->host_ip, buf) != 1 &&
+                    inet_pton(AF_INET6, pm->host_ip, buf) != 1)
+                    return hull_error_setx(err, EINVAL,
+                                           "RunPodSandbox: invalid port mapping host_ip \"%s\"",
+                                           pm->host_ip);
+            }
+            if (pm->host_port == 0)
+                continue; /* nothing to publish */
+            p->ports[p->n_ports++] = (struct cni_port_mapping){
+                .host_port = pm->host_port,
+                .container_port = pm->container_port,
+                .protocol = proto_name(pm->protocol),
+                .host_ip = pm->host_ip,
+            };
+        }
+    }
+    const char *in = annotation(c, "kubernetes.io/ingress-bandwidth");
+    const char *out = annotation(c, "kubernetes.io/egress-bandwidth");
+    if (in || out) {
+        p->bw.ingress_rate = parse_quantity(in);
+        p->bw.egress_rate = parse_quantity(out);
+        if ((in && !p->bw.ingress_rate) || (out && !p->bw.egress_rate))
+            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid bandwidth annotation");
+        p->bw.ingress_burst = p->bw.egress_burst = 4294967295ULL; /* CRI-O's default burst */
+        p->have_bw = true;
+    }
+    return 0;
+}
 
 static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodSandboxConfig *c,
                             const char *handler, struct sandbox *sb, struct run_params *p,
@@ -870,43 +957,7 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
                                            lists[l][i]);
     }
 
-    if (c->n_port_mappings) {
-        p->ports = xmalloc0(c->n_port_mappings * sizeof(*p->ports));
-        for (size_t i = 0; i < c->n_port_mappings; i++) {
-            const Runtime__V1__PortMapping *pm = c->port_mappings[i];
-            if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
-                pm->host_port > 65535)
-                return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid port mapping %d:%d",
-                                       pm->host_port, pm->container_port);
-            if (pm->host_ip && *pm->host_ip) {
-                unsigned char buf[16];
-                if (inet_pton(AF_INET, pm->host_ip, buf) != 1 &&
-                    inet_pton(AF_INET6, pm->host_ip, buf) != 1)
-                    return hull_error_setx(err, EINVAL,
-                                           "RunPodSandbox: invalid port mapping host_ip \"%s\"",
-                                           pm->host_ip);
-            }
-            if (pm->host_port == 0)
-                continue; /* nothing to publish */
-            p->ports[p->n_ports++] = (struct cni_port_mapping){
-                .host_port = pm->host_port,
-                .container_port = pm->container_port,
-                .protocol = proto_name(pm->protocol),
-                .host_ip = pm->host_ip,
-            };
-        }
-    }
-    const char *in = annotation(c, "kubernetes.io/ingress-bandwidth");
-    const char *out = annotation(c, "kubernetes.io/egress-bandwidth");
-    if (in || out) {
-        p->bw.ingress_rate = parse_quantity(in);
-        p->bw.egress_rate = parse_quantity(out);
-        if ((in && !p->bw.ingress_rate) || (out && !p->bw.egress_rate))
-            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid bandwidth annotation");
-        p->bw.ingress_burst = p->bw.egress_burst = 4294967295ULL; /* CRI-O's default burst */
-        p->have_bw = true;
-    }
-    return 0;
+    return network_params(c, p, err);
 }
 
 static int64_t shm_size(const Runtime__V1__PodSandboxConfig *c)
@@ -938,22 +989,9 @@ static int setup_network(struct sandbox *sb, const struct run_params *p, hull_er
     free(sb->network_name);
     sb->network_name = xstrdup(cni_network_name(net));
     pthread_mutex_unlock(&sb->lock);
-    struct cni_attachment a;
-    fill_attachment(sb, &a);
-    a.port_mappings = p->ports;
-    a.n_port_mappings = p->n_ports;
-    a.bandwidth = p->have_bw ? &p->bw : NULL;
     _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
-    a.pod_cidr = cidr;
-    const Runtime__V1__DNSConfig *dns = sb->config->dns_config;
-    if (dns) {
-        a.dns_servers = (const char *const *)dns->servers;
-        a.n_dns_servers = dns->n_servers;
-        a.dns_searches = (const char *const *)dns->searches;
-        a.n_dns_searches = dns->n_searches;
-        a.dns_options = (const char *const *)dns->options;
-        a.n_dns_options = dns->n_options;
-    }
+    struct cni_attachment a;
+    fill_attachment(sb, p, cidr, &a);
     struct cni_result *res = NULL;
     r = cni_add(cni_manager_exec(svc->cni), net, &a, &res, err);
     cni_network_unref(net);
@@ -1590,6 +1628,9 @@ int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
         .cache_dir = cache,
         .write_default_config = c->cni_write_default_config,
         .default_subnet = c->cni_default_subnet,
+        .plugin_timeout_ms = c->cni_plugin_timeout > 0 && c->cni_plugin_timeout < 86400
+                                 ? (int)c->cni_plugin_timeout * 1000
+                                 : 0,
     };
     int r = cni_manager_new(&o, &svc->cni, err);
     if (r < 0)
