@@ -740,15 +740,16 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
     }
 
     grpc_server_shutdown_and_notify(g.server, g.accept_cq, &tag_shutdown);
-    /* Unary calls finish; streams see `stopping` and end by themselves. */
-    if (!wait_idle(&g, 5))
-        atomic_store(&srv->stopping, true);
-    if (!wait_idle(&g, 25)) {
-        log_warn("calls still running after 30 s: cancelling them");
-        grpc_server_cancel_all_calls(g.server);
-        wait_idle(&g, 5);
-    }
+    /* Unary calls finish; streams (GetContainerEvents, which kubelet always holds) see
+     * `stopping` and end within their poll interval. */
     atomic_store(&srv->stopping, true);
+    if (!wait_idle(&g, 30))
+        log_warn("calls still running after 30 s: cancelling them");
+    /* The shutdown completes only once every client connection is gone, and an idle client
+     * (kubelet keeps one open) does not close its connection on the GOAWAY: with no call left
+     * to finish, disconnect them all. */
+    grpc_server_cancel_all_calls(g.server);
+    wait_idle(&g, 5);
     pthread_join(acceptor, NULL);
     pthread_mutex_lock(&g.mu);
     g.stopping = true;
