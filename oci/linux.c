@@ -40,6 +40,8 @@ struct child_args {
     int exec_r, exec_w; /* create: the start barrier (anonymous pipe), -1 for exec */
     int mntns_fd;       /* mount namespace to join, -1 if none */
     int userns_fd;      /* user namespace to join (by the child: see below), -1 if none */
+    int ns_pidfd;       /* exec: the container init's pidfd, joined for ns_pidfd_flags */
+    int ns_pidfd_flags; /* CLONE_NEWUSER and/or CLONE_NEWNS, or 0 */
     bool exec_mode;
     bool new_userns, new_cgroupns, new_mntns;
     const void *bpf;
@@ -124,6 +126,17 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
+    }
+    if (a->ns_pidfd >= 0 && a->ns_pidfd_flags) {
+        /* user and mount namespaces of the very process the parent checked, in one step */
+        if (setns(a->ns_pidfd, a->ns_pidfd_flags) < 0)
+            return hull_error_set(err, errno, "join the container's user/mount namespaces");
+        if ((a->ns_pidfd_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+            log_debug("uid/gid 0 is not mapped in the joined user namespace");
+    }
+    if (a->ns_pidfd >= 0) {
+        close(a->ns_pidfd);
+        a->ns_pidfd = -1;
     }
     if (a->userns_fd >= 0) {
         if (setns(a->userns_fd, CLONE_NEWUSER) < 0)
@@ -590,6 +603,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .exec_w = exec_w,
         .mntns_fd = nsfd[N_NS - 1],
         .userns_fd = nsfd[N_NS - 2],
+        .ns_pidfd = -1,
         .exec_mode = false,
         .new_userns = new_userns,
         .new_cgroupns = new_cgroupns,
@@ -674,7 +688,20 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     if (p->terminal && (console = oci_console_connect(o->console_socket, err)) < 0)
         return console;
     _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    /* The init is held by a pidfd from before its start time is compared, and its namespaces
+     * are joined through that pidfd (setns(2) on a pidfd, Linux 5.8): a process that got the
+     * pid after the init exited can never be joined.  The /proc/PID/ns files are only read to
+     * leave out the namespaces we share with it. */
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+    if (pidfd < 0)
+        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d",
+                              (int)st->pid);
+    uint64_t start = 0;
+    bool zombie = false;
+    if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime)
+        return hull_error_setx(err, ESRCH, "the container's init process exited");
     int nsfd[N_NS];
+    int parent_flags = 0, child_flags = 0;
     for (size_t i = 0; i < N_NS; i++) {
         nsfd[i] = -1;
         char path[64], self[64];
@@ -685,9 +712,10 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
             continue; /* kernel without it */
         if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
             continue;
-        nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
-        if (nsfd[i] < 0 && r == 0)
-            r = hull_error_set(err, errno, "open `%s`", path);
+        if (join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
+            child_flags |= join_order[i].type;
+        else
+            parent_flags |= join_order[i].type;
     }
     pid_t pid = -1;
     int sv[2] = {-1, -1};
@@ -696,17 +724,12 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     sigprocmask(SIG_BLOCK, &fwd, &old);
     if (r < 0)
         goto out;
-    /* the time namespace is entered via setns too; user last so the others are allowed */
-    for (size_t i = 0; i < N_NS; i++) {
-        /* mount and user namespaces are joined by the child: a parent that joined a user
-         * namespace could no longer be inspected by tools from its own (the sanitizers'
-         * leak checker hangs) */
-        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
-            continue;
-        if (setns(nsfd[i], join_order[i].type) < 0) {
-            r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
-            goto out;
-        }
+    /* mount and user namespaces are joined by the child: a parent that joined a user namespace
+     * could no longer be inspected by tools from its own (the sanitizers' leak checker hangs) */
+    if (parent_flags && setns(pidfd, parent_flags) < 0) {
+        r = hull_error_set(err, errno == ESRCH ? ESRCH : errno,
+                           "join the container's namespaces through its pidfd");
+        goto out;
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         r = hull_error_set(err, errno, "socketpair");
@@ -721,8 +744,10 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         .console_fd = console,
         .exec_r = -1,
         .exec_w = -1,
-        .mntns_fd = nsfd[N_NS - 1],
-        .userns_fd = nsfd[N_NS - 2],
+        .mntns_fd = -1,
+        .userns_fd = -1,
+        .ns_pidfd = pidfd,
+        .ns_pidfd_flags = child_flags,
         .exec_mode = true,
         .bpf = bpf,
         .bpf_len = bpf_len,

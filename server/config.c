@@ -43,6 +43,10 @@ static const struct opt options[] = {
     {"runtimes", "runtime", OPT_KVLIST, O(runtimes), "",
      "runtime handler NAME=PATH of a runc-compatible OCI runtime (repeatable); hull-oci is "
      "always available as \"hull-oci\""},
+    {"allowed_annotations", "allowed-annotations", OPT_KVLIST, O(allowed_annotations), "",
+     "HANDLER=NAME[,NAME...]: the io.hull.* pod annotations pods of that runtime handler may use "
+     "(repeatable; none by default: such annotations are ignored). Known: io.hull.shm-size "
+     "(size of the pod's /dev/shm)"},
     {"default_runtime", "default-runtime", OPT_STRING, O(default_runtime), "hull-oci",
      "handler used when the pod names none"},
     {"conmon_path", "conmon", OPT_STRING, O(conmon_path), "",
@@ -587,6 +591,26 @@ const char *config_kv_get(const struct hull_kv_list *l, const char *key)
         if (strcmp(l->items[i].key, key) == 0)
             return l->items[i].value;
     return NULL;
+}
+
+bool config_annotation_allowed(const struct hull_config *c, const char *handler,
+                               const char *annotation)
+{
+    if (handler == NULL || handler[0] == '\0')
+        handler = c->default_runtime;
+    const char *list = config_kv_get(&c->allowed_annotations, handler);
+    size_t n = strlen(annotation);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, ", ");
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end > 0 && p[end - 1] == ' ')
+            end--;
+        if (end == n && n > 0 && strncmp(p, annotation, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
 }
 
 const char *config_runtime_path(const struct hull_config *c, const char *handler)

@@ -37,6 +37,9 @@ struct hull_config {
 
     /* runtimes */
     struct hull_kv_list runtimes; /* handler name -> OCI runtime binary */
+    /* handler name -> comma-separated io.hull.* annotations its pods may use (CRI-O's
+     * allowed_annotations); none by default */
+    struct hull_kv_list allowed_annotations;
     char *default_runtime;
     char *conmon_path;
     char *pause_path;
@@ -87,6 +90,10 @@ HULL_DEFINE_CLEANUP(struct hull_config, config_free)
 char *config_to_json(const struct hull_config *c, bool pretty);
 /* The value of a KEY=VALUE list for key (first match) or NULL. */
 const char *config_kv_get(const struct hull_kv_list *l, const char *key);
+/* Whether pods of handler ("" = default handler) may use the io.hull.* annotation (listed for
+ * it in allowed_annotations). */
+bool config_annotation_allowed(const struct hull_config *c, const char *handler,
+                               const char *annotation);
 /* Path of the OCI runtime for a handler name ("" = default handler); NULL if unknown. */
 const char *config_runtime_path(const struct hull_config *c, const char *handler);
 /* Whether the systemd cgroup driver is selected (cgroup_manager "systemd"). */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <poll.h>
@@ -346,6 +347,7 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
     hull_jw_kv_string(&w, "cgroups_path", c->cgroups_path);
     hull_jw_kv_string(&w, "stop_signal", c->stop_signal);
     hull_jw_kv_int(&w, "pid", c->pid);
+    hull_jw_kv_int(&w, "pid_start", (long long)c->pid_start);
     hull_jw_kv_int(&w, "monitor_pid", c->monitor_pid);
     if (c->has_user) {
         hull_jw_kv_int(&w, "uid", c->uid);
@@ -419,6 +421,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     c->cgroups_path = dup_field(doc, "cgroups_path");
     c->stop_signal = dup_field(doc, "stop_signal");
     c->pid = (pid_t)hull_json_get_int(doc, "pid", 0);
+    c->pid_start = (uint64_t)hull_json_get_int(doc, "pid_start", 0);
     c->monitor_pid = (pid_t)hull_json_get_int(doc, "monitor_pid", -1);
     yajl_val gids = hull_json_get(doc, "gids");
     if (hull_json_get(doc, "uid") && gids && YAJL_IS_ARRAY(gids)) {
@@ -583,9 +586,14 @@ int container_service_init(struct hull_server *srv, struct image_store *images, 
     cs->hull_oci_path = xasprintf("%s/hull-oci", self);
     pthread_mutex_init(&cs->feat_mu, NULL);
     srv->containers = cs;
+    /* the per-container directories below root_dir and state_root are 0700 (owned by the pod's
+     * mapped root in a pod user namespace, whose runtime passes through these two) */
     const char *dirs[] = {cs->root_dir, cs->state_root, cs->exit_dir, cs->socket_root};
     for (size_t i = 0; i < 4; i++) {
-        int r = hull_mkdir_p(dirs[i], 0700, err);
+        mode_t mode = i < 2 ? 0711 : 0700;
+        int r = hull_mkdir_p(dirs[i], mode, err);
+        if (r == 0 && chmod(dirs[i], mode) < 0)
+            r = hull_error_set(err, errno, "chmod `%s`", dirs[i]);
         if (r < 0)
             return hull_error_wrap(err, "containers");
     }

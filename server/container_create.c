@@ -5,6 +5,7 @@
 #include "server/ocispec.h"
 #include "server/sandbox.h"
 #include "server/userns.h"
+#include "server/sandbox_int.h" /* sandbox_proc_start_time */
 #include "server/image_mount.h"
 #include "image/image.h"
 #include "common/cgroup_systemd.h"
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* CRI Signal enum → name (RUNTIME_DEFAULT → NULL). */
 static const char *cri_signal_name(Runtime__V1__Signal s)
@@ -96,6 +99,34 @@ static int ctr_userns_rootfs(struct sandbox *sb, struct image_store *is, const c
     if (fd < 0)
         return hull_error_set(err, errno, "open the pod's user namespace");
     return image_overlay_mount_idmapped(is, image_id, upper, work, rootfs, fd, err);
+}
+
+/* The pid namespace of container process pid (started at start, /proc/PID/stat) pinned on path
+ * (a bind mount of its ns file, released with the container's other mounts), so that the
+ * runtime joins that namespace and never one of a process that got the pid later: the pid is
+ * held by a pidfd from before its start time is compared until after the pin is made. */
+static int pin_target_pidns(pid_t pid, uint64_t start, const char *path, hull_error_t *err)
+{
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0 || start == 0 || sandbox_proc_start_time(pid) != start)
+        return hull_error_setx(err, EBUSY, "its process %d is gone", (int)pid);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+    if (fd < 0)
+        return hull_error_set(err, errno, "create `%s`", path);
+    close(fd);
+    char src[64];
+    snprintf(src, sizeof(src), "/proc/%d/ns/pid", (int)pid);
+    int r = 0;
+    if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+        r = hull_error_set(err, errno, "pin the pid namespace of process %d", (int)pid);
+    /* still alive (or a zombie not yet reaped): the pid was never free, the pin is its */
+    else if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+        r = hull_error_setx(err, EBUSY, "its process %d exited", (int)pid);
+    if (r < 0) {
+        umount2(path, MNT_DETACH);
+        unlink(path);
+    }
+    return r;
 }
 
 static void fill_pod_view(struct sandbox *sb, struct ocispec_sandbox *v)
@@ -279,6 +310,18 @@ int container_create(struct hull_server *srv, const char *pod_id,
      * to walk "/" */
     chmod(rootfs, 0755);
     chmod(upper, 0755);
+    /* in a pod user namespace the runtime reaches the rootfs and the mount sources below the
+     * container's two directories as the pod's mapped root: they are that user's, 0700 */
+    uint32_t map_uid, map_gid;
+    if (sandbox_userns_ids(sb, &map_uid, &map_gid)) {
+        const char *own[] = {sdir, rdir};
+        for (size_t i = 0; i < 2; i++) {
+            if (fchownat(AT_FDCWD, own[i], map_uid, map_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+                r = hull_error_set(err, errno, "chown `%s`", own[i]);
+                goto fail;
+            }
+        }
+    }
     if (sandbox_userns_path(sb)) {
         r = ctr_userns_rootfs(sb, is, c->image_id, upper, work, rootfs, err);
     } else {
@@ -305,12 +348,22 @@ int container_create(struct hull_server *srv, const char *pod_id,
             goto fail;
         }
         bool same_pod = strcmp(t->pod_id, c->pod_id) == 0;
-        target_pidns = xasprintf("/proc/%d/ns/pid", (int)t->pid);
+        pthread_mutex_lock(&t->lock);
+        pid_t tpid = t->pid;
+        uint64_t tstart = t->pid_start;
+        pthread_mutex_unlock(&t->lock);
         ctr_put(t);
         if (!same_pod) {
             r = hull_error_setx(err, EINVAL,
                                 "container \"%s\": pid namespace target \"%s\" is in another pod",
                                 config->metadata->name, nso->target_id);
+            goto fail;
+        }
+        target_pidns = hull_path_join(rdir, "target-pidns");
+        r = pin_target_pidns(tpid, tstart, target_pidns, err);
+        if (r < 0) {
+            hull_error_wrap(err, "container \"%s\": pid namespace target \"%s\"",
+                            config->metadata->name, nso->target_id);
             goto fail;
         }
     }
@@ -329,7 +382,6 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .target_pidns_path = target_pidns,
         .volume_copy_budget = (uint64_t)srv->config->max_volume_copy_size,
         .runtime_supports_rro = container_handler_supports_rro(srv, c->runtime_handler),
-        .own_dirs = {srv->config->root, srv->config->state_dir},
         .image_mount_roots = image_roots,
         .user_out = &user,
     };
@@ -383,6 +435,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
         hull_error_wrap(err, "create container \"%s\"", config->metadata->name);
         goto fail;
     }
+    /* the init waits for StartContainer: alive, so this is its start time */
+    c->pid_start = sandbox_proc_start_time(c->pid);
     hull_crash_point("create:after-monitor");
     pthread_mutex_lock(&c->lock);
     c->created_ns = hull_now_ns();

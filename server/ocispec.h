@@ -67,10 +67,6 @@ struct ocispec_input {
      * (Mount.image) is mounted read-only (image_mount.h), NULL for other mounts; the whole
      * array may be NULL when there is none.  An image mount without its root is refused. */
     char *const *image_mount_roots;
-    /* hulld's --root and --state-dir: in a pod user namespace the container's mapped root must
-     * reach its rootfs and files, so directories from these down to them get o+x (as
-     * containerd 2 makes its directories 0711).  Directories above are left alone. */
-    const char *own_dirs[2];
     /* optional: filled with the resolved user on success */
     struct ocispec_user *user_out;
 };

@@ -605,47 +605,13 @@ out:
 }
 
 /* ---- pod user namespace ------------------------------------------------------------------ */
-/* Adds o+x to the directories from one of hulld's own directories down to path's parent. */
-static int allow_traverse(const struct ocispec_input *in, const char *path, hull_error_t *err)
-{
-    if (empty(path))
-        return 0;
-    _cleanup_free_ char *p = xstrdup(path);
-    for (char *slash = strrchr(p, '/'); slash && slash != p; slash = strrchr(p, '/')) {
-        *slash = '\0';
-        bool own = false;
-        for (int i = 0; i < 2; i++) {
-            const char *top = in->own_dirs[i];
-            size_t n = top ? strlen(top) : 0;
-            if (n && strncmp(p, top, n) == 0 && (p[n] == '\0' || p[n] == '/'))
-                own = true;
-        }
-        if (!own)
-            break;
-        struct stat st;
-        if (lstat(p, &st) < 0)
-            return hull_error_set(err, errno, "stat `%s`", p);
-        if (S_ISDIR(st.st_mode) && (st.st_mode & 0001) == 0 &&
-            chmod(p, (st.st_mode & 07777) | 0111) < 0)
-            return hull_error_set(err, errno, "chmod `%s`", p);
-    }
-    return 0;
-}
-
 /* The container's volumes id-mapped through the pod's user namespace (containerd and CRI-O
- * give the runtime "idmap" mounts; hulld makes them itself so that runc 1.1 works too), and
- * the paths the mapped root must reach made traversable. */
+ * give the runtime "idmap" mounts; hulld makes them itself so that runc 1.1 works too).  The
+ * paths the mapped root must reach are in per-pod and per-container 0700 directories that
+ * user owns (sandbox.c, container_create.c); nothing is made traversable for others. */
 int ocispec_userns_prepare(const struct ocispec_input *in, struct mntv *mounts, hull_error_t *err)
 {
     const struct ocispec_sandbox *sb = in->sandbox;
-    const char *reach[] = {in->rootfs,      in->container_dir, sb->hostname_path,
-                           sb->resolv_path, sb->hosts_path,    sb->shm_path};
-    for (size_t i = 0; i < sizeof(reach) / sizeof(reach[0]); i++) {
-        _cleanup_free_ char *probe = empty(reach[i]) ? NULL : hull_path_join(reach[i], "x");
-        int r = allow_traverse(in, probe, err);
-        if (r < 0)
-            return r;
-    }
     size_t n = 0;
     for (size_t i = 0; i < mounts->n; i++) {
         struct mnt *m = &mounts->v[i];
@@ -658,6 +624,7 @@ int ocispec_userns_prepare(const struct ocispec_input *in, struct mntv *mounts, 
         if (stat(m->source, &st) < 0)
             return hull_error_set(err, errno, "mount %s: `%s`", m->dest, m->source);
         _cleanup_free_ char *dir = hull_path_join(in->container_dir, "idmap");
+        /* passable: its parent, the container's directory, is the mapped root's 0700 */
         int r = hull_mkdir_p(dir, 0711, err);
         if (r < 0)
             return r;

@@ -235,6 +235,22 @@ const char *sandbox_dir(const struct sandbox *sb)
 {
     return sb->dir;
 }
+bool sandbox_userns_ids(const struct sandbox *sb, uint32_t *uid, uint32_t *gid)
+{
+    if (sb->userns == NULL)
+        return false;
+    const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config ? sb->config->linux : NULL;
+    const Runtime__V1__NamespaceOption *ns =
+        lx && lx->security_context ? lx->security_context->namespace_options : NULL;
+    bool on = false;
+    struct userns_map u, g;
+    _cleanup_error_ hull_error_t err = NULL;
+    if (userns_from_cri(ns, &on, &u, &g, &err) < 0 || !on)
+        return false;
+    *uid = u.host_id;
+    *gid = g.host_id;
+    return true;
+}
 
 /* A READY pod whose infra process died is NOTREADY (kubelet then recreates it).  Reaps the
  * process if it was our child.  Call with sb->lock held. */
@@ -782,23 +798,52 @@ static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char
     return NULL;
 }
 
-static int write_file(const char *path, const char *text, hull_error_t *err)
+/* A file of the pod that containers get bind-mounted (hosts, resolv.conf, hostname): in a pod
+ * user namespace it belongs to the pod's mapped root, so that container root owns it. */
+static int write_file(struct sandbox *sb, const char *path, const char *text, hull_error_t *err)
 {
-    return hull_write_file_atomic(path, text, strlen(text), 0644, err);
+    int r = hull_write_file_atomic(path, text, strlen(text), 0644, err);
+    uint32_t uid, gid;
+    if (r == 0 && sandbox_userns_ids(sb, &uid, &gid) &&
+        fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+        r = hull_error_set(err, errno, "chown `%s`", path);
+    return r;
 }
 
-static int copy_host_file(const char *src, const char *dst, const char *fallback, hull_error_t *err)
+static int copy_host_file(struct sandbox *sb, const char *src, const char *dst,
+                          const char *fallback, hull_error_t *err)
 {
     _cleanup_free_ char *buf = NULL;
     if (hull_read_file(src, 1024 * 1024, &buf, NULL, NULL) < 0)
-        return write_file(dst, fallback, err);
-    return write_file(dst, buf, err);
+        return write_file(sb, dst, fallback, err);
+    return write_file(sb, dst, buf, err);
+}
+
+/* A per-pod directory: 0700 in a 0711 parent of hulld's, owned by host root, or by the pod's
+ * mapped root in a pod user namespace (the runtime reaches the pod's files as that user; nobody
+ * else can enter).  hulld's configured root and state directories are never changed. */
+static int pod_dir(struct sandbox *sb, const char *dir, hull_error_t *err)
+{
+    _cleanup_free_ char *parent = xstrdup(dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent)
+        *slash = '\0';
+    int r = hull_mkdir_p(parent, 0711, err);
+    if (r < 0)
+        return r;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return hull_error_set(err, errno, "mkdir `%s`", dir);
+    uint32_t uid = 0, gid = 0;
+    sandbox_userns_ids(sb, &uid, &gid);
+    if (fchownat(AT_FDCWD, dir, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 || chmod(dir, 0700) < 0)
+        return hull_error_set(err, errno, "own `%s`", dir);
+    return 0;
 }
 
 static int write_hosts(struct sandbox *sb, hull_error_t *err)
 {
     if (sb->host_net)
-        return copy_host_file("/etc/hosts", sb->hosts_path, "127.0.0.1\tlocalhost\n", err);
+        return copy_host_file(sb, "/etc/hosts", sb->hosts_path, "127.0.0.1\tlocalhost\n", err);
     _cleanup_free_ char *extra = NULL;
     pthread_mutex_lock(&sb->lock);
     for (size_t i = 0; i < sb->n_ips; i++) {
@@ -815,7 +860,7 @@ static int write_hosts(struct sandbox *sb, hull_error_t *err)
                                           "fe00::2\tip6-allrouters\n"
                                           "%s",
                                           extra ? extra : "");
-    return write_file(sb->hosts_path, text, err);
+    return write_file(sb, sb->hosts_path, text, err);
 }
 
 /* The pod's port mappings and bandwidth (the CNI capability arguments) from its config: at
@@ -960,9 +1005,17 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
     return network_params(c, p, err);
 }
 
-static int64_t shm_size(const Runtime__V1__PodSandboxConfig *c)
+/* io.hull.shm-size sizes a host tmpfs: honoured only for the runtime handlers an administrator
+ * listed it for (allowed_annotations), as CRI-O's allowed_annotations; ignored otherwise. */
+static int64_t shm_size(const struct sandbox *sb)
 {
-    const char *v = annotation(c, "io.hull.shm-size");
+    const char *v = annotation(sb->config, "io.hull.shm-size");
+    if (v && !config_annotation_allowed(sb->svc->config, sb->runtime_handler, "io.hull.shm-size")) {
+        log_warn("sandbox %s: annotation io.hull.shm-size ignored: not allowed for runtime "
+                 "handler \"%s\" (allowed_annotations)",
+                 sb->id, sb->runtime_handler);
+        v = NULL;
+    }
     if (v) {
         uint64_t q = parse_quantity(v);
         if (q > 0 && q < (1ULL << 40))
@@ -1015,10 +1068,13 @@ static int setup_network(struct sandbox *sb, const struct run_params *p, hull_er
 static int create_resources(struct sandbox *sb, const struct run_params *p, hull_error_t *err)
 {
     struct sandbox_service *svc = sb->svc;
-    int r = hull_mkdir_p(sb->dir, 0711, err);
+    int r = 0;
+    if (sb->userns && (r = userns_check_reachable(svc->root, svc->state_dir, err)) < 0)
+        return r;
+    r = pod_dir(sb, sb->dir, err);
     if (r < 0)
         return r;
-    r = hull_mkdir_p(sb->run_dir, 0711, err);
+    r = pod_dir(sb, sb->run_dir, err);
     if (r < 0)
         return r;
 
@@ -1085,8 +1141,10 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         r = hull_mkdir_p(sb->shm_path, 0755, err);
         if (r < 0)
             return r;
-        _cleanup_free_ char *opts =
-            xasprintf("mode=1777,size=%lld", (long long)shm_size(sb->config));
+        uint32_t uid = 0, gid = 0;
+        sandbox_userns_ids(sb, &uid, &gid);
+        _cleanup_free_ char *opts = xasprintf("mode=1777,size=%lld,uid=%u,gid=%u",
+                                              (long long)shm_size(sb), uid, gid);
         if (mount("shm", sb->shm_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
             return hull_error_set(err, errno, "mount shm on `%s`", sb->shm_path);
         pthread_mutex_lock(&sb->lock);
@@ -1096,12 +1154,12 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
     hull_crash_point("runpod:after-shm");
 
     _cleanup_free_ char *hn = xasprintf("%s\n", sb->hostname);
-    r = write_file(sb->hostname_path, hn, err);
+    r = write_file(sb, sb->hostname_path, hn, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *resolv = sandbox_resolv_conf_text(sb->config->dns_config);
-    r = resolv ? write_file(sb->resolv_path, resolv, err)
-               : copy_host_file("/etc/resolv.conf", sb->resolv_path, "", err);
+    r = resolv ? write_file(sb, sb->resolv_path, resolv, err)
+               : copy_host_file(sb, "/etc/resolv.conf", sb->resolv_path, "", err);
     if (r < 0)
         return r;
 

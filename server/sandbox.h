@@ -75,6 +75,9 @@ const char *sandbox_shm_path(const struct sandbox *sb); /* "/dev/shm" for host I
 /* Persistent per-pod directory (<root>/sandboxes/<id>), e.g. for container metadata. */
 const char *sandbox_dir(const struct sandbox *sb);
 
+/* The host uid and gid of the pod's root in its user namespace; false without one. */
+bool sandbox_userns_ids(const struct sandbox *sb, uint32_t *uid, uint32_t *gid);
+
 /* Mutable state. */
 enum sandbox_state sandbox_get_state(struct sandbox *sb);
 /* The pid of hull-pause (host pid namespace), 0 when none runs. */

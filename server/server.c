@@ -16,10 +16,12 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     srv->config = config;
     srv->started_ns = hull_now_ns();
     pthread_rwlock_init(&srv->config_lock, NULL);
-    int r = hull_mkdir_p(config->root, 0700, err);
+    /* created searchable, never listable (user-namespace pods need to pass through them; what
+     * lies below is 0700 or per-pod 0700); an existing directory keeps its mode */
+    int r = hull_mkdir_p(config->root, 0711, err);
     if (r < 0)
         return hull_error_wrap(err, "root");
-    r = hull_mkdir_p(config->state_dir, 0700, err);
+    r = hull_mkdir_p(config->state_dir, 0711, err);
     if (r < 0)
         return hull_error_wrap(err, "state dir");
     _cleanup_free_ char *store_dir = hull_path_join(config->root, "store");

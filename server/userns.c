@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +179,32 @@ int userns_idmap_mount(const char *userns_path, const char *src, const char *tar
         return fd;
     if (move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return hull_error_set(err, errno, "attach the id-mapped `%s` on `%s`", src, target);
+    return 0;
+}
+
+int userns_check_reachable(const char *root, const char *state_dir, hull_error_t *err)
+{
+    const char *tops[] = {root, state_dir};
+    for (size_t i = 0; i < 2; i++) {
+        _cleanup_free_ char *p = xstrdup(tops[i]);
+        size_t n = strlen(p);
+        for (size_t j = 1; j <= n; j++) {
+            if (p[j] != '/' && p[j] != '\0')
+                continue;
+            char c = p[j];
+            p[j] = '\0';
+            struct stat st;
+            if (stat(p, &st) < 0)
+                return hull_error_set(err, errno, "stat `%s`", p);
+            if ((st.st_mode & S_IXOTH) == 0)
+                return hull_error_setx(err, EBUSY,
+                                       "user-namespace pods need `%s` to be searchable by the "
+                                       "pod's ids (mode o+x, now %04o); hulld does not change "
+                                       "the modes of its configured directories",
+                                       p, (unsigned)(st.st_mode & 07777));
+            p[j] = c;
+        }
+    }
     return 0;
 }
 

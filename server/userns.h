@@ -40,6 +40,12 @@ int userns_idmapped_tree(int userns_fd, const char *path, bool recursive, hull_e
 int userns_idmap_mount(const char *userns_path, const char *src, const char *target, bool recursive,
                        hull_error_t *err);
 
+/* The pod's runtime reaches the pod's files as the pod's mapped root, so hulld's root and
+ * state directories and every directory above them must be searchable by others (o+x, as
+ * /var/lib and /run are; hulld creates root and state 0711).  hulld never widens them itself:
+ * EBUSY (FAILED_PRECONDITION) naming the first directory that is not. */
+int userns_check_reachable(const char *root, const char *state_dir, hull_error_t *err);
+
 /* Lazily unmounts every mount at or below dir (deepest first). */
 int userns_unmount_below(const char *dir, hull_error_t *err);
 

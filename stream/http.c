@@ -106,10 +106,9 @@ int stream_http_parse_head(char *head, struct http_request *req)
 /* Reads the request head; leftover bytes (the start of the upgraded protocol) stay in *rest.
  * Returns 0, or an HTTP status to answer with (400, 408, 431). */
 static int http_read_request(struct stream_server *s, struct stream_conn *c,
-                             struct http_request *req, struct stream_buf *rest)
+                             struct http_request *req, struct stream_buf *rest, int64_t deadline)
 {
     struct stream_buf b = {0};
-    int64_t deadline = hull_monotonic_ns() + 10LL * 1000000000LL;
     int status = 0;
     char *end = NULL;
     for (;;) {
@@ -259,13 +258,14 @@ static size_t query_ports(const char *query, int32_t *ports, size_t max, bool *b
     return n;
 }
 
-void stream_serve_connection(struct stream_server *s, struct stream_conn *fd)
+void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, int slot,
+                             int64_t deadline_ns)
 {
     struct http_request hr;
     memset(&hr, 0, sizeof(hr));
     struct stream_buf rest = {0};
     struct stream_request *req = NULL;
-    int st = http_read_request(s, fd, &hr, &rest);
+    int st = http_read_request(s, fd, &hr, &rest, deadline_ns);
     if (st != 0) {
         if (st > 0)
             stream_http_error(fd, st,
@@ -295,12 +295,7 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd)
         stream_http_error(fd, 405, "Method Not Allowed", "method not allowed\n");
         goto out;
     }
-    req = stream_token_consume(s, token);
-    if (req == NULL || req->kind != kind) {
-        stream_http_error(fd, 404, "Not Found", "404 page not found\n");
-        goto out;
-    }
-
+    /* everything that can be checked without the token is checked before it is used up */
     bool ws = http_header_has(&hr, "Upgrade", "websocket");
     bool spdy = http_header_has(&hr, "Upgrade", "SPDY/3.1");
     if (!http_header_has(&hr, "Connection", "upgrade") || (!ws && !spdy)) {
@@ -340,6 +335,24 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd)
         goto out;
     }
     stream_buf_free(&offered);
+    if (ws) {
+        const char *key = http_header(&hr, "Sec-WebSocket-Key");
+        const char *ver = http_header(&hr, "Sec-WebSocket-Version");
+        char accept[29];
+        if (!key || !ver || strcmp(ver, "13") != 0 || ws_accept_key(key, accept) < 0) {
+            stream_http_error(fd, 400, "Bad Request", "bad websocket handshake\n");
+            goto out;
+        }
+    }
+    int ar = stream_server_authorize(s, slot, token, kind, &req);
+    if (ar == -EBUSY) {
+        stream_http_error(fd, 503, "Service Unavailable", "too many streaming sessions\n");
+        goto out;
+    }
+    if (ar < 0) {
+        stream_http_error(fd, 404, "Not Found", "404 page not found\n");
+        goto out;
+    }
 
     struct stream_session_params sp = {
         .backend = &s->backend,

@@ -171,18 +171,33 @@ struct stream_server {
     pthread_cond_t cond;
     struct pending_token *pending; /* STREAM_MAX_PENDING slots */
     size_t n_pending;
-    int sessions;
-    int conn_fds[STREAM_MAX_SESSIONS]; /* live connections (-1: free), shut down at stop */
+    int sessions; /* connections that showed a valid token */
+    int unauth;   /* connections that have not (yet) */
+    int live;     /* threads serving a connection */
+    struct stream_slot {
+        int fd; /* -1: free */
+        bool authed;
+        uint8_t peer[16]; /* IPv6 or v4-mapped address of the client */
+    } conns[STREAM_MAX_SESSIONS + STREAM_MAX_UNAUTH]; /* live connections, shut down at stop */
     atomic_bool stopping;
 };
+
+/* A connection's token checks out: if it names a pending request of this kind and a session
+ * slot is free, the token is used up, the connection counts as a session and 0 is returned
+ * with the request (the caller frees it).  -ENOENT: unknown, expired or for another kind (the
+ * token stays usable); -EBUSY: every session slot is taken (the token stays usable). */
+int stream_server_authorize(struct stream_server *s, int slot, const char *token,
+                            enum stream_kind kind, struct stream_request **out);
 
 /* ---- tokens (tokens.c) ---------------------------------------------------------------------- */
 
 void stream_request_free(struct stream_request *r);
 /* Drops pending tokens that expired by `now` (INT64_MAX: all).  Call with s->lock held. */
 void stream_tokens_purge_locked(struct stream_server *s, int64_t now);
-/* Removes and returns the request behind token (NULL: unknown, used or expired). */
-struct stream_request *stream_token_consume(struct stream_server *s, const char *token);
+/* Removes and returns the request behind token if it is of this kind (NULL: unknown, used,
+ * expired or of another kind, and then nothing is removed).  Call with s->lock held. */
+struct stream_request *stream_token_consume_locked(struct stream_server *s, const char *token,
+                                                   enum stream_kind kind);
 
 /* ---- HTTP (http.c) -------------------------------------------------------------------------- */
 
@@ -203,7 +218,9 @@ int stream_http_parse_head(char *head, struct http_request *req);
 void stream_http_request_free(struct http_request *r);
 /* Answers an HTTP error with a text body and Connection: close. */
 void stream_http_error(struct stream_conn *c, int code, const char *reason, const char *body);
-/* Reads the request on an accepted connection, upgrades it and runs the session. */
-void stream_serve_connection(struct stream_server *s, struct stream_conn *c);
+/* Reads the request on an accepted connection (its head complete by deadline_ns, monotonic),
+ * upgrades it and runs the session; slot is the connection's in s->conns. */
+void stream_serve_connection(struct stream_server *s, struct stream_conn *c, int slot,
+                             int64_t deadline_ns);
 
 #endif

@@ -17,21 +17,23 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#define N_SLOTS (STREAM_MAX_SESSIONS + STREAM_MAX_UNAUTH)
+
 struct conn_arg {
     struct stream_server *srv;
     int fd;
     int slot;
+    int64_t deadline;
 };
 
-/* Completes the TLS handshake within 10 seconds. */
-static int tls_accept(struct stream_server *s, struct stream_conn *c)
+/* Completes the TLS handshake by deadline (monotonic ns). */
+static int tls_accept(struct stream_server *s, struct stream_conn *c, int64_t deadline)
 {
     SSL *ssl = SSL_new(s->tls);
     if (!ssl)
         return -ENOMEM;
     c->ssl = ssl;
     SSL_set_fd(ssl, c->fd);
-    int64_t deadline = hull_monotonic_ns() + 10LL * 1000000000LL;
     for (;;) {
         int r = SSL_accept(ssl);
         if (r == 1)
@@ -58,18 +60,57 @@ static void *conn_main(void *arg)
     struct stream_server *s = a->srv;
     struct stream_conn c = {.fd = a->fd, .ssl = NULL};
     int slot = a->slot;
+    int64_t deadline = a->deadline;
     free(a);
-    if (!s->tls || tls_accept(s, &c) == 0)
-        stream_serve_connection(s, &c);
+    if (!s->tls || tls_accept(s, &c, deadline) == 0)
+        stream_serve_connection(s, &c, slot, deadline);
     if (c.ssl)
         SSL_free(c.ssl);
     pthread_mutex_lock(&s->lock);
-    s->conn_fds[slot] = -1;
+    if (s->conns[slot].authed)
+        s->sessions--;
+    else
+        s->unauth--;
+    s->conns[slot].fd = -1;
+    s->conns[slot].authed = false;
     close(c.fd);
-    s->sessions--;
+    s->live--;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     return NULL;
+}
+
+int stream_server_authorize(struct stream_server *s, int slot, const char *token,
+                            enum stream_kind kind, struct stream_request **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    if (slot < 0 || slot >= N_SLOTS || s->conns[slot].authed) {
+        r = -EINVAL;
+    } else if (s->sessions >= STREAM_MAX_SESSIONS) {
+        r = -EBUSY;
+    } else if ((*out = stream_token_consume_locked(s, token, kind)) == NULL) {
+        r = -ENOENT;
+    } else {
+        s->conns[slot].authed = true;
+        s->unauth--;
+        s->sessions++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* The client's address as 16 bytes (IPv4 v4-mapped). */
+static void peer_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (ss->ss_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    } else if (ss->ss_family == AF_INET) {
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    }
 }
 
 static void *accept_main(void *arg)
@@ -83,30 +124,55 @@ static void *accept_main(void *arg)
             continue;
         if (pr < 0 || p[1].revents || atomic_load(&s->stopping))
             break;
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        memset(&peer, 0, sizeof(peer));
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&peer, &plen,
+                         SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             continue;
+        int64_t deadline = hull_monotonic_ns() + STREAM_HEADER_TIMEOUT_MS * 1000000LL;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        uint8_t key[16];
+        peer_key(&peer, key);
+        /* no session slot yet: a connection without a valid token holds only one of the
+         * STREAM_MAX_UNAUTH places, at most STREAM_MAX_UNAUTH_PER_PEER from one address */
         pthread_mutex_lock(&s->lock);
-        if (s->sessions >= STREAM_MAX_SESSIONS) {
+        int from_peer = 0, slot = -1;
+        for (int i = 0; i < N_SLOTS; i++) {
+            if (s->conns[i].fd < 0) {
+                if (slot < 0)
+                    slot = i;
+            } else if (!s->conns[i].authed && memcmp(s->conns[i].peer, key, 16) == 0) {
+                from_peer++;
+            }
+        }
+        if (s->unauth >= STREAM_MAX_UNAUTH || from_peer >= STREAM_MAX_UNAUTH_PER_PEER ||
+            slot < 0) {
+            int un = s->unauth;
             pthread_mutex_unlock(&s->lock);
+            log_debug("stream: connection refused: %d connections without a token (%d from "
+                      "this peer)",
+                      un, from_peer);
             struct stream_conn pc = {.fd = fd, .ssl = NULL};
             if (!s->tls)
-                stream_http_error(&pc, 503, "Service Unavailable", "too many streaming sessions\n");
+                stream_http_error(&pc, 503, "Service Unavailable",
+                                  "too many connections without a token\n");
             close(fd);
             continue;
         }
-        s->sessions++;
-        int slot = 0;
-        while (s->conn_fds[slot] >= 0)
-            slot++; /* sessions < STREAM_MAX_SESSIONS: a free slot exists */
-        s->conn_fds[slot] = fd;
+        s->unauth++;
+        s->live++;
+        s->conns[slot].fd = fd;
+        s->conns[slot].authed = false;
+        memcpy(s->conns[slot].peer, key, 16);
         pthread_mutex_unlock(&s->lock);
         struct conn_arg *a = xmalloc0(sizeof(*a));
         a->srv = s;
         a->fd = fd;
         a->slot = slot;
+        a->deadline = deadline;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -117,9 +183,10 @@ static void *accept_main(void *arg)
         if (r != 0) {
             free(a);
             pthread_mutex_lock(&s->lock);
-            s->conn_fds[slot] = -1;
+            s->conns[slot].fd = -1;
             close(fd);
-            s->sessions--;
+            s->unauth--;
+            s->live--;
             pthread_cond_broadcast(&s->cond);
             pthread_mutex_unlock(&s->lock);
         }
@@ -208,8 +275,8 @@ int stream_server_start(const struct stream_options *o, const struct stream_back
         o->creation_timeout_s > 0 ? o->creation_timeout_s : STREAM_CREATION_TIMEOUT_S;
     s->token_ttl_s = o->token_ttl_s > 0 ? o->token_ttl_s : STREAM_TOKEN_TTL_S;
     s->pending = xmalloc0(sizeof(*s->pending) * STREAM_MAX_PENDING);
-    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
-        s->conn_fds[i] = -1;
+    for (int i = 0; i < N_SLOTS; i++)
+        s->conns[i].fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     atomic_init(&s->stopping, false);
@@ -244,10 +311,10 @@ void stream_server_stop(struct stream_server *s)
         pthread_join(s->accept_thread, NULL);
     pthread_mutex_lock(&s->lock);
     /* unblock sessions stuck writing to a client that stopped reading */
-    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
-        if (s->conn_fds[i] >= 0)
-            shutdown(s->conn_fds[i], SHUT_RDWR);
-    while (s->sessions > 0)
+    for (int i = 0; i < N_SLOTS; i++)
+        if (s->conns[i].fd >= 0)
+            shutdown(s->conns[i].fd, SHUT_RDWR);
+    while (s->live > 0)
         pthread_cond_wait(&s->cond, &s->lock);
     stream_tokens_purge_locked(s, INT64_MAX);
     pthread_mutex_unlock(&s->lock);
@@ -282,6 +349,14 @@ int stream_server_active_sessions(struct stream_server *s)
 {
     pthread_mutex_lock(&s->lock);
     int n = s->sessions;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+int stream_server_unauthenticated(struct stream_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int n = s->unauth;
     pthread_mutex_unlock(&s->lock);
     return n;
 }

@@ -23,7 +23,8 @@
  * (SPDY GOAWAY / WebSocket close 1009), every per-stream buffer is bounded by STREAM_BUF_LIMIT
  * (the socket is not read while a sink is full), header blocks inflate to at most
  * STREAM_MAX_HEADER_BLOCK, sessions are capped, idle sessions end, tokens are single-use and
- * expire after STREAM_TOKEN_TTL_S seconds. */
+ * expire after STREAM_TOKEN_TTL_S seconds.  A connection takes a session slot only once its
+ * token checked out; before that it has STREAM_HEADER_TIMEOUT_MS and a per-peer cap. */
 #ifndef HULL_STREAM_STREAM_H
 #define HULL_STREAM_STREAM_H
 
@@ -41,6 +42,12 @@
 #define STREAM_MAX_PAIRS          64   /* concurrent port-forward connections per session */
 #define STREAM_MAX_PENDING        1000 /* outstanding tokens */
 #define STREAM_MAX_SESSIONS       256
+/* Before a connection shows a valid token it holds no session slot: at most STREAM_MAX_UNAUTH
+ * such connections (STREAM_MAX_UNAUTH_PER_PEER from one address), each given
+ * STREAM_HEADER_TIMEOUT_MS from accept to a complete request head (TLS handshake included). */
+#define STREAM_MAX_UNAUTH          256
+#define STREAM_MAX_UNAUTH_PER_PEER 16
+#define STREAM_HEADER_TIMEOUT_MS   2000
 #define STREAM_TOKEN_TTL_S        60
 #define STREAM_CREATION_TIMEOUT_S 30
 #define STREAM_MAX_REQUEST_HEAD   (16u << 10)
@@ -138,7 +145,9 @@ void stream_server_stop(struct stream_server *s);
 HULL_DEFINE_CLEANUP(struct stream_server, stream_server_stop)
 #define _cleanup_stream_server_ __attribute__((cleanup(stream_server_stopp)))
 int stream_server_port(const struct stream_server *s);
+/* Connections that showed a valid token (sessions), and those that have not (yet). */
 int stream_server_active_sessions(struct stream_server *s);
+int stream_server_unauthenticated(struct stream_server *s);
 /* Validates req as CRI says (tty+stderr, at least one stream, ports in range), registers it
  * under a fresh single-use token and returns the URL to hand out (caller frees). */
 int stream_server_url(struct stream_server *s, const struct stream_request *req, char **url,

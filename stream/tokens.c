@@ -114,19 +114,18 @@ int stream_server_url(struct stream_server *s, const struct stream_request *req,
 }
 
 /* Removes and returns the request behind token (NULL: unknown, used or expired). */
-struct stream_request *stream_token_consume(struct stream_server *s, const char *token)
+struct stream_request *stream_token_consume_locked(struct stream_server *s, const char *token,
+                                                   enum stream_kind kind)
 {
-    struct stream_request *req = NULL;
-    int64_t now = hull_monotonic_ns();
-    pthread_mutex_lock(&s->lock);
-    stream_tokens_purge_locked(s, now);
+    stream_tokens_purge_locked(s, hull_monotonic_ns());
     for (size_t i = 0; i < s->n_pending; i++) {
         if (strcmp(s->pending[i].token, token) == 0) {
-            req = s->pending[i].req;
+            if (s->pending[i].req->kind != kind)
+                return NULL;
+            struct stream_request *req = s->pending[i].req;
             s->pending[i] = s->pending[--s->n_pending];
-            break;
+            return req;
         }
     }
-    pthread_mutex_unlock(&s->lock);
-    return req;
+    return NULL;
 }

@@ -284,9 +284,15 @@ struct client {
     struct stream_buf in;
 };
 
-static int tcp_connect(int port)
+/* A TCP connection to 127.0.0.1:port from the loopback address src (NULL: any). */
+static int tcp_connect_from(int port, const char *src)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (src) {
+        struct sockaddr_in b = {.sin_family = AF_INET};
+        assert_int_equal(inet_pton(AF_INET, src, &b.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -295,10 +301,15 @@ static int tcp_connect(int port)
     return fd;
 }
 
-/* Sends a raw request; returns the status code and leaves the rest in c->in. */
-static int http_request(struct client *c, int port, const char *text)
+static int tcp_connect(int port)
 {
-    c->fd = tcp_connect(port);
+    return tcp_connect_from(port, NULL);
+}
+
+/* Sends a raw request from src; returns the status code and leaves the rest in c->in. */
+static int http_request_from(struct client *c, int port, const char *src, const char *text)
+{
+    c->fd = tcp_connect_from(port, src);
     assert_int_equal(write(c->fd, text, strlen(text)), (ssize_t)strlen(text));
     char buf[8192];
     for (;;) {
@@ -316,6 +327,11 @@ static int http_request(struct client *c, int port, const char *text)
         }
     }
     return -1;
+}
+
+static int http_request(struct client *c, int port, const char *text)
+{
+    return http_request_from(c, port, NULL, text);
 }
 
 static void client_close(struct client *c)
@@ -676,21 +692,21 @@ static void test_tokens_and_http(void **state)
     _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, true);
     _cleanup_free_ char *path = path_of(url);
     _cleanup_free_ char *plain = xasprintf("POST %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-    assert_int_equal(http_request(&c, port, plain), 400); /* no upgrade: token consumed */
-    client_close(&c);
-    assert_int_equal(spdy_upgrade(&c, port, url, "v4.channel.k8s.io"), 404); /* reused */
+    assert_int_equal(http_request(&c, port, plain), 400); /* no upgrade headers */
     client_close(&c);
     /* the token of one kind does not open another */
-    _cleanup_free_ char *u2 = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, true);
-    _cleanup_free_ char *p2 = path_of(u2);
     _cleanup_free_ char *wrong =
         xasprintf("POST /attach/%s HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n",
-                  strrchr(p2, '/') + 1);
+                  strrchr(path, '/') + 1);
     assert_int_equal(http_request(&c, port, wrong), 404);
     client_close(&c);
     /* unsupported protocol version → 403 with the negotiation message */
-    _cleanup_free_ char *u3 = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, true);
-    assert_int_equal(spdy_upgrade(&c, port, u3, "v9.channel.k8s.io"), 403);
+    assert_int_equal(spdy_upgrade(&c, port, url, "v9.channel.k8s.io"), 403);
+    client_close(&c);
+    /* none of these used the token up: it still opens its session, once */
+    assert_int_equal(spdy_upgrade(&c, port, url, "v4.channel.k8s.io"), 101);
+    client_close(&c);
+    assert_int_equal(spdy_upgrade(&c, port, url, "v4.channel.k8s.io"), 404); /* used */
     client_close(&c);
     /* an over-long request head */
     char *huge = xmalloc0(40000);
@@ -763,27 +779,75 @@ static void test_ipv6_url(void **state)
     assert_int_equal(stream_server_start(&o, &test_backend, &s, &e), -EINVAL);
 }
 
+/* Connections without a token take no session slot: one peer may hold at most
+ * STREAM_MAX_UNAUTH_PER_PEER of them, each for STREAM_HEADER_TIMEOUT_MS, while other peers and
+ * holders of a token are still served. */
+static void test_preauth_limits(void **state)
+{
+    struct stream_server *s = start_server(60);
+    int port = stream_server_port(s);
+    int fds[STREAM_MAX_UNAUTH_PER_PEER];
+    int64_t t0 = hull_monotonic_ns();
+    for (int i = 0; i < STREAM_MAX_UNAUTH_PER_PEER; i++)
+        fds[i] = tcp_connect(port); /* silent: never sends a byte */
+    for (int i = 0; i < 200 && stream_server_unauthenticated(s) < STREAM_MAX_UNAUTH_PER_PEER; i++)
+        usleep(5000);
+    assert_int_equal(stream_server_unauthenticated(s), STREAM_MAX_UNAUTH_PER_PEER);
+    assert_int_equal(stream_server_active_sessions(s), 0);
+    /* the same peer is refused one more */
+    struct client c = {.fd = -1};
+    assert_int_equal(http_request(&c, port, "GET /exec/x HTTP/1.1\r\n\r\n"), 503);
+    client_close(&c);
+    /* another peer with a token gets its session meanwhile */
+    char *cmd[] = {"echo", "hi", NULL};
+    _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, true);
+    _cleanup_free_ char *path = path_of(url);
+    _cleanup_free_ char *up = xasprintf("POST %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                        "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
+                                        "v4.channel.k8s.io\r\n\r\n",
+                                        path);
+    assert_int_equal(http_request_from(&c, port, "127.0.0.2", up), 101);
+    client_close(&c);
+    /* the silent connections are closed at the header deadline, not held */
+    for (int i = 0; i < STREAM_MAX_UNAUTH_PER_PEER; i++) {
+        char b[256];
+        ssize_t n;
+        while ((n = recv(fds[i], b, sizeof(b), 0)) > 0)
+            ;
+        assert_int_equal(n, 0); /* EOF, not the 10 s receive timeout */
+        close(fds[i]);
+    }
+    int64_t waited_ms = (hull_monotonic_ns() - t0) / 1000000;
+    assert_true(waited_ms >= STREAM_HEADER_TIMEOUT_MS - 100);
+    assert_true(waited_ms < STREAM_HEADER_TIMEOUT_MS + 4000);
+    for (int i = 0; i < 300 && stream_server_unauthenticated(s) > 0; i++)
+        usleep(10000);
+    assert_int_equal(stream_server_unauthenticated(s), 0);
+    /* and the peer is served again */
+    _cleanup_free_ char *u2 = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, true);
+    assert_int_equal(spdy_upgrade(&c, port, u2, "v4.channel.k8s.io"), 101);
+    client_close(&c);
+    stream_server_stop(s);
+}
+
+/* With every session slot taken, a valid token is answered 503 and stays usable. */
 static void test_session_cap(void **state)
 {
     struct stream_server *s = start_server(60);
-    int thr0 = settled_count("/proc/self/task");
-    int fds[STREAM_MAX_SESSIONS];
-    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
-        fds[i] = tcp_connect(stream_server_port(s)); /* each holds a session waiting for a head */
-    for (int i = 0; i < 200 && stream_server_active_sessions(s) < STREAM_MAX_SESSIONS; i++)
-        usleep(10000);
-    assert_int_equal(stream_server_active_sessions(s), STREAM_MAX_SESSIONS);
+    int port = stream_server_port(s);
+    char *cmd[] = {"echo", "hi", NULL};
+    _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, true);
+    pthread_mutex_lock(&s->lock);
+    s->sessions += STREAM_MAX_SESSIONS; /* as many live sessions as allowed */
+    pthread_mutex_unlock(&s->lock);
     struct client c = {.fd = -1};
-    assert_int_equal(http_request(&c, stream_server_port(s), "GET /exec/x HTTP/1.1\r\n\r\n"), 503);
+    assert_int_equal(spdy_upgrade(&c, port, url, "v4.channel.k8s.io"), 503);
     client_close(&c);
-    for (int i = 0; i < STREAM_MAX_SESSIONS; i++)
-        close(fds[i]);
-    for (int i = 0; i < 300 && stream_server_active_sessions(s) > 0; i++)
-        usleep(10000);
-    assert_int_equal(stream_server_active_sessions(s), 0);
-    for (int i = 0; i < 100 && count_dir("/proc/self/task") != thr0; i++)
-        usleep(10000);
-    assert_int_equal(count_dir("/proc/self/task"), thr0);
+    pthread_mutex_lock(&s->lock);
+    s->sessions -= STREAM_MAX_SESSIONS;
+    pthread_mutex_unlock(&s->lock);
+    assert_int_equal(spdy_upgrade(&c, port, url, "v4.channel.k8s.io"), 101);
+    client_close(&c);
     stream_server_stop(s);
 }
 
@@ -1240,7 +1304,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
-        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap),
+        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap), cmocka_unit_test(test_preauth_limits),
         cmocka_unit_test(test_ipv6_url),          cmocka_unit_test(test_http_parse_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
