@@ -73,17 +73,21 @@ def test_image_fs_info_split_when_containers_on_another_mount(hulld_factory):
     os.makedirs(cdir)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", cdir],
                    check=True)
-    # the factory's teardown lazily unmounts everything below the daemon's base
-    d.start()
-    with open(os.path.join(cdir, "filler"), "wb") as f:
-        f.write(b"x" * (2 * MiB))
-    fs = d.image.ImageFsInfo(pb.ImageFsInfoRequest())
-    assert len(fs.image_filesystems) == 1 and len(fs.container_filesystems) == 1
-    img, ctr = fs.image_filesystems[0], fs.container_filesystems[0]
-    assert ctr.fs_id.mountpoint == cdir
-    assert img.fs_id.mountpoint != ctr.fs_id.mountpoint  # kubelet's split test
-    assert ctr.used_bytes.value >= 2 * MiB
-    os.unlink(os.path.join(cdir, "filler"))
+    try:
+        d.start()
+        with open(os.path.join(cdir, "filler"), "wb") as f:
+            f.write(b"x" * (2 * MiB))
+        fs = d.image.ImageFsInfo(pb.ImageFsInfoRequest())
+        assert len(fs.image_filesystems) == 1 and len(fs.container_filesystems) == 1
+        img, ctr = fs.image_filesystems[0], fs.container_filesystems[0]
+        assert ctr.fs_id.mountpoint == cdir
+        assert img.fs_id.mountpoint != ctr.fs_id.mountpoint  # kubelet's split test
+        assert ctr.used_bytes.value >= 2 * MiB
+        os.unlink(os.path.join(cdir, "filler"))
+    finally:
+        d.stop()
+        # the test's own mount (the factory's teardown reports any mount left below the daemon)
+        subprocess.run(["umount", cdir], check=True)
 
 
 # ---- UpdatePodSandboxResources ------------------------------------------------------------------
@@ -126,6 +130,17 @@ def test_update_pod_sandbox_resources_is_informational(hulld, clean_pods):
 
 
 # ---- pod sandbox events -------------------------------------------------------------------------
+
+def test_event_subscription_is_confirmed_before_any_event(hulld):
+    """GetContainerEvents sends its response headers once the subscription is live, before any
+    event: a client can wait for them and then know it misses nothing (no sleep needed)."""
+    stream = hulld.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=30)
+    t0 = time.monotonic()
+    stream.initial_metadata()  # without the headers this waits for the deadline
+    assert time.monotonic() - t0 < 10
+    stream.cancel()
+    assert stream.code() == grpc.StatusCode.CANCELLED
+
 
 class EventListener:
     """GetContainerEvents in a thread; next_for(id) returns that id's events in order."""
