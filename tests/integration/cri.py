@@ -9,6 +9,7 @@ kubelet sends them, the common call sequences, and wait_for().
     wait_state(d, cid, pb.CONTAINER_RUNNING)
 
 `d` is a conftest.Hulld (its .runtime and .image stubs)."""
+import threading
 import time
 
 import grpc
@@ -29,6 +30,31 @@ def wait_for(pred, timeout=10, interval=0.05, what=None):
                                  f"{what or getattr(pred, '__name__', 'condition')} "
                                  f"(last value: {v!r})")
         time.sleep(interval)
+
+
+class Background:
+    """fn(*args, **kw) running in a thread; result() waits for it and returns what fn returned
+    or raises what it raised (so an exception in the thread reaches the test)."""
+
+    def __init__(self, fn, *args, **kw):
+        self._out = None
+        self._exc = None
+
+        def run():
+            try:
+                self._out = fn(*args, **kw)
+            except BaseException as e:  # noqa: BLE001 - handed to result()
+                self._exc = e
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def result(self, timeout=60):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"the background call did not end in {timeout}s"
+        if self._exc is not None:
+            raise self._exc
+        return self._out
 
 
 # ---- builders ---------------------------------------------------------------------------------

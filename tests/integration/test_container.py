@@ -69,15 +69,17 @@ def status_info(d, cid):
 
 
 def read_log(path, timeout=5):
-    deadline = time.time() + timeout
-    text = ""
-    while time.time() < deadline:
+    """The text of the log at path once it has some (waiting up to timeout seconds; at least
+    one look), else the empty text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = ""
         if os.path.exists(path):
-            text = open(path).read()
-            if text:
-                return text
+            with open(path) as f:
+                text = f.read()
+        if text or time.monotonic() >= deadline:
+            return text
         time.sleep(0.05)
-    return text
 
 
 CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) (stdout|stderr) (P|F) (.*)$")
@@ -344,10 +346,19 @@ def test_container_and_pod_stats(env):
     idle = create(env, pod, pcfg, "idle", ["sleep", "100"])
     for c in (cid, idle):
         env.runtime.StartContainer(pb.StartContainerRequest(container_id=c))
-    time.sleep(1.5)
-    s1 = env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
-    time.sleep(1.0)
-    s2 = env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+
+    def stats():
+        return env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+
+    # the blob is written and the loop spins
+    s1 = cri.wait_for(lambda: (lambda s: s if s.writable_layer.used_bytes.value >= 5_000_000
+                               and s.cpu.usage_core_nano_seconds.value > 0 else None)(stats()),
+                      timeout=30, interval=0.2, what="the busy container's first stats")
+    # a later sample: more cpu time, and a rate over the interval since the one before
+    s2 = cri.wait_for(lambda: (lambda s: s if s.cpu.usage_core_nano_seconds.value
+                               > s1.cpu.usage_core_nano_seconds.value
+                               and s.cpu.usage_nano_cores.value > 0 else None)(stats()),
+                      timeout=30, interval=0.5, what="a later stats sample")
     assert s2.attributes.id == cid and s2.attributes.metadata.name == "busy"
     assert s2.attributes.labels["k"] == "v"
     assert s2.cpu.usage_core_nano_seconds.value > s1.cpu.usage_core_nano_seconds.value > 0
@@ -443,7 +454,8 @@ def test_slow_stop_does_not_block_other_calls(env):
     """A StopContainer waiting out its grace period holds no lock other calls need."""
     pod, pcfg = run_pod(env, "slow")
     cid = create(env, pod, pcfg, "stubborn",
-                 ["sh", "-c", "trap '' USR1 TERM; while true; do sleep 0.1; done"])
+                 ["sh", "-c", "trap '' USR1; trap 'echo got-term' TERM; "
+                              "while true; do sleep 0.1; done"])
     other = create(env, pod, pcfg, "other", ["sleep", "100"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_RUNNING)
@@ -451,7 +463,10 @@ def test_slow_stop_does_not_block_other_calls(env):
         pb.StopContainerRequest(container_id=cid, timeout=6)))
     t0 = time.time()
     t.start()
-    time.sleep(0.5)
+    # the stop is waiting out its grace period once the shell saw the SIGTERM
+    log = status(env, cid).log_path
+    cri.wait_for(lambda: "got-term" in read_log(log, timeout=0), timeout=10,
+                 what="the SIGTERM reaching the container")
     worst = 0.0
     for call in (lambda: env.runtime.Version(pb.VersionRequest()),
                  lambda: env.runtime.ListContainers(pb.ListContainersRequest()),
