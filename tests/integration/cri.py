@@ -110,6 +110,25 @@ def run_pod(d, config, handler="", timeout=60):
                                    timeout=timeout).pod_sandbox_id
 
 
+def new_pod(d, name="pod", handler=None, **kw):
+    """RunPodSandbox of pod_config(name, **kw); the log directory defaults to d.logs/name and
+    the handler to d.handler (when prepare() set them).  Returns (pod id, config)."""
+    if "log_directory" not in kw and getattr(d, "logs", None) is not None:
+        kw["log_directory"] = d.logs / name
+    if handler is None:
+        handler = getattr(d, "handler", "") or ""
+    cfg = pod_config(name, **kw)
+    return run_pod(d, cfg, handler), cfg
+
+
+def new_container(d, pod, pod_cfg, name, cmd, attempt=0, log_path=None, **kw):
+    """CreateContainer of container_config(name, d.img.ref, cmd, ...) in pod; the log path
+    defaults to <name>/<attempt>.log.  Returns the container id."""
+    cfg = container_config(name, d.img.ref, cmd, attempt=attempt,
+                           log_path=log_path or f"{name}/{attempt}.log", **kw)
+    return create_container(d, pod, pod_cfg, cfg)
+
+
 def stop_pod(d, pod, timeout=60):
     d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=timeout)
 

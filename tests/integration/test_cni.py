@@ -11,7 +11,7 @@ import pytest
 
 from conftest import pb
 from cri import Background, wait_for
-from test_cni_lib import (NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
+from cni_env import (NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
                           nsfs_mounts, remove_pod, run_pod, status, stop_pod)
 
 FLANNEL = {

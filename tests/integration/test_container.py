@@ -1,10 +1,10 @@
 """Containers end to end: a real hulld, a real registry, real pods, hull-conmon and the OCI
 runtime (hull-oci by default, runc as a second handler): lifecycle, logs, exec, stop signals,
 resources, events, restart recovery and the CRI error codes."""
+import functools
 import json
 import os
 import re
-import subprocess
 import threading
 import time
 
@@ -13,24 +13,10 @@ import pytest
 
 import cri
 from conftest import pb
-from cri import container_config, container_status, create_container, pod_config, \
-    remove_all_pods, wait_state
-from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
+from cri import container_status, remove_all_pods, wait_state
+from registry import all_applets, busybox_image, registry  # noqa: F401  (fixtures)
 
 HANDLERS = ["hull-oci", "runc"]
-
-
-def all_applets():
-    out = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True)
-    return [a for a in out.stdout.split() if a and a != "busybox"]
-
-
-@pytest.fixture(scope="module")
-def busybox_image(registry):  # noqa: F811
-    layer = make_layer(busybox_entries(extra_applets=all_applets()))
-    return registry.push_image("ctr/busybox", "1", [layer],
-                               config={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "IMG=yes"],
-                                       "StopSignal": "SIGUSR1"})
 
 
 @pytest.fixture(params=HANDLERS)
@@ -47,16 +33,9 @@ def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F81
     remove_all_pods(d)  # leave nothing running
 
 
-def run_pod(d, name="pod", handler=None, pid=pb.POD):
-    cfg = pod_config(name, network=pb.NODE, pid=pid, log_directory=d.logs / name,
-                     labels={"app": name})
-    return cri.run_pod(d, cfg, d.handler if handler is None else handler), cfg
-
-
-def create(d, pod, pod_cfg, name, cmd, attempt=0, labels=None, **extra):
-    cfg = container_config(name, d.img.ref, cmd, attempt=attempt,
-                           log_path=f"{name}/{attempt}.log", labels=labels, **extra)
-    return create_container(d, pod, pod_cfg, cfg)
+# the pods here: host network, one PID namespace for the pod (pid= overrides it)
+run_pod = functools.partial(cri.new_pod, network=pb.NODE, pid=pb.POD)
+create = cri.new_container
 
 
 status = container_status

@@ -1,6 +1,7 @@
 """Smaller CRI features end to end through a real hulld: ImageFsInfo's split detection, the
 informational UpdatePodSandboxResources, pod sandbox events on GetContainerEvents and the
 effective stop signal in ContainerStatus."""
+import functools
 import json
 import os
 import queue
@@ -19,18 +20,8 @@ from registry import registry  # noqa: F401  (fixture)
 MiB = 1024 * 1024
 
 
-def pod_config(name, **linux):
-    return pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
-        linux=pb.LinuxPodSandboxConfig(
-            security_context=pb.LinuxSandboxSecurityContext(
-                namespace_options=pb.NamespaceOption(network=pb.NODE)),
-            **linux))
-
-
-def run_pod(d, name, **linux):
-    cfg = pod_config(name, **linux)
-    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id, cfg
+# the pods here: host network
+run_pod = functools.partial(cri.new_pod, network=pb.NODE)
 
 
 def remove_pod(d, pod):
@@ -99,8 +90,8 @@ def read_cgroup(controller, parent, name):
 
 def test_update_pod_sandbox_resources_is_informational(hulld, clean_pods):
     clean_pods(hulld)
-    pod, _ = run_pod(hulld, "res", resources=pb.LinuxContainerResources(
-        memory_limit_in_bytes=300 * MiB, cpu_shares=700))
+    pod, _ = run_pod(hulld, "res", linux=pb.LinuxPodSandboxConfig(
+        resources=pb.LinuxContainerResources(memory_limit_in_bytes=300 * MiB, cpu_shares=700)))
     parent = pod_info(hulld, pod)["info"]["cgroupParent"]
     before = (read_cgroup("memory", parent, "memory.limit_in_bytes"),
               read_cgroup("cpu", parent, "cpu.shares"),

@@ -6,7 +6,6 @@ import socket
 import stat
 import subprocess
 import threading
-import time
 
 import grpc
 import pytest

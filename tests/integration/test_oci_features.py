@@ -5,14 +5,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 import bundle as B
 from conftest import unmount_below
 from cri import wait_for
-from test_oci_helpers import is_hull, make_rt, spec_with
+from oci_helpers import is_hull, make_rt, spec_with
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import cri
 from conftest import pb
 from cri import exec_sync as exec_ok, wait_for
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_cni_lib import NetEnv, kubelet_like
+from cni_env import NetEnv, kubelet_like
 
 CRI_LINE = re.compile(r"^\S+ (stdout|stderr) (P|F) (.*)$")
 
@@ -161,8 +161,10 @@ def test_failures_leave_nothing_behind(pod_env):
               linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
                   run_as_username="nosuchuser"))), "nosuchuser", grpc.StatusCode.NOT_FOUND),
         (dict(image=pb.ImageSpec(image=d.img.ref),
-              mounts=[pb.Mount(container_path="/x", host_path="relative/dir")]), "relative/dir", grpc.StatusCode.INVALID_ARGUMENT),
-        (dict(image=pb.ImageSpec(image=d.img.ref + "-missing")), "missing", grpc.StatusCode.NOT_FOUND),
+              mounts=[pb.Mount(container_path="/x", host_path="relative/dir")]), "relative/dir",
+         grpc.StatusCode.INVALID_ARGUMENT),
+        (dict(image=pb.ImageSpec(image=d.img.ref + "-missing")), "missing",
+         grpc.StatusCode.NOT_FOUND),
         # the runtime's own failure: UNKNOWN, as containerd answers it
         (dict(image=pb.ImageSpec(image=d.img.ref), command=["/no/such/binary"]), "no/such",
          grpc.StatusCode.UNKNOWN),

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import pb
 from cri import wait_for
-from test_cni_lib import (BUSYBOX, NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
-                          pod_config, remove_pod, run_pod, sh, status, stop_pod)
+from cni_env import (BUSYBOX, NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
+                          remove_pod, run_pod, sh, status, stop_pod)
 
 
 @pytest.fixture
@@ -279,7 +279,7 @@ def test_duplicate_name_already_exists(net, bridge_hulld):
     assert pid[:12] in e.details()
     assert len(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 1
     # another attempt or namespace is fine
-    other = run_pod(d, pod_config("dup", attempt=1))
+    other = run_pod(d, kubelet_like("dup", attempt=1))
     remove_pod(d, other)
     remove_pod(d, pid)
     assert net.pod_leftovers(d, pid) == []
