@@ -714,7 +714,9 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         return hull_error_setx(err, EIO, "GET %s: server answered the wrong range", url);
     if (x->write_errno)
         return hull_error_set(err, x->write_errno, "GET %s: write", url);
-    int e = EIO;
+    /* the transfer itself failed (TLS, connection cut, nothing or too little received): the
+     * registry could not be reached the way it was asked, an UNAVAILABLE for the caller */
+    int e = ECONNRESET;
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
         rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
         rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT ||

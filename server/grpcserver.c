@@ -176,6 +176,9 @@ enum rpc_code rpc_status_from_errno(int e)
         return RPC_DATA_LOSS;
     case EAGAIN:
     case ECONNREFUSED:
+    case ECONNRESET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
         return RPC_UNAVAILABLE;
     default:
         return RPC_UNKNOWN;
@@ -427,9 +430,10 @@ static void call_run(struct rpc_call *c)
     if (m != NULL)
         metrics_rpc_done(c->srv->metrics, (size_t)(m - rpc_methods), (int)code,
                          hull_monotonic_ns() - t0);
-    send_status(c, resp, code, msg);
+    /* logged before the answer leaves too, so a client that reads the log next finds its call */
     log_debug("%s: code %d in %.3f ms", c->path, (int)code,
               (double)(hull_monotonic_ns() - t0) / 1e6);
+    send_status(c, resp, code, msg);
 wait_close:
     if (!c->closed)
         call_wait(c, &tag_close, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);

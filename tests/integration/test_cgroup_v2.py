@@ -19,9 +19,8 @@ import bundle as B
 from conftest import pb
 import cri
 from leaks import cgroups_below
-from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_container import all_applets
-from test_oci_helpers import make_rt, spec_with
+from registry import all_applets, busybox_entries, make_layer, registry  # noqa: F401
+from oci_helpers import make_rt, spec_with
 
 CG = "/sys/fs/cgroup"
 PHASE_HINT = "runs in the cgroup v2 phase of make test (tests/cgroup2-env.sh)"

@@ -14,7 +14,7 @@ import cri
 from conftest import pb, pb_grpc
 from leaks import remove_cgroup_parent, wait_clean
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_cni_lib import NetEnv, kubelet_like
+from cni_env import NetEnv, kubelet_like
 
 ROUNDS = 5
 THREADS = 3

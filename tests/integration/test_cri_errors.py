@@ -12,8 +12,7 @@ import cri
 from conftest import pb
 from cri import container_config, create_container, pod_config, start_container, wait_state
 from leaks import wait_clean
-from registry import registry  # noqa: F401  (fixture)
-from test_container import busybox_image  # noqa: F401  (fixture)
+from registry import busybox_image, registry  # noqa: F401  (fixtures)
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION

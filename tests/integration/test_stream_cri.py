@@ -2,6 +2,7 @@
 then exec/attach into real containers (hull-conmon exec-attach, busybox image) and
 port-forward into a real pod network namespace (busybox httpd inside), over SPDY/3.1 and
 WebSocket with the test client (k8sstream.py)."""
+import functools
 import glob
 import json
 import os
@@ -19,8 +20,7 @@ import tempfile
 import cri
 from conftest import Hulld, finish_daemon, pb
 from cri import wait_for, wait_state
-from registry import registry  # noqa: F401  (fixture)
-from test_container import busybox_image  # noqa: F401  (fixture)
+from registry import busybox_image, registry  # noqa: F401  (fixtures)
 
 
 def _code(fn):
@@ -78,15 +78,9 @@ def env(registry, busybox_image, tmp_path_factory):  # noqa: F811
     assert problems == [], "\n".join(problems)
 
 
-def run_pod(d, name, host_network=False):
-    cfg = cri.pod_config(name, network=pb.NODE if host_network else pb.POD,
-                         log_directory=d.logs / name)
-    return cri.run_pod(d, cfg), cfg
-
-
-def create(d, pod, pod_cfg, name, cmd):
-    return cri.create_container(d, pod, pod_cfg, cri.container_config(
-        name, d.img.ref, cmd, log_path=f"{name}/0.log"))
+# the pods here: a network namespace of their own (loopback only)
+run_pod = functools.partial(cri.new_pod, network=pb.POD)
+create = cri.new_container
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +144,9 @@ def test_attach_stdout(env):
     d = env
     pod, cfg = run_pod(d, "attachpod")
     # the ticks start once the attached client wrote a line: none is printed before the attach
-    cid = cri.create_container(d, pod, cfg, cri.container_config(
-        "ticker", d.img.ref, ["sh", "-c", "read go; for i in 1 2 3; do echo tick $i; done"],
-        log_path="ticker/0.log", stdin=True, stdin_once=True))
+    cid = create(d, pod, cfg, "ticker",
+                 ["sh", "-c", "read go; for i in 1 2 3; do echo tick $i; done"],
+                 stdin=True, stdin_once=True)
     cri.start_container(d, cid)
     url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdin=True, stdout=True,
                                             stderr=True)).url

@@ -568,11 +568,20 @@ static void live_run(void **state, const char *root)
             fail_msg("%s", hull_error_msg(&err));
     }
     assert_int_equal(write(l->go[1], "g", 1), 1);
-    sleep_ms(300);
 
+    /* the child is running in the cgroup once its cpu time shows (and, with memory, its pages:
+     * it touches them before it spins) */
     struct stats_cgroup a, b;
-    read_ok(l->cg, l->path, &a);
-    sleep_ms(400);
+    for (int i = 0;; i++) {
+        read_ok(l->cg, l->path, &a);
+        if (a.cpu.valid && a.cpu.usage_ns > 0 &&
+            (!a.memory.valid || a.memory.rss_bytes >= 32 * MiB))
+            break;
+        if (i == 500)
+            fail_msg("the child did not show in the cgroup's stats");
+        sleep_ms(20);
+    }
+    sleep_ms(400); /* the interval the cpu rate is measured over, not a wait */
     read_ok(l->cg, l->path, &b);
     assert_true(a.cpu.valid && b.cpu.valid);
     assert_true(b.cpu.usage_ns > a.cpu.usage_ns);

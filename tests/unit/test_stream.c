@@ -1060,7 +1060,9 @@ static void test_stop_ends_sessions(void **state)
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, "v4.channel.k8s.io"), 101);
     c_syn(&c, 1, "error");
     c_syn(&c, 3, "stdout");
-    usleep(200000);
+    /* the session starts once the server has both streams */
+    for (int i = 0; i < 500 && stream_server_active_sessions(s) == 0; i++)
+        usleep(20000);
     assert_int_equal(stream_server_active_sessions(s), 1);
     int64_t t0 = hull_monotonic_ns();
     stream_server_stop(s); /* waits for the session thread, which kills `sleep` */
@@ -1081,7 +1083,13 @@ static void test_stop_with_stalled_client(void **state)
     assert_int_equal(spdy_upgrade(&c, stream_server_port(s), url, "v4.channel.k8s.io"), 101);
     c_syn(&c, 1, "error");
     c_syn(&c, 3, "stdout");
-    usleep(500000); /* socket buffers fill up; the session blocks writing */
+    /* the socket buffers fill up (our receive queue stops growing): the session blocks writing */
+    for (int i = 0, last = -1, now = 0; i < 500; i++, last = now) {
+        assert_int_equal(ioctl(c.fd, FIONREAD, &now), 0);
+        if (now > 0 && now == last)
+            break;
+        usleep(20000);
+    }
     int64_t t0 = hull_monotonic_ns();
     stream_server_stop(s);
     assert_true(hull_monotonic_ns() - t0 < 3000000000LL);
