@@ -254,8 +254,23 @@ class Kubelet:
         return [KUBELET, "--config", self.config_path, "--root-dir", self.root_dir,
                 "--hostname-override", self.node_name, "--v", str(self.verbosity)]
 
-    def start(self, wait_pods=()):
+    def make_cgroup_root(self):
+        """kubelet refuses a cgroupRoot that does not exist: make it in every hierarchy."""
+        for ctrl in sorted(os.listdir(CGROUP_ROOT)):
+            p = os.path.join(CGROUP_ROOT, ctrl)
+            if os.path.islink(p) or not os.path.isdir(p):
+                continue
+            os.makedirs(p + self.cgroup_root, exist_ok=True)
+            if "cpuset" in ctrl.split(","):
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    mine = os.path.join(p + self.cgroup_root, f)
+                    if not read(mine):
+                        with open(mine, "w") as out:
+                            out.write(read(os.path.join(p, f)))
+
+    def start(self):
         self.starts += 1
+        self.make_cgroup_root()
         self._log = open(self.log_path, "ab")
         binds = " ".join(
             f"mount --bind {os.path.join(self.tunables, k.replace('/', '.'))} /proc/sys/{k} &&"
