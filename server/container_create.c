@@ -371,6 +371,15 @@ int container_create(struct hull_server *srv, const char *pod_id,
     r = image_mounts_prepare(is, c->config, rdir, sandbox_userns_path(sb), &image_roots, err);
     if (r < 0)
         goto fail;
+    if (image_roots) {
+        /* the record keeps the config with each image volume's resolved id (image_ref) */
+        size_t len = protobuf_c_message_get_packed_size(&c->config->base);
+        uint8_t *pb = xmalloc0(len + 1);
+        protobuf_c_message_pack(&c->config->base, pb);
+        free(c->config_pb);
+        c->config_pb = pb;
+        c->config_len = len;
+    }
     struct ocispec_input in = {
         .container_id = c->id,
         .config = c->config,

@@ -485,7 +485,7 @@ struct metric_sink {
     size_t n, cap;
 };
 
-static void metric_cb(void *opaque, const struct stats_metric_desc *d, const char *iface,
+static void metric_cb(void *opaque, const struct stats_metric_desc *d, const char *const *extra,
                       uint64_t value)
 {
     struct metric_sink *s = opaque;
@@ -503,9 +503,13 @@ static void metric_cb(void *opaque, const struct stats_metric_desc *d, const cha
     m->metric_type = (Runtime__V1__MetricType)d->type;
     m->n_label_values = d->n_label_keys;
     m->label_values = rpc_alloc(s->call, (d->n_label_keys + 1) * sizeof(char *));
-    /* iface belongs to the caller's stats_net, freed before the reply is packed: copy it */
-    for (size_t i = 0; i < d->n_label_keys; i++)
-        m->label_values[i] = i < 3 ? (char *)s->labels[i] : rpc_strdup(s->call, iface ? iface : "");
+    /* extra values (an interface name of the caller's stats_net, freed before the reply is
+     * packed): copied */
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_label_keys; i++) {
+        const char *x = i >= 3 && extra && extra[k] ? extra[k++] : "";
+        m->label_values[i] = i < 3 ? (char *)s->labels[i] : rpc_strdup(s->call, x);
+    }
     m->value = rpc_u64(s->call, value);
     s->items[s->n++] = m;
 }
@@ -529,7 +533,8 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
     const char *netns = sandbox_netns_path(sb);
     bool have_net = netns && ready && stats_net_read_netns(netns, &net, &e) == 0;
     ps.timestamp = hull_now_ns();
-    stats_metrics_emit(have_cg ? &u : NULL, NULL, have_net ? &net : NULL, metric_cb, &ps);
+    stats_metrics_emit(have_cg ? &u : NULL, NULL, have_net ? &net : NULL,
+                       ready ? sandbox_created_at(sb) : 0, metric_cb, &ps);
     stats_net_clear(&net);
     pm->metrics = ps.items;
     pm->n_metrics = ps.n;
@@ -554,7 +559,8 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
         bool c_fs = stats_dir_usage(l[i]->upper_dir, &fs, &e) == 0;
         hull_error_free(&e);
         cs.timestamp = hull_now_ns();
-        stats_metrics_emit(c_cg ? &cu : NULL, c_fs ? &fs : NULL, NULL, metric_cb, &cs);
+        stats_metrics_emit(c_cg ? &cu : NULL, c_fs ? &fs : NULL, NULL,
+                           l[i]->state == CONTAINER_RUNNING ? l[i]->started_ns : 0, metric_cb, &cs);
         cm->metrics = cs.items;
         cm->n_metrics = cs.n;
         pm->container_metrics[pm->n_container_metrics++] = cm;

@@ -5,7 +5,8 @@ critest names its images on registry.k8s.io and gcr.io; hulld reaches them throu
 digests) critest checks are the real ones.  What each image must provide (read from
 sigs.k8s.io/cri-tools v1.37.0, pkg/validate and pkg/framework):
 
-  registry.k8s.io/e2e-test-images/busybox:1.29-2   the default container image: sh, the usual
+  registry.k8s.io/e2e-test-images/busybox:1.29-2   the default container image: Debian's busybox
+      (dynamic: its sh execs commands, see busybox()) with its libraries; sh, the usual
       applets (echo, sleep, top, ls, cat, hostname, id, touch, ...), `ipcs` (HostIpc specs) and
       `pgrep` (execSync timeout spec: stderr must stay empty), users root, www-data, nobody
       (RunAsUserName) in /etc/passwd
@@ -36,16 +37,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 from registry import make_layer  # noqa: E402
 
-BUSYBOX = "/bin/busybox"
+TOOLS = os.environ.get("HULL_TOOLS", "/var/cache/hull-tools")
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # host programs the busybox build lacks (copied with the shared libraries they load)
 HOST_PROGRAMS = ["/usr/bin/ipcs", "/usr/bin/pgrep"]
+
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
@@ -76,8 +79,33 @@ E2E = "registry.k8s.io/e2e-test-images/"
 STAGING = "gcr.io/k8s-staging-cri-tools/"
 
 
+def busybox():
+    """Debian's dynamically linked busybox (package `busybox`), unpacked (never installed: it
+    conflicts with busybox-static) into the tools cache.  The e2e busybox image's sh runs
+    external commands by exec (the MaskedPaths spec needs "/bin/sh: ls: Permission denied" for a
+    masked /bin/ls); busybox-static's standalone shell runs applets in-process instead."""
+    out = os.path.join(TOOLS, "busybox", "busybox")
+    if os.access(out, os.X_OK):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="busybox-", dir=os.path.dirname(out))
+    try:
+        subprocess.run(["apt-get", "download", "-q", "busybox"], cwd=tmp, check=True,
+                       capture_output=True)
+        debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+        if len(debs) != 1:
+            raise RuntimeError(f"apt-get download busybox gave {debs}")
+        subprocess.run(["dpkg", "-x", os.path.join(tmp, debs[0]), os.path.join(tmp, "x")],
+                       check=True)
+        os.rename(os.path.join(tmp, "x", "bin", "busybox"), out + ".tmp")
+        os.rename(out + ".tmp", out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def applets():
-    out = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True, check=True)
+    out = subprocess.run([busybox(), "--list-full"], capture_output=True, text=True, check=True)
     return [a for a in out.stdout.split() if a and not a.endswith("/busybox")]
 
 
@@ -126,14 +154,14 @@ def base_entries(passwd=PASSWD, group=GROUP):
                     ("var/www/", 0o755), ("var/spool/", 0o755), ("var/spool/mail/", 0o755),
                     ("dev/", 0o755), ("proc/", 0o555), ("sys/", 0o555)):
         entries.append({"name": d, "type": "dir", "mode": mode})
-    entries.append(file_entry("bin/busybox", BUSYBOX, mode=0o755))
+    entries.append(file_entry("bin/busybox", busybox(), mode=0o755))
     for a in applets():
         name = a.lstrip("/")
         if name == "bin/busybox":
             continue
         entries.append({"name": name, "type": "hardlink", "target": "bin/busybox"})
     libs = []
-    for prog in HOST_PROGRAMS:
+    for prog in [busybox()] + HOST_PROGRAMS:
         for lib in shared_libs(prog):
             if lib not in libs:
                 libs.append(lib)

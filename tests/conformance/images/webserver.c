@@ -36,7 +36,8 @@ static void serve(int fd)
         if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
             break;
     }
-    static const char body[] = "<html><body>Welcome to the Hull conformance web server</body></html>\n";
+    static const char body[] =
+        "<html><body>Welcome to the Hull conformance web server</body></html>\n";
     char head[256];
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n"
