@@ -10,8 +10,8 @@ if [ "$mode" = systemd ]; then
     for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
         echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
     done
-    mountpoint -q /tmp || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
-    mountpoint -q /var/tmp || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp
+    mountpoint -q /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp
+    mountpoint -q /var/tmp || mount -t tmpfs -o mode=1777 tmpfs /var/tmp
     mkdir -p /var/lib/hull
     mountpoint -q /var/lib/hull || mount -t tmpfs -o mode=700 tmpfs /var/lib/hull
     echo 16 >/proc/sys/vm/nr_hugepages 2>/dev/null

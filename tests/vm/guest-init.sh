@@ -12,8 +12,9 @@ mnt mqueue mqueue /dev/mqueue nosuid,nodev,noexec
 mnt cgroup2 cgroup2 /sys/fs/cgroup nosuid,nodev,noexec,nsdelegate,memory_recursiveprot
 mnt hugetlbfs hugetlbfs /dev/hugepages pagesize=2M
 mnt bpf bpf /sys/fs/bpf mode=700
-mnt tmpfs tmpfs /tmp mode=1777,nosuid,nodev
-mnt tmpfs tmpfs /var/tmp mode=1777,nosuid,nodev
+# no nodev: container rootfs and device tests live below /tmp
+mnt tmpfs tmpfs /tmp mode=1777
+mnt tmpfs tmpfs /var/tmp mode=1777
 # overlayfs cannot use an overlayfs upper: hull's default root gets a tmpfs
 mkdir -p /var/lib/hull
 mnt tmpfs tmpfs /var/lib/hull mode=700
