@@ -41,7 +41,7 @@ struct child_args {
     int mntns_fd;       /* mount namespace to join, -1 if none */
     int userns_fd;      /* user namespace to join (by the child: see below), -1 if none */
     int ns_pidfd;       /* exec: the container init's pidfd, joined for ns_pidfd_flags */
-    int ns_pidfd_flags; /* CLONE_NEWUSER and/or CLONE_NEWNS, or 0 */
+    int ns_pidfd_flags; /* CLONE_NEWUSER, CLONE_NEWNS and/or CLONE_NEWCGROUP, or 0 */
     bool exec_mode;
     bool new_userns, new_cgroupns, new_mntns;
     const void *bpf;
@@ -128,10 +128,12 @@ static int child_setup(struct child_args *a, hull_error_t *err)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
     }
     if (a->ns_pidfd >= 0 && a->ns_pidfd_flags) {
-        /* user and mount namespaces of the very process the parent checked, in one step */
+        /* user, mount and cgroup namespaces of the very process the parent checked, in one
+         * step (the parent has moved us into the container's cgroup already) */
         if (setns(a->ns_pidfd, a->ns_pidfd_flags) < 0)
-            return hull_error_set(err, errno, "join the container's user/mount namespaces");
-        if ((a->ns_pidfd_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+            return hull_error_set(err, errno, "join the container's user/mount/cgroup namespaces");
+        if ((a->ns_pidfd_flags & CLONE_NEWUSER) &&
+            (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
             log_debug("uid/gid 0 is not mapped in the joined user namespace");
     }
     if (a->ns_pidfd >= 0) {
@@ -694,8 +696,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
      * leave out the namespaces we share with it. */
     _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
     if (pidfd < 0)
-        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d",
-                              (int)st->pid);
+        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d", (int)st->pid);
     uint64_t start = 0;
     bool zombie = false;
     if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime)
@@ -712,7 +713,11 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
             continue; /* kernel without it */
         if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
             continue;
-        if (join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
+        /* the cgroup namespace too: the parent moves the child into the container's cgroup
+         * first (with nsdelegate, a migration from outside a namespace's root by a process
+         * inside it fails with ENOENT) */
+        if (join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER ||
+            join_order[i].type == CLONE_NEWCGROUP)
             child_flags |= join_order[i].type;
         else
             parent_flags |= join_order[i].type;
