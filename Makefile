@@ -188,6 +188,14 @@ run-cgroup2-tests: $(GEN_PY)
 	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
 		PYTHON=$(PYTHON) tests/cgroup2-env.sh $(PYTEST_ARGS)
 
+# The systemd cgroup driver in the VM test bed with systemd as PID 1 (tests/vm/run.sh --systemd):
+# tests/integration/test_systemd_cgroup.py (on the host it only checks the driver is refused).
+VM_RUN ?= tests/vm/run.sh
+vm-systemd-test: all $(GEN_PY)
+	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+		$(VM_RUN) --systemd -- $(PYTHON) -m pytest -p no:cacheprovider -v \
+		tests/integration/test_systemd_cgroup.py $(PYTEST_ARGS)
+
 run-tests: $(UNIT_BIN) $(GEN_PY)
 	@set -e; fail=0; passed=0; failed=0; \
 	for t in $(UNIT_BIN); do \
