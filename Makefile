@@ -233,5 +233,5 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests run-cgroup2-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean
+.PHONY: all asan test run-tests run-cgroup2-tests vm-systemd-test unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean
 .SECONDARY:
