@@ -293,3 +293,25 @@ int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err)
         return hull_error_setx(err, -r, "%s", hull_error_msg(&re));
     return failed;
 }
+
+char **hull_cgroup_mount_points(size_t *n_out)
+{
+    char **out = xmalloc0(sizeof(char *));
+    size_t n = 0;
+    struct hull_mountinfo mi;
+    _cleanup_error_ hull_error_t err = NULL;
+    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
+        *n_out = 0;
+        return out;
+    }
+    for (size_t i = 0; i < mi.n; i++) {
+        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
+            continue;
+        out = xrealloc(out, (n + 2) * sizeof(char *));
+        out[n++] = xstrdup(mi.v[i].mount_point);
+        out[n] = NULL;
+    }
+    hull_mountinfo_clear(&mi);
+    *n_out = n;
+    return out;
+}

@@ -43,6 +43,11 @@ void hull_cgroup_layout_clear(struct hull_cgroup_layout *l);
 #define _cleanup_cgroup_layout_ __attribute__((cleanup(hull_cgroup_layout_clear))) /* by value */
 const char *hull_cgroup_mode_name(int mode);
 
+/* The mount point of every cgroup and cgroup2 mount of this mount namespace, in mountinfo
+ * order (a hierarchy mounted twice is listed twice); NULL-terminated, *n of them (0 when
+ * mountinfo cannot be read).  For sweeping a cgroup path out of every hierarchy. */
+char **hull_cgroup_mount_points(size_t *n);
+
 /* The v1 hierarchy holding controller ("memory", "name=systemd"), or with controller NULL the
  * cgroup2 mount; NULL if there is none. */
 const struct hull_cgroup_hier *hull_cgroup_layout_find(const struct hull_cgroup_layout *l,

@@ -118,29 +118,6 @@ static bool match_id(void *opaque, const char *argv, size_t len)
 }
 
 /* ---- cgroups ------------------------------------------------------------------------------ */
-/* Mount points of every cgroup hierarchy (v1 and v2), from mountinfo. */
-static char **cgroup_mounts(size_t *n_out)
-{
-    char **out = xmalloc0(sizeof(char *));
-    size_t n = 0;
-    struct hull_mountinfo mi;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
-        *n_out = 0;
-        return out;
-    }
-    for (size_t i = 0; i < mi.n; i++) {
-        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
-            continue;
-        out = xrealloc(out, (n + 2) * sizeof(char *));
-        out[n++] = xstrdup(mi.v[i].mount_point);
-        out[n] = NULL;
-    }
-    hull_mountinfo_clear(&mi);
-    *n_out = n;
-    return out;
-}
-
 static void free_strv(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -226,7 +203,7 @@ void recover_cgroup_remove_all(const char *path, bool kill_procs)
     if (!cgroup_path_ok(rel))
         return;
     size_t n = 0;
-    char **mnts = cgroup_mounts(&n);
+    char **mnts = hull_cgroup_mount_points(&n);
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *p = xasprintf("%s%s", mnts[i], rel);
         cgroup_kill_tree(p, 0, kill_procs);
@@ -504,7 +481,7 @@ void ctr_sweep_orphans(struct hull_server *srv)
     for_entries(srv, cs->socket_root, sweep_socket_entry);
     for_entries(srv, cs->exit_dir, sweep_exit_entry);
     struct cgroup_sweep cg = {.srv = srv};
-    cg.mnts = cgroup_mounts(&cg.n);
+    cg.mnts = hull_cgroup_mount_points(&cg.n);
     sandbox_foreach(srv, sweep_pod_cgroups, &cg);
     free_strv(cg.mnts, cg.n);
 }
