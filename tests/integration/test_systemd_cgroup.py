@@ -93,6 +93,13 @@ def test_cgroup_manager_values(hulld_factory, tmp_path):
     assert p.returncode != 0 and "cgroup_manager" in p.stderr and "cgroupv3" in p.stderr
 
 
+def test_hull_oci_features_report_systemd():
+    p = subprocess.run([binary("hull-oci"), "features"], capture_output=True, text=True,
+                       timeout=30, check=True)
+    cg = json.loads(p.stdout)["linux"]["cgroup"]
+    assert cg["systemd"] is True and cg["systemdUser"] is False, cg
+
+
 # ---- with systemd as PID 1 ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def image(registry):  # noqa: F811
