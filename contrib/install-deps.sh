@@ -12,6 +12,7 @@ libmicrohttpd-dev libcmocka-dev libsystemd-dev
 python3 python3-grpcio python3-grpc-tools python3-pytest python3-protobuf
 busybox-static docker-registry skopeo umoci containernetworking-plugins runc conmon
 iproute2 iptables procps util-linux curl zstd openssl
+qemu-system-x86 cpio kmod
 "
 
 missing=""

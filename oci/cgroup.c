@@ -734,8 +734,9 @@ int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val res, const struct oci_spec 
                                "linux.resources.unified needs cgroup v2 (the host is %s)",
                                hull_cgroup_mode_name(cg->mode));
     yajl_val huge = hull_json_get(res, "hugepageLimits");
+    const struct oci_cgroup_dir *uni = find_dir(cg, "unified");
     if (cg->mode != HULL_CGROUP_V2 && huge && YAJL_IS_ARRAY(huge) && huge->u.array.len > 0 &&
-        !find_dir(cg, "hugetlb"))
+        !find_dir(cg, "hugetlb") && !(uni && (hybrid_v2_mask(cg, uni->path) & V2_HUGETLB)))
         log_warn("hugepageLimits ignored: no hugetlb controller on this host");
     for (size_t i = 0; i < cg->n; i++) {
         struct oci_cgroup_dir *d = &cg->dirs[i];

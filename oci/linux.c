@@ -40,6 +40,7 @@ struct child_args {
     int exec_r, exec_w; /* create: the start barrier (anonymous pipe), -1 for exec */
     int mntns_fd;       /* mount namespace to join, -1 if none */
     int userns_fd;      /* user namespace to join (by the child: see below), -1 if none */
+    int cgroupns_fd;    /* exec: cgroup namespace to join once in the cgroup, -1 if none */
     bool exec_mode;
     bool new_userns, new_cgroupns, new_mntns;
     const void *bpf;
@@ -56,6 +57,14 @@ static const struct {
     {CLONE_NEWUSER, "user"}, {CLONE_NEWNS, "mnt"},
 };
 #define N_NS (sizeof(join_order) / sizeof(join_order[0]))
+
+static size_t ns_index(int type)
+{
+    for (size_t i = 0; i < N_NS; i++)
+        if (join_order[i].type == type)
+            return i;
+    abort();
+}
 
 static void sigset_forwarded(sigset_t *s)
 {
@@ -125,6 +134,15 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     if (!a->exec_mode && a->cg && a->cg->systemd_unit &&
         (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_CGROUP))
         return hull_error_setx(err, EPIPE, "parent went away");
+    /* exec: the parent has moved us into the container's cgroup; only now the cgroup
+     * namespace (with nsdelegate, a migration from outside a namespace's root by a process
+     * inside it fails with ENOENT) */
+    if (a->cgroupns_fd >= 0) {
+        if (setns(a->cgroupns_fd, CLONE_NEWCGROUP) < 0)
+            return hull_error_set(err, errno, "join the cgroup namespace");
+        close(a->cgroupns_fd);
+        a->cgroupns_fd = -1;
+    }
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
@@ -564,7 +582,8 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         /* mount and user namespaces are joined by the child: a parent that joined a user
          * namespace could no longer be inspected by tools from its own (the sanitizers'
          * leak checker hangs) */
-        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
+        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS ||
+            join_order[i].type == CLONE_NEWUSER || join_order[i].type == CLONE_NEWCGROUP)
             continue;
         if (setns(nsfd[i], join_order[i].type) < 0) {
             r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
@@ -594,6 +613,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         .exec_w = exec_w,
         .mntns_fd = nsfd[N_NS - 1],
         .userns_fd = nsfd[N_NS - 2],
+        .cgroupns_fd = -1,
         .exec_mode = false,
         .new_userns = new_userns,
         .new_cgroupns = new_cgroupns,
@@ -712,7 +732,8 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         /* mount and user namespaces are joined by the child: a parent that joined a user
          * namespace could no longer be inspected by tools from its own (the sanitizers'
          * leak checker hangs) */
-        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
+        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS ||
+            join_order[i].type == CLONE_NEWUSER || join_order[i].type == CLONE_NEWCGROUP)
             continue;
         if (setns(nsfd[i], join_order[i].type) < 0) {
             r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
@@ -734,6 +755,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
         .exec_w = -1,
         .mntns_fd = nsfd[N_NS - 1],
         .userns_fd = nsfd[N_NS - 2],
+        .cgroupns_fd = nsfd[ns_index(CLONE_NEWCGROUP)],
         .exec_mode = true,
         .bpf = bpf,
         .bpf_len = bpf_len,

@@ -634,6 +634,9 @@ static int release_storage(struct sandbox *sb, bool force, hull_error_t *err)
         /* and from the hierarchies the runtime used too (the v2 one of a hybrid host), with
          * what is left below it; a rollback also kills what still runs there */
         recover_cgroup_remove_all(sb->cgroup_parent, force);
+    } else if (sb->cgroup_parent && *sb->cgroup_parent) {
+        /* kubelet's pod cgroup stays (kubelet removes it), the infra leaf hull made goes */
+        sandbox_cgroup_remove_infra(NULL, 0, sb->cgroup_parent);
     }
     const char *dirs[] = {sb->run_dir, sb->dir};
     for (size_t i = 0; i < 2; i++) {

@@ -119,6 +119,9 @@ int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, b
 bool sandbox_cgroup_exists(const char *cgroot, int version, const char *parent);
 /* rmdir of the leaf in every hierarchy (missing is success). */
 int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, hull_error_t *err);
+/* Removes only the infra process's leaf (`pause`, cgroup v2) from a pod cgroup hull did not
+ * create (kubelet's kubepods/<qos>/pod<uid>, which kubelet removes itself). */
+void sandbox_cgroup_remove_infra(const char *cgroot, int version, const char *parent);
 /* Moves pid into the cgroup (v2: into <parent>/pause, a leaf). */
 int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
                            hull_error_t *err);

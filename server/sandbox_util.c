@@ -262,6 +262,21 @@ int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, h
     return ret;
 }
 
+void sandbox_cgroup_remove_infra(const char *cgroot, int version, const char *parent)
+{
+    if (!sandbox_cgroup_path_ok(parent))
+        return;
+    if (cgroot == NULL)
+        cgroot = "/sys/fs/cgroup";
+    if (version == 0)
+        version = detect_version(cgroot);
+    if (version != 2)
+        return;
+    _cleanup_free_ char *pause = xasprintf("%s%s/pause", cgroot, parent);
+    if (rmdir(pause) < 0 && errno != ENOENT)
+        log_warn("remove cgroup `%s`: %s", pause, strerror(errno));
+}
+
 int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
                            hull_error_t *err)
 {

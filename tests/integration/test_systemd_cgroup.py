@@ -262,3 +262,22 @@ def test_invalid_slice_refused(sd):
         with pytest.raises(Exception) as e:
             cri.run_pod(d, cfg)
         assert "slice" in str(e.value), e.value
+
+
+@need_systemd
+@pytest.mark.parametrize("handler", ["", "runc"])
+def test_oom_killed_in_scope(sd, handler):
+    """OOM in a scope is reported as OOMKilled, though systemd removes the scope's cgroup as
+    soon as it is empty."""
+    d = sd
+    pod_id, pcfg = pod(d, "oom" + handler, handler=handler)
+    cid = cri.create_container(d, pod_id, pcfg, cri.container_config(
+        "hog", d.img.ref, ["tail", "/dev/zero"], log_path="hog.log",
+        linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(
+            memory_limit_in_bytes=16 << 20, memory_swap_limit_in_bytes=16 << 20))))
+    cri.start_container(d, cid)
+    st = cri.wait_state(d, cid, pb.CONTAINER_EXITED, timeout=60)
+    assert st.reason == "OOMKilled" and st.exit_code == 137, st
+    cri.wait_for(lambda: not active(f"hull-{cid}.scope"), timeout=20, what="scope to stop")
+    cri.stop_pod(d, pod_id)
+    cri.remove_pod(d, pod_id)
