@@ -199,6 +199,15 @@ vm-test: all $(GEN_PY)
 		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_cgroup_v2.py $(PYTEST_ARGS)
 
+# The systemd cgroup driver in the VM test bed with systemd as PID 1 (tests/vm/run.sh --systemd):
+# tests/integration/test_systemd_cgroup.py (on the host it only checks the driver is refused).
+VM_RUN ?= tests/vm/run.sh
+vm-systemd-test: all $(GEN_PY)
+	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/$(BUILD) \
+		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_systemd_cgroup.py \
+		$(PYTEST_ARGS)
+
 # every C unit test binary, each one whatever the others did
 unit-tests: $(UNIT_BIN)
 	@passed=0; failed=0; \
@@ -253,5 +262,5 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test
+.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test
 .SECONDARY:

@@ -846,15 +846,22 @@ int oci_cgroup_freeze(struct oci_cgroup *cg, bool freeze, hull_error_t *err)
     return hull_error_setx(err, EBUSY, "freezer did not reach %s", want);
 }
 
-int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err)
+/* The directory whose cgroup.procs lists the container's processes. */
+static const struct oci_cgroup_dir *pids_dir(const struct oci_cgroup *cg)
 {
-    *pids = NULL;
-    *n = 0;
     const struct oci_cgroup_dir *d = find_dir(cg, cg->mode == HULL_CGROUP_V2 ? "unified" : "pids");
     if (d == NULL)
         d = find_dir(cg, "freezer");
     if (d == NULL && cg->n > 0)
         d = &cg->dirs[0];
+    return d;
+}
+
+int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err)
+{
+    *pids = NULL;
+    *n = 0;
+    const struct oci_cgroup_dir *d = pids_dir(cg);
     if (d == NULL)
         return hull_error_setx(err, ENOENT, "no cgroup");
     _cleanup_free_ char *p = hull_path_join(d->path, "cgroup.procs");
@@ -910,34 +917,17 @@ int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err)
     /* freeze so nothing forks between reading the list and signalling */
     _cleanup_error_ hull_error_t fe = NULL;
     bool frozen = oci_cgroup_freeze(cg, true, &fe) == 0;
-    _cleanup_free_ pid_t *pids = NULL;
-    size_t n = 0;
-    int r = oci_cgroup_pids(cg, &pids, &n, err);
-    /* each pid pinned, then signalled through its pidfd only if the cgroup still lists it: a
-     * pid that died and was reused between the two listings is never signalled */
-    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        fds[i] = r == 0 ? (int)syscall(SYS_pidfd_open, pids[i], 0) : -ESRCH;
-        if (fds[i] < 0 && r == 0)
-            fds[i] = -errno; /* ESRCH: gone already; ENOSYS: no pidfds, plain kill */
-    }
-    _cleanup_free_ pid_t *now = NULL;
-    size_t m = 0;
-    if (r == 0)
-        r = oci_cgroup_pids(cg, &now, &m, err);
-    for (size_t i = 0; i < n; i++) {
-        bool listed = false;
-        for (size_t j = 0; r == 0 && j < m && !listed; j++)
-            listed = now[j] == pids[i];
-        int kr = 0;
-        if (listed && fds[i] >= 0)
-            kr = (int)syscall(SYS_pidfd_send_signal, fds[i], sig, NULL, 0);
-        else if (listed && fds[i] == -ENOSYS)
-            kr = kill(pids[i], sig);
-        if (kr < 0 && errno != ESRCH && r == 0)
-            r = hull_error_set(err, errno, "kill %d", (int)pids[i]);
-        if (fds[i] >= 0)
-            close(fds[i]);
+    const struct oci_cgroup_dir *d = pids_dir(cg);
+    int r;
+    if (d == NULL) {
+        r = hull_error_setx(err, ENOENT, "no cgroup");
+    } else {
+        /* the one kill sequence (common/cgroup.c): each pid pinned with a pidfd, signalled
+         * only if the cgroup still lists it (no signal to a recycled pid) */
+        _cleanup_free_ char *procs = hull_path_join(d->path, "cgroup.procs");
+        r = hull_cgroup_signal_procs(procs, sig, err);
+        if (r > 0)
+            r = -hull_error_status(err);
     }
     if (frozen) {
         _cleanup_error_ hull_error_t te = NULL;

@@ -858,7 +858,7 @@ char *oci_features_json(void)
     hull_jw_begin_object(&w);
     hull_jw_kv_bool(&w, "v1", true);
     hull_jw_kv_bool(&w, "v2", true);
-    hull_jw_kv_bool(&w, "systemd", false);
+    hull_jw_kv_bool(&w, "systemd", true);
     hull_jw_kv_bool(&w, "systemdUser", false);
     hull_jw_end_object(&w);
     hull_jw_key(&w, "seccomp");

@@ -123,6 +123,10 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     int first_msg = a->exec_mode ? OCI_SYNC_GO : a->new_userns ? OCI_SYNC_MAPS : 0;
     if (first_msg && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != first_msg))
         return hull_error_setx(err, EPIPE, "parent went away");
+    /* systemd driver: the scope (whose cgroup the rootfs may bind) is made for our pid */
+    if (!a->exec_mode && a->cg && a->cg->systemd_unit &&
+        (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_CGROUP))
+        return hull_error_setx(err, EPIPE, "parent went away");
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
@@ -646,11 +650,18 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
             goto out;
         }
     }
-    if (cg->systemd_unit &&
-        ((r = oci_cgroup_systemd_start(cg, pid, spec->resources, o->id, err)) < 0 ||
-         (r = oci_cgroup_create(cg, err)) < 0 ||
-         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
-        goto out;
+    if (cg->systemd_unit) {
+        if ((r = oci_cgroup_systemd_start(cg, pid, spec->resources, o->id, err)) < 0 ||
+            (r = oci_cgroup_create(cg, err)) < 0 ||
+            (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
+            goto out;
+        if (oci_sync_send(sv[0], OCI_SYNC_CGROUP, 0, NULL) < 0) {
+            r = wait_child(sv[0], pid, true, "create", err);
+            if (r == 0)
+                r = hull_error_setx(err, EIO, "the container process exited during setup");
+            goto out;
+        }
+    }
     if ((r = oci_cgroup_enter(cg, pid, err)) < 0)
         goto out;
     oom_score(pid, p);

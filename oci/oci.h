@@ -230,6 +230,8 @@ enum oci_sync_type {
     OCI_SYNC_READY,     /* child -> parent: set up, about to wait for start / exec */
     OCI_SYNC_WARN,      /* child -> parent: a warning to log */
     OCI_SYNC_MAPS,      /* parent -> child: user namespace maps written (create) */
+    OCI_SYNC_CGROUP,    /* parent -> child: the systemd scope exists (create, systemd driver;
+                           the rootfs binds its cgroup) */
 };
 struct oci_sync_msg {
     int type;

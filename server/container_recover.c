@@ -13,6 +13,7 @@
 #include "server/container_internal.h"
 #include "server/sandbox.h"
 #include "server/recover.h"
+#include "common/cgroup.h"
 #include "common/cgroup_systemd.h"
 #include "common/mountinfo.h"
 
@@ -117,99 +118,11 @@ static bool match_id(void *opaque, const char *argv, size_t len)
 }
 
 /* ---- cgroups ------------------------------------------------------------------------------ */
-/* Mount points of every cgroup hierarchy (v1 and v2), from mountinfo. */
-static char **cgroup_mounts(size_t *n_out)
-{
-    char **out = xmalloc0(sizeof(char *));
-    size_t n = 0;
-    struct hull_mountinfo mi;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
-        *n_out = 0;
-        return out;
-    }
-    for (size_t i = 0; i < mi.n; i++) {
-        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
-            continue;
-        out = xrealloc(out, (n + 2) * sizeof(char *));
-        out[n++] = xstrdup(mi.v[i].mount_point);
-        out[n] = NULL;
-    }
-    hull_mountinfo_clear(&mi);
-    *n_out = n;
-    return out;
-}
-
 static void free_strv(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
-}
-
-/* The pids listed in a cgroup.procs file (*n of them, caller frees), or NULL. */
-static pid_t *read_procs(const char *procs, size_t *n_out)
-{
-    _cleanup_free_ char *text = NULL;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_read_file(procs, 1 << 20, &text, NULL, &err) < 0)
-        return NULL;
-    size_t n = 0, cap = 16;
-    pid_t *out = xmalloc0(cap * sizeof(pid_t));
-    for (char *p = text; *p;) {
-        char *end;
-        long pid = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        if (pid > 0 && pid != getpid()) {
-            if (n == cap) {
-                cap *= 2;
-                out = xrealloc(out, cap * sizeof(pid_t));
-            }
-            out[n++] = (pid_t)pid;
-        }
-        p = end;
-        while (*p == '\n')
-            p++;
-    }
-    *n_out = n;
-    return out;
-}
-
-static int cmp_pid(const void *a, const void *b)
-{
-    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* SIGKILLs what runs in the cgroup.  Each pid is pinned with a pidfd and signalled only if
- * it is still listed afterwards: a process that exited after the first read and whose pid
- * went to a process elsewhere is never hit. */
-static int kill_cgroup_procs(const char *procs)
-{
-    size_t n = 0, m = 0;
-    _cleanup_free_ pid_t *pids = read_procs(procs, &n);
-    if (pids == NULL)
-        return -1;
-    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
-        if (fds[i] < 0)
-            fds[i] = -errno;
-    }
-    _cleanup_free_ pid_t *now = n > 0 ? read_procs(procs, &m) : NULL;
-    if (now && m > 1)
-        qsort(now, m, sizeof(pid_t), cmp_pid);
-    for (size_t i = 0; i < n; i++) {
-        bool listed = now && bsearch(&pids[i], now, m, sizeof(pid_t), cmp_pid) != NULL;
-        if (listed && fds[i] >= 0)
-            syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0);
-        else if (listed && fds[i] == -ENOSYS)
-            kill(pids[i], SIGKILL);
-        if (fds[i] >= 0)
-            close(fds[i]);
-    }
-    return 0;
 }
 
 /* Removes the cgroup dir and those below it, deepest first; with kill, what runs in them is
@@ -246,7 +159,9 @@ static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
             return;
         if (errno != EBUSY || !kill_procs)
             break;
-        if (kill_cgroup_procs(procs) < 0)
+        /* the one kill sequence (common/cgroup.c): pidfd-pinned, re-checked */
+        _cleanup_error_ hull_error_t ke = NULL;
+        if (hull_cgroup_signal_procs(procs, SIGKILL, &ke) < 0 && access(procs, F_OK) < 0)
             break;
         usleep(20 * 1000);
     }
@@ -288,7 +203,7 @@ void recover_cgroup_remove_all(const char *path, bool kill_procs)
     if (!cgroup_path_ok(rel))
         return;
     size_t n = 0;
-    char **mnts = cgroup_mounts(&n);
+    char **mnts = hull_cgroup_mount_points(&n);
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *p = xasprintf("%s%s", mnts[i], rel);
         cgroup_kill_tree(p, 0, kill_procs);
@@ -566,7 +481,7 @@ void ctr_sweep_orphans(struct hull_server *srv)
     for_entries(srv, cs->socket_root, sweep_socket_entry);
     for_entries(srv, cs->exit_dir, sweep_exit_entry);
     struct cgroup_sweep cg = {.srv = srv};
-    cg.mnts = cgroup_mounts(&cg.n);
+    cg.mnts = hull_cgroup_mount_points(&cg.n);
     sandbox_foreach(srv, sweep_pod_cgroups, &cg);
     free_strv(cg.mnts, cg.n);
 }
