@@ -8,38 +8,100 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_MANIFEST  (4 << 20)
 #define PULL_PARALLEL 4
 #define MAX_LAYERS    500 /* overlayfs OVL_MAX_STACK */
 
+/* ---- callers that may go away ------------------------------------------------------------ */
+#define CANCEL_CHECK_NS (100 * 1000000LL)
+
+bool pull_ctx_gone(struct pull_ctx *c)
+{
+    if (c == NULL || c->cancelled == NULL)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    int64_t now = hull_monotonic_ns();
+    if (!c->gone && (c->checked_ns == 0 || now - c->checked_ns >= CANCEL_CHECK_NS)) {
+        c->checked_ns = now;
+        c->gone = c->cancelled(c->arg);
+    }
+    bool gone = c->gone;
+    pthread_mutex_unlock(&c->lock);
+    return gone;
+}
+
+static bool pull_ctx_gone_cb(void *arg)
+{
+    return pull_ctx_gone(arg);
+}
+
 /* ---- in-flight work shared between pulls --------------------------------------------------- */
+static void inflight_free(struct inflight *f)
+{
+    pthread_cond_destroy(&f->cond);
+    free(f->key);
+    free(f->msg);
+    free(f->parties);
+    free(f);
+}
+
+static void inflight_drop_party(struct inflight *f, struct pull_ctx *ctx)
+{
+    for (size_t i = 0; i < f->n_parties; i++)
+        if (f->parties[i] == ctx) {
+            f->parties[i] = f->parties[--f->n_parties];
+            break;
+        }
+}
+
 /* Returns 1 if the caller must do the work (and later call inflight_finish), 0 if another
- * caller did it successfully, or a negative errno with its error. Called with s->lock held. */
-static int inflight_join(struct image_store *s, const char *key, struct inflight **mine,
-                         hull_error_t *err)
+ * caller did it successfully, or a negative errno with its error (-ECANCELED: our own caller
+ * went away while we waited). Called with s->lock held. */
+static int inflight_join(struct image_store *s, const char *key, struct pull_ctx *ctx,
+                         struct inflight **mine, hull_error_t *err)
 {
     for (struct inflight *f = s->inflight; f; f = f->next) {
         if (strcmp(f->key, key) != 0)
             continue;
         f->waiters++;
-        while (!f->done)
-            pthread_cond_wait(&f->cond, &s->lock);
-        int st = f->status;
-        if (st < 0)
-            hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
-        if (--f->waiters == 0) {
-            pthread_cond_destroy(&f->cond);
-            free(f->key);
-            free(f->msg);
-            free(f);
+        f->parties = xrealloc(f->parties, (f->n_parties + 1) * sizeof(*f->parties));
+        f->parties[f->n_parties++] = ctx;
+        bool gave_up = false;
+        while (!f->done) {
+            if (pull_ctx_gone(ctx)) {
+                gave_up = true;
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&f->cond, &s->lock, &ts);
         }
+        int st;
+        if (gave_up) {
+            inflight_drop_party(f, ctx);
+            st = hull_error_setx(err, ECANCELED, "pull abandoned by its caller");
+        } else {
+            st = f->status;
+            if (st < 0)
+                hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
+        }
+        if (--f->waiters == 0 && f->done)
+            inflight_free(f);
         return st < 0 ? st : 0;
     }
     struct inflight *f = xmalloc0(sizeof(*f));
     f->key = xstrdup(key);
     pthread_cond_init(&f->cond, NULL);
+    f->parties = xmalloc0(sizeof(*f->parties));
+    f->parties[f->n_parties++] = ctx;
     f->next = s->inflight;
     s->inflight = f;
     *mine = f;
@@ -60,13 +122,34 @@ static void inflight_finish(struct image_store *s, struct inflight *f, int statu
     if (status < 0)
         f->msg = xstrdup(hull_error_msg(err));
     if (f->waiters == 0) {
-        pthread_cond_destroy(&f->cond);
-        free(f->key);
-        free(f->msg);
-        free(f);
+        inflight_free(f);
         return;
     }
     pthread_cond_broadcast(&f->cond);
+}
+
+/* The owner's check while it works: true once every pull that wants the work is gone. */
+struct inflight_abort {
+    struct image_store *s;
+    struct inflight *f;
+};
+
+static bool inflight_abandoned(void *arg)
+{
+    struct inflight_abort *a = arg;
+    struct inflight *f = a->f;
+    pthread_mutex_lock(&a->s->lock);
+    int64_t now = hull_monotonic_ns();
+    if (!f->abandoned && (f->checked_ns == 0 || now - f->checked_ns >= CANCEL_CHECK_NS)) {
+        f->checked_ns = now;
+        bool all = f->n_parties > 0;
+        for (size_t i = 0; i < f->n_parties && all; i++)
+            all = f->parties[i] && f->parties[i]->cancelled && pull_ctx_gone(f->parties[i]);
+        f->abandoned = all;
+    }
+    bool r = f->abandoned;
+    pthread_mutex_unlock(&a->s->lock);
+    return r;
 }
 
 /* ---- pulling ------------------------------------------------------------------------------- */
@@ -95,7 +178,7 @@ static int fetch_small_blob(struct image_store *s, struct registry_session *sess
     _cleanup_close_ int fd = open_tmpfile(s, err);
     if (fd < 0)
         return fd;
-    int r = registry_get_blob_capped(sess, digest, size, max, fd, false, err);
+    int r = registry_get_blob_capped(sess, digest, size, max, fd, false, NULL, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
@@ -103,7 +186,8 @@ static int fetch_small_blob(struct image_store *s, struct registry_session *sess
 }
 
 static int ensure_layer(struct image_store *s, struct registry_session *sess,
-                        const struct layer_ref *lr, int64_t *budget, hull_error_t *err)
+                        const struct layer_ref *lr, int64_t *budget, struct pull_ctx *ctx,
+                        hull_error_t *err)
 {
     _cleanup_free_ char *key = xasprintf("layer:%s", lr->diff_id);
     for (int round = 0; round < 2; round++) {
@@ -113,17 +197,20 @@ static int ensure_layer(struct image_store *s, struct registry_session *sess,
             pthread_mutex_unlock(&s->lock);
             return 0;
         }
-        int j = inflight_join(s, key, &mine, err);
+        int j = inflight_join(s, key, ctx, &mine, err);
         pthread_mutex_unlock(&s->lock);
         if (j == 0)
             return 0;
-        if (j < 0 && round == 0) {
+        if (j < 0 && round == 0 && !pull_ctx_gone(ctx)) {
             hull_error_free(err);
-            continue;
+            continue; /* theirs failed (or was abandoned by its callers): try ourselves */
         }
         if (j < 0)
             return j;
-        int r = img_layer_fetch(s, sess, lr, budget, err);
+        /* the work goes on while any pull that wants it is still wanted by its caller */
+        struct inflight_abort ia = {.s = s, .f = mine};
+        struct img_abort abort = {.fn = inflight_abandoned, .arg = &ia};
+        int r = img_layer_fetch(s, sess, lr, budget, &abort, err);
         pthread_mutex_lock(&s->lock);
         inflight_finish(s, mine, r < 0 ? r : 0, err);
         pthread_mutex_unlock(&s->lock);
@@ -140,6 +227,7 @@ struct layer_job {
     size_t next;    /* atomic */
     int64_t budget; /* atomic: bytes the image may still unpack to (max_image_size) */
     bool capped;
+    struct pull_ctx *ctx;
     int status; /* first failure */
     hull_error_t err;
     pthread_mutex_t lock;
@@ -158,7 +246,10 @@ static void *layer_worker(void *opaque)
         if (failed)
             break;
         hull_error_t e = NULL;
-        int r = ensure_layer(j->s, j->sess, &j->layers[i], j->capped ? &j->budget : NULL, &e);
+        int r = pull_ctx_gone(j->ctx)
+                    ? hull_error_setx(&e, ECANCELED, "pull abandoned by its caller")
+                    : ensure_layer(j->s, j->sess, &j->layers[i], j->capped ? &j->budget : NULL,
+                                   j->ctx, &e);
         if (r < 0) {
             pthread_mutex_lock(&j->lock);
             if (j->status == 0) {
@@ -174,9 +265,10 @@ static void *layer_worker(void *opaque)
 }
 
 static int ensure_layers(struct image_store *s, struct registry_session *sess,
-                         struct layer_ref *layers, size_t n, hull_error_t *err)
+                         struct layer_ref *layers, size_t n, struct pull_ctx *ctx,
+                         hull_error_t *err)
 {
-    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n};
+    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n, .ctx = ctx};
     uint64_t cap = registry_session_image_cap(sess);
     if (cap > 0) {
         /* layers present already count with their recorded size */
@@ -475,10 +567,19 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
 int image_pull(struct image_store *s, const char *refstr, const struct image_auth *auth,
                char **image_id, hull_error_t *err)
 {
+    return image_pull_cancellable(s, refstr, auth, NULL, NULL, image_id, err);
+}
+
+int image_pull_cancellable(struct image_store *s, const char *refstr, const struct image_auth *auth,
+                           bool (*cancelled)(void *arg), void *arg, char **image_id,
+                           hull_error_t *err)
+{
     struct image_ref ref;
     int r = image_ref_parse(refstr, &ref, err);
     if (r < 0)
         return r;
+    struct pull_ctx ctx = {.cancelled = cancelled, .arg = arg};
+    pthread_mutex_init(&ctx.lock, NULL);
     _cleanup_free_ char *name = image_ref_string(&ref);
     pthread_mutex_lock(&s->lock);
     const struct registry_config *cfg = s->cfg;
@@ -493,6 +594,10 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     r = registry_session_new(cfg, s->tokens, &ref, auth, &sess, err);
     if (r < 0)
         goto out;
+    if (cancelled) {
+        struct img_abort own = {.fn = pull_ctx_gone_cb, .arg = &ctx};
+        registry_session_set_abort(sess, &own);
+    }
     r = fetch_manifest(s, sess, &ref, &p, err);
     if (r < 0)
         goto out;
@@ -524,7 +629,7 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
         }
     }
     for (int attempt = 0;; attempt++) {
-        r = ensure_layers(s, sess, p.layers, p.n_layers, err);
+        r = ensure_layers(s, sess, p.layers, p.n_layers, &ctx, err);
         if (r < 0)
             goto out;
         pthread_mutex_lock(&s->lock);
@@ -555,5 +660,6 @@ out : {
     pulled_free(&p);
     registry_session_free(sess);
     image_ref_free(&ref);
+    pthread_mutex_destroy(&ctx.lock);
     return r;
 }
