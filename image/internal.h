@@ -136,6 +136,9 @@ struct inflight {
     size_t n_parties;
     int64_t checked_ns;
     bool abandoned;
+    char *data; /* a result handed to the waiters (a config), or NULL */
+    size_t len;
+    bool linked; /* in s->inflight: joiners find it (done ones hand over data at once) */
     struct inflight *next;
 };
 

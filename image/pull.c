@@ -45,6 +45,7 @@ static void inflight_free(struct inflight *f)
     free(f->key);
     free(f->msg);
     free(f->parties);
+    free(f->data);
     free(f);
 }
 
@@ -61,7 +62,7 @@ static void inflight_drop_party(struct inflight *f, struct pull_ctx *ctx)
  * caller did it successfully, or a negative errno with its error (-ECANCELED: our own caller
  * went away while we waited). Called with s->lock held. */
 static int inflight_join(struct image_store *s, const char *key, struct pull_ctx *ctx,
-                         struct inflight **mine, hull_error_t *err)
+                         struct inflight **mine, char **data, size_t *len, hull_error_t *err)
 {
     for (struct inflight *f = s->inflight; f; f = f->next) {
         if (strcmp(f->key, key) != 0)
@@ -92,8 +93,13 @@ static int inflight_join(struct image_store *s, const char *key, struct pull_ctx
             st = f->status;
             if (st < 0)
                 hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
+            else if (data && f->data) {
+                *data = xmalloc0(f->len + 1);
+                memcpy(*data, f->data, f->len);
+                *len = f->len;
+            }
         }
-        if (--f->waiters == 0 && f->done)
+        if (--f->waiters == 0 && f->done && !f->linked)
             inflight_free(f);
         return st < 0 ? st : 0;
     }
@@ -104,24 +110,41 @@ static int inflight_join(struct image_store *s, const char *key, struct pull_ctx
     f->parties[f->n_parties++] = ctx;
     f->next = s->inflight;
     s->inflight = f;
+    f->linked = true;
     *mine = f;
     return 1;
 }
 
-/* Called with s->lock held. */
-static void inflight_finish(struct image_store *s, struct inflight *f, int status,
-                            hull_error_t *err)
+static void inflight_unlink(struct image_store *s, struct inflight *f)
 {
     for (struct inflight **pp = &s->inflight; *pp; pp = &(*pp)->next)
         if (*pp == f) {
             *pp = f->next;
             break;
         }
+    f->linked = false;
+}
+
+/* Ends a lingering entry (see inflight_finish). Called with s->lock held. */
+static void inflight_retire(struct image_store *s, struct inflight *f)
+{
+    inflight_unlink(s, f);
+    if (f->waiters == 0)
+        inflight_free(f);
+}
+
+/* Called with s->lock held.  With linger, a success stays findable (its data handed to pulls
+ * that join later) until inflight_retire. */
+static void inflight_finish(struct image_store *s, struct inflight *f, int status, bool linger,
+                            hull_error_t *err)
+{
+    if (!linger || status < 0)
+        inflight_unlink(s, f);
     f->done = true;
     f->status = status;
     if (status < 0)
         f->msg = xstrdup(hull_error_msg(err));
-    if (f->waiters == 0) {
+    if (f->waiters == 0 && !f->linked) {
         inflight_free(f);
         return;
     }
@@ -166,23 +189,55 @@ static int open_tmpfile(struct image_store *s, hull_error_t *err)
  * downloaded (at most max bytes, also when the descriptor gives no size) and verified, but not
  * stored: commit_image stores it once the whole pull succeeded. */
 static int fetch_small_blob(struct image_store *s, struct registry_session *sess,
-                            const char *digest, int64_t size, size_t max, char **out, size_t *len,
-                            hull_error_t *err)
+                            const char *digest, int64_t size, size_t max, struct pull_ctx *ctx,
+                            struct inflight **linger, char **out, size_t *len, hull_error_t *err)
 {
     _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(digest));
+    _cleanup_free_ char *key = xasprintf("blob:%s", digest);
     if (size > (int64_t)max)
         return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large (at most %zu)", digest,
                                (long long)size, max);
-    if (access(path, F_OK) == 0)
-        return hull_read_file(path, max, out, len, err);
-    _cleanup_close_ int fd = open_tmpfile(s, err);
-    if (fd < 0)
-        return fd;
-    int r = registry_get_blob_capped(sess, digest, size, max, fd, false, NULL, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
-    return hull_read_file(proc, max, out, len, err);
+    for (int round = 0; round < 2; round++) {
+        if (access(path, F_OK) == 0)
+            return hull_read_file(path, max, out, len, err);
+        /* concurrent pulls of one image download it once (handed over in memory) */
+        struct inflight *mine = NULL;
+        pthread_mutex_lock(&s->lock);
+        int j = inflight_join(s, key, ctx, &mine, out, len, err);
+        pthread_mutex_unlock(&s->lock);
+        if (j == 0 && *out)
+            return 0;
+        if (j == 0 || (j < 0 && round == 0 && !pull_ctx_gone(ctx))) {
+            hull_error_free(err);
+            continue;
+        }
+        if (j < 0)
+            return j;
+        int r;
+        {
+            _cleanup_close_ int fd = open_tmpfile(s, err);
+            r = fd;
+            if (fd >= 0)
+                r = registry_get_blob_capped(sess, digest, size, max, fd, false, NULL, err);
+            if (r >= 0) {
+                _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+                r = hull_read_file(proc, max, out, len, err);
+            }
+        }
+        pthread_mutex_lock(&s->lock);
+        if (r >= 0) {
+            mine->data = xmalloc0(*len + 1);
+            memcpy(mine->data, *out, *len);
+            mine->len = *len;
+        }
+        /* kept for the pulls that start before this one commits (and stores it) */
+        inflight_finish(s, mine, r < 0 ? r : 0, true, err);
+        if (r >= 0)
+            *linger = mine;
+        pthread_mutex_unlock(&s->lock);
+        return r < 0 ? r : 0;
+    }
+    return hull_error_setx(err, EAGAIN, "blob %s: no download succeeded", digest);
 }
 
 static int ensure_layer(struct image_store *s, struct registry_session *sess,
@@ -197,7 +252,7 @@ static int ensure_layer(struct image_store *s, struct registry_session *sess,
             pthread_mutex_unlock(&s->lock);
             return 0;
         }
-        int j = inflight_join(s, key, ctx, &mine, err);
+        int j = inflight_join(s, key, ctx, &mine, NULL, NULL, err);
         pthread_mutex_unlock(&s->lock);
         if (j == 0)
             return 0;
@@ -212,7 +267,7 @@ static int ensure_layer(struct image_store *s, struct registry_session *sess,
         struct img_abort abort = {.fn = inflight_abandoned, .arg = &ia};
         int r = img_layer_fetch(s, sess, lr, budget, &abort, err);
         pthread_mutex_lock(&s->lock);
-        inflight_finish(s, mine, r < 0 ? r : 0, err);
+        inflight_finish(s, mine, r < 0 ? r : 0, false, err);
         pthread_mutex_unlock(&s->lock);
         return r;
     }
@@ -586,6 +641,7 @@ int image_pull_cancellable(struct image_store *s, const char *refstr, const stru
     pthread_mutex_unlock(&s->lock);
     struct registry_session *sess = NULL;
     struct pulled p = {0};
+    struct inflight *config_inflight = NULL; /* our config download, shared until we end */
     _cleanup_free_ char *config_json = NULL;
     int64_t t0 = hull_monotonic_ns();
     pthread_mutex_lock(&s->lock);
@@ -602,8 +658,8 @@ int image_pull_cancellable(struct image_store *s, const char *refstr, const stru
     if (r < 0)
         goto out;
     size_t cfg_len = 0;
-    r = fetch_small_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &config_json,
-                         &cfg_len, err);
+    r = fetch_small_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &ctx,
+                         &config_inflight, &config_json, &cfg_len, err);
     if (r < 0) {
         hull_error_wrap(err, "config %s", p.config_digest);
         goto out;
@@ -650,6 +706,8 @@ out : {
      * pull still running may be about to use them) */
     char **trash = NULL;
     pthread_mutex_lock(&s->lock);
+    if (config_inflight)
+        inflight_retire(s, config_inflight);
     if (--s->pulls == 0 && r < 0)
         trash = img_gc_locked(s);
     pthread_mutex_unlock(&s->lock);
