@@ -488,8 +488,7 @@ def pull_finished(d):
 
 def test_pull_whose_caller_gave_up_is_cancelled(hulld_factory, registry, bomb):
     ref, image_id = bomb
-    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", "0",
-                      "--image-fs-min-free", "0")
+    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", "0")
     e = pull_error(d, ref, timeout=1.5)
     assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     deadline = time.time() + 120
@@ -505,8 +504,7 @@ def test_pull_whose_caller_gave_up_is_cancelled(hulld_factory, registry, bomb):
 
 def test_pull_shared_with_a_caller_still_waiting_goes_on(hulld_factory, registry, bomb):
     ref, image_id = bomb
-    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", "0",
-                      "--image-fs-min-free", "0")
+    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", "0")
     result = {}
 
     def patient():
