@@ -80,9 +80,11 @@ int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t m
  * the free space that must stay on the target filesystem (ENOSPC before a file that would eat
  * into it is written). */
 struct image_unpack_limits {
-    uint64_t max_bytes;    /* this layer's file data (0: none) */
-    int64_t *image_budget; /* NULL: none */
-    uint64_t min_free;     /* 0: no check */
+    uint64_t max_bytes;       /* this layer's file data (0: none) */
+    int64_t *image_budget;    /* NULL: none */
+    uint64_t min_free;        /* 0: no check */
+    bool (*abort)(void *arg); /* polled between blocks: true stops the unpack (ECANCELED) */
+    void *abort_arg;
 };
 int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
                                const struct image_unpack_limits *lim,
@@ -163,6 +165,12 @@ void image_info_list_free(struct image_info **list, size_t n);
  * refused, EILSEQ digest mismatch, EPROTO bad manifest, ETIMEDOUT, ECONNREFUSED/EIO network. */
 int image_pull(struct image_store *s, const char *ref, const struct image_auth *auth,
                char **image_id, hull_error_t *err);
+/* The same for a caller that may go away: cancelled(arg) (called from several threads, never
+ * at once, at most every 100 ms) returning true stops the pull's downloads and unpacks
+ * (ECANCELED), except work another pull still waits for. */
+int image_pull_cancellable(struct image_store *s, const char *ref, const struct image_auth *auth,
+                           bool (*cancelled)(void *arg), void *arg, char **image_id,
+                           hull_error_t *err);
 
 /* Finds an image by id ("sha256:<hex>", "<hex>", or an unambiguous hex prefix >= 12 chars), tag
  * or digest reference (normalised).  ENOENT if none. */

@@ -118,7 +118,8 @@ static void *unpack_thread(void *opaque)
  * unpack runs while the download goes on (through a socket pair), into a temp dir that is
  * committed only once the compressed digest and the diff id both matched. */
 int img_layer_fetch(struct image_store *s, struct registry_session *sess,
-                    const struct layer_ref *lr, int64_t *image_budget, hull_error_t *err)
+                    const struct layer_ref *lr, int64_t *image_budget,
+                    const struct img_abort *abort, hull_error_t *err)
 {
     _cleanup_free_ char *linkpath = NULL; /* before any goto fail */
     char name[16];
@@ -151,7 +152,9 @@ int img_layer_fetch(struct image_store *s, struct registry_session *sess,
                                  .diff_id = lr->diff_id,
                                  .lim = {.max_bytes = registry_session_layer_cap(sess),
                                          .image_budget = image_budget,
-                                         .min_free = registry_session_min_free(sess)}};
+                                         .min_free = registry_session_min_free(sess),
+                                         .abort = abort ? abort->fn : NULL,
+                                         .abort_arg = abort ? abort->arg : NULL}};
         pthread_t th;
         if (pthread_create(&th, NULL, unpack_thread, &job) != 0) {
             close(sv[0]);
@@ -159,7 +162,7 @@ int img_layer_fetch(struct image_store *s, struct registry_session *sess,
             r = hull_error_setx(err, EAGAIN, "cannot start an unpack thread");
             goto fail;
         }
-        r = registry_get_blob(sess, lr->digest, lr->size, sv[0], true, err);
+        r = registry_get_blob_capped(sess, lr->digest, lr->size, 0, sv[0], true, abort, err);
         shutdown(sv[0], SHUT_WR); /* end of stream for the unpacker */
         pthread_join(th, NULL);
         close(sv[0]);

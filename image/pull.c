@@ -8,65 +8,171 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_MANIFEST  (4 << 20)
 #define PULL_PARALLEL 4
 #define MAX_LAYERS    500 /* overlayfs OVL_MAX_STACK */
 
+/* ---- callers that may go away ------------------------------------------------------------ */
+#define CANCEL_CHECK_NS (100 * 1000000LL)
+
+bool pull_ctx_gone(struct pull_ctx *c)
+{
+    if (c == NULL || c->cancelled == NULL)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    int64_t now = hull_monotonic_ns();
+    if (!c->gone && (c->checked_ns == 0 || now - c->checked_ns >= CANCEL_CHECK_NS)) {
+        c->checked_ns = now;
+        c->gone = c->cancelled(c->arg);
+    }
+    bool gone = c->gone;
+    pthread_mutex_unlock(&c->lock);
+    return gone;
+}
+
+static bool pull_ctx_gone_cb(void *arg)
+{
+    return pull_ctx_gone(arg);
+}
+
 /* ---- in-flight work shared between pulls --------------------------------------------------- */
+static void inflight_free(struct inflight *f)
+{
+    pthread_cond_destroy(&f->cond);
+    free(f->key);
+    free(f->msg);
+    free(f->parties);
+    free(f->data);
+    free(f);
+}
+
+static void inflight_drop_party(struct inflight *f, struct pull_ctx *ctx)
+{
+    for (size_t i = 0; i < f->n_parties; i++)
+        if (f->parties[i] == ctx) {
+            f->parties[i] = f->parties[--f->n_parties];
+            break;
+        }
+}
+
 /* Returns 1 if the caller must do the work (and later call inflight_finish), 0 if another
- * caller did it successfully, or a negative errno with its error. Called with s->lock held. */
-static int inflight_join(struct image_store *s, const char *key, struct inflight **mine,
-                         hull_error_t *err)
+ * caller did it successfully, or a negative errno with its error (-ECANCELED: our own caller
+ * went away while we waited). Called with s->lock held. */
+static int inflight_join(struct image_store *s, const char *key, struct pull_ctx *ctx,
+                         struct inflight **mine, char **data, size_t *len, hull_error_t *err)
 {
     for (struct inflight *f = s->inflight; f; f = f->next) {
         if (strcmp(f->key, key) != 0)
             continue;
         f->waiters++;
-        while (!f->done)
-            pthread_cond_wait(&f->cond, &s->lock);
-        int st = f->status;
-        if (st < 0)
-            hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
-        if (--f->waiters == 0) {
-            pthread_cond_destroy(&f->cond);
-            free(f->key);
-            free(f->msg);
-            free(f);
+        f->parties = xrealloc(f->parties, (f->n_parties + 1) * sizeof(*f->parties));
+        f->parties[f->n_parties++] = ctx;
+        bool gave_up = false;
+        while (!f->done) {
+            if (pull_ctx_gone(ctx)) {
+                gave_up = true;
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&f->cond, &s->lock, &ts);
         }
+        int st;
+        if (gave_up) {
+            inflight_drop_party(f, ctx);
+            st = hull_error_setx(err, ECANCELED, "pull abandoned by its caller");
+        } else {
+            st = f->status;
+            if (st < 0)
+                hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
+            else if (data && f->data) {
+                *data = xmalloc0(f->len + 1);
+                memcpy(*data, f->data, f->len);
+                *len = f->len;
+            }
+        }
+        if (--f->waiters == 0 && f->done && !f->linked)
+            inflight_free(f);
         return st < 0 ? st : 0;
     }
     struct inflight *f = xmalloc0(sizeof(*f));
     f->key = xstrdup(key);
     pthread_cond_init(&f->cond, NULL);
+    f->parties = xmalloc0(sizeof(*f->parties));
+    f->parties[f->n_parties++] = ctx;
     f->next = s->inflight;
     s->inflight = f;
+    f->linked = true;
     *mine = f;
     return 1;
 }
 
-/* Called with s->lock held. */
-static void inflight_finish(struct image_store *s, struct inflight *f, int status,
-                            hull_error_t *err)
+static void inflight_unlink(struct image_store *s, struct inflight *f)
 {
     for (struct inflight **pp = &s->inflight; *pp; pp = &(*pp)->next)
         if (*pp == f) {
             *pp = f->next;
             break;
         }
+    f->linked = false;
+}
+
+/* Ends a lingering entry (see inflight_finish). Called with s->lock held. */
+static void inflight_retire(struct image_store *s, struct inflight *f)
+{
+    inflight_unlink(s, f);
+    if (f->waiters == 0)
+        inflight_free(f);
+}
+
+/* Called with s->lock held.  With linger, a success stays findable (its data handed to pulls
+ * that join later) until inflight_retire. */
+static void inflight_finish(struct image_store *s, struct inflight *f, int status, bool linger,
+                            hull_error_t *err)
+{
+    if (!linger || status < 0)
+        inflight_unlink(s, f);
     f->done = true;
     f->status = status;
     if (status < 0)
         f->msg = xstrdup(hull_error_msg(err));
-    if (f->waiters == 0) {
-        pthread_cond_destroy(&f->cond);
-        free(f->key);
-        free(f->msg);
-        free(f);
+    if (f->waiters == 0 && !f->linked) {
+        inflight_free(f);
         return;
     }
     pthread_cond_broadcast(&f->cond);
+}
+
+/* The owner's check while it works: true once every pull that wants the work is gone. */
+struct inflight_abort {
+    struct image_store *s;
+    struct inflight *f;
+};
+
+static bool inflight_abandoned(void *arg)
+{
+    struct inflight_abort *a = arg;
+    struct inflight *f = a->f;
+    pthread_mutex_lock(&a->s->lock);
+    int64_t now = hull_monotonic_ns();
+    if (!f->abandoned && (f->checked_ns == 0 || now - f->checked_ns >= CANCEL_CHECK_NS)) {
+        f->checked_ns = now;
+        bool all = f->n_parties > 0;
+        for (size_t i = 0; i < f->n_parties && all; i++)
+            all = f->parties[i] && f->parties[i]->cancelled && pull_ctx_gone(f->parties[i]);
+        f->abandoned = all;
+    }
+    bool r = f->abandoned;
+    pthread_mutex_unlock(&a->s->lock);
+    return r;
 }
 
 /* ---- pulling ------------------------------------------------------------------------------- */
@@ -83,27 +189,60 @@ static int open_tmpfile(struct image_store *s, hull_error_t *err)
  * downloaded (at most max bytes, also when the descriptor gives no size) and verified, but not
  * stored: commit_image stores it once the whole pull succeeded. */
 static int fetch_small_blob(struct image_store *s, struct registry_session *sess,
-                            const char *digest, int64_t size, size_t max, char **out, size_t *len,
-                            hull_error_t *err)
+                            const char *digest, int64_t size, size_t max, struct pull_ctx *ctx,
+                            struct inflight **linger, char **out, size_t *len, hull_error_t *err)
 {
     _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(digest));
+    _cleanup_free_ char *key = xasprintf("blob:%s", digest);
     if (size > (int64_t)max)
         return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large (at most %zu)", digest,
                                (long long)size, max);
-    if (access(path, F_OK) == 0)
-        return hull_read_file(path, max, out, len, err);
-    _cleanup_close_ int fd = open_tmpfile(s, err);
-    if (fd < 0)
-        return fd;
-    int r = registry_get_blob_capped(sess, digest, size, max, fd, false, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
-    return hull_read_file(proc, max, out, len, err);
+    for (int round = 0; round < 2; round++) {
+        if (access(path, F_OK) == 0)
+            return hull_read_file(path, max, out, len, err);
+        /* concurrent pulls of one image download it once (handed over in memory) */
+        struct inflight *mine = NULL;
+        pthread_mutex_lock(&s->lock);
+        int j = inflight_join(s, key, ctx, &mine, out, len, err);
+        pthread_mutex_unlock(&s->lock);
+        if (j == 0 && *out)
+            return 0;
+        if (j == 0 || (j < 0 && round == 0 && !pull_ctx_gone(ctx))) {
+            hull_error_free(err);
+            continue;
+        }
+        if (j < 0)
+            return j;
+        int r;
+        {
+            _cleanup_close_ int fd = open_tmpfile(s, err);
+            r = fd;
+            if (fd >= 0)
+                r = registry_get_blob_capped(sess, digest, size, max, fd, false, NULL, err);
+            if (r >= 0) {
+                _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+                r = hull_read_file(proc, max, out, len, err);
+            }
+        }
+        pthread_mutex_lock(&s->lock);
+        if (r >= 0) {
+            mine->data = xmalloc0(*len + 1);
+            memcpy(mine->data, *out, *len);
+            mine->len = *len;
+        }
+        /* kept for the pulls that start before this one commits (and stores it) */
+        inflight_finish(s, mine, r < 0 ? r : 0, true, err);
+        if (r >= 0)
+            *linger = mine;
+        pthread_mutex_unlock(&s->lock);
+        return r < 0 ? r : 0;
+    }
+    return hull_error_setx(err, EAGAIN, "blob %s: no download succeeded", digest);
 }
 
 static int ensure_layer(struct image_store *s, struct registry_session *sess,
-                        const struct layer_ref *lr, int64_t *budget, hull_error_t *err)
+                        const struct layer_ref *lr, int64_t *budget, struct pull_ctx *ctx,
+                        hull_error_t *err)
 {
     _cleanup_free_ char *key = xasprintf("layer:%s", lr->diff_id);
     for (int round = 0; round < 2; round++) {
@@ -113,19 +252,22 @@ static int ensure_layer(struct image_store *s, struct registry_session *sess,
             pthread_mutex_unlock(&s->lock);
             return 0;
         }
-        int j = inflight_join(s, key, &mine, err);
+        int j = inflight_join(s, key, ctx, &mine, NULL, NULL, err);
         pthread_mutex_unlock(&s->lock);
         if (j == 0)
             return 0;
-        if (j < 0 && round == 0) {
+        if (j < 0 && round == 0 && !pull_ctx_gone(ctx)) {
             hull_error_free(err);
-            continue;
+            continue; /* theirs failed (or was abandoned by its callers): try ourselves */
         }
         if (j < 0)
             return j;
-        int r = img_layer_fetch(s, sess, lr, budget, err);
+        /* the work goes on while any pull that wants it is still wanted by its caller */
+        struct inflight_abort ia = {.s = s, .f = mine};
+        struct img_abort abort = {.fn = inflight_abandoned, .arg = &ia};
+        int r = img_layer_fetch(s, sess, lr, budget, &abort, err);
         pthread_mutex_lock(&s->lock);
-        inflight_finish(s, mine, r < 0 ? r : 0, err);
+        inflight_finish(s, mine, r < 0 ? r : 0, false, err);
         pthread_mutex_unlock(&s->lock);
         return r;
     }
@@ -140,6 +282,7 @@ struct layer_job {
     size_t next;    /* atomic */
     int64_t budget; /* atomic: bytes the image may still unpack to (max_image_size) */
     bool capped;
+    struct pull_ctx *ctx;
     int status; /* first failure */
     hull_error_t err;
     pthread_mutex_t lock;
@@ -158,7 +301,10 @@ static void *layer_worker(void *opaque)
         if (failed)
             break;
         hull_error_t e = NULL;
-        int r = ensure_layer(j->s, j->sess, &j->layers[i], j->capped ? &j->budget : NULL, &e);
+        int r = pull_ctx_gone(j->ctx)
+                    ? hull_error_setx(&e, ECANCELED, "pull abandoned by its caller")
+                    : ensure_layer(j->s, j->sess, &j->layers[i], j->capped ? &j->budget : NULL,
+                                   j->ctx, &e);
         if (r < 0) {
             pthread_mutex_lock(&j->lock);
             if (j->status == 0) {
@@ -174,9 +320,10 @@ static void *layer_worker(void *opaque)
 }
 
 static int ensure_layers(struct image_store *s, struct registry_session *sess,
-                         struct layer_ref *layers, size_t n, hull_error_t *err)
+                         struct layer_ref *layers, size_t n, struct pull_ctx *ctx,
+                         hull_error_t *err)
 {
-    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n};
+    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n, .ctx = ctx};
     uint64_t cap = registry_session_image_cap(sess);
     if (cap > 0) {
         /* layers present already count with their recorded size */
@@ -475,16 +622,26 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
 int image_pull(struct image_store *s, const char *refstr, const struct image_auth *auth,
                char **image_id, hull_error_t *err)
 {
+    return image_pull_cancellable(s, refstr, auth, NULL, NULL, image_id, err);
+}
+
+int image_pull_cancellable(struct image_store *s, const char *refstr, const struct image_auth *auth,
+                           bool (*cancelled)(void *arg), void *arg, char **image_id,
+                           hull_error_t *err)
+{
     struct image_ref ref;
     int r = image_ref_parse(refstr, &ref, err);
     if (r < 0)
         return r;
+    struct pull_ctx ctx = {.cancelled = cancelled, .arg = arg};
+    pthread_mutex_init(&ctx.lock, NULL);
     _cleanup_free_ char *name = image_ref_string(&ref);
     pthread_mutex_lock(&s->lock);
     const struct registry_config *cfg = s->cfg;
     pthread_mutex_unlock(&s->lock);
     struct registry_session *sess = NULL;
     struct pulled p = {0};
+    struct inflight *config_inflight = NULL; /* our config download, shared until we end */
     _cleanup_free_ char *config_json = NULL;
     int64_t t0 = hull_monotonic_ns();
     pthread_mutex_lock(&s->lock);
@@ -493,12 +650,16 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     r = registry_session_new(cfg, s->tokens, &ref, auth, &sess, err);
     if (r < 0)
         goto out;
+    if (cancelled) {
+        struct img_abort own = {.fn = pull_ctx_gone_cb, .arg = &ctx};
+        registry_session_set_abort(sess, &own);
+    }
     r = fetch_manifest(s, sess, &ref, &p, err);
     if (r < 0)
         goto out;
     size_t cfg_len = 0;
-    r = fetch_small_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &config_json,
-                         &cfg_len, err);
+    r = fetch_small_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &ctx,
+                         &config_inflight, &config_json, &cfg_len, err);
     if (r < 0) {
         hull_error_wrap(err, "config %s", p.config_digest);
         goto out;
@@ -524,7 +685,7 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
         }
     }
     for (int attempt = 0;; attempt++) {
-        r = ensure_layers(s, sess, p.layers, p.n_layers, err);
+        r = ensure_layers(s, sess, p.layers, p.n_layers, &ctx, err);
         if (r < 0)
             goto out;
         pthread_mutex_lock(&s->lock);
@@ -545,6 +706,8 @@ out : {
      * pull still running may be about to use them) */
     char **trash = NULL;
     pthread_mutex_lock(&s->lock);
+    if (config_inflight)
+        inflight_retire(s, config_inflight);
     if (--s->pulls == 0 && r < 0)
         trash = img_gc_locked(s);
     pthread_mutex_unlock(&s->lock);
@@ -555,5 +718,6 @@ out : {
     pulled_free(&p);
     registry_session_free(sess);
     image_ref_free(&ref);
+    pthread_mutex_destroy(&ctx.lock);
     return r;
 }

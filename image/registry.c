@@ -208,8 +208,9 @@ struct registry_session {
     char *user;           /* for token cache keys */
     struct endpoint *eps;
     size_t n_eps;
-    size_t active;        /* endpoint that served the manifest */
-    pthread_mutex_t lock; /* endpoints' auth headers: a pull's layer threads share them */
+    size_t active;          /* endpoint that served the manifest */
+    struct img_abort abort; /* fn NULL: none */
+    pthread_mutex_t lock;   /* endpoints' auth headers: a pull's layer threads share them */
     long timeout_s;
 };
 
@@ -412,8 +413,10 @@ struct xfer {
     bool stream;
     uint64_t delivered;
     bool sink_closed;
-    bool fatal;      /* a failure retrying cannot fix (TLS verification, protocol) */
-    bool bad_header; /* the server sent a header value with control characters */
+    bool fatal;                    /* a failure retrying cannot fix (TLS verification, protocol) */
+    bool bad_header;               /* the server sent a header value with control characters */
+    const struct img_abort *abort; /* NULL: the session's */
+    bool aborted;
     /* resuming an interrupted blob download with a Range request */
     uint64_t resume_at; /* 0: a full request */
     bool started;       /* the first 2xx body byte of this attempt was seen */
@@ -439,7 +442,9 @@ static void xfer_reset(struct xfer *x)
     uint64_t ucap = x->unsized_cap;
     bool stream = x->stream, sink_closed = x->sink_closed;
     uint64_t delivered = x->delivered;
+    const struct img_abort *abort = x->abort;
     memset(x, 0, sizeof(*x));
+    x->abort = abort;
     x->fd = fd;
     x->max = max;
     x->expect_size = es;
@@ -631,6 +636,23 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
     return len;
 }
 
+static int xferinfo_cb(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct xfer *x = opaque;
+    if (x->abort && x->abort->fn && x->abort->fn(x->abort->arg)) {
+        x->aborted = true;
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    return 0;
+}
+
+void registry_session_set_abort(struct registry_session *s, const struct img_abort *abort)
+{
+    s->abort = abort ? *abort : (struct img_abort){0};
+}
+
 /* Performs one GET; returns 0 when an HTTP answer came (x->status set), or a negative errno for
  * network-level failures (message in err). */
 static int http_get(struct registry_session *s, const struct endpoint *ep, const char *url,
@@ -645,6 +667,12 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
                                    s->cfg->deadline_s);
         }
         left_ms = (long)(left / 1000000) + 1;
+    }
+    if (x->abort == NULL && s->abort.fn)
+        x->abort = &s->abort;
+    if (x->abort && x->abort->fn && x->abort->fn(x->abort->arg)) {
+        x->fatal = true;
+        return hull_error_setx(err, ECANCELED, "GET %s: abandoned (no caller wants it)", url);
     }
     CURL *curl = curl_easy_init();
     if (curl == NULL)
@@ -689,6 +717,11 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->post);
     if (s->tokens->share)
         curl_easy_setopt(curl, CURLOPT_SHARE, s->tokens->share);
+    if (x->abort) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode rc = curl_easy_perform(curl);
     long code = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
@@ -697,6 +730,10 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     x->status = code;
     if (rc == CURLE_OK)
         return 0;
+    if (x->aborted) {
+        x->fatal = true;
+        return hull_error_setx(err, ECANCELED, "GET %s: abandoned (no caller wants it)", url);
+    }
     if (x->bad_header) {
         x->fatal = true;
         return hull_error_setx(err, EBADMSG, "GET %s: a response header holds control characters",
@@ -998,7 +1035,7 @@ static int session_get(struct registry_session *s, size_t start, const char *pat
                 *used = i;
             return 0;
         }
-        if (r == -EILSEQ || r == -EFBIG)
+        if (r == -EILSEQ || r == -EFBIG || r == -ECANCELED)
             return r;
         if (s->deadline_ns > 0 && hull_monotonic_ns() >= s->deadline_ns)
             return r;
@@ -1036,17 +1073,19 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
                       bool stream, hull_error_t *err)
 {
-    return registry_get_blob_capped(s, digest, size, 0, fd, stream, err);
+    return registry_get_blob_capped(s, digest, size, 0, fd, stream, NULL, err);
 }
 
 int registry_get_blob_capped(struct registry_session *s, const char *digest, int64_t size,
-                             uint64_t unsized_cap, int fd, bool stream, hull_error_t *err)
+                             uint64_t unsized_cap, int fd, bool stream,
+                             const struct img_abort *abort, hull_error_t *err)
 {
     _cleanup_free_ char *path = xasprintf("%s/blobs/%s", s->repo, digest);
     struct xfer x = {.fd = fd,
                      .expect_size = size,
                      .unsized_cap = unsized_cap ? unsized_cap : s->cfg->max_unsized_blob,
-                     .stream = stream};
+                     .stream = stream,
+                     .abort = abort};
     int r = -EIO;
     /* a digest mismatch is retried once (a flaky proxy), then fails the pull; a stream was
      * consumed already and cannot be retried */

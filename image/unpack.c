@@ -40,9 +40,11 @@ struct unpack {
     struct dir_time *dirs;
     size_t n_dirs, cap_dirs;
     struct image_unpack_stats stats;
-    uint64_t max_bytes;  /* cap on stats.bytes, 0 = none */
-    int64_t *budget;     /* bytes the whole image may still expand to (shared), NULL = none */
-    uint64_t min_free;   /* bytes that must stay free on the target filesystem, 0 = no check */
+    uint64_t max_bytes; /* cap on stats.bytes, 0 = none */
+    int64_t *budget;    /* bytes the whole image may still expand to (shared), NULL = none */
+    uint64_t min_free;  /* bytes that must stay free on the target filesystem, 0 = no check */
+    bool (*abort)(void *arg);
+    void *abort_arg;
     bool truncated_tail; /* the archive ended inside the last entry's padding (umoci) */
     hull_error_t *err;
 };
@@ -327,6 +329,8 @@ static int write_data(struct unpack *u, int fd, const char *entry, la_int64_t en
             return hull_error_setx(u->err, EIO, "layer entry \"%s\": read data: %s", entry,
                                    archive_error_string(u->tar) ? archive_error_string(u->tar)
                                                                 : "truncated");
+        if (u->abort && u->abort(u->abort_arg))
+            return hull_error_setx(u->err, ECANCELED, "unpack abandoned: no caller wants it");
         if (off + (la_int64_t)size > end)
             end = off + (la_int64_t)size;
         const char *p = buf;
@@ -615,7 +619,9 @@ int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
                        .err = err,
                        .max_bytes = lim->max_bytes,
                        .budget = lim->image_budget,
-                       .min_free = lim->min_free};
+                       .min_free = lim->min_free,
+                       .abort = lim->abort,
+                       .abort_arg = lim->abort_arg};
     int ret = 0;
     image_sha256_init(&u.hash);
     u.hashing = diff_id != NULL;
@@ -661,6 +667,10 @@ int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
             ret = hull_error_setx(
                 err, EFBIG, "layer holds more than %llu entries (max_layer_size / %d + %d)",
                 (unsigned long long)max_entries, UNPACK_ENTRY_CHARGE, UNPACK_ENTRY_SLACK);
+            goto out;
+        }
+        if (u.abort && u.abort(u.abort_arg)) {
+            ret = hull_error_setx(err, ECANCELED, "unpack abandoned: no caller wants it");
             goto out;
         }
         ret = do_entry(&u, e);

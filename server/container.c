@@ -303,6 +303,14 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err)
     return r;
 }
 
+bool ctr_gone(struct container *c)
+{
+    pthread_mutex_lock(&c->save_lock);
+    bool gone = c->record_gone;
+    pthread_mutex_unlock(&c->save_lock);
+    return gone;
+}
+
 int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err)
 {
     pthread_mutex_lock(&c->save_lock);

@@ -212,6 +212,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
     struct image_store *is = cs->images;
     struct image_info *img = NULL;
     struct container *c = ctr_new();
+    /* held until created or rolled back: a RemoveContainer/StopContainer of the name it reserves
+     * waits for the outcome instead of killing a container that does not exist yet (and
+     * waiting 30 s for it to exit) */
+    pthread_mutex_lock(&c->op_lock);
     bool mounted = false, inserted = false;
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
                         *upper = NULL, *work = NULL, *cfgpath = NULL, *target_pidns = NULL;
@@ -464,6 +468,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
     *id_out = xstrdup(c->id);
     image_info_free(img);
+    pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     sandbox_release(sb);
     return 0;
@@ -479,6 +484,7 @@ fail:
     }
     if (inserted)
         ctr_unlink(srv, c);
+    pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     sandbox_release(sb);
     return r;

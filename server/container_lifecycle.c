@@ -145,7 +145,9 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
     pthread_mutex_lock(&c->lock);
     int state = c->state;
     pthread_mutex_unlock(&c->lock);
-    if (state != CONTAINER_CREATED) {
+    if (ctr_gone(c)) {
+        r = hull_error_setx(err, ENOENT, "container \"%s\" not found", c->id);
+    } else if (state != CONTAINER_CREATED) {
         r = hull_error_setx(err, EBUSY, "container \"%s\" is %s, not created", c->id,
                             state == CONTAINER_RUNNING  ? "running"
                             : state == CONTAINER_EXITED ? "exited"
@@ -272,7 +274,7 @@ int container_stop(struct hull_server *srv, const char *id, int64_t timeout_s, h
     if (c == NULL)
         return -hull_error_status(err);
     pthread_mutex_lock(&c->op_lock);
-    int r = stop_locked(srv, c, timeout_s, err);
+    int r = ctr_gone(c) ? 0 : stop_locked(srv, c, timeout_s, err);
     pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     return r;
@@ -335,7 +337,8 @@ int container_remove(struct hull_server *srv, const char *id, hull_error_t *err)
         return -hull_error_status(err);
     }
     pthread_mutex_lock(&c->op_lock);
-    int r = remove_locked(srv, c, err);
+    /* a create that failed (or a removal) finished while we waited: nothing left to do */
+    int r = ctr_gone(c) ? 0 : remove_locked(srv, c, err);
     pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     return r;

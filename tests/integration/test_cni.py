@@ -355,13 +355,13 @@ def test_del_failure_fails_stop_until_it_succeeds(net):
     netns = info(d, pid)["netns"]
     flag = os.path.join(net.fake_dir, "fail-del")
     open(flag, "w").close()
-    expect_rpc_error(lambda: stop_pod(d, pid), grpc.StatusCode.UNKNOWN, "cannot delete now")
+    expect_rpc_error(lambda: stop_pod(d, pid), grpc.StatusCode.UNAVAILABLE, "cannot delete now")
     st = status(d, pid).status
     assert st.state == pb.SANDBOX_NOTREADY
     # the netns stays pinned while DEL is owed, and DEL is retried (also after a restart)
     assert os.path.exists(netns)
     d.restart()
-    expect_rpc_error(lambda: remove_pod(d, pid), grpc.StatusCode.UNKNOWN, "cannot delete now")
+    expect_rpc_error(lambda: remove_pod(d, pid), grpc.StatusCode.UNAVAILABLE, "cannot delete now")
     os.unlink(flag)
     net.clear_records()
     remove_pod(d, pid)

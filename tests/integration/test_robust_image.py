@@ -430,3 +430,94 @@ def test_too_many_redirects_is_unavailable(hd, hostile):
     e = pull_error(hd, f"{hostile.host}/{repo}:t")
     assert e.code() == grpc.StatusCode.UNAVAILABLE, e.details()
     assert "redirect" in e.details().lower()
+
+
+# ---- 8. pulls the client gave up on ------------------------------------------------------------
+
+def gz_zero_layer(name, size):
+    """(gzip blob, diff id) of a layer with one file of `size` zero bytes, built as a stream
+    (a decompression bomb: a few MiB that unpack to `size`)."""
+    import zlib
+    ti = tarfile.TarInfo(name)
+    ti.size = size
+    ti.mode = 0o644
+    ti.mtime = 1700000000
+    head = ti.tobuf(format=tarfile.PAX_FORMAT)
+    pad = (512 - size % 512) % 512
+    h = hashlib.sha256()
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)
+    out = io.BytesIO()
+
+    def feed(b):
+        h.update(b)
+        out.write(z.compress(b))
+    feed(head)
+    chunk = bytes(4 * MiB)
+    left = size
+    while left > 0:
+        n = min(left, len(chunk))
+        feed(chunk[:n])
+        left -= n
+    feed(bytes(pad) + bytes(1024))
+    out.write(z.flush())
+    return out.getvalue(), "sha256:" + h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def bomb(registry):  # noqa: F811
+    """An image whose one layer (a few MiB) unpacks to 1.5 GiB."""
+    repo = uniq("bomb")
+    blob, diff_id = gz_zero_layer("zeros", 1536 * MiB)
+    ld = registry.push_blob(repo, blob)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                      "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    cd = registry.push_blob(repo, cfg)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": OCI_CONFIG, "digest": cd, "size": len(cfg)},
+                           "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": ld,
+                                       "size": len(blob)}]}).encode()
+    registry.push_manifest(repo, "t", manifest, OCI_MANIFEST)
+    return f"{registry.host}/{repo}:t", cd
+
+
+def pull_finished(d):
+    """The PullImage handler returned: its failure is logged, or the image was pulled."""
+    log = d.log()
+    return "ImageService/PullImage: " in log or "pulled " in log
+
+
+def test_pull_whose_caller_gave_up_is_cancelled(hulld_factory, registry, bomb):
+    ref, image_id = bomb
+    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", "0")
+    e = pull_error(d, ref, timeout=1.5)
+    assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.time() + 120
+    while not pull_finished(d) and time.time() < deadline:
+        time.sleep(0.1)
+    assert pull_finished(d)
+    # hulld stopped the unpack: no layer, no image, nothing in tmp/
+    assert "abandoned" in d.log(), d.log()[-3000:]
+    assert layers(d) == [] and blobs(d) == []
+    assert list(d.image.ListImages(d.pb.ListImagesRequest(), timeout=10).images) == []
+    assert os.listdir(os.path.join(d.root, "images", "tmp")) == []
+
+
+def test_pull_shared_with_a_caller_still_waiting_goes_on(hulld_factory, registry, bomb):
+    ref, image_id = bomb
+    d = hulld_factory("--insecure-registry", registry.host, "--max-layer-size", "0")
+    result = {}
+
+    def patient():
+        try:
+            result["id"] = pull(d, ref, timeout=240)
+        except grpc.RpcError as ex:
+            result["err"] = ex
+    t = threading.Thread(target=patient)
+    t.start()
+    time.sleep(0.3)
+    e = pull_error(d, ref, timeout=1.5)
+    assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    t.join(240)
+    assert result.get("id") == image_id, result
+    assert len(layers(d)) == 1
+    remove(d, ref)
