@@ -445,6 +445,9 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     size_t len = 0;
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
+    /* being created or removed: no fsync (store_save_intent); ready / not ready is durable */
+    if (sb->state == SANDBOX_STATE_CREATING || sb->removing)
+        return store_save_intent(sb->svc->store, STORE_KIND, sb->id, text, len, err);
     return store_save(sb->svc->store, STORE_KIND, sb->id, text, len, err);
 }
 
@@ -715,9 +718,11 @@ static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char
     return NULL;
 }
 
+/* hostname, hosts, resolv.conf: bind-mounted into the pod's containers, which a power loss ends;
+ * kubelet makes a new sandbox then, so no fsync */
 static int write_file(const char *path, const char *text, hull_error_t *err)
 {
-    return hull_write_file_atomic(path, text, strlen(text), 0644, err);
+    return hull_write_file_atomic_flags(path, text, strlen(text), 0644, HULL_ATOMIC_NOSYNC, err);
 }
 
 static int copy_host_file(const char *src, const char *dst, const char *fallback, hull_error_t *err)
