@@ -1,7 +1,7 @@
-"""Daemon memory under load and after it: hulld's RSS idle, then after every batch of pod
-lifecycles (RunPodSandbox with the CNI bridge + CreateContainer + StartContainer +
-StopPodSandbox + RemovePodSandbox, several clients at once), read `--settle` seconds after each
-batch.  It should come back to within 2 MiB of idle after each burst and stay flat over the
+"""Daemon memory under load and after it: hulld's RSS idle, then after every burst of pod
+lifecycles, read `--settle` seconds after each burst.  A burst brings `--batch` pods up at once
+(RunPodSandbox with the CNI bridge + CreateContainer + StartContainer, several clients), lists
+them and their stats, and takes them all down (StopPodSandbox + RemovePodSandbox).  It should come back to within 2 MiB of idle after each burst and stay flat over the
 whole run (1,000 lifecycles by default).  `--containerd` adds containerd's CRI (runc) run
 side by side for the same batches.
 
@@ -14,6 +14,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 from bench_sandbox import cleanup_host, conflist, push_pause_image
@@ -31,27 +32,35 @@ def run(d, name, tag, total, batch, clients, settle):
     idle = rss_kib(d.proc.pid)
     samples = []
 
-    def lifecycle(i):
+    def up(i):
         cfg = pod_cfg(tag, i)
         pid = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg),
                                       timeout=300).pod_sandbox_id
-        try:
-            cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
-                pod_sandbox_id=pid, config=ctr_cfg(), sandbox_config=cfg),
-                timeout=300).container_id
-            d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=300)
-            d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid))
-            d.runtime.ListContainers(pb.ListContainersRequest())
-        finally:
-            d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid), timeout=300)
-            d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid),
-                                       timeout=300)
+        with lock:
+            live.append(pid)
+        cid = d.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=pid, config=ctr_cfg(), sandbox_config=cfg), timeout=300).container_id
+        d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=300)
+        d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid))
 
+    def down(pid):
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid), timeout=300)
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=300)
+
+    lock = threading.Lock()
     errors = 0
     done = 0
     while done < total:
         n = min(batch, total - done)
-        _, errs = parallel(clients, range(done, done + n), lifecycle)
+        live = []
+        _, errs = parallel(clients, range(done, done + n), up)
+        # the burst at its height: kubelet's relist and stats calls over all of it
+        d.runtime.ListPodSandbox(pb.ListPodSandboxRequest())
+        d.runtime.ListContainers(pb.ListContainersRequest())
+        d.runtime.ListContainerStats(pb.ListContainerStatsRequest())
+        d.runtime.ListPodSandboxStats(pb.ListPodSandboxStatsRequest())
+        _, errs2 = parallel(clients, list(live), down)
+        errs += errs2
         errors += len(errs)
         if errs:
             print(f"{name}: {len(errs)} errors, first: {errs[0]}")
@@ -63,8 +72,8 @@ def run(d, name, tag, total, batch, clients, settle):
     row += [f"{samples[0][1][0] / 1024:.1f}", f"{max(rss) / 1024:.1f}", f"{rss[-1] / 1024:.1f}",
             f"{(rss[-1] - idle[0]) / 1024:+.1f}", f"{(rss[-1] - samples[0][1][0]) / 1024:+.1f}",
             str(errors)]
-    curve = "  ".join(f"{n}:{r[0] / 1024:.1f}" for n, r in samples)
-    return row, f"{name}: RSS MiB after each batch (lifecycles:RSS): {curve}"
+    curve = "  ".join(f"{n}:{r[0] / 1024:.1f}/{r[1] / 1024:.1f}" for n, r in samples)
+    return row, f"{name}: RSS/RssAnon MiB after each burst (lifecycles:RSS/RssAnon): {curve}"
 
 
 def main():
