@@ -206,7 +206,7 @@ run-tests: $(UNIT_BIN) $(GEN_PY)
 bench: all $(UNIT_BIN) $(GEN_PY)
 	@command -v containerd >/dev/null || apt-get install -y -qq --no-install-recommends containerd
 	HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
-		$(PYTHON) tests/bench/run.py
+		$(PYTHON) tests/bench/run.py $(BENCH)
 
 run: all
 	@mkdir -p /etc/cni/net.d
