@@ -408,7 +408,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->gids = hull_steal(user.additional_gids);
     c->n_gids = user.n_additional_gids;
     cfgpath = hull_path_join(sdir, "config.json");
-    r = hull_write_file_atomic(cfgpath, json, strlen(json), 0600, err);
+    /* the bundle lives in the volatile state directory (/run): no fsync */
+    r = hull_write_file_atomic_flags(cfgpath, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC, err);
     if (r < 0)
         goto fail;
     if (c->log_path[0]) {

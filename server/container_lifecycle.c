@@ -395,7 +395,8 @@ int container_update_resources(struct hull_server *srv, const char *id,
         goto out;
     }
     if ((r = oci_resources_from_cri(res, &json, err)) < 0 ||
-        (r = hull_write_file_atomic(file, json, strlen(json), 0600, err)) < 0)
+        (r = hull_write_file_atomic_flags(file, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC,
+                                          err)) < 0)
         goto out;
     const char *args[] = {"update", "--resources", file, c->id, NULL};
     r = ctr_runtime_run(c, args, err);

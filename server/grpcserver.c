@@ -10,6 +10,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -205,6 +206,8 @@ struct grpc_ctx {
     pthread_cond_t idle_cv; /* a call finished / a worker exited */
     struct rpc_call *head, *tail;
     size_t idle, total, inflight;
+    uint64_t finished;      /* calls answered so far */
+    int64_t last_finish_ns; /* monotonic time of the last answer */
     size_t min_workers, max_workers;
     bool stopping;
 };
@@ -466,6 +469,8 @@ static void *worker_main(void *arg)
         call_free(c);
         pthread_mutex_lock(&g->mu);
         g->inflight--;
+        g->finished++;
+        g->last_finish_ns = hull_monotonic_ns();
         pthread_cond_broadcast(&g->idle_cv);
     }
 out:
@@ -661,6 +666,22 @@ static bool wait_idle(struct grpc_ctx *g, int seconds)
     return idle;
 }
 
+/* After a burst of calls, once no call has run for a second: gives the memory the burst freed
+ * back to the kernel (glibc keeps freed heap pages, in every arena, until trimmed), so the
+ * daemon's RSS comes back to its idle size instead of staying at its peak. */
+static void trim_when_idle(struct grpc_ctx *g, uint64_t *trimmed_at)
+{
+    pthread_mutex_lock(&g->mu);
+    bool due = g->inflight == 0 && g->finished != *trimmed_at &&
+               hull_monotonic_ns() - g->last_finish_ns >= INT64_C(1000000000);
+    uint64_t finished = g->finished;
+    pthread_mutex_unlock(&g->mu);
+    if (due) {
+        malloc_trim(0);
+        *trimmed_at = finished;
+    }
+}
+
 int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err)
 {
     const struct hull_config *cfg = srv->config;
@@ -719,8 +740,14 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    uint64_t trimmed_at = 0;
     for (;;) {
-        int sig = sigwaitinfo(&set, NULL);
+        struct timespec tick = {.tv_sec = 1};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0) {
+            trim_when_idle(&g, &trimmed_at);
+            continue;
+        }
         if (sig == SIGHUP) {
             struct hull_config *fresh = NULL;
             bool exit_now = false;

@@ -4,6 +4,7 @@
 #include "server/server.h"
 
 #include <grpc/grpc.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 
@@ -28,6 +29,11 @@ int main(int argc, char **argv)
     }
     /* before any thread exists: unsetenv is not thread-safe, and no child may inherit it */
     _cleanup_free_ char *notify_socket = notify_socket_take();
+
+    /* Two malloc arenas, not glibc's 8 per core: every thread that ever ran a call (the pool
+     * grows to max_workers in bursts) otherwise keeps an arena whose freed memory stays in the
+     * process.  Before any thread exists. */
+    mallopt(M_ARENA_MAX, 2);
 
     /* Signals are taken synchronously by the main thread; block them before any thread
      * (gRPC's included) exists so every thread inherits the mask. */

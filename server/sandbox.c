@@ -475,6 +475,9 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     size_t len = 0;
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
+    /* being created or removed: no fsync (store_save_intent); ready / not ready is durable */
+    if (sb->state == SANDBOX_STATE_CREATING || sb->removing)
+        return store_save_intent(sb->svc->store, STORE_KIND, sb->id, text, len, err);
     return store_save(sb->svc->store, STORE_KIND, sb->id, text, len, err);
 }
 
@@ -802,10 +805,11 @@ static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char
 }
 
 /* A file of the pod that containers get bind-mounted (hosts, resolv.conf, hostname): in a pod
- * user namespace it belongs to the pod's mapped root, so that container root owns it. */
+ * user namespace it belongs to the pod's mapped root, so that container root owns it.  A power
+ * loss ends the pod's containers and kubelet makes a new sandbox then, so no fsync. */
 static int write_file(struct sandbox *sb, const char *path, const char *text, hull_error_t *err)
 {
-    int r = hull_write_file_atomic(path, text, strlen(text), 0644, err);
+    int r = hull_write_file_atomic_flags(path, text, strlen(text), 0644, HULL_ATOMIC_NOSYNC, err);
     uint32_t uid, gid;
     if (r == 0 && sandbox_userns_ids(sb, &uid, &gid) &&
         fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
