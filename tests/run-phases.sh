@@ -27,5 +27,5 @@ echo "======== test phases"
 for i in "${!names[@]}"; do
 	printf '  %-22s %-7s %5ss\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
 done
-echo "test phases: $passed passed, $failed failed"
+echo "phases: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
