@@ -630,6 +630,14 @@ def test_v2_oom_killed(hv, handler):
     st = cri.wait_state(d, cid, pb.CONTAINER_EXITED, timeout=120)
     assert st.reason == "OOMKilled", st
     assert st.exit_code == 137, st
+    # the pod's cgroup counts its containers' OOM kills (memory.events is hierarchical)
+    pdirs = [p for p in cgroups_below(d.parent) if os.path.basename(p).endswith(pod)
+             and p.startswith(CG + "/")]
+    assert len(pdirs) == 1, cgroups_below(d.parent)
+    events = dict(line.split() for line in read(pdirs[0], "memory.events").splitlines())
+    assert int(events["oom_kill"]) >= 1, events
+    if "oom_group_kill" in events:
+        assert int(events["oom_group_kill"]) >= 1, events
     remove_pod(d, pod)
 
 
