@@ -9,6 +9,8 @@
 #   make fuzz       run the fuzz targets briefly (FUZZ_SECONDS each); make fuzz-libfuzzer: clang
 #   make asan       just the sanitizer build
 #   make run        build and run hulld in the foreground with embedded defaults
+#   make conformance  the critest v1.37 suite (serial and parallel, hull-oci and runc handlers)
+#   make crictl     crictl v1.37.0 into $(HULL_TOOLS)/bin (outside the tree)
 #   make install    install binaries (PREFIX=/usr/local) and contrib files
 #   make format     clang-format every C file;  make format-check  fails on unformatted files
 #   make clean
@@ -245,6 +247,25 @@ bench: all $(UNIT_BIN) $(GEN_PY)
 	@command -v containerd >/dev/null || apt-get install -y -qq --no-install-recommends containerd
 	$(TEST_ENV) $(PYTHON) tests/bench/run.py $(BENCH)
 
+# ---- CRI conformance (critest) ---------------------------------------------------------------
+# critest, crictl and ginkgo from sigs.k8s.io/cri-tools v1.37.0, built once with /usr/local/go into
+# $(HULL_TOOLS)/bin (outside the tree; tests/tools/build-cri-tools.sh).  `make conformance` runs
+# the whole critest suite against a private hulld once per CONFORMANCE_RUNS entry
+# (HANDLER:NODES, NODES>1 = ginkgo -parallel); tests/conformance/run.py.
+HULL_TOOLS ?= /var/cache/hull-tools
+CONFORMANCE_RUNS ?= hull-oci:1,hull-oci:3,runc:3
+export HULL_TOOLS
+
+crictl:
+	tests/tools/build-cri-tools.sh crictl
+
+cri-tools:
+	tests/tools/build-cri-tools.sh critest crictl ginkgo
+
+conformance: all cri-tools
+	HULL_BUILD=$(CURDIR)/$(BUILD) CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
+		$(PYTHON) tests/conformance/run.py
+
 run: all
 	@mkdir -p /etc/cni/net.d
 	$(BUILD)/hulld --log-level info --cni-write-default-config $(RUN_ARGS)
@@ -266,5 +287,5 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test
+.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance
 .SECONDARY:
