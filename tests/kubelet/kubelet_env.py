@@ -57,7 +57,8 @@ ALLOWED = [
 ]
 
 CRI_MARKS = re.compile(
-    r"rpc error: code = |remote_runtime\.go|remote_image\.go|\"CRI\b|"
+    r"rpc error: code = |remote_runtime\.go|remote_image\.go|\"CRI\b|\"verify |"
+    r"getPodContainerStatuses|"
     r"ContainerStatus from runtime service failed|RunPodSandbox from runtime service failed|"
     r"CreateContainer in sandbox from runtime service failed|"
     r"StartContainer from runtime service failed|StopContainer from runtime service failed|"
@@ -380,7 +381,7 @@ class Env:
         return f"{name}-{self.kubelet.node_name}"
 
     def pods(self):
-        return self.kubelet.get_json("/pods")["items"]
+        return self.kubelet.get_json("/pods").get("items") or []
 
     def pod(self, name):
         full = self.full_name(name)
@@ -428,7 +429,7 @@ class Env:
         return r.stdout
 
     def crictl_json(self, *args):
-        return json.loads(self.crictl(*args, "-o", "json"))
+        return json.loads(self.crictl(args[0], "-o", "json", *args[1:]))
 
     def sandboxes(self, name, state=None):
         args = ["pods", "--name", "^" + re.escape(self.full_name(name)) + "$"]
