@@ -100,6 +100,10 @@ def no_cri_errors(request):
     # previous test, or start-up) counts for this test: nothing is dropped unchecked
     yield
     for e in envs:
+        # a failed test leaves its pods: remove them so that they do not disturb the next ones
+        for name in list(e.applied):
+            e.delete(name, wait=False)
+    for e in envs:
         errors = e.check_log()
         if errors:
             pytest.fail("kubelet logged CRI errors (each is a hulld bug unless "

@@ -337,6 +337,8 @@ class Env:
     def __init__(self, registry, images, feature_gates=None, extra_config=None, verbosity=2):
         self.tag = "%06x" % random.randrange(1 << 24)
         self.base = tempfile.mkdtemp(prefix="hullkt-")
+        # like /var/lib: the ids of a hostUsers: false pod must get through to its files
+        os.chmod(self.base, 0o711)
         self.registry = registry
         self.images = images
         self.hulld = Hulld(os.path.join(self.base, "hulld"), registry.host, self.tag)

@@ -48,8 +48,9 @@ def test_stats_summary_matches_cgroups(request, which):
     bb = e.images.busybox
     e.apply(pod("stats", [ctr("worker", bb, SCRIPT)], grace=1))
     e.wait_running("stats", ["worker"])
-    wait_for(lambda: e.exec("stats", "worker", "ls", "/tmp/done"), timeout=60,
-             what="the worker to finish its work")
+    wait_for(lambda: "yes" in e.exec("stats", "worker", "/bin/sh", "-c",
+                                     "test -e /tmp/done && echo yes", check=False),
+             timeout=90, what="the worker to finish its work")
     pid = e.container_pid("stats", "worker")
     uid = e.pod("stats")["metadata"]["uid"]
 
