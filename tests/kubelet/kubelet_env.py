@@ -530,6 +530,9 @@ class Env:
             except AssertionError as e:
                 problems.append(str(e))
         self.kubelet.stop()
+        late = self.check_log()
+        if late:
+            problems.append("CRI errors in kubelet's log:\n" + "\n".join(late[:40]))
         if self.hulld.proc:
             for p in self.crictl_json("pods").get("items", []):
                 self.crictl("stopp", p["id"], check=False)
