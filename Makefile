@@ -234,8 +234,7 @@ run-tests:
 	$(MAKE) --no-print-directory integration-tests || rc=1; exit $$rc
 
 # tests/kubelet: a standalone kubelet v1.36 (built once into $(HULL_TOOLS)/bin by
-# tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~10 min).
-HULL_TOOLS ?= /var/cache/hull-tools
+# tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~4 min).
 kubelet-test: $(DEPS_STAMP)
 	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all
 	HULL_TOOLS=$(HULL_TOOLS) tests/tools/build-kubelet.sh

@@ -189,8 +189,21 @@ static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv
     return 0;
 }
 
-static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
-                          const char **rootfs_prop, hull_error_t *err)
+/* kubelet gives every mount of a pod with hostUsers: false the pod's own mappings (one uid and
+ * one gid range); hulld id-maps the volumes of such a pod through its user namespace anyway
+ * (ocispec_userns_prepare), so those are accepted.  Other mappings are not supported. */
+static bool mount_maps_are_the_pods(const Runtime__V1__Mount *m, const struct ns_plan *ns)
+{
+    if (!ns->userns || m->n_uidmappings != 1 || m->n_gidmappings != 1)
+        return false;
+    const Runtime__V1__IDMapping *u = m->uidmappings[0], *g = m->gidmappings[0];
+    return u->container_id == ns->uid_map.container_id && u->host_id == ns->uid_map.host_id &&
+           u->length == ns->uid_map.size && g->container_id == ns->gid_map.container_id &&
+           g->host_id == ns->gid_map.host_id && g->length == ns->gid_map.size;
+}
+
+static int add_cri_mounts(const struct ocispec_input *in, const struct ns_plan *ns,
+                          struct mntv *mounts, const char **rootfs_prop, hull_error_t *err)
 {
     const Runtime__V1__ContainerConfig *c = in->config;
     for (size_t i = 0; i < c->n_mounts; i++) {
@@ -207,8 +220,10 @@ static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
         if (hp[0] != '/')
             return hull_error_setx(err, EINVAL, "mount %s: host_path \"%s\" must be absolute", cp,
                                    hp);
-        if (m->n_uidmappings || m->n_gidmappings)
-            return hull_error_setx(err, ENOTSUP, "mount %s: id-mapped mounts are not supported",
+        if ((m->n_uidmappings || m->n_gidmappings) && !mount_maps_are_the_pods(m, ns))
+            return hull_error_setx(err, ENOTSUP,
+                                   "mount %s: id-mapped mounts other than the pod's user "
+                                   "namespace mappings are not supported",
                                    cp);
         _cleanup_free_ char *src = ocispec_clean_path(hp);
         _cleanup_free_ char *dst = ocispec_clean_path(cp);
@@ -499,7 +514,7 @@ int ocispec_build_mounts(const struct ocispec_input *in, bool privileged, bool r
             "nodev", "relatime", sysmode, NULL);
 
     /* CRI mounts first (they override the pod's files of the same destination) */
-    r = add_cri_mounts(in, &rest, rootfs_prop, err);
+    r = add_cri_mounts(in, ns, &rest, rootfs_prop, err);
     if (r < 0)
         goto out;
 

@@ -540,3 +540,32 @@ def test_pid_namespace_target(env):
                    linux=pb.LinuxContainerConfig(security_context=sc2))
         assert e.value.code() == code, e.value.details()
         assert text in e.value.details()
+
+
+def test_a_container_being_created_has_a_creation_time(env):
+    """kubelet lists containers while CreateContainer runs and rejects any ContainerStatus
+    without created_at ("verify ContainerStatus failed: status.CreatedAt is not set"): a
+    container is visible from the moment its name is reserved, so it must carry its creation
+    time from then on."""
+    pod, pcfg = run_pod(env, "creating")
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for c in env.runtime.ListContainers(pb.ListContainersRequest(), timeout=10).containers:
+                try:
+                    st = env.runtime.ContainerStatus(
+                        pb.ContainerStatusRequest(container_id=c.id), timeout=10).status
+                except grpc.RpcError:
+                    continue  # removed meanwhile
+                seen.append((c.id, c.created_at, st.created_at))
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        ids = [create(env, pod, pcfg, f"c{i}", ["true"]) for i in range(8)]
+    finally:
+        stop.set()
+        t.join()
+    assert {cid for cid, _, _ in seen} & set(ids), "the watcher saw none of the containers"
+    zero = [(cid, a, b) for cid, a, b in seen if not a or not b]
+    assert not zero, f"containers listed without a creation time: {zero[:3]}"

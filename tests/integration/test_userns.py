@@ -280,3 +280,31 @@ def test_pod_user_namespace_survives_restart(d):
         assert mounts_below(d.base) == [], mounts_below(d.base)
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", vol])
+
+
+def test_mounts_with_the_pods_own_mappings(d):
+    """kubelet sets Mount.uidmappings/gidmappings of every mount of a hostUsers: false pod to
+    the pod's mappings: accepted (hulld id-maps the volume through the pod's user namespace);
+    any other mapping is refused."""
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    os.chmod(vol, 0o755)
+    try:
+        pod, pcfg = userns_pod(d, "uns-kubelet", "hull-oci")
+        pods = [pb.IDMapping(host_id=200000, container_id=0, length=65536)]
+        mnt = [pb.Mount(container_path="/vol", host_path=vol, uidMappings=pods,
+                        gidMappings=pods)]
+        cid = start(d, pod, pcfg, "one", mounts=mnt)
+        code, out, err = sh(d, cid, "touch /vol/by-root && echo vol-ok")
+        assert code == 0 and out.split() == ["vol-ok"], err
+        assert os.stat(os.path.join(vol, "by-root")).st_uid == 0  # id-mapped
+        other = [pb.IDMapping(host_id=300000, container_id=0, length=65536)]
+        for u, g in ((other, pods), (pods, other), (pods + pods, pods)):
+            bad = [pb.Mount(container_path="/vol", host_path=vol, uidMappings=u, gidMappings=g)]
+            code, details = code_of(lambda: create(d, pod, pcfg, "bad", ["true"], mounts=bad))
+            assert code == grpc.StatusCode.UNIMPLEMENTED, (code, details)
+            assert "other than the pod's user namespace mappings" in details
+        d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
+        d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])
