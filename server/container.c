@@ -584,6 +584,8 @@ int container_service_init(struct hull_server *srv, struct image_store *images, 
     cs->conmon_path =
         cfg->conmon_path[0] ? xstrdup(cfg->conmon_path) : xasprintf("%s/hull-conmon", self);
     cs->hull_oci_path = xasprintf("%s/hull-oci", self);
+    pthread_mutex_init(&cs->oci_mu, NULL);
+    cs->oci_memfd = -1;
     pthread_mutex_init(&cs->feat_mu, NULL);
     srv->containers = cs;
     const char *dirs[] = {cs->root_dir, cs->state_root, cs->exit_dir, cs->socket_root};
@@ -659,6 +661,10 @@ void container_service_fini(struct hull_server *srv)
     free(cs->socket_root);
     free(cs->conmon_path);
     free(cs->hull_oci_path);
+    free(cs->oci_exec_path);
+    if (cs->oci_memfd >= 0)
+        close(cs->oci_memfd);
+    pthread_mutex_destroy(&cs->oci_mu);
     for (size_t i = 0; i < cs->n_feat; i++)
         free(cs->feat[i].path);
     free(cs->feat);
