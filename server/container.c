@@ -488,6 +488,14 @@ bool ctr_collect_exit(struct hull_server *srv, struct container *c)
         log_info("container %s exited with %d", c->id, c->exit_code);
         if (ctr_save(srv, c, &err) < 0)
             log_error("container %s: %s", c->id, hull_error_msg(&err));
+        /* The host's view of the rootfs is not needed once init is gone (processes left in a
+         * shared pid namespace keep their own mount namespace): unmounting it now, off the
+         * RemoveContainer path, spares Remove the unmount's wait (kernel RCU grace period),
+         * as a containerd shim unmounts at task exit.  Remove unmounts what is still there. */
+        _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
+        _cleanup_free_ char *rootfs = hull_path_join(sdir, "rootfs");
+        if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            log_warn("container %s: unmount rootfs: %s", c->id, strerror(errno));
         events_publish(srv, c->id, c->pod_id,
                        RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
     }
