@@ -258,10 +258,8 @@ static void check_infra_locked(struct sandbox *sb)
 {
     if (sb->state != SANDBOX_STATE_READY || sb->pause_pid <= 0 || sb->busy)
         return;
-    /* reap only our own exited infra process, never a reused pid */
-    if (sandbox_proc_is_zombie(sb->pause_pid, sb->pause_start))
-        waitpid(sb->pause_pid, NULL, WNOHANG);
-    if (sandbox_proc_start_time(sb->pause_pid) != sb->pause_start) {
+    /* one read of its stat: listing pods makes this check for every pod */
+    if (!sandbox_proc_alive(sb->pause_pid, sb->pause_start)) {
         log_warn("sandbox %s: infra process %d is gone; pod not ready", sb->id, (int)sb->pause_pid);
         sb->state = SANDBOX_STATE_NOTREADY;
     }

@@ -125,9 +125,11 @@ def test_exec_sync_stop_signal_and_remove(env):
 def test_stop_timeout_escalates_to_sigkill(env):
     pod, pcfg = run_pod(env)
     cid = create(env, pod, pcfg, "stubborn",
-                 ["sh", "-c", "trap '' USR1 TERM; while true; do sleep 0.1; done"])
+                 ["sh", "-c", "trap '' USR1 TERM; echo trapped; while true; do sleep 0.1; done"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_RUNNING)
+    # running is not yet ignoring: the stop signal must land after the shell set its trap
+    assert "trapped" in read_log(status(env, cid).log_path, timeout=20)
     t0 = time.time()
     env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=2))
     took = time.time() - t0
