@@ -190,7 +190,10 @@ TEST_PHASES := \
 	fuzz \
 	unit-tests \
 	integration-tests \
-	vm-test
+	conformance \
+	kubelet-test \
+	vm-test \
+	vm-systemd-test
 
 test: $(DEPS_STAMP)
 	@PHASE_MAKE='$(MAKE) $(ASAN_ARGS)' tests/run-phases.sh $(TEST_PHASES)
@@ -200,17 +203,20 @@ test: $(DEPS_STAMP)
 # plain build (ASan under TCG is too slow).  VM_TIMEOUT bounds boot + suite.
 VM_TIMEOUT ?= 900
 VM_ARGS ?=
-vm-test: all $(GEN_PY)
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/$(BUILD) \
-		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+PLAIN_ARGS = --no-print-directory BUILD=build SAN= CFLAGS="-O2 -g"
+vm-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_cgroup_v2.py $(PYTEST_ARGS)
 
 # The systemd cgroup driver in the VM test bed with systemd as PID 1 (tests/vm/run.sh --systemd):
 # tests/integration/test_systemd_cgroup.py (on the host it only checks the driver is refused).
 VM_RUN ?= tests/vm/run.sh
-vm-systemd-test: all $(GEN_PY)
-	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/$(BUILD) \
-		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+vm-systemd-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_systemd_cgroup.py \
 		$(PYTEST_ARGS)
 
@@ -261,8 +267,9 @@ crictl:
 cri-tools:
 	tests/tools/build-cri-tools.sh critest crictl ginkgo
 
-conformance: all cri-tools
-	HULL_BUILD=$(CURDIR)/$(BUILD) CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
+conformance: cri-tools
+	$(MAKE) $(PLAIN_ARGS) all
+	HULL_BUILD=$(CURDIR)/build CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
 		$(PYTHON) tests/conformance/run.py
 
 run: all
