@@ -433,7 +433,7 @@ def test_slow_stop_does_not_block_other_calls(env):
     """A StopContainer waiting out its grace period holds no lock other calls need."""
     pod, pcfg = run_pod(env, "slow")
     cid = create(env, pod, pcfg, "stubborn",
-                 ["sh", "-c", "trap '' USR1; trap 'echo got-term' TERM; "
+                 ["sh", "-c", "trap 'echo got-signal' USR1 TERM; "
                               "while true; do sleep 0.1; done"])
     other = create(env, pod, pcfg, "other", ["sleep", "100"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
@@ -442,10 +442,10 @@ def test_slow_stop_does_not_block_other_calls(env):
         pb.StopContainerRequest(container_id=cid, timeout=6)))
     t0 = time.time()
     t.start()
-    # the stop is waiting out its grace period once the shell saw the SIGTERM
+    # the stop is waiting out its grace period once the shell saw the stop signal
     log = status(env, cid).log_path
-    cri.wait_for(lambda: "got-term" in read_log(log, timeout=0), timeout=10,
-                 what="the SIGTERM reaching the container")
+    cri.wait_for(lambda: "got-signal" in read_log(log, timeout=0), timeout=10,
+                 what="the stop signal reaching the container")
     worst = 0.0
     for call in (lambda: env.runtime.Version(pb.VersionRequest()),
                  lambda: env.runtime.ListContainers(pb.ListContainersRequest()),
