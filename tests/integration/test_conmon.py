@@ -581,7 +581,8 @@ def test_attach_flow_control_and_stalled_client(env):
     good = m.attach()
     m.start_container()
     good.read_to_end(timeout=60)
-    assert good.out[STDOUT] == b"x" * n + b"\n" and good.exit["exit_code"] == 0
+    assert good.out[STDOUT] == b"x" * n + b"\n" and good.exit["exit_code"] == 0, \
+        (len(good.out[STDOUT]), good.exit)
     # the slow one was cut off: it gets far less than everything, then EOF
     got = 0
     slow.settimeout(5)
