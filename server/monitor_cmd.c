@@ -137,7 +137,9 @@ int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, in
         const char *e = hull_json_get_string(doc, "error", "unknown error");
         if (sync_fd_out)
             waitpid(child, NULL, 0);
-        return hull_error_setx(err, EIO, "%s", e);
+        /* the runtime did not finish within the exec's timeout: a deadline, not a failure */
+        return hull_error_setx(err, hull_json_get_bool(doc, "timed_out", false) ? ETIMEDOUT : EIO,
+                               "%s", e);
     }
     *pid = (pid_t)cpid;
     if (sync_fd_out) {
