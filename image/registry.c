@@ -696,8 +696,7 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     return hull_error_setx(err, e, "GET %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
-/* Parses `Bearer realm="…",service="…",scope="…"` (or Basic); values into the out params. */
-static char *challenge_param(const char *h, const char *key)
+char *img_challenge_param(const char *h, const char *key)
 {
     size_t kl = strlen(key);
     const char *p = h;
@@ -729,9 +728,9 @@ static char *url_escape(const char *s)
 static int fetch_token(struct registry_session *s, const struct endpoint *ep, const char *chal,
                        bool skip_cache, char **authz, hull_error_t *err)
 {
-    _cleanup_free_ char *realm = challenge_param(chal, "realm");
-    _cleanup_free_ char *service = challenge_param(chal, "service");
-    _cleanup_free_ char *scope = challenge_param(chal, "scope");
+    _cleanup_free_ char *realm = img_challenge_param(chal, "realm");
+    _cleanup_free_ char *service = img_challenge_param(chal, "service");
+    _cleanup_free_ char *scope = img_challenge_param(chal, "scope");
     if (realm == NULL || (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
         return hull_error_setx(err, EPROTO, "registry %s: bad bearer challenge (realm)", ep->base);
     if (scope == NULL)

@@ -18,6 +18,7 @@
  * "created" marker; the init never opens it. */
 
 #include "oci/oci.h"
+#include "common/crashpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,7 +132,8 @@ static int child_setup(struct child_args *a, hull_error_t *err)
         /* user and mount namespaces of the very process the parent checked, in one step */
         if (setns(a->ns_pidfd, a->ns_pidfd_flags) < 0)
             return hull_error_set(err, errno, "join the container's user/mount namespaces");
-        if ((a->ns_pidfd_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        if ((a->ns_pidfd_flags & CLONE_NEWUSER) &&
+            (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
             log_debug("uid/gid 0 is not mapped in the joined user namespace");
     }
     if (a->ns_pidfd >= 0) {
@@ -293,8 +295,9 @@ static void move_above(int *fd, int first)
 static void child_close_fds(struct child_args *a)
 {
     int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
-    int *fds[] = {&a->sync_fd, &a->console_fd, &a->mntns_fd, &a->userns_fd, &a->exec_r, &a->exec_w};
-    int keep[6];
+    int *fds[] = {&a->sync_fd, &a->console_fd, &a->mntns_fd, &a->userns_fd,
+                  &a->exec_r,  &a->exec_w,     &a->ns_pidfd};
+    int keep[7];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         move_above(fds[i], first);
@@ -688,12 +691,12 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
      * leave out the namespaces we share with it. */
     _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
     if (pidfd < 0)
-        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d",
-                              (int)st->pid);
+        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d", (int)st->pid);
     uint64_t start = 0;
     bool zombie = false;
     if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime)
         return hull_error_setx(err, ESRCH, "the container's init process exited");
+    hull_stop_point("exec:after-check");
     int nsfd[N_NS];
     int parent_flags = 0, child_flags = 0;
     for (size_t i = 0; i < N_NS; i++) {
