@@ -12,6 +12,7 @@
 #ifndef HULL_TESTS_FUZZ_FUZZ_H
 #define HULL_TESTS_FUZZ_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
