@@ -733,6 +733,16 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
     _cleanup_free_ char *scope = img_challenge_param(chal, "scope");
     if (realm == NULL || (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
         return hull_error_setx(err, EPROTO, "registry %s: bad bearer challenge (realm)", ep->base);
+    /* a registry reached over TLS may not send the token request, which carries the pull's
+     * credentials, over plain HTTP, unless that host is an insecure registry itself */
+    if (strncmp(ep->base, "https://", 8) == 0 && strncmp(realm, "http://", 7) == 0) {
+        _cleanup_free_ char *rh = xstrndup(realm + 7, strcspn(realm + 7, "/?#"));
+        if (!host_is_insecure(s->cfg, rh))
+            return hull_error_setx(err, EPROTO,
+                                   "registry %s: refusing its token realm %s over plain HTTP "
+                                   "(list %s in insecure_registries to allow it)",
+                                   ep->base, realm, rh);
+    }
     if (scope == NULL)
         scope = xasprintf("repository:%s:pull", s->repo);
     _cleanup_free_ char *key = xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope,

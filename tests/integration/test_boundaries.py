@@ -9,12 +9,17 @@ import sys
 import textwrap
 import time
 
+import http.server
+import threading
+
+import grpc
 import pytest
 
 import cri
 from conftest import pb
-from registry import registry  # noqa: F401  (fixture)
-from test_container import busybox_image, run_pod  # noqa: F401
+from leaks import mounts_below
+from registry import Registry, registry  # noqa: F401  (fixture)
+from test_container import busybox_image, create, env, run_pod, wait_state  # noqa: F401
 from test_oci_helpers import hull_binary
 
 # Runs as pid 1 of a private pid namespace (unshare --pid --fork --mount-proc), where the pid
@@ -126,3 +131,87 @@ def test_shm_size_annotation_only_where_allowed(allowing):
                                      "--allowed-annotations", "runc=io.hull.shm-size"],
                                     capture_output=True, text=True).stdout)
     assert cfg["allowed_annotations"] == {"runc": ["io.hull.shm-size"]}
+
+
+# ---- pid namespace TARGET --------------------------------------------------------------------
+
+def test_target_pid_namespace_is_pinned(env):  # noqa: F811
+    """The TARGET pid namespace reaches the runtime as a pin of the target's namespace made
+    while hulld holds the target's pidfd (never a /proc/PID path the runtime would open later,
+    when the pid may name another process); the pin goes away with the container."""
+    d = env
+    pod, pcfg = run_pod(d, "tpin", pid=pb.CONTAINER)
+    a = create(d, pod, pcfg, "app", ["sleep", "1234"])
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=a))
+    wait_state(d, a, pb.CONTAINER_RUNNING)
+    apid = int(json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=a, verbose=True)).info["info"])["pid"])
+    sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
+        pid=pb.TARGET, target_id=a))
+    dbg = create(d, pod, pcfg, "debug", ["sleep", "100"],
+                 linux=pb.LinuxContainerConfig(security_context=sc))
+    with open(os.path.join(d.state_dir, "containers", dbg, "config.json")) as f:
+        spec = json.load(f)
+    pidns = [n for n in spec["linux"]["namespaces"] if n["type"] == "pid"][0]["path"]
+    assert pidns == os.path.join(d.root, "containers", dbg, "target-pidns"), pidns
+    assert os.stat(pidns).st_ino == os.stat(f"/proc/{apid}/ns/pid").st_ino
+    d.runtime.StartContainer(pb.StartContainerRequest(container_id=dbg))
+    wait_state(d, dbg, pb.CONTAINER_RUNNING)
+    r = d.runtime.ExecSync(pb.ExecSyncRequest(container_id=dbg, cmd=["cat", "/proc/1/cmdline"],
+                                              timeout=10))
+    assert r.stdout.split(b"\0")[:2] == [b"sleep", b"1234"], r
+    d.runtime.StopContainer(pb.StopContainerRequest(container_id=dbg, timeout=0))
+    d.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=dbg))
+    assert mounts_below(os.path.join(d.root, "containers", dbg)) == []
+    cri.remove_all_pods(d)
+
+
+# ---- request strings ------------------------------------------------------------------------
+
+def test_request_strings_must_be_utf8(hulld, tmp_path):
+    """A string field that is not UTF-8 (proto3 strings are) is INVALID_ARGUMENT naming the
+    field: such bytes used to reach the OCI spec and pod records as JSON no parser accepts."""
+    cfg = cri.pod_config("utf8", network=pb.NODE, log_directory=tmp_path / "logs")
+    cfg.annotations["note"] = "XXXX"
+    raw = pb.RunPodSandboxRequest(config=cfg).SerializeToString()
+    assert raw.count(b"XXXX") == 1
+    raw = raw.replace(b"XXXX", b"a\xff\xfe\x80")
+    call = hulld.channel.unary_unary("/runtime.v1.RuntimeService/RunPodSandbox")
+    with pytest.raises(grpc.RpcError) as e:
+        call(raw, timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    assert "config.annotations.value" in e.value.details() and "UTF-8" in e.value.details()
+    assert not hulld.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+
+
+# ---- a hostile registry's token realm ---------------------------------------------------------
+
+def test_no_credentials_to_a_plain_http_token_realm(hulld_factory):
+    """A registry reached over TLS whose Bearer challenge names a plain-HTTP realm does not get
+    the pull's credentials sent in clear text to that realm."""
+    seen = []
+
+    class Token(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Token)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    reg = Registry(tls=True, token_realm=f"http://127.0.0.1:{srv.server_port}/token")
+    try:
+        h = hulld_factory("--registry-ca", f"{reg.host}={reg.ca_file}")
+        auth = pb.AuthConfig(username="user", password="secret", server_address=reg.host)
+        with pytest.raises(grpc.RpcError) as e:
+            h.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=f"{reg.host}/x:1"),
+                                                  auth=auth), timeout=60)
+        assert "plain HTTP" in e.value.details(), e.value.details()
+        assert seen == [], seen
+    finally:
+        srv.shutdown()
+        reg.close()

@@ -350,3 +350,40 @@ def test_userns_pod_refused_when_root_is_private(hulld_factory, registry, busybo
         assert pod
     finally:
         cri.remove_all_pods(h)
+
+
+def test_mount_idmappings_and_status(d):
+    """Mount.uid_mappings/gid_mappings as kubelet sends them (the pod's own mappings) make an
+    id-mapped volume; any other mapping, or mappings in a pod without a user namespace, are
+    INVALID_ARGUMENT.  PodSandboxStatus reports the pod's user namespace with its mappings."""
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    os.chmod(vol, 0o755)
+    try:
+        pod, pcfg = userns_pod(d, "unsmap", "hull-oci")
+        st = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status
+        us = st.linux.namespaces.options.userns_options
+        assert us.mode == pb.POD
+        assert [(m.container_id, m.host_id, m.length) for m in us.uids] == [(0, 200000, 65536)]
+        assert [(m.container_id, m.host_id, m.length) for m in us.gids] == [(0, 200000, 65536)]
+        own = [pb.IDMapping(container_id=0, host_id=200000, length=65536)]
+        ok = pb.Mount(container_path="/vol", host_path=vol, uidMappings=own, gidMappings=own)
+        cid = start(d, pod, pcfg, "one", mounts=[ok])
+        assert sh(d, cid, "touch /vol/f && stat -c %u /vol/f")[1].split() == ["0"]
+        assert os.stat(os.path.join(vol, "f")).st_uid == 0  # id-mapped back to the host's 0
+        for bad, needle in (
+                ([pb.IDMapping(container_id=0, host_id=0, length=65536)], "not the pod's"),
+                ([pb.IDMapping(container_id=0, host_id=300000, length=65536)], "not the pod's"),
+                ([pb.IDMapping(container_id=1, host_id=200000, length=65535)], "container id 0"),
+                (own * 2, "exactly one")):
+            m = pb.Mount(container_path="/vol", host_path=vol, uidMappings=bad, gidMappings=own)
+            code, msg = code_of(lambda: create(d, pod, pcfg, "bad", ["true"], mounts=[m]))
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg, msg
+        plain, plcfg = run_pod(d, "plainmap")
+        st = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=plain)).status
+        assert st.linux.namespaces.options.userns_options.mode == pb.NODE
+        code, msg = code_of(lambda: create(d, plain, plcfg, "bad", ["true"], mounts=[ok]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "user namespace" in msg, msg
+    finally:
+        cri.remove_all_pods(d)
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])
