@@ -4,7 +4,8 @@
 #   make            build hulld, hull-oci, hull-conmon (in build/)
 #   make test       ASan/UBSan build (build/asan) + fuzz targets + C unit tests + pytest tests
 #                   + the cgroup v2 phase (tests/cgroup2-env.sh)
-#   make fuzz       run the fuzz targets briefly (FUZZ_SECONDS each); make fuzz-libfuzzer: clang
+#   make fuzz       replay each fuzz corpus, then fuzz briefly (FUZZ_SECONDS each); make
+#                   fuzz-libfuzzer: the same targets under clang's libFuzzer with the corpus
 #   make asan       just the sanitizer build
 #   make run        build and run hulld in the foreground with embedded defaults
 #   make install    install binaries (PREFIX=/usr/local) and contrib files
