@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 void hull_fuzz_seeds(void (*add)(const void *data, size_t len))
 {
     static const char *const s[] = {
-        "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-        "scope=\"repository:library/busybox:pull\"",
+        ("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+         "scope=\"repository:library/busybox:pull\""),
         "Basic realm=\"Registry Realm\"",
         "Bearer realm=https://x/t,service=svc,scope=a scope",
         "Bearer realm=\"unterminated",
