@@ -151,6 +151,7 @@ struct cni_manager_options {
     const char *cache_dir; /* e.g. <state_dir>/cni */
     bool write_default_config;
     const char *default_subnet; /* default 10.88.0.0/16 */
+    int plugin_timeout_ms;      /* per plugin call; 0 = 60 s */
 };
 
 int cni_manager_new(const struct cni_manager_options *o, struct cni_manager **out,

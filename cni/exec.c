@@ -2,6 +2,7 @@
  * result), CHECK; result parsing and the result cache. */
 
 #include "cni/internal.h"
+#include "common/crashpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -220,7 +222,10 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* its own process group: a timeout kills whatever the plugin started too */
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP);
     char **env = build_env(ex, command, a, cni_args);
     char *argv[] = {path, NULL};
     int64_t started = hull_monotonic_ns();
@@ -240,6 +245,10 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
         return hull_error_set(err, sr, "exec CNI plugin `%s`", path);
     }
 
+    /* the plugin's exit ends the reading: a child it left in the background may hold its
+     * stdout open for ever */
+    _cleanup_close_ int pidfd = (int)pidfd_open(pid, 0);
+    bool exited = false;
     const char *wbuf = stdin_json ? stdin_json : "";
     size_t wlen = strlen(wbuf), woff = 0;
     size_t ocap = 4096, olen = 0, elen = 0;
@@ -252,8 +261,12 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
         closep2(in);
     fcntl(in[1], F_SETFL, O_NONBLOCK);
     while (po[0] >= 0 || pe[0] >= 0) {
-        struct pollfd pfd[3];
-        int n = 0, iw = -1, io = -1, ie = -1;
+        struct pollfd pfd[4];
+        int n = 0, iw = -1, io = -1, ie = -1, ix = -1;
+        if (pidfd >= 0 && !exited) {
+            pfd[n] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+            ix = n++;
+        }
         if (in[1] >= 0) {
             pfd[n] = (struct pollfd){.fd = in[1], .events = POLLOUT};
             iw = n++;
@@ -271,13 +284,31 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
             timed_out = true;
             break;
         }
-        int pr = poll(pfd, (nfds_t)n, (int)(left > 1000 ? 1000 : left));
+        int pr;
+        if (exited) {
+            /* drain what is buffered without waiting: the fds are non-blocking now */
+            for (int k = 0; k < n; k++)
+                pfd[k].revents = POLLIN;
+            pr = n;
+        } else {
+            pr = poll(pfd, (nfds_t)n, (int)(left > 1000 ? 1000 : left));
+        }
         if (pr < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (iw >= 0 && pfd[iw].revents) {
+        if (ix >= 0 && pfd[ix].revents) {
+            /* what it wrote before exiting is in the pipes: read that much, no more */
+            exited = true;
+            if (in[1] >= 0)
+                closep2(in);
+            if (po[0] >= 0)
+                fcntl(po[0], F_SETFL, O_NONBLOCK);
+            if (pe[0] >= 0)
+                fcntl(pe[0], F_SETFL, O_NONBLOCK);
+        }
+        if (iw >= 0 && in[1] >= 0 && pfd[iw].revents) {
             ssize_t w = write(in[1], wbuf + woff, wlen - woff);
             if (w > 0)
                 woff += (size_t)w;
@@ -298,8 +329,8 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
             ssize_t rd = read(po[0], obuf + olen, ocap - olen);
             if (rd > 0)
                 olen += (size_t)rd;
-            else if (rd == 0 || (errno != EINTR && errno != EAGAIN))
-                closep2(po);
+            else if (rd == 0 || errno != EINTR)
+                closep2(po); /* EOF, an error, or drained after the exit */
         }
         if (ie >= 0 && pfd[ie].revents) {
             char tmp[4096];
@@ -310,7 +341,7 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
                     take = CNI_STDERR_MAX - elen;
                 memcpy(ebuf + elen, tmp, take);
                 elen += take;
-            } else if (rd == 0 || (errno != EINTR && errno != EAGAIN)) {
+            } else if (rd == 0 || errno != EINTR) {
                 closep2(pe);
             }
         }
@@ -319,7 +350,7 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
     closep2(po);
     closep2(pe);
     if (timed_out || too_big)
-        kill(pid, SIGKILL);
+        kill(-pid, SIGKILL); /* the plugin and what it started */
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -586,7 +617,7 @@ int cni_add(const struct cni_exec *ex, struct cni_network *net, const struct cni
             if (next == NULL || !YAJL_IS_OBJECT(next)) {
                 if (next)
                     yajl_tree_free(next);
-                r = hull_error_setx(err, EIO, "plugin type=\"%s\" (ADD) returned invalid JSON",
+                r = hull_error_setx(err, EBADMSG, "plugin type=\"%s\" (ADD) returned invalid JSON",
                                     type);
             } else {
                 if (prev)
@@ -606,9 +637,16 @@ int cni_add(const struct cni_exec *ex, struct cni_network *net, const struct cni
     }
     if (last == NULL)
         last = xstrdup("{}");
+    /* every plugin ran, nothing is cached yet: a DEL must find the pod's runtime config from
+     * its caller (tests/integration/test_robust_cni.py) */
+    hull_crash_point("runpod:cni-before-cache");
     r = cache_write(ex, net, a, args, caps, prev, err);
-    if (r == 0)
-        r = cni_result_parse(last, out, err);
+    if (r == 0 && cni_result_parse(last, out, err) < 0) {
+        /* an answer that is no CNI result: the plugin is broken, not the request */
+        _cleanup_free_ char *why = xstrdup(hull_error_msg(err));
+        hull_error_free(err);
+        r = hull_error_setx(err, EBADMSG, "network \"%s\": malformed result: %s", net->name, why);
+    }
     if (r < 0) {
         _cleanup_error_ hull_error_t derr = NULL;
         run_list_del(ex, net, a, args, caps, prev, &derr);

@@ -31,6 +31,7 @@ int cni_manager_new(const struct cni_manager_options *o, struct cni_manager **ou
     for (size_t i = 0; i < n; i++)
         m->exec.plugin_dirs[i] = xstrdup(dirs[i]);
     m->exec.n_plugin_dirs = n;
+    m->exec.timeout_ms = o->plugin_timeout_ms;
     m->exec.cache_dir = xstrdup(o->cache_dir && *o->cache_dir ? o->cache_dir : "/var/lib/cni");
     int r = hull_mkdir_p(m->exec.cache_dir, 0700, err);
     if (r < 0) {

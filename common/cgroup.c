@@ -1,9 +1,13 @@
 /* The host's cgroup layout: see cgroup.h. */
 #include "common/cgroup.h"
 
+#include <errno.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #define DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
 
@@ -205,4 +209,109 @@ bool hull_is_cgroup2_mount(const char *path)
 {
     struct statfs s;
     return statfs(path, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+uint64_t hull_cgroup_shares_to_weight(uint64_t shares)
+{
+    if (shares == 0)
+        return 0;
+    if (shares < 2)
+        shares = 2;
+    if (shares > 262144)
+        shares = 262144;
+    return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n_out, hull_error_t *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    _cleanup_free_ char *text = NULL;
+    int r = hull_read_file(procs, 16u << 20, &text, NULL, err);
+    if (r < 0)
+        return r;
+    size_t n = 0, cap = 16;
+    pid_t *v = xmalloc0(cap * sizeof(pid_t));
+    for (char *p = text; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 0 && pid != getpid()) {
+            if (n == cap) {
+                cap *= 2;
+                v = xrealloc(v, cap * sizeof(pid_t));
+            }
+            v[n++] = (pid_t)pid;
+        }
+        p = end;
+        while (*p == '\n')
+            p++;
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err)
+{
+    _cleanup_free_ pid_t *pids = NULL, *now = NULL;
+    size_t n = 0, m = 0;
+    int r = hull_cgroup_read_procs(procs, &pids, &n, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
+        if (fds[i] < 0)
+            fds[i] = -errno; /* ESRCH: gone already; ENOSYS: no pidfds, plain kill */
+    }
+    _cleanup_error_ hull_error_t re = NULL;
+    r = n > 0 ? hull_cgroup_read_procs(procs, &now, &m, &re) : 0;
+    if (r == 0 && m > 1)
+        qsort(now, m, sizeof(pid_t), cmp_pid);
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool listed = r == 0 && bsearch(&pids[i], now, m, sizeof(pid_t), cmp_pid) != NULL;
+        int kr = 0;
+        if (listed && fds[i] >= 0)
+            kr = (int)syscall(SYS_pidfd_send_signal, fds[i], sig, NULL, 0);
+        else if (listed && fds[i] == -ENOSYS)
+            kr = kill(pids[i], sig);
+        if (kr < 0 && errno != ESRCH && failed++ == 0)
+            hull_error_set(err, errno, "kill %d", (int)pids[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    if (r < 0) /* the second read failed: nothing proves a pid is still the one listed */
+        return hull_error_setx(err, -r, "%s", hull_error_msg(&re));
+    return failed;
+}
+
+char **hull_cgroup_mount_points(size_t *n_out)
+{
+    char **out = xmalloc0(sizeof(char *));
+    size_t n = 0;
+    struct hull_mountinfo mi;
+    _cleanup_error_ hull_error_t err = NULL;
+    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
+        *n_out = 0;
+        return out;
+    }
+    for (size_t i = 0; i < mi.n; i++) {
+        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
+            continue;
+        out = xrealloc(out, (n + 2) * sizeof(char *));
+        out[n++] = xstrdup(mi.v[i].mount_point);
+        out[n] = NULL;
+    }
+    hull_mountinfo_clear(&mi);
+    *n_out = n;
+    return out;
 }

@@ -43,6 +43,11 @@ void hull_cgroup_layout_clear(struct hull_cgroup_layout *l);
 #define _cleanup_cgroup_layout_ __attribute__((cleanup(hull_cgroup_layout_clear))) /* by value */
 const char *hull_cgroup_mode_name(int mode);
 
+/* The mount point of every cgroup and cgroup2 mount of this mount namespace, in mountinfo
+ * order (a hierarchy mounted twice is listed twice); NULL-terminated, *n of them (0 when
+ * mountinfo cannot be read).  For sweeping a cgroup path out of every hierarchy. */
+char **hull_cgroup_mount_points(size_t *n);
+
 /* The v1 hierarchy holding controller ("memory", "name=systemd"), or with controller NULL the
  * cgroup2 mount; NULL if there is none. */
 const struct hull_cgroup_hier *hull_cgroup_layout_find(const struct hull_cgroup_layout *l,
@@ -56,6 +61,20 @@ bool hull_cgroup_is_controller_option(const char *opt);
  * controller NULL or "" the cgroup2 entry ("0::/x"), else the v1 entry whose controller list
  * holds controller.  NULL if there is no such entry.  Caller frees. */
 char *hull_proc_cgroup_lookup(const char *proc_cgroup, const char *controller);
+
+/* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
+ * 0 stays 0 (unset). */
+uint64_t hull_cgroup_shares_to_weight(uint64_t shares);
+
+/* The pids a cgroup.procs file lists (never the caller's own), *n of them; caller frees.
+ * -errno when the file cannot be read. */
+int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n, hull_error_t *err);
+/* Sends sig to every process a cgroup.procs file lists.  Each pid is pinned with a pidfd and
+ * signalled only if the file still lists it afterwards: a process that exited after the first
+ * read and whose pid went to a process elsewhere is never hit (no pidfds: plain kill).
+ * Returns -errno when the file cannot be read (either time), else the number of processes that
+ * could not be signalled (err then names the first); a process gone meanwhile is no failure. */
+int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err);
 
 /* Whether path is the root of a cgroup2 file system (statfs). */
 bool hull_is_cgroup2_mount(const char *path);

@@ -852,7 +852,9 @@ static void finish(struct monitor *m)
     sbuf_add(&js, "}", 1);
     _cleanup_free_ char *exit_path = hull_path_join(m->o->exit_dir, m->o->cid);
     _cleanup_error_ hull_error_t err = NULL;
-    if (hull_write_file_atomic(exit_path, js.p, js.len, 0600, &err) < 0)
+    /* the exits directory is volatile state (/run): a hulld restart reads it, a power loss
+     * ends the container and its monitor alike, so no fsync */
+    if (hull_write_file_atomic_flags(exit_path, js.p, js.len, 0600, HULL_ATOMIC_NOSYNC, &err) < 0)
         log_error("exit file: %s", hull_error_msg(&err));
     if (m->o->exec_capture) {
         struct sbuf msg = {0};

@@ -75,6 +75,21 @@ int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpa
 int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t max_bytes,
                               struct image_unpack_stats *stats, hull_error_t *err);
 
+/* The same with every bound: the layer's cap, a budget shared by the layers of one image
+ * (decremented atomically by each file's size plus one entry; EFBIG once it goes negative) and
+ * the free space that must stay on the target filesystem (ENOSPC before a file that would eat
+ * into it is written). */
+struct image_unpack_limits {
+    uint64_t max_bytes;       /* this layer's file data (0: none) */
+    int64_t *image_budget;    /* NULL: none */
+    uint64_t min_free;        /* 0: no check */
+    bool (*abort)(void *arg); /* polled between blocks: true stops the unpack (ECANCELED) */
+    void *abort_arg;
+};
+int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
+                               const struct image_unpack_limits *lim,
+                               struct image_unpack_stats *stats, hull_error_t *err);
+
 /* ---- the store ----------------------------------------------------------------------------- */
 struct image_store;
 
@@ -93,6 +108,8 @@ struct image_registry_config {
     long deadline_s;           /* seconds one pull may take in total, retries included (0: none) */
     uint64_t max_unsized_blob; /* download cap of a blob without a size (0: default 1 GiB) */
     uint64_t max_layer_size;   /* bytes of file data in one unpacked layer (0: unlimited) */
+    uint64_t max_image_size;   /* bytes of file data all layers of one image unpack to (0: none) */
+    uint64_t fs_min_free;      /* bytes an unpack leaves free on the image filesystem (0: none) */
 };
 
 /* Opens (creating) the store under <root>/images and reloads its images and layers. */
@@ -148,6 +165,12 @@ void image_info_list_free(struct image_info **list, size_t n);
  * refused, EILSEQ digest mismatch, EPROTO bad manifest, ETIMEDOUT, ECONNREFUSED/EIO network. */
 int image_pull(struct image_store *s, const char *ref, const struct image_auth *auth,
                char **image_id, hull_error_t *err);
+/* The same for a caller that may go away: cancelled(arg) (called from several threads, never
+ * at once, at most every 100 ms) returning true stops the pull's downloads and unpacks
+ * (ECANCELED), except work another pull still waits for. */
+int image_pull_cancellable(struct image_store *s, const char *ref, const struct image_auth *auth,
+                           bool (*cancelled)(void *arg), void *arg, char **image_id,
+                           hull_error_t *err);
 
 /* Finds an image by id ("sha256:<hex>", "<hex>", or an unambiguous hex prefix >= 12 chars), tag
  * or digest reference (normalised).  ENOENT if none. */

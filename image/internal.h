@@ -20,9 +20,17 @@ struct registry_config {
     long deadline_s;
     uint64_t max_unsized_blob;
     uint64_t max_layer_size;
+    uint64_t max_image_size;
+    uint64_t fs_min_free;
 };
 struct registry_config *registry_config_copy(const struct image_registry_config *c);
 void registry_config_free(struct registry_config *c);
+
+/* A way to stop a transfer or an unpack: fn returns true once the work is not wanted. */
+struct img_abort {
+    bool (*fn)(void *arg);
+    void *arg;
+};
 
 /* Bearer tokens, shared by every pull of a store, cached per (realm, service, scope, user). */
 struct token_cache;
@@ -60,6 +68,9 @@ int img_config_diff_ids(const char *config_json, struct layer_ref *layers, size_
 
 /* The configured cap on one unpacked layer's file data (0: none). */
 uint64_t registry_session_layer_cap(const struct registry_session *s);
+/* The configured per-image cap and free-space floor (0: none). */
+uint64_t registry_session_image_cap(const struct registry_session *s);
+uint64_t registry_session_min_free(const struct registry_session *s);
 
 /* GET a manifest by tag or digest. *media_type from Content-Type (or NULL). */
 int registry_get_manifest(struct registry_session *s, const char *reference, size_t max,
@@ -70,6 +81,13 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
  * transfers, and a consumer that stops reading does not stop the verification. */
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
                       bool stream, hull_error_t *err);
+/* The same with the cap of a blob without a size (size < 0) given by the caller (0: the
+ * configured max_unsized_blob): EFBIG as soon as more bytes arrive. */
+int registry_get_blob_capped(struct registry_session *s, const char *digest, int64_t size,
+                             uint64_t unsized_cap, int fd, bool stream,
+                             const struct img_abort *abort, hull_error_t *err);
+/* Every transfer of the session stops (ECANCELED) once abort says so (NULL: none). */
+void registry_session_set_abort(struct registry_session *s, const struct img_abort *abort);
 
 /* ---- the store (store.c, layers.c, pull.c) ------------------------------------------------- */
 #define MAX_CONFIG (8 << 20)
@@ -118,6 +136,18 @@ struct hold {
 };
 
 /* A download (or unpack) in progress that later callers wait for instead of repeating it. */
+/* One PullImage call: whether its caller is still there (checked at most every 100 ms). */
+struct pull_ctx {
+    bool (*cancelled)(void *arg); /* NULL: never */
+    void *arg;
+    pthread_mutex_t lock; /* serialises the calls to cancelled */
+    int64_t checked_ns;
+    bool gone;
+};
+bool pull_ctx_gone(struct pull_ctx *c);
+
+/* Work shared by the pulls that need it: the owner does it, waiters wait for its outcome.  It
+ * is abandoned (ECANCELED) once every pull that wants it was given up by its caller. */
 struct inflight {
     char *key;
     bool done;
@@ -125,6 +155,13 @@ struct inflight {
     char *msg;
     int waiters;
     pthread_cond_t cond;
+    struct pull_ctx **parties; /* the pulls that want the outcome (owner first) */
+    size_t n_parties;
+    int64_t checked_ns;
+    bool abandoned;
+    char *data; /* a result handed to the waiters (a config), or NULL */
+    size_t len;
+    bool linked; /* in s->inflight: joiners find it (done ones hand over data at once) */
     struct inflight *next;
 };
 
@@ -143,6 +180,7 @@ struct image_store {
     struct registry_config *cfg;
     struct old_cfg *old_cfgs; /* kept until close: pulls in flight may still read them */
     struct token_cache *tokens;
+    int pulls; /* pulls in progress */
 };
 
 /* "sha256:<hex>" → "<hex>". */
@@ -172,6 +210,7 @@ int img_read_blob(struct image_store *s, const char *digest, size_t max, char **
 /* The visible image a reference, id or unique id prefix names (lock held). */
 struct image_rec *img_resolve_locked(struct image_store *s, const char *ref);
 /* Deletes an image record and its unreferenced blobs (lock held). */
+size_t img_gc_blobs_locked(struct image_store *s);
 int img_delete_locked(struct image_store *s, struct image_rec *r, hull_error_t *err);
 
 /* layers.c */
@@ -181,7 +220,8 @@ int img_layers_load(struct image_store *s, hull_error_t *err);
 void img_clean_links(struct image_store *s);
 /* Downloads, verifies and unpacks one layer into layers/<hex>, then indexes it. */
 int img_layer_fetch(struct image_store *s, struct registry_session *sess,
-                    const struct layer_ref *lr, hull_error_t *err);
+                    const struct layer_ref *lr, int64_t *image_budget,
+                    const struct img_abort *abort, hull_error_t *err);
 struct hold *img_find_hold(struct image_store *s, const char *id);
 /* Drops unused layers from the index (lock held); returns the dirs for img_empty_trash. */
 char **img_gc_locked(struct image_store *s);

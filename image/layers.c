@@ -98,7 +98,7 @@ struct unpack_job {
     int fd;
     int dirfd;
     const char *diff_id;
-    uint64_t max_bytes;
+    struct image_unpack_limits lim;
     struct image_unpack_stats stats;
     int status;
     hull_error_t err;
@@ -108,7 +108,7 @@ static void *unpack_thread(void *opaque)
 {
     struct unpack_job *j = opaque;
     j->status =
-        image_unpack_layer_capped(j->fd, j->dirfd, j->diff_id, j->max_bytes, &j->stats, &j->err);
+        image_unpack_layer_limited(j->fd, j->dirfd, j->diff_id, &j->lim, &j->stats, &j->err);
     /* a writer still sending learns the reader is gone */
     shutdown(j->fd, SHUT_RD);
     return NULL;
@@ -118,7 +118,8 @@ static void *unpack_thread(void *opaque)
  * unpack runs while the download goes on (through a socket pair), into a temp dir that is
  * committed only once the compressed digest and the diff id both matched. */
 int img_layer_fetch(struct image_store *s, struct registry_session *sess,
-                    const struct layer_ref *lr, hull_error_t *err)
+                    const struct layer_ref *lr, int64_t *image_budget,
+                    const struct img_abort *abort, hull_error_t *err)
 {
     _cleanup_free_ char *linkpath = NULL; /* before any goto fail */
     char name[16];
@@ -149,7 +150,11 @@ int img_layer_fetch(struct image_store *s, struct registry_session *sess,
         struct unpack_job job = {.fd = sv[1],
                                  .dirfd = dfd,
                                  .diff_id = lr->diff_id,
-                                 .max_bytes = registry_session_layer_cap(sess)};
+                                 .lim = {.max_bytes = registry_session_layer_cap(sess),
+                                         .image_budget = image_budget,
+                                         .min_free = registry_session_min_free(sess),
+                                         .abort = abort ? abort->fn : NULL,
+                                         .abort_arg = abort ? abort->arg : NULL}};
         pthread_t th;
         if (pthread_create(&th, NULL, unpack_thread, &job) != 0) {
             close(sv[0]);
@@ -157,7 +162,7 @@ int img_layer_fetch(struct image_store *s, struct registry_session *sess,
             r = hull_error_setx(err, EAGAIN, "cannot start an unpack thread");
             goto fail;
         }
-        r = registry_get_blob(sess, lr->digest, lr->size, sv[0], true, err);
+        r = registry_get_blob_capped(sess, lr->digest, lr->size, 0, sv[0], true, abort, err);
         shutdown(sv[0], SHUT_WR); /* end of stream for the unpacker */
         pthread_join(th, NULL);
         close(sv[0]);
@@ -306,6 +311,7 @@ void image_gc(struct image_store *s)
         }
     }
     char **trash = img_gc_locked(s);
+    img_gc_blobs_locked(s);
     pthread_mutex_unlock(&s->lock);
     img_empty_trash(trash);
 }

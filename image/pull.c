@@ -8,65 +8,171 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_MANIFEST  (4 << 20)
 #define PULL_PARALLEL 4
 #define MAX_LAYERS    500 /* overlayfs OVL_MAX_STACK */
 
+/* ---- callers that may go away ------------------------------------------------------------ */
+#define CANCEL_CHECK_NS (100 * 1000000LL)
+
+bool pull_ctx_gone(struct pull_ctx *c)
+{
+    if (c == NULL || c->cancelled == NULL)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    int64_t now = hull_monotonic_ns();
+    if (!c->gone && (c->checked_ns == 0 || now - c->checked_ns >= CANCEL_CHECK_NS)) {
+        c->checked_ns = now;
+        c->gone = c->cancelled(c->arg);
+    }
+    bool gone = c->gone;
+    pthread_mutex_unlock(&c->lock);
+    return gone;
+}
+
+static bool pull_ctx_gone_cb(void *arg)
+{
+    return pull_ctx_gone(arg);
+}
+
 /* ---- in-flight work shared between pulls --------------------------------------------------- */
+static void inflight_free(struct inflight *f)
+{
+    pthread_cond_destroy(&f->cond);
+    free(f->key);
+    free(f->msg);
+    free(f->parties);
+    free(f->data);
+    free(f);
+}
+
+static void inflight_drop_party(struct inflight *f, struct pull_ctx *ctx)
+{
+    for (size_t i = 0; i < f->n_parties; i++)
+        if (f->parties[i] == ctx) {
+            f->parties[i] = f->parties[--f->n_parties];
+            break;
+        }
+}
+
 /* Returns 1 if the caller must do the work (and later call inflight_finish), 0 if another
- * caller did it successfully, or a negative errno with its error. Called with s->lock held. */
-static int inflight_join(struct image_store *s, const char *key, struct inflight **mine,
-                         hull_error_t *err)
+ * caller did it successfully, or a negative errno with its error (-ECANCELED: our own caller
+ * went away while we waited). Called with s->lock held. */
+static int inflight_join(struct image_store *s, const char *key, struct pull_ctx *ctx,
+                         struct inflight **mine, char **data, size_t *len, hull_error_t *err)
 {
     for (struct inflight *f = s->inflight; f; f = f->next) {
         if (strcmp(f->key, key) != 0)
             continue;
         f->waiters++;
-        while (!f->done)
-            pthread_cond_wait(&f->cond, &s->lock);
-        int st = f->status;
-        if (st < 0)
-            hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
-        if (--f->waiters == 0) {
-            pthread_cond_destroy(&f->cond);
-            free(f->key);
-            free(f->msg);
-            free(f);
+        f->parties = xrealloc(f->parties, (f->n_parties + 1) * sizeof(*f->parties));
+        f->parties[f->n_parties++] = ctx;
+        bool gave_up = false;
+        while (!f->done) {
+            if (pull_ctx_gone(ctx)) {
+                gave_up = true;
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&f->cond, &s->lock, &ts);
         }
+        int st;
+        if (gave_up) {
+            inflight_drop_party(f, ctx);
+            st = hull_error_setx(err, ECANCELED, "pull abandoned by its caller");
+        } else {
+            st = f->status;
+            if (st < 0)
+                hull_error_setx(err, -st, "%s", f->msg ? f->msg : "failed");
+            else if (data && f->data) {
+                *data = xmalloc0(f->len + 1);
+                memcpy(*data, f->data, f->len);
+                *len = f->len;
+            }
+        }
+        if (--f->waiters == 0 && f->done && !f->linked)
+            inflight_free(f);
         return st < 0 ? st : 0;
     }
     struct inflight *f = xmalloc0(sizeof(*f));
     f->key = xstrdup(key);
     pthread_cond_init(&f->cond, NULL);
+    f->parties = xmalloc0(sizeof(*f->parties));
+    f->parties[f->n_parties++] = ctx;
     f->next = s->inflight;
     s->inflight = f;
+    f->linked = true;
     *mine = f;
     return 1;
 }
 
-/* Called with s->lock held. */
-static void inflight_finish(struct image_store *s, struct inflight *f, int status,
-                            hull_error_t *err)
+static void inflight_unlink(struct image_store *s, struct inflight *f)
 {
     for (struct inflight **pp = &s->inflight; *pp; pp = &(*pp)->next)
         if (*pp == f) {
             *pp = f->next;
             break;
         }
+    f->linked = false;
+}
+
+/* Ends a lingering entry (see inflight_finish). Called with s->lock held. */
+static void inflight_retire(struct image_store *s, struct inflight *f)
+{
+    inflight_unlink(s, f);
+    if (f->waiters == 0)
+        inflight_free(f);
+}
+
+/* Called with s->lock held.  With linger, a success stays findable (its data handed to pulls
+ * that join later) until inflight_retire. */
+static void inflight_finish(struct image_store *s, struct inflight *f, int status, bool linger,
+                            hull_error_t *err)
+{
+    if (!linger || status < 0)
+        inflight_unlink(s, f);
     f->done = true;
     f->status = status;
     if (status < 0)
         f->msg = xstrdup(hull_error_msg(err));
-    if (f->waiters == 0) {
-        pthread_cond_destroy(&f->cond);
-        free(f->key);
-        free(f->msg);
-        free(f);
+    if (f->waiters == 0 && !f->linked) {
+        inflight_free(f);
         return;
     }
     pthread_cond_broadcast(&f->cond);
+}
+
+/* The owner's check while it works: true once every pull that wants the work is gone. */
+struct inflight_abort {
+    struct image_store *s;
+    struct inflight *f;
+};
+
+static bool inflight_abandoned(void *arg)
+{
+    struct inflight_abort *a = arg;
+    struct inflight *f = a->f;
+    pthread_mutex_lock(&a->s->lock);
+    int64_t now = hull_monotonic_ns();
+    if (!f->abandoned && (f->checked_ns == 0 || now - f->checked_ns >= CANCEL_CHECK_NS)) {
+        f->checked_ns = now;
+        bool all = f->n_parties > 0;
+        for (size_t i = 0; i < f->n_parties && all; i++)
+            all = f->parties[i] && f->parties[i]->cancelled && pull_ctx_gone(f->parties[i]);
+        f->abandoned = all;
+    }
+    bool r = f->abandoned;
+    pthread_mutex_unlock(&a->s->lock);
+    return r;
 }
 
 /* ---- pulling ------------------------------------------------------------------------------- */
@@ -79,27 +185,31 @@ static int open_tmpfile(struct image_store *s, hull_error_t *err)
     return fd;
 }
 
-/* Makes sure the blob is in blobs/ (downloading and verifying it once) and returns its bytes. */
-static int ensure_blob(struct image_store *s, struct registry_session *sess, const char *digest,
-                       int64_t size, size_t max, char **out, size_t *len, hull_error_t *err)
+/* The bytes of a small blob (the config): from blobs/ when an image holds it already, else
+ * downloaded (at most max bytes, also when the descriptor gives no size) and verified, but not
+ * stored: commit_image stores it once the whole pull succeeded. */
+static int fetch_small_blob(struct image_store *s, struct registry_session *sess,
+                            const char *digest, int64_t size, size_t max, struct pull_ctx *ctx,
+                            struct inflight **linger, char **out, size_t *len, hull_error_t *err)
 {
     _cleanup_free_ char *path = img_path(s, "blobs/sha256/%s", img_hex(digest));
     _cleanup_free_ char *key = xasprintf("blob:%s", digest);
     if (size > (int64_t)max)
-        return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large", digest,
-                               (long long)size);
+        return hull_error_setx(err, EFBIG, "blob %s: %lld bytes is too large (at most %zu)", digest,
+                               (long long)size, max);
     for (int round = 0; round < 2; round++) {
         if (access(path, F_OK) == 0)
             return hull_read_file(path, max, out, len, err);
+        /* concurrent pulls of one image download it once (handed over in memory) */
         struct inflight *mine = NULL;
         pthread_mutex_lock(&s->lock);
-        int j = inflight_join(s, key, &mine, err);
+        int j = inflight_join(s, key, ctx, &mine, out, len, err);
         pthread_mutex_unlock(&s->lock);
-        if (j == 0)
-            continue; /* someone else stored it */
-        if (j < 0 && round == 0) {
+        if (j == 0 && *out)
+            return 0;
+        if (j == 0 || (j < 0 && round == 0 && !pull_ctx_gone(ctx))) {
             hull_error_free(err);
-            continue; /* theirs failed: try ourselves */
+            continue;
         }
         if (j < 0)
             return j;
@@ -108,26 +218,31 @@ static int ensure_blob(struct image_store *s, struct registry_session *sess, con
             _cleanup_close_ int fd = open_tmpfile(s, err);
             r = fd;
             if (fd >= 0)
-                r = registry_get_blob(sess, digest, size, fd, false, err);
+                r = registry_get_blob_capped(sess, digest, size, max, fd, false, NULL, err);
             if (r >= 0) {
                 _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
-                if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
-                    errno != EEXIST)
-                    r = hull_error_set(err, errno, "commit blob `%s`", path);
+                r = hull_read_file(proc, max, out, len, err);
             }
         }
         pthread_mutex_lock(&s->lock);
-        inflight_finish(s, mine, r < 0 ? r : 0, err);
+        if (r >= 0) {
+            mine->data = xmalloc0(*len + 1);
+            memcpy(mine->data, *out, *len);
+            mine->len = *len;
+        }
+        /* kept for the pulls that start before this one commits (and stores it) */
+        inflight_finish(s, mine, r < 0 ? r : 0, true, err);
+        if (r >= 0)
+            *linger = mine;
         pthread_mutex_unlock(&s->lock);
-        if (r < 0)
-            return r;
-        return hull_read_file(path, max, out, len, err);
+        return r < 0 ? r : 0;
     }
-    return hull_read_file(path, max, out, len, err);
+    return hull_error_setx(err, EAGAIN, "blob %s: no download succeeded", digest);
 }
 
 static int ensure_layer(struct image_store *s, struct registry_session *sess,
-                        const struct layer_ref *lr, hull_error_t *err)
+                        const struct layer_ref *lr, int64_t *budget, struct pull_ctx *ctx,
+                        hull_error_t *err)
 {
     _cleanup_free_ char *key = xasprintf("layer:%s", lr->diff_id);
     for (int round = 0; round < 2; round++) {
@@ -137,19 +252,22 @@ static int ensure_layer(struct image_store *s, struct registry_session *sess,
             pthread_mutex_unlock(&s->lock);
             return 0;
         }
-        int j = inflight_join(s, key, &mine, err);
+        int j = inflight_join(s, key, ctx, &mine, NULL, NULL, err);
         pthread_mutex_unlock(&s->lock);
         if (j == 0)
             return 0;
-        if (j < 0 && round == 0) {
+        if (j < 0 && round == 0 && !pull_ctx_gone(ctx)) {
             hull_error_free(err);
-            continue;
+            continue; /* theirs failed (or was abandoned by its callers): try ourselves */
         }
         if (j < 0)
             return j;
-        int r = img_layer_fetch(s, sess, lr, err);
+        /* the work goes on while any pull that wants it is still wanted by its caller */
+        struct inflight_abort ia = {.s = s, .f = mine};
+        struct img_abort abort = {.fn = inflight_abandoned, .arg = &ia};
+        int r = img_layer_fetch(s, sess, lr, budget, &abort, err);
         pthread_mutex_lock(&s->lock);
-        inflight_finish(s, mine, r < 0 ? r : 0, err);
+        inflight_finish(s, mine, r < 0 ? r : 0, false, err);
         pthread_mutex_unlock(&s->lock);
         return r;
     }
@@ -161,8 +279,11 @@ struct layer_job {
     struct registry_session *sess;
     struct layer_ref *layers;
     size_t n;
-    size_t next; /* atomic */
-    int status;  /* first failure */
+    size_t next;    /* atomic */
+    int64_t budget; /* atomic: bytes the image may still unpack to (max_image_size) */
+    bool capped;
+    struct pull_ctx *ctx;
+    int status; /* first failure */
     hull_error_t err;
     pthread_mutex_t lock;
 };
@@ -180,7 +301,10 @@ static void *layer_worker(void *opaque)
         if (failed)
             break;
         hull_error_t e = NULL;
-        int r = ensure_layer(j->s, j->sess, &j->layers[i], &e);
+        int r = pull_ctx_gone(j->ctx)
+                    ? hull_error_setx(&e, ECANCELED, "pull abandoned by its caller")
+                    : ensure_layer(j->s, j->sess, &j->layers[i], j->capped ? &j->budget : NULL,
+                                   j->ctx, &e);
         if (r < 0) {
             pthread_mutex_lock(&j->lock);
             if (j->status == 0) {
@@ -196,9 +320,25 @@ static void *layer_worker(void *opaque)
 }
 
 static int ensure_layers(struct image_store *s, struct registry_session *sess,
-                         struct layer_ref *layers, size_t n, hull_error_t *err)
+                         struct layer_ref *layers, size_t n, struct pull_ctx *ctx,
+                         hull_error_t *err)
 {
-    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n};
+    struct layer_job j = {.s = s, .sess = sess, .layers = layers, .n = n, .ctx = ctx};
+    uint64_t cap = registry_session_image_cap(sess);
+    if (cap > 0) {
+        /* layers present already count with their recorded size */
+        j.capped = true;
+        j.budget = cap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)cap;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < n; i++) {
+            struct layer_rec *l = img_find_layer(s, layers[i].diff_id);
+            if (l)
+                j.budget -= (int64_t)l->size;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (j.budget < 0)
+            return hull_error_setx(err, EFBIG, "image expands beyond its cap (max_image_size)");
+    }
     pthread_mutex_init(&j.lock, NULL);
     size_t nthreads = n < PULL_PARALLEL ? n : PULL_PARALLEL;
     pthread_t th[PULL_PARALLEL];
@@ -237,7 +377,7 @@ static int pick_platform(yajl_val idx, char **digest, hull_error_t *err)
 {
     yajl_val ms = hull_json_get(idx, "manifests");
     if (ms == NULL || !YAJL_IS_ARRAY(ms))
-        return hull_error_setx(err, EPROTO, "image index without manifests");
+        return hull_error_setx(err, EINVAL, "image index without manifests");
     const char *arch = hull_goarch();
     const char *best = NULL;
     int best_score = -1;
@@ -265,6 +405,9 @@ static int pick_platform(yajl_val idx, char **digest, hull_error_t *err)
 struct pulled {
     char *manifest_digest;
     char *index_digest;
+    /* the documents as received, stored only when the pull commits */
+    char *manifest_body, *index_body;
+    size_t manifest_len, index_len;
     char *config_digest;
     int64_t config_size;
     struct layer_ref *layers;
@@ -275,6 +418,8 @@ static void pulled_free(struct pulled *p)
 {
     free(p->manifest_digest);
     free(p->index_digest);
+    free(p->manifest_body);
+    free(p->index_body);
     free(p->config_digest);
     for (size_t i = 0; i < p->n_layers; i++)
         img_layer_ref_free(&p->layers[i]);
@@ -326,7 +471,7 @@ int img_manifest_parse(const char *body, const char *content_type, struct img_ma
     if (r < 0)
         return r;
     if (!YAJL_IS_OBJECT(doc))
-        return hull_error_setx(err, EPROTO, "manifest: not a JSON object");
+        return hull_error_setx(err, EINVAL, "manifest: not a JSON object");
     const char *bmt = hull_json_get_string(doc, "mediaType", NULL);
     const char *kind = bmt ? bmt : content_type;
     long long schema = hull_json_get_int(doc, "schemaVersion", 2);
@@ -341,12 +486,12 @@ int img_manifest_parse(const char *body, const char *content_type, struct img_ma
     yajl_val cfg = hull_json_get(doc, "config");
     const char *cd = hull_json_get_string(cfg, "digest", NULL);
     if (!image_digest_valid(cd))
-        return hull_error_setx(err, EPROTO, "manifest without a valid config digest");
+        return hull_error_setx(err, EINVAL, "manifest without a valid config digest");
     yajl_val layers = hull_json_get(doc, "layers");
     if (layers == NULL || !YAJL_IS_ARRAY(layers))
-        return hull_error_setx(err, EPROTO, "manifest without layers");
+        return hull_error_setx(err, EINVAL, "manifest without layers");
     if (layers->u.array.len > MAX_LAYERS)
-        return hull_error_setx(err, EPROTO, "manifest has %zu layers (overlayfs stacks %d)",
+        return hull_error_setx(err, EINVAL, "manifest has %zu layers (overlayfs stacks %d)",
                                layers->u.array.len, MAX_LAYERS);
     m->config_digest = xstrdup(cd);
     m->config_size = hull_json_get_int(cfg, "size", -1);
@@ -356,7 +501,7 @@ int img_manifest_parse(const char *body, const char *content_type, struct img_ma
         const char *ld = hull_json_get_string(l, "digest", NULL);
         if (!image_digest_valid(ld)) {
             img_manifest_clear(m);
-            return hull_error_setx(err, EPROTO, "manifest layer %zu: bad digest", i);
+            return hull_error_setx(err, EINVAL, "manifest layer %zu: bad digest", i);
         }
         const char *lmt = hull_json_get_string(l, "mediaType", "");
         if (strstr(lmt, "encrypted")) {
@@ -395,19 +540,18 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
         if (m.index) {
             if (depth > 0) {
                 img_manifest_clear(&m);
-                return hull_error_setx(err, EPROTO, "nested image index");
+                return hull_error_setx(err, EINVAL,
+                                       "nested image index (an index names "
+                                       "another index for this platform)");
             }
-            r = store_manifest_blob(s, dg, body, len, err);
-            if (r < 0) {
-                img_manifest_clear(&m);
-                return r;
-            }
-            p->index_digest = xstrdup(dg);
             _cleanup_free_ char *pick = hull_steal(m.pick);
             img_manifest_clear(&m);
-            free(body);
+            /* kept, not stored: only a pull that succeeds stores its index */
+            p->index_digest = xstrdup(dg);
+            p->index_body = hull_steal(body);
+            p->index_len = len;
             free(mt);
-            body = mt = NULL;
+            mt = NULL;
             r = get_manifest(s, sess, pick, &body, &len, &mt, err);
             if (r < 0)
                 return r;
@@ -424,7 +568,9 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
         m.n_layers = 0;
         img_manifest_clear(&m);
         p->manifest_digest = xstrdup(dg);
-        return store_manifest_blob(s, dg, body, len, err);
+        p->manifest_body = hull_steal(body);
+        p->manifest_len = len;
+        return 0;
     }
 }
 
@@ -437,12 +583,12 @@ int img_config_diff_ids(const char *config_json, struct layer_ref *layers, size_
         return r;
     yajl_val ids = hull_json_get(hull_json_get(cdoc, "rootfs"), "diff_ids");
     if (ids == NULL || !YAJL_IS_ARRAY(ids) || ids->u.array.len != n_layers)
-        return hull_error_setx(err, EPROTO, "image config lists %zu diff ids for %zu layers",
+        return hull_error_setx(err, EINVAL, "image config lists %zu diff ids for %zu layers",
                                ids && YAJL_IS_ARRAY(ids) ? ids->u.array.len : 0, n_layers);
     for (size_t i = 0; i < n_layers; i++) {
         yajl_val v = ids->u.array.values[i];
         if (!YAJL_IS_STRING(v) || !image_digest_valid(YAJL_GET_STRING(v)))
-            return hull_error_setx(err, EPROTO, "image config: bad diff id %zu", i);
+            return hull_error_setx(err, EINVAL, "image config: bad diff id %zu", i);
         free(layers[i].diff_id);
         layers[i].diff_id = xstrdup(YAJL_GET_STRING(v));
     }
@@ -491,10 +637,15 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
     }
     rec->pulled_ns = hull_now_ns();
     {
-        /* a concurrent removal may have dropped the config blob since we read it */
-        _cleanup_free_ char *cpath = img_path(s, "blobs/sha256/%s", img_hex(rec->id));
-        if (access(cpath, F_OK) < 0) {
-            int r = img_write_unique(s, cpath, config_json, strlen(config_json), err);
+        /* the pull succeeded: its documents are stored now (and a concurrent removal may have
+         * dropped a blob another pull stored) */
+        const char *dg[] = {rec->id, p->manifest_digest, p->index_digest};
+        const char *body[] = {config_json, p->manifest_body, p->index_body};
+        size_t len[] = {strlen(config_json), p->manifest_len, p->index_len};
+        for (size_t i = 0; i < 3; i++) {
+            if (dg[i] == NULL || body[i] == NULL)
+                continue;
+            int r = store_manifest_blob(s, dg[i], body[i], len[i], err);
             if (r < 0) {
                 if (fresh)
                     img_rec_free(rec);
@@ -531,27 +682,44 @@ static int commit_image(struct image_store *s, const struct image_ref *ref, stru
 int image_pull(struct image_store *s, const char *refstr, const struct image_auth *auth,
                char **image_id, hull_error_t *err)
 {
+    return image_pull_cancellable(s, refstr, auth, NULL, NULL, image_id, err);
+}
+
+int image_pull_cancellable(struct image_store *s, const char *refstr, const struct image_auth *auth,
+                           bool (*cancelled)(void *arg), void *arg, char **image_id,
+                           hull_error_t *err)
+{
     struct image_ref ref;
     int r = image_ref_parse(refstr, &ref, err);
     if (r < 0)
         return r;
+    struct pull_ctx ctx = {.cancelled = cancelled, .arg = arg};
+    pthread_mutex_init(&ctx.lock, NULL);
     _cleanup_free_ char *name = image_ref_string(&ref);
     pthread_mutex_lock(&s->lock);
     const struct registry_config *cfg = s->cfg;
     pthread_mutex_unlock(&s->lock);
     struct registry_session *sess = NULL;
     struct pulled p = {0};
+    struct inflight *config_inflight = NULL; /* our config download, shared until we end */
     _cleanup_free_ char *config_json = NULL;
     int64_t t0 = hull_monotonic_ns();
+    pthread_mutex_lock(&s->lock);
+    s->pulls++;
+    pthread_mutex_unlock(&s->lock);
     r = registry_session_new(cfg, s->tokens, &ref, auth, &sess, err);
     if (r < 0)
         goto out;
+    if (cancelled) {
+        struct img_abort own = {.fn = pull_ctx_gone_cb, .arg = &ctx};
+        registry_session_set_abort(sess, &own);
+    }
     r = fetch_manifest(s, sess, &ref, &p, err);
     if (r < 0)
         goto out;
     size_t cfg_len = 0;
-    r = ensure_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &config_json, &cfg_len,
-                    err);
+    r = fetch_small_blob(s, sess, p.config_digest, p.config_size, MAX_CONFIG, &ctx,
+                         &config_inflight, &config_json, &cfg_len, err);
     if (r < 0) {
         hull_error_wrap(err, "config %s", p.config_digest);
         goto out;
@@ -560,7 +728,7 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     if (r < 0)
         goto out;
     for (int attempt = 0;; attempt++) {
-        r = ensure_layers(s, sess, p.layers, p.n_layers, err);
+        r = ensure_layers(s, sess, p.layers, p.n_layers, &ctx, err);
         if (r < 0)
             goto out;
         pthread_mutex_lock(&s->lock);
@@ -576,11 +744,23 @@ int image_pull(struct image_store *s, const char *refstr, const struct image_aut
     *image_id = xstrdup(p.config_digest);
     log_info("pulled %s (%s, %zu layers) in %lld ms", name, p.config_digest, p.n_layers,
              (long long)((hull_monotonic_ns() - t0) / 1000000));
-out:
+out : {
+    /* the layers a failed pull committed are nobody's: the last pull running drops them (a
+     * pull still running may be about to use them) */
+    char **trash = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (config_inflight)
+        inflight_retire(s, config_inflight);
+    if (--s->pulls == 0 && r < 0)
+        trash = img_gc_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    img_empty_trash(trash);
+}
     if (r < 0)
         hull_error_wrap(err, "pull %s", name);
     pulled_free(&p);
     registry_session_free(sess);
     image_ref_free(&ref);
+    pthread_mutex_destroy(&ctx.lock);
     return r;
 }

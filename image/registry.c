@@ -16,6 +16,18 @@
 #define DEFAULT_TIMEOUT 60L
 #define DEFAULT_UNSIZED (1ULL << 30)
 
+/* A value that may go into a request header or URL as is: no control characters (CR/LF would
+ * inject headers) and, unless space_ok, no spaces. */
+static bool header_value_ok(const char *s, size_t n, bool space_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || (c == ' ' && !space_ok))
+            return false;
+    }
+    return true;
+}
+
 /* ---- configuration copies ------------------------------------------------------------------ */
 struct registry_config *registry_config_copy(const struct image_registry_config *c)
 {
@@ -44,6 +56,8 @@ struct registry_config *registry_config_copy(const struct image_registry_config 
     r->deadline_s = c->deadline_s > 0 ? c->deadline_s : 0;
     r->max_unsized_blob = c->max_unsized_blob > 0 ? c->max_unsized_blob : DEFAULT_UNSIZED;
     r->max_layer_size = c->max_layer_size;
+    r->max_image_size = c->max_image_size;
+    r->fs_min_free = c->fs_min_free;
     return r;
 }
 
@@ -194,8 +208,9 @@ struct registry_session {
     char *user;           /* for token cache keys */
     struct endpoint *eps;
     size_t n_eps;
-    size_t active;        /* endpoint that served the manifest */
-    pthread_mutex_t lock; /* endpoints' auth headers: a pull's layer threads share them */
+    size_t active;          /* endpoint that served the manifest */
+    struct img_abort abort; /* fn NULL: none */
+    pthread_mutex_t lock;   /* endpoints' auth headers: a pull's layer threads share them */
     long timeout_s;
 };
 
@@ -292,6 +307,13 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
                          const struct image_ref *ref, const struct image_auth *auth,
                          struct registry_session **out, hull_error_t *err)
 {
+    if (auth) {
+        const char *v[] = {auth->auth, auth->registry_token, auth->identity_token};
+        for (size_t i = 0; i < 3; i++)
+            if (v[i] && !header_value_ok(v[i], strlen(v[i]), false))
+                return hull_error_setx(err, EINVAL,
+                                       "auth: credentials hold control characters or spaces");
+    }
     struct registry_session *s = xmalloc0(sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
     s->cfg = cfg;
@@ -347,7 +369,6 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
         log_info("pull %s: credentials are for `%.64s`, not sent to %s", ref->path,
                  auth->server_address ? auth->server_address : "", ref->domain);
     add_endpoint(s, ob, ref->domain, false, origin_creds);
-    (void)err;
     *out = s;
     return 0;
 }
@@ -392,7 +413,10 @@ struct xfer {
     bool stream;
     uint64_t delivered;
     bool sink_closed;
-    bool fatal; /* a failure retrying cannot fix (TLS verification, protocol) */
+    bool fatal;                    /* a failure retrying cannot fix (TLS verification, protocol) */
+    bool bad_header;               /* the server sent a header value with control characters */
+    const struct img_abort *abort; /* NULL: the session's */
+    bool aborted;
     /* resuming an interrupted blob download with a Range request */
     uint64_t resume_at; /* 0: a full request */
     bool started;       /* the first 2xx body byte of this attempt was seen */
@@ -418,7 +442,9 @@ static void xfer_reset(struct xfer *x)
     uint64_t ucap = x->unsized_cap;
     bool stream = x->stream, sink_closed = x->sink_closed;
     uint64_t delivered = x->delivered;
+    const struct img_abort *abort = x->abort;
     memset(x, 0, sizeof(*x));
+    x->abort = abort;
     x->fd = fd;
     x->max = max;
     x->expect_size = es;
@@ -438,6 +464,7 @@ static void xfer_new_attempt(struct xfer *x)
     x->content_type = x->www_auth = x->error_body = NULL;
     x->error_len = 0;
     x->status = 0;
+    x->bad_header = false;
     x->too_big = false;
     x->over_cap = false;
     x->write_errno = 0;
@@ -467,6 +494,14 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *opaque)
         v++, vlen--;
     while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
         vlen--;
+    bool used = (klen == 12 && strncasecmp(buf, "content-type", 12) == 0) ||
+                (klen == 16 && strncasecmp(buf, "www-authenticate", 16) == 0) ||
+                (klen == 13 && strncasecmp(buf, "content-range", 13) == 0) ||
+                (klen == 8 && strncasecmp(buf, "location", 8) == 0);
+    if (used && !header_value_ok(v, vlen, true)) {
+        x->bad_header = true;
+        return 0; /* aborts the transfer */
+    }
     if (klen == 12 && strncasecmp(buf, "content-type", 12) == 0) {
         free(x->content_type);
         x->content_type = xstrndup(v, vlen);
@@ -601,6 +636,23 @@ static size_t body_cb(char *buf, size_t size, size_t n, void *opaque)
     return len;
 }
 
+static int xferinfo_cb(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct xfer *x = opaque;
+    if (x->abort && x->abort->fn && x->abort->fn(x->abort->arg)) {
+        x->aborted = true;
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    return 0;
+}
+
+void registry_session_set_abort(struct registry_session *s, const struct img_abort *abort)
+{
+    s->abort = abort ? *abort : (struct img_abort){0};
+}
+
 /* Performs one GET; returns 0 when an HTTP answer came (x->status set), or a negative errno for
  * network-level failures (message in err). */
 static int http_get(struct registry_session *s, const struct endpoint *ep, const char *url,
@@ -615,6 +667,12 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
                                    s->cfg->deadline_s);
         }
         left_ms = (long)(left / 1000000) + 1;
+    }
+    if (x->abort == NULL && s->abort.fn)
+        x->abort = &s->abort;
+    if (x->abort && x->abort->fn && x->abort->fn(x->abort->arg)) {
+        x->fatal = true;
+        return hull_error_setx(err, ECANCELED, "GET %s: abandoned (no caller wants it)", url);
     }
     CURL *curl = curl_easy_init();
     if (curl == NULL)
@@ -659,6 +717,11 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->post);
     if (s->tokens->share)
         curl_easy_setopt(curl, CURLOPT_SHARE, s->tokens->share);
+    if (x->abort) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode rc = curl_easy_perform(curl);
     long code = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
@@ -667,6 +730,15 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     x->status = code;
     if (rc == CURLE_OK)
         return 0;
+    if (x->aborted) {
+        x->fatal = true;
+        return hull_error_setx(err, ECANCELED, "GET %s: abandoned (no caller wants it)", url);
+    }
+    if (x->bad_header) {
+        x->fatal = true;
+        return hull_error_setx(err, EBADMSG, "GET %s: a response header holds control characters",
+                               url);
+    }
     if (x->over_cap)
         return hull_error_setx(err, EFBIG,
                                "GET %s: blob without a size in its descriptor is larger than "
@@ -679,12 +751,20 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
         return hull_error_setx(err, EIO, "GET %s: server answered the wrong range", url);
     if (x->write_errno)
         return hull_error_set(err, x->write_errno, "GET %s: write", url);
-    int e = EIO;
+    /* the transfer itself failed (TLS, connection cut, nothing or too little received): the
+     * registry could not be reached the way it was asked, an UNAVAILABLE for the caller */
+    int e = ECONNRESET;
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
         rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
-        rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
+        rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT ||
+        rc == CURLE_TOO_MANY_REDIRECTS)
         x->fatal = true;
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+        /* e.g. a redirect to file:// (only http and https are followed) */
+        e = EPROTONOSUPPORT;
+    } else if (rc == CURLE_TOO_MANY_REDIRECTS) {
+        e = EAGAIN; /* the registry is misbehaving: UNAVAILABLE, as a 5xx */
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         e = ETIMEDOUT;
         if (s->deadline_ns > 0 && hull_monotonic_ns() >= s->deadline_ns) {
             x->fatal = true;
@@ -731,14 +811,23 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
     _cleanup_free_ char *realm = img_challenge_param(chal, "realm");
     _cleanup_free_ char *service = img_challenge_param(chal, "service");
     _cleanup_free_ char *scope = img_challenge_param(chal, "scope");
-    if (realm == NULL || (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
-        return hull_error_setx(err, EPROTO, "registry %s: bad bearer challenge (realm)", ep->base);
+    if (realm == NULL)
+        return hull_error_setx(err, EBADMSG, "registry %s: bearer challenge without a realm",
+                               ep->base);
+    if (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7))
+        return hull_error_setx(err, EPROTONOSUPPORT,
+                               "registry %s: bearer realm is not an http(s) URL", ep->base);
+    if (!header_value_ok(realm, strlen(realm), false) ||
+        (service && !header_value_ok(service, strlen(service), true)) ||
+        (scope && !header_value_ok(scope, strlen(scope), true)))
+        return hull_error_setx(err, EBADMSG,
+                               "registry %s: bearer challenge holds control characters", ep->base);
     /* a registry reached over TLS may not send the token request, which carries the pull's
      * credentials, over plain HTTP, unless that host is an insecure registry itself */
     if (strncmp(ep->base, "https://", 8) == 0 && strncmp(realm, "http://", 7) == 0) {
         _cleanup_free_ char *rh = xstrndup(realm + 7, strcspn(realm + 7, "/?#"));
         if (!host_is_insecure(s->cfg, rh))
-            return hull_error_setx(err, EPROTO,
+            return hull_error_setx(err, EPROTONOSUPPORT,
                                    "registry %s: refusing its token realm %s over plain HTTP "
                                    "(list %s in insecure_registries to allow it)",
                                    ep->base, realm, rh);
@@ -808,7 +897,14 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
         if (tok == NULL || *tok == '\0')
             tok = hull_json_get_string(doc, "access_token", NULL);
         if (tok == NULL || *tok == '\0') {
-            r = hull_error_setx(err, EPROTO, "token server %s: no token in the answer", realm);
+            r = hull_error_setx(err, EBADMSG, "token server %s: no token in the answer", realm);
+            goto out;
+        }
+        if (!header_value_ok(tok, strlen(tok), false)) {
+            /* it goes into the Authorization header: CR/LF would add headers of its own */
+            r = hull_error_setx(err, EBADMSG,
+                                "token server %s: the token holds control characters or spaces",
+                                realm);
             goto out;
         }
         long long ttl = hull_json_get_int(doc, "expires_in", 60);
@@ -948,7 +1044,7 @@ static int session_get(struct registry_session *s, size_t start, const char *pat
                 *used = i;
             return 0;
         }
-        if (r == -EILSEQ || r == -EFBIG)
+        if (r == -EILSEQ || r == -EFBIG || r == -ECANCELED)
             return r;
         if (s->deadline_ns > 0 && hull_monotonic_ns() >= s->deadline_ns)
             return r;
@@ -986,9 +1082,19 @@ int registry_get_manifest(struct registry_session *s, const char *reference, siz
 int registry_get_blob(struct registry_session *s, const char *digest, int64_t size, int fd,
                       bool stream, hull_error_t *err)
 {
+    return registry_get_blob_capped(s, digest, size, 0, fd, stream, NULL, err);
+}
+
+int registry_get_blob_capped(struct registry_session *s, const char *digest, int64_t size,
+                             uint64_t unsized_cap, int fd, bool stream,
+                             const struct img_abort *abort, hull_error_t *err)
+{
     _cleanup_free_ char *path = xasprintf("%s/blobs/%s", s->repo, digest);
-    struct xfer x = {
-        .fd = fd, .expect_size = size, .unsized_cap = s->cfg->max_unsized_blob, .stream = stream};
+    struct xfer x = {.fd = fd,
+                     .expect_size = size,
+                     .unsized_cap = unsized_cap ? unsized_cap : s->cfg->max_unsized_blob,
+                     .stream = stream,
+                     .abort = abort};
     int r = -EIO;
     /* a digest mismatch is retried once (a flaky proxy), then fails the pull; a stream was
      * consumed already and cannot be retried */
@@ -1017,4 +1123,14 @@ int registry_get_blob(struct registry_session *s, const char *digest, int64_t si
 uint64_t registry_session_layer_cap(const struct registry_session *s)
 {
     return s->cfg->max_layer_size;
+}
+
+uint64_t registry_session_image_cap(const struct registry_session *s)
+{
+    return s->cfg->max_image_size;
+}
+
+uint64_t registry_session_min_free(const struct registry_session *s)
+{
+    return s->cfg->fs_min_free;
 }

@@ -318,6 +318,7 @@ int image_store_open(const char *root, const struct image_registry_config *cfg,
     if (r < 0)
         goto fail;
     img_clean_links(s);
+    img_gc_blobs_locked(s); /* nothing runs yet: no lock needed */
     *out = s;
     return 0;
 fail:
@@ -670,6 +671,35 @@ static void remove_blob_if_unused(struct image_store *s, const char *digest)
     unlink(path);
 }
 
+/* Deletes every file of blobs/ no image record references (lock held): what failed or
+ * interrupted pulls of older versions left, and strays.  Pulls store their blobs only when
+ * they commit, under the lock, so nothing in flight is lost.  Returns how many went. */
+size_t img_gc_blobs_locked(struct image_store *s)
+{
+    _cleanup_free_ char *dir = img_path(s, "blobs/sha256");
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        _cleanup_free_ char *digest = xasprintf("sha256:%s", de->d_name);
+        if (image_digest_valid(digest) && blob_referenced(s, digest))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0 ||
+            (errno == EISDIR && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0))
+            n++;
+        else
+            log_warn("image store: cannot remove unreferenced blob %s: %s", de->d_name,
+                     strerror(errno));
+    }
+    if (n > 0)
+        log_info("image store: removed %zu unreferenced blob(s)", n);
+    return n;
+}
+
 /* Deletes an image record and its blobs (lock held). */
 int img_delete_locked(struct image_store *s, struct image_rec *r, hull_error_t *err)
 {
@@ -719,8 +749,10 @@ int image_remove(struct image_store *s, const char *ref, bool *removed, hull_err
     } else {
         log_info("removed image %s", r->id);
         ret = img_delete_locked(s, r, err);
-        if (ret == 0)
+        if (ret == 0) {
             trash = img_gc_locked(s);
+            img_gc_blobs_locked(s);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     img_empty_trash(trash);

@@ -13,6 +13,7 @@
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -39,7 +40,11 @@ struct unpack {
     struct dir_time *dirs;
     size_t n_dirs, cap_dirs;
     struct image_unpack_stats stats;
-    uint64_t max_bytes;  /* cap on stats.bytes, 0 = none */
+    uint64_t max_bytes; /* cap on stats.bytes, 0 = none */
+    int64_t *budget;    /* bytes the whole image may still expand to (shared), NULL = none */
+    uint64_t min_free;  /* bytes that must stay free on the target filesystem, 0 = no check */
+    bool (*abort)(void *arg);
+    void *abort_arg;
     bool truncated_tail; /* the archive ended inside the last entry's padding (umoci) */
     hull_error_t *err;
 };
@@ -57,6 +62,36 @@ static long sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve
 /* what one layer entry counts against max_layer_size besides its data */
 #define UNPACK_ENTRY_CHARGE 4096
 #define UNPACK_ENTRY_SLACK  1024
+
+/* Charges `bytes` of file data (plus one entry) against the image's budget and checks that
+ * the image filesystem keeps min_free bytes free once they are written (kubelet's image GC
+ * and everything else on it rely on the space ImageFsInfo and statfs report). */
+static int charge_image(struct unpack *u, uint64_t bytes, const char *raw)
+{
+    if (u->budget) {
+        int64_t cost =
+            (int64_t)(bytes > (uint64_t)INT64_MAX / 2 ? (uint64_t)INT64_MAX / 2 : bytes) +
+            UNPACK_ENTRY_CHARGE;
+        int64_t left = __atomic_sub_fetch(u->budget, cost, __ATOMIC_SEQ_CST);
+        if (left < 0)
+            return hull_error_setx(
+                u->err, EFBIG, "image expands beyond its cap (max_image_size) at \"%.64s\"", raw);
+    }
+    if (u->min_free > 0 && bytes > 0) {
+        struct statvfs sv;
+        if (fstatvfs(u->rootfd, &sv) == 0) {
+            uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+            if (avail < u->min_free || avail - u->min_free < bytes)
+                return hull_error_setx(
+                    u->err, ENOSPC,
+                    "not enough free space on the image filesystem for \"%.64s\" (%llu bytes): "
+                    "%llu bytes free, %llu must stay free (image_fs_min_free)",
+                    raw, (unsigned long long)bytes, (unsigned long long)avail,
+                    (unsigned long long)u->min_free);
+        }
+    }
+    return 0;
+}
 
 #define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
@@ -294,6 +329,8 @@ static int write_data(struct unpack *u, int fd, const char *entry, la_int64_t en
             return hull_error_setx(u->err, EIO, "layer entry \"%s\": read data: %s", entry,
                                    archive_error_string(u->tar) ? archive_error_string(u->tar)
                                                                 : "truncated");
+        if (u->abort && u->abort(u->abort_arg))
+            return hull_error_setx(u->err, ECANCELED, "unpack abandoned: no caller wants it");
         if (off + (la_int64_t)size > end)
             end = off + (la_int64_t)size;
         const char *p = buf;
@@ -454,6 +491,9 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
                                    "layer expands beyond the %llu-byte cap (max_layer_size) at "
                                    "\"%.64s\"",
                                    (unsigned long long)u->max_bytes, raw);
+        r = charge_image(u, want > 0 ? (uint64_t)want : 0, raw);
+        if (r < 0)
+            return r;
         r = clear_slot(u, pfd, base, raw);
         if (r < 0)
             return r;
@@ -565,8 +605,23 @@ int image_unpack_layer(int fd, int dirfd, const char *diff_id, struct image_unpa
 int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t max_bytes,
                               struct image_unpack_stats *stats, hull_error_t *err)
 {
-    struct unpack u = {
-        .rootfd = dirfd, .fd = fd, .parent_fd = -1, .err = err, .max_bytes = max_bytes};
+    struct image_unpack_limits lim = {.max_bytes = max_bytes};
+    return image_unpack_layer_limited(fd, dirfd, diff_id, &lim, stats, err);
+}
+
+int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
+                               const struct image_unpack_limits *lim,
+                               struct image_unpack_stats *stats, hull_error_t *err)
+{
+    struct unpack u = {.rootfd = dirfd,
+                       .fd = fd,
+                       .parent_fd = -1,
+                       .err = err,
+                       .max_bytes = lim->max_bytes,
+                       .budget = lim->image_budget,
+                       .min_free = lim->min_free,
+                       .abort = lim->abort,
+                       .abort_arg = lim->abort_arg};
     int ret = 0;
     image_sha256_init(&u.hash);
     u.hashing = diff_id != NULL;
@@ -612,6 +667,10 @@ int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t m
             ret = hull_error_setx(
                 err, EFBIG, "layer holds more than %llu entries (max_layer_size / %d + %d)",
                 (unsigned long long)max_entries, UNPACK_ENTRY_CHARGE, UNPACK_ENTRY_SLACK);
+            goto out;
+        }
+        if (u.abort && u.abort(u.abort_arg)) {
+            ret = hull_error_setx(err, ECANCELED, "unpack abandoned: no caller wants it");
             goto out;
         }
         ret = do_entry(&u, e);

@@ -22,6 +22,8 @@ void oci_cgroup_clear(struct oci_cgroup *cg)
         free(cg->dirs[i].mount);
     }
     free(cg->dirs);
+    free(cg->systemd_unit);
+    free(cg->systemd_slice);
     memset(cg, 0, sizeof(*cg));
 }
 
@@ -43,7 +45,7 @@ int oci_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self
     if (strchr(p, ':') != NULL && p[0] != '/')
         return hull_error_setx(err, EINVAL,
                                "cgroupsPath `%s`: systemd-style paths need the systemd cgroup "
-                               "driver, not available here",
+                               "driver (--systemd-cgroup)",
                                p);
     for (size_t i = 0; i < l->n; i++) {
         const struct hull_cgroup_hier *h = &l->hiers[i];
@@ -162,13 +164,7 @@ static int64_t jint(yajl_val obj, const char *key)
 
 uint64_t oci_cgroup_shares_to_weight(uint64_t shares)
 {
-    if (shares == 0)
-        return 0;
-    if (shares < 2)
-        shares = 2;
-    if (shares > 262144)
-        shares = 262144;
-    return 1 + ((shares - 2) * 9999) / 262142;
+    return hull_cgroup_shares_to_weight(shares);
 }
 
 uint64_t oci_cgroup_blkio_to_io_weight(uint64_t weight)
@@ -701,9 +697,11 @@ int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err)
         int r = hull_mkdir_p(d->path, 0755, err);
         if (r < 0)
             return hull_error_wrap(err, "create cgroup");
-        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one */
-        if (cg->mode == HULL_CGROUP_V2 ||
-            (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0)) {
+        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one; with
+         * systemd, Delegate=yes made systemd enable them on the scope's slices */
+        if (cg->systemd_unit == NULL &&
+            (cg->mode == HULL_CGROUP_V2 ||
+             (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0))) {
             const char *base = d->mount ? d->mount : "/sys/fs/cgroup";
             _cleanup_error_ hull_error_t e = NULL;
             if (oci_cgroup_v2_enable_controllers(base, d->path, &e) < 0)
@@ -736,8 +734,9 @@ int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val res, const struct oci_spec 
                                "linux.resources.unified needs cgroup v2 (the host is %s)",
                                hull_cgroup_mode_name(cg->mode));
     yajl_val huge = hull_json_get(res, "hugepageLimits");
+    const struct oci_cgroup_dir *uni = find_dir(cg, "unified");
     if (cg->mode != HULL_CGROUP_V2 && huge && YAJL_IS_ARRAY(huge) && huge->u.array.len > 0 &&
-        !find_dir(cg, "hugetlb"))
+        !find_dir(cg, "hugetlb") && !(uni && (hybrid_v2_mask(cg, uni->path) & V2_HUGETLB)))
         log_warn("hugepageLimits ignored: no hugetlb controller on this host");
     for (size_t i = 0; i < cg->n; i++) {
         struct oci_cgroup_dir *d = &cg->dirs[i];
@@ -847,15 +846,22 @@ int oci_cgroup_freeze(struct oci_cgroup *cg, bool freeze, hull_error_t *err)
     return hull_error_setx(err, EBUSY, "freezer did not reach %s", want);
 }
 
-int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err)
+/* The directory whose cgroup.procs lists the container's processes. */
+static const struct oci_cgroup_dir *pids_dir(const struct oci_cgroup *cg)
 {
-    *pids = NULL;
-    *n = 0;
     const struct oci_cgroup_dir *d = find_dir(cg, cg->mode == HULL_CGROUP_V2 ? "unified" : "pids");
     if (d == NULL)
         d = find_dir(cg, "freezer");
     if (d == NULL && cg->n > 0)
         d = &cg->dirs[0];
+    return d;
+}
+
+int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err)
+{
+    *pids = NULL;
+    *n = 0;
+    const struct oci_cgroup_dir *d = pids_dir(cg);
     if (d == NULL)
         return hull_error_setx(err, ENOENT, "no cgroup");
     _cleanup_free_ char *p = hull_path_join(d->path, "cgroup.procs");
@@ -911,34 +917,17 @@ int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err)
     /* freeze so nothing forks between reading the list and signalling */
     _cleanup_error_ hull_error_t fe = NULL;
     bool frozen = oci_cgroup_freeze(cg, true, &fe) == 0;
-    _cleanup_free_ pid_t *pids = NULL;
-    size_t n = 0;
-    int r = oci_cgroup_pids(cg, &pids, &n, err);
-    /* each pid pinned, then signalled through its pidfd only if the cgroup still lists it: a
-     * pid that died and was reused between the two listings is never signalled */
-    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        fds[i] = r == 0 ? (int)syscall(SYS_pidfd_open, pids[i], 0) : -ESRCH;
-        if (fds[i] < 0 && r == 0)
-            fds[i] = -errno; /* ESRCH: gone already; ENOSYS: no pidfds, plain kill */
-    }
-    _cleanup_free_ pid_t *now = NULL;
-    size_t m = 0;
-    if (r == 0)
-        r = oci_cgroup_pids(cg, &now, &m, err);
-    for (size_t i = 0; i < n; i++) {
-        bool listed = false;
-        for (size_t j = 0; r == 0 && j < m && !listed; j++)
-            listed = now[j] == pids[i];
-        int kr = 0;
-        if (listed && fds[i] >= 0)
-            kr = (int)syscall(SYS_pidfd_send_signal, fds[i], sig, NULL, 0);
-        else if (listed && fds[i] == -ENOSYS)
-            kr = kill(pids[i], sig);
-        if (kr < 0 && errno != ESRCH && r == 0)
-            r = hull_error_set(err, errno, "kill %d", (int)pids[i]);
-        if (fds[i] >= 0)
-            close(fds[i]);
+    const struct oci_cgroup_dir *d = pids_dir(cg);
+    int r;
+    if (d == NULL) {
+        r = hull_error_setx(err, ENOENT, "no cgroup");
+    } else {
+        /* the one kill sequence (common/cgroup.c): each pid pinned with a pidfd, signalled
+         * only if the cgroup still lists it (no signal to a recycled pid) */
+        _cleanup_free_ char *procs = hull_path_join(d->path, "cgroup.procs");
+        r = hull_cgroup_signal_procs(procs, sig, err);
+        if (r > 0)
+            r = -hull_error_status(err);
     }
     if (frozen) {
         _cleanup_error_ hull_error_t te = NULL;
@@ -950,6 +939,12 @@ int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err)
 int oci_cgroup_destroy(struct oci_cgroup *cg, hull_error_t *err)
 {
     int ret = 0;
+    if (cg->systemd_unit) {
+        /* systemd removes the scope's cgroup with the unit */
+        _cleanup_error_ hull_error_t e = NULL;
+        if (hull_systemd_stop_unit(cg->systemd_unit, &e) < 0)
+            log_warn("stop %s: %s", cg->systemd_unit, hull_error_msg(&e));
+    }
     for (size_t i = 0; i < cg->n; i++) {
         const char *path = cg->dirs[i].path;
         int r = -1;

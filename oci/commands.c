@@ -202,7 +202,11 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
         goto fail;
     if ((r = hull_read_file("/proc/self/cgroup", 1u << 20, &self_cg, NULL, err)) < 0)
         goto fail;
-    if ((r = oci_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err)) < 0)
+    if (g->systemd_cgroup)
+        r = oci_cgroup_systemd_resolve(&layout, spec->cgroups_path, id, &cg, err);
+    else
+        r = oci_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err);
+    if (r < 0)
         goto fail;
     cg_made = true;
     struct oci_run_opts ro = {
@@ -706,7 +710,8 @@ static int cmd_update(const struct oci_global *g, int argc, char **argv, hull_er
         return r;
     if (oci_state_status(&st) == OCI_STOPPED)
         r = hull_error_setx(err, EINVAL, "container \"%s\" is not running", id);
-    else if ((r = oci_cgroup_apply(&st.cgroup, tree, NULL, true, err)) < 0)
+    else if ((r = oci_cgroup_systemd_update(&st.cgroup, tree, err)) < 0 ||
+             (r = oci_cgroup_apply(&st.cgroup, tree, NULL, true, err)) < 0)
         hull_error_wrap(err, "update container \"%s\"", id);
     oci_state_clear(&st);
     return r;
@@ -853,7 +858,7 @@ char *oci_features_json(void)
     hull_jw_begin_object(&w);
     hull_jw_kv_bool(&w, "v1", true);
     hull_jw_kv_bool(&w, "v2", true);
-    hull_jw_kv_bool(&w, "systemd", false);
+    hull_jw_kv_bool(&w, "systemd", true);
     hull_jw_kv_bool(&w, "systemdUser", false);
     hull_jw_end_object(&w);
     hull_jw_key(&w, "seccomp");
@@ -944,8 +949,7 @@ int oci_main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (KEY("--systemd-cgroup")) {
-            oci_report_error(&g, "--systemd-cgroup is not supported (no systemd here)");
-            return 1;
+            g.systemd_cgroup = true;
         } else if (!takes) {
             _cleanup_free_ char *m = xasprintf("flag provided but not defined: %s", a);
             oci_report_error(&g, m);

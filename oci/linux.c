@@ -42,7 +42,7 @@ struct child_args {
     int mntns_fd;       /* mount namespace to join, -1 if none */
     int userns_fd;      /* user namespace to join (by the child: see below), -1 if none */
     int ns_pidfd;       /* exec: the container init's pidfd, joined for ns_pidfd_flags */
-    int ns_pidfd_flags; /* CLONE_NEWUSER and/or CLONE_NEWNS, or 0 */
+    int ns_pidfd_flags; /* CLONE_NEWUSER, CLONE_NEWNS and/or CLONE_NEWCGROUP, or 0 */
     bool exec_mode;
     bool new_userns, new_cgroupns, new_mntns;
     const void *bpf;
@@ -124,14 +124,19 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     int first_msg = a->exec_mode ? OCI_SYNC_GO : a->new_userns ? OCI_SYNC_MAPS : 0;
     if (first_msg && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != first_msg))
         return hull_error_setx(err, EPIPE, "parent went away");
+    /* systemd driver: the scope (whose cgroup the rootfs may bind) is made for our pid */
+    if (!a->exec_mode && a->cg && a->cg->systemd_unit &&
+        (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_CGROUP))
+        return hull_error_setx(err, EPIPE, "parent went away");
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
     }
     if (a->ns_pidfd >= 0 && a->ns_pidfd_flags) {
-        /* user and mount namespaces of the very process the parent checked, in one step */
+        /* user, mount and cgroup namespaces of the very process the parent checked, in one
+         * step (the parent has moved us into the container's cgroup already) */
         if (setns(a->ns_pidfd, a->ns_pidfd_flags) < 0)
-            return hull_error_set(err, errno, "join the container's user/mount namespaces");
+            return hull_error_set(err, errno, "join the container's user/mount/cgroup namespaces");
         if ((a->ns_pidfd_flags & CLONE_NEWUSER) &&
             (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
             log_debug("uid/gid 0 is not mapped in the joined user namespace");
@@ -567,9 +572,10 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
     int sv[2] = {-1, -1};
     if (r < 0)
         goto out;
-    if ((r = oci_cgroup_create(cg, err)) < 0)
-        goto out;
-    if ((r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
+    /* systemd driver: the scope is made for the init's pid once it exists (below) */
+    if (cg->systemd_unit == NULL &&
+        ((r = oci_cgroup_create(cg, err)) < 0 ||
+         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
         goto out;
     for (size_t i = 0; i < N_NS; i++) {
         /* mount and user namespaces are joined by the child: a parent that joined a user
@@ -646,6 +652,18 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
             goto out;
         }
     }
+    if (cg->systemd_unit) {
+        if ((r = oci_cgroup_systemd_start(cg, pid, spec->resources, o->id, err)) < 0 ||
+            (r = oci_cgroup_create(cg, err)) < 0 ||
+            (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
+            goto out;
+        if (oci_sync_send(sv[0], OCI_SYNC_CGROUP, 0, NULL) < 0) {
+            r = wait_child(sv[0], pid, true, "create", err);
+            if (r == 0)
+                r = hull_error_setx(err, EIO, "the container process exited during setup");
+            goto out;
+        }
+    }
     if ((r = oci_cgroup_enter(cg, pid, err)) < 0)
         goto out;
     oom_score(pid, p);
@@ -709,7 +727,11 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
             continue; /* kernel without it */
         if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
             continue;
-        if (join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
+        /* the cgroup namespace too: the parent moves the child into the container's cgroup
+         * first (with nsdelegate, a migration from outside a namespace's root by a process
+         * inside it fails with ENOENT) */
+        if (join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER ||
+            join_order[i].type == CLONE_NEWCGROUP)
             child_flags |= join_order[i].type;
         else
             parent_flags |= join_order[i].type;

@@ -61,20 +61,26 @@
  *   pure v2).  On cgroup2 without a v1 devices hierarchy, device rules are a cgroup device
  *   BPF program (cgroup_devices.c).  `delete`
  *   removes the leaf directories (never their parents).
+ *   systemd driver (global --systemd-cgroup, as runc): cgroupsPath is "slice:prefix:name"
+ *   (empty: system.slice:hull-oci:ID); create puts the init into the transient scope
+ *   "prefix-name.scope" of that slice (slice names expand as systemd's: a-b.slice is
+ *   /a.slice/a-b.slice) over D-Bus, with Delegate=yes and the resources as unit properties,
+ *   then writes the scope's cgroup files as cgroupfs does; update sets the properties too;
+ *   delete stops the scope.  state.json records the unit, so later commands need no flag.
  *
  * exec: with --process, a process object without "capabilities" gets the container's own
  *   capability sets (never hull-oci's); the container's seccomp profile always applies.
  *
  * Not supported (warned about or rejected): hooks (ignored with a warning), seccomp
  *   SCMP_ACT_NOTIFY / listenerPath (create fails), idmapped mounts and tmpcopyup (ignored
- *   with a warning), linux.intelRdt and personality (ignored), systemd cgroup driver
- * (--systemd-cgroup fails).
+ *   with a warning), linux.intelRdt and personality (ignored).
  *
  * ======================== Module internals (libhulloci.a) ==================================== */
 #ifndef HULL_OCI_H
 #define HULL_OCI_H
 
 #include "common/cgroup.h"
+#include "common/cgroup_systemd.h"
 #include "common/common.h"
 
 #include <stdbool.h>
@@ -224,6 +230,8 @@ enum oci_sync_type {
     OCI_SYNC_READY,     /* child -> parent: set up, about to wait for start / exec */
     OCI_SYNC_WARN,      /* child -> parent: a warning to log */
     OCI_SYNC_MAPS,      /* parent -> child: user namespace maps written (create) */
+    OCI_SYNC_CGROUP,    /* parent -> child: the systemd scope exists (create, systemd driver;
+                           the rootfs binds its cgroup) */
 };
 struct oci_sync_msg {
     int type;
@@ -253,6 +261,9 @@ struct oci_cgroup {
     int mode;
     struct oci_cgroup_dir *dirs;
     size_t n;
+    /* systemd driver (--systemd-cgroup): the transient scope holding the container and its
+     * slice; NULL with the cgroupfs driver */
+    char *systemd_unit, *systemd_slice;
 };
 
 /* Computes the container's directories like runc's cgroupfs driver: an absolute cgroupsPath
@@ -288,6 +299,21 @@ int oci_cgroup_oom_kills(struct oci_cgroup *cg, uint64_t *count);
 int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err);
 /* Removes the directories (waits briefly for them to empty). */
 int oci_cgroup_destroy(struct oci_cgroup *cg, hull_error_t *err);
+/* systemd driver (cgroup_systemd.c).  oci_cgroup_systemd_resolve: cgroupsPath
+ * "slice:prefix:name" (runc's form; empty: system.slice and hull-oci-<id>.scope) gives the
+ * unit, its slice and the directories (the unit's cgroup below the root of each hierarchy).
+ * oci_cgroup_systemd_start: StartTransientUnit for pid with Delegate=yes and the resources as
+ * unit properties, waiting for systemd's job.  oci_cgroup_systemd_props: resources -> unit
+ * properties (MemoryMax, MemorySwapMax, MemoryLow, CPUWeight, CPUQuotaPerSecUSec,
+ * CPUQuotaPeriodUSec, AllowedCPUs, AllowedMemoryNodes, TasksMax, IOWeight). */
+int oci_cgroup_systemd_resolve(const struct hull_cgroup_layout *l, const char *cgroups_path,
+                               const char *id, struct oci_cgroup *out, hull_error_t *err);
+int oci_cgroup_systemd_props(yajl_val resources, struct hull_systemd_props *props,
+                             hull_error_t *err);
+int oci_cgroup_systemd_start(struct oci_cgroup *cg, pid_t pid, yajl_val resources, const char *id,
+                             hull_error_t *err);
+/* update: the new resources as unit properties too (SetUnitProperties). */
+int oci_cgroup_systemd_update(struct oci_cgroup *cg, yajl_val resources, hull_error_t *err);
 /* Converters shared with tests. */
 uint64_t oci_cgroup_shares_to_weight(uint64_t shares);
 uint64_t oci_cgroup_blkio_to_io_weight(uint64_t weight);
@@ -380,6 +406,7 @@ struct oci_global {
     const char *log_path;
     bool log_json;
     bool debug;
+    bool systemd_cgroup; /* --systemd-cgroup: create puts the container in a systemd scope */
 };
 int oci_main(int argc, char **argv);
 void oci_report_error(const struct oci_global *g, const char *msg);

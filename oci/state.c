@@ -64,6 +64,10 @@ int oci_state_save(const struct oci_state *st, hull_error_t *err)
     hull_jw_kv_string(&w, "rootfs", st->rootfs);
     hull_jw_kv_string(&w, "created", st->created);
     hull_jw_kv_int(&w, "cgroupMode", st->cgroup.mode);
+    if (st->cgroup.systemd_unit) {
+        hull_jw_kv_string(&w, "systemdUnit", st->cgroup.systemd_unit);
+        hull_jw_kv_string(&w, "systemdSlice", st->cgroup.systemd_slice);
+    }
     hull_jw_key(&w, "cgroups");
     hull_jw_begin_array(&w);
     for (size_t i = 0; i < st->cgroup.n; i++) {
@@ -114,6 +118,11 @@ int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_
     st->rootfs = xstrdup(hull_json_get_string(tree, "rootfs", ""));
     st->created = xstrdup(hull_json_get_string(tree, "created", ""));
     st->cgroup.mode = (int)hull_json_get_int(tree, "cgroupMode", 0);
+    const char *unit = hull_json_get_string(tree, "systemdUnit", NULL);
+    if (unit && *unit) {
+        st->cgroup.systemd_unit = xstrdup(unit);
+        st->cgroup.systemd_slice = xstrdup(hull_json_get_string(tree, "systemdSlice", ""));
+    }
     yajl_val cgs = hull_json_get(tree, "cgroups");
     if (cgs && YAJL_IS_ARRAY(cgs)) {
         st->cgroup.dirs = xmalloc0((cgs->u.array.len + 1) * sizeof(*st->cgroup.dirs));

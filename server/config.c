@@ -27,10 +27,14 @@ static const struct opt options[] = {
     {"state_dir", "state-dir", OPT_STRING, O(state_dir), "/run/hull",
      "volatile state: monitor sockets, exit files, pinned namespaces"},
     {"log_level", "log-level", OPT_STRING, O(log_level), "info", "error, warn, info or debug"},
+    {"cgroup_manager", "cgroup-manager", OPT_STRING, O(cgroup_manager), "cgroupfs",
+     "cgroup driver: cgroupfs, or systemd (containers in transient scopes made over D-Bus, pod "
+     "cgroup parents as slices; needs systemd as PID 1); reported to kubelet by RuntimeConfig"},
     {"cgroup_driver", "cgroup-driver", OPT_STRING, O(cgroup_driver), "cgroupfs",
-     "cgroup driver reported to kubelet (only cgroupfs is supported)"},
+     "older name of cgroup_manager (\"systemd\" here selects the systemd driver as well)"},
     {"cgroup_parent", "cgroup-parent", OPT_STRING, O(cgroup_parent), "/hull",
-     "cgroup parent for pods that name none"},
+     "cgroup parent for pods that name none (systemd driver: a slice such as hull.slice; a "
+     "path there means hull.slice); pods get <parent>/pod-ID or <slice stem>-podID.slice"},
     {"workers", "workers", OPT_INT, O(workers), "4", "worker threads kept ready for RPCs"},
     {"max_workers", "max-workers", OPT_INT, O(max_workers), "256",
      "upper bound of worker threads (RPCs beyond it wait)"},
@@ -66,6 +70,12 @@ static const struct opt options[] = {
      "bytes downloaded at most for a layer whose descriptor gives no size"},
     {"max_layer_size", "max-layer-size", OPT_INT, O(max_layer_size), "34359738368",
      "bytes one unpacked layer may hold (file data, apparent size; 0: unlimited)"},
+    {"max_image_size", "max-image-size", OPT_INT, O(max_image_size), "68719476736",
+     "bytes of file data the layers one pull unpacks may hold together (apparent size, each "
+     "entry counts 4 KiB; 0: unlimited)"},
+    {"image_fs_min_free", "image-fs-min-free", OPT_INT, O(image_fs_min_free), "268435456",
+     "bytes that must stay free on the image filesystem: a layer file that would eat into them "
+     "fails the pull (0: no check)"},
     {"max_volume_copy_size", "max-volume-copy-size", OPT_INT, O(max_volume_copy_size), "1073741824",
      "bytes of data (holes excluded) copied from an image into its VOLUME directories per "
      "container (0: unlimited)"},
@@ -77,6 +87,12 @@ static const struct opt options[] = {
      "false", "write the embedded bridge network config when the CNI config dir is empty"},
     {"cni_default_subnet", "cni-default-subnet", OPT_STRING, O(cni_default_subnet), "10.88.0.0/16",
      "subnet of the embedded default network"},
+    {"cni_plugin_timeout", "cni-plugin-timeout", OPT_INT, O(cni_plugin_timeout), "60",
+     "seconds one CNI plugin call may take before its process group is killed"},
+    {"cni_del_max_failures", "cni-del-max-failures", OPT_INT, O(cni_del_max_failures), "3",
+     "failed CNI DELs of a pod (StopPodSandbox/RemovePodSandbox answer UNAVAILABLE and kubelet "
+     "retries) after which its network teardown is given up, logged and the pod let go (0: "
+     "never)"},
     {"stream_address", "stream-address", OPT_STRING, O(stream_address), "127.0.0.1",
      "address of the exec/attach/port-forward streaming server"},
     {"stream_port", "stream-port", OPT_INT, O(stream_port), "0",
@@ -372,9 +388,19 @@ static int validate(struct hull_config *c, hull_error_t *err)
 {
     if (hull_log_level_parse(c->log_level) < 0)
         return hull_error_setx(err, EINVAL, "log_level: unknown level `%s`", c->log_level);
-    if (strcmp(c->cgroup_driver, "cgroupfs") != 0)
-        return hull_error_setx(err, EINVAL, "cgroup_driver: `%s` is not supported (only cgroupfs)",
-                               c->cgroup_driver);
+    const char *managers[] = {c->cgroup_manager, c->cgroup_driver};
+    const char *mkeys[] = {"cgroup_manager", "cgroup_driver"};
+    for (size_t i = 0; i < 2; i++)
+        if (strcmp(managers[i], "cgroupfs") != 0 && strcmp(managers[i], "systemd") != 0)
+            return hull_error_setx(err, EINVAL,
+                                   "%s: `%s` is not a cgroup driver (cgroupfs or systemd)",
+                                   mkeys[i], managers[i]);
+    if (strcmp(c->cgroup_driver, "systemd") == 0 && strcmp(c->cgroup_manager, "systemd") != 0) {
+        free(c->cgroup_manager);
+        c->cgroup_manager = xstrdup("systemd");
+    }
+    free(c->cgroup_driver);
+    c->cgroup_driver = xstrdup(c->cgroup_manager);
     const char *paths[] = {c->listen, c->root, c->state_dir};
     const char *names[] = {"listen", "root", "state_dir"};
     for (size_t i = 0; i < 3; i++)
@@ -393,6 +419,11 @@ static int validate(struct hull_config *c, hull_error_t *err)
         return hull_error_setx(err, EINVAL, "default_runtime: no runtime handler named `%s`",
                                c->default_runtime);
     return 0;
+}
+
+bool config_systemd_cgroup(const struct hull_config *c)
+{
+    return c && c->cgroup_manager && strcmp(c->cgroup_manager, "systemd") == 0;
 }
 
 int config_load(int argc, char **argv, struct hull_config **out, bool *exit_now, int *exit_code,

@@ -28,9 +28,10 @@ struct hull_config {
     char *root;        /* persistent state */
     char *state_dir;   /* volatile state */
     char *log_level;
-    char *cgroup_driver; /* "cgroupfs" (systemd is not supported yet) */
-    char *cgroup_parent; /* default parent for pods without one */
-    long long workers;   /* minimum worker threads kept warm */
+    char *cgroup_manager; /* "cgroupfs" or "systemd" (transient scopes over D-Bus) */
+    char *cgroup_driver;  /* older name of cgroup_manager ("systemd" there selects it too) */
+    char *cgroup_parent;  /* default parent for pods without one */
+    long long workers;    /* minimum worker threads kept warm */
     long long max_workers;
     long long max_msg_size; /* bytes, gRPC receive limit */
 
@@ -52,6 +53,8 @@ struct hull_config {
     long long pull_deadline;               /* seconds per pull in total, 0 = none */
     long long max_unsized_blob;            /* download cap for blobs without a size */
     long long max_layer_size;              /* bytes of an unpacked layer, 0 = unlimited */
+    long long max_image_size;              /* bytes all layers of an image unpack to, 0 = none */
+    long long image_fs_min_free;           /* bytes unpacks leave free on the image fs, 0 = none */
     long long max_volume_copy_size;        /* image VOLUME copy-up budget, 0 = unlimited */
 
     /* networking */
@@ -59,6 +62,8 @@ struct hull_config {
     struct hull_str_list cni_plugin_dirs;
     bool cni_write_default_config;
     char *cni_default_subnet;
+    long long cni_plugin_timeout;   /* seconds one plugin call may take */
+    long long cni_del_max_failures; /* failed DELs after which a pod is let go (0: never) */
 
     /* streaming */
     char *stream_address;
@@ -91,5 +96,7 @@ bool config_annotation_allowed(const struct hull_config *c, const char *handler,
                                const char *annotation);
 /* Path of the OCI runtime for a handler name ("" = default handler); NULL if unknown. */
 const char *config_runtime_path(const struct hull_config *c, const char *handler);
+/* Whether the systemd cgroup driver is selected (cgroup_manager "systemd"). */
+bool config_systemd_cgroup(const struct hull_config *c);
 
 #endif

@@ -303,6 +303,14 @@ int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err)
     return r;
 }
 
+bool ctr_gone(struct container *c)
+{
+    pthread_mutex_lock(&c->save_lock);
+    bool gone = c->record_gone;
+    pthread_mutex_unlock(&c->save_lock);
+    return gone;
+}
+
 int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err)
 {
     pthread_mutex_lock(&c->save_lock);
@@ -359,11 +367,14 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
         hull_jw_end_array(&w);
     }
     hull_jw_end_object(&w);
+    bool intent = c->phase != CTR_PHASE_COMMITTED;
     pthread_mutex_unlock(&c->lock);
     size_t len = 0;
     _cleanup_free_ char *json = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
-    return store_save(srv->store, "containers", c->id, json, len, err);
+    /* "creating" / "removing": no fsync (store_save_intent); the committed record is durable */
+    return intent ? store_save_intent(srv->store, "containers", c->id, json, len, err)
+                  : store_save(srv->store, "containers", c->id, json, len, err);
 }
 
 static char *dup_field(yajl_val doc, const char *key)

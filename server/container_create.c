@@ -8,6 +8,7 @@
 #include "server/sandbox_int.h" /* sandbox_proc_start_time */
 #include "server/image_mount.h"
 #include "image/image.h"
+#include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
 
 #include <errno.h>
@@ -211,6 +212,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
     struct image_store *is = cs->images;
     struct image_info *img = NULL;
     struct container *c = ctr_new();
+    /* held until created or rolled back: a RemoveContainer/StopContainer of the name it reserves
+     * waits for the outcome instead of killing a container that does not exist yet (and
+     * waiting 30 s for it to exit) */
+    pthread_mutex_lock(&c->op_lock);
     bool mounted = false, inserted = false;
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
                         *upper = NULL, *work = NULL, *cfgpath = NULL, *target_pidns = NULL;
@@ -275,7 +280,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
         _cleanup_free_ char *h = xstrdup(c->runtime_handler[0] ? c->runtime_handler : "default");
         c->runtime_root = xasprintf("%s/runtime/%s", srv->config->state_dir, h);
     }
-    c->cgroups_path = xasprintf("%s/hull-%s", sandbox_cgroup_parent(sb), c->id);
+    /* as the spec's cgroupsPath (systemd driver: "<pod slice>:hull:<id>") */
+    c->cgroups_path = hull_systemd_path_form(sandbox_cgroup_parent(sb))
+                          ? xasprintf("%s:hull:%s", sandbox_cgroup_parent(sb), c->id)
+                          : xasprintf("%s/hull-%s", sandbox_cgroup_parent(sb), c->id);
     const char *sig = cri_signal_name(config->stop_signal);
     c->stop_signal = xstrdup(sig                                       ? sig
                              : img->stop_signal && img->stop_signal[0] ? img->stop_signal
@@ -367,6 +375,15 @@ int container_create(struct hull_server *srv, const char *pod_id,
     r = image_mounts_prepare(is, c->config, rdir, sandbox_userns_path(sb), &image_roots, err);
     if (r < 0)
         goto fail;
+    if (image_roots) {
+        /* the record keeps the config with each image volume's resolved id (image_ref) */
+        size_t len = protobuf_c_message_get_packed_size(&c->config->base);
+        uint8_t *pb = xmalloc0(len + 1);
+        protobuf_c_message_pack(&c->config->base, pb);
+        free(c->config_pb);
+        c->config_pb = pb;
+        c->config_len = len;
+    }
     struct ocispec_input in = {
         .container_id = c->id,
         .config = c->config,
@@ -391,7 +408,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->gids = hull_steal(user.additional_gids);
     c->n_gids = user.n_additional_gids;
     cfgpath = hull_path_join(sdir, "config.json");
-    r = hull_write_file_atomic(cfgpath, json, strlen(json), 0600, err);
+    /* the bundle lives in the volatile state directory (/run): no fsync */
+    r = hull_write_file_atomic_flags(cfgpath, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC, err);
     if (r < 0)
         goto fail;
     if (c->log_path[0]) {
@@ -451,6 +469,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
     *id_out = xstrdup(c->id);
     image_info_free(img);
+    pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     sandbox_release(sb);
     return 0;
@@ -466,6 +485,7 @@ fail:
     }
     if (inserted)
         ctr_unlink(srv, c);
+    pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     sandbox_release(sb);
     return r;

@@ -67,7 +67,8 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     pid_t pid = 0, mpid = -1;
     if ((r = hull_mkdir_p(xdir, 0700, err)) < 0 ||
         (r = ctr_exec_process_json(sdir, cmd, n_cmd, false, 0, 0, &pjson, err)) < 0 ||
-        (r = hull_write_file_atomic(pfile, pjson, strlen(pjson), 0600, err)) < 0)
+        (r = hull_write_file_atomic_flags(pfile, pjson, strlen(pjson), 0600, HULL_ATOMIC_NOSYNC,
+                                          err)) < 0)
         goto out;
     margs_monitor(&ma, srv, c, sdir, xdir, xdir);
     margs_add(&ma, "--exec");

@@ -103,6 +103,9 @@ char *ctr_name_key(const char *pod_id, const Runtime__V1__ContainerConfig *confi
 int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
 /* Removes the record; later ctr_save calls (a late exit) are ignored. */
 int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err);
+/* True once its record was removed (a removal done, a create rolled back): operations that
+ * waited for its op_lock have nothing left to act on. */
+bool ctr_gone(struct container *c);
 bool ctr_collect_exit(struct hull_server *srv, struct container *c);
 /* Takes / drops the image layer reference of a container (container_lifecycle.c). */
 void ctr_image_acquire(struct hull_server *srv, struct container *c);

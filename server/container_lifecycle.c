@@ -7,6 +7,7 @@
 #include "server/ocispec.h"
 #include "server/sandbox.h"
 #include "server/image_mount.h"
+#include "common/cgroup_systemd.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
 #include "common/crashpoint.h"
@@ -62,6 +63,8 @@ int ctr_runtime_run(struct container *c, const char *const *args, hull_error_t *
     argv[n++] = c->runtime_path;
     argv[n++] = "--root";
     argv[n++] = c->runtime_root;
+    if (hull_systemd_path_form(c->cgroups_path))
+        argv[n++] = "--systemd-cgroup";
     for (size_t i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -142,9 +145,13 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
     pthread_mutex_lock(&c->lock);
     int state = c->state;
     pthread_mutex_unlock(&c->lock);
-    if (state != CONTAINER_CREATED) {
+    if (ctr_gone(c)) {
+        r = hull_error_setx(err, ENOENT, "container \"%s\" not found", c->id);
+    } else if (state != CONTAINER_CREATED) {
         r = hull_error_setx(err, EBUSY, "container \"%s\" is %s, not created", c->id,
-                            state == CONTAINER_RUNNING ? "running" : "not in the created state");
+                            state == CONTAINER_RUNNING  ? "running"
+                            : state == CONTAINER_EXITED ? "exited"
+                                                        : "in an unknown state");
     } else {
         const char *args[] = {"start", c->id, NULL};
         pthread_mutex_lock(&c->lock);
@@ -267,7 +274,7 @@ int container_stop(struct hull_server *srv, const char *id, int64_t timeout_s, h
     if (c == NULL)
         return -hull_error_status(err);
     pthread_mutex_lock(&c->op_lock);
-    int r = stop_locked(srv, c, timeout_s, err);
+    int r = ctr_gone(c) ? 0 : stop_locked(srv, c, timeout_s, err);
     pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     return r;
@@ -330,7 +337,8 @@ int container_remove(struct hull_server *srv, const char *id, hull_error_t *err)
         return -hull_error_status(err);
     }
     pthread_mutex_lock(&c->op_lock);
-    int r = remove_locked(srv, c, err);
+    /* a create that failed (or a removal) finished while we waited: nothing left to do */
+    int r = ctr_gone(c) ? 0 : remove_locked(srv, c, err);
     pthread_mutex_unlock(&c->op_lock);
     ctr_put(c);
     return r;
@@ -367,11 +375,13 @@ int container_remove_pod(struct hull_server *srv, const char *pod_id, hull_error
 int container_update_resources(struct hull_server *srv, const char *id,
                                const Runtime__V1__LinuxContainerResources *res, hull_error_t *err)
 {
-    if (res == NULL)
-        return 0;
     struct container *c = ctr_find(srv, id, err);
     if (c == NULL)
         return -hull_error_status(err);
+    if (res == NULL) { /* nothing to change, but the id must name a container */
+        ctr_put(c);
+        return 0;
+    }
     _cleanup_free_ char *json = NULL;
     _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
     _cleanup_free_ char *file = hull_path_join(sdir, "resources.json");
@@ -385,7 +395,8 @@ int container_update_resources(struct hull_server *srv, const char *id,
         goto out;
     }
     if ((r = oci_resources_from_cri(res, &json, err)) < 0 ||
-        (r = hull_write_file_atomic(file, json, strlen(json), 0600, err)) < 0)
+        (r = hull_write_file_atomic_flags(file, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC,
+                                          err)) < 0)
         goto out;
     const char *args[] = {"update", "--resources", file, c->id, NULL};
     r = ctr_runtime_run(c, args, err);

@@ -13,6 +13,8 @@
 #include "server/container_internal.h"
 #include "server/sandbox.h"
 #include "server/recover.h"
+#include "common/cgroup.h"
+#include "common/cgroup_systemd.h"
 #include "common/mountinfo.h"
 
 #include <dirent.h>
@@ -116,99 +118,11 @@ static bool match_id(void *opaque, const char *argv, size_t len)
 }
 
 /* ---- cgroups ------------------------------------------------------------------------------ */
-/* Mount points of every cgroup hierarchy (v1 and v2), from mountinfo. */
-static char **cgroup_mounts(size_t *n_out)
-{
-    char **out = xmalloc0(sizeof(char *));
-    size_t n = 0;
-    struct hull_mountinfo mi;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
-        *n_out = 0;
-        return out;
-    }
-    for (size_t i = 0; i < mi.n; i++) {
-        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
-            continue;
-        out = xrealloc(out, (n + 2) * sizeof(char *));
-        out[n++] = xstrdup(mi.v[i].mount_point);
-        out[n] = NULL;
-    }
-    hull_mountinfo_clear(&mi);
-    *n_out = n;
-    return out;
-}
-
 static void free_strv(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
-}
-
-/* The pids listed in a cgroup.procs file (*n of them, caller frees), or NULL. */
-static pid_t *read_procs(const char *procs, size_t *n_out)
-{
-    _cleanup_free_ char *text = NULL;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_read_file(procs, 1 << 20, &text, NULL, &err) < 0)
-        return NULL;
-    size_t n = 0, cap = 16;
-    pid_t *out = xmalloc0(cap * sizeof(pid_t));
-    for (char *p = text; *p;) {
-        char *end;
-        long pid = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        if (pid > 0 && pid != getpid()) {
-            if (n == cap) {
-                cap *= 2;
-                out = xrealloc(out, cap * sizeof(pid_t));
-            }
-            out[n++] = (pid_t)pid;
-        }
-        p = end;
-        while (*p == '\n')
-            p++;
-    }
-    *n_out = n;
-    return out;
-}
-
-static int cmp_pid(const void *a, const void *b)
-{
-    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* SIGKILLs what runs in the cgroup.  Each pid is pinned with a pidfd and signalled only if
- * it is still listed afterwards: a process that exited after the first read and whose pid
- * went to a process elsewhere is never hit. */
-static int kill_cgroup_procs(const char *procs)
-{
-    size_t n = 0, m = 0;
-    _cleanup_free_ pid_t *pids = read_procs(procs, &n);
-    if (pids == NULL)
-        return -1;
-    _cleanup_free_ int *fds = xmalloc0((n ? n : 1) * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
-        if (fds[i] < 0)
-            fds[i] = -errno;
-    }
-    _cleanup_free_ pid_t *now = n > 0 ? read_procs(procs, &m) : NULL;
-    if (now && m > 1)
-        qsort(now, m, sizeof(pid_t), cmp_pid);
-    for (size_t i = 0; i < n; i++) {
-        bool listed = now && bsearch(&pids[i], now, m, sizeof(pid_t), cmp_pid) != NULL;
-        if (listed && fds[i] >= 0)
-            syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0);
-        else if (listed && fds[i] == -ENOSYS)
-            kill(pids[i], SIGKILL);
-        if (fds[i] >= 0)
-            close(fds[i]);
-    }
-    return 0;
 }
 
 /* Removes the cgroup dir and those below it, deepest first; with kill, what runs in them is
@@ -245,7 +159,9 @@ static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
             return;
         if (errno != EBUSY || !kill_procs)
             break;
-        if (kill_cgroup_procs(procs) < 0)
+        /* the one kill sequence (common/cgroup.c): pidfd-pinned, re-checked */
+        _cleanup_error_ hull_error_t ke = NULL;
+        if (hull_cgroup_signal_procs(procs, SIGKILL, &ke) < 0 && access(procs, F_OK) < 0)
             break;
         usleep(20 * 1000);
     }
@@ -259,12 +175,35 @@ static bool cgroup_path_ok(const char *rel)
            strstr(rel, "//") == NULL;
 }
 
-void recover_cgroup_remove_all(const char *rel, bool kill_procs)
+/* systemd driver: stops the unit a cgroupsPath ("slice:prefix:name") or a pod slice names
+ * (systemd kills what runs in it and removes its cgroup) and gives its cgroup path. */
+static char *systemd_stop(const char *path, bool stop)
 {
+    _cleanup_error_ hull_error_t err = NULL;
+    _cleanup_free_ char *rel = NULL, *slice = NULL, *unit = NULL;
+    if (hull_systemd_cgroup_of(path, &rel, &err) < 0) {
+        log_warn("recovery: cgroup %s: %s", path, hull_error_msg(&err));
+        return NULL;
+    }
+    if (strchr(path, ':') == NULL)
+        unit = xstrdup(path);
+    else if (hull_systemd_parse_path(path, NULL, NULL, &slice, &unit, &err) < 0)
+        return NULL;
+    if (stop && hull_systemd_booted() && hull_systemd_stop_unit(unit, &err) < 0)
+        log_warn("recovery: %s", hull_error_msg(&err));
+    return hull_steal(rel);
+}
+
+void recover_cgroup_remove_all(const char *path, bool kill_procs)
+{
+    _cleanup_free_ char *sd_rel = NULL;
+    const char *rel = path;
+    if (hull_systemd_path_form(path) && (rel = sd_rel = systemd_stop(path, kill_procs)) == NULL)
+        return;
     if (!cgroup_path_ok(rel))
         return;
     size_t n = 0;
-    char **mnts = cgroup_mounts(&n);
+    char **mnts = hull_cgroup_mount_points(&n);
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *p = xasprintf("%s%s", mnts[i], rel);
         cgroup_kill_tree(p, 0, kill_procs);
@@ -305,7 +244,15 @@ void ctr_teardown(struct hull_server *srv, const char *id, const char *runtime_p
     struct id_match im = {.id = id, .state_dir = srv->config->state_dir};
     kill_matching(match_id, &im);
     if (runtime_path && runtime_path[0] && runtime_root && runtime_root[0]) {
-        const char *argv[] = {runtime_path, "--root", runtime_root, "delete", "--force", id, NULL};
+        bool sd = hull_systemd_path_form(cgroups_path);
+        const char *argv[] = {runtime_path,
+                              "--root",
+                              runtime_root,
+                              sd ? "--systemd-cgroup" : "delete",
+                              sd ? "delete" : "--force",
+                              sd ? "--force" : id,
+                              sd ? id : NULL,
+                              NULL};
         _cleanup_error_ hull_error_t err = NULL;
         if (proc_run_ok((char *const *)argv, RECOVER_RUNTIME_TIMEOUT_MS, &err) < 0)
             log_debug("recovery: container %s: delete: %s", id, hull_error_msg(&err));
@@ -483,6 +430,15 @@ static int sweep_pod_cgroups(struct sandbox *sb, void *opaque)
 {
     struct cgroup_sweep *cg = opaque;
     const char *parent = sandbox_cgroup_parent(sb);
+    /* systemd driver: the pod slice's cgroup holds hull-<id>.scope units */
+    _cleanup_free_ char *slice_rel = NULL;
+    bool slice = hull_systemd_path_form(parent);
+    if (slice) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (hull_systemd_cgroup_of(parent, &slice_rel, &e) < 0)
+            return 0;
+        parent = slice_rel;
+    }
     if (!cgroup_path_ok(parent))
         return 0;
     for (size_t i = 0; i < cg->n; i++) {
@@ -492,11 +448,21 @@ static int sweep_pod_cgroups(struct sandbox *sb, void *opaque)
             continue;
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
-            if (strncmp(de->d_name, "hull-", 5) != 0 || !is_full_id(de->d_name + 5) ||
-                known_prefix(cg->srv, de->d_name + 5))
+            size_t nl = strlen(de->d_name);
+            if (strncmp(de->d_name, "hull-", 5) != 0 ||
+                (slice && (nl < 6 || strcmp(de->d_name + nl - 6, ".scope") != 0)))
+                continue;
+            _cleanup_free_ char *id = xstrndup(de->d_name + 5, nl - 5 - (slice ? 6 : 0));
+            /* the pod's own infra scope (hull-<pod id>.scope) is not a container's */
+            if (!is_full_id(id) || known_prefix(cg->srv, id) || strcmp(id, sandbox_id(sb)) == 0)
                 continue;
             _cleanup_free_ char *sub = hull_path_join(dir, de->d_name);
             log_warn("recovery: removing cgroup %s (no container record)", sub);
+            if (slice && hull_systemd_booted()) {
+                _cleanup_error_ hull_error_t e = NULL;
+                if (hull_systemd_stop_unit(de->d_name, &e) < 0)
+                    log_warn("recovery: %s", hull_error_msg(&e));
+            }
             cgroup_kill_tree(sub, 0, true);
         }
     }
@@ -515,7 +481,7 @@ void ctr_sweep_orphans(struct hull_server *srv)
     for_entries(srv, cs->socket_root, sweep_socket_entry);
     for_entries(srv, cs->exit_dir, sweep_exit_entry);
     struct cgroup_sweep cg = {.srv = srv};
-    cg.mnts = cgroup_mounts(&cg.n);
+    cg.mnts = hull_cgroup_mount_points(&cg.n);
     sandbox_foreach(srv, sweep_pod_cgroups, &cg);
     free_strv(cg.mnts, cg.n);
 }

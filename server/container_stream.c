@@ -106,7 +106,8 @@ static int backend_exec(void *data, const struct stream_request *req,
     if ((r = hull_mkdir_p(s->dir, 0700, err)) < 0 ||
         (r = ctr_exec_process_json(bundle, req->cmd, n_cmd, req->tty, size ? size->height : 0,
                                    size ? size->width : 0, &pjson, err)) < 0 ||
-        (r = hull_write_file_atomic(pfile, pjson, strlen(pjson), 0600, err)) < 0)
+        (r = hull_write_file_atomic_flags(pfile, pjson, strlen(pjson), 0600, HULL_ATOMIC_NOSYNC,
+                                          err)) < 0)
         goto fail;
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {

@@ -10,6 +10,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -169,9 +170,16 @@ enum rpc_code rpc_status_from_errno(int e)
         return RPC_RESOURCE_EXHAUSTED;
     case EBUSY:
     case ENOTEMPTY:
+    case EBADMSG:
+    case EPROTONOSUPPORT:
         return RPC_FAILED_PRECONDITION;
+    case EILSEQ:
+        return RPC_DATA_LOSS;
     case EAGAIN:
     case ECONNREFUSED:
+    case ECONNRESET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
         return RPC_UNAVAILABLE;
     default:
         return RPC_UNKNOWN;
@@ -198,6 +206,8 @@ struct grpc_ctx {
     pthread_cond_t idle_cv; /* a call finished / a worker exited */
     struct rpc_call *head, *tail;
     size_t idle, total, inflight;
+    uint64_t finished;      /* calls answered so far */
+    int64_t last_finish_ns; /* monotonic time of the last answer */
     size_t min_workers, max_workers;
     bool stopping;
 };
@@ -276,6 +286,22 @@ int rpc_stream_send(struct rpc_call *c, const ProtobufCMessage *msg, hull_error_
               call_wait(c, &tag_send, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     grpc_byte_buffer_destroy(bb);
     if (!ok)
+        return hull_error_setx(err, ECANCELED, "%s: client went away", c->path);
+    return 0;
+}
+
+int rpc_stream_begin(struct rpc_call *c, hull_error_t *err)
+{
+    if (c->sent_md)
+        return 0;
+    if (rpc_call_cancelled(c))
+        return hull_error_setx(err, ECANCELED, "%s: call cancelled", c->path);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    c->sent_md = true;
+    if (start_batch(c, &op, 1, &tag_send) < 0 ||
+        !call_wait(c, &tag_send, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL))
         return hull_error_setx(err, ECANCELED, "%s: client went away", c->path);
     return 0;
 }
@@ -407,9 +433,10 @@ static void call_run(struct rpc_call *c)
     if (m != NULL)
         metrics_rpc_done(c->srv->metrics, (size_t)(m - rpc_methods), (int)code,
                          hull_monotonic_ns() - t0);
-    send_status(c, resp, code, msg);
+    /* logged before the answer leaves too, so a client that reads the log next finds its call */
     log_debug("%s: code %d in %.3f ms", c->path, (int)code,
               (double)(hull_monotonic_ns() - t0) / 1e6);
+    send_status(c, resp, code, msg);
 wait_close:
     if (!c->closed)
         call_wait(c, &tag_close, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
@@ -442,6 +469,8 @@ static void *worker_main(void *arg)
         call_free(c);
         pthread_mutex_lock(&g->mu);
         g->inflight--;
+        g->finished++;
+        g->last_finish_ns = hull_monotonic_ns();
         pthread_cond_broadcast(&g->idle_cv);
     }
 out:
@@ -637,6 +666,22 @@ static bool wait_idle(struct grpc_ctx *g, int seconds)
     return idle;
 }
 
+/* After a burst of calls, once no call has run for a second: gives the memory the burst freed
+ * back to the kernel (glibc keeps freed heap pages, in every arena, until trimmed), so the
+ * daemon's RSS comes back to its idle size instead of staying at its peak. */
+static void trim_when_idle(struct grpc_ctx *g, uint64_t *trimmed_at)
+{
+    pthread_mutex_lock(&g->mu);
+    bool due = g->inflight == 0 && g->finished != *trimmed_at &&
+               hull_monotonic_ns() - g->last_finish_ns >= INT64_C(1000000000);
+    uint64_t finished = g->finished;
+    pthread_mutex_unlock(&g->mu);
+    if (due) {
+        malloc_trim(0);
+        *trimmed_at = finished;
+    }
+}
+
 int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err)
 {
     const struct hull_config *cfg = srv->config;
@@ -695,8 +740,14 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    uint64_t trimmed_at = 0;
     for (;;) {
-        int sig = sigwaitinfo(&set, NULL);
+        struct timespec tick = {.tv_sec = 1};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0) {
+            trim_when_idle(&g, &trimmed_at);
+            continue;
+        }
         if (sig == SIGHUP) {
             struct hull_config *fresh = NULL;
             bool exit_now = false;
@@ -720,15 +771,16 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
     }
 
     grpc_server_shutdown_and_notify(g.server, g.accept_cq, &tag_shutdown);
-    /* Unary calls finish; streams see `stopping` and end by themselves. */
-    if (!wait_idle(&g, 5))
-        atomic_store(&srv->stopping, true);
-    if (!wait_idle(&g, 25)) {
-        log_warn("calls still running after 30 s: cancelling them");
-        grpc_server_cancel_all_calls(g.server);
-        wait_idle(&g, 5);
-    }
+    /* Unary calls finish; streams (GetContainerEvents, which kubelet always holds) see
+     * `stopping` and end within their poll interval. */
     atomic_store(&srv->stopping, true);
+    if (!wait_idle(&g, 30))
+        log_warn("calls still running after 30 s: cancelling them");
+    /* The shutdown completes only once every client connection is gone, and an idle client
+     * (kubelet keeps one open) does not close its connection on the GOAWAY: with no call left
+     * to finish, disconnect them all. */
+    grpc_server_cancel_all_calls(g.server);
+    wait_idle(&g, 5);
     pthread_join(acceptor, NULL);
     pthread_mutex_lock(&g.mu);
     g.stopping = true;

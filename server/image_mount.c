@@ -36,7 +36,7 @@ void image_mounts_free(char **roots, size_t n)
     free(roots);
 }
 
-int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerConfig *cfg,
+int image_mounts_prepare(struct image_store *is, Runtime__V1__ContainerConfig *cfg,
                          const char *container_dir, const char *userns_path, char ***roots_out,
                          hull_error_t *err)
 {
@@ -54,10 +54,17 @@ int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerCon
     char **roots = xmalloc0((n + 1) * sizeof(char *));
     int r = 0;
     for (size_t i = 0; i < n && r == 0; i++) {
-        const Runtime__V1__Mount *m = cfg->mounts[i];
+        Runtime__V1__Mount *m = cfg->mounts[i];
         if (m->image == NULL || m->image->image == NULL || m->image->image[0] == '\0')
             continue;
         const char *cp = m->container_path ? m->container_path : "";
+        if (!m->readonly) {
+            r = hull_error_setx(err, EINVAL,
+                                "image mount %s: an image volume is read-only (readonly must be "
+                                "set)",
+                                cp);
+            break;
+        }
         struct image_info *img = NULL;
         r = image_resolve(is, m->image->image, &img, err);
         if (r < 0) {
@@ -67,6 +74,9 @@ int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerCon
         }
         _cleanup_free_ char *id = xstrdup(img->id);
         image_info_free(img);
+        if (m->image->image_ref && m->image->image_ref != protobuf_c_empty_string)
+            free(m->image->image_ref);
+        m->image->image_ref = xstrdup(id);
         r = image_acquire(is, id, err);
         if (r < 0)
             break;

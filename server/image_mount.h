@@ -18,9 +18,11 @@
 
 /* *roots_out: n_mounts entries, the mounted image root for image mounts and NULL for the others
  * (NULL-terminated array freed with image_mounts_free; *roots_out is NULL when the config has
- * no image mount).  On error, what was mounted and acquired stays recorded: the caller's
- * rollback (ocispec_release_mounts + image_mounts_release) undoes it. */
-int image_mounts_prepare(struct image_store *is, const Runtime__V1__ContainerConfig *cfg,
+ * no image mount).  An image mount must be read-only (EINVAL otherwise: KEP-4639 volumes are
+ * read-only, kubelet always asks so); the image id each one resolved to is stored in its
+ * ImageSpec.image_ref (ContainerStatus reports it).  On error, what was mounted and acquired stays
+ * recorded: the caller's rollback (ocispec_release_mounts + image_mounts_release) undoes it. */
+int image_mounts_prepare(struct image_store *is, Runtime__V1__ContainerConfig *cfg,
                          const char *container_dir, const char *userns_path, char ***roots_out,
                          hull_error_t *err);
 void image_mounts_free(char **roots, size_t n);

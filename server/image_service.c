@@ -48,6 +48,8 @@ static void registry_settings_of(const struct hull_config *c, struct registry_se
         .deadline_s = (long)c->pull_deadline,
         .max_unsized_blob = (uint64_t)c->max_unsized_blob,
         .max_layer_size = (uint64_t)c->max_layer_size,
+        .max_image_size = (uint64_t)c->max_image_size,
+        .fs_min_free = (uint64_t)c->image_fs_min_free,
     };
 }
 

@@ -1,6 +1,7 @@
 /* The hull-conmon command line (struct monitor_args) and its start: spawn, then read the
  * monitor's first sync message (the container pid or the runtime's error). */
 #include "server/container_internal.h"
+#include "common/cgroup_systemd.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -81,6 +82,11 @@ void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct conta
     margs_add(a, c->runtime_path);
     margs_add(a, "--runtime-root");
     margs_add(a, c->runtime_root);
+    if (hull_systemd_path_form(c->cgroups_path)) {
+        /* systemd driver: runc's global flag, which hull-oci takes too */
+        margs_add(a, "--runtime-arg");
+        margs_add(a, "--systemd-cgroup");
+    }
     margs_add(a, "--socket-dir");
     margs_add(a, socket_dir);
     margs_add(a, "--exit-dir");

@@ -14,6 +14,7 @@
 #include "server/ocispec.h"
 #include "server/ocispec_internal.h"
 #include "server/sysctl.h"
+#include "common/cgroup_systemd.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -492,6 +493,14 @@ static int cgroups_path(const struct ocispec_input *in, char **out, hull_error_t
     if (empty(parent) && sb->config && sb->config->linux)
         parent = sb->config->linux->cgroup_parent;
     parent = S(parent);
+    if (hull_systemd_path_form(parent)) {
+        /* systemd driver: the pod slice; the runtime makes the scope hull-<id>.scope in it */
+        if (!hull_systemd_slice_valid(parent))
+            return hull_error_setx(err, EINVAL, "cgroup parent \"%s\" is not a systemd slice",
+                                   parent);
+        *out = xasprintf("%s:hull:%s", parent, in->container_id);
+        return 0;
+    }
     if (ocispec_has_dotdot(parent) || ocispec_has_control_chars(parent))
         return hull_error_setx(err, EINVAL, "cgroup parent \"%s\" is invalid", parent);
     _cleanup_free_ char *p = ocispec_clean_path(parent);

@@ -67,6 +67,10 @@ void rpc_release_to(struct rpc_call *call, struct rpc_mark mark);
 
 /* Server streaming: send one message.  Returns 0, or -ECANCELED when the client went away. */
 int rpc_stream_send(struct rpc_call *call, const ProtobufCMessage *msg, hull_error_t *err);
+/* Server streaming: send the response headers now, before any message (a client waiting on
+ * them learns that the stream is set up, e.g. that an event subscription is live).  Returns 0,
+ * or -ECANCELED when the client went away. */
+int rpc_stream_begin(struct rpc_call *call, hull_error_t *err);
 /* True once the client cancelled, the deadline passed or the server is shutting down. */
 bool rpc_call_cancelled(struct rpc_call *call);
 
@@ -112,12 +116,15 @@ enum rpc_code {
     RPC_UNIMPLEMENTED = 12,
     RPC_INTERNAL = 13,
     RPC_UNAVAILABLE = 14,
+    RPC_DATA_LOSS = 15,
 };
 
 /* errno → gRPC code: ENOENT NOT_FOUND, EEXIST ALREADY_EXISTS, EINVAL INVALID_ARGUMENT,
  * ENOSYS/EOPNOTSUPP UNIMPLEMENTED, EPERM/EACCES PERMISSION_DENIED, ETIMEDOUT DEADLINE_EXCEEDED,
  * ECANCELED CANCELLED, ENOSPC/EFBIG/EMSGSIZE RESOURCE_EXHAUSTED, EBUSY/ENOTEMPTY
- * FAILED_PRECONDITION, EAGAIN/ECONNREFUSED UNAVAILABLE, anything else UNKNOWN. */
+ * FAILED_PRECONDITION, EAGAIN/ECONNREFUSED UNAVAILABLE, EILSEQ (content that does not match its
+ * digest) DATA_LOSS, EBADMSG (malformed answer of a plugin or server) and EPROTONOSUPPORT (a
+ * URL scheme that is refused, e.g. file://) FAILED_PRECONDITION, anything else UNKNOWN. */
 enum rpc_code rpc_status_from_errno(int errnum);
 
 #endif

@@ -182,6 +182,16 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
             o->selinux_relabel = m->selinux_relabel;
             o->propagation = m->propagation;
             o->recursive_read_only = m->recursive_read_only;
+            if (m->image && m->image->image && m->image->image[0]) {
+                /* an image volume: the image as asked for, and the id it resolved to */
+                Runtime__V1__ImageSpec *is =
+                    rpc_new_message(call, &runtime__v1__image_spec__descriptor);
+                is->image = rpc_strdup(call, m->image->image);
+                is->user_specified_image = rpc_strdup(call, m->image->user_specified_image);
+                is->image_ref = rpc_strdup(call, m->image->image_ref);
+                o->image = is;
+                o->image_sub_path = rpc_strdup(call, m->image_sub_path);
+            }
             r->mounts[i] = o;
         }
     }
@@ -458,8 +468,10 @@ int rpc_get_container_events(struct rpc_call *call, const ProtobufCMessage *req,
 {
     struct hull_server *srv = rpc_server(call);
     struct event_sub *sub = events_subscribe(srv);
-    int r = 0;
-    while (!rpc_call_cancelled(call)) {
+    /* the headers tell the client that its subscription is live: no event after this point is
+     * missed */
+    int r = rpc_stream_begin(call, err);
+    while (r == 0 && !rpc_call_cancelled(call)) {
         struct container_event ev;
         int got = events_next(sub, 250, &ev);
         if (got == -EPIPE) {

@@ -59,6 +59,13 @@ static Runtime__V1__Image *image_message(struct rpc_call *call, const struct ima
     return m;
 }
 
+/* The pull's check for its caller (deadline passed, cancelled, hulld stopping); the image store
+ * serialises its calls. */
+static bool pull_caller_gone(void *arg)
+{
+    return rpc_call_cancelled(arg);
+}
+
 int rpc_pull_image(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                    hull_error_t *err)
 {
@@ -85,7 +92,8 @@ int rpc_pull_image(struct rpc_call *call, const ProtobufCMessage *req, ProtobufC
     _cleanup_image_info_ struct image_info *before = NULL;
     if (metrics)
         image_resolve(s, ref, &before, NULL);
-    int r = image_pull(s, ref, q->auth ? &auth : NULL, &id, err);
+    int r =
+        image_pull_cancellable(s, ref, q->auth ? &auth : NULL, pull_caller_gone, call, &id, err);
     if (metrics) {
         uint64_t bytes = 0;
         _cleanup_image_info_ struct image_info *after = NULL;

@@ -131,7 +131,9 @@ int rpc_runtime_config(struct rpc_call *call, const ProtobufCMessage *req, Proto
     Runtime__V1__RuntimeConfigResponse *r =
         rpc_new_message(call, &runtime__v1__runtime_config_response__descriptor);
     r->linux = rpc_new_message(call, &runtime__v1__linux_runtime_configuration__descriptor);
-    r->linux->cgroup_driver = RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
+    r->linux->cgroup_driver = config_systemd_cgroup(rpc_server(call)->config)
+                                  ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
+                                  : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
     *resp = &r->base;
     return 0;
 }

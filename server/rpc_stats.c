@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* cgroup v2 pressure (PSI), NULL when the kernel gave none for this resource. */
 static Runtime__V1__PsiStats *psi_message(struct rpc_call *call, const struct stats_psi *p)
@@ -71,8 +72,39 @@ static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, co
     }
 }
 
+/* The mount point holding the writable layers, looked up once per call: finding it reads the
+ * whole mount table, which grows with the pods (their overlays, pinned namespaces, shm), so a
+ * lookup per container made the list calls quadratic.  Keyed by the layer's device. */
+struct fs_mount_cache {
+    bool have;
+    dev_t dev;
+    char *mountpoint; /* may be NULL: unknown */
+};
+
+static void fs_mount_cache_clear(struct fs_mount_cache *m)
+{
+    free(m->mountpoint);
+    memset(m, 0, sizeof(*m));
+}
+
+static const char *fs_mount_of(struct fs_mount_cache *m, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return NULL;
+    if (!m->have || m->dev != st.st_dev) {
+        _cleanup_error_ hull_error_t e = NULL;
+        fs_mount_cache_clear(m);
+        stats_fs_mountpoint(dir, &m->mountpoint, &e); /* unknown: left empty */
+        m->have = true;
+        m->dev = st.st_dev;
+    }
+    return m->mountpoint;
+}
+
 static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
-                                                    const struct container_snapshot *c)
+                                                    const struct container_snapshot *c,
+                                                    struct fs_mount_cache *mc)
 {
     struct stats_cgroups *cg = stats_service_cgroups(rpc_server(call));
     Runtime__V1__ContainerStats *st =
@@ -109,9 +141,7 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
     struct stats_fs_usage fs;
     hull_error_free(&e);
     if (stats_dir_usage(c->upper_dir, &fs, &e) == 0) {
-        _cleanup_free_ char *mp = NULL;
-        hull_error_free(&e);
-        stats_fs_mountpoint(c->upper_dir, &mp, &e); /* unknown: left empty */
+        const char *mp = fs_mount_of(mc, c->upper_dir);
         Runtime__V1__FilesystemUsage *w =
             rpc_fs_usage(call, fs.timestamp_ns, mp, fs.used_bytes, fs.inodes_used);
         st->writable_layer = w;
@@ -144,7 +174,9 @@ int rpc_container_stats(struct rpc_call *call, const ProtobufCMessage *req, Prot
         return r;
     Runtime__V1__ContainerStatsResponse *out =
         rpc_new_message(call, &runtime__v1__container_stats_response__descriptor);
-    out->stats = container_stats(call, c);
+    struct fs_mount_cache mc = {0};
+    out->stats = container_stats(call, c, &mc);
+    fs_mount_cache_clear(&mc);
     container_snapshot_free(c);
     *resp = &out->base;
     return 0;
@@ -161,9 +193,11 @@ static int list_container_stats(struct rpc_call *call, const Runtime__V1__Contai
         return r;
     Runtime__V1__ContainerStats **items = rpc_alloc(call, (n + 1) * sizeof(*items));
     size_t k = 0;
+    struct fs_mount_cache mc = {0};
     for (size_t i = 0; i < n; i++)
         if (container_filter_match(f, l[i]))
-            items[k++] = container_stats(call, l[i]);
+            items[k++] = container_stats(call, l[i], &mc);
+    fs_mount_cache_clear(&mc);
     container_snapshot_list_free(l, n);
     *out = items;
     *n_out = k;
@@ -203,6 +237,59 @@ int rpc_stream_container_stats(struct rpc_call *call, const ProtobufCMessage *re
 }
 
 /* ---- pods ----------------------------------------------------------------------------------- */
+/* The containers of the pods a call reports on, listed once and grouped by pod (a list per pod
+ * walked every container once per pod). */
+struct pod_ctrs {
+    struct container_snapshot **l;
+    size_t n;
+    struct fs_mount_cache mc;
+};
+
+static int by_pod(const void *a, const void *b)
+{
+    const struct container_snapshot *x = *(struct container_snapshot *const *)a;
+    const struct container_snapshot *y = *(struct container_snapshot *const *)b;
+    int r = strcmp(x->pod_id, y->pod_id);
+    if (r == 0)
+        r = x->created_ns < y->created_ns ? -1 : x->created_ns > y->created_ns;
+    return r != 0 ? r : strcmp(x->id, y->id);
+}
+
+static void pod_ctrs_load(struct hull_server *srv, const char *pod_id, struct pod_ctrs *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    if (container_list(srv, pod_id, &pc->l, &pc->n, NULL) < 0) {
+        pc->l = NULL;
+        pc->n = 0;
+    }
+    if (pc->n > 1)
+        qsort(pc->l, pc->n, sizeof(*pc->l), by_pod);
+}
+
+static void pod_ctrs_free(struct pod_ctrs *pc)
+{
+    container_snapshot_list_free(pc->l, pc->n);
+    fs_mount_cache_clear(&pc->mc);
+}
+
+/* The containers of pod_id: l[*first .. *first + returned). */
+static size_t pod_ctrs_of(const struct pod_ctrs *pc, const char *pod_id, size_t *first)
+{
+    size_t lo = 0, hi = pc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(pc->l[mid]->pod_id, pod_id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < pc->n && strcmp(pc->l[end]->pod_id, pod_id) == 0)
+        end++;
+    *first = lo;
+    return end - lo;
+}
+
 static Runtime__V1__NetworkInterfaceUsage *iface_usage(struct rpc_call *call,
                                                        const struct stats_net_iface *i)
 {
@@ -216,7 +303,8 @@ static Runtime__V1__NetworkInterfaceUsage *iface_usage(struct rpc_call *call,
     return u;
 }
 
-static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct sandbox *sb)
+static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct sandbox *sb,
+                                               struct pod_ctrs *pc)
 {
     struct hull_server *srv = rpc_server(call);
     struct stats_cgroups *cg = stats_service_cgroups(srv);
@@ -275,13 +363,10 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
         lx->network = nu;
     }
     stats_net_clear(&net);
-    struct container_snapshot **l = NULL;
-    size_t n = 0;
-    container_list(srv, sandbox_id(sb), &l, &n, NULL);
+    size_t first = 0, n = pod_ctrs_of(pc, sandbox_id(sb), &first);
     lx->containers = rpc_alloc(call, (n + 1) * sizeof(void *));
-    for (size_t i = 0; i < n; i++)
-        lx->containers[lx->n_containers++] = container_stats(call, l[i]);
-    container_snapshot_list_free(l, n);
+    for (size_t i = first; i < first + n; i++)
+        lx->containers[lx->n_containers++] = container_stats(call, pc->l[i], &pc->mc);
     return st;
 }
 
@@ -295,7 +380,10 @@ int rpc_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *req,
         return r;
     Runtime__V1__PodSandboxStatsResponse *out =
         rpc_new_message(call, &runtime__v1__pod_sandbox_stats_response__descriptor);
-    out->stats = pod_stats(call, sb);
+    struct pod_ctrs pc;
+    pod_ctrs_load(rpc_server(call), sandbox_id(sb), &pc);
+    out->stats = pod_stats(call, sb, &pc);
+    pod_ctrs_free(&pc);
     sandbox_unref(sb);
     *resp = &out->base;
     return 0;
@@ -306,6 +394,7 @@ struct pod_collect {
     const Runtime__V1__PodSandboxStatsFilter *filter;
     Runtime__V1__PodSandboxStats **items;
     size_t n, cap;
+    struct pod_ctrs ctrs;
 };
 
 static int collect_pod(struct sandbox *sb, void *opaque)
@@ -326,7 +415,7 @@ static int collect_pod(struct sandbox *sb, void *opaque)
         pc->items = items;
         pc->cap = cap;
     }
-    pc->items[pc->n++] = pod_stats(pc->call, sb);
+    pc->items[pc->n++] = pod_stats(pc->call, sb, &pc->ctrs);
     return 0;
 }
 
@@ -335,7 +424,9 @@ int rpc_list_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *re
 {
     const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
     struct pod_collect pc = {.call = call, .filter = in->filter};
+    pod_ctrs_load(rpc_server(call), NULL, &pc.ctrs);
     sandbox_foreach(rpc_server(call), collect_pod, &pc);
+    pod_ctrs_free(&pc.ctrs);
     Runtime__V1__ListPodSandboxStatsResponse *out =
         rpc_new_message(call, &runtime__v1__list_pod_sandbox_stats_response__descriptor);
     out->stats = pc.items;
@@ -349,7 +440,9 @@ int rpc_stream_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *
 {
     const Runtime__V1__StreamPodSandboxStatsRequest *in = (const void *)req;
     struct pod_collect pc = {.call = call, .filter = in->filter};
+    pod_ctrs_load(rpc_server(call), NULL, &pc.ctrs);
     sandbox_foreach(rpc_server(call), collect_pod, &pc);
+    pod_ctrs_free(&pc.ctrs);
     int r = 0;
     for (size_t i = 0; r == 0 && i < pc.n; i += STREAM_CHUNK) {
         Runtime__V1__StreamPodSandboxStatsResponse m =
@@ -392,7 +485,7 @@ struct metric_sink {
     size_t n, cap;
 };
 
-static void metric_cb(void *opaque, const struct stats_metric_desc *d, const char *iface,
+static void metric_cb(void *opaque, const struct stats_metric_desc *d, const char *const *extra,
                       uint64_t value)
 {
     struct metric_sink *s = opaque;
@@ -410,14 +503,19 @@ static void metric_cb(void *opaque, const struct stats_metric_desc *d, const cha
     m->metric_type = (Runtime__V1__MetricType)d->type;
     m->n_label_values = d->n_label_keys;
     m->label_values = rpc_alloc(s->call, (d->n_label_keys + 1) * sizeof(char *));
-    /* iface belongs to the caller's stats_net, freed before the reply is packed: copy it */
-    for (size_t i = 0; i < d->n_label_keys; i++)
-        m->label_values[i] = i < 3 ? (char *)s->labels[i] : rpc_strdup(s->call, iface ? iface : "");
+    /* extra values (an interface name of the caller's stats_net, freed before the reply is
+     * packed): copied */
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_label_keys; i++) {
+        const char *x = i >= 3 && extra && extra[k] ? extra[k++] : "";
+        m->label_values[i] = i < 3 ? (char *)s->labels[i] : rpc_strdup(s->call, x);
+    }
     m->value = rpc_u64(s->call, value);
     s->items[s->n++] = m;
 }
 
-static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct sandbox *sb)
+static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct sandbox *sb,
+                                                   const struct pod_ctrs *pc)
 {
     struct hull_server *srv = rpc_server(call);
     struct stats_cgroups *cg = stats_service_cgroups(srv);
@@ -435,14 +533,14 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
     const char *netns = sandbox_netns_path(sb);
     bool have_net = netns && ready && stats_net_read_netns(netns, &net, &e) == 0;
     ps.timestamp = hull_now_ns();
-    stats_metrics_emit(have_cg ? &u : NULL, NULL, have_net ? &net : NULL, metric_cb, &ps);
+    stats_metrics_emit(have_cg ? &u : NULL, NULL, have_net ? &net : NULL,
+                       ready ? sandbox_created_at(sb) : 0, metric_cb, &ps);
     stats_net_clear(&net);
     pm->metrics = ps.items;
     pm->n_metrics = ps.n;
     /* its containers */
-    struct container_snapshot **l = NULL;
-    size_t n = 0;
-    container_list(srv, sandbox_id(sb), &l, &n, NULL);
+    size_t first = 0, n = pod_ctrs_of(pc, sandbox_id(sb), &first);
+    struct container_snapshot *const *l = pc->l + first;
     pm->container_metrics = rpc_alloc(call, (n + 1) * sizeof(void *));
     for (size_t i = 0; i < n; i++) {
         Runtime__V1__ContainerMetrics *cm =
@@ -461,12 +559,12 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
         bool c_fs = stats_dir_usage(l[i]->upper_dir, &fs, &e) == 0;
         hull_error_free(&e);
         cs.timestamp = hull_now_ns();
-        stats_metrics_emit(c_cg ? &cu : NULL, c_fs ? &fs : NULL, NULL, metric_cb, &cs);
+        stats_metrics_emit(c_cg ? &cu : NULL, c_fs ? &fs : NULL, NULL,
+                           l[i]->state == CONTAINER_RUNNING ? l[i]->started_ns : 0, metric_cb, &cs);
         cm->metrics = cs.items;
         cm->n_metrics = cs.n;
         pm->container_metrics[pm->n_container_metrics++] = cm;
     }
-    container_snapshot_list_free(l, n);
     return pm;
 }
 
@@ -474,6 +572,7 @@ struct metrics_collect {
     struct rpc_call *call;
     Runtime__V1__PodSandboxMetrics **items;
     size_t n, cap;
+    struct pod_ctrs ctrs;
 };
 
 static int collect_metrics(struct sandbox *sb, void *opaque)
@@ -487,7 +586,7 @@ static int collect_metrics(struct sandbox *sb, void *opaque)
         mc->items = items;
         mc->cap = cap;
     }
-    mc->items[mc->n++] = pod_metrics(mc->call, sb);
+    mc->items[mc->n++] = pod_metrics(mc->call, sb, &mc->ctrs);
     return 0;
 }
 
@@ -495,7 +594,9 @@ int rpc_list_pod_sandbox_metrics(struct rpc_call *call, const ProtobufCMessage *
                                  ProtobufCMessage **resp, hull_error_t *err)
 {
     struct metrics_collect mc = {.call = call};
+    pod_ctrs_load(rpc_server(call), NULL, &mc.ctrs);
     sandbox_foreach(rpc_server(call), collect_metrics, &mc);
+    pod_ctrs_free(&mc.ctrs);
     Runtime__V1__ListPodSandboxMetricsResponse *out =
         rpc_new_message(call, &runtime__v1__list_pod_sandbox_metrics_response__descriptor);
     out->pod_metrics = mc.items;
@@ -508,7 +609,9 @@ int rpc_stream_pod_sandbox_metrics(struct rpc_call *call, const ProtobufCMessage
                                    ProtobufCMessage **resp, hull_error_t *err)
 {
     struct metrics_collect mc = {.call = call};
+    pod_ctrs_load(rpc_server(call), NULL, &mc.ctrs);
     sandbox_foreach(rpc_server(call), collect_metrics, &mc);
+    pod_ctrs_free(&mc.ctrs);
     int r = 0;
     for (size_t i = 0; r == 0 && i < mc.n; i += STREAM_CHUNK) {
         Runtime__V1__StreamPodSandboxMetricsResponse m =

@@ -12,6 +12,7 @@
 #include "server/sysctl.h"
 
 #include "cni/cni.h"
+#include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
 
 #include <arpa/inet.h>
@@ -37,6 +38,7 @@ struct sandbox_service {
     size_t n;
     struct cni_manager *cni;
     char *root, *state_dir, *ns_dir, *pause_path, *default_cgroup_parent;
+    bool systemd; /* systemd cgroup driver: pod cgroup parents are slices */
     struct hull_store *store;
     const struct hull_config *config;
     pthread_mutex_t hooks_lock;
@@ -75,6 +77,7 @@ struct sandbox {
     bool add_started;   /* in memory: this process started the ADD */
     bool net_done;      /* torn down */
     bool removing;      /* RemovePodSandbox began: a restart finishes it (persisted) */
+    int del_failures;   /* CNI DELs that failed in a row (persisted) */
     char *network_name;
     char **ips;
     size_t n_ips;
@@ -92,6 +95,15 @@ static struct sandbox_service *svc_of(struct hull_server *srv)
 }
 
 /* ---- object lifetime ---------------------------------------------------------------------- */
+
+/* The cgroup parent of a pod that names none: <parent>/pod-<id>, or with the systemd driver
+ * the slice <stem>-pod<id>.slice (below <stem>.slice). */
+static char *default_pod_cgroup(const struct sandbox_service *svc, const char *id)
+{
+    if (svc->systemd)
+        return xasprintf("%s-pod%s.slice", svc->default_cgroup_parent, id);
+    return xasprintf("%s/pod-%s", svc->default_cgroup_parent, id);
+}
 
 static struct sandbox *sandbox_new(struct sandbox_service *svc)
 {
@@ -449,6 +461,8 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     hull_jw_kv_bool(&w, "net_done", sb->net_done);
     if (sb->removing)
         hull_jw_kv_bool(&w, "removing", true);
+    if (sb->del_failures)
+        hull_jw_kv_int(&w, "del_failures", sb->del_failures);
     kv_str_or_empty(&w, "network_name", sb->network_name);
     hull_jw_key(&w, "ips");
     hull_jw_begin_array(&w);
@@ -461,6 +475,9 @@ static int persist_locked(struct sandbox *sb, hull_error_t *err)
     size_t len = 0;
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
+    /* being created or removed: no fsync (store_save_intent); ready / not ready is durable */
+    if (sb->state == SANDBOX_STATE_CREATING || sb->removing)
+        return store_save_intent(sb->svc->store, STORE_KIND, sb->id, text, len, err);
     return store_save(sb->svc->store, STORE_KIND, sb->id, text, len, err);
 }
 
@@ -531,6 +548,7 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
     sb->net_attempted = hull_json_get_bool(doc, "net_attempted", false);
     sb->net_done = hull_json_get_bool(doc, "net_done", false);
     sb->removing = hull_json_get_bool(doc, "removing", false);
+    sb->del_failures = (int)hull_json_get_int(doc, "del_failures", 0);
     sb->network_name = opt_str(doc, "network_name");
     yajl_val ips = hull_json_get(doc, "ips");
     if (ips && YAJL_IS_ARRAY(ips)) {
@@ -548,7 +566,25 @@ static int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl
 
 /* ---- resource teardown -------------------------------------------------------------------- */
 
-static void fill_attachment(struct sandbox *sb, struct cni_attachment *a)
+struct run_params {
+    struct cni_sysctl *sysctls;
+    size_t n_sysctls;
+    struct cni_port_mapping *ports;
+    size_t n_ports;
+    struct cni_bandwidth bw;
+    bool have_bw;
+    bool userns; /* a pod user namespace with these mappings */
+    struct userns_map uid_map, gid_map;
+};
+
+static int network_params(const Runtime__V1__PodSandboxConfig *c, struct run_params *p,
+                          hull_error_t *err);
+
+/* The attachment of the pod to its network with every runtime config of its pod config (port
+ * mappings, bandwidth, DNS, pod CIDR): ADD and every DEL pass the same, as libcni's callers
+ * do.  a points into sb, p and cidr. */
+static void fill_attachment(struct sandbox *sb, const struct run_params *p, const char *cidr,
+                            struct cni_attachment *a)
 {
     memset(a, 0, sizeof(*a));
     a->container_id = sb->id;
@@ -557,6 +593,19 @@ static void fill_attachment(struct sandbox *sb, struct cni_attachment *a)
     a->pod_name = sb->config->metadata->name;
     a->pod_namespace = sb->config->metadata->namespace_;
     a->pod_uid = sb->config->metadata->uid;
+    a->port_mappings = p->ports;
+    a->n_port_mappings = p->n_ports;
+    a->bandwidth = p->have_bw ? &p->bw : NULL;
+    a->pod_cidr = cidr;
+    const Runtime__V1__DNSConfig *dns = sb->config->dns_config;
+    if (dns) {
+        a->dns_servers = (const char *const *)dns->servers;
+        a->n_dns_servers = dns->n_servers;
+        a->dns_searches = (const char *const *)dns->searches;
+        a->n_dns_searches = dns->n_searches;
+        a->dns_options = (const char *const *)dns->options;
+        a->n_dns_options = dns->n_options;
+    }
 }
 
 /* Stops the pod's processes and releases its network and namespaces.  With `force` (rollback,
@@ -579,22 +628,40 @@ static int release_runtime(struct sandbox *sb, bool force, hull_error_t *err)
         pthread_mutex_unlock(&sb->lock);
     }
     if (need_del) {
+        /* the config was validated when the pod was created (and recorded) */
+        struct run_params p = {0};
+        _cleanup_error_ hull_error_t perr = NULL;
+        if (network_params(sb->config, &p, &perr) < 0)
+            log_warn("sandbox %s: %s", sb->id, hull_error_msg(&perr));
+        _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
         struct cni_attachment a;
-        fill_attachment(sb, &a);
+        fill_attachment(sb, &p, cidr, &a);
         struct cni_network *net = NULL;
         _cleanup_error_ hull_error_t nerr = NULL;
         if (cni_manager_network(svc->cni, &net, &nerr) < 0)
             net = NULL; /* DEL then relies on the cache */
-        _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
-        a.pod_cidr = cidr;
         _cleanup_error_ hull_error_t derr = NULL;
         int r = cni_del(cni_manager_exec(svc->cni), net, netname, &a, &derr);
         cni_network_unref(net);
-        if (r < 0) {
-            if (!force) {
-                hull_error_setx(err, hull_error_status(&derr), "%s", hull_error_msg(&derr));
-                return hull_error_wrap(err, "tear down network of pod sandbox \"%s\"", sb->id);
+        free(p.ports);
+        if (r < 0 && !force) {
+            /* kubelet retries StopPodSandbox/RemovePodSandbox (UNAVAILABLE); after
+             * cni_del_max_failures failures in a row the pod is let go, as containerd and
+             * CRI-O let go of pods whose teardown cannot succeed (docs: README, CNI) */
+            long long max = svc->config ? svc->config->cni_del_max_failures : 0;
+            pthread_mutex_lock(&sb->lock);
+            int failures = ++sb->del_failures;
+            pthread_mutex_unlock(&sb->lock);
+            if (max <= 0 || failures < max) {
+                _cleanup_free_ char *of = max > 0 ? xasprintf(" of %lld", max) : xstrdup("");
+                return hull_error_setx(err, EAGAIN,
+                                       "tear down network of pod sandbox \"%s\" (attempt %d%s): %s",
+                                       sb->id, failures, of, hull_error_msg(&derr));
             }
+            log_error("sandbox %s: giving up on the network teardown after %d failed attempts "
+                      "(cni_del_max_failures); its CNI cache entry stays in %s/cni: %s",
+                      sb->id, failures, svc->root, hull_error_msg(&derr));
+        } else if (r < 0) {
             log_warn("sandbox %s: network teardown: %s", sb->id, hull_error_msg(&derr));
         }
         pthread_mutex_lock(&sb->lock);
@@ -631,11 +698,17 @@ static int release_storage(struct sandbox *sb, bool force, hull_error_t *err)
     struct sandbox_service *svc = sb->svc;
     if (sb->cgroup_created) {
         _cleanup_error_ hull_error_t e = NULL;
-        if (sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e) < 0)
+        int r = hull_systemd_path_form(sb->cgroup_parent)
+                    ? sandbox_slice_remove(sb->cgroup_parent, &e)
+                    : sandbox_cgroup_remove(NULL, 0, sb->cgroup_parent, &e);
+        if (r < 0)
             log_warn("sandbox %s: %s", sb->id, hull_error_msg(&e));
         /* and from the hierarchies the runtime used too (the v2 one of a hybrid host), with
          * what is left below it; a rollback also kills what still runs there */
         recover_cgroup_remove_all(sb->cgroup_parent, force);
+    } else if (sb->cgroup_parent && *sb->cgroup_parent) {
+        /* kubelet's pod cgroup stays (kubelet removes it), the infra leaf hull made goes */
+        sandbox_cgroup_remove_infra(NULL, 0, sb->cgroup_parent);
     }
     const char *dirs[] = {sb->run_dir, sb->dir};
     for (size_t i = 0; i < 2; i++) {
@@ -732,10 +805,11 @@ static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char
 }
 
 /* A file of the pod that containers get bind-mounted (hosts, resolv.conf, hostname): in a pod
- * user namespace it belongs to the pod's mapped root, so that container root owns it. */
+ * user namespace it belongs to the pod's mapped root, so that container root owns it.  A power
+ * loss ends the pod's containers and kubelet makes a new sandbox then, so no fsync. */
 static int write_file(struct sandbox *sb, const char *path, const char *text, hull_error_t *err)
 {
-    int r = hull_write_file_atomic(path, text, strlen(text), 0644, err);
+    int r = hull_write_file_atomic_flags(path, text, strlen(text), 0644, HULL_ATOMIC_NOSYNC, err);
     uint32_t uid, gid;
     if (r == 0 && sandbox_userns_ids(sb, &uid, &gid) &&
         fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -796,16 +870,50 @@ static int write_hosts(struct sandbox *sb, hull_error_t *err)
     return write_file(sb, sb->hosts_path, text, err);
 }
 
-struct run_params {
-    struct cni_sysctl *sysctls;
-    size_t n_sysctls;
-    struct cni_port_mapping *ports;
-    size_t n_ports;
-    struct cni_bandwidth bw;
-    bool have_bw;
-    bool userns; /* a pod user namespace with these mappings */
-    struct userns_map uid_map, gid_map;
-};
+/* The pod's port mappings and bandwidth (the CNI capability arguments) from its config: at
+ * RunPodSandbox, and again for every DEL, so a DEL without a cached result (a crash before
+ * the cache was written) still names the host ports portmap must release. */
+static int network_params(const Runtime__V1__PodSandboxConfig *c, struct run_params *p,
+                          hull_error_t *err)
+{
+    if (c->n_port_mappings) {
+        p->ports = xmalloc0(c->n_port_mappings * sizeof(*p->ports));
+        for (size_t i = 0; i < c->n_port_mappings; i++) {
+            const Runtime__V1__PortMapping *pm = c->port_mappings[i];
+            if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
+                pm->host_port > 65535)
+                return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid port mapping %d:%d",
+                                       pm->host_port, pm->container_port);
+            if (pm->host_ip && *pm->host_ip) {
+                unsigned char buf[16];
+                if (inet_pton(AF_INET, pm->host_ip, buf) != 1 &&
+                    inet_pton(AF_INET6, pm->host_ip, buf) != 1)
+                    return hull_error_setx(err, EINVAL,
+                                           "RunPodSandbox: invalid port mapping host_ip \"%s\"",
+                                           pm->host_ip);
+            }
+            if (pm->host_port == 0)
+                continue; /* nothing to publish */
+            p->ports[p->n_ports++] = (struct cni_port_mapping){
+                .host_port = pm->host_port,
+                .container_port = pm->container_port,
+                .protocol = proto_name(pm->protocol),
+                .host_ip = pm->host_ip,
+            };
+        }
+    }
+    const char *in = annotation(c, "kubernetes.io/ingress-bandwidth");
+    const char *out = annotation(c, "kubernetes.io/egress-bandwidth");
+    if (in || out) {
+        p->bw.ingress_rate = parse_quantity(in);
+        p->bw.egress_rate = parse_quantity(out);
+        if ((in && !p->bw.ingress_rate) || (out && !p->bw.egress_rate))
+            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid bandwidth annotation");
+        p->bw.ingress_burst = p->bw.egress_burst = 4294967295ULL; /* CRI-O's default burst */
+        p->have_bw = true;
+    }
+    return 0;
+}
 
 static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodSandboxConfig *c,
                             const char *handler, struct sandbox *sb, struct run_params *p,
@@ -861,13 +969,20 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
     sb->hostname = xstrndup(hn, 63);
 
     if (lx && lx->cgroup_parent && *lx->cgroup_parent) {
-        if (!sandbox_cgroup_path_ok(lx->cgroup_parent))
+        if (svc->systemd && !hull_systemd_slice_valid(lx->cgroup_parent))
+            return hull_error_setx(err, EINVAL,
+                                   "RunPodSandbox: cgroup_parent \"%s\" is not a systemd slice "
+                                   "(\"kubepods-burstable-pod<uid>.slice\"; the systemd cgroup "
+                                   "driver is in use)",
+                                   lx->cgroup_parent);
+        if (!svc->systemd && !sandbox_cgroup_path_ok(lx->cgroup_parent))
             return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid cgroup_parent \"%s\"",
                                    lx->cgroup_parent);
         sb->cgroup_parent = xstrdup(lx->cgroup_parent);
     } else {
-        sb->cgroup_parent = xasprintf("%s/pod-%s", svc->default_cgroup_parent, sb->id);
-        if (!sandbox_cgroup_path_ok(sb->cgroup_parent))
+        sb->cgroup_parent = default_pod_cgroup(svc, sb->id);
+        if (svc->systemd ? !hull_systemd_slice_valid(sb->cgroup_parent)
+                         : !sandbox_cgroup_path_ok(sb->cgroup_parent))
             return hull_error_setx(err, EINVAL, "invalid cgroup_parent configuration \"%s\"",
                                    svc->default_cgroup_parent);
     }
@@ -894,43 +1009,7 @@ static int validate_request(struct sandbox_service *svc, const Runtime__V1__PodS
                                            lists[l][i]);
     }
 
-    if (c->n_port_mappings) {
-        p->ports = xmalloc0(c->n_port_mappings * sizeof(*p->ports));
-        for (size_t i = 0; i < c->n_port_mappings; i++) {
-            const Runtime__V1__PortMapping *pm = c->port_mappings[i];
-            if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
-                pm->host_port > 65535)
-                return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid port mapping %d:%d",
-                                       pm->host_port, pm->container_port);
-            if (pm->host_ip && *pm->host_ip) {
-                unsigned char buf[16];
-                if (inet_pton(AF_INET, pm->host_ip, buf) != 1 &&
-                    inet_pton(AF_INET6, pm->host_ip, buf) != 1)
-                    return hull_error_setx(err, EINVAL,
-                                           "RunPodSandbox: invalid port mapping host_ip \"%s\"",
-                                           pm->host_ip);
-            }
-            if (pm->host_port == 0)
-                continue; /* nothing to publish */
-            p->ports[p->n_ports++] = (struct cni_port_mapping){
-                .host_port = pm->host_port,
-                .container_port = pm->container_port,
-                .protocol = proto_name(pm->protocol),
-                .host_ip = pm->host_ip,
-            };
-        }
-    }
-    const char *in = annotation(c, "kubernetes.io/ingress-bandwidth");
-    const char *out = annotation(c, "kubernetes.io/egress-bandwidth");
-    if (in || out) {
-        p->bw.ingress_rate = parse_quantity(in);
-        p->bw.egress_rate = parse_quantity(out);
-        if ((in && !p->bw.ingress_rate) || (out && !p->bw.egress_rate))
-            return hull_error_setx(err, EINVAL, "RunPodSandbox: invalid bandwidth annotation");
-        p->bw.ingress_burst = p->bw.egress_burst = 4294967295ULL; /* CRI-O's default burst */
-        p->have_bw = true;
-    }
-    return 0;
+    return network_params(c, p, err);
 }
 
 /* io.hull.shm-size sizes a host tmpfs: honoured only for the runtime handlers an administrator
@@ -970,22 +1049,9 @@ static int setup_network(struct sandbox *sb, const struct run_params *p, hull_er
     free(sb->network_name);
     sb->network_name = xstrdup(cni_network_name(net));
     pthread_mutex_unlock(&sb->lock);
-    struct cni_attachment a;
-    fill_attachment(sb, &a);
-    a.port_mappings = p->ports;
-    a.n_port_mappings = p->n_ports;
-    a.bandwidth = p->have_bw ? &p->bw : NULL;
     _cleanup_free_ char *cidr = cni_manager_pod_cidr(svc->cni);
-    a.pod_cidr = cidr;
-    const Runtime__V1__DNSConfig *dns = sb->config->dns_config;
-    if (dns) {
-        a.dns_servers = (const char *const *)dns->servers;
-        a.n_dns_servers = dns->n_servers;
-        a.dns_searches = (const char *const *)dns->searches;
-        a.n_dns_searches = dns->n_searches;
-        a.dns_options = (const char *const *)dns->options;
-        a.n_dns_options = dns->n_options;
-    }
+    struct cni_attachment a;
+    fill_attachment(sb, p, cidr, &a);
     struct cni_result *res = NULL;
     r = cni_add(cni_manager_exec(svc->cni), net, &a, &res, err);
     cni_network_unref(net);
@@ -1021,12 +1087,17 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
 
     /* the record already says whether the cgroup is ours (sandbox_run checked before) */
     bool created = false;
-    r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
+    const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config->linux;
+    bool slice = hull_systemd_path_form(sb->cgroup_parent);
+    if (slice)
+        r = sandbox_slice_create(sb->cgroup_parent, lx ? lx->resources : NULL, &created, err);
+    else
+        r = sandbox_cgroup_create(NULL, 0, sb->cgroup_parent, &created, err);
     if (r < 0)
         return hull_error_wrap(err, "cgroup parent");
-    /* pod-level resources (kubelet's pod overhead + limits) on the pod cgroup */
-    const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config->linux;
-    if (lx && lx->resources) {
+    /* pod-level resources (kubelet's pod overhead + limits) on the pod cgroup (a slice gets
+     * them as properties when it is made) */
+    if (!slice && lx && lx->resources) {
         r = sandbox_cgroup_apply_resources(sb->cgroup_parent, lx->resources, err);
         if (r < 0)
             return hull_error_wrap(err, "pod resources");
@@ -1108,7 +1179,12 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         sb->pause_pid = pid;
         sb->pause_start = sandbox_proc_start_time(pid);
         pthread_mutex_unlock(&sb->lock);
-        r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
+        if (hull_systemd_path_form(sb->cgroup_parent)) {
+            _cleanup_free_ char *unit = xasprintf("hull-%s.scope", sb->id);
+            r = sandbox_slice_add_pid(sb->cgroup_parent, unit, pid, err);
+        } else {
+            r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
+        }
         if (r < 0)
             return hull_error_wrap(err, "move infra process into the pod cgroup");
         _cleanup_free_ char *src = xasprintf("/proc/%d/ns/pid", (int)pid);
@@ -1197,7 +1273,9 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     svc->items[svc->n++] = sandbox_ref(sb);
     pthread_rwlock_unlock(&svc->lock);
 
-    sb->cgroup_created = !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
+    sb->cgroup_created = hull_systemd_path_form(sb->cgroup_parent)
+                             ? !sandbox_slice_exists(sb->cgroup_parent)
+                             : !sandbox_cgroup_exists(NULL, 0, sb->cgroup_parent);
     sb->net_attempted = !sb->host_net;
     r = persist(sb, err);
     if (r == 0) {
@@ -1537,7 +1615,7 @@ static void sweep_orphans(struct sandbox_service *svc)
             if (hull_rm_rf(path, &e) < 0)
                 log_warn("sandbox %s: %s", ids[i], hull_error_msg(&e));
             /* its cgroup, when it had the default one (a pod of ours by its id) */
-            _cleanup_free_ char *cg = xasprintf("%s/pod-%s", svc->default_cgroup_parent, ids[i]);
+            _cleanup_free_ char *cg = default_pod_cgroup(svc, ids[i]);
             recover_cgroup_remove_all(cg, true);
         }
         free_nullv(ids);
@@ -1589,10 +1667,19 @@ int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
     svc->pause_path =
         c->pause_path && *c->pause_path ? xstrdup(c->pause_path) : default_pause_path();
     const char *cp = c->cgroup_parent && *c->cgroup_parent ? c->cgroup_parent : "/hull";
-    svc->default_cgroup_parent = xstrdup(cp);
-    size_t len = strlen(svc->default_cgroup_parent);
-    while (len > 1 && svc->default_cgroup_parent[len - 1] == '/')
-        svc->default_cgroup_parent[--len] = '\0';
+    svc->systemd = config_systemd_cgroup(c);
+    if (svc->systemd) {
+        /* a slice: pods get <stem>-pod<id>.slice (a path configured here means hull.slice) */
+        size_t cl = strlen(cp);
+        bool is_slice = hull_systemd_slice_valid(cp) && strcmp(cp, "-.slice") != 0;
+        svc->default_cgroup_parent =
+            is_slice ? xstrndup(cp, cl - strlen(".slice")) : xstrdup("hull");
+    } else {
+        svc->default_cgroup_parent = xstrdup(cp);
+        size_t len = strlen(svc->default_cgroup_parent);
+        while (len > 1 && svc->default_cgroup_parent[len - 1] == '/')
+            svc->default_cgroup_parent[--len] = '\0';
+    }
     srv->sandboxes = svc;
     int ir = sandbox_infra_new(svc->pause_path, svc->state_dir, &svc->infra, err);
     if (ir < 0)
@@ -1606,6 +1693,9 @@ int sandbox_service_init(struct hull_server *srv, hull_error_t *err)
         .cache_dir = cache,
         .write_default_config = c->cni_write_default_config,
         .default_subnet = c->cni_default_subnet,
+        .plugin_timeout_ms = c->cni_plugin_timeout > 0 && c->cni_plugin_timeout < 86400
+                                 ? (int)c->cni_plugin_timeout * 1000
+                                 : 0,
     };
     int r = cni_manager_new(&o, &svc->cni, err);
     if (r < 0)

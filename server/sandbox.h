@@ -122,10 +122,23 @@ int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, b
 bool sandbox_cgroup_exists(const char *cgroot, int version, const char *parent);
 /* rmdir of the leaf in every hierarchy (missing is success). */
 int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, hull_error_t *err);
+/* Removes only the infra process's leaf (`pause`, cgroup v2) from a pod cgroup hull did not
+ * create (kubelet's kubepods/<qos>/pod<uid>, which kubelet removes itself). */
+void sandbox_cgroup_remove_infra(const char *cgroot, int version, const char *parent);
 /* Moves pid into the cgroup (v2: into <parent>/pause, a leaf). */
 int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
                            hull_error_t *err);
 bool sandbox_cgroup_path_ok(const char *parent);
+/* systemd driver: the pod's cgroup parent is a slice ("kubepods-burstable-pod<uid>.slice").
+ * sandbox_slice_create starts it as a transient slice with the pod resources as properties
+ * when systemd does not have it active yet (*created true; kubelet's own pod slices are left
+ * alone); sandbox_slice_remove stops it; sandbox_slice_add_pid puts pid (the infra process)
+ * in the transient scope unit ("hull-<pod id>.scope") of that slice. */
+int sandbox_slice_create(const char *slice, const Runtime__V1__LinuxContainerResources *res,
+                         bool *created, hull_error_t *err);
+bool sandbox_slice_exists(const char *slice);
+int sandbox_slice_remove(const char *slice, hull_error_t *err);
+int sandbox_slice_add_pid(const char *slice, const char *unit, pid_t pid, hull_error_t *err);
 /* Pod-level limits (memory, cpu shares/quota/period) on the v1 pod cgroup; no-op on v2. */
 int sandbox_cgroup_apply_resources(const char *parent,
                                    const Runtime__V1__LinuxContainerResources *res,

@@ -4,6 +4,7 @@
 #include "server/sandbox_int.h"
 #include "server/sysctl.h"
 #include "common/cgroup.h"
+#include "common/cgroup_systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -261,6 +262,21 @@ int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, h
     return ret;
 }
 
+void sandbox_cgroup_remove_infra(const char *cgroot, int version, const char *parent)
+{
+    if (!sandbox_cgroup_path_ok(parent))
+        return;
+    if (cgroot == NULL)
+        cgroot = "/sys/fs/cgroup";
+    if (version == 0)
+        version = detect_version(cgroot);
+    if (version != 2)
+        return;
+    _cleanup_free_ char *pause = xasprintf("%s%s/pause", cgroot, parent);
+    if (rmdir(pause) < 0 && errno != ENOENT)
+        log_warn("remove cgroup `%s`: %s", pause, strerror(errno));
+}
+
 int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
                            hull_error_t *err)
 {
@@ -321,6 +337,63 @@ int sandbox_cgroup_apply_resources(const char *parent,
             return r;
     }
     return 0;
+}
+
+/* ---- systemd slices -------------------------------------------------------------------------- */
+int sandbox_slice_create(const char *slice, const Runtime__V1__LinuxContainerResources *res,
+                         bool *created, hull_error_t *err)
+{
+    *created = false;
+    if (!hull_systemd_slice_valid(slice))
+        return hull_error_setx(err, EINVAL, "invalid cgroup parent \"%s\" (not a systemd slice)",
+                               slice ? slice : "");
+    int r = hull_systemd_unit_active(slice, err);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    _cleanup_systemd_props_ struct hull_systemd_props props = {0};
+    if (res && res->memory_limit_in_bytes > 0)
+        hull_systemd_props_u64(&props, "MemoryMax", (uint64_t)res->memory_limit_in_bytes);
+    if (res && res->cpu_shares > 0)
+        hull_systemd_props_u64(&props, "CPUWeight",
+                               hull_cgroup_shares_to_weight((uint64_t)res->cpu_shares));
+    if (res && res->cpu_period > 0)
+        hull_systemd_props_u64(&props, "CPUQuotaPeriodUSec", (uint64_t)res->cpu_period);
+    if (res && res->cpu_quota > 0) {
+        uint64_t period = res->cpu_period > 0 ? (uint64_t)res->cpu_period : 100000;
+        uint64_t per_sec = (uint64_t)res->cpu_quota * 1000000ull / period;
+        if (per_sec % 10000)
+            per_sec = (per_sec / 10000 + 1) * 10000;
+        hull_systemd_props_u64(&props, "CPUQuotaPerSecUSec", per_sec);
+    }
+    _cleanup_free_ char *desc = xasprintf("hull pod slice %s", slice);
+    r = hull_systemd_start_unit(slice, NULL, desc, NULL, 0, &props, err);
+    if (r == -EEXIST) {
+        hull_error_free(err);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    *created = true;
+    return 0;
+}
+
+bool sandbox_slice_exists(const char *slice)
+{
+    _cleanup_error_ hull_error_t e = NULL;
+    return hull_systemd_unit_active(slice, &e) > 0;
+}
+
+int sandbox_slice_remove(const char *slice, hull_error_t *err)
+{
+    if (!hull_systemd_slice_valid(slice))
+        return hull_error_setx(err, EINVAL, "invalid cgroup parent \"%s\"", slice ? slice : "");
+    return hull_systemd_stop_unit(slice, err);
+}
+
+int sandbox_slice_add_pid(const char *slice, const char *unit, pid_t pid, hull_error_t *err)
+{
+    _cleanup_free_ char *desc = xasprintf("hull pod infra process of %s", slice);
+    return hull_systemd_start_unit(unit, slice, desc, &pid, 1, NULL, err);
 }
 
 /* ---- the infra process ---------------------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * network namespaces (see stats.h). */
 #include "server/stats.h"
 #include "common/cgroup.h"
+#include "common/cgroup_systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
 #define STATS_FILE_MAX    (1u << 20)
@@ -389,6 +391,11 @@ static void memory_v1(const char *dir, struct stats_memory *m)
         kv_get(st, "pgfault", &m->page_faults);
     if (!kv_get(st, "total_pgmajfault", &m->major_page_faults))
         kv_get(st, "pgmajfault", &m->major_page_faults);
+    if (!kv_get(st, "total_mapped_file", &m->mapped_file_bytes))
+        kv_get(st, "mapped_file", &m->mapped_file_bytes);
+    m->has_failcnt = read_u64(dir, "memory.failcnt", &m->failcnt, NULL);
+    m->has_kernel = read_u64(dir, "memory.kmem.usage_in_bytes", &m->kernel_bytes, NULL);
+    m->has_max_usage = read_u64(dir, "memory.max_usage_in_bytes", &m->max_usage_bytes, NULL);
     _cleanup_free_ char *oc = read_in(dir, "memory.oom_control");
     m->has_oom_kills = kv_get(oc, "oom_kill", &m->oom_kills);
     uint64_t limit = 0, memsw = 0, memsw_limit = 0;
@@ -417,8 +424,21 @@ static void memory_v2(const char *dir, struct stats_memory *m)
     kv_get(st, "file", &m->cache_bytes);
     kv_get(st, "pgfault", &m->page_faults);
     kv_get(st, "pgmajfault", &m->major_page_faults);
+    kv_get(st, "file_mapped", &m->mapped_file_bytes);
+    m->has_kernel = kv_get(st, "kernel", &m->kernel_bytes);
+    if (!m->has_kernel) { /* kernels before 5.18 have no "kernel" line */
+        uint64_t part = 0;
+        static const char *const parts[] = {"kernel_stack", "slab", "sock", "percpu"};
+        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+            if (kv_get(st, parts[i], &part)) {
+                m->has_kernel = true;
+                m->kernel_bytes += part;
+            }
+    }
+    m->has_max_usage = read_u64(dir, "memory.peak", &m->max_usage_bytes, NULL);
     _cleanup_free_ char *ev = read_in(dir, "memory.events");
     m->has_oom_kills = kv_get(ev, "oom_kill", &m->oom_kills);
+    m->has_failcnt = kv_get(ev, "max", &m->failcnt);
     uint64_t limit = 0, swap_max = 0;
     bool unlimited = false, swap_unlimited = false;
     bool have_limit = read_u64(dir, "memory.max", &limit, &unlimited);
@@ -456,6 +476,8 @@ static void cpu_v1(const char *acct, const char *cpu, struct stats_cpu *c)
     if (kv_get(cs, "nr_periods", &c->nr_periods) && kv_get(cs, "nr_throttled", &c->nr_throttled) &&
         kv_get(cs, "throttled_time", &c->throttled_ns))
         c->has_throttling = true;
+    c->has_spec = read_u64(cpu, "cpu.cfs_period_us", &c->period_us, NULL) &&
+                  read_u64(cpu, "cpu.shares", &c->shares, NULL);
 }
 
 static void cpu_v2(const char *dir, struct stats_cpu *c)
@@ -476,6 +498,16 @@ static void cpu_v2(const char *dir, struct stats_cpu *c)
         kv_get(cs, "throttled_usec", &t)) {
         c->has_throttling = true;
         c->throttled_ns = t * 1000;
+    }
+    /* cpu.max "QUOTA PERIOD" (QUOTA may be "max"); cpu.weight 1..10000 back to shares 2..262144
+     * (the inverse of the conversion runc and the kubelet use) */
+    _cleanup_free_ char *max = read_in(dir, "cpu.max");
+    uint64_t weight = 0;
+    char quota[32];
+    if (max && sscanf(max, "%31s %" SCNu64, quota, &c->period_us) == 2 &&
+        read_u64(dir, "cpu.weight", &weight, NULL) && weight >= 1) {
+        c->has_spec = true;
+        c->shares = 2 + ((weight - 1) * 262142) / 9999;
     }
 }
 
@@ -501,6 +533,53 @@ static uint64_t count_procs(const char *dir, int depth)
         n += count_procs(sub, depth + 1);
     }
     return n;
+}
+
+/* Adds the open fds and sockets of every process listed in dir's cgroup.procs and below. */
+static void procs_read(const char *dir, int depth, struct stats_procs *p)
+{
+    _cleanup_free_ char *t = read_in(dir, "cgroup.procs");
+    if (t == NULL)
+        return;
+    p->valid = true;
+    char *save = NULL;
+    for (char *l = strtok_r(t, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *end = NULL;
+        long pid = strtol(l, &end, 10);
+        if (pid <= 0 || (end && *end))
+            continue;
+        p->processes++;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+        _cleanup_closedir_ DIR *fds = opendir(path);
+        if (fds == NULL)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(fds)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            p->fds++;
+            char target[64];
+            ssize_t n = readlinkat(dirfd(fds), e->d_name, target, sizeof(target) - 1);
+            if (n > 0) {
+                target[n] = '\0';
+                if (strncmp(target, "socket:", 7) == 0)
+                    p->sockets++;
+            }
+        }
+    }
+    if (depth >= STATS_PROCS_DEPTH)
+        return;
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *sub = hull_path_join(dir, e->d_name);
+        procs_read(sub, depth + 1, p);
+    }
 }
 
 static void pids_read(const char *dir, const char *any_dir, struct stats_pids *p)
@@ -590,6 +669,14 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
                       struct stats_cgroup *out, hull_error_t *err)
 {
     memset(out, 0, sizeof(*out));
+    /* systemd driver: "slice:prefix:name" or a pod's slice -> its cgroup */
+    _cleanup_free_ char *sd_path = NULL;
+    if (hull_systemd_path_form(cgroups_path)) {
+        int r = hull_systemd_cgroup_of(cgroups_path, &sd_path, err);
+        if (r < 0)
+            return r;
+        cgroups_path = sd_path;
+    }
     if (!safe_cgroups_path(cgroups_path))
         return hull_error_setx(err, EINVAL, "cgroup `%s`: an absolute path without `..` is needed",
                                cgroups_path ? cgroups_path : "(null)");
@@ -607,6 +694,7 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
         read_psi(dir, "cpu.pressure", &out->cpu.psi);
         read_psi(dir, "memory.pressure", &out->memory.psi);
         read_psi(dir, "io.pressure", &out->io.psi);
+        procs_read(dir, 0, &out->procs);
         return 0;
     }
     _cleanup_free_ char *acct = stats_cgroup_dir(cg, "cpuacct", cgroups_path);
@@ -651,6 +739,7 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
         read_psi(uni, "memory.pressure", &out->memory.psi);
         read_psi(uni, "io.pressure", &out->io.psi);
     }
+    procs_read(any, 0, &out->procs);
     return 0;
 }
 
@@ -807,6 +896,13 @@ int stats_dir_usage(const char *dir, struct stats_fs_usage *out, hull_error_t *e
     struct stat st;
     if (fstat(fd, &st) < 0)
         return hull_error_set(err, errno, "stat `%s`", dir);
+    struct statvfs vfs;
+    if (fstatvfs(fd, &vfs) == 0) {
+        out->has_fs = true;
+        out->fs_limit_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+        out->fs_inodes_total = vfs.f_files;
+        out->fs_inodes_free = vfs.f_ffree;
+    }
     struct walk w = {.u = out, .dev = st.st_dev};
     count_inode(&w, &st);
     walk_dir(&w, hull_steal_fd(fd), 0);
@@ -968,6 +1064,9 @@ const struct stats_net_iface *stats_net_default(const struct stats_net *n, const
  */
 static const char *const base_keys[] = {"id", "name", "image", NULL};
 static const char *const iface_keys[] = {"id", "name", "image", "interface", NULL};
+static const char *const failure_keys[] = {"id", "name", "image", "failure_type", "scope", NULL};
+static const char *const blkio_keys[] = {"id",    "name",  "image",     "device",
+                                         "major", "minor", "operation", NULL};
 
 enum metric_id {
     M_CPU_USAGE,
@@ -994,6 +1093,25 @@ enum metric_id {
     M_PSI_MEM_STALLED,
     M_PSI_IO_WAITING,
     M_PSI_IO_STALLED,
+    M_MEM_FAILCNT,
+    M_MEM_FAILURES,
+    M_MEM_KERNEL,
+    M_MEM_MAPPED_FILE,
+    M_MEM_MAX_USAGE,
+    M_SWAP_LIMIT,
+    M_CPU_PERIOD,
+    M_CPU_SHARES,
+    M_PROCESSES,
+    M_FILE_DESCRIPTORS,
+    M_SOCKETS,
+    M_THREADS,
+    M_THREADS_MAX,
+    M_FS_LIMIT,
+    M_FS_INODES_TOTAL,
+    M_FS_INODES_FREE,
+    M_START_TIME,
+    M_LAST_SEEN,
+    M_BLKIO_DEVICE_USAGE,
     M_NET_RX_BYTES,
     M_NET_RX_PACKETS,
     M_NET_RX_DROPPED,
@@ -1005,10 +1123,11 @@ enum metric_id {
     M_COUNT
 };
 
-#define C                 STATS_METRIC_COUNTER
-#define G                 STATS_METRIC_GAUGE
-#define BASE(id, n, h, t) [id] = {n, h, t, base_keys, 3, false}
-#define IFACE(id, n, h)   [id] = {n, h, C, iface_keys, 4, true}
+#define C                           STATS_METRIC_COUNTER
+#define G                           STATS_METRIC_GAUGE
+#define BASE(id, n, h, t)           [id] = {n, h, t, base_keys, 3, false}
+#define IFACE(id, n, h)             [id] = {n, h, C, iface_keys, 4, true}
+#define KEYS(id, n, h, t, keys, nk) [id] = {n, h, t, keys, nk, false}
 static const struct stats_metric_desc metric_table[M_COUNT] = {
     BASE(M_CPU_USAGE, "container_cpu_usage_seconds_total",
          "Cumulative cpu time consumed in seconds.", C),
@@ -1056,6 +1175,38 @@ static const struct stats_metric_desc metric_table[M_COUNT] = {
     BASE(M_PSI_IO_STALLED, "container_pressure_io_stalled_seconds_total",
          "Total time duration no tasks in the container could make progress due to IO congestion.",
          C),
+    BASE(M_MEM_FAILCNT, "container_memory_failcnt", "Number of memory usage hits limits", C),
+    KEYS(M_MEM_FAILURES, "container_memory_failures_total",
+         "Cumulative count of memory allocation failures.", C, failure_keys, 5),
+    BASE(M_MEM_KERNEL, "container_memory_kernel_usage", "Size of kernel memory allocated in bytes.",
+         G),
+    BASE(M_MEM_MAPPED_FILE, "container_memory_mapped_file", "Size of memory mapped files in bytes.",
+         G),
+    BASE(M_MEM_MAX_USAGE, "container_memory_max_usage_bytes",
+         "Maximum memory usage recorded in bytes", G),
+    BASE(M_SWAP_LIMIT, "container_spec_memory_swap_limit_bytes",
+         "Memory swap limit for the container.", G),
+    BASE(M_CPU_PERIOD, "container_spec_cpu_period", "CPU period of the container.", G),
+    BASE(M_CPU_SHARES, "container_spec_cpu_shares", "CPU share of the container.", G),
+    BASE(M_PROCESSES, "container_processes", "Number of processes running inside the container.",
+         G),
+    BASE(M_FILE_DESCRIPTORS, "container_file_descriptors",
+         "Number of open file descriptors for the container.", G),
+    BASE(M_SOCKETS, "container_sockets", "Number of open sockets for the container.", G),
+    BASE(M_THREADS, "container_threads", "Number of threads running inside the container", G),
+    BASE(M_THREADS_MAX, "container_threads_max",
+         "Maximum number of threads allowed inside the container, infinity if value is zero", G),
+    BASE(M_FS_LIMIT, "container_fs_limit_bytes",
+         "Number of bytes that can be consumed by the container on this filesystem.", G),
+    BASE(M_FS_INODES_TOTAL, "container_fs_inodes_total",
+         "Number of available Inodes on the container's filesystem", G),
+    BASE(M_FS_INODES_FREE, "container_fs_inodes_free",
+         "Number of available Inodes on the container's filesystem that are free", G),
+    BASE(M_START_TIME, "container_start_time_seconds",
+         "Start time of the container since unix epoch in seconds.", G),
+    BASE(M_LAST_SEEN, "container_last_seen", "Last time a container was seen by the exporter", G),
+    KEYS(M_BLKIO_DEVICE_USAGE, "container_blkio_device_usage_total", "Blkio Device bytes usage", C,
+         blkio_keys, 7),
     IFACE(M_NET_RX_BYTES, "container_network_receive_bytes_total",
           "Cumulative count of bytes received"),
     IFACE(M_NET_RX_PACKETS, "container_network_receive_packets_total",
@@ -1077,6 +1228,7 @@ static const struct stats_metric_desc metric_table[M_COUNT] = {
 #undef G
 #undef BASE
 #undef IFACE
+#undef KEYS
 
 _Static_assert(M_PSI_IO_STALLED == M_PSI_CPU_WAITING + 5, "PSI metrics: cpu, memory, io pairs");
 _Static_assert(M_NET_TX_ERRORS == M_NET_RX_BYTES + 7 && M_NET_TX_ERRORS == M_COUNT - 1,
@@ -1091,11 +1243,13 @@ const struct stats_metric_desc *stats_metric_descriptors(size_t *n)
 #define SECONDS(ns) ((ns) / UINT64_C(1000000000))
 
 void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usage *fs,
-                        const struct stats_net *net, stats_metric_cb cb, void *opaque)
+                        const struct stats_net *net, int64_t start_ns, stats_metric_cb cb,
+                        void *opaque)
 {
     size_t n;
     const struct stats_metric_desc *t = stats_metric_descriptors(&n);
-#define EMIT(id, v) cb(opaque, &t[id], NULL, (v))
+    static const char *const none[] = {NULL};
+#define EMIT(id, v) cb(opaque, &t[id], none, (v))
     if (s && s->cpu.valid) {
         EMIT(M_CPU_USAGE, SECONDS(s->cpu.usage_ns));
         if (s->cpu.has_user_system) {
@@ -1107,6 +1261,10 @@ void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usag
             EMIT(M_CFS_THROTTLED_PERIODS, s->cpu.nr_throttled);
             EMIT(M_CFS_THROTTLED_SECONDS, SECONDS(s->cpu.throttled_ns));
         }
+    }
+    if (s && s->cpu.has_spec) {
+        EMIT(M_CPU_PERIOD, s->cpu.period_us);
+        EMIT(M_CPU_SHARES, s->cpu.shares);
     }
     if (s && s->memory.valid) {
         const struct stats_memory *m = &s->memory;
@@ -1120,7 +1278,43 @@ void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usag
             EMIT(M_MEM_LIMIT, m->limit_bytes);
         if (m->has_oom_kills)
             EMIT(M_OOM_EVENTS, m->oom_kills);
+        if (m->has_failcnt)
+            EMIT(M_MEM_FAILCNT, m->failcnt);
+        if (m->has_kernel)
+            EMIT(M_MEM_KERNEL, m->kernel_bytes);
+        EMIT(M_MEM_MAPPED_FILE, m->mapped_file_bytes);
+        if (m->has_max_usage)
+            EMIT(M_MEM_MAX_USAGE, m->max_usage_bytes);
+        /* like cadvisor: 0 when there is no swap limit (or no swap accounting) */
+        EMIT(M_SWAP_LIMIT, m->has_swap_limit ? m->swap_limit_bytes : 0);
+        /* cadvisor's failure series: page faults (pgfault counts the minor ones too) for the
+         * container and its hierarchy; cgroup's counters are hierarchical, so both are equal */
+        const char *const types[] = {"pgfault", "pgmajfault"};
+        const uint64_t faults[] = {m->page_faults, m->major_page_faults};
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 2; k++) {
+                const char *const extra[] = {types[i], k ? "hierarchy" : "container", NULL};
+                cb(opaque, &t[M_MEM_FAILURES], extra, faults[i]);
+            }
     }
+    if (s && s->pids.valid) {
+        EMIT(M_THREADS, s->pids.current);
+        EMIT(M_THREADS_MAX, s->pids.has_limit ? s->pids.limit : 0);
+    }
+    if (s && s->procs.valid) {
+        EMIT(M_PROCESSES, s->procs.processes);
+        EMIT(M_FILE_DESCRIPTORS, s->procs.fds);
+        EMIT(M_SOCKETS, s->procs.sockets);
+    }
+    if (fs && fs->has_fs) {
+        EMIT(M_FS_LIMIT, fs->fs_limit_bytes);
+        EMIT(M_FS_INODES_TOTAL, fs->fs_inodes_total);
+        EMIT(M_FS_INODES_FREE, fs->fs_inodes_free);
+    }
+    if (start_ns > 0)
+        EMIT(M_START_TIME, (uint64_t)start_ns / UINT64_C(1000000000));
+    if (s || fs || net)
+        EMIT(M_LAST_SEEN, (uint64_t)hull_now_ns() / UINT64_C(1000000000));
     if (s && s->io.valid) {
         EMIT(M_FS_READS_BYTES, s->io.read_bytes);
         EMIT(M_FS_WRITES_BYTES, s->io.write_bytes);
@@ -1145,7 +1339,8 @@ void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usag
             continue;
         const uint64_t v[] = {f->rx_bytes, f->rx_packets, f->rx_dropped, f->rx_errors,
                               f->tx_bytes, f->tx_packets, f->tx_dropped, f->tx_errors};
+        const char *const extra[] = {f->name, NULL};
         for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
-            cb(opaque, &t[M_NET_RX_BYTES + k], f->name, v[k]);
+            cb(opaque, &t[M_NET_RX_BYTES + k], extra, v[k]);
     }
 }

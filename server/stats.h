@@ -84,6 +84,9 @@ struct stats_cpu {
     uint64_t user_ns, system_ns; /* v1 cpuacct.usage_user/_sys, v2 user_usec/system_usec */
     bool has_throttling;         /* cpu.stat */
     uint64_t nr_periods, nr_throttled, throttled_ns;
+    bool has_spec; /* the configured CFS period and shares: v1 cpu.cfs_period_us and cpu.shares,
+                      v2 cpu.max's period and cpu.weight mapped back to shares */
+    uint64_t period_us, shares;
     struct stats_psi psi;
 };
 
@@ -105,7 +108,23 @@ struct stats_memory {
     bool has_swap_limit;
     uint64_t swap_limit_bytes;
     uint64_t swap_available_bytes; /* has_swap_limit: limit - usage, floored at 0 */
+    bool has_failcnt; /* v1 memory.failcnt, v2 memory.events "max" (times the limit was hit) */
+    uint64_t failcnt;
+    bool has_kernel; /* v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel (or kernel_stack +
+                        slab + sock + percpu on older kernels) */
+    uint64_t kernel_bytes;
+    uint64_t mapped_file_bytes; /* v1 total_mapped_file, v2 file_mapped */
+    bool has_max_usage;         /* v1 memory.max_usage_in_bytes, v2 memory.peak */
+    uint64_t max_usage_bytes;
     struct stats_psi psi;
+};
+
+/* The processes of the cgroup and its descendants (cgroup.procs of any hierarchy holding it):
+ * how many, and their open file descriptors and sockets (from /proc/<pid>/fd; processes that
+ * exit meanwhile are skipped). */
+struct stats_procs {
+    bool valid;
+    uint64_t processes, fds, sockets;
 };
 
 struct stats_pids {
@@ -130,6 +149,7 @@ struct stats_cgroup {
     struct stats_memory memory;
     struct stats_pids pids;
     struct stats_io io;
+    struct stats_procs procs;
 };
 
 /* Reads everything available for cgroupsPath.  A controller whose directory is missing leaves
@@ -156,6 +176,8 @@ struct stats_fs_usage {
     uint64_t inodes_used; /* distinct inodes, the directory itself included */
     bool truncated;       /* parts were not counted: deeper than STATS_FS_MAX_DEPTH, or a directory
                              could not be opened (EMFILE, EACCES) */
+    bool has_fs;          /* statvfs of the file system holding the directory */
+    uint64_t fs_limit_bytes, fs_inodes_total, fs_inodes_free;
 };
 #define STATS_FS_MAX_DEPTH 128
 /* Walks dir without following symlinks (they count as themselves) or crossing into other mounts
@@ -202,16 +224,21 @@ struct stats_metric_desc {
     const char *help;
     int type;
     const char *const *label_keys; /* NULL-terminated */
-    size_t n_label_keys;
+    size_t n_label_keys;           /* "id", "name", "image" first, then the extra keys */
     bool per_interface;
 };
 /* The static table of every metric stats_metrics_emit can produce. */
 const struct stats_metric_desc *stats_metric_descriptors(size_t *n);
-typedef void (*stats_metric_cb)(void *opaque, const struct stats_metric_desc *d, const char *iface,
-                                uint64_t value);
+typedef void (*stats_metric_cb)(void *opaque, const struct stats_metric_desc *d,
+                                const char *const *extra, uint64_t value);
 /* Calls cb for each metric available in the samples (any of them may be NULL): cgroup usage from
- * s, container_fs_usage_bytes from fs, and per interface (loopback left out) from net. */
+ * s, the writable layer's usage and its file system's size from fs, per interface (loopback left
+ * out) from net; container_start_time_seconds from start_ns (when > 0) and
+ * container_last_seen from the sample time.  Metrics with extra label keys (memory failures by
+ * type and scope) pass the extra values in `extra`, NULL-terminated (the interface name is
+ * extra[0] for the network metrics). */
 void stats_metrics_emit(const struct stats_cgroup *s, const struct stats_fs_usage *fs,
-                        const struct stats_net *net, stats_metric_cb cb, void *opaque);
+                        const struct stats_net *net, int64_t start_ns, stats_metric_cb cb,
+                        void *opaque);
 
 #endif

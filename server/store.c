@@ -45,8 +45,8 @@ static int check_names(const char *kind, const char *id, hull_error_t *err)
     return 0;
 }
 
-int store_save(struct hull_store *s, const char *kind, const char *id, const char *json, size_t len,
-               hull_error_t *err)
+static int save(struct hull_store *s, const char *kind, const char *id, const char *json,
+                size_t len, unsigned flags, hull_error_t *err)
 {
     int r = check_names(kind, id, err);
     if (r < 0)
@@ -56,10 +56,22 @@ int store_save(struct hull_store *s, const char *kind, const char *id, const cha
     if (r < 0)
         return r;
     _cleanup_free_ char *path = xasprintf("%s/%s.json", dir, id);
-    r = hull_write_file_atomic(path, json, len, 0600, err);
+    r = hull_write_file_atomic_flags(path, json, len, 0600, flags, err);
     if (r < 0)
         return hull_error_wrap(err, "save %s `%s`", kind, id);
     return 0;
+}
+
+int store_save(struct hull_store *s, const char *kind, const char *id, const char *json, size_t len,
+               hull_error_t *err)
+{
+    return save(s, kind, id, json, len, 0, err);
+}
+
+int store_save_intent(struct hull_store *s, const char *kind, const char *id, const char *json,
+                      size_t len, hull_error_t *err)
+{
+    return save(s, kind, id, json, len, HULL_ATOMIC_NOSYNC, err);
 }
 
 int store_remove(struct hull_store *s, const char *kind, const char *id, hull_error_t *err)

@@ -18,6 +18,13 @@ const char *store_root(const struct hull_store *s);
 /* kind and id must be safe path components (hull_is_safe_component). */
 int store_save(struct hull_store *s, const char *kind, const char *id, const char *json, size_t len,
                hull_error_t *err);
+/* The same without waiting for the disk (no fsync): for intent records ("creating",
+ * "removing") that only a hulld crash must find.  A power loss takes every side effect they
+ * guard that lives in volatile places (mounts, processes, cgroups, /run) with it, and the
+ * start-up sweep removes the persistent leftovers no record owns; the final record that
+ * follows is durable. */
+int store_save_intent(struct hull_store *s, const char *kind, const char *id, const char *json,
+                      size_t len, hull_error_t *err);
 /* Removing a missing object is success. */
 int store_remove(struct hull_store *s, const char *kind, const char *id, hull_error_t *err);
 /* Reads one object; ENOENT when absent. */

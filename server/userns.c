@@ -14,8 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define USERNS_SIZE 65536u
-
 static int one_map(Runtime__V1__IDMapping **v, size_t n, const char *what, struct userns_map *out,
                    hull_error_t *err)
 {
@@ -28,10 +26,10 @@ static int one_map(Runtime__V1__IDMapping **v, size_t n, const char *what, struc
                                "user namespace: the %s mapping must start at container id 0, "
                                "not %u",
                                what, m->container_id);
-    if (m->length != USERNS_SIZE)
-        return hull_error_setx(err, EINVAL,
-                               "user namespace: the %s mapping must have length %u, not %u", what,
-                               USERNS_SIZE, m->length);
+    /* kubelet maps 65536 ids per pod (a multiple of it for bigger ranges); any length is
+     * valid for the kernel and for the id-mapped mounts (critest maps 100000) */
+    if (m->length == 0)
+        return hull_error_setx(err, EINVAL, "user namespace: the %s mapping has length 0", what);
     if (m->host_id == 0)
         return hull_error_setx(err, EINVAL,
                                "user namespace: the %s mapping may not include host id 0", what);

@@ -194,7 +194,7 @@ def main():
         if not had_hostport:
             sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
                 os.path.abspath(__file__))), "integration"))
-            from test_cni_lib import remove_portmap_chains
+            from cni_env import remove_portmap_chains
             remove_portmap_chains()
         shutil.rmtree(work, ignore_errors=True)
     table(f"{n} sequential pods: latency in ms (python grpc client)",

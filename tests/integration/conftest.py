@@ -4,7 +4,16 @@
 custom flags).  Each daemon object gives gRPC stubs (`runtime`, `image`), the generated
 messages (`pb`), its paths, `restart()`, `stop()` and the log text.  Binaries come from
 $HULL_BUILD (the Makefile sets it; default: build/ of the checkout).
+
+Every test daemon has its own cgroup parent (/hulltest-<dir>, never the machine's /hull) and its
+sanitized processes (hulld, hull-conmon) write their sanitizer reports to files of its own
+(<base>/sanitizer.<pid>): a monitor's report outlives its container's state directory.  At
+teardown (`finish_daemon`) every pod left is removed, the daemon stopped, and the test fails on
+sanitizer findings, a non-zero exit, or anything left on the host (leaks.daemon_leftovers:
+processes, mounts, pinned namespaces, cgroups, iptables rules, state files); only then is it
+cleaned by force.
 """
+import glob
 import os
 import shutil
 import signal
@@ -15,6 +24,8 @@ import time
 
 import grpc
 import pytest
+
+import leaks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -49,6 +60,9 @@ class Hulld:
         with open(self.config_path, "w") as f:
             f.write('{"log_level": "debug"}\n')
         self.extra_args = list(extra_args)
+        self.cgroup_parent = "/hulltest-" + os.path.basename(base).replace("hulltest-", "")
+        if "--cgroup-parent" in self.extra_args:
+            self.cgroup_parent = self.extra_args[self.extra_args.index("--cgroup-parent") + 1]
         self.proc = None
         self.channel = None
         self.pb = pb
@@ -62,11 +76,26 @@ class Hulld:
         if not any(a.startswith("--config") for a in self.extra_args):
             # never pick up the machine's /etc/hull/hull.json
             args += ["--config", self.config_path]
+        if "--cgroup-parent" not in self.extra_args:
+            args += ["--cgroup-parent", self.cgroup_parent]
         return args + self.extra_args
+
+    @property
+    def sanitizer_prefix(self):
+        return os.path.join(self.base, "sanitizer")
+
+    def env(self):
+        """The daemon's environment: sanitizer reports of it and of every sanitized process it
+        starts go to <base>/sanitizer.<pid>."""
+        env = dict(os.environ)
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            env[var] = ":".join(filter(None, (env.get(var), "log_path=" + self.sanitizer_prefix)))
+        return env
 
     def start(self, timeout=20):
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=self.env())
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -122,12 +151,72 @@ class Hulld:
         except FileNotFoundError:
             return ""
 
+    def sanitizer_files(self):
+        """The sanitizer report files of this daemon and its monitors, and the monitor logs
+        (<state>/containers/<id>/monitor.log) of the containers that still exist."""
+        files = glob.glob(self.sanitizer_prefix + ".*")
+        files += glob.glob(os.path.join(self.state_dir, "containers", "*", "monitor.log"))
+        return sorted(files)
+
     def sanitizer_report(self):
-        """ASan/UBSan/LSan findings in the log (empty when clean)."""
-        text = self.log()
-        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                 "ERROR: UndefinedBehaviorSanitizer")
-        return "\n".join(line for line in text.splitlines() if any(m in line for m in marks))
+        """ASan/UBSan/LSan findings in the log, in the sanitizer report files and in the
+        monitor logs (empty when clean)."""
+        texts = [("hulld.log", self.log())]
+        for path in self.sanitizer_files():
+            try:
+                with open(path, errors="replace") as f:
+                    texts.append((path, f.read()))
+            except OSError:
+                pass
+        out = []
+        for name, text in texts:
+            lines = text.splitlines()
+            hits = [i for i, line in enumerate(lines) if any(m in line for m in SANITIZER_MARKS)]
+            if hits:
+                # the finding with its first frames
+                out.append(f"{name}:\n" + "\n".join(lines[hits[0]:hits[0] + 30]))
+        return "\n".join(out)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ERROR: UndefinedBehaviorSanitizer")
+
+
+def finish_daemon(d, remove_pods=True):
+    """Teardown of one test daemon: removes every pod it still has (unless remove_pods is
+    False), stops it and returns the problems found (sanitizer findings, exit code, what it
+    left on the host), then cleans up by force what it left.  The directories are the
+    caller's to remove."""
+    import cri
+    ids = []
+    if d.proc is not None and d.proc.poll() is None:
+        try:
+            ids = [p.id for p in d.runtime.ListPodSandbox(pb.ListPodSandboxRequest(),
+                                                          timeout=10).items]
+            ids += [c.id for c in d.runtime.ListContainers(pb.ListContainersRequest(),
+                                                           timeout=10).containers]
+        except grpc.RpcError:
+            pass
+        if remove_pods:
+            cri.remove_all_pods(d)
+    problems = []
+    rc = d.stop()
+    report = d.sanitizer_report()
+    if report:
+        problems.append(f"sanitizer findings:\n{report}")
+    if rc not in (0, None):
+        problems.append(f"hulld exited with {rc}:\n{d.log()[-4000:]}")
+    # monitors exit just after their container: give them a moment
+    deadline = time.monotonic() + 5
+    while True:
+        left = leaks.daemon_leftovers(d, ids)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if left:
+        problems.append(f"left on the host by hulld {d.base}:\n" + "\n".join(left))
+        leaks.force_clean(d)
+    return problems
 
 
 def unmount_below(base):
@@ -156,14 +245,8 @@ def hulld_factory():
     yield make
     problems = []
     for d in daemons:
-        rc = d.stop()
-        report = d.sanitizer_report()
-        if report:
-            problems.append(f"sanitizer findings in hulld:\n{report}")
-        if rc not in (0, None):
-            problems.append(f"hulld exited with {rc}:\n{d.log()[-4000:]}")
+        problems += finish_daemon(d)
     for base in bases:
-        unmount_below(base)
         shutil.rmtree(base, ignore_errors=True)
     if problems:
         pytest.fail("\n".join(problems))

@@ -2,8 +2,7 @@
 report, talk to its attach and control sockets, read the exit file.  Used by
 test_conmon*.py and tests/bench/bench_conmon.py.
 
-Runtimes: runc (/usr/sbin/runc) always; hull-oci from $HULL_BUILD once it exists and passes a
-smoke check (create/start/delete of a busybox container through hull-conmon's own path).
+Runtimes: runc (/usr/sbin/runc) and hull-oci from $HULL_BUILD.
 """
 import json
 import os
@@ -396,72 +395,3 @@ class Env:
                 pass
         shutil.rmtree(self.base, ignore_errors=True)
         return reports
-
-
-_HULL_OCI_OK = {}
-_EXEC_OK = {}
-
-
-def exec_detach_status(env):
-    """(ok, reason): does `RUNTIME exec --detach` leave the process running after the runtime
-    exits?  Checked once per runtime with a plain exec (no monitor involved)."""
-    if env.runtime in _EXEC_OK:
-        return _EXEC_OK[env.runtime]
-    sub = Env(env.runtime, env.rootfs)
-    cid = sub.cid("xchk")
-    rt = [env.runtime, "--root", sub.runtime_root]
-    try:
-        b = sub.bundle(["/bin/sleep", "30"])
-        quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, timeout=10, check=True)
-        # the process inherits the runtime's stdio: no pipes we would wait on
-        subprocess.run(rt + ["create", "--bundle", b, "--pid-file", b + "/pid", cid], **quiet)
-        subprocess.run(rt + ["start", cid], **quiet)
-        pfile = os.path.join(sub.base, "p.json")
-        with open(pfile, "w") as f:
-            json.dump(bundle.make_spec(["/bin/sleep", "20"])["process"], f)
-        subprocess.run(rt + ["exec", "--process", pfile, "--detach", "--pid-file",
-                            b + "/epid", cid], **quiet)
-        with open(b + "/epid") as f:
-            epid = int(f.read())
-        time.sleep(0.3)
-        res = (True, "") if pid_alive(epid) else (
-            False, f"{os.path.basename(env.runtime)} exec --detach: the process dies when the "
-            "runtime exits")
-    except Exception as e:  # noqa: BLE001
-        res = (False, f"{os.path.basename(env.runtime)} exec --detach check failed: {e}")
-    finally:
-        subprocess.run(rt + ["delete", "--force", cid], capture_output=True, timeout=30)
-        sub.cleanup()
-    _EXEC_OK[env.runtime] = res
-    return res
-
-
-def hull_oci_status(rootfs):
-    """(ok, reason) for using hull-oci as the runtime, checked once per process."""
-    if "v" in _HULL_OCI_OK:
-        return _HULL_OCI_OK["v"]
-    path = hull_oci_bin()
-    if not os.path.exists(path):
-        res = (False, f"{path} is not built yet")
-    else:
-        env = Env(path, rootfs)
-        try:
-            m = env.container(["/bin/sh", "-c", "echo smoke"], name="smoke")
-            s = m.spawn(timeout=20)
-            if s.get("pid", -1) <= 0:
-                res = (False, f"hull-oci create failed: {s.get('error')}")
-            else:
-                m.start_container()
-                ex = m.wait_exit(10)
-                log = cri_text(parse_cri_log(m.log_bytes()))
-                if ex["exit_code"] == 0 and log == b"smoke\n":
-                    res = (True, "")
-                else:
-                    res = (False, f"hull-oci smoke run gave {ex} / {log!r}")
-        except Exception as e:  # noqa: BLE001
-            res = (False, f"hull-oci smoke check failed: {e}")
-        finally:
-            env.cleanup()
-    _HULL_OCI_OK["v"] = res
-    return res

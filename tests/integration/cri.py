@@ -9,6 +9,7 @@ kubelet sends them, the common call sequences, and wait_for().
     wait_state(d, cid, pb.CONTAINER_RUNNING)
 
 `d` is a conftest.Hulld (its .runtime and .image stubs)."""
+import threading
 import time
 
 import grpc
@@ -29,6 +30,31 @@ def wait_for(pred, timeout=10, interval=0.05, what=None):
                                  f"{what or getattr(pred, '__name__', 'condition')} "
                                  f"(last value: {v!r})")
         time.sleep(interval)
+
+
+class Background:
+    """fn(*args, **kw) running in a thread; result() waits for it and returns what fn returned
+    or raises what it raised (so an exception in the thread reaches the test)."""
+
+    def __init__(self, fn, *args, **kw):
+        self._out = None
+        self._exc = None
+
+        def run():
+            try:
+                self._out = fn(*args, **kw)
+            except BaseException as e:  # noqa: BLE001 - handed to result()
+                self._exc = e
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def result(self, timeout=60):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"the background call did not end in {timeout}s"
+        if self._exc is not None:
+            raise self._exc
+        return self._out
 
 
 # ---- builders ---------------------------------------------------------------------------------
@@ -82,6 +108,25 @@ def prepare(d, image, logs, handler="", more_images=()):
 def run_pod(d, config, handler="", timeout=60):
     return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config, runtime_handler=handler),
                                    timeout=timeout).pod_sandbox_id
+
+
+def new_pod(d, name="pod", handler=None, **kw):
+    """RunPodSandbox of pod_config(name, **kw); the log directory defaults to d.logs/name and
+    the handler to d.handler (when prepare() set them).  Returns (pod id, config)."""
+    if "log_directory" not in kw and getattr(d, "logs", None) is not None:
+        kw["log_directory"] = d.logs / name
+    if handler is None:
+        handler = getattr(d, "handler", "") or ""
+    cfg = pod_config(name, **kw)
+    return run_pod(d, cfg, handler), cfg
+
+
+def new_container(d, pod, pod_cfg, name, cmd, attempt=0, log_path=None, **kw):
+    """CreateContainer of container_config(name, d.img.ref, cmd, ...) in pod; the log path
+    defaults to <name>/<attempt>.log.  Returns the container id."""
+    cfg = container_config(name, d.img.ref, cmd, attempt=attempt,
+                           log_path=log_path or f"{name}/{attempt}.log", **kw)
+    return create_container(d, pod, pod_cfg, cfg)
 
 
 def stop_pod(d, pod, timeout=60):
@@ -139,6 +184,14 @@ def wait_state(d, cid, state, timeout=20):
         return wait_for(reached, timeout=timeout, what=f"container {cid} to reach {state}")
     except AssertionError:
         raise AssertionError(f"container {cid} did not reach {state}: {last[0] if last else ''}")
+
+
+def subscribe_events(d, timeout=60):
+    """GetContainerEvents, returned once hulld has the subscription (its response headers
+    arrived): every event after this call returns reaches the stream."""
+    stream = d.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=timeout)
+    stream.initial_metadata()
+    return stream
 
 
 def sh(d, cid, script, timeout=20):

@@ -527,3 +527,18 @@ def auth_registry():
     r = Registry(htpasswd=("hull", "s3cret"))
     yield r
     r.close()
+
+
+def all_applets():
+    """The applets of the host's busybox (for images whose every applet is a hard link)."""
+    out = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True)
+    return [a for a in out.stdout.split() if a and a != "busybox"]
+
+
+@pytest.fixture(scope="module")
+def busybox_image(registry):
+    """A busybox image with every applet, Env PATH=/bin and IMG=yes, StopSignal SIGUSR1."""
+    layer = make_layer(busybox_entries(extra_applets=all_applets()))
+    return registry.push_image("ctr/busybox", "1", [layer],
+                               config={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "IMG=yes"],
+                                       "StopSignal": "SIGUSR1"})

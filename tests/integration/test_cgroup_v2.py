@@ -1,12 +1,12 @@
 """cgroup v2 for real: device access as a BPF program, limits on cgroup2 controllers, update,
 stats with pressure (PSI), and no cgroup left behind in any hierarchy.
 
-Most tests need cgroup2 mounted at /sys/fs/cgroup; this host is hybrid, so they run in the
-cgroup v2 phase of `make test` (tests/cgroup2-env.sh), which moves the idle v1 controllers to
-cgroup2 for a short window and runs this file in a private mount namespace where only cgroup2
-is mounted at /sys/fs/cgroup.  Outside that phase they are skipped.  Tests marked as hybrid
-run on the plain hybrid host (and again in the mixed layout of the v2 phase, where some
-controllers are on cgroup2 and memory stays on v1)."""
+Most tests need a pure cgroup2 host (cgroup2 at /sys/fs/cgroup with every controller).  They
+run in `make vm-test`: a qemu guest with Debian's kernel booted by tests/vm/run.sh, where
+nothing is shared with the host's cgroups.  On a hybrid or v1 host they are skipped with that
+reason; nothing here ever reconfigures the host's cgroup hierarchies.  The hybrid-only tests
+run on the hybrid host itself.  The hulld tests run once per runtime handler: hull-oci and
+runc."""
 import ctypes
 import json
 import os
@@ -19,12 +19,11 @@ import bundle as B
 from conftest import pb
 import cri
 from leaks import cgroups_below
-from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_container import all_applets
-from test_oci_helpers import make_rt, spec_with
+from registry import all_applets, busybox_entries, make_layer, registry  # noqa: F401
+from oci_helpers import make_rt, spec_with
 
 CG = "/sys/fs/cgroup"
-PHASE_HINT = "runs in the cgroup v2 phase of make test (tests/cgroup2-env.sh)"
+PHASE_HINT = "runs in the pure cgroup v2 VM: make vm-test (tests/vm/run.sh)"
 
 
 def cgroup_mounts():
@@ -59,15 +58,9 @@ def v1_holds(ctrl):
 
 
 def skip_reason(ctrl):
-    if ctrl == "memory" and v1_holds("memory"):
-        return ("memory controller is held by v1 hierarchy with foreign children (process_api "
-                "keeps every shell command in memory:/process_api/<id>): memory.max, "
-                "memory.events OOM and memory.oom.group cannot be tested on cgroup2 here")
     if v1_holds(ctrl):
-        return (f"{ctrl} controller is still bound to its v1 hierarchy (tests/cgroup2-env.sh "
-                "could not move it; its [cgroup2-env] line says why: child cgroups in use, or "
-                "the hierarchy outliving its last umount because something outside this "
-                "machine's view still holds it; or this is not the v2 phase)")
+        return (f"{ctrl} controller is bound to a v1 hierarchy on this host (hybrid): " +
+                PHASE_HINT)
     return f"{ctrl} controller is not available on cgroup2"
 
 
@@ -243,7 +236,8 @@ def test_oci_limits_on_cgroup2(rt, tmp_path, cgpath):
     assert read(d, "cpuset.cpus") == "0"
     assert read(d, "pids.max") == "64"
     if io and os.path.exists(os.path.join(d, "io.weight")):
-        assert read(d, "io.weight").split()[-1] in ("3020", "default 3020")
+        # blkio weight -> io.weight as runc converts it: 1 + (300 - 10) * 9999 / 990
+        assert read(d, "io.weight").splitlines()[0] == "default 2930"
     elif io:
         print("SKIP io.weight: no io.weight file (no io cost/BFQ scheduler on this kernel)")
     else:
@@ -279,7 +273,10 @@ def test_oci_pids_enforced_and_io_max(rt, tmp_path, cgpath):
     assert "Resource temporarily unavailable" in r.out or "can't fork" in r.out, r
 
 
-HUGE = [{"pageSize": "2MB", "limit": 4 << 20}, {"pageSize": "1GB", "limit": 0}]
+# the page sizes this kernel has (kubelet only sends those): 1GB needs the CPU's pdpe1gb
+HUGE = [{"pageSize": "2MB", "limit": 4 << 20}] + (
+    [{"pageSize": "1GB", "limit": 0}]
+    if os.path.isdir("/sys/kernel/mm/hugepages/hugepages-1048576kB") else [])
 
 
 def hugetlb_on_cgroup2(base):
@@ -300,7 +297,8 @@ def test_oci_hugetlb_on_cgroup2(rt, tmp_path, cgpath):
     cid = rt.new_id()
     rt.create(cid, bdir)
     assert read(CG + cgpath, "hugetlb.2MB.max") == str(4 << 20)
-    assert read(CG + cgpath, "hugetlb.1GB.max") == "0"
+    if len(HUGE) > 1:
+        assert read(CG + cgpath, "hugetlb.1GB.max") == "0"
     rt.cmd("delete", "--force", cid, check=True)
 
 
@@ -319,7 +317,8 @@ def test_oci_hybrid_hugetlb_goes_to_cgroup2(rt, tmp_path, cgpath):
         "hugepageLimits": HUGE, "memory": {"limit": 32 << 20}}))
     cid = rt.new_id()
     try:
-        rt.create(cid, bdir)
+        _, err = rt.create(cid, bdir)
+        assert "ignored" not in err, err  # applied on cgroup2, not "no hugetlb controller"
         assert read(uni + cgpath, "hugetlb.2MB.max") == str(4 << 20)
         assert read(os.path.join(CG, "memory") + cgpath, "memory.limit_in_bytes") == str(32 << 20)
         rt.cmd("delete", "--force", cid, check=True)
@@ -469,13 +468,15 @@ def test_pod_cgroups_removed_from_every_hierarchy(hull):
 
 
 def test_mixed_hybrid_limits(hull):
-    """Hybrid with some controllers moved to cgroup2 (what the host looks like during the v2
-    phase): the cpu/pids limits land in /sys/fs/cgroup/unified, memory stays on v1."""
+    """Hybrid with some controllers moved to cgroup2 (a host whose administrator did that):
+    the cpu/pids limits land in /sys/fs/cgroup/unified, memory stays on v1."""
     uni = os.path.join(CG, "unified")
     if pure_v2() or not os.path.exists(os.path.join(uni, "cgroup.controllers")):
-        pytest.skip("needs the hybrid host itself (runs in step 2 of the v2 phase)")
+        pytest.skip("needs a hybrid host (v1 hierarchies plus cgroup2 at /sys/fs/cgroup/unified)")
     if "cpu" not in open(os.path.join(uni, "cgroup.controllers")).read().split():
-        pytest.skip("no controller moved to cgroup2 (plain hybrid): " + PHASE_HINT)
+        pytest.skip("needs a mixed hybrid host (cpu controller on the cgroup2 at "
+                    "/sys/fs/cgroup/unified, memory on v1); the tests never move a host "
+                    "controller to build one")
     d = hull
     pod, pcfg = run_pod(d, "mixed")
     cfg = pb.ContainerConfig(
@@ -495,3 +496,365 @@ def test_mixed_hybrid_limits(hull):
     d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod))
     d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
     assert cgroups_below(d.parent) == []
+
+
+# ---- hulld end to end on pure cgroup2, once per runtime handler -----------------------------
+RUNC = "/usr/sbin/runc"
+HANDLERS = ["hull-oci", "runc"]
+MiB = 1 << 20
+
+
+def cri_weight(shares):
+    """CRI cpu shares -> cgroup2 cpu.weight, the conversion runc and crun use."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+@pytest.fixture(scope="module")
+def v2_host():
+    """Skips (before any registry or daemon starts) unless the host is pure cgroup2."""
+    if not pure_v2():
+        pytest.skip("needs cgroup2 at /sys/fs/cgroup: " + PHASE_HINT)
+
+
+@pytest.fixture(scope="module")
+def hv(v2_host, registry, image):  # noqa: F811
+    """One hulld for the module's tests, with runc as a second handler (each test picks its
+    handler per pod).  Teardown: every pod gone, hulld exits 0 with a clean log, and no cgroup
+    is left below its parent."""
+    import tempfile
+    from conftest import Hulld, unmount_below
+    parent = "/hulltest-v2h-%s" % os.urandom(4).hex()
+    base = tempfile.mkdtemp(prefix="hullv2-")
+    d = Hulld(base, ["--insecure-registry", registry.host, "--cgroup-parent", parent,
+                     "--runtime", "runc=" + RUNC]).start()
+    try:
+        d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image.ref)), timeout=120)
+        d.img, d.parent, d.logs = image, parent, os.path.join(base, "logs")
+        yield d
+        cri.remove_all_pods(d)
+        left = cgroups_below(parent)
+    finally:
+        rc = d.stop()
+        unmount_below(base)
+        for mnt, _ in cgroup_mounts():
+            rmtree_cgroup(mnt + parent)
+    assert rc == 0, d.log()[-4000:]
+    assert d.sanitizer_report() == ""
+    assert left == [], left
+
+
+@pytest.fixture(params=HANDLERS)
+def handler(request):
+    if request.param == "runc" and not os.access(RUNC, os.X_OK):
+        pytest.fail(f"{RUNC} is missing (contrib/install-deps.sh installs runc)")
+    return request.param
+
+
+def v2_pod(d, handler, name, parent="", uid=None):
+    cfg = cri.pod_config(name, namespace="cgv2", uid=uid, network=pb.NODE,
+                         log_directory=os.path.join(d.logs, name),
+                         linux=pb.LinuxPodSandboxConfig(cgroup_parent=parent))
+    h = "" if handler == "hull-oci" else handler
+    return cri.run_pod(d, cfg, handler=h), cfg
+
+
+def v2_ctr(d, pod, pcfg, name, cmd, res=None, start=True, **kw):
+    if res is not None:
+        kw["linux"] = pb.LinuxContainerConfig(resources=res)
+    cid = cri.create_container(d, pod, pcfg, cri.container_config(
+        name, d.img.ref, cmd, log_path=f"{name}.log", **kw))
+    if start:
+        cri.start_container(d, cid)
+    return cid
+
+
+def remove_pod(d, pod):
+    cri.stop_pod(d, pod)
+    cri.remove_pod(d, pod)
+
+
+def init_pid(d, cid):
+    st = d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid, verbose=True))
+    return json.loads(st.info["info"])["pid"]
+
+
+def cgroup_of(pid):
+    with open(f"/proc/{pid}/cgroup") as f:
+        return f.read().strip()
+
+
+def test_v2_memory_limits_and_cgroupns(hv, handler):
+    """memory.max, memory.swap.max (CRI swap is memory+swap), memory.high and memory.oom.group
+    through `unified`; the container sees its own cgroup as / (cgroup namespace) with its
+    limits, and its init process is in the container's cgroup."""
+    d = hv
+    need_controllers("memory")
+    pod, pcfg = v2_pod(d, handler, "mem-" + handler)
+    res = pb.LinuxContainerResources(
+        memory_limit_in_bytes=64 * MiB, memory_swap_limit_in_bytes=96 * MiB,
+        unified={"memory.high": str(48 * MiB), "memory.oom.group": "1"})
+    cid = v2_ctr(d, pod, pcfg, "c", ["sleep", "1000"], res)
+    cdir = container_dir(d, cid)
+    assert read(cdir, "memory.max") == str(64 * MiB)
+    assert read(cdir, "memory.swap.max") == str(32 * MiB)
+    assert read(cdir, "memory.high") == str(48 * MiB)
+    assert read(cdir, "memory.oom.group") == "1"
+    assert cgroup_of(init_pid(d, cid)) == "0::" + cdir[len(CG):]
+    out = exec_out(d, cid, "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max "
+                   "/sys/fs/cgroup/memory.high; ls /sys/fs/cgroup | grep -c kubepods")
+    assert out.split() == ["0::/", str(64 * MiB), str(48 * MiB), "0"], out
+    remove_pod(d, pod)
+    assert not os.path.exists(cdir)
+
+
+def test_v2_oom_killed(hv, handler):
+    """A container over memory.max is OOM-killed by the kernel (memory.events oom_kill) and
+    reported as OOMKilled; with memory.oom.group the whole container dies, the shell and its
+    sleeping child included."""
+    d = hv
+    need_controllers("memory")
+    pod, pcfg = v2_pod(d, handler, "oom-" + handler)
+    res = pb.LinuxContainerResources(memory_limit_in_bytes=32 * MiB,
+                                     memory_swap_limit_in_bytes=32 * MiB,
+                                     unified={"memory.oom.group": "1"})
+    cid = v2_ctr(d, pod, pcfg, "hog", ["sh", "-c", "sleep 1000 & sleep 0.5; "
+                                       "dd if=/dev/zero of=/dev/null bs=96M count=1; "
+                                       "echo SURVIVED; wait"], res)
+    st = cri.wait_state(d, cid, pb.CONTAINER_EXITED, timeout=120)
+    assert st.reason == "OOMKilled", st
+    assert st.exit_code == 137, st
+    remove_pod(d, pod)
+
+
+def test_v2_cpu_cpuset_hugetlb_update(hv, handler):
+    """cpu.weight from CRI shares (runc/crun conversion), cpu.max from quota/period,
+    cpuset.cpus/mems, hugetlb.2MB.max at create; UpdateContainerResources on the running
+    container rewrites them (and memory, pids via unified), and new processes see the
+    cpuset."""
+    d = hv
+    need_controllers("cpu", "cpuset", "hugetlb", "pids", "memory")
+    pod, pcfg = v2_pod(d, handler, "cpu-" + handler)
+    res = pb.LinuxContainerResources(
+        cpu_shares=512, cpu_quota=50000, cpu_period=100000, cpuset_cpus="0", cpuset_mems="0",
+        memory_limit_in_bytes=64 * MiB,
+        hugepage_limits=[pb.HugepageLimit(page_size="2MB", limit=4 * MiB)])
+    cid = v2_ctr(d, pod, pcfg, "c", ["sleep", "1000"], res)
+    cdir = container_dir(d, cid)
+    assert read(cdir, "cpu.weight") == str(cri_weight(512)) == "20"
+    assert read(cdir, "cpu.max") == "50000 100000"
+    assert read(cdir, "cpuset.cpus") == "0"
+    assert read(cdir, "cpuset.mems") == "0"
+    assert read(cdir, "hugetlb.2MB.max") == str(4 * MiB)
+    assert "Cpus_allowed_list:\t0" in exec_out(d, cid, "grep Cpus_allowed_list /proc/self/status")
+
+    def update(**kw):
+        d.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+            container_id=cid, linux=pb.LinuxContainerResources(**kw)), timeout=30)
+
+    for shares in (2, 262144, 1024):
+        update(cpu_shares=shares, cpu_quota=50000, cpu_period=100000, cpuset_cpus="0",
+               memory_limit_in_bytes=64 * MiB)
+        assert read(cdir, "cpu.weight") == str(cri_weight(shares)), shares
+    assert cri_weight(2) == 1 and cri_weight(262144) == 10000 and cri_weight(1024) == 39
+    update(cpu_shares=1024, cpu_quota=30000, cpu_period=50000, cpuset_cpus="1",
+           memory_limit_in_bytes=128 * MiB, unified={"pids.max": "50"})
+    assert read(cdir, "cpu.max") == "30000 50000"
+    assert read(cdir, "cpuset.cpus") == "1"
+    assert read(cdir, "memory.max") == str(128 * MiB)
+    assert read(cdir, "pids.max") == "50"
+    assert "Cpus_allowed_list:\t1" in exec_out(d, cid, "grep Cpus_allowed_list /proc/self/status")
+    # the status reports the updated resources
+    st = cri.container_status(d, cid)
+    assert st.resources.linux.cpu_quota == 30000 and st.resources.linux.cpuset_cpus == "1", st
+    remove_pod(d, pod)
+
+
+def test_v2_pids_max_enforced(hv, handler):
+    d = hv
+    need_controllers("pids")
+    pod, pcfg = v2_pod(d, handler, "pids-" + handler)
+    cid = v2_ctr(d, pod, pcfg, "c", ["sleep", "1000"],
+                 pb.LinuxContainerResources(unified={"pids.max": "24"}))
+    cdir = container_dir(d, cid)
+    assert read(cdir, "pids.max") == "24"
+    # (runc's exec is a Go program whose threads count too while it starts the process)
+    out = exec_out(d, cid, "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done 2>&1; "
+                   "echo END")
+    assert "can't fork" in out or "Resource temporarily unavailable" in out, out
+    assert "END" in out
+    assert int(read(cdir, "pids.current")) <= 24
+    assert "max " in read(cdir, "pids.events")
+    remove_pod(d, pod)
+
+
+def scratch_disk():
+    """major:minor of the VM's scratch disk (tests/vm/run.sh attaches /dev/vda)."""
+    try:
+        with open("/sys/block/vda/dev") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        pytest.skip("no /dev/vda scratch disk (tests/vm/run.sh attaches one): io.max needs a "
+                    "real block device")
+
+
+def test_v2_io_weight_and_io_max(hv, handler):
+    """io.weight and io.max through `unified`; io.max throttles reads of a device the
+    container was given (4 MiB at 1 MiB/s takes more than 2.5 s)."""
+    d = hv
+    need_controllers("io")
+    dev = scratch_disk()
+    pod, pcfg = v2_pod(d, handler, "io-" + handler)
+    res = pb.LinuxContainerResources(unified={"io.weight": "default 200",
+                                              "io.max": f"{dev} rbps=1048576"})
+    cid = v2_ctr(d, pod, pcfg, "c", ["sleep", "1000"], res,
+                 devices=[pb.Device(container_path="/dev/scratch", host_path="/dev/vda",
+                                    permissions="r")])
+    cdir = container_dir(d, cid)
+    assert read(cdir, "io.weight").splitlines()[0] == "default 200"
+    assert f"{dev} rbps=1048576 wbps=max riops=max wiops=max" in read(cdir, "io.max")
+    t0 = time.monotonic()
+    out = exec_out(d, cid, "dd if=/dev/scratch of=/dev/null bs=1M count=4 iflag=direct 2>&1; "
+                   "echo rc=$?")
+    took = time.monotonic() - t0
+    assert "rc=0" in out, out
+    assert took > 2.5, (took, out)
+    stat = read(cdir, "io.stat")
+    assert f"{dev} rbytes=" in stat, stat
+    remove_pod(d, pod)
+
+
+def psi_total(path, name):
+    with open(os.path.join(path, name)) as f:
+        some = f.readline().split()
+    return int(some[-1].split("=")[1])
+
+
+def test_v2_container_and_pod_stats(hv, handler):
+    """ContainerStats, ListContainerStats and PodSandboxStats come from the v2 files:
+    memory.current/memory.stat, cpu.stat usage_usec, pids.current, and PSI (*.pressure)."""
+    d = hv
+    need_controllers("memory", "cpu", "pids", "io")
+    pod, pcfg = v2_pod(d, handler, "stats-" + handler)
+    cid = v2_ctr(d, pod, pcfg, "c", ["sh", "-c", "sleep 1000 & sleep 1000 & "
+                                     "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; wait"],
+                 pb.LinuxContainerResources(memory_limit_in_bytes=64 * MiB))
+    cdir = container_dir(d, cid)
+    cri.wait_for(lambda: read(cdir, "pids.current") == "3", timeout=30, what="3 processes")
+    usage_usec = int(dict(line.split() for line in read(cdir, "cpu.stat").splitlines())
+                     ["usage_usec"])
+    s = d.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    cur = int(read(cdir, "memory.current"))
+    assert abs(s.memory.usage_bytes.value - cur) < 4 * MiB, (s.memory, cur)
+    inactive = int(dict(line.split() for line in read(cdir, "memory.stat").splitlines())
+                   ["inactive_file"])
+    assert s.memory.working_set_bytes.value <= s.memory.usage_bytes.value
+    assert s.memory.working_set_bytes.value >= s.memory.usage_bytes.value - inactive - 4 * MiB
+    assert s.memory.available_bytes.value == 64 * MiB - s.memory.working_set_bytes.value
+    assert s.cpu.usage_core_nano_seconds.value >= usage_usec * 1000 > 0
+    for usage, f in ((s.cpu, "cpu.pressure"), (s.memory, "memory.pressure"),
+                     (s.io, "io.pressure")):
+        assert usage.HasField("psi"), s
+        # CRI: nanoseconds; the file: microseconds (read after the call, so not smaller)
+        assert 0 < usage.psi.Some.Total <= psi_total(cdir, f) * 1000, (f, usage.psi)
+    lst = d.runtime.ListContainerStats(pb.ListContainerStatsRequest(
+        filter=pb.ContainerStatsFilter(id=cid))).stats
+    assert [x.attributes.id for x in lst] == [cid]
+    ps = d.runtime.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
+    pdir = os.path.dirname(cdir)
+    assert ps.linux.process.process_count.value == int(read(pdir, "pids.current")), ps
+    assert ps.linux.memory.usage_bytes.value >= s.memory.usage_bytes.value - MiB
+    assert [c.attributes.id for c in ps.linux.containers] == [cid]
+    for usage in (ps.linux.cpu, ps.linux.memory, ps.linux.io):
+        assert usage.HasField("psi"), ps
+    remove_pod(d, pod)
+
+
+def kubelet_parent(base, qos, uid):
+    """What kubelet's cgroupfs driver creates before RunPodSandbox: kubepods/<qos>/pod<uid>
+    (besteffort and burstable under kubepods; guaranteed pods directly under it), every
+    controller enabled on the way down."""
+    parts = ["kubepods"] + ([qos] if qos != "guaranteed" else []) + ["pod" + uid]
+    path = base
+    for p in parts:
+        with open(CG + path + "/cgroup.controllers") as f:
+            ctrls = f.read().split()
+        with open(CG + path + "/cgroup.subtree_control", "w") as f:
+            f.write(" ".join("+" + c for c in ctrls))
+        path = path + "/" + p
+        os.makedirs(CG + path, exist_ok=True)
+    return path
+
+
+def test_v2_kubelet_pod_cgroups(hv, handler):
+    """Pods in kubelet's burstable, besteffort and guaranteed parents: each container's
+    cgroup is created inside its pod's cgroup, pod stats read that pod cgroup, and removing
+    the pods leaves kubelet's own directories empty (kubelet removes them)."""
+    d = hv
+    base = "/hulltest-kp-%s" % os.urandom(4).hex()
+    os.mkdir(CG + base)
+    try:
+        for qos in ("burstable", "besteffort", "guaranteed"):
+            uid = "%08x-aaaa-bbbb-cccc-%012x" % (os.getpid(), hash(qos) & 0xffffffffffff)
+            parent = kubelet_parent(base, qos, uid)
+            pod, pcfg = v2_pod(d, handler, f"kp-{qos}-{handler}", parent=parent, uid=uid)
+            res = pb.LinuxContainerResources(memory_limit_in_bytes=32 * MiB) \
+                if qos != "besteffort" else None
+            cid = v2_ctr(d, pod, pcfg, "c", ["sleep", "1000"], res)
+            cdir = container_dir_below(parent, cid)
+            assert os.path.dirname(cdir) == CG + parent, cdir
+            assert cgroup_of(init_pid(d, cid)) == "0::" + cdir[len(CG):]
+            if res is not None:
+                assert read(cdir, "memory.max") == str(32 * MiB)
+            ps = d.runtime.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
+            assert ps.linux.memory.usage_bytes.value >= int(read(cdir, "memory.current")) // 2
+            assert ps.linux.process.process_count.value == int(read(CG + parent,
+                                                                    "pids.current"))
+            remove_pod(d, pod)
+            left = [n for n in os.listdir(CG + parent) if os.path.isdir(CG + parent + "/" + n)]
+            assert left == [], (qos, left)
+    finally:
+        rmtree_cgroup(CG + base)
+
+
+def container_dir_below(parent, cid):
+    for dp, dns, _ in os.walk(CG + parent):
+        for n in dns:
+            if cid in n:
+                return os.path.join(dp, n)
+    raise AssertionError(f"no cgroup for {cid} below {parent}")
+
+
+def test_v2_device_program_and_cni_pod(v2_host, hulld_factory, registry, image,  # noqa: F811
+                                       handler):
+    """A pod on a CNI bridge inside the guest: the pod gets an address of the bridge's subnet,
+    its container is denied a device it was not given (BPF device program) and is limited by
+    its cgroup."""
+    from test_cni_lib import NetEnv
+    net = NetEnv(hulld_factory)
+    try:
+        net.write_bridge()
+        d = net.hulld(*net.args(), "--insecure-registry", registry.host,
+                      "--runtime", "runc=" + RUNC)
+        d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image.ref)), timeout=120)
+        cfg = cri.pod_config("net-" + handler, namespace="cgv2",
+                             log_directory=os.path.join(net.base, "logs"),
+                             linux=pb.LinuxPodSandboxConfig(cgroup_parent=net.cgroup_parent))
+        pod = cri.run_pod(d, cfg, handler="" if handler == "hull-oci" else handler)
+        ip = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(
+            pod_sandbox_id=pod)).status.network.ip
+        assert ip.startswith(net.subnet_prefix + "."), ip
+        cid = cri.create_container(d, pod, cfg, cri.container_config(
+            "c", image.ref, ["sleep", "1000"], log_path="c.log",
+            linux=pb.LinuxContainerConfig(
+                resources=pb.LinuxContainerResources(memory_limit_in_bytes=48 * MiB),
+                security_context=pb.LinuxContainerSecurityContext(
+                    capabilities=pb.Capability(add_capabilities=["MKNOD"])))))
+        cri.start_container(d, cid)
+        out = exec_out(d, cid, "ip -4 addr show eth0; cat /sys/fs/cgroup/memory.max; "
+                       "mknod /tmp/rng c 10 183 && (exec 3</tmp/rng) 2>&1; echo rc=$?")
+        assert ip in out and str(48 * MiB) in out, out
+        assert "Operation not permitted" in out, out
+        cri.remove_all_pods(d)
+        assert cgroups_below(net.cgroup_parent) == []
+    finally:
+        net.cleanup()

@@ -10,7 +10,8 @@ import grpc
 import pytest
 
 from conftest import pb
-from test_cni_lib import (NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
+from cri import Background, wait_for
+from cni_env import (NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
                           nsfs_mounts, remove_pod, run_pod, status, stop_pod)
 
 FLANNEL = {
@@ -318,7 +319,6 @@ def test_half_created_pod_cleaned_after_crash(net):
     """hulld killed while a plugin runs ADD: on restart the pod is rolled back (DEL, pins,
     shm, cgroup, record) and never listed."""
     import signal
-    import threading
     net.install_fakes("good")
     with open(os.path.join(net.fake_dir, "slow"), "w") as f:
         f.write(SLOW_PLUGIN)
@@ -326,23 +326,18 @@ def test_half_created_pod_cleaned_after_crash(net):
     net.write("10-test.conflist", {"cniVersion": "1.0.0", "name": "slownet",
                                    "plugins": [{"type": "slow"}]})
     d = net.hulld(*net.args(plugins=net.fake_dir))
-    errors = []
-    t = threading.Thread(target=lambda: errors.append(
-        pytest.raises(grpc.RpcError, run_pod, d, kubelet_like("crash", pid=pb.POD))))
-    t.start()
+    call = Background(run_pod, d, kubelet_like("crash", pid=pb.POD))
     pidfile = os.path.join(net.fake_dir, "slow.pid")
-    for _ in range(200):
-        if os.path.exists(pidfile):
-            break
-        import time
-        time.sleep(0.05)
-    assert os.path.exists(pidfile)
+    # the plugin wrote its pid file after the pid-file line: read it once it has a pid
+    pid = wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(),
+                   what="the slow plugin's pid file")
     assert len(nsfs_mounts(d.state_dir)) >= 4
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
-    with open(pidfile) as f:
-        os.kill(int(f.read()), signal.SIGKILL)
-    t.join(30)
+    os.kill(int(pid), signal.SIGKILL)
+    with pytest.raises(grpc.RpcError) as e:
+        call.result(30)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
     d.proc = None
     d._log.close()
     d.start()
@@ -360,13 +355,13 @@ def test_del_failure_fails_stop_until_it_succeeds(net):
     netns = info(d, pid)["netns"]
     flag = os.path.join(net.fake_dir, "fail-del")
     open(flag, "w").close()
-    expect_rpc_error(lambda: stop_pod(d, pid), grpc.StatusCode.UNKNOWN, "cannot delete now")
+    expect_rpc_error(lambda: stop_pod(d, pid), grpc.StatusCode.UNAVAILABLE, "cannot delete now")
     st = status(d, pid).status
     assert st.state == pb.SANDBOX_NOTREADY
     # the netns stays pinned while DEL is owed, and DEL is retried (also after a restart)
     assert os.path.exists(netns)
     d.restart()
-    expect_rpc_error(lambda: remove_pod(d, pid), grpc.StatusCode.UNKNOWN, "cannot delete now")
+    expect_rpc_error(lambda: remove_pod(d, pid), grpc.StatusCode.UNAVAILABLE, "cannot delete now")
     os.unlink(flag)
     net.clear_records()
     remove_pod(d, pid)

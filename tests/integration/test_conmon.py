@@ -13,7 +13,7 @@ import pytest
 
 import bundle
 from conmon_util import (RUNC, STDERR, STDOUT, Attach, Env, conmon_bin, cri_text,
-                         exec_detach_status, hull_oci_bin, hull_oci_status, is_conmon,
+                         hull_oci_bin, is_conmon,
                          parse_cri_log, pid_alive, short_tmpdir, wait_for)
 
 LINE_MAX = 16 * 1024
@@ -31,13 +31,7 @@ def rootfs():
 def env(request, rootfs):
     if not os.path.exists(conmon_bin()):
         pytest.fail(f"{conmon_bin()} is not built")
-    if request.param == "runc":
-        runtime = RUNC
-    else:
-        ok, why = hull_oci_status(rootfs)
-        if not ok:
-            pytest.skip(why)
-        runtime = hull_oci_bin()
+    runtime = RUNC if request.param == "runc" else hull_oci_bin()
     e = Env(runtime, rootfs)
     yield e
     reports = e.cleanup()
@@ -325,18 +319,7 @@ def test_runtime_args_passed_through(env):
 # ---- exec --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def xenv(env):
-    """env for exec tests: xfail (not skip) when the runtime's `exec --detach` is broken, so
-    the failure stays visible and the tests start passing as soon as the runtime is fixed."""
-    ok, why = exec_detach_status(env)
-    if not ok:
-        pytest.xfail(why)
-    return env
-
-
-def test_exec_sync_capture(xenv):
-    env = xenv
+def test_exec_sync_capture(env):
     c = env.container(["/bin/sleep", "100"]).start().start_container()
     e = env.exec_in(c, ["/bin/sh", "-c", "echo out; printf 'e\\0rr' >&2; exit 3"], capture=True,
                     timeout=20)
@@ -347,8 +330,7 @@ def test_exec_sync_capture(xenv):
     assert e.wait_exit()["exit_code"] == 3
 
 
-def test_exec_timeout_kills_at_deadline(xenv):
-    env = xenv
+def test_exec_timeout_kills_at_deadline(env):
     c = env.container(["/bin/sleep", "100"]).start().start_container()
     e = env.exec_in(c, ["/bin/sh", "-c", "echo started; exec sleep 60"], capture=True,
                     timeout=2)
@@ -382,8 +364,7 @@ def test_exec_timeout_bounds_a_hanging_runtime(env):
         c.cleanup()
 
 
-def test_exec_capture_is_capped(xenv):
-    env = xenv
+def test_exec_capture_is_capped(env):
     c = env.container(["/bin/sleep", "100"]).start().start_container()
     e = env.exec_in(c, ["/bin/sh", "-c", "head -c 300000 /dev/zero; echo done >&2"],
                     capture=True, capture_max=1000)
@@ -393,8 +374,7 @@ def test_exec_capture_is_capped(xenv):
     assert hdr["exit_code"] == 0
 
 
-def test_exec_attach_terminal(xenv):
-    env = xenv
+def test_exec_attach_terminal(env):
     c = env.container(["/bin/sleep", "100"]).start().start_container()
     e = env.exec_in(c, ["/bin/sh"], terminal=True, stdin=True, stdin_once=True,
                     exec_attach=True)
@@ -409,8 +389,7 @@ def test_exec_attach_terminal(xenv):
     assert a.exit["exit_code"] == 4
 
 
-def test_exec_attach_fast_exit_nothing_lost(xenv):
-    env = xenv
+def test_exec_attach_fast_exit_nothing_lost(env):
     c = env.container(["/bin/sleep", "100"]).start().start_container()
     e = env.exec_in(c, ["/bin/sh", "-c", "seq 1 3000; echo e >&2; exit 5"], exec_attach=True)
     e.start()

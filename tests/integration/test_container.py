@@ -1,10 +1,10 @@
 """Containers end to end: a real hulld, a real registry, real pods, hull-conmon and the OCI
 runtime (hull-oci by default, runc as a second handler): lifecycle, logs, exec, stop signals,
 resources, events, restart recovery and the CRI error codes."""
+import functools
 import json
 import os
 import re
-import subprocess
 import threading
 import time
 
@@ -13,24 +13,10 @@ import pytest
 
 import cri
 from conftest import pb
-from cri import container_config, container_status, create_container, pod_config, \
-    remove_all_pods, wait_state
-from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
+from cri import container_status, remove_all_pods, wait_state
+from registry import all_applets, busybox_image, registry  # noqa: F401  (fixtures)
 
 HANDLERS = ["hull-oci", "runc"]
-
-
-def all_applets():
-    out = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True)
-    return [a for a in out.stdout.split() if a and a != "busybox"]
-
-
-@pytest.fixture(scope="module")
-def busybox_image(registry):  # noqa: F811
-    layer = make_layer(busybox_entries(extra_applets=all_applets()))
-    return registry.push_image("ctr/busybox", "1", [layer],
-                               config={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "IMG=yes"],
-                                       "StopSignal": "SIGUSR1"})
 
 
 @pytest.fixture(params=HANDLERS)
@@ -47,31 +33,32 @@ def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F81
     remove_all_pods(d)  # leave nothing running
 
 
-def run_pod(d, name="pod", handler=None, pid=pb.POD):
-    cfg = pod_config(name, network=pb.NODE, pid=pid, log_directory=d.logs / name,
-                     labels={"app": name})
-    return cri.run_pod(d, cfg, d.handler if handler is None else handler), cfg
-
-
-def create(d, pod, pod_cfg, name, cmd, attempt=0, labels=None, **extra):
-    cfg = container_config(name, d.img.ref, cmd, attempt=attempt,
-                           log_path=f"{name}/{attempt}.log", labels=labels, **extra)
-    return create_container(d, pod, pod_cfg, cfg)
+# the pods here: host network, one PID namespace for the pod (pid= overrides it)
+run_pod = functools.partial(cri.new_pod, network=pb.NODE, pid=pb.POD)
+create = cri.new_container
 
 
 status = container_status
 
 
+def status_info(d, cid):
+    """The verbose ContainerStatus info document."""
+    return json.loads(d.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=cid, verbose=True)).info["info"])
+
+
 def read_log(path, timeout=5):
-    deadline = time.time() + timeout
-    text = ""
-    while time.time() < deadline:
+    """The text of the log at path once it has some (waiting up to timeout seconds; at least
+    one look), else the empty text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = ""
         if os.path.exists(path):
-            text = open(path).read()
-            if text:
-                return text
+            with open(path) as f:
+                text = f.read()
+        if text or time.monotonic() >= deadline:
+            return text
         time.sleep(0.05)
-    return text
 
 
 CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) (stdout|stderr) (P|F) (.*)$")
@@ -212,11 +199,9 @@ def test_list_filters(env):
 def test_events_stream(env):
     pod, pcfg = run_pod(env)
     events = []
-    ready = threading.Event()
+    stream = cri.subscribe_events(env, timeout=30)
 
     def listen():
-        stream = env.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=30)
-        ready.set()
         try:
             for ev in stream:
                 events.append(ev)
@@ -228,8 +213,6 @@ def test_events_stream(env):
 
     t = threading.Thread(target=listen)
     t.start()
-    ready.wait(5)
-    time.sleep(0.5)
     cid = create(env, pod, pcfg, "ev", ["sh", "-c", "exit 0"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_EXITED)
@@ -253,23 +236,23 @@ def test_update_resources_and_reopen_log(env):
     env.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
         container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=128 * 1024 * 1024,
                                                            cpu_shares=512)))
-    r = env.runtime.ExecSync(pb.ExecSyncRequest(
-        container_id=cid, cmd=["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]))
-    host_limit = None
     info = json.loads(env.runtime.ContainerStatus(pb.ContainerStatusRequest(
         container_id=cid, verbose=True)).info["info"])
-    cg = "/sys/fs/cgroup/memory" + info["cgroupsPath"] + "/memory.limit_in_bytes"
-    if os.path.exists(cg):
-        host_limit = int(open(cg).read())
-    assert host_limit == 128 * 1024 * 1024 or r.stdout.strip() == b"134217728"
+
+    def cg(ctrl, name):
+        with open(f"/sys/fs/cgroup/{ctrl}{info['cgroupsPath']}/{name}") as f:
+            return int(f.read())
+
+    assert cg("memory", "memory.limit_in_bytes") == 128 * 1024 * 1024
+    assert cg("cpu", "cpu.shares") == 512
     st = status(env, cid)
     assert st.resources.linux.memory_limit_in_bytes == 128 * 1024 * 1024
+    assert st.resources.linux.cpu_shares == 512
     # log rotation: move the file away, reopen, new lines land in a new file
     log = st.log_path
-    time.sleep(0.5)
+    assert "tick" in read_log(log)
     os.rename(log, log + ".1")
     env.runtime.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))
-    time.sleep(1)
     assert "tick" in read_log(log)
     env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
     with pytest.raises(grpc.RpcError) as e:
@@ -284,8 +267,12 @@ def test_state_survives_hulld_restart(env):
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=done))
     wait_state(env, done, pb.CONTAINER_EXITED)
+    pid = status_info(env, cid)["pid"]
+    assert pid > 0
     env.stop()
-    time.sleep(3)  # the container exits while hulld is down
+    # the container exits while hulld is down
+    cri.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=20,
+                 what="the container's exit")
     env.start()
     st = status(env, cid)
     assert st.state == pb.CONTAINER_EXITED and st.exit_code == 5
@@ -338,10 +325,19 @@ def test_container_and_pod_stats(env):
     idle = create(env, pod, pcfg, "idle", ["sleep", "100"])
     for c in (cid, idle):
         env.runtime.StartContainer(pb.StartContainerRequest(container_id=c))
-    time.sleep(1.5)
-    s1 = env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
-    time.sleep(1.0)
-    s2 = env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+
+    def stats():
+        return env.runtime.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+
+    # the blob is written and the loop spins
+    s1 = cri.wait_for(lambda: (lambda s: s if s.writable_layer.used_bytes.value >= 5_000_000
+                               and s.cpu.usage_core_nano_seconds.value > 0 else None)(stats()),
+                      timeout=30, interval=0.2, what="the busy container's first stats")
+    # a later sample: more cpu time, and a rate over the interval since the one before
+    s2 = cri.wait_for(lambda: (lambda s: s if s.cpu.usage_core_nano_seconds.value
+                               > s1.cpu.usage_core_nano_seconds.value
+                               and s.cpu.usage_nano_cores.value > 0 else None)(stats()),
+                      timeout=30, interval=0.5, what="a later stats sample")
     assert s2.attributes.id == cid and s2.attributes.metadata.name == "busy"
     assert s2.attributes.labels["k"] == "v"
     assert s2.cpu.usage_core_nano_seconds.value > s1.cpu.usage_core_nano_seconds.value > 0
@@ -437,7 +433,8 @@ def test_slow_stop_does_not_block_other_calls(env):
     """A StopContainer waiting out its grace period holds no lock other calls need."""
     pod, pcfg = run_pod(env, "slow")
     cid = create(env, pod, pcfg, "stubborn",
-                 ["sh", "-c", "trap '' USR1 TERM; while true; do sleep 0.1; done"])
+                 ["sh", "-c", "trap '' USR1; trap 'echo got-term' TERM; "
+                              "while true; do sleep 0.1; done"])
     other = create(env, pod, pcfg, "other", ["sleep", "100"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_RUNNING)
@@ -445,7 +442,10 @@ def test_slow_stop_does_not_block_other_calls(env):
         pb.StopContainerRequest(container_id=cid, timeout=6)))
     t0 = time.time()
     t.start()
-    time.sleep(0.5)
+    # the stop is waiting out its grace period once the shell saw the SIGTERM
+    log = status(env, cid).log_path
+    cri.wait_for(lambda: "got-term" in read_log(log, timeout=0), timeout=10,
+                 what="the SIGTERM reaching the container")
     worst = 0.0
     for call in (lambda: env.runtime.Version(pb.VersionRequest()),
                  lambda: env.runtime.ListContainers(pb.ListContainersRequest()),
@@ -471,13 +471,15 @@ def test_creates_racing_the_exit_watcher_sweep(env):
     if env.handler != "hull-oci":
         pytest.skip("the race is in hulld, not in the runtime: one handler is enough")
     pod, pcfg = run_pod(env, "sweep")
-    deadline = time.time() + 11  # at least two sweeps
+    deadline = time.monotonic() + 11  # at least two sweeps
     n = 0
-    while time.time() < deadline:
+    # at least two sweeps and more than 10 creates, however slow the machine is
+    while time.monotonic() < deadline or n <= 10:
         cid = create(env, pod, pcfg, f"c{n}", ["sleep", "100"])
         env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
         n += 1
-    assert n > 10
+    assert all(c.state == pb.CONTAINER_RUNNING for c in env.runtime.ListContainers(
+        pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers)
     env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
 
 
@@ -497,10 +499,14 @@ def test_pid_namespace_target(env):
     r = env.runtime.ExecSync(pb.ExecSyncRequest(container_id=dbg,
                                                 cmd=["cat", "/proc/1/cmdline"], timeout=10))
     assert r.stdout.split(b"\0")[:2] == [b"sleep", b"1234"], r
-    # a target that is not running is refused with a clear error
-    sc2 = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
-        pid=pb.TARGET, target_id="0" * 64))
-    with pytest.raises(grpc.RpcError) as e:
-        create(env, pod, pcfg, "debug2", ["sleep", "1"],
-               linux=pb.LinuxContainerConfig(security_context=sc2))
-    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # a target that does not exist, or is not running, is refused with a clear error
+    created = create(env, pod, pcfg, "notstarted", ["sleep", "1"])
+    for target, code, text in (("0" * 64, grpc.StatusCode.NOT_FOUND, "not found"),
+                               (created, grpc.StatusCode.FAILED_PRECONDITION, "not running")):
+        sc2 = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
+            pid=pb.TARGET, target_id=target))
+        with pytest.raises(grpc.RpcError) as e:
+            create(env, pod, pcfg, "debug2", ["sleep", "1"],
+                   linux=pb.LinuxContainerConfig(security_context=sc2))
+        assert e.value.code() == code, e.value.details()
+        assert text in e.value.details()

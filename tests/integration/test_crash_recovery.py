@@ -17,7 +17,7 @@ from cri import start_container as start
 from leaks import (cgroups_below, leftovers, processes_mentioning, remove_cgroup_parent,
                    wait_clean)
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_cni_lib import NetEnv, kubelet_like
+from cni_env import NetEnv, kubelet_like
 
 CRASH_ENV = "HULL_TEST_CRASH_AT"
 
@@ -67,10 +67,6 @@ def crash_during(d, point, action):
     d.start()
 
 
-def run_pod(d, name):
-    return cri.run_pod(d, kubelet_like(name))
-
-
 def create(d, pod, name, cmd=("sleep", "1000")):
     cfg = cri.container_config(name, d.img.ref, cmd)
     return cri.create_container(d, pod, kubelet_like("x"), cfg)
@@ -103,7 +99,7 @@ def remove_everything(d):
 def reuse_names(d, pod_name, ctr_name=None):
     """The names are free (or still held by a working object): a full lifecycle works."""
     pod = next((p.id for p in pods(d) if p.metadata.name == pod_name and p.state == 0), None)
-    pod = pod or run_pod(d, pod_name)
+    pod = pod or cri.run_pod(d, kubelet_like(pod_name))
     if ctr_name:
         for c in containers(d):
             if c.metadata.name == ctr_name:
@@ -159,7 +155,7 @@ RUNPOD_STEPS = ["runpod:after-intent", "runpod:after-cgroup", "runpod:after-ns",
 @pytest.mark.parametrize("point", RUNPOD_STEPS)
 def test_crash_in_run_pod_sandbox(clean, point):
     d = clean
-    crash_during(d, point, lambda: run_pod(d, "p"))
+    crash_during(d, point, lambda: cri.run_pod(d, kubelet_like("p")))
     # a pod that was never reported ready is rolled back completely
     assert pods(d) == []
     assert leftovers(d, d.net.cgroup_parent) == []
@@ -183,7 +179,7 @@ CREATE_STEPS = ["create:after-intent", "create:after-mount", "create:after-spec"
 @pytest.mark.parametrize("point", CREATE_STEPS)
 def test_crash_in_create_container(clean, point):
     d = clean
-    pod = run_pod(d, "p")
+    pod = cri.run_pod(d, kubelet_like("p"))
     crash_during(d, point, lambda: create(d, pod, "c"))
     listed = containers(d)
     if point == "create:after-commit":
@@ -203,7 +199,7 @@ def test_crash_in_create_container(clean, point):
 @pytest.mark.parametrize("point", ["start:before-runtime", "start:after-runtime"])
 def test_crash_in_start_container(clean, point):
     d = clean
-    pod = run_pod(d, "p")
+    pod = cri.run_pod(d, kubelet_like("p"))
     cid = create(d, pod, "c")
     crash_during(d, point, lambda: start(d, cid))
     if point == "start:before-runtime":
@@ -217,7 +213,7 @@ def test_crash_in_start_container(clean, point):
 @pytest.mark.parametrize("point,timeout", [("stop:after-signal", 5), ("stop:after-kill", 0)])
 def test_crash_in_stop_container(clean, point, timeout):
     d = clean
-    pod = run_pod(d, "p")
+    pod = cri.run_pod(d, kubelet_like("p"))
     cid = create(d, pod, "c", ("sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done"))
     start(d, cid)
     crash_during(d, point, lambda: d.runtime.StopContainer(
@@ -234,7 +230,7 @@ REMOVE_STEPS = ["remove:after-intent", "remove:after-delete", "remove:after-umou
 @pytest.mark.parametrize("point", REMOVE_STEPS)
 def test_crash_in_remove_container(clean, point):
     d = clean
-    pod = run_pod(d, "p")
+    pod = cri.run_pod(d, kubelet_like("p"))
     cid = create(d, pod, "c")
     start(d, cid)
     crash_during(d, point, lambda: d.runtime.RemoveContainer(
@@ -248,7 +244,7 @@ def test_crash_in_remove_container(clean, point):
                                    "removepod:after-stop", "removepod:after-containers"])
 def test_crash_in_stop_or_remove_pod(clean, point):
     d = clean
-    pod = run_pod(d, "p")
+    pod = cri.run_pod(d, kubelet_like("p"))
     start(d, create(d, pod, "c"))
     if point.startswith("stoppod"):
         action = lambda: d.runtime.StopPodSandbox(  # noqa: E731
@@ -295,7 +291,7 @@ def test_records_lost(clean, lost):
     """Records that are gone (lost, or set aside as corrupt) leave nothing running: monitors,
     runtime state, mounts, cgroups, pinned namespaces and the pod's network are swept."""
     d = clean
-    pod = run_pod(d, "p")
+    pod = cri.run_pod(d, kubelet_like("p"))
     running = create(d, pod, "c1")
     start(d, running)
     create(d, pod, "c2")

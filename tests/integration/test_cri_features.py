@@ -1,6 +1,7 @@
 """Smaller CRI features end to end through a real hulld: ImageFsInfo's split detection, the
 informational UpdatePodSandboxResources, pod sandbox events on GetContainerEvents and the
 effective stop signal in ContainerStatus."""
+import functools
 import json
 import os
 import queue
@@ -12,24 +13,15 @@ import uuid
 import grpc
 import pytest
 
+import cri
 from conftest import pb
 from registry import registry  # noqa: F401  (fixture)
 
 MiB = 1024 * 1024
 
 
-def pod_config(name, **linux):
-    return pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
-        linux=pb.LinuxPodSandboxConfig(
-            security_context=pb.LinuxSandboxSecurityContext(
-                namespace_options=pb.NamespaceOption(network=pb.NODE)),
-            **linux))
-
-
-def run_pod(d, name, **linux):
-    cfg = pod_config(name, **linux)
-    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id, cfg
+# the pods here: host network
+run_pod = functools.partial(cri.new_pod, network=pb.NODE)
 
 
 def remove_pod(d, pod):
@@ -72,17 +64,21 @@ def test_image_fs_info_split_when_containers_on_another_mount(hulld_factory):
     os.makedirs(cdir)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", cdir],
                    check=True)
-    # the factory's teardown lazily unmounts everything below the daemon's base
-    d.start()
-    with open(os.path.join(cdir, "filler"), "wb") as f:
-        f.write(b"x" * (2 * MiB))
-    fs = d.image.ImageFsInfo(pb.ImageFsInfoRequest())
-    assert len(fs.image_filesystems) == 1 and len(fs.container_filesystems) == 1
-    img, ctr = fs.image_filesystems[0], fs.container_filesystems[0]
-    assert ctr.fs_id.mountpoint == cdir
-    assert img.fs_id.mountpoint != ctr.fs_id.mountpoint  # kubelet's split test
-    assert ctr.used_bytes.value >= 2 * MiB
-    os.unlink(os.path.join(cdir, "filler"))
+    try:
+        d.start()
+        with open(os.path.join(cdir, "filler"), "wb") as f:
+            f.write(b"x" * (2 * MiB))
+        fs = d.image.ImageFsInfo(pb.ImageFsInfoRequest())
+        assert len(fs.image_filesystems) == 1 and len(fs.container_filesystems) == 1
+        img, ctr = fs.image_filesystems[0], fs.container_filesystems[0]
+        assert ctr.fs_id.mountpoint == cdir
+        assert img.fs_id.mountpoint != ctr.fs_id.mountpoint  # kubelet's split test
+        assert ctr.used_bytes.value >= 2 * MiB
+        os.unlink(os.path.join(cdir, "filler"))
+    finally:
+        d.stop()
+        # the test's own mount (the factory's teardown reports any mount left below the daemon)
+        subprocess.run(["umount", cdir], check=True)
 
 
 # ---- UpdatePodSandboxResources ------------------------------------------------------------------
@@ -94,8 +90,8 @@ def read_cgroup(controller, parent, name):
 
 def test_update_pod_sandbox_resources_is_informational(hulld, clean_pods):
     clean_pods(hulld)
-    pod, _ = run_pod(hulld, "res", resources=pb.LinuxContainerResources(
-        memory_limit_in_bytes=300 * MiB, cpu_shares=700))
+    pod, _ = run_pod(hulld, "res", linux=pb.LinuxPodSandboxConfig(
+        resources=pb.LinuxContainerResources(memory_limit_in_bytes=300 * MiB, cpu_shares=700)))
     parent = pod_info(hulld, pod)["info"]["cgroupParent"]
     before = (read_cgroup("memory", parent, "memory.limit_in_bytes"),
               read_cgroup("cpu", parent, "cpu.shares"),
@@ -126,16 +122,26 @@ def test_update_pod_sandbox_resources_is_informational(hulld, clean_pods):
 
 # ---- pod sandbox events -------------------------------------------------------------------------
 
+def test_event_subscription_is_confirmed_before_any_event(hulld):
+    """GetContainerEvents sends its response headers once the subscription is live, before any
+    event: a client can wait for them and then know it misses nothing (no sleep needed)."""
+    stream = hulld.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=30)
+    t0 = time.monotonic()
+    stream.initial_metadata()  # without the headers this waits for the deadline
+    assert time.monotonic() - t0 < 10
+    stream.cancel()
+    assert stream.code() == grpc.StatusCode.CANCELLED
+
+
 class EventListener:
     """GetContainerEvents in a thread; next_for(id) returns that id's events in order."""
 
     def __init__(self, d):
         self.q = queue.Queue()
         self.pending = []
-        self.stream = d.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+        self.stream = cri.subscribe_events(d, timeout=60)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        time.sleep(0.5)  # let hulld subscribe
 
     def _run(self):
         try:

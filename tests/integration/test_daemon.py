@@ -6,12 +6,12 @@ import socket
 import stat
 import subprocess
 import threading
-import time
 
 import grpc
 import pytest
 
 from conftest import MAX_MSG, binary, pb, pb_grpc
+import cri
 from cri import wait_for
 
 SERVICES = ("RuntimeService", "ImageService")
@@ -127,6 +127,20 @@ def test_every_method_answers_or_is_unimplemented(hulld):
             else:
                 assert e.details(), f"{path}: error without a message"
     assert len(seen) == 41
+    # an empty request: the calls that name an object (or need a config) are refused as
+    # INVALID_ARGUMENT; lists, streams, status and config calls answer; checkpointing is not
+    # implemented; the event stream lives until our deadline
+    invalid = {"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
+               "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+               "ContainerStatus", "UpdateContainerResources", "ReopenContainerLog", "ExecSync",
+               "Exec", "Attach", "PortForward", "ContainerStats", "PodSandboxStats",
+               "UpdatePodSandboxResources", "ImageStatus", "PullImage", "RemoveImage"}
+    special = {"CheckpointContainer": grpc.StatusCode.UNIMPLEMENTED,
+               "GetContainerEvents": grpc.StatusCode.DEADLINE_EXCEEDED}
+    want = {p: special.get(p.rsplit("/", 1)[1], grpc.StatusCode.INVALID_ARGUMENT
+                           if p.rsplit("/", 1)[1] in invalid else grpc.StatusCode.OK)
+            for p in seen}
+    assert {p: c for p, c in seen.items() if c != want[p]} == {}
     for path in ("/runtime.v1.RuntimeService/Version", "/runtime.v1.RuntimeService/Status",
                  "/runtime.v1.RuntimeService/RuntimeConfig"):
         assert seen[path] == grpc.StatusCode.OK
@@ -193,11 +207,11 @@ def test_client_disconnect_mid_call(hulld):
     for f in futs:
         try:
             f.result(timeout=5)
-        except grpc.RpcError:
-            pass
-    time.sleep(0.2)
-    assert hulld.proc.poll() is None
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.CANCELLED, e
+    # hulld answers a new call after the abandoned ones, and is still there after it
     assert hulld.runtime.Version(pb.VersionRequest()).runtime_name == "hull"
+    assert hulld.proc.poll() is None
 
 
 def test_200_concurrent_version_calls(hulld):
@@ -268,22 +282,63 @@ def test_sigterm_lets_in_flight_calls_finish(hulld):
     for _ in range(4):
         ch = grpc.insecure_channel("unix://" + hulld.socket)
         stubs.append((ch, pb_grpc.RuntimeServiceStub(ch)))
+    # a call surely in flight: an event stream hulld confirmed (its headers arrived)
+    events = cri.subscribe_events(hulld, timeout=60)
     big = "z" * (8 * 1024 * 1024)  # big requests keep the calls busy while the signal lands
     futs = [stub.Version.future(pb.VersionRequest(version=big), timeout=30) for _, stub in stubs]
-    time.sleep(0.05)
     hulld.proc.send_signal(15)
+    # the event stream ends cleanly (status OK, no event), not cut off
+    assert list(events) == []
+    assert events.code() == grpc.StatusCode.OK
     answered = 0
     for f in futs:
         try:
-            if f.result().runtime_name == "hull":
-                answered += 1
+            assert f.result().runtime_name == "hull"
+            answered += 1
         except grpc.RpcError as e:
             # a call that had not reached hulld before it stopped accepting is refused,
             # never cut off halfway with an internal error
             assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+    print(f"{answered} of {len(futs)} Version calls answered")
     for ch, _ in stubs:
         ch.close()
     assert hulld.proc.wait(40) == 0
+
+
+def test_sigterm_with_idle_connection_and_events_stream_stops_promptly(hulld):
+    """kubelet keeps an idle connection and a GetContainerEvents stream open: SIGTERM still
+    stops hulld at once (it used to wait 5 s for the client to hang up), and a unary call in
+    flight still gets its answer."""
+    assert hulld.runtime.Version(pb.VersionRequest()).runtime_name == "hull"  # connection open
+    events = hulld.runtime.GetContainerEvents(pb.GetEventsRequest())
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(_drain(events)), daemon=True)
+    reader.start()
+    # the stream sends nothing until an event happens, so nothing tells it has reached
+    # hulld; a moment lets it (if it has not, SIGTERM refuses it and the bound still holds)
+    time.sleep(0.3)
+    big = "z" * (8 * 1024 * 1024)
+    fut = hulld.runtime.Version.future(pb.VersionRequest(version=big), timeout=30)
+    t = time.monotonic()
+    hulld.proc.send_signal(15)
+    assert hulld.proc.wait(30) == 0
+    took = time.monotonic() - t
+    try:
+        assert fut.result().runtime_name == "hull"
+    except grpc.RpcError as e:  # refused before hulld accepted it, never cut off
+        assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+    reader.join(10)
+    assert not reader.is_alive()
+    # 1 s is the goal (tests/bench/bench_daemon.py measures it); the margin is for ASan and a
+    # loaded machine, and still far below the 5 s of the old shutdown
+    assert took < 2.5, f"SIGTERM took {took:.2f} s"
+
+
+def _drain(stream):
+    try:
+        return list(stream)
+    except grpc.RpcError as e:
+        return [e.code()]
 
 
 def test_sighup_reloads_log_level(hulld_factory, tmp_path):
@@ -297,7 +352,7 @@ def test_sighup_reloads_log_level(hulld_factory, tmp_path):
     wait_for(lambda: "log level debug -> error" in d.log(), what="the log level change")
     before = d.log().count("Version: code 0")
     d.runtime.Version(pb.VersionRequest())
-    time.sleep(0.1)
+    # (a call's debug line is written before its answer leaves)
     assert d.log().count("Version: code 0") == before  # debug lines are off
     # a broken file on SIGHUP keeps the running configuration
     cfg.write_text("{not json")

@@ -3,6 +3,7 @@ container: a container of the pod -- even one given CAP_SYS_PTRACE -- cannot rea
 through /proc/<pid>/root, /proc/<pid>/cwd or /proc/<pid>/fd of any process it can see; the infra
 has no capability, no_new_privs, the RuntimeDefault seccomp filter, its own mount namespace with
 a tiny read-only root and no host mount, and it sits in the pod cgroup."""
+import functools
 import json
 import os
 import secrets
@@ -44,9 +45,7 @@ def env(request, hulld_factory, registry, image, tmp_path):  # noqa: F811
     os.unlink(d.marker)
 
 
-def run_pod(d, name):
-    cfg = cri.pod_config(name, network=pb.NODE, pid=pb.POD, log_directory=d.logs / name)
-    return cri.run_pod(d, cfg, handler=d.handler), cfg
+run_pod = functools.partial(cri.new_pod, network=pb.NODE, pid=pb.POD)
 
 
 def start(d, pod, pod_cfg, name, caps_add=()):

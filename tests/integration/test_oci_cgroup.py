@@ -9,7 +9,7 @@ import time
 import pytest
 
 import bundle as B
-from test_oci_helpers import (cgroup_exists_anywhere, is_hull, make_rt, self_cgroup,
+from oci_helpers import (cgroup_exists_anywhere, is_hull, make_rt, self_cgroup,
                               set_subreaper, spec_with, wait_pid)
 
 CG = "/sys/fs/cgroup"

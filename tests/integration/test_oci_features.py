@@ -5,13 +5,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 import bundle as B
 from conftest import unmount_below
-from test_oci_helpers import is_hull, make_rt, spec_with
+from cri import wait_for
+from oci_helpers import is_hull, make_rt, spec_with
 
 
 @pytest.fixture
@@ -390,7 +390,8 @@ def test_bidirectional_mount_propagation(rt, tmp_path, shared_dir):
     B.make_bundle(bdir, ["/bin/sh", "-c",
                          "cat /mnt/bidi/fromhost/marker || echo NOHOST; "
                          "mount -t tmpfs -o size=1m ctr /mnt/bidi/fromctr && "
-                         "echo ctrdata > /mnt/bidi/fromctr/f && echo MOUNTED; sleep 1000"])
+                         "echo ctrdata > /mnt/bidi/fromctr/f && echo MOUNTED; echo DONE; "
+                         "sleep 1000"])
     caps = B.DEFAULT_CAPS + ["CAP_SYS_ADMIN"]
     def mut(s):
         s["mounts"].append({"destination": "/mnt/bidi", "type": "bind", "source": shared_dir,
@@ -410,16 +411,13 @@ def test_bidirectional_mount_propagation(rt, tmp_path, shared_dir):
         f.write("hostdata\n")
     rt.cmd("start", cid, check=True)
     fromctr = os.path.join(shared_dir, "fromctr")
-    deadline = time.time() + 20
-    while time.time() < deadline:
+
+    def output():
         with open(outp) as f:
-            out = f.read()
-        if "MOUNTED" in out or "NOHOST" in out or "ctrdata" in out:
-            break
-        time.sleep(0.05)
-    time.sleep(0.1)
-    with open(outp) as f:
-        out = f.read()
+            return f.read()
+
+    out = wait_for(lambda: (lambda o: o if "DONE" in o else None)(output()), timeout=20,
+                   what="the container's script")
     assert "hostdata" in out, out
     assert "MOUNTED" in out, out
     # container -> host

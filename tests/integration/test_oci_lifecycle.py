@@ -14,7 +14,7 @@ import time
 import pytest
 
 import bundle as B
-from test_oci_helpers import (RUNC, Runtime, cgroup_exists_anywhere, is_hull, make_rt,
+from oci_helpers import (RUNC, Runtime, cgroup_exists_anywhere, is_hull, make_rt,
                               set_subreaper, spec_with, wait_pid)
 
 

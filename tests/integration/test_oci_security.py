@@ -12,7 +12,7 @@ import time
 import pytest
 
 import bundle as B
-from test_oci_helpers import is_hull, make_rt, spec_with
+from oci_helpers import is_hull, make_rt, spec_with
 
 CAPS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7,
         "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_RAW": 13, "CAP_SYS_ADMIN": 21}
@@ -308,7 +308,7 @@ def test_preserve_fds(rt, tmp_path):
     try:
         cid = rt.new_id()
         outp = os.path.join(rt.tmp, "pfd.out")
-        from test_oci_helpers import set_subreaper, wait_pid
+        from oci_helpers import set_subreaper, wait_pid
         set_subreaper(True)
         try:
             with open(outp, "wb") as o:

@@ -13,8 +13,9 @@ import grpc
 import pytest
 
 from conftest import pb
-from test_cni_lib import (BUSYBOX, NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
-                          pod_config, remove_pod, run_pod, sh, status, stop_pod)
+from cri import wait_for
+from cni_env import (BUSYBOX, NetEnv, expect_rpc_error, info, kubelet_like, network_ready,
+                          remove_pod, run_pod, sh, status, stop_pod)
 
 
 @pytest.fixture
@@ -278,7 +279,7 @@ def test_duplicate_name_already_exists(net, bridge_hulld):
     assert pid[:12] in e.details()
     assert len(d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 1
     # another attempt or namespace is fine
-    other = run_pod(d, pod_config("dup", attempt=1))
+    other = run_pod(d, kubelet_like("dup", attempt=1))
     remove_pod(d, other)
     remove_pod(d, pid)
     assert net.pod_leftovers(d, pid) == []
@@ -416,8 +417,9 @@ def test_concurrent_pods_no_fd_leak(net, bridge_hulld):
         list(ex.map(lambda p: remove_pod(d, p[0]), pods))
     for pid, ip in pods:
         assert net.pod_leftovers(d, pid, ip) == []
-    time.sleep(0.2)
-    assert len(os.listdir(f"/proc/{d.proc.pid}/fd")) <= fds_before
+    # (a plugin's pipes are closed a moment after its pod call answered)
+    wait_for(lambda: len(os.listdir(f"/proc/{d.proc.pid}/fd")) <= fds_before, timeout=10,
+             what="hulld's fd count back to where it was")
 
 
 def test_dual_stack_pod_ips(net):
@@ -499,13 +501,22 @@ def test_real_plugins_older_cni_versions(net, version):
     remove_pod(d, pid)
 
 
+def process_gone(pid):
+    """pid has exited (it is gone, or a zombie nobody reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_pod_not_ready_after_restart_when_infra_died(net, bridge_hulld):
     d = bridge_hulld
     pid = run_pod(d, kubelet_like("dies", pid=pb.POD))
     ip = status(d, pid).status.network.ip
     infra = info(d, pid)["pid"]
     os.kill(infra, 9)
-    time.sleep(0.2)
+    wait_for(lambda: process_gone(infra), what="the infra process's death")
     d.restart()
     assert status(d, pid).status.state == pb.SANDBOX_NOTREADY
     stop_pod(d, pid)
@@ -518,8 +529,8 @@ def test_pod_not_ready_when_infra_dies(net, bridge_hulld):
     d = bridge_hulld
     pid = run_pod(d, kubelet_like("dies2", pid=pb.POD))
     os.kill(info(d, pid)["pid"], 9)
-    time.sleep(0.2)
-    assert status(d, pid).status.state == pb.SANDBOX_NOTREADY
+    wait_for(lambda: status(d, pid).status.state == pb.SANDBOX_NOTREADY,
+             what="the pod to turn NOTREADY")
     notready = pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=pb.SANDBOX_NOTREADY))
     assert [p.id for p in d.runtime.ListPodSandbox(
         pb.ListPodSandboxRequest(filter=notready)).items] == [pid]

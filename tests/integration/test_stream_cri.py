@@ -2,6 +2,7 @@
 then exec/attach into real containers (hull-conmon exec-attach, busybox image) and
 port-forward into a real pod network namespace (busybox httpd inside), over SPDY/3.1 and
 WebSocket with the test client (k8sstream.py)."""
+import functools
 import glob
 import json
 import os
@@ -17,10 +18,9 @@ import k8sstream as ks
 import tempfile
 
 import cri
-from conftest import Hulld, pb
+from conftest import Hulld, finish_daemon, pb
 from cri import wait_for, wait_state
-from registry import registry  # noqa: F401  (fixture)
-from test_container import busybox_image  # noqa: F401  (fixture)
+from registry import busybox_image, registry  # noqa: F401  (fixtures)
 
 
 def _code(fn):
@@ -72,52 +72,25 @@ def env(registry, busybox_image, tmp_path_factory):  # noqa: F811
     d.logs = tmp_path_factory.mktemp("logs")
     d.img = busybox_image
     yield d
-    cri.remove_all_pods(d)
-    rc = d.stop()
-    report = d.sanitizer_report()
-    subprocess.run(["umount", "-R", "-l", base], stderr=subprocess.DEVNULL)
+    problems = finish_daemon(d)
     shutil.rmtree(base, ignore_errors=True)
-    subprocess.run(["umount", "-R", "-l", d.state_dir], stderr=subprocess.DEVNULL)
     shutil.rmtree(d.state_dir, ignore_errors=True)
-    assert not report, report
-    assert rc == 0, d.log()[-4000:]
+    assert problems == [], "\n".join(problems)
 
 
-def run_pod(d, name, host_network=False):
-    cfg = cri.pod_config(name, network=pb.NODE if host_network else pb.POD,
-                         log_directory=d.logs / name)
-    return cri.run_pod(d, cfg), cfg
-
-
-def create(d, pod, pod_cfg, name, cmd):
-    return cri.create_container(d, pod, pod_cfg, cri.container_config(
-        name, d.img.ref, cmd, log_path=f"{name}/0.log"))
+# the pods here: a network namespace of their own (loopback only)
+run_pod = functools.partial(cri.new_pod, network=pb.POD)
+create = cri.new_container
 
 
 @pytest.fixture(scope="module")
 def running(env):
     """A pod with a long-running container (`sleep`)."""
-    try:
-        pod, cfg = run_pod(env, "streampod")
-    except grpc.RpcError as e:
-        pytest.skip("RunPodSandbox failed: %s" % e.details())
-    try:
-        cid = create(env, pod, cfg, "sleeper", ["sleep", "3600"])
-    except grpc.RpcError as e:
-        if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-            pytest.skip("containers are not implemented yet")
-        raise
+    pod, cfg = run_pod(env, "streampod")
+    cid = create(env, pod, cfg, "sleeper", ["sleep", "3600"])
     cri.start_container(env, cid)
     wait_state(env, cid, pb.CONTAINER_RUNNING)
     return env, pod, cfg, cid
-
-
-def known_exec_bug(r):
-    """The container area's exec monitor socket path exceeds sun_path with 64-char ids
-    (<state>/containers/<id>/exec-<x>/attach); report it as an expected failure until fixed."""
-    err = r.get("error") or b""
-    if b"is too long" in err:
-        pytest.xfail("containers: exec attach socket path too long: " + err.decode()[:200])
 
 
 def exec_url(d, cid, cmd, **kw):
@@ -131,7 +104,6 @@ def test_exec_echo(running, transport):
     url = exec_url(d, cid, ["echo", "hello"], stderr=True)
     assert urllib.parse.urlsplit(url).hostname == "127.0.0.1"
     r = ks.spdy_remotecommand(url) if transport == "spdy" else ks.ws_remotecommand(url)
-    known_exec_bug(r)
     assert r["stdout"] == b"hello\n"
     assert r["status"]["status"] == "Success"
     with pytest.raises(ks.HTTPError) as e:  # single use
@@ -142,8 +114,6 @@ def test_exec_echo(running, transport):
 def test_exec_stdin(running):
     d, _, _, cid = running
     url = exec_url(d, cid, ["cat"], stdin=True)
-    probe = ks.spdy_remotecommand(exec_url(d, cid, ["true"]), stderr=False)
-    known_exec_bug(probe)
     data = os.urandom(200000)
     r = ks.spdy_remotecommand(url, stdin=data, stderr=False)
     assert r["stdout"] == data
@@ -156,33 +126,31 @@ def test_exec_exit_code_3(running):
     d, _, _, cid = running
     url = exec_url(d, cid, ["sh", "-c", "exit 3"], stderr=True)
     r = ks.spdy_remotecommand(url)
-    known_exec_bug(r)
     assert r["status"]["reason"] == "NonZeroExitCode", r["status"]
     assert r["status"]["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
 
 
 def test_exec_tty_resize(running):
     d, _, _, cid = running
-    url = exec_url(d, cid, ["sh", "-c", "sleep 0.5; stty size"], tty=True, stdin=True)
+    # the resize message may arrive after the shell started: wait for it, not for a time
+    script = ('i=0; while [ "$(stty size)" = "0 0" ] && [ $i -lt 400 ]; do i=$((i+1)); '
+              'sleep 0.05; done; stty size')
+    url = exec_url(d, cid, ["sh", "-c", script], tty=True, stdin=True)
     r = ks.spdy_remotecommand(url, stdin=b"", stdin_close=False, tty=True, resize=(100, 40))
-    known_exec_bug(r)
-    if r["stdout"].startswith(b"stty: standard input"):
-        # seen with hull-oci: TIOCGWINSZ on the exec pty fails inside the container (ECHILD)
-        pytest.xfail("container pty: stty cannot read the window size: %r" % r["stdout"][:80])
     assert r["stdout"].replace(b"\r", b"") == b"40 100\n"
 
 
 def test_attach_stdout(env):
     d = env
-    try:
-        pod, cfg = run_pod(d, "attachpod")
-        cid = create(d, pod, cfg, "ticker",
-                     ["sh", "-c", "sleep 1; for i in 1 2 3; do echo tick $i; sleep 0.2; done"])
-    except grpc.RpcError as e:
-        pytest.skip("pods/containers unavailable: %s" % e.details())
+    pod, cfg = run_pod(d, "attachpod")
+    # the ticks start once the attached client wrote a line: none is printed before the attach
+    cid = create(d, pod, cfg, "ticker",
+                 ["sh", "-c", "read go; for i in 1 2 3; do echo tick $i; done"],
+                 stdin=True, stdin_once=True)
     cri.start_container(d, cid)
-    url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdout=True, stderr=True)).url
-    r = ks.spdy_remotecommand(url)
+    url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdin=True, stdout=True,
+                                            stderr=True)).url
+    r = ks.spdy_remotecommand(url, stdin=b"go\n")
     assert r["stdout"] == b"tick 1\ntick 2\ntick 3\n"
 
 
@@ -198,15 +166,9 @@ def _pod_netns(d, pod):
 
 @pytest.fixture(scope="module")
 def http_pod(env, tmp_path_factory):
-    if not shutil.which("nsenter") or not shutil.which("busybox"):
-        pytest.skip("needs nsenter and busybox")
-    try:
-        pod, _ = run_pod(env, "httppod")
-    except grpc.RpcError as e:
-        pytest.skip("RunPodSandbox failed: %s" % e.details())
+    pod, _ = run_pod(env, "httppod")
     netns = _pod_netns(env, pod)
-    if netns is None:
-        pytest.skip("pod network namespace not found under the state dir")
+    assert netns is not None, "pod network namespace not found under the state dir"
     www = tmp_path_factory.mktemp("www")
     (www / "index.html").write_text("hello from the pod\n")
     httpd = subprocess.Popen(["nsenter", "--net=" + netns, "busybox", "httpd", "-f", "-p",
@@ -245,11 +207,8 @@ def test_portforward_websocket(http_pod):
 
 def test_attach_ends_when_the_pod_stops(env):
     d = env
-    try:
-        pod, cfg = run_pod(d, "stoppod")
-        cid = create(d, pod, cfg, "loop", ["sh", "-c", "while true; do echo x; sleep 0.1; done"])
-    except grpc.RpcError as e:
-        pytest.skip("pods/containers unavailable: %s" % e.details())
+    pod, cfg = run_pod(d, "stoppod")
+    cid = create(d, pod, cfg, "loop", ["sh", "-c", "while true; do echo x; sleep 0.1; done"])
     cri.start_container(d, cid)
     wait_state(d, cid, pb.CONTAINER_RUNNING)
     url = d.runtime.Attach(pb.AttachRequest(container_id=cid, stdout=True, stderr=True)).url

@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 import k8sstream as ks
+from cri import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -45,13 +46,16 @@ class Harness:
 
     def baseline(self, timeout=10):
         """Stats once no session is left over from an earlier test."""
-        deadline = time.time() + timeout
-        while True:
-            st = self.stats()
-            if st["sessions"] == 0 or time.time() > deadline:
-                time.sleep(0.1)  # a finished session's thread is a moment from gone
-                return self.stats()
-            time.sleep(0.05)
+        # no session, and the same counts on three looks in a row (a finished session's thread
+        # is gone a moment after the session)
+        seen = []
+
+        def quiet():
+            seen.append(self.stats())
+            last = seen[-3:]
+            return len(last) == 3 and last[0]["sessions"] == 0 and \
+                all(x == last[0] for x in last) and last[0]
+        return wait_for(quiet, timeout=timeout, what="no stream session left")
 
     def settle(self, before, timeout=10):
         """Waits until sessions are gone and fds/threads are back to `before`."""
@@ -182,14 +186,28 @@ def test_exec_exit_code_3(harness, transport):
 @pytest.mark.parametrize("transport", ["spdy", "websocket"])
 def test_exec_tty_resize(harness, transport):
     """The initial size and a later resize reach the pty (`stty size` sees both)."""
-    url = harness.url(kind="exec", cmd=["sh", "-c", "stty size; read x; stty size"], tty=True,
-                      stdin=True, stdout=True)
+    # the first size is printed once it arrived (the process may start before it); the second
+    # after we saw the first and sent the resize, then a line
+    script = ('while [ "$(stty size)" = "0 0" ]; do sleep 0.05; done; stty size; read x; '
+              'stty size')
+    url = harness.url(kind="exec", cmd=["sh", "-c", script], tty=True, stdin=True, stdout=True)
     if transport == "spdy":
-        def later(conn, streams):
-            time.sleep(0.3)
-            streams["resize"].write(json.dumps({"Width": 132, "Height": 50}).encode())
-        r = ks.spdy_remotecommand(url, stdin=b"\n", tty=True, resize=(100, 40),
-                                  on_ready=later)
+        c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
+        c.create_stream([("streamType", "error")]).close()
+        stdin = c.create_stream([("streamType", "stdin")])
+        stdout = c.create_stream([("streamType", "stdout")])
+        resize = c.create_stream([("streamType", "resize")])
+        resize.write(json.dumps({"Width": 100, "Height": 40}).encode())
+        out = b""
+        while b"40 100" not in out:
+            chunk = stdout.read(timeout=20)
+            assert chunk, out
+            out += chunk
+        resize.write(json.dumps({"Width": 132, "Height": 50}).encode())
+        stdin.write(b"\n")
+        out += stdout.read_all(timeout=20)
+        c.close()
+        r = {"stdout": out}
     else:
         ws = ks.WebSocket(url, ["v5.channel.k8s.io"])
         out = b""
@@ -393,8 +411,8 @@ def test_client_disconnect_kills_exec(harness):
     c = ks.SpdyConnection(url, ["v4.channel.k8s.io"])
     c.create_stream([("streamType", "error")])
     c.create_stream([("streamType", "stdout")])
-    time.sleep(0.3)
-    assert harness.stats()["sessions"] == 1
+    # the session starts once the server has every stream it expects
+    wait_for(lambda: harness.stats()["sessions"] == 1, timeout=10, what="the exec session")
     c.close()
     after = harness.settle(before)
     assert (after["fds"], after["threads"], after["sessions"]) == \

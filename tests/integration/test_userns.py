@@ -230,10 +230,21 @@ def test_pod_user_namespace_shared_pid_and_net(d, handler):
     assert sh(d, c2, "cat /proc/1/cmdline")[1].startswith("hull-pause")
 
 
+def test_pod_user_namespace_any_length(d):
+    """A mapping of another length than kubelet's 65536 (critest v1.37 maps 100000 ids from
+    host id 1000): the container sees exactly that mapping."""
+    os.chmod(d.base, 0o711)
+    m = [pb.IDMapping(host_id=300000, container_id=0, length=100000)]
+    pod, pcfg = userns_pod(d, "uns-len", "hull-oci", uids=m, gids=m)
+    c = start(d, pod, pcfg, "one")
+    out = sh(d, c, "cat /proc/self/uid_map /proc/self/gid_map")[1].split()
+    assert out == ["0", "300000", "100000"] * 2, out
+
+
 @pytest.mark.parametrize("uids,gids,mode,needle", [
     ([pb.IDMapping(host_id=200000, container_id=0, length=65536)] * 2, None, pb.POD, "exactly one"),
     ([pb.IDMapping(host_id=200000, container_id=1, length=65536)], None, pb.POD, "container id 0"),
-    ([pb.IDMapping(host_id=200000, container_id=0, length=1000)], None, pb.POD, "length"),
+    ([pb.IDMapping(host_id=200000, container_id=0, length=0)], None, pb.POD, "length 0"),
     ([pb.IDMapping(host_id=0, container_id=0, length=65536)], None, pb.POD, "host id 0"),
     ([pb.IDMapping(host_id=4294960000, container_id=0, length=65536)], None, pb.POD, "past"),
     ([], [], pb.POD, "exactly one"),

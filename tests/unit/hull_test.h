@@ -1,10 +1,17 @@
-/* Helpers for the C unit tests (cmocka): assertions on functions that return 0 or a negative
- * errno and fill a hull_error_t, printing the error message when they fail.  Include after
- * <cmocka.h> and common/common.h. */
+/* The C unit tests' kit (cmocka): assertions on functions that return 0 or a negative errno
+ * and fill a hull_error_t, printing the error message when they fail; fixtures for temporary
+ * directories and files.  Include after <cmocka.h>. */
 #ifndef HULL_TESTS_UNIT_HULL_TEST_H
 #define HULL_TESTS_UNIT_HULL_TEST_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
 
 /* Asserts that `call` returned 0; on failure prints the call, what it returned and the message
  * of the hull_error_t variable `err` (which the call filled). */
@@ -32,5 +39,41 @@
         }                                                                                          \
         hull_error_free(&(err));                                                                   \
     } while (0)
+
+/* A new empty directory /tmp/hull-<tag>-XXXXXX; returns its path (free it).  Fails the test
+ * when it cannot be made. */
+static inline char *hull_test_tmpdir(const char *tag)
+{
+    char *tmpl = xasprintf("/tmp/hull-%s-XXXXXX", tag);
+    if (!mkdtemp(tmpl)) {
+        print_error("mkdtemp %s: %s\n", tmpl, strerror(errno));
+        free(tmpl);
+        fail();
+    }
+    return tmpl;
+}
+
+/* Writes text to path (created or truncated, then given mode).  Fails the test on any error. */
+static inline void hull_test_write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        print_error("open %s: %s\n", path, strerror(errno));
+        fail();
+    }
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    close(fd);
+    assert_int_equal(n, (ssize_t)len);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* hull_test_write_file of dir/name. */
+static inline void hull_test_write_at(const char *dir, const char *name, const char *text)
+{
+    char *p = hull_path_join(dir, name);
+    hull_test_write_file(p, text, 0644);
+    free(p);
+}
 
 #endif

@@ -17,23 +17,6 @@
 #include "cni/cni.h"
 #include "server/sandbox.h"
 
-static char *mkdtemp_dir(void)
-{
-    char tmpl[] = "/tmp/hull-cni-test-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return xstrdup(d);
-}
-
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    chmod(path, mode);
-}
-
 static char *read_text(const char *path)
 {
     char *buf = NULL;
@@ -97,7 +80,7 @@ static void test_parse_invalid(void **state)
 static void test_load_dir_order_and_skip(void **state)
 {
     (void)state;
-    _cleanup_free_ char *d = mkdtemp_dir();
+    _cleanup_free_ char *d = hull_test_tmpdir("cni");
     hull_error_t err = NULL;
     struct cni_network *n = NULL;
     assert_int_equal(cni_network_load_dir(d, &n, &err), -ENOENT);
@@ -108,10 +91,11 @@ static void test_load_dir_order_and_skip(void **state)
     _cleanup_free_ char *b = hull_path_join(d, "10-b.conf");
     _cleanup_free_ char *c = hull_path_join(d, "20-a.conflist");
     _cleanup_free_ char *x = hull_path_join(d, "00-ignored.txt");
-    write_text(a, "{broken", 0644);
-    write_text(b, "{\"cniVersion\":\"0.4.0\",\"name\":\"b\",\"type\":\"bridge\"}", 0644);
-    write_text(c, "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
-    write_text(x, "{}", 0644);
+    hull_test_write_file(a, "{broken", 0644);
+    hull_test_write_file(b, "{\"cniVersion\":\"0.4.0\",\"name\":\"b\",\"type\":\"bridge\"}", 0644);
+    hull_test_write_file(
+        c, "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
+    hull_test_write_file(x, "{}", 0644);
     assert_hull_ok(cni_network_load_dir(d, &n, &err), err);
     assert_string_equal(cni_network_name(n), "b"); /* first valid in lexical order */
     cni_network_unref(n);
@@ -126,7 +110,7 @@ static void test_load_dir_order_and_skip(void **state)
 static void test_default_config(void **state)
 {
     (void)state;
-    _cleanup_free_ char *d = mkdtemp_dir();
+    _cleanup_free_ char *d = hull_test_tmpdir("cni");
     hull_error_t err = NULL;
     bool written = false;
     assert_hull_ok(cni_write_default_config(d, "10.77.0.0/16", &written, &err), err);
@@ -218,7 +202,7 @@ struct fake_env {
 
 static void fake_setup(struct fake_env *f)
 {
-    f->base = mkdtemp_dir();
+    f->base = hull_test_tmpdir("cni");
     f->bin = hull_path_join(f->base, "bin");
     f->rec = hull_path_join(f->base, "rec");
     f->cache = hull_path_join(f->base, "cache");
@@ -227,7 +211,7 @@ static void fake_setup(struct fake_env *f)
     const char *types[] = {"first", "second", "third", "failer"};
     for (size_t i = 0; i < 4; i++) {
         _cleanup_free_ char *p = hull_path_join(f->bin, types[i]);
-        write_text(p, fake_plugin, 0755);
+        hull_test_write_file(p, fake_plugin, 0755);
     }
     f->dirs[0] = f->bin;
     f->ex = (struct cni_exec){.plugin_dirs = f->dirs, .n_plugin_dirs = 1, .cache_dir = f->cache};
@@ -380,9 +364,10 @@ static void test_exec_limits(void **state)
     struct fake_env f;
     fake_setup(&f);
     _cleanup_free_ char *big = hull_path_join(f.bin, "big");
-    write_text(big, "#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero | tr '\\0' x\n", 0755);
+    hull_test_write_file(big, "#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero | tr '\\0' x\n",
+                         0755);
     _cleanup_free_ char *slow = hull_path_join(f.bin, "slow");
-    write_text(slow, "#!/bin/sh\nexec sleep 30\n", 0755);
+    hull_test_write_file(slow, "#!/bin/sh\nexec sleep 30\n", 0755);
     struct cni_attachment a = {.container_id = "lim"};
     char *out = NULL;
     hull_error_t err = NULL;
@@ -401,7 +386,7 @@ static void test_exec_limits(void **state)
 static void test_manager_readiness(void **state)
 {
     (void)state;
-    _cleanup_free_ char *d = mkdtemp_dir();
+    _cleanup_free_ char *d = hull_test_tmpdir("cni");
     _cleanup_free_ char *cache = hull_path_join(d, "cache");
     _cleanup_free_ char *conf = hull_path_join(d, "conf");
     mkdir(conf, 0755);
@@ -416,9 +401,10 @@ static void test_manager_readiness(void **state)
     free(reason);
     free(msg);
     _cleanup_free_ char *f = hull_path_join(conf, "10-x.conflist");
-    write_text(f, "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
+    hull_test_write_file(
+        f, "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"plugins\":[{\"type\":\"x\"}]}", 0644);
     assert_true(cni_manager_ready(m, &reason, &msg));
-    write_text(f, "{oops", 0644);
+    hull_test_write_file(f, "{oops", 0644);
     assert_false(cni_manager_ready(m, &reason, &msg));
     assert_non_null(strstr(msg, "10-x.conflist"));
     free(reason);
@@ -452,18 +438,18 @@ static void test_resolv_conf(void **state)
 static void test_cgroup_v1_fixture(void **state)
 {
     (void)state;
-    _cleanup_free_ char *root = mkdtemp_dir();
+    _cleanup_free_ char *root = hull_test_tmpdir("cni");
     const char *ctrls[] = {"memory", "cpu", "cpuset", "pids"};
     for (size_t i = 0; i < 4; i++) {
         _cleanup_free_ char *d = hull_path_join(root, ctrls[i]);
         mkdir(d, 0755);
         _cleanup_free_ char *p = hull_path_join(d, "cgroup.procs");
-        write_text(p, "", 0644);
+        hull_test_write_file(p, "", 0644);
     }
     _cleanup_free_ char *cs = xasprintf("%s/cpuset/cpuset.cpus", root);
-    write_text(cs, "0-1\n", 0644);
+    hull_test_write_file(cs, "0-1\n", 0644);
     _cleanup_free_ char *cm = xasprintf("%s/cpuset/cpuset.mems", root);
-    write_text(cm, "0\n", 0644);
+    hull_test_write_file(cm, "0\n", 0644);
     _cleanup_free_ char *unified = hull_path_join(root, "unified");
     mkdir(unified, 0755);
     _cleanup_free_ char *link = hull_path_join(root, "cpuacct");
@@ -500,11 +486,11 @@ static void test_cgroup_v1_fixture(void **state)
 static void test_cgroup_v2_fixture(void **state)
 {
     (void)state;
-    _cleanup_free_ char *root = mkdtemp_dir();
+    _cleanup_free_ char *root = hull_test_tmpdir("cni");
     _cleanup_free_ char *ctl = hull_path_join(root, "cgroup.controllers");
-    write_text(ctl, "cpuset cpu io memory pids\n", 0644);
+    hull_test_write_file(ctl, "cpuset cpu io memory pids\n", 0644);
     _cleanup_free_ char *sub = hull_path_join(root, "cgroup.subtree_control");
-    write_text(sub, "", 0644);
+    hull_test_write_file(sub, "", 0644);
     hull_error_t err = NULL;
     bool created = false;
     assert_hull_ok(sandbox_cgroup_create(root, 2, "/hull/pod-x", &created, &err), err);
@@ -521,7 +507,7 @@ static void test_cgroup_v2_fixture(void **state)
     _cleanup_free_ char *pdir = xasprintf("%s/hull/pod-x/pause", root);
     mkdir(pdir, 0755);
     _cleanup_free_ char *procs = xasprintf("%s/hull/pod-x/pause/cgroup.procs", root);
-    write_text(procs, "", 0644);
+    hull_test_write_file(procs, "", 0644);
     assert_hull_ok(sandbox_cgroup_add_pid(root, 2, "/hull/pod-x", 1234, &err), err);
     _cleanup_free_ char *pid = read_text(procs);
     assert_string_equal(pid, "1234");
@@ -536,7 +522,7 @@ static void test_ns_create_remove(void **state)
     (void)state;
     if (geteuid() != 0)
         skip();
-    _cleanup_free_ char *d = mkdtemp_dir();
+    _cleanup_free_ char *d = hull_test_tmpdir("cni");
     _cleanup_free_ char *net = xasprintf("%s/net/x", d);
     _cleanup_free_ char *uts = xasprintf("%s/uts/x", d);
     struct cni_sysctl sc[] = {{"net.ipv4.ip_unprivileged_port_start", "77"}};

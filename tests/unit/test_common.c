@@ -34,14 +34,6 @@ static int write_new_file(const char *path, const char *s)
     return n == (ssize_t)strlen(s) ? 0 : -EIO;
 }
 
-static char *make_tmpdir(void)
-{
-    char tmpl[] = "/tmp/hull-unit-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return xstrdup(d);
-}
-
 static void test_error_chain(void **state)
 {
     hull_error_t err = NULL;
@@ -73,7 +65,7 @@ static void test_path_join(void **state)
 
 static void test_atomic_write_and_bounded_read(void **state)
 {
-    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
     _cleanup_free_ char *p = hull_path_join(dir, "f.json");
     hull_error_t err = NULL;
     assert_hull_ok(hull_write_file_atomic(p, "hello", 5, 0600, &err), err);
@@ -101,7 +93,7 @@ static void test_atomic_write_and_bounded_read(void **state)
 static void test_atomic_write_refuses_symlinked_temp(void **state)
 {
     /* a symlink planted at the temp name must not redirect the write */
-    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
     _cleanup_free_ char *target = hull_path_join(dir, "victim");
     _cleanup_free_ char *tmp = hull_path_join(dir, ".f.tmp");
     _cleanup_free_ char *p = hull_path_join(dir, "f");
@@ -119,8 +111,8 @@ static void test_atomic_write_refuses_symlinked_temp(void **state)
 
 static void test_mkdir_p_and_rm_rf_do_not_follow_symlinks(void **state)
 {
-    _cleanup_free_ char *dir = make_tmpdir();
-    _cleanup_free_ char *outside = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
+    _cleanup_free_ char *outside = hull_test_tmpdir("unit");
     _cleanup_free_ char *deep = hull_path_join(dir, "a/b/c");
     hull_error_t err = NULL;
     assert_hull_ok(hull_mkdir_p(deep, 0700, &err), err);
@@ -144,8 +136,8 @@ static void test_rm_rf_deep_tree(void **state)
 {
     /* 5000 levels: deeper than any recursion limit and far beyond PATH_MAX; each level
      * holds a file, a symlink to a kept directory outside and (at some) a wide sibling */
-    _cleanup_free_ char *dir = make_tmpdir();
-    _cleanup_free_ char *outside = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
+    _cleanup_free_ char *outside = hull_test_tmpdir("unit");
     _cleanup_free_ char *keep = hull_path_join(outside, "keep");
     hull_error_t err = NULL;
     assert_int_equal(hull_write_file_atomic(keep, "x", 1, 0600, &err), 0);
@@ -183,8 +175,8 @@ static void test_rm_rf_deep_tree(void **state)
 static void test_rm_rf_stops_at_same_fs_bind_mount(void **state)
 {
     (void)state;
-    _cleanup_free_ char *dir = make_tmpdir();
-    _cleanup_free_ char *outside = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
+    _cleanup_free_ char *outside = hull_test_tmpdir("unit");
     _cleanup_free_ char *keep = hull_path_join(outside, "sub/keep");
     _cleanup_free_ char *sub = hull_path_join(outside, "sub");
     _cleanup_free_ char *top = hull_path_join(dir, "t");
@@ -233,7 +225,7 @@ static void test_rm_rf_wide_tree(void **state)
 {
     /* many sibling directories near the top and far below it (beyond the directory streams
      * kept open, where parents are reopened through "..") */
-    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
     _cleanup_free_ char *top = hull_path_join(dir, "t");
     hull_error_t err = NULL;
     assert_int_equal(mkdir(top, 0700), 0);
@@ -411,7 +403,7 @@ static void test_strv(void **state)
 
 static void test_atomic_write_flags(void **state)
 {
-    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
     _cleanup_free_ char *p = hull_path_join(dir, "state.json");
     hull_error_t err = NULL;
     assert_hull_ok(hull_write_file_atomic_flags(p, "one", 3, 0640,
@@ -537,7 +529,7 @@ static char *cg_fixture(const char *name)
 static void test_open_in_root(void **state)
 {
     (void)state;
-    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
     _cleanup_free_ char *root = hull_path_join(dir, "root");
     _cleanup_free_ char *etc = hull_path_join(root, "etc");
     assert_int_equal(mkdir(root, 0755), 0);

@@ -560,6 +560,74 @@ static void test_unpack_entry_cap(void **state)
     assert_int_equal(r, 0);
 }
 
+/* The image budget is shared by the layers of one image: each file costs its size plus one
+ * 4 KiB entry; the file that would overdraw it fails with EFBIG before it is written. */
+static void test_unpack_image_budget(void **state)
+{
+    struct fx *f = *state;
+    int64_t budget = 2 * (4096 + 100) + 50; /* two 100-byte files, not a third */
+    struct image_unpack_limits lim = {.image_budget = &budget};
+    struct tarb t;
+    tar_begin(&t, 1);
+    char data[101];
+    memset(data, 'x', 100);
+    data[100] = '\0';
+    tar_add(&t, "one", AE_IFREG, 0644, data, NULL, false);
+    int fd = tar_fd(&t);
+    hull_error_t err = NULL;
+    struct image_unpack_stats st = {0};
+    assert_int_equal(image_unpack_layer_limited(fd, f->dirfd, NULL, &lim, &st, &err), 0);
+    close(fd);
+    tar_begin(&t, 1);
+    tar_add(&t, "two", AE_IFREG, 0644, data, NULL, false);
+    tar_add(&t, "three", AE_IFREG, 0644, data, NULL, false);
+    fd = tar_fd(&t);
+    int r = image_unpack_layer_limited(fd, f->dirfd, NULL, &lim, &st, &err);
+    close(fd);
+    assert_int_equal(r, -EFBIG);
+    assert_non_null(strstr(err->msg, "max_image_size"));
+    assert_non_null(strstr(err->msg, "\"three\""));
+    hull_error_free(&err);
+    assert_true(exists_in(f->layer, "two"));
+    assert_false(exists_in(f->layer, "three"));
+}
+
+/* A free-space floor larger than the filesystem refuses the first file with ENOSPC; an
+ * abort callback that says stop ends the unpack with ECANCELED. */
+static bool always(void *arg)
+{
+    (*(int *)arg)++;
+    return true;
+}
+
+static void test_unpack_min_free_and_abort(void **state)
+{
+    struct fx *f = *state;
+    struct image_unpack_limits lim = {.min_free = UINT64_MAX / 4};
+    struct tarb t;
+    tar_begin(&t, 1);
+    tar_add(&t, "big", AE_IFREG, 0644, "0123456789", NULL, false);
+    int fd = tar_fd(&t);
+    hull_error_t err = NULL;
+    int r = image_unpack_layer_limited(fd, f->dirfd, NULL, &lim, NULL, &err);
+    close(fd);
+    assert_int_equal(r, -ENOSPC);
+    assert_non_null(strstr(err->msg, "image_fs_min_free"));
+    hull_error_free(&err);
+    assert_false(exists_in(f->layer, "big"));
+    int calls = 0;
+    struct image_unpack_limits ab = {.abort = always, .abort_arg = &calls};
+    tar_begin(&t, 1);
+    tar_add(&t, "never", AE_IFREG, 0644, "0123456789", NULL, false);
+    fd = tar_fd(&t);
+    r = image_unpack_layer_limited(fd, f->dirfd, NULL, &ab, NULL, &err);
+    close(fd);
+    assert_int_equal(r, -ECANCELED);
+    assert_true(calls > 0);
+    hull_error_free(&err);
+    assert_false(exists_in(f->layer, "never"));
+}
+
 /* SECURITY.md: layer unpack writes outside the root — one test per hostile entry kind. */
 static void test_hostile_dotdot(void **state)
 {
@@ -818,6 +886,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_fuzz, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpack_entry_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_image_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpack_min_free_and_abort, setup, teardown),
     };
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }

@@ -22,12 +22,6 @@ static char base[64];
 static char diff_ids[NLAYERS][72];
 static char image_id[72];
 
-static void write_file(const char *path, const char *data)
-{
-    hull_error_t err = NULL;
-    assert_hull_ok(hull_write_file_atomic(path, data, strlen(data), 0644, &err), err);
-}
-
 static void mkdirs(const char *path)
 {
     hull_error_t err = NULL;
@@ -69,15 +63,15 @@ static void build_store(void)
         snprintf(p, sizeof(p), "%s/images/layers/%.64s/diff", base, diff_ids[i] + 7);
         mkdirs(p);
         snprintf(q, sizeof(q), "%s/f%d", p, i);
-        write_file(q, content);
+        hull_test_write_file(q, content, 0644);
         snprintf(q, sizeof(q), "%s/common", p);
-        write_file(q, content);
+        hull_test_write_file(q, content, 0644);
         snprintf(p, sizeof(p), "%s/images/layers/%.64s/layer.json", base, diff_ids[i] + 7);
         char json[256];
         snprintf(json, sizeof(json),
                  "{\"diff_id\":\"%.71s\",\"short\":\"S%08dXX\",\"size\":10,\"entries\":2}",
                  diff_ids[i], i);
-        write_file(p, json);
+        hull_test_write_file(p, json, 0644);
     }
     hull_jw_end_array(&cfg);
     hull_jw_end_object(&cfg);
@@ -87,7 +81,7 @@ static void build_store(void)
     hull_jw_free(&cfg);
     image_sha256_digest(cj, len, image_id);
     snprintf(p, sizeof(p), "%s/images/blobs/sha256/%s", base, image_id + 7);
-    write_file(p, cj);
+    hull_test_write_file(p, cj, 0644);
     free(cj);
 
     struct hull_json_writer w;
@@ -114,7 +108,7 @@ static void build_store(void)
     char *rec = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
     snprintf(p, sizeof(p), "%s/images/images/%s.json", base, image_id + 7);
-    write_file(p, rec);
+    hull_test_write_file(p, rec, 0644);
     free(rec);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "oci/oci.h"
+#include "tests/unit/hull_test.h"
 
 #define FIXTURES "tests/fixtures/cgroup"
 
@@ -27,23 +28,6 @@ static char *fixture(const char *name)
         fail();
     }
     return text;
-}
-
-static char *mkdtemp_dir(void)
-{
-    char tmpl[] = "/tmp/hull-oci-cg-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return xstrdup(d);
-}
-
-static void put(const char *dir, const char *file, const char *text)
-{
-    _cleanup_free_ char *p = hull_path_join(dir, file);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
 }
 
 static char *get(const char *dir, const char *file)
@@ -198,13 +182,13 @@ static void test_weights(void **state)
 
 static char *v2_tree(char **leaf)
 {
-    char *base = mkdtemp_dir();
-    put(base, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
-    put(base, "cgroup.subtree_control", "");
+    char *base = hull_test_tmpdir("oci-cg");
+    hull_test_write_at(base, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+    hull_test_write_at(base, "cgroup.subtree_control", "");
     _cleanup_free_ char *mid = hull_path_join(base, "hull");
     assert_int_equal(mkdir(mid, 0755), 0);
-    put(mid, "cgroup.controllers", "cpuset cpu io memory pids\n");
-    put(mid, "cgroup.subtree_control", "");
+    hull_test_write_at(mid, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    hull_test_write_at(mid, "cgroup.subtree_control", "");
     *leaf = hull_path_join(mid, "ctr");
     assert_int_equal(mkdir(*leaf, 0755), 0);
     static const char *const files[] = {"memory.max",
@@ -227,8 +211,8 @@ static char *v2_tree(char **leaf)
                                         "cgroup.controllers",
                                         NULL};
     for (size_t i = 0; files[i]; i++)
-        put(*leaf, files[i], "");
-    put(*leaf, "cpu.max", "max 100000\n");
+        hull_test_write_at(*leaf, files[i], "");
+    hull_test_write_at(*leaf, "cpu.max", "max 100000\n");
     return base;
 }
 
@@ -331,17 +315,18 @@ static void test_v2_freeze_oom_pids(void **state)
     cg.dirs[0].path = xstrdup(leaf);
     cg.dirs[0].mount = xstrdup(base);
     hull_error_t err = NULL;
-    put(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
+    hull_test_write_at(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
     assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
     assert_file(leaf, "cgroup.freeze", "1");
     bool frozen = false;
     assert_int_equal(oci_cgroup_is_frozen(&cg, &frozen), 0);
     assert_true(frozen);
     uint64_t n = 99;
-    put(leaf, "memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
+    hull_test_write_at(leaf, "memory.events",
+                       "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
     assert_int_equal(oci_cgroup_oom_kills(&cg, &n), 0);
     assert_int_equal(n, 2);
-    put(leaf, "cgroup.procs", "12\n34\n");
+    hull_test_write_at(leaf, "cgroup.procs", "12\n34\n");
     pid_t *pids = NULL;
     size_t np = 0;
     assert_int_equal(oci_cgroup_pids(&cg, &pids, &np, &err), 0);
@@ -358,9 +343,9 @@ static void test_v2_freeze_oom_pids(void **state)
 static void test_v1_memory_and_cpuset(void **state)
 {
     (void)state;
-    char *base = mkdtemp_dir();
-    put(base, "cpuset.cpus", "0-3\n");
-    put(base, "cpuset.mems", "0\n");
+    char *base = hull_test_tmpdir("oci-cg");
+    hull_test_write_at(base, "cpuset.cpus", "0-3\n");
+    hull_test_write_at(base, "cpuset.mems", "0\n");
     _cleanup_free_ char *leaf = hull_path_join(base, "ctr");
     assert_int_equal(mkdir(leaf, 0755), 0);
     static const char *const files[] = {"memory.limit_in_bytes",
@@ -376,8 +361,8 @@ static void test_v1_memory_and_cpuset(void **state)
                                         "cpu.cfs_period_us",
                                         NULL};
     for (size_t i = 0; files[i]; i++)
-        put(leaf, files[i], "");
-    put(leaf, "memory.memsw.limit_in_bytes", "9223372036854771712\n");
+        hull_test_write_at(leaf, files[i], "");
+    hull_test_write_at(leaf, "memory.memsw.limit_in_bytes", "9223372036854771712\n");
     hull_error_t err = NULL;
     yajl_val res = parse("{\"memory\":{\"limit\":1000,\"swap\":2000,\"reservation\":500,"
                          "\"swappiness\":5,\"disableOOMKiller\":true},"
@@ -433,15 +418,15 @@ static void test_mixed_hybrid(void **state)
     /* the same layout on fixture trees: a v1 memory and devices dir, a cgroup2 dir */
     _cleanup_free_ char *leaf = NULL;
     _cleanup_free_ char *base = v2_tree(&leaf);
-    put(leaf, "cgroup.controllers", "cpuset cpu io pids\n");
+    hull_test_write_at(leaf, "cgroup.controllers", "cpuset cpu io pids\n");
     _cleanup_free_ char *mem = hull_path_join(base, "v1mem");
     assert_int_equal(mkdir(mem, 0755), 0);
-    put(mem, "memory.limit_in_bytes", "");
-    put(mem, "memory.soft_limit_in_bytes", "");
+    hull_test_write_at(mem, "memory.limit_in_bytes", "");
+    hull_test_write_at(mem, "memory.soft_limit_in_bytes", "");
     _cleanup_free_ char *dev = hull_path_join(base, "v1dev");
     assert_int_equal(mkdir(dev, 0755), 0);
-    put(dev, "devices.allow", "");
-    put(dev, "devices.deny", "");
+    hull_test_write_at(dev, "devices.allow", "");
+    hull_test_write_at(dev, "devices.deny", "");
     struct oci_cgroup cg = {.mode = HULL_CGROUP_HYBRID, .n = 3};
     cg.dirs = xmalloc0(3 * sizeof(*cg.dirs));
     const char *names[] = {"memory", "devices", "unified"};
@@ -465,17 +450,172 @@ static void test_mixed_hybrid(void **state)
     assert_file(leaf, "pids.max", "9");
     assert_file(dev, "devices.deny", "a");
     /* no v1 freezer: cgroup2's cgroup.freeze */
-    put(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
+    hull_test_write_at(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
     assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
     assert_file(leaf, "cgroup.freeze", "1");
     /* plain hybrid (cgroup2 offers no controller): nothing is written there */
-    put(leaf, "cgroup.controllers", "\n");
-    put(leaf, "cpu.max", "max 100000\n");
+    hull_test_write_at(leaf, "cgroup.controllers", "\n");
+    hull_test_write_at(leaf, "cpu.max", "max 100000\n");
     assert_int_equal(oci_cgroup_apply(&cg, res, NULL, true, &err), 0);
     assert_file(leaf, "cpu.max", "max 100000");
     yajl_tree_free(res);
     oci_cgroup_clear(&cg);
     rm_tree(base);
+}
+
+/* systemd driver: slice names, runc's "slice:prefix:name", the unit's cgroup per hierarchy */
+static void test_systemd_names(void **state)
+{
+    (void)state;
+    hull_error_t err = NULL;
+    char *p = NULL;
+    assert_int_equal(hull_systemd_expand_slice("kubepods-burstable-pod1_2.slice", &p, &err), 0);
+    assert_string_equal(p,
+                        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1_2.slice");
+    free(p);
+    assert_int_equal(hull_systemd_expand_slice("system.slice", &p, &err), 0);
+    assert_string_equal(p, "/system.slice");
+    free(p);
+    assert_int_equal(hull_systemd_expand_slice("-.slice", &p, &err), 0);
+    assert_string_equal(p, "/");
+    free(p);
+    static const char *const bad[] = {"a--b.slice", "-a.slice", "a-.slice",   "a/b.slice",
+                                      "a.scope",    ".slice",   "../x.slice", "a:b.slice",
+                                      "",           NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        assert_false(hull_systemd_slice_valid(bad[i]));
+        assert_int_equal(hull_systemd_expand_slice(bad[i], &p, &err), -EINVAL);
+        hull_error_free(&err);
+    }
+    assert_true(hull_systemd_path_form("kubepods.slice"));
+    assert_true(hull_systemd_path_form("kubepods.slice:hull:abc"));
+    assert_false(hull_systemd_path_form("/kubepods/pod1"));
+    assert_false(hull_systemd_path_form(""));
+
+    char *slice = NULL, *unit = NULL;
+    assert_int_equal(hull_systemd_parse_path("kubepods-besteffort.slice:hull:abc", NULL, "x",
+                                             &slice, &unit, &err),
+                     0);
+    assert_string_equal(slice, "kubepods-besteffort.slice");
+    assert_string_equal(unit, "hull-abc.scope");
+    free(slice);
+    free(unit);
+    /* runc's defaults: empty slice is system.slice, empty path takes the prefix and id */
+    assert_int_equal(hull_systemd_parse_path(":p:n", NULL, "x", &slice, &unit, &err), 0);
+    assert_string_equal(slice, "system.slice");
+    assert_string_equal(unit, "p-n.scope");
+    free(slice);
+    free(unit);
+    assert_int_equal(hull_systemd_parse_path("", "hull-oci", "c1", &slice, &unit, &err), 0);
+    assert_string_equal(slice, "system.slice");
+    assert_string_equal(unit, "hull-oci-c1.scope");
+    free(slice);
+    free(unit);
+    assert_int_equal(hull_systemd_parse_path("a.slice::b-c.slice", NULL, "x", &slice, &unit, &err),
+                     0);
+    assert_string_equal(unit, "b-c.slice");
+    free(slice);
+    free(unit);
+    static const char *const bad_paths[] = {"/a/b",        "a.slice:x",      "a.slice:x:y:z",
+                                            "a.scope:x:y", "a.slice:x:../y", "a.slice:x:y/z",
+                                            NULL};
+    for (size_t i = 0; bad_paths[i]; i++) {
+        assert_int_equal(hull_systemd_parse_path(bad_paths[i], NULL, "x", &slice, &unit, &err),
+                         -EINVAL);
+        assert_null(unit);
+        hull_error_free(&err);
+    }
+    assert_int_equal(hull_systemd_cgroup_of("k-p1.slice:hull:abc", &p, &err), 0);
+    assert_string_equal(p, "/k.slice/k-p1.slice/hull-abc.scope");
+    free(p);
+    assert_int_equal(hull_systemd_cgroup_of("k-p1.slice", &p, &err), 0);
+    assert_string_equal(p, "/k.slice/k-p1.slice");
+    free(p);
+
+    /* the unit's cgroup below each hierarchy's root (v2 and v1 fixtures) */
+    static const char *const fixtures[] = {"mountinfo-v2", "mountinfo-v1", NULL};
+    for (size_t f = 0; fixtures[f]; f++) {
+        _cleanup_free_ char *mi = fixture(fixtures[f]);
+        struct hull_cgroup_layout l;
+        hull_cgroup_layout_parse(mi, NULL, &l);
+        struct oci_cgroup cg;
+        assert_int_equal(oci_cgroup_systemd_resolve(&l, "k-p1.slice:hull:abc", "abc", &cg, &err),
+                         0);
+        assert_string_equal(cg.systemd_unit, "hull-abc.scope");
+        assert_string_equal(cg.systemd_slice, "k-p1.slice");
+        assert_true(cg.n >= 1);
+        for (size_t i = 0; i < cg.n; i++) {
+            _cleanup_free_ char *want =
+                hull_path_join(cg.dirs[i].mount, "k.slice/k-p1.slice/hull-abc.scope");
+            assert_string_equal(cg.dirs[i].path, want);
+        }
+        oci_cgroup_clear(&cg);
+        hull_cgroup_layout_clear(&l);
+    }
+}
+
+static uint64_t prop_u64(const struct hull_systemd_props *p, const char *name)
+{
+    const struct hull_systemd_prop *e = hull_systemd_props_find(p, name);
+    assert_non_null(e);
+    assert_int_equal(e->type, HULL_SD_U64);
+    return e->u64;
+}
+
+/* runtime-spec resources -> unit properties (the values runc sends) */
+static void test_systemd_props(void **state)
+{
+    (void)state;
+    hull_error_t err = NULL;
+    yajl_val res = NULL;
+    assert_int_equal(hull_json_parse("{\"memory\":{\"limit\":104857600,\"swap\":209715200,"
+                                     "\"reservation\":1048576},"
+                                     "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000,"
+                                     "\"cpus\":\"0-2,9\",\"mems\":\"0\"},"
+                                     "\"pids\":{\"limit\":77},\"blockIO\":{\"weight\":500}}",
+                                     "r", &res, &err),
+                     0);
+    struct hull_systemd_props p = {0};
+    assert_int_equal(oci_cgroup_systemd_props(res, &p, &err), 0);
+    assert_int_equal(prop_u64(&p, "MemoryMax"), 104857600);
+    assert_int_equal(prop_u64(&p, "MemorySwapMax"), 104857600);
+    assert_int_equal(prop_u64(&p, "MemoryLow"), 1048576);
+    assert_int_equal(prop_u64(&p, "CPUWeight"), 39);
+    assert_int_equal(prop_u64(&p, "CPUQuotaPerSecUSec"), 500000);
+    assert_int_equal(prop_u64(&p, "CPUQuotaPeriodUSec"), 100000);
+    assert_int_equal(prop_u64(&p, "TasksMax"), 77);
+    assert_int_equal(prop_u64(&p, "IOWeight"), oci_cgroup_blkio_to_io_weight(500));
+    const struct hull_systemd_prop *cpus = hull_systemd_props_find(&p, "AllowedCPUs");
+    assert_non_null(cpus);
+    assert_int_equal(cpus->type, HULL_SD_BYTES);
+    assert_int_equal(cpus->n_bytes, 2);
+    assert_int_equal(cpus->bytes[0], 0x07);
+    assert_int_equal(cpus->bytes[1], 0x02);
+    const struct hull_systemd_prop *mems = hull_systemd_props_find(&p, "AllowedMemoryNodes");
+    assert_non_null(mems);
+    assert_int_equal(mems->n_bytes, 1);
+    assert_int_equal(mems->bytes[0], 0x01);
+    hull_systemd_props_clear(&p);
+    yajl_tree_free(res);
+
+    /* unlimited values are systemd's infinity; quota rounds up to 10 ms per second */
+    assert_int_equal(hull_json_parse("{\"memory\":{\"limit\":-1,\"swap\":-1},\"cpu\":{\"quota\":"
+                                     "12345,\"period\":100000},\"pids\":{\"limit\":0}}",
+                                     "r", &res, &err),
+                     0);
+    assert_int_equal(oci_cgroup_systemd_props(res, &p, &err), 0);
+    assert_true(prop_u64(&p, "MemoryMax") == UINT64_MAX);
+    assert_true(prop_u64(&p, "MemorySwapMax") == UINT64_MAX);
+    assert_true(prop_u64(&p, "TasksMax") == UINT64_MAX);
+    assert_int_equal(prop_u64(&p, "CPUQuotaPerSecUSec"), 130000);
+    hull_systemd_props_clear(&p);
+    yajl_tree_free(res);
+
+    assert_int_equal(hull_json_parse("{\"cpu\":{\"cpus\":\"1-x\"}}", "r", &res, &err), 0);
+    assert_int_equal(oci_cgroup_systemd_props(res, &p, &err), -EINVAL);
+    hull_error_free(&err);
+    hull_systemd_props_clear(&p);
+    yajl_tree_free(res);
 }
 
 int main(void)
@@ -491,6 +631,8 @@ int main(void)
         cmocka_unit_test(test_v2_freeze_oom_pids),
         cmocka_unit_test(test_v1_memory_and_cpuset),
         cmocka_unit_test(test_mixed_hybrid),
+        cmocka_unit_test(test_systemd_names),
+        cmocka_unit_test(test_systemd_props),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,19 @@ static long int80_getpid(void)
     __asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
     return ret;
 }
+
+/* Does this kernel have the i386 entry at all (IA32 emulation; off, int 0x80 is a SIGSEGV)?
+ * Without it there is no i386 ABI to get around the filter with. */
+static bool have_i386_entry(void)
+{
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        syscall(SYS_exit_group, int80_getpid() > 0 ? 0 : 1);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 #endif
 
 /* The filter itself, loaded in a child: a native allowed call passes; the same call through
@@ -158,6 +171,11 @@ static void test_filter_denies_other_abis(void **state)
     unsigned short len = 0;
     const void *filter = sandbox_infra_filter(in, &len);
     assert_true(len > 4);
+#if defined(__x86_64__)
+    bool i386 = have_i386_entry();
+    if (!i386)
+        print_message("no i386 entry in this kernel: the int 0x80 check does not apply\n");
+#endif
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -173,7 +191,7 @@ static void test_filter_denies_other_abis(void **state)
 #if defined(__x86_64__)
         if (syscall(0x40000000 | SYS_getpid) != -1 || errno != EPERM)
             bad |= 4; /* x32 */
-        if (int80_getpid() != -EPERM)
+        if (i386 && int80_getpid() != -EPERM)
             bad |= 8; /* i386 */
 #endif
         syscall(SYS_exit_group, bad);

@@ -17,6 +17,7 @@ import time
 import grpc
 
 from conftest import pb
+from cri import pod_config, remove_pod, run_pod, stop_pod  # noqa: F401  (re-exported)
 
 REAL_PLUGINS = "/usr/lib/cni"
 BUSYBOX = "/bin/busybox"
@@ -62,31 +63,12 @@ def rpc_code(excinfo):
     return excinfo.value.code()
 
 
-def pod_config(name, namespace="default", uid=None, attempt=0, **kw):
-    md = pb.PodSandboxMetadata(name=name, namespace=namespace, uid=uid or f"uid-{name}",
-                               attempt=attempt)
-    return pb.PodSandboxConfig(metadata=md, **kw)
-
-
-def kubelet_like(name, pid=pb.CONTAINER, network=pb.POD, ipc=pb.POD, **kw):
-    """A pod config as kubelet sends it (no shared PID namespace unless asked)."""
-    linux = kw.pop("linux", None) or pb.LinuxPodSandboxConfig()
-    linux.security_context.namespace_options.CopyFrom(
-        pb.NamespaceOption(network=network, pid=pid, ipc=ipc))
-    return pod_config(name, linux=linux, **kw)
-
-
-def run_pod(d, config, handler=""):
-    return d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config, runtime_handler=handler),
-                                   timeout=60).pod_sandbox_id
-
-
-def stop_pod(d, pid):
-    d.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid), timeout=60)
-
-
-def remove_pod(d, pid):
-    d.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+def kubelet_like(name, pid=pb.CONTAINER, network=pb.POD, ipc=pb.POD, namespace="default",
+                 uid=None, **kw):
+    """A pod config as kubelet sends it (namespace "default", uid "uid-<name>", no shared PID
+    namespace unless asked)."""
+    return pod_config(name, namespace=namespace, uid=uid or f"uid-{name}", network=network,
+                      pid=pid, ipc=ipc, **kw)
 
 
 def status(d, pid, verbose=False):

@@ -1,0 +1,174 @@
+"""critest --benchmark (cri-tools v1.37.0) against hulld and against containerd's CRI, one after
+the other in one run, with the same parameters and the same images (a local registry behind
+each daemon's docker.io mirror).  The medians of every operation go side by side; critest's raw
+output (its log and its JSON data files) is saved under tests/bench/results/critest/.
+
+critest comes from tests/tools/build-cri-tools.sh (cached in /var/cache/hull-tools/bin); when
+neither the binary nor the script is there, the benchmark says so and skips.
+
+    HULL_BUILD=build /usr/bin/python3 tests/bench/bench_critest.py [--pods 50] [--containers 50]
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from bench_sandbox import cleanup_host, conflist, push_pause_image
+from refs import REPO, have_containerd, pb, percentile, start_containerd, start_hulld, table
+
+from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
+
+VERSION = "v1.37.0"
+TOOLS = os.environ.get("HULL_TOOLS", "/var/cache/hull-tools")
+RESULTS = os.path.join(REPO, "tests", "bench", "results", "critest")
+IMAGE = "docker.io/library/busybox:bench"
+
+
+def find_critest():
+    path = os.path.join(TOOLS, "bin", f"critest-{VERSION}")
+    if os.access(path, os.X_OK):
+        return path
+    script = os.path.join(REPO, "tests", "tools", "build-cri-tools.sh")
+    if os.access(script, os.X_OK):
+        r = subprocess.run([script, "critest"], capture_output=True, text=True)
+        if r.returncode == 0 and os.access(path, os.X_OK):
+            return path
+        print(r.stderr)
+    return None
+
+
+def medians(outdir):
+    """{file: {operation: (p50 ms, samples)}} from critest's JSON data files."""
+    out = {}
+    for name in sorted(os.listdir(outdir)):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(outdir, name)) as f:
+            data = json.load(f)
+        ops = data.get("operationsNames") or []
+        points = [p.get("operationsDurationsNs") or [] for p in data.get("datapoints") or []]
+        per = {}
+        for i, op in enumerate(ops):
+            vals = [p[i] / 1e6 for p in points if len(p) > i and p[i] > 0]
+            per[op] = (percentile(vals, 50), len(vals))
+        out[name] = per
+    return out
+
+
+def run_critest(critest, d, name, params, images_file, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    for f in os.listdir(outdir):
+        os.unlink(os.path.join(outdir, f))
+    ep = "unix://" + d.socket
+    args = [critest, "-benchmark", "-runtime-endpoint", ep, "-image-endpoint", ep,
+            "-benchmarking-params-file", params, "-test-images-file", images_file,
+            "-benchmarking-output-dir", outdir, "-ginkgo.no-color",
+            # the image benchmarks pull from public registries (no network here)
+            "-ginkgo.skip=Image"]
+    with open(os.path.join(outdir, "critest.log"), "w") as log:
+        log.write(f"# {name}: {' '.join(args)}\n")
+        log.flush()
+        r = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, timeout=3600)
+    if r.returncode != 0:
+        print(f"{name}: critest exited {r.returncode} (see {outdir}/critest.log)")
+    return r.returncode
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pods", type=int, default=50)
+    ap.add_argument("--containers", type=int, default=50)
+    ap.add_argument("--parallel", type=int, default=1)
+    args = ap.parse_args()
+    critest = find_critest()
+    if critest is None:
+        print(f"critest {VERSION} not found in {TOOLS}/bin and tests/tools/build-cri-tools.sh "
+              "is not there to build it: skipping")
+        return 0
+    work = tempfile.mkdtemp(prefix="hullbench-critest-")
+    params = os.path.join(work, "params.yaml")
+    with open(params, "w") as f:
+        f.write(f"containersNumber: {args.containers}\ncontainersNumberParallel: {args.parallel}\n"
+                f"podsNumber: {args.pods}\npodsNumberParallel: {args.parallel}\n"
+                )
+    images_file = os.path.join(work, "images.yaml")
+    with open(images_file, "w") as f:
+        f.write(f"defaultTestContainerImage: {IMAGE}\n")
+    reg = Registry()
+    results, failed = {}, 0
+    tag = "%05x" % random.randrange(1 << 20)
+    bridges = []
+
+    def netdir(k):
+        path = os.path.join(work, f"cni{k}")
+        os.makedirs(path)
+        br = f"hc{k}{tag}"
+        bridges.append(br)
+        with open(os.path.join(path, "10-bench.conflist"), "w") as f:
+            json.dump(conflist(br, f"10.{190 + k}.0.0/16", os.path.join(work, f"ipam{k}")), f)
+        return path
+
+    try:
+        applets = [a for a in subprocess.run(["/bin/busybox", "--list"], capture_output=True,
+                                             text=True).stdout.split() if a != "busybox"]
+        reg.push_image("library/busybox", "bench",
+                       [make_layer(busybox_entries(extra_applets=applets))])
+        push_pause_image(reg)
+        mirror = f"http://{reg.host}"
+        setups = [("hulld", lambda cni: start_hulld(
+            "--registry-mirror", f"docker.io={mirror}", "--cni-config-dir", cni,
+            "--cni-plugin-dirs", "/usr/lib/cni"))]
+        if have_containerd():
+            setups.append(("containerd", lambda cni: start_containerd(
+                mirrors=[mirror], cni_dir=cni, sandbox_image="docker.io/library/pause:3.6")))
+        for k, (name, start) in enumerate(setups):
+            d = start(netdir(k))
+            try:
+                for ref in (IMAGE, "docker.io/library/pause:3.6"):
+                    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=ref)),
+                                      timeout=300)
+                outdir = os.path.join(RESULTS, name)
+                failed += run_critest(critest, d, name, params, images_file, outdir) != 0
+                results[name] = medians(outdir)
+            finally:
+                d.stop()
+    finally:
+        reg.close()
+        cleanup_host(bridges, tag)
+        shutil.rmtree(work, ignore_errors=True)
+    names = list(results)
+    rows = []
+    files = sorted({f for r in results.values() for f in r})
+    for fname in files:
+        ops = []
+        for r in results.values():
+            for op in r.get(fname, {}):
+                if op not in ops:
+                    ops.append(op)
+        for op in ops:
+            row = [fname.replace("_benchmark_data.json", ""), op]
+            vals = []
+            for n in names:
+                v = results[n].get(fname, {}).get(op)
+                row.append(f"{v[0]:.2f} ({v[1]})" if v else "-")
+                vals.append(v[0] if v else None)
+            if len(vals) == 2 and vals[0] and vals[1]:
+                row.append(f"{vals[0] / vals[1]:.2f}x")
+            rows.append(row)
+    header = ["benchmark", "operation"] + [f"{n} p50 ms (samples)" for n in names]
+    if len(names) == 2:
+        header.append("hulld / containerd")
+    table(f"critest {VERSION} --benchmark medians, same run, same parameters "
+          f"({args.pods} pods, {args.containers} containers, {args.parallel} at a time)",
+          header, rows)
+    with open(os.path.join(RESULTS, "medians.json"), "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

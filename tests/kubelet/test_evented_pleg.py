@@ -1,0 +1,34 @@
+"""With the EventedPLEG feature gate kubelet follows hulld's GetContainerEvents stream instead
+of relisting every second (its relist period becomes 300 s): a container's start and exit
+reach kubelet's pod status within seconds only through the events (kubelet runs at -v=4 here,
+so it logs each event it receives, and logs it when it falls back to relisting)."""
+import re
+
+from kubelet_env import SLEEP, ctr, pod, wait_for
+
+
+def test_kubelet_follows_container_events(cri_env):
+    e = cri_env
+    bb = e.images.busybox
+    e.apply(pod("evented", [ctr("quick", bb, "sleep 3; exit 7"),
+                            ctr("stay", bb, SLEEP)], grace=1, restartPolicy="Never"))
+    e.wait_running("evented", ["stay"], timeout=60)
+
+    def exited():
+        s = e.status("evented", "quick")
+        return s and "terminated" in s.get("state", {}) and s
+    s = wait_for(exited, timeout=45, interval=0.2, what="kubelet to see the exit")
+    assert s["state"]["terminated"]["exitCode"] == 7, s
+    quick = s["containerID"].split("://", 1)[1]
+    stay = e.status("evented", "stay")["containerID"].split("://", 1)[1]
+
+    log = e.kubelet.log()
+    assert "Fall back to Generic PLEG relisting" not in log
+    events = re.findall(r"Received Container (\w+) Event.*?ContainerId:([0-9a-f]+)", log)
+    assert ("Started", stay) in events, events[-20:]
+    assert ("Started", quick) in events, events[-20:]
+    assert ("Stopped", quick) in events, events[-20:]
+    e.delete("evented")
+    log = e.kubelet.log()
+    events = re.findall(r"Received Container (\w+) Event.*?ContainerId:([0-9a-f]+)", log)
+    assert ("Deleted", stay) in events or ("Stopped", stay) in events, events[-20:]
