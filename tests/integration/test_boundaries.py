@@ -20,7 +20,7 @@ from conftest import pb
 from leaks import mounts_below
 from registry import Registry, registry  # noqa: F401  (fixture)
 from test_container import busybox_image, create, env, run_pod, wait_state  # noqa: F401
-from test_oci_helpers import hull_binary
+from oci_helpers import hull_binary
 
 # Runs as pid 1 of a private pid namespace (unshare --pid --fork --mount-proc), where the pid
 # numbers are ours to recycle: the exec is stopped right after it checked the init, the init is
