@@ -13,19 +13,17 @@ StartContainer, CNI bridge) and its teardown.
     HULL_BUILD=build /usr/bin/python3 tests/bench/bench_lifecycle.py [--containers 30] [--pods 20]
 """
 import argparse
-import json
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 
 from bench_container import pod_config
-from bench_sandbox import cleanup_host, conflist, push_pause_image
+from bench_sandbox import bench_netdir, cleanup_host, push_bench_images
 from refs import have_containerd, pb, percentile, start_containerd, start_hulld, table
 
-from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
+from registry import Registry  # noqa: E402  (tests/integration)
 
 IMAGE = "docker.io/library/busybox:bench"
 CPUACCT = "/sys/fs/cgroup/cpuacct"
@@ -125,21 +123,10 @@ def main():
     bridges, sides, meters = [], [], []
 
     def netdir(k):
-        path = os.path.join(work, f"cni{k}")
-        os.makedirs(path)
-        br = f"hl{k}{tag}"
-        bridges.append(br)
-        with open(os.path.join(path, "10-bench.conflist"), "w") as f:
-            json.dump(conflist(br, f"10.{180 + k}.0.0/16", os.path.join(work, f"ipam{k}")), f)
-        return path
+        return bench_netdir(work, k, "hl", tag, 180, bridges)
 
     try:
-        applets = [a for a in subprocess.run(["/bin/busybox", "--list"], capture_output=True,
-                                             text=True).stdout.split() if a != "busybox"]
-        reg.push_image("library/busybox", "bench",
-                       [make_layer(busybox_entries(extra_applets=applets))])
-        push_pause_image(reg)
-        mirror = f"http://{reg.host}"
+        mirror = push_bench_images(reg)
         d = start_hulld("--registry-mirror", f"docker.io={mirror}", "--cni-config-dir",
                         netdir(0), "--cni-plugin-dirs", "/usr/lib/cni", "--cgroup-parent",
                         f"/hullbench-{tag}")
