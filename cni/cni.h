@@ -43,7 +43,6 @@ HULL_DEFINE_CLEANUP(struct cni_network, cni_network_unref)
 #define _cleanup_cni_network_ __attribute__((cleanup(cni_network_unrefp)))
 const char *cni_network_name(const struct cni_network *n);
 const char *cni_network_version(const struct cni_network *n);
-const char *cni_network_source(const struct cni_network *n); /* file path or "" */
 size_t cni_network_plugin_count(const struct cni_network *n);
 const char *cni_network_plugin_type(const struct cni_network *n, size_t i);
 /* The configuration text exactly as loaded. */

@@ -274,11 +274,6 @@ const char *cni_network_version(const struct cni_network *n)
     return n->version;
 }
 
-const char *cni_network_source(const struct cni_network *n)
-{
-    return n->source;
-}
-
 size_t cni_network_plugin_count(const struct cni_network *n)
 {
     return n->n_plugins;

@@ -190,7 +190,6 @@ int image_config_json(struct image_store *s, const char *image_id, char **out, h
  * *removed false if removed non-NULL).  Layers are deleted once no image and no user holds
  * them. */
 int image_remove(struct image_store *s, const char *ref, bool *removed, hull_error_t *err);
-int image_set_pinned(struct image_store *s, const char *image_id, bool pinned, hull_error_t *err);
 
 struct image_fs_usage {
     char *mountpoint; /* <root>/images */

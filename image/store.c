@@ -638,21 +638,6 @@ int image_config_json(struct image_store *s, const char *image_id, char **out, h
     return img_read_blob(s, id, MAX_CONFIG, out, NULL, err);
 }
 
-int image_set_pinned(struct image_store *s, const char *image_id, bool pinned, hull_error_t *err)
-{
-    pthread_mutex_lock(&s->lock);
-    struct image_rec *r = img_resolve_locked(s, image_id);
-    int ret;
-    if (r == NULL) {
-        ret = hull_error_setx(err, ENOENT, "image \"%s\" not found", image_id);
-    } else {
-        r->pinned = pinned;
-        ret = img_save_rec(s, r, err);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return ret;
-}
-
 /* ---- removal ------------------------------------------------------------------------------ */
 static bool blob_referenced(struct image_store *s, const char *digest)
 {

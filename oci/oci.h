@@ -215,8 +215,6 @@ int oci_json_u32(yajl_val v, const char *what, uint32_t *out, hull_error_t *err)
 int oci_mkdir_in_root(int rootfd, const char *path, bool last_is_file, hull_error_t *err);
 /* "/proc/self/fd/N" into buf. */
 const char *oci_fd_path(int fd, char buf[64]);
-/* Closes every fd >= from (close_range when possible). */
-void oci_close_fds_from(int from);
 /* Closes every fd >= from except the (at most 16) fds in keep[]. */
 void oci_close_fds_except(int from, const int *keep, size_t n);
 int oci_copy_file_fd(int in, int out);

@@ -95,26 +95,6 @@ const char *oci_fd_path(int fd, char buf[64])
     return buf;
 }
 
-void oci_close_fds_from(int from)
-{
-    if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) == 0)
-        return;
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL) {
-        for (int fd = from; fd < 65536; fd++)
-            close(fd);
-        return;
-    }
-    int self = dirfd(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        int fd = atoi(de->d_name);
-        if (de->d_name[0] != '.' && fd >= from && fd != self)
-            close(fd);
-    }
-    closedir(d);
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;

@@ -69,10 +69,9 @@ void container_service_fini(struct hull_server *srv);
  * runc 1.1+ do).  Asked once per runtime path; false when it cannot be asked. */
 bool container_handler_supports_rro(struct hull_server *srv, const char *handler);
 
+/* The pod's stored PodSandboxConfig is authoritative: the request's copy is not used. */
 int container_create(struct hull_server *srv, const char *pod_id,
-                     const Runtime__V1__ContainerConfig *config,
-                     const Runtime__V1__PodSandboxConfig *pod_config, char **id_out,
-                     hull_error_t *err);
+                     const Runtime__V1__ContainerConfig *config, char **id_out, hull_error_t *err);
 int container_start(struct hull_server *srv, const char *id, hull_error_t *err);
 int container_stop(struct hull_server *srv, const char *id, int64_t timeout_s, hull_error_t *err);
 int container_remove(struct hull_server *srv, const char *id, hull_error_t *err);

@@ -187,9 +187,7 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
 }
 
 int container_create(struct hull_server *srv, const char *pod_id,
-                     const Runtime__V1__ContainerConfig *config,
-                     const Runtime__V1__PodSandboxConfig *pod_config_req, char **id_out,
-                     hull_error_t *err)
+                     const Runtime__V1__ContainerConfig *config, char **id_out, hull_error_t *err)
 {
     struct container_service *cs = ctr_service(srv);
     if (config == NULL || config->metadata == NULL || config->metadata->name == NULL ||
@@ -222,7 +220,6 @@ int container_create(struct hull_server *srv, const char *pod_id,
     _cleanup_margs_ struct monitor_args ma = {0};
     struct ocispec_user user = {0};
     const Runtime__V1__PodSandboxConfig *pod_config = sandbox_config(sb);
-    (void)pod_config_req; /* the pod's stored config is authoritative */
 
     hull_id_generate(c->id);
     c->pod_id = xstrdup(sandbox_id(sb));

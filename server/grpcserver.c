@@ -138,11 +138,6 @@ const struct hull_config *rpc_config(struct rpc_call *call)
     return call->srv->config;
 }
 
-const char *rpc_method_name(struct rpc_call *call)
-{
-    return call->path;
-}
-
 enum rpc_code rpc_status_from_errno(int e)
 {
     switch (e) {

@@ -153,11 +153,6 @@ void ocispec_jw_strv(struct hull_json_writer *w, const char *key, char *const *v
 }
 
 /* ---- capabilities ------------------------------------------------------------------------ */
-int ocispec_cap_from_name(const char *name)
-{
-    return hull_cap_from_name(name);
-}
-
 static uint64_t known_caps_mask(void)
 {
     int last = N_CAPS - 1;
@@ -198,7 +193,7 @@ static int compute_caps(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
     uint64_t host = host_caps();
     uint64_t caps = 0, amb = 0;
     for (const char *const *c = ocispec_default_caps; *c; c++)
-        caps |= 1ULL << ocispec_cap_from_name(*c);
+        caps |= 1ULL << hull_cap_from_name(*c);
     const Runtime__V1__Capability *cc = sc ? sc->capabilities : NULL;
     if (privileged)
         caps = host;
@@ -211,7 +206,7 @@ static int compute_caps(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
             const char *n = S(cc->add_capabilities[i]);
             if (caps_list_has_all(&cc->add_capabilities[i], 1))
                 continue;
-            int c = ocispec_cap_from_name(n);
+            int c = hull_cap_from_name(n);
             if (c < 0)
                 return hull_error_setx(err, EINVAL, "add_capabilities: unknown capability \"%s\"",
                                        n);
@@ -221,7 +216,7 @@ static int compute_caps(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
             const char *n = S(cc->drop_capabilities[i]);
             if (caps_list_has_all(&cc->drop_capabilities[i], 1))
                 continue;
-            int c = ocispec_cap_from_name(n);
+            int c = hull_cap_from_name(n);
             if (c < 0)
                 return hull_error_setx(err, EINVAL, "drop_capabilities: unknown capability \"%s\"",
                                        n);
@@ -230,7 +225,7 @@ static int compute_caps(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
     }
     for (size_t i = 0; cc && i < cc->n_add_ambient_capabilities; i++) {
         const char *n = S(cc->add_ambient_capabilities[i]);
-        int c = ocispec_cap_from_name(n);
+        int c = hull_cap_from_name(n);
         if (c < 0)
             return hull_error_setx(err, EINVAL,
                                    "add_ambient_capabilities: unknown capability \"%s\"", n);

@@ -114,7 +114,6 @@ int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
                      const Runtime__V1__ContainerConfig *config, char **out, hull_error_t *err);
 
 /* Capability name ("NET_ADMIN", "CAP_NET_ADMIN", any case) to its number; -1 if unknown. */
-int ocispec_cap_from_name(const char *name);
 
 /* The built-in RuntimeDefault seccomp profile (seccomp_default.c, equivalent to containerd's) as
  * a runtime-spec linux.seccomp object: bounding is the container's bounding capability set as a

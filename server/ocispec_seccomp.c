@@ -109,7 +109,7 @@ static bool json_caps_all_in(yajl_val arr, uint64_t bounding)
 {
     for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
         yajl_val v = arr->u.array.values[i];
-        int c = YAJL_IS_STRING(v) ? ocispec_cap_from_name(YAJL_GET_STRING(v)) : -1;
+        int c = YAJL_IS_STRING(v) ? hull_cap_from_name(YAJL_GET_STRING(v)) : -1;
         if (c < 0 || !(bounding & (1ULL << c)))
             return false;
     }
@@ -120,7 +120,7 @@ static bool json_caps_any_in(yajl_val arr, uint64_t bounding)
 {
     for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
         yajl_val v = arr->u.array.values[i];
-        int c = YAJL_IS_STRING(v) ? ocispec_cap_from_name(YAJL_GET_STRING(v)) : -1;
+        int c = YAJL_IS_STRING(v) ? hull_cap_from_name(YAJL_GET_STRING(v)) : -1;
         if (c >= 0 && (bounding & (1ULL << c)))
             return true;
     }

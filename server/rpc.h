@@ -44,7 +44,6 @@ const struct rpc_method *rpc_method_find(const char *path);
 /* The daemon this call runs in. */
 struct hull_server *rpc_server(struct rpc_call *call);
 const struct hull_config *rpc_config(struct rpc_call *call);
-const char *rpc_method_name(struct rpc_call *call);
 
 /* Call-scoped allocation: zeroed, freed when the call ends.  Never fails (aborts on OOM). */
 void *rpc_alloc(struct rpc_call *call, size_t size);

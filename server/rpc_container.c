@@ -253,8 +253,7 @@ int rpc_create_container(struct rpc_call *call, const ProtobufCMessage *req,
     _cleanup_free_ char *id = NULL;
     if (check_mounts(in->config, err) < 0)
         return -EINVAL;
-    int r = container_create(rpc_server(call), in->pod_sandbox_id, in->config, in->sandbox_config,
-                             &id, err);
+    int r = container_create(rpc_server(call), in->pod_sandbox_id, in->config, &id, err);
     if (r < 0)
         return r;
     Runtime__V1__CreateContainerResponse *out =

@@ -159,14 +159,6 @@ const Runtime__V1__PodSandboxConfig *sandbox_config(const struct sandbox *sb)
 {
     return sb->config;
 }
-const char *sandbox_name(const struct sandbox *sb)
-{
-    return sb->config->metadata->name;
-}
-const char *sandbox_namespace(const struct sandbox *sb)
-{
-    return sb->config->metadata->namespace_;
-}
 const char *sandbox_runtime_handler(const struct sandbox *sb)
 {
     return sb->runtime_handler;
@@ -272,24 +264,6 @@ enum sandbox_state sandbox_get_state(struct sandbox *sb)
     enum sandbox_state s = sb->state;
     pthread_mutex_unlock(&sb->lock);
     return s;
-}
-
-pid_t sandbox_infra_pid(struct sandbox *sb)
-{
-    pthread_mutex_lock(&sb->lock);
-    pid_t p = sb->pause_pid;
-    pthread_mutex_unlock(&sb->lock);
-    return p;
-}
-
-void sandbox_ips(struct sandbox *sb, char ***ips, size_t *n)
-{
-    pthread_mutex_lock(&sb->lock);
-    *n = sb->n_ips;
-    *ips = xmalloc0((sb->n_ips + 1) * sizeof(char *));
-    for (size_t i = 0; i < sb->n_ips; i++)
-        (*ips)[i] = xstrdup(sb->ips[i]);
-    pthread_mutex_unlock(&sb->lock);
 }
 
 int sandbox_hold(struct sandbox *sb, hull_error_t *err)

@@ -49,8 +49,6 @@ const char *sandbox_id(const struct sandbox *sb);
 /* The PodSandboxConfig of the RunPodSandbox request (metadata, labels, annotations, dns,
  * port mappings, linux security context, log_directory, ...). */
 const Runtime__V1__PodSandboxConfig *sandbox_config(const struct sandbox *sb);
-const char *sandbox_name(const struct sandbox *sb);            /* metadata.name */
-const char *sandbox_namespace(const struct sandbox *sb);       /* metadata.namespace */
 const char *sandbox_runtime_handler(const struct sandbox *sb); /* resolved: never "" */
 int64_t sandbox_created_at(const struct sandbox *sb);          /* ns */
 /* Namespace paths to join: NULL when the pod uses the host's (host network → net and uts NULL;
@@ -80,10 +78,6 @@ bool sandbox_userns_ids(const struct sandbox *sb, uint32_t *uid, uint32_t *gid);
 
 /* Mutable state. */
 enum sandbox_state sandbox_get_state(struct sandbox *sb);
-/* The pid of hull-pause (host pid namespace), 0 when none runs. */
-pid_t sandbox_infra_pid(struct sandbox *sb);
-/* Pod IPs (v4 first); caller frees the array and strings. */
-void sandbox_ips(struct sandbox *sb, char ***ips, size_t *n);
 
 /* A hold keeps the pod READY while a container operation runs: fails with FAILED_PRECONDITION
  * (EBUSY) "pod sandbox \"x\" is not ready" otherwise.  Stop waits for holds to be released. */

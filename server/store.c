@@ -31,11 +31,6 @@ void store_close(struct hull_store *s)
     free(s);
 }
 
-const char *store_root(const struct hull_store *s)
-{
-    return s->root;
-}
-
 static int check_names(const char *kind, const char *id, hull_error_t *err)
 {
     if (!hull_is_safe_component(kind) || kind[0] == '.')

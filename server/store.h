@@ -13,7 +13,6 @@ int store_open(const char *root, struct hull_store **out, hull_error_t *err);
 void store_close(struct hull_store *s);
 HULL_DEFINE_CLEANUP(struct hull_store, store_close)
 #define _cleanup_store_ __attribute__((cleanup(store_closep)))
-const char *store_root(const struct hull_store *s);
 
 /* kind and id must be safe path components (hull_is_safe_component). */
 int store_save(struct hull_store *s, const char *kind, const char *id, const char *json, size_t len,

@@ -121,7 +121,37 @@ def read(path):
         return f.read().strip()
 
 
-class Hulld:
+class Daemon:
+    """A process the tests start with its output in log_path: stop() sends SIGTERM, waits
+    (SIGKILL after timeout) and returns the exit code; log() is what it wrote so far."""
+    proc = None
+    log_path = None
+    _log = None
+
+    def stop(self, timeout=60):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self._log.close()
+        return rc
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+class Hulld(Daemon):
     def __init__(self, base, registry_host, tag):
         self.base = base
         self.sock = os.path.join(base, "run", "hull.sock")
@@ -167,27 +197,6 @@ class Hulld:
         wait_for(up, timeout=30, what="hulld to answer")
         return self
 
-    def stop(self, timeout=60):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        self._log.close()
-        return rc
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
 
     def sanitizer_report(self):
         marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
@@ -195,7 +204,7 @@ class Hulld:
         return "\n".join(ln for ln in self.log().splitlines() if any(m in ln for m in marks))
 
 
-class Kubelet:
+class Kubelet(Daemon):
     def __init__(self, base, hulld, tag, feature_gates=None, extra_config=None, verbosity=2):
         self.base = base
         self.verbosity = verbosity
@@ -300,26 +309,7 @@ class Kubelet:
         return self
 
     def stop(self, timeout=30):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        self._log.close()
-        return rc
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return super().stop(timeout)
 
     # ---- HTTP API
     def get_text(self, path, port=None, timeout=10):

@@ -582,7 +582,7 @@ static uint64_t caps_of(yajl_val arr)
 {
     uint64_t m = 0;
     for (size_t i = 0; arr && i < arr->u.array.len; i++) {
-        int c = ocispec_cap_from_name(YAJL_GET_STRING(arr->u.array.values[i]));
+        int c = hull_cap_from_name(YAJL_GET_STRING(arr->u.array.values[i]));
         assert_true(c >= 0);
         m |= 1ULL << c;
     }
@@ -604,7 +604,7 @@ static void test_caps(void **state)
     struct fx *f = *state;
     uint64_t defaults = 0;
     for (const char *const *c = ocispec_default_caps; *c; c++)
-        defaults |= 1ULL << ocispec_cap_from_name(*c);
+        defaults |= 1ULL << hull_cap_from_name(*c);
     assert_int_equal(defaults, 0xa80425fbULL); /* docker/containerd's well-known CapEff */
 
     yajl_val t = gen_ok(f);
