@@ -844,7 +844,7 @@ def test_v2_device_program_and_cni_pod(v2_host, hulld_factory, registry, image, 
     """A pod on a CNI bridge inside the guest: the pod gets an address of the bridge's subnet,
     its container is denied a device it was not given (BPF device program) and is limited by
     its cgroup."""
-    from test_cni_lib import NetEnv
+    from cni_env import NetEnv
     net = NetEnv(hulld_factory)
     try:
         net.write_bridge()

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from conftest import pb
-from test_cni_lib import (NetEnv, expect_rpc_error, iptables_lines, kubelet_like, remove_pod,
+from cni_env import (NetEnv, expect_rpc_error, iptables_lines, kubelet_like, remove_pod,
                           run_pod, stop_pod)
 
 CRASH_ENV = "HULL_TEST_CRASH_AT"
