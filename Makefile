@@ -97,7 +97,8 @@ $(BUILD)/hulld: $(BUILD)/obj/server/main.o $(HULLD_LIBS)
 # hull-oci runs several times per container (create, which re-executes itself from a sealed
 # copy, start, kill, delete): linked statically it skips the dynamic loader's work each time
 # (about half of its CPU time for short commands).  Sanitizer builds link dynamically.
-OCI_LINK = $(if $(SAN),$(PKG_LIBS),-static -lseccomp -lyajl_s -lpthread)
+# libsystemd (the systemd cgroup driver) has no static archive in Debian: it stays dynamic.
+OCI_LINK = $(if $(SAN),$(PKG_LIBS),-Wl,-Bstatic -lseccomp -lyajl_s -Wl,-Bdynamic -lsystemd -lpthread)
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
 	@echo "  LD      $@"
 	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(OCI_LINK)

@@ -621,6 +621,61 @@ static int cmd_delete(const struct oci_global *g, int argc, char **argv, hull_er
     return r;
 }
 
+/* ---- checkpoint ------------------------------------------------------------------------ */
+static int cmd_checkpoint(const struct oci_global *g, int argc, char **argv, hull_error_t *err)
+{
+    static const struct opt_def defs[] = {{"image-path", 0, OPT_VALUE},
+                                          {"work-path", 0, OPT_VALUE},
+                                          {"parent-path", 0, OPT_VALUE},
+                                          {"leave-running", 0, OPT_FLAG},
+                                          {"tcp-established", 0, OPT_FLAG},
+                                          {"ext-unix-sk", 0, OPT_FLAG},
+                                          {"shell-job", 0, OPT_FLAG},
+                                          {"file-locks", 0, OPT_FLAG},
+                                          {"pre-dump", 0, OPT_FLAG},
+                                          {"auto-dedup", 0, OPT_FLAG},
+                                          {"manage-cgroups-mode", 0, OPT_VALUE},
+                                          {"lazy-pages", 0, OPT_FLAG},
+                                          {"page-server", 0, OPT_VALUE},
+                                          {NULL, 0, 0}};
+    __attribute__((cleanup(opts_free))) struct opts o;
+    const char *id = NULL;
+    int r = parse_opts(argc, argv, defs, 0, &o, err);
+    if (r < 0 || (r = need_id(&o, "checkpoint", &id, err)) < 0)
+        return r;
+    if (flag(&o, "lazy-pages") || opt(&o, "page-server"))
+        return hull_error_setx(err, EOPNOTSUPP,
+                               "checkpoint: lazy pages and a page server are "
+                               "not supported");
+    struct oci_checkpoint_opts co = {
+        .image_path = opt(&o, "image-path"),
+        .work_path = opt(&o, "work-path"),
+        .parent_path = opt(&o, "parent-path"),
+        .manage_cgroups_mode = opt(&o, "manage-cgroups-mode"),
+        .criu = g->criu,
+        .leave_running = flag(&o, "leave-running"),
+        .tcp_established = flag(&o, "tcp-established"),
+        .ext_unix_sk = flag(&o, "ext-unix-sk"),
+        .shell_job = flag(&o, "shell-job"),
+        .file_locks = flag(&o, "file-locks"),
+        .pre_dump = flag(&o, "pre-dump"),
+        .auto_dedup = flag(&o, "auto-dedup"),
+    };
+    _cleanup_oci_state_ struct oci_state st = {0};
+    if ((r = oci_state_load(g->root, id, &st, err)) < 0)
+        return r;
+    int status = oci_state_status(&st);
+    if (status != OCI_RUNNING)
+        return hull_error_setx(err, EBUSY, "cannot checkpoint container \"%s\": it is %s", id,
+                               oci_status_name(status));
+    if ((r = oci_checkpoint(g, &st, &co, err)) < 0)
+        return hull_error_wrap(err, "checkpoint container \"%s\"", id);
+    /* as runc: without --leave-running the dumped container is gone */
+    if (!co.leave_running && !co.pre_dump)
+        r = destroy(&st, err);
+    return r;
+}
+
 /* ---- pause / resume / update ---------------------------------------------------------- */
 static int cmd_freeze(const struct oci_global *g, int argc, char **argv, bool freeze,
                       hull_error_t *err)
@@ -903,10 +958,11 @@ char *oci_features_json(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hull-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] "
-               "COMMAND [ARGS]\n"
-               "commands: create start state kill delete exec update pause resume ps list "
-               "features\n");
+    fprintf(f,
+            "usage: hull-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] "
+            "COMMAND [ARGS]\n"
+            "commands: create start state kill delete exec update pause resume checkpoint ps list "
+            "features\n");
 }
 
 int oci_main(int argc, char **argv)
@@ -948,6 +1004,8 @@ int oci_main(int argc, char **argv)
         } else if (KEY("--help") || KEY("-h")) {
             usage(stdout);
             return 0;
+        } else if (KEY("--criu")) {
+            g.criu = val;
         } else if (KEY("--systemd-cgroup")) {
             g.systemd_cgroup = true;
         } else if (!takes) {
@@ -997,6 +1055,8 @@ int oci_main(int argc, char **argv)
         r = cmd_freeze(&g, cargc, cargv, true, &err);
     else if (strcmp(cmd, "resume") == 0)
         r = cmd_freeze(&g, cargc, cargv, false, &err);
+    else if (strcmp(cmd, "checkpoint") == 0)
+        r = cmd_checkpoint(&g, cargc, cargv, &err);
     else if (strcmp(cmd, "ps") == 0)
         r = cmd_ps(&g, cargc, cargv, &err);
     else if (strcmp(cmd, "list") == 0)
