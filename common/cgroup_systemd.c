@@ -482,7 +482,10 @@ static int fill_start(sd_bus_message *m, const void *opaque)
     if (scope) {
         if ((r = sd_bus_message_append(m, "(sv)", "Delegate", "b", 1)) < 0 ||
             (r = sd_bus_message_append(m, "(sv)", "CollectMode", "s", "inactive-or-failed")) < 0 ||
-            (r = sd_bus_message_append(m, "(sv)", "DefaultDependencies", "b", 0)) < 0)
+            (r = sd_bus_message_append(m, "(sv)", "DefaultDependencies", "b", 0)) < 0 ||
+            /* an OOM kill inside is the kernel's business (reported as OOMKilled), not a
+             * reason for systemd to stop the whole scope (OOMPolicy=stop by default) */
+            (r = sd_bus_message_append(m, "(sv)", "OOMPolicy", "s", "continue")) < 0)
             return r;
     }
     if (a->n_pids > 0) {

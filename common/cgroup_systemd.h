@@ -62,7 +62,8 @@ void hull_systemd_props_clear(struct hull_systemd_props *p);
 #define _cleanup_systemd_props_ __attribute__((cleanup(hull_systemd_props_clear))) /* by value */
 
 /* StartTransientUnit(unit, "fail") with Description, Slice (when slice is not NULL), the
- * PIDs, props, and for a scope Delegate=yes and CollectMode=inactive-or-failed; returns once
+ * PIDs, props, and for a scope Delegate=yes, CollectMode=inactive-or-failed and
+ * OOMPolicy=continue (an OOM kill does not stop the scope); returns once
  * systemd's job has finished (30 s at most).  EEXIST when the unit is loaded already. */
 int hull_systemd_start_unit(const char *unit, const char *slice, const char *description,
                             const pid_t *pids, size_t n_pids,

@@ -160,9 +160,14 @@ HULL_DEFINE_CLEANUP(struct image_info, image_info_free)
 #define _cleanup_image_info_ __attribute__((cleanup(image_info_freep)))
 void image_info_list_free(struct image_info **list, size_t n);
 
-/* Pulls ref (any form image_ref_parse takes).  *image_id gets the config digest. Interrupted or
- * failed pulls leave nothing visible.  Errors: EINVAL bad ref, ENOENT missing image, EACCES auth
- * refused, EILSEQ digest mismatch, EPROTO bad manifest, ETIMEDOUT, ECONNREFUSED/EIO network. */
+/* Pulls ref (any form image_ref_parse takes).  *image_id gets the config digest.  Interrupted or
+ * failed pulls leave nothing behind: manifests, index and config are stored when the image is
+ * committed, and the layers a failed pull unpacked are collected.  Errors: EINVAL bad ref or
+ * malformed image (nested index, bad manifest or config), ENOENT missing image, EACCES auth
+ * refused, EILSEQ digest mismatch, EBADMSG a malformed or hostile answer (control characters
+ * in a token or header), EPROTONOSUPPORT a file:// realm or redirect, EAGAIN redirect loop or
+ * 429, EFBIG/ENOSPC size caps and the free-space floor, ECANCELED caller gone, ETIMEDOUT,
+ * ECONNREFUSED/EIO network. */
 int image_pull(struct image_store *s, const char *ref, const struct image_auth *auth,
                char **image_id, hull_error_t *err);
 /* The same for a caller that may go away: cancelled(arg) (called from several threads, never

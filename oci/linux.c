@@ -299,8 +299,9 @@ static void move_above(int *fd, int first)
 static void child_close_fds(struct child_args *a)
 {
     int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
-    int *fds[] = {&a->sync_fd, &a->console_fd, &a->mntns_fd, &a->userns_fd, &a->exec_r, &a->exec_w};
-    int keep[6];
+    int *fds[] = {&a->sync_fd, &a->console_fd, &a->mntns_fd, &a->userns_fd,
+                  &a->exec_r,  &a->exec_w,     &a->ns_pidfd};
+    int keep[7];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         move_above(fds[i], first);

@@ -5,8 +5,8 @@ critest names its images on registry.k8s.io and gcr.io; hulld reaches them throu
 digests) critest checks are the real ones.  What each image must provide (read from
 sigs.k8s.io/cri-tools v1.37.0, pkg/validate and pkg/framework):
 
-  registry.k8s.io/e2e-test-images/busybox:1.29-2   the default container image: Debian's busybox
-      (dynamic: its sh execs commands, see busybox()) with its libraries; sh, the usual
+  registry.k8s.io/e2e-test-images/busybox:1.29-2   the default container image: busybox-static's
+      applets with Debian's dynamic busybox as sh (it execs commands, see base_entries); the usual
       applets (echo, sleep, top, ls, cat, hostname, id, touch, ...), `ipcs` (HostIpc specs) and
       `pgrep` (execSync timeout spec: stderr must stay empty), users root, www-data, nobody
       (RunAsUserName) in /etc/passwd
@@ -104,8 +104,13 @@ def busybox():
     return out
 
 
+STATIC_BUSYBOX = "/bin/busybox"  # busybox-static
+SHELLS = ("bin/sh", "bin/ash")  # linked to Debian's dynamic busybox, see base_entries
+
+
 def applets():
-    out = subprocess.run([busybox(), "--list-full"], capture_output=True, text=True, check=True)
+    out = subprocess.run([STATIC_BUSYBOX, "--list-full"], capture_output=True, text=True,
+                         check=True)
     return [a for a in out.stdout.split() if a and not a.endswith("/busybox")]
 
 
@@ -154,12 +159,19 @@ def base_entries(passwd=PASSWD, group=GROUP):
                     ("var/www/", 0o755), ("var/spool/", 0o755), ("var/spool/mail/", 0o755),
                     ("dev/", 0o755), ("proc/", 0o555), ("sys/", 0o555)):
         entries.append({"name": d, "type": "dir", "mode": mode})
-    entries.append(file_entry("bin/busybox", busybox(), mode=0o755))
+    # The applets are busybox-static's (a static binary starts fast: `top` as a container's
+    # PID 1 installs its SIGTERM handler before a StopContainer right after the start can
+    # reach it), the shell is Debian's dynamic busybox, whose sh execs commands (the e2e image's
+    # does: "/bin/sh: ls: Permission denied" for a masked /bin/ls), which busybox-static's
+    # standalone shell does not (it runs applets in-process).
+    entries.append(file_entry("bin/busybox", STATIC_BUSYBOX, mode=0o755))
+    entries.append(file_entry("bin/busybox-sh", busybox(), mode=0o755))
     for a in applets():
         name = a.lstrip("/")
         if name == "bin/busybox":
             continue
-        entries.append({"name": name, "type": "hardlink", "target": "bin/busybox"})
+        entries.append({"name": name, "type": "hardlink",
+                        "target": "bin/busybox-sh" if name in SHELLS else "bin/busybox"})
     libs = []
     for prog in [busybox()] + HOST_PROGRAMS:
         for lib in shared_libs(prog):

@@ -224,6 +224,9 @@ def parse_junit(path):
         elif sk is not None:
             skipped += 1
             reason = (sk.get("message") or "").replace("skipped - ", "", 1).strip()
+            if reason in ("", "skipped"):
+                reason = ("not selected: critest's own `benchmark` skip, run.py SKIPS or "
+                          "--focus")
             skips.setdefault(reason, []).append(name)
         else:
             passed += 1

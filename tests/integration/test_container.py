@@ -376,6 +376,36 @@ def test_container_and_pod_stats(env):
     cm = [c for c in pm.container_metrics if c.container_id == cid][0]
     assert any(m.name == "container_memory_working_set_bytes" and m.value.value > 0
                for m in cm.metrics)
+    # the metrics critest v1.37 requires (cadvisor's set that kubelet serves), each with as
+    # many label values as its descriptor has keys
+    keys = {d.name: len(d.label_keys) for d in descs}
+    for name in ("container_file_descriptors", "container_sockets", "container_processes",
+                 "container_threads", "container_threads_max", "container_memory_failcnt",
+                 "container_memory_failures_total", "container_memory_kernel_usage",
+                 "container_memory_mapped_file", "container_memory_max_usage_bytes",
+                 "container_spec_cpu_period", "container_spec_cpu_shares",
+                 "container_spec_memory_swap_limit_bytes", "container_fs_limit_bytes",
+                 "container_fs_inodes_total", "container_fs_inodes_free",
+                 "container_start_time_seconds", "container_last_seen",
+                 "container_blkio_device_usage_total"):
+        assert name in names, name
+    got = {}
+    for m in cm.metrics:
+        assert len(m.label_values) == keys[m.name], m
+        got.setdefault(m.name, []).append(m)
+    assert got["container_processes"][0].value.value >= 1
+    assert got["container_file_descriptors"][0].value.value >= 3  # stdio at least
+    assert got["container_threads"][0].value.value >= 1
+    assert got["container_fs_limit_bytes"][0].value.value > 0
+    assert got["container_fs_inodes_total"][0].value.value > 0
+    assert got["container_spec_cpu_period"][0].value.value > 0
+    started = env.runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=cid)).status.started_at
+    assert got["container_start_time_seconds"][0].value.value == started // 10**9
+    assert abs(got["container_last_seen"][0].value.value - time.time()) < 60
+    assert sorted(tuple(m.label_values[3:]) for m in got["container_memory_failures_total"]) == [
+        ("pgfault", "container"), ("pgfault", "hierarchy"),
+        ("pgmajfault", "container"), ("pgmajfault", "hierarchy")]
 
 
 def test_oom_killed_reason(env):

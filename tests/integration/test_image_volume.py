@@ -76,6 +76,24 @@ def test_image_volume_content_read_only(d, data_image, handler):
     assert overlay_mounts(d.base) == []
 
 
+def test_image_volume_status_and_read_only(d, data_image):
+    """ContainerStatus reports each image volume with the image id it resolved to (the
+    ImageSpec.image_ref critest v1.37 checks); a volume not asked read-only is refused (image
+    volumes are read-only, and kubelet always asks so)."""
+    pod, pcfg = run_pod(d, "ivst")
+    cid = create(d, pod, pcfg, "c", ["sleep", "1000"],
+                 mounts=[image_mount("/img", data_image.ref)])
+    st = d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+    m = [m for m in st.mounts if m.container_path == "/img"][0]
+    assert m.image.image == data_image.ref
+    assert m.image.image_ref == data_image.id
+    rw = pb.Mount(container_path="/rw", image=pb.ImageSpec(image=data_image.ref), readonly=False)
+    with pytest.raises(grpc.RpcError) as e:
+        create(d, pod, pcfg, "rw", ["sleep", "1000"], mounts=[rw])
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "read-only" in e.value.details()
+
+
 def test_image_volume_sub_path_confined(d, data_image):
     pod, pcfg = run_pod(d, "ivbad")
 

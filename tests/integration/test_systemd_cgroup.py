@@ -281,3 +281,29 @@ def test_oom_killed_in_scope(sd, handler):
     cri.wait_for(lambda: not active(f"hull-{cid}.scope"), timeout=20, what="scope to stop")
     cri.stop_pod(d, pod_id)
     cri.remove_pod(d, pod_id)
+
+
+@need_systemd
+def test_oom_of_a_child_keeps_the_container(sd):
+    """An OOM kill of one process does not make systemd stop the whole scope (its default
+    OOMPolicy=stop would): the container's init keeps running, as with cgroupfs."""
+    d = sd
+    pod_id, pcfg = pod(d, "oomchild")
+    cid = cri.create_container(d, pod_id, pcfg, cri.container_config(
+        "c", d.img.ref, ["sh", "-c", "tail /dev/zero; echo survived; sleep 1000"],
+        log_path="c.log", linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(
+            memory_limit_in_bytes=16 << 20, memory_swap_limit_in_bytes=16 << 20))))
+    cri.start_container(d, cid)
+    cg = CG + expand_slice(f"{d.stem}-pod{pod_id}.slice") + f"/hull-{cid}.scope"
+
+    def oom_kills():
+        return int(dict(line.split() for line in read(cg, "memory.events").splitlines())
+                   ["oom_kill"])
+
+    cri.wait_for(lambda: oom_kills() > 0, timeout=60, what="the OOM kill of tail")
+    cri.wait_for(lambda: b"survived" in open(d.logs / "oomchild" / "c.log", "rb").read(),
+                 timeout=30, what="the shell to go on after the OOM kill")
+    assert active(f"hull-{cid}.scope")
+    assert cri.container_status(d, cid).state == pb.CONTAINER_RUNNING
+    cri.stop_pod(d, pod_id)
+    cri.remove_pod(d, pod_id)
