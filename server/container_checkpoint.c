@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "common/cgroup_systemd.h"
 
@@ -215,7 +216,8 @@ int container_checkpoint(struct hull_server *srv, const char *id, const char *lo
     _cleanup_free_ char *stats_dst = hull_path_join(tmp, "stats-dump");
     if ((r = hull_write_file_atomic(cfg_path, cfg, strlen(cfg), 0600, err)) < 0 ||
         (r = ckpt_copy(spec_src, spec_dst, err)) < 0 ||
-        (r = ckpt_copy(stats_src, stats_dst, err)) < 0)
+        /* CRIU writes stats-dump into its work dir (here the top level) or the images dir */
+        (access(stats_dst, F_OK) < 0 && (r = ckpt_copy(stats_src, stats_dst, err)) < 0))
         return hull_error_wrap(err, "checkpoint container \"%s\"", c->id);
     /* the writable layer */
     _cleanup_free_ char *upper = hull_path_join(rdir, "upper");
