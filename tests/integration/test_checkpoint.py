@@ -162,3 +162,17 @@ def test_checkpoint_archive_layout_and_keeps_running(hd, criu_ok):
     left = [n for n in os.listdir(os.path.join(d.root, "containers", cid))
             if n.startswith("checkpoint.")]
     assert left == []
+
+
+def test_init_stdin_is_the_containers_dev_null(hd):
+    """The monitor gives the init the host's /dev/null as stdin; the runtime swaps it for the
+    container's own /dev/null (as runc does), else CRIU cannot resolve its mount and refuses to
+    dump ("Can't lookup mount=N for fd=0 path=/dev/null")."""
+    d = hd
+    pod, cid = counter_container(d)
+    st = d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid, verbose=True))
+    pid = json.loads(st.info["info"])["pid"]
+    fd0 = os.stat(f"/proc/{pid}/fd/0")
+    host = os.stat("/dev/null")
+    assert os.major(fd0.st_rdev) == 1 and os.minor(fd0.st_rdev) == 3
+    assert fd0.st_dev != host.st_dev, "the init's stdin is still the host's /dev/null"
