@@ -14,7 +14,9 @@ import io
 import grpc
 import pytest
 
+import bundle as B
 import cri
+from oci_helpers import make_rt
 from conftest import pb
 from registry import all_applets, busybox_entries, make_layer, registry  # noqa: F401
 
@@ -176,3 +178,60 @@ def test_init_stdin_is_the_containers_dev_null(hd):
     host = os.stat("/dev/null")
     assert os.major(fd0.st_rdev) == 1 and os.minor(fd0.st_rdev) == 3
     assert fd0.st_dev != host.st_dev, "the init's stdin is still the host's /dev/null"
+
+
+# ---- the runtime CLI: `checkpoint` with runc's options, for hull-oci and runc alike ---------------
+@pytest.fixture(params=["hull", "runc"])
+def rt(request, tmp_path):
+    if request.param == "runc" and not os.access(RUNC, os.X_OK):
+        pytest.fail(f"{RUNC} is missing (contrib/install-deps.sh installs runc)")
+    return make_rt(request, tmp_path / request.param, request.param)
+
+
+def running(rt, tmp_path):
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sleep", "1000"])
+    cid = rt.new_id()
+    # stdio on /dev/null: a host file would be outside the container's mounts for CRIU
+    rt.create(cid, bdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cid
+
+
+def test_oci_checkpoint_cli_errors(rt, tmp_path):
+    img = str(tmp_path / "img")
+    p = rt.cmd("checkpoint", "--image-path", img, "no-such-ctr")
+    assert p.returncode != 0 and ("no-such-ctr" in p.stderr or "does not exist" in p.stderr)
+    cid = running(rt, tmp_path)
+    p = rt.cmd("checkpoint", "--image-path", img, cid)  # created, not running
+    assert p.returncode != 0, p.stderr
+    if rt.name == "hull":
+        assert "it is created" in p.stderr, p.stderr
+        rt.cmd("start", cid, check=True)
+        p = rt.cmd("checkpoint", "--image-path", img, "--manage-cgroups-mode", "bogus", cid)
+        assert p.returncode != 0 and "invalid --manage-cgroups-mode" in p.stderr, p.stderr
+        p = rt.cmd("checkpoint", "--image-path", img, "--lazy-pages", cid)
+        assert p.returncode != 0 and "not supported" in p.stderr, p.stderr
+        p = rt.cmd("checkpoint", "--image-path", img, "--no-such-flag", cid)
+        assert p.returncode != 0 and "--no-such-flag" in p.stderr, p.stderr
+        assert rt.status(cid) == "running"
+
+
+def test_oci_checkpoint_cli(rt, tmp_path, criu_ok):
+    """--image-path/--work-path/--leave-running/--file-locks/--manage-cgroups-mode: the images
+    and dump.log where asked, the container still running; without --leave-running the
+    container is gone afterwards (runc's behaviour)."""
+    cid = running(rt, tmp_path)
+    rt.cmd("start", cid, check=True)
+    pid = rt.state(cid)["pid"]
+    img, work = str(tmp_path / "img"), str(tmp_path / "work")
+    rt.cmd("checkpoint", "--image-path", img, "--work-path", work, "--leave-running",
+           "--file-locks", "--manage-cgroups-mode", "soft", cid, check=True, timeout=120)
+    assert os.path.exists(os.path.join(img, "inventory.img")), os.listdir(img)
+    assert os.path.exists(os.path.join(img, "descriptors.json")), os.listdir(img)
+    assert os.path.exists(os.path.join(work, "dump.log")), os.listdir(work)
+    assert rt.status(cid) == "running" and os.path.exists(f"/proc/{pid}")
+    img2 = str(tmp_path / "img2")
+    rt.cmd("checkpoint", "--image-path", img2, cid, check=True, timeout=120)
+    assert os.path.exists(os.path.join(img2, "pstree.img"))
+    assert os.path.exists(os.path.join(img2, "dump.log"))  # the work path defaults to the images
+    assert rt.status(cid) is None, "the dumped container should be gone"
