@@ -129,8 +129,9 @@ static int reopen_dev_null(hull_error_t *err)
             if (nul < 0 || fstat(nul, &nb) < 0)
                 return hull_error_set(err, errno, "open the container's /dev/null");
             if (!S_ISCHR(nb.st_mode) || nb.st_rdev != makedev(1, 3))
-                return hull_error_setx(err, EPERM, "/dev/null in the container is not the "
-                                                   "null device");
+                return hull_error_setx(err, EPERM,
+                                       "/dev/null in the container is not the "
+                                       "null device");
         }
         if (dup2(nul, fd) < 0)
             return hull_error_set(err, errno, "reopen /dev/null on fd %d", fd);
