@@ -210,3 +210,110 @@ int oci_checkpoint(const struct oci_global *g, struct oci_state *st,
         return r;
     return 0;
 }
+
+/* descriptors.json entry i → "--inherit-fd fd[i]:KEY" for stdio that was a pipe or socket:
+ * the restored process gets our fd i in its place (runc's restore does the same). */
+static int add_inherit_fds(struct criu_argv *a, const char *image, hull_error_t *err)
+{
+    _cleanup_free_ char *path = hull_path_join(image, "descriptors.json");
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_read_file(path, 1 << 20, &text, &len, &e) < 0)
+        return 0; /* not written by a runtime: nothing to reconnect */
+    char ebuf[128];
+    yajl_val doc = yajl_tree_parse(text, ebuf, sizeof(ebuf));
+    if (doc == NULL || !YAJL_IS_ARRAY(doc)) {
+        yajl_tree_free(doc);
+        return hull_error_setx(err, EINVAL, "`%s` is not a JSON array", path);
+    }
+    int r = 0;
+    for (size_t i = 0; i < YAJL_GET_ARRAY(doc)->len && i < 3 && r == 0; i++) {
+        const char *s = YAJL_GET_STRING(YAJL_GET_ARRAY(doc)->values[i]);
+        if (s && (strncmp(s, "pipe:", 5) == 0 || strncmp(s, "socket:", 7) == 0)) {
+            if ((r = cargv_add(a, xstrdup("--inherit-fd"), err)) == 0)
+                r = cargv_add(a, xasprintf("fd[%zu]:%s", i, s), err);
+        }
+    }
+    yajl_tree_free(doc);
+    return r;
+}
+
+int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
+                const struct oci_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid_out,
+                hull_error_t *err)
+{
+    const char *mode = o->manage_cgroups_mode ? o->manage_cgroups_mode : "soft";
+    const char *image = o->image_path ? o->image_path : "checkpoint";
+    const char *work = o->work_path ? o->work_path : image;
+    int r = hull_mkdir_p(work, 0700, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *log = hull_path_join(work, "restore.log");
+    _cleanup_free_ char *pidfile = hull_path_join(work, "restore.pid");
+    unlink(pidfile);
+    __attribute__((cleanup(cargv_clear))) struct criu_argv a = {0};
+    const char *criu = o->criu ? o->criu : (g->criu ? g->criu : "criu");
+#define ADD(s)                                                                                     \
+    do {                                                                                           \
+        if ((r = cargv_add(&a, (s), err)) < 0)                                                     \
+            return r;                                                                              \
+    } while (0)
+    ADD(xstrdup(criu));
+    ADD(xstrdup("restore"));
+    ADD(xasprintf("--images-dir=%s", image));
+    ADD(xasprintf("--work-dir=%s", work));
+    ADD(xstrdup("--log-file=restore.log"));
+    ADD(xstrdup("-v4"));
+    ADD(xasprintf("--root=%s", spec->rootfs));
+    ADD(xstrdup("--restore-detached"));
+    ADD(xasprintf("--pidfile=%s", pidfile));
+    ADD(xasprintf("--manage-cgroups=%s", mode));
+    if (o->tcp_established)
+        ADD(xstrdup("--tcp-established"));
+    if (o->ext_unix_sk)
+        ADD(xstrdup("--ext-unix-sk"));
+    if (o->shell_job)
+        ADD(xstrdup("--shell-job"));
+    if (o->file_locks)
+        ADD(xstrdup("--file-locks"));
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        const struct oci_mount *m = &spec->mounts[i];
+        if (m->bind)
+            ADD(xasprintf("--ext-mount-map=%s:%s", m->destination, m->source));
+    }
+#undef ADD
+    if ((r = add_inherit_fds(&a, image, err)) < 0)
+        return r;
+    /* criu runs in the container's cgroup: the restored tree starts there (runc moves criu
+     * into the container's cgroup before restoring, too) */
+    pid_t pid = fork();
+    if (pid < 0)
+        return hull_error_set(err, errno, "fork");
+    if (pid == 0) {
+        _cleanup_error_ hull_error_t e = NULL;
+        if (oci_cgroup_enter((struct oci_cgroup *)cg, getpid(), &e) < 0) {
+            dprintf(STDERR_FILENO, "criu restore: %s\n", hull_error_msg(&e));
+            _exit(126);
+        }
+        execvp(criu, a.v);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return hull_error_set(err, errno, "waitpid criu");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return hull_error_setx(err, ENOENT, "criu (%s) cannot be run: is it installed?", criu);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        _cleanup_free_ char *why = criu_log_errors(log);
+        return hull_error_setx(err, EIO, "criu restore failed (status %d): %s", status, why);
+    }
+    _cleanup_free_ char *text = NULL;
+    if ((r = hull_read_file(pidfile, 64, &text, NULL, err)) < 0)
+        return hull_error_wrap(err, "criu's pid file");
+    *pid_out = (pid_t)atoi(text);
+    if (*pid_out <= 0)
+        return hull_error_setx(err, EIO, "criu's pid file holds \"%s\"", text);
+    return 0;
+}

@@ -419,6 +419,11 @@ struct oci_checkpoint_opts {
  * images plus descriptors.json); the log is <work_path>/dump.log. */
 int oci_checkpoint(const struct oci_global *g, struct oci_state *st,
                    const struct oci_checkpoint_opts *o, hull_error_t *err);
+/* Restores a dump made by oci_checkpoint into spec's rootfs, with criu running in cg (which
+ * must exist): the restored tree starts detached; its root pid in *pid. */
+int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
+                const struct oci_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid,
+                hull_error_t *err);
 int oci_main(int argc, char **argv);
 void oci_report_error(const struct oci_global *g, const char *msg);
 char *oci_features_json(void);

@@ -235,3 +235,39 @@ def test_oci_checkpoint_cli(rt, tmp_path, criu_ok):
     assert os.path.exists(os.path.join(img2, "pstree.img"))
     assert os.path.exists(os.path.join(img2, "dump.log"))  # the work path defaults to the images
     assert rt.status(cid) is None, "the dumped container should be gone"
+
+
+def test_oci_checkpoint_and_restore_cli(rt, tmp_path, criu_ok):
+    """checkpoint (the container gone), then `restore --image-path --bundle --detach` with the
+    same id: the counter continues from the checkpointed value, it does not start again."""
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sh", "-c", COUNTER])
+    cfile = os.path.join(bdir, "rootfs", "tmp", "count")
+    os.makedirs(os.path.dirname(cfile), exist_ok=True)
+    cid = rt.new_id()
+    rt.create(cid, bdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rt.cmd("start", cid, check=True)
+
+    def value():
+        try:
+            with open(cfile) as f:
+                return int(f.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+    cri.wait_for(lambda: value() >= 5, timeout=30, what="the counter")
+    img = str(tmp_path / "img")
+    rt.cmd("checkpoint", "--image-path", img, cid, check=True, timeout=120)
+    assert rt.status(cid) is None
+    dumped = value()
+    with open(cfile, "w") as f:  # a restart from scratch would write 1, 2, ...
+        f.write("0\n")
+    p = rt.cmd("restore", "--image-path", img, "--work-path", str(tmp_path / "rwork"),
+               "--bundle", bdir, "--detach", cid, timeout=120)
+    if p.returncode != 0:
+        log = os.path.join(str(tmp_path / "rwork"), "restore.log")
+        tail = open(log).read()[-3000:] if os.path.exists(log) else ""
+        raise AssertionError(f"restore failed: {p.stderr}\n{tail}")
+    assert rt.status(cid) == "running"
+    cri.wait_for(lambda: value() > 0, timeout=30, what="the restored counter")
+    assert value() > dumped, (value(), dumped)
+    rt.cmd("delete", "--force", cid, check=True)
