@@ -1150,8 +1150,8 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
             return r;
         uint32_t uid = 0, gid = 0;
         sandbox_userns_ids(sb, &uid, &gid);
-        _cleanup_free_ char *opts =
-            xasprintf("mode=1777,size=%lld,uid=%u,gid=%u", (long long)shm_size(sb), uid, gid);
+        _cleanup_free_ char *opts = xasprintf("mode=1777,size=%lld,uid=%u,gid=%u",
+                                              (long long)shm_size(sb), uid, gid);
         if (mount("shm", sb->shm_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
             return hull_error_set(err, errno, "mount shm on `%s`", sb->shm_path);
         pthread_mutex_lock(&sb->lock);

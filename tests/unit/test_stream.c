@@ -1312,9 +1312,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
-        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap),
-        cmocka_unit_test(test_preauth_limits),    cmocka_unit_test(test_ipv6_url),
-        cmocka_unit_test(test_http_parse_head),
+        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap), cmocka_unit_test(test_preauth_limits),
+        cmocka_unit_test(test_ipv6_url),          cmocka_unit_test(test_http_parse_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
