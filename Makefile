@@ -6,8 +6,13 @@
 #                   (build/asan); fails at the end when any phase failed
 #   make unit-tests / integration-tests   one phase alone (on $(BUILD); PYTEST_ARGS=... for pytest)
 #   make vm-test    tests/integration/test_cgroup_v2.py in a pure cgroup v2 qemu guest (tests/vm/)
+<<<<<<< HEAD
 #   make vm-checkpoint-test  tests/integration/test_checkpoint.py (CRIU) in the same guest
 #   make fuzz       run the fuzz targets briefly (FUZZ_SECONDS each); make fuzz-libfuzzer: clang
+=======
+#   make fuzz       replay each fuzz corpus, then fuzz briefly (FUZZ_SECONDS each); make
+#                   fuzz-libfuzzer: the same targets under clang's libFuzzer with the corpus
+>>>>>>> main
 #   make asan       just the sanitizer build
 #   make run        build and run hulld in the foreground with embedded defaults
 #   make conformance  the critest v1.37 suite (serial and parallel, hull-oci and runc handlers)
@@ -142,12 +147,17 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/hull_test.h $(LIBS) $(GEN_H)
 
 unit-bins: $(UNIT_BIN)
 
-# Fuzz targets (tests/fuzz/fuzz_*.c, see tests/fuzz/fuzz.h): built with the standalone driver and
-# run for FUZZ_SECONDS each by `make test`; `make fuzz-libfuzzer` builds them for clang's
-# libFuzzer instead (build/clang/libfuzzer/), for open-ended runs.
+# Fuzz targets (tests/fuzz/fuzz_*.c, see tests/fuzz/fuzz.h), each with its corpus in
+# tests/fuzz/corpus/<target>/ (seeds and every input that ever failed: regression cases).
+#   make fuzz            the standalone driver (what `make test` runs): replays each corpus, then
+#                        FUZZ_SECONDS of random inputs from a random seed it prints
+#   make fuzz-libfuzzer  clang's libFuzzer (build/clang/libfuzzer/), FUZZ_SECONDS per target
+#                        with the corpus; failures land in the corpus as crash-<sha1>
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 4
+FUZZ_CORPUS := tests/fuzz/corpus
+FUZZ_TIMEOUT_MS ?= 5000
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
 	$(call link_test,$< tests/fuzz/driver.c)
@@ -156,16 +166,31 @@ fuzz-bins: $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; fail=0; for t in $(FUZZ_BIN); do \
-		if ! $$t -t $(FUZZ_SECONDS); then fail=1; echo "FAILED: $$t"; fi; \
+		n=$$(basename $$t); n=$${n#fuzz_}; mkdir -p $(FUZZ_CORPUS)/$$n; \
+		if ! $$t -t $(FUZZ_SECONDS) -T $(FUZZ_TIMEOUT_MS) --corpus $(FUZZ_CORPUS)/$$n; then \
+			fail=1; echo "FAILED: $$t (the input is in $(FUZZ_CORPUS)/$$n/crash-*)"; fi; \
 	done; test $$fail -eq 0
 
 LIBFUZZER_BUILD := build/clang
 LIBFUZZER_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
-fuzz-libfuzzer:
-	@command -v clang >/dev/null || { echo "fuzz-libfuzzer needs clang (and libclang-rt-dev)"; exit 1; }
+LIBFUZZER_BIN := $(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
+fuzz-libfuzzer-bins:
+	@command -v clang >/dev/null || { echo "fuzz-libfuzzer needs clang and libclang-rt-14-dev (contrib/install-deps.sh)"; exit 1; }
 	$(MAKE) BUILD=$(LIBFUZZER_BUILD) CC=clang SAN="$(LIBFUZZER_SAN) -fsanitize=fuzzer-no-link" \
 		CFLAGS="-O1 -g" WARN="$(WARN) -Wno-error=unused-variable -Wno-error=format-nonliteral" \
-		$(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
+		$(LIBFUZZER_BIN)
+
+# new coverage goes to a scratch corpus (build/clang/corpus/<target>), the committed corpus is
+# read; a failing input is written into the committed corpus as crash-<sha1>
+fuzz-libfuzzer: fuzz-libfuzzer-bins
+	@set -e; fail=0; for t in $(LIBFUZZER_BIN); do \
+		n=$$(basename $$t); n=$${n#fuzz_}; mkdir -p $(FUZZ_CORPUS)/$$n $(LIBFUZZER_BUILD)/corpus/$$n; \
+		echo "== libFuzzer $$n for $(FUZZ_SECONDS) s"; \
+		if ! $$t -max_total_time=$(FUZZ_SECONDS) -timeout=$$(( ($(FUZZ_TIMEOUT_MS) + 999) / 1000 )) \
+			-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_CORPUS)/$$n/ \
+			$(LIBFUZZER_BUILD)/corpus/$$n $(FUZZ_CORPUS)/$$n; then \
+			fail=1; echo "FAILED: $$t (the input is in $(FUZZ_CORPUS)/$$n/)"; fi; \
+	done; test $$fail -eq 0
 
 $(LIBFUZZER_BUILD)/libfuzzer/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
 	$(call link_test,$<,-fsanitize=fuzzer)
@@ -191,7 +216,10 @@ TEST_PHASES := \
 	fuzz \
 	unit-tests \
 	integration-tests \
-	vm-test
+	conformance \
+	kubelet-test \
+	vm-test \
+	vm-systemd-test
 
 test: $(DEPS_STAMP)
 	@PHASE_MAKE='$(MAKE) $(ASAN_ARGS)' tests/run-phases.sh $(TEST_PHASES)
@@ -201,9 +229,11 @@ test: $(DEPS_STAMP)
 # plain build (ASan under TCG is too slow).  VM_TIMEOUT bounds boot + suite.
 VM_TIMEOUT ?= 900
 VM_ARGS ?=
-vm-test: all $(GEN_PY)
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/$(BUILD) \
-		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+PLAIN_ARGS = --no-print-directory BUILD=build SAN= CFLAGS="-O2 -g"
+vm-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_cgroup_v2.py $(PYTEST_ARGS)
 
 # CheckpointContainer with CRIU in the VM test bed (CRIU 3.17 cannot dump on the host's 6.18
@@ -217,9 +247,10 @@ vm-checkpoint-test: all $(GEN_PY)
 # The systemd cgroup driver in the VM test bed with systemd as PID 1 (tests/vm/run.sh --systemd):
 # tests/integration/test_systemd_cgroup.py (on the host it only checks the driver is refused).
 VM_RUN ?= tests/vm/run.sh
-vm-systemd-test: all $(GEN_PY)
-	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/$(BUILD) \
-		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+vm-systemd-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_systemd_cgroup.py \
 		$(PYTEST_ARGS)
 
@@ -243,8 +274,7 @@ run-tests:
 	$(MAKE) --no-print-directory integration-tests || rc=1; exit $$rc
 
 # tests/kubelet: a standalone kubelet v1.36 (built once into $(HULL_TOOLS)/bin by
-# tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~10 min).
-HULL_TOOLS ?= /var/cache/hull-tools
+# tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~4 min).
 kubelet-test: $(DEPS_STAMP)
 	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all
 	HULL_TOOLS=$(HULL_TOOLS) tests/tools/build-kubelet.sh
@@ -271,8 +301,9 @@ crictl:
 cri-tools:
 	tests/tools/build-cri-tools.sh critest crictl ginkgo
 
-conformance: all cri-tools
-	HULL_BUILD=$(CURDIR)/$(BUILD) CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
+conformance: cri-tools
+	$(MAKE) $(PLAIN_ARGS) all
+	HULL_BUILD=$(CURDIR)/build CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
 		$(PYTHON) tests/conformance/run.py
 
 run: all
@@ -296,5 +327,9 @@ format-check:
 clean:
 	rm -rf build
 
+<<<<<<< HEAD
 .PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance vm-checkpoint-test
+=======
+.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins
+>>>>>>> main
 .SECONDARY:

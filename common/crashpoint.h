@@ -21,4 +21,14 @@ static inline void hull_crash_point(const char *name)
     pause();
 }
 
+/* With HULL_TEST_STOP_AT=<name>, the process stops itself (SIGSTOP) at the stop point of that
+ * name, so a test can change the world (e.g. recycle a pid) between two steps and SIGCONT it. */
+static inline void hull_stop_point(const char *name)
+{
+    const char *want = getenv("HULL_TEST_STOP_AT");
+    if (want == NULL || strcmp(want, name) != 0)
+        return;
+    kill(getpid(), SIGSTOP);
+}
+
 #endif

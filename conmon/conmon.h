@@ -50,6 +50,8 @@
  *     after the runtime ran:  {"pid":1234,"monitor_pid":99}            success
  *                             {"pid":-1,"monitor_pid":99,"error":"..."}  runtime failed; the
  *                             error is the runtime's stderr/stdout text (at most 8 KiB)
+ *                             {"pid":-1,"monitor_pid":99,"timed_out":true,"error":"..."}
+ *                             the runtime (exec) did not finish within --timeout
  *   With --exec-attach (streaming exec) one message comes first, once the sockets exist:
  *                             {"ready":true,"monitor_pid":99}
  *   and the monitor runs the runtime only after the first attach client connected (within

@@ -907,10 +907,12 @@ static int wait_first_attach(struct monitor *m, hull_error_t *err)
     return 0;
 }
 
-static void runtime_failed(struct conmon_opts *o, struct sbuf *text, const char *fallback)
+static void runtime_failed(struct conmon_opts *o, struct sbuf *text, const char *fallback,
+                           bool timed_out)
 {
     struct sbuf msg = {0};
-    sbuf_addf(&msg, "{\"pid\":-1,\"monitor_pid\":%d,\"error\":", (int)getpid());
+    sbuf_addf(&msg, "{\"pid\":-1,\"monitor_pid\":%d,%s\"error\":", (int)getpid(),
+              timed_out ? "\"timed_out\":true," : "");
     /* trim trailing whitespace */
     while (text->len > 0 && (text->p[text->len - 1] == '\n' || text->p[text->len - 1] == ' '))
         text->len--;
@@ -1153,7 +1155,7 @@ int conmon_run(struct conmon_opts *o)
         else
             snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
                      o->exec ? "runtime exec" : "runtime create", rt_status);
-        runtime_failed(o, &errtext, fb);
+        runtime_failed(o, &errtext, fb, rt_timed_out);
         goto out;
     }
     {
@@ -1206,7 +1208,7 @@ fail:
     log_error("%s", hull_error_msg(&err));
     {
         struct sbuf t = {0};
-        runtime_failed(o, &t, hull_error_msg(&err));
+        runtime_failed(o, &t, hull_error_msg(&err), false);
         sbuf_free(&t);
     }
 out:

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="
-make gcc pkg-config git ca-certificates clang-format
+make gcc pkg-config git ca-certificates clang-format clang libclang-rt-14-dev
 libgrpc-dev protobuf-compiler-grpc protobuf-c-compiler libprotobuf-c-dev
 libyajl-dev libcurl4-openssl-dev libarchive-dev libseccomp-dev libcap-dev zlib1g-dev
 libmicrohttpd-dev libcmocka-dev libsystemd-dev

@@ -43,6 +43,29 @@ int registry_session_new(const struct registry_config *cfg, struct token_cache *
                          const struct image_ref *ref, const struct image_auth *auth,
                          struct registry_session **out, hull_error_t *err);
 void registry_session_free(struct registry_session *s);
+/* One parameter of a registry's WWW-Authenticate challenge (`Bearer realm="…",service="…",
+ * scope="…"`), key matched case-insensitively at a parameter start; NULL when absent.  The
+ * header is the registry's: any bytes. */
+char *img_challenge_param(const char *header, const char *key);
+
+/* What a manifest body fetched from a registry says (a hostile registry controls every byte):
+ * an image index (pick: the linux/<host arch> manifest's digest) or an image manifest (its
+ * config digest and size and its layers, digests checked, at most MAX_LAYERS). */
+struct img_manifest {
+    bool index;
+    char *pick;
+    char *config_digest;
+    int64_t config_size;
+    struct layer_ref *layers;
+    size_t n_layers;
+};
+int img_manifest_parse(const char *body, const char *content_type, struct img_manifest *m,
+                       hull_error_t *err);
+void img_manifest_clear(struct img_manifest *m);
+/* The rootfs.diff_ids of an image config, one per layer (n_layers must match), into layers[]. */
+int img_config_diff_ids(const char *config_json, struct layer_ref *layers, size_t n_layers,
+                        hull_error_t *err);
+
 /* The configured cap on one unpacked layer's file data (0: none). */
 uint64_t registry_session_layer_cap(const struct registry_session *s);
 /* The configured per-image cap and free-space floor (0: none). */
@@ -173,6 +196,9 @@ char *img_path(struct image_store *s, const char *fmt, ...) __attribute__((forma
 int img_write_unique(struct image_store *s, const char *path, const void *data, size_t len,
                      hull_error_t *err);
 void img_layer_ref_free(struct layer_ref *l);
+/* The CRI view of an image record: user, entrypoint, cmd, env, working dir, volumes, labels from
+ * its config (the registry's JSON: any shape). */
+struct image_info *img_info_of(const struct image_rec *r);
 void img_rec_free(struct image_rec *r);
 HULL_DEFINE_CLEANUP(struct image_rec, img_rec_free)
 #define _cleanup_img_rec_ __attribute__((cleanup(img_rec_freep)))

@@ -452,6 +452,70 @@ static int get_manifest(struct image_store *s, struct registry_session *sess, co
 }
 
 /* Resolves the reference to a platform manifest; fills p. */
+void img_manifest_clear(struct img_manifest *m)
+{
+    free(m->pick);
+    free(m->config_digest);
+    for (size_t i = 0; i < m->n_layers; i++)
+        img_layer_ref_free(&m->layers[i]);
+    free(m->layers);
+    memset(m, 0, sizeof(*m));
+}
+
+int img_manifest_parse(const char *body, const char *content_type, struct img_manifest *m,
+                       hull_error_t *err)
+{
+    memset(m, 0, sizeof(*m));
+    _cleanup_yajl_ yajl_val doc = NULL;
+    int r = hull_json_parse(body, "manifest", &doc, err);
+    if (r < 0)
+        return r;
+    if (!YAJL_IS_OBJECT(doc))
+        return hull_error_setx(err, EINVAL, "manifest: not a JSON object");
+    const char *bmt = hull_json_get_string(doc, "mediaType", NULL);
+    const char *kind = bmt ? bmt : content_type;
+    long long schema = hull_json_get_int(doc, "schemaVersion", 2);
+    if (schema == 1 || is_schema1(kind))
+        return hull_error_setx(err, EPROTO,
+                               "image uses a Docker schema 1 manifest, which is not "
+                               "supported (re-push it with a current client)");
+    if (is_index(kind) || (kind == NULL && hull_json_get(doc, "manifests") != NULL)) {
+        m->index = true;
+        return pick_platform(doc, &m->pick, err);
+    }
+    yajl_val cfg = hull_json_get(doc, "config");
+    const char *cd = hull_json_get_string(cfg, "digest", NULL);
+    if (!image_digest_valid(cd))
+        return hull_error_setx(err, EINVAL, "manifest without a valid config digest");
+    yajl_val layers = hull_json_get(doc, "layers");
+    if (layers == NULL || !YAJL_IS_ARRAY(layers))
+        return hull_error_setx(err, EINVAL, "manifest without layers");
+    if (layers->u.array.len > MAX_LAYERS)
+        return hull_error_setx(err, EINVAL, "manifest has %zu layers (overlayfs stacks %d)",
+                               layers->u.array.len, MAX_LAYERS);
+    m->config_digest = xstrdup(cd);
+    m->config_size = hull_json_get_int(cfg, "size", -1);
+    m->layers = xmalloc0((layers->u.array.len + 1) * sizeof(*m->layers));
+    for (size_t i = 0; i < layers->u.array.len; i++) {
+        yajl_val l = layers->u.array.values[i];
+        const char *ld = hull_json_get_string(l, "digest", NULL);
+        if (!image_digest_valid(ld)) {
+            img_manifest_clear(m);
+            return hull_error_setx(err, EINVAL, "manifest layer %zu: bad digest", i);
+        }
+        const char *lmt = hull_json_get_string(l, "mediaType", "");
+        if (strstr(lmt, "encrypted")) {
+            img_manifest_clear(m);
+            return hull_error_setx(err, EPROTO, "layer %s: encrypted layers not supported", ld);
+        }
+        struct layer_ref *lr = &m->layers[m->n_layers++];
+        lr->digest = xstrdup(ld);
+        lr->size = hull_json_get_int(l, "size", -1);
+        lr->media_type = xstrdup(lmt);
+    }
+    return 0;
+}
+
 static int fetch_manifest(struct image_store *s, struct registry_session *sess,
                           const struct image_ref *ref, struct pulled *p, hull_error_t *err)
 {
@@ -467,26 +531,21 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
         if (depth == 0 && ref->digest && strcmp(dg, ref->digest) != 0)
             return hull_error_setx(err, EILSEQ, "manifest digest mismatch: asked %s, got %s",
                                    ref->digest, dg);
-        _cleanup_yajl_ yajl_val doc = NULL;
-        r = hull_json_parse(body, "manifest", &doc, err);
-        if (r < 0)
+        struct img_manifest m;
+        r = img_manifest_parse(body, mt, &m, err);
+        if (r < 0) {
+            img_manifest_clear(&m);
             return r;
-        const char *bmt = hull_json_get_string(doc, "mediaType", NULL);
-        const char *kind = bmt ? bmt : mt;
-        long long schema = hull_json_get_int(doc, "schemaVersion", 2);
-        if (schema == 1 || is_schema1(kind))
-            return hull_error_setx(err, EPROTO,
-                                   "image uses a Docker schema 1 manifest, which is not "
-                                   "supported (re-push it with a current client)");
-        if (is_index(kind) || (kind == NULL && hull_json_get(doc, "manifests") != NULL)) {
-            if (depth > 0)
+        }
+        if (m.index) {
+            if (depth > 0) {
+                img_manifest_clear(&m);
                 return hull_error_setx(err, EINVAL,
                                        "nested image index (an index names "
                                        "another index for this platform)");
-            _cleanup_free_ char *pick = NULL;
-            r = pick_platform(doc, &pick, err);
-            if (r < 0)
-                return r;
+            }
+            _cleanup_free_ char *pick = hull_steal(m.pick);
+            img_manifest_clear(&m);
             /* kept, not stored: only a pull that succeeds stores its index */
             p->index_digest = xstrdup(dg);
             p->index_body = hull_steal(body);
@@ -502,37 +561,38 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
                     err, EILSEQ, "manifest digest mismatch: index names %s, got %s", pick, dg);
             continue;
         }
-        yajl_val cfg = hull_json_get(doc, "config");
-        const char *cd = hull_json_get_string(cfg, "digest", NULL);
-        if (!image_digest_valid(cd))
-            return hull_error_setx(err, EINVAL, "manifest without a valid config digest");
-        p->config_digest = xstrdup(cd);
-        p->config_size = hull_json_get_int(cfg, "size", -1);
-        yajl_val layers = hull_json_get(doc, "layers");
-        if (layers == NULL || !YAJL_IS_ARRAY(layers))
-            return hull_error_setx(err, EINVAL, "manifest without layers");
-        if (layers->u.array.len > MAX_LAYERS)
-            return hull_error_setx(err, EINVAL, "manifest has %zu layers (overlayfs stacks %d)",
-                                   layers->u.array.len, MAX_LAYERS);
-        p->layers = xmalloc0((layers->u.array.len + 1) * sizeof(*p->layers));
-        for (size_t i = 0; i < layers->u.array.len; i++) {
-            yajl_val l = layers->u.array.values[i];
-            const char *ld = hull_json_get_string(l, "digest", NULL);
-            if (!image_digest_valid(ld))
-                return hull_error_setx(err, EINVAL, "manifest layer %zu: bad digest", i);
-            const char *lmt = hull_json_get_string(l, "mediaType", "");
-            if (strstr(lmt, "encrypted"))
-                return hull_error_setx(err, EPROTO, "layer %s: encrypted layers not supported", ld);
-            struct layer_ref *lr = &p->layers[p->n_layers++];
-            lr->digest = xstrdup(ld);
-            lr->size = hull_json_get_int(l, "size", -1);
-            lr->media_type = xstrdup(lmt);
-        }
+        p->config_digest = hull_steal(m.config_digest);
+        p->config_size = m.config_size;
+        p->layers = hull_steal(m.layers);
+        p->n_layers = m.n_layers;
+        m.n_layers = 0;
+        img_manifest_clear(&m);
         p->manifest_digest = xstrdup(dg);
         p->manifest_body = hull_steal(body);
         p->manifest_len = len;
         return 0;
     }
+}
+
+int img_config_diff_ids(const char *config_json, struct layer_ref *layers, size_t n_layers,
+                        hull_error_t *err)
+{
+    _cleanup_yajl_ yajl_val cdoc = NULL;
+    int r = hull_json_parse(config_json, "image config", &cdoc, err);
+    if (r < 0)
+        return r;
+    yajl_val ids = hull_json_get(hull_json_get(cdoc, "rootfs"), "diff_ids");
+    if (ids == NULL || !YAJL_IS_ARRAY(ids) || ids->u.array.len != n_layers)
+        return hull_error_setx(err, EINVAL, "image config lists %zu diff ids for %zu layers",
+                               ids && YAJL_IS_ARRAY(ids) ? ids->u.array.len : 0, n_layers);
+    for (size_t i = 0; i < n_layers; i++) {
+        yajl_val v = ids->u.array.values[i];
+        if (!YAJL_IS_STRING(v) || !image_digest_valid(YAJL_GET_STRING(v)))
+            return hull_error_setx(err, EINVAL, "image config: bad diff id %zu", i);
+        free(layers[i].diff_id);
+        layers[i].diff_id = xstrdup(YAJL_GET_STRING(v));
+    }
+    return 0;
 }
 
 /* Commits the image record (under the lock). Returns -EAGAIN if a layer vanished meanwhile. */
@@ -664,26 +724,9 @@ int image_pull_cancellable(struct image_store *s, const char *refstr, const stru
         hull_error_wrap(err, "config %s", p.config_digest);
         goto out;
     }
-    {
-        _cleanup_yajl_ yajl_val cdoc = NULL;
-        r = hull_json_parse(config_json, "image config", &cdoc, err);
-        if (r < 0)
-            goto out;
-        yajl_val ids = hull_json_get(hull_json_get(cdoc, "rootfs"), "diff_ids");
-        if (ids == NULL || !YAJL_IS_ARRAY(ids) || ids->u.array.len != p.n_layers) {
-            r = hull_error_setx(err, EINVAL, "image config lists %zu diff ids for %zu layers",
-                                ids && YAJL_IS_ARRAY(ids) ? ids->u.array.len : 0, p.n_layers);
-            goto out;
-        }
-        for (size_t i = 0; i < p.n_layers; i++) {
-            yajl_val v = ids->u.array.values[i];
-            if (!YAJL_IS_STRING(v) || !image_digest_valid(YAJL_GET_STRING(v))) {
-                r = hull_error_setx(err, EINVAL, "image config: bad diff id %zu", i);
-                goto out;
-            }
-            p.layers[i].diff_id = xstrdup(YAJL_GET_STRING(v));
-        }
-    }
+    r = img_config_diff_ids(config_json, p.layers, p.n_layers, err);
+    if (r < 0)
+        goto out;
     for (int attempt = 0;; attempt++) {
         r = ensure_layers(s, sess, p.layers, p.n_layers, &ctx, err);
         if (r < 0)

@@ -776,8 +776,7 @@ static int http_get(struct registry_session *s, const struct endpoint *ep, const
     return hull_error_setx(err, e, "GET %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
-/* Parses `Bearer realm="…",service="…",scope="…"` (or Basic); values into the out params. */
-static char *challenge_param(const char *h, const char *key)
+char *img_challenge_param(const char *h, const char *key)
 {
     size_t kl = strlen(key);
     const char *p = h;
@@ -809,9 +808,9 @@ static char *url_escape(const char *s)
 static int fetch_token(struct registry_session *s, const struct endpoint *ep, const char *chal,
                        bool skip_cache, char **authz, hull_error_t *err)
 {
-    _cleanup_free_ char *realm = challenge_param(chal, "realm");
-    _cleanup_free_ char *service = challenge_param(chal, "service");
-    _cleanup_free_ char *scope = challenge_param(chal, "scope");
+    _cleanup_free_ char *realm = img_challenge_param(chal, "realm");
+    _cleanup_free_ char *service = img_challenge_param(chal, "service");
+    _cleanup_free_ char *scope = img_challenge_param(chal, "scope");
     if (realm == NULL)
         return hull_error_setx(err, EBADMSG, "registry %s: bearer challenge without a realm",
                                ep->base);
@@ -823,6 +822,16 @@ static int fetch_token(struct registry_session *s, const struct endpoint *ep, co
         (scope && !header_value_ok(scope, strlen(scope), true)))
         return hull_error_setx(err, EBADMSG,
                                "registry %s: bearer challenge holds control characters", ep->base);
+    /* a registry reached over TLS may not send the token request, which carries the pull's
+     * credentials, over plain HTTP, unless that host is an insecure registry itself */
+    if (strncmp(ep->base, "https://", 8) == 0 && strncmp(realm, "http://", 7) == 0) {
+        _cleanup_free_ char *rh = xstrndup(realm + 7, strcspn(realm + 7, "/?#"));
+        if (!host_is_insecure(s->cfg, rh))
+            return hull_error_setx(err, EPROTONOSUPPORT,
+                                   "registry %s: refusing its token realm %s over plain HTTP "
+                                   "(list %s in insecure_registries to allow it)",
+                                   ep->base, realm, rh);
+    }
     if (scope == NULL)
         scope = xasprintf("repository:%s:pull", s->repo);
     _cleanup_free_ char *key = xasprintf("%s|%s|%s|%s", realm, service ? service : "", scope,

@@ -490,7 +490,7 @@ static char *clean_container_path(const char *p)
     return out;
 }
 
-static struct image_info *info_of(const struct image_rec *r)
+struct image_info *img_info_of(const struct image_rec *r)
 {
     struct image_info *i = xmalloc0(sizeof(*i));
     i->id = xstrdup(r->id);
@@ -583,7 +583,7 @@ int image_resolve(struct image_store *s, const char *ref, struct image_info **ou
 {
     pthread_mutex_lock(&s->lock);
     struct image_rec *r = img_resolve_locked(s, ref);
-    struct image_info *i = r ? info_of(r) : NULL;
+    struct image_info *i = r ? img_info_of(r) : NULL;
     pthread_mutex_unlock(&s->lock);
     if (i == NULL)
         return hull_error_setx(err, ENOENT, "image \"%s\" not found", ref ? ref : "");
@@ -607,7 +607,7 @@ int image_list(struct image_store *s, const char *filter, struct image_info ***o
     if (filter && *filter) {
         struct image_rec *r = img_resolve_locked(s, filter);
         if (r)
-            list[cnt++] = info_of(r);
+            list[cnt++] = img_info_of(r);
     } else {
         for (struct image_rec *r = s->images; r; r = r->next) {
             if (r->removed)
@@ -616,7 +616,7 @@ int image_list(struct image_store *s, const char *filter, struct image_info ***o
                 cap *= 2;
                 list = xrealloc(list, cap * sizeof(*list));
             }
-            list[cnt++] = info_of(r);
+            list[cnt++] = img_info_of(r);
         }
     }
     pthread_mutex_unlock(&s->lock);

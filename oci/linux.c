@@ -18,6 +18,7 @@
  * "created" marker; the init never opens it. */
 
 #include "oci/oci.h"
+#include "common/crashpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -742,6 +743,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     bool zombie = false;
     if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime)
         return hull_error_setx(err, ESRCH, "the container's init process exited");
+    hull_stop_point("exec:after-check");
     int nsfd[N_NS];
     int parent_flags = 0, child_flags = 0;
     for (size_t i = 0; i < N_NS; i++) {

@@ -499,6 +499,14 @@ bool ctr_collect_exit(struct hull_server *srv, struct container *c)
         log_info("container %s exited with %d", c->id, c->exit_code);
         if (ctr_save(srv, c, &err) < 0)
             log_error("container %s: %s", c->id, hull_error_msg(&err));
+        /* The host's view of the rootfs is not needed once init is gone (processes left in a
+         * shared pid namespace keep their own mount namespace): unmounting it now, off the
+         * RemoveContainer path, spares Remove the unmount's wait (kernel RCU grace period),
+         * as a containerd shim unmounts at task exit.  Remove unmounts what is still there. */
+        _cleanup_free_ char *sdir = ctr_state_dir(srv, c->id);
+        _cleanup_free_ char *rootfs = hull_path_join(sdir, "rootfs");
+        if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            log_warn("container %s: unmount rootfs: %s", c->id, strerror(errno));
         events_publish(srv, c->id, c->pod_id,
                        RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
     }
@@ -595,6 +603,8 @@ int container_service_init(struct hull_server *srv, struct image_store *images, 
     cs->conmon_path =
         cfg->conmon_path[0] ? xstrdup(cfg->conmon_path) : xasprintf("%s/hull-conmon", self);
     cs->hull_oci_path = xasprintf("%s/hull-oci", self);
+    pthread_mutex_init(&cs->oci_mu, NULL);
+    cs->oci_memfd = -1;
     pthread_mutex_init(&cs->feat_mu, NULL);
     srv->containers = cs;
     /* the per-container directories below root_dir and state_root are 0700 (owned by the pod's
@@ -675,6 +685,10 @@ void container_service_fini(struct hull_server *srv)
     free(cs->socket_root);
     free(cs->conmon_path);
     free(cs->hull_oci_path);
+    free(cs->oci_exec_path);
+    if (cs->oci_memfd >= 0)
+        close(cs->oci_memfd);
+    pthread_mutex_destroy(&cs->oci_mu);
     for (size_t i = 0; i < cs->n_feat; i++)
         free(cs->feat[i].path);
     free(cs->feat);

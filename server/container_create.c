@@ -249,7 +249,10 @@ int container_create(struct hull_server *srv, const char *pod_id,
         goto fail;
     }
 
-    c->busy = true;              /* being created: the exit watcher leaves it alone */
+    c->busy = true; /* being created: the exit watcher leaves it alone */
+    /* listed from here on: ContainerStatus must carry a creation time (kubelet rejects a
+     * status without created_at) */
+    c->created_ns = hull_now_ns();
     r = ctr_insert(srv, c, err); /* reserves the name */
     if (r < 0)
         goto fail;
@@ -453,7 +456,6 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->pid_start = sandbox_proc_start_time(c->pid);
     hull_crash_point("create:after-monitor");
     pthread_mutex_lock(&c->lock);
-    c->created_ns = hull_now_ns();
     c->phase = CTR_PHASE_COMMITTED;
     pthread_mutex_unlock(&c->lock);
     r = ctr_save(srv, c, err);

@@ -6,6 +6,7 @@
 #define HULL_SERVER_CONTAINER_INTERNAL_H
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include "server/container.h"
 #include "server/proc.h"
@@ -76,6 +77,11 @@ struct container_service {
     char *socket_root;          /* <state>/s: monitor socket dirs (short: sun_path is 108 bytes) */
     char *conmon_path;
     char *hull_oci_path;
+    /* a sealed copy of hull-oci that monitors execute (ctr_runtime_exec_path) */
+    pthread_mutex_t oci_mu;
+    int oci_memfd;
+    char *oci_exec_path;
+    struct stat oci_src; /* the file it was copied from */
     /* runtime path -> it lists "rro" in `RUNTIME features` (asked once per path) */
     pthread_mutex_t feat_mu;
     struct hull_kv_rro {
@@ -115,6 +121,12 @@ char *ctr_state_dir(struct hull_server *srv, const char *id);
 char *ctr_root_dir(struct hull_server *srv, const char *id);
 /* runtime --root R args...  (the container's runtime, with a timeout). */
 int ctr_runtime_run(struct container *c, const char *const *args, hull_error_t *err);
+/* What a monitor executes for runtime_path (allocated): for hull-oci, a sealed in-memory copy
+ * that hulld keeps open (/proc/<hulld>/fd/N), made again when the file on disk changes.
+ * hull-oci, started from a sealed copy, skips copying itself into a fresh memfd and executing
+ * that (SECURITY.md: runtime binary overwritten from inside) on every create and exec.  Any
+ * other runtime, or when the copy cannot be made: runtime_path itself. */
+char *ctr_runtime_exec_path(struct hull_server *srv, const char *runtime_path);
 /* The process.json of an exec: the container's process with args (and terminal) replaced;
  * rows x cols (non-zero, tty only) become its consoleSize. */
 int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bool tty,

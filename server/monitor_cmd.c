@@ -4,9 +4,13 @@
 #include "common/cgroup_systemd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define CREATE_SYNC_TIMEOUT_MS (120 * 1000)
@@ -79,7 +83,7 @@ void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct conta
     margs_add(a, "--bundle");
     margs_add(a, bundle);
     margs_add(a, "--runtime");
-    margs_add(a, c->runtime_path);
+    margs_add(a, margs_own(a, ctr_runtime_exec_path(srv, c->runtime_path)));
     margs_add(a, "--runtime-root");
     margs_add(a, c->runtime_root);
     if (hull_systemd_path_form(c->cgroups_path)) {
@@ -133,7 +137,9 @@ int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, in
         const char *e = hull_json_get_string(doc, "error", "unknown error");
         if (sync_fd_out)
             waitpid(child, NULL, 0);
-        return hull_error_setx(err, EIO, "%s", e);
+        /* the runtime did not finish within the exec's timeout: a deadline, not a failure */
+        return hull_error_setx(err, hull_json_get_bool(doc, "timed_out", false) ? ETIMEDOUT : EIO,
+                               "%s", e);
     }
     *pid = (pid_t)cpid;
     if (sync_fd_out) {
@@ -141,4 +147,63 @@ int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, in
         *monitor_pid = child;
     }
     return 0;
+}
+
+/* ---- the sealed hull-oci -------------------------------------------------------------------- */
+#define OCI_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int sealed_copy(const char *path, struct stat *st)
+{
+    _cleanup_close_ int src = open(path, O_RDONLY | O_CLOEXEC);
+    if (src < 0 || fstat(src, st) < 0 || !S_ISREG(st->st_mode))
+        return -1;
+    _cleanup_close_ int mfd = memfd_create("hull-oci", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        return -1;
+    off_t off = 0;
+    while (off < st->st_size) {
+        ssize_t n = sendfile(mfd, src, &off, (size_t)(st->st_size - off));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+    }
+    if (fchmod(mfd, 0500) < 0 || fcntl(mfd, F_ADD_SEALS, OCI_SEALS) < 0)
+        return -1;
+    return hull_steal_fd(mfd);
+}
+
+char *ctr_runtime_exec_path(struct hull_server *srv, const char *runtime_path)
+{
+    struct container_service *cs = ctr_service(srv);
+    struct stat now;
+    if (strcmp(runtime_path, cs->hull_oci_path) != 0 || stat(runtime_path, &now) < 0)
+        return xstrdup(runtime_path);
+    char *out = NULL;
+    pthread_mutex_lock(&cs->oci_mu);
+    if (cs->oci_memfd < 0 || !same_file(&now, &cs->oci_src)) {
+        struct stat st;
+        int fd = sealed_copy(runtime_path, &st);
+        if (fd >= 0) {
+            /* an older copy stays open: a monitor handed its path may not have executed it yet
+             * (one per hull-oci upgrade while hulld runs) */
+            cs->oci_memfd = fd;
+            cs->oci_src = st;
+            free(cs->oci_exec_path);
+            cs->oci_exec_path = xasprintf("/proc/%d/fd/%d", (int)getpid(), fd);
+        } else {
+            log_warn("sealed copy of %s: %s; hull-oci copies itself", runtime_path,
+                     strerror(errno));
+        }
+    }
+    out = xstrdup(cs->oci_exec_path && same_file(&now, &cs->oci_src) ? cs->oci_exec_path
+                                                                     : runtime_path);
+    pthread_mutex_unlock(&cs->oci_mu);
+    return out;
 }

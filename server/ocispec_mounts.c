@@ -3,6 +3,7 @@
  * namespace, and the masked and read-only paths. */
 #include "server/ocispec_internal.h"
 #include "common/mountinfo.h"
+#include "server/userns.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,45 @@ static const char *const default_readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
 
 /* ---- mounts ------------------------------------------------------------------------------ */
+/* Mount.uid_mappings / gid_mappings, as kubelet sends them for a pod with a user namespace:
+ * one uid and one gid mapping, container id 0, and the pod's own mappings (any other mapping
+ * would let the pod write a host volume as ids outside its range, host root included).  The
+ * mount is then id-mapped through the pod's user namespace like every volume of such a pod
+ * (ocispec_userns_prepare). */
+static int check_mount_idmap(const struct ocispec_input *in, const Runtime__V1__Mount *m,
+                             const char *cp, hull_error_t *err)
+{
+    const Runtime__V1__PodSandboxConfig *pc = in->sandbox ? in->sandbox->config : NULL;
+    const Runtime__V1__NamespaceOption *ns = pc && pc->linux && pc->linux->security_context
+                                                 ? pc->linux->security_context->namespace_options
+                                                 : NULL;
+    bool on = false;
+    struct userns_map pu, pg;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (userns_from_cri(ns, &on, &pu, &pg, &e) < 0 || !on || empty(in->sandbox->userns_path))
+        return hull_error_setx(err, EINVAL,
+                               "mount %s: uid/gid mappings need a pod with a user namespace", cp);
+    if (m->n_uidmappings != 1 || m->n_gidmappings != 1)
+        return hull_error_setx(err, EINVAL,
+                               "mount %s: exactly one uid and one gid mapping are supported, "
+                               "got %zu and %zu",
+                               cp, m->n_uidmappings, m->n_gidmappings);
+    const Runtime__V1__IDMapping *u = m->uidmappings[0], *g = m->gidmappings[0];
+    const struct userns_map *want[2] = {&pu, &pg};
+    const Runtime__V1__IDMapping *got[2] = {u, g};
+    static const char *const what[2] = {"uid", "gid"};
+    for (int k = 0; k < 2; k++) {
+        if (got[k]->container_id != 0)
+            return hull_error_setx(
+                err, EINVAL, "mount %s: the %s mapping must start at container id 0", cp, what[k]);
+        if (got[k]->host_id != want[k]->host_id || got[k]->length != want[k]->size)
+            return hull_error_setx(
+                err, EINVAL, "mount %s: the %s mapping 0:%u:%u is not the pod's (0:%u:%u)", cp,
+                what[k], got[k]->host_id, got[k]->length, want[k]->host_id, want[k]->size);
+    }
+    return 0;
+}
+
 enum mount_kind { MK_DEFAULT, MK_EXTRA, MK_CRI, MK_VOLUME };
 
 static int path_depth(const char *clean)
@@ -189,8 +229,8 @@ static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv
     return 0;
 }
 
-static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
-                          const char **rootfs_prop, hull_error_t *err)
+static int add_cri_mounts(const struct ocispec_input *in, const struct ns_plan *ns,
+                          struct mntv *mounts, const char **rootfs_prop, hull_error_t *err)
 {
     const Runtime__V1__ContainerConfig *c = in->config;
     for (size_t i = 0; i < c->n_mounts; i++) {
@@ -207,9 +247,11 @@ static int add_cri_mounts(const struct ocispec_input *in, struct mntv *mounts,
         if (hp[0] != '/')
             return hull_error_setx(err, EINVAL, "mount %s: host_path \"%s\" must be absolute", cp,
                                    hp);
-        if (m->n_uidmappings || m->n_gidmappings)
-            return hull_error_setx(err, ENOTSUP, "mount %s: id-mapped mounts are not supported",
-                                   cp);
+        if (m->n_uidmappings || m->n_gidmappings) {
+            int r = check_mount_idmap(in, m, cp, err);
+            if (r < 0)
+                return r;
+        }
         _cleanup_free_ char *src = ocispec_clean_path(hp);
         _cleanup_free_ char *dst = ocispec_clean_path(cp);
         if (strcmp(dst, "/") == 0)
@@ -499,7 +541,7 @@ int ocispec_build_mounts(const struct ocispec_input *in, bool privileged, bool r
             "nodev", "relatime", sysmode, NULL);
 
     /* CRI mounts first (they override the pod's files of the same destination) */
-    r = add_cri_mounts(in, &rest, rootfs_prop, err);
+    r = add_cri_mounts(in, ns, &rest, rootfs_prop, err);
     if (r < 0)
         goto out;
 

@@ -86,9 +86,10 @@ void *rpc_copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc
 /* True if every selector entry is present with the same value among the labels. */
 bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels);
 /* Checks the wire encoding of a request of type desc before it is unpacked (protobuf-c would cut
- * strings at their first NUL): a string field holding a NUL byte is EINVAL, naming the field
- * ("config.metadata.name") and a bounded prefix of the value.  Malformed encodings are left
- * to the unpacker. */
+ * strings at their first NUL): a string field holding a NUL byte or bytes that are not valid
+ * UTF-8 (proto3 strings are UTF-8, and they end up in JSON: OCI specs, records) is EINVAL,
+ * naming the field ("config.metadata.name") and a bounded prefix of the value.  Malformed
+ * encodings are left to the unpacker. */
 int rpc_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                       hull_error_t *err);
 

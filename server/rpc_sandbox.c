@@ -149,6 +149,35 @@ Runtime__V1__PodSandboxStatus *sandbox_status_message(struct rpc_call *call, str
     no->network = mode(sandbox_host_network(sb), true);
     no->pid = mode(sandbox_host_pid(sb), sandbox_pidns_path(sb) != NULL);
     no->ipc = mode(sandbox_host_ipc(sb), true);
+    /* the user namespace as the pod runs it: POD with its mappings, or NODE */
+    no->userns_options = rpc_new_message(call, &runtime__v1__user_namespace__descriptor);
+    const Runtime__V1__NamespaceOption *asked =
+        cfg->linux && cfg->linux->security_context ? cfg->linux->security_context->namespace_options
+                                                   : NULL;
+    const Runtime__V1__UserNamespace *un = asked ? asked->userns_options : NULL;
+    if (sandbox_userns_path(sb) && un) {
+        no->userns_options->mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+        Runtime__V1__IDMapping *const *src[2] = {un->uids, un->gids};
+        size_t n_src[2] = {un->n_uids, un->n_gids};
+        Runtime__V1__IDMapping **dst[2];
+        for (int k = 0; k < 2; k++) {
+            dst[k] = rpc_alloc(call, (n_src[k] + 1) * sizeof(*dst[k]));
+            for (size_t i = 0; i < n_src[k]; i++) {
+                Runtime__V1__IDMapping *m =
+                    rpc_new_message(call, &runtime__v1__idmapping__descriptor);
+                m->host_id = src[k][i]->host_id;
+                m->container_id = src[k][i]->container_id;
+                m->length = src[k][i]->length;
+                dst[k][i] = m;
+            }
+        }
+        no->userns_options->uids = dst[0];
+        no->userns_options->n_uids = n_src[0];
+        no->userns_options->gids = dst[1];
+        no->userns_options->n_gids = n_src[1];
+    } else {
+        no->userns_options->mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    }
     st->linux->namespaces->options = no;
     sandbox_snapshot_free(&snap);
     return st;

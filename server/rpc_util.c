@@ -72,6 +72,42 @@ static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 /* 0: fine or not decodable (the unpacker decides); -EINVAL with err set and the failing
  * field's path in path[] (outermost last) otherwise. */
+/* Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), or n. */
+static size_t utf8_bad_at(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t len;
+        uint32_t min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, min = 0x10000;
+        } else {
+            return i;
+        }
+        if (n - i < len)
+            return i;
+        uint32_t cp = c & (0xff >> (len + 1));
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
 static int check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
                          const uint8_t *end, int depth, const char **path, int *n_path,
                          hull_error_t *err)
@@ -114,11 +150,19 @@ static int check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *
             continue;
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             const uint8_t *nul = memchr(body, 0, v);
-            if (nul == NULL)
+            size_t bad = utf8_bad_at(body, v);
+            if (nul == NULL && bad == v)
                 continue;
-            _cleanup_free_ char *prefix = xstrndup((const char *)body, (size_t)(nul - body));
+            /* the prefix before the first bad byte is printable as it is */
+            size_t cut = nul && (size_t)(nul - body) < bad ? (size_t)(nul - body) : bad;
+            _cleanup_free_ char *prefix = xstrndup((const char *)body, cut);
             path[(*n_path)++] = f->name;
-            return hull_error_setx(err, EINVAL, "holds a NUL byte after \"%s\"", HULL_CLIP(prefix));
+            if (nul && (size_t)(nul - body) <= bad)
+                return hull_error_setx(err, EINVAL, "holds a NUL byte after \"%s\"",
+                                       HULL_CLIP(prefix));
+            /* proto3 strings are UTF-8; hulld writes them into JSON (OCI spec, records) */
+            return hull_error_setx(err, EINVAL, "is not valid UTF-8 after \"%s\"",
+                                   HULL_CLIP(prefix));
         }
         if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
             int r = check_strings(f->descriptor, body, body + v, depth + 1, path, n_path, err);

@@ -258,10 +258,8 @@ static void check_infra_locked(struct sandbox *sb)
 {
     if (sb->state != SANDBOX_STATE_READY || sb->pause_pid <= 0 || sb->busy)
         return;
-    /* reap only our own exited infra process, never a reused pid */
-    if (sandbox_proc_is_zombie(sb->pause_pid, sb->pause_start))
-        waitpid(sb->pause_pid, NULL, WNOHANG);
-    if (sandbox_proc_start_time(sb->pause_pid) != sb->pause_start) {
+    /* one read of its stat: listing pods makes this check for every pod */
+    if (!sandbox_proc_alive(sb->pause_pid, sb->pause_start)) {
         log_warn("sandbox %s: infra process %d is gone; pod not ready", sb->id, (int)sb->pause_pid);
         sb->state = SANDBOX_STATE_NOTREADY;
     }
@@ -1150,8 +1148,8 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
             return r;
         uint32_t uid = 0, gid = 0;
         sandbox_userns_ids(sb, &uid, &gid);
-        _cleanup_free_ char *opts = xasprintf("mode=1777,size=%lld,uid=%u,gid=%u",
-                                              (long long)shm_size(sb), uid, gid);
+        _cleanup_free_ char *opts =
+            xasprintf("mode=1777,size=%lld,uid=%u,gid=%u", (long long)shm_size(sb), uid, gid);
         if (mount("shm", sb->shm_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
             return hull_error_set(err, errno, "mount shm on `%s`", sb->shm_path);
         pthread_mutex_lock(&sb->lock);

@@ -32,6 +32,10 @@ void sandbox_kill_pause(pid_t pid, uint64_t start_time);
 uint64_t sandbox_proc_start_time(pid_t pid);
 /* True when pid is a zombie that started at start_time (our exited infra process). */
 bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time);
+/* Whether pid is still the process started at start_time and not a zombie, from one read of
+ * its stat (the check every state query of a pod with an infra process makes); reaps it when
+ * it is our exited child. */
+bool sandbox_proc_alive(pid_t pid, uint64_t start_time);
 
 struct hull_server;
 struct sandbox;

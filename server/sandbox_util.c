@@ -435,6 +435,17 @@ bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time)
     return proc_stat(pid, &state, &start) && state == 'Z' && start == start_time;
 }
 
+bool sandbox_proc_alive(pid_t pid, uint64_t start_time)
+{
+    char state;
+    uint64_t start;
+    if (!proc_stat(pid, &state, &start) || start != start_time)
+        return false;
+    if (state == 'Z')
+        waitpid(pid, NULL, WNOHANG); /* reap only our own exited process, never a reused pid */
+    return state != 'Z' && state != 'X';
+}
+
 void sandbox_kill_pause(pid_t pid, uint64_t start_time)
 {
     if (pid <= 0)

@@ -86,7 +86,10 @@ int store_remove(struct hull_store *s, const char *kind, const char *id, hull_er
             return 0;
         return hull_error_set(err, errno, "remove %s `%s`", kind, id);
     }
-    return hull_fsync_dir(dir, err);
+    /* No fsync of the directory: a removal a power loss undoes brings back a record of an
+     * object whose processes, mounts and cgroups are gone; it loads as exited / not ready and
+     * kubelet removes it again (removal is idempotent, its garbage collection does it anyway). */
+    return 0;
 }
 
 int store_get(struct hull_store *s, const char *kind, const char *id, yajl_val *out,

@@ -25,7 +25,7 @@ int store_save(struct hull_store *s, const char *kind, const char *id, const cha
  * follows is durable. */
 int store_save_intent(struct hull_store *s, const char *kind, const char *id, const char *json,
                       size_t len, hull_error_t *err);
-/* Removing a missing object is success. */
+/* Removing a missing object is success.  Not waited on the disk either (see store.c). */
 int store_remove(struct hull_store *s, const char *kind, const char *id, hull_error_t *err);
 /* Reads one object; ENOENT when absent. */
 int store_get(struct hull_store *s, const char *kind, const char *id, yajl_val *out,

@@ -177,7 +177,7 @@ struct stream_server {
     struct stream_slot {
         int fd; /* -1: free */
         bool authed;
-        uint8_t peer[16]; /* IPv6 or v4-mapped address of the client */
+        uint8_t peer[16];                             /* IPv6 or v4-mapped address of the client */
     } conns[STREAM_MAX_SESSIONS + STREAM_MAX_UNAUTH]; /* live connections, shut down at stop */
     atomic_bool stopping;
 };

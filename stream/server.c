@@ -127,8 +127,8 @@ static void *accept_main(void *arg)
         struct sockaddr_storage peer;
         socklen_t plen = sizeof(peer);
         memset(&peer, 0, sizeof(peer));
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&peer, &plen,
-                         SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd =
+            accept4(s->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             continue;
         int64_t deadline = hull_monotonic_ns() + STREAM_HEADER_TIMEOUT_MS * 1000000LL;
@@ -148,8 +148,7 @@ static void *accept_main(void *arg)
                 from_peer++;
             }
         }
-        if (s->unauth >= STREAM_MAX_UNAUTH || from_peer >= STREAM_MAX_UNAUTH_PER_PEER ||
-            slot < 0) {
+        if (s->unauth >= STREAM_MAX_UNAUTH || from_peer >= STREAM_MAX_UNAUTH_PER_PEER || slot < 0) {
             int un = s->unauth;
             pthread_mutex_unlock(&s->lock);
             log_debug("stream: connection refused: %d connections without a token (%d from "

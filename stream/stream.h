@@ -33,24 +33,24 @@
 
 #include "common/common.h"
 
-#define STREAM_MAX_FRAME          (1u << 20) /* payload bytes of one SPDY frame / WS message */
-#define STREAM_BUF_LIMIT          (256u << 10)
-#define STREAM_READ_CHUNK         (32u << 10)
-#define STREAM_MAX_HEADER_BLOCK   (64u << 10)
-#define STREAM_MAX_HEADERS        64
-#define STREAM_MAX_CHANS          128  /* streams per session */
-#define STREAM_MAX_PAIRS          64   /* concurrent port-forward connections per session */
-#define STREAM_MAX_PENDING        1000 /* outstanding tokens */
-#define STREAM_MAX_SESSIONS       256
+#define STREAM_MAX_FRAME        (1u << 20) /* payload bytes of one SPDY frame / WS message */
+#define STREAM_BUF_LIMIT        (256u << 10)
+#define STREAM_READ_CHUNK       (32u << 10)
+#define STREAM_MAX_HEADER_BLOCK (64u << 10)
+#define STREAM_MAX_HEADERS      64
+#define STREAM_MAX_CHANS        128  /* streams per session */
+#define STREAM_MAX_PAIRS        64   /* concurrent port-forward connections per session */
+#define STREAM_MAX_PENDING      1000 /* outstanding tokens */
+#define STREAM_MAX_SESSIONS     256
 /* Before a connection shows a valid token it holds no session slot: at most STREAM_MAX_UNAUTH
  * such connections (STREAM_MAX_UNAUTH_PER_PEER from one address), each given
  * STREAM_HEADER_TIMEOUT_MS from accept to a complete request head (TLS handshake included). */
 #define STREAM_MAX_UNAUTH          256
 #define STREAM_MAX_UNAUTH_PER_PEER 16
 #define STREAM_HEADER_TIMEOUT_MS   2000
-#define STREAM_TOKEN_TTL_S        60
-#define STREAM_CREATION_TIMEOUT_S 30
-#define STREAM_MAX_REQUEST_HEAD   (16u << 10)
+#define STREAM_TOKEN_TTL_S         60
+#define STREAM_CREATION_TIMEOUT_S  30
+#define STREAM_MAX_REQUEST_HEAD    (16u << 10)
 
 struct stream_server;
 

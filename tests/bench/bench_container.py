@@ -10,18 +10,15 @@ and also runc as a second handler; containerd runs runc.
     HULL_BUILD=build /usr/bin/python3 tests/bench/bench_container.py [--containers N] [--pods N]
 """
 import argparse
-import json
-import os
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 
-from bench_sandbox import cleanup_host, conflist, mem, push_pause_image
+from bench_sandbox import bench_netdir, cleanup_host, mem, push_bench_images
 from refs import have_containerd, pb, percentile, start_containerd, start_hulld, table
 
-from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
+from registry import Registry  # noqa: E402  (tests/integration)
 
 
 def pod_config(tag):
@@ -123,21 +120,10 @@ def main():
     reg = Registry()
 
     def netdir(k):
-        path = os.path.join(work, f"cni{k}")
-        os.makedirs(path)
-        br = f"he{k}{tag}"
-        bridges.append(br)
-        with open(os.path.join(path, "10-bench.conflist"), "w") as f:
-            json.dump(conflist(br, f"10.{220 + k}.0.0/16", os.path.join(work, f"ipam{k}")), f)
-        return path
+        return bench_netdir(work, k, "he", tag, 220, bridges)
 
     try:
-        applets = [a for a in subprocess.run(["/bin/busybox", "--list"], capture_output=True,
-                                             text=True).stdout.split() if a != "busybox"]
-        reg.push_image("library/busybox", "bench",
-                       [make_layer(busybox_entries(extra_applets=applets))])
-        push_pause_image(reg)
-        mirror = f"http://{reg.host}"
+        mirror = push_bench_images(reg)
         image = "docker.io/library/busybox:bench"
         rows, mem_rows, e2e_rows = [], [], []
         setups = [("hulld (hull-oci)", lambda cni: start_hulld(

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import tempfile
 
-from bench_sandbox import cleanup_host, conflist, push_pause_image
+from bench_sandbox import bench_netdir, cleanup_host, push_bench_images
 from refs import REPO, have_containerd, pb, percentile, start_containerd, start_hulld, table
 
-from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
+from registry import Registry  # noqa: E402  (tests/integration)
 
 VERSION = "v1.37.0"
 TOOLS = os.environ.get("HULL_TOOLS", "/var/cache/hull-tools")
@@ -104,21 +104,10 @@ def main():
     bridges = []
 
     def netdir(k):
-        path = os.path.join(work, f"cni{k}")
-        os.makedirs(path)
-        br = f"hc{k}{tag}"
-        bridges.append(br)
-        with open(os.path.join(path, "10-bench.conflist"), "w") as f:
-            json.dump(conflist(br, f"10.{190 + k}.0.0/16", os.path.join(work, f"ipam{k}")), f)
-        return path
+        return bench_netdir(work, k, "hc", tag, 190, bridges)
 
     try:
-        applets = [a for a in subprocess.run(["/bin/busybox", "--list"], capture_output=True,
-                                             text=True).stdout.split() if a != "busybox"]
-        reg.push_image("library/busybox", "bench",
-                       [make_layer(busybox_entries(extra_applets=applets))])
-        push_pause_image(reg)
-        mirror = f"http://{reg.host}"
+        mirror = push_bench_images(reg)
         setups = [("hulld", lambda cni: start_hulld(
             "--registry-mirror", f"docker.io={mirror}", "--cni-config-dir", cni,
             "--cni-plugin-dirs", "/usr/lib/cni"))]

@@ -8,20 +8,17 @@ side by side for the same batches.
     HULL_BUILD=build /usr/bin/python3 tests/bench/bench_memory.py [--lifecycles 1000] [--batch 100]
 """
 import argparse
-import json
-import os
 import random
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 
-from bench_sandbox import cleanup_host, conflist, push_pause_image
+from bench_sandbox import bench_netdir, cleanup_host, push_bench_images
 from bench_scale import IMAGE, ctr_cfg, parallel, pod_cfg
 from refs import have_containerd, pb, rss_kib, start_containerd, start_hulld, table
 
-from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
+from registry import Registry  # noqa: E402  (tests/integration)
 
 
 def run(d, name, tag, total, batch, clients, settle):
@@ -90,21 +87,10 @@ def main():
     reg = Registry()
 
     def netdir(k):
-        path = os.path.join(work, f"cni{k}")
-        os.makedirs(path)
-        br = f"hm{k}{tag}"
-        bridges.append(br)
-        with open(os.path.join(path, "10-bench.conflist"), "w") as f:
-            json.dump(conflist(br, f"10.{210 + k}.0.0/16", os.path.join(work, f"ipam{k}")), f)
-        return path
+        return bench_netdir(work, k, "hm", tag, 210, bridges)
 
     try:
-        applets = [a for a in subprocess.run(["/bin/busybox", "--list"], capture_output=True,
-                                             text=True).stdout.split() if a != "busybox"]
-        reg.push_image("library/busybox", "bench",
-                       [make_layer(busybox_entries(extra_applets=applets))])
-        push_pause_image(reg)
-        mirror = f"http://{reg.host}"
+        mirror = push_bench_images(reg)
         setups = [("hulld (hull-oci)", lambda cni: start_hulld(
             "--registry-mirror", f"docker.io={mirror}", "--cni-config-dir", cni,
             "--cni-plugin-dirs", "/usr/lib/cni", "--cgroup-parent", f"/hullbench-{tag}"))]

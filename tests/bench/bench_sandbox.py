@@ -25,7 +25,7 @@ import time
 from refs import (BUILD, have_containerd, pb, percentile, rss_kib, start_containerd,
                   start_hulld, table)
 
-from registry import Registry, make_layer  # noqa: E402  (tests/integration)
+from registry import Registry, busybox_entries, make_layer  # noqa: E402  (tests/integration)
 
 
 def conflist(bridge, subnet, ipam_dir):
@@ -118,6 +118,28 @@ def cleanup_host(bridges, tag):
                     os.rmdir(sub)
                 except OSError:
                     pass
+
+
+def bench_netdir(work, k, prefix, tag, octet, bridges):
+    """A CNI config dir under work for daemon k: a bridge network named bridge_stem + k on
+    10.(octet + k).0.0/16; the bridge name is added to bridges (for cleanup_host)."""
+    path = os.path.join(work, f"cni{k}")
+    os.makedirs(path)
+    br = f"{prefix}{k}{tag}"
+    bridges.append(br)
+    with open(os.path.join(path, "10-bench.conflist"), "w") as f:
+        json.dump(conflist(br, f"10.{octet + k}.0.0/16", os.path.join(work, f"ipam{k}")), f)
+    return path
+
+
+def push_bench_images(reg):
+    """Pushes busybox (every applet of the host's /bin/busybox) as library/busybox:bench and the
+    pause image; returns the registry's URL for --registry-mirror."""
+    applets = [a for a in subprocess.run(["/bin/busybox", "--list"], capture_output=True,
+                                         text=True).stdout.split() if a != "busybox"]
+    reg.push_image("library/busybox", "bench", [make_layer(busybox_entries(extra_applets=applets))])
+    push_pause_image(reg)
+    return f"http://{reg.host}"
 
 
 def push_pause_image(reg):

@@ -1,23 +1,32 @@
-/* The standalone fuzz driver (no libFuzzer needed): runs a target's seeds, then random inputs
- * and mutations of the seeds from a fixed PRNG seed until the time budget is spent.
+/* The standalone fuzz driver (no libFuzzer needed): replays the target's corpus (every file of
+ * the --corpus directory: its seeds and every input that ever failed), then runs random inputs
+ * and mutations of the seeds and corpus until the time budget is spent.
  *
- *   fuzz_X [-t SECONDS] [-s SEED] [-n MAX_RUNS]   fuzz (defaults: 3 s, seed 1)
- *   fuzz_X FILE...                                 run these inputs once (reproduce a crash)
- *   fuzz_X --corpus DIR                            write the seeds into DIR (for libFuzzer)
+ *   fuzz_X [-t SECONDS] [-s SEED] [-n MAX_RUNS] [-T MS] [--corpus DIR]
+ *          fuzz (defaults: 3 s, a random seed printed at start, 5000 ms per input)
+ *   fuzz_X FILE...             run these inputs once (reproduce a failure)
+ *   fuzz_X --write-seeds DIR   write the built-in seeds into DIR (a corpus for libFuzzer)
  *
- * When a sanitizer reports an error or the target aborts, the input is written to
- * ./fuzz-crash-<target> first, so the failure can be replayed with `fuzz_X fuzz-crash-<target>`. */
+ * The PRNG seed is drawn from getrandom(2) unless -s gives one; it is printed first, so any run
+ * is reproduced with `-s SEED` (and the same -n or time budget).  An input that makes a
+ * sanitizer report, the target abort, or runs longer than -T milliseconds is written to
+ * ./fuzz-crash-<target> and, with --corpus, into DIR as crash-<hash>: commit that file and
+ * every later run replays it first (a regression case). */
 #include "tests/fuzz/fuzz.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <dirent.h>
+#include <stdbool.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_INPUT 65536
+#define FUZZ_MAX_INPUT 65536
 
 /* The sanitizers' hook, if linked with one (weak: the driver also runs without). */
 void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
@@ -39,6 +48,8 @@ static size_t n_seeds;
 static const uint8_t *cur_data;
 static size_t cur_len;
 static const char *target_name = "target";
+static const char *corpus_dir;
+static long timeout_ms = 5000;
 
 static void add_seed(const void *data, size_t len)
 {
@@ -53,18 +64,31 @@ static void add_seed(const void *data, size_t len)
     n_seeds++;
 }
 
-static void save_current(void)
+static void save_to(const char *path)
 {
-    if (!cur_data)
-        return;
-    char path[256];
-    snprintf(path, sizeof(path), "fuzz-crash-%s", target_name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
     if (write(fd, cur_data, cur_len) == (ssize_t)cur_len)
         fprintf(stderr, "fuzz: input (%zu bytes) saved to %s\n", cur_len, path);
     close(fd);
+}
+
+static void save_current(void)
+{
+    if (!cur_data)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "fuzz-crash-%s", target_name);
+    save_to(path);
+    if (corpus_dir) {
+        /* named by content: the same failure found twice is one regression case */
+        uint64_t h = 1469598103934665603ULL;
+        for (size_t i = 0; i < cur_len; i++)
+            h = (h ^ cur_data[i]) * 1099511628211ULL;
+        snprintf(path, sizeof(path), "%s/crash-%016llx", corpus_dir, (unsigned long long)h);
+        save_to(path);
+    }
     cur_data = NULL;
 }
 
@@ -73,6 +97,23 @@ static void on_abort(int sig)
     save_current();
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+static void on_timeout(int sig)
+{
+    static const char msg[] = "fuzz: input ran past the per-input timeout (-T)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)w;
+    (void)sig;
+    save_current();
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+static void arm_timer(long ms)
+{
+    struct itimerval it = {.it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static void run_one(const uint8_t *d, size_t len)
@@ -84,7 +125,11 @@ static void run_one(const uint8_t *d, size_t len)
     memcpy(copy, d, len);
     cur_data = copy;
     cur_len = len;
+    if (timeout_ms > 0)
+        arm_timer(timeout_ms);
     LLVMFuzzerTestOneInput(copy, len);
+    if (timeout_ms > 0)
+        arm_timer(0);
     cur_data = NULL;
     free(copy);
 }
@@ -105,7 +150,7 @@ static size_t rnd_below(size_t n)
 
 static const uint8_t interesting[] = {0, 1, 0x7f, 0x80, 0xff, '\r', '\n', ':', ' ', '=', '/', 0xfe};
 
-/* One random edit of buf (len bytes, room for MAX_INPUT); returns the new length. */
+/* One random edit of buf (len bytes, room for FUZZ_MAX_INPUT); returns the new length. */
 static size_t mutate(uint8_t *buf, size_t len)
 {
     switch (rnd_below(9)) {
@@ -134,7 +179,7 @@ static size_t mutate(uint8_t *buf, size_t len)
     }
     case 5: { /* insert random bytes */
         size_t n = 1 + rnd_below(16), at = rnd_below(len + 1);
-        if (len + n > MAX_INPUT)
+        if (len + n > FUZZ_MAX_INPUT)
             break;
         memmove(buf + at + n, buf + at, len - at);
         for (size_t i = 0; i < n; i++)
@@ -146,10 +191,10 @@ static size_t mutate(uint8_t *buf, size_t len)
         if (!len)
             break;
         size_t at = rnd_below(len), n = 1 + rnd_below(len - at);
-        if (len + n > MAX_INPUT)
+        if (len + n > FUZZ_MAX_INPUT)
             break;
         size_t to = rnd_below(len + 1);
-        uint8_t tmp[MAX_INPUT];
+        uint8_t tmp[FUZZ_MAX_INPUT];
         memcpy(tmp, buf + at, n);
         memmove(buf + to + n, buf + to, len - to);
         memcpy(buf + to, tmp, n);
@@ -181,8 +226,8 @@ static size_t mutate(uint8_t *buf, size_t len)
         const struct seed *o = &seeds[rnd_below(n_seeds)];
         size_t keep = rnd_below(len + 1), from = rnd_below(o->len + 1);
         size_t n = o->len - from;
-        if (keep + n > MAX_INPUT)
-            n = MAX_INPUT - keep;
+        if (keep + n > FUZZ_MAX_INPUT)
+            n = FUZZ_MAX_INPUT - keep;
         memcpy(buf + keep, o->data + from, n);
         len = keep + n;
         break;
@@ -220,6 +265,53 @@ static int write_corpus(const char *dir)
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file of dir (sorted by name): run once each, and added to the seeds.
+ * Returns the number of files, or -1 when dir cannot be read (a missing dir is empty). */
+static long load_corpus(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        names = realloc(names, (n + 1) * sizeof(*names));
+        if (!names || !(names[n] = strdup(de->d_name)))
+            abort();
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    static uint8_t buf[1 << 20];
+    long count = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        free(names[i]);
+        struct stat st;
+        FILE *f = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "rb") : NULL;
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        run_one(buf, len); /* a regression case first: it must pass */
+        if (len <= FUZZ_MAX_INPUT)
+            add_seed(buf, len);
+        count++;
+    }
+    free(names);
+    return count;
+}
+
 static int run_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -242,19 +334,24 @@ int main(int argc, char **argv)
     if (strncmp(target_name, "fuzz_", 5) == 0)
         target_name += 5;
     double seconds = 3;
-    uint64_t seed = 1;
+    uint64_t seed = 0;
+    bool have_seed = false;
     unsigned long max_runs = 0;
-    const char *corpus = NULL;
+    const char *write_seeds = NULL;
     int first_file = argc;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            seed = strtoull(argv[++i], NULL, 0);
+            seed = strtoull(argv[++i], NULL, 0), have_seed = true;
         else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             max_runs = strtoul(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "-T") == 0 && i + 1 < argc)
+            timeout_ms = strtol(argv[++i], NULL, 0);
         else if (strcmp(argv[i], "--corpus") == 0 && i + 1 < argc)
-            corpus = argv[++i];
+            corpus_dir = argv[++i];
+        else if (strcmp(argv[i], "--write-seeds") == 0 && i + 1 < argc)
+            write_seeds = argv[++i];
         else {
             first_file = i;
             break;
@@ -263,12 +360,13 @@ int main(int argc, char **argv)
     if (LLVMFuzzerInitialize)
         LLVMFuzzerInitialize(&argc, &argv);
     hull_fuzz_seeds(add_seed);
-    if (corpus)
-        return write_corpus(corpus);
+    if (write_seeds)
+        return write_corpus(write_seeds);
     if (__sanitizer_set_death_callback)
         __sanitizer_set_death_callback(save_current);
     signal(SIGABRT, on_abort);
     signal(SIGSEGV, on_abort);
+    signal(SIGALRM, on_timeout);
     if (first_file < argc) {
         int rc = 0;
         for (int i = first_file; i < argc; i++)
@@ -276,23 +374,33 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    if (!have_seed && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+        seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    printf("fuzz %s: seed %llu (rerun with -s %llu)\n", target_name, (unsigned long long)seed,
+           (unsigned long long)seed);
+    fflush(stdout);
     rng_state = seed ? seed : 1;
     for (size_t i = 0; i < n_seeds; i++)
         run_one(seeds[i].data, seeds[i].len);
-    static uint8_t buf[MAX_INPUT];
+    long n_corpus = 0;
+    if (corpus_dir && (n_corpus = load_corpus(corpus_dir)) < 0) {
+        perror(corpus_dir);
+        return 1;
+    }
+    static uint8_t buf[FUZZ_MAX_INPUT];
     unsigned long runs = 0, random_runs = 0;
     double end = now_s() + seconds;
     while ((max_runs == 0 || runs < max_runs) && ((runs & 63) != 0 || now_s() < end)) {
         size_t len;
         if (n_seeds == 0 || rnd_below(8) == 0) {
             /* random bytes, mostly short */
-            len = rnd_below(8) == 0 ? rnd_below(MAX_INPUT) : rnd_below(256);
+            len = rnd_below(8) == 0 ? rnd_below(FUZZ_MAX_INPUT) : rnd_below(256);
             for (size_t i = 0; i < len; i++)
                 buf[i] = (uint8_t)rnd();
             random_runs++;
         } else {
             const struct seed *s = &seeds[rnd_below(n_seeds)];
-            len = s->len < MAX_INPUT ? s->len : MAX_INPUT;
+            len = s->len < FUZZ_MAX_INPUT ? s->len : FUZZ_MAX_INPUT;
             memcpy(buf, s->data, len);
             for (size_t m = 1 + rnd_below(6); m > 0; m--)
                 len = mutate(buf, len);
@@ -300,8 +408,9 @@ int main(int argc, char **argv)
         run_one(buf, len);
         runs++;
     }
-    printf("fuzz %s: %zu seeds, %lu runs (%lu random, %lu mutated) in %.1f s, seed %llu: ok\n",
-           target_name, n_seeds, runs, random_runs, runs - random_runs, seconds,
+    printf("fuzz %s: %ld corpus files replayed, %zu seeds, %lu runs (%lu random, %lu mutated) in "
+           "%.1f s, seed %llu: ok\n",
+           target_name, n_corpus, n_seeds, runs, random_runs, runs - random_runs, seconds,
            (unsigned long long)seed);
     for (size_t i = 0; i < n_seeds; i++)
         free(seeds[i].data);

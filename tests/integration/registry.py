@@ -160,7 +160,7 @@ class Image:
 
 # ---- the registry ------------------------------------------------------------------------------
 class Registry:
-    def __init__(self, htpasswd=None, tls=False):
+    def __init__(self, htpasswd=None, tls=False, token_realm=None):
         self.base = tempfile.mkdtemp(prefix="hull-registry-")
         self.storage = os.path.join(self.base, "storage")
         self.port = free_port()
@@ -191,6 +191,10 @@ class Registry:
                 f.write(f"{user}:{crypt.crypt(password, salt)}\n")
             cfg["auth"] = {"htpasswd": {"realm": "hull-test", "path": path}}
             self.auth = (user, password)
+        if token_realm:
+            # Bearer challenges naming token_realm (requests without a valid token get 401)
+            cfg["auth"] = {"token": {"realm": token_realm, "service": "hull-test",
+                                     "issuer": "hull-test", "rootcertbundle": self.ca_file}}
         self.config_path = os.path.join(self.base, "config.yml")
         with open(self.config_path, "w") as f:
             json.dump(cfg, f)  # JSON is YAML

@@ -3,6 +3,7 @@ smoke check) hull-oci.  Every test drives the monitor as hulld does: spawn with 
 start the container with the runtime, read the CRI log, the exit file and the sockets."""
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -110,7 +111,14 @@ def test_log_reopen_after_move(env):
     m.start().start_container()
     wait_for(lambda: m.log_bytes().count(b"\n") >= 10, what="first lines")
     os.rename(m.log_path, m.log_path + ".1")
-    time.sleep(0.1)  # lines keep going to the moved file until the reopen
+
+    def moved_lines():
+        with open(m.log_path + ".1", "rb") as f:
+            return f.read().count(b"\n")
+
+    # lines keep going to the moved file until the reopen
+    n = moved_lines()
+    wait_for(lambda: moved_lines() > n, what="a line in the moved file")
     assert m.ctl("reopen") == "ok"
     assert os.path.exists(m.log_path)  # synchronous: the new file exists when ok returns
     wait_for(lambda: m.log_bytes().count(b"\n") >= 10, what="lines in the new file")
@@ -194,11 +202,12 @@ def test_attach_after_start_and_detach_keeps_stdin(env):
     a.send(b"one\n")
     assert a.read_until(lambda c: b"got:one\n" in c.out[STDOUT])
     a.close()  # without stdin-once, detaching does not close stdin
-    time.sleep(0.2)
-    assert pid_alive(m.pid)
     a = m.attach()
     a.send(b"two\n")
+    # the shell read "two": its stdin stayed open through the detach
     assert a.read_until(lambda c: b"got:two\n" in c.out[STDOUT])
+    assert b"eof" not in a.out[STDOUT]
+    assert pid_alive(m.pid)
     m.runtime_cmd("kill", m.cid, "KILL")  # pid 1 ignores an unhandled TERM
     a.read_to_end()
     assert a.exit["signal"] == 9 and m.wait_exit()["signal"] == 9
@@ -214,8 +223,7 @@ def test_tty_resize(env):
     a.send(b"stty size; echo mark-$((6*7))\n")
     assert a.read_until(lambda c: b"mark-42" in c.out[STDOUT]), a.out
     assert b"37 123" in a.out[STDOUT]
-    a.resize(50, 80)  # resize over the attach socket works too
-    time.sleep(0.1)
+    a.resize(50, 80)  # resize over the attach socket works too (handled before what follows)
     a.send(b"stty size; exit 3\n")
     a.read_to_end()
     assert b"50 80" in a.out[STDOUT]
@@ -358,7 +366,7 @@ def test_exec_timeout_bounds_a_hanging_runtime(env):
         e = c.exec_in(type("T", (), {"cid": "hang"})(), ["/bin/true"], capture=True, timeout=1)
         t0 = time.time()
         s = e.spawn(timeout=20)
-        assert s["pid"] == -1 and "timeout" in s["error"], s
+        assert s["pid"] == -1 and "timeout" in s["error"] and s["timed_out"] is True, s
         assert time.time() - t0 < 5
     finally:
         c.cleanup()
@@ -426,7 +434,8 @@ def test_parent_killed_monitor_survives(env):
     os.killpg(parent.pid, signal.SIGKILL)
     parent.wait()
     m.start_container()
-    time.sleep(0.2)
+    # the monitor answers after its launcher died
+    assert m.ctl("reopen") == "ok"
     assert is_conmon(m.monitor_pid) and pid_alive(m.monitor_pid)
     assert pid_alive(m.pid)
     # double fork: a new session (not the parent's), and the monitor is not its leader
@@ -537,7 +546,20 @@ def test_attach_clients_bounded(env):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         s.connect(m.attach_path)
         socks.append(s)
-    time.sleep(0.3)
+
+    def refused(s):
+        """The monitor closed this client (end of file, nothing to read)."""
+        r, _, _ = select.select([s], [], [], 0)
+        if not r:
+            return False
+        try:
+            return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except OSError:
+            return True
+
+    # the clients over the bound are turned away
+    wait_for(lambda: sum(refused(s) for s in socks) >= 70 - 64, timeout=10,
+             what="the extra attach clients refused")
     n = len([f for f in os.listdir(f"/proc/{m.monitor_pid}/fd")])
     assert n < 64 + 20
     for s in socks:
@@ -559,7 +581,8 @@ def test_attach_flow_control_and_stalled_client(env):
     good = m.attach()
     m.start_container()
     good.read_to_end(timeout=60)
-    assert good.out[STDOUT] == b"x" * n + b"\n" and good.exit["exit_code"] == 0
+    assert good.out[STDOUT] == b"x" * n + b"\n" and good.exit["exit_code"] == 0, \
+        (len(good.out[STDOUT]), good.exit)
     # the slow one was cut off: it gets far less than everything, then EOF
     got = 0
     slow.settimeout(5)

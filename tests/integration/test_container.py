@@ -125,9 +125,11 @@ def test_exec_sync_stop_signal_and_remove(env):
 def test_stop_timeout_escalates_to_sigkill(env):
     pod, pcfg = run_pod(env)
     cid = create(env, pod, pcfg, "stubborn",
-                 ["sh", "-c", "trap '' USR1 TERM; while true; do sleep 0.1; done"])
+                 ["sh", "-c", "trap '' USR1 TERM; echo trapped; while true; do sleep 0.1; done"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(env, cid, pb.CONTAINER_RUNNING)
+    # running is not yet ignoring: the stop signal must land after the shell set its trap
+    assert "trapped" in read_log(status(env, cid).log_path, timeout=20)
     t0 = time.time()
     env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=2))
     took = time.time() - t0
@@ -333,15 +335,23 @@ def test_container_and_pod_stats(env):
     s1 = cri.wait_for(lambda: (lambda s: s if s.writable_layer.used_bytes.value >= 5_000_000
                                and s.cpu.usage_core_nano_seconds.value > 0 else None)(stats()),
                       timeout=30, interval=0.2, what="the busy container's first stats")
-    # a later sample: more cpu time, and a rate over the interval since the one before
-    s2 = cri.wait_for(lambda: (lambda s: s if s.cpu.usage_core_nano_seconds.value
-                               > s1.cpu.usage_core_nano_seconds.value
-                               and s.cpu.usage_nano_cores.value > 0 else None)(stats()),
-                      timeout=30, interval=0.5, what="a later stats sample")
+    # the next sample, once the container used 50 ms more cpu (read in its cgroup): its rate
+    # is the cpu time over the wall time between the two samples (however loaded the host is)
+    acct = f"/sys/fs/cgroup/cpuacct{status_info(env, cid)['cgroupsPath']}/cpuacct.usage"
+
+    def used():
+        with open(acct) as f:
+            return int(f.read())
+
+    cri.wait_for(lambda: used() > s1.cpu.usage_core_nano_seconds.value + 50_000_000,
+                 timeout=30, what="50 ms of cpu time")
+    s2 = stats()
     assert s2.attributes.id == cid and s2.attributes.metadata.name == "busy"
     assert s2.attributes.labels["k"] == "v"
     assert s2.cpu.usage_core_nano_seconds.value > s1.cpu.usage_core_nano_seconds.value > 0
-    assert s2.cpu.usage_nano_cores.value > 100_000_000  # a spinning shell: > 0.1 core
+    rate = (s2.cpu.usage_core_nano_seconds.value - s1.cpu.usage_core_nano_seconds.value) * 1e9 \
+        / (s2.cpu.timestamp - s1.cpu.timestamp)
+    assert abs(s2.cpu.usage_nano_cores.value - rate) <= 0.02 * rate + 1000, (s1.cpu, s2.cpu)
     assert s2.memory.working_set_bytes.value > 0
     assert s2.writable_layer.used_bytes.value >= 5_000_000
     assert s2.writable_layer.inodes_used.value >= 2
@@ -463,7 +473,7 @@ def test_slow_stop_does_not_block_other_calls(env):
     """A StopContainer waiting out its grace period holds no lock other calls need."""
     pod, pcfg = run_pod(env, "slow")
     cid = create(env, pod, pcfg, "stubborn",
-                 ["sh", "-c", "trap '' USR1; trap 'echo got-term' TERM; "
+                 ["sh", "-c", "trap 'echo got-signal' USR1 TERM; "
                               "while true; do sleep 0.1; done"])
     other = create(env, pod, pcfg, "other", ["sleep", "100"])
     env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
@@ -472,10 +482,10 @@ def test_slow_stop_does_not_block_other_calls(env):
         pb.StopContainerRequest(container_id=cid, timeout=6)))
     t0 = time.time()
     t.start()
-    # the stop is waiting out its grace period once the shell saw the SIGTERM
+    # the stop is waiting out its grace period once the shell saw the stop signal
     log = status(env, cid).log_path
-    cri.wait_for(lambda: "got-term" in read_log(log, timeout=0), timeout=10,
-                 what="the SIGTERM reaching the container")
+    cri.wait_for(lambda: "got-signal" in read_log(log, timeout=0), timeout=10,
+                 what="the stop signal reaching the container")
     worst = 0.0
     for call in (lambda: env.runtime.Version(pb.VersionRequest()),
                  lambda: env.runtime.ListContainers(pb.ListContainersRequest()),
@@ -540,3 +550,32 @@ def test_pid_namespace_target(env):
                    linux=pb.LinuxContainerConfig(security_context=sc2))
         assert e.value.code() == code, e.value.details()
         assert text in e.value.details()
+
+
+def test_a_container_being_created_has_a_creation_time(env):
+    """kubelet lists containers while CreateContainer runs and rejects any ContainerStatus
+    without created_at ("verify ContainerStatus failed: status.CreatedAt is not set"): a
+    container is visible from the moment its name is reserved, so it must carry its creation
+    time from then on."""
+    pod, pcfg = run_pod(env, "creating")
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for c in env.runtime.ListContainers(pb.ListContainersRequest(), timeout=10).containers:
+                try:
+                    st = env.runtime.ContainerStatus(
+                        pb.ContainerStatusRequest(container_id=c.id), timeout=10).status
+                except grpc.RpcError:
+                    continue  # removed meanwhile
+                seen.append((c.id, c.created_at, st.created_at))
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        ids = [create(env, pod, pcfg, f"c{i}", ["true"]) for i in range(8)]
+    finally:
+        stop.set()
+        t.join()
+    assert {cid for cid, _, _ in seen} & set(ids), "the watcher saw none of the containers"
+    zero = [(cid, a, b) for cid, a, b in seen if not a or not b]
+    assert not zero, f"containers listed without a creation time: {zero[:3]}"

@@ -2,6 +2,7 @@
 FAILED_PRECONDITION for an operation the object's state does not allow, INVALID_ARGUMENT for an
 ambiguous id prefix, NOT_FOUND for ids that name nothing; the Stream*Stats filters, checked
 against List*Stats; UpdateContainerResources checked in the container's cgroups."""
+import functools
 import json
 import os
 
@@ -9,8 +10,8 @@ import grpc
 import pytest
 
 import cri
-from conftest import pb
-from cri import container_config, create_container, pod_config, start_container, wait_state
+from conftest import binary, pb
+from cri import start_container, wait_state
 from leaks import wait_clean
 from registry import busybox_image, registry  # noqa: F401  (fixtures)
 
@@ -38,14 +39,12 @@ def code(fn, *texts):
     return e.value.code()
 
 
-def new_pod(d, name="pod", labels=None):
-    cfg = pod_config(name, network=pb.NODE, log_directory=d.logs / name, labels=labels)
-    return cri.run_pod(d, cfg), cfg
+# the pods here: host network
+new_pod = functools.partial(cri.new_pod, network=pb.NODE)
 
 
-def new_container(d, pod, pcfg, name, cmd=("sleep", "1000"), labels=None, **kw):
-    return create_container(d, pod, pcfg, container_config(
-        name, d.img.ref, cmd, log_path=f"{name}.log", labels=labels, **kw))
+def new_container(d, pod, pcfg, name, cmd=("sleep", "1000"), **kw):
+    return cri.new_container(d, pod, pcfg, name, cmd, **kw)
 
 
 def running(d, pod, pcfg, name, **kw):
@@ -271,3 +270,25 @@ def test_update_container_resources_reaches_the_cgroups(d):
     assert code(lambda: d.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
         container_id=cid, linux=bad))) == INVALID_ARGUMENT
     assert cgroup_value(d, cid, "cpu", "cpu.cfs_quota_us") == "20000"
+
+
+# ---- DEADLINE_EXCEEDED: ExecSync whose runtime exec hangs ----------------------------------------
+
+
+def test_exec_sync_deadline_covers_a_hanging_runtime(hulld_factory, registry,  # noqa: F811
+                                                     busybox_image, tmp_path):  # noqa: F811
+    """ExecSync's timeout also bounds `RUNTIME exec` itself; past it the answer is
+    DEADLINE_EXCEEDED (as for a command that runs too long), not an unknown failure."""
+    hang = tmp_path / "hang-exec-runtime"
+    hang.write_text("#!/bin/sh\n"
+                    "for a; do [ \"$a\" = exec ] && exec sleep 60; done\n"
+                    f"exec {binary('hull-oci')} \"$@\"\n")
+    hang.chmod(0o755)
+    d = hulld_factory("--insecure-registry", registry.host, "--runtime", f"hang={hang}")
+    cri.prepare(d, busybox_image, tmp_path / "logs", handler="hang")
+    pod, pcfg = new_pod(d)
+    cid = running(d, pod, pcfg, "c")
+    req = pb.ExecSyncRequest(container_id=cid, cmd=["true"], timeout=1)
+    assert code(lambda: d.runtime.ExecSync(req), "timeout") == \
+        grpc.StatusCode.DEADLINE_EXCEEDED
+    cri.remove_all_pods(d)

@@ -280,3 +280,121 @@ def test_pod_user_namespace_survives_restart(d):
         assert mounts_below(d.base) == [], mounts_below(d.base)
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", vol])
+
+
+# ---- pod boundaries: what a user-namespace pod opens to others ------------------------------
+
+def as_nobody(*cmd):
+    """Runs cmd as the host's uid/gid 65534 with no supplementary groups."""
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_userns_pod_opens_nothing_to_others(d, handler):
+    """A user-namespace pod gets what it needs without widening hulld's directories: after it
+    ran, an unprivileged host user can neither read another pod's hosts file or /dev/shm nor
+    the user-namespace pod's own, and the modes of root and state are what they were.  Inside,
+    /etc/hosts, /etc/resolv.conf, /etc/hostname and /dev/shm belong to the pod's root."""
+    os.chmod(d.base, 0o711)  # as /var/lib is: hulld's own directories are below
+    modes = {p: os.stat(p).st_mode for p in (d.root, d.state_dir)}
+    victim, vcfg = run_pod(d, "victim-" + handler.replace("-", ""), handler=handler)
+    vc = start(d, victim, vcfg, "v")
+    assert sh(d, vc, "echo secret > /dev/shm/s && echo ok")[1].strip() == "ok"
+    pod, pcfg = userns_pod(d, "unsiso-" + handler.replace("-", ""), handler)
+    cid = start(d, pod, pcfg, "one")
+    code, out, err = sh(d, cid, "stat -c %u:%g /etc/hosts /etc/resolv.conf /etc/hostname "
+                                "/dev/shm; echo '10.1.2.3 extra' >> /etc/hosts && echo hosts-ok; "
+                                "touch /dev/shm/mine && stat -c %u /dev/shm/mine")
+    assert code == 0, err
+    assert out.split() == ["0:0"] * 4 + ["hosts-ok", "0"], out
+    # on the host they are the pod's mapped root's
+    assert os.stat(os.path.join(d.root, "sandboxes", pod, "hosts")).st_uid == 200000
+    for p in (d.root, d.state_dir):
+        assert os.stat(p).st_mode == modes[p], (p, oct(os.stat(p).st_mode))
+    targets = [os.path.join(d.root, "sandboxes", victim, "hosts"),
+               os.path.join(d.state_dir, "sandboxes", victim, "shm", "s"),
+               os.path.join(d.root, "sandboxes", pod, "hosts"),
+               os.path.join(d.state_dir, "sandboxes", pod, "shm", "mine")]
+    for t in targets:
+        assert os.path.exists(t), t
+        r = as_nobody("cat", t)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, (t, r)
+    for t in (os.path.join(d.state_dir, "sandboxes", victim, "shm"),
+              os.path.join(d.state_dir, "containers", cid, "rootfs"),
+              os.path.join(d.root, "containers", cid)):
+        r = as_nobody("ls", t)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, (t, r)
+    r = as_nobody("touch", os.path.join(d.state_dir, "sandboxes", victim, "shm", "planted"))
+    assert r.returncode != 0, r
+    # the per-pod and per-container directories are 0700 (the user-namespace pod's: its root's)
+    for p, uid in ((os.path.join(d.root, "sandboxes", victim), 0),
+                   (os.path.join(d.state_dir, "sandboxes", victim), 0),
+                   (os.path.join(d.root, "sandboxes", pod), 200000),
+                   (os.path.join(d.state_dir, "sandboxes", pod), 200000),
+                   (os.path.join(d.state_dir, "containers", cid), 200000),
+                   (os.path.join(d.root, "containers", cid), 200000)):
+        st = os.stat(p)
+        assert (st.st_mode & 0o777, st.st_uid) == (0o700, uid), (p, oct(st.st_mode), st.st_uid)
+    for p in (d.root, d.state_dir):
+        assert os.stat(p).st_mode == modes[p], (p, oct(os.stat(p).st_mode))
+
+
+def test_userns_pod_refused_when_root_is_private(hulld_factory, registry, busybox_image,  # noqa: F811
+                                                 tmp_path):
+    """hulld never widens its configured directories: with a 0700 root, a user-namespace pod
+    is refused with FAILED_PRECONDITION naming the directory, and the mode stays 0700."""
+    h = hulld_factory("--insecure-registry", registry.host, start=False)
+    os.chmod(h.base, 0o711)
+    os.makedirs(h.root, mode=0o700)
+    os.chmod(h.root, 0o700)
+    h.start()
+    d = cri.prepare(h, busybox_image, tmp_path / "logs", "hull-oci")
+    try:
+        code, msg = code_of(lambda: userns_pod(d, "unspriv", "hull-oci"))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, msg)
+        assert h.root in msg and "o+x" in msg, msg
+        assert os.stat(h.root).st_mode & 0o777 == 0o700
+        assert not d.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+        # a pod without a user namespace is unaffected
+        pod, _ = run_pod(d, "plain")
+        assert pod
+    finally:
+        cri.remove_all_pods(h)
+
+
+def test_mount_idmappings_and_status(d):
+    """Mount.uid_mappings/gid_mappings as kubelet sends them (the pod's own mappings) make an
+    id-mapped volume; any other mapping, or mappings in a pod without a user namespace, are
+    INVALID_ARGUMENT.  PodSandboxStatus reports the pod's user namespace with its mappings."""
+    os.chmod(d.base, 0o711)
+    vol = tempfile.mkdtemp(prefix="hull-userns-vol-", dir="/tmp")
+    os.chmod(vol, 0o755)
+    try:
+        pod, pcfg = userns_pod(d, "unsmap", "hull-oci")
+        st = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status
+        us = st.linux.namespaces.options.userns_options
+        assert us.mode == pb.POD
+        assert [(m.container_id, m.host_id, m.length) for m in us.uids] == [(0, 200000, 65536)]
+        assert [(m.container_id, m.host_id, m.length) for m in us.gids] == [(0, 200000, 65536)]
+        own = [pb.IDMapping(container_id=0, host_id=200000, length=65536)]
+        ok = pb.Mount(container_path="/vol", host_path=vol, uidMappings=own, gidMappings=own)
+        cid = start(d, pod, pcfg, "one", mounts=[ok])
+        assert sh(d, cid, "touch /vol/f && stat -c %u /vol/f")[1].split() == ["0"]
+        assert os.stat(os.path.join(vol, "f")).st_uid == 0  # id-mapped back to the host's 0
+        for bad, needle in (
+                ([pb.IDMapping(container_id=0, host_id=0, length=65536)], "not the pod's"),
+                ([pb.IDMapping(container_id=0, host_id=300000, length=65536)], "not the pod's"),
+                ([pb.IDMapping(container_id=1, host_id=200000, length=65535)], "container id 0"),
+                (own * 2, "exactly one")):
+            m = pb.Mount(container_path="/vol", host_path=vol, uidMappings=bad, gidMappings=own)
+            code, msg = code_of(lambda: create(d, pod, pcfg, "bad", ["true"], mounts=[m]))
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg, msg
+        plain, plcfg = run_pod(d, "plainmap")
+        st = d.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=plain)).status
+        assert st.linux.namespaces.options.userns_options.mode == pb.NODE
+        code, msg = code_of(lambda: create(d, plain, plcfg, "bad", ["true"], mounts=[ok]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "user namespace" in msg, msg
+    finally:
+        cri.remove_all_pods(d)
+        subprocess.run(["rm", "-rf", "--one-file-system", vol])

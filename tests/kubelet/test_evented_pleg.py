@@ -6,6 +6,8 @@ import re
 
 from kubelet_env import SLEEP, ctr, pod, wait_for
 
+EVENT = re.compile(r'Received Container (\w+) Event" event="container_id:\\"([0-9a-f]+)')
+
 
 def test_kubelet_follows_container_events(cri_env):
     e = cri_env
@@ -24,11 +26,11 @@ def test_kubelet_follows_container_events(cri_env):
 
     log = e.kubelet.log()
     assert "Fall back to Generic PLEG relisting" not in log
-    events = re.findall(r"Received Container (\w+) Event.*?ContainerId:([0-9a-f]+)", log)
+    events = EVENT.findall(log)
     assert ("Started", stay) in events, events[-20:]
     assert ("Started", quick) in events, events[-20:]
     assert ("Stopped", quick) in events, events[-20:]
     e.delete("evented")
     log = e.kubelet.log()
-    events = re.findall(r"Received Container (\w+) Event.*?ContainerId:([0-9a-f]+)", log)
+    events = EVENT.findall(log)
     assert ("Deleted", stay) in events or ("Stopped", stay) in events, events[-20:]

@@ -680,7 +680,12 @@ static void test_tokens_and_http(void **state)
     char *cmd[] = {"echo", "hi", NULL};
     struct client c = {.fd = -1};
     /* unknown token, unknown path, garbage request line, missing upgrade headers */
-    assert_int_equal(http_request(&c, port, "GET /exec/nope HTTP/1.1\r\n\r\n"), 404);
+    assert_int_equal(http_request(&c, port,
+                                  "GET /exec/nope HTTP/1.1\r\nConnection: Upgrade\r\n"
+                                  "Upgrade: SPDY/3.1\r\n\r\n"),
+                     404);
+    client_close(&c);
+    assert_int_equal(http_request(&c, port, "GET /exec/nope HTTP/1.1\r\n\r\n"), 400);
     client_close(&c);
     assert_int_equal(http_request(&c, port, "GET /metrics HTTP/1.1\r\n\r\n"), 404);
     client_close(&c);
@@ -1312,8 +1317,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_frames),        cmocka_unit_test(test_stop_ends_sessions),
         cmocka_unit_test(test_idle_timeout),      cmocka_unit_test(test_netns_connect),
         cmocka_unit_test(test_tls_options),       cmocka_unit_test(test_stop_with_stalled_client),
-        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap), cmocka_unit_test(test_preauth_limits),
-        cmocka_unit_test(test_ipv6_url),          cmocka_unit_test(test_http_parse_head),
+        cmocka_unit_test(test_token_limits),      cmocka_unit_test(test_session_cap),
+        cmocka_unit_test(test_preauth_limits),    cmocka_unit_test(test_ipv6_url),
+        cmocka_unit_test(test_http_parse_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,62 @@
+/* Unit tests for server/stats_service.c: the previous CPU sample of every container and pod
+ * (nano-cores need the sample before) stays found however many objects a node has, and the
+ * table keeps working as it grows past its initial size. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "tests/unit/hull_test.h"
+
+#include "server/server.h"
+#include "server/stats_service.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define N_OBJECTS 6000 /* more than the 4096 the old list kept */
+
+static struct stats_cpu_sample sample(int64_t t_ns, uint64_t usage_ns)
+{
+    return (struct stats_cpu_sample){.valid = true, .monotonic_ns = t_ns, .usage_ns = usage_ns};
+}
+
+static void test_every_object_keeps_its_previous_sample(void **state)
+{
+    (void)state;
+    struct hull_server srv;
+    memset(&srv, 0, sizeof(srv));
+    hull_error_t err = NULL;
+    assert_int_equal(stats_service_init(&srv, &err), 0);
+    int64_t t0 = hull_monotonic_ns();
+    char key[80];
+    uint64_t nc = 0;
+    /* the first sample of each object: nothing to compare with */
+    for (int i = 0; i < N_OBJECTS; i++) {
+        snprintf(key, sizeof(key), "%c/%064d", i % 2 ? 'c' : 'p', i);
+        assert_false(stats_service_nano_cores(&srv, key, sample(t0, 1000), &nc));
+    }
+    /* one second later, each has used i ms of CPU: i * 1e6 nano-cores, found for every one */
+    for (int i = 0; i < N_OBJECTS; i++) {
+        snprintf(key, sizeof(key), "%c/%064d", i % 2 ? 'c' : 'p', i);
+        nc = 0;
+        assert_true(stats_service_nano_cores(
+            &srv, key, sample(t0 + 1000000000, 1000 + (uint64_t)i * 1000000), &nc));
+        assert_int_equal(nc, (uint64_t)i * 1000000);
+    }
+    /* an over-long key is refused, never truncated into another object's slot */
+    char longkey[200];
+    memset(longkey, 'x', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    assert_false(stats_service_nano_cores(&srv, longkey, sample(t0, 1), &nc));
+    assert_false(stats_service_nano_cores(&srv, longkey, sample(t0 + 1000000000, 2), &nc));
+    stats_service_fini(&srv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_object_keeps_its_previous_sample),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
