@@ -6,13 +6,9 @@
 #                   (build/asan); fails at the end when any phase failed
 #   make unit-tests / integration-tests   one phase alone (on $(BUILD); PYTEST_ARGS=... for pytest)
 #   make vm-test    tests/integration/test_cgroup_v2.py in a pure cgroup v2 qemu guest (tests/vm/)
-<<<<<<< HEAD
 #   make vm-checkpoint-test  tests/integration/test_checkpoint.py (CRIU) in the same guest
-#   make fuzz       run the fuzz targets briefly (FUZZ_SECONDS each); make fuzz-libfuzzer: clang
-=======
 #   make fuzz       replay each fuzz corpus, then fuzz briefly (FUZZ_SECONDS each); make
 #                   fuzz-libfuzzer: the same targets under clang's libFuzzer with the corpus
->>>>>>> main
 #   make asan       just the sanitizer build
 #   make run        build and run hulld in the foreground with embedded defaults
 #   make conformance  the critest v1.37 suite (serial and parallel, hull-oci and runc handlers)
@@ -238,9 +234,10 @@ vm-test:
 
 # CheckpointContainer with CRIU in the VM test bed (CRIU 3.17 cannot dump on the host's 6.18
 # kernel): tests/integration/test_checkpoint.py with both handlers.
-vm-checkpoint-test: all $(GEN_PY)
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/$(BUILD) \
-		PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration \
+vm-checkpoint-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_checkpoint.py \
 		$(PYTEST_ARGS)
 
@@ -327,9 +324,5 @@ format-check:
 clean:
 	rm -rf build
 
-<<<<<<< HEAD
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance vm-checkpoint-test
-=======
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins
->>>>>>> main
+.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
 .SECONDARY:
