@@ -6,6 +6,7 @@
 #                   (build/asan); fails at the end when any phase failed
 #   make unit-tests / integration-tests   one phase alone (on $(BUILD); PYTEST_ARGS=... for pytest)
 #   make vm-test    tests/integration/test_cgroup_v2.py in a pure cgroup v2 qemu guest (tests/vm/)
+#   make vm-checkpoint-test  tests/integration/test_checkpoint.py (CRIU) in the same guest
 #   make fuzz       replay each fuzz corpus, then fuzz briefly (FUZZ_SECONDS each); make
 #                   fuzz-libfuzzer: the same targets under clang's libFuzzer with the corpus
 #   make asan       just the sanitizer build
@@ -231,6 +232,15 @@ vm-test:
 		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_cgroup_v2.py $(PYTEST_ARGS)
 
+# CheckpointContainer with CRIU in the VM test bed (CRIU 3.17 cannot dump on the host's 6.18
+# kernel): tests/integration/test_checkpoint.py with both handlers.
+vm-checkpoint-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
+		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_checkpoint.py \
+		$(PYTEST_ARGS)
+
 # The systemd cgroup driver in the VM test bed with systemd as PID 1 (tests/vm/run.sh --systemd):
 # tests/integration/test_systemd_cgroup.py (on the host it only checks the driver is refused).
 VM_RUN ?= tests/vm/run.sh
@@ -314,5 +324,5 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins
+.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
 .SECONDARY:

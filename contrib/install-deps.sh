@@ -10,7 +10,7 @@ libgrpc-dev protobuf-compiler-grpc protobuf-c-compiler libprotobuf-c-dev
 libyajl-dev libcurl4-openssl-dev libarchive-dev libseccomp-dev libcap-dev zlib1g-dev
 libmicrohttpd-dev libcmocka-dev libsystemd-dev
 python3 python3-grpcio python3-grpc-tools python3-pytest python3-protobuf
-busybox-static docker-registry skopeo umoci containernetworking-plugins runc crun conmon
+busybox-static docker-registry skopeo umoci containernetworking-plugins runc crun conmon criu
 iproute2 iptables procps util-linux curl zstd openssl
 qemu-system-x86 cpio kmod
 "

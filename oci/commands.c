@@ -621,6 +621,163 @@ static int cmd_delete(const struct oci_global *g, int argc, char **argv, hull_er
     return r;
 }
 
+/* ---- checkpoint ------------------------------------------------------------------------ */
+static int cmd_checkpoint(const struct oci_global *g, int argc, char **argv, hull_error_t *err)
+{
+    static const struct opt_def defs[] = {{"image-path", 0, OPT_VALUE},
+                                          {"work-path", 0, OPT_VALUE},
+                                          {"parent-path", 0, OPT_VALUE},
+                                          {"leave-running", 0, OPT_FLAG},
+                                          {"tcp-established", 0, OPT_FLAG},
+                                          {"ext-unix-sk", 0, OPT_FLAG},
+                                          {"shell-job", 0, OPT_FLAG},
+                                          {"file-locks", 0, OPT_FLAG},
+                                          {"pre-dump", 0, OPT_FLAG},
+                                          {"auto-dedup", 0, OPT_FLAG},
+                                          {"manage-cgroups-mode", 0, OPT_VALUE},
+                                          {"lazy-pages", 0, OPT_FLAG},
+                                          {"page-server", 0, OPT_VALUE},
+                                          {NULL, 0, 0}};
+    __attribute__((cleanup(opts_free))) struct opts o;
+    const char *id = NULL;
+    int r = parse_opts(argc, argv, defs, 0, &o, err);
+    if (r < 0 || (r = need_id(&o, "checkpoint", &id, err)) < 0)
+        return r;
+    if (flag(&o, "lazy-pages") || opt(&o, "page-server"))
+        return hull_error_setx(err, EOPNOTSUPP,
+                               "checkpoint: lazy pages and a page server are "
+                               "not supported");
+    struct oci_checkpoint_opts co = {
+        .image_path = opt(&o, "image-path"),
+        .work_path = opt(&o, "work-path"),
+        .parent_path = opt(&o, "parent-path"),
+        .manage_cgroups_mode = opt(&o, "manage-cgroups-mode"),
+        .criu = g->criu,
+        .leave_running = flag(&o, "leave-running"),
+        .tcp_established = flag(&o, "tcp-established"),
+        .ext_unix_sk = flag(&o, "ext-unix-sk"),
+        .shell_job = flag(&o, "shell-job"),
+        .file_locks = flag(&o, "file-locks"),
+        .pre_dump = flag(&o, "pre-dump"),
+        .auto_dedup = flag(&o, "auto-dedup"),
+    };
+    _cleanup_oci_state_ struct oci_state st = {0};
+    if ((r = oci_state_load(g->root, id, &st, err)) < 0)
+        return r;
+    int status = oci_state_status(&st);
+    if (status != OCI_RUNNING)
+        return hull_error_setx(err, EBUSY, "cannot checkpoint container \"%s\": it is %s", id,
+                               oci_status_name(status));
+    if ((r = oci_checkpoint(g, &st, &co, err)) < 0)
+        return hull_error_wrap(err, "checkpoint container \"%s\"", id);
+    /* as runc: without --leave-running the dumped container is gone */
+    if (!co.leave_running && !co.pre_dump)
+        r = destroy(&st, err);
+    return r;
+}
+
+static int cmd_restore(const struct oci_global *g, int argc, char **argv, hull_error_t *err)
+{
+    static const struct opt_def defs[] = {
+        {"image-path", 0, OPT_VALUE}, {"work-path", 0, OPT_VALUE},
+        {"bundle", 'b', OPT_VALUE},   {"pid-file", 0, OPT_VALUE},
+        {"detach", 'd', OPT_FLAG},    {"tcp-established", 0, OPT_FLAG},
+        {"ext-unix-sk", 0, OPT_FLAG}, {"shell-job", 0, OPT_FLAG},
+        {"file-locks", 0, OPT_FLAG},  {"manage-cgroups-mode", 0, OPT_VALUE},
+        {"no-pivot", 0, OPT_FLAG},    {NULL, 0, 0}};
+    __attribute__((cleanup(opts_free))) struct opts o;
+    const char *id = NULL;
+    int r = parse_opts(argc, argv, defs, 0, &o, err);
+    if (r < 0 || (r = need_id(&o, "restore", &id, err)) < 0)
+        return r;
+    if (g->systemd_cgroup)
+        return hull_error_setx(err, EOPNOTSUPP,
+                               "restore: the systemd cgroup driver is not "
+                               "supported");
+    struct oci_checkpoint_opts co = {
+        .image_path = opt(&o, "image-path"),
+        .work_path = opt(&o, "work-path"),
+        .manage_cgroups_mode = opt(&o, "manage-cgroups-mode"),
+        .criu = g->criu,
+        .tcp_established = flag(&o, "tcp-established"),
+        .ext_unix_sk = flag(&o, "ext-unix-sk"),
+        .shell_job = flag(&o, "shell-job"),
+        .file_locks = flag(&o, "file-locks"),
+    };
+    const char *bundle = opt(&o, "bundle") ? opt(&o, "bundle") : ".";
+    _cleanup_oci_spec_ struct oci_spec *spec = NULL;
+    if ((r = oci_spec_load(bundle, &spec, err)) < 0)
+        return hull_error_wrap(err, "restore container \"%s\"", id);
+    _cleanup_free_ char *dir = hull_path_join(g->root, id);
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout layout = {0};
+    _cleanup_oci_cgroup_ struct oci_cgroup cg = {0};
+    _cleanup_free_ char *self_cg = NULL;
+    bool made_dir = false, cg_made = false;
+    pid_t pid = -1;
+    if ((r = hull_mkdir_p(g->root, 0700, err)) < 0)
+        goto fail;
+    if (mkdir(dir, 0700) < 0) {
+        r = errno == EEXIST ? hull_error_setx(err, EEXIST, "container \"%s\" already exists", id)
+                            : hull_error_set(err, errno, "mkdir `%s`", dir);
+        goto fail;
+    }
+    made_dir = true;
+    {
+        _cleanup_free_ char *src = hull_path_join(spec->bundle, "config.json");
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        _cleanup_free_ char *dst = hull_path_join(dir, "config.json");
+        if ((r = hull_read_file(src, 4u << 20, &text, &len, err)) < 0 ||
+            (r = hull_write_file_atomic(dst, text, len, 0600, err)) < 0)
+            goto fail;
+    }
+    if ((r = hull_cgroup_layout_detect(NULL, &layout, err)) < 0 ||
+        (r = hull_read_file("/proc/self/cgroup", 1u << 20, &self_cg, NULL, err)) < 0 ||
+        (r = oci_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err)) < 0)
+        goto fail;
+    cg_made = true;
+    if ((r = oci_cgroup_create(&cg, err)) < 0 ||
+        (r = oci_cgroup_apply(&cg, spec->resources, spec, false, err)) < 0 ||
+        (r = oci_restore(g, spec, &cg, &co, &pid, err)) < 0)
+        goto fail;
+    struct oci_state st = {
+        .id = (char *)id,
+        .dir = dir,
+        .pid = pid,
+        .bundle = spec->bundle,
+        .rootfs = spec->rootfs,
+        .cgroup = cg,
+    };
+    st.created = now_rfc3339();
+    if (oci_proc_starttime(pid, &st.starttime, NULL) < 0)
+        st.starttime = 0;
+    r = oci_state_save(&st, err);
+    free(st.created);
+    if (r < 0)
+        goto fail;
+    if (opt(&o, "pid-file")) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%d", (int)pid);
+        if ((r = hull_write_file_atomic(opt(&o, "pid-file"), buf, strlen(buf), 0644, err)) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    if (pid > 0)
+        kill(pid, SIGKILL);
+    if (cg_made) {
+        _cleanup_error_ hull_error_t e = NULL;
+        oci_cgroup_kill_all(&cg, SIGKILL, &e);
+        hull_error_free(&e);
+        oci_cgroup_destroy(&cg, &e);
+    }
+    if (made_dir) {
+        _cleanup_error_ hull_error_t e = NULL;
+        hull_rm_rf(dir, &e);
+    }
+    return hull_error_wrap(err, "restore container \"%s\"", id);
+}
+
 /* ---- pause / resume / update ---------------------------------------------------------- */
 static int cmd_freeze(const struct oci_global *g, int argc, char **argv, bool freeze,
                       hull_error_t *err)
@@ -905,7 +1062,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hull-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] "
                "COMMAND [ARGS]\n"
-               "commands: create start state kill delete exec update pause resume ps list "
+               "commands: create start state kill delete exec update pause resume checkpoint "
+               "restore ps list "
                "features\n");
 }
 
@@ -948,6 +1106,8 @@ int oci_main(int argc, char **argv)
         } else if (KEY("--help") || KEY("-h")) {
             usage(stdout);
             return 0;
+        } else if (KEY("--criu")) {
+            g.criu = val;
         } else if (KEY("--systemd-cgroup")) {
             g.systemd_cgroup = true;
         } else if (!takes) {
@@ -997,6 +1157,10 @@ int oci_main(int argc, char **argv)
         r = cmd_freeze(&g, cargc, cargv, true, &err);
     else if (strcmp(cmd, "resume") == 0)
         r = cmd_freeze(&g, cargc, cargv, false, &err);
+    else if (strcmp(cmd, "restore") == 0)
+        r = cmd_restore(&g, cargc, cargv, &err);
+    else if (strcmp(cmd, "checkpoint") == 0)
+        r = cmd_checkpoint(&g, cargc, cargv, &err);
     else if (strcmp(cmd, "ps") == 0)
         r = cmd_ps(&g, cargc, cargv, &err);
     else if (strcmp(cmd, "list") == 0)

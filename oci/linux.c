@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -113,6 +114,32 @@ static int write_sysctls(const struct oci_spec *spec, hull_error_t *err)
 }
 
 /* Runs in the child; returns only on error. */
+/* stdio on the host's /dev/null (what a monitor gives for no stdin) is replaced by the
+ * container's own /dev/null, as runc does: a file of a mount outside the container's mount
+ * namespace keeps CRIU from dumping the container. */
+static int reopen_dev_null(hull_error_t *err)
+{
+    _cleanup_close_ int nul = -1;
+    for (int fd = 0; fd < 3; fd++) {
+        struct stat sb;
+        if (fstat(fd, &sb) < 0 || !S_ISCHR(sb.st_mode) || sb.st_rdev != makedev(1, 3))
+            continue;
+        if (nul < 0) {
+            nul = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+            struct stat nb;
+            if (nul < 0 || fstat(nul, &nb) < 0)
+                return hull_error_set(err, errno, "open the container's /dev/null");
+            if (!S_ISCHR(nb.st_mode) || nb.st_rdev != makedev(1, 3))
+                return hull_error_setx(err, EPERM,
+                                       "/dev/null in the container is not the "
+                                       "null device");
+        }
+        if (dup2(nul, fd) < 0)
+            return hull_error_set(err, errno, "reopen /dev/null on fd %d", fd);
+    }
+    return 0;
+}
+
 static int child_setup(struct child_args *a, hull_error_t *err)
 {
     const struct oci_spec *spec = a->spec;
@@ -179,6 +206,8 @@ static int child_setup(struct child_args *a, hull_error_t *err)
                 return r;
             if ((r = oci_rootfs_finalize(&mc, err)) < 0)
                 return hull_error_wrap(err, "rootfs");
+            if ((r = reopen_dev_null(err)) < 0)
+                return r;
         } else {
             if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
                 return hull_error_set(err, errno, "sethostname");

@@ -405,7 +405,23 @@ struct oci_global {
     bool log_json;
     bool debug;
     bool systemd_cgroup; /* --systemd-cgroup: create puts the container in a systemd scope */
+    const char *criu;    /* --criu: the criu binary (default: criu on PATH) */
 };
+
+/* ---- checkpoint (checkpoint.c) ----------------------------------------------------------- */
+struct oci_checkpoint_opts {
+    const char *image_path, *work_path, *parent_path, *manage_cgroups_mode, *criu;
+    bool leave_running, tcp_established, ext_unix_sk, shell_job, file_locks, pre_dump, auto_dedup;
+};
+/* Dumps the container's process tree with criu into o->image_path (runc's layout: the CRIU
+ * images plus descriptors.json); the log is <work_path>/dump.log. */
+int oci_checkpoint(const struct oci_global *g, struct oci_state *st,
+                   const struct oci_checkpoint_opts *o, hull_error_t *err);
+/* Restores a dump made by oci_checkpoint into spec's rootfs, with criu running in cg (which
+ * must exist): the restored tree starts detached; its root pid in *pid. */
+int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
+                const struct oci_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid,
+                hull_error_t *err);
 int oci_main(int argc, char **argv);
 void oci_report_error(const struct oci_global *g, const char *msg);
 char *oci_features_json(void);

@@ -424,6 +424,18 @@ int rpc_reopen_container_log(struct rpc_call *call, const ProtobufCMessage *req,
     return 0;
 }
 
+int rpc_checkpoint_container(struct rpc_call *call, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, hull_error_t *err)
+{
+    const Runtime__V1__CheckpointContainerRequest *in = (const void *)req;
+    int r =
+        container_checkpoint(rpc_server(call), in->container_id, in->location, in->timeout, err);
+    if (r < 0)
+        return r;
+    *resp = rpc_new_message(call, &runtime__v1__checkpoint_container_response__descriptor);
+    return 0;
+}
+
 int rpc_exec_sync(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                   hull_error_t *err)
 {

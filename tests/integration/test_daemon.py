@@ -131,15 +131,15 @@ def test_every_method_answers_or_is_unimplemented(hulld):
                 assert e.details(), f"{path}: error without a message"
     assert len(seen) == 41
     # an empty request: the calls that name an object (or need a config) are refused as
-    # INVALID_ARGUMENT; lists, streams, status and config calls answer; checkpointing is not
-    # implemented; the event stream lives until our deadline
+    # INVALID_ARGUMENT; lists, streams, status and config calls answer; the event stream lives
+    # until our deadline
     invalid = {"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
                "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
                "ContainerStatus", "UpdateContainerResources", "ReopenContainerLog", "ExecSync",
                "Exec", "Attach", "PortForward", "ContainerStats", "PodSandboxStats",
-               "UpdatePodSandboxResources", "ImageStatus", "PullImage", "RemoveImage"}
-    special = {"CheckpointContainer": grpc.StatusCode.UNIMPLEMENTED,
-               "GetContainerEvents": grpc.StatusCode.DEADLINE_EXCEEDED}
+               "UpdatePodSandboxResources", "ImageStatus", "PullImage", "RemoveImage",
+               "CheckpointContainer"}
+    special = {"GetContainerEvents": grpc.StatusCode.DEADLINE_EXCEEDED}
     want = {p: special.get(p.rsplit("/", 1)[1], grpc.StatusCode.INVALID_ARGUMENT
                            if p.rsplit("/", 1)[1] in invalid else grpc.StatusCode.OK)
             for p in seen}
