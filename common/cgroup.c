@@ -5,6 +5,8 @@
 #include <linux/magic.h>
 #include <signal.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -173,6 +175,136 @@ int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout
     hull_cgroup_layout_from_mountinfo(&mi, cgroup_root, out);
     hull_mountinfo_clear(&mi);
     return 0;
+}
+
+static bool is_file_in(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static struct hull_cgroup_hier *add_hier(struct hull_cgroup_layout *l, const char *mountpoint,
+                                         const char *controllers, bool v2)
+{
+    l->hiers = xrealloc(l->hiers, (l->n + 1) * sizeof(*l->hiers));
+    struct hull_cgroup_hier *h = &l->hiers[l->n++];
+    h->mountpoint = xstrdup(mountpoint);
+    h->root = xstrdup("/");
+    h->controllers = xstrdup(controllers);
+    h->v2 = v2;
+    return h;
+}
+
+/* A fixture tree: see hull_cgroup_layout_load. */
+static void layout_from_files(const char *root, struct hull_cgroup_layout *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (is_file_in(root, "cgroup.controllers")) {
+        add_hier(out, root, "", true);
+        out->mode = HULL_CGROUP_V2;
+        return;
+    }
+    _cleanup_closedir_ DIR *d = opendir(root);
+    if (d == NULL)
+        return;
+    size_t cap = 0;
+    _cleanup_free_ struct stat *ids = NULL; /* the directory of each v1 hierarchy */
+    _cleanup_free_ bool *linked = NULL;     /* ... when only seen through a symlink so far */
+    bool v1 = false, v2 = false;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *p = hull_path_join(root, e->d_name);
+        struct stat st, lst;
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode) || lstat(p, &lst) < 0)
+            continue;
+        bool link = S_ISLNK(lst.st_mode);
+        if (strcmp(e->d_name, "unified") == 0) {
+            if (!v2 && is_file_in(p, "cgroup.controllers")) {
+                add_hier(out, p, "", true);
+                v2 = true;
+            }
+            continue;
+        }
+        struct hull_cgroup_hier *same = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < out->n && same == NULL; i++)
+            if (!out->hiers[i].v2 && ids[i].st_dev == st.st_dev && ids[i].st_ino == st.st_ino)
+                same = &out->hiers[k = i];
+        if (same) { /* "cpu" -> "cpu,cpuacct": one hierarchy under two names */
+            _cleanup_free_ char *old = same->controllers;
+            same->controllers = xasprintf("%s,%s", old, e->d_name);
+            if (linked[k] && !link) {
+                free(same->mountpoint);
+                same->mountpoint = hull_steal(p);
+                linked[k] = false;
+            }
+            continue;
+        }
+        if (out->n + 1 > cap) {
+            cap = (out->n + 1) * 2;
+            ids = xrealloc(ids, cap * sizeof(*ids));
+            linked = xrealloc(linked, cap * sizeof(*linked));
+        }
+        ids[out->n] = st;
+        linked[out->n] = link;
+        add_hier(out, p, e->d_name, false);
+        v1 = true;
+    }
+    out->mode = v1   ? (v2 ? HULL_CGROUP_HYBRID : HULL_CGROUP_V1)
+                : v2 ? HULL_CGROUP_V2
+                     : HULL_CGROUP_NONE;
+}
+
+int hull_cgroup_layout_load(const char *cgroup_root, const char *mountinfo,
+                            struct hull_cgroup_layout *out, hull_error_t *err)
+{
+    _cleanup_free_ char *root =
+        xstrdup(cgroup_root && *cgroup_root ? cgroup_root : DEFAULT_CGROUP_ROOT);
+    for (size_t n = strlen(root); n > 1 && root[n - 1] == '/';)
+        root[--n] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (mountinfo)
+        hull_cgroup_layout_parse(mountinfo, root, out);
+    if (out->n == 0) {
+        hull_cgroup_layout_clear(out);
+        layout_from_files(root, out);
+    }
+    if (out->n == 0 || out->mode == HULL_CGROUP_NONE) {
+        hull_cgroup_layout_clear(out);
+        return hull_error_setx(err, ENOENT, "no cgroup hierarchy found at `%s`", root);
+    }
+    return 0;
+}
+
+int hull_cgroup_layout_open(const char *cgroup_root, struct hull_cgroup_layout *out,
+                            hull_error_t *err)
+{
+    _cleanup_free_ char *mi = NULL;
+    _cleanup_error_ hull_error_t ignored = NULL;
+    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, &ignored) < 0)
+        mi = NULL; /* the files alone */
+    return hull_cgroup_layout_load(cgroup_root, mi, out, err);
+}
+
+bool hull_cgroup_layout_has_controller(const struct hull_cgroup_layout *l, const char *controller)
+{
+    if (l->mode != HULL_CGROUP_V2)
+        return hull_cgroup_layout_find(l, controller) != NULL;
+    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(l, NULL);
+    if (h == NULL)
+        return false;
+    _cleanup_free_ char *p = hull_path_join(h->mountpoint, "cgroup.controllers");
+    _cleanup_free_ char *c = NULL;
+    if (hull_read_file(p, 4096, &c, NULL, NULL) < 0)
+        return false;
+    bool has = false;
+    for (char *save = NULL, *t = strtok_r(c, " \n", &save); t && !has;
+         t = strtok_r(NULL, " \n", &save))
+        has = strcmp(t, controller) == 0;
+    return has;
 }
 
 const struct hull_cgroup_hier *hull_cgroup_layout_find(const struct hull_cgroup_layout *l,

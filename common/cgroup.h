@@ -39,6 +39,20 @@ void hull_cgroup_layout_parse(const char *mountinfo, const char *cgroup_root,
 /* The layout of this process's mount namespace (/proc/self/mountinfo). */
 int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout *out,
                               hull_error_t *err);
+/* The layout below cgroup_root (NULL or "": /sys/fs/cgroup) from mountinfo text (NULL: none).
+ * When no cgroup is mounted at or below the root (a fixture tree in tests) it is guessed from
+ * the files: <root>/cgroup.controllers -> v2; else every directory <root>/<names> is a v1
+ * hierarchy of those comma-separated controllers (a symlink to one of them adds its name to
+ * that hierarchy), and <root>/unified/cgroup.controllers the cgroup2 of a hybrid host.
+ * Fails with ENOENT when there is no cgroup at all. */
+int hull_cgroup_layout_load(const char *cgroup_root, const char *mountinfo,
+                            struct hull_cgroup_layout *out, hull_error_t *err);
+/* The same from this process's mountinfo (the files alone when it cannot be read). */
+int hull_cgroup_layout_open(const char *cgroup_root, struct hull_cgroup_layout *out,
+                            hull_error_t *err);
+/* Whether a controller can be used: v2, listed in the cgroup2 root's cgroup.controllers; v1 or
+ * hybrid, a v1 hierarchy holds it. */
+bool hull_cgroup_layout_has_controller(const struct hull_cgroup_layout *l, const char *controller);
 void hull_cgroup_layout_clear(struct hull_cgroup_layout *l);
 #define _cleanup_cgroup_layout_ __attribute__((cleanup(hull_cgroup_layout_clear))) /* by value */
 const char *hull_cgroup_mode_name(int mode);

@@ -19,200 +19,58 @@
 #define STATS_UNLIMITED   (UINT64_C(1) << 62) /* kubelet: anything above is "no limit" */
 #define STATS_PROCS_DEPTH 32
 
-/* ---- layout ------------------------------------------------------------------------------- */
-struct stats_hier {
-    char *controller; /* one name: "cpu", "memory", "name=systemd" */
-    char *mountpoint;
-    char *mroot; /* mountinfo root field: the cgroup shown at the mount point */
-};
-
+/* ---- layout (common/cgroup.c) ---------------------------------------------------------------- */
 struct stats_cgroups {
-    int mode;
-    char *root;
-    struct stats_hier *v1;
-    size_t n_v1;
-    char *unified; /* cgroup2 mount point (v2: == root; hybrid: usually <root>/unified) */
-    char *unified_mroot;
+    struct hull_cgroup_layout l;
 };
 
 const char *stats_mode_name(int mode)
 {
-    switch (mode) {
-    case STATS_CGROUP_V1:
-        return "v1";
-    case STATS_CGROUP_HYBRID:
-        return "hybrid";
-    case STATS_CGROUP_V2:
-        return "v2";
-    default:
-        return "none";
-    }
+    return hull_cgroup_mode_name(mode);
 }
 
 int stats_mode(const struct stats_cgroups *cg)
 {
-    return cg ? cg->mode : STATS_CGROUP_NONE;
+    return cg ? cg->l.mode : HULL_CGROUP_NONE;
 }
 
 void stats_close(struct stats_cgroups *cg)
 {
     if (cg == NULL)
         return;
-    for (size_t i = 0; i < cg->n_v1; i++) {
-        free(cg->v1[i].controller);
-        free(cg->v1[i].mountpoint);
-        free(cg->v1[i].mroot);
-    }
-    free(cg->v1);
-    free(cg->root);
-    free(cg->unified);
-    free(cg->unified_mroot);
+    hull_cgroup_layout_clear(&cg->l);
     free(cg);
 }
 
-static const struct stats_hier *find_v1(const struct stats_cgroups *cg, const char *controller)
+static const struct hull_cgroup_hier *find_v1(const struct stats_cgroups *cg,
+                                              const char *controller)
 {
-    for (size_t i = 0; i < cg->n_v1; i++)
-        if (strcmp(cg->v1[i].controller, controller) == 0)
-            return &cg->v1[i];
-    return NULL;
+    return cg->l.mode == HULL_CGROUP_V2 ? NULL : hull_cgroup_layout_find(&cg->l, controller);
 }
 
-static void add_v1(struct stats_cgroups *cg, const char *controller, const char *mountpoint,
-                   const char *mroot)
-{
-    if (find_v1(cg, controller))
-        return; /* the same hierarchy mounted twice: keep the first */
-    cg->v1 = xrealloc(cg->v1, (cg->n_v1 + 1) * sizeof(*cg->v1));
-    struct stats_hier *h = &cg->v1[cg->n_v1++];
-    h->controller = xstrdup(controller);
-    h->mountpoint = xstrdup(mountpoint);
-    h->mroot = xstrdup(mroot);
-}
-
-static void layout_from_mountinfo(struct stats_cgroups *cg, const char *mountinfo)
-{
-    struct hull_cgroup_layout l;
-    hull_cgroup_layout_parse(mountinfo, cg->root, &l);
-    for (size_t i = 0; i < l.n; i++) {
-        const struct hull_cgroup_hier *h = &l.hiers[i];
-        if (h->v2) {
-            cg->unified = xstrdup(h->mountpoint);
-            cg->unified_mroot = xstrdup(h->root);
-            continue;
-        }
-        _cleanup_free_ char *names = xstrdup(h->controllers);
-        char *s = NULL;
-        for (char *c = strtok_r(names, ",", &s); c; c = strtok_r(NULL, ",", &s))
-            add_v1(cg, c, h->mountpoint, h->root);
-    }
-    hull_cgroup_layout_clear(&l);
-}
-
-static bool is_file(const char *dir, const char *name)
-{
-    _cleanup_free_ char *p = hull_path_join(dir, name);
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* A fixture tree: guess from the files (see stats.h). */
-static void layout_from_files(struct stats_cgroups *cg)
-{
-    if (is_file(cg->root, "cgroup.controllers")) {
-        cg->unified = xstrdup(cg->root);
-        cg->unified_mroot = xstrdup("/");
-        return;
-    }
-    _cleanup_closedir_ DIR *d = opendir(cg->root);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        _cleanup_free_ char *p = hull_path_join(cg->root, e->d_name);
-        struct stat st;
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        if (strcmp(e->d_name, "unified") == 0) {
-            if (is_file(p, "cgroup.controllers")) {
-                cg->unified = xstrdup(p);
-                cg->unified_mroot = xstrdup("/");
-            }
-            continue;
-        }
-        /* "cpu,cpuacct" serves both (a plain "cpu", often a symlink to it, wins below) */
-        _cleanup_free_ char *names = xstrdup(e->d_name);
-        char *s = NULL;
-        for (char *c = strtok_r(names, ",", &s); c; c = strtok_r(NULL, ",", &s))
-            add_v1(cg, c, p, "/");
-    }
-    /* entries for a plain name override those from a co-mounted directory read earlier */
-    for (size_t i = 0; i < cg->n_v1; i++) {
-        _cleanup_free_ char *p = hull_path_join(cg->root, cg->v1[i].controller);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && strcmp(p, cg->v1[i].mountpoint) != 0) {
-            free(cg->v1[i].mountpoint);
-            cg->v1[i].mountpoint = hull_steal(p);
-        }
-    }
-}
-
-static char *normalize_root(const char *root)
-{
-    char *r = xstrdup(root && *root ? root : "/sys/fs/cgroup");
-    size_t n = strlen(r);
-    while (n > 1 && r[n - 1] == '/')
-        r[--n] = '\0';
-    return r;
-}
-
-static int finish_layout(struct stats_cgroups *cg, hull_error_t *err)
-{
-    if (cg->unified && strcmp(cg->unified, cg->root) == 0) {
-        cg->mode = STATS_CGROUP_V2;
-        for (size_t i = 0; i < cg->n_v1; i++) {
-            free(cg->v1[i].controller);
-            free(cg->v1[i].mountpoint);
-            free(cg->v1[i].mroot);
-        }
-        cg->n_v1 = 0;
-    } else if (cg->n_v1 > 0) {
-        cg->mode = cg->unified ? STATS_CGROUP_HYBRID : STATS_CGROUP_V1;
-    } else if (cg->unified) {
-        cg->mode = STATS_CGROUP_V2; /* cgroup2 alone, somewhere below root */
-    } else {
-        return hull_error_setx(err, ENOENT, "no cgroup hierarchy found at `%s`", cg->root);
-    }
-    return 0;
-}
-
-int stats_open_mountinfo(const char *cgroup_root, const char *mountinfo, struct stats_cgroups **out,
-                         hull_error_t *err)
+static int open_with(const char *cgroup_root, const char *mountinfo, bool self,
+                     struct stats_cgroups **out, hull_error_t *err)
 {
     struct stats_cgroups *cg = xmalloc0(sizeof(*cg));
-    cg->root = normalize_root(cgroup_root);
-    if (mountinfo)
-        layout_from_mountinfo(cg, mountinfo);
-    if (cg->n_v1 == 0 && cg->unified == NULL)
-        layout_from_files(cg);
-    int r = finish_layout(cg, err);
+    int r = self ? hull_cgroup_layout_open(cgroup_root, &cg->l, err)
+                 : hull_cgroup_layout_load(cgroup_root, mountinfo, &cg->l, err);
     if (r < 0) {
-        stats_close(cg);
+        free(cg);
         return r;
     }
     *out = cg;
     return 0;
 }
 
+int stats_open_mountinfo(const char *cgroup_root, const char *mountinfo, struct stats_cgroups **out,
+                         hull_error_t *err)
+{
+    return open_with(cgroup_root, mountinfo, false, out, err);
+}
+
 int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t *err)
 {
-    _cleanup_free_ char *mi = NULL;
-    _cleanup_error_ hull_error_t ignored = NULL;
-    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, &ignored) < 0)
-        mi = NULL; /* fall back to the files */
-    return stats_open_mountinfo(cgroup_root, mi, out, err);
+    return open_with(cgroup_root, NULL, true, out, err);
 }
 
 static bool safe_cgroups_path(const char *p)
@@ -247,15 +105,13 @@ char *stats_cgroup_dir(const struct stats_cgroups *cg, const char *controller,
 {
     if (!safe_cgroups_path(cgroups_path))
         return NULL;
-    if (cg->mode == STATS_CGROUP_V2 || strcmp(controller, "unified") == 0) {
-        if (cg->unified == NULL)
-            return NULL;
-        return under_mount(cg->unified, cg->unified_mroot, cgroups_path);
-    }
-    const struct stats_hier *h = find_v1(cg, controller);
+    const struct hull_cgroup_hier *h =
+        cg->l.mode == HULL_CGROUP_V2 || strcmp(controller, "unified") == 0
+            ? hull_cgroup_layout_find(&cg->l, NULL)
+            : find_v1(cg, controller);
     if (h == NULL)
         return NULL;
-    return under_mount(h->mountpoint, h->mroot, cgroups_path);
+    return under_mount(h->mountpoint, h->root, cgroups_path);
 }
 
 /* ---- small file readers ---------------------------------------------------------------------- */
@@ -605,7 +461,7 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
     out->timestamp_ns = hull_now_ns();
     out->monotonic_ns = hull_monotonic_ns();
     bool found = false;
-    if (cg->mode == STATS_CGROUP_V2) {
+    if (cg->l.mode == HULL_CGROUP_V2) {
         _cleanup_free_ char *dir = stats_cgroup_dir(cg, "unified", cgroups_path);
         if (!dir_exists(dir))
             return hull_error_setx(err, ENOENT, "cgroup `%s` not found", cgroups_path);

@@ -735,6 +735,57 @@ static void test_cgroup_layout(void **state)
     assert_false(hull_cgroup_is_controller_option(""));
 }
 
+/* A fixture root (no cgroup mounted there): the layout is guessed from the files. */
+static void test_cgroup_layout_load_files(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *root = make_tmpdir();
+    struct hull_cgroup_layout l;
+    hull_error_t err = NULL;
+    assert_hull_fails(hull_cgroup_layout_load(root, NULL, &l, &err), ENOENT, err);
+    /* v1: a co-mounted directory, its symlinked names, and an unified dir without cgroup2 */
+    const char *dirs[] = {"memory", "cpu,cpuacct", "pids", "unified"};
+    for (size_t i = 0; i < 4; i++) {
+        _cleanup_free_ char *d = hull_path_join(root, dirs[i]);
+        assert_int_equal(mkdir(d, 0755), 0);
+    }
+    _cleanup_free_ char *cpu = hull_path_join(root, "cpu");
+    assert_int_equal(symlink("cpu,cpuacct", cpu), 0);
+    _cleanup_free_ char *acct = hull_path_join(root, "cpuacct");
+    assert_int_equal(symlink("cpu,cpuacct", acct), 0);
+    _cleanup_free_ char *slash = xasprintf("%s/", root);
+    /* mountinfo without a cgroup mount below the root counts as none */
+    assert_hull_ok(hull_cgroup_layout_load(slash, "1 0 0:1 / / rw - ext4 a rw\n", &l, &err), err);
+    assert_int_equal(l.mode, HULL_CGROUP_V1);
+    assert_int_equal(l.n, 3);
+    _cleanup_free_ char *cc = hull_path_join(root, "cpu,cpuacct");
+    assert_string_equal(hull_cgroup_layout_find(&l, "cpu")->mountpoint, cc);
+    assert_string_equal(hull_cgroup_layout_find(&l, "cpuacct")->mountpoint, cc);
+    assert_null(hull_cgroup_layout_find(&l, NULL));
+    assert_true(hull_cgroup_layout_has_controller(&l, "pids"));
+    assert_false(hull_cgroup_layout_has_controller(&l, "hugetlb"));
+    hull_cgroup_layout_clear(&l);
+    /* hybrid: cgroup2 at <root>/unified */
+    _cleanup_free_ char *uc = xasprintf("%s/unified/cgroup.controllers", root);
+    assert_int_equal(write_new_file(uc, ""), 0);
+    assert_hull_ok(hull_cgroup_layout_load(root, NULL, &l, &err), err);
+    assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
+    _cleanup_free_ char *un = hull_path_join(root, "unified");
+    assert_string_equal(hull_cgroup_layout_find(&l, NULL)->mountpoint, un);
+    hull_cgroup_layout_clear(&l);
+    /* v2: cgroup.controllers at the root; v1 directories then ignored */
+    _cleanup_free_ char *rc = hull_path_join(root, "cgroup.controllers");
+    assert_int_equal(write_new_file(rc, "cpu memory hugetlb\n"), 0);
+    assert_hull_ok(hull_cgroup_layout_open(root, &l, &err), err);
+    assert_int_equal(l.mode, HULL_CGROUP_V2);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(hull_cgroup_layout_find(&l, NULL)->mountpoint, root);
+    assert_true(hull_cgroup_layout_has_controller(&l, "hugetlb"));
+    assert_false(hull_cgroup_layout_has_controller(&l, "pids"));
+    hull_cgroup_layout_clear(&l);
+    hull_rm_rf(root, NULL);
+}
+
 static void test_proc_cgroup(void **state)
 {
     (void)state;
@@ -780,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_open_in_root),
         cmocka_unit_test(test_mountinfo_parse),
         cmocka_unit_test(test_cgroup_layout),
+        cmocka_unit_test(test_cgroup_layout_load_files),
         cmocka_unit_test(test_proc_cgroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
