@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
@@ -446,4 +447,69 @@ char **hull_cgroup_mount_points(size_t *n_out)
     hull_mountinfo_clear(&mi);
     *n_out = n;
     return out;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int remove_tree(const char *dir, int depth, unsigned flags, hull_error_t *err)
+{
+    if (depth > 16)
+        return hull_error_setx(err, ELOOP, "remove cgroup `%s`: too deep", dir);
+    int ret = 0;
+    {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (d == NULL)
+            return errno == ENOENT ? 0 : hull_error_set(err, errno, "remove cgroup `%s`", dir);
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                continue;
+            _cleanup_free_ char *sub = hull_path_join(dir, de->d_name);
+            _cleanup_error_ hull_error_t se = NULL;
+            int r = remove_tree(sub, depth + 1, flags, &se);
+            if (r < 0 && ret == 0)
+                ret = hull_error_setx(err, -r, "%s", hull_error_msg(&se));
+        }
+    }
+    _cleanup_free_ char *procs = hull_path_join(dir, "cgroup.procs");
+    bool kill_procs = flags & HULL_CGROUP_RM_KILL;
+    if (kill_procs) {
+        /* frozen (paused) tasks do not die: thaw them first */
+        _cleanup_free_ char *v1 = hull_path_join(dir, "freezer.state");
+        _cleanup_free_ char *v2 = hull_path_join(dir, "cgroup.freeze");
+        _cleanup_error_ hull_error_t e1 = NULL, e2 = NULL;
+        if (access(v1, F_OK) == 0)
+            hull_write_string(v1, "THAWED", &e1);
+        if (access(v2, F_OK) == 0)
+            hull_write_string(v2, "0", &e2);
+    }
+    int attempts = kill_procs ? 100 : (flags & HULL_CGROUP_RM_WAIT) ? 200 : 1;
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return ret;
+        if (errno != EBUSY)
+            break;
+        if (kill_procs) {
+            /* the one kill sequence: pidfd-pinned, re-checked */
+            _cleanup_error_ hull_error_t ke = NULL;
+            if (hull_cgroup_signal_procs(procs, SIGKILL, &ke) < 0 && access(procs, F_OK) < 0)
+                break;
+            sleep_ms(20);
+        } else if (attempt + 1 < attempts) {
+            sleep_ms(attempt < 20 ? 1 : 10);
+        }
+    }
+    int e = errno;
+    if (ret == 0)
+        ret = hull_error_set(err, e, "remove cgroup `%s`", dir);
+    return ret;
+}
+
+int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err)
+{
+    return remove_tree(dir, 0, flags, err);
 }

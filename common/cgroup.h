@@ -90,6 +90,17 @@ int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n, hull_error
  * could not be signalled (err then names the first); a process gone meanwhile is no failure. */
 int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err);
 
+/* Tree removal: rmdir of the cgroup directory dir and of every cgroup below it (16 levels at
+ * most), deepest first; one that is gone already (ENOENT) counts as removed.  Without flags a
+ * busy cgroup (EBUSY) fails at once.  HULL_CGROUP_RM_WAIT retries a busy one for about 2 s
+ * (its last processes exiting); HULL_CGROUP_RM_KILL thaws each cgroup (v1 freezer.state, v2
+ * cgroup.freeze) and, while it stays busy, kills what cgroup.procs lists
+ * (hull_cgroup_signal_procs) and retries for about 2 s.  Returns 0 or the -errno of the first
+ * cgroup left behind (err names it). */
+#define HULL_CGROUP_RM_WAIT 1u
+#define HULL_CGROUP_RM_KILL 2u
+int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err);
+
 /* Whether path is the root of a cgroup2 file system (statfs). */
 bool hull_is_cgroup2_mount(const char *path);
 

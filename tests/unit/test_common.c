@@ -786,6 +786,33 @@ static void test_cgroup_layout_load_files(void **state)
     hull_rm_rf(root, NULL);
 }
 
+/* Tree removal: deepest first; a missing tree is no error; what cannot go is named. */
+static void test_cgroup_remove_tree(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *root = make_tmpdir();
+    _cleanup_free_ char *deep = xasprintf("%s/a/b/c", root);
+    _cleanup_free_ char *side = xasprintf("%s/a/d", root);
+    hull_error_t err = NULL;
+    assert_hull_ok(hull_mkdir_p(deep, 0755, &err), err);
+    assert_hull_ok(hull_mkdir_p(side, 0755, &err), err);
+    _cleanup_free_ char *a = hull_path_join(root, "a");
+    assert_hull_ok(hull_cgroup_remove_tree(a, 0, &err), err);
+    struct stat st;
+    assert_int_equal(stat(a, &st), -1);
+    assert_hull_ok(hull_cgroup_remove_tree(a, HULL_CGROUP_RM_WAIT, &err), err);
+    /* a file (not a cgroup) keeps its directory and the ones above it */
+    assert_hull_ok(hull_mkdir_p(deep, 0755, &err), err);
+    _cleanup_free_ char *f = hull_path_join(deep, "file");
+    assert_int_equal(write_new_file(f, "x"), 0);
+    assert_hull_fails(hull_cgroup_remove_tree(a, 0, &err), ENOTEMPTY, err);
+    assert_int_equal(stat(deep, &st), 0);
+    unlink(f);
+    assert_hull_ok(hull_cgroup_remove_tree(a, HULL_CGROUP_RM_KILL, &err), err);
+    assert_int_equal(stat(a, &st), -1);
+    hull_rm_rf(root, NULL);
+}
+
 static void test_proc_cgroup(void **state)
 {
     (void)state;
@@ -832,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_mountinfo_parse),
         cmocka_unit_test(test_cgroup_layout),
         cmocka_unit_test(test_cgroup_layout_load_files),
+        cmocka_unit_test(test_cgroup_remove_tree),
         cmocka_unit_test(test_proc_cgroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
