@@ -2,6 +2,7 @@
 #include "common/cgroup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <string.h>
@@ -512,4 +513,39 @@ static int remove_tree(const char *dir, int depth, unsigned flags, hull_error_t 
 int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err)
 {
     return remove_tree(dir, 0, flags, err);
+}
+
+bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
+{
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l;) {
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+            const char *n = l + kl + 1;
+            while (*n == ' ' || *n == '\t')
+                n++;
+            if (*n < '0' || *n > '9')
+                return false;
+            errno = 0;
+            char *end = NULL;
+            unsigned long long x = strtoull(n, &end, 10);
+            if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
+                return false;
+            *v = x;
+            return true;
+        }
+        l = strchr(l, '\n');
+        if (l)
+            l++;
+    }
+    return false;
+}
+
+long long hull_cgroup_oom_kills(const char *dir, bool v2)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
+    _cleanup_free_ char *text = NULL;
+    uint64_t v = 0;
+    if (hull_read_file(p, 8192, &text, NULL, NULL) < 0 || !hull_cgroup_kv_get(text, "oom_kill", &v))
+        return -1;
+    return v > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v;
 }

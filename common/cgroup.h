@@ -90,6 +90,14 @@ int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n, hull_error
  * could not be signalled (err then names the first); a process gone meanwhile is no failure. */
 int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err);
 
+/* Stats reading: the value of key in a cgroup "key value" file (memory.stat, cpu.stat,
+ * memory.events, memory.oom_control, ...).  False when the key is absent or its value is not a
+ * number. */
+bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v);
+/* The "oom_kill" counter of a memory cgroup directory (v2 memory.events, v1
+ * memory.oom_control; kernel >= 4.13), or -1 when it cannot be read. */
+long long hull_cgroup_oom_kills(const char *dir, bool v2);
+
 /* Tree removal: rmdir of the cgroup directory dir and of every cgroup below it (16 levels at
  * most), deepest first; one that is gone already (ENOENT) counts as removed.  Without flags a
  * busy cgroup (EBUSY) fails at once.  HULL_CGROUP_RM_WAIT retries a busy one for about 2 s

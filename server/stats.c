@@ -157,20 +157,10 @@ static bool read_u64(const char *dir, const char *name, uint64_t *v, bool *unlim
     return t && parse_u64(t, v, unlimited);
 }
 
-/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control). */
+/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control): common/cgroup.c */
 static bool kv_get(const char *text, const char *key, uint64_t *v)
 {
-    if (text == NULL)
-        return false;
-    size_t kl = strlen(key);
-    for (const char *l = text; l && *l;) {
-        if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
-            return parse_u64(l + kl + 1, v, NULL);
-        l = strchr(l, '\n');
-        if (l)
-            l++;
-    }
-    return false;
+    return text && hull_cgroup_kv_get(text, key, v);
 }
 
 static uint64_t sub_floor(uint64_t a, uint64_t b)
@@ -246,8 +236,9 @@ static void memory_v1(const char *dir, struct stats_memory *m)
         kv_get(st, "pgfault", &m->page_faults);
     if (!kv_get(st, "total_pgmajfault", &m->major_page_faults))
         kv_get(st, "pgmajfault", &m->major_page_faults);
-    _cleanup_free_ char *oc = read_in(dir, "memory.oom_control");
-    m->has_oom_kills = kv_get(oc, "oom_kill", &m->oom_kills);
+    long long kills = hull_cgroup_oom_kills(dir, false);
+    m->has_oom_kills = kills >= 0;
+    m->oom_kills = kills >= 0 ? (uint64_t)kills : 0;
     uint64_t limit = 0, memsw = 0, memsw_limit = 0;
     bool have_limit = read_u64(dir, "memory.limit_in_bytes", &limit, NULL);
     if (read_u64(dir, "memory.memsw.usage_in_bytes", &memsw, NULL)) {
@@ -274,8 +265,9 @@ static void memory_v2(const char *dir, struct stats_memory *m)
     kv_get(st, "file", &m->cache_bytes);
     kv_get(st, "pgfault", &m->page_faults);
     kv_get(st, "pgmajfault", &m->major_page_faults);
-    _cleanup_free_ char *ev = read_in(dir, "memory.events");
-    m->has_oom_kills = kv_get(ev, "oom_kill", &m->oom_kills);
+    long long kills = hull_cgroup_oom_kills(dir, true);
+    m->has_oom_kills = kills >= 0;
+    m->oom_kills = kills >= 0 ? (uint64_t)kills : 0;
     uint64_t limit = 0, swap_max = 0;
     bool unlimited = false, swap_unlimited = false;
     bool have_limit = read_u64(dir, "memory.max", &limit, &unlimited);

@@ -813,6 +813,28 @@ static void test_cgroup_remove_tree(void **state)
     hull_rm_rf(root, NULL);
 }
 
+/* Stats reading: flat-keyed cgroup files and the oom_kill counter of v1 and v2. */
+static void test_cgroup_kv_and_oom_kills(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    assert_true(
+        hull_cgroup_kv_get("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill", &v));
+    assert_int_equal(v, 3);
+    assert_false(hull_cgroup_kv_get("oom_kill_disable 0\n", "oom_kill", &v));
+    assert_false(hull_cgroup_kv_get("oom_kill max\n", "oom_kill", &v));
+    assert_false(hull_cgroup_kv_get("", "oom_kill", &v));
+    _cleanup_free_ char *dir = make_tmpdir();
+    assert_int_equal(hull_cgroup_oom_kills(dir, true), -1);
+    _cleanup_free_ char *ev = hull_path_join(dir, "memory.events");
+    assert_int_equal(write_new_file(ev, "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 0);
+    _cleanup_free_ char *oc = hull_path_join(dir, "memory.oom_control");
+    assert_int_equal(write_new_file(oc, "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"), 0);
+    assert_int_equal(hull_cgroup_oom_kills(dir, true), 1);
+    assert_int_equal(hull_cgroup_oom_kills(dir, false), 5);
+    hull_rm_rf(dir, NULL);
+}
+
 static void test_proc_cgroup(void **state)
 {
     (void)state;
@@ -860,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_cgroup_layout),
         cmocka_unit_test(test_cgroup_layout_load_files),
         cmocka_unit_test(test_cgroup_remove_tree),
+        cmocka_unit_test(test_cgroup_kv_and_oom_kills),
         cmocka_unit_test(test_proc_cgroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
