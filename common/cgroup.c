@@ -2,11 +2,15 @@
 #include "common/cgroup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
@@ -175,6 +179,136 @@ int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout
     return 0;
 }
 
+static bool is_file_in(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static struct hull_cgroup_hier *add_hier(struct hull_cgroup_layout *l, const char *mountpoint,
+                                         const char *controllers, bool v2)
+{
+    l->hiers = xrealloc(l->hiers, (l->n + 1) * sizeof(*l->hiers));
+    struct hull_cgroup_hier *h = &l->hiers[l->n++];
+    h->mountpoint = xstrdup(mountpoint);
+    h->root = xstrdup("/");
+    h->controllers = xstrdup(controllers);
+    h->v2 = v2;
+    return h;
+}
+
+/* A fixture tree: see hull_cgroup_layout_load. */
+static void layout_from_files(const char *root, struct hull_cgroup_layout *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (is_file_in(root, "cgroup.controllers")) {
+        add_hier(out, root, "", true);
+        out->mode = HULL_CGROUP_V2;
+        return;
+    }
+    _cleanup_closedir_ DIR *d = opendir(root);
+    if (d == NULL)
+        return;
+    size_t cap = 0;
+    _cleanup_free_ struct stat *ids = NULL; /* the directory of each v1 hierarchy */
+    _cleanup_free_ bool *linked = NULL;     /* ... when only seen through a symlink so far */
+    bool v1 = false, v2 = false;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *p = hull_path_join(root, e->d_name);
+        struct stat st, lst;
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode) || lstat(p, &lst) < 0)
+            continue;
+        bool link = S_ISLNK(lst.st_mode);
+        if (strcmp(e->d_name, "unified") == 0) {
+            if (!v2 && is_file_in(p, "cgroup.controllers")) {
+                add_hier(out, p, "", true);
+                v2 = true;
+            }
+            continue;
+        }
+        struct hull_cgroup_hier *same = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < out->n && same == NULL; i++)
+            if (!out->hiers[i].v2 && ids[i].st_dev == st.st_dev && ids[i].st_ino == st.st_ino)
+                same = &out->hiers[k = i];
+        if (same) { /* "cpu" -> "cpu,cpuacct": one hierarchy under two names */
+            _cleanup_free_ char *old = same->controllers;
+            same->controllers = xasprintf("%s,%s", old, e->d_name);
+            if (linked[k] && !link) {
+                free(same->mountpoint);
+                same->mountpoint = hull_steal(p);
+                linked[k] = false;
+            }
+            continue;
+        }
+        if (out->n + 1 > cap) {
+            cap = (out->n + 1) * 2;
+            ids = xrealloc(ids, cap * sizeof(*ids));
+            linked = xrealloc(linked, cap * sizeof(*linked));
+        }
+        ids[out->n] = st;
+        linked[out->n] = link;
+        add_hier(out, p, e->d_name, false);
+        v1 = true;
+    }
+    out->mode = v1   ? (v2 ? HULL_CGROUP_HYBRID : HULL_CGROUP_V1)
+                : v2 ? HULL_CGROUP_V2
+                     : HULL_CGROUP_NONE;
+}
+
+int hull_cgroup_layout_load(const char *cgroup_root, const char *mountinfo,
+                            struct hull_cgroup_layout *out, hull_error_t *err)
+{
+    _cleanup_free_ char *root =
+        xstrdup(cgroup_root && *cgroup_root ? cgroup_root : DEFAULT_CGROUP_ROOT);
+    for (size_t n = strlen(root); n > 1 && root[n - 1] == '/';)
+        root[--n] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (mountinfo)
+        hull_cgroup_layout_parse(mountinfo, root, out);
+    if (out->n == 0) {
+        hull_cgroup_layout_clear(out);
+        layout_from_files(root, out);
+    }
+    if (out->n == 0 || out->mode == HULL_CGROUP_NONE) {
+        hull_cgroup_layout_clear(out);
+        return hull_error_setx(err, ENOENT, "no cgroup hierarchy found at `%s`", root);
+    }
+    return 0;
+}
+
+int hull_cgroup_layout_open(const char *cgroup_root, struct hull_cgroup_layout *out,
+                            hull_error_t *err)
+{
+    _cleanup_free_ char *mi = NULL;
+    _cleanup_error_ hull_error_t ignored = NULL;
+    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, &ignored) < 0)
+        mi = NULL; /* the files alone */
+    return hull_cgroup_layout_load(cgroup_root, mi, out, err);
+}
+
+bool hull_cgroup_layout_has_controller(const struct hull_cgroup_layout *l, const char *controller)
+{
+    if (l->mode != HULL_CGROUP_V2)
+        return hull_cgroup_layout_find(l, controller) != NULL;
+    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(l, NULL);
+    if (h == NULL)
+        return false;
+    _cleanup_free_ char *p = hull_path_join(h->mountpoint, "cgroup.controllers");
+    _cleanup_free_ char *c = NULL;
+    if (hull_read_file(p, 4096, &c, NULL, NULL) < 0)
+        return false;
+    bool has = false;
+    for (char *save = NULL, *t = strtok_r(c, " \n", &save); t && !has;
+         t = strtok_r(NULL, " \n", &save))
+        has = strcmp(t, controller) == 0;
+    return has;
+}
+
 const struct hull_cgroup_hier *hull_cgroup_layout_find(const struct hull_cgroup_layout *l,
                                                        const char *controller)
 {
@@ -314,4 +448,104 @@ char **hull_cgroup_mount_points(size_t *n_out)
     hull_mountinfo_clear(&mi);
     *n_out = n;
     return out;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int remove_tree(const char *dir, int depth, unsigned flags, hull_error_t *err)
+{
+    if (depth > 16)
+        return hull_error_setx(err, ELOOP, "remove cgroup `%s`: too deep", dir);
+    int ret = 0;
+    {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (d == NULL)
+            return errno == ENOENT ? 0 : hull_error_set(err, errno, "remove cgroup `%s`", dir);
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                continue;
+            _cleanup_free_ char *sub = hull_path_join(dir, de->d_name);
+            _cleanup_error_ hull_error_t se = NULL;
+            int r = remove_tree(sub, depth + 1, flags, &se);
+            if (r < 0 && ret == 0)
+                ret = hull_error_setx(err, -r, "%s", hull_error_msg(&se));
+        }
+    }
+    _cleanup_free_ char *procs = hull_path_join(dir, "cgroup.procs");
+    bool kill_procs = flags & HULL_CGROUP_RM_KILL;
+    if (kill_procs) {
+        /* frozen (paused) tasks do not die: thaw them first */
+        _cleanup_free_ char *v1 = hull_path_join(dir, "freezer.state");
+        _cleanup_free_ char *v2 = hull_path_join(dir, "cgroup.freeze");
+        _cleanup_error_ hull_error_t e1 = NULL, e2 = NULL;
+        if (access(v1, F_OK) == 0)
+            hull_write_string(v1, "THAWED", &e1);
+        if (access(v2, F_OK) == 0)
+            hull_write_string(v2, "0", &e2);
+    }
+    int attempts = kill_procs ? 100 : (flags & HULL_CGROUP_RM_WAIT) ? 200 : 1;
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return ret;
+        if (errno != EBUSY)
+            break;
+        if (kill_procs) {
+            /* the one kill sequence: pidfd-pinned, re-checked */
+            _cleanup_error_ hull_error_t ke = NULL;
+            if (hull_cgroup_signal_procs(procs, SIGKILL, &ke) < 0 && access(procs, F_OK) < 0)
+                break;
+            sleep_ms(20);
+        } else if (attempt + 1 < attempts) {
+            sleep_ms(attempt < 20 ? 1 : 10);
+        }
+    }
+    int e = errno;
+    if (ret == 0)
+        ret = hull_error_set(err, e, "remove cgroup `%s`", dir);
+    return ret;
+}
+
+int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err)
+{
+    return remove_tree(dir, 0, flags, err);
+}
+
+bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
+{
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l;) {
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+            const char *n = l + kl + 1;
+            while (*n == ' ' || *n == '\t')
+                n++;
+            if (*n < '0' || *n > '9')
+                return false;
+            errno = 0;
+            char *end = NULL;
+            unsigned long long x = strtoull(n, &end, 10);
+            if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
+                return false;
+            *v = x;
+            return true;
+        }
+        l = strchr(l, '\n');
+        if (l)
+            l++;
+    }
+    return false;
+}
+
+long long hull_cgroup_oom_kills(const char *dir, bool v2)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
+    _cleanup_free_ char *text = NULL;
+    uint64_t v = 0;
+    if (hull_read_file(p, 8192, &text, NULL, NULL) < 0 || !hull_cgroup_kv_get(text, "oom_kill", &v))
+        return -1;
+    return v > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v;
 }

@@ -39,6 +39,20 @@ void hull_cgroup_layout_parse(const char *mountinfo, const char *cgroup_root,
 /* The layout of this process's mount namespace (/proc/self/mountinfo). */
 int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout *out,
                               hull_error_t *err);
+/* The layout below cgroup_root (NULL or "": /sys/fs/cgroup) from mountinfo text (NULL: none).
+ * When no cgroup is mounted at or below the root (a fixture tree in tests) it is guessed from
+ * the files: <root>/cgroup.controllers -> v2; else every directory <root>/<names> is a v1
+ * hierarchy of those comma-separated controllers (a symlink to one of them adds its name to
+ * that hierarchy), and <root>/unified/cgroup.controllers the cgroup2 of a hybrid host.
+ * Fails with ENOENT when there is no cgroup at all. */
+int hull_cgroup_layout_load(const char *cgroup_root, const char *mountinfo,
+                            struct hull_cgroup_layout *out, hull_error_t *err);
+/* The same from this process's mountinfo (the files alone when it cannot be read). */
+int hull_cgroup_layout_open(const char *cgroup_root, struct hull_cgroup_layout *out,
+                            hull_error_t *err);
+/* Whether a controller can be used: v2, listed in the cgroup2 root's cgroup.controllers; v1 or
+ * hybrid, a v1 hierarchy holds it. */
+bool hull_cgroup_layout_has_controller(const struct hull_cgroup_layout *l, const char *controller);
 void hull_cgroup_layout_clear(struct hull_cgroup_layout *l);
 #define _cleanup_cgroup_layout_ __attribute__((cleanup(hull_cgroup_layout_clear))) /* by value */
 const char *hull_cgroup_mode_name(int mode);
@@ -75,6 +89,25 @@ int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n, hull_error
  * Returns -errno when the file cannot be read (either time), else the number of processes that
  * could not be signalled (err then names the first); a process gone meanwhile is no failure. */
 int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err);
+
+/* Stats reading: the value of key in a cgroup "key value" file (memory.stat, cpu.stat,
+ * memory.events, memory.oom_control, ...).  False when the key is absent or its value is not a
+ * number. */
+bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v);
+/* The "oom_kill" counter of a memory cgroup directory (v2 memory.events, v1
+ * memory.oom_control; kernel >= 4.13), or -1 when it cannot be read. */
+long long hull_cgroup_oom_kills(const char *dir, bool v2);
+
+/* Tree removal: rmdir of the cgroup directory dir and of every cgroup below it (16 levels at
+ * most), deepest first; one that is gone already (ENOENT) counts as removed.  Without flags a
+ * busy cgroup (EBUSY) fails at once.  HULL_CGROUP_RM_WAIT retries a busy one for about 2 s
+ * (its last processes exiting); HULL_CGROUP_RM_KILL thaws each cgroup (v1 freezer.state, v2
+ * cgroup.freeze) and, while it stays busy, kills what cgroup.procs lists
+ * (hull_cgroup_signal_procs) and retries for about 2 s.  Returns 0 or the -errno of the first
+ * cgroup left behind (err names it). */
+#define HULL_CGROUP_RM_WAIT 1u
+#define HULL_CGROUP_RM_KILL 2u
+int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err);
 
 /* Whether path is the root of a cgroup2 file system (statfs). */
 bool hull_is_cgroup2_mount(const char *path);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -17,15 +18,10 @@
 
 long long oom_parse_kill_count(const char *text)
 {
-    const char *p = text;
-    while (p && *p) {
-        if (strncmp(p, "oom_kill ", 9) == 0)
-            return strtoll(p + 9, NULL, 10);
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return -1;
+    uint64_t v = 0;
+    if (text == NULL || !hull_cgroup_kv_get(text, "oom_kill", &v))
+        return -1;
+    return v > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v;
 }
 
 static long long read_kill_count(const char *path)

@@ -946,20 +946,11 @@ int oci_cgroup_destroy(struct oci_cgroup *cg, hull_error_t *err)
             log_warn("stop %s: %s", cg->systemd_unit, hull_error_msg(&e));
     }
     for (size_t i = 0; i < cg->n; i++) {
-        const char *path = cg->dirs[i].path;
-        int r = -1;
-        for (int attempt = 0; attempt < 200; attempt++) {
-            r = rmdir(path);
-            if (r == 0 || errno == ENOENT) {
-                r = 0;
-                break;
-            }
-            if (errno != EBUSY)
-                break;
-            sleep_ms(attempt < 20 ? 1 : 10);
-        }
+        /* tree removal (common/cgroup.c): cgroups the container made below its own go too */
+        _cleanup_error_ hull_error_t e = NULL;
+        int r = hull_cgroup_remove_tree(cg->dirs[i].path, HULL_CGROUP_RM_WAIT, &e);
         if (r < 0 && ret == 0)
-            ret = hull_error_set(err, errno, "remove cgroup `%s`", path);
+            ret = hull_error_setx(err, -r, "%s", hull_error_msg(&e));
     }
     return ret;
 }

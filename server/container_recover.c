@@ -127,46 +127,13 @@ static void free_strv(char **v, size_t n)
 
 /* Removes the cgroup dir and those below it, deepest first; with kill, what runs in them is
  * SIGKILLed first. */
-static void cgroup_kill_tree(const char *dir, int depth, bool kill_procs)
+/* Tree removal (common/cgroup.c); with kill_procs the processes die first and a cgroup left
+ * behind is logged. */
+static void cgroup_kill_tree(const char *dir, bool kill_procs)
 {
-    if (depth > 16)
-        return;
-    {
-        _cleanup_closedir_ DIR *d = opendir(dir);
-        if (d == NULL)
-            return;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (de->d_type != DT_DIR || de->d_name[0] == '.')
-                continue;
-            _cleanup_free_ char *sub = hull_path_join(dir, de->d_name);
-            cgroup_kill_tree(sub, depth + 1, kill_procs);
-        }
-    }
-    _cleanup_free_ char *procs = hull_path_join(dir, "cgroup.procs");
-    if (kill_procs) {
-        /* frozen (paused) tasks do not die: thaw them first */
-        _cleanup_free_ char *v1 = hull_path_join(dir, "freezer.state");
-        _cleanup_free_ char *v2 = hull_path_join(dir, "cgroup.freeze");
-        _cleanup_error_ hull_error_t e1 = NULL, e2 = NULL;
-        if (access(v1, F_OK) == 0)
-            hull_write_string(v1, "THAWED", &e1);
-        if (access(v2, F_OK) == 0)
-            hull_write_string(v2, "0", &e2);
-    }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        if (rmdir(dir) == 0 || errno == ENOENT)
-            return;
-        if (errno != EBUSY || !kill_procs)
-            break;
-        /* the one kill sequence (common/cgroup.c): pidfd-pinned, re-checked */
-        _cleanup_error_ hull_error_t ke = NULL;
-        if (hull_cgroup_signal_procs(procs, SIGKILL, &ke) < 0 && access(procs, F_OK) < 0)
-            break;
-        usleep(20 * 1000);
-    }
-    if (kill_procs)
-        log_warn("recovery: cannot remove cgroup %s: %s", dir, strerror(errno));
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_cgroup_remove_tree(dir, kill_procs ? HULL_CGROUP_RM_KILL : 0, &e) < 0 && kill_procs)
+        log_warn("recovery: %s", hull_error_msg(&e));
 }
 
 static bool cgroup_path_ok(const char *rel)
@@ -206,7 +173,7 @@ void recover_cgroup_remove_all(const char *path, bool kill_procs)
     char **mnts = hull_cgroup_mount_points(&n);
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *p = xasprintf("%s%s", mnts[i], rel);
-        cgroup_kill_tree(p, 0, kill_procs);
+        cgroup_kill_tree(p, kill_procs);
     }
     free_strv(mnts, n);
 }
@@ -463,7 +430,7 @@ static int sweep_pod_cgroups(struct sandbox *sb, void *opaque)
                 if (hull_systemd_stop_unit(de->d_name, &e) < 0)
                     log_warn("recovery: %s", hull_error_msg(&e));
             }
-            cgroup_kill_tree(sub, 0, true);
+            cgroup_kill_tree(sub, true);
         }
     }
     return 0;

@@ -5,9 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/magic.h>
 #include <string.h>
-#include <sys/vfs.h>
 
 /* ---- resources --------------------------------------------------------------------------- */
 static bool valid_cpuset(const char *s)
@@ -70,25 +68,25 @@ bool ocispec_host_is_cgroup2(void)
  * page size the node has, so they are left out when there is no hugetlb controller. */
 static bool host_has_hugetlb(void)
 {
-    if (ocispec_host_is_cgroup2()) {
-        _cleanup_free_ char *c = NULL;
-        if (hull_read_file("/sys/fs/cgroup/cgroup.controllers", 4096, &c, NULL, NULL) < 0)
-            return false;
-        for (char *save = NULL, *t = strtok_r(c, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
-            if (strcmp(t, "hugetlb") == 0)
-                return true;
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
+    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0)
         return false;
-    }
-    struct statfs sf;
-    return statfs("/sys/fs/cgroup/hugetlb", &sf) == 0 && sf.f_type == CGROUP_SUPER_MAGIC;
+    return hull_cgroup_layout_has_controller(&l, "hugetlb");
 }
 
 /* Swap accounting (containerd sets swap only when the controller has it; runc cannot set
  * memsw without it). */
 static bool host_has_swap_accounting(void)
 {
-    return ocispec_host_is_cgroup2() ||
-           access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
+    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0)
+        return false;
+    if (l.mode == HULL_CGROUP_V2)
+        return true;
+    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(&l, "memory");
+    _cleanup_free_ char *f =
+        h ? hull_path_join(h->mountpoint, "memory.memsw.limit_in_bytes") : NULL;
+    return f && access(f, F_OK) == 0;
 }
 
 void ocispec_jw_resources_body(struct hull_json_writer *w,

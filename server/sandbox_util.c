@@ -70,36 +70,37 @@ bool sandbox_cgroup_path_ok(const char *parent)
     return strcmp(parent, "/") != 0;
 }
 
-static int detect_version(const char *cgroot)
+/* The cgroup layout at cgroot (common/cgroup.c); version 0 takes its mode, 1 or 2 forces one
+ * (tests).  On a v2 host the pod cgroup is <root><parent>. */
+struct cg_host {
+    struct hull_cgroup_layout l;
+    int version;
+    const char *root;
+};
+
+static int host_open(const char *cgroot, int version, struct cg_host *h, hull_error_t *err)
 {
-    return hull_is_cgroup2_mount(cgroot) ? 2 : 1;
+    memset(h, 0, sizeof(*h));
+    h->root = cgroot ? cgroot : "/sys/fs/cgroup";
+    int r = hull_cgroup_layout_open(h->root, &h->l, err);
+    if (r < 0 && version != 2)
+        return r;
+    h->version = version ? version : h->l.mode == HULL_CGROUP_V2 ? 2 : 1;
+    return 0;
 }
 
-/* The v1 hierarchies below cgroot: directories holding cgroup.procs, except the (empty)
- * unified v2 mount of hybrid mode.  Symlinks (cpu -> cpu,cpuacct) are skipped. */
-static int v1_hierarchies(const char *cgroot, char ***out, size_t *n_out, hull_error_t *err)
+static void host_close(struct cg_host *h)
 {
-    _cleanup_closedir_ DIR *d = opendir(cgroot);
-    if (d == NULL)
-        return hull_error_set(err, errno, "open `%s`", cgroot);
-    char **v = NULL;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "unified") == 0)
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        _cleanup_free_ char *procs = xasprintf("%s/%s/cgroup.procs", cgroot, de->d_name);
-        if (access(procs, F_OK) < 0)
-            continue;
-        v = xrealloc(v, (n + 1) * sizeof(char *));
-        v[n++] = xasprintf("%s/%s", cgroot, de->d_name);
-    }
-    *out = v;
-    *n_out = n;
-    return 0;
+    hull_cgroup_layout_clear(&h->l);
+}
+#define _cleanup_cg_host_ __attribute__((cleanup(host_close)))
+
+/* The n-th v1 hierarchy (NULL past the last one). */
+static const struct hull_cgroup_hier *host_v1(const struct cg_host *h, size_t *i)
+{
+    while (*i < h->l.n && h->l.hiers[*i].v2)
+        (*i)++;
+    return *i < h->l.n ? &h->l.hiers[(*i)++] : NULL;
 }
 
 /* cpuset cgroups start with empty cpus/mems: copy the parent's down each new level. */
@@ -180,23 +181,18 @@ int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, b
 {
     if (!sandbox_cgroup_path_ok(parent))
         return hull_error_setx(err, EINVAL, "invalid cgroup parent \"%s\"", parent ? parent : "");
-    if (cgroot == NULL)
-        cgroot = "/sys/fs/cgroup";
-    if (version == 0)
-        version = detect_version(cgroot);
     *created = false;
-    if (version == 2)
-        return mkdir_levels(cgroot, parent, false, true, created, err);
-    char **h = NULL;
-    size_t n = 0;
-    int r = v1_hierarchies(cgroot, &h, &n, err);
+    _cleanup_cg_host_ struct cg_host h;
+    int r = host_open(cgroot, version, &h, err);
     if (r < 0)
         return r;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        bool cpuset = strstr(h[i] + strlen(cgroot), "cpuset") != NULL;
-        r = mkdir_levels(h[i], parent, cpuset, false, created, err);
+    if (h.version == 2)
+        return mkdir_levels(h.root, parent, false, true, created, err);
+    size_t i = 0;
+    for (const struct hull_cgroup_hier *v1; r == 0 && (v1 = host_v1(&h, &i));) {
+        bool cpuset = hull_option_list_has(v1->controllers, "cpuset");
+        r = mkdir_levels(v1->mountpoint, parent, cpuset, false, created, err);
     }
-    hull_strv_free_n(h, n);
     if (r < 0) {
         _cleanup_error_ hull_error_t e = NULL;
         if (*created)
@@ -207,25 +203,20 @@ int sandbox_cgroup_create(const char *cgroot, int version, const char *parent, b
 
 bool sandbox_cgroup_exists(const char *cgroot, int version, const char *parent)
 {
-    if (cgroot == NULL)
-        cgroot = "/sys/fs/cgroup";
-    if (version == 0)
-        version = detect_version(cgroot);
+    _cleanup_cg_host_ struct cg_host h;
+    if (host_open(cgroot, version, &h, NULL) < 0)
+        return false;
     struct stat st;
-    if (version == 2) {
-        _cleanup_free_ char *p = xasprintf("%s%s", cgroot, parent);
+    if (h.version == 2) {
+        _cleanup_free_ char *p = xasprintf("%s%s", h.root, parent);
         return stat(p, &st) == 0;
     }
-    char **h = NULL;
-    size_t n = 0;
-    if (v1_hierarchies(cgroot, &h, &n, NULL) < 0)
-        return false;
     bool any = false;
-    for (size_t i = 0; i < n && !any; i++) {
-        _cleanup_free_ char *p = xasprintf("%s%s", h[i], parent);
+    size_t i = 0;
+    for (const struct hull_cgroup_hier *v1; !any && (v1 = host_v1(&h, &i));) {
+        _cleanup_free_ char *p = xasprintf("%s%s", v1->mountpoint, parent);
         any = stat(p, &st) == 0;
     }
-    hull_strv_free_n(h, n);
     return any;
 }
 
@@ -233,30 +224,25 @@ int sandbox_cgroup_remove(const char *cgroot, int version, const char *parent, h
 {
     if (!sandbox_cgroup_path_ok(parent))
         return hull_error_setx(err, EINVAL, "invalid cgroup parent \"%s\"", parent ? parent : "");
-    if (cgroot == NULL)
-        cgroot = "/sys/fs/cgroup";
-    if (version == 0)
-        version = detect_version(cgroot);
-    if (version == 2) {
-        _cleanup_free_ char *pause = xasprintf("%s%s/pause", cgroot, parent);
+    _cleanup_cg_host_ struct cg_host h;
+    int r = host_open(cgroot, version, &h, err);
+    if (r < 0)
+        return r;
+    if (h.version == 2) {
+        _cleanup_free_ char *pause = xasprintf("%s%s/pause", h.root, parent);
         rmdir(pause);
-        _cleanup_free_ char *p = xasprintf("%s%s", cgroot, parent);
+        _cleanup_free_ char *p = xasprintf("%s%s", h.root, parent);
         if (rmdir(p) < 0 && errno != ENOENT)
             return hull_error_set(err, errno, "remove cgroup `%s`", p);
         return 0;
     }
-    char **h = NULL;
-    size_t n = 0;
-    int r = v1_hierarchies(cgroot, &h, &n, err);
-    if (r < 0)
-        return r;
     int ret = 0;
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_free_ char *p = xasprintf("%s%s", h[i], parent);
+    size_t i = 0;
+    for (const struct hull_cgroup_hier *v1; (v1 = host_v1(&h, &i));) {
+        _cleanup_free_ char *p = xasprintf("%s%s", v1->mountpoint, parent);
         if (rmdir(p) < 0 && errno != ENOENT && ret == 0)
             ret = hull_error_set(err, errno, "remove cgroup `%s`", p);
     }
-    hull_strv_free_n(h, n);
     /* the hybrid host's cgroup2 directory, made by the OCI runtime, goes with every other
      * hierarchy's in release_storage (recover_cgroup_remove_all) */
     return ret;
@@ -266,13 +252,10 @@ void sandbox_cgroup_remove_infra(const char *cgroot, int version, const char *pa
 {
     if (!sandbox_cgroup_path_ok(parent))
         return;
-    if (cgroot == NULL)
-        cgroot = "/sys/fs/cgroup";
-    if (version == 0)
-        version = detect_version(cgroot);
-    if (version != 2)
+    _cleanup_cg_host_ struct cg_host h;
+    if (host_open(cgroot, version, &h, NULL) < 0 || h.version != 2)
         return;
-    _cleanup_free_ char *pause = xasprintf("%s%s/pause", cgroot, parent);
+    _cleanup_free_ char *pause = xasprintf("%s%s/pause", h.root, parent);
     if (rmdir(pause) < 0 && errno != ENOENT)
         log_warn("remove cgroup `%s`: %s", pause, strerror(errno));
 }
@@ -280,29 +263,24 @@ void sandbox_cgroup_remove_infra(const char *cgroot, int version, const char *pa
 int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, pid_t pid,
                            hull_error_t *err)
 {
-    if (cgroot == NULL)
-        cgroot = "/sys/fs/cgroup";
-    if (version == 0)
-        version = detect_version(cgroot);
+    _cleanup_cg_host_ struct cg_host h;
+    int r = host_open(cgroot, version, &h, err);
+    if (r < 0)
+        return r;
     char pidstr[32];
     snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
-    if (version == 2) {
-        _cleanup_free_ char *dir = xasprintf("%s%s/pause", cgroot, parent);
+    if (h.version == 2) {
+        _cleanup_free_ char *dir = xasprintf("%s%s/pause", h.root, parent);
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
             return hull_error_set(err, errno, "create cgroup `%s`", dir);
         _cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", dir);
         return hull_write_string(procs, pidstr, err);
     }
-    char **h = NULL;
-    size_t n = 0;
-    int r = v1_hierarchies(cgroot, &h, &n, err);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        _cleanup_free_ char *procs = xasprintf("%s%s/cgroup.procs", h[i], parent);
+    size_t i = 0;
+    for (const struct hull_cgroup_hier *v1; r == 0 && (v1 = host_v1(&h, &i));) {
+        _cleanup_free_ char *procs = xasprintf("%s%s/cgroup.procs", v1->mountpoint, parent);
         r = hull_write_string(procs, pidstr, err);
     }
-    hull_strv_free_n(h, n);
     return r;
 }
 

@@ -20,200 +20,58 @@
 #define STATS_UNLIMITED   (UINT64_C(1) << 62) /* kubelet: anything above is "no limit" */
 #define STATS_PROCS_DEPTH 32
 
-/* ---- layout ------------------------------------------------------------------------------- */
-struct stats_hier {
-    char *controller; /* one name: "cpu", "memory", "name=systemd" */
-    char *mountpoint;
-    char *mroot; /* mountinfo root field: the cgroup shown at the mount point */
-};
-
+/* ---- layout (common/cgroup.c) ---------------------------------------------------------------- */
 struct stats_cgroups {
-    int mode;
-    char *root;
-    struct stats_hier *v1;
-    size_t n_v1;
-    char *unified; /* cgroup2 mount point (v2: == root; hybrid: usually <root>/unified) */
-    char *unified_mroot;
+    struct hull_cgroup_layout l;
 };
 
 const char *stats_mode_name(int mode)
 {
-    switch (mode) {
-    case STATS_CGROUP_V1:
-        return "v1";
-    case STATS_CGROUP_HYBRID:
-        return "hybrid";
-    case STATS_CGROUP_V2:
-        return "v2";
-    default:
-        return "none";
-    }
+    return hull_cgroup_mode_name(mode);
 }
 
 int stats_mode(const struct stats_cgroups *cg)
 {
-    return cg ? cg->mode : STATS_CGROUP_NONE;
+    return cg ? cg->l.mode : HULL_CGROUP_NONE;
 }
 
 void stats_close(struct stats_cgroups *cg)
 {
     if (cg == NULL)
         return;
-    for (size_t i = 0; i < cg->n_v1; i++) {
-        free(cg->v1[i].controller);
-        free(cg->v1[i].mountpoint);
-        free(cg->v1[i].mroot);
-    }
-    free(cg->v1);
-    free(cg->root);
-    free(cg->unified);
-    free(cg->unified_mroot);
+    hull_cgroup_layout_clear(&cg->l);
     free(cg);
 }
 
-static const struct stats_hier *find_v1(const struct stats_cgroups *cg, const char *controller)
+static const struct hull_cgroup_hier *find_v1(const struct stats_cgroups *cg,
+                                              const char *controller)
 {
-    for (size_t i = 0; i < cg->n_v1; i++)
-        if (strcmp(cg->v1[i].controller, controller) == 0)
-            return &cg->v1[i];
-    return NULL;
+    return cg->l.mode == HULL_CGROUP_V2 ? NULL : hull_cgroup_layout_find(&cg->l, controller);
 }
 
-static void add_v1(struct stats_cgroups *cg, const char *controller, const char *mountpoint,
-                   const char *mroot)
-{
-    if (find_v1(cg, controller))
-        return; /* the same hierarchy mounted twice: keep the first */
-    cg->v1 = xrealloc(cg->v1, (cg->n_v1 + 1) * sizeof(*cg->v1));
-    struct stats_hier *h = &cg->v1[cg->n_v1++];
-    h->controller = xstrdup(controller);
-    h->mountpoint = xstrdup(mountpoint);
-    h->mroot = xstrdup(mroot);
-}
-
-static void layout_from_mountinfo(struct stats_cgroups *cg, const char *mountinfo)
-{
-    struct hull_cgroup_layout l;
-    hull_cgroup_layout_parse(mountinfo, cg->root, &l);
-    for (size_t i = 0; i < l.n; i++) {
-        const struct hull_cgroup_hier *h = &l.hiers[i];
-        if (h->v2) {
-            cg->unified = xstrdup(h->mountpoint);
-            cg->unified_mroot = xstrdup(h->root);
-            continue;
-        }
-        _cleanup_free_ char *names = xstrdup(h->controllers);
-        char *s = NULL;
-        for (char *c = strtok_r(names, ",", &s); c; c = strtok_r(NULL, ",", &s))
-            add_v1(cg, c, h->mountpoint, h->root);
-    }
-    hull_cgroup_layout_clear(&l);
-}
-
-static bool is_file(const char *dir, const char *name)
-{
-    _cleanup_free_ char *p = hull_path_join(dir, name);
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* A fixture tree: guess from the files (see stats.h). */
-static void layout_from_files(struct stats_cgroups *cg)
-{
-    if (is_file(cg->root, "cgroup.controllers")) {
-        cg->unified = xstrdup(cg->root);
-        cg->unified_mroot = xstrdup("/");
-        return;
-    }
-    _cleanup_closedir_ DIR *d = opendir(cg->root);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        _cleanup_free_ char *p = hull_path_join(cg->root, e->d_name);
-        struct stat st;
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        if (strcmp(e->d_name, "unified") == 0) {
-            if (is_file(p, "cgroup.controllers")) {
-                cg->unified = xstrdup(p);
-                cg->unified_mroot = xstrdup("/");
-            }
-            continue;
-        }
-        /* "cpu,cpuacct" serves both (a plain "cpu", often a symlink to it, wins below) */
-        _cleanup_free_ char *names = xstrdup(e->d_name);
-        char *s = NULL;
-        for (char *c = strtok_r(names, ",", &s); c; c = strtok_r(NULL, ",", &s))
-            add_v1(cg, c, p, "/");
-    }
-    /* entries for a plain name override those from a co-mounted directory read earlier */
-    for (size_t i = 0; i < cg->n_v1; i++) {
-        _cleanup_free_ char *p = hull_path_join(cg->root, cg->v1[i].controller);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && strcmp(p, cg->v1[i].mountpoint) != 0) {
-            free(cg->v1[i].mountpoint);
-            cg->v1[i].mountpoint = hull_steal(p);
-        }
-    }
-}
-
-static char *normalize_root(const char *root)
-{
-    char *r = xstrdup(root && *root ? root : "/sys/fs/cgroup");
-    size_t n = strlen(r);
-    while (n > 1 && r[n - 1] == '/')
-        r[--n] = '\0';
-    return r;
-}
-
-static int finish_layout(struct stats_cgroups *cg, hull_error_t *err)
-{
-    if (cg->unified && strcmp(cg->unified, cg->root) == 0) {
-        cg->mode = STATS_CGROUP_V2;
-        for (size_t i = 0; i < cg->n_v1; i++) {
-            free(cg->v1[i].controller);
-            free(cg->v1[i].mountpoint);
-            free(cg->v1[i].mroot);
-        }
-        cg->n_v1 = 0;
-    } else if (cg->n_v1 > 0) {
-        cg->mode = cg->unified ? STATS_CGROUP_HYBRID : STATS_CGROUP_V1;
-    } else if (cg->unified) {
-        cg->mode = STATS_CGROUP_V2; /* cgroup2 alone, somewhere below root */
-    } else {
-        return hull_error_setx(err, ENOENT, "no cgroup hierarchy found at `%s`", cg->root);
-    }
-    return 0;
-}
-
-int stats_open_mountinfo(const char *cgroup_root, const char *mountinfo, struct stats_cgroups **out,
-                         hull_error_t *err)
+static int open_with(const char *cgroup_root, const char *mountinfo, bool self,
+                     struct stats_cgroups **out, hull_error_t *err)
 {
     struct stats_cgroups *cg = xmalloc0(sizeof(*cg));
-    cg->root = normalize_root(cgroup_root);
-    if (mountinfo)
-        layout_from_mountinfo(cg, mountinfo);
-    if (cg->n_v1 == 0 && cg->unified == NULL)
-        layout_from_files(cg);
-    int r = finish_layout(cg, err);
+    int r = self ? hull_cgroup_layout_open(cgroup_root, &cg->l, err)
+                 : hull_cgroup_layout_load(cgroup_root, mountinfo, &cg->l, err);
     if (r < 0) {
-        stats_close(cg);
+        free(cg);
         return r;
     }
     *out = cg;
     return 0;
 }
 
+int stats_open_mountinfo(const char *cgroup_root, const char *mountinfo, struct stats_cgroups **out,
+                         hull_error_t *err)
+{
+    return open_with(cgroup_root, mountinfo, false, out, err);
+}
+
 int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t *err)
 {
-    _cleanup_free_ char *mi = NULL;
-    _cleanup_error_ hull_error_t ignored = NULL;
-    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, &ignored) < 0)
-        mi = NULL; /* fall back to the files */
-    return stats_open_mountinfo(cgroup_root, mi, out, err);
+    return open_with(cgroup_root, NULL, true, out, err);
 }
 
 static bool safe_cgroups_path(const char *p)
@@ -248,15 +106,13 @@ char *stats_cgroup_dir(const struct stats_cgroups *cg, const char *controller,
 {
     if (!safe_cgroups_path(cgroups_path))
         return NULL;
-    if (cg->mode == STATS_CGROUP_V2 || strcmp(controller, "unified") == 0) {
-        if (cg->unified == NULL)
-            return NULL;
-        return under_mount(cg->unified, cg->unified_mroot, cgroups_path);
-    }
-    const struct stats_hier *h = find_v1(cg, controller);
+    const struct hull_cgroup_hier *h =
+        cg->l.mode == HULL_CGROUP_V2 || strcmp(controller, "unified") == 0
+            ? hull_cgroup_layout_find(&cg->l, NULL)
+            : find_v1(cg, controller);
     if (h == NULL)
         return NULL;
-    return under_mount(h->mountpoint, h->mroot, cgroups_path);
+    return under_mount(h->mountpoint, h->root, cgroups_path);
 }
 
 /* ---- small file readers ---------------------------------------------------------------------- */
@@ -302,20 +158,10 @@ static bool read_u64(const char *dir, const char *name, uint64_t *v, bool *unlim
     return t && parse_u64(t, v, unlimited);
 }
 
-/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control). */
+/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control): common/cgroup.c */
 static bool kv_get(const char *text, const char *key, uint64_t *v)
 {
-    if (text == NULL)
-        return false;
-    size_t kl = strlen(key);
-    for (const char *l = text; l && *l;) {
-        if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
-            return parse_u64(l + kl + 1, v, NULL);
-        l = strchr(l, '\n');
-        if (l)
-            l++;
-    }
-    return false;
+    return text && hull_cgroup_kv_get(text, key, v);
 }
 
 static uint64_t sub_floor(uint64_t a, uint64_t b)
@@ -396,8 +242,9 @@ static void memory_v1(const char *dir, struct stats_memory *m)
     m->has_failcnt = read_u64(dir, "memory.failcnt", &m->failcnt, NULL);
     m->has_kernel = read_u64(dir, "memory.kmem.usage_in_bytes", &m->kernel_bytes, NULL);
     m->has_max_usage = read_u64(dir, "memory.max_usage_in_bytes", &m->max_usage_bytes, NULL);
-    _cleanup_free_ char *oc = read_in(dir, "memory.oom_control");
-    m->has_oom_kills = kv_get(oc, "oom_kill", &m->oom_kills);
+    long long kills = hull_cgroup_oom_kills(dir, false);
+    m->has_oom_kills = kills >= 0;
+    m->oom_kills = kills >= 0 ? (uint64_t)kills : 0;
     uint64_t limit = 0, memsw = 0, memsw_limit = 0;
     bool have_limit = read_u64(dir, "memory.limit_in_bytes", &limit, NULL);
     if (read_u64(dir, "memory.memsw.usage_in_bytes", &memsw, NULL)) {
@@ -437,8 +284,10 @@ static void memory_v2(const char *dir, struct stats_memory *m)
     }
     m->has_max_usage = read_u64(dir, "memory.peak", &m->max_usage_bytes, NULL);
     _cleanup_free_ char *ev = read_in(dir, "memory.events");
-    m->has_oom_kills = kv_get(ev, "oom_kill", &m->oom_kills);
     m->has_failcnt = kv_get(ev, "max", &m->failcnt);
+    long long kills = hull_cgroup_oom_kills(dir, true);
+    m->has_oom_kills = kills >= 0;
+    m->oom_kills = kills >= 0 ? (uint64_t)kills : 0;
     uint64_t limit = 0, swap_max = 0;
     bool unlimited = false, swap_unlimited = false;
     bool have_limit = read_u64(dir, "memory.max", &limit, &unlimited);
@@ -683,7 +532,7 @@ int stats_cgroup_read(const struct stats_cgroups *cg, const char *cgroups_path,
     out->timestamp_ns = hull_now_ns();
     out->monotonic_ns = hull_monotonic_ns();
     bool found = false;
-    if (cg->mode == STATS_CGROUP_V2) {
+    if (cg->l.mode == HULL_CGROUP_V2) {
         _cleanup_free_ char *dir = stats_cgroup_dir(cg, "unified", cgroups_path);
         if (!dir_exists(dir))
             return hull_error_setx(err, ENOENT, "cgroup `%s` not found", cgroups_path);

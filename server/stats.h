@@ -23,6 +23,7 @@
 #ifndef HULL_SERVER_STATS_H
 #define HULL_SERVER_STATS_H
 
+#include "common/cgroup.h"
 #include "common/common.h"
 
 #include <stdbool.h>
@@ -30,25 +31,20 @@
 #include <sys/types.h>
 
 /* ---- cgroup layout ---------------------------------------------------------------------------
- * STATS_CGROUP_V1: only v1 hierarchies (one per controller or co-mounted, e.g. cpu,cpuacct).
- * STATS_CGROUP_HYBRID: v1 controllers plus a (usually empty) cgroup2 at <root>/unified; usage
+ * The layout is common/cgroup.h's (stats_mode returns an enum hull_cgroup_mode):
+ * HULL_CGROUP_V1: only v1 hierarchies (one per controller or co-mounted, e.g. cpu,cpuacct).
+ * HULL_CGROUP_HYBRID: v1 controllers plus a (usually empty) cgroup2 at <root>/unified; usage
  *   comes from v1, pressure (PSI) from the unified tree when the cgroup exists there, and so
  *   does the usage of a controller that no v1 hierarchy holds (cpu usage from cgroup2's
  *   cpu.stat, which needs no controller; memory, pids, io when moved to cgroup2).
- * STATS_CGROUP_V2: cgroup2 mounted at the root. */
-enum stats_cgroup_mode {
-    STATS_CGROUP_NONE = 0,
-    STATS_CGROUP_V1,
-    STATS_CGROUP_HYBRID,
-    STATS_CGROUP_V2
-};
-
+ * HULL_CGROUP_V2: cgroup2 mounted at the root. */
 struct stats_cgroups; /* opaque, immutable after stats_open */
 
 /* cgroup_root NULL means /sys/fs/cgroup.  The layout comes from /proc/self/mountinfo (cgroup
  * mounts at or below the root); when none is mounted there (a fixture tree in tests) it is
- * guessed from the files: <root>/cgroup.controllers → v2, <root>/<controller>/ directories → v1,
- * plus <root>/unified/cgroup.controllers → hybrid.  Fails with ENOENT when no cgroup is found. */
+ * guessed from the files (hull_cgroup_layout_load): <root>/cgroup.controllers → v2,
+ * <root>/<controller>/ directories → v1, plus <root>/unified/cgroup.controllers → hybrid.  Fails
+ * with ENOENT when no cgroup is found. */
 int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t *err);
 void stats_close(struct stats_cgroups *cg);
 HULL_DEFINE_CLEANUP(struct stats_cgroups, stats_close)

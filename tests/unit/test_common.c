@@ -727,6 +727,106 @@ static void test_cgroup_layout(void **state)
     assert_false(hull_cgroup_is_controller_option(""));
 }
 
+/* A fixture root (no cgroup mounted there): the layout is guessed from the files. */
+static void test_cgroup_layout_load_files(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *root = make_tmpdir();
+    struct hull_cgroup_layout l;
+    hull_error_t err = NULL;
+    assert_hull_fails(hull_cgroup_layout_load(root, NULL, &l, &err), ENOENT, err);
+    /* v1: a co-mounted directory, its symlinked names, and an unified dir without cgroup2 */
+    const char *dirs[] = {"memory", "cpu,cpuacct", "pids", "unified"};
+    for (size_t i = 0; i < 4; i++) {
+        _cleanup_free_ char *d = hull_path_join(root, dirs[i]);
+        assert_int_equal(mkdir(d, 0755), 0);
+    }
+    _cleanup_free_ char *cpu = hull_path_join(root, "cpu");
+    assert_int_equal(symlink("cpu,cpuacct", cpu), 0);
+    _cleanup_free_ char *acct = hull_path_join(root, "cpuacct");
+    assert_int_equal(symlink("cpu,cpuacct", acct), 0);
+    _cleanup_free_ char *slash = xasprintf("%s/", root);
+    /* mountinfo without a cgroup mount below the root counts as none */
+    assert_hull_ok(hull_cgroup_layout_load(slash, "1 0 0:1 / / rw - ext4 a rw\n", &l, &err), err);
+    assert_int_equal(l.mode, HULL_CGROUP_V1);
+    assert_int_equal(l.n, 3);
+    _cleanup_free_ char *cc = hull_path_join(root, "cpu,cpuacct");
+    assert_string_equal(hull_cgroup_layout_find(&l, "cpu")->mountpoint, cc);
+    assert_string_equal(hull_cgroup_layout_find(&l, "cpuacct")->mountpoint, cc);
+    assert_null(hull_cgroup_layout_find(&l, NULL));
+    assert_true(hull_cgroup_layout_has_controller(&l, "pids"));
+    assert_false(hull_cgroup_layout_has_controller(&l, "hugetlb"));
+    hull_cgroup_layout_clear(&l);
+    /* hybrid: cgroup2 at <root>/unified */
+    _cleanup_free_ char *uc = xasprintf("%s/unified/cgroup.controllers", root);
+    assert_int_equal(write_new_file(uc, ""), 0);
+    assert_hull_ok(hull_cgroup_layout_load(root, NULL, &l, &err), err);
+    assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
+    _cleanup_free_ char *un = hull_path_join(root, "unified");
+    assert_string_equal(hull_cgroup_layout_find(&l, NULL)->mountpoint, un);
+    hull_cgroup_layout_clear(&l);
+    /* v2: cgroup.controllers at the root; v1 directories then ignored */
+    _cleanup_free_ char *rc = hull_path_join(root, "cgroup.controllers");
+    assert_int_equal(write_new_file(rc, "cpu memory hugetlb\n"), 0);
+    assert_hull_ok(hull_cgroup_layout_open(root, &l, &err), err);
+    assert_int_equal(l.mode, HULL_CGROUP_V2);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(hull_cgroup_layout_find(&l, NULL)->mountpoint, root);
+    assert_true(hull_cgroup_layout_has_controller(&l, "hugetlb"));
+    assert_false(hull_cgroup_layout_has_controller(&l, "pids"));
+    hull_cgroup_layout_clear(&l);
+    hull_rm_rf(root, NULL);
+}
+
+/* Tree removal: deepest first; a missing tree is no error; what cannot go is named. */
+static void test_cgroup_remove_tree(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *root = make_tmpdir();
+    _cleanup_free_ char *deep = xasprintf("%s/a/b/c", root);
+    _cleanup_free_ char *side = xasprintf("%s/a/d", root);
+    hull_error_t err = NULL;
+    assert_hull_ok(hull_mkdir_p(deep, 0755, &err), err);
+    assert_hull_ok(hull_mkdir_p(side, 0755, &err), err);
+    _cleanup_free_ char *a = hull_path_join(root, "a");
+    assert_hull_ok(hull_cgroup_remove_tree(a, 0, &err), err);
+    struct stat st;
+    assert_int_equal(stat(a, &st), -1);
+    assert_hull_ok(hull_cgroup_remove_tree(a, HULL_CGROUP_RM_WAIT, &err), err);
+    /* a file (not a cgroup) keeps its directory and the ones above it */
+    assert_hull_ok(hull_mkdir_p(deep, 0755, &err), err);
+    _cleanup_free_ char *f = hull_path_join(deep, "file");
+    assert_int_equal(write_new_file(f, "x"), 0);
+    assert_hull_fails(hull_cgroup_remove_tree(a, 0, &err), ENOTEMPTY, err);
+    assert_int_equal(stat(deep, &st), 0);
+    unlink(f);
+    assert_hull_ok(hull_cgroup_remove_tree(a, HULL_CGROUP_RM_KILL, &err), err);
+    assert_int_equal(stat(a, &st), -1);
+    hull_rm_rf(root, NULL);
+}
+
+/* Stats reading: flat-keyed cgroup files and the oom_kill counter of v1 and v2. */
+static void test_cgroup_kv_and_oom_kills(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    assert_true(
+        hull_cgroup_kv_get("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill", &v));
+    assert_int_equal(v, 3);
+    assert_false(hull_cgroup_kv_get("oom_kill_disable 0\n", "oom_kill", &v));
+    assert_false(hull_cgroup_kv_get("oom_kill max\n", "oom_kill", &v));
+    assert_false(hull_cgroup_kv_get("", "oom_kill", &v));
+    _cleanup_free_ char *dir = make_tmpdir();
+    assert_int_equal(hull_cgroup_oom_kills(dir, true), -1);
+    _cleanup_free_ char *ev = hull_path_join(dir, "memory.events");
+    assert_int_equal(write_new_file(ev, "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 0);
+    _cleanup_free_ char *oc = hull_path_join(dir, "memory.oom_control");
+    assert_int_equal(write_new_file(oc, "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"), 0);
+    assert_int_equal(hull_cgroup_oom_kills(dir, true), 1);
+    assert_int_equal(hull_cgroup_oom_kills(dir, false), 5);
+    hull_rm_rf(dir, NULL);
+}
+
 static void test_proc_cgroup(void **state)
 {
     (void)state;
@@ -772,6 +872,9 @@ int main(void)
         cmocka_unit_test(test_open_in_root),
         cmocka_unit_test(test_mountinfo_parse),
         cmocka_unit_test(test_cgroup_layout),
+        cmocka_unit_test(test_cgroup_layout_load_files),
+        cmocka_unit_test(test_cgroup_remove_tree),
+        cmocka_unit_test(test_cgroup_kv_and_oom_kills),
         cmocka_unit_test(test_proc_cgroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,7 +84,7 @@ static void read_ok(struct stats_cgroups *cg, const char *path, struct stats_cgr
 /* ---- v1 fixture ---------------------------------------------------------------------------- */
 static void test_v1_limited(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroups *cg = open_fixture("v1", HULL_CGROUP_V1);
     struct stats_cgroup s;
     read_ok(cg, "/hull/pod1/hull-a", &s);
 
@@ -134,7 +134,7 @@ static void test_v1_limited(void **state)
 
 static void test_v1_unlimited_and_old_kernel(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroups *cg = open_fixture("v1", HULL_CGROUP_V1);
     struct stats_cgroup s;
     read_ok(cg, "/hull/pod1/hull-b", &s);
 
@@ -165,7 +165,7 @@ static void test_v1_unlimited_and_old_kernel(void **state)
 
 static void test_v1_pod(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroups *cg = open_fixture("v1", HULL_CGROUP_V1);
     struct stats_cgroup s;
     read_ok(cg, "/hull/pod1", &s);
     assert_true(s.cpu.valid);
@@ -185,7 +185,7 @@ static void test_v1_pod(void **state)
 
 static void test_v1_paths_and_errors(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("v1", STATS_CGROUP_V1);
+    struct stats_cgroups *cg = open_fixture("v1", HULL_CGROUP_V1);
     hull_error_t err = NULL;
     struct stats_cgroup s;
     assert_int_equal(stats_cgroup_read(cg, "/hull/gone", &s, &err), -ENOENT);
@@ -200,9 +200,13 @@ static void test_v1_paths_and_errors(void **state)
     snprintf(want, sizeof(want), "%s/v1/memory/hull/pod1", fixtures);
     assert_string_equal(d, want);
     free(d);
-    /* cpu and cpuacct are symlinks to the co-mounted directory: the plain names are used */
+    /* cpu and cpuacct are symlinks to the co-mounted directory: one hierarchy, reached through
+     * its directory (as through its mount point on a host) */
     d = stats_cgroup_dir(cg, "cpuacct", "/x");
-    snprintf(want, sizeof(want), "%s/v1/cpuacct/x", fixtures);
+    snprintf(want, sizeof(want), "%s/v1/cpu,cpuacct/x", fixtures);
+    assert_string_equal(d, want);
+    free(d);
+    d = stats_cgroup_dir(cg, "cpu", "/x");
     assert_string_equal(d, want);
     free(d);
     assert_null(stats_cgroup_dir(cg, "unified", "/x"));
@@ -213,7 +217,7 @@ static void test_v1_paths_and_errors(void **state)
 /* ---- v2 fixture ---------------------------------------------------------------------------- */
 static void test_v2_limited(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("v2", STATS_CGROUP_V2);
+    struct stats_cgroups *cg = open_fixture("v2", HULL_CGROUP_V2);
     struct stats_cgroup s;
     read_ok(cg, "/hull/pod1/hull-a", &s);
 
@@ -268,7 +272,7 @@ static void test_v2_limited(void **state)
 
 static void test_v2_unlimited(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("v2", STATS_CGROUP_V2);
+    struct stats_cgroups *cg = open_fixture("v2", HULL_CGROUP_V2);
     struct stats_cgroup s;
     read_ok(cg, "/hull/pod1/hull-b", &s);
     assert_true(s.cpu.valid);
@@ -311,7 +315,7 @@ static void test_v2_unlimited(void **state)
 
 static void test_hybrid(void **state)
 {
-    struct stats_cgroups *cg = open_fixture("hybrid", STATS_CGROUP_HYBRID);
+    struct stats_cgroups *cg = open_fixture("hybrid", HULL_CGROUP_HYBRID);
     struct stats_cgroup s;
     read_ok(cg, "/hull/c", &s);
     assert_true(s.cpu.valid);
@@ -338,7 +342,7 @@ static void test_hybrid(void **state)
 static void test_hybrid_mixed(void **state)
 {
     (void)state;
-    struct stats_cgroups *cg = open_fixture("hybrid-mixed", STATS_CGROUP_HYBRID);
+    struct stats_cgroups *cg = open_fixture("hybrid-mixed", HULL_CGROUP_HYBRID);
     struct stats_cgroup s;
     read_ok(cg, "/hull/c", &s);
     assert_true(s.cpu.valid);
@@ -378,7 +382,7 @@ static void test_mountinfo_layouts(void **state)
     hull_error_t err = NULL;
     struct stats_cgroups *cg = NULL;
     assert_hull_ok(stats_open_mountinfo(NULL, MI_HYBRID, &cg, &err), err);
-    assert_int_equal(stats_mode(cg), STATS_CGROUP_HYBRID);
+    assert_int_equal(stats_mode(cg), HULL_CGROUP_HYBRID);
     assert_string_equal(stats_mode_name(stats_mode(cg)), "hybrid");
     char *d = stats_cgroup_dir(cg, "cpuacct", "/hull/p/hull-c");
     assert_string_equal(d, "/sys/fs/cgroup/cpu,cpuacct/hull/p/hull-c");
@@ -405,11 +409,11 @@ static void test_mountinfo_layouts(void **state)
     const char *v1only =
         "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
     assert_hull_ok(stats_open_mountinfo("/sys/fs/cgroup/", v1only, &cg, &err), err);
-    assert_int_equal(stats_mode(cg), STATS_CGROUP_V1);
+    assert_int_equal(stats_mode(cg), HULL_CGROUP_V1);
     stats_close(cg);
 
     assert_hull_ok(stats_open_mountinfo(NULL, MI_V2, &cg, &err), err);
-    assert_int_equal(stats_mode(cg), STATS_CGROUP_V2);
+    assert_int_equal(stats_mode(cg), HULL_CGROUP_V2);
     d = stats_cgroup_dir(cg, "memory", "/hull/p/hull-c");
     assert_string_equal(d, "/sys/fs/cgroup/hull/p/hull-c");
     free(d);
@@ -522,15 +526,15 @@ static void live_run(void **state, const char *root)
         hull_error_free(&err);
         skip();
     }
-    if (root && stats_mode(l->cg) != STATS_CGROUP_V2)
+    if (root && stats_mode(l->cg) != HULL_CGROUP_V2)
         skip();
     snprintf(l->path, sizeof(l->path), "/hull-statstest-%d", (int)getpid());
     /* hybrid: the (controller-less) unified tree too, as runc does, for PSI */
     const char *ctrls_v1[] = {"memory", "cpu", "cpuacct", "pids", "unified"};
     const char *ctrls_v2[] = {"unified"};
-    bool v2 = stats_mode(l->cg) == STATS_CGROUP_V2;
+    bool v2 = stats_mode(l->cg) == HULL_CGROUP_V2;
     const char **ctrls = v2 ? ctrls_v2 : ctrls_v1;
-    size_t nc = v2 ? 1 : stats_mode(l->cg) == STATS_CGROUP_HYBRID ? 5 : 4;
+    size_t nc = v2 ? 1 : stats_mode(l->cg) == HULL_CGROUP_HYBRID ? 5 : 4;
     for (size_t i = 0; i < nc; i++) {
         char *d = stats_cgroup_dir(l->cg, ctrls[i], l->path);
         if (d == NULL)
@@ -608,7 +612,7 @@ static void live_run(void **state, const char *root)
     }
     assert_true(b.pids.valid);
     assert_int_equal(b.pids.current, 1);
-    if (stats_mode(l->cg) != STATS_CGROUP_V1 && access("/proc/pressure/cpu", R_OK) == 0) {
+    if (stats_mode(l->cg) != HULL_CGROUP_V1 && access("/proc/pressure/cpu", R_OK) == 0) {
         assert_true(b.cpu.psi.valid); /* PSI on: every cgroup2 directory has it */
         assert_true(b.memory.psi.valid);
         assert_true(b.io.psi.valid);
@@ -984,7 +988,7 @@ static void test_metrics(void **state)
             assert_string_not_equal(t[i].name, t[j].name);
     }
 
-    struct stats_cgroups *cg = open_fixture("v2", STATS_CGROUP_V2);
+    struct stats_cgroups *cg = open_fixture("v2", HULL_CGROUP_V2);
     struct stats_cgroup s;
     read_ok(cg, "/hull/pod1/hull-a", &s);
     stats_close(cg);
@@ -1064,7 +1068,7 @@ static void test_metrics(void **state)
 
     /* an unlimited container without swap, io or PSI: those metrics are left out */
     memset(e, 0, sizeof(*e));
-    cg = open_fixture("v1", STATS_CGROUP_V1);
+    cg = open_fixture("v1", HULL_CGROUP_V1);
     read_ok(cg, "/hull/pod1/hull-b", &s);
     stats_close(cg);
     stats_metrics_emit(&s, NULL, NULL, 0, collect_metric, e);
