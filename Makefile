@@ -220,26 +220,24 @@ TEST_PHASES := \
 test: $(DEPS_STAMP)
 	@PHASE_MAKE='$(MAKE) $(ASAN_ARGS)' tests/run-phases.sh $(TEST_PHASES)
 
-# The real cgroup v2 suite: a qemu guest (tests/vm/run.sh: Debian's kernel, pure cgroup2 with
-# every controller, the host root read-only under a tmpfs overlay) runs test_cgroup_v2.py on the
+# The real cgroup v2 suite and CRIU: a qemu guest (tests/vm/run.sh: Debian's kernel, pure cgroup2
+# with every controller, the host root read-only under a tmpfs overlay) runs test_cgroup_v2.py
+# and test_checkpoint.py (CRIU 3.17 cannot dump on the host's 6.18 kernel) in one boot, on the
 # plain build (ASan under TCG is too slow).  VM_TIMEOUT bounds boot + suite.
+# vm-checkpoint-test runs test_checkpoint.py alone.
 VM_TIMEOUT ?= 900
 VM_ARGS ?=
 PLAIN_ARGS = --no-print-directory BUILD=build SAN= CFLAGS="-O2 -g"
+VM_PYTEST = $(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py && \
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
+		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
+		$(PYTHON) -m pytest -p no:cacheprovider -v -rs
 vm-test:
-	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
-		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
-		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_cgroup_v2.py $(PYTEST_ARGS)
-
-# CheckpointContainer with CRIU in the VM test bed (CRIU 3.17 cannot dump on the host's 6.18
-# kernel): tests/integration/test_checkpoint.py with both handlers.
-vm-checkpoint-test:
-	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
-		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
-		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_checkpoint.py \
+	$(VM_PYTEST) tests/integration/test_cgroup_v2.py tests/integration/test_checkpoint.py \
 		$(PYTEST_ARGS)
+
+vm-checkpoint-test:
+	$(VM_PYTEST) tests/integration/test_checkpoint.py $(PYTEST_ARGS)
 
 # The systemd cgroup driver in the VM test bed with systemd as PID 1 (tests/vm/run.sh --systemd):
 # tests/integration/test_systemd_cgroup.py (on the host it only checks the driver is refused).
