@@ -731,7 +731,7 @@ static void test_cgroup_layout(void **state)
 static void test_cgroup_layout_load_files(void **state)
 {
     (void)state;
-    _cleanup_free_ char *root = make_tmpdir();
+    _cleanup_free_ char *root = hull_test_tmpdir("unit");
     struct hull_cgroup_layout l;
     hull_error_t err = NULL;
     assert_hull_fails(hull_cgroup_layout_load(root, NULL, &l, &err), ENOENT, err);
@@ -782,7 +782,7 @@ static void test_cgroup_layout_load_files(void **state)
 static void test_cgroup_remove_tree(void **state)
 {
     (void)state;
-    _cleanup_free_ char *root = make_tmpdir();
+    _cleanup_free_ char *root = hull_test_tmpdir("unit");
     _cleanup_free_ char *deep = xasprintf("%s/a/b/c", root);
     _cleanup_free_ char *side = xasprintf("%s/a/d", root);
     hull_error_t err = NULL;
@@ -816,7 +816,7 @@ static void test_cgroup_kv_and_oom_kills(void **state)
     assert_false(hull_cgroup_kv_get("oom_kill_disable 0\n", "oom_kill", &v));
     assert_false(hull_cgroup_kv_get("oom_kill max\n", "oom_kill", &v));
     assert_false(hull_cgroup_kv_get("", "oom_kill", &v));
-    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *dir = hull_test_tmpdir("unit");
     assert_int_equal(hull_cgroup_oom_kills(dir, true), -1);
     _cleanup_free_ char *ev = hull_path_join(dir, "memory.events");
     assert_int_equal(write_new_file(ev, "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 0);
