@@ -533,17 +533,19 @@ static int fetch_manifest(struct image_store *s, struct registry_session *sess,
                                    ref->digest, dg);
         struct img_manifest m;
         r = img_manifest_parse(body, mt, &m, err);
+        if (m.index && depth > 0) {
+            /* whether or not the nested index names this platform */
+            img_manifest_clear(&m);
+            hull_error_free(err);
+            return hull_error_setx(err, EINVAL,
+                                   "nested image index (an index names "
+                                   "another index for this platform)");
+        }
         if (r < 0) {
             img_manifest_clear(&m);
             return r;
         }
         if (m.index) {
-            if (depth > 0) {
-                img_manifest_clear(&m);
-                return hull_error_setx(err, EINVAL,
-                                       "nested image index (an index names "
-                                       "another index for this platform)");
-            }
             _cleanup_free_ char *pick = hull_steal(m.pick);
             img_manifest_clear(&m);
             /* kept, not stored: only a pull that succeeds stores its index */

@@ -465,9 +465,10 @@ def gz_zero_layer(name, size):
 
 @pytest.fixture(scope="module")
 def bomb(registry):  # noqa: F811
-    """An image whose one layer (a few MiB) unpacks to 1.5 GiB."""
+    """An image whose one layer (a few MiB) unpacks to 4 GiB: more than an idle machine
+    unpacks (inflate, hash, write) within the 1.5 s deadlines below."""
     repo = uniq("bomb")
-    blob, diff_id = gz_zero_layer("zeros", 1536 * MiB)
+    blob, diff_id = gz_zero_layer("zeros", 4096 * MiB)
     ld = registry.push_blob(repo, blob)
     cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                       "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
