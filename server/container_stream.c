@@ -102,6 +102,7 @@ static int backend_exec(void *data, const struct stream_request *req,
     _cleanup_free_ char *attach = hull_path_join(s->dir, HULL_CONMON_ATTACH_SOCK);
     _cleanup_close_ int rd = -1, wr = -1;
     _cleanup_yajl_ yajl_val ready = NULL, started = NULL;
+    _cleanup_margs_ struct monitor_args ma = {0};
     int fd = -1, r;
     if ((r = hull_mkdir_p(s->dir, 0700, err)) < 0 ||
         (r = ctr_exec_process_json(bundle, req->cmd, n_cmd, req->tty, size ? size->height : 0,
@@ -116,7 +117,6 @@ static int backend_exec(void *data, const struct stream_request *req,
     }
     rd = p[0];
     wr = p[1];
-    struct monitor_args ma = {0};
     margs_monitor(&ma, srv, c, bundle, s->dir, s->dir);
     margs_add(&ma, "--exec");
     margs_add(&ma, "--exec-process");
