@@ -10,13 +10,29 @@ if [ "$mode" = systemd ]; then
     for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
         echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
     done
-    mountpoint -q /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp
-    mountpoint -q /var/tmp || mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+    for d in /tmp /var/tmp; do
+        mountpoint -q $d && continue
+        mkdir -p /run/hull-host$d && mount --bind $d /run/hull-host$d
+        mount -t tmpfs -o mode=1777 tmpfs $d
+    done
     mkdir -p /var/lib/hull
     mountpoint -q /var/lib/hull || mount -t tmpfs -o mode=700 tmpfs /var/lib/hull
     echo 16 >/proc/sys/vm/nr_hugepages 2>/dev/null
     modprobe -q virtio_blk
 fi
+# a command run from a checkout below the host's /tmp or /var/tmp (tmpfs in the guest): that
+# directory is bound back from the host's view kept under /run/hull-host
+cwd=$(sed -n 's/^cd \(.*\) || exit 125$/\1/p' $R/cmd)
+eval "cwd=$cwd"
+for d in /tmp /var/tmp; do
+    case "$cwd" in
+    $d/*)
+        if [ ! -d "$cwd" ] && [ -d "/run/hull-host$cwd" ]; then
+            mkdir -p "$cwd" && mount --bind "/run/hull-host$cwd" "$cwd"
+        fi
+        ;;
+    esac
+done
 timeout=$(cat $R/timeout 2>/dev/null || echo 0)
 if [ "${timeout:-0}" -gt 0 ]; then
     timeout -k 10 "$timeout" /bin/bash $R/cmd
