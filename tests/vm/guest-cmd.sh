@@ -10,11 +10,8 @@ if [ "$mode" = systemd ]; then
     for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
         echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
     done
-    for d in /tmp /var/tmp; do
-        mountpoint -q $d && continue
-        mkdir -p /run/hull-host$d && mount --bind $d /run/hull-host$d
-        mount -t tmpfs -o mode=1777 tmpfs $d
-    done
+    mountpoint -q /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp
+    mountpoint -q /var/tmp || mount -t tmpfs -o mode=1777 tmpfs /var/tmp
     mkdir -p /var/lib/hull
     mountpoint -q /var/lib/hull || mount -t tmpfs -o mode=700 tmpfs /var/lib/hull
     echo 16 >/proc/sys/vm/nr_hugepages 2>/dev/null

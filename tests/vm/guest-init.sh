@@ -12,11 +12,8 @@ mnt mqueue mqueue /dev/mqueue nosuid,nodev,noexec
 mnt cgroup2 cgroup2 /sys/fs/cgroup nosuid,nodev,noexec,nsdelegate,memory_recursiveprot
 mnt hugetlbfs hugetlbfs /dev/hugepages pagesize=2M
 mnt bpf bpf /sys/fs/bpf mode=700
-# no nodev: container rootfs and device tests live below /tmp.  The host's /tmp and /var/tmp
-# stay reachable under /run/hull-host (guest-cmd.sh binds a checkout that lives there back)
-for d in /tmp /var/tmp; do
-    mkdir -p /run/hull-host$d && mount --bind $d /run/hull-host$d
-done
+# no nodev: container rootfs and device tests live below /tmp (the host's is under
+# /run/hull-host: initramfs-init)
 mnt tmpfs tmpfs /tmp mode=1777
 mnt tmpfs tmpfs /var/tmp mode=1777
 # overlayfs cannot use an overlayfs upper: hull's default root gets a tmpfs
