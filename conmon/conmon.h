@@ -218,6 +218,10 @@ struct oom_watch {
     int ctl_fd;         /* v1: memory.oom_control kept open */
     char *counter_path; /* memory.oom_control (v1) / memory.events (v2): "oom_kill N" */
     long long base_kills;
+    /* v2: the parent's memory.events (hierarchical), read when the cgroup itself is gone (a
+     * systemd scope is removed as soon as its last process died) */
+    char *parent_path;
+    long long parent_base_kills;
     bool fired;
 };
 /* Sets up the watch for the cgroup of pid; failures leave w->fd = -1 (OOM not detected). */

@@ -79,8 +79,16 @@ void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2)
     w->fd = -1;
     w->ctl_fd = -1;
     w->base_kills = -1;
+    w->parent_base_kills = -1;
     if (v2) {
         w->counter_path = hull_path_join(dir, "memory.events");
+        _cleanup_free_ char *parent = xstrdup(dir);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+            *slash = '\0';
+            w->parent_path = hull_path_join(parent, "memory.events");
+            w->parent_base_kills = read_kill_count(w->parent_path);
+        }
         w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (w->fd >= 0 && inotify_add_watch(w->fd, w->counter_path, IN_MODIFY) < 0) {
             log_warn("oom: inotify on `%s`: %s", w->counter_path, strerror(errno));
@@ -107,6 +115,14 @@ void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2)
     log_debug("oom: watching `%s` (oom_kill %lld)", w->counter_path, w->base_kills);
 }
 
+/* The cgroup is gone: did its parent count a kill since the watch began? */
+static bool parent_killed(struct oom_watch *w)
+{
+    if (w->parent_path == NULL || w->parent_base_kills < 0)
+        return false;
+    return read_kill_count(w->parent_path) > w->parent_base_kills;
+}
+
 void oom_watch_event(struct oom_watch *w)
 {
     char buf[4096];
@@ -116,6 +132,10 @@ void oom_watch_event(struct oom_watch *w)
     if (now >= 0 && w->base_kills >= 0) {
         if (now > w->base_kills)
             w->fired = true;
+        return;
+    }
+    if (now < 0 && parent_killed(w)) {
+        w->fired = true;
         return;
     }
     /* No counter: trust the event unless it only says the cgroup went away. */
@@ -129,7 +149,8 @@ bool oom_watch_killed(struct oom_watch *w)
         return true;
     if (w->base_kills < 0)
         return false;
-    return read_kill_count(w->counter_path) > w->base_kills;
+    long long now = read_kill_count(w->counter_path);
+    return now < 0 ? parent_killed(w) : now > w->base_kills;
 }
 
 void oom_watch_free(struct oom_watch *w)
@@ -139,6 +160,7 @@ void oom_watch_free(struct oom_watch *w)
     if (w->ctl_fd >= 0)
         close(w->ctl_fd);
     free(w->counter_path);
+    free(w->parent_path);
     w->fd = w->ctl_fd = -1;
-    w->counter_path = NULL;
+    w->counter_path = w->parent_path = NULL;
 }
