@@ -68,6 +68,25 @@ static char *criu_log_errors(const char *log)
     return out;
 }
 
+/* Waits for the criu process pid running `criu what`; its errors come from its log file. */
+static int criu_wait(pid_t pid, const char *criu, const char *what, const char *log,
+                     hull_error_t *err)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return hull_error_set(err, errno, "waitpid criu");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return hull_error_setx(err, ENOENT, "criu (%s) cannot be run: is it installed?", criu);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        _cleanup_free_ char *why = criu_log_errors(log);
+        return hull_error_setx(err, EIO, "criu %s failed (%s %d): %s", what,
+                               WIFEXITED(status) ? "exit" : "signal",
+                               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), why);
+    }
+    return 0;
+}
+
 /* Runs criu with a's arguments; its output goes to its log file. */
 static int criu_run(const char *criu, struct criu_argv *a, const char *log, hull_error_t *err)
 {
@@ -84,19 +103,7 @@ static int criu_run(const char *criu, struct criu_argv *a, const char *log, hull
         dprintf(STDERR_FILENO, "exec %s: %s\n", criu, strerror(errno));
         _exit(127);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return hull_error_set(err, errno, "waitpid criu");
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return hull_error_setx(err, ENOENT, "criu (%s) cannot be run: is it installed?", criu);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        _cleanup_free_ char *why = criu_log_errors(log);
-        return hull_error_setx(err, EIO, "criu %s failed (%s %d): %s", a->v[1],
-                               WIFEXITED(status) ? "exit" : "signal",
-                               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), why);
-    }
-    return 0;
+    return criu_wait(pid, criu, a->v[1], log, err);
 }
 
 static const char *ns_key(int type)
@@ -299,16 +306,8 @@ int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
         execvp(criu, a.v);
         _exit(127);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return hull_error_set(err, errno, "waitpid criu");
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return hull_error_setx(err, ENOENT, "criu (%s) cannot be run: is it installed?", criu);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        _cleanup_free_ char *why = criu_log_errors(log);
-        return hull_error_setx(err, EIO, "criu restore failed (status %d): %s", status, why);
-    }
+    if ((r = criu_wait(pid, criu, "restore", log, err)) < 0)
+        return r;
     _cleanup_free_ char *text = NULL;
     if ((r = hull_read_file(pidfile, 64, &text, NULL, err)) < 0)
         return hull_error_wrap(err, "criu's pid file");

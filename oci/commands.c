@@ -622,6 +622,21 @@ static int cmd_delete(const struct oci_global *g, int argc, char **argv, hull_er
 }
 
 /* ---- checkpoint ------------------------------------------------------------------------ */
+/* The CRIU options checkpoint and restore share (runc's names). */
+static struct oci_checkpoint_opts criu_opts(const struct oci_global *g, struct opts *o)
+{
+    return (struct oci_checkpoint_opts){
+        .image_path = opt(o, "image-path"),
+        .work_path = opt(o, "work-path"),
+        .manage_cgroups_mode = opt(o, "manage-cgroups-mode"),
+        .criu = g->criu,
+        .tcp_established = flag(o, "tcp-established"),
+        .ext_unix_sk = flag(o, "ext-unix-sk"),
+        .shell_job = flag(o, "shell-job"),
+        .file_locks = flag(o, "file-locks"),
+    };
+}
+
 static int cmd_checkpoint(const struct oci_global *g, int argc, char **argv, hull_error_t *err)
 {
     static const struct opt_def defs[] = {{"image-path", 0, OPT_VALUE},
@@ -647,20 +662,11 @@ static int cmd_checkpoint(const struct oci_global *g, int argc, char **argv, hul
         return hull_error_setx(err, EOPNOTSUPP,
                                "checkpoint: lazy pages and a page server are "
                                "not supported");
-    struct oci_checkpoint_opts co = {
-        .image_path = opt(&o, "image-path"),
-        .work_path = opt(&o, "work-path"),
-        .parent_path = opt(&o, "parent-path"),
-        .manage_cgroups_mode = opt(&o, "manage-cgroups-mode"),
-        .criu = g->criu,
-        .leave_running = flag(&o, "leave-running"),
-        .tcp_established = flag(&o, "tcp-established"),
-        .ext_unix_sk = flag(&o, "ext-unix-sk"),
-        .shell_job = flag(&o, "shell-job"),
-        .file_locks = flag(&o, "file-locks"),
-        .pre_dump = flag(&o, "pre-dump"),
-        .auto_dedup = flag(&o, "auto-dedup"),
-    };
+    struct oci_checkpoint_opts co = criu_opts(g, &o);
+    co.parent_path = opt(&o, "parent-path");
+    co.leave_running = flag(&o, "leave-running");
+    co.pre_dump = flag(&o, "pre-dump");
+    co.auto_dedup = flag(&o, "auto-dedup");
     _cleanup_oci_state_ struct oci_state st = {0};
     if ((r = oci_state_load(g->root, id, &st, err)) < 0)
         return r;
@@ -694,16 +700,7 @@ static int cmd_restore(const struct oci_global *g, int argc, char **argv, hull_e
         return hull_error_setx(err, EOPNOTSUPP,
                                "restore: the systemd cgroup driver is not "
                                "supported");
-    struct oci_checkpoint_opts co = {
-        .image_path = opt(&o, "image-path"),
-        .work_path = opt(&o, "work-path"),
-        .manage_cgroups_mode = opt(&o, "manage-cgroups-mode"),
-        .criu = g->criu,
-        .tcp_established = flag(&o, "tcp-established"),
-        .ext_unix_sk = flag(&o, "ext-unix-sk"),
-        .shell_job = flag(&o, "shell-job"),
-        .file_locks = flag(&o, "file-locks"),
-    };
+    struct oci_checkpoint_opts co = criu_opts(g, &o);
     const char *bundle = opt(&o, "bundle") ? opt(&o, "bundle") : ".";
     _cleanup_oci_spec_ struct oci_spec *spec = NULL;
     if ((r = oci_spec_load(bundle, &spec, err)) < 0)
