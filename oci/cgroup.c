@@ -150,8 +150,7 @@ static char *read_small(const char *dir, const char *file)
     return out;
 }
 
-/* An int64 member, OCI_UNSET when absent. */
-static int64_t jint(yajl_val obj, const char *key)
+int64_t oci_json_int64(yajl_val obj, const char *key)
 {
     yajl_val v = hull_json_get(obj, key);
     if (v == NULL || !YAJL_IS_NUMBER(v))
@@ -183,9 +182,10 @@ static int v1_memory(const char *dir, yajl_val mem, bool update, hull_error_t *e
 {
     if (mem == NULL)
         return 0;
-    int64_t limit = jint(mem, "limit"), swap = jint(mem, "swap"),
-            reservation = jint(mem, "reservation"), kernel = jint(mem, "kernel"),
-            tcp = jint(mem, "kernelTCP"), swappiness = jint(mem, "swappiness");
+    int64_t limit = oci_json_int64(mem, "limit"), swap = oci_json_int64(mem, "swap"),
+            reservation = oci_json_int64(mem, "reservation"),
+            kernel = oci_json_int64(mem, "kernel"), tcp = oci_json_int64(mem, "kernelTCP"),
+            swappiness = oci_json_int64(mem, "swappiness");
     int r;
     if (limit != OCI_UNSET || swap != OCI_UNSET) {
         _cleanup_free_ char *p = hull_path_join(dir, "memory.memsw.limit_in_bytes");
@@ -233,9 +233,9 @@ static int v1_cpu(const char *dir, yajl_val cpu, hull_error_t *err)
 {
     if (cpu == NULL)
         return 0;
-    int64_t shares = jint(cpu, "shares"), quota = jint(cpu, "quota"), period = jint(cpu, "period"),
-            rt_rt = jint(cpu, "realtimeRuntime"), rt_p = jint(cpu, "realtimePeriod"),
-            idle = jint(cpu, "idle");
+    int64_t shares = oci_json_int64(cpu, "shares"), quota = oci_json_int64(cpu, "quota"),
+            period = oci_json_int64(cpu, "period"), rt_rt = oci_json_int64(cpu, "realtimeRuntime"),
+            rt_p = oci_json_int64(cpu, "realtimePeriod"), idle = oci_json_int64(cpu, "idle");
     int r;
     if (shares != OCI_UNSET && shares != 0) {
         if ((r = write_i64(dir, "cpu.shares", shares, err)) < 0)
@@ -305,7 +305,7 @@ static int v1_cpuset(const char *dir, yajl_val cpu, hull_error_t *err)
 
 static int v1_pids(const char *dir, yajl_val pids, hull_error_t *err)
 {
-    int64_t limit = jint(pids, "limit");
+    int64_t limit = oci_json_int64(pids, "limit");
     if (limit == OCI_UNSET)
         return 0;
     if (limit <= 0 || limit == INT64_MAX)
@@ -320,7 +320,8 @@ static int blkio_devices(const char *dir, const char *file, yajl_val arr, const 
         return 0;
     for (size_t i = 0; i < arr->u.array.len; i++) {
         yajl_val d = arr->u.array.values[i];
-        int64_t maj = jint(d, "major"), min = jint(d, "minor"), v = jint(d, key);
+        int64_t maj = oci_json_int64(d, "major"), min = oci_json_int64(d, "minor"),
+                v = oci_json_int64(d, key);
         if (maj == OCI_UNSET || min == OCI_UNSET || v == OCI_UNSET)
             continue;
         char buf[96];
@@ -339,7 +340,7 @@ static int v1_blkio(const char *dir, yajl_val b, hull_error_t *err)
 {
     if (b == NULL)
         return 0;
-    int64_t w = jint(b, "weight"), lw = jint(b, "leafWeight");
+    int64_t w = oci_json_int64(b, "weight"), lw = oci_json_int64(b, "leafWeight");
     int r;
     if (w != OCI_UNSET && w != 0) {
         _cleanup_free_ char *p = hull_path_join(dir, "blkio.weight");
@@ -375,7 +376,7 @@ static int hugetlb(const char *dir, yajl_val arr, bool v2, hull_error_t *err)
     for (size_t i = 0; i < arr->u.array.len; i++) {
         yajl_val h = arr->u.array.values[i];
         const char *size = hull_json_get_string(h, "pageSize", NULL);
-        int64_t limit = jint(h, "limit");
+        int64_t limit = oci_json_int64(h, "limit");
         if (size == NULL || limit == OCI_UNSET || strchr(size, '/') || strstr(size, ".."))
             return hull_error_setx(err, EINVAL, "hugepageLimits[%zu]: invalid", i);
         _cleanup_free_ char *f = xasprintf("hugetlb.%s.%s", size, v2 ? "max" : "limit_in_bytes");
@@ -390,7 +391,7 @@ static void dev_rule_string(yajl_val d, char *buf, size_t len)
 {
     const char *type = hull_json_get_string(d, "type", "a");
     const char *access = hull_json_get_string(d, "access", "rwm");
-    int64_t maj = jint(d, "major"), min = jint(d, "minor");
+    int64_t maj = oci_json_int64(d, "major"), min = oci_json_int64(d, "minor");
     char smaj[24] = "*", smin[24] = "*";
     if (maj != OCI_UNSET && maj >= 0)
         snprintf(smaj, sizeof(smaj), "%" PRId64, maj);
@@ -465,7 +466,7 @@ int oci_cgroup_v1_apply(const char *controller, const char *dir, yajl_val res,
         return dev ? v1_devices(dir, dev, NULL, err) : 0;
     }
     if (strcmp(controller, "net_cls") == 0) {
-        int64_t id = jint(hull_json_get(res, "network"), "classID");
+        int64_t id = oci_json_int64(hull_json_get(res, "network"), "classID");
         return id == OCI_UNSET ? 0 : write_i64(dir, "net_cls.classid", id, err);
     }
     return 0;
@@ -519,8 +520,8 @@ static int v2_apply(const char *dir, yajl_val res, unsigned mask, hull_error_t *
         return 0;
     yajl_val mem = (mask & V2_MEMORY) ? hull_json_get(res, "memory") : NULL;
     if (mem) {
-        int64_t limit = jint(mem, "limit"), swap = jint(mem, "swap"),
-                reservation = jint(mem, "reservation");
+        int64_t limit = oci_json_int64(mem, "limit"), swap = oci_json_int64(mem, "swap"),
+                reservation = oci_json_int64(mem, "reservation");
         if (swap != OCI_UNSET) {
             /* runtime-spec swap is memory+swap; v2 swap.max is swap alone */
             int64_t s;
@@ -547,8 +548,8 @@ static int v2_apply(const char *dir, yajl_val res, unsigned mask, hull_error_t *
     }
     yajl_val cpu = (mask & V2_CPU) ? hull_json_get(res, "cpu") : NULL;
     if (cpu) {
-        int64_t shares = jint(cpu, "shares"), quota = jint(cpu, "quota"),
-                period = jint(cpu, "period"), idle = jint(cpu, "idle");
+        int64_t shares = oci_json_int64(cpu, "shares"), quota = oci_json_int64(cpu, "quota"),
+                period = oci_json_int64(cpu, "period"), idle = oci_json_int64(cpu, "idle");
         if (shares != OCI_UNSET && shares != 0 &&
             (r = write_u64(dir, "cpu.weight", oci_cgroup_shares_to_weight((uint64_t)shares), err)) <
                 0)
@@ -578,14 +579,14 @@ static int v2_apply(const char *dir, yajl_val res, unsigned mask, hull_error_t *
         return r;
     yajl_val pids = (mask & V2_PIDS) ? hull_json_get(res, "pids") : NULL;
     if (pids) {
-        int64_t limit = jint(pids, "limit");
+        int64_t limit = oci_json_int64(pids, "limit");
         if (limit != OCI_UNSET &&
             (r = v2_write_max(dir, "pids.max", limit <= 0 ? -1 : limit, err)) < 0)
             return r;
     }
     yajl_val b = (mask & V2_IO) ? hull_json_get(res, "blockIO") : NULL;
     if (b) {
-        int64_t w = jint(b, "weight");
+        int64_t w = oci_json_int64(b, "weight");
         if (w != OCI_UNSET && w != 0) {
             _cleanup_free_ char *bfq = hull_path_join(dir, "io.bfq.weight");
             if (access(bfq, F_OK) == 0)

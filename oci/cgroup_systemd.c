@@ -7,16 +7,6 @@
 #include <errno.h>
 #include <string.h>
 
-static int64_t jint(yajl_val obj, const char *key)
-{
-    yajl_val v = hull_json_get(obj, key);
-    if (v == NULL || !YAJL_IS_NUMBER(v))
-        return OCI_UNSET;
-    if (YAJL_IS_INTEGER(v))
-        return YAJL_GET_INTEGER(v);
-    return INT64_MAX;
-}
-
 int oci_cgroup_systemd_resolve(const struct hull_cgroup_layout *l, const char *cgroups_path,
                                const char *id, struct oci_cgroup *out, hull_error_t *err)
 {
@@ -41,8 +31,8 @@ int oci_cgroup_systemd_props(yajl_val res, struct hull_systemd_props *p, hull_er
         return 0;
     yajl_val mem = hull_json_get(res, "memory");
     if (mem) {
-        int64_t limit = jint(mem, "limit"), swap = jint(mem, "swap"),
-                low = jint(mem, "reservation");
+        int64_t limit = oci_json_int64(mem, "limit"), swap = oci_json_int64(mem, "swap"),
+                low = oci_json_int64(mem, "reservation");
         if (limit != OCI_UNSET)
             hull_systemd_props_u64(p, "MemoryMax",
                                    limit < 0 || limit == INT64_MAX ? UINT64_MAX : (uint64_t)limit);
@@ -59,8 +49,8 @@ int oci_cgroup_systemd_props(yajl_val res, struct hull_systemd_props *p, hull_er
     }
     yajl_val cpu = hull_json_get(res, "cpu");
     if (cpu) {
-        int64_t shares = jint(cpu, "shares"), quota = jint(cpu, "quota"),
-                period = jint(cpu, "period");
+        int64_t shares = oci_json_int64(cpu, "shares"), quota = oci_json_int64(cpu, "quota"),
+                period = oci_json_int64(cpu, "period");
         if (shares != OCI_UNSET && shares > 0)
             hull_systemd_props_u64(p, "CPUWeight", oci_cgroup_shares_to_weight((uint64_t)shares));
         if (period != OCI_UNSET && period > 0)
@@ -87,14 +77,14 @@ int oci_cgroup_systemd_props(yajl_val res, struct hull_systemd_props *p, hull_er
     }
     yajl_val pids = hull_json_get(res, "pids");
     if (pids) {
-        int64_t limit = jint(pids, "limit");
+        int64_t limit = oci_json_int64(pids, "limit");
         if (limit != OCI_UNSET)
             hull_systemd_props_u64(p, "TasksMax",
                                    limit <= 0 || limit == INT64_MAX ? UINT64_MAX : (uint64_t)limit);
     }
     yajl_val b = hull_json_get(res, "blockIO");
     if (b) {
-        int64_t w = jint(b, "weight");
+        int64_t w = oci_json_int64(b, "weight");
         if (w != OCI_UNSET && w > 0)
             hull_systemd_props_u64(p, "IOWeight", oci_cgroup_blkio_to_io_weight((uint64_t)w));
     }

@@ -208,6 +208,8 @@ void oci_mount_parse_options(yajl_val options, struct oci_mount *m);
 int oci_cap_from_name(const char *name);
 /* uint32 range check for JSON numbers (ids). */
 int oci_json_u32(yajl_val v, const char *what, uint32_t *out, hull_error_t *err);
+/* An int64 member of a resources object: OCI_UNSET when absent, INT64_MAX above it ("max"). */
+int64_t oci_json_int64(yajl_val obj, const char *key);
 
 /* ---- paths confined to a root (util.c) ----------------------------------------------------- */
 /* Creates every missing component of path below rootfd (dirs; the last is a file if
