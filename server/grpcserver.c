@@ -205,6 +205,7 @@ struct grpc_ctx {
     int64_t last_finish_ns; /* monotonic time of the last answer */
     size_t min_workers, max_workers;
     bool stopping;
+    bool slots_drained; /* stopping, and every requested call has come back from grpc */
 };
 
 /* Waits for tag on the call's queue; other completions seen meanwhile are recorded.
@@ -552,6 +553,14 @@ static void *acceptor_main(void *arg)
         size_t pending = 0;
         for (int i = 0; i < PENDING_SLOTS; i++)
             pending += g->slots[i] != NULL;
+        if (pending == 0 && atomic_load(&g->srv->stopping)) {
+            /* grpc has failed or handed over every call it could still match: each one it
+             * accepted is now counted in `inflight` */
+            pthread_mutex_lock(&g->mu);
+            g->slots_drained = true;
+            pthread_cond_broadcast(&g->idle_cv);
+            pthread_mutex_unlock(&g->mu);
+        }
         if (shut && pending == 0)
             break;
         grpc_event ev =
@@ -646,17 +655,19 @@ static void drain_and_destroy(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
-/* Waits until no call is in flight or the deadline passes; returns true when idle. */
+/* Waits until every call grpc matched has reached the pool and none is in flight, or the
+ * deadline passes; returns true when idle.  Without the first condition a call accepted just
+ * before the shutdown, still queued for the acceptor, would be cancelled instead of answered. */
 static bool wait_idle(struct grpc_ctx *g, int seconds)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += seconds;
     pthread_mutex_lock(&g->mu);
-    while (g->inflight > 0)
+    while (g->inflight > 0 || !g->slots_drained)
         if (pthread_cond_timedwait(&g->idle_cv, &g->mu, &ts) == ETIMEDOUT)
             break;
-    bool idle = g->inflight == 0;
+    bool idle = g->inflight == 0 && g->slots_drained;
     pthread_mutex_unlock(&g->mu);
     return idle;
 }
@@ -765,10 +776,11 @@ int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err
         }
     }
 
-    grpc_server_shutdown_and_notify(g.server, g.accept_cq, &tag_shutdown);
     /* Unary calls finish; streams (GetContainerEvents, which kubelet always holds) see
-     * `stopping` and end within their poll interval. */
+     * `stopping` and end within their poll interval.  Set before the shutdown so that the
+     * acceptor re-arms no slot once grpc starts failing them. */
     atomic_store(&srv->stopping, true);
+    grpc_server_shutdown_and_notify(g.server, g.accept_cq, &tag_shutdown);
     if (!wait_idle(&g, 30))
         log_warn("calls still running after 30 s: cancelling them");
     /* The shutdown completes only once every client connection is gone, and an idle client
