@@ -1,11 +1,22 @@
-/* The host's cgroup layout, from mountinfo: which cgroup hierarchies are mounted where
- * (v1, hybrid or unified), and a process's cgroup in each from /proc/PID/cgroup.  Used by
- * hulld (stats, ocispec, recovery), hull-oci and hull-conmon (libc only: no yajl here). */
+/* The cgroup library (libc only: no yajl, no sd-bus here; the systemd driver is
+ * cgroup_systemd.h).  Used by hull-oci (create/apply/update/kill/delete/state), hulld (pod
+ * cgroups, ocispec, recovery, stats) and hull-conmon (OOM watch).
+ *
+ *   layout      which cgroup hierarchies are mounted where (v1, hybrid, unified) and a
+ *               process's cgroup in each                                (cgroup_layout.c)
+ *   resources   linux.resources as a typed struct, parsed once (hull-oci: from the spec JSON;
+ *               hulld: from CRI LinuxContainerResources), written by
+ *   manager     a container's cgroup: resolve/create/enter/apply/freeze/kill/destroy
+ *               (cgroup.c), with the v1 writers (cgroup_v1.c) and v2 writers (cgroup_v2.c)
+ *   stats       "key value" files, OOM counters and the OOM watch      (cgroup_stats.c)
+ *   systemd     transient scopes/slices and unit properties            (cgroup_systemd.h) */
 #ifndef HULL_COMMON_CGROUP_H
 #define HULL_COMMON_CGROUP_H
 
 #include "common/common.h"
 #include "common/mountinfo.h"
+
+#include <sys/types.h>
 
 enum hull_cgroup_mode {
     HULL_CGROUP_NONE = 0,
@@ -76,10 +87,6 @@ bool hull_cgroup_is_controller_option(const char *opt);
  * holds controller.  NULL if there is no such entry.  Caller frees. */
 char *hull_proc_cgroup_lookup(const char *proc_cgroup, const char *controller);
 
-/* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
- * 0 stays 0 (unset). */
-uint64_t hull_cgroup_shares_to_weight(uint64_t shares);
-
 /* The pids a cgroup.procs file lists (never the caller's own), *n of them; caller frees.
  * -errno when the file cannot be read. */
 int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n, hull_error_t *err);
@@ -111,5 +118,186 @@ int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err);
 
 /* Whether path is the root of a cgroup2 file system (statfs). */
 bool hull_is_cgroup2_mount(const char *path);
+
+
+/* ---- path safety ------------------------------------------------------------------------ */
+/* Whether a cgroup path from a spec or a CRI request stays below the cgroup root it is joined
+ * to: no "." or ".." component, no control character or backslash, at most 4096 bytes.  An
+ * empty path is safe (the caller picks a default). */
+bool hull_cgroup_path_safe(const char *path);
+
+/* ---- resources (linux.resources, typed) ---------------------------------------------------
+ * Every int64 member is HULL_CG_UNSET when not given; -1 or INT64_MAX means "max" (no limit)
+ * where the kernel has one (a spec value above INT64_MAX reads as INT64_MAX). */
+#define HULL_CG_UNSET INT64_MIN
+
+/* A per-device value: blkio weightDevice (weight) or a throttle (rate, bytes or ops/s). */
+struct hull_cgroup_dev_value {
+    int64_t major, minor, value;
+};
+enum {
+    HULL_CG_THROTTLE_READ_BPS = 0,
+    HULL_CG_THROTTLE_WRITE_BPS,
+    HULL_CG_THROTTLE_READ_IOPS,
+    HULL_CG_THROTTLE_WRITE_IOPS,
+    HULL_CG_N_THROTTLE,
+};
+struct hull_cgroup_hugetlb {
+    char *page_size; /* "2MB"; NULL when the spec gave none (refused when applied) */
+    int64_t limit;
+};
+struct hull_cgroup_unified {
+    char *key;   /* a cgroup2 file name, "memory.high" */
+    char *value; /* NULL when the spec's value was not a string (refused when applied) */
+};
+struct hull_cgroup_resources {
+    struct {
+        int64_t limit, swap, reservation, kernel, kernel_tcp, swappiness;
+        int disable_oom_killer; /* -1 not given, 0, 1 */
+    } memory;
+    struct {
+        int64_t shares, quota, period, realtime_runtime, realtime_period, idle;
+        char *cpus, *mems; /* cpuset lists; NULL when not given or empty */
+    } cpu;
+    int64_t pids_limit;
+    struct {
+        int64_t weight, leaf_weight;
+        struct hull_cgroup_dev_value *weight_device;
+        size_t n_weight_device;
+        struct hull_cgroup_dev_value *throttle[HULL_CG_N_THROTTLE];
+        size_t n_throttle[HULL_CG_N_THROTTLE];
+    } blkio;
+    struct hull_cgroup_hugetlb *hugetlb;
+    size_t n_hugetlb;
+    struct hull_cgroup_unified *unified;
+    size_t n_unified;
+    int64_t net_cls_classid;
+};
+/* Everything unset. */
+void hull_cgroup_resources_init(struct hull_cgroup_resources *r);
+void hull_cgroup_resources_clear(struct hull_cgroup_resources *r);
+#define _cleanup_cgroup_resources_                                                                 \
+    __attribute__((cleanup(hull_cgroup_resources_clear))) /* by value */
+void hull_cgroup_resources_add_dev(struct hull_cgroup_dev_value **v, size_t *n, int64_t major,
+                                   int64_t minor, int64_t value);
+void hull_cgroup_resources_add_hugetlb(struct hull_cgroup_resources *r, const char *page_size,
+                                       int64_t limit);
+void hull_cgroup_resources_add_unified(struct hull_cgroup_resources *r, const char *key,
+                                       const char *value);
+
+/* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
+ * 0 stays 0 (unset). */
+uint64_t hull_cgroup_shares_to_weight(uint64_t shares);
+/* blkio.weight (10..1000) -> io.weight (1..10000); 0 stays 0. */
+uint64_t hull_cgroup_blkio_to_io_weight(uint64_t weight);
+/* The cpu.max line for a quota and period (either may be HULL_CG_UNSET or 0: not given):
+ * "QUOTA PERIOD", "max PERIOD" for a negative quota, and the current quota (cur_max, the text
+ * of cpu.max, or "max") kept when only the period is given; the period defaults to 100000.
+ * False when neither is given (nothing to write). */
+bool hull_cgroup_cpu_max(int64_t quota, int64_t period, const char *cur_max, char *buf,
+                         size_t len);
+/* systemd's CPUQuotaPerSecUSec for a quota and period (µs), rounded up to 10 ms as runc does;
+ * UINT64_MAX (no limit) for a negative quota. */
+uint64_t hull_cgroup_quota_per_sec(int64_t quota, int64_t period);
+/* Whether a unified key is a plain cgroup2 file name ("memory.high"): no "/", not starting
+ * with ".", a "." inside, and never one of the files that move or kill processes
+ * (cgroup.procs, cgroup.threads, cgroup.subtree_control, cgroup.kill). */
+bool hull_cgroup_unified_key_ok(const char *key);
+/* Checks every unified entry (key as above, value a string of one line); EINVAL naming it. */
+int hull_cgroup_unified_check(const struct hull_cgroup_resources *r, hull_error_t *err);
+
+/* ---- a container's cgroup (cgroup.c) ------------------------------------------------------ */
+struct hull_cgroup_dir {
+    char *controller;  /* the hierarchy's first controller ("cpu" for cpu,cpuacct), or
+                          "unified" for cgroup2 */
+    char *controllers; /* the hierarchy's controller list; "" for cgroup2 */
+    char *path;        /* the container's directory in that hierarchy */
+    char *mount;       /* the hierarchy's mount point */
+};
+struct hull_cgroup {
+    int mode; /* enum hull_cgroup_mode */
+    struct hull_cgroup_dir *dirs;
+    size_t n;
+    /* systemd driver: the transient scope holding the container and its slice; NULL with
+     * the cgroupfs driver (cgroup_systemd.h) */
+    char *systemd_unit;
+    char *systemd_slice;
+};
+/* The container's directories as runc's cgroupfs driver computes them: an absolute
+ * cgroups_path is below each hierarchy's root, a relative one (or id when it is empty) below
+ * the calling process's cgroup as listed in proc_self_cgroup (the text of /proc/self/cgroup).
+ * EINVAL for an unsafe path (hull_cgroup_path_safe) or a systemd-form one. */
+int hull_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self_cgroup,
+                        const char *cgroups_path, const char *id, struct hull_cgroup *out,
+                        hull_error_t *err);
+void hull_cgroup_clear(struct hull_cgroup *cg);
+#define _cleanup_hull_cgroup_ __attribute__((cleanup(hull_cgroup_clear))) /* by value */
+/* The directory of controller ("memory", "unified"), or NULL. */
+const struct hull_cgroup_dir *hull_cgroup_find_dir(const struct hull_cgroup *cg,
+                                                   const char *controller);
+/* Whether d is a cgroup2 directory. */
+bool hull_cgroup_dir_is_v2(const struct hull_cgroup *cg, const struct hull_cgroup_dir *d);
+/* mkdir -p every directory (v2: enabling the controllers on the way). */
+int hull_cgroup_create(struct hull_cgroup *cg, hull_error_t *err);
+int hull_cgroup_enter(struct hull_cgroup *cg, pid_t pid, hull_error_t *err);
+/* Writes res to every directory: v1 controllers, cgroup2 (pure v2, or on a hybrid host the
+ * controllers no v1 hierarchy holds).  unified needs pure v2 (EINVAL otherwise).  Device
+ * rules are not resources here (hull-oci's cgroup_devices.c).  HULL_CGROUP_UPDATE: an update
+ * of a running container (memory.oom_control is written for false too). */
+#define HULL_CGROUP_UPDATE 1u
+int hull_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
+                      unsigned flags, hull_error_t *err);
+/* One v1 controller's settings in dir (a no-op for a controller without any). */
+int hull_cgroup_v1_apply(const char *controller, const char *dir,
+                         const struct hull_cgroup_resources *res, unsigned flags,
+                         hull_error_t *err);
+/* Every v2 setting in the cgroup2 directory dir. */
+int hull_cgroup_v2_apply(const char *dir, const struct hull_cgroup_resources *res,
+                         hull_error_t *err);
+/* v2: writes "+cpu +memory ..." (what each level's cgroup.controllers offers) into the
+ * cgroup.subtree_control of every level from base down to dir's parent. */
+int hull_cgroup_v2_enable_controllers(const char *base, const char *dir, hull_error_t *err);
+int hull_cgroup_freeze(struct hull_cgroup *cg, bool freeze, hull_error_t *err);
+int hull_cgroup_is_frozen(struct hull_cgroup *cg, bool *frozen);
+/* The pids of the container's cgroup.procs. */
+int hull_cgroup_pids(struct hull_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err);
+/* The memory cgroup's oom_kill counter; -ENOENT when it cannot be read. */
+int hull_cgroup_oom_count(struct hull_cgroup *cg, uint64_t *count);
+/* sig to every process (v2 SIGKILL: cgroup.kill; else frozen, then each pid pinned with a
+ * pidfd: hull_cgroup_signal_procs). */
+int hull_cgroup_kill(struct hull_cgroup *cg, int sig, hull_error_t *err);
+/* Stops the systemd unit (systemd driver) and removes every directory with what is below it. */
+int hull_cgroup_destroy(struct hull_cgroup *cg, hull_error_t *err);
+
+/* Host probes (for hulld's spec generation): cgroup2 at /sys/fs/cgroup; swap accounting
+ * (v2, or v1 memory.memsw files). */
+bool hull_cgroup_host_is_v2(void);
+bool hull_cgroup_host_has_controller(const char *controller);
+bool hull_cgroup_host_has_swap_accounting(void);
+
+/* ---- OOM watch (cgroup_stats.c) -------------------------------------------------------------
+ * v1: an eventfd registered on memory.oom_control through cgroup.event_control; v2: inotify
+ * on memory.events.  The truth is the "oom_kill" counter compared with its value when the
+ * watch began; the event only says when to look.  When the cgroup is gone (systemd removes an
+ * emptied scope) the parent's hierarchical memory.events counts. */
+struct hull_cgroup_oom_watch {
+    int fd;             /* poll for POLLIN (eventfd / inotify); -1 when there is none */
+    int ctl_fd;         /* v1: memory.oom_control kept open */
+    char *counter_path; /* memory.oom_control (v1) / memory.events (v2): "oom_kill N" */
+    char *parent_path;  /* v2: the parent's memory.events */
+    long long base_kills, parent_base_kills;
+    bool fired;
+};
+/* The memory cgroup directory of pid (v1 memory hierarchy, else cgroup2; *v2 says which), or
+ * NULL when it is in the root cgroup or none can be found. */
+char *hull_cgroup_memory_dir_of(pid_t pid, bool *v2);
+void hull_cgroup_oom_watch_init(struct hull_cgroup_oom_watch *w, pid_t pid);
+void hull_cgroup_oom_watch_init_dir(struct hull_cgroup_oom_watch *w, const char *dir, bool v2);
+/* Drains the fd after POLLIN and records whether a kill happened. */
+void hull_cgroup_oom_watch_event(struct hull_cgroup_oom_watch *w);
+bool hull_cgroup_oom_watch_killed(struct hull_cgroup_oom_watch *w);
+void hull_cgroup_oom_watch_free(struct hull_cgroup_oom_watch *w);
+/* The "oom_kill N" value of a memory.oom_control / memory.events text; -1 if none. */
+long long hull_cgroup_oom_parse(const char *text);
 
 #endif
