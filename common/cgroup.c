@@ -1,360 +1,18 @@
-/* The host's cgroup layout: see cgroup.h. */
-#include "common/cgroup.h"
+/* A container's cgroup (resolve, create, enter, apply, freeze, kill, destroy), the pinned
+ * kill of a cgroup's processes and tree removal: see cgroup.h.  The controller writers are
+ * cgroup_v1.c and cgroup_v2.c. */
+#include "common/cgroup_internal.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/magic.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
-
-#define DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
-
-const char *hull_cgroup_mode_name(int mode)
-{
-    switch (mode) {
-    case HULL_CGROUP_V1:
-        return "v1";
-    case HULL_CGROUP_HYBRID:
-        return "hybrid";
-    case HULL_CGROUP_V2:
-        return "v2";
-    default:
-        return "none";
-    }
-}
-
-bool hull_cgroup_is_controller_option(const char *o)
-{
-    static const char *const not_ctrl[] = {"rw",
-                                           "ro",
-                                           "relatime",
-                                           "noatime",
-                                           "strictatime",
-                                           "nosuid",
-                                           "nodev",
-                                           "noexec",
-                                           "clone_children",
-                                           "noprefix",
-                                           "xattr",
-                                           "nsdelegate",
-                                           "favordynmods",
-                                           "memory_recursiveprot",
-                                           "memory_localevents",
-                                           "memory_hugetlb_accounting",
-                                           "pids_localevents",
-                                           NULL};
-    if (*o == '\0' || strchr(o, ' ') || strncmp(o, "release_agent=", 14) == 0 ||
-        strncmp(o, "cpuset_v2", 9) == 0)
-        return false;
-    for (const char *const *n = not_ctrl; *n; n++)
-        if (strcmp(o, *n) == 0)
-            return false;
-    return true;
-}
-
-void hull_cgroup_layout_clear(struct hull_cgroup_layout *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->hiers[i].mountpoint);
-        free(l->hiers[i].root);
-        free(l->hiers[i].controllers);
-    }
-    free(l->hiers);
-    memset(l, 0, sizeof(*l));
-}
-
-/* The controllers of a v1 mount from its super options, comma separated ("" if none). */
-static char *controllers_of(const char *super)
-{
-    size_t cap = strlen(super) + 1, o = 0;
-    char *out = xmalloc0(cap);
-    _cleanup_free_ char *dup = xstrdup(super);
-    char *save = NULL;
-    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!hull_cgroup_is_controller_option(t))
-            continue;
-        size_t n = strlen(t);
-        if (o)
-            out[o++] = ',';
-        memcpy(out + o, t, n);
-        o += n;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-void hull_cgroup_layout_from_mountinfo(const struct hull_mountinfo *mi, const char *cgroup_root,
-                                       struct hull_cgroup_layout *out)
-{
-    memset(out, 0, sizeof(*out));
-    const char *root = cgroup_root ? cgroup_root : DEFAULT_CGROUP_ROOT;
-    bool v1 = false, v2 = false, v2_at_root = false;
-    for (size_t i = 0; i < mi->n; i++) {
-        const struct hull_mountinfo_entry *e = &mi->v[i];
-        bool is_v2 = strcmp(e->fstype, "cgroup2") == 0;
-        if (!is_v2 && strcmp(e->fstype, "cgroup") != 0)
-            continue;
-        if (cgroup_root && !hull_path_at_or_below(e->mount_point, cgroup_root))
-            continue;
-        bool at_root = is_v2 && hull_path_at_or_below(e->mount_point, root) &&
-                       hull_path_at_or_below(root, e->mount_point);
-        _cleanup_free_ char *ctrls = is_v2 ? xstrdup("") : controllers_of(e->super_options);
-        if (!is_v2 && *ctrls == '\0')
-            continue;
-        /* the same hierarchy mounted twice: keep the first (cgroup2: the one on the root) */
-        struct hull_cgroup_hier *h = NULL;
-        for (size_t j = 0; j < out->n && h == NULL; j++)
-            if (out->hiers[j].v2 == is_v2 && strcmp(out->hiers[j].controllers, ctrls) == 0)
-                h = &out->hiers[j];
-        if (h && !(at_root && !v2_at_root))
-            continue;
-        if (h == NULL) {
-            out->hiers = xrealloc(out->hiers, (out->n + 1) * sizeof(*out->hiers));
-            h = &out->hiers[out->n++];
-        } else {
-            free(h->mountpoint);
-            free(h->root);
-            free(h->controllers);
-        }
-        h->mountpoint = xstrdup(e->mount_point);
-        h->root = xstrdup(e->root);
-        h->controllers = hull_steal(ctrls);
-        h->v2 = is_v2;
-        if (is_v2) {
-            v2 = true;
-            v2_at_root = v2_at_root || at_root;
-        } else {
-            v1 = true;
-        }
-    }
-    if (v2_at_root || (v2 && !v1))
-        out->mode = HULL_CGROUP_V2;
-    else if (v1 && v2)
-        out->mode = HULL_CGROUP_HYBRID;
-    else if (v1)
-        out->mode = HULL_CGROUP_V1;
-    else
-        out->mode = HULL_CGROUP_NONE;
-    if (out->mode == HULL_CGROUP_V2) {
-        /* only the unified hierarchy matters */
-        size_t w = 0;
-        for (size_t i = 0; i < out->n; i++) {
-            if (out->hiers[i].v2) {
-                out->hiers[w++] = out->hiers[i];
-            } else {
-                free(out->hiers[i].mountpoint);
-                free(out->hiers[i].root);
-                free(out->hiers[i].controllers);
-            }
-        }
-        out->n = w;
-    }
-}
-
-void hull_cgroup_layout_parse(const char *mountinfo, const char *cgroup_root,
-                              struct hull_cgroup_layout *out)
-{
-    struct hull_mountinfo mi;
-    hull_mountinfo_parse(mountinfo, &mi);
-    hull_cgroup_layout_from_mountinfo(&mi, cgroup_root, out);
-    hull_mountinfo_clear(&mi);
-}
-
-int hull_cgroup_layout_detect(const char *cgroup_root, struct hull_cgroup_layout *out,
-                              hull_error_t *err)
-{
-    memset(out, 0, sizeof(*out));
-    struct hull_mountinfo mi;
-    int r = hull_mountinfo_read(NULL, &mi, err);
-    if (r < 0)
-        return r;
-    hull_cgroup_layout_from_mountinfo(&mi, cgroup_root, out);
-    hull_mountinfo_clear(&mi);
-    return 0;
-}
-
-static bool is_file_in(const char *dir, const char *name)
-{
-    _cleanup_free_ char *p = hull_path_join(dir, name);
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static struct hull_cgroup_hier *add_hier(struct hull_cgroup_layout *l, const char *mountpoint,
-                                         const char *controllers, bool v2)
-{
-    l->hiers = xrealloc(l->hiers, (l->n + 1) * sizeof(*l->hiers));
-    struct hull_cgroup_hier *h = &l->hiers[l->n++];
-    h->mountpoint = xstrdup(mountpoint);
-    h->root = xstrdup("/");
-    h->controllers = xstrdup(controllers);
-    h->v2 = v2;
-    return h;
-}
-
-/* A fixture tree: see hull_cgroup_layout_load. */
-static void layout_from_files(const char *root, struct hull_cgroup_layout *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (is_file_in(root, "cgroup.controllers")) {
-        add_hier(out, root, "", true);
-        out->mode = HULL_CGROUP_V2;
-        return;
-    }
-    _cleanup_closedir_ DIR *d = opendir(root);
-    if (d == NULL)
-        return;
-    size_t cap = 0;
-    _cleanup_free_ struct stat *ids = NULL; /* the directory of each v1 hierarchy */
-    _cleanup_free_ bool *linked = NULL;     /* ... when only seen through a symlink so far */
-    bool v1 = false, v2 = false;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        _cleanup_free_ char *p = hull_path_join(root, e->d_name);
-        struct stat st, lst;
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode) || lstat(p, &lst) < 0)
-            continue;
-        bool link = S_ISLNK(lst.st_mode);
-        if (strcmp(e->d_name, "unified") == 0) {
-            if (!v2 && is_file_in(p, "cgroup.controllers")) {
-                add_hier(out, p, "", true);
-                v2 = true;
-            }
-            continue;
-        }
-        struct hull_cgroup_hier *same = NULL;
-        size_t k = 0;
-        for (size_t i = 0; i < out->n && same == NULL; i++)
-            if (!out->hiers[i].v2 && ids[i].st_dev == st.st_dev && ids[i].st_ino == st.st_ino)
-                same = &out->hiers[k = i];
-        if (same) { /* "cpu" -> "cpu,cpuacct": one hierarchy under two names */
-            _cleanup_free_ char *old = same->controllers;
-            same->controllers = xasprintf("%s,%s", old, e->d_name);
-            if (linked[k] && !link) {
-                free(same->mountpoint);
-                same->mountpoint = hull_steal(p);
-                linked[k] = false;
-            }
-            continue;
-        }
-        if (out->n + 1 > cap) {
-            cap = (out->n + 1) * 2;
-            ids = xrealloc(ids, cap * sizeof(*ids));
-            linked = xrealloc(linked, cap * sizeof(*linked));
-        }
-        ids[out->n] = st;
-        linked[out->n] = link;
-        add_hier(out, p, e->d_name, false);
-        v1 = true;
-    }
-    out->mode = v1   ? (v2 ? HULL_CGROUP_HYBRID : HULL_CGROUP_V1)
-                : v2 ? HULL_CGROUP_V2
-                     : HULL_CGROUP_NONE;
-}
-
-int hull_cgroup_layout_load(const char *cgroup_root, const char *mountinfo,
-                            struct hull_cgroup_layout *out, hull_error_t *err)
-{
-    _cleanup_free_ char *root =
-        xstrdup(cgroup_root && *cgroup_root ? cgroup_root : DEFAULT_CGROUP_ROOT);
-    for (size_t n = strlen(root); n > 1 && root[n - 1] == '/';)
-        root[--n] = '\0';
-    memset(out, 0, sizeof(*out));
-    if (mountinfo)
-        hull_cgroup_layout_parse(mountinfo, root, out);
-    if (out->n == 0) {
-        hull_cgroup_layout_clear(out);
-        layout_from_files(root, out);
-    }
-    if (out->n == 0 || out->mode == HULL_CGROUP_NONE) {
-        hull_cgroup_layout_clear(out);
-        return hull_error_setx(err, ENOENT, "no cgroup hierarchy found at `%s`", root);
-    }
-    return 0;
-}
-
-int hull_cgroup_layout_open(const char *cgroup_root, struct hull_cgroup_layout *out,
-                            hull_error_t *err)
-{
-    _cleanup_free_ char *mi = NULL;
-    _cleanup_error_ hull_error_t ignored = NULL;
-    if (hull_read_file("/proc/self/mountinfo", 16u << 20, &mi, NULL, &ignored) < 0)
-        mi = NULL; /* the files alone */
-    return hull_cgroup_layout_load(cgroup_root, mi, out, err);
-}
-
-bool hull_cgroup_layout_has_controller(const struct hull_cgroup_layout *l, const char *controller)
-{
-    if (l->mode != HULL_CGROUP_V2)
-        return hull_cgroup_layout_find(l, controller) != NULL;
-    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(l, NULL);
-    if (h == NULL)
-        return false;
-    _cleanup_free_ char *p = hull_path_join(h->mountpoint, "cgroup.controllers");
-    _cleanup_free_ char *c = NULL;
-    if (hull_read_file(p, 4096, &c, NULL, NULL) < 0)
-        return false;
-    bool has = false;
-    for (char *save = NULL, *t = strtok_r(c, " \n", &save); t && !has;
-         t = strtok_r(NULL, " \n", &save))
-        has = strcmp(t, controller) == 0;
-    return has;
-}
-
-const struct hull_cgroup_hier *hull_cgroup_layout_find(const struct hull_cgroup_layout *l,
-                                                       const char *controller)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        const struct hull_cgroup_hier *h = &l->hiers[i];
-        if (controller == NULL || *controller == '\0'
-                ? h->v2
-                : !h->v2 && hull_option_list_has(h->controllers, controller))
-            return h;
-    }
-    return NULL;
-}
-
-char *hull_proc_cgroup_lookup(const char *proc_cgroup, const char *controller)
-{
-    bool v2 = controller == NULL || *controller == '\0';
-    for (const char *s = proc_cgroup ? proc_cgroup : ""; *s;) {
-        const char *nl = strchrnul(s, '\n');
-        const char *c1 = memchr(s, ':', (size_t)(nl - s));
-        const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(nl - c1 - 1)) : NULL;
-        if (c2) {
-            _cleanup_free_ char *ctrls = xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
-            if (v2 ? *ctrls == '\0' : hull_option_list_has(ctrls, controller))
-                return xstrndup(c2 + 1, (size_t)(nl - c2 - 1));
-        }
-        s = *nl ? nl + 1 : nl;
-    }
-    return NULL;
-}
-
-bool hull_is_cgroup2_mount(const char *path)
-{
-    struct statfs s;
-    return statfs(path, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
-}
-
-uint64_t hull_cgroup_shares_to_weight(uint64_t shares)
-{
-    if (shares == 0)
-        return 0;
-    if (shares < 2)
-        shares = 2;
-    if (shares > 262144)
-        shares = 262144;
-    return 1 + ((shares - 2) * 9999) / 262142;
-}
 
 int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n_out, hull_error_t *err)
 {
@@ -428,28 +86,6 @@ int hull_cgroup_signal_procs(const char *procs, int sig, hull_error_t *err)
     return failed;
 }
 
-char **hull_cgroup_mount_points(size_t *n_out)
-{
-    char **out = xmalloc0(sizeof(char *));
-    size_t n = 0;
-    struct hull_mountinfo mi;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_mountinfo_read(NULL, &mi, &err) < 0) {
-        *n_out = 0;
-        return out;
-    }
-    for (size_t i = 0; i < mi.n; i++) {
-        if (strcmp(mi.v[i].fstype, "cgroup") != 0 && strcmp(mi.v[i].fstype, "cgroup2") != 0)
-            continue;
-        out = xrealloc(out, (n + 2) * sizeof(char *));
-        out[n++] = xstrdup(mi.v[i].mount_point);
-        out[n] = NULL;
-    }
-    hull_mountinfo_clear(&mi);
-    *n_out = n;
-    return out;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -515,37 +151,524 @@ int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err)
     return remove_tree(dir, 0, flags, err);
 }
 
-bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
+/* ---- file helpers (cgroup_internal.h) ------------------------------------------------------ */
+int cg_write(const char *dir, const char *file, const char *value, hull_error_t *err)
 {
-    size_t kl = strlen(key);
-    for (const char *l = text; l && *l;) {
-        if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
-            const char *n = l + kl + 1;
-            while (*n == ' ' || *n == '\t')
-                n++;
-            if (*n < '0' || *n > '9')
-                return false;
-            errno = 0;
-            char *end = NULL;
-            unsigned long long x = strtoull(n, &end, 10);
-            if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
-                return false;
-            *v = x;
-            return true;
-        }
-        l = strchr(l, '\n');
-        if (l)
-            l++;
-    }
-    return false;
+    _cleanup_free_ char *p = hull_path_join(dir, file);
+    /* O_TRUNC as runc: no effect on cgroupfs, keeps fixture trees exact */
+    _cleanup_close_ int fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return hull_error_set(err, errno, "open `%s`", p);
+    size_t len = strlen(value);
+    ssize_t w = write(fd, value, len);
+    if (w != (ssize_t)len)
+        return hull_error_set(err, w < 0 ? errno : EIO, "write `%s` to `%s`", value, p);
+    return 0;
 }
 
-long long hull_cgroup_oom_kills(const char *dir, bool v2)
+int cg_write_u64(const char *dir, const char *file, uint64_t v, hull_error_t *err)
 {
-    _cleanup_free_ char *p = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    return cg_write(dir, file, buf, err);
+}
+
+int cg_write_i64(const char *dir, const char *file, int64_t v, hull_error_t *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%" PRId64, v);
+    return cg_write(dir, file, buf, err);
+}
+
+int cg_write_max(const char *dir, const char *file, int64_t v, hull_error_t *err)
+{
+    if (v < 0 || v == INT64_MAX)
+        return cg_write(dir, file, "max", err);
+    return cg_write_i64(dir, file, v, err);
+}
+
+char *cg_read(const char *dir, const char *file)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, file);
+    char *out = NULL;
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_read_file(p, 1u << 20, &out, NULL, &e) < 0)
+        return NULL;
+    size_t n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    return out;
+}
+
+bool cg_exists(const char *dir, const char *file)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, file);
+    return access(p, F_OK) == 0;
+}
+
+void cg_sleep_ms(long ms)
+{
+    sleep_ms(ms);
+}
+
+/* ---- resources ----------------------------------------------------------------------------- */
+void hull_cgroup_resources_init(struct hull_cgroup_resources *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->memory.limit = r->memory.swap = r->memory.reservation = HULL_CG_UNSET;
+    r->memory.kernel = r->memory.kernel_tcp = r->memory.swappiness = HULL_CG_UNSET;
+    r->memory.disable_oom_killer = -1;
+    r->cpu.shares = r->cpu.quota = r->cpu.period = HULL_CG_UNSET;
+    r->cpu.realtime_runtime = r->cpu.realtime_period = r->cpu.idle = HULL_CG_UNSET;
+    r->pids_limit = HULL_CG_UNSET;
+    r->blkio.weight = r->blkio.leaf_weight = HULL_CG_UNSET;
+    r->net_cls_classid = HULL_CG_UNSET;
+}
+
+void hull_cgroup_resources_clear(struct hull_cgroup_resources *r)
+{
+    free(r->cpu.cpus);
+    free(r->cpu.mems);
+    free(r->blkio.weight_device);
+    for (size_t i = 0; i < HULL_CG_N_THROTTLE; i++)
+        free(r->blkio.throttle[i]);
+    for (size_t i = 0; i < r->n_hugetlb; i++)
+        free(r->hugetlb[i].page_size);
+    free(r->hugetlb);
+    for (size_t i = 0; i < r->n_unified; i++) {
+        free(r->unified[i].key);
+        free(r->unified[i].value);
+    }
+    free(r->unified);
+    hull_cgroup_resources_init(r);
+}
+
+void hull_cgroup_resources_add_dev(struct hull_cgroup_dev_value **v, size_t *n, int64_t major,
+                                   int64_t minor, int64_t value)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = (struct hull_cgroup_dev_value){major, minor, value};
+}
+
+void hull_cgroup_resources_add_hugetlb(struct hull_cgroup_resources *r, const char *page_size,
+                                       int64_t limit)
+{
+    r->hugetlb = xrealloc(r->hugetlb, (r->n_hugetlb + 1) * sizeof(*r->hugetlb));
+    r->hugetlb[r->n_hugetlb++] =
+        (struct hull_cgroup_hugetlb){page_size ? xstrdup(page_size) : NULL, limit};
+}
+
+void hull_cgroup_resources_add_unified(struct hull_cgroup_resources *r, const char *key,
+                                       const char *value)
+{
+    r->unified = xrealloc(r->unified, (r->n_unified + 1) * sizeof(*r->unified));
+    r->unified[r->n_unified++] =
+        (struct hull_cgroup_unified){xstrdup(key ? key : ""), value ? xstrdup(value) : NULL};
+}
+
+uint64_t hull_cgroup_shares_to_weight(uint64_t shares)
+{
+    if (shares == 0)
+        return 0;
+    if (shares < 2)
+        shares = 2;
+    if (shares > 262144)
+        shares = 262144;
+    return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+uint64_t hull_cgroup_blkio_to_io_weight(uint64_t weight)
+{
+    if (weight == 0)
+        return 0;
+    if (weight < 10)
+        weight = 10;
+    if (weight > 1000)
+        weight = 1000;
+    return 1 + (weight - 10) * 9999 / 990;
+}
+
+uint64_t hull_cgroup_quota_per_sec(int64_t quota, int64_t period)
+{
+    if (quota < 0 || quota == INT64_MAX)
+        return UINT64_MAX;
+    uint64_t per = period != HULL_CG_UNSET && period > 0 ? (uint64_t)period : 100000;
+    uint64_t per_sec = (uint64_t)quota * 1000000ull / per;
+    /* systemd keeps the quota in 10 ms steps: round up as runc does */
+    if (per_sec % 10000)
+        per_sec = (per_sec / 10000 + 1) * 10000;
+    return per_sec;
+}
+
+/* ---- paths --------------------------------------------------------------------------------- */
+bool hull_cgroup_path_safe(const char *path)
+{
+    if (path == NULL)
+        return true;
+    if (strlen(path) > 4096)
+        return false;
+    for (const char *c = path; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\')
+            return false;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+/* ---- a container's cgroup -------------------------------------------------------------------- */
+void hull_cgroup_clear(struct hull_cgroup *cg)
+{
+    for (size_t i = 0; i < cg->n; i++) {
+        free(cg->dirs[i].controller);
+        free(cg->dirs[i].controllers);
+        free(cg->dirs[i].path);
+        free(cg->dirs[i].mount);
+    }
+    free(cg->dirs);
+    free(cg->systemd_unit);
+    free(cg->systemd_slice);
+    memset(cg, 0, sizeof(*cg));
+}
+
+int hull_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self_cgroup,
+                        const char *cgroups_path, const char *id, struct hull_cgroup *out,
+                        hull_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->mode = l->mode;
+    const char *p = cgroups_path && *cgroups_path ? cgroups_path : id;
+    if (!hull_cgroup_path_safe(p))
+        return hull_error_setx(err, EINVAL,
+                               "cgroupsPath `%s`: `.`/`..` components and control characters "
+                               "are not allowed",
+                               p);
+    if (strchr(p, ':') != NULL && p[0] != '/')
+        return hull_error_setx(err, EINVAL,
+                               "cgroupsPath `%s`: systemd-style paths need the systemd cgroup "
+                               "driver (--systemd-cgroup)",
+                               p);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct hull_cgroup_hier *h = &l->hiers[i];
+        /* the hierarchy's first controller names it ("cpu" for "cpu,cpuacct") */
+        const char *comma = strchr(h->controllers, ',');
+        _cleanup_free_ char *first =
+            comma ? xstrndup(h->controllers, (size_t)(comma - h->controllers))
+                  : xstrdup(h->controllers);
+        _cleanup_free_ char *rel = NULL;
+        if (p[0] == '/') {
+            rel = xstrdup(p);
+        } else {
+            /* below the calling process's own cgroup in that hierarchy */
+            _cleanup_free_ char *own =
+                hull_proc_cgroup_lookup(proc_self_cgroup, h->v2 ? NULL : first);
+            rel = hull_path_join(own ? own : "/", p);
+        }
+        /* the mount may show only a subtree (mountinfo root) */
+        const char *sub = rel;
+        size_t rl = strlen(h->root);
+        if (strcmp(h->root, "/") != 0 && strncmp(rel, h->root, rl) == 0 &&
+            (rel[rl] == '/' || rel[rl] == '\0'))
+            sub = rel + rl;
+        out->dirs = xrealloc(out->dirs, (out->n + 1) * sizeof(*out->dirs));
+        struct hull_cgroup_dir *d = &out->dirs[out->n++];
+        d->path = hull_path_join(h->mountpoint, sub);
+        d->mount = xstrdup(h->mountpoint);
+        if (h->v2) {
+            d->controller = xstrdup("unified");
+            d->controllers = xstrdup("");
+        } else {
+            d->controller = hull_steal(first);
+            d->controllers = xstrdup(h->controllers);
+        }
+    }
+    return 0;
+}
+
+static bool has_controller(const struct hull_cgroup_dir *d, const char *name)
+{
+    return d->controllers && hull_option_list_has(d->controllers, name);
+}
+
+const struct hull_cgroup_dir *hull_cgroup_find_dir(const struct hull_cgroup *cg, const char *ctrl)
+{
+    for (size_t i = 0; i < cg->n; i++) {
+        if (strcmp(ctrl, "unified") == 0 ? strcmp(cg->dirs[i].controller, "unified") == 0
+                                         : has_controller(&cg->dirs[i], ctrl))
+            return &cg->dirs[i];
+    }
+    return NULL;
+}
+
+bool hull_cgroup_dir_is_v2(const struct hull_cgroup *cg, const struct hull_cgroup_dir *d)
+{
+    return cg->mode == HULL_CGROUP_V2 || strcmp(d->controller, "unified") == 0;
+}
+
+int hull_cgroup_create(struct hull_cgroup *cg, hull_error_t *err)
+{
+    for (size_t i = 0; i < cg->n; i++) {
+        struct hull_cgroup_dir *d = &cg->dirs[i];
+        int r = hull_mkdir_p(d->path, 0755, err);
+        if (r < 0)
+            return hull_error_wrap(err, "create cgroup");
+        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one; with
+         * systemd, Delegate=yes made systemd enable them on the scope's slices */
+        if (cg->systemd_unit == NULL &&
+            (cg->mode == HULL_CGROUP_V2 ||
+             (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0))) {
+            const char *base = d->mount ? d->mount : "/sys/fs/cgroup";
+            _cleanup_error_ hull_error_t e = NULL;
+            if (hull_cgroup_v2_enable_controllers(base, d->path, &e) < 0)
+                log_debug("cgroup v2 controllers: %s", hull_error_msg(&e));
+        }
+    }
+    return 0;
+}
+
+/* Hybrid: the v2 controllers of the cgroup2 directory that no v1 hierarchy of cg holds. */
+static unsigned hybrid_v2_mask(const struct hull_cgroup *cg, const char *dir)
+{
+    _cleanup_free_ char *avail = cg_read(dir, "cgroup.controllers");
+    unsigned mask = 0;
+    char *save = NULL;
+    for (char *c = avail ? strtok_r(avail, " ", &save) : NULL; c; c = strtok_r(NULL, " ", &save)) {
+        const char *v1 = NULL;
+        unsigned bit = cg_v2_controller_bit(c, &v1);
+        if (bit && hull_cgroup_find_dir(cg, v1) == NULL)
+            mask |= bit;
+    }
+    return mask;
+}
+
+int hull_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
+                      unsigned flags, hull_error_t *err)
+{
+    if (cg->mode != HULL_CGROUP_V2 && res->n_unified > 0)
+        return hull_error_setx(err, EINVAL,
+                               "linux.resources.unified needs cgroup v2 (the host is %s)",
+                               hull_cgroup_mode_name(cg->mode));
+    const struct hull_cgroup_dir *uni = hull_cgroup_find_dir(cg, "unified");
+    if (cg->mode != HULL_CGROUP_V2 && res->n_hugetlb > 0 && !hull_cgroup_find_dir(cg, "hugetlb") &&
+        !(uni && (hybrid_v2_mask(cg, uni->path) & CG_V2_HUGETLB)))
+        log_warn("hugepageLimits ignored: no hugetlb controller on this host");
+    for (size_t i = 0; i < cg->n; i++) {
+        struct hull_cgroup_dir *d = &cg->dirs[i];
+        int r = 0;
+        if (cg->mode == HULL_CGROUP_V2) {
+            r = cg_v2_apply(d->path, res, CG_V2_ALL, err);
+        } else if (strcmp(d->controller, "unified") == 0) {
+            unsigned mask = hybrid_v2_mask(cg, d->path);
+            if (mask)
+                r = cg_v2_apply(d->path, res, mask, err);
+        } else {
+            /* a hierarchy may carry several controllers (cpu,cpuacct) */
+            _cleanup_free_ char *ctrls = xstrdup(d->controllers);
+            char *save = NULL;
+            for (char *c = strtok_r(ctrls, ",", &save); c && r == 0; c = strtok_r(NULL, ",", &save))
+                r = hull_cgroup_v1_apply(c, d->path, res, flags, err);
+        }
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int hull_cgroup_enter(struct hull_cgroup *cg, pid_t pid, hull_error_t *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    for (size_t i = 0; i < cg->n; i++) {
+        int r = cg_write(cg->dirs[i].path, "cgroup.procs", buf, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* cgroup2's cgroup.freeze: on v2, and on hybrid hosts whose freezer is not on v1 */
+static bool v2_freezer(const struct hull_cgroup *cg)
+{
+    return cg->mode == HULL_CGROUP_V2 || (hull_cgroup_find_dir(cg, "freezer") == NULL &&
+                                          hull_cgroup_find_dir(cg, "unified") != NULL);
+}
+
+int hull_cgroup_is_frozen(struct hull_cgroup *cg, bool *frozen)
+{
+    *frozen = false;
+    if (v2_freezer(cg)) {
+        const struct hull_cgroup_dir *d = hull_cgroup_find_dir(cg, "unified");
+        if (d == NULL)
+            return -ENOENT;
+        _cleanup_free_ char *v = cg_read(d->path, "cgroup.freeze");
+        if (v == NULL)
+            return -ENOENT;
+        *frozen = strcmp(v, "1") == 0;
+        return 0;
+    }
+    const struct hull_cgroup_dir *d = hull_cgroup_find_dir(cg, "freezer");
+    if (d == NULL)
+        return -ENOENT;
+    _cleanup_free_ char *v = cg_read(d->path, "freezer.state");
+    if (v == NULL)
+        return -ENOENT;
+    *frozen = strcmp(v, "FROZEN") == 0 || strcmp(v, "FREEZING") == 0;
+    return 0;
+}
+
+int hull_cgroup_freeze(struct hull_cgroup *cg, bool freeze, hull_error_t *err)
+{
+    if (v2_freezer(cg)) {
+        const struct hull_cgroup_dir *d = hull_cgroup_find_dir(cg, "unified");
+        if (d == NULL)
+            return hull_error_setx(err, ENOTSUP, "no cgroup to freeze");
+        int r = cg_write(d->path, "cgroup.freeze", freeze ? "1" : "0", err);
+        if (r < 0)
+            return r;
+        for (int i = 0; i < 1000; i++) {
+            _cleanup_free_ char *ev = cg_read(d->path, "cgroup.events");
+            if (ev == NULL || strstr(ev, freeze ? "frozen 1" : "frozen 0"))
+                return 0;
+            sleep_ms(1);
+        }
+        return hull_error_setx(err, EBUSY, "cgroup did not %s", freeze ? "freeze" : "thaw");
+    }
+    const struct hull_cgroup_dir *d = hull_cgroup_find_dir(cg, "freezer");
+    if (d == NULL)
+        return hull_error_setx(err, ENOTSUP, "the freezer cgroup controller is not available");
+    const char *want = freeze ? "FROZEN" : "THAWED";
+    for (int i = 0; i < 2000; i++) {
+        int r = cg_write(d->path, "freezer.state", want, err);
+        if (r < 0)
+            return r;
+        _cleanup_free_ char *v = cg_read(d->path, "freezer.state");
+        if (v && strcmp(v, want) == 0)
+            return 0;
+        sleep_ms(1);
+    }
+    return hull_error_setx(err, EBUSY, "freezer did not reach %s", want);
+}
+
+/* The directory whose cgroup.procs lists the container's processes. */
+static const struct hull_cgroup_dir *pids_dir(const struct hull_cgroup *cg)
+{
+    const struct hull_cgroup_dir *d =
+        hull_cgroup_find_dir(cg, cg->mode == HULL_CGROUP_V2 ? "unified" : "pids");
+    if (d == NULL)
+        d = hull_cgroup_find_dir(cg, "freezer");
+    if (d == NULL && cg->n > 0)
+        d = &cg->dirs[0];
+    return d;
+}
+
+int hull_cgroup_pids(struct hull_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err)
+{
+    *pids = NULL;
+    *n = 0;
+    const struct hull_cgroup_dir *d = pids_dir(cg);
+    if (d == NULL)
+        return hull_error_setx(err, ENOENT, "no cgroup");
+    _cleanup_free_ char *p = hull_path_join(d->path, "cgroup.procs");
     _cleanup_free_ char *text = NULL;
-    uint64_t v = 0;
-    if (hull_read_file(p, 8192, &text, NULL, NULL) < 0 || !hull_cgroup_kv_get(text, "oom_kill", &v))
-        return -1;
-    return v > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v;
+    int r = hull_read_file(p, 16u << 20, &text, NULL, err);
+    if (r < 0)
+        return r;
+    size_t cap = 16;
+    pid_t *v = xmalloc0(cap * sizeof(pid_t));
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (*n == cap) {
+            cap *= 2;
+            v = xrealloc(v, cap * sizeof(pid_t));
+        }
+        v[(*n)++] = (pid_t)atoi(l);
+    }
+    *pids = v;
+    return 0;
+}
+
+int hull_cgroup_oom_count(struct hull_cgroup *cg, uint64_t *count)
+{
+    *count = 0;
+    bool v2 = cg->mode == HULL_CGROUP_V2;
+    const struct hull_cgroup_dir *d = hull_cgroup_find_dir(cg, v2 ? "unified" : "memory");
+    if (d == NULL)
+        return -ENOENT;
+    long long v = hull_cgroup_oom_kills(d->path, v2);
+    if (v < 0)
+        return -ENOENT;
+    *count = (uint64_t)v;
+    return 0;
+}
+
+int hull_cgroup_kill(struct hull_cgroup *cg, int sig, hull_error_t *err)
+{
+    if (cg->mode == HULL_CGROUP_V2 && sig == SIGKILL) {
+        const struct hull_cgroup_dir *d = hull_cgroup_find_dir(cg, "unified");
+        if (d && cg_exists(d->path, "cgroup.kill"))
+            return cg_write(d->path, "cgroup.kill", "1", err);
+    }
+    /* freeze so nothing forks between reading the list and signalling */
+    _cleanup_error_ hull_error_t fe = NULL;
+    bool frozen = hull_cgroup_freeze(cg, true, &fe) == 0;
+    const struct hull_cgroup_dir *d = pids_dir(cg);
+    int r;
+    if (d == NULL) {
+        r = hull_error_setx(err, ENOENT, "no cgroup");
+    } else {
+        /* each pid pinned with a pidfd, signalled only if the cgroup still lists it (no
+         * signal to a recycled pid) */
+        _cleanup_free_ char *procs = hull_path_join(d->path, "cgroup.procs");
+        r = hull_cgroup_signal_procs(procs, sig, err);
+        if (r > 0)
+            r = -hull_error_status(err);
+    }
+    if (frozen) {
+        _cleanup_error_ hull_error_t te = NULL;
+        hull_cgroup_freeze(cg, false, &te);
+    }
+    return r;
+}
+
+int hull_cgroup_destroy(struct hull_cgroup *cg, hull_error_t *err)
+{
+    int ret = 0;
+    for (size_t i = 0; i < cg->n; i++) {
+        /* cgroups the container made below its own go too */
+        _cleanup_error_ hull_error_t e = NULL;
+        int r = hull_cgroup_remove_tree(cg->dirs[i].path, HULL_CGROUP_RM_WAIT, &e);
+        if (r < 0 && ret == 0)
+            ret = hull_error_setx(err, -r, "%s", hull_error_msg(&e));
+    }
+    return ret;
+}
+
+/* ---- host probes ----------------------------------------------------------------------------- */
+bool hull_cgroup_host_is_v2(void)
+{
+    return hull_is_cgroup2_mount("/sys/fs/cgroup");
+}
+
+bool hull_cgroup_host_has_controller(const char *controller)
+{
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
+    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0)
+        return false;
+    return hull_cgroup_layout_has_controller(&l, controller);
+}
+
+bool hull_cgroup_host_has_swap_accounting(void)
+{
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
+    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0)
+        return false;
+    if (l.mode == HULL_CGROUP_V2)
+        return true;
+    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(&l, "memory");
+    return h && cg_exists(h->mountpoint, "memory.memsw.limit_in_bytes");
 }

@@ -119,7 +119,6 @@ int hull_cgroup_remove_tree(const char *dir, unsigned flags, hull_error_t *err);
 /* Whether path is the root of a cgroup2 file system (statfs). */
 bool hull_is_cgroup2_mount(const char *path);
 
-
 /* ---- path safety ------------------------------------------------------------------------ */
 /* Whether a cgroup path from a spec or a CRI request stays below the cgroup root it is joined
  * to: no "." or ".." component, no control character or backslash, at most 4096 bytes.  An
@@ -194,8 +193,7 @@ uint64_t hull_cgroup_blkio_to_io_weight(uint64_t weight);
  * "QUOTA PERIOD", "max PERIOD" for a negative quota, and the current quota (cur_max, the text
  * of cpu.max, or "max") kept when only the period is given; the period defaults to 100000.
  * False when neither is given (nothing to write). */
-bool hull_cgroup_cpu_max(int64_t quota, int64_t period, const char *cur_max, char *buf,
-                         size_t len);
+bool hull_cgroup_cpu_max(int64_t quota, int64_t period, const char *cur_max, char *buf, size_t len);
 /* systemd's CPUQuotaPerSecUSec for a quota and period (µs), rounded up to 10 ms as runc does;
  * UINT64_MAX (no limit) for a negative quota. */
 uint64_t hull_cgroup_quota_per_sec(int64_t quota, int64_t period);

@@ -577,3 +577,193 @@ int hull_systemd_unit_active(const char *unit, hull_error_t *err)
         return bus_fail(err, r, &e, "ActiveState of", unit);
     return strcmp(state, "inactive") != 0 && strcmp(state, "failed") != 0;
 }
+
+/* ---- the container driver ------------------------------------------------------------------ */
+int hull_cgroup_systemd_resolve(const struct hull_cgroup_layout *l, const char *cgroups_path,
+                                const char *id, struct hull_cgroup *out, hull_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    _cleanup_free_ char *slice = NULL, *unit = NULL, *sp = NULL;
+    int r = hull_systemd_parse_path(cgroups_path, "hull-oci", id, &slice, &unit, err);
+    if (r < 0 || (r = hull_systemd_expand_slice(slice, &sp, err)) < 0)
+        return r;
+    _cleanup_free_ char *rel =
+        strcmp(sp, "/") == 0 ? xasprintf("/%s", unit) : xasprintf("%s/%s", sp, unit);
+    /* the unit's cgroup, below the root of every hierarchy (absolute, as systemd sees it) */
+    if ((r = hull_cgroup_resolve(l, "", rel, id, out, err)) < 0)
+        return r;
+    out->systemd_unit = hull_steal(unit);
+    out->systemd_slice = hull_steal(slice);
+    return 0;
+}
+
+/* A limit as systemd wants it: UINT64_MAX ("infinity") for -1 / INT64_MAX. */
+static uint64_t sd_limit(int64_t v)
+{
+    return v < 0 || v == INT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
+/* A unified value that is a number or "max" (UINT64_MAX); false for anything else. */
+static bool unified_u64(const char *s, uint64_t *v)
+{
+    if (strcmp(s, "max") == 0 || strcmp(s, "max\n") == 0) {
+        *v = UINT64_MAX;
+        return true;
+    }
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || (*end != '\0' && strcmp(end, "\n") != 0))
+        return false;
+    *v = x;
+    return true;
+}
+
+/* linux.resources.unified keys that have a unit property (as runc and crun map them); the
+ * file is written directly afterwards either way, so a value systemd cannot take as a
+ * property (not a plain number) is only left out here. */
+static int unified_props(const struct hull_cgroup_resources *res, struct hull_systemd_props *p,
+                         hull_error_t *err)
+{
+    static const struct {
+        const char *key, *prop;
+    } u64_keys[] = {
+        {"memory.max", "MemoryMax"},          {"memory.high", "MemoryHigh"},
+        {"memory.low", "MemoryLow"},          {"memory.min", "MemoryMin"},
+        {"memory.swap.max", "MemorySwapMax"}, {"pids.max", "TasksMax"},
+        {"cpu.weight", "CPUWeight"},
+    };
+    for (size_t i = 0; i < res->n_unified; i++) {
+        const char *k = res->unified[i].key, *v = res->unified[i].value;
+        uint64_t n;
+        if (k == NULL || v == NULL)
+            continue;
+        for (size_t j = 0; j < sizeof(u64_keys) / sizeof(u64_keys[0]); j++)
+            if (strcmp(k, u64_keys[j].key) == 0 && unified_u64(v, &n))
+                hull_systemd_props_u64(p, u64_keys[j].prop, n);
+        if (strcmp(k, "io.weight") == 0) {
+            /* "N" or "default N" */
+            const char *w = strncmp(v, "default ", 8) == 0 ? v + 8 : v;
+            if (unified_u64(w, &n) && n != UINT64_MAX)
+                hull_systemd_props_u64(p, "IOWeight", n);
+        } else if (strcmp(k, "cpu.max") == 0) {
+            /* "QUOTA|max [PERIOD]" */
+            char q[32] = "", per[32] = "";
+            uint64_t quota, period = 100000;
+            int got = sscanf(v, "%31s %31s", q, per);
+            if (got >= 1 && unified_u64(q, &quota) &&
+                (got < 2 || (unified_u64(per, &period) && period > 0 && period != UINT64_MAX))) {
+                if (got == 2)
+                    hull_systemd_props_u64(p, "CPUQuotaPeriodUSec", period);
+                hull_systemd_props_u64(p, "CPUQuotaPerSecUSec",
+                                       quota == UINT64_MAX ? UINT64_MAX
+                                                           : hull_cgroup_quota_per_sec(
+                                                                 (int64_t)quota, (int64_t)period));
+            }
+        } else if (strcmp(k, "cpuset.cpus") == 0 || strcmp(k, "cpuset.mems") == 0) {
+            int r = hull_systemd_props_cpuset(
+                p, strcmp(k, "cpuset.cpus") == 0 ? "AllowedCPUs" : "AllowedMemoryNodes", v, err);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* Unit properties per host mode.  Pure v2: MemoryMax, MemorySwapMax, MemoryLow, CPUWeight,
+ * CPUQuotaPeriodUSec, CPUQuotaPerSecUSec, AllowedCPUs, AllowedMemoryNodes, TasksMax,
+ * IOWeight, and the unified keys that have a property (unified_props).  v1 and hybrid (the
+ * legacy names systemd applies to the v1 controllers, as runc's v1 driver): MemoryLimit,
+ * CPUShares, CPUQuotaPeriodUSec, CPUQuotaPerSecUSec, BlockIOWeight, TasksMax (systemd applies
+ * AllowedCPUs and swap only on cgroup2).  No property exists for hugetlb, io/blkio throttles
+ * and weight devices, memory.swappiness, kernel memory, cpu.idle and realtime, net_cls: those
+ * are written to the scope's files after StartTransientUnit (systemd does not touch them). */
+int hull_cgroup_systemd_props(const struct hull_cgroup_resources *res, int mode,
+                              struct hull_systemd_props *p, hull_error_t *err)
+{
+    bool v2 = mode == HULL_CGROUP_V2;
+    int64_t limit = res->memory.limit, swap = res->memory.swap, low = res->memory.reservation;
+    if (limit != HULL_CG_UNSET)
+        hull_systemd_props_u64(p, v2 ? "MemoryMax" : "MemoryLimit", sd_limit(limit));
+    if (v2) {
+        /* runtime-spec swap is memory+swap; systemd's MemorySwapMax is swap alone */
+        if (swap != HULL_CG_UNSET) {
+            if (swap < 0 || swap == INT64_MAX)
+                hull_systemd_props_u64(p, "MemorySwapMax", UINT64_MAX);
+            else if (limit > 0 && swap >= limit)
+                hull_systemd_props_u64(p, "MemorySwapMax", (uint64_t)(swap - limit));
+        }
+        if (low != HULL_CG_UNSET)
+            hull_systemd_props_u64(p, "MemoryLow", sd_limit(low));
+    }
+    int64_t shares = res->cpu.shares, quota = res->cpu.quota, period = res->cpu.period;
+    if (shares != HULL_CG_UNSET && shares > 0) {
+        if (v2)
+            hull_systemd_props_u64(p, "CPUWeight", hull_cgroup_shares_to_weight((uint64_t)shares));
+        else
+            hull_systemd_props_u64(p, "CPUShares", (uint64_t)shares);
+    }
+    if (period != HULL_CG_UNSET && period > 0)
+        hull_systemd_props_u64(p, "CPUQuotaPeriodUSec", (uint64_t)period);
+    if (quota != HULL_CG_UNSET && quota != 0)
+        hull_systemd_props_u64(p, "CPUQuotaPerSecUSec", hull_cgroup_quota_per_sec(quota, period));
+    int r;
+    if (v2 && res->cpu.cpus && *res->cpu.cpus &&
+        (r = hull_systemd_props_cpuset(p, "AllowedCPUs", res->cpu.cpus, err)) < 0)
+        return r;
+    if (v2 && res->cpu.mems && *res->cpu.mems &&
+        (r = hull_systemd_props_cpuset(p, "AllowedMemoryNodes", res->cpu.mems, err)) < 0)
+        return r;
+    if (res->pids_limit != HULL_CG_UNSET)
+        hull_systemd_props_u64(p, "TasksMax",
+                               res->pids_limit <= 0 ? UINT64_MAX : sd_limit(res->pids_limit));
+    int64_t w = res->blkio.weight;
+    if (w != HULL_CG_UNSET && w > 0) {
+        if (v2)
+            hull_systemd_props_u64(p, "IOWeight", hull_cgroup_blkio_to_io_weight((uint64_t)w));
+        else
+            hull_systemd_props_u64(p, "BlockIOWeight", (uint64_t)w);
+    }
+    if (v2 && (r = unified_props(res, p, err)) < 0)
+        return r;
+    return 0;
+}
+
+int hull_cgroup_systemd_start(struct hull_cgroup *cg, pid_t pid,
+                              const struct hull_cgroup_resources *res, const char *description,
+                              hull_error_t *err)
+{
+    _cleanup_systemd_props_ struct hull_systemd_props props = {0};
+    int r = hull_cgroup_systemd_props(res, cg->mode, &props, err);
+    if (r < 0)
+        return r;
+    r = hull_systemd_start_unit(cg->systemd_unit, cg->systemd_slice, description, &pid, 1, &props,
+                                err);
+    if (r < 0)
+        return hull_error_wrap(err, "systemd cgroup");
+    return 0;
+}
+
+int hull_cgroup_systemd_update(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
+                               hull_error_t *err)
+{
+    if (cg->systemd_unit == NULL)
+        return 0;
+    _cleanup_systemd_props_ struct hull_systemd_props props = {0};
+    int r = hull_cgroup_systemd_props(res, cg->mode, &props, err);
+    if (r < 0 || props.n == 0)
+        return r;
+    return hull_systemd_set_unit_properties(cg->systemd_unit, &props, err);
+}
+
+void hull_cgroup_systemd_stop(struct hull_cgroup *cg)
+{
+    if (cg->systemd_unit == NULL)
+        return;
+    /* systemd removes the scope's cgroup with the unit */
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_systemd_stop_unit(cg->systemd_unit, &e) < 0)
+        log_warn("stop %s: %s", cg->systemd_unit, hull_error_msg(&e));
+}

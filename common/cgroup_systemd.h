@@ -5,6 +5,7 @@
 #ifndef HULL_COMMON_CGROUP_SYSTEMD_H
 #define HULL_COMMON_CGROUP_SYSTEMD_H
 
+#include "common/cgroup.h"
 #include "common/common.h"
 
 /* Whether systemd is the init system (/run/systemd/system is a directory, as sd_booted). */
@@ -75,5 +76,25 @@ int hull_systemd_set_unit_properties(const char *unit, const struct hull_systemd
                                      hull_error_t *err);
 /* Whether systemd has the unit loaded and not inactive (ActiveState), 0 / 1, or -errno. */
 int hull_systemd_unit_active(const char *unit, hull_error_t *err);
+
+/* ---- the container driver (hull-oci --systemd-cgroup, as runc and crun) ----------------- */
+/* cgroupsPath "slice:prefix:name" -> the scope unit, its slice and the directories (the
+ * unit's cgroup below the root of each hierarchy). */
+int hull_cgroup_systemd_resolve(const struct hull_cgroup_layout *l, const char *cgroups_path,
+                                const char *id, struct hull_cgroup *out, hull_error_t *err);
+/* res as unit properties for a host of the given mode (enum hull_cgroup_mode; see
+ * cgroup_systemd.c for the mapping and what has no property). */
+int hull_cgroup_systemd_props(const struct hull_cgroup_resources *res, int mode,
+                              struct hull_systemd_props *props, hull_error_t *err);
+/* StartTransientUnit for pid with Delegate=yes and res as unit properties, waiting for
+ * systemd's job. */
+int hull_cgroup_systemd_start(struct hull_cgroup *cg, pid_t pid,
+                              const struct hull_cgroup_resources *res, const char *description,
+                              hull_error_t *err);
+/* update: res as unit properties too (SetUnitProperties); a no-op without a unit. */
+int hull_cgroup_systemd_update(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
+                               hull_error_t *err);
+/* StopUnit of the container's scope (a no-op without one); failures are logged. */
+void hull_cgroup_systemd_stop(struct hull_cgroup *cg);
 
 #endif

@@ -157,6 +157,7 @@ enum hull_attach_tag {
 /* ---- internal ------------------------------------------------------------------------------ */
 #ifdef HULL_CONMON_INTERNAL
 #include "common/common.h"
+#include "common/cgroup.h"
 
 struct conmon_opts {
     const char *cid;
@@ -212,31 +213,7 @@ int64_t crilog_flush_stale(struct crilog *l, int64_t max_age_ns);
 int crilog_reopen(struct crilog *l, hull_error_t *err);
 void crilog_close(struct crilog *l);
 
-/* ---- OOM watch (oom.c) ---- */
-struct oom_watch {
-    int fd;             /* eventfd (v1) or inotify (v2) to poll, -1 if none */
-    int ctl_fd;         /* v1: memory.oom_control kept open */
-    char *counter_path; /* memory.oom_control (v1) / memory.events (v2): "oom_kill N" */
-    long long base_kills;
-    /* v2: the parent's memory.events (hierarchical), read when the cgroup itself is gone (a
-     * systemd scope is removed as soon as its last process died) */
-    char *parent_path;
-    long long parent_base_kills;
-    bool fired;
-};
-/* Sets up the watch for the cgroup of pid; failures leave w->fd = -1 (OOM not detected). */
-void oom_watch_init(struct oom_watch *w, pid_t pid);
-/* The same for a known memory cgroup directory (v2: memory.events; v1: memory.oom_control). */
-void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2);
-/* Call when w->fd is readable. */
-void oom_watch_event(struct oom_watch *w);
-/* True if an OOM kill happened in the cgroup since init. */
-bool oom_watch_killed(struct oom_watch *w);
-void oom_watch_free(struct oom_watch *w);
-/* Parses the line "oom_kill N" out of a memory.oom_control / memory.events text; -1 if none. */
-long long oom_parse_kill_count(const char *text);
-/* Finds the memory cgroup directory of pid (v1 memory controller, else v2); caller frees. */
-char *oom_cgroup_dir(pid_t pid, bool *v2);
+/* ---- OOM watch: the cgroup library's (common/cgroup.h, hull_cgroup_oom_watch_*) ---- */
 
 /* ---- small helpers (util.c) ---- */
 int conmon_write_all(int fd, const void *data, size_t len);

@@ -51,7 +51,7 @@ struct monitor {
     struct client clients[HULL_CONMON_MAX_CLIENTS];
     size_t nclients;
     struct crilog log;
-    struct oom_watch oom;
+    struct hull_cgroup_oom_watch oom;
     pid_t pid;
     bool exited, timed_out;
     int status;
@@ -331,7 +331,7 @@ static void status_json(struct monitor *m, struct sbuf *b)
               "\":%d,\"" HULL_EXIT_KEY_SIGNAL "\":%d,\"" HULL_EXIT_KEY_OOM_KILLED
               "\":%s,\"" HULL_EXIT_KEY_TIMED_OUT "\":%s,\"" HULL_EXIT_KEY_EXITED_AT
               "\":\"%s\",\"" HULL_EXIT_KEY_EXITED_AT_NS "\":%lld",
-              (int)m->pid, code, sig, oom_watch_killed(&m->oom) ? "true" : "false",
+              (int)m->pid, code, sig, hull_cgroup_oom_watch_killed(&m->oom) ? "true" : "false",
               m->timed_out ? "true" : "false", ts, (long long)m->exited_ns);
 }
 
@@ -756,7 +756,7 @@ static void monitor_loop(struct monitor *m)
         if (pfd[PFD_IN].revents)
             stdin_flush(m);
         if (pfd[PFD_OOM].revents)
-            oom_watch_event(&m->oom);
+            hull_cgroup_oom_watch_event(&m->oom);
         /* clients: walk from the end so drops (swap with last) do not skip anyone */
         for (size_t i = nc; i-- > 0;) {
             short re = pfd[PFD_CLIENTS + i].revents;
@@ -846,7 +846,7 @@ static void finish(struct monitor *m)
     crilog_flush(&m->log, hull_now_ns());
     crilog_close(&m->log);
     if (m->oom.fd >= 0)
-        oom_watch_event(&m->oom);
+        hull_cgroup_oom_watch_event(&m->oom);
     struct sbuf js = {0};
     status_json(m, &js);
     sbuf_add(&js, "}", 1);
@@ -1198,7 +1198,7 @@ int conmon_run(struct conmon_opts *o)
         if (!o->exec_capture)
             sync_close(o);
     }
-    oom_watch_init(&m.oom, m.pid);
+    hull_cgroup_oom_watch_init(&m.oom, m.pid);
     monitor_loop(&m);
     finish(&m);
     rc = 0;
@@ -1232,7 +1232,7 @@ out:
     free(m.attach_path);
     free(m.ctl_path);
     crilog_close(&m.log);
-    oom_watch_free(&m.oom);
+    hull_cgroup_oom_watch_free(&m.oom);
     sbuf_free(&m.stdin_q);
     sbuf_free(&m.cap[0]);
     sbuf_free(&m.cap[1]);

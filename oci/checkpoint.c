@@ -247,7 +247,7 @@ static int add_inherit_fds(struct criu_argv *a, const char *image, hull_error_t 
 }
 
 int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
-                const struct oci_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid_out,
+                const struct hull_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid_out,
                 hull_error_t *err)
 {
     const char *mode = o->manage_cgroups_mode ? o->manage_cgroups_mode : "soft";
@@ -299,7 +299,7 @@ int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
         return hull_error_set(err, errno, "fork");
     if (pid == 0) {
         _cleanup_error_ hull_error_t e = NULL;
-        if (oci_cgroup_enter((struct oci_cgroup *)cg, getpid(), &e) < 0) {
+        if (hull_cgroup_enter((struct hull_cgroup *)cg, getpid(), &e) < 0) {
             dprintf(STDERR_FILENO, "criu restore: %s\n", hull_error_msg(&e));
             _exit(126);
         }

@@ -174,7 +174,7 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
     _cleanup_free_ char *dir = hull_path_join(g->root, id);
     _cleanup_free_ char *fifo = hull_path_join(dir, "exec.fifo");
     _cleanup_cgroup_layout_ struct hull_cgroup_layout layout = {0};
-    _cleanup_oci_cgroup_ struct oci_cgroup cg = {0};
+    _cleanup_hull_cgroup_ struct hull_cgroup cg = {0};
     _cleanup_free_ char *self_cg = NULL;
     bool made_dir = false, cg_made = false;
     pid_t pid = -1;
@@ -203,9 +203,9 @@ static int cmd_create(const struct oci_global *g, int argc, char **argv, hull_er
     if ((r = hull_read_file("/proc/self/cgroup", 1u << 20, &self_cg, NULL, err)) < 0)
         goto fail;
     if (g->systemd_cgroup)
-        r = oci_cgroup_systemd_resolve(&layout, spec->cgroups_path, id, &cg, err);
+        r = hull_cgroup_systemd_resolve(&layout, spec->cgroups_path, id, &cg, err);
     else
-        r = oci_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err);
+        r = hull_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err);
     if (r < 0)
         goto fail;
     cg_made = true;
@@ -252,7 +252,7 @@ fail:
     if (cg_made) {
         _cleanup_error_ hull_error_t e = NULL;
         if (pid > 0)
-            oci_cgroup_kill_all(&cg, SIGKILL, &e);
+            hull_cgroup_kill(&cg, SIGKILL, &e);
         hull_error_free(&e);
         oci_cgroup_destroy(&cg, &e);
     }
@@ -472,7 +472,7 @@ static int cmd_ps(const struct oci_global *g, int argc, char **argv, hull_error_
     size_t n = 0;
     if (oci_state_status(&st) == OCI_STOPPED) {
         r = hull_error_setx(err, EINVAL, "container \"%s\" is not running", id);
-    } else if ((r = oci_cgroup_pids(&st.cgroup, &pids, &n, err)) == 0) {
+    } else if ((r = hull_cgroup_pids(&st.cgroup, &pids, &n, err)) == 0) {
         bool json = opt(&o, "format") && strcmp(opt(&o, "format"), "json") == 0;
         if (json) {
             printf("[");
@@ -545,7 +545,7 @@ static int cmd_kill(const struct oci_global *g, int argc, char **argv, hull_erro
     if (status == OCI_STOPPED && !flag(&o, "all")) {
         r = hull_error_setx(err, ESRCH, "container \"%s\" is not running", id);
     } else if (flag(&o, "all")) {
-        r = oci_cgroup_kill_all(&st.cgroup, sig, err);
+        r = hull_cgroup_kill(&st.cgroup, sig, err);
     } else if ((r = signal_init(&st, sig)) < 0) {
         r = r == -ESRCH ? hull_error_setx(err, ESRCH, "container \"%s\" is not running", id)
                         : hull_error_set(err, -r, "kill container \"%s\"", id);
@@ -568,15 +568,15 @@ static int destroy(struct oci_state *st, hull_error_t *err)
     signal_init(st, SIGKILL);
     _cleanup_free_ pid_t *left = NULL;
     size_t n_left = 0;
-    if (st->cgroup.n > 0 && oci_cgroup_pids(&st->cgroup, &left, &n_left, &e) < 0)
+    if (st->cgroup.n > 0 && hull_cgroup_pids(&st->cgroup, &left, &n_left, &e) < 0)
         n_left = 1; /* unknown: be thorough */
     hull_error_free(&e);
     if (n_left > 0) {
         bool frozen = false;
-        if (oci_cgroup_is_frozen(&st->cgroup, &frozen) == 0 && frozen)
-            oci_cgroup_freeze(&st->cgroup, false, &e);
+        if (hull_cgroup_is_frozen(&st->cgroup, &frozen) == 0 && frozen)
+            hull_cgroup_freeze(&st->cgroup, false, &e);
         hull_error_free(&e);
-        oci_cgroup_kill_all(&st->cgroup, SIGKILL, &e);
+        hull_cgroup_kill(&st->cgroup, SIGKILL, &e);
         hull_error_free(&e);
     }
     wait_dead(st);
@@ -707,7 +707,7 @@ static int cmd_restore(const struct oci_global *g, int argc, char **argv, hull_e
         return hull_error_wrap(err, "restore container \"%s\"", id);
     _cleanup_free_ char *dir = hull_path_join(g->root, id);
     _cleanup_cgroup_layout_ struct hull_cgroup_layout layout = {0};
-    _cleanup_oci_cgroup_ struct oci_cgroup cg = {0};
+    _cleanup_hull_cgroup_ struct hull_cgroup cg = {0};
     _cleanup_free_ char *self_cg = NULL;
     bool made_dir = false, cg_made = false;
     pid_t pid = -1;
@@ -730,11 +730,11 @@ static int cmd_restore(const struct oci_global *g, int argc, char **argv, hull_e
     }
     if ((r = hull_cgroup_layout_detect(NULL, &layout, err)) < 0 ||
         (r = hull_read_file("/proc/self/cgroup", 1u << 20, &self_cg, NULL, err)) < 0 ||
-        (r = oci_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err)) < 0)
+        (r = hull_cgroup_resolve(&layout, self_cg, spec->cgroups_path, id, &cg, err)) < 0)
         goto fail;
     cg_made = true;
-    if ((r = oci_cgroup_create(&cg, err)) < 0 ||
-        (r = oci_cgroup_apply(&cg, spec->resources, spec, false, err)) < 0 ||
+    if ((r = hull_cgroup_create(&cg, err)) < 0 ||
+        (r = oci_cgroup_apply(&cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0 ||
         (r = oci_restore(g, spec, &cg, &co, &pid, err)) < 0)
         goto fail;
     struct oci_state st = {
@@ -764,7 +764,7 @@ fail:
         kill(pid, SIGKILL);
     if (cg_made) {
         _cleanup_error_ hull_error_t e = NULL;
-        oci_cgroup_kill_all(&cg, SIGKILL, &e);
+        hull_cgroup_kill(&cg, SIGKILL, &e);
         hull_error_free(&e);
         oci_cgroup_destroy(&cg, &e);
     }
@@ -792,7 +792,7 @@ static int cmd_freeze(const struct oci_global *g, int argc, char **argv, bool fr
         r = hull_error_setx(err, EINVAL, "container \"%s\" is not running", id);
     else if (!freeze && status != OCI_PAUSED)
         r = hull_error_setx(err, EINVAL, "container \"%s\" is not paused", id);
-    else if ((r = oci_cgroup_freeze(&st.cgroup, freeze, err)) < 0)
+    else if ((r = hull_cgroup_freeze(&st.cgroup, freeze, err)) < 0)
         hull_error_wrap(err, "%s container \"%s\"", freeze ? "pause" : "resume", id);
     oci_state_clear(&st);
     return r;
@@ -859,13 +859,15 @@ static int cmd_update(const struct oci_global *g, int argc, char **argv, hull_er
         return r;
     if (!YAJL_IS_OBJECT(tree))
         return hull_error_setx(err, EINVAL, "resources: not a JSON object");
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources typed;
+    oci_resources_parse(tree, &typed);
     struct oci_state st;
     if ((r = oci_state_load(g->root, id, &st, err)) < 0)
         return r;
     if (oci_state_status(&st) == OCI_STOPPED)
         r = hull_error_setx(err, EINVAL, "container \"%s\" is not running", id);
-    else if ((r = oci_cgroup_systemd_update(&st.cgroup, tree, err)) < 0 ||
-             (r = oci_cgroup_apply(&st.cgroup, tree, NULL, true, err)) < 0)
+    else if ((r = hull_cgroup_systemd_update(&st.cgroup, &typed, err)) < 0 ||
+             (r = oci_cgroup_apply(&st.cgroup, &typed, tree, NULL, true, err)) < 0)
         hull_error_wrap(err, "update container \"%s\"", id);
     oci_state_clear(&st);
     return r;

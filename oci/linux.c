@@ -36,7 +36,7 @@ struct child_args {
     const struct oci_spec *spec;
     const struct oci_process *proc;
     const struct oci_run_opts *o;
-    const struct oci_cgroup *cg;
+    const struct hull_cgroup *cg;
     int sync_fd;
     int console_fd;
     int exec_r, exec_w; /* create: the start barrier (anonymous pipe), -1 for exec */
@@ -524,7 +524,7 @@ static pid_t clone_nondumpable(unsigned long flags)
     return pid;
 }
 
-int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,
+int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_run_opts *o,
                          pid_t *pid_out, hull_error_t *err)
 {
     const struct oci_process *p = &spec->process;
@@ -603,8 +603,8 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         goto out;
     /* systemd driver: the scope is made for the init's pid once it exists (below) */
     if (cg->systemd_unit == NULL &&
-        ((r = oci_cgroup_create(cg, err)) < 0 ||
-         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
+        ((r = hull_cgroup_create(cg, err)) < 0 ||
+         (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0))
         goto out;
     for (size_t i = 0; i < N_NS; i++) {
         /* mount and user namespaces are joined by the child: a parent that joined a user
@@ -682,9 +682,10 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
         }
     }
     if (cg->systemd_unit) {
-        if ((r = oci_cgroup_systemd_start(cg, pid, spec->resources, o->id, err)) < 0 ||
-            (r = oci_cgroup_create(cg, err)) < 0 ||
-            (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0)
+        _cleanup_free_ char *desc = xasprintf("hull-oci container %s", o->id);
+        if ((r = hull_cgroup_systemd_start(cg, pid, &spec->cg_resources, desc, err)) < 0 ||
+            (r = hull_cgroup_create(cg, err)) < 0 ||
+            (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0)
             goto out;
         if (oci_sync_send(sv[0], OCI_SYNC_CGROUP, 0, NULL) < 0) {
             r = wait_child(sv[0], pid, true, "create", err);
@@ -693,7 +694,7 @@ int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oc
             goto out;
         }
     }
-    if ((r = oci_cgroup_enter(cg, pid, err)) < 0)
+    if ((r = hull_cgroup_enter(cg, pid, err)) < 0)
         goto out;
     oom_score(pid, p);
     /* if the child already failed, the send may fail: its ERROR message is still queued */
@@ -814,7 +815,7 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     restore_pidns(self_pidns);
     close(sv[1]);
     sv[1] = -1;
-    if ((r = oci_cgroup_enter(&st->cgroup, pid, err)) < 0)
+    if ((r = hull_cgroup_enter(&st->cgroup, pid, err)) < 0)
         goto out;
     oom_score(pid, p);
     if (oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL) < 0) {

@@ -72,7 +72,7 @@ static int set_propagation(int rootfd, const char *dest, unsigned long prop, hul
 static int mount_cgroup(struct oci_mount_ctx *ctx, int rootfd, const struct oci_mount *m,
                         hull_error_t *err)
 {
-    const struct oci_cgroup *cg = ctx->cgroup;
+    const struct hull_cgroup *cg = ctx->cgroup;
     _cleanup_close_ int tfd = oci_mkdir_in_root(rootfd, m->destination, false, err);
     if (tfd < 0)
         return hull_error_wrap(err, "mount `%s`", m->destination);
@@ -88,7 +88,7 @@ static int mount_cgroup(struct oci_mount_ctx *ctx, int rootfd, const struct oci_
     if (mount("tmpfs", oci_fd_path(tfd, p), "tmpfs", flags, "mode=755") < 0)
         return hull_error_set(err, errno, "mount tmpfs on `%s`", m->destination);
     for (size_t i = 0; i < cg->n; i++) {
-        const struct oci_cgroup_dir *d = &cg->dirs[i];
+        const struct hull_cgroup_dir *d = &cg->dirs[i];
         const char *name = d->controllers && *d->controllers ? d->controllers : d->controller;
         if (strncmp(name, "name=", 5) == 0)
             name += 5;

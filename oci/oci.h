@@ -181,8 +181,9 @@ struct oci_spec {
     char *cgroups_path;
     unsigned long rootfs_propagation; /* 0 = default (rslave) */
     char *mount_label;
-    yajl_val resources; /* linux.resources or NULL */
-    yajl_val seccomp;   /* linux.seccomp or NULL */
+    yajl_val resources;                        /* linux.resources or NULL */
+    struct hull_cgroup_resources cg_resources; /* resources, typed (oci_resources_parse) */
+    yajl_val seccomp;                          /* linux.seccomp or NULL */
     yajl_val annotations;
     int64_t time_offsets[2][2]; /* [monotonic, boottime][secs, nanosecs] */
     bool has_time_offsets;
@@ -248,75 +249,25 @@ int oci_sync_recv(int fd, struct oci_sync_msg *m);
 int oci_ensure_sealed_self(int argc, char **argv, hull_error_t *err);
 bool oci_self_is_sealed(void);
 
-/* ---- cgroups (cgroup.c) -------------------------------------------------------------------- */
-struct oci_cgroup_dir {
-    char *controller;  /* v1: first controller of the hierarchy ("cpu", "name=systemd");
-                          "unified" for cgroup2 */
-    char *controllers; /* all, comma separated */
-    char *path;        /* absolute host directory */
-    char *mount;       /* the hierarchy's mountpoint (path is below it) */
-};
-
-struct oci_cgroup {
-    int mode;
-    struct oci_cgroup_dir *dirs;
-    size_t n;
-    /* systemd driver (--systemd-cgroup): the transient scope holding the container and its
-     * slice; NULL with the cgroupfs driver */
-    char *systemd_unit, *systemd_slice;
-};
-
-/* Computes the container's directories like runc's cgroupfs driver: an absolute cgroupsPath
- * is below each hierarchy's root, a relative one (or the id when empty) below the cgroup of
- * the calling process as listed in proc_self_cgroup (the text of /proc/self/cgroup). */
-int oci_cgroup_resolve(const struct hull_cgroup_layout *l, const char *proc_self_cgroup,
-                       const char *cgroups_path, const char *id, struct oci_cgroup *out,
-                       hull_error_t *err);
-void oci_cgroup_clear(struct oci_cgroup *cg);
-#define _cleanup_oci_cgroup_ __attribute__((cleanup(oci_cgroup_clear))) /* by value */
-/* Creates the directories (v2: enables controllers in the ancestors up from base). */
-int oci_cgroup_create(struct oci_cgroup *cg, hull_error_t *err);
-/* Applies runtime-spec linux.resources (NULL: only the defaults such as the device rules). */
-int oci_cgroup_apply(struct oci_cgroup *cg, yajl_val resources, const struct oci_spec *spec,
-                     bool update, hull_error_t *err);
-/* Per-hierarchy appliers, exposed for unit tests on fixture trees. */
-int oci_cgroup_v1_apply(const char *controller, const char *dir, yajl_val resources,
-                        const struct oci_spec *spec, bool update, hull_error_t *err);
-int oci_cgroup_v2_apply(const char *dir, yajl_val resources, hull_error_t *err);
+/* ---- cgroups: the cgroup library (common/cgroup.h, common/cgroup_systemd.h) ----------------
+ * cgroup.c: linux.resources parsed once into the library's typed resources, and the device
+ * rules, which the library leaves to hull-oci (they need the spec's devices). */
+/* runtime-spec linux.resources (NULL: none) -> typed resources; never fails (a member of the
+ * wrong type reads as not given; invalid hugetlb / unified entries are refused when applied). */
+void oci_resources_parse(yajl_val resources, struct hull_cgroup_resources *out);
+/* hull_cgroup_apply(res), then the device rules of resources (the JSON's "devices"; with spec,
+ * the standard devices and spec's linux.devices too): the v1 devices hierarchy, or on cgroup2
+ * a BPF program. */
+int oci_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
+                     yajl_val resources, const struct oci_spec *spec, bool update,
+                     hull_error_t *err);
 /* v2 device access (cgroup_devices.c): compiles the rules (linux.resources.devices, then the
  * standard devices, then spec's linux.devices when spec is not NULL) to a cgroup device BPF
  * program, attaches it to dir and detaches the programs it replaces. */
 int oci_cgroup_v2_devices(const char *dir, yajl_val rules, const struct oci_spec *spec,
                           hull_error_t *err);
-/* v2: "+cpu +memory ..." for the controllers listed in dir/../cgroup.controllers. */
-int oci_cgroup_v2_enable_controllers(const char *base, const char *dir, hull_error_t *err);
-int oci_cgroup_enter(struct oci_cgroup *cg, pid_t pid, hull_error_t *err);
-int oci_cgroup_freeze(struct oci_cgroup *cg, bool freeze, hull_error_t *err);
-int oci_cgroup_is_frozen(struct oci_cgroup *cg, bool *frozen);
-int oci_cgroup_pids(struct oci_cgroup *cg, pid_t **pids, size_t *n, hull_error_t *err);
-/* -ENOENT when there is no memory controller. */
-int oci_cgroup_oom_kills(struct oci_cgroup *cg, uint64_t *count);
-int oci_cgroup_kill_all(struct oci_cgroup *cg, int sig, hull_error_t *err);
-/* Removes the directories (waits briefly for them to empty). */
-int oci_cgroup_destroy(struct oci_cgroup *cg, hull_error_t *err);
-/* systemd driver (cgroup_systemd.c).  oci_cgroup_systemd_resolve: cgroupsPath
- * "slice:prefix:name" (runc's form; empty: system.slice and hull-oci-<id>.scope) gives the
- * unit, its slice and the directories (the unit's cgroup below the root of each hierarchy).
- * oci_cgroup_systemd_start: StartTransientUnit for pid with Delegate=yes and the resources as
- * unit properties, waiting for systemd's job.  oci_cgroup_systemd_props: resources -> unit
- * properties (MemoryMax, MemorySwapMax, MemoryLow, CPUWeight, CPUQuotaPerSecUSec,
- * CPUQuotaPeriodUSec, AllowedCPUs, AllowedMemoryNodes, TasksMax, IOWeight). */
-int oci_cgroup_systemd_resolve(const struct hull_cgroup_layout *l, const char *cgroups_path,
-                               const char *id, struct oci_cgroup *out, hull_error_t *err);
-int oci_cgroup_systemd_props(yajl_val resources, struct hull_systemd_props *props,
-                             hull_error_t *err);
-int oci_cgroup_systemd_start(struct oci_cgroup *cg, pid_t pid, yajl_val resources, const char *id,
-                             hull_error_t *err);
-/* update: the new resources as unit properties too (SetUnitProperties). */
-int oci_cgroup_systemd_update(struct oci_cgroup *cg, yajl_val resources, hull_error_t *err);
-/* Converters shared with tests. */
-uint64_t oci_cgroup_shares_to_weight(uint64_t shares);
-uint64_t oci_cgroup_blkio_to_io_weight(uint64_t weight);
+/* Stops the systemd scope (systemd driver), then removes the directories. */
+int oci_cgroup_destroy(struct hull_cgroup *cg, hull_error_t *err);
 
 /* ---- seccomp (seccomp.c) ------------------------------------------------------------------- */
 /* Builds the libseccomp filter from linux.seccomp into a BPF program in memory (so the child
@@ -338,7 +289,7 @@ struct oci_mount_ctx {
     bool no_pivot;
     bool userns; /* new user namespace: bind devices instead of mknod */
     bool cgroupns;
-    const struct oci_cgroup *cgroup;
+    const struct hull_cgroup *cgroup;
 };
 int oci_rootfs_setup(struct oci_mount_ctx *ctx, hull_error_t *err);
 /* After pivot: masked and read-only paths, readonly root. */
@@ -366,7 +317,7 @@ struct oci_state {
     uint64_t starttime;
     char *bundle, *rootfs, *created;
     int cgroup_mode;
-    struct oci_cgroup cgroup;
+    struct hull_cgroup cgroup;
     char *config_json; /* the copy taken at create */
     int exec_fd;       /* created: the init's start pipe (write end), 0 if unknown */
 };
@@ -393,7 +344,7 @@ struct oci_run_opts {
     int exec_fd; /* create, out: the init's fd number of the start pipe's write end */
 };
 /* create: sets the container up and returns with the init blocked on the fifo. */
-int oci_container_create(struct oci_spec *spec, struct oci_cgroup *cg, struct oci_run_opts *o,
+int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_run_opts *o,
                          pid_t *pid, hull_error_t *err);
 /* exec: runs process p in the namespaces and cgroups of st's init.  Returns the exit status
  * (detach: 0) in *exit_status. */
@@ -422,7 +373,7 @@ int oci_checkpoint(const struct oci_global *g, struct oci_state *st,
 /* Restores a dump made by oci_checkpoint into spec's rootfs, with criu running in cg (which
  * must exist): the restored tree starts detached; its root pid in *pid. */
 int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
-                const struct oci_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid,
+                const struct hull_cgroup *cg, const struct oci_checkpoint_opts *o, pid_t *pid,
                 hull_error_t *err);
 int oci_main(int argc, char **argv);
 void oci_report_error(const struct oci_global *g, const char *msg);

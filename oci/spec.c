@@ -390,6 +390,7 @@ void oci_spec_free(struct oci_spec *s)
         return;
     if (s->tree)
         yajl_tree_free(s->tree);
+    hull_cgroup_resources_clear(&s->cg_resources);
     free(s->bundle);
     free(s->rootfs);
     oci_process_clear(&s->process);
@@ -537,6 +538,9 @@ static int parse_linux(struct oci_spec *s, yajl_val linux_, hull_error_t *err)
     s->mount_label = label && *label ? xstrdup(label) : NULL;
     yajl_val r = hull_json_get(linux_, "resources");
     s->resources = r && YAJL_IS_OBJECT(r) ? r : NULL;
+    /* parsed once: every cgroup writer and the systemd driver read the typed form */
+    hull_cgroup_resources_clear(&s->cg_resources);
+    oci_resources_parse(s->resources, &s->cg_resources);
     yajl_val sc = hull_json_get(linux_, "seccomp");
     s->seccomp = sc && YAJL_IS_OBJECT(sc) ? sc : NULL;
     yajl_val to = hull_json_get(linux_, "timeOffsets");
@@ -596,6 +600,7 @@ static int parse_mounts(struct oci_spec *s, yajl_val mounts, hull_error_t *err)
 int oci_spec_parse(const char *text, const char *bundle, struct oci_spec **out, hull_error_t *err)
 {
     struct oci_spec *s = xmalloc0(sizeof(*s));
+    hull_cgroup_resources_init(&s->cg_resources);
     int r = hull_json_parse(text, "config.json", &s->tree, err);
     if (r < 0)
         goto fail;

@@ -45,7 +45,7 @@ void oci_state_clear(struct oci_state *st)
     free(st->rootfs);
     free(st->created);
     free(st->config_json);
-    oci_cgroup_clear(&st->cgroup);
+    hull_cgroup_clear(&st->cgroup);
     memset(st, 0, sizeof(*st));
 }
 
@@ -71,7 +71,7 @@ int oci_state_save(const struct oci_state *st, hull_error_t *err)
     hull_jw_key(&w, "cgroups");
     hull_jw_begin_array(&w);
     for (size_t i = 0; i < st->cgroup.n; i++) {
-        const struct oci_cgroup_dir *d = &st->cgroup.dirs[i];
+        const struct hull_cgroup_dir *d = &st->cgroup.dirs[i];
         hull_jw_begin_object(&w);
         hull_jw_kv_string(&w, "controller", d->controller);
         hull_jw_kv_string(&w, "controllers", d->controllers);
@@ -128,7 +128,7 @@ int oci_state_load(const char *root, const char *id, struct oci_state *st, hull_
         st->cgroup.dirs = xmalloc0((cgs->u.array.len + 1) * sizeof(*st->cgroup.dirs));
         for (size_t i = 0; i < cgs->u.array.len; i++) {
             yajl_val c = cgs->u.array.values[i];
-            struct oci_cgroup_dir *d = &st->cgroup.dirs[st->cgroup.n++];
+            struct hull_cgroup_dir *d = &st->cgroup.dirs[st->cgroup.n++];
             d->controller = xstrdup(hull_json_get_string(c, "controller", ""));
             d->controllers = xstrdup(hull_json_get_string(c, "controllers", ""));
             d->path = xstrdup(hull_json_get_string(c, "path", ""));
@@ -154,7 +154,7 @@ int oci_state_status(struct oci_state *st)
     if (access(fifo, F_OK) == 0)
         return OCI_CREATED;
     bool frozen = false;
-    if (oci_cgroup_is_frozen(&st->cgroup, &frozen) == 0 && frozen)
+    if (hull_cgroup_is_frozen(&st->cgroup, &frozen) == 0 && frozen)
         return OCI_PAUSED;
     return OCI_RUNNING;
 }
@@ -210,7 +210,7 @@ char *oci_state_to_json(struct oci_state *st, int status, bool pretty)
     else
         write_json_value(&w, NULL);
     uint64_t ooms = 0;
-    if (oci_cgroup_oom_kills(&st->cgroup, &ooms) == 0) {
+    if (hull_cgroup_oom_count(&st->cgroup, &ooms) == 0) {
         hull_jw_kv_bool(&w, "oomKilled", ooms > 0);
         hull_jw_kv_int(&w, "oomKillCount", (long long)ooms);
     }

@@ -9,7 +9,6 @@
 #include "tests/unit/hull_test.h"
 
 #include "conmon/crilog.c"
-#include "conmon/oom.c"
 #include "conmon/util.c"
 
 #include <poll.h>
@@ -222,10 +221,10 @@ static void test_json_string(void **state)
 static void test_oom_counter(void **state)
 {
     (void)state;
-    assert_int_equal(oom_parse_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
-    assert_int_equal(oom_parse_kill_count("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 1);
-    assert_int_equal(oom_parse_kill_count("oom_kill_disable 0\nunder_oom 0\n"), -1);
-    assert_int_equal(oom_parse_kill_count(""), -1);
+    assert_int_equal(hull_cgroup_oom_parse("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
+    assert_int_equal(hull_cgroup_oom_parse("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 1);
+    assert_int_equal(hull_cgroup_oom_parse("oom_kill_disable 0\nunder_oom 0\n"), -1);
+    assert_int_equal(hull_cgroup_oom_parse(""), -1);
 }
 
 /* cgroup v2 mechanics on a stand-in memory.events: inotify wakes us, the counter decides. */
@@ -236,23 +235,23 @@ static void test_oom_watch_v2_events(void **state)
     snprintf(path, sizeof(path), "%s/memory.events", f->dir);
     _cleanup_error_ hull_error_t err = NULL;
     assert_hull_ok(hull_write_file_atomic(path, "low 0\noom 0\noom_kill 2\n", 23, 0644, &err), err);
-    struct oom_watch w;
-    oom_watch_init_dir(&w, f->dir, true);
+    struct hull_cgroup_oom_watch w;
+    hull_cgroup_oom_watch_init_dir(&w, f->dir, true);
     assert_true(w.fd >= 0);
     assert_int_equal(w.base_kills, 2);
-    assert_false(oom_watch_killed(&w));
+    assert_false(hull_cgroup_oom_watch_killed(&w));
     /* an unrelated change: woken, but no kill */
     assert_hull_ok(hull_write_string(path, "low 1\noom 0\noom_kill 2\n", &err), err);
     struct pollfd p = {w.fd, POLLIN, 0};
     assert_int_equal(poll(&p, 1, 1000), 1);
-    oom_watch_event(&w);
+    hull_cgroup_oom_watch_event(&w);
     assert_false(w.fired);
     assert_hull_ok(hull_write_string(path, "low 1\noom 1\noom_kill 3\n", &err), err);
     assert_int_equal(poll(&p, 1, 1000), 1);
-    oom_watch_event(&w);
+    hull_cgroup_oom_watch_event(&w);
     assert_true(w.fired);
-    assert_true(oom_watch_killed(&w));
-    oom_watch_free(&w);
+    assert_true(hull_cgroup_oom_watch_killed(&w));
+    hull_cgroup_oom_watch_free(&w);
 }
 
 /* Our own memory cgroup resolves to a directory with the OOM counter file (host-agnostic: v1
@@ -261,7 +260,7 @@ static void test_oom_cgroup_dir_self(void **state)
 {
     (void)state;
     bool v2 = false;
-    _cleanup_free_ char *dir = oom_cgroup_dir(getpid(), &v2);
+    _cleanup_free_ char *dir = hull_cgroup_memory_dir_of(getpid(), &v2);
     if (dir == NULL) {
         /* only acceptable when we are in the root cgroup */
         _cleanup_free_ char *text = NULL;
@@ -273,7 +272,7 @@ static void test_oom_cgroup_dir_self(void **state)
     _cleanup_free_ char *f = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
     assert_int_equal(access(f, R_OK), 0);
     bool v2b;
-    assert_null(oom_cgroup_dir(999999999, &v2b)); /* no such process */
+    assert_null(hull_cgroup_memory_dir_of(999999999, &v2b)); /* no such process */
 }
 
 int main(void)

@@ -60,6 +60,37 @@ static yajl_val parse(const char *text)
     return v;
 }
 
+/* The JSON -> typed -> library path hull-oci takes (oci_resources_parse once, then the
+ * library's writers), for tests written against linux.resources JSON. */
+static int v2_apply_json(const char *dir, yajl_val res, hull_error_t *err)
+{
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
+    oci_resources_parse(res, &t);
+    return hull_cgroup_v2_apply(dir, &t, err);
+}
+
+static int v1_apply_json(const char *ctrl, const char *dir, yajl_val res, bool update,
+                         hull_error_t *err)
+{
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
+    oci_resources_parse(res, &t);
+    return hull_cgroup_v1_apply(ctrl, dir, &t, update ? HULL_CGROUP_UPDATE : 0, err);
+}
+
+static int apply_json(struct hull_cgroup *cg, yajl_val res, bool update, hull_error_t *err)
+{
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
+    oci_resources_parse(res, &t);
+    return oci_cgroup_apply(cg, &t, res, NULL, update, err);
+}
+
+static int systemd_props_json(yajl_val res, struct hull_systemd_props *p, hull_error_t *err)
+{
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
+    oci_resources_parse(res, &t);
+    return hull_cgroup_systemd_props(&t, HULL_CGROUP_V2, p, err);
+}
+
 static void rm_tree(const char *dir)
 {
     hull_error_t err = NULL;
@@ -97,9 +128,9 @@ static void test_layout_v1_and_resolve(void **state)
     hull_cgroup_layout_parse(mi, NULL, &l);
     assert_int_equal(l.mode, HULL_CGROUP_V1);
     assert_int_equal(l.n, 7);
-    struct oci_cgroup cg;
+    struct hull_cgroup cg;
     /* absolute */
-    assert_int_equal(oci_cgroup_resolve(&l, self, "/hull/abc", "id1", &cg, &err), 0);
+    assert_int_equal(hull_cgroup_resolve(&l, self, "/hull/abc", "id1", &cg, &err), 0);
     bool seen_cpu = false, seen_dev = false;
     for (size_t i = 0; i < cg.n; i++) {
         if (strcmp(cg.dirs[i].controller, "cpu") == 0) {
@@ -116,9 +147,9 @@ static void test_layout_v1_and_resolve(void **state)
             assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/systemd/hull/abc");
     }
     assert_true(seen_cpu && seen_dev);
-    oci_cgroup_clear(&cg);
+    hull_cgroup_clear(&cg);
     /* relative: below the caller's cgroup; the devices mount shows only /kubepods */
-    assert_int_equal(oci_cgroup_resolve(&l, self, "ctr", "id1", &cg, &err), 0);
+    assert_int_equal(hull_cgroup_resolve(&l, self, "ctr", "id1", &cg, &err), 0);
     for (size_t i = 0; i < cg.n; i++) {
         if (strcmp(cg.dirs[i].controller, "memory") == 0)
             assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/memory/user.slice/ctr");
@@ -127,17 +158,17 @@ static void test_layout_v1_and_resolve(void **state)
         if (strcmp(cg.dirs[i].controller, "freezer") == 0)
             assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/freezer/ctr");
     }
-    oci_cgroup_clear(&cg);
+    hull_cgroup_clear(&cg);
     /* empty: the id, relative */
-    assert_int_equal(oci_cgroup_resolve(&l, self, "", "myid", &cg, &err), 0);
+    assert_int_equal(hull_cgroup_resolve(&l, self, "", "myid", &cg, &err), 0);
     for (size_t i = 0; i < cg.n; i++)
         if (strcmp(cg.dirs[i].controller, "pids") == 0)
             assert_string_equal(cg.dirs[i].path, "/sys/fs/cgroup/pids/user.slice/myid");
-    oci_cgroup_clear(&cg);
+    hull_cgroup_clear(&cg);
     /* escapes */
-    assert_int_equal(oci_cgroup_resolve(&l, self, "/hull/../../etc", "x", &cg, &err), -EINVAL);
+    assert_int_equal(hull_cgroup_resolve(&l, self, "/hull/../../etc", "x", &cg, &err), -EINVAL);
     hull_error_free(&err);
-    assert_int_equal(oci_cgroup_resolve(&l, self, "system.slice:hull:x", "x", &cg, &err), -EINVAL);
+    assert_int_equal(hull_cgroup_resolve(&l, self, "system.slice:hull:x", "x", &cg, &err), -EINVAL);
     assert_non_null(strstr(hull_error_msg(&err), "systemd"));
     hull_error_free(&err);
     hull_cgroup_layout_clear(&l);
@@ -153,29 +184,29 @@ static void test_layout_v2_and_resolve(void **state)
     hull_cgroup_layout_parse(mi, NULL, &l);
     assert_int_equal(l.mode, HULL_CGROUP_V2);
     assert_int_equal(l.n, 1);
-    struct oci_cgroup cg;
-    assert_int_equal(oci_cgroup_resolve(&l, self, "/kubepods/pod1/ctr", "x", &cg, &err), 0);
+    struct hull_cgroup cg;
+    assert_int_equal(hull_cgroup_resolve(&l, self, "/kubepods/pod1/ctr", "x", &cg, &err), 0);
     assert_int_equal(cg.n, 1);
     assert_string_equal(cg.dirs[0].controller, "unified");
     assert_string_equal(cg.dirs[0].path, "/sys/fs/cgroup/kubepods/pod1/ctr");
     assert_string_equal(cg.dirs[0].mount, "/sys/fs/cgroup");
-    oci_cgroup_clear(&cg);
-    assert_int_equal(oci_cgroup_resolve(&l, self, "c1", "x", &cg, &err), 0);
+    hull_cgroup_clear(&cg);
+    assert_int_equal(hull_cgroup_resolve(&l, self, "c1", "x", &cg, &err), 0);
     assert_string_equal(cg.dirs[0].path, "/sys/fs/cgroup/user.slice/session-1.scope/c1");
-    oci_cgroup_clear(&cg);
+    hull_cgroup_clear(&cg);
     hull_cgroup_layout_clear(&l);
 }
 
 static void test_weights(void **state)
 {
     (void)state;
-    assert_int_equal(oci_cgroup_shares_to_weight(2), 1);
-    assert_int_equal(oci_cgroup_shares_to_weight(262144), 10000);
-    assert_int_equal(oci_cgroup_shares_to_weight(1024), 39);
-    assert_int_equal(oci_cgroup_shares_to_weight(0), 0);
-    assert_int_equal(oci_cgroup_blkio_to_io_weight(10), 1);
-    assert_int_equal(oci_cgroup_blkio_to_io_weight(1000), 10000);
-    assert_int_equal(oci_cgroup_blkio_to_io_weight(500), 1 + 490 * 9999 / 990);
+    assert_int_equal(hull_cgroup_shares_to_weight(2), 1);
+    assert_int_equal(hull_cgroup_shares_to_weight(262144), 10000);
+    assert_int_equal(hull_cgroup_shares_to_weight(1024), 39);
+    assert_int_equal(hull_cgroup_shares_to_weight(0), 0);
+    assert_int_equal(hull_cgroup_blkio_to_io_weight(10), 1);
+    assert_int_equal(hull_cgroup_blkio_to_io_weight(1000), 10000);
+    assert_int_equal(hull_cgroup_blkio_to_io_weight(500), 1 + 490 * 9999 / 990);
 }
 
 /* ---- v2 writers on a fixture tree ---------------------------------------------------------- */
@@ -231,7 +262,7 @@ static void test_v2_apply(void **state)
               "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}],"
               "\"unified\":{\"memory.high\":\"50000000\"}}");
     hull_error_t err = NULL;
-    int r = oci_cgroup_v2_apply(leaf, res, &err);
+    int r = v2_apply_json(leaf, res, &err);
     if (r < 0)
         fprintf(stderr, "%s\n", hull_error_msg(&err));
     assert_int_equal(r, 0);
@@ -245,7 +276,7 @@ static void test_v2_apply(void **state)
     assert_file(leaf, "cpuset.mems", "0");
     assert_file(leaf, "pids.max", "max");
     char w[32];
-    snprintf(w, sizeof(w), "%llu", (unsigned long long)oci_cgroup_blkio_to_io_weight(500));
+    snprintf(w, sizeof(w), "%llu", (unsigned long long)hull_cgroup_blkio_to_io_weight(500));
     assert_file(leaf, "io.weight", w);
     assert_file(leaf, "io.max", "8:0 rbps=1048576");
     assert_file(leaf, "hugetlb.2MB.max", "4194304");
@@ -254,7 +285,7 @@ static void test_v2_apply(void **state)
 
     /* update: only what is given changes; quota alone keeps the period */
     res = parse("{\"memory\":{\"limit\":-1},\"cpu\":{\"quota\":-1}}");
-    assert_int_equal(oci_cgroup_v2_apply(leaf, res, &err), 0);
+    assert_int_equal(v2_apply_json(leaf, res, &err), 0);
     assert_file(leaf, "memory.max", "max");
     assert_file(leaf, "cpu.max", "max 100000");
     assert_file(leaf, "memory.low", "33554432");
@@ -280,7 +311,7 @@ static void test_v2_apply_errors(void **state)
     };
     for (size_t i = 0; bad[i]; i++) {
         yajl_val res = parse(bad[i]);
-        assert_true(oci_cgroup_v2_apply(leaf, res, &err) < 0);
+        assert_true(v2_apply_json(leaf, res, &err) < 0);
         assert_non_null(err);
         hull_error_free(&err);
         yajl_tree_free(res);
@@ -296,7 +327,7 @@ static void test_v2_enable_controllers(void **state)
     _cleanup_free_ char *leaf = NULL;
     _cleanup_free_ char *base = v2_tree(&leaf);
     hull_error_t err = NULL;
-    assert_int_equal(oci_cgroup_v2_enable_controllers(base, leaf, &err), 0);
+    assert_int_equal(hull_cgroup_v2_enable_controllers(base, leaf, &err), 0);
     assert_file(base, "cgroup.subtree_control", "+cpuset +cpu +io +memory +hugetlb +pids");
     _cleanup_free_ char *mid = hull_path_join(base, "hull");
     assert_file(mid, "cgroup.subtree_control", "+cpuset +cpu +io +memory +pids");
@@ -308,7 +339,7 @@ static void test_v2_freeze_oom_pids(void **state)
     (void)state;
     _cleanup_free_ char *leaf = NULL;
     _cleanup_free_ char *base = v2_tree(&leaf);
-    struct oci_cgroup cg = {.mode = HULL_CGROUP_V2, .n = 1};
+    struct hull_cgroup cg = {.mode = HULL_CGROUP_V2, .n = 1};
     cg.dirs = xmalloc0(sizeof(*cg.dirs));
     cg.dirs[0].controller = xstrdup("unified");
     cg.dirs[0].controllers = xstrdup("");
@@ -316,25 +347,25 @@ static void test_v2_freeze_oom_pids(void **state)
     cg.dirs[0].mount = xstrdup(base);
     hull_error_t err = NULL;
     hull_test_write_at(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
-    assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
+    assert_int_equal(hull_cgroup_freeze(&cg, true, &err), 0);
     assert_file(leaf, "cgroup.freeze", "1");
     bool frozen = false;
-    assert_int_equal(oci_cgroup_is_frozen(&cg, &frozen), 0);
+    assert_int_equal(hull_cgroup_is_frozen(&cg, &frozen), 0);
     assert_true(frozen);
     uint64_t n = 99;
     hull_test_write_at(leaf, "memory.events",
                        "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n");
-    assert_int_equal(oci_cgroup_oom_kills(&cg, &n), 0);
+    assert_int_equal(hull_cgroup_oom_count(&cg, &n), 0);
     assert_int_equal(n, 2);
     hull_test_write_at(leaf, "cgroup.procs", "12\n34\n");
     pid_t *pids = NULL;
     size_t np = 0;
-    assert_int_equal(oci_cgroup_pids(&cg, &pids, &np, &err), 0);
+    assert_int_equal(hull_cgroup_pids(&cg, &pids, &np, &err), 0);
     assert_int_equal(np, 2);
     assert_int_equal(pids[0], 12);
     assert_int_equal(pids[1], 34);
     free(pids);
-    oci_cgroup_clear(&cg);
+    hull_cgroup_clear(&cg);
     rm_tree(base);
 }
 
@@ -368,11 +399,11 @@ static void test_v1_memory_and_cpuset(void **state)
                          "\"swappiness\":5,\"disableOOMKiller\":true},"
                          "\"pids\":{\"limit\":0},\"cpu\":{\"shares\":0,\"quota\":1000,"
                          "\"period\":10000}}");
-    assert_int_equal(oci_cgroup_v1_apply("memory", leaf, res, NULL, false, &err), 0);
-    assert_int_equal(oci_cgroup_v1_apply("cpuset", leaf, res, NULL, false, &err), 0);
-    assert_int_equal(oci_cgroup_v1_apply("pids", leaf, res, NULL, false, &err), 0);
+    assert_int_equal(v1_apply_json("memory", leaf, res, false, &err), 0);
+    assert_int_equal(v1_apply_json("cpuset", leaf, res, false, &err), 0);
+    assert_int_equal(v1_apply_json("pids", leaf, res, false, &err), 0);
     /* cpu.shares 0 means unset; the fake file cannot clamp so only quota/period matter */
-    assert_int_equal(oci_cgroup_v1_apply("cpu", leaf, res, NULL, false, &err), 0);
+    assert_int_equal(v1_apply_json("cpu", leaf, res, false, &err), 0);
     assert_file(leaf, "memory.limit_in_bytes", "1000");
     assert_file(leaf, "memory.memsw.limit_in_bytes", "2000");
     assert_file(leaf, "memory.soft_limit_in_bytes", "500");
@@ -385,7 +416,7 @@ static void test_v1_memory_and_cpuset(void **state)
     assert_file(leaf, "cpu.cfs_period_us", "10000");
     yajl_tree_free(res);
     res = parse("{\"memory\":{\"swappiness\":101}}");
-    assert_true(oci_cgroup_v1_apply("memory", leaf, res, NULL, false, &err) < 0);
+    assert_true(v1_apply_json("memory", leaf, res, false, &err) < 0);
     hull_error_free(&err);
     yajl_tree_free(res);
     rm_tree(base);
@@ -403,16 +434,16 @@ static void test_mixed_hybrid(void **state)
     hull_cgroup_layout_parse(mi, NULL, &l);
     assert_int_equal(l.mode, HULL_CGROUP_HYBRID);
     assert_int_equal(l.n, 3);
-    struct oci_cgroup real;
-    assert_int_equal(oci_cgroup_resolve(&l, "4:memory:/x\n0::/\n", "/hull/pod/c", "c", &real, &err),
-                     0);
+    struct hull_cgroup real;
+    assert_int_equal(
+        hull_cgroup_resolve(&l, "4:memory:/x\n0::/\n", "/hull/pod/c", "c", &real, &err), 0);
     assert_int_equal(real.n, 3);
     bool uni = false;
     for (size_t i = 0; i < real.n; i++)
         uni = uni || (strcmp(real.dirs[i].controller, "unified") == 0 &&
                       strcmp(real.dirs[i].path, "/sys/fs/cgroup/unified/hull/pod/c") == 0);
     assert_true(uni);
-    oci_cgroup_clear(&real);
+    hull_cgroup_clear(&real);
     hull_cgroup_layout_clear(&l);
 
     /* the same layout on fixture trees: a v1 memory and devices dir, a cgroup2 dir */
@@ -427,7 +458,7 @@ static void test_mixed_hybrid(void **state)
     assert_int_equal(mkdir(dev, 0755), 0);
     hull_test_write_at(dev, "devices.allow", "");
     hull_test_write_at(dev, "devices.deny", "");
-    struct oci_cgroup cg = {.mode = HULL_CGROUP_HYBRID, .n = 3};
+    struct hull_cgroup cg = {.mode = HULL_CGROUP_HYBRID, .n = 3};
     cg.dirs = xmalloc0(3 * sizeof(*cg.dirs));
     const char *names[] = {"memory", "devices", "unified"};
     const char *paths[] = {mem, dev, leaf};
@@ -441,7 +472,7 @@ static void test_mixed_hybrid(void **state)
         parse("{\"memory\":{\"limit\":67108864},\"cpu\":{\"shares\":1024,"
               "\"quota\":20000,\"period\":100000,\"cpus\":\"0\"},"
               "\"pids\":{\"limit\":9},\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}");
-    assert_int_equal(oci_cgroup_apply(&cg, res, NULL, false, &err), 0);
+    assert_int_equal(apply_json(&cg, res, false, &err), 0);
     assert_file(mem, "memory.limit_in_bytes", "67108864");
     assert_file(leaf, "memory.max", ""); /* memory is v1's here */
     assert_file(leaf, "cpu.max", "20000 100000");
@@ -451,15 +482,15 @@ static void test_mixed_hybrid(void **state)
     assert_file(dev, "devices.deny", "a");
     /* no v1 freezer: cgroup2's cgroup.freeze */
     hull_test_write_at(leaf, "cgroup.events", "populated 1\nfrozen 1\n");
-    assert_int_equal(oci_cgroup_freeze(&cg, true, &err), 0);
+    assert_int_equal(hull_cgroup_freeze(&cg, true, &err), 0);
     assert_file(leaf, "cgroup.freeze", "1");
     /* plain hybrid (cgroup2 offers no controller): nothing is written there */
     hull_test_write_at(leaf, "cgroup.controllers", "\n");
     hull_test_write_at(leaf, "cpu.max", "max 100000\n");
-    assert_int_equal(oci_cgroup_apply(&cg, res, NULL, true, &err), 0);
+    assert_int_equal(apply_json(&cg, res, true, &err), 0);
     assert_file(leaf, "cpu.max", "max 100000");
     yajl_tree_free(res);
-    oci_cgroup_clear(&cg);
+    hull_cgroup_clear(&cg);
     rm_tree(base);
 }
 
@@ -538,8 +569,8 @@ static void test_systemd_names(void **state)
         _cleanup_free_ char *mi = fixture(fixtures[f]);
         struct hull_cgroup_layout l;
         hull_cgroup_layout_parse(mi, NULL, &l);
-        struct oci_cgroup cg;
-        assert_int_equal(oci_cgroup_systemd_resolve(&l, "k-p1.slice:hull:abc", "abc", &cg, &err),
+        struct hull_cgroup cg;
+        assert_int_equal(hull_cgroup_systemd_resolve(&l, "k-p1.slice:hull:abc", "abc", &cg, &err),
                          0);
         assert_string_equal(cg.systemd_unit, "hull-abc.scope");
         assert_string_equal(cg.systemd_slice, "k-p1.slice");
@@ -549,7 +580,7 @@ static void test_systemd_names(void **state)
                 hull_path_join(cg.dirs[i].mount, "k.slice/k-p1.slice/hull-abc.scope");
             assert_string_equal(cg.dirs[i].path, want);
         }
-        oci_cgroup_clear(&cg);
+        hull_cgroup_clear(&cg);
         hull_cgroup_layout_clear(&l);
     }
 }
@@ -576,7 +607,7 @@ static void test_systemd_props(void **state)
                                      "r", &res, &err),
                      0);
     struct hull_systemd_props p = {0};
-    assert_int_equal(oci_cgroup_systemd_props(res, &p, &err), 0);
+    assert_int_equal(systemd_props_json(res, &p, &err), 0);
     assert_int_equal(prop_u64(&p, "MemoryMax"), 104857600);
     assert_int_equal(prop_u64(&p, "MemorySwapMax"), 104857600);
     assert_int_equal(prop_u64(&p, "MemoryLow"), 1048576);
@@ -584,7 +615,7 @@ static void test_systemd_props(void **state)
     assert_int_equal(prop_u64(&p, "CPUQuotaPerSecUSec"), 500000);
     assert_int_equal(prop_u64(&p, "CPUQuotaPeriodUSec"), 100000);
     assert_int_equal(prop_u64(&p, "TasksMax"), 77);
-    assert_int_equal(prop_u64(&p, "IOWeight"), oci_cgroup_blkio_to_io_weight(500));
+    assert_int_equal(prop_u64(&p, "IOWeight"), hull_cgroup_blkio_to_io_weight(500));
     const struct hull_systemd_prop *cpus = hull_systemd_props_find(&p, "AllowedCPUs");
     assert_non_null(cpus);
     assert_int_equal(cpus->type, HULL_SD_BYTES);
@@ -603,7 +634,7 @@ static void test_systemd_props(void **state)
                                      "12345,\"period\":100000},\"pids\":{\"limit\":0}}",
                                      "r", &res, &err),
                      0);
-    assert_int_equal(oci_cgroup_systemd_props(res, &p, &err), 0);
+    assert_int_equal(systemd_props_json(res, &p, &err), 0);
     assert_true(prop_u64(&p, "MemoryMax") == UINT64_MAX);
     assert_true(prop_u64(&p, "MemorySwapMax") == UINT64_MAX);
     assert_true(prop_u64(&p, "TasksMax") == UINT64_MAX);
@@ -612,7 +643,7 @@ static void test_systemd_props(void **state)
     yajl_tree_free(res);
 
     assert_int_equal(hull_json_parse("{\"cpu\":{\"cpus\":\"1-x\"}}", "r", &res, &err), 0);
-    assert_int_equal(oci_cgroup_systemd_props(res, &p, &err), -EINVAL);
+    assert_int_equal(systemd_props_json(res, &p, &err), -EINVAL);
     hull_error_free(&err);
     hull_systemd_props_clear(&p);
     yajl_tree_free(res);

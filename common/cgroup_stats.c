@@ -1,12 +1,5 @@
-/* OOM-kill detection for the monitored process's cgroup.
- *
- * cgroup v1: an eventfd registered on memory.oom_control through cgroup.event_control fires on
- * every OOM in the cgroup (and when the cgroup is removed); cgroup v2: inotify on
- * memory.events.  Either way the truth is the "oom_kill N" counter (kernel >= 4.13), compared
- * with its value when the watch started; the event only tells when to look. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
-#include "common/cgroup.h"
+/* Stats readers ("key value" files, OOM counters) and the OOM watch: see cgroup.h. */
+#include "common/cgroup_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +8,45 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-long long oom_parse_kill_count(const char *text)
+bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
+{
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l;) {
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+            const char *n = l + kl + 1;
+            while (*n == ' ' || *n == '\t')
+                n++;
+            if (*n < '0' || *n > '9')
+                return false;
+            errno = 0;
+            char *end = NULL;
+            unsigned long long x = strtoull(n, &end, 10);
+            if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
+                return false;
+            *v = x;
+            return true;
+        }
+        l = strchr(l, '\n');
+        if (l)
+            l++;
+    }
+    return false;
+}
+
+long long hull_cgroup_oom_kills(const char *dir, bool v2)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
+    _cleanup_free_ char *text = NULL;
+    uint64_t v = 0;
+    if (hull_read_file(p, 8192, &text, NULL, NULL) < 0 || !hull_cgroup_kv_get(text, "oom_kill", &v))
+        return -1;
+    return v > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v;
+}
+
+/* ---- OOM watch ------------------------------------------------------------------------------ */
+long long hull_cgroup_oom_parse(const char *text)
 {
     uint64_t v = 0;
     if (text == NULL || !hull_cgroup_kv_get(text, "oom_kill", &v))
@@ -30,10 +60,10 @@ static long long read_kill_count(const char *path)
     _cleanup_free_ char *text = NULL;
     if (path == NULL || hull_read_file(path, 8192, &text, NULL, &err) < 0)
         return -1;
-    return oom_parse_kill_count(text);
+    return hull_cgroup_oom_parse(text);
 }
 
-char *oom_cgroup_dir(pid_t pid, bool *v2)
+char *hull_cgroup_memory_dir_of(pid_t pid, bool *v2)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
@@ -59,10 +89,10 @@ char *oom_cgroup_dir(pid_t pid, bool *v2)
     return dir;
 }
 
-void oom_watch_init(struct oom_watch *w, pid_t pid)
+void hull_cgroup_oom_watch_init(struct hull_cgroup_oom_watch *w, pid_t pid)
 {
     bool v2 = false;
-    _cleanup_free_ char *dir = oom_cgroup_dir(pid, &v2);
+    _cleanup_free_ char *dir = hull_cgroup_memory_dir_of(pid, &v2);
     if (dir == NULL) {
         memset(w, 0, sizeof(*w));
         w->fd = w->ctl_fd = -1;
@@ -70,10 +100,10 @@ void oom_watch_init(struct oom_watch *w, pid_t pid)
         log_warn("oom: no memory cgroup found for pid %d", (int)pid);
         return;
     }
-    oom_watch_init_dir(w, dir, v2);
+    hull_cgroup_oom_watch_init_dir(w, dir, v2);
 }
 
-void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2)
+void hull_cgroup_oom_watch_init_dir(struct hull_cgroup_oom_watch *w, const char *dir, bool v2)
 {
     memset(w, 0, sizeof(*w));
     w->fd = -1;
@@ -116,14 +146,14 @@ void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2)
 }
 
 /* The cgroup is gone: did its parent count a kill since the watch began? */
-static bool parent_killed(struct oom_watch *w)
+static bool parent_killed(struct hull_cgroup_oom_watch *w)
 {
     if (w->parent_path == NULL || w->parent_base_kills < 0)
         return false;
     return read_kill_count(w->parent_path) > w->parent_base_kills;
 }
 
-void oom_watch_event(struct oom_watch *w)
+void hull_cgroup_oom_watch_event(struct hull_cgroup_oom_watch *w)
 {
     char buf[4096];
     while (read(w->fd, buf, sizeof(buf)) > 0)
@@ -143,7 +173,7 @@ void oom_watch_event(struct oom_watch *w)
         w->fired = true;
 }
 
-bool oom_watch_killed(struct oom_watch *w)
+bool hull_cgroup_oom_watch_killed(struct hull_cgroup_oom_watch *w)
 {
     if (w->fired)
         return true;
@@ -153,7 +183,7 @@ bool oom_watch_killed(struct oom_watch *w)
     return now < 0 ? parent_killed(w) : now > w->base_kills;
 }
 
-void oom_watch_free(struct oom_watch *w)
+void hull_cgroup_oom_watch_free(struct hull_cgroup_oom_watch *w)
 {
     if (w->fd >= 0)
         close(w->fd);
