@@ -184,6 +184,18 @@ void hull_cgroup_resources_add_hugetlb(struct hull_cgroup_resources *r, const ch
 void hull_cgroup_resources_add_unified(struct hull_cgroup_resources *r, const char *key,
                                        const char *value);
 
+/* linux.resources JSON (NULL: none) -> typed (cgroup_json.c); never fails: a member of the
+ * wrong type reads as not given, a device entry without major/minor/value is left out, and
+ * invalid hugetlb / unified entries are kept to be refused when applied. */
+void hull_cgroup_resources_from_json(yajl_val resources, struct hull_cgroup_resources *out);
+/* The members of a linux.resources object for the given ones (the caller opens and closes the
+ * object): the inverse of hull_cgroup_resources_from_json. */
+void hull_cgroup_resources_to_json(struct hull_json_writer *w,
+                                   const struct hull_cgroup_resources *r);
+/* An int64 member of a JSON object: HULL_CG_UNSET when absent or not a number, INT64_MAX for
+ * a number above it ("max"). */
+int64_t hull_cgroup_json_int64(yajl_val obj, const char *key);
+
 /* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
  * 0 stays 0 (unset). */
 uint64_t hull_cgroup_shares_to_weight(uint64_t shares);

@@ -1,6 +1,6 @@
-/* hull-oci's side of the cgroup library (common/cgroup.h): runtime-spec linux.resources JSON
- * parsed once into the library's typed resources, and the device rules (v1 devices
- * hierarchy here, v2 BPF in cgroup_devices.c), which need the spec's devices. */
+/* hull-oci's side of the cgroup library (common/cgroup.h): the device rules (v1 devices
+ * hierarchy here, v2 BPF in cgroup_devices.c), which need the spec's devices.  The spec's
+ * linux.resources is parsed once (oci_spec_load: hull_cgroup_resources_from_json). */
 
 #include "oci/oci.h"
 
@@ -12,96 +12,7 @@
 
 int64_t oci_json_int64(yajl_val obj, const char *key)
 {
-    yajl_val v = hull_json_get(obj, key);
-    if (v == NULL || !YAJL_IS_NUMBER(v))
-        return OCI_UNSET;
-    if (YAJL_IS_INTEGER(v))
-        return YAJL_GET_INTEGER(v);
-    /* uint64 above INT64_MAX: treat as "max" */
-    return INT64_MAX;
-}
-
-/* ---- linux.resources -> struct hull_cgroup_resources ----------------------------------------- */
-static void parse_devs(yajl_val arr, const char *key, struct hull_cgroup_dev_value **v, size_t *n)
-{
-    if (arr == NULL || !YAJL_IS_ARRAY(arr))
-        return;
-    for (size_t i = 0; i < arr->u.array.len; i++) {
-        yajl_val d = arr->u.array.values[i];
-        int64_t maj = oci_json_int64(d, "major"), min = oci_json_int64(d, "minor"),
-                val = oci_json_int64(d, key);
-        /* an entry without its device or value sets nothing (as runc) */
-        if (maj == OCI_UNSET || min == OCI_UNSET || val == OCI_UNSET)
-            continue;
-        hull_cgroup_resources_add_dev(v, n, maj, min, val);
-    }
-}
-
-static char *nonempty_string(yajl_val obj, const char *key)
-{
-    const char *s = hull_json_get_string(obj, key, NULL);
-    return s && *s ? xstrdup(s) : NULL;
-}
-
-void oci_resources_parse(yajl_val res, struct hull_cgroup_resources *out)
-{
-    hull_cgroup_resources_init(out);
-    if (res == NULL || !YAJL_IS_OBJECT(res))
-        return;
-    yajl_val mem = hull_json_get(res, "memory");
-    if (mem) {
-        out->memory.limit = oci_json_int64(mem, "limit");
-        out->memory.swap = oci_json_int64(mem, "swap");
-        out->memory.reservation = oci_json_int64(mem, "reservation");
-        out->memory.kernel = oci_json_int64(mem, "kernel");
-        out->memory.kernel_tcp = oci_json_int64(mem, "kernelTCP");
-        out->memory.swappiness = oci_json_int64(mem, "swappiness");
-        yajl_val oom = hull_json_get(mem, "disableOOMKiller");
-        out->memory.disable_oom_killer = oom && YAJL_IS_TRUE(oom)    ? 1
-                                         : oom && YAJL_IS_FALSE(oom) ? 0
-                                                                     : -1;
-    }
-    yajl_val cpu = hull_json_get(res, "cpu");
-    if (cpu) {
-        out->cpu.shares = oci_json_int64(cpu, "shares");
-        out->cpu.quota = oci_json_int64(cpu, "quota");
-        out->cpu.period = oci_json_int64(cpu, "period");
-        out->cpu.realtime_runtime = oci_json_int64(cpu, "realtimeRuntime");
-        out->cpu.realtime_period = oci_json_int64(cpu, "realtimePeriod");
-        out->cpu.idle = oci_json_int64(cpu, "idle");
-        out->cpu.cpus = nonempty_string(cpu, "cpus");
-        out->cpu.mems = nonempty_string(cpu, "mems");
-    }
-    out->pids_limit = oci_json_int64(hull_json_get(res, "pids"), "limit");
-    yajl_val b = hull_json_get(res, "blockIO");
-    if (b) {
-        out->blkio.weight = oci_json_int64(b, "weight");
-        out->blkio.leaf_weight = oci_json_int64(b, "leafWeight");
-        parse_devs(hull_json_get(b, "weightDevice"), "weight", &out->blkio.weight_device,
-                   &out->blkio.n_weight_device);
-        static const char *const thr[HULL_CG_N_THROTTLE] = {
-            [HULL_CG_THROTTLE_READ_BPS] = "throttleReadBpsDevice",
-            [HULL_CG_THROTTLE_WRITE_BPS] = "throttleWriteBpsDevice",
-            [HULL_CG_THROTTLE_READ_IOPS] = "throttleReadIOPSDevice",
-            [HULL_CG_THROTTLE_WRITE_IOPS] = "throttleWriteIOPSDevice",
-        };
-        for (size_t i = 0; i < HULL_CG_N_THROTTLE; i++)
-            parse_devs(hull_json_get(b, thr[i]), "rate", &out->blkio.throttle[i],
-                       &out->blkio.n_throttle[i]);
-    }
-    yajl_val huge = hull_json_get(res, "hugepageLimits");
-    for (size_t i = 0; huge && YAJL_IS_ARRAY(huge) && i < huge->u.array.len; i++) {
-        yajl_val h = huge->u.array.values[i];
-        hull_cgroup_resources_add_hugetlb(out, hull_json_get_string(h, "pageSize", NULL),
-                                          oci_json_int64(h, "limit"));
-    }
-    yajl_val unified = hull_json_get(res, "unified");
-    for (size_t i = 0; unified && YAJL_IS_OBJECT(unified) && i < unified->u.object.len; i++) {
-        yajl_val v = unified->u.object.values[i];
-        hull_cgroup_resources_add_unified(out, unified->u.object.keys[i],
-                                          YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL);
-    }
-    out->net_cls_classid = oci_json_int64(hull_json_get(res, "network"), "classID");
+    return hull_cgroup_json_int64(obj, key);
 }
 
 /* ---- device rules -----------------------------------------------------------------------------

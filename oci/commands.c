@@ -860,7 +860,7 @@ static int cmd_update(const struct oci_global *g, int argc, char **argv, hull_er
     if (!YAJL_IS_OBJECT(tree))
         return hull_error_setx(err, EINVAL, "resources: not a JSON object");
     _cleanup_cgroup_resources_ struct hull_cgroup_resources typed;
-    oci_resources_parse(tree, &typed);
+    hull_cgroup_resources_from_json(tree, &typed);
     struct oci_state st;
     if ((r = oci_state_load(g->root, id, &st, err)) < 0)
         return r;

@@ -182,7 +182,7 @@ struct oci_spec {
     unsigned long rootfs_propagation; /* 0 = default (rslave) */
     char *mount_label;
     yajl_val resources;                        /* linux.resources or NULL */
-    struct hull_cgroup_resources cg_resources; /* resources, typed (oci_resources_parse) */
+    struct hull_cgroup_resources cg_resources; /* resources, typed (parsed once) */
     yajl_val seccomp;                          /* linux.seccomp or NULL */
     yajl_val annotations;
     int64_t time_offsets[2][2]; /* [monotonic, boottime][secs, nanosecs] */
@@ -250,11 +250,8 @@ int oci_ensure_sealed_self(int argc, char **argv, hull_error_t *err);
 bool oci_self_is_sealed(void);
 
 /* ---- cgroups: the cgroup library (common/cgroup.h, common/cgroup_systemd.h) ----------------
- * cgroup.c: linux.resources parsed once into the library's typed resources, and the device
- * rules, which the library leaves to hull-oci (they need the spec's devices). */
-/* runtime-spec linux.resources (NULL: none) -> typed resources; never fails (a member of the
- * wrong type reads as not given; invalid hugetlb / unified entries are refused when applied). */
-void oci_resources_parse(yajl_val resources, struct hull_cgroup_resources *out);
+ * cgroup.c: the device rules, which the library leaves to hull-oci (they need the spec's
+ * devices). */
 /* hull_cgroup_apply(res), then the device rules of resources (the JSON's "devices"; with spec,
  * the standard devices and spec's linux.devices too): the v1 devices hierarchy, or on cgroup2
  * a BPF program. */

@@ -540,7 +540,7 @@ static int parse_linux(struct oci_spec *s, yajl_val linux_, hull_error_t *err)
     s->resources = r && YAJL_IS_OBJECT(r) ? r : NULL;
     /* parsed once: every cgroup writer and the systemd driver read the typed form */
     hull_cgroup_resources_clear(&s->cg_resources);
-    oci_resources_parse(s->resources, &s->cg_resources);
+    hull_cgroup_resources_from_json(s->resources, &s->cg_resources);
     yajl_val sc = hull_json_get(linux_, "seccomp");
     s->seccomp = sc && YAJL_IS_OBJECT(sc) ? sc : NULL;
     yajl_val to = hull_json_get(linux_, "timeOffsets");

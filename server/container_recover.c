@@ -138,8 +138,8 @@ static void cgroup_kill_tree(const char *dir, bool kill_procs)
 
 static bool cgroup_path_ok(const char *rel)
 {
-    return rel && rel[0] == '/' && rel[1] != '\0' && strstr(rel, "/..") == NULL &&
-           strstr(rel, "//") == NULL;
+    return rel && rel[0] == '/' && rel[1] != '\0' && strstr(rel, "//") == NULL &&
+           hull_cgroup_path_safe(rel);
 }
 
 /* systemd driver: stops the unit a cgroupsPath ("slice:prefix:name") or a pod slice names

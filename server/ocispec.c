@@ -357,7 +357,7 @@ static int plan_namespaces(const struct ocispec_input *in,
         ns->uts_path = sb->utsns_path;
     else if (ns->host_net)
         ns->host_uts = true;
-    ns->new_cgroupns = ocispec_host_is_cgroup2();
+    ns->new_cgroupns = hull_cgroup_host_is_v2();
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #ifndef HULL_SERVER_OCISPEC_H
 #define HULL_SERVER_OCISPEC_H
 
+#include "common/cgroup.h"
 #include "common/common.h"
 #include "image/image.h"
 #include "runtime/v1/api.pb-c.h"
@@ -97,6 +98,11 @@ int ocispec_release_mounts(const char *container_dir, hull_error_t *err);
 /* The runtime-spec LinuxResources JSON for `RUNTIME update --resources FILE ID`. */
 int oci_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,
                            hull_error_t *err);
+/* CRI resources as the cgroup library's typed resources (NULL: none): what the spec's
+ * linux.resources and the update JSON are written from.  Swap only where the host accounts
+ * it, hugepage limits only where there is a hugetlb controller. */
+void ocispec_cgroup_resources(const Runtime__V1__LinuxContainerResources *r,
+                              struct hull_cgroup_resources *out);
 
 /* The process.json for `RUNTIME exec --process` (Exec, ExecSync): the container's process from
  * its generated config.json (user, groups, env, cwd, capabilities, rlimits, noNewPrivileges,

@@ -133,7 +133,6 @@ void ocispec_jw_device_rules(struct hull_json_writer *w, bool privileged, const 
 int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_error_t *err);
 void ocispec_jw_resources_body(struct hull_json_writer *w,
                                const Runtime__V1__LinuxContainerResources *r);
-bool ocispec_host_is_cgroup2(void);
 
 /* ---- seccomp (ocispec_seccomp.c) --------------------------------------------------------- */
 enum seccomp_kind { SECCOMP_NONE, SECCOMP_DEFAULT, SECCOMP_LOCALHOST };

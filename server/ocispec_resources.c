@@ -50,7 +50,7 @@ int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_
                                    S(r->hugepage_limits[i]->page_size));
     for (size_t i = 0; i < r->n_unified; i++) {
         const char *k = S(r->unified[i]->key), *v = S(r->unified[i]->value);
-        if (empty(k) || strchr(k, '/') || k[0] == '.' || ocispec_has_control_chars(k))
+        if (empty(k) || !hull_cgroup_unified_key_ok(k) || ocispec_has_control_chars(k))
             return hull_error_setx(err, EINVAL, "unified: invalid cgroup file name \"%s\"", k);
         if (strchr(v, '\n') || strchr(v, '\r'))
             return hull_error_setx(err, EINVAL, "unified %s: value contains a newline", k);
@@ -58,91 +58,49 @@ int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_
     return 0;
 }
 
-bool ocispec_host_is_cgroup2(void)
+void ocispec_cgroup_resources(const Runtime__V1__LinuxContainerResources *r,
+                              struct hull_cgroup_resources *out)
 {
-    return hull_is_cgroup2_mount("/sys/fs/cgroup");
-}
-
-/* Whether the runtime can set hugetlb limits: runc fails the whole container ("cannot set
- * hugetlb limit") when the controller is not mounted, and kubelet sends limits (0) for every
- * page size the node has, so they are left out when there is no hugetlb controller. */
-static bool host_has_hugetlb(void)
-{
-    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
-    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0)
-        return false;
-    return hull_cgroup_layout_has_controller(&l, "hugetlb");
-}
-
-/* Swap accounting (containerd sets swap only when the controller has it; runc cannot set
- * memsw without it). */
-static bool host_has_swap_accounting(void)
-{
-    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
-    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0)
-        return false;
-    if (l.mode == HULL_CGROUP_V2)
-        return true;
-    const struct hull_cgroup_hier *h = hull_cgroup_layout_find(&l, "memory");
-    _cleanup_free_ char *f =
-        h ? hull_path_join(h->mountpoint, "memory.memsw.limit_in_bytes") : NULL;
-    return f && access(f, F_OK) == 0;
+    hull_cgroup_resources_init(out);
+    if (r == NULL)
+        return;
+    if (r->memory_limit_in_bytes > 0)
+        out->memory.limit = r->memory_limit_in_bytes;
+    /* swap only where the host accounts it (containerd does the same; runc cannot set memsw
+     * without it) */
+    if (r->memory_swap_limit_in_bytes != 0 && hull_cgroup_host_has_swap_accounting())
+        out->memory.swap = r->memory_swap_limit_in_bytes;
+    if (r->cpu_shares)
+        out->cpu.shares = r->cpu_shares;
+    if (r->cpu_quota)
+        out->cpu.quota = r->cpu_quota;
+    if (r->cpu_period)
+        out->cpu.period = r->cpu_period;
+    if (!empty(r->cpuset_cpus))
+        out->cpu.cpus = xstrdup(r->cpuset_cpus);
+    if (!empty(r->cpuset_mems))
+        out->cpu.mems = xstrdup(r->cpuset_mems);
+    /* runc fails the whole container ("cannot set hugetlb limit") when the controller is not
+     * mounted, and kubelet sends limits (0) for every page size the node has, so they are left
+     * out when there is no hugetlb controller */
+    if (r->n_hugepage_limits && !hull_cgroup_host_has_controller("hugetlb"))
+        log_debug("no hugetlb cgroup controller: hugepage limits left out");
+    else
+        for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+            uint64_t l = r->hugepage_limits[i]->limit;
+            hull_cgroup_resources_add_hugetlb(out, r->hugepage_limits[i]->page_size,
+                                              l > INT64_MAX ? INT64_MAX : (int64_t)l);
+        }
+    for (size_t i = 0; i < r->n_unified; i++)
+        hull_cgroup_resources_add_unified(out, S(r->unified[i]->key), S(r->unified[i]->value));
 }
 
 void ocispec_jw_resources_body(struct hull_json_writer *w,
                                const Runtime__V1__LinuxContainerResources *r)
 {
-    if (r == NULL)
-        return;
-    bool swap = r->memory_swap_limit_in_bytes != 0 && host_has_swap_accounting();
-    if (r->memory_limit_in_bytes > 0 || swap) {
-        hull_jw_key(w, "memory");
-        hull_jw_begin_object(w);
-        if (r->memory_limit_in_bytes > 0)
-            hull_jw_kv_int(w, "limit", r->memory_limit_in_bytes);
-        if (swap)
-            hull_jw_kv_int(w, "swap", r->memory_swap_limit_in_bytes);
-        hull_jw_end_object(w);
-    }
-    if (r->cpu_shares || r->cpu_quota || r->cpu_period || !empty(r->cpuset_cpus) ||
-        !empty(r->cpuset_mems)) {
-        hull_jw_key(w, "cpu");
-        hull_jw_begin_object(w);
-        if (r->cpu_shares)
-            hull_jw_kv_int(w, "shares", r->cpu_shares);
-        if (r->cpu_quota)
-            hull_jw_kv_int(w, "quota", r->cpu_quota);
-        if (r->cpu_period)
-            hull_jw_kv_int(w, "period", r->cpu_period);
-        if (!empty(r->cpuset_cpus))
-            hull_jw_kv_string(w, "cpus", r->cpuset_cpus);
-        if (!empty(r->cpuset_mems))
-            hull_jw_kv_string(w, "mems", r->cpuset_mems);
-        hull_jw_end_object(w);
-    }
-    if (r->n_hugepage_limits && !host_has_hugetlb())
-        log_debug("no hugetlb cgroup controller: hugepage limits left out");
-    else if (r->n_hugepage_limits) {
-        hull_jw_key(w, "hugepageLimits");
-        hull_jw_begin_array(w);
-        for (size_t i = 0; i < r->n_hugepage_limits; i++) {
-            hull_jw_begin_object(w);
-            hull_jw_kv_string(w, "pageSize", r->hugepage_limits[i]->page_size);
-            char num[32];
-            snprintf(num, sizeof(num), "%" PRIu64, r->hugepage_limits[i]->limit);
-            hull_jw_key(w, "limit");
-            yajl_gen_number(w->gen, num, strlen(num));
-            hull_jw_end_object(w);
-        }
-        hull_jw_end_array(w);
-    }
-    if (r->n_unified) {
-        hull_jw_key(w, "unified");
-        hull_jw_begin_object(w);
-        for (size_t i = 0; i < r->n_unified; i++)
-            hull_jw_kv_string(w, S(r->unified[i]->key), S(r->unified[i]->value));
-        hull_jw_end_object(w);
-    }
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources res;
+    ocispec_cgroup_resources(r, &res);
+    hull_cgroup_resources_to_json(w, &res);
 }
 
 int oci_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,

@@ -57,17 +57,9 @@ char *sandbox_resolv_conf_text(const Runtime__V1__DNSConfig *dns)
 
 bool sandbox_cgroup_path_ok(const char *parent)
 {
-    if (parent == NULL || parent[0] != '/' || strlen(parent) > 1024)
-        return false;
-    for (const char *c = parent; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == '\\')
-            return false;
-    _cleanup_free_ char *dup = xstrdup(parent);
-    char *save = NULL;
-    for (char *tok = strtok_r(dup, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
-        if (strcmp(tok, "..") == 0 || strcmp(tok, ".") == 0)
-            return false;
-    return strcmp(parent, "/") != 0;
+    /* absolute, below the root (never the root itself), and safe to join to it */
+    return parent != NULL && parent[0] == '/' && strlen(parent) <= 1024 &&
+           strcmp(parent, "/") != 0 && hull_cgroup_path_safe(parent);
 }
 
 /* The cgroup layout at cgroot (common/cgroup.c); version 0 takes its mode, 1 or 2 forces one
@@ -284,35 +276,46 @@ int sandbox_cgroup_add_pid(const char *cgroot, int version, const char *parent, 
     return r;
 }
 
+/* The pod-level limits kubelet sets on a pod cgroup: memory limit, CPU shares, quota and
+ * period (a quota only when positive for systemd, which has no "unset" quota). */
+static void pod_resources(const Runtime__V1__LinuxContainerResources *res, bool sd,
+                          struct hull_cgroup_resources *out)
+{
+    hull_cgroup_resources_init(out);
+    if (res == NULL)
+        return;
+    if (res->memory_limit_in_bytes > 0)
+        out->memory.limit = res->memory_limit_in_bytes;
+    if (res->cpu_shares > 0)
+        out->cpu.shares = res->cpu_shares;
+    if (res->cpu_period > 0)
+        out->cpu.period = res->cpu_period;
+    if (sd ? res->cpu_quota > 0 : res->cpu_quota != 0)
+        out->cpu.quota = res->cpu_quota;
+}
+
 int sandbox_cgroup_apply_resources(const char *parent,
                                    const Runtime__V1__LinuxContainerResources *res,
                                    hull_error_t *err)
 {
-    if (res == NULL)
+    if (res == NULL || !sandbox_cgroup_path_ok(parent))
         return 0;
-    struct {
-        const char *ctrl, *file;
-        long long v;
-        bool set;
-    } knobs[] = {
-        {"memory", "memory.limit_in_bytes", res->memory_limit_in_bytes,
-         res->memory_limit_in_bytes > 0},
-        {"cpu", "cpu.shares", res->cpu_shares, res->cpu_shares > 0},
-        {"cpu", "cpu.cfs_period_us", res->cpu_period, res->cpu_period > 0},
-        {"cpu", "cpu.cfs_quota_us", res->cpu_quota, res->cpu_quota != 0},
-    };
-    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
-        if (!knobs[i].set)
-            continue;
-        _cleanup_free_ char *path =
-            xasprintf("/sys/fs/cgroup/%s%s/%s", knobs[i].ctrl, parent, knobs[i].file);
-        if (access(path, F_OK) < 0)
-            continue; /* v2 or controller absent: nothing to apply here */
-        char v[32];
-        snprintf(v, sizeof(v), "%lld", knobs[i].v);
-        int r = hull_write_string(path, v, err);
-        if (r < 0)
-            return r;
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources r;
+    pod_resources(res, false, &r);
+    /* v1: the memory and cpu hierarchies' pod directories (the cgroup library's writers); on
+     * v2 the pod cgroup's limits come from its containers */
+    _cleanup_cgroup_layout_ struct hull_cgroup_layout l;
+    if (hull_cgroup_layout_open(NULL, &l, NULL) < 0 || l.mode == HULL_CGROUP_V2)
+        return 0;
+    static const char *const ctrls[] = {"memory", "cpu"};
+    for (size_t i = 0; i < 2; i++) {
+        const struct hull_cgroup_hier *h = hull_cgroup_layout_find(&l, ctrls[i]);
+        _cleanup_free_ char *dir = h ? xasprintf("%s%s", h->mountpoint, parent) : NULL;
+        if (dir == NULL || access(dir, F_OK) < 0)
+            continue; /* controller absent: nothing to apply here */
+        int ret = hull_cgroup_v1_apply(ctrls[i], dir, &r, 0, err);
+        if (ret < 0)
+            return ret;
     }
     return 0;
 }
@@ -329,20 +332,12 @@ int sandbox_slice_create(const char *slice, const Runtime__V1__LinuxContainerRes
     if (r != 0)
         return r < 0 ? r : 0;
     _cleanup_systemd_props_ struct hull_systemd_props props = {0};
-    if (res && res->memory_limit_in_bytes > 0)
-        hull_systemd_props_u64(&props, "MemoryMax", (uint64_t)res->memory_limit_in_bytes);
-    if (res && res->cpu_shares > 0)
-        hull_systemd_props_u64(&props, "CPUWeight",
-                               hull_cgroup_shares_to_weight((uint64_t)res->cpu_shares));
-    if (res && res->cpu_period > 0)
-        hull_systemd_props_u64(&props, "CPUQuotaPeriodUSec", (uint64_t)res->cpu_period);
-    if (res && res->cpu_quota > 0) {
-        uint64_t period = res->cpu_period > 0 ? (uint64_t)res->cpu_period : 100000;
-        uint64_t per_sec = (uint64_t)res->cpu_quota * 1000000ull / period;
-        if (per_sec % 10000)
-            per_sec = (per_sec / 10000 + 1) * 10000;
-        hull_systemd_props_u64(&props, "CPUQuotaPerSecUSec", per_sec);
-    }
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources pr;
+    pod_resources(res, true, &pr);
+    if ((r = hull_cgroup_systemd_props(&pr, hull_cgroup_host_is_v2() ? HULL_CGROUP_V2
+                                                                     : HULL_CGROUP_HYBRID,
+                                       &props, err)) < 0)
+        return r;
     _cleanup_free_ char *desc = xasprintf("hull pod slice %s", slice);
     r = hull_systemd_start_unit(slice, NULL, desc, NULL, 0, &props, err);
     if (r == -EEXIST) {

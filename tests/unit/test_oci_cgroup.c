@@ -65,7 +65,7 @@ static yajl_val parse(const char *text)
 static int v2_apply_json(const char *dir, yajl_val res, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    oci_resources_parse(res, &t);
+    hull_cgroup_resources_from_json(res, &t);
     return hull_cgroup_v2_apply(dir, &t, err);
 }
 
@@ -73,21 +73,21 @@ static int v1_apply_json(const char *ctrl, const char *dir, yajl_val res, bool u
                          hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    oci_resources_parse(res, &t);
+    hull_cgroup_resources_from_json(res, &t);
     return hull_cgroup_v1_apply(ctrl, dir, &t, update ? HULL_CGROUP_UPDATE : 0, err);
 }
 
 static int apply_json(struct hull_cgroup *cg, yajl_val res, bool update, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    oci_resources_parse(res, &t);
+    hull_cgroup_resources_from_json(res, &t);
     return oci_cgroup_apply(cg, &t, res, NULL, update, err);
 }
 
 static int systemd_props_json(yajl_val res, struct hull_systemd_props *p, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    oci_resources_parse(res, &t);
+    hull_cgroup_resources_from_json(res, &t);
     return hull_cgroup_systemd_props(&t, HULL_CGROUP_V2, p, err);
 }
 
