@@ -417,11 +417,12 @@ int hull_cgroup_create(struct hull_cgroup *cg, hull_error_t *err)
         int r = hull_mkdir_p(d->path, 0755, err);
         if (r < 0)
             return hull_error_wrap(err, "create cgroup");
-        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one; with
-         * systemd, Delegate=yes made systemd enable them on the scope's slices */
-        if (cg->systemd_unit == NULL &&
-            (cg->mode == HULL_CGROUP_V2 ||
-             (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0))) {
+        /* hybrid: controllers that are on no v1 hierarchy may be on the cgroup2 one.  With
+         * systemd, Delegate=yes made systemd enable the controllers it manages on the scope's
+         * slices; the others (hugetlb, misc, rdma: systemd has no property for them and
+         * leaves them alone) are enabled here, as crun does */
+        if (cg->mode == HULL_CGROUP_V2 ||
+            (cg->mode == HULL_CGROUP_HYBRID && strcmp(d->controller, "unified") == 0)) {
             const char *base = d->mount ? d->mount : "/sys/fs/cgroup";
             _cleanup_error_ hull_error_t e = NULL;
             if (hull_cgroup_v2_enable_controllers(base, d->path, &e) < 0)

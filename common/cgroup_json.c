@@ -98,8 +98,8 @@ void hull_cgroup_resources_from_json(yajl_val res, struct hull_cgroup_resources 
     out->net_cls_classid = hull_cgroup_json_int64(hull_json_get(res, "network"), "classID");
 }
 
-
-/* ---- typed -> linux.resources ------------------------------------------------------------------- */
+/* ---- typed -> linux.resources -------------------------------------------------------------------
+ */
 static void kv_i64(struct hull_json_writer *w, const char *key, int64_t v)
 {
     if (v != HULL_CG_UNSET)

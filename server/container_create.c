@@ -449,6 +449,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         hull_error_wrap(err, "create container \"%s\"", config->metadata->name);
         goto fail;
     }
+    ctr_monitor_scope(c->cgroups_path, c->id, c->monitor_pid);
     /* the init waits for StartContainer: alive, so this is its start time */
     c->pid_start = sandbox_proc_start_time(c->pid);
     hull_crash_point("create:after-monitor");

@@ -146,6 +146,11 @@ void margs_free(struct monitor_args *a);
 /* The options every monitor gets: binary, id, bundle, runtime, sockets, exit dir, sync fd 3. */
 void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct container *c,
                    const char *bundle, const char *socket_dir, const char *exit_dir);
+/* systemd driver (cgroups_path in systemd form): moves the container's monitor into its own
+ * transient scope hull-conmon-<id>.scope in system.slice (as CRI-O's conmon_cgroup), so it is
+ * accounted apart from hulld and outlives a hulld restart in a unit of its own; a failure is
+ * logged, the monitor keeps running where it is. */
+void ctr_monitor_scope(const char *cgroups_path, const char *id, pid_t monitor_pid);
 /* Starts hull-conmon with a's argv and reads its first sync message: the container pid or the
  * runtime's error.  sync_fd_out (optional) keeps the read end open for a second message. */
 int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, int *sync_fd_out,

@@ -149,6 +149,17 @@ int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, in
     return 0;
 }
 
+void ctr_monitor_scope(const char *cgroups_path, const char *id, pid_t monitor_pid)
+{
+    if (monitor_pid <= 0 || !hull_systemd_path_form(cgroups_path))
+        return;
+    _cleanup_free_ char *unit = xasprintf("hull-conmon-%s.scope", id);
+    _cleanup_free_ char *desc = xasprintf("hull-conmon of container %s", id);
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_systemd_start_unit(unit, "system.slice", desc, &monitor_pid, 1, NULL, &e) < 0)
+        log_warn("monitor of %s: scope %s: %s", id, unit, hull_error_msg(&e));
+}
+
 /* ---- the sealed hull-oci -------------------------------------------------------------------- */
 #define OCI_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 

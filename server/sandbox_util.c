@@ -334,9 +334,8 @@ int sandbox_slice_create(const char *slice, const Runtime__V1__LinuxContainerRes
     _cleanup_systemd_props_ struct hull_systemd_props props = {0};
     _cleanup_cgroup_resources_ struct hull_cgroup_resources pr;
     pod_resources(res, true, &pr);
-    if ((r = hull_cgroup_systemd_props(&pr, hull_cgroup_host_is_v2() ? HULL_CGROUP_V2
-                                                                     : HULL_CGROUP_HYBRID,
-                                       &props, err)) < 0)
+    if ((r = hull_cgroup_systemd_props(
+             &pr, hull_cgroup_host_is_v2() ? HULL_CGROUP_V2 : HULL_CGROUP_HYBRID, &props, err)) < 0)
         return r;
     _cleanup_free_ char *desc = xasprintf("hull pod slice %s", slice);
     r = hull_systemd_start_unit(slice, NULL, desc, NULL, 0, &props, err);

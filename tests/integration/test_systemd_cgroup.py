@@ -307,3 +307,67 @@ def test_oom_of_a_child_keeps_the_container(sd):
     assert cri.container_status(d, cid).state == pb.CONTAINER_RUNNING
     cri.stop_pod(d, pod_id)
     cri.remove_pod(d, pod_id)
+
+
+def conmon_pid(cid):
+    """The pid of the hull-conmon that monitors container cid."""
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"hull-conmon") and b"--cid" in argv and \
+                argv[argv.index(b"--cid") + 1] == cid.encode():
+            return int(p)
+    return None
+
+
+@need_systemd
+@pytest.mark.parametrize("handler", ["", "runc"])
+def test_conmon_in_its_own_scope(sd, handler):
+    """With the systemd driver each container's monitor runs in hull-conmon-<id>.scope in
+    system.slice (not in hulld's cgroup), and the scope goes when the monitor exits."""
+    if handler == "runc" and not os.path.exists(RUNC):
+        pytest.fail(f"{RUNC} is missing (contrib/install-deps.sh installs runc)")
+    d = sd
+    pod_id, pcfg = pod(d, "mon" + handler, handler=handler)
+    cid = container(d, pod_id, pcfg, "c")
+    unit = f"hull-conmon-{cid}.scope"
+    assert active(unit)
+    assert show(unit, "Slice")["Slice"] == "system.slice"
+    pid = conmon_pid(cid)
+    assert pid, "no hull-conmon for " + cid
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert f.read().strip() == f"0::/system.slice/{unit}"
+    cri.stop_container(d, cid)
+    cri.remove_container(d, cid)
+    cri.wait_for(lambda: not active(unit), timeout=20, what="the monitor's scope to go")
+    cri.stop_pod(d, pod_id)
+    cri.remove_pod(d, pod_id)
+
+
+@need_systemd
+def test_unified_and_hugetlb_in_scope(sd):
+    """linux.resources.unified keys that have a unit property are set as properties too
+    (MemoryHigh, TasksMax); hugetlb has none and is written to the scope's files."""
+    d = sd
+    pod_id, pcfg = pod(d, "uni")
+    res = pb.LinuxContainerResources(
+        memory_limit_in_bytes=128 << 20,
+        unified={"memory.high": str(96 << 20), "pids.max": "77"},
+        hugepage_limits=[pb.HugepageLimit(page_size="2MB", limit=4 << 20)])
+    cid = container(d, pod_id, pcfg, "c", res)
+    unit = f"hull-{cid}.scope"
+    p = show(unit, "MemoryHigh", "TasksMax", "MemoryMax")
+    assert p["MemoryHigh"] == str(96 << 20), p
+    assert p["TasksMax"] == "77", p
+    assert p["MemoryMax"] == str(128 << 20), p
+    path = CG + expand_slice(f"{d.stem}-pod{pod_id}.slice") + "/" + unit
+    assert read(path, "memory.high") == str(96 << 20)
+    assert read(path, "pids.max") == "77"
+    assert read(path, "hugetlb.2MB.max") == str(4 << 20)
+    cri.stop_pod(d, pod_id)
+    cri.remove_pod(d, pod_id)

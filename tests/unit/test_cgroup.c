@@ -97,13 +97,12 @@ static void test_cpu_max(void **state)
 static void test_path_safe(void **state)
 {
     (void)state;
-    static const char *const ok[] = {"",        "/",         "/a/b",      "a/b",
+    static const char *const ok[] = {"",        "/",         "/a/b",       "a/b",
                                      "/a/..b",  "/a/b..",    "/a/.hidden", "/kubepods/pod1/ctr",
                                      "//a//b/", "c-1.scope", NULL};
-    static const char *const bad[] = {"..",        "../x",         "/a/../b",    "/a/..",
-                                      "/a/./b",    ".",            "a/.",        "/a/b\n",
-                                      "/a\\b",     "/a/\x01",      "/..//etc",   "/a/b/../../..",
-                                      "x/../../y", "/a/\x7f",      NULL};
+    static const char *const bad[] = {
+        "..",    "../x",    "/a/../b",  "/a/..",         "/a/./b",    ".",       "a/.", "/a/b\n",
+        "/a\\b", "/a/\x01", "/..//etc", "/a/b/../../..", "x/../../y", "/a/\x7f", NULL};
     for (size_t i = 0; ok[i]; i++) {
         if (!hull_cgroup_path_safe(ok[i]))
             fprintf(stderr, "refused `%s`\n", ok[i]);
@@ -166,9 +165,15 @@ static void test_unified_checks(void **state)
     assert_true(hull_cgroup_unified_key_ok("memory.high"));
     assert_true(hull_cgroup_unified_key_ok("cpu.weight.nice"));
     assert_true(hull_cgroup_unified_key_ok("cgroup.freeze"));
-    static const char *const bad[] = {"",         "memory",         "../memory.high",
-                                      "a/b.c",    ".memory.high",   "cgroup.procs",
-                                      "cgroup.kill", "cgroup.threads", "cgroup.subtree_control",
+    static const char *const bad[] = {"",
+                                      "memory",
+                                      "../memory.high",
+                                      "a/b.c",
+                                      ".memory.high",
+                                      "cgroup.procs",
+                                      "cgroup.kill",
+                                      "cgroup.threads",
+                                      "cgroup.subtree_control",
                                       NULL};
     for (size_t i = 0; bad[i]; i++)
         assert_false(hull_cgroup_unified_key_ok(bad[i]));
@@ -206,9 +211,9 @@ static void test_v2_typed(void **state)
 {
     (void)state;
     static const char *const files[] = {
-        "memory.max", "memory.swap.max", "memory.low",  "cpu.weight",      "cpu.max",
-        "pids.max",   "io.weight",       "io.max",      "hugetlb.1GB.max", "cpuset.cpus",
-        "cpuset.mems", "memory.high",    NULL};
+        "memory.max",  "memory.swap.max", "memory.low", "cpu.weight",      "cpu.max",
+        "pids.max",    "io.weight",       "io.max",     "hugetlb.1GB.max", "cpuset.cpus",
+        "cpuset.mems", "memory.high",     NULL};
     _cleanup_free_ char *dir = tree(files);
     hull_test_write_at(dir, "cpu.max", "max 100000\n");
     _cleanup_cgroup_resources_ struct hull_cgroup_resources r;

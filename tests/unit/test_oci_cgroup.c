@@ -60,7 +60,7 @@ static yajl_val parse(const char *text)
     return v;
 }
 
-/* The JSON -> typed -> library path hull-oci takes (oci_resources_parse once, then the
+/* The JSON -> typed -> library path hull-oci takes (hull_cgroup_resources_from_json once, then the
  * library's writers), for tests written against linux.resources JSON. */
 static int v2_apply_json(const char *dir, yajl_val res, hull_error_t *err)
 {
