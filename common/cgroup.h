@@ -6,8 +6,10 @@
  *               process's cgroup in each                                (cgroup_layout.c)
  *   resources   linux.resources as a typed struct, parsed once (hull-oci: from the spec JSON;
  *               hulld: from CRI LinuxContainerResources), written by
+ *               (cgroup_resources.c: constructors, conversions, path safety; cgroup_json.c)
  *   manager     a container's cgroup: resolve/create/enter/apply/freeze/kill/destroy
- *               (cgroup.c), with the v1 writers (cgroup_v1.c) and v2 writers (cgroup_v2.c)
+ *               (cgroup_manager.c), with the v1 writers (cgroup_v1.c) and v2 writers
+ *               (cgroup_v2.c)
  *   stats       "key value" files, OOM counters and the OOM watch      (cgroup_stats.c)
  *   systemd     transient scopes/slices and unit properties            (cgroup_systemd.h) */
 #ifndef HULL_COMMON_CGROUP_H
@@ -216,7 +218,8 @@ bool hull_cgroup_unified_key_ok(const char *key);
 /* Checks every unified entry (key as above, value a string of one line); EINVAL naming it. */
 int hull_cgroup_unified_check(const struct hull_cgroup_resources *r, hull_error_t *err);
 
-/* ---- a container's cgroup (cgroup.c) ------------------------------------------------------ */
+/* ---- a container's cgroup (cgroup_manager.c)
+ * ------------------------------------------------------ */
 struct hull_cgroup_dir {
     char *controller;  /* the hierarchy's first controller ("cpu" for cpu,cpuacct), or
                           "unified" for cgroup2 */

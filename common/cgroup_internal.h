@@ -15,7 +15,6 @@ int cg_write_max(const char *dir, const char *file, int64_t v, hull_error_t *err
 /* dir/file's text without its trailing newline and blanks; NULL when it cannot be read. */
 char *cg_read(const char *dir, const char *file);
 bool cg_exists(const char *dir, const char *file);
-void cg_sleep_ms(long ms);
 
 /* cpuset.cpus / cpuset.mems (v1 and v2 files are named alike). */
 int cg_cpuset_write(const char *dir, const struct hull_cgroup_resources *res, hull_error_t *err);
