@@ -69,7 +69,7 @@ IMAGE_SRC := $(wildcard image/*.c)
 CNI_SRC := $(wildcard cni/*.c)
 STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
-SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_LIB_SRC := $(filter-out server/daemon/main.c,$(wildcard server/*.c server/*/*.c))
 CONMON_SRC := $(wildcard conmon/*.c)
 PAUSE_SRC := $(wildcard pause/*.c)
 
@@ -94,7 +94,7 @@ HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhull
 LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
-$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(HULLD_LIBS)
+$(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
 	@echo "  LD      $@"
 	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(HULLD_LIBS) $(PKG_LIBS)
 

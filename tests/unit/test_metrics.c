@@ -5,7 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "server/metrics.h"
+#include "server/daemon/daemon.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <stdio.h>

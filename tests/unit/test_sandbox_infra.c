@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "server/ocispec.h"
-#include "server/sandbox_int.h"
+#include "server/pod/sandbox_int.h"
 
 #include <errno.h>
 #include <seccomp.h>

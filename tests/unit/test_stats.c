@@ -9,7 +9,7 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/stats.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #include "tests/unit/hull_test.h"
 
 #include "server/server.h"
-#include "server/stats_service.h"
+#include "server/stats/stats.h"
 
 #include <stdio.h>
 #include <string.h>

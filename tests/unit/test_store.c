@@ -7,7 +7,7 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/store.h"
+#include "server/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>

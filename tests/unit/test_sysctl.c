@@ -8,8 +8,7 @@
 #include "tests/unit/hull_test.h"
 
 #include "common/common.h"
-#include "server/sandbox.h"
-#include "server/sysctl.h"
+#include "server/pod/pod.h"
 
 #include <errno.h>
 #include <string.h>
