@@ -110,6 +110,13 @@ bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *con
 int rpc_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                       hull_error_t *err);
 
+/* The Stream twin of a List RPC: sends the items the List builder made (an array of n message
+ * pointers) as the one repeated message field of desc's messages, at most chunk per message.
+ * An empty list sends nothing, or with send_empty one empty message.  ECANCELED once the call
+ * is cancelled. */
+int rpc_stream_items(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, void *items,
+                     size_t n, size_t chunk, bool send_empty, hull_error_t *err);
+
 /* A CRI UInt64Value / FilesystemUsage in call memory (mountpoint NULL: left empty). */
 Runtime__V1__UInt64Value *rpc_u64(struct rpc_call *call, uint64_t v);
 Runtime__V1__FilesystemUsage *rpc_fs_usage(struct rpc_call *call, int64_t timestamp,

@@ -361,16 +361,8 @@ int rpc_stream_containers(struct rpc_call *call, const ProtobufCMessage *req,
     int r = list_filtered(call, in->filter, &items, &n, err);
     if (r < 0)
         return r;
-    /* lists of at least one item; an empty result sends nothing */
-    for (size_t i = 0; i < n; i += STREAM_CHUNK) {
-        Runtime__V1__StreamContainersResponse m = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
-        m.containers = items + i;
-        m.n_containers = n - i < STREAM_CHUNK ? n - i : STREAM_CHUNK;
-        r = rpc_stream_send(call, &m.base, err);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    return rpc_stream_items(call, &runtime__v1__stream_containers_response__descriptor, items, n,
+                            STREAM_CHUNK, false, err);
 }
 
 int rpc_container_status(struct rpc_call *call, const ProtobufCMessage *req,

@@ -117,25 +117,36 @@ static const char *filter_of(const Runtime__V1__ImageFilter *f)
     return f->image->image;
 }
 
-int rpc_list_images(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
-                    hull_error_t *err)
+/* The Image messages of the images that pass the filter, in call memory. */
+static int list_filtered(struct rpc_call *call, const Runtime__V1__ImageFilter *filter,
+                         Runtime__V1__Image ***out, size_t *n_out, hull_error_t *err)
 {
-    const Runtime__V1__ListImagesRequest *q = (const Runtime__V1__ListImagesRequest *)req;
     struct image_store *s = store_of(call, err);
     if (s == NULL)
         return -EAGAIN;
     struct image_info **list = NULL;
     size_t n = 0;
-    int r = image_list(s, filter_of(q->filter), &list, &n, err);
+    int r = image_list(s, filter_of(filter), &list, &n, err);
     if (r < 0)
         return r;
+    Runtime__V1__Image **items = rpc_alloc(call, (n + 1) * sizeof(*items));
+    for (size_t i = 0; i < n; i++)
+        items[i] = image_message(call, list[i]);
+    image_info_list_free(list, n);
+    *out = items;
+    *n_out = n;
+    return 0;
+}
+
+int rpc_list_images(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    hull_error_t *err)
+{
+    const Runtime__V1__ListImagesRequest *q = (const Runtime__V1__ListImagesRequest *)req;
     Runtime__V1__ListImagesResponse *m =
         rpc_new_message(call, &runtime__v1__list_images_response__descriptor);
-    m->images = rpc_alloc(call, (n + 1) * sizeof(*m->images));
-    for (size_t i = 0; i < n; i++)
-        m->images[i] = image_message(call, list[i]);
-    m->n_images = n;
-    image_info_list_free(list, n);
+    int r = list_filtered(call, q->filter, &m->images, &m->n_images, err);
+    if (r < 0)
+        return r;
     *resp = &m->base;
     return 0;
 }
@@ -144,31 +155,13 @@ int rpc_stream_images(struct rpc_call *call, const ProtobufCMessage *req, Protob
                       hull_error_t *err)
 {
     const Runtime__V1__StreamImagesRequest *q = (const Runtime__V1__StreamImagesRequest *)req;
-    struct image_store *s = store_of(call, err);
-    if (s == NULL)
-        return -EAGAIN;
-    struct image_info **list = NULL;
+    Runtime__V1__Image **items = NULL;
     size_t n = 0;
-    int r = image_list(s, filter_of(q->filter), &list, &n, err);
+    int r = list_filtered(call, q->filter, &items, &n, err);
     if (r < 0)
         return r;
-    for (size_t off = 0; off < n && r == 0; off += STREAM_BATCH) {
-        if (rpc_call_cancelled(call)) {
-            r = hull_error_setx(err, ECANCELED, "StreamImages cancelled");
-            break;
-        }
-        size_t cnt = n - off < STREAM_BATCH ? n - off : STREAM_BATCH;
-        Runtime__V1__StreamImagesResponse *m =
-            rpc_new_message(call, &runtime__v1__stream_images_response__descriptor);
-        m->images = rpc_alloc(call, (cnt + 1) * sizeof(*m->images));
-        for (size_t i = 0; i < cnt; i++)
-            m->images[i] = image_message(call, list[off + i]);
-        m->n_images = cnt;
-        r = rpc_stream_send(call, &m->base, err);
-    }
-    image_info_list_free(list, n);
-    *resp = NULL;
-    return r;
+    return rpc_stream_items(call, &runtime__v1__stream_images_response__descriptor, items, n,
+                            STREAM_BATCH, false, err);
 }
 
 int rpc_image_status(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,

@@ -307,21 +307,9 @@ int rpc_stream_pod_sandboxes(struct rpc_call *call, const ProtobufCMessage *req,
         (const Runtime__V1__StreamPodSandboxesRequest *)req;
     struct list_ctx ctx = {.call = call, .filter = in->filter};
     sandbox_foreach(rpc_server(call), list_one, &ctx);
-    /* batches of 256 keep each message small */
-    size_t off = 0;
-    do {
-        size_t n = ctx.n - off > 256 ? 256 : ctx.n - off;
-        Runtime__V1__StreamPodSandboxesResponse *out =
-            rpc_new_message(call, &runtime__v1__stream_pod_sandboxes_response__descriptor);
-        out->pod_sandboxes = ctx.items ? ctx.items + off : NULL;
-        out->n_pod_sandboxes = n;
-        int r = rpc_stream_send(call, &out->base, err);
-        if (r < 0)
-            return r;
-        off += n;
-    } while (off < ctx.n);
-    *resp = NULL;
-    return 0;
+    /* batches of 256 keep each message small; an empty list is one empty message */
+    return rpc_stream_items(call, &runtime__v1__stream_pod_sandboxes_response__descriptor,
+                            ctx.items, ctx.n, 256, true, err);
 }
 
 /* ---- runtime config, resources ------------------------------------------------------------ */

@@ -225,14 +225,10 @@ int rpc_stream_container_stats(struct rpc_call *call, const ProtobufCMessage *re
     Runtime__V1__ContainerStats **items = NULL;
     size_t n = 0;
     int r = list_container_stats(call, in->filter, &items, &n, err);
-    for (size_t i = 0; r == 0 && i < n; i += STREAM_CHUNK) {
-        Runtime__V1__StreamContainerStatsResponse m =
-            RUNTIME__V1__STREAM_CONTAINER_STATS_RESPONSE__INIT;
-        m.container_stats = items + i;
-        m.n_container_stats = n - i < STREAM_CHUNK ? n - i : STREAM_CHUNK;
-        r = rpc_stream_send(call, &m.base, err);
-    }
-    return r;
+    if (r < 0)
+        return r;
+    return rpc_stream_items(call, &runtime__v1__stream_container_stats_response__descriptor, items,
+                            n, STREAM_CHUNK, false, err);
 }
 
 /* ---- pods ----------------------------------------------------------------------------------- */
@@ -442,15 +438,8 @@ int rpc_stream_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *
     pod_ctrs_load(rpc_server(call), NULL, &pc.ctrs);
     sandbox_foreach(rpc_server(call), collect_pod, &pc);
     pod_ctrs_free(&pc.ctrs);
-    int r = 0;
-    for (size_t i = 0; r == 0 && i < pc.n; i += STREAM_CHUNK) {
-        Runtime__V1__StreamPodSandboxStatsResponse m =
-            RUNTIME__V1__STREAM_POD_SANDBOX_STATS_RESPONSE__INIT;
-        m.pod_sandbox_stats = pc.items + i;
-        m.n_pod_sandbox_stats = pc.n - i < STREAM_CHUNK ? pc.n - i : STREAM_CHUNK;
-        r = rpc_stream_send(call, &m.base, err);
-    }
-    return r;
+    return rpc_stream_items(call, &runtime__v1__stream_pod_sandbox_stats_response__descriptor,
+                            pc.items, pc.n, STREAM_CHUNK, false, err);
 }
 
 /* ---- metrics (kubelet's /metrics/cadvisor from CRI) -------------------------------------------
@@ -611,13 +600,6 @@ int rpc_stream_pod_sandbox_metrics(struct rpc_call *call, const ProtobufCMessage
     pod_ctrs_load(rpc_server(call), NULL, &mc.ctrs);
     sandbox_foreach(rpc_server(call), collect_metrics, &mc);
     pod_ctrs_free(&mc.ctrs);
-    int r = 0;
-    for (size_t i = 0; r == 0 && i < mc.n; i += STREAM_CHUNK) {
-        Runtime__V1__StreamPodSandboxMetricsResponse m =
-            RUNTIME__V1__STREAM_POD_SANDBOX_METRICS_RESPONSE__INIT;
-        m.pod_sandbox_metrics = mc.items + i;
-        m.n_pod_sandbox_metrics = mc.n - i < STREAM_CHUNK ? mc.n - i : STREAM_CHUNK;
-        r = rpc_stream_send(call, &m.base, err);
-    }
-    return r;
+    return rpc_stream_items(call, &runtime__v1__stream_pod_sandbox_metrics_response__descriptor,
+                            mc.items, mc.n, STREAM_CHUNK, false, err);
 }

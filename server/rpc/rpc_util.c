@@ -55,3 +55,31 @@ Runtime__V1__FilesystemUsage *rpc_fs_usage(struct rpc_call *call, int64_t timest
     u->inodes_used = rpc_u64(call, inodes_used);
     return u;
 }
+
+int rpc_stream_items(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, void *items,
+                     size_t n, size_t chunk, bool send_empty, hull_error_t *err)
+{
+    const ProtobufCFieldDescriptor *f = NULL;
+    for (unsigned i = 0; i < desc->n_fields && f == NULL; i++)
+        if (desc->fields[i].label == PROTOBUF_C_LABEL_REPEATED &&
+            desc->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+            f = &desc->fields[i];
+    if (f == NULL || chunk == 0)
+        return hull_error_setx(err, EINVAL, "%s: no repeated message field", desc->name);
+    if (n == 0 && !send_empty)
+        return 0;
+    ProtobufCMessage *m = rpc_new_message(call, desc);
+    size_t off = 0;
+    do {
+        if (rpc_call_cancelled(call))
+            return hull_error_setx(err, ECANCELED, "%s: stream cancelled", desc->name);
+        size_t k = n - off < chunk ? n - off : chunk;
+        *(size_t *)((char *)m + f->quantifier_offset) = k;
+        *(void ***)((char *)m + f->offset) = k ? (void **)items + off : NULL;
+        int r = rpc_stream_send(call, m, err);
+        if (r < 0)
+            return r;
+        off += k;
+    } while (off < n);
+    return 0;
+}
