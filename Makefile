@@ -15,6 +15,7 @@
 #   make crictl     crictl v1.37.0 into $(HULL_TOOLS)/bin (outside the tree)
 #   make install    install binaries (PREFIX=/usr/local) and contrib files
 #   make format     clang-format every C file;  make format-check  fails on unformatted files
+#   make check-layout  fails on any include or call loop between files or folders (docs/architecture.md)
 #   make clean
 
 SHELL := /bin/bash
@@ -319,8 +320,12 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
+# include loops from the sources, call loops from the objects of $(BUILD) (tests/check-layout.py)
+check-layout: all
+	$(PYTHON) tests/check-layout.py --objects $(BUILD)/obj
+
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
+.PHONY: all asan check-layout test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
 .SECONDARY:
