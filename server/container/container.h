@@ -80,7 +80,7 @@ int container_update_resources(struct hull_server *srv, const char *id,
                                const Runtime__V1__LinuxContainerResources *r, hull_error_t *err);
 int container_reopen_log(struct hull_server *srv, const char *id, hull_error_t *err);
 /* CheckpointContainer: CRIU dump through the runtime (the container keeps running) into a
- * checkpoint archive at location (CRI-O's layout; server/container_checkpoint.c). */
+ * checkpoint archive at location (CRI-O's layout; server/container/container_checkpoint.c). */
 int container_checkpoint(struct hull_server *srv, const char *id, const char *location,
                          int64_t timeout_s, hull_error_t *err);
 

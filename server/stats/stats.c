@@ -1,4 +1,4 @@
-/* server/stats.c — container and pod resource usage from cgroups v1/v2, the file system and
+/* server/stats/stats.c — container and pod resource usage from cgroups v1/v2, the file system and
  * network namespaces (see stats.h). */
 #include "server/stats/stats.h"
 #include "common/cgroup.h"
