@@ -138,8 +138,7 @@ int sandbox_cgroup_apply_resources(const char *parent,
                                    const Runtime__V1__LinuxContainerResources *res,
                                    hull_error_t *err);
 
-/* ---- operations (pod/sandbox_run.c, sandbox_stop.c, sandbox.c)
- * ----------------------------------------------------- */
+/* ---- operations (sandbox_run.c, sandbox_stop.c, sandbox.c) --------------------------------- */
 struct hull_server;
 struct sandbox;
 struct cni_manager;
