@@ -322,6 +322,7 @@ format-check:
 
 # include loops from the sources, call loops from the objects of $(BUILD) (tests/check-layout.py)
 check-layout: all
+	$(PYTHON) tests/check-layout.py --self-test
 	$(PYTHON) tests/check-layout.py --objects $(BUILD)/obj
 
 clean:

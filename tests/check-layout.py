@@ -160,11 +160,46 @@ def report(kind, edges):
     return len(bad)
 
 
+def self_test():
+    """The check finds a unit loop and a folder loop in a scratch tree, and nothing in a tree
+    without loops (so that a check that cannot fail does not pass for one that works)."""
+    import tempfile
+
+    def tree(files):
+        top = tempfile.mkdtemp(prefix="check-layout-")
+        for path, text in files.items():
+            os.makedirs(os.path.join(top, os.path.dirname(path)), exist_ok=True)
+            with open(os.path.join(top, path), "w") as fh:
+                fh.write(text)
+        return top
+
+    def count(top):
+        inc = include_edges(top, sources(top))
+        return len(cycles(lift(inc, unit_of))), len(cycles(lift(inc, folder_of)))
+
+    clean = {"image/image.h": "", "image/store.c": '#include "image/layers.h"\n',
+             "image/layers.h": "", "image/layers.c": '#include "image/image.h"\n',
+             "server/pod/pod.h": '#include "server/server.h"\n', "server/server.h": "",
+             "server/rpc/rpc.c": '#include "server/pod/pod.h"\n'}
+    units = dict(clean, **{"image/store.h": "", "image/layers.c": '#include "image/store.h"\n'})
+    folders = dict(clean, **{"server/pod/pod.c": '#include "server/rpc/rpc.h"\n',
+                             "server/rpc/rpc.h": ""})
+    got = (count(tree(clean)), count(tree(units)), count(tree(folders)))
+    want = ((0, 0), (1, 0), (0, 1))
+    if got != want:
+        print("check-layout self-test: got %s, want %s" % (got, want))
+        return 1
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--top", default=".", help="the tree (default: .)")
     ap.add_argument("--objects", help="object directory of a build (build/obj): check calls too")
+    ap.add_argument("--self-test", action="store_true", help="check the checker on scratch trees")
     args = ap.parse_args()
+    if args.self_test:
+        return self_test()
     files = sources(args.top)
     inc = include_edges(args.top, files)
     n = 0
