@@ -69,7 +69,7 @@ IMAGE_SRC := $(wildcard image/*.c)
 CNI_SRC := $(wildcard cni/*.c)
 STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
-SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/spec/*.c))
 CONMON_SRC := $(wildcard conmon/*.c)
 PAUSE_SRC := $(wildcard pause/*.c)
 

@@ -1,5 +1,5 @@
-/* OCI runtime-spec generation from CRI configs: see ocispec.h.  This file is the builder; what
- * the other ocispec_*.c files hold is listed in ocispec_internal.h.
+/* OCI runtime-spec generation from CRI configs: see spec.h.  This file is the builder; what
+ * the other spec_*.c files hold is listed in spec_internal.h.
  *
  * Everything pod- or image-supplied is treated as untrusted input here:
  *  - the image's /etc/passwd and /etc/group are read through the rootfs dirfd with
@@ -11,8 +11,8 @@
  *    directories are named by a hash under <container_dir>/volumes, never by the path itself;
  *  - sysctls are checked by cri_sysctl_validate() (sysctl.h), as RunPodSandbox checks them;
  *  - annotations are passed through as data and never read for any setting. */
-#include "server/ocispec.h"
-#include "server/ocispec_internal.h"
+#include "server/spec/spec.h"
+#include "server/spec/spec_internal.h"
 #include "server/sysctl.h"
 #include "common/cgroup_systemd.h"
 
@@ -34,26 +34,26 @@
 #define NS_MODE_NODE      RUNTIME__V1__NAMESPACE_MODE__NODE
 #define NS_MODE_TARGET    RUNTIME__V1__NAMESPACE_MODE__TARGET
 
-const char *const ocispec_default_caps[] = {"CAP_CHOWN",
-                                            "CAP_DAC_OVERRIDE",
-                                            "CAP_FSETID",
-                                            "CAP_FOWNER",
-                                            "CAP_MKNOD",
-                                            "CAP_NET_RAW",
-                                            "CAP_SETGID",
-                                            "CAP_SETUID",
-                                            "CAP_SETFCAP",
-                                            "CAP_SETPCAP",
-                                            "CAP_NET_BIND_SERVICE",
-                                            "CAP_SYS_CHROOT",
-                                            "CAP_KILL",
-                                            "CAP_AUDIT_WRITE",
-                                            NULL};
+const char *const spec_default_caps[] = {"CAP_CHOWN",
+                                         "CAP_DAC_OVERRIDE",
+                                         "CAP_FSETID",
+                                         "CAP_FOWNER",
+                                         "CAP_MKNOD",
+                                         "CAP_NET_RAW",
+                                         "CAP_SETGID",
+                                         "CAP_SETUID",
+                                         "CAP_SETFCAP",
+                                         "CAP_SETPCAP",
+                                         "CAP_NET_BIND_SERVICE",
+                                         "CAP_SYS_CHROOT",
+                                         "CAP_KILL",
+                                         "CAP_AUDIT_WRITE",
+                                         NULL};
 
 #define N_CAPS HULL_CAP_COUNT
 
-/* ---- small helpers shared by the ocispec_*.c files ---------------------------------------- */
-char *ocispec_clean_path(const char *p)
+/* ---- small helpers shared by the spec_*.c files ---------------------------------------- */
+char *spec_clean_path(const char *p)
 {
     size_t len = strlen(p);
     char *out = xmalloc0(len + 2);
@@ -86,7 +86,7 @@ char *ocispec_clean_path(const char *p)
     return out;
 }
 
-bool ocispec_has_dotdot(const char *p)
+bool spec_has_dotdot(const char *p)
 {
     const char *s = p;
     while (*s) {
@@ -98,58 +98,12 @@ bool ocispec_has_dotdot(const char *p)
     return false;
 }
 
-bool ocispec_has_control_chars(const char *s)
+bool spec_has_control_chars(const char *s)
 {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
             return true;
     return false;
-}
-
-/* Raw number from a parsed yajl tree (keeps uint64 values yajl cannot hold as long long). */
-void ocispec_jw_number_raw(struct hull_json_writer *w, yajl_val v)
-{
-    const char *r = v->u.number.r;
-    yajl_gen_number(w->gen, r, strlen(r));
-}
-
-void ocispec_jw_copy(struct hull_json_writer *w, yajl_val v, int depth)
-{
-    if (v == NULL || depth > 16) {
-        hull_jw_null(w);
-        return;
-    }
-    if (YAJL_IS_STRING(v))
-        hull_jw_string(w, YAJL_GET_STRING(v));
-    else if (YAJL_IS_NUMBER(v))
-        ocispec_jw_number_raw(w, v);
-    else if (YAJL_IS_TRUE(v))
-        hull_jw_bool(w, true);
-    else if (YAJL_IS_FALSE(v))
-        hull_jw_bool(w, false);
-    else if (YAJL_IS_ARRAY(v)) {
-        hull_jw_begin_array(w);
-        for (size_t i = 0; i < v->u.array.len; i++)
-            ocispec_jw_copy(w, v->u.array.values[i], depth + 1);
-        hull_jw_end_array(w);
-    } else if (YAJL_IS_OBJECT(v)) {
-        hull_jw_begin_object(w);
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            hull_jw_key(w, v->u.object.keys[i]);
-            ocispec_jw_copy(w, v->u.object.values[i], depth + 1);
-        }
-        hull_jw_end_object(w);
-    } else
-        hull_jw_null(w);
-}
-
-void ocispec_jw_strv(struct hull_json_writer *w, const char *key, char *const *v, size_t n)
-{
-    hull_jw_key(w, key);
-    hull_jw_begin_array(w);
-    for (size_t i = 0; i < n; i++)
-        hull_jw_string(w, v[i]);
-    hull_jw_end_array(w);
 }
 
 /* ---- capabilities ------------------------------------------------------------------------ */
@@ -192,7 +146,7 @@ static int compute_caps(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
 {
     uint64_t host = host_caps();
     uint64_t caps = 0, amb = 0;
-    for (const char *const *c = ocispec_default_caps; *c; c++)
+    for (const char *const *c = spec_default_caps; *c; c++)
         caps |= 1ULL << hull_cap_from_name(*c);
     const Runtime__V1__Capability *cc = sc ? sc->capabilities : NULL;
     if (privileged)
@@ -236,16 +190,6 @@ static int compute_caps(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
     return 0;
 }
 
-static void jw_caps(struct hull_json_writer *w, const char *key, uint64_t set)
-{
-    hull_jw_key(w, key);
-    hull_jw_begin_array(w);
-    for (int i = 0; i < N_CAPS; i++)
-        if (set & (1ULL << i))
-            hull_jw_string(w, hull_cap_name(i));
-    hull_jw_end_array(w);
-}
-
 /* The deprecated CRI string fields, still honoured. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -256,11 +200,11 @@ static const char *sc_apparmor_profile(const Runtime__V1__LinuxContainerSecurity
 #pragma GCC diagnostic pop
 
 /* ---- namespaces -------------------------------------------------------------------------- */
-static int plan_namespaces(const struct ocispec_input *in,
+static int plan_namespaces(const struct spec_input *in,
                            const Runtime__V1__LinuxContainerSecurityContext *sc, struct ns_plan *ns,
                            hull_error_t *err)
 {
-    const struct ocispec_sandbox *sb = in->sandbox;
+    const struct spec_sandbox *sb = in->sandbox;
     const Runtime__V1__NamespaceOption *o = sc ? sc->namespace_options : NULL;
     if (o == NULL && sb->config && sb->config->linux && sb->config->linux->security_context)
         o = sb->config->linux->security_context->namespace_options;
@@ -357,21 +301,12 @@ static int plan_namespaces(const struct ocispec_input *in,
         ns->uts_path = sb->utsns_path;
     else if (ns->host_net)
         ns->host_uts = true;
-    ns->new_cgroupns = ocispec_host_is_cgroup2();
+    ns->new_cgroupns = spec_host_is_cgroup2();
     return 0;
 }
 
-static void jw_ns(struct hull_json_writer *w, const char *type, const char *path)
-{
-    hull_jw_begin_object(w);
-    hull_jw_kv_string(w, "type", type);
-    if (path)
-        hull_jw_kv_string(w, "path", path);
-    hull_jw_end_object(w);
-}
-
 /* ---- process ----------------------------------------------------------------------------- */
-static int build_args(const struct ocispec_input *in, struct strv *args, hull_error_t *err)
+static int build_args(const struct spec_input *in, struct strv *args, hull_error_t *err)
 {
     const Runtime__V1__ContainerConfig *c = in->config;
     char **cmd = c->command, **arg = c->args;
@@ -412,9 +347,9 @@ static void env_set(struct strv *env, const char *kv, size_t keylen)
     strv_push(env, xstrdup(kv));
 }
 
-static int build_env(const struct ocispec_input *in, struct strv *env, hull_error_t *err)
+static int build_env(const struct spec_input *in, struct strv *env, hull_error_t *err)
 {
-    const struct ocispec_sandbox *sb = in->sandbox;
+    const struct spec_sandbox *sb = in->sandbox;
     const char *hn = !empty(sb->hostname)                           ? sb->hostname
                      : (sb->config && !empty(sb->config->hostname)) ? sb->config->hostname
                                                                     : NULL;
@@ -481,9 +416,9 @@ static bool is_reserved_annotation(const char *k)
     return false;
 }
 
-static int cgroups_path(const struct ocispec_input *in, char **out, hull_error_t *err)
+static int cgroups_path(const struct spec_input *in, char **out, hull_error_t *err)
 {
-    const struct ocispec_sandbox *sb = in->sandbox;
+    const struct spec_sandbox *sb = in->sandbox;
     const char *parent = sb->cgroup_parent;
     if (empty(parent) && sb->config && sb->config->linux)
         parent = sb->config->linux->cgroup_parent;
@@ -496,319 +431,392 @@ static int cgroups_path(const struct ocispec_input *in, char **out, hull_error_t
         *out = xasprintf("%s:hull:%s", parent, in->container_id);
         return 0;
     }
-    if (ocispec_has_dotdot(parent) || ocispec_has_control_chars(parent))
+    if (spec_has_dotdot(parent) || spec_has_control_chars(parent))
         return hull_error_setx(err, EINVAL, "cgroup parent \"%s\" is invalid", parent);
-    _cleanup_free_ char *p = ocispec_clean_path(parent);
+    _cleanup_free_ char *p = spec_clean_path(parent);
     *out = strcmp(p, "/") == 0 ? xasprintf("/hull-%s", in->container_id)
                                : xasprintf("%s/hull-%s", p, in->container_id);
     return 0;
 }
 
-int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_error_t *err)
+/* ---- the builder: validate, plan, build the model, serialize -------------------------------- */
+/* Everything decided about the container before the model is built. */
+struct spec_plan {
+    const Runtime__V1__LinuxContainerSecurityContext *sc;
+    const Runtime__V1__LinuxContainerResources *res;
+    bool privileged, readonly_rootfs;
+    struct strv args, env;
+    char *cwd;
+    struct user_result user;
+    uint64_t bounding, ambient;
+    struct ns_plan ns;
+    char *cgroups_path;
+    int seccomp_kind; /* SECCOMP_* */
+    char *seccomp_path;
+    const char *apparmor;    /* Localhost profile name, or NULL */
+    struct strv sysctl_keys; /* normalized, parallel to the pod's sysctls */
+    struct mntv mounts;
+    const char *rootfs_prop;
+    struct devv devices;
+};
+
+static void plan_clear(struct spec_plan *p)
 {
-    *json_out = NULL;
+    strv_clear(&p->args);
+    strv_clear(&p->env);
+    free(p->cwd);
+    free(p->user.gids.v);
+    free(p->cgroups_path);
+    free(p->seccomp_path);
+    strv_clear(&p->sysctl_keys);
+    spec_mntv_clear(&p->mounts);
+    spec_devv_clear(&p->devices);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Step 1: the input is complete and asks for nothing refused outright. */
+static int spec_validate(const struct spec_input *in, hull_error_t *err)
+{
     if (in == NULL || in->config == NULL || in->sandbox == NULL || empty(in->rootfs) ||
         !hull_is_safe_component(S(in->container_id)))
         return hull_error_setx(err, EINVAL,
                                "oci spec: missing container id, config, sandbox or "
                                "rootfs");
     const Runtime__V1__ContainerConfig *c = in->config;
-    const struct ocispec_sandbox *sb = in->sandbox;
+    const struct spec_sandbox *sb = in->sandbox;
     const Runtime__V1__LinuxContainerSecurityContext *sc =
         c->linux ? c->linux->security_context : NULL;
-    const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
-    bool privileged = sc && sc->privileged;
-    bool readonly_rootfs = sc && sc->readonly_rootfs;
-    int r;
-
     if (c->n_cdi_devices > 0)
         return hull_error_setx(err, ENOTSUP, "CDI devices are not supported (\"%s\")",
                                S(c->cdi_devices[0]->name));
-    if (privileged && sb->config && sb->config->linux && sb->config->linux->security_context &&
-        !sb->config->linux->security_context->privileged)
+    if (sc && sc->privileged && sb->config && sb->config->linux &&
+        sb->config->linux->security_context && !sb->config->linux->security_context->privileged)
         return hull_error_setx(err, EINVAL,
                                "privileged container in a pod that is not "
                                "privileged");
+    return 0;
+}
 
-    struct strv args = {0}, env = {0};
-    struct user_result user = {0};
-    struct mntv mounts = {0};
-    struct devv devices = {0};
-    struct hull_json_writer w = {0};
-    _cleanup_free_ char *cwd = NULL, *seccomp_path = NULL, *cgpath = NULL;
-    const char *rootfs_prop = NULL;
-    uint64_t bounding = 0, ambient = 0;
-    int seccomp_kind = SECCOMP_NONE;
-    struct ns_plan ns;
+/* The Localhost AppArmor profile asked for, NULL for none. */
+static int plan_apparmor(const struct spec_input *in, struct spec_plan *p, hull_error_t *err)
+{
+    const Runtime__V1__LinuxContainerSecurityContext *sc = p->sc;
+    if (sc == NULL || p->privileged)
+        return 0;
+    const char *ref = NULL;
+    if (sc->apparmor &&
+        sc->apparmor->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost)
+        ref = S(sc->apparmor->localhost_ref);
+    else if (!sc->apparmor && strncmp(sc_apparmor_profile(sc), "localhost/", 10) == 0)
+        ref = sc_apparmor_profile(sc) + 10;
+    if (ref == NULL)
+        return 0;
+    if (strncmp(ref, "localhost/", 10) == 0)
+        ref += 10;
+    if (empty(ref) || spec_has_control_chars(ref))
+        return hull_error_setx(err, EINVAL, "invalid AppArmor profile name \"%s\"", ref);
+    if (!in->host_has_apparmor)
+        return hull_error_setx(err, ENOTSUP,
+                               "AppArmor profile \"%s\" requested but "
+                               "AppArmor is not enabled on this host",
+                               ref);
+    p->apparmor = ref;
+    return 0;
+}
 
-    r = build_args(in, &args, err);
-    if (r < 0)
-        goto out;
-    r = build_env(in, &env, err);
-    if (r < 0)
-        goto out;
+/* The pod's sysctls, checked as RunPodSandbox checks them. */
+static int plan_sysctls(const struct spec_input *in, struct spec_plan *p, hull_error_t *err)
+{
+    const Runtime__V1__LinuxPodSandboxConfig *plc =
+        in->sandbox->config ? in->sandbox->config->linux : NULL;
+    for (size_t i = 0; plc && i < plc->n_sysctls; i++) {
+        int r = cri_sysctl_validate(plc->sysctls[i]->key, plc->sysctls[i]->value, p->ns.host_net,
+                                    p->ns.host_ipc, err);
+        if (r < 0)
+            return r;
+        strv_push(&p->sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
+    }
+    return 0;
+}
+
+/* Step 2: every decision (process, user, capabilities, namespaces, cgroup, seccomp, AppArmor,
+ * sysctls, mounts, devices), with the host side effects of mounts (see spec.h). */
+static int spec_plan(const struct spec_input *in, struct spec_plan *p, hull_error_t *err)
+{
+    const Runtime__V1__ContainerConfig *c = in->config;
+    p->sc = c->linux ? c->linux->security_context : NULL;
+    p->res = c->linux ? c->linux->resources : NULL;
+    p->privileged = p->sc && p->sc->privileged;
+    p->readonly_rootfs = p->sc && p->sc->readonly_rootfs;
+    int r = build_args(in, &p->args, err);
+    if (r < 0 || (r = build_env(in, &p->env, err)) < 0)
+        return r;
     const char *wd = !empty(c->working_dir)                          ? c->working_dir
                      : (in->image && !empty(in->image->working_dir)) ? in->image->working_dir
                                                                      : "/";
-    if (wd[0] != '/') {
-        r = hull_error_setx(err, EINVAL, "working_dir \"%s\" must be absolute", wd);
-        goto out;
-    }
-    cwd = ocispec_clean_path(wd);
-    r = ocispec_resolve_user(in, sc, &user, err);
+    if (wd[0] != '/')
+        return hull_error_setx(err, EINVAL, "working_dir \"%s\" must be absolute", wd);
+    p->cwd = spec_clean_path(wd);
+    if ((r = spec_resolve_user(in, p->sc, &p->user, err)) < 0 ||
+        (r = compute_caps(p->sc, p->privileged, &p->bounding, &p->ambient, err)) < 0 ||
+        (r = plan_namespaces(in, p->sc, &p->ns, err)) < 0 ||
+        (r = spec_check_resources(p->res, err)) < 0 ||
+        (r = cgroups_path(in, &p->cgroups_path, err)) < 0 ||
+        (r = spec_seccomp_choice(in, p->sc, p->privileged, &p->seccomp_kind, &p->seccomp_path,
+                                 err)) < 0 ||
+        (r = plan_apparmor(in, p, err)) < 0 || (r = plan_sysctls(in, p, err)) < 0)
+        return r;
+    r = spec_build_mounts(in, p->privileged, p->readonly_rootfs, &p->ns, &p->mounts,
+                          &p->rootfs_prop, err);
+    if (r == 0 && p->ns.userns)
+        r = spec_userns_prepare(in, &p->mounts, err);
     if (r < 0)
-        goto out;
-    r = compute_caps(sc, privileged, &bounding, &ambient, err);
-    if (r < 0)
-        goto out;
-    r = plan_namespaces(in, sc, &ns, err);
-    if (r < 0)
-        goto out;
-    r = ocispec_check_resources(res, err);
-    if (r < 0)
-        goto out;
-    r = cgroups_path(in, &cgpath, err);
-    if (r < 0)
-        goto out;
-    r = ocispec_seccomp_choice(in, sc, privileged, &seccomp_kind, &seccomp_path, err);
-    if (r < 0)
-        goto out;
+        return r;
+    if (p->privileged)
+        spec_add_host_devices(&p->devices, "/dev", 0);
+    return spec_add_cri_devices(c, &p->devices, err);
+}
 
-    /* AppArmor */
-    const char *apparmor = NULL;
-    if (sc && !privileged) {
-        const char *ref = NULL;
-        if (sc->apparmor &&
-            sc->apparmor->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost)
-            ref = S(sc->apparmor->localhost_ref);
-        else if (!sc->apparmor && strncmp(sc_apparmor_profile(sc), "localhost/", 10) == 0)
-            ref = sc_apparmor_profile(sc) + 10;
-        if (ref) {
-            if (strncmp(ref, "localhost/", 10) == 0)
-                ref += 10;
-            if (empty(ref) || ocispec_has_control_chars(ref)) {
-                r = hull_error_setx(err, EINVAL, "invalid AppArmor profile name \"%s\"", ref);
-                goto out;
-            }
-            if (!in->host_has_apparmor) {
-                r = hull_error_setx(err, ENOTSUP,
-                                    "AppArmor profile \"%s\" requested but "
-                                    "AppArmor is not enabled on this host",
-                                    ref);
-                goto out;
-            }
-            apparmor = ref;
-        }
-    }
+static char **strv_dup_plan(const struct strv *v)
+{
+    return hull_strv_dup_n((const char *const *)v->v, v->n);
+}
 
-    /* sysctls of the pod */
-    const Runtime__V1__LinuxPodSandboxConfig *plc = sb->config ? sb->config->linux : NULL;
-    struct strv sysctl_keys = {0};
-    for (size_t i = 0; plc && i < plc->n_sysctls; i++) {
-        r = cri_sysctl_validate(plc->sysctls[i]->key, plc->sysctls[i]->value, ns.host_net,
-                                ns.host_ipc, err);
-        if (r < 0) {
-            strv_clear(&sysctl_keys);
-            goto out;
-        }
-        strv_push(&sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
-    }
+static char **caps_names(uint64_t set)
+{
+    char **v = NULL;
+    size_t n = 0;
+    for (int i = 0; i < N_CAPS; i++)
+        if (set & (1ULL << i))
+            hull_strv_push(&v, &n, hull_cap_name(i));
+    return v ? v : xmalloc0(sizeof(char *));
+}
 
-    r = ocispec_build_mounts(in, privileged, readonly_rootfs, &ns, &mounts, &rootfs_prop, err);
-    if (r == 0 && ns.userns)
-        r = ocispec_userns_prepare(in, &mounts, err);
-    if (r < 0) {
-        strv_clear(&sysctl_keys);
-        goto out;
-    }
-    if (privileged)
-        ocispec_add_host_devices(&devices, "/dev", 0);
-    r = ocispec_add_cri_devices(c, &devices, err);
-    if (r < 0) {
-        strv_clear(&sysctl_keys);
-        goto out;
-    }
-
-    /* ---- write ---- */
-    hull_jw_init(&w, false);
-    hull_jw_begin_object(&w);
-    hull_jw_kv_string(&w, "ociVersion", "1.1.0");
-
-    hull_jw_key(&w, "process");
-    hull_jw_begin_object(&w);
-    hull_jw_kv_bool(&w, "terminal", c->tty);
-    hull_jw_key(&w, "user");
-    hull_jw_begin_object(&w);
-    hull_jw_kv_int(&w, "uid", user.uid);
-    hull_jw_kv_int(&w, "gid", user.gid);
-    hull_jw_key(&w, "additionalGids");
-    hull_jw_begin_array(&w);
-    for (size_t i = 0; i < user.gids.n; i++)
-        hull_jw_int(&w, user.gids.v[i]);
-    hull_jw_end_array(&w);
-    hull_jw_end_object(&w);
-    ocispec_jw_strv(&w, "args", args.v, args.n);
-    ocispec_jw_strv(&w, "env", env.v, env.n);
-    hull_jw_kv_string(&w, "cwd", cwd);
-    hull_jw_key(&w, "capabilities");
-    hull_jw_begin_object(&w);
-    jw_caps(&w, "bounding", bounding);
-    jw_caps(&w, "effective", bounding);
-    jw_caps(&w, "permitted", bounding);
-    jw_caps(&w, "inheritable", ambient);
-    jw_caps(&w, "ambient", ambient);
-    hull_jw_end_object(&w);
-    hull_jw_key(&w, "rlimits");
-    hull_jw_begin_array(&w);
-    hull_jw_begin_object(&w);
-    hull_jw_kv_string(&w, "type", "RLIMIT_NOFILE");
-    hull_jw_kv_int(&w, "hard", (long long)nofile_limit());
-    hull_jw_kv_int(&w, "soft", (long long)nofile_limit());
-    hull_jw_end_object(&w);
-    hull_jw_end_array(&w);
-    hull_jw_kv_bool(&w, "noNewPrivileges", sc && sc->no_new_privs);
-    if (res) {
-        long long adj = res->oom_score_adj;
+static void build_process(const struct spec_input *in, const struct spec_plan *p,
+                          struct hull_ocispec_process *o)
+{
+    o->terminal = in->config->tty;
+    o->user.uid = p->user.uid;
+    o->user.gid = p->user.gid;
+    o->user.additional_gids = xmalloc0((p->user.gids.n + 1) * sizeof(uint32_t));
+    if (p->user.gids.n)
+        memcpy(o->user.additional_gids, p->user.gids.v, p->user.gids.n * sizeof(uint32_t));
+    o->user.n_additional_gids = p->user.gids.n;
+    o->args = strv_dup_plan(&p->args);
+    o->env = strv_dup_plan(&p->env);
+    o->cwd = xstrdup(p->cwd);
+    o->has_capabilities = true;
+    o->caps.bounding = caps_names(p->bounding);
+    o->caps.effective = caps_names(p->bounding);
+    o->caps.permitted = caps_names(p->bounding);
+    o->caps.inheritable = caps_names(p->ambient);
+    o->caps.ambient = caps_names(p->ambient);
+    o->rlimits = xmalloc0(2 * sizeof(*o->rlimits));
+    o->rlimits[0] =
+        (struct hull_ocispec_rlimit){xstrdup("RLIMIT_NOFILE"), nofile_limit(), nofile_limit()};
+    o->n_rlimits = 1;
+    o->no_new_privileges = p->sc && p->sc->no_new_privs;
+    if (p->res) {
+        long long adj = p->res->oom_score_adj;
         if (in->restrict_oom_score_adj || !(host_caps() & (1ULL << CAP_SYS_RESOURCE))) {
             long long cur = current_oom_score_adj();
             if (adj < cur)
                 adj = cur;
         }
-        hull_jw_kv_int(&w, "oomScoreAdj", adj);
+        o->has_oom_score_adj = true;
+        o->oom_score_adj = (int)adj;
     }
-    if (apparmor)
-        hull_jw_kv_string(&w, "apparmorProfile", apparmor);
-    hull_jw_end_object(&w); /* process */
+    o->apparmor_profile = p->apparmor ? xstrdup(p->apparmor) : NULL;
+}
 
-    hull_jw_key(&w, "root");
+static void add_kv(struct hull_ocispec_kv **v, size_t *n, const char *k, const char *val)
+{
+    *v = xrealloc(*v, (*n + 2) * sizeof(**v));
+    (*v)[*n] = (struct hull_ocispec_kv){xstrdup(k), xstrdup(val)};
+    (*n)++;
+}
+
+static void build_annotations(const struct spec_input *in, struct hull_ocispec *m)
+{
+    const Runtime__V1__ContainerConfig *c = in->config;
+    const struct spec_sandbox *sb = in->sandbox;
+    struct hull_ocispec_kv **v = &m->annotations;
+    size_t *n = &m->n_annotations;
+    for (size_t i = 0; i < c->n_annotations; i++) {
+        const char *k = S(c->annotations[i]->key);
+        if (!is_reserved_annotation(k))
+            add_kv(v, n, k, S(c->annotations[i]->value));
+    }
+    add_kv(v, n, "io.kubernetes.cri.container-type", "container");
+    add_kv(v, n, "io.kubernetes.cri.sandbox-id", S(sb->id));
+    if (sb->config && sb->config->metadata) {
+        add_kv(v, n, "io.kubernetes.cri.sandbox-name", S(sb->config->metadata->name));
+        add_kv(v, n, "io.kubernetes.cri.sandbox-namespace", S(sb->config->metadata->namespace_));
+        add_kv(v, n, "io.kubernetes.cri.sandbox-uid", S(sb->config->metadata->uid));
+    }
+    add_kv(v, n, "io.kubernetes.cri.container-name", c->metadata ? S(c->metadata->name) : "");
+    if (c->image)
+        add_kv(v, n, "io.kubernetes.cri.image-name",
+               !empty(c->image->user_specified_image) ? c->image->user_specified_image
+                                                      : S(c->image->image));
+}
+
+static void add_ns(struct hull_ocispec_linux *l, const char *type, const char *path)
+{
+    l->namespaces = xrealloc(l->namespaces, (l->n_namespaces + 2) * sizeof(*l->namespaces));
+    l->namespaces[l->n_namespaces++] =
+        (struct hull_ocispec_namespace){xstrdup(type), path ? xstrdup(path) : NULL};
+}
+
+static void build_namespaces(const struct spec_input *in, const struct ns_plan *ns,
+                             struct hull_ocispec_linux *l)
+{
+    l->namespaces = xmalloc0(sizeof(*l->namespaces));
+    if (!ns->host_pid)
+        add_ns(l, "pid", ns->pid_path);
+    if (!ns->host_net)
+        add_ns(l, "network", ns->net_path);
+    if (!ns->host_ipc)
+        add_ns(l, "ipc", ns->ipc_path);
+    if (!ns->host_uts)
+        add_ns(l, "uts", ns->uts_path);
+    add_ns(l, "mount", NULL);
+    if (ns->new_cgroupns)
+        add_ns(l, "cgroup", NULL);
+    if (!ns->userns)
+        return;
+    add_ns(l, "user", in->sandbox->userns_path); /* the pod's, with its mappings below */
+    l->uid_mappings = xmalloc0(sizeof(*l->uid_mappings));
+    l->uid_mappings[0] = (struct hull_ocispec_idmap){ns->uid_map.container_id, ns->uid_map.host_id,
+                                                     ns->uid_map.size};
+    l->n_uid_mappings = 1;
+    l->gid_mappings = xmalloc0(sizeof(*l->gid_mappings));
+    l->gid_mappings[0] = (struct hull_ocispec_idmap){ns->gid_map.container_id, ns->gid_map.host_id,
+                                                     ns->gid_map.size};
+    l->n_gid_mappings = 1;
+}
+
+/* linux.resources: the device rules and the CRI resources (raw until common/cgroup.h's typed
+ * resources replace the sub-tree). */
+static int build_resources(const struct spec_plan *p, struct hull_ocispec_linux *l,
+                           hull_error_t *err)
+{
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
     hull_jw_begin_object(&w);
-    hull_jw_kv_string(&w, "path", in->rootfs);
-    hull_jw_kv_bool(&w, "readonly", readonly_rootfs);
+    spec_jw_device_rules(&w, p->privileged, &p->devices);
+    spec_jw_resources_body(&w, p->res);
     hull_jw_end_object(&w);
+    _cleanup_free_ char *text = hull_jw_finish(&w, NULL);
+    hull_jw_free(&w);
+    return hull_json_parse(text, "linux.resources", &l->resources, err);
+}
 
-    if (!ns.host_uts && ns.uts_path == NULL) {
+/* linux.seccomp: the RuntimeDefault profile or a Localhost file, for this bounding set. */
+static int build_seccomp(const struct spec_plan *p, struct hull_ocispec_linux *l, hull_error_t *err)
+{
+    if (p->seccomp_kind == SECCOMP_NONE)
+        return 0;
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    int r = 0;
+    if (p->seccomp_kind == SECCOMP_DEFAULT)
+        spec_seccomp_default_write(&w, p->bounding, NULL);
+    else
+        r = spec_jw_seccomp_file(&w, p->seccomp_path, p->bounding, err);
+    _cleanup_free_ char *text = r == 0 ? hull_jw_finish(&w, NULL) : NULL;
+    hull_jw_free(&w);
+    if (r < 0)
+        return r;
+    _cleanup_yajl_ yajl_val t = NULL;
+    if ((r = hull_json_parse(text, "linux.seccomp", &t, err)) < 0 ||
+        (r = hull_ocispec_seccomp_from_tree(t, &l->seccomp, err)) < 0)
+        return hull_error_wrap(err, "seccomp profile");
+    return 0;
+}
+
+/* Step 3: the runtime-spec model of the plan. */
+static int spec_build_model(const struct spec_input *in, const struct spec_plan *p,
+                            struct hull_ocispec *m, hull_error_t *err)
+{
+    const struct spec_sandbox *sb = in->sandbox;
+    m->oci_version = xstrdup("1.1.0");
+    m->process = xmalloc0(sizeof(*m->process));
+    build_process(in, p, m->process);
+    m->root_path = xstrdup(in->rootfs);
+    m->root_readonly = p->readonly_rootfs;
+    if (!p->ns.host_uts && p->ns.uts_path == NULL) {
         const char *hn = !empty(sb->hostname)                           ? sb->hostname
                          : (sb->config && !empty(sb->config->hostname)) ? sb->config->hostname
                                                                         : NULL;
         if (hn)
-            hull_jw_kv_string(&w, "hostname", hn);
+            m->hostname = xstrdup(hn);
     }
+    spec_model_mounts(m, &p->mounts);
+    build_annotations(in, m);
 
-    ocispec_jw_mounts(&w, &mounts);
-
-    hull_jw_key(&w, "annotations");
-    hull_jw_begin_object(&w);
-    for (size_t i = 0; i < c->n_annotations; i++) {
-        const char *k = S(c->annotations[i]->key);
-        if (!is_reserved_annotation(k))
-            hull_jw_kv_string(&w, k, S(c->annotations[i]->value));
+    struct hull_ocispec_linux *l = hull_ocispec_linux(m);
+    const Runtime__V1__LinuxPodSandboxConfig *plc = sb->config ? sb->config->linux : NULL;
+    if (p->sysctl_keys.n) {
+        l->sysctl = xmalloc0((p->sysctl_keys.n + 1) * sizeof(*l->sysctl));
+        for (size_t i = 0; i < p->sysctl_keys.n; i++)
+            l->sysctl[i] = (struct hull_ocispec_kv){xstrdup(p->sysctl_keys.v[i]),
+                                                    xstrdup(S(plc->sysctls[i]->value))};
+        l->n_sysctl = p->sysctl_keys.n;
     }
-    hull_jw_kv_string(&w, "io.kubernetes.cri.container-type", "container");
-    hull_jw_kv_string(&w, "io.kubernetes.cri.sandbox-id", S(sb->id));
-    if (sb->config && sb->config->metadata) {
-        hull_jw_kv_string(&w, "io.kubernetes.cri.sandbox-name", S(sb->config->metadata->name));
-        hull_jw_kv_string(&w, "io.kubernetes.cri.sandbox-namespace",
-                          S(sb->config->metadata->namespace_));
-        hull_jw_kv_string(&w, "io.kubernetes.cri.sandbox-uid", S(sb->config->metadata->uid));
-    }
-    hull_jw_kv_string(&w, "io.kubernetes.cri.container-name",
-                      c->metadata ? S(c->metadata->name) : "");
-    if (c->image)
-        hull_jw_kv_string(&w, "io.kubernetes.cri.image-name",
-                          !empty(c->image->user_specified_image) ? c->image->user_specified_image
-                                                                 : S(c->image->image));
-    hull_jw_end_object(&w);
-
-    hull_jw_key(&w, "linux");
-    hull_jw_begin_object(&w);
-    if (sysctl_keys.n) {
-        hull_jw_key(&w, "sysctl");
-        hull_jw_begin_object(&w);
-        for (size_t i = 0; i < sysctl_keys.n; i++)
-            hull_jw_kv_string(&w, sysctl_keys.v[i], S(plc->sysctls[i]->value));
-        hull_jw_end_object(&w);
-    }
-    strv_clear(&sysctl_keys);
-    hull_jw_key(&w, "resources");
-    hull_jw_begin_object(&w);
-    ocispec_jw_device_rules(&w, privileged, &devices);
-    ocispec_jw_resources_body(&w, res);
-    hull_jw_end_object(&w);
-    hull_jw_kv_string(&w, "cgroupsPath", cgpath);
-    hull_jw_key(&w, "namespaces");
-    hull_jw_begin_array(&w);
-    if (!ns.host_pid)
-        jw_ns(&w, "pid", ns.pid_path);
-    if (!ns.host_net)
-        jw_ns(&w, "network", ns.net_path);
-    if (!ns.host_ipc)
-        jw_ns(&w, "ipc", ns.ipc_path);
-    if (!ns.host_uts)
-        jw_ns(&w, "uts", ns.uts_path);
-    jw_ns(&w, "mount", NULL);
-    if (ns.new_cgroupns)
-        jw_ns(&w, "cgroup", NULL);
-    if (ns.userns)
-        jw_ns(&w, "user", sb->userns_path); /* the pod's, with its mappings below */
-    hull_jw_end_array(&w);
-    if (ns.userns) {
-        const struct userns_map *maps[2] = {&ns.uid_map, &ns.gid_map};
-        const char *keys[2] = {"uidMappings", "gidMappings"};
-        for (int i = 0; i < 2; i++) {
-            hull_jw_key(&w, keys[i]);
-            hull_jw_begin_array(&w);
-            hull_jw_begin_object(&w);
-            hull_jw_kv_int(&w, "containerID", maps[i]->container_id);
-            hull_jw_kv_int(&w, "hostID", maps[i]->host_id);
-            hull_jw_kv_int(&w, "size", maps[i]->size);
-            hull_jw_end_object(&w);
-            hull_jw_end_array(&w);
-        }
-    }
-    ocispec_jw_devices(&w, &devices);
-    if (!privileged)
-        ocispec_jw_masked_paths(&w, sc);
-    if (rootfs_prop)
-        hull_jw_kv_string(&w, "rootfsPropagation", rootfs_prop);
-    if (seccomp_kind == SECCOMP_DEFAULT) {
-        hull_jw_key(&w, "seccomp");
-        ocispec_seccomp_default_write(&w, bounding, NULL);
-    } else if (seccomp_kind == SECCOMP_LOCALHOST) {
-        hull_jw_key(&w, "seccomp");
-        r = ocispec_jw_seccomp_file(&w, seccomp_path, bounding, err);
-        if (r < 0)
-            goto out;
-    }
-    hull_jw_end_object(&w); /* linux */
-    hull_jw_end_object(&w);
-    *json_out = hull_jw_finish(&w, NULL);
-    if (in->user_out) {
-        in->user_out->uid = user.uid;
-        in->user_out->gid = user.gid;
-        in->user_out->additional_gids = hull_steal(user.gids.v);
-        in->user_out->n_additional_gids = user.gids.n;
-    }
-    r = 0;
-out:
-    if (w.gen)
-        hull_jw_free(&w);
-    strv_clear(&args);
-    strv_clear(&env);
-    free(user.gids.v);
-    ocispec_mntv_clear(&mounts);
-    ocispec_devv_clear(&devices);
-    return r;
+    int r = build_resources(p, l, err);
+    if (r < 0)
+        return r;
+    l->cgroups_path = xstrdup(p->cgroups_path);
+    build_namespaces(in, &p->ns, l);
+    spec_model_devices(l, &p->devices);
+    if (!p->privileged)
+        spec_model_masked_paths(l, p->sc);
+    if (p->rootfs_prop)
+        l->rootfs_propagation = xstrdup(p->rootfs_prop);
+    return build_seccomp(p, l, err);
 }
 
-int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
-                     const Runtime__V1__ContainerConfig *config, char **out, hull_error_t *err)
+int spec_model_from_cri(const struct spec_input *in, struct hull_ocispec **out, hull_error_t *err)
+{
+    *out = NULL;
+    int r = spec_validate(in, err);
+    if (r < 0)
+        return r;
+    __attribute__((cleanup(plan_clear))) struct spec_plan plan = {0};
+    _cleanup_hull_ocispec_ struct hull_ocispec *m = hull_ocispec_new();
+    if ((r = spec_plan(in, &plan, err)) < 0 || (r = spec_build_model(in, &plan, m, err)) < 0)
+        return r;
+    if (in->user_out) {
+        in->user_out->uid = plan.user.uid;
+        in->user_out->gid = plan.user.gid;
+        in->user_out->additional_gids = hull_steal(plan.user.gids.v);
+        in->user_out->n_additional_gids = plan.user.gids.n;
+    }
+    *out = hull_steal(m);
+    return 0;
+}
+
+int spec_from_cri(const struct spec_input *in, char **json_out, hull_error_t *err)
+{
+    _cleanup_hull_ocispec_ struct hull_ocispec *m = NULL;
+    *json_out = NULL;
+    int r = spec_model_from_cri(in, &m, err);
+    if (r < 0)
+        return r;
+    *json_out = hull_ocispec_to_json(m, false); /* step 4: serialize */
+    return 0;
+}
+
+int spec_log_path(const Runtime__V1__PodSandboxConfig *pod,
+                  const Runtime__V1__ContainerConfig *config, char **out, hull_error_t *err)
 {
     *out = NULL;
     const char *dir = pod ? S(pod->log_directory) : "";
     const char *lp = config ? S(config->log_path) : "";
     if (*lp == '\0')
         return 0;
-    if (ocispec_has_dotdot(lp) || ocispec_has_control_chars(lp))
+    if (spec_has_dotdot(lp) || spec_has_control_chars(lp))
         return hull_error_setx(err, EINVAL, "log_path \"%s\" is invalid", lp);
     if (*dir == '\0') {
         if (lp[0] != '/')
@@ -816,50 +824,35 @@ int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
                                    "log_path \"%s\" is relative and the pod has "
                                    "no log_directory",
                                    lp);
-        *out = ocispec_clean_path(lp);
+        *out = spec_clean_path(lp);
         return 0;
     }
-    if (dir[0] != '/' || ocispec_has_dotdot(dir) || ocispec_has_control_chars(dir))
+    if (dir[0] != '/' || spec_has_dotdot(dir) || spec_has_control_chars(dir))
         return hull_error_setx(err, EINVAL, "log_directory \"%s\" is invalid", dir);
     _cleanup_free_ char *joined = hull_path_join(dir, lp);
-    *out = ocispec_clean_path(joined);
+    *out = spec_clean_path(joined);
     return 0;
 }
 
-int ocispec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty, unsigned rows,
-                         unsigned cols, char **json_out, hull_error_t *err)
+int spec_exec_process(const char *spec_json, char *const *cmd, size_t n, bool tty, unsigned rows,
+                      unsigned cols, char **json_out, hull_error_t *err)
 {
     *json_out = NULL;
     if (n == 0)
         return hull_error_setx(err, EINVAL, "exec: no command");
-    _cleanup_yajl_ yajl_val t = NULL;
-    int r = hull_json_parse(spec_json ? spec_json : "", "container spec", &t, err);
+    _cleanup_hull_ocispec_ struct hull_ocispec *m = NULL;
+    int r = hull_ocispec_parse(spec_json, &m, err);
     if (r < 0)
-        return r;
-    yajl_val p = hull_json_get(t, "process");
-    if (p == NULL || !YAJL_IS_OBJECT(p))
+        return hull_error_wrap(err, "container spec");
+    if (m->process == NULL)
         return hull_error_setx(err, EINVAL, "container spec has no process");
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    hull_jw_begin_object(&w);
-    for (size_t i = 0; i < p->u.object.len; i++) {
-        const char *k = p->u.object.keys[i];
-        if (strcmp(k, "args") == 0 || strcmp(k, "terminal") == 0 || strcmp(k, "consoleSize") == 0)
-            continue;
-        hull_jw_key(&w, k);
-        ocispec_jw_copy(&w, p->u.object.values[i], 0);
-    }
-    hull_jw_kv_bool(&w, "terminal", tty);
-    if (tty && rows && cols) {
-        hull_jw_key(&w, "consoleSize");
-        hull_jw_begin_object(&w);
-        hull_jw_kv_int(&w, "height", rows);
-        hull_jw_kv_int(&w, "width", cols);
-        hull_jw_end_object(&w);
-    }
-    ocispec_jw_strv(&w, "args", cmd, n);
-    hull_jw_end_object(&w);
-    *json_out = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
+    struct hull_ocispec_process *p = m->process;
+    p->terminal = tty;
+    p->has_console_size = tty && rows && cols;
+    p->console_height = p->has_console_size ? rows : 0;
+    p->console_width = p->has_console_size ? cols : 0;
+    hull_strv_free(p->args);
+    p->args = hull_strv_dup_n((const char *const *)cmd, n);
+    *json_out = hull_ocispec_process_to_json(p);
     return 0;
 }
