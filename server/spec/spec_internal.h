@@ -1,14 +1,16 @@
 /* Shared between the files of the OCI spec generator (server/spec/spec*.c); not an interface for
  * the rest of hulld, which uses spec.h.
  *
- *  spec.c           the builder (spec_from_cri), capabilities, sysctls, namespaces,
- *                      process, and the small path/JSON helpers below
- *  spec_user.c      uid, gid and additional gids (the image's /etc/passwd and /etc/group)
- *  spec_mounts.c    mounts, image volumes and their copy-up, id-mapped mounts, masked paths
- *  spec_devices.c   devices and the device cgroup rules
- *  spec_resources.c linux.resources from CRI resources
- *  spec_seccomp.c   the seccomp profile choice and Localhost profile files
- *  seccomp_default.c   the RuntimeDefault profile */
+ *  spec.c            the builder (spec_from_cri: spec_validate, spec_plan, spec_build_model,
+ *                    then the model's serializer), capabilities, sysctls, namespaces,
+ *                    process, and the small path helpers below
+ *  spec_user.c       uid, gid and additional gids (the image's /etc/passwd and /etc/group)
+ *  spec_mounts.c     mounts, image volumes and their copy-up, id-mapped mounts, masked paths
+ *  spec_devices.c    devices and the device cgroup rules
+ *  spec_resources.c  linux.resources from CRI resources
+ *  spec_seccomp.c    the seccomp profile choice and Localhost profile files
+ *  seccomp_default.c the RuntimeDefault profile
+ *  image_mount.c     image volumes (CRI Mount.image) */
 #ifndef HULL_SERVER_SPEC_SPEC_INTERNAL_H
 #define HULL_SERVER_SPEC_SPEC_INTERNAL_H
 
