@@ -4,7 +4,7 @@
  * runtime are in container_create.c, container_lifecycle.c and container_exec.c; loading the
  * records at start-up and the service itself in container_service.c. */
 #include "server/container/container_internal.h"
-#include "server/image_mount.h"
+#include "server/spec/spec.h"
 #include "common/cgroup_systemd.h"
 #include "image/image.h"
 #include "server/stats/stats.h"
@@ -48,7 +48,7 @@ void ctr_image_acquire(struct hull_server *srv, struct container *c)
     if (is && c->image_id[0] && image_acquire(is, c->image_id, &err) < 0)
         log_warn("container %s: image %s: %s", c->id, c->image_id, hull_error_msg(&err));
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
-    image_mounts_acquire(is, rdir); /* image volumes, after a restart */
+    spec_image_mounts_acquire(is, rdir); /* image volumes, after a restart */
 }
 
 void ctr_image_release(struct hull_server *srv, struct container *c)

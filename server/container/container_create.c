@@ -2,10 +2,9 @@
  * running `RUNTIME create`; whatever a failure leaves is rolled back (and recovery finishes the
  * rollback after a crash, container_recover.c). */
 #include "server/container/container_internal.h"
-#include "server/ocispec.h"
+#include "server/spec/spec.h"
 #include "server/pod/pod.h"
 #include "server/pod/sandbox_int.h" /* sandbox_proc_start_time */
-#include "server/image_mount.h"
 #include "image/image.h"
 #include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
@@ -128,7 +127,7 @@ static int pin_target_pidns(pid_t pid, uint64_t start, const char *path, hull_er
     return r;
 }
 
-static void fill_pod_view(struct sandbox *sb, struct ocispec_sandbox *v)
+static void fill_pod_view(struct sandbox *sb, struct spec_sandbox *v)
 {
     memset(v, 0, sizeof(*v));
     v->id = sandbox_id(sb);
@@ -174,8 +173,8 @@ static void create_rollback(struct hull_server *srv, struct container *c, bool m
     hull_error_free(&err);
     hull_rm_rf(sdir, &err);
     hull_error_free(&err);
-    if (ocispec_release_mounts(rdir, &err) == 0) {
-        image_mounts_release(ctr_service(srv)->images, rdir);
+    if (spec_release_mounts(rdir, &err) == 0) {
+        spec_image_mounts_release(ctr_service(srv)->images, rdir);
         hull_rm_rf(rdir, &err);
     } else
         log_warn("container %s: %s", c->id, hull_error_msg(&err));
@@ -217,7 +216,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     _cleanup_free_ char *json = NULL, *sdir = NULL, *rdir = NULL, *rootfs = NULL, *mon = NULL,
                         *upper = NULL, *work = NULL, *cfgpath = NULL, *target_pidns = NULL;
     _cleanup_margs_ struct monitor_args ma = {0};
-    struct ocispec_user user = {0};
+    struct spec_user user = {0};
     const Runtime__V1__PodSandboxConfig *pod_config = sandbox_config(sb);
 
     hull_id_generate(c->id);
@@ -237,7 +236,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
                       pod_config->log_directory[0] == '\0';
     r = no_log_dir && config->log_path && config->log_path[0] != '/'
             ? 0
-            : ocispec_log_path(pod_config, config, &c->log_path, err);
+            : spec_log_path(pod_config, config, &c->log_path, err);
     if (c->log_path == NULL)
         c->log_path = xstrdup(""); /* no log asked for (or refused below) */
     if (r < 0) {
@@ -336,7 +335,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     hull_crash_point("create:after-mount");
 
     /* the OCI spec */
-    struct ocispec_sandbox view;
+    struct spec_sandbox view;
     fill_pod_view(sb, &view);
     /* pid namespace mode TARGET: join the namespace of another running container of the pod */
     const Runtime__V1__NamespaceOption *nso =
@@ -371,7 +370,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         }
     }
     char **image_roots = NULL;
-    r = image_mounts_prepare(is, c->config, rdir, sandbox_userns_path(sb), &image_roots, err);
+    r = spec_image_mounts_prepare(is, c->config, rdir, sandbox_userns_path(sb), &image_roots, err);
     if (r < 0)
         goto fail;
     if (image_roots) {
@@ -383,7 +382,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
         c->config_pb = pb;
         c->config_len = len;
     }
-    struct ocispec_input in = {
+    struct spec_input in = {
         .container_id = c->id,
         .config = c->config,
         .sandbox = &view,
@@ -397,8 +396,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
         .image_mount_roots = image_roots,
         .user_out = &user,
     };
-    r = oci_spec_from_cri(&in, &json, err);
-    image_mounts_free(image_roots, c->config->n_mounts);
+    r = spec_from_cri(&in, &json, err);
+    spec_image_mounts_free(image_roots, c->config->n_mounts);
     if (r < 0)
         goto fail;
     c->has_user = true;

@@ -1,7 +1,7 @@
 /* ExecSync: a one-off hull-conmon in the foreground runs the process with the container's
  * process spec (args replaced), captures its output and reports the exit code. */
 #include "server/container/container_internal.h"
-#include "server/ocispec.h"
+#include "server/spec/spec.h"
 #include "conmon/conmon.h"
 
 #include <errno.h>
@@ -19,7 +19,7 @@ int ctr_exec_process_json(const char *bundle, char *const *cmd, size_t n_cmd, bo
     int r = hull_read_file(cfg, 8 << 20, &spec, NULL, err);
     if (r < 0)
         return r;
-    return ocispec_exec_process(spec, cmd, n_cmd, tty, rows, cols, out, err);
+    return spec_exec_process(spec, cmd, n_cmd, tty, rows, cols, out, err);
 }
 
 static int read_exact(int fd, char *buf, size_t len, int timeout_ms)

@@ -3,9 +3,8 @@
  * Locks: c->op_lock serialises operations on one container; c->lock is only
  * held to read or change fields, never across a child process. */
 #include "server/container/container_internal.h"
-#include "server/ocispec.h"
+#include "server/spec/spec.h"
 #include "server/pod/pod.h"
-#include "server/image_mount.h"
 #include "common/cgroup_systemd.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
@@ -218,8 +217,9 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
     if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
-        (r = ocispec_release_mounts(rdir, err)) < 0 ||
-        (image_mounts_release(ctr_service(srv)->images, rdir), (r = hull_rm_rf(rdir, err)) < 0))
+        (r = spec_release_mounts(rdir, err)) < 0 ||
+        (spec_image_mounts_release(ctr_service(srv)->images, rdir),
+         (r = hull_rm_rf(rdir, err)) < 0))
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
     hull_crash_point("remove:after-dirs");
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);
@@ -303,7 +303,7 @@ int container_update_resources(struct hull_server *srv, const char *id,
         r = hull_error_setx(err, EBUSY, "container \"%s\" is not running", c->id);
         goto out;
     }
-    if ((r = oci_resources_from_cri(res, &json, err)) < 0 ||
+    if ((r = spec_resources_from_cri(res, &json, err)) < 0 ||
         (r = hull_write_file_atomic_flags(file, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC,
                                           err)) < 0)
         goto out;

@@ -1,6 +1,6 @@
 /* The container's devices: CRI devices (nodes or directories of nodes), all host devices for
  * privileged containers, and the device cgroup rules. */
-#include "server/ocispec_internal.h"
+#include "server/spec/spec_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,7 +17,7 @@ struct dev {
     char access[4];
 };
 
-void ocispec_devv_clear(struct devv *d)
+void spec_devv_clear(struct devv *d)
 {
     for (size_t i = 0; i < d->n; i++)
         free(d->v[i].path);
@@ -62,7 +62,7 @@ static bool host_dev_skip(const char *name)
 }
 
 /* All device nodes under dir (privileged containers), like containerd's HostDevices(). */
-void ocispec_add_host_devices(struct devv *d, const char *dir, int depth)
+void spec_add_host_devices(struct devv *d, const char *dir, int depth)
 {
     if (depth > 8)
         return;
@@ -79,7 +79,7 @@ void ocispec_add_host_devices(struct devv *d, const char *dir, int depth)
             continue;
         if (S_ISDIR(st.st_mode)) {
             if (!host_dev_skip(de->d_name))
-                ocispec_add_host_devices(d, p, depth + 1);
+                spec_add_host_devices(d, p, depth + 1);
             continue;
         }
         if (strcmp(p, "/dev/console") == 0)
@@ -89,8 +89,7 @@ void ocispec_add_host_devices(struct devv *d, const char *dir, int depth)
     }
 }
 
-int ocispec_add_cri_devices(const Runtime__V1__ContainerConfig *c, struct devv *d,
-                            hull_error_t *err)
+int spec_add_cri_devices(const Runtime__V1__ContainerConfig *c, struct devv *d, hull_error_t *err)
 {
     for (size_t i = 0; i < c->n_devices; i++) {
         const Runtime__V1__Device *dv = c->devices[i];
@@ -108,7 +107,7 @@ int ocispec_add_cri_devices(const Runtime__V1__ContainerConfig *c, struct devv *
                                    "device %s: invalid permissions \"%s\" (a subset "
                                    "of \"rwm\")",
                                    hp, perm);
-        _cleanup_free_ char *dest = ocispec_clean_path(cp);
+        _cleanup_free_ char *dest = spec_clean_path(cp);
         struct stat st;
         if (stat(hp, &st) < 0)
             return hull_error_set(err, errno, "device `%s`", hp);
@@ -136,24 +135,24 @@ int ocispec_add_cri_devices(const Runtime__V1__ContainerConfig *c, struct devv *
     return 0;
 }
 
-void ocispec_jw_devices(struct hull_json_writer *w, const struct devv *d)
+void spec_model_devices(struct hull_ocispec_linux *l, const struct devv *d)
 {
-    hull_jw_key(w, "devices");
-    hull_jw_begin_array(w);
+    l->devices = xmalloc0((d->n + 1) * sizeof(*l->devices));
     for (size_t i = 0; i < d->n; i++) {
         const struct dev *x = &d->v[i];
-        char t[2] = {x->type, 0};
-        hull_jw_begin_object(w);
-        hull_jw_kv_string(w, "path", x->path);
-        hull_jw_kv_string(w, "type", t);
-        hull_jw_kv_int(w, "major", x->major);
-        hull_jw_kv_int(w, "minor", x->minor);
-        hull_jw_kv_int(w, "fileMode", x->mode);
-        hull_jw_kv_int(w, "uid", x->uid);
-        hull_jw_kv_int(w, "gid", x->gid);
-        hull_jw_end_object(w);
+        l->devices[l->n_devices++] = (struct hull_ocispec_device){
+            .path = xstrdup(x->path),
+            .type = x->type,
+            .major = x->major,
+            .minor = x->minor,
+            .has_file_mode = true,
+            .file_mode = x->mode,
+            .has_uid = true,
+            .uid = x->uid,
+            .has_gid = true,
+            .gid = x->gid,
+        };
     }
-    hull_jw_end_array(w);
 }
 
 static void jw_dev_rule(struct hull_json_writer *w, bool allow, const char *type, long long maj,
@@ -173,7 +172,7 @@ static void jw_dev_rule(struct hull_json_writer *w, bool allow, const char *type
 
 /* linux.resources.devices: everything for privileged containers, else deny-all, the devices
  * every container gets (as runc's defaults) and the CRI devices. */
-void ocispec_jw_device_rules(struct hull_json_writer *w, bool privileged, const struct devv *d)
+void spec_jw_device_rules(struct hull_json_writer *w, bool privileged, const struct devv *d)
 {
     hull_jw_key(w, "devices");
     hull_jw_begin_array(w);

@@ -1,5 +1,5 @@
-/* Image volumes: read-only overlays of pulled images for CRI Mount.image (image_mount.h). */
-#include "server/image_mount.h"
+/* Image volumes: read-only overlays of pulled images for CRI Mount.image (spec.h). */
+#include "server/spec/spec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +27,7 @@ static int record(const char *container_dir, const char *id, hull_error_t *err)
     return 0;
 }
 
-void image_mounts_free(char **roots, size_t n)
+void spec_image_mounts_free(char **roots, size_t n)
 {
     if (roots == NULL)
         return;
@@ -36,9 +36,9 @@ void image_mounts_free(char **roots, size_t n)
     free(roots);
 }
 
-int image_mounts_prepare(struct image_store *is, Runtime__V1__ContainerConfig *cfg,
-                         const char *container_dir, const char *userns_path, char ***roots_out,
-                         hull_error_t *err)
+int spec_image_mounts_prepare(struct image_store *is, Runtime__V1__ContainerConfig *cfg,
+                              const char *container_dir, const char *userns_path, char ***roots_out,
+                              hull_error_t *err)
 {
     *roots_out = NULL;
     size_t n = cfg->n_mounts;
@@ -99,7 +99,7 @@ int image_mounts_prepare(struct image_store *is, Runtime__V1__ContainerConfig *c
             hull_error_wrap(err, "image mount %s", cp);
     }
     if (r < 0) {
-        image_mounts_free(roots, n);
+        spec_image_mounts_free(roots, n);
         return r;
     }
     *roots_out = roots;
@@ -130,12 +130,12 @@ static void each_recorded(struct image_store *is, const char *container_dir, boo
     }
 }
 
-void image_mounts_acquire(struct image_store *is, const char *container_dir)
+void spec_image_mounts_acquire(struct image_store *is, const char *container_dir)
 {
     each_recorded(is, container_dir, true);
 }
 
-void image_mounts_release(struct image_store *is, const char *container_dir)
+void spec_image_mounts_release(struct image_store *is, const char *container_dir)
 {
     each_recorded(is, container_dir, false);
     _cleanup_free_ char *p = list_path(container_dir);

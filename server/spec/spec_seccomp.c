@@ -1,7 +1,7 @@
 /* Seccomp: the profile choice from the CRI security context and Localhost profile files
  * (runtime-spec or Docker/containerd format) converted for this host.  The RuntimeDefault profile
  * is in seccomp_default.c. */
-#include "server/ocispec_internal.h"
+#include "server/spec/spec_internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,16 +19,16 @@ static const char *sc_seccomp_profile_path(const Runtime__V1__LinuxContainerSecu
 
 /* ---- seccomp ----------------------------------------------------------------------------- */
 
-static int localhost_profile_path(const struct ocispec_input *in, const char *ref, char **out,
+static int localhost_profile_path(const struct spec_input *in, const char *ref, char **out,
                                   hull_error_t *err)
 {
     if (empty(ref))
         return hull_error_setx(err, EINVAL, "seccomp Localhost profile without a localhost_ref");
     if (ref[0] == '/') {
-        *out = ocispec_clean_path(ref);
+        *out = spec_clean_path(ref);
         return 0;
     }
-    if (ocispec_has_dotdot(ref))
+    if (spec_has_dotdot(ref))
         return hull_error_setx(err, EINVAL, "seccomp profile \"%s\": `..` not allowed", ref);
     if (empty(in->seccomp_profile_root))
         return hull_error_setx(err, EINVAL,
@@ -39,9 +39,9 @@ static int localhost_profile_path(const struct ocispec_input *in, const char *re
     return 0;
 }
 
-int ocispec_seccomp_choice(const struct ocispec_input *in,
-                           const Runtime__V1__LinuxContainerSecurityContext *sc, bool privileged,
-                           int *kind, char **path, hull_error_t *err)
+int spec_seccomp_choice(const struct spec_input *in,
+                        const Runtime__V1__LinuxContainerSecurityContext *sc, bool privileged,
+                        int *kind, char **path, hull_error_t *err)
 {
     *kind = SECCOMP_NONE;
     *path = NULL;
@@ -129,8 +129,8 @@ static bool json_caps_any_in(yajl_val arr, uint64_t bounding)
 
 /* A Localhost profile: runtime-spec format as is; Docker/containerd format ("archMap",
  * "name", "includes"/"excludes") converted for this host and bounding set. */
-int ocispec_jw_seccomp_file(struct hull_json_writer *w, const char *path, uint64_t bounding,
-                            hull_error_t *err)
+int spec_jw_seccomp_file(struct hull_json_writer *w, const char *path, uint64_t bounding,
+                         hull_error_t *err)
 {
     _cleanup_yajl_ yajl_val t = NULL;
     int r = hull_json_parse_file(path, SECCOMP_FILE_MAX, &t, err);
@@ -146,7 +146,7 @@ int ocispec_jw_seccomp_file(struct hull_json_writer *w, const char *path, uint64
     yajl_val v = hull_json_get(t, "defaultErrnoRet");
     if (v && YAJL_IS_INTEGER(v)) {
         hull_jw_key(w, "defaultErrnoRet");
-        ocispec_jw_number_raw(w, v);
+        hull_jw_value(w, v);
     }
     hull_jw_key(w, "architectures");
     hull_jw_begin_array(w);
@@ -169,7 +169,7 @@ int ocispec_jw_seccomp_file(struct hull_json_writer *w, const char *path, uint64
     hull_jw_end_array(w);
     if ((v = hull_json_get(t, "flags")) && YAJL_IS_ARRAY(v)) {
         hull_jw_key(w, "flags");
-        ocispec_jw_copy(w, v, 0);
+        hull_jw_value(w, v);
     }
     const char *lp = hull_json_get_string(t, "listenerPath", NULL);
     if (lp)
@@ -221,11 +221,11 @@ int ocispec_jw_seccomp_file(struct hull_json_writer *w, const char *path, uint64
         hull_jw_kv_string(w, "action", action);
         if ((v = hull_json_get(c, "errnoRet")) && YAJL_IS_INTEGER(v)) {
             hull_jw_key(w, "errnoRet");
-            ocispec_jw_number_raw(w, v);
+            hull_jw_value(w, v);
         }
         if ((v = hull_json_get(c, "args")) && YAJL_IS_ARRAY(v)) {
             hull_jw_key(w, "args");
-            ocispec_jw_copy(w, v, 0);
+            hull_jw_value(w, v);
         }
         hull_jw_end_object(w);
     }

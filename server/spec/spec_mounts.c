@@ -1,7 +1,7 @@
 /* The container's mounts: defaults, CRI mounts (bind, propagation, recursive read-only, image
  * volumes), the pod's files, image volumes with their copy-up, id-mapped mounts for a pod user
  * namespace, and the masked and read-only paths. */
-#include "server/ocispec_internal.h"
+#include "server/spec/spec_internal.h"
 #include "common/mountinfo.h"
 #include "server/pod/pod.h"
 
@@ -34,8 +34,8 @@ static const char *const default_readonly_paths[] = {
  * one uid and one gid mapping, container id 0, and the pod's own mappings (any other mapping
  * would let the pod write a host volume as ids outside its range, host root included).  The
  * mount is then id-mapped through the pod's user namespace like every volume of such a pod
- * (ocispec_userns_prepare). */
-static int check_mount_idmap(const struct ocispec_input *in, const Runtime__V1__Mount *m,
+ * (spec_userns_prepare). */
+static int check_mount_idmap(const struct spec_input *in, const Runtime__V1__Mount *m,
                              const char *cp, hull_error_t *err)
 {
     const Runtime__V1__PodSandboxConfig *pc = in->sandbox ? in->sandbox->config : NULL;
@@ -100,7 +100,7 @@ static struct mnt *mnt_add(struct mntv *m, int kind, const char *dest, const cha
     }
     struct mnt *x = &m->v[m->n];
     memset(x, 0, sizeof(*x));
-    x->dest = ocispec_clean_path(dest);
+    x->dest = spec_clean_path(dest);
     x->type = xstrdup(type);
     x->source = xstrdup(source);
     x->kind = kind;
@@ -122,7 +122,7 @@ static void mnt_free_one(struct mnt *x)
     strv_clear(&x->opts);
 }
 
-void ocispec_mntv_clear(struct mntv *m)
+void spec_mntv_clear(struct mntv *m)
 {
     for (size_t i = 0; i < m->n; i++)
         mnt_free_one(&m->v[i]);
@@ -171,7 +171,7 @@ static int mount_propagation_of(const char *path, bool *shared, bool *slave, cha
 
 /* CRI mount i is an image volume: the image's root mounted by hulld, or a path inside it
  * (image_sub_path: relative, no "..", symlinks resolved inside the image), read-only. */
-static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv *mounts,
+static int add_image_mount(const struct spec_input *in, size_t i, struct mntv *mounts,
                            hull_error_t *err)
 {
     const Runtime__V1__Mount *m = in->config->mounts[i];
@@ -229,7 +229,7 @@ static int add_image_mount(const struct ocispec_input *in, size_t i, struct mntv
     return 0;
 }
 
-static int add_cri_mounts(const struct ocispec_input *in, const struct ns_plan *ns,
+static int add_cri_mounts(const struct spec_input *in, const struct ns_plan *ns,
                           struct mntv *mounts, const char **rootfs_prop, hull_error_t *err)
 {
     const Runtime__V1__ContainerConfig *c = in->config;
@@ -252,8 +252,8 @@ static int add_cri_mounts(const struct ocispec_input *in, const struct ns_plan *
             if (r < 0)
                 return r;
         }
-        _cleanup_free_ char *src = ocispec_clean_path(hp);
-        _cleanup_free_ char *dst = ocispec_clean_path(cp);
+        _cleanup_free_ char *src = spec_clean_path(hp);
+        _cleanup_free_ char *dst = spec_clean_path(cp);
         if (strcmp(dst, "/") == 0)
             return hull_error_setx(err, EINVAL,
                                    "mount container_path \"%s\": cannot mount over "
@@ -518,11 +518,11 @@ static bool is_runtime_path(const char *clean)
     return false;
 }
 
-int ocispec_build_mounts(const struct ocispec_input *in, bool privileged, bool readonly_rootfs,
-                         const struct ns_plan *ns, struct mntv *out, const char **rootfs_prop,
-                         hull_error_t *err)
+int spec_build_mounts(const struct spec_input *in, bool privileged, bool readonly_rootfs,
+                      const struct ns_plan *ns, struct mntv *out, const char **rootfs_prop,
+                      hull_error_t *err)
 {
-    const struct ocispec_sandbox *sb = in->sandbox;
+    const struct spec_sandbox *sb = in->sandbox;
     struct mntv defaults = {0}, rest = {0};
     int r = 0;
     const char *sysmode = privileged ? "rw" : "ro";
@@ -575,7 +575,7 @@ int ocispec_build_mounts(const struct ocispec_input *in, bool privileged, bool r
                                  .total = in->volume_copy_budget,
                                  .left = in->volume_copy_budget};
     for (char **v = in->image ? in->image->volumes : NULL; v && *v; v++) {
-        _cleanup_free_ char *dest = ocispec_clean_path(*v);
+        _cleanup_free_ char *dest = spec_clean_path(*v);
         if (strcmp(dest, "/") == 0 || mntv_has_dest(&rest, MK_CRI, dest) ||
             mntv_has_dest(&rest, MK_VOLUME, dest))
             continue;
@@ -641,8 +641,8 @@ int ocispec_build_mounts(const struct ocispec_input *in, bool privileged, bool r
         memset(&rest.v[i], 0, sizeof(rest.v[i]));
     }
 out:
-    ocispec_mntv_clear(&defaults);
-    ocispec_mntv_clear(&rest);
+    spec_mntv_clear(&defaults);
+    spec_mntv_clear(&rest);
     return r;
 }
 
@@ -651,9 +651,9 @@ out:
  * give the runtime "idmap" mounts; hulld makes them itself so that runc 1.1 works too).  The
  * paths the mapped root must reach are in per-pod and per-container 0700 directories that
  * user owns (sandbox.c, container_create.c); nothing is made traversable for others. */
-int ocispec_userns_prepare(const struct ocispec_input *in, struct mntv *mounts, hull_error_t *err)
+int spec_userns_prepare(const struct spec_input *in, struct mntv *mounts, hull_error_t *err)
 {
-    const struct ocispec_sandbox *sb = in->sandbox;
+    const struct spec_sandbox *sb = in->sandbox;
     size_t n = 0;
     for (size_t i = 0; i < mounts->n; i++) {
         struct mnt *m = &mounts->v[i];
@@ -689,52 +689,38 @@ int ocispec_userns_prepare(const struct ocispec_input *in, struct mntv *mounts, 
     return 0;
 }
 
-int ocispec_release_mounts(const char *container_dir, hull_error_t *err)
+int spec_release_mounts(const char *container_dir, hull_error_t *err)
 {
     if (empty(container_dir))
         return 0;
     return userns_unmount_below(container_dir, err);
 }
 
-void ocispec_jw_mounts(struct hull_json_writer *w, const struct mntv *m)
+void spec_model_mounts(struct hull_ocispec *m, const struct mntv *v)
 {
-    hull_jw_key(w, "mounts");
-    hull_jw_begin_array(w);
-    for (size_t i = 0; i < m->n; i++) {
-        const struct mnt *x = &m->v[i];
-        hull_jw_begin_object(w);
-        hull_jw_kv_string(w, "destination", x->dest);
-        hull_jw_kv_string(w, "type", x->type);
-        hull_jw_kv_string(w, "source", x->source);
-        ocispec_jw_strv(w, "options", x->opts.v, x->opts.n);
-        hull_jw_end_object(w);
+    m->mounts = xmalloc0((v->n + 1) * sizeof(*m->mounts));
+    for (size_t i = 0; i < v->n; i++) {
+        const struct mnt *x = &v->v[i];
+        struct hull_ocispec_mount *o = &m->mounts[m->n_mounts++];
+        o->destination = xstrdup(x->dest);
+        o->type = xstrdup(x->type);
+        o->source = xstrdup(x->source);
+        o->options = hull_strv_dup_n((const char *const *)x->opts.v, x->opts.n);
     }
-    hull_jw_end_array(w);
 }
 
-void ocispec_jw_masked_paths(struct hull_json_writer *w,
+static char **paths_or_defaults(char *const *own, size_t n, const char *const *defaults)
+{
+    if (n > 0)
+        return hull_strv_dup_n((const char *const *)own, n);
+    return hull_strv_dup_n(defaults, hull_strv_len((char *const *)defaults));
+}
+
+void spec_model_masked_paths(struct hull_ocispec_linux *l,
                              const Runtime__V1__LinuxContainerSecurityContext *sc)
 {
-    bool own_masked = sc && sc->n_masked_paths > 0;
-    bool own_ro = sc && sc->n_readonly_paths > 0;
-    hull_jw_key(w, "maskedPaths");
-    hull_jw_begin_array(w);
-    if (own_masked) {
-        for (size_t i = 0; i < sc->n_masked_paths; i++)
-            hull_jw_string(w, S(sc->masked_paths[i]));
-    } else {
-        for (const char *const *p = default_masked_paths; *p; p++)
-            hull_jw_string(w, *p);
-    }
-    hull_jw_end_array(w);
-    hull_jw_key(w, "readonlyPaths");
-    hull_jw_begin_array(w);
-    if (own_ro) {
-        for (size_t i = 0; i < sc->n_readonly_paths; i++)
-            hull_jw_string(w, S(sc->readonly_paths[i]));
-    } else {
-        for (const char *const *p = default_readonly_paths; *p; p++)
-            hull_jw_string(w, *p);
-    }
-    hull_jw_end_array(w);
+    l->masked_paths = paths_or_defaults(sc ? sc->masked_paths : NULL, sc ? sc->n_masked_paths : 0,
+                                        default_masked_paths);
+    l->readonly_paths = paths_or_defaults(sc ? sc->readonly_paths : NULL,
+                                          sc ? sc->n_readonly_paths : 0, default_readonly_paths);
 }

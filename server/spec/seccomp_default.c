@@ -6,7 +6,7 @@
  *   answering ENOSYS (so libcs fall back to clone, where the flags can be checked) unless
  *   CAP_SYS_ADMIN; further syscalls allowed only when the matching capability is in the
  *   bounding set.  Like containerd 2.x, the io_uring syscalls are not allowed. */
-#include "server/ocispec.h"
+#include "server/spec/spec.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -545,7 +545,7 @@ static bool has_cap(uint64_t set, int cap)
     return cap >= 0 && cap < 64 && (set & (1ULL << cap)) != 0;
 }
 
-void ocispec_seccomp_default_write(struct hull_json_writer *w, uint64_t bounding, const char *arch)
+void spec_seccomp_default_write(struct hull_json_writer *w, uint64_t bounding, const char *arch)
 {
     unsigned am = arch_mask(arch);
     hull_jw_begin_object(w);

@@ -1,13 +1,14 @@
-/* Unit tests for server/ocispec.c: OCI spec generation from CRI configs.  Each test builds CRI
- * configs as protobuf-c structs, generates the spec on a fixture rootfs in a temp dir, parses it
- * back with yajl and checks it.  The last test runs a generated spec with runc on a busybox
- * rootfs and checks `id` and CapEff from inside. */
+/* Unit tests of server/spec/ (the spec builder): OCI spec generation from CRI configs.  Each
+ * test builds CRI configs as protobuf-c structs, generates the spec on a fixture rootfs in a temp
+ * dir, parses it back with yajl and checks it; every generated spec also goes through the
+ * model's parser and serializer unchanged (what hull-oci loads is what hulld wrote).  The last test
+ * runs a generated spec with runc on a busybox rootfs and checks `id` and CapEff from inside. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "server/ocispec.h"
+#include "server/spec/spec.h"
 #include "server/pod/pod.h"
 #include "tests/unit/hull_test.h"
 
@@ -37,9 +38,9 @@ struct fx {
     Runtime__V1__PodSandboxConfig pcfg;
     Runtime__V1__PodSandboxMetadata pmeta;
     Runtime__V1__LinuxPodSandboxConfig plcfg;
-    struct ocispec_sandbox sb;
+    struct spec_sandbox sb;
     struct image_info img;
-    struct ocispec_input in;
+    struct spec_input in;
 };
 
 static char *fx_path(struct fx *f, const char *rel)
@@ -145,13 +146,20 @@ static int fx_teardown(void **state)
 static yajl_val gen(struct fx *f, hull_error_t *errp)
 {
     char *json = NULL;
-    int r = oci_spec_from_cri(&f->in, &json, errp);
+    int r = spec_from_cri(&f->in, &json, errp);
     if (r < 0) {
         assert_null(json);
         assert_int_equal(-r, hull_error_status(errp));
         return NULL;
     }
     assert_non_null(json);
+    /* the one parser reads back everything the one serializer wrote (hull-oci loads this) */
+    _cleanup_hull_ocispec_ struct hull_ocispec *m = NULL;
+    hull_error_t perr = NULL;
+    if (hull_ocispec_parse(json, &m, &perr) < 0)
+        fail_msg("hull-oci's parser refuses the spec: %s", hull_error_msg(&perr));
+    _cleanup_free_ char *again = hull_ocispec_to_json(m, false);
+    assert_string_equal(again, json);
     char ebuf[256];
     yajl_val t = yajl_tree_parse(json, ebuf, sizeof(ebuf));
     if (t == NULL)
@@ -165,7 +173,7 @@ static yajl_val gen_ok(struct fx *f)
     hull_error_t err = NULL;
     yajl_val t = gen(f, &err);
     if (t == NULL)
-        fail_msg("oci_spec_from_cri failed: %s", hull_error_msg(&err));
+        fail_msg("spec_from_cri failed: %s", hull_error_msg(&err));
     return t;
 }
 
@@ -423,7 +431,7 @@ static void test_user_cri(void **state)
     f->sc.supplemental_groups = supp;
     f->sc.n_supplemental_groups = 3;
     expect_user(f, 1000, 7, "7 10 500 9"); /* primary gid first, deduplicated */
-    struct ocispec_user u = {0};
+    struct spec_user u = {0};
     f->in.user_out = &u;
     expect_user(f, 1000, 7, "7 10 500 9");
     f->in.user_out = NULL;
@@ -603,7 +611,7 @@ static void test_caps(void **state)
 {
     struct fx *f = *state;
     uint64_t defaults = 0;
-    for (const char *const *c = ocispec_default_caps; *c; c++)
+    for (const char *const *c = spec_default_caps; *c; c++)
         defaults |= 1ULL << hull_cap_from_name(*c);
     assert_int_equal(defaults, 0xa80425fbULL); /* docker/containerd's well-known CapEff */
 
@@ -1238,7 +1246,7 @@ static void test_resources(void **state)
     /* live updates */
     f->res.oom_score_adj = 0;
     char *json = NULL;
-    assert_int_equal(oci_resources_from_cri(&f->res, &json, &err), 0);
+    assert_int_equal(spec_resources_from_cri(&f->res, &json, &err), 0);
     char ebuf[128];
     t = yajl_tree_parse(json, ebuf, sizeof(ebuf));
     free(json);
@@ -1249,13 +1257,13 @@ static void test_resources(void **state)
     const char *lim[] = {"memory", "limit", NULL};
     assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(t, lim, yajl_t_number)), 64 << 20);
     yajl_tree_free(t);
-    assert_int_equal(oci_resources_from_cri(NULL, &json, &err), 0);
+    assert_int_equal(spec_resources_from_cri(NULL, &json, &err), 0);
     assert_string_equal(json, "{}");
     free(json);
 
     /* invalid values */
     hp.page_size = "2M/../x";
-    assert_int_equal(oci_resources_from_cri(&f->res, &json, &err), -EINVAL);
+    assert_int_equal(spec_resources_from_cri(&f->res, &json, &err), -EINVAL);
     hull_error_free(&err);
     gen_fail(f, EINVAL, "page size");
     hp.page_size = "2MB";
@@ -1407,7 +1415,7 @@ static void test_seccomp_default(void **state)
     /* the arm64 table (data only on this host) */
     struct hull_json_writer w;
     hull_jw_init(&w, false);
-    ocispec_seccomp_default_write(&w, 0, "arm64");
+    spec_seccomp_default_write(&w, 0, "arm64");
     char *json = hull_jw_finish(&w, NULL);
     hull_jw_free(&w);
     char ebuf[128];
@@ -1603,24 +1611,24 @@ static void test_log_path(void **state)
     char *p = NULL;
     f->pcfg.log_directory = "/var/log/pods/ns_pod_uid";
     f->cfg.log_path = "web/0.log";
-    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
+    assert_int_equal(spec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
     assert_string_equal(p, "/var/log/pods/ns_pod_uid/web/0.log");
     free(p);
     f->cfg.log_path = "";
-    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
+    assert_int_equal(spec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
     assert_null(p);
     f->cfg.log_path = "../../../etc/cron.d/x";
-    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
+    assert_int_equal(spec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
     hull_error_free(&err);
     f->cfg.log_path = "web/0.log";
     f->pcfg.log_directory = "relative/dir";
-    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
+    assert_int_equal(spec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
     hull_error_free(&err);
     f->pcfg.log_directory = "";
-    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
+    assert_int_equal(spec_log_path(&f->pcfg, &f->cfg, &p, &err), -EINVAL);
     hull_error_free(&err);
     f->cfg.log_path = "/abs/./x.log";
-    assert_int_equal(ocispec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
+    assert_int_equal(spec_log_path(&f->pcfg, &f->cfg, &p, &err), 0);
     assert_string_equal(p, "/abs/x.log");
     free(p);
 }
@@ -1631,9 +1639,9 @@ static void test_exec_process(void **state)
     hull_error_t err = NULL;
     char *spec = NULL, *proc = NULL;
     f->img.user = "app";
-    assert_int_equal(oci_spec_from_cri(&f->in, &spec, &err), 0);
+    assert_int_equal(spec_from_cri(&f->in, &spec, &err), 0);
     char *cmd[] = {"ls", "-l"};
-    assert_int_equal(ocispec_exec_process(spec, cmd, 2, true, 40, 120, &proc, &err), 0);
+    assert_int_equal(spec_exec_process(spec, cmd, 2, true, 40, 120, &proc, &err), 0);
     char ebuf[128];
     yajl_val t = yajl_tree_parse(proc, ebuf, sizeof(ebuf));
     assert_non_null(t);
@@ -1648,14 +1656,14 @@ static void test_exec_process(void **state)
     yajl_tree_free(t);
     free(proc);
     /* no size without a terminal */
-    assert_int_equal(ocispec_exec_process(spec, cmd, 2, false, 40, 120, &proc, &err), 0);
+    assert_int_equal(spec_exec_process(spec, cmd, 2, false, 40, 120, &proc, &err), 0);
     t = yajl_tree_parse(proc, ebuf, sizeof(ebuf));
     assert_null(hull_json_get(t, "consoleSize"));
     yajl_tree_free(t);
     free(proc);
-    assert_int_equal(ocispec_exec_process(spec, cmd, 0, false, 0, 0, &proc, &err), -EINVAL);
+    assert_int_equal(spec_exec_process(spec, cmd, 0, false, 0, 0, &proc, &err), -EINVAL);
     hull_error_free(&err);
-    assert_int_equal(ocispec_exec_process("{}", cmd, 1, false, 0, 0, &proc, &err), -EINVAL);
+    assert_int_equal(spec_exec_process("{}", cmd, 1, false, 0, 0, &proc, &err), -EINVAL);
     hull_error_free(&err);
     free(spec);
 }
@@ -1726,7 +1734,7 @@ static char *runc_run(struct fx *f, const char *id)
 {
     hull_error_t err = NULL;
     char *json = NULL;
-    if (oci_spec_from_cri(&f->in, &json, &err) < 0)
+    if (spec_from_cri(&f->in, &json, &err) < 0)
         fail_msg("%s", hull_error_msg(&err));
     _cleanup_free_ char *bundle = fx_path(f, "bundle");
     _cleanup_free_ char *cfgp = fx_path(f, "bundle/config.json");

@@ -1,6 +1,6 @@
 /* The container's user: uid, gid and additional gids from the CRI security context, the image's
  * USER and the image's /etc/passwd and /etc/group (read inside the rootfs only, bounded). */
-#include "server/ocispec_internal.h"
+#include "server/spec/spec_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,10 +281,10 @@ static int passwd_lookup(struct etc_files *e, struct pw_query *q, hull_error_t *
     return 0;
 }
 
-/* The container's uid, gid and additional gids (see ocispec.h and containerd's WithUser). */
-int ocispec_resolve_user(const struct ocispec_input *in,
-                         const Runtime__V1__LinuxContainerSecurityContext *sc,
-                         struct user_result *res, hull_error_t *err)
+/* The container's uid, gid and additional gids (see spec.h and containerd's WithUser). */
+int spec_resolve_user(const struct spec_input *in,
+                      const Runtime__V1__LinuxContainerSecurityContext *sc, struct user_result *res,
+                      hull_error_t *err)
 {
     struct etc_files e __attribute__((cleanup(etc_files_clear))) = {.rootfd = -1};
     e.rootfd = open(in->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

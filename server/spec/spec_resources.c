@@ -1,5 +1,5 @@
 /* CRI LinuxContainerResources checked and written as OCI linux.resources. */
-#include "server/ocispec_internal.h"
+#include "server/spec/spec_internal.h"
 #include "common/cgroup.h"
 
 #include <ctype.h>
@@ -28,7 +28,7 @@ static bool valid_page_size(const char *s)
            strcmp(u, "TB") == 0 || strcmp(u, "PB") == 0;
 }
 
-int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_error_t *err)
+int spec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_error_t *err)
 {
     if (r == NULL)
         return 0;
@@ -50,7 +50,7 @@ int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_
                                    S(r->hugepage_limits[i]->page_size));
     for (size_t i = 0; i < r->n_unified; i++) {
         const char *k = S(r->unified[i]->key), *v = S(r->unified[i]->value);
-        if (empty(k) || strchr(k, '/') || k[0] == '.' || ocispec_has_control_chars(k))
+        if (empty(k) || strchr(k, '/') || k[0] == '.' || spec_has_control_chars(k))
             return hull_error_setx(err, EINVAL, "unified: invalid cgroup file name \"%s\"", k);
         if (strchr(v, '\n') || strchr(v, '\r'))
             return hull_error_setx(err, EINVAL, "unified %s: value contains a newline", k);
@@ -58,7 +58,7 @@ int ocispec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_
     return 0;
 }
 
-bool ocispec_host_is_cgroup2(void)
+bool spec_host_is_cgroup2(void)
 {
     return hull_is_cgroup2_mount("/sys/fs/cgroup");
 }
@@ -89,8 +89,8 @@ static bool host_has_swap_accounting(void)
     return f && access(f, F_OK) == 0;
 }
 
-void ocispec_jw_resources_body(struct hull_json_writer *w,
-                               const Runtime__V1__LinuxContainerResources *r)
+void spec_jw_resources_body(struct hull_json_writer *w,
+                            const Runtime__V1__LinuxContainerResources *r)
 {
     if (r == NULL)
         return;
@@ -145,17 +145,17 @@ void ocispec_jw_resources_body(struct hull_json_writer *w,
     }
 }
 
-int oci_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,
-                           hull_error_t *err)
+int spec_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,
+                            hull_error_t *err)
 {
     *json_out = NULL;
-    int ret = ocispec_check_resources(r, err);
+    int ret = spec_check_resources(r, err);
     if (ret < 0)
         return ret;
     struct hull_json_writer w;
     hull_jw_init(&w, false);
     hull_jw_begin_object(&w);
-    ocispec_jw_resources_body(&w, r);
+    spec_jw_resources_body(&w, r);
     hull_jw_end_object(&w);
     *json_out = hull_jw_finish(&w, NULL);
     hull_jw_free(&w);
