@@ -2,6 +2,7 @@
  * running `RUNTIME create`; whatever a failure leaves is rolled back (and recovery finishes the
  * rollback after a crash, container_recover.c). */
 #include "server/container_internal.h"
+#include "server/nri_hooks.h"
 #include "server/ocispec.h"
 #include "server/sandbox.h"
 #include "server/userns.h"
@@ -250,7 +251,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
     /* listed from here on: ContainerStatus must carry a creation time (kubelet rejects a
      * status without created_at) */
     c->created_ns = hull_now_ns();
-    r = ctr_insert(srv, c, err); /* reserves the name */
+    c->hidden = nri_hooks_hide_created(srv); /* until NRI plugins had their say */
+    r = ctr_insert(srv, c, err);             /* reserves the name */
     if (r < 0)
         goto fail;
     inserted = true;
@@ -407,6 +409,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->gid = user.gid;
     c->gids = hull_steal(user.additional_gids);
     c->n_gids = user.n_additional_gids;
+    if ((r = nri_hooks_create(srv, c, sb, &json, err)) < 0)
+        goto fail;
     cfgpath = hull_path_join(sdir, "config.json");
     /* the bundle lives in the volatile state directory (/run): no fsync */
     r = hull_write_file_atomic_flags(cfgpath, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC, err);
@@ -466,6 +470,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
              c->pod_id, c->pid);
     events_publish(srv, c->id, c->pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+    nri_hooks_post_create(srv, c);
     *id_out = xstrdup(c->id);
     image_info_free(img);
     pthread_mutex_unlock(&c->op_lock);

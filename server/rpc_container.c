@@ -1,6 +1,7 @@
 /* CRI container RPCs: CreateContainer … GetContainerEvents.  They translate between protobuf
  * messages and the container area (container.h). */
 #include "server/container.h"
+#include "server/nri_hooks.h"
 #include "server/handlers.h"
 #include "server/sandbox.h"
 
@@ -406,9 +407,12 @@ int rpc_update_container_resources(struct rpc_call *call, const ProtobufCMessage
                                    ProtobufCMessage **resp, hull_error_t *err)
 {
     const Runtime__V1__UpdateContainerResourcesRequest *in = (const void *)req;
-    int r = container_update_resources(rpc_server(call), in->container_id, in->linux, err);
+    int r = nri_hooks_update(rpc_server(call), in->container_id, in->linux, err);
+    if (r == 0)
+        r = container_update_resources(rpc_server(call), in->container_id, in->linux, err);
     if (r < 0)
         return r;
+    nri_hooks_post_update(rpc_server(call), in->container_id);
     *resp = rpc_new_message(call, &runtime__v1__update_container_resources_response__descriptor);
     return 0;
 }

@@ -5,6 +5,7 @@
  * stopped or removed is marked `busy` and others wait on sb->cond. */
 #include "server/container.h" /* events_publish */
 #include "server/sandbox.h"
+#include "server/nri_hooks.h"
 #include "server/sandbox_int.h"
 #include "server/userns.h"
 #include "server/rpc.h"
@@ -1254,6 +1255,8 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
         hull_crash_point("runpod:after-intent");
         r = create_resources(sb, &p, err);
     }
+    if (r == 0)
+        r = nri_hooks_run_pod(srv, sb, err); /* holds the NRI event lock until READY */
     free(p.sysctls);
     free(p.ports);
     if (r < 0) {
@@ -1270,6 +1273,7 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     sb->state = SANDBOX_STATE_READY;
     r = persist_locked(sb, err);
     pthread_mutex_unlock(&sb->lock);
+    nri_hooks_run_pod_done(srv);
     if (r < 0) {
         release_runtime(sb, true, NULL);
         release_storage(sb, true, NULL);
@@ -1351,6 +1355,8 @@ int sandbox_stop(struct hull_server *srv, const char *id, hull_error_t *err)
         return 0;
     bool was_ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
     r = stop_locked_op(sb, true, err);
+    if (r == 0 && was_ready)
+        nri_hooks_stop_pod(srv, sb);
     end_op(sb);
     if (was_ready)
         events_publish(srv, sb->id, sb->id,
@@ -1388,6 +1394,8 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
     }
     hull_crash_point("removepod:after-intent");
     r = stop_locked_op(sb, false, err);
+    if (r == 0 && was_ready)
+        nri_hooks_stop_pod(srv, sb);
     if (was_ready)
         events_publish(srv, sb->id, sb->id,
                        RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
@@ -1403,8 +1411,10 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
     hull_crash_point("removepod:after-containers");
     if (r == 0)
         r = release_storage(sb, false, err);
-    if (r == 0)
+    if (r == 0) {
+        nri_hooks_remove_pod(srv, sb);
         index_remove(sb->svc, sb);
+    }
     end_op(sb);
     if (r == 0) {
         log_info("sandbox %s: removed", sb->id);

@@ -29,6 +29,7 @@ struct hull_server {
     struct stream_server *stream;
     struct stats_service *stats;
     struct hull_metrics *metrics; /* Prometheus counters, NULL when the endpoint is off */
+    struct nri *nri;              /* NRI plugins (server/nri_hooks.c), NULL when off */
     char *notify_socket;          /* $NOTIFY_SOCKET (sd_notify), NULL when none */
 };
 
