@@ -258,10 +258,14 @@ int nri_plugin_call(struct nri_plugin *p, const char *method, const ProtobufCMes
     rq.timeout_nano = timeout_ms * 1000000LL;
     *code = 0;
 
+    /* ttrpc servers refuse a stream id lower than one they saw: ids are taken and written
+     * in one order */
     struct nri_call c = {0};
+    pthread_mutex_lock(&p->wlock);
     pthread_mutex_lock(&p->lock);
     if (p->closed) {
         pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->wlock);
         return hull_error_setx(err, ECONNRESET, "plugin %s is gone", p->full);
     }
     c.id = p->next_stream;
@@ -269,9 +273,12 @@ int nri_plugin_call(struct nri_plugin *p, const char *method, const ProtobufCMes
     c.next = p->calls;
     p->calls = &c;
     pthread_mutex_unlock(&p->lock);
-
+    size_t blen;
+    _cleanup_free_ uint8_t *b = ttrpc_encode(c.id, TTRPC_REQUEST, &rq.base, &blen);
     _cleanup_error_ hull_error_t werr = NULL;
-    if (write_msg(p, NRI_CONN_PLUGIN, c.id, TTRPC_REQUEST, &rq.base, &werr) < 0) {
+    int wr = nri_mux_write(p->fd, NRI_CONN_PLUGIN, b, blen, &werr);
+    pthread_mutex_unlock(&p->wlock);
+    if (wr < 0) {
         pthread_mutex_lock(&p->lock);
         unlink_call(p, &c);
         pthread_mutex_unlock(&p->lock);
