@@ -1,7 +1,7 @@
 // hull-nri-plugin: a small NRI plugin for Hull's tests, on the containerd/nri v0.12.2 stub.
 // It logs every event it gets (one line per event to -events) and adjusts each container it is
 // asked to create as its flags say: an environment variable, an annotation, a bind mount and a
-// device.  -fail-create makes CreateContainer answer an error; -exit-on EVENT makes the process
+// device node.  -fail-create makes CreateContainer answer an error; -exit-on EVENT makes the process
 // exit in the middle of that event (a plugin crash).
 package main
 
@@ -90,15 +90,19 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 			Options: []string{"rbind", "ro"}})
 	}
 	for _, d := range p.devices {
+		host, path, ok := strings.Cut(d, ":")
+		if !ok {
+			path = host
+		}
 		var st unix.Stat_t
-		if err := unix.Stat(d, &st); err != nil {
+		if err := unix.Stat(host, &st); err != nil {
 			return nil, nil, err
 		}
 		typ := "c"
 		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
 			typ = "b"
 		}
-		adj.AddDevice(&api.LinuxDevice{Path: d, Type: typ, Major: int64(unix.Major(uint64(st.Rdev))),
+		adj.AddDevice(&api.LinuxDevice{Path: path, Type: typ, Major: int64(unix.Major(uint64(st.Rdev))),
 			Minor: int64(unix.Minor(uint64(st.Rdev))), FileMode: api.FileMode(0o666)})
 	}
 	return adj, nil, nil
@@ -129,7 +133,7 @@ func main() {
 	flag.Var(&env, "env", "KEY=VALUE added to each container's environment (repeatable)")
 	flag.Var(&ann, "annotation", "KEY=VALUE annotation added to each container (repeatable)")
 	flag.Var(&mounts, "mount", "HOSTPATH:CONTAINERPATH read-only bind mount (repeatable)")
-	flag.Var(&devs, "device", "host device node injected at the same path (repeatable)")
+	flag.Var(&devs, "device", "HOSTNODE[:CONTAINERPATH] device node injected (repeatable)")
 	flag.BoolVar(&p.failCreate, "fail-create", false, "answer CreateContainer with an error")
 	flag.StringVar(&p.exitOn, "exit-on", "", "exit (status 3) while handling this event")
 	flag.Parse()
