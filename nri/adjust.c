@@ -146,10 +146,58 @@ static void hooks_add(struct nri_merge *m, int i, PB(Hook) * *h, size_t n)
     m->any = true;
 }
 
+static bool utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        size_t n = *s < 0x80             ? 0
+                   : (*s & 0xe0) == 0xc0 ? 1
+                   : (*s & 0xf0) == 0xe0 ? 2
+                   : (*s & 0xf8) == 0xf0 ? 3
+                                         : 4;
+        if (n == 4 || (n == 1 && *s < 0xc2))
+            return false;
+        for (size_t i = 1; i <= n; i++)
+            if ((s[i] & 0xc0) != 0x80)
+                return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+/* Whether every string of m and of the messages it holds is UTF-8 (protobuf-c does not check;
+ * the spec is JSON). */
+static bool strings_valid(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m + f->offset;
+        size_t n = 1;
+        void *const *items = (void *const *)base;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            items = *(void *const *const *)base;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const void *v = items[k];
+            if (v == NULL)
+                continue;
+            if (f->type == PROTOBUF_C_TYPE_STRING ? !utf8_valid(v) : !strings_valid(v))
+                return false;
+        }
+    }
+    return true;
+}
+
 int nri_merge_add(struct nri_merge *m, const char *plugin, const PB(ContainerAdjustment) * a,
                   hull_error_t *err)
 {
     bool del;
+    if (!strings_valid(&a->base))
+        return hull_error_setx(err, EINVAL,
+                               "NRI plugin %s: adjustment with a string that is not UTF-8", plugin);
     for (size_t i = 0; i < a->n_annotations; i++) {
         const char *k = unmark(a->annotations[i]->key, &del);
         if (claim(m, plugin, err, "annotation %s", k) < 0)
@@ -636,6 +684,7 @@ int nri_merge_apply(const struct nri_merge *m, const char *spec_json, char **out
     w_linux(&w, get(root, "linux"), m);
     hull_jw_end_object(&w);
     *out = hull_jw_finish(&w, NULL);
+    hull_jw_free(&w);
     return 0;
 }
 

@@ -7,6 +7,8 @@
 
 int ttrpc_feed(struct ttrpc_stream *s, const uint8_t *p, size_t n, hull_error_t *err)
 {
+    if (n == 0) /* an empty frame */
+        return 0;
     if (s->len + n > TTRPC_HDR + TTRPC_MAX + NRI_MUX_MAX_FRAME)
         return hull_error_setx(err, EPROTO, "too much unparsed ttrpc data");
     if (s->len + n > s->cap) {
