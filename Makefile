@@ -314,6 +314,11 @@ crictl:
 cri-tools:
 	tests/tools/build-cri-tools.sh critest crictl ginkgo
 
+# hull-nri-plugin (tests/tools/nri-plugin, on containerd/nri v0.12.2's stub) for test_nri.py
+nri-plugin:
+	tests/tools/build-nri-plugins.sh
+.PHONY: nri-plugin
+
 conformance: cri-tools
 	$(MAKE) $(PLAIN_ARGS) all
 	HULL_BUILD=$(CURDIR)/build CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
