@@ -479,6 +479,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     return 0;
 
 fail:
+    nri_hooks_create_failed(srv, c); /* NRI plugins that adjusted it: undone */
     free(user.additional_gids);
     if (c->runtime_path == NULL)
         c->monitor_pid = -1;

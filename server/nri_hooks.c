@@ -294,6 +294,9 @@ int nri_hooks_create(struct hull_server *srv, struct container *c, struct sandbo
     struct nri_arena a = {0};
     nri_ctr_t *nc = ctr_of_live(&a, c);
     int r = nri_ctr_from_spec(&a, nc, *spec_json, err);
+    pthread_mutex_lock(&c->lock);
+    c->nri_created = r == 0;
+    pthread_mutex_unlock(&c->lock);
     char *adjusted = NULL;
     nri_begin(srv->nri);
     if (r == 0)
@@ -308,7 +311,21 @@ int nri_hooks_create(struct hull_server *srv, struct container *c, struct sandbo
     }
     nri_end(srv->nri);
     nri_arena_free(&a);
+    if (r < 0) /* plugins before the one that failed adjusted it: undone for all */
+        nri_hooks_create_failed(srv, c);
     return r;
+}
+
+void nri_hooks_create_failed(struct hull_server *srv, struct container *c)
+{
+    if (srv->nri == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    bool told = c->nri_created;
+    c->nri_created = false;
+    pthread_mutex_unlock(&c->lock);
+    if (told)
+        nri_hooks_remove(srv, c);
 }
 
 static int ctr_event(struct hull_server *srv, struct container *c, enum nri_event ev,

@@ -28,6 +28,8 @@ bool nri_hooks_hide_created(struct hull_server *srv);
  * makes the container visible. */
 int nri_hooks_create(struct hull_server *srv, struct container *c, struct sandbox *sb,
                      char **spec_json, hull_error_t *err);
+/* CreateContainer failed after its hook: plugins get StopContainer and RemoveContainer. */
+void nri_hooks_create_failed(struct hull_server *srv, struct container *c);
 void nri_hooks_post_create(struct hull_server *srv, struct container *c);
 int nri_hooks_start(struct hull_server *srv, struct container *c, hull_error_t *err);
 void nri_hooks_post_start(struct hull_server *srv, struct container *c);

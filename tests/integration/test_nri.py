@@ -175,16 +175,22 @@ def test_plugin_error_fails_create_and_leaks_nothing(nri):
 
 
 def test_conflicting_adjustments_are_refused(nri):
-    """Two plugins setting the same environment variable: CreateContainer fails naming both."""
+    """Two plugins setting the same environment variable: CreateContainer fails naming both,
+    and the plugins that saw the creation are told it is undone (StopContainer,
+    RemoveContainer; never StartContainer)."""
     d = nri
-    d.plugin("one", "10", "-env", "SAME=1")
-    d.plugin("two", "20", "-env", "SAME=2")
+    one = d.plugin("one", "10", "-env", "SAME=1")
+    two = d.plugin("two", "20", "-env", "SAME=2")
     pod, pcfg = cri.new_pod(d, "nri-conflict", network=pb.NODE)
     with pytest.raises(grpc.RpcError) as e:
         cri.new_container(d, pod, pcfg, "torn", ["sleep", "3600"])
     assert "conflict" in e.value.details() and "10-one" in e.value.details() \
         and "20-two" in e.value.details(), e.value.details()
     assert len(d.runtime.ListContainers(pb.ListContainersRequest()).containers) == 0
+    for p in (one, two):
+        wait_for(lambda: "RemoveContainer" in of(p.events(), "name=torn"), what="the undo")
+        assert of(p.events(), "name=torn") == ["CreateContainer", "StopContainer",
+                                               "RemoveContainer"]
 
 
 def test_plugin_crash_does_not_break_cri(nri):
