@@ -3,10 +3,10 @@
 #include "server/nri_hooks.h"
 
 #include "nri/nri.h"
-#include "server/container.h"
-#include "server/container_internal.h"
-#include "server/sandbox.h"
-#include "server/sandbox_int.h"
+#include "server/container/container.h"
+#include "server/container/container_internal.h"
+#include "server/pod/pod.h"
+#include "server/pod/sandbox_int.h"
 
 #include <errno.h>
 #include <string.h>
