@@ -57,6 +57,15 @@ $(GEN_C): $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Iproto $(PROTO)
 
+# NRI (nri/): the vendored containerd/nri v0.12.2 api.proto and the ttrpc envelope
+NRI_PROTO := proto/nri/api.proto proto/nri/ttrpc.proto
+NRI_GEN_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(NRI_PROTO))
+NRI_GEN_H := $(NRI_GEN_C:.c=.h)
+$(NRI_GEN_H): %.h: %.c
+$(BUILD)/gen/nri/%.pb-c.c: proto/nri/%.proto | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
 $(GEN_PY): $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen/py
 	$(PYTHON) -m grpc_tools.protoc -Iproto --python_out=$(BUILD)/gen/py \
@@ -71,11 +80,13 @@ CNI_SRC := $(wildcard cni/*.c)
 STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
 SERVER_LIB_SRC := $(filter-out server/daemon/main.c,$(wildcard server/*.c server/*/*.c))
+NRI_SRC := $(wildcard nri/*.c)
 CONMON_SRC := $(wildcard conmon/*.c)
 PAUSE_SRC := $(wildcard pause/*.c)
 
 $(BUILD)/libhullcommon.a: $(call obj,$(COMMON_SRC))
 $(BUILD)/libhullproto.a: $(BUILD)/obj/gen/api.pb-c.o
+$(BUILD)/libhullnri.a: $(call obj,$(NRI_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(NRI_GEN_C))
 $(BUILD)/libhullimage.a: $(call obj,$(IMAGE_SRC))
 $(BUILD)/libhullcni.a: $(call obj,$(CNI_SRC))
 $(BUILD)/libhullstream.a: $(call obj,$(STREAM_SRC))
@@ -90,9 +101,9 @@ $(BUILD)/%.a:
 
 # Link order: dependants first.  hulld uses nothing of oci/ (the runtime is its own binary,
 # hull-oci); unit tests and fuzz targets link every library.
-HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a \
+HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullnri.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a \
 	$(BUILD)/libhullcni.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
-LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
+LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullnri.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
 $(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
@@ -123,6 +134,13 @@ $(BUILD)/obj/gen/api.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/gen/nri/%.pb-c.o: $(BUILD)/gen/nri/%.pb-c.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(call obj,$(NRI_SRC) $(SERVER_LIB_SRC) server/daemon/main.c): $(NRI_GEN_H)
 
 $(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -296,6 +314,11 @@ crictl:
 
 cri-tools:
 	tests/tools/build-cri-tools.sh critest crictl ginkgo
+
+# hull-nri-plugin (tests/tools/nri-plugin, on containerd/nri v0.12.2's stub) for test_nri.py
+nri-plugin:
+	tests/tools/build-nri-plugins.sh
+.PHONY: nri-plugin
 
 conformance: cri-tools
 	$(MAKE) $(PLAIN_ARGS) all

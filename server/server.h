@@ -19,6 +19,8 @@ struct container_service; /* server/container/ */
 struct stream_server;     /* streaming HTTP server (stream/), with server/container/'s backend */
 struct event_hub;         /* server/events/ */
 struct hull_metrics;      /* server/stats/ (Prometheus endpoint) */
+struct lifecycle_hooks;   /* server/hooks.h: a listener told of each pod and container operation */
+struct nri;               /* nri/ */
 
 struct hull_server {
     /* Never replaced.  SIGHUP (server_reload) changes only its log_level string, under
@@ -36,9 +38,11 @@ struct hull_server {
     struct container_service *containers;
     struct stream_server *stream;
     struct stats_service *stats;
-    struct event_hub *events;     /* GetContainerEvents subscribers */
-    struct hull_metrics *metrics; /* Prometheus counters, NULL when the endpoint is off */
-    char *notify_socket;          /* $NOTIFY_SOCKET (sd_notify), NULL when none */
+    struct event_hub *events;            /* GetContainerEvents subscribers */
+    struct hull_metrics *metrics;        /* Prometheus counters, NULL when the endpoint is off */
+    struct nri *nri;                     /* NRI plugins (server/nri_hooks.c), NULL when off */
+    const struct lifecycle_hooks *hooks; /* NRI's table when on, NULL when none */
+    char *notify_socket;                 /* $NOTIFY_SOCKET (sd_notify), NULL when none */
 };
 
 #endif

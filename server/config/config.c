@@ -105,6 +105,16 @@ static const struct opt options[] = {
      "seconds a streaming session may stay idle"},
     {"max_container_log_size", "max-container-log-size", OPT_INT, O(max_container_log_size), "0",
      "bytes after which a container log is truncated by its monitor (0: unlimited)"},
+    /* NRI plugins (nri/nri.h) */
+    {"enable_nri", "enable-nri", OPT_BOOL, O(enable_nri), "false",
+     "serve NRI (Node Resource Interface) plugins on nri_socket"},
+    {"nri_socket", "nri-socket", OPT_STRING, O(nri_socket), "/var/run/nri/nri.sock",
+     "unix socket NRI plugins connect to (another runtime serving it: hulld runs without NRI)"},
+    {"nri_registration_timeout_ms", "nri-registration-timeout-ms", OPT_INT,
+     O(nri_registration_timeout_ms), "5000",
+     "milliseconds a plugin has to register after connecting (and to synchronize)"},
+    {"nri_request_timeout_ms", "nri-request-timeout-ms", OPT_INT, O(nri_request_timeout_ms), "2000",
+     "milliseconds a plugin has to answer one event; a plugin that does not is dropped"},
     /* operators */
     {"metrics_address", "metrics-address", OPT_STRING, O(metrics_address), "",
      "HOST:PORT of the Prometheus /metrics endpoint (empty: off; \":PORT\" is 127.0.0.1:PORT)"},

@@ -75,6 +75,12 @@ struct hull_config {
     /* logs */
     long long max_container_log_size; /* bytes, 0 = unlimited */
 
+    /* NRI */
+    bool enable_nri;
+    char *nri_socket;
+    long long nri_registration_timeout_ms;
+    long long nri_request_timeout_ms;
+
     /* operators */
     char *metrics_address; /* Prometheus endpoint, "" = off */
 };

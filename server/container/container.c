@@ -8,6 +8,7 @@
 #include "common/cgroup_systemd.h"
 #include "image/image.h"
 #include "server/stats/stats.h"
+#include "server/hooks.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -174,6 +175,8 @@ struct container *ctr_find(struct hull_server *srv, const char *id, hull_error_t
     int matches = 0;
     pthread_mutex_lock(&cs->mu);
     for (struct container *c = cs->list; c; c = c->next) {
+        if (c->hidden)
+            continue;
         if (strcmp(c->id, id) == 0) {
             found = c;
             matches = 1;
@@ -346,7 +349,7 @@ int container_list(struct hull_server *srv, const char *pod_id, struct container
     struct container **refs = NULL;
     pthread_mutex_lock(&cs->mu);
     for (struct container *c = cs->list; c; c = c->next) {
-        if (pod_id && pod_id[0] && strcmp(c->pod_id, pod_id) != 0)
+        if (c->hidden || (pod_id && pod_id[0] && strcmp(c->pod_id, pod_id) != 0))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -511,6 +514,7 @@ bool ctr_collect_exit(struct hull_server *srv, struct container *c)
             log_warn("container %s: unmount rootfs: %s", c->id, strerror(errno));
         events_publish(srv, c->id, c->pod_id,
                        RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+        hooks_exited(srv, c);
     }
     return changed;
 }

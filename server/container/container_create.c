@@ -3,6 +3,7 @@
  * rollback after a crash, container_recover.c). */
 #include "server/container/container_internal.h"
 #include "server/spec/spec.h"
+#include "server/hooks.h"
 #include "server/pod/pod.h"
 #include "server/pod/sandbox_int.h" /* sandbox_proc_start_time */
 #include "image/image.h"
@@ -248,7 +249,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
     /* listed from here on: ContainerStatus must carry a creation time (kubelet rejects a
      * status without created_at) */
     c->created_ns = hull_now_ns();
-    r = ctr_insert(srv, c, err); /* reserves the name */
+    c->hidden = hooks_hide_created(srv); /* until NRI plugins had their say */
+    r = ctr_insert(srv, c, err);         /* reserves the name */
     if (r < 0)
         goto fail;
     inserted = true;
@@ -405,6 +407,8 @@ int container_create(struct hull_server *srv, const char *pod_id,
     c->gid = user.gid;
     c->gids = hull_steal(user.additional_gids);
     c->n_gids = user.n_additional_gids;
+    if ((r = hooks_create(srv, c, sb, &json, err)) < 0)
+        goto fail;
     cfgpath = hull_path_join(sdir, "config.json");
     /* the bundle lives in the volatile state directory (/run): no fsync */
     r = hull_write_file_atomic_flags(cfgpath, json, strlen(json), 0600, HULL_ATOMIC_NOSYNC, err);
@@ -464,6 +468,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
              c->pod_id, c->pid);
     events_publish(srv, c->id, c->pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+    hooks_post_create(srv, c);
     *id_out = xstrdup(c->id);
     image_info_free(img);
     pthread_mutex_unlock(&c->op_lock);
@@ -472,6 +477,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
     return 0;
 
 fail:
+    hooks_create_failed(srv, c); /* NRI plugins that adjusted it: undone */
     free(user.additional_gids);
     if (c->runtime_path == NULL)
         c->monitor_pid = -1;

@@ -23,7 +23,10 @@ struct container {
     /* orders record writes (serialise + save) and keeps a removed record from coming back */
     pthread_mutex_t save_lock;
     bool record_gone;
-    bool busy; /* an operation is starting/stopping it (the watcher leaves it alone) */
+    bool busy;        /* an operation is starting/stopping it (the watcher leaves it alone) */
+    bool hidden;      /* being created, its NRI CreateContainer hook not run yet (under cs->mu) */
+    int nri_stop;     /* NRI StopContainer: 0 not delivered, 1 being delivered, 2 delivered */
+    bool nri_created; /* NRI plugins were told of its creation (under lock) */
 
     char id[65];
     int phase; /* enum ctr_phase: how far a create/remove got (persisted before side effects) */

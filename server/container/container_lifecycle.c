@@ -4,6 +4,7 @@
  * held to read or change fields, never across a child process. */
 #include "server/container/container_internal.h"
 #include "server/spec/spec.h"
+#include "server/hooks.h"
 #include "server/pod/pod.h"
 #include "common/cgroup_systemd.h"
 #include "image/image.h"
@@ -60,7 +61,7 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
                             state == CONTAINER_RUNNING  ? "running"
                             : state == CONTAINER_EXITED ? "exited"
                                                         : "in an unknown state");
-    } else {
+    } else if ((r = hooks_start(srv, c, err)) == 0) {
         const char *args[] = {"start", c->id, NULL};
         pthread_mutex_lock(&c->lock);
         c->busy = true;
@@ -87,6 +88,7 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
         c->busy = false;
         pthread_mutex_unlock(&c->lock);
         if (r == 0) {
+            hooks_post_start(srv, c);
             ctr_collect_exit(srv, c); /* it may already be done */
         } else {
             hull_error_wrap(err, "start container \"%s\"", c->id);
@@ -229,6 +231,7 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
         return r;
     ctr_image_release(srv, c);
     ctr_unlink(srv, c);
+    hooks_remove(srv, c);
     log_info("container %s removed", c->id);
     events_publish(srv, c->id, c->pod_id,
                    RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);

@@ -1,6 +1,7 @@
 /* The daemon object: state directories, the store, the event hub, and each service area's
  * init/fini. */
 #include "server/daemon/daemon.h"
+#include "server/nri_hooks.h"
 #include "image/image.h" /* images */
 #include "server/container/container.h"
 #include "server/events/events.h"
@@ -58,6 +59,8 @@ int server_init(struct hull_server *srv, struct hull_config *config, hull_error_
     if (r < 0)
         return hull_error_wrap(err, "streaming server");
 
+    nri_hooks_init(srv); /* NRI plugins: once pods and containers are known */
+
     return 0;
 }
 
@@ -89,7 +92,8 @@ void server_fini(struct hull_server *srv)
     /* streaming: first, it uses the areas below */
     stream_service_fini(srv);
     stats_service_fini(srv);     /* stats */
-    container_service_fini(srv); /* containers */
+    container_service_fini(srv); /* containers (their exit watcher calls NRI hooks) */
+    nri_hooks_fini(srv);         /* NRI plugins */
     sandbox_service_fini(srv);   /* sandboxes */
     image_service_fini(srv);     /* images */
 

@@ -1,6 +1,7 @@
 /* RunPodSandbox: validation of the request, the pod's namespaces, cgroup, files, /dev/shm,
  * infra process and network, recorded before each side effect and rolled back on failure. */
 #include "server/events/events.h"
+#include "server/hooks.h"
 #include "server/pod/sandbox_int.h"
 #include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
@@ -467,6 +468,8 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
         hull_crash_point("runpod:after-intent");
         r = create_resources(sb, &p, err);
     }
+    if (r == 0)
+        r = hooks_run_pod(srv, sb, err); /* holds the NRI event lock until READY */
     free(p.sysctls);
     free(p.ports);
     if (r < 0) {
@@ -483,6 +486,7 @@ int sandbox_run(struct hull_server *srv, const Runtime__V1__RunPodSandboxRequest
     sb->state = SANDBOX_STATE_READY;
     r = sandbox_persist_locked(sb, err);
     pthread_mutex_unlock(&sb->lock);
+    hooks_run_pod_done(srv);
     if (r < 0) {
         sandbox_release_runtime(sb, true, NULL);
         sandbox_release_storage(sb, true, NULL);

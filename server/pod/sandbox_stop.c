@@ -1,6 +1,7 @@
 /* StopPodSandbox and RemovePodSandbox: both idempotent; a pod being stopped or removed is
  * marked busy and other operations on it wait. */
 #include "server/events/events.h"
+#include "server/hooks.h"
 #include "server/pod/sandbox_int.h"
 #include "common/crashpoint.h"
 
@@ -72,6 +73,8 @@ int sandbox_stop(struct hull_server *srv, const char *id, hull_error_t *err)
         return 0;
     bool was_ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
     r = stop_locked_op(sb, true, err);
+    if (r == 0 && was_ready)
+        hooks_stop_pod(srv, sb);
     end_op(sb);
     if (was_ready)
         events_publish(srv, sb->id, sb->id,
@@ -109,6 +112,8 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
     }
     hull_crash_point("removepod:after-intent");
     r = stop_locked_op(sb, false, err);
+    if (r == 0 && was_ready)
+        hooks_stop_pod(srv, sb);
     if (was_ready)
         events_publish(srv, sb->id, sb->id,
                        RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
@@ -124,8 +129,10 @@ int sandbox_remove(struct hull_server *srv, const char *id, hull_error_t *err)
     hull_crash_point("removepod:after-containers");
     if (r == 0)
         r = sandbox_release_storage(sb, false, err);
-    if (r == 0)
+    if (r == 0) {
+        hooks_remove_pod(srv, sb);
         sandbox_index_remove(sb->svc, sb);
+    }
     end_op(sb);
     if (r == 0) {
         log_info("sandbox %s: removed", sb->id);

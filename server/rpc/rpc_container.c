@@ -3,6 +3,7 @@
 #include "server/container/container.h"
 #include "server/pod/pod.h"
 #include "server/rpc/handlers.h"
+#include "server/hooks.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -398,9 +399,12 @@ int rpc_update_container_resources(struct rpc_call *call, const ProtobufCMessage
                                    ProtobufCMessage **resp, hull_error_t *err)
 {
     const Runtime__V1__UpdateContainerResourcesRequest *in = (const void *)req;
-    int r = container_update_resources(rpc_server(call), in->container_id, in->linux, err);
+    int r = hooks_update(rpc_server(call), in->container_id, in->linux, err);
+    if (r == 0)
+        r = container_update_resources(rpc_server(call), in->container_id, in->linux, err);
     if (r < 0)
         return r;
+    hooks_post_update(rpc_server(call), in->container_id);
     *resp = rpc_new_message(call, &runtime__v1__update_container_resources_response__descriptor);
     return 0;
 }
