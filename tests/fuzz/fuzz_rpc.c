@@ -385,18 +385,27 @@ static size_t fuzz_cgroups(void)
     return n;
 }
 
-/* Child processes of ours (conmon, runtimes) still there. */
+/* Child processes of ours (conmon, runtimes, infra processes) still there, whichever thread
+ * forked them. */
 static size_t children(void)
 {
-    _cleanup_free_ char *path = xasprintf("/proc/self/task/%d/children", (int)getpid());
-    _cleanup_free_ char *txt = NULL;
-    _cleanup_error_ hull_error_t err = NULL;
-    if (hull_read_file(path, 1 << 16, &txt, NULL, &err) < 0)
+    _cleanup_closedir_ DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
         return 0;
     size_t n = 0;
-    for (char *p = txt; *p; p++)
-        if (*p == ' ')
-            n++;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *path = xasprintf("/proc/self/task/%s/children", de->d_name);
+        _cleanup_free_ char *txt = NULL;
+        _cleanup_error_ hull_error_t err = NULL;
+        if (hull_read_file(path, 1 << 16, &txt, NULL, &err) < 0)
+            continue;
+        for (char *p = txt; *p; p++)
+            if (*p == ' ')
+                n++;
+    }
     return n;
 }
 
@@ -554,6 +563,54 @@ static void tame(char **field, const char *dflt)
     s[n] = '\0';
 }
 
+static bool pod_ready;
+
+static void look_pod_status(const ProtobufCMessage *m)
+{
+    const Runtime__V1__PodSandboxStatusResponse *r = (const void *)m;
+    pod_ready = r->status && r->status->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+}
+
+/* A ready host-network pod for the plausible requests, made when the last one is gone (a
+ * fuzzed StopPodSandbox or RemovePodSandbox may have hit it). */
+static void ensure_pod(void)
+{
+    if (last_pod[0]) {
+        Runtime__V1__PodSandboxStatusRequest sq = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+        sq.pod_sandbox_id = last_pod;
+        uint8_t b[128];
+        size_t n = protobuf_c_message_pack(&sq.base, b);
+        pod_ready = false;
+        if (call("/runtime.v1.RuntimeService/PodSandboxStatus", b, n, look_pod_status) == RPC_OK &&
+            pod_ready)
+            return;
+        last_pod[0] = '\0';
+    }
+    Runtime__V1__NamespaceOption ns = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+    ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    Runtime__V1__LinuxSandboxSecurityContext sc = RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+    sc.namespace_options = &ns;
+    Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+    lx.security_context = &sc;
+    Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    /* a new name each time: a stopped one still holds its name until removed */
+    static unsigned serial;
+    char name[32];
+    snprintf(name, sizeof(name), "base%u", serial++);
+    md.name = name;
+    md.uid = name;
+    md.namespace_ = "fuzz";
+    Runtime__V1__PodSandboxConfig cfg = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+    cfg.metadata = &md;
+    cfg.linux = &lx;
+    Runtime__V1__RunPodSandboxRequest q = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+    q.config = &cfg;
+    uint8_t buf[256];
+    size_t len = protobuf_c_message_pack(&q.base, buf);
+    hull_fuzz_check(call("/runtime.v1.RuntimeService/RunPodSandbox", buf, len, look_pod) == RPC_OK);
+    n_pods++;
+}
+
 /* A request made to pass the first checks (input byte 0 >= 128): a pod with a name (host
  * network or not), a container of the seeded image in the newest pod, IDs that exist. */
 static void make_plausible(const char *name, ProtobufCMessage *m, uint8_t choice)
@@ -583,8 +640,8 @@ static void make_plausible(const char *name, ProtobufCMessage *m, uint8_t choice
             set_str(&q->runtime_handler, "");
     } else if (strcmp(name, "CreateContainer") == 0) {
         Runtime__V1__CreateContainerRequest *q = (void *)m;
-        if (last_pod[0])
-            set_str(&q->pod_sandbox_id, last_pod);
+        ensure_pod();
+        set_str(&q->pod_sandbox_id, last_pod);
         Runtime__V1__ContainerConfig *c =
             ensure_msg((void **)&q->config, &runtime__v1__container_config__descriptor);
         Runtime__V1__ContainerMetadata *md =
