@@ -372,17 +372,54 @@ static size_t count_dirs(const char *dir, int depth)
     return n;
 }
 
+/* The fuzz cgroup parent in every mounted hierarchy (v1 controllers, named ones, the unified
+ * one): calls fn on each that exists. */
+static void each_parent(void (*fn)(const char *dir, void *arg), void *arg)
+{
+    static const char *const tops[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    for (size_t t = 0; t < sizeof(tops) / sizeof(tops[0]); t++) {
+        _cleanup_free_ char *own = xasprintf("%s%s", tops[t], cgroup_parent);
+        struct stat st;
+        if (stat(own, &st) == 0)
+            fn(own, arg);
+        if (t == 1)
+            break;
+        _cleanup_closedir_ DIR *d = opendir(tops[t]);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            if (de->d_name[0] == '.' || strcmp(de->d_name, "unified") == 0)
+                continue;
+            _cleanup_free_ char *p = xasprintf("%s/%s%s", tops[t], de->d_name, cgroup_parent);
+            if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                fn(p, arg);
+        }
+    }
+}
+
+static void count_cb(const char *dir, void *arg)
+{
+    *(size_t *)arg += count_dirs(dir, 0);
+}
+
 static size_t fuzz_cgroups(void)
 {
-    static const char *const roots[] = {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu,cpuacct",
-                                        "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified",
-                                        "/sys/fs/cgroup"};
     size_t n = 0;
-    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-        _cleanup_free_ char *p = xasprintf("%s%s", roots[i], cgroup_parent);
-        n += count_dirs(p, 0);
-    }
+    each_parent(count_cb, &n);
     return n;
+}
+
+/* Removes the cgroups below dir, deepest first, then dir. */
+static void rmdir_tree(const char *dir, void *arg)
+{
+    (void)arg;
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+            _cleanup_free_ char *sub = hull_path_join(dir, de->d_name);
+            rmdir_tree(sub, NULL);
+        }
+    rmdir(dir);
 }
 
 /* Child processes of ours (conmon, runtimes, infra processes) still there, whichever thread
@@ -776,21 +813,8 @@ static void fuzz_fini(void)
                     mounts, cgroups, kids);
         hull_fuzz_check(mounts == 0 && cgroups == 0 && kids == 0);
     }
-    static const char *const roots[] = {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu,cpuacct",
-                                        "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified",
-                                        "/sys/fs/cgroup"};
-    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-        /* hull's own leaf cgroups below the parent, then the parent */
-        _cleanup_free_ char *p = xasprintf("%s%s", roots[i], cgroup_parent);
-        _cleanup_closedir_ DIR *d = opendir(p);
-        struct dirent *de;
-        while (d && (de = readdir(d)) != NULL)
-            if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-                _cleanup_free_ char *sub = hull_path_join(p, de->d_name);
-                rmdir(sub);
-            }
-        rmdir(p);
-    }
+    /* the fuzz parent with hull's own leaf cgroups below it, in every hierarchy */
+    each_parent(rmdir_tree, NULL);
     _cleanup_error_ hull_error_t err = NULL;
     hull_rm_rf(scratch, &err);
 }
