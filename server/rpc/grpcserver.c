@@ -60,6 +60,10 @@ struct rpc_call {
     bool closed;
     int close_cancelled;
     struct rpc_call *next; /* work queue link */
+    /* a local call (rpc_local_call_new): no gRPC call behind it */
+    bool local;
+    int64_t local_deadline_ns; /* monotonic; cancelled from then on */
+    size_t local_max_sent, local_sent;
 };
 
 void *rpc_alloc(struct rpc_call *call, size_t size)
@@ -240,6 +244,11 @@ bool rpc_call_cancelled(struct rpc_call *c)
 {
     if (atomic_load(&c->srv->stopping))
         return true;
+    if (c->local) {
+        if (hull_monotonic_ns() >= c->local_deadline_ns)
+            c->closed = true;
+        return c->closed;
+    }
     if (!c->closed)
         call_wait(c, NULL, gpr_time_0(GPR_CLOCK_MONOTONIC), NULL);
     /* The close operation completes before our status only when the call ended early. */
@@ -266,10 +275,28 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
     return bb;
 }
 
+/* A local call's streamed message: packed (what a client would get) and dropped; the call ends
+ * after its budget of messages. */
+static int local_send(struct rpc_call *c, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = xmalloc0(n + 1);
+    size_t packed = protobuf_c_message_pack(msg, buf);
+    free(buf);
+    if (packed != n)
+        abort();
+    c->sent_md = true;
+    if (++c->local_sent >= c->local_max_sent)
+        c->closed = true;
+    return 0;
+}
+
 int rpc_stream_send(struct rpc_call *c, const ProtobufCMessage *msg, hull_error_t *err)
 {
     if (rpc_call_cancelled(c))
         return hull_error_setx(err, ECANCELED, "%s: call cancelled", c->path);
+    if (c->local)
+        return local_send(c, msg);
     grpc_op ops[2];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
@@ -294,6 +321,10 @@ int rpc_stream_begin(struct rpc_call *c, hull_error_t *err)
         return 0;
     if (rpc_call_cancelled(c))
         return hull_error_setx(err, ECANCELED, "%s: call cancelled", c->path);
+    if (c->local) {
+        c->sent_md = true;
+        return 0;
+    }
     grpc_op op;
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -343,6 +374,11 @@ static void call_free(struct rpc_call *c)
         nx = k->next;
         free(k);
     }
+    if (c->local) {
+        free(c->path);
+        free(c);
+        return;
+    }
     if (c->call)
         grpc_call_unref(c->call);
     if (c->cq) {
@@ -356,6 +392,58 @@ static void call_free(struct rpc_call *c)
     grpc_metadata_array_destroy(&c->md);
     free(c->path);
     free(c);
+}
+
+struct rpc_call *rpc_local_call_new(struct hull_server *srv, const char *path, int64_t timeout_ns,
+                                    size_t max_stream_messages)
+{
+    struct rpc_call *c = xmalloc0(sizeof(*c));
+    c->srv = srv;
+    c->path = xstrdup(path);
+    c->local = true;
+    c->local_deadline_ns = hull_monotonic_ns() + timeout_ns;
+    c->local_max_sent = max_stream_messages ? max_stream_messages : 1;
+    return c;
+}
+
+void rpc_local_call_free(struct rpc_call *c)
+{
+    if (c)
+        call_free(c);
+}
+
+enum rpc_code rpc_dispatch(struct rpc_call *c, const struct rpc_method *m, const char *path,
+                           const uint8_t *data, size_t len, ProtobufCMessage **resp, char **msg)
+{
+    *resp = NULL;
+    *msg = NULL;
+    if (m == NULL || m->handler == NULL) {
+        *msg = xasprintf("method %s is not implemented", path);
+        return RPC_UNIMPLEMENTED;
+    }
+    _cleanup_error_ hull_error_t serr = NULL;
+    if (rpc_check_strings(m->request, data, len, &serr) < 0) {
+        *msg = xasprintf("%s: %s", path, hull_error_msg(&serr));
+        return RPC_INVALID_ARGUMENT;
+    }
+    ProtobufCMessage *req = protobuf_c_message_unpack(m->request, NULL, len, data);
+    if (req == NULL) {
+        *msg = xasprintf("%s: request is not a valid %s message", path, m->request->name);
+        return RPC_INVALID_ARGUMENT;
+    }
+    enum rpc_code code = RPC_OK;
+    _cleanup_error_ hull_error_t err = NULL;
+    int r = m->handler(c, req, resp, &err);
+    if (r < 0) {
+        code = rpc_status_from_errno(err ? hull_error_status(&err) : -r);
+        *msg = xstrdup(err ? hull_error_msg(&err) : strerror(-r));
+        *resp = NULL;
+    } else if (m->kind == RPC_UNARY && *resp == NULL) {
+        code = RPC_INTERNAL;
+        *msg = xasprintf("%s: handler produced no response", path);
+    }
+    protobuf_c_message_free_unpacked(req, NULL);
+    return code;
 }
 
 /* Runs one call from request to status. */
@@ -392,13 +480,10 @@ static void call_run(struct rpc_call *c)
 
     const struct rpc_method *m = method_find(c->g->hooks, c->path);
     enum rpc_code code = RPC_OK;
-    ProtobufCMessage *req = NULL, *resp = NULL;
+    ProtobufCMessage *resp = NULL;
     if (payload == NULL) {
         code = RPC_INVALID_ARGUMENT;
         msg = xasprintf("%s: no request message", c->path);
-    } else if (m == NULL || m->handler == NULL) {
-        code = RPC_UNIMPLEMENTED;
-        msg = xasprintf("method %s is not implemented", c->path);
     } else {
         grpc_byte_buffer_reader reader;
         grpc_slice all = grpc_empty_slice();
@@ -406,30 +491,9 @@ static void call_run(struct rpc_call *c)
             all = grpc_byte_buffer_reader_readall(&reader);
             grpc_byte_buffer_reader_destroy(&reader);
         }
-        _cleanup_error_ hull_error_t serr = NULL;
-        if (rpc_check_strings(m->request, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all),
-                              &serr) == 0)
-            req = protobuf_c_message_unpack(m->request, NULL, GRPC_SLICE_LENGTH(all),
-                                            GRPC_SLICE_START_PTR(all));
+        code = rpc_dispatch(c, m, c->path, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), &resp,
+                            &msg);
         grpc_slice_unref(all);
-        if (serr) {
-            code = RPC_INVALID_ARGUMENT;
-            msg = xasprintf("%s: %s", c->path, hull_error_msg(&serr));
-        } else if (req == NULL) {
-            code = RPC_INVALID_ARGUMENT;
-            msg = xasprintf("%s: request is not a valid %s message", c->path, m->request->name);
-        } else {
-            _cleanup_error_ hull_error_t err = NULL;
-            int r = m->handler(c, req, &resp, &err);
-            if (r < 0) {
-                code = rpc_status_from_errno(err ? hull_error_status(&err) : -r);
-                msg = xstrdup(err ? hull_error_msg(&err) : strerror(-r));
-            } else if (m->kind == RPC_UNARY && resp == NULL) {
-                code = RPC_INTERNAL;
-                msg = xasprintf("%s: handler produced no response", c->path);
-            }
-            protobuf_c_message_free_unpacked(req, NULL);
-        }
     }
     if (payload)
         grpc_byte_buffer_destroy(payload);

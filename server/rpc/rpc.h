@@ -59,6 +59,21 @@ struct grpc_hooks {
 /* Serves gRPC on config->listen until a SIGTERM/SIGINT; returns 0 on a clean stop. */
 int grpc_serve(struct hull_server *srv, const struct grpc_hooks *hooks, hull_error_t *err);
 
+/* What hulld does with one request's bytes (grpcserver.c, for every call): method m, the one
+ * of the table named by path (NULL or without a handler: UNIMPLEMENTED), the string check
+ * (rpc_check_strings), the unpack, the handler, then the request is freed.  Returns the gRPC
+ * code; *resp (call memory) is the unary answer when RPC_OK, *msg (malloc) the status text. */
+enum rpc_code rpc_dispatch(struct rpc_call *call, const struct rpc_method *m, const char *path,
+                           const uint8_t *data, size_t len, ProtobufCMessage **resp, char **msg);
+
+/* A call no gRPC client made (the RPC fuzz target): handlers see a normal call; streamed
+ * messages are packed and dropped; it counts as cancelled once timeout_ns have passed or after
+ * max_stream_messages streamed messages (0: 1).  Free it with rpc_local_call_free (which frees
+ * its call memory, the answer included). */
+struct rpc_call *rpc_local_call_new(struct hull_server *srv, const char *path, int64_t timeout_ns,
+                                    size_t max_stream_messages);
+void rpc_local_call_free(struct rpc_call *call);
+
 /* The daemon this call runs in. */
 struct hull_server *rpc_server(struct rpc_call *call);
 const struct hull_config *rpc_config(struct rpc_call *call);

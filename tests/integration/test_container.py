@@ -511,15 +511,24 @@ def test_creates_racing_the_exit_watcher_sweep(env):
     if env.handler != "hull-oci":
         pytest.skip("the race is in hulld, not in the runtime: one handler is enough")
     pod, pcfg = run_pod(env, "sweep")
-    deadline = time.monotonic() + 11  # at least two sweeps
+    t0 = time.monotonic()
+    deadline = t0 + 11  # at least two sweeps
     n = 0
-    # at least two sweeps and more than 10 creates, however slow the machine is
+    # at least two sweeps and more than 10 creates, however slow the machine is.  The
+    # containers must outlive the loop whatever it takes: a fixed `sleep 100` ended on its own
+    # (and was EXITED in the check below) once the creates took more than 100 s, which they do
+    # under ASan on a loaded machine.  So they sleep for a day, and the pod stop ends them.
     while time.monotonic() < deadline or n <= 10:
-        cid = create(env, pod, pcfg, f"c{n}", ["sleep", "100"])
+        cid = create(env, pod, pcfg, f"c{n}", ["sleep", "86400"])
         env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
         n += 1
-    assert all(c.state == pb.CONTAINER_RUNNING for c in env.runtime.ListContainers(
-        pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers)
+    print(f"{n} creates in {time.monotonic() - t0:.1f} s")
+    # a container taken for lost is EXITED with code 255 and the monitor message
+    bad = [(c.metadata.name, st.state, st.exit_code, st.reason, st.message)
+           for c in env.runtime.ListContainers(pb.ListContainersRequest(
+               filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers
+           if (st := status(env, c.id)).state != pb.CONTAINER_RUNNING]
+    assert not bad, bad
     env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
 
 
