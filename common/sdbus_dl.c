@@ -24,7 +24,7 @@ static void sdbus_open(void)
     }
 #define HULL_SDBUS_SYM(f)                                                                          \
     if ((*(void **)&sdbus_table.f = dlsym(h, #f)) == NULL) {                                       \
-        snprintf(sdbus_failure, sizeof(sdbus_failure), "%s: no %s", HULL_SDBUS_SONAME, #f);       \
+        snprintf(sdbus_failure, sizeof(sdbus_failure), "%s: no %s", HULL_SDBUS_SONAME, #f);        \
         return;                                                                                    \
     }
     HULL_SDBUS_FUNCS(HULL_SDBUS_SYM)
