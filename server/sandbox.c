@@ -83,6 +83,7 @@ struct sandbox {
     size_t n_ips;
     pid_t pause_pid;
     uint64_t pause_start;
+    bool pause_child; /* pause_pid is this hulld's own, unreaped child (spawned here) */
 };
 
 static const char *const state_names[] = {"creating", "ready", "notready"};
@@ -250,8 +251,12 @@ static void check_infra_locked(struct sandbox *sb)
 {
     if (sb->state != SANDBOX_STATE_READY || sb->pause_pid <= 0 || sb->busy)
         return;
-    /* one read of its stat: listing pods makes this check for every pod */
-    if (!sandbox_proc_alive(sb->pause_pid, sb->pause_start)) {
+    /* listing pods makes this check for every pod: one waitid() for our own child, else one
+     * read of its stat */
+    int child = sb->pause_child ? sandbox_child_alive(sb->pause_pid) : -1;
+    if (child < 0)
+        sb->pause_child = false;
+    if (child == 0 || (child < 0 && !sandbox_proc_alive(sb->pause_pid, sb->pause_start))) {
         log_warn("sandbox %s: infra process %d is gone; pod not ready", sb->id, (int)sb->pause_pid);
         sb->state = SANDBOX_STATE_NOTREADY;
     }
@@ -597,6 +602,7 @@ static int release_runtime(struct sandbox *sb, bool force, hull_error_t *err)
         pthread_mutex_lock(&sb->lock);
         sb->pause_pid = 0;
         sb->pause_start = 0;
+        sb->pause_child = false;
         pthread_mutex_unlock(&sb->lock);
     }
     if (need_del) {
@@ -1150,6 +1156,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         pthread_mutex_lock(&sb->lock);
         sb->pause_pid = pid;
         sb->pause_start = sandbox_proc_start_time(pid);
+        sb->pause_child = true;
         pthread_mutex_unlock(&sb->lock);
         if (hull_systemd_path_form(sb->cgroup_parent)) {
             _cleanup_free_ char *unit = xasprintf("hull-%s.scope", sb->id);
