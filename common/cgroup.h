@@ -1,6 +1,6 @@
 /* The host's cgroup layout, from mountinfo: which cgroup hierarchies are mounted where
  * (v1, hybrid or unified), and a process's cgroup in each from /proc/PID/cgroup.  Used by
- * hulld (stats, ocispec, recovery), hull-oci and hull-conmon (libc only: no yajl here). */
+ * hulld (stats, the spec builder, recovery), hull-oci and hull-conmon (libc only: no yajl here). */
 #ifndef HULL_COMMON_CGROUP_H
 #define HULL_COMMON_CGROUP_H
 

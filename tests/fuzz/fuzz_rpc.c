@@ -4,18 +4,16 @@
  * message is packed and goes through what hulld does with a request before and around its
  * handler: the NUL-byte check on the raw bytes (rpc_check_strings, which must accept it), the
  * unpack (which must round-trip), and the validators that decide what reaches the host:
- *   - CreateContainer: the whole OCI spec generation (oci_spec_from_cri) with the request's
+ *   - CreateContainer: the whole OCI spec generation (spec_from_cri) with the request's
  *     pod config, every host path confined to a scratch directory;
  *   - RunPodSandbox: user-namespace mappings, sysctls, DNS config, cgroup parent, log path;
  *   - UpdateContainerResources / UpdatePodSandboxResources: the resources JSON;
  *   - Exec, ExecSync: the exec process JSON.
  * Under ASan/UBSan: none may crash, leak or read out of bounds on any field values. */
 #include "tests/fuzz/fuzz.h"
-#include "server/ocispec.h"
-#include "server/rpc.h"
-#include "server/sandbox.h"
-#include "server/sysctl.h"
-#include "server/userns.h"
+#include "server/spec/spec.h"
+#include "server/rpc/rpc.h"
+#include "server/pod/pod.h"
 
 #include <errno.h>
 #include <string.h>
@@ -206,7 +204,7 @@ static void check_create(Runtime__V1__CreateContainerRequest *req)
     snprintf(rootfs, sizeof(rootfs), "%s%s", scratch, rootfs_rel);
     char cdir[sizeof(scratch) + 8];
     snprintf(cdir, sizeof(cdir), "%s/c", scratch);
-    struct ocispec_sandbox sb = {
+    struct spec_sandbox sb = {
         .id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         .config = req->sandbox_config,
         .hostname_path = "/etc/hostname",
@@ -215,8 +213,8 @@ static void check_create(Runtime__V1__CreateContainerRequest *req)
         .cgroup_parent = "/hull/fuzz",
         .hostname = "fuzz",
     };
-    struct ocispec_user user = {0};
-    struct ocispec_input in = {
+    struct spec_user user = {0};
+    struct spec_input in = {
         .container_id = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210",
         .config = req->config,
         .sandbox = &sb,
@@ -230,7 +228,7 @@ static void check_create(Runtime__V1__CreateContainerRequest *req)
     };
     _cleanup_free_ char *json = NULL;
     _cleanup_error_ hull_error_t err = NULL;
-    int r = oci_spec_from_cri(&in, &json, &err);
+    int r = spec_from_cri(&in, &json, &err);
     hull_fuzz_check(r == 0 ? json != NULL : err != NULL);
     if (r == 0) {
         _cleanup_yajl_ yajl_val doc = NULL;
@@ -302,7 +300,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         _cleanup_free_ char *json = NULL;
         _cleanup_error_ hull_error_t e = NULL;
         if (q->linux)
-            oci_resources_from_cri(q->linux, &json, &e);
+            spec_resources_from_cri(q->linux, &json, &e);
     } else if (strcmp(name, "ExecSync") == 0 || strcmp(name, "Exec") == 0) {
         bool sync = name[4] == 'S';
         char **cmd =
@@ -313,7 +311,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         _cleanup_error_ hull_error_t e = NULL;
         static const char spec[] = "{\"process\":{\"args\":[\"sh\"],\"env\":[\"A=b\"],"
                                    "\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0}}}";
-        ocispec_exec_process(spec, cmd, n, false, 0, 0, &json, &e);
+        spec_exec_process(spec, cmd, n, false, 0, 0, &json, &e);
     }
     protobuf_c_message_free_unpacked(u, NULL);
     return 0;
