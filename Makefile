@@ -110,10 +110,11 @@ $(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
 	@echo "  LD      $@"
 	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(HULLD_LIBS) $(PKG_LIBS)
 
-# hull-oci links dynamically: the systemd cgroup driver talks to systemd through libsystemd's
-# sd-bus, of which Debian ships no static archive (a static hull-oci saved about half of the
-# CPU time of its short commands).
-OCI_LINK = $(PKG_LIBS)
+# hull-oci runs once per container operation, so its start-up counts: libyajl, libseccomp and
+# libcap come from their static archives and only libc is loaded dynamically; libsystemd (for
+# the systemd cgroup driver alone) is dlopen'ed on first use (common/sdbus_dl.h).  A static
+# libc can not dlopen libsystemd safely (two libcs, two heaps in one process).
+OCI_LINK = -Wl,-Bstatic -lyajl_s -lseccomp -lcap -Wl,-Bdynamic -lpthread
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
 	@echo "  LD      $@"
 	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(OCI_LINK)

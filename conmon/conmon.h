@@ -11,7 +11,7 @@
  *               [--sync-fd N] [--container-pidfile FILE] [--conmon-pidfile FILE]
  *               [--exec --exec-process FILE [--timeout SECONDS]
  *                [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]
- *               [--monitor-log FILE] [--log-level LEVEL] [--foreground]
+ *               [--monitor-log FILE] [--log-level LEVEL] [--foreground] [--delete-on-exit]
  *
  *   The process started by hulld forks, the child calls setsid() and forks again, and the
  *   first process exits 0 at once (hulld reaps it); the grandchild is the monitor.  It marks
@@ -108,8 +108,11 @@
  *   counts from when the runtime is started).  oom_killed: an OOM kill happened in the
  *   process's memory cgroup while it ran ("oom_kill" counter of memory.oom_control (v1) /
  *   memory.events (v2), woken by the v1 eventfd / v2 inotify).  Watchers of the exit dir
- *   should ignore dot files (the temp file).  The runtime's state is left alone: hulld runs
- *   `RUNTIME delete`.
+ *   should ignore dot files (the temp file).  The runtime's state is left alone (hulld runs
+ *   `RUNTIME delete`), except with --delete-on-exit (not with --exec): then, after the OOM
+ *   check and before writing the file, the monitor runs `RUNTIME [--root R] [ARGS] delete
+ *   --force ID` itself (10 s at most; the runtime executable was opened at start) and adds
+ *   "runtime_deleted":true when that succeeded.
  */
 #ifndef HULL_CONMON_H
 #define HULL_CONMON_H
@@ -181,12 +184,20 @@ struct conmon_opts {
     size_t capture_max;
     bool exec_attach;
     int64_t attach_wait_s;
+    bool delete_on_exit; /* --delete-on-exit (delete.c) */
+    int runtime_fd;      /* the runtime, opened at start for that delete; -1 if not */
 };
 
 /* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */
 int conmon_parse_args(int argc, char **argv, struct conmon_opts *opts, hull_error_t *err);
 /* Runs the monitor after daemonizing; returns the process exit status. */
 int conmon_run(struct conmon_opts *opts);
+
+/* ---- the runtime's delete at exit (delete.c) ---- */
+/* With --delete-on-exit (and not --exec): opens the runtime for conmon_runtime_delete. */
+void conmon_runtime_pin(struct conmon_opts *opts);
+/* Runs `RUNTIME ... delete --force ID` (10 s at most); true if it succeeded. */
+bool conmon_runtime_delete(const struct conmon_opts *opts);
 
 /* ---- CRI log writer (crilog.c) ---- */
 struct crilog {

@@ -33,6 +33,7 @@ enum {
     OPT_MONITOR_LOG,
     OPT_LOG_LEVEL,
     OPT_FOREGROUND,
+    OPT_DELETE_ON_EXIT,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -63,6 +64,7 @@ static const struct option long_options[] = {
     {"monitor-log", required_argument, NULL, OPT_MONITOR_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"foreground", no_argument, NULL, OPT_FOREGROUND},
+    {"delete-on-exit", no_argument, NULL, OPT_DELETE_ON_EXIT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -74,7 +76,7 @@ static const char usage[] =
     "         [--terminal] [--stdin] [--stdin-once] [--sync-fd N] [--container-pidfile F]\n"
     "         [--conmon-pidfile F] [--exec --exec-process FILE [--timeout S]\n"
     "         [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]\n"
-    "         [--monitor-log FILE] [--log-level L] [--foreground]\n";
+    "         [--monitor-log FILE] [--log-level L] [--foreground] [--delete-on-exit]\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -91,6 +93,7 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
 {
     memset(o, 0, sizeof(*o));
     o->sync_fd = -1;
+    o->runtime_fd = -1;
     o->capture_max = HULL_CONMON_CAPTURE_DEFAULT;
     o->attach_wait_s = 60;
     o->runtime_args = xmalloc0(sizeof(char *));
@@ -191,6 +194,9 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
         }
         case OPT_FOREGROUND:
             o->foreground = true;
+            break;
+        case OPT_DELETE_ON_EXIT:
+            o->delete_on_exit = true;
             break;
         case OPT_HELP:
             fputs(usage, stdout);

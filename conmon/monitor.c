@@ -847,8 +847,11 @@ static void finish(struct monitor *m)
     crilog_close(&m->log);
     if (m->oom.fd >= 0)
         oom_watch_event(&m->oom);
+    bool deleted = conmon_runtime_delete(m->o);
     struct sbuf js = {0};
     status_json(m, &js);
+    if (deleted)
+        sbuf_addf(&js, ",\"runtime_deleted\":true");
     sbuf_add(&js, "}", 1);
     _cleanup_free_ char *exit_path = hull_path_join(m->o->exit_dir, m->o->cid);
     _cleanup_error_ hull_error_t err = NULL;
@@ -998,6 +1001,8 @@ int conmon_run(struct conmon_opts *o)
     }
     if (prepare_socket_dir(o->socket_dir, &err) < 0 || hull_mkdir_p(o->exit_dir, 0700, &err) < 0)
         goto fail;
+    if (o->delete_on_exit && !o->exec)
+        conmon_runtime_pin(o);
     m.attach_path = hull_path_join(o->socket_dir, HULL_CONMON_ATTACH_SOCK);
     m.ctl_path = hull_path_join(o->socket_dir, HULL_CONMON_CTL_SOCK);
     pidfile = o->container_pidfile ? xstrdup(o->container_pidfile)

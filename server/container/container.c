@@ -489,6 +489,7 @@ bool ctr_collect_exit(struct hull_server *srv, struct container *c)
         pthread_mutex_unlock(&c->lock);
         return false;
     }
+    c->runtime_deleted = hull_json_get_bool(doc, "runtime_deleted", false);
     if (c->state != CONTAINER_EXITED) {
         c->state = CONTAINER_EXITED;
         c->exit_code = (int32_t)hull_json_get_int(doc, "exit_code", 255);

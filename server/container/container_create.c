@@ -428,6 +428,7 @@ int container_create(struct hull_server *srv, const char *pod_id,
 
     /* the monitor runs `RUNTIME create` */
     margs_monitor(&ma, srv, c, sdir, mon, cs->exit_dir);
+    margs_add(&ma, "--delete-on-exit"); /* RemoveContainer then has no runtime to run */
     margs_add(&ma, "--log-level");
     margs_add(&ma, hull_log_level_name(hull_log_get_level()));
     if (c->log_path[0]) {

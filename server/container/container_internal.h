@@ -41,6 +41,7 @@ struct container {
     int state;
     int64_t created_ns, started_ns, finished_ns;
     int32_t exit_code;
+    bool runtime_deleted; /* the monitor ran `RUNTIME delete` at the exit (exit file) */
     char *reason, *message;
     char *log_path;
     char *runtime_handler, *runtime_path, *runtime_root;

@@ -191,6 +191,15 @@ int container_stop(struct hull_server *srv, const char *id, int64_t timeout_s, h
 }
 
 /* ---- remove --------------------------------------------------------------------------------- */
+/* Whether the monitor deleted c's runtime state at its exit already (--delete-on-exit). */
+static bool ctr_runtime_deleted(struct container *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool deleted = c->state == CONTAINER_EXITED && c->runtime_deleted;
+    pthread_mutex_unlock(&c->lock);
+    return deleted;
+}
+
 static int remove_locked(struct hull_server *srv, struct container *c, hull_error_t *err)
 {
     int r = stop_locked(srv, c, 0, err);
@@ -207,7 +216,7 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     hull_crash_point("remove:after-intent");
     _cleanup_error_ hull_error_t e = NULL;
     const char *args[] = {"delete", "--force", c->id, NULL};
-    if (ctr_runtime_run(c, args, &e) < 0)
+    if (!ctr_runtime_deleted(c) && ctr_runtime_run(c, args, &e) < 0)
         log_debug("container %s: delete: %s", c->id, hull_error_msg(&e));
     hull_error_free(&e);
     hull_crash_point("remove:after-delete");

@@ -191,8 +191,12 @@ static void check_infra_locked(struct sandbox *sb)
 {
     if (sb->state != SANDBOX_STATE_READY || sb->pause_pid <= 0 || sb->busy)
         return;
-    /* one read of its stat: listing pods makes this check for every pod */
-    if (!sandbox_proc_alive(sb->pause_pid, sb->pause_start)) {
+    /* listing pods makes this check for every pod: one waitid() for our own child, else one
+     * read of its stat */
+    int child = sb->pause_child ? sandbox_child_alive(sb->pause_pid) : -1;
+    if (child < 0)
+        sb->pause_child = false;
+    if (child == 0 || (child < 0 && !sandbox_proc_alive(sb->pause_pid, sb->pause_start))) {
         log_warn("sandbox %s: infra process %d is gone; pod not ready", sb->id, (int)sb->pause_pid);
         sb->state = SANDBOX_STATE_NOTREADY;
     }

@@ -38,6 +38,10 @@ bool sandbox_proc_is_zombie(pid_t pid, uint64_t start_time);
  * its stat (the check every state query of a pod with an infra process makes); reaps it when
  * it is our exited child. */
 bool sandbox_proc_alive(pid_t pid, uint64_t start_time);
+/* For a child of this process not reaped by anyone yet: 1 running, 0 exited (and reaped now),
+ * -1 not (or no longer) our child, so the caller must fall back to sandbox_proc_alive.  One
+ * waitid(), no /proc read: until it is reaped its pid can not be reused. */
+int sandbox_child_alive(pid_t pid);
 
 /* ---- the pod records (sandbox.c and the operation files) ------------------------------------
  * sandbox.c: the objects, their index and persistence (it calls no other sandbox file);
@@ -100,6 +104,7 @@ struct sandbox {
     size_t n_ips;
     pid_t pause_pid;
     uint64_t pause_start;
+    bool pause_child; /* pause_pid is this hulld's own, unreaped child (spawned here) */
 };
 
 struct run_params {

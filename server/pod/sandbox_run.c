@@ -364,6 +364,7 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         pthread_mutex_lock(&sb->lock);
         sb->pause_pid = pid;
         sb->pause_start = sandbox_proc_start_time(pid);
+        sb->pause_child = true;
         pthread_mutex_unlock(&sb->lock);
         if (hull_systemd_path_form(sb->cgroup_parent)) {
             _cleanup_free_ char *unit = xasprintf("hull-%s.scope", sb->id);

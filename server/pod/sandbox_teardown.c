@@ -25,6 +25,7 @@ int sandbox_release_runtime(struct sandbox *sb, bool force, hull_error_t *err)
         pthread_mutex_lock(&sb->lock);
         sb->pause_pid = 0;
         sb->pause_start = 0;
+        sb->pause_child = false;
         pthread_mutex_unlock(&sb->lock);
     }
     if (need_del) {

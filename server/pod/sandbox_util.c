@@ -467,6 +467,17 @@ bool sandbox_proc_alive(pid_t pid, uint64_t start_time)
     return state != 'Z' && state != 'X';
 }
 
+int sandbox_child_alive(pid_t pid)
+{
+    siginfo_t si = {0};
+    if (pid <= 0 || waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return -1;
+    if (si.si_pid == 0)
+        return 1;
+    waitpid(pid, NULL, WNOHANG);
+    return 0;
+}
+
 void sandbox_kill_pause(pid_t pid, uint64_t start_time)
 {
     if (pid <= 0)

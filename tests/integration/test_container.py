@@ -122,6 +122,30 @@ def test_exec_sync_stop_signal_and_remove(env):
     assert not os.path.exists(os.path.join(env.root, "containers", cid))
 
 
+def test_runtime_state_deleted_at_exit(env):
+    """The monitor deletes the container from the runtime when it exits (RemoveContainer then
+    runs no runtime command): the runtime's state is gone as soon as ContainerStatus says
+    EXITED, and the removal still cleans up everything."""
+    pod, pcfg = run_pod(env)
+    for name, cmd, stop in (("done", ["sh", "-c", "exit 4"], False),
+                            ("stopped", ["sleep", "1000"], True)):
+        cid = create(env, pod, pcfg, name, cmd)
+        rstate = os.path.join(env.state_dir, "runtime", env.handler, cid)
+        assert os.path.isdir(rstate)
+        env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+        if stop:
+            wait_state(env, cid, pb.CONTAINER_RUNNING)
+            env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+        st = wait_state(env, cid, pb.CONTAINER_EXITED)
+        assert st.exit_code == (137 if stop else 4) and st.reason == "Error"
+        assert not os.path.exists(rstate)
+        env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+        with pytest.raises(grpc.RpcError) as e:
+            status(env, cid)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert not os.path.exists(os.path.join(env.state_dir, "containers", cid))
+
+
 def test_stop_timeout_escalates_to_sigkill(env):
     pod, pcfg = run_pod(env)
     cid = create(env, pod, pcfg, "stubborn",
