@@ -11,7 +11,7 @@
  *               [--sync-fd N] [--container-pidfile FILE] [--conmon-pidfile FILE]
  *               [--exec --exec-process FILE [--timeout SECONDS]
  *                [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]
- *               [--monitor-log FILE] [--log-level LEVEL] [--foreground]
+ *               [--monitor-log FILE] [--log-level LEVEL] [--foreground] [--restore IMAGES]
  *
  *   The process started by hulld forks, the child calls setsid() and forks again, and the
  *   first process exits 0 at once (hulld reaps it); the grandchild is the monitor.  It marks
@@ -19,6 +19,10 @@
  *   log, runs `RUNTIME [--root R] [ARGS] create --bundle B --pid-file P [--console-socket S] ID`
  *   (exec mode: `RUNTIME ... exec --process F --detach --pid-file P [--console-socket S] ID`),
  *   reports on the sync fd and then monitors the process until it exits.
+ *   --restore IMAGES runs `RUNTIME ... restore --image-path IMAGES --work-path IMAGES --bundle B
+ *   --detach --file-locks --manage-cgroups-mode soft --pid-file P ID` (runc's options; CRIU
+ *   reconnects the checkpointed stdio to the monitor's pipes) instead of `create`: the process
+ *   runs at once, there is no `start`; the rest (log, exit file) is as for create.
  *   --foreground skips the double fork (ExecSync, tests).  All paths must be absolute.  The
  *   monitor closes every inherited fd but the sync fd (>= 3), resets inherited SIG_IGN
  *   dispositions and the signal mask (for itself and the runtime), and chdirs to /.  Bad
@@ -181,6 +185,7 @@ struct conmon_opts {
     size_t capture_max;
     bool exec_attach;
     int64_t attach_wait_s;
+    const char *restore; /* CRIU images: `restore` instead of `create` */
 };
 
 /* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */

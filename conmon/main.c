@@ -33,6 +33,7 @@ enum {
     OPT_MONITOR_LOG,
     OPT_LOG_LEVEL,
     OPT_FOREGROUND,
+    OPT_RESTORE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -63,6 +64,7 @@ static const struct option long_options[] = {
     {"monitor-log", required_argument, NULL, OPT_MONITOR_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"foreground", no_argument, NULL, OPT_FOREGROUND},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -74,7 +76,7 @@ static const char usage[] =
     "         [--terminal] [--stdin] [--stdin-once] [--sync-fd N] [--container-pidfile F]\n"
     "         [--conmon-pidfile F] [--exec --exec-process FILE [--timeout S]\n"
     "         [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]\n"
-    "         [--monitor-log FILE] [--log-level L] [--foreground]\n";
+    "         [--monitor-log FILE] [--log-level L] [--foreground] [--restore IMAGES]\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -192,6 +194,9 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
         case OPT_FOREGROUND:
             o->foreground = true;
             break;
+        case OPT_RESTORE:
+            o->restore = optarg;
+            break;
         case OPT_HELP:
             fputs(usage, stdout);
             exit(0);
@@ -224,10 +229,13 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     }
     const char *paths[] = {
         o->bundle,       o->runtime,           o->log_path,       o->exit_dir,     o->socket_dir,
-        o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log};
+        o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log,
+        o->restore};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         if (paths[i] && paths[i][0] != '/')
             return hull_error_setx(err, EINVAL, "path `%s` must be absolute", paths[i]);
+    if (o->restore && (o->exec || o->terminal))
+        return hull_error_setx(err, EINVAL, "--restore excludes --exec and --terminal");
     if (o->stdin_once && !o->stdin_)
         return hull_error_setx(err, EINVAL, "--stdin-once needs --stdin");
     if (o->exec_attach && o->exec_capture)

@@ -357,6 +357,8 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
     hull_jw_kv_int(&w, "pid", c->pid);
     hull_jw_kv_int(&w, "pid_start", (long long)c->pid_start);
     hull_jw_kv_int(&w, "monitor_pid", c->monitor_pid);
+    if (c->restore_pending)
+        hull_jw_kv_bool(&w, "restore_pending", true);
     if (c->has_user) {
         hull_jw_kv_int(&w, "uid", c->uid);
         hull_jw_kv_int(&w, "gid", c->gid);
@@ -434,6 +436,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     c->pid = (pid_t)hull_json_get_int(doc, "pid", 0);
     c->pid_start = (uint64_t)hull_json_get_int(doc, "pid_start", 0);
     c->monitor_pid = (pid_t)hull_json_get_int(doc, "monitor_pid", -1);
+    c->restore_pending = hull_json_get_bool(doc, "restore_pending", false);
     yajl_val gids = hull_json_get(doc, "gids");
     if (hull_json_get(doc, "uid") && gids && YAJL_IS_ARRAY(gids)) {
         c->has_user = true;
@@ -558,7 +561,7 @@ static void *exit_watcher(void *arg)
                 if (c == NULL)
                     continue;
                 pthread_mutex_lock(&c->lock);
-                bool busy = c->busy;
+                bool busy = c->busy || c->restore_pending; /* no monitor yet */
                 pthread_mutex_unlock(&c->lock);
                 if (!busy && !ctr_collect_exit(srv, c) && !monitor_alive(c->monitor_pid))
                     mark_lost(srv, c);
@@ -638,7 +641,7 @@ int container_service_init(struct hull_server *srv, struct image_store *images, 
         struct container *c = ctr_find(srv, l[i]->id, NULL);
         if (c == NULL)
             continue;
-        if (!ctr_collect_exit(srv, c) &&
+        if (!ctr_collect_exit(srv, c) && !c->restore_pending &&
             (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED)) {
             if (!monitor_alive(c->monitor_pid))
                 mark_lost(srv, c);
