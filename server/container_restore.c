@@ -249,6 +249,14 @@ static void set_strv(char ***field, size_t *n_field, char **v, size_t n)
     *n_field = n;
 }
 
+/* A string field of an unpacked message: the empty default is protobuf-c's static string. */
+static void set_str(char **field, const char *v)
+{
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = xstrdup(v);
+}
+
 static int merge_config(struct hull_server *srv, struct ctr_restore *rs,
                         const Runtime__V1__ContainerConfig *req, yajl_val cfgdump, yajl_val spec,
                         hull_error_t *err)
@@ -291,12 +299,10 @@ static int merge_config(struct hull_server *srv, struct ctr_restore *rs,
         return hull_error_setx(err, EINVAL, "container config cannot be copied");
     }
     rs->config = cfg;
-    free(cfg->image->image);
-    cfg->image->image = xstrdup(image);
+    set_str(&cfg->image->image, image);
     set_strv(&cfg->command, &cfg->n_command, args, n_args);
     set_strv(&cfg->args, &cfg->n_args, NULL, 0);
-    free(cfg->working_dir);
-    cfg->working_dir = xstrdup(hull_json_get_string(proc, "cwd", ""));
+    set_str(&cfg->working_dir, hull_json_get_string(proc, "cwd", ""));
     for (size_t i = 0; i < cfg->n_envs; i++)
         protobuf_c_message_free_unpacked(&cfg->envs[i]->base, NULL);
     free(cfg->envs);
