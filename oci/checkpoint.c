@@ -301,18 +301,20 @@ int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
         else if (strcmp(d->controller, "unified") != 0)
             ADD(xasprintf("--cgroup-root=%s:%s", d->controller, rel[0] ? rel : "/"));
     }
-    /* a network namespace joined by path (the pod's) was external at the dump: CRIU puts
-     * the tree into the new one (runc's extRootNetNS inherit fd) */
+    /* the network and pid namespaces joined by path (the pod's) were external at the dump:
+     * CRIU puts the tree into the new ones (runc's extRootNetNS / extRootPidNS inherit fds) */
     _cleanup_close_ int netns = -1;
+    _cleanup_close_ int pidns = -1;
     for (size_t i = 0; i < spec->n_namespaces; i++) {
         const struct oci_namespace *ns = &spec->namespaces[i];
-        if (ns->type != CLONE_NEWNET || ns->path == NULL || netns >= 0)
+        int *fd = ns->type == CLONE_NEWNET ? &netns : ns->type == CLONE_NEWPID ? &pidns : NULL;
+        if (fd == NULL || ns->path == NULL || *fd >= 0)
             continue;
-        netns = open(ns->path, O_RDONLY); /* inherited by criu */
-        if (netns < 0)
-            return hull_error_set(err, errno, "open network namespace `%s`", ns->path);
+        *fd = open(ns->path, O_RDONLY); /* inherited by criu */
+        if (*fd < 0)
+            return hull_error_set(err, errno, "open %s namespace `%s`", ns_key(ns->type), ns->path);
         ADD(xstrdup("--inherit-fd"));
-        ADD(xasprintf("fd[%d]:extRootNetNS", netns));
+        ADD(xasprintf("fd[%d]:extRoot%sNS", *fd, ns->type == CLONE_NEWNET ? "Net" : "Pid"));
     }
 #undef ADD
     if ((r = add_inherit_fds(&a, image, err)) < 0)

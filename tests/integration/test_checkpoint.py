@@ -479,6 +479,9 @@ def test_restore_into_new_pod(hd, criu_ok):
     checkpoint(d, cid, loc)
     cri.stop_pod(d, pod)
     cri.remove_pod(d, pod)
+    from leaks import cgroups_below, processes_mentioning
+    cri.wait_for(lambda: not cgroups_below(d.cgroup_parent), timeout=10,
+                 what="the old pod's cgroups to go")
 
     pod2, pcfg2 = cri.new_pod(d, "new-pod", network=pb.NODE)
     new = create_restore(d, pod2, pcfg2, restore_config("restored", loc, labels={"r": "1"}))
@@ -494,6 +497,14 @@ def test_restore_into_new_pod(hd, criu_ok):
     st = cri.container_status(d, new)
     assert st.state == pb.CONTAINER_RUNNING, st
     assert st.metadata.name == "restored" and st.labels["r"] == "1"
+    # in the new container's cgroup, no cgroup of the old pod made again
+    info = d.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=new, verbose=True))
+    pid = json.loads(info.info["info"])["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        cgs = f.read()
+    assert new in cgs and cid not in cgs, (cgs, cid, new)
+    assert [p for p in cgroups_below(d.cgroup_parent) if pod in p or cid in p] == [], \
+        (cgroups_below(d.cgroup_parent), "old", pod, cid, "new", pod2, new)
     log = d.logs / "new-pod" / "restored" / "0.log"
     cri.wait_for(lambda: len(ticks(log)) >= 3, timeout=60, what="ticks in the new log")
     got = ticks(log)
@@ -510,6 +521,10 @@ def test_restore_into_new_pod(hd, criu_ok):
     assert ticks(log)[-1] > got[0] + 2
     cri.stop_pod(d, pod2)
     cri.remove_pod(d, pod2)
-    from leaks import processes_mentioning
+    try:
+        cri.wait_for(lambda: not cgroups_below(d.cgroup_parent), timeout=10)
+    except AssertionError:
+        raise AssertionError(("cgroups left", cgroups_below(d.cgroup_parent), "old", pod, cid,
+                              "new", pod2, new))
     cri.wait_for(lambda: processes_mentioning(d.state_dir, d.root, exclude={d.proc.pid}) == [],
                  timeout=30, what="no processes left")
