@@ -20,7 +20,7 @@
  *   (exec mode: `RUNTIME ... exec --process F --detach --pid-file P [--console-socket S] ID`),
  *   reports on the sync fd and then monitors the process until it exits.
  *   --restore IMAGES runs `RUNTIME ... restore --image-path IMAGES --work-path IMAGES --bundle B
- *   --detach --file-locks --manage-cgroups-mode soft --pid-file P ID` (runc's options; CRIU
+ *   --detach --file-locks --manage-cgroups-mode ignore --pid-file P ID` (runc's options; CRIU
  *   reconnects the checkpointed stdio to the monitor's pipes) instead of `create`: the process
  *   runs at once, there is no `start`; the rest (log, exit file) is as for create.
  *   --foreground skips the double fork (ExecSync, tests).  All paths must be absolute.  The

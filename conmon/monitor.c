@@ -212,7 +212,7 @@ static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const cha
                                  o->restore,     "--bundle",
                                  o->bundle,      "--detach",
                                  "--file-locks", "--manage-cgroups-mode",
-                                 "soft",         NULL};
+                                 "ignore",       NULL};
         for (size_t i = 0; r[i]; i++)
             argv[n++] = r[i];
     } else {

@@ -462,14 +462,52 @@ def ticks(path):
         return []
 
 
-def test_restore_into_new_pod(hd, criu_ok):
+RUNC_V2_RESTORE = ("runc 1.1.5 on cgroup v2 restores the tree into the checkpointed "
+                   "container's old cgroup path (CRIU makes /pod-OLD/hull-OLD again, with "
+                   "--manage-cgroups-mode soft and ignore alike), not the new container's")
+
+
+def kill_cgroups_of(d, ids):
+    """Kills and removes the cgroups below d's parent that name one of ids (what runc's restore
+    left in the old pod's path), deepest first."""
+    from leaks import cgroups_below
+    for path in sorted(cgroups_below(d.cgroup_parent), key=len, reverse=True):
+        if not any(i in path for i in ids):
+            continue
+        try:
+            with open(os.path.join(path, "cgroup.kill"), "w") as f:
+                f.write("1")
+        except OSError:
+            pass
+        try:
+            cri.wait_for(lambda: not open(os.path.join(path, "cgroup.procs")).read().strip(),
+                         timeout=10)
+            os.rmdir(path)
+        except (OSError, AssertionError):
+            pass
+
+
+def test_restore_into_new_pod(hd, criu_ok, request):
     """Checkpoint a container counting in memory, remove it and its pod, restore it with
-    CreateContainer(image=archive) + StartContainer into a new pod: it runs (CONTAINER_RUNNING),
-    the counter goes on from where it was (not from 1), its output goes on in the new CRI log,
-    the rootfs changes came along, and its exit status is recorded."""
+    CreateContainer(image=archive) + StartContainer into a new pod: it runs (CONTAINER_RUNNING)
+    in the new container's cgroup, the counter goes on from where it was (not from 1), its
+    output goes on in the new CRI log, the rootfs changes came along, its exit status is
+    recorded, and removing the pod leaves nothing."""
     d = hd
+    if d.handler == "runc":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=RUNC_V2_RESTORE))
+    ids = []
+    try:
+        restore_into_new_pod(d, ids)
+    finally:
+        if d.handler == "runc":
+            kill_cgroups_of(d, ids)
+
+
+def restore_into_new_pod(d, ids):
     pod, pcfg = cri.new_pod(d, "orig-pod", network=pb.NODE)
     cid = cri.new_container(d, pod, pcfg, "counter", ["sh", "-c", RCOUNTER])
+    ids += [pod, cid]
     cri.start_container(d, cid)
     cri.wait_for(lambda: count(d, cid) >= 5, timeout=60, what="the counter")
     rc, _, err = cri.sh(d, cid, "rm /bin/vi; echo data > /etc/added")
