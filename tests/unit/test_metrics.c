@@ -1,11 +1,12 @@
-/* Unit tests for server/metrics.c: the metrics address parser and sd_notify datagrams to a path
- * socket and an abstract one. */
+/* Unit tests for server/stats/metrics.c and server/daemon/notify.c: the metrics address parser and
+ * sd_notify datagrams to a path socket and an abstract one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "server/metrics.h"
+#include "server/daemon/daemon.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <stdio.h>
