@@ -12,6 +12,7 @@
  *               [--exec --exec-process FILE [--timeout SECONDS]
  *                [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]
  *               [--monitor-log FILE] [--log-level LEVEL] [--foreground] [--delete-on-exit]
+ *               [--restore IMAGES]
  *
  *   The process started by hulld forks, the child calls setsid() and forks again, and the
  *   first process exits 0 at once (hulld reaps it); the grandchild is the monitor.  It marks
@@ -19,6 +20,10 @@
  *   log, runs `RUNTIME [--root R] [ARGS] create --bundle B --pid-file P [--console-socket S] ID`
  *   (exec mode: `RUNTIME ... exec --process F --detach --pid-file P [--console-socket S] ID`),
  *   reports on the sync fd and then monitors the process until it exits.
+ *   --restore IMAGES runs `RUNTIME ... restore --image-path IMAGES --work-path IMAGES --bundle B
+ *   --detach --file-locks --manage-cgroups-mode ignore --pid-file P ID` (runc's options; CRIU
+ *   reconnects the checkpointed stdio to the monitor's pipes) instead of `create`: the process
+ *   runs at once, there is no `start`; the rest (log, exit file) is as for create.
  *   --foreground skips the double fork (ExecSync, tests).  All paths must be absolute.  The
  *   monitor closes every inherited fd but the sync fd (>= 3), resets inherited SIG_IGN
  *   dispositions and the signal mask (for itself and the runtime), and chdirs to /.  Bad
@@ -186,6 +191,7 @@ struct conmon_opts {
     int64_t attach_wait_s;
     bool delete_on_exit; /* --delete-on-exit (delete.c) */
     int runtime_fd;      /* the runtime, opened at start for that delete; -1 if not */
+    const char *restore; /* CRIU images: `restore` instead of `create` */
 };
 
 /* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */

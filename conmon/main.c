@@ -34,6 +34,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_FOREGROUND,
     OPT_DELETE_ON_EXIT,
+    OPT_RESTORE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -65,6 +66,7 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"foreground", no_argument, NULL, OPT_FOREGROUND},
     {"delete-on-exit", no_argument, NULL, OPT_DELETE_ON_EXIT},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -76,7 +78,8 @@ static const char usage[] =
     "         [--terminal] [--stdin] [--stdin-once] [--sync-fd N] [--container-pidfile F]\n"
     "         [--conmon-pidfile F] [--exec --exec-process FILE [--timeout S]\n"
     "         [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]\n"
-    "         [--monitor-log FILE] [--log-level L] [--foreground] [--delete-on-exit]\n";
+    "         [--monitor-log FILE] [--log-level L] [--foreground] [--delete-on-exit]\n"
+    "         [--restore IMAGES]\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -198,6 +201,9 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
         case OPT_DELETE_ON_EXIT:
             o->delete_on_exit = true;
             break;
+        case OPT_RESTORE:
+            o->restore = optarg;
+            break;
         case OPT_HELP:
             fputs(usage, stdout);
             exit(0);
@@ -230,10 +236,13 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     }
     const char *paths[] = {
         o->bundle,       o->runtime,           o->log_path,       o->exit_dir,     o->socket_dir,
-        o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log};
+        o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log,
+        o->restore};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         if (paths[i] && paths[i][0] != '/')
             return hull_error_setx(err, EINVAL, "path `%s` must be absolute", paths[i]);
+    if (o->restore && (o->exec || o->terminal))
+        return hull_error_setx(err, EINVAL, "--restore excludes --exec and --terminal");
     if (o->stdin_once && !o->stdin_)
         return hull_error_setx(err, EINVAL, "--stdin-once needs --stdin");
     if (o->exec_attach && o->exec_capture)

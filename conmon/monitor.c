@@ -206,6 +206,15 @@ static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const cha
         argv[n++] = "--process";
         argv[n++] = o->exec_process;
         argv[n++] = "--detach";
+    } else if (o->restore) {
+        const char *const r[] = {"restore",      "--image-path",
+                                 o->restore,     "--work-path",
+                                 o->restore,     "--bundle",
+                                 o->bundle,      "--detach",
+                                 "--file-locks", "--manage-cgroups-mode",
+                                 "ignore",       NULL};
+        for (size_t i = 0; r[i]; i++)
+            argv[n++] = r[i];
     } else {
         argv[n++] = "create";
         argv[n++] = "--bundle";
@@ -1159,7 +1168,10 @@ int conmon_run(struct conmon_opts *o)
                      (long long)o->timeout_s);
         else
             snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
-                     o->exec ? "runtime exec" : "runtime create", rt_status);
+                     o->exec      ? "runtime exec"
+                     : o->restore ? "runtime restore"
+                                  : "runtime create",
+                     rt_status);
         runtime_failed(o, &errtext, fb, rt_timed_out);
         goto out;
     }

@@ -435,6 +435,8 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
     hull_jw_kv_int(&w, "pid", c->pid);
     hull_jw_kv_int(&w, "pid_start", (long long)c->pid_start);
     hull_jw_kv_int(&w, "monitor_pid", c->monitor_pid);
+    if (c->restore_pending)
+        hull_jw_kv_bool(&w, "restore_pending", true);
     if (c->has_user) {
         hull_jw_kv_int(&w, "uid", c->uid);
         hull_jw_kv_int(&w, "gid", c->gid);
@@ -565,7 +567,7 @@ void *ctr_exit_watcher(void *arg)
                 if (c == NULL)
                     continue;
                 pthread_mutex_lock(&c->lock);
-                bool busy = c->busy;
+                bool busy = c->busy || c->restore_pending; /* no monitor yet */
                 pthread_mutex_unlock(&c->lock);
                 if (!busy && !ctr_collect_exit(srv, c) && !ctr_monitor_alive(c->monitor_pid))
                     ctr_mark_lost(srv, c);

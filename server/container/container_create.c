@@ -6,6 +6,8 @@
 #include "server/hooks.h"
 #include "server/pod/pod.h"
 #include "server/pod/sandbox_int.h" /* sandbox_proc_start_time */
+#include "server/spec/spec.h"
+#include "server/container/container_restore.h"
 #include "image/image.h"
 #include "common/cgroup_systemd.h"
 #include "common/crashpoint.h"
@@ -197,6 +199,12 @@ int container_create(struct hull_server *srv, const char *pod_id,
                                config->metadata->name);
     if (pod_id == NULL || pod_id[0] == '\0')
         return hull_error_setx(err, EINVAL, "pod sandbox id is empty");
+    /* an image that is a checkpoint archive: the container is made to be restored */
+    _cleanup_restore_ struct ctr_restore *rs = NULL;
+    if (ctr_restore_open(srv, config, &rs, err) < 0)
+        return -hull_error_status(err);
+    if (rs)
+        config = ctr_restore_config(rs);
 
     _cleanup_sandbox_ struct sandbox *sb = NULL;
     int r = sandbox_lookup(srv, pod_id, &sb, err);
@@ -447,13 +455,15 @@ int container_create(struct hull_server *srv, const char *pod_id,
         margs_add(&ma, "--stdin-once");
     margs_add(&ma, "--monitor-log");
     margs_add(&ma, margs_own(&ma, hull_path_join(sdir, "monitor.log")));
-    r = ctr_monitor_start(&ma, &c->pid, &c->monitor_pid, NULL, err);
+    /* (a restore runs no monitor before StartContainer) */
+    r = rs ? ctr_restore_prepare(srv, rs, c, rootfs, err)
+           : ctr_monitor_start(&ma, &c->pid, &c->monitor_pid, NULL, err);
     if (r < 0) {
         hull_error_wrap(err, "create container \"%s\"", config->metadata->name);
         goto fail;
     }
     /* the init waits for StartContainer: alive, so this is its start time */
-    c->pid_start = sandbox_proc_start_time(c->pid);
+    c->pid_start = rs ? 0 : sandbox_proc_start_time(c->pid);
     hull_crash_point("create:after-monitor");
     pthread_mutex_lock(&c->lock);
     c->phase = CTR_PHASE_COMMITTED;

@@ -48,7 +48,8 @@ struct container {
     char *cgroups_path;
     char *stop_signal;
     pid_t pid, monitor_pid;
-    uint64_t pid_start; /* start time of pid (/proc/PID/stat), 0: unknown */
+    bool restore_pending; /* created from a checkpoint: StartContainer restores it (no monitor) */
+    uint64_t pid_start;   /* start time of pid (/proc/PID/stat), 0: unknown */
     /* the process's identity as resolved at create (ContainerStatus.user) */
     bool has_user;
     uint32_t uid, gid;

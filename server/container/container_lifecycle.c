@@ -6,6 +6,8 @@
 #include "server/spec/spec.h"
 #include "server/hooks.h"
 #include "server/pod/pod.h"
+#include "server/spec/spec.h"
+#include "server/container/container_restore.h"
 #include "common/cgroup_systemd.h"
 #include "image/image.h"
 #include "conmon/conmon.h"
@@ -70,7 +72,7 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
          * exits at once never finishes before it started */
         int64_t started = hull_now_ns();
         hull_crash_point("start:before-runtime");
-        r = ctr_runtime_run(c, args, err);
+        r = c->restore_pending ? ctr_restore_start(srv, c, err) : ctr_runtime_run(c, args, err);
         hull_crash_point("start:after-runtime");
         pthread_mutex_lock(&c->lock);
         if (r == 0 && c->state == CONTAINER_CREATED) {
@@ -136,6 +138,10 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
         return 0;
     if (ctr_collect_exit(srv, c))
         return 0;
+    if (c->restore_pending) { /* nothing runs yet */
+        ctr_restore_stop_pending(srv, c);
+        return 0;
+    }
     _cleanup_error_ hull_error_t kerr = NULL;
     if (timeout_s > 0 && state == CONTAINER_RUNNING) {
         _cleanup_free_ char *sig = xasprintf("%d", ctr_signal_number(c->stop_signal));

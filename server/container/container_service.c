@@ -81,6 +81,7 @@ static int load_one(void *opaque, const char *id, yajl_val doc, hull_error_t *er
     c->pid = (pid_t)hull_json_get_int(doc, "pid", 0);
     c->pid_start = (uint64_t)hull_json_get_int(doc, "pid_start", 0);
     c->monitor_pid = (pid_t)hull_json_get_int(doc, "monitor_pid", -1);
+    c->restore_pending = hull_json_get_bool(doc, "restore_pending", false);
     yajl_val gids = hull_json_get(doc, "gids");
     if (hull_json_get(doc, "uid") && gids && YAJL_IS_ARRAY(gids)) {
         c->has_user = true;
@@ -149,7 +150,7 @@ int container_service_init(struct hull_server *srv, struct image_store *images, 
         struct container *c = ctr_find(srv, l[i]->id, NULL);
         if (c == NULL)
             continue;
-        if (!ctr_collect_exit(srv, c) &&
+        if (!ctr_collect_exit(srv, c) && !c->restore_pending &&
             (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED)) {
             if (!ctr_monitor_alive(c->monitor_pid))
                 ctr_mark_lost(srv, c);
