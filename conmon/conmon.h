@@ -241,14 +241,7 @@ char *oom_cgroup_dir(pid_t pid, bool *v2);
 /* ---- small helpers (util.c) ---- */
 int conmon_write_all(int fd, const void *data, size_t len);
 /* Appends s as a JSON string literal (with quotes) to the buffer. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-void sbuf_add(struct sbuf *b, const void *data, size_t n);
-void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_add_json_string(struct sbuf *b, const char *s, size_t n);
-void sbuf_free(struct sbuf *b);
+void conmon_buf_add_json_string(struct hull_buf *b, const char *s, size_t n);
 #endif
 
 #endif

@@ -53,51 +53,6 @@ const char *const ocispec_default_caps[] = {"CAP_CHOWN",
 #define N_CAPS HULL_CAP_COUNT
 
 /* ---- small helpers shared by the ocispec_*.c files ---------------------------------------- */
-char *ocispec_clean_path(const char *p)
-{
-    size_t len = strlen(p);
-    char *out = xmalloc0(len + 2);
-    size_t o = 0;
-    const char *s = p;
-    while (*s) {
-        while (*s == '/')
-            s++;
-        if (*s == '\0')
-            break;
-        const char *e = strchrnul(s, '/');
-        size_t n = (size_t)(e - s);
-        if (n == 1 && s[0] == '.') {
-            /* skip */
-        } else if (n == 2 && s[0] == '.' && s[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else {
-            out[o++] = '/';
-            memcpy(out + o, s, n);
-            o += n;
-        }
-        s = e;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    return out;
-}
-
-bool ocispec_has_dotdot(const char *p)
-{
-    const char *s = p;
-    while (*s) {
-        const char *e = strchrnul(s, '/');
-        if (e - s == 2 && s[0] == '.' && s[1] == '.')
-            return true;
-        s = *e ? e + 1 : e;
-    }
-    return false;
-}
-
 bool ocispec_has_control_chars(const char *s)
 {
     for (; *s; s++)
@@ -371,7 +326,7 @@ static void jw_ns(struct hull_json_writer *w, const char *type, const char *path
 }
 
 /* ---- process ----------------------------------------------------------------------------- */
-static int build_args(const struct ocispec_input *in, struct strv *args, hull_error_t *err)
+static int build_args(const struct ocispec_input *in, struct hull_strv *args, hull_error_t *err)
 {
     const Runtime__V1__ContainerConfig *c = in->config;
     char **cmd = c->command, **arg = c->args;
@@ -380,19 +335,19 @@ static int build_args(const struct ocispec_input *in, struct strv *args, hull_er
         /* no command: the image's entrypoint, then the CRI args or else the image's cmd */
         char **ep = in->image ? in->image->entrypoint : NULL;
         for (size_t i = 0; ep && ep[i]; i++)
-            strv_push(args, xstrdup(ep[i]));
+            hull_strv_add_owned(args, xstrdup(ep[i]));
         if (narg == 0) {
             char **ic = in->image ? in->image->cmd : NULL;
             for (size_t i = 0; ic && ic[i]; i++)
-                strv_push(args, xstrdup(ic[i]));
+                hull_strv_add_owned(args, xstrdup(ic[i]));
         }
     } else {
         /* a command replaces the entrypoint and drops the image's cmd */
         for (size_t i = 0; i < ncmd; i++)
-            strv_push(args, xstrdup(S(cmd[i])));
+            hull_strv_add_owned(args, xstrdup(S(cmd[i])));
     }
     for (size_t i = 0; i < narg; i++)
-        strv_push(args, xstrdup(S(arg[i])));
+        hull_strv_add_owned(args, xstrdup(S(arg[i])));
     if (args->n == 0)
         return hull_error_setx(err, EINVAL,
                                "no command specified: neither the container config "
@@ -400,7 +355,7 @@ static int build_args(const struct ocispec_input *in, struct strv *args, hull_er
     return 0;
 }
 
-static void env_set(struct strv *env, const char *kv, size_t keylen)
+static void env_set(struct hull_strv *env, const char *kv, size_t keylen)
 {
     for (size_t i = 0; i < env->n; i++) {
         if (strncmp(env->v[i], kv, keylen) == 0 && env->v[i][keylen] == '=') {
@@ -409,10 +364,10 @@ static void env_set(struct strv *env, const char *kv, size_t keylen)
             return;
         }
     }
-    strv_push(env, xstrdup(kv));
+    hull_strv_add_owned(env, xstrdup(kv));
 }
 
-static int build_env(const struct ocispec_input *in, struct strv *env, hull_error_t *err)
+static int build_env(const struct ocispec_input *in, struct hull_strv *env, hull_error_t *err)
 {
     const struct ocispec_sandbox *sb = in->sandbox;
     const char *hn = !empty(sb->hostname)                           ? sb->hostname
@@ -445,7 +400,7 @@ static int build_env(const struct ocispec_input *in, struct strv *env, hull_erro
         if (strncmp(env->v[i], "PATH=", 5) == 0)
             has_path = true;
     if (!has_path)
-        strv_push(env, xstrdup(DEFAULT_PATH_ENV));
+        hull_strv_add_owned(env, xstrdup(DEFAULT_PATH_ENV));
     return 0;
 }
 
@@ -496,9 +451,9 @@ static int cgroups_path(const struct ocispec_input *in, char **out, hull_error_t
         *out = xasprintf("%s:hull:%s", parent, in->container_id);
         return 0;
     }
-    if (ocispec_has_dotdot(parent) || ocispec_has_control_chars(parent))
+    if (hull_path_has_dotdot(parent) || ocispec_has_control_chars(parent))
         return hull_error_setx(err, EINVAL, "cgroup parent \"%s\" is invalid", parent);
-    _cleanup_free_ char *p = ocispec_clean_path(parent);
+    _cleanup_free_ char *p = hull_path_clean(parent, 0);
     *out = strcmp(p, "/") == 0 ? xasprintf("/hull-%s", in->container_id)
                                : xasprintf("%s/hull-%s", p, in->container_id);
     return 0;
@@ -530,7 +485,7 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
                                "privileged container in a pod that is not "
                                "privileged");
 
-    struct strv args = {0}, env = {0};
+    struct hull_strv args = {0}, env = {0};
     struct user_result user = {0};
     struct mntv mounts = {0};
     struct devv devices = {0};
@@ -554,7 +509,7 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
         r = hull_error_setx(err, EINVAL, "working_dir \"%s\" must be absolute", wd);
         goto out;
     }
-    cwd = ocispec_clean_path(wd);
+    cwd = hull_path_clean(wd, 0);
     r = ocispec_resolve_user(in, sc, &user, err);
     if (r < 0)
         goto out;
@@ -603,29 +558,29 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
 
     /* sysctls of the pod */
     const Runtime__V1__LinuxPodSandboxConfig *plc = sb->config ? sb->config->linux : NULL;
-    struct strv sysctl_keys = {0};
+    struct hull_strv sysctl_keys = {0};
     for (size_t i = 0; plc && i < plc->n_sysctls; i++) {
         r = cri_sysctl_validate(plc->sysctls[i]->key, plc->sysctls[i]->value, ns.host_net,
                                 ns.host_ipc, err);
         if (r < 0) {
-            strv_clear(&sysctl_keys);
+            hull_strv_clear(&sysctl_keys);
             goto out;
         }
-        strv_push(&sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
+        hull_strv_add_owned(&sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
     }
 
     r = ocispec_build_mounts(in, privileged, readonly_rootfs, &ns, &mounts, &rootfs_prop, err);
     if (r == 0 && ns.userns)
         r = ocispec_userns_prepare(in, &mounts, err);
     if (r < 0) {
-        strv_clear(&sysctl_keys);
+        hull_strv_clear(&sysctl_keys);
         goto out;
     }
     if (privileged)
         ocispec_add_host_devices(&devices, "/dev", 0);
     r = ocispec_add_cri_devices(c, &devices, err);
     if (r < 0) {
-        strv_clear(&sysctl_keys);
+        hull_strv_clear(&sysctl_keys);
         goto out;
     }
 
@@ -728,7 +683,7 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
             hull_jw_kv_string(&w, sysctl_keys.v[i], S(plc->sysctls[i]->value));
         hull_jw_end_object(&w);
     }
-    strv_clear(&sysctl_keys);
+    hull_strv_clear(&sysctl_keys);
     hull_jw_key(&w, "resources");
     hull_jw_begin_object(&w);
     ocispec_jw_device_rules(&w, privileged, &devices);
@@ -792,8 +747,8 @@ int oci_spec_from_cri(const struct ocispec_input *in, char **json_out, hull_erro
 out:
     if (w.gen)
         hull_jw_free(&w);
-    strv_clear(&args);
-    strv_clear(&env);
+    hull_strv_clear(&args);
+    hull_strv_clear(&env);
     free(user.gids.v);
     ocispec_mntv_clear(&mounts);
     ocispec_devv_clear(&devices);
@@ -808,7 +763,7 @@ int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
     const char *lp = config ? S(config->log_path) : "";
     if (*lp == '\0')
         return 0;
-    if (ocispec_has_dotdot(lp) || ocispec_has_control_chars(lp))
+    if (hull_path_has_dotdot(lp) || ocispec_has_control_chars(lp))
         return hull_error_setx(err, EINVAL, "log_path \"%s\" is invalid", lp);
     if (*dir == '\0') {
         if (lp[0] != '/')
@@ -816,13 +771,13 @@ int ocispec_log_path(const Runtime__V1__PodSandboxConfig *pod,
                                    "log_path \"%s\" is relative and the pod has "
                                    "no log_directory",
                                    lp);
-        *out = ocispec_clean_path(lp);
+        *out = hull_path_clean(lp, 0);
         return 0;
     }
-    if (dir[0] != '/' || ocispec_has_dotdot(dir) || ocispec_has_control_chars(dir))
+    if (dir[0] != '/' || hull_path_has_dotdot(dir) || ocispec_has_control_chars(dir))
         return hull_error_setx(err, EINVAL, "log_directory \"%s\" is invalid", dir);
     _cleanup_free_ char *joined = hull_path_join(dir, lp);
-    *out = ocispec_clean_path(joined);
+    *out = hull_path_clean(joined, 0);
     return 0;
 }
 

@@ -30,35 +30,7 @@ static inline bool empty(const char *s)
     return s == NULL || *s == '\0';
 }
 
-/* A NULL-terminated, owned string vector. */
-struct strv {
-    char **v;
-    size_t n, cap;
-};
-
-static inline void strv_push(struct strv *s, char *owned)
-{
-    if (s->n + 2 > s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 8;
-        s->v = xrealloc(s->v, s->cap * sizeof(char *));
-    }
-    s->v[s->n++] = owned;
-    s->v[s->n] = NULL;
-}
-
-static inline void strv_clear(struct strv *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof(*s));
-}
-
 /* ---- helpers (ocispec.c) ----------------------------------------------------------------- */
-/* Lexically cleans p as a path below "/": empty and "." components dropped, ".." never climbs
- * above the root.  Always absolute.  Caller frees. */
-char *ocispec_clean_path(const char *p);
-bool ocispec_has_dotdot(const char *p);
 bool ocispec_has_control_chars(const char *s);
 /* Raw number from a parsed yajl tree (keeps uint64 values yajl cannot hold as long long). */
 void ocispec_jw_number_raw(struct hull_json_writer *w, yajl_val v);
