@@ -1,8 +1,7 @@
 /* The monitor: detach, run the OCI runtime, report to hulld, then one poll() loop that owns
  * the process's stdio (CRI log, attach clients, ExecSync capture), the control socket, OOM
  * events and the exit.  No threads; signals arrive through a signalfd. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

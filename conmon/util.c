@@ -1,6 +1,5 @@
 /* Small helpers for the monitor: full writes and JSON strings into a hull_buf. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <string.h>
