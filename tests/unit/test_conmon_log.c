@@ -28,8 +28,7 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/hull-conmon-unit-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    hull_test_tmpdir_into(f->dir, sizeof(f->dir), "conmon-unit");
     snprintf(f->path, sizeof(f->path), "%s/ctr.log", f->dir);
     setenv("TZ", "UTC", 1);
     *state = f;

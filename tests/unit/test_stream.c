@@ -1191,8 +1191,7 @@ static void test_tls_options(void **state)
         skip();
         return;
     }
-    char dir[] = "/tmp/hullstream-tls-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *dir = hull_test_tmpdir("stream-tls");
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 "
