@@ -15,6 +15,7 @@
 #   make crictl     crictl v1.37.0 into $(HULL_TOOLS)/bin (outside the tree)
 #   make install    install binaries (PREFIX=/usr/local) and contrib files
 #   make format     clang-format every C file;  make format-check  fails on unformatted files
+#   make check-layout  fails on any include or call loop between files or folders (docs/architecture.md)
 #   make clean
 
 SHELL := /bin/bash
@@ -87,7 +88,7 @@ IMAGE_SRC := $(wildcard image/*.c)
 CNI_SRC := $(wildcard cni/*.c)
 STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
-SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_LIB_SRC := $(filter-out server/daemon/main.c,$(wildcard server/*.c server/*/*.c))
 CONMON_SRC := $(wildcard conmon/*.c)
 PAUSE_SRC := $(wildcard pause/*.c)
 
@@ -112,7 +113,7 @@ HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhull
 LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
-$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(HULLD_LIBS)
+$(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
 	$(call link,$< $(HULLD_LIBS) $(PKG_LIBS))
 
 # hull-oci links dynamically: the systemd cgroup driver talks to systemd through libsystemd's
@@ -322,8 +323,13 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
+# include loops from the sources, call loops from the objects of $(BUILD) (tests/check-layout.py)
+check-layout: all
+	$(PYTHON) tests/check-layout.py --self-test
+	$(PYTHON) tests/check-layout.py --objects $(BUILD)/obj
+
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
+.PHONY: all asan check-layout test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
 .SECONDARY:

@@ -1,6 +1,7 @@
 /* The image store proper: image records on disk and in memory, verified blobs, lookups by
  * reference, tag or id prefix, removal of images, reload at start and usage.  Pulls are in
- * pull.c, unpacked layers (and containers' holds on them) in layers.c. */
+ * pull.c, unpacked layers in layers.c, containers' holds on images and their lower dirs in
+ * holds.c. */
 
 #include "image/internal.h"
 
@@ -15,26 +16,6 @@
 #define MAX_RECORD (4 << 20)
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-void img_random_name(char *out, size_t n)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    unsigned char rnd[64];
-    if (n > sizeof(rnd))
-        n = sizeof(rnd);
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(rnd + got, n - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            abort();
-        got += (size_t)r;
-    }
-    for (size_t i = 0; i + 1 < n; i++)
-        out[i] = alphabet[rnd[i] & 31];
-    out[n - 1] = '\0';
-}
-
 static void curl_init_once(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -87,19 +68,6 @@ struct image_rec *img_find_by_id_any(struct image_store *s, const char *id)
         return img_find_image_any(s, id);
     _cleanup_free_ char *full = xasprintf("sha256:%s", id);
     return image_digest_valid(full) ? img_find_image_any(s, full) : NULL;
-}
-
-char *img_path(struct image_store *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *rel = NULL;
-    if (vasprintf(&rel, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    char *r = hull_path_join(s->dir, rel);
-    free(rel);
-    return r;
 }
 
 /* Writes data to path via a uniquely named temp file (concurrent writers of the same content

@@ -13,7 +13,7 @@
  *  - annotations are passed through as data and never read for any setting. */
 #include "server/ocispec.h"
 #include "server/ocispec_internal.h"
-#include "server/sysctl.h"
+#include "server/pod/pod.h"
 #include "common/cgroup_systemd.h"
 
 #include <ctype.h>

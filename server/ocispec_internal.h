@@ -13,7 +13,7 @@
 #define HULL_SERVER_OCISPEC_INTERNAL_H
 
 #include "server/ocispec.h"
-#include "server/userns.h"
+#include "server/pod/pod.h"
 
 #include <stdbool.h>
 #include <stdint.h>

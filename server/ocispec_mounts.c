@@ -3,7 +3,7 @@
  * namespace, and the masked and read-only paths. */
 #include "server/ocispec_internal.h"
 #include "common/mountinfo.h"
-#include "server/userns.h"
+#include "server/pod/pod.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -173,13 +173,6 @@ struct stream_server {
     atomic_bool stopping;
 };
 
-/* A connection's token checks out: if it names a pending request of this kind and a session
- * slot is free, the token is used up, the connection counts as a session and 0 is returned
- * with the request (the caller frees it).  -ENOENT: unknown, expired or for another kind (the
- * token stays usable); -EBUSY: every session slot is taken (the token stays usable). */
-int stream_server_authorize(struct stream_server *s, int slot, const char *token,
-                            enum stream_kind kind, struct stream_request **out);
-
 /* ---- tokens (tokens.c) ---------------------------------------------------------------------- */
 
 void stream_request_free(struct stream_request *r);
@@ -189,6 +182,13 @@ void stream_tokens_purge_locked(struct stream_server *s, int64_t now);
  * expired or of another kind, and then nothing is removed).  Call with s->lock held. */
 struct stream_request *stream_token_consume_locked(struct stream_server *s, const char *token,
                                                    enum stream_kind kind);
+/* (tokens.c, called by http.c.)  A connection's token checks out: if it names a pending request of
+ * this kind and a session slot is free, the token is used up, the connection counts as a session
+ * and 0 is returned with the request (the caller frees it).  -ENOENT: unknown, expired or for
+ * another kind (the token stays usable); -EBUSY: every session slot is taken (the token stays
+ * usable). */
+int stream_server_authorize(struct stream_server *s, int slot, const char *token,
+                            enum stream_kind kind, struct stream_request **out);
 
 /* ---- HTTP (http.c) -------------------------------------------------------------------------- */
 

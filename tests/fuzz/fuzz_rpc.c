@@ -12,10 +12,8 @@
  * Under ASan/UBSan: none may crash, leak or read out of bounds on any field values. */
 #include "tests/fuzz/fuzz.h"
 #include "server/ocispec.h"
-#include "server/rpc.h"
-#include "server/sandbox.h"
-#include "server/sysctl.h"
-#include "server/userns.h"
+#include "server/rpc/rpc.h"
+#include "server/pod/pod.h"
 
 #include <errno.h>
 #include <string.h>

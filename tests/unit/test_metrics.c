@@ -1,5 +1,5 @@
-/* Unit tests for server/metrics.c: the metrics address parser and sd_notify datagrams to a path
- * socket and an abstract one. */
+/* Unit tests for server/stats/metrics.c and server/daemon/notify.c: the metrics address parser and
+ * sd_notify datagrams to a path socket and an abstract one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,8 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/metrics.h"
+#include "server/daemon/daemon.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "server/ocispec.h"
-#include "server/sysctl.h"
+#include "server/pod/pod.h"
 #include "tests/unit/hull_test.h"
 
 #include <errno.h>

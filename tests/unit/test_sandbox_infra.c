@@ -1,4 +1,4 @@
-/* Unit tests for server/sandbox_infra.c: the infra process's seccomp allowlist stays inside the
+/* Unit tests for server/pod/sandbox_infra.c: the infra process's seccomp allowlist stays inside the
  * RuntimeDefault profile (each syscall allowed there unconditionally, for a process without
  * capabilities), and names every syscall the static hull-pause is known to make. */
 #include <setjmp.h>
@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "server/ocispec.h"
-#include "server/sandbox_int.h"
+#include "server/pod/sandbox_int.h"
 
 #include <errno.h>
 #include <seccomp.h>

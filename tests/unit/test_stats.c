@@ -1,5 +1,5 @@
-/* Unit tests for server/stats.c: cgroup v1/v2/hybrid fixture trees with exact expected values,
- * layout detection from mountinfo texts, a real cgroup on this host with a CPU- and memory-
+/* Unit tests for server/stats/stats.c: cgroup v1/v2/hybrid fixture trees with exact expected
+ * values, layout detection from mountinfo texts, a real cgroup on this host with a CPU- and memory-
  * burning child, directory usage (symlink loop, hard link, sparse file, mount point, depth),
  * the /proc/net/dev parser, and a real network namespace with ping traffic. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/stats.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* Unit tests for the state store (server/store.c): atomic saves, reload, crash leftovers,
- * torn and corrupt files set aside, unsafe names refused. */
+/* Unit tests for the state store (server/store/record_store.c): atomic saves, reload, crash
+ * leftovers, torn and corrupt files set aside, unsafe names refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/store.h"
+#include "server/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
