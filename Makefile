@@ -34,6 +34,24 @@ HULL_CFLAGS := -std=gnu11 -Ulinux -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -
 	-fno-strict-aliasing -fstack-protector-strong $(SAN)
 HULL_LDFLAGS := -Wl,--as-needed $(SAN)
 
+# The sanitizers: ASAN_FLAGS for the sanitizer build (build/asan: `make asan`, `make test`),
+# SAN_COMMON also for the libFuzzer build; ASAN_ARGS are make's arguments for build/asan.
+SAN_COMMON := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_FLAGS := $(SAN_COMMON) -fno-sanitize-recover=undefined
+ASAN_ARGS = --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g"
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:exitcode=66
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+# What the Python tests and tools need to find a build's binaries ($(call hull_build,DIR)) and
+# also the generated CRI module and the integration helpers ($(call test_env,DIR)).
+hull_build = HULL_BUILD=$(CURDIR)/$(1)
+test_env = $(call hull_build,$(1)) PYTHONPATH=$(CURDIR)/$(1)/gen/py:$(CURDIR)/tests/integration
+TEST_ENV = $(call test_env,$(BUILD))
+
+# Every link line: $(call link,OBJECTS AND LIBRARIES,EXTRA FLAGS).
+link = @mkdir -p $(dir $@); echo "  LD      $@"; $(CC) $(HULL_LDFLAGS) $(2) -o $@ $(1)
+
 DEPS_STAMP := build/.deps-ok
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lz
@@ -107,8 +125,7 @@ LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullnri.a $(BUILD)/libhullstream.a 
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
 $(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
-	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(HULLD_LIBS) $(PKG_LIBS)
+	$(call link,$< $(HULLD_LIBS) $(PKG_LIBS))
 
 # hull-oci runs once per container operation, so its start-up counts: libyajl, libseccomp and
 # libcap come from their static archives and only libc is loaded dynamically; libsystemd (for
@@ -116,15 +133,13 @@ $(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
 # libc can not dlopen libsystemd safely (two libcs, two heaps in one process).
 OCI_LINK = -Wl,-Bstatic -lyajl_s -lseccomp -lcap -Wl,-Bdynamic -lpthread
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
-	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(OCI_LINK)
+	$(call link,$^ $(OCI_LINK))
 
 # The monitor needs only libc: linked statically it stays near the idle-process floor (one runs
 # per container).  Sanitizer builds link dynamically (ASan has no static runtime).
 CONMON_STATIC = $(if $(SAN),,-static)
 $(BUILD)/hull-conmon: $(call obj,$(CONMON_SRC)) $(BUILD)/libhullcommon.a
-	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) $(CONMON_STATIC) -o $@ $^
+	$(call link,$^,$(CONMON_STATIC))
 
 # The pod infra process: tiny and static, it only waits for signals.
 $(BUILD)/hull-pause: $(PAUSE_SRC)
@@ -152,8 +167,7 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
 
 # ---- tests -----------------------------------------------------------------------------------
 # The link line of every test binary: $(call link_test,SOURCES,EXTRA FLAGS).
-link_test = @mkdir -p $(dir $@); echo "  LD      $@"; \
-	$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) $(2) -o $@ $(1) $(LIBS) $(PKG_LIBS) $(3)
+link_test = $(call link,$(1) $(LIBS) $(PKG_LIBS) $(3),$(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(2))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -188,7 +202,7 @@ fuzz: $(FUZZ_BIN)
 	done; test $$fail -eq 0
 
 LIBFUZZER_BUILD := build/clang
-LIBFUZZER_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+LIBFUZZER_SAN := $(SAN_COMMON)
 LIBFUZZER_BIN := $(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
 fuzz-libfuzzer-bins:
 	@command -v clang >/dev/null || { echo "fuzz-libfuzzer needs clang and libclang-rt-14-dev (contrib/install-deps.sh)"; exit 1; }
@@ -210,15 +224,6 @@ fuzz-libfuzzer: fuzz-libfuzzer-bins
 
 $(LIBFUZZER_BUILD)/libfuzzer/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
 	$(call link_test,$<,-fsanitize=fuzzer)
-
-ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:exitcode=66
-export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
-# make's arguments for the sanitizer build (build/asan)
-ASAN_ARGS = --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g"
-# what the Python tests and benchmarks need to find the binaries and the generated CRI module
-TEST_ENV = HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration
 
 asan:
 	$(MAKE) $(ASAN_ARGS) all unit-bins fuzz-bins
@@ -249,8 +254,7 @@ VM_TIMEOUT ?= 900
 VM_ARGS ?=
 PLAIN_ARGS = --no-print-directory BUILD=build SAN= CFLAGS="-O2 -g"
 VM_PYTEST = $(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py && \
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
-		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env $(call test_env,build) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs
 vm-test:
 	$(VM_PYTEST) tests/integration/test_cgroup_v2.py tests/integration/test_checkpoint.py \
@@ -264,8 +268,7 @@ vm-checkpoint-test:
 VM_RUN ?= tests/vm/run.sh
 vm-systemd-test:
 	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
-	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
-		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
+	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env $(call test_env,build) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_systemd_cgroup.py \
 		$(PYTEST_ARGS)
 
@@ -291,10 +294,10 @@ run-tests:
 # tests/kubelet: a standalone kubelet v1.36 (built once into $(HULL_TOOLS)/bin by
 # tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~4 min).
 kubelet-test: $(DEPS_STAMP)
-	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all
+	$(MAKE) $(ASAN_ARGS) all
 	HULL_TOOLS=$(HULL_TOOLS) tests/tools/build-kubelet.sh
 	HULL_TOOLS=$(HULL_TOOLS) tests/tools/ensure-crictl.sh
-	HULL_BUILD=$(CURDIR)/build/asan HULL_TOOLS=$(HULL_TOOLS) \
+	$(call hull_build,build/asan) HULL_TOOLS=$(HULL_TOOLS) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v tests/kubelet $(PYTEST_ARGS)
 
 bench: all $(UNIT_BIN) $(GEN_PY)
@@ -323,7 +326,7 @@ nri-plugin:
 
 conformance: cri-tools
 	$(MAKE) $(PLAIN_ARGS) all
-	HULL_BUILD=$(CURDIR)/build CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
+	$(call hull_build,build) CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
 		$(PYTHON) tests/conformance/run.py
 
 run: all

@@ -2,7 +2,7 @@
  *
  * This header is the monitor's interface: hulld includes it for the command line it builds,
  * the sync-pipe messages it parses, the attach/control socket protocol it speaks and the
- * exit file it reads.  The rest of the declarations are internal to conmon/.
+ * exit file it reads.  What conmon/ shares inside itself is in conmon_internal.h.
  *
  * ---- Command line ---------------------------------------------------------------------------
  *   hull-conmon --cid ID --bundle DIR --runtime PATH --socket-dir DIR --exit-dir DIR
@@ -161,111 +161,5 @@ enum hull_attach_tag {
 #define HULL_EXIT_KEY_TIMED_OUT    "timed_out"
 #define HULL_EXIT_KEY_EXITED_AT    "exited_at"
 #define HULL_EXIT_KEY_EXITED_AT_NS "exited_at_ns"
-
-/* ---- internal ------------------------------------------------------------------------------ */
-#ifdef HULL_CONMON_INTERNAL
-#include "common/common.h"
-
-struct conmon_opts {
-    const char *cid;
-    const char *bundle;
-    const char *runtime;
-    const char *runtime_root;
-    const char **runtime_args; /* NULL-terminated */
-    size_t n_runtime_args;
-    const char *log_path;
-    int64_t log_max_size; /* 0 = unlimited */
-    const char *exit_dir;
-    const char *socket_dir;
-    const char *container_pidfile;
-    const char *conmon_pidfile;
-    const char *monitor_log;
-    bool terminal, stdin_, stdin_once, foreground;
-    int sync_fd;
-    bool exec;
-    const char *exec_process;
-    int64_t timeout_s; /* 0 = none */
-    bool exec_capture;
-    size_t capture_max;
-    bool exec_attach;
-    int64_t attach_wait_s;
-    bool delete_on_exit; /* --delete-on-exit (delete.c) */
-    int runtime_fd;      /* the runtime, opened at start for that delete; -1 if not */
-    const char *restore; /* CRIU images: `restore` instead of `create` */
-};
-
-/* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */
-int conmon_parse_args(int argc, char **argv, struct conmon_opts *opts, hull_error_t *err);
-/* Runs the monitor after daemonizing; returns the process exit status. */
-int conmon_run(struct conmon_opts *opts);
-
-/* ---- the runtime's delete at exit (delete.c) ---- */
-/* With --delete-on-exit (and not --exec): opens the runtime for conmon_runtime_delete. */
-void conmon_runtime_pin(struct conmon_opts *opts);
-/* Runs `RUNTIME ... delete --force ID` (10 s at most); true if it succeeded. */
-bool conmon_runtime_delete(const struct conmon_opts *opts);
-
-/* ---- CRI log writer (crilog.c) ---- */
-struct crilog {
-    const char *path;
-    int fd;
-    int64_t max_size; /* 0 = unlimited */
-    int64_t size;     /* bytes in the current file */
-    /* per stream (0 = stdout, 1 = stderr) pending bytes of an unfinished line */
-    char *buf[2];
-    size_t len[2];
-    int64_t since[2]; /* monotonic ns when the pending bytes started waiting, 0 if none */
-};
-int crilog_open(struct crilog *l, const char *path, int64_t max_size, hull_error_t *err);
-/* Feeds bytes read from a stream (0 stdout, 1 stderr); writes complete lines as F records and
- * full buffers as P records, all with the timestamp now_ns. */
-void crilog_write(struct crilog *l, int stream, const char *data, size_t len, int64_t now_ns);
-/* Writes pending partial lines of both streams as P records. */
-void crilog_flush(struct crilog *l, int64_t now_ns);
-/* Writes pending partial lines that waited max_age_ns or longer as P records (so a prompt or
- * progress output shows up in `kubectl logs -f`); returns the monotonic time at which the
- * next one is due, or 0 if nothing is pending. */
-int64_t crilog_flush_stale(struct crilog *l, int64_t max_age_ns);
-int crilog_reopen(struct crilog *l, hull_error_t *err);
-void crilog_close(struct crilog *l);
-
-/* ---- OOM watch (oom.c) ---- */
-struct oom_watch {
-    int fd;             /* eventfd (v1) or inotify (v2) to poll, -1 if none */
-    int ctl_fd;         /* v1: memory.oom_control kept open */
-    char *counter_path; /* memory.oom_control (v1) / memory.events (v2): "oom_kill N" */
-    long long base_kills;
-    /* v2: the parent's memory.events (hierarchical), read when the cgroup itself is gone (a
-     * systemd scope is removed as soon as its last process died) */
-    char *parent_path;
-    long long parent_base_kills;
-    bool fired;
-};
-/* Sets up the watch for the cgroup of pid; failures leave w->fd = -1 (OOM not detected). */
-void oom_watch_init(struct oom_watch *w, pid_t pid);
-/* The same for a known memory cgroup directory (v2: memory.events; v1: memory.oom_control). */
-void oom_watch_init_dir(struct oom_watch *w, const char *dir, bool v2);
-/* Call when w->fd is readable. */
-void oom_watch_event(struct oom_watch *w);
-/* True if an OOM kill happened in the cgroup since init. */
-bool oom_watch_killed(struct oom_watch *w);
-void oom_watch_free(struct oom_watch *w);
-/* Parses the line "oom_kill N" out of a memory.oom_control / memory.events text; -1 if none. */
-long long oom_parse_kill_count(const char *text);
-/* Finds the memory cgroup directory of pid (v1 memory controller, else v2); caller frees. */
-char *oom_cgroup_dir(pid_t pid, bool *v2);
-
-/* ---- small helpers (util.c) ---- */
-int conmon_write_all(int fd, const void *data, size_t len);
-/* Appends s as a JSON string literal (with quotes) to the buffer. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-void sbuf_add(struct sbuf *b, const void *data, size_t n);
-void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_add_json_string(struct sbuf *b, const char *s, size_t n);
-void sbuf_free(struct sbuf *b);
-#endif
 
 #endif

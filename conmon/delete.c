@@ -4,8 +4,7 @@
  * runtime to run (that exec was most of its CPU time), and the container's cgroup and runtime
  * state go away when it exits rather than when kubelet removes it, as a containerd shim
  * deletes its task at exit. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

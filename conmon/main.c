@@ -1,6 +1,5 @@
 /* hull-conmon entry point: command-line parsing (see conmon.h for the options). */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <getopt.h>

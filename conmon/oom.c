@@ -4,8 +4,7 @@
  * every OOM in the cgroup (and when the cgroup is removed); cgroup v2: inotify on
  * memory.events.  Either way the truth is the "oom_kill N" counter (kernel >= 4.13), compared
  * with its value when the watch started; the event only tells when to look. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 #include "common/cgroup.h"
 
 #include <errno.h>

@@ -253,7 +253,7 @@ struct oci_sync_msg {
 int oci_sync_send(int fd, int type, int status, const char *msg);
 int oci_sync_recv(int fd, struct oci_sync_msg *m);
 
-/* ---- self copy (clone.c) ------------------------------------------------------------------- */
+/* ---- sealed self copy (sealed_exe.c) ------------------------------------------------------- */
 /* Re-executes hull-oci from a sealed memfd copy of itself unless already running from one
  * (SECURITY.md: runtime binary overwritten from inside).  Returns only on error or when
  * already sealed. */

@@ -204,25 +204,7 @@ Runtime__V1__ContainerStatus *container_status_message(struct rpc_call *call,
  * spec builder refuses it), so that "/data", "/data/" and "//./data" compare equal. */
 static char *mount_key(const char *p)
 {
-    char *out = xmalloc0(strlen(p) + 2);
-    size_t o = 0;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        size_t n = strcspn(p, "/");
-        if (n == 0)
-            break;
-        if (!(n == 1 && p[0] == '.')) {
-            out[o++] = '/';
-            memcpy(out + o, p, n);
-            o += n;
-        }
-        p += n;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    return out;
+    return hull_path_clean(p, HULL_PATH_KEEP_DOTDOT);
 }
 
 /* Two mounts at one container path would shadow each other silently: refused. */

@@ -252,7 +252,7 @@ static int plan_namespaces(const struct spec_input *in,
 }
 
 /* ---- process ----------------------------------------------------------------------------- */
-static int build_args(const struct spec_input *in, struct strv *args, hull_error_t *err)
+static int build_args(const struct spec_input *in, struct hull_strv *args, hull_error_t *err)
 {
     const Runtime__V1__ContainerConfig *c = in->config;
     char **cmd = c->command, **arg = c->args;
@@ -261,19 +261,19 @@ static int build_args(const struct spec_input *in, struct strv *args, hull_error
         /* no command: the image's entrypoint, then the CRI args or else the image's cmd */
         char **ep = in->image ? in->image->entrypoint : NULL;
         for (size_t i = 0; ep && ep[i]; i++)
-            strv_push(args, xstrdup(ep[i]));
+            hull_strv_add_owned(args, xstrdup(ep[i]));
         if (narg == 0) {
             char **ic = in->image ? in->image->cmd : NULL;
             for (size_t i = 0; ic && ic[i]; i++)
-                strv_push(args, xstrdup(ic[i]));
+                hull_strv_add_owned(args, xstrdup(ic[i]));
         }
     } else {
         /* a command replaces the entrypoint and drops the image's cmd */
         for (size_t i = 0; i < ncmd; i++)
-            strv_push(args, xstrdup(S(cmd[i])));
+            hull_strv_add_owned(args, xstrdup(S(cmd[i])));
     }
     for (size_t i = 0; i < narg; i++)
-        strv_push(args, xstrdup(S(arg[i])));
+        hull_strv_add_owned(args, xstrdup(S(arg[i])));
     if (args->n == 0)
         return hull_error_setx(err, EINVAL,
                                "no command specified: neither the container config "
@@ -281,7 +281,7 @@ static int build_args(const struct spec_input *in, struct strv *args, hull_error
     return 0;
 }
 
-static void env_set(struct strv *env, const char *kv, size_t keylen)
+static void env_set(struct hull_strv *env, const char *kv, size_t keylen)
 {
     for (size_t i = 0; i < env->n; i++) {
         if (strncmp(env->v[i], kv, keylen) == 0 && env->v[i][keylen] == '=') {
@@ -290,10 +290,10 @@ static void env_set(struct strv *env, const char *kv, size_t keylen)
             return;
         }
     }
-    strv_push(env, xstrdup(kv));
+    hull_strv_add_owned(env, xstrdup(kv));
 }
 
-static int build_env(const struct spec_input *in, struct strv *env, hull_error_t *err)
+static int build_env(const struct spec_input *in, struct hull_strv *env, hull_error_t *err)
 {
     const struct spec_sandbox *sb = in->sandbox;
     const char *hn = !empty(sb->hostname)                           ? sb->hostname
@@ -326,7 +326,7 @@ static int build_env(const struct spec_input *in, struct strv *env, hull_error_t
         if (strncmp(env->v[i], "PATH=", 5) == 0)
             has_path = true;
     if (!has_path)
-        strv_push(env, xstrdup(DEFAULT_PATH_ENV));
+        hull_strv_add_owned(env, xstrdup(DEFAULT_PATH_ENV));
     return 0;
 }
 
@@ -377,9 +377,9 @@ static int cgroups_path(const struct spec_input *in, char **out, hull_error_t *e
         *out = xasprintf("%s:hull:%s", parent, in->container_id);
         return 0;
     }
-    if (spec_has_dotdot(parent) || spec_has_control_chars(parent))
+    if (hull_path_has_dotdot(parent) || spec_has_control_chars(parent))
         return hull_error_setx(err, EINVAL, "cgroup parent \"%s\" is invalid", parent);
-    _cleanup_free_ char *p = spec_clean_path(parent);
+    _cleanup_free_ char *p = hull_path_clean(parent, 0);
     *out = strcmp(p, "/") == 0 ? xasprintf("/hull-%s", in->container_id)
                                : xasprintf("%s/hull-%s", p, in->container_id);
     return 0;
@@ -391,7 +391,7 @@ struct spec_plan {
     const Runtime__V1__LinuxContainerSecurityContext *sc;
     const Runtime__V1__LinuxContainerResources *res;
     bool privileged, readonly_rootfs;
-    struct strv args, env;
+    struct hull_strv args, env;
     char *cwd;
     struct user_result user;
     uint64_t bounding, ambient;
@@ -399,8 +399,8 @@ struct spec_plan {
     char *cgroups_path;
     int seccomp_kind; /* SECCOMP_* */
     char *seccomp_path;
-    const char *apparmor;    /* Localhost profile name, or NULL */
-    struct strv sysctl_keys; /* normalized, parallel to the pod's sysctls */
+    const char *apparmor;         /* Localhost profile name, or NULL */
+    struct hull_strv sysctl_keys; /* normalized, parallel to the pod's sysctls */
     struct mntv mounts;
     const char *rootfs_prop;
     struct devv devices;
@@ -408,13 +408,13 @@ struct spec_plan {
 
 static void plan_clear(struct spec_plan *p)
 {
-    strv_clear(&p->args);
-    strv_clear(&p->env);
+    hull_strv_clear(&p->args);
+    hull_strv_clear(&p->env);
     free(p->cwd);
     free(p->user.gids.v);
     free(p->cgroups_path);
     free(p->seccomp_path);
-    strv_clear(&p->sysctl_keys);
+    hull_strv_clear(&p->sysctl_keys);
     spec_mntv_clear(&p->mounts);
     spec_devv_clear(&p->devices);
     memset(p, 0, sizeof(*p));
@@ -480,7 +480,7 @@ static int plan_sysctls(const struct spec_input *in, struct spec_plan *p, hull_e
                                     p->ns.host_ipc, err);
         if (r < 0)
             return r;
-        strv_push(&p->sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
+        hull_strv_add_owned(&p->sysctl_keys, cri_sysctl_normalize(plc->sysctls[i]->key));
     }
     return 0;
 }
@@ -502,7 +502,7 @@ static int spec_plan(const struct spec_input *in, struct spec_plan *p, hull_erro
                                                                      : "/";
     if (wd[0] != '/')
         return hull_error_setx(err, EINVAL, "working_dir \"%s\" must be absolute", wd);
-    p->cwd = spec_clean_path(wd);
+    p->cwd = hull_path_clean(wd, 0);
     if ((r = spec_resolve_user(in, p->sc, &p->user, err)) < 0 ||
         (r = compute_caps(p->sc, p->privileged, &p->bounding, &p->ambient, err)) < 0 ||
         (r = plan_namespaces(in, p->sc, &p->ns, err)) < 0 ||
@@ -523,7 +523,7 @@ static int spec_plan(const struct spec_input *in, struct spec_plan *p, hull_erro
     return spec_add_cri_devices(c, &p->devices, err);
 }
 
-static char **strv_dup_plan(const struct strv *v)
+static char **strv_dup_plan(const struct hull_strv *v)
 {
     return hull_strv_dup_n((const char *const *)v->v, v->n);
 }
@@ -762,7 +762,7 @@ int spec_log_path(const Runtime__V1__PodSandboxConfig *pod,
     const char *lp = config ? S(config->log_path) : "";
     if (*lp == '\0')
         return 0;
-    if (spec_has_dotdot(lp) || spec_has_control_chars(lp))
+    if (hull_path_has_dotdot(lp) || spec_has_control_chars(lp))
         return hull_error_setx(err, EINVAL, "log_path \"%s\" is invalid", lp);
     if (*dir == '\0') {
         if (lp[0] != '/')
@@ -770,13 +770,13 @@ int spec_log_path(const Runtime__V1__PodSandboxConfig *pod,
                                    "log_path \"%s\" is relative and the pod has "
                                    "no log_directory",
                                    lp);
-        *out = spec_clean_path(lp);
+        *out = hull_path_clean(lp, 0);
         return 0;
     }
-    if (dir[0] != '/' || spec_has_dotdot(dir) || spec_has_control_chars(dir))
+    if (dir[0] != '/' || hull_path_has_dotdot(dir) || spec_has_control_chars(dir))
         return hull_error_setx(err, EINVAL, "log_directory \"%s\" is invalid", dir);
     _cleanup_free_ char *joined = hull_path_join(dir, lp);
-    *out = spec_clean_path(joined);
+    *out = hull_path_clean(joined, 0);
     return 0;
 }
 

@@ -107,7 +107,7 @@ int spec_add_cri_devices(const Runtime__V1__ContainerConfig *c, struct devv *d, 
                                    "device %s: invalid permissions \"%s\" (a subset "
                                    "of \"rwm\")",
                                    hp, perm);
-        _cleanup_free_ char *dest = spec_clean_path(cp);
+        _cleanup_free_ char *dest = hull_path_clean(cp, 0);
         struct stat st;
         if (stat(hp, &st) < 0)
             return hull_error_set(err, errno, "device `%s`", hp);

@@ -32,35 +32,7 @@ static inline bool empty(const char *s)
     return s == NULL || *s == '\0';
 }
 
-/* A NULL-terminated, owned string vector. */
-struct strv {
-    char **v;
-    size_t n, cap;
-};
-
-static inline void strv_push(struct strv *s, char *owned)
-{
-    if (s->n + 2 > s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 8;
-        s->v = xrealloc(s->v, s->cap * sizeof(char *));
-    }
-    s->v[s->n++] = owned;
-    s->v[s->n] = NULL;
-}
-
-static inline void strv_clear(struct strv *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof(*s));
-}
-
-/* ---- helpers (spec.c) ----------------------------------------------------------------- */
-/* Lexically cleans p as a path below "/": empty and "." components dropped, ".." never climbs
- * above the root.  Always absolute.  Caller frees. */
-char *spec_clean_path(const char *p);
-bool spec_has_dotdot(const char *p);
+/* ---- helpers (spec_util.c; paths are cleaned by common's hull_path_clean) ------------- */
 bool spec_has_control_chars(const char *s);
 
 /* ---- namespaces (spec.c) -------------------------------------------------------------- */

@@ -84,7 +84,7 @@ static int path_depth(const char *clean)
 
 struct mnt {
     char *dest, *type, *source;
-    struct strv opts;
+    struct hull_strv opts;
     int kind;
     int depth;
     size_t seq;
@@ -100,7 +100,7 @@ static struct mnt *mnt_add(struct mntv *m, int kind, const char *dest, const cha
     }
     struct mnt *x = &m->v[m->n];
     memset(x, 0, sizeof(*x));
-    x->dest = spec_clean_path(dest);
+    x->dest = hull_path_clean(dest, 0);
     x->type = xstrdup(type);
     x->source = xstrdup(source);
     x->kind = kind;
@@ -109,7 +109,7 @@ static struct mnt *mnt_add(struct mntv *m, int kind, const char *dest, const cha
     va_list ap;
     va_start(ap, source);
     for (const char *o; (o = va_arg(ap, const char *)) != NULL;)
-        strv_push(&x->opts, xstrdup(o));
+        hull_strv_add_owned(&x->opts, xstrdup(o));
     va_end(ap);
     return x;
 }
@@ -119,7 +119,7 @@ static void mnt_free_one(struct mnt *x)
     free(x->dest);
     free(x->type);
     free(x->source);
-    strv_clear(&x->opts);
+    hull_strv_clear(&x->opts);
 }
 
 void spec_mntv_clear(struct mntv *m)
@@ -252,8 +252,8 @@ static int add_cri_mounts(const struct spec_input *in, const struct ns_plan *ns,
             if (r < 0)
                 return r;
         }
-        _cleanup_free_ char *src = spec_clean_path(hp);
-        _cleanup_free_ char *dst = spec_clean_path(cp);
+        _cleanup_free_ char *src = hull_path_clean(hp, 0);
+        _cleanup_free_ char *dst = hull_path_clean(cp, 0);
         if (strcmp(dst, "/") == 0)
             return hull_error_setx(err, EINVAL,
                                    "mount container_path \"%s\": cannot mount over "
@@ -575,7 +575,7 @@ int spec_build_mounts(const struct spec_input *in, bool privileged, bool readonl
                                  .total = in->volume_copy_budget,
                                  .left = in->volume_copy_budget};
     for (char **v = in->image ? in->image->volumes : NULL; v && *v; v++) {
-        _cleanup_free_ char *dest = spec_clean_path(*v);
+        _cleanup_free_ char *dest = hull_path_clean(*v, 0);
         if (strcmp(dest, "/") == 0 || mntv_has_dest(&rest, MK_CRI, dest) ||
             mntv_has_dest(&rest, MK_VOLUME, dest))
             continue;

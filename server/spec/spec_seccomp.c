@@ -25,10 +25,10 @@ static int localhost_profile_path(const struct spec_input *in, const char *ref, 
     if (empty(ref))
         return hull_error_setx(err, EINVAL, "seccomp Localhost profile without a localhost_ref");
     if (ref[0] == '/') {
-        *out = spec_clean_path(ref);
+        *out = hull_path_clean(ref, 0);
         return 0;
     }
-    if (spec_has_dotdot(ref))
+    if (hull_path_has_dotdot(ref))
         return hull_error_setx(err, EINVAL, "seccomp profile \"%s\": `..` not allowed", ref);
     if (empty(in->seccomp_profile_root))
         return hull_error_setx(err, EINVAL,

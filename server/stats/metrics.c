@@ -98,36 +98,13 @@ void metrics_monitor_lost(struct hull_metrics *m)
 }
 
 /* ---- rendering --------------------------------------------------------------------------- */
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void bprintf(struct buf *b, const char *fmt, ...)
+static void head(struct hull_buf *b, const char *name, const char *type, const char *help)
 {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = (b->cap + (size_t)n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-}
-
-static void head(struct buf *b, const char *name, const char *type, const char *help)
-{
-    bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    hull_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A histogram's series; labels is "" or `key="value"`. */
-static void hist_render(struct buf *b, const char *name, const char *labels,
+static void hist_render(struct hull_buf *b, const char *name, const char *labels,
                         const struct histogram *h, const double *bounds, size_t n)
 {
     unsigned long long cum = 0;
@@ -135,14 +112,14 @@ static void hist_render(struct buf *b, const char *name, const char *labels,
     for (size_t i = 0; i <= n; i++) {
         cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
         if (i < n)
-            bprintf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], cum);
+            hull_buf_addf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], cum);
         else
-            bprintf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, cum);
+            hull_buf_addf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, cum);
     }
     double sum = (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9;
     const char *open = labels[0] ? "{" : "", *close = labels[0] ? "}" : "";
-    bprintf(b, "%s_sum%s%s%s %.9f\n", name, open, labels, close, sum);
-    bprintf(b, "%s_count%s%s%s %llu\n", name, open, labels, close, cum);
+    hull_buf_addf(b, "%s_sum%s%s%s %.9f\n", name, open, labels, close, sum);
+    hull_buf_addf(b, "%s_count%s%s%s %llu\n", name, open, labels, close, cum);
 }
 
 static unsigned long long hist_count(const struct histogram *h, size_t n)
@@ -156,7 +133,8 @@ static unsigned long long hist_count(const struct histogram *h, size_t n)
 char *metrics_render(struct hull_server *srv, size_t *len)
 {
     struct hull_metrics *m = srv->metrics;
-    struct buf b = {.p = xmalloc0(16384), .cap = 16384};
+    struct hull_buf b = {0};
+    hull_buf_reserve(&b, 16384);
     /* per-method histograms: counts taken once so the three families agree */
     size_t n_ops = m->src.n_operations;
     const char *(*method_name)(size_t) = m->src.operation_name;
@@ -168,8 +146,8 @@ char *metrics_render(struct hull_server *srv, size_t *len)
          "Cumulative number of CRI operations by operation type.");
     for (size_t i = 0; i < n_ops; i++)
         if (counts[i])
-            bprintf(&b, "hull_operations_total{operation=\"%s\"} %llu\n", method_name(i),
-                    counts[i]);
+            hull_buf_addf(&b, "hull_operations_total{operation=\"%s\"} %llu\n", method_name(i),
+                          counts[i]);
     head(&b, "hull_operations_errors_total", "counter",
          "Cumulative number of CRI operation errors by operation type and gRPC code.");
     for (size_t i = 0; i < n_ops; i++)
@@ -177,8 +155,9 @@ char *metrics_render(struct hull_server *srv, size_t *len)
             unsigned long long v =
                 atomic_load_explicit(&m->methods[i].errors[c], memory_order_relaxed);
             if (v)
-                bprintf(&b, "hull_operations_errors_total{operation=\"%s\",error=\"%s\"} %llu\n",
-                        method_name(i), code_names[c], v);
+                hull_buf_addf(&b,
+                              "hull_operations_errors_total{operation=\"%s\",error=\"%s\"} %llu\n",
+                              method_name(i), code_names[c], v);
         }
     head(&b, "hull_operations_latency_seconds", "histogram",
          "Latency in seconds of CRI operations by operation type.");
@@ -194,14 +173,14 @@ char *metrics_render(struct hull_server *srv, size_t *len)
 
     head(&b, "hull_image_pulls_bytes_total", "counter",
          "Bytes (config and compressed layers) of images newly stored by PullImage.");
-    bprintf(&b, "hull_image_pulls_bytes_total %llu\n",
-            atomic_load_explicit(&m->pull_bytes, memory_order_relaxed));
+    hull_buf_addf(&b, "hull_image_pulls_bytes_total %llu\n",
+                  atomic_load_explicit(&m->pull_bytes, memory_order_relaxed));
     head(&b, "hull_image_pulls_success_total", "counter", "Successful PullImage calls.");
-    bprintf(&b, "hull_image_pulls_success_total %llu\n",
-            atomic_load_explicit(&m->pulls_ok, memory_order_relaxed));
+    hull_buf_addf(&b, "hull_image_pulls_success_total %llu\n",
+                  atomic_load_explicit(&m->pulls_ok, memory_order_relaxed));
     head(&b, "hull_image_pulls_failure_total", "counter", "Failed PullImage calls.");
-    bprintf(&b, "hull_image_pulls_failure_total %llu\n",
-            atomic_load_explicit(&m->pulls_failed, memory_order_relaxed));
+    hull_buf_addf(&b, "hull_image_pulls_failure_total %llu\n",
+                  atomic_load_explicit(&m->pulls_failed, memory_order_relaxed));
     head(&b, "hull_image_pulls_duration_seconds", "histogram", "Duration of PullImage calls.");
     hist_render(&b, "hull_image_pulls_duration_seconds", "", &m->pull_duration, pull_buckets,
                 N_PULL_BUCKETS);
@@ -212,19 +191,18 @@ char *metrics_render(struct hull_server *srv, size_t *len)
     static const char *const cnames[4] = {"created", "running", "exited", "unknown"};
     head(&b, "hull_containers", "gauge", "Containers by state.");
     for (int i = 0; i < 4; i++)
-        bprintf(&b, "hull_containers{state=\"%s\"} %zu\n", cnames[i], cstate[i]);
+        hull_buf_addf(&b, "hull_containers{state=\"%s\"} %zu\n", cnames[i], cstate[i]);
     size_t pstate[2] = {0};
     if (m->src.count_pods)
         m->src.count_pods(m->src.opaque, pstate);
     head(&b, "hull_pod_sandboxes", "gauge", "Pod sandboxes by state.");
-    bprintf(&b, "hull_pod_sandboxes{state=\"ready\"} %zu\n", pstate[0]);
-    bprintf(&b, "hull_pod_sandboxes{state=\"notready\"} %zu\n", pstate[1]);
+    hull_buf_addf(&b, "hull_pod_sandboxes{state=\"ready\"} %zu\n", pstate[0]);
+    hull_buf_addf(&b, "hull_pod_sandboxes{state=\"notready\"} %zu\n", pstate[1]);
     head(&b, "hull_containers_monitor_lost_total", "counter",
          "Containers whose monitor ended without recording an exit status.");
-    bprintf(&b, "hull_containers_monitor_lost_total %llu\n",
-            atomic_load_explicit(&m->monitor_lost, memory_order_relaxed));
-    *len = b.len;
-    return b.p;
+    hull_buf_addf(&b, "hull_containers_monitor_lost_total %llu\n",
+                  atomic_load_explicit(&m->monitor_lost, memory_order_relaxed));
+    return hull_buf_steal(&b, len);
 }
 
 /* ---- HTTP ----------------------------------------------------------------------------------- */

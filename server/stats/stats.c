@@ -76,17 +76,7 @@ int stats_open(const char *cgroup_root, struct stats_cgroups **out, hull_error_t
 
 static bool safe_cgroups_path(const char *p)
 {
-    if (p == NULL || p[0] != '/')
-        return false;
-    for (const char *c = p; *c;) {
-        while (*c == '/')
-            c++;
-        const char *e = strchrnul(c, '/');
-        if (e - c == 2 && c[0] == '.' && c[1] == '.')
-            return false;
-        c = e;
-    }
-    return true;
+    return p != NULL && p[0] == '/' && !hull_path_has_dotdot(p);
 }
 
 static char *under_mount(const char *mountpoint, const char *mroot, const char *path)

@@ -13,33 +13,9 @@ import pytest
 
 import cri
 from conftest import pb
-from cri import container_status, remove_all_pods, wait_state
+from cri import container_status, remove_all_pods, wait_state  # noqa: F401
+from ctr import HANDLERS, create, env, run_pod, status  # noqa: F401  (env: fixture)
 from registry import all_applets, busybox_image, registry  # noqa: F401  (fixtures)
-
-HANDLERS = ["hull-oci", "runc"]
-
-
-@pytest.fixture(params=HANDLERS)
-def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
-    """A hulld with the busybox image pulled; its pods use the handler of the parameter
-    (hull-oci, Hull's own runtime, or runc as a configured second handler)."""
-    d = hulld_factory("--insecure-registry", registry.host,
-                      "--runtime", "runc=/usr/sbin/runc")
-    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
-    d.logs = tmp_path / "logs"
-    d.img = busybox_image
-    d.handler = request.param
-    yield d
-    remove_all_pods(d)  # leave nothing running
-
-
-# the pods here: host network, one PID namespace for the pod (pid= overrides it)
-run_pod = functools.partial(cri.new_pod, network=pb.NODE, pid=pb.POD)
-create = cri.new_container
-
-
-status = container_status
-
 
 def status_info(d, cid):
     """The verbose ContainerStatus info document."""

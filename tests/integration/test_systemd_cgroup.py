@@ -17,7 +17,7 @@ import pytest
 from conftest import binary, pb
 import cri
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_container import all_applets
+from registry import all_applets
 
 CG = "/sys/fs/cgroup"
 RUNC = "/usr/sbin/runc"

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include "server/daemon/daemon.h"
 #include "server/stats/stats.h"
 
@@ -71,8 +73,7 @@ static void recv_expect(int fd, const char *want)
 static void test_notify_path_and_abstract(void **state)
 {
     /* a path socket */
-    char dir[] = "/tmp/hull-notify-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *dir = hull_test_tmpdir("notify");
     char path[64];
     snprintf(path, sizeof(path), "%s/notify", dir);
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);

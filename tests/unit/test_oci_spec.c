@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -221,9 +223,7 @@ static void test_seccomp_compile(void **state)
 static void test_mkdir_in_root_confined(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/hull-oci-root-XXXXXX";
-    char *top = mkdtemp(tmpl);
-    assert_non_null(top);
+    _cleanup_free_ char *top = hull_test_tmpdir("oci-root");
     _cleanup_free_ char *root = hull_path_join(top, "rootfs");
     _cleanup_free_ char *outside = hull_path_join(top, "outside");
     assert_int_equal(mkdir(root, 0755), 0);

@@ -42,9 +42,8 @@ struct fixture {
 
 static int setup(void **state)
 {
-    char tmpl[] = "/tmp/hull-store-XXXXXX";
     struct fixture *f = xmalloc0(sizeof(*f));
-    f->dir = xstrdup(mkdtemp(tmpl));
+    f->dir = hull_test_tmpdir("store");
     hull_error_t err = NULL;
     assert_hull_ok(store_open(f->dir, &f->store, &err), err);
     *state = f;

@@ -422,40 +422,13 @@ static char **json_strv(yajl_val v)
     return r;
 }
 
-/* Cleans an image-supplied path into an absolute container path ("/a/../../b" → "/b"); it is
- * never a host path. */
+/* An image-supplied path as a clean absolute container path ("/a/../../b" → "/b"); it is never
+ * a host path.  "" (no WorkingDir) stays "". */
 static char *clean_container_path(const char *p)
 {
     if (p == NULL || *p == '\0')
         return xstrdup("");
-    size_t n = strlen(p);
-    char *out = xmalloc0(n + 2);
-    size_t o = 0;
-    const char *c = p;
-    while (*c) {
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        const char *e = strchr(c, '/');
-        size_t len = e ? (size_t)(e - c) : strlen(c);
-        if (len == 1 && c[0] == '.') {
-        } else if (len == 2 && c[0] == '.' && c[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else {
-            out[o++] = '/';
-            memcpy(out + o, c, len);
-            o += len;
-        }
-        c += len;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    return out;
+    return hull_path_clean(p, 0);
 }
 
 struct image_info *img_info_of(const struct image_rec *r)
