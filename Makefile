@@ -15,6 +15,7 @@
 #   make crictl     crictl v1.37.0 into $(HULL_TOOLS)/bin (outside the tree)
 #   make install    install binaries (PREFIX=/usr/local) and contrib files
 #   make format     clang-format every C file;  make format-check  fails on unformatted files
+#   make check-layout  fails on any include or call loop between files or folders (docs/architecture.md)
 #   make clean
 
 SHELL := /bin/bash
@@ -32,6 +33,24 @@ CFLAGS ?= -O2 -g
 HULL_CFLAGS := -std=gnu11 -Ulinux -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -I. -I$(BUILD)/gen \
 	-fno-strict-aliasing -fstack-protector-strong $(SAN)
 HULL_LDFLAGS := -Wl,--as-needed $(SAN)
+
+# The sanitizers: ASAN_FLAGS for the sanitizer build (build/asan: `make asan`, `make test`),
+# SAN_COMMON also for the libFuzzer build; ASAN_ARGS are make's arguments for build/asan.
+SAN_COMMON := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_FLAGS := $(SAN_COMMON) -fno-sanitize-recover=undefined
+ASAN_ARGS = --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g"
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:exitcode=66
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+# What the Python tests and tools need to find a build's binaries ($(call hull_build,DIR)) and
+# also the generated CRI module and the integration helpers ($(call test_env,DIR)).
+hull_build = HULL_BUILD=$(CURDIR)/$(1)
+test_env = $(call hull_build,$(1)) PYTHONPATH=$(CURDIR)/$(1)/gen/py:$(CURDIR)/tests/integration
+TEST_ENV = $(call test_env,$(BUILD))
+
+# Every link line: $(call link,OBJECTS AND LIBRARIES,EXTRA FLAGS).
+link = @mkdir -p $(dir $@); echo "  LD      $@"; $(CC) $(HULL_LDFLAGS) $(2) -o $@ $(1)
 
 DEPS_STAMP := build/.deps-ok
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -56,6 +75,15 @@ $(GEN_C): $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Iproto $(PROTO)
 
+# NRI (nri/): the vendored containerd/nri v0.12.2 api.proto and the ttrpc envelope
+NRI_PROTO := proto/nri/api.proto proto/nri/ttrpc.proto
+NRI_GEN_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(NRI_PROTO))
+NRI_GEN_H := $(NRI_GEN_C:.c=.h)
+$(NRI_GEN_H): %.h: %.c
+$(BUILD)/gen/nri/%.pb-c.c: proto/nri/%.proto | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
 $(GEN_PY): $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen/py
 	$(PYTHON) -m grpc_tools.protoc -Iproto --python_out=$(BUILD)/gen/py \
@@ -69,12 +97,14 @@ IMAGE_SRC := $(wildcard image/*.c)
 CNI_SRC := $(wildcard cni/*.c)
 STREAM_SRC := $(wildcard stream/*.c)
 OCI_LIB_SRC := $(filter-out oci/main.c,$(wildcard oci/*.c))
-SERVER_LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_LIB_SRC := $(filter-out server/daemon/main.c,$(wildcard server/*.c server/*/*.c))
+NRI_SRC := $(wildcard nri/*.c)
 CONMON_SRC := $(wildcard conmon/*.c)
 PAUSE_SRC := $(wildcard pause/*.c)
 
 $(BUILD)/libhullcommon.a: $(call obj,$(COMMON_SRC))
 $(BUILD)/libhullproto.a: $(BUILD)/obj/gen/api.pb-c.o
+$(BUILD)/libhullnri.a: $(call obj,$(NRI_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(NRI_GEN_C))
 $(BUILD)/libhullimage.a: $(call obj,$(IMAGE_SRC))
 $(BUILD)/libhullcni.a: $(call obj,$(CNI_SRC))
 $(BUILD)/libhullstream.a: $(call obj,$(STREAM_SRC))
@@ -89,29 +119,27 @@ $(BUILD)/%.a:
 
 # Link order: dependants first.  hulld uses nothing of oci/ (the runtime is its own binary,
 # hull-oci); unit tests and fuzz targets link every library.
-HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a \
+HULLD_LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullnri.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a \
 	$(BUILD)/libhullcni.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
-LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
+LIBS := $(BUILD)/libhullserver.a $(BUILD)/libhullnri.a $(BUILD)/libhullstream.a $(BUILD)/libhullimage.a $(BUILD)/libhullcni.a \
 	$(BUILD)/libhulloci.a $(BUILD)/libhullproto.a $(BUILD)/libhullcommon.a
 
-$(BUILD)/hulld: $(BUILD)/obj/server/main.o $(HULLD_LIBS)
-	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $< $(HULLD_LIBS) $(PKG_LIBS)
+$(BUILD)/hulld: $(BUILD)/obj/server/daemon/main.o $(HULLD_LIBS)
+	$(call link,$< $(HULLD_LIBS) $(PKG_LIBS))
 
-# hull-oci links dynamically: the systemd cgroup driver talks to systemd through libsystemd's
-# sd-bus, of which Debian ships no static archive (a static hull-oci saved about half of the
-# CPU time of its short commands).
-OCI_LINK = $(PKG_LIBS)
+# hull-oci runs once per container operation, so its start-up counts: libyajl, libseccomp and
+# libcap come from their static archives and only libc is loaded dynamically; libsystemd (for
+# the systemd cgroup driver alone) is dlopen'ed on first use (common/sdbus_dl.h).  A static
+# libc can not dlopen libsystemd safely (two libcs, two heaps in one process).
+OCI_LINK = -Wl,-Bstatic -lyajl_s -lseccomp -lcap -Wl,-Bdynamic -lpthread
 $(BUILD)/hull-oci: $(BUILD)/obj/oci/main.o $(BUILD)/libhulloci.a $(BUILD)/libhullcommon.a
-	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) -o $@ $^ $(OCI_LINK)
+	$(call link,$^ $(OCI_LINK))
 
 # The monitor needs only libc: linked statically it stays near the idle-process floor (one runs
 # per container).  Sanitizer builds link dynamically (ASan has no static runtime).
 CONMON_STATIC = $(if $(SAN),,-static)
 $(BUILD)/hull-conmon: $(call obj,$(CONMON_SRC)) $(BUILD)/libhullcommon.a
-	@echo "  LD      $@"
-	@$(CC) $(HULL_LDFLAGS) $(CONMON_STATIC) -o $@ $^
+	$(call link,$^,$(CONMON_STATIC))
 
 # The pod infra process: tiny and static, it only waits for signals.
 $(BUILD)/hull-pause: $(PAUSE_SRC)
@@ -123,6 +151,13 @@ $(BUILD)/obj/gen/api.pb-c.o: $(GEN_C)
 	@echo "  CC      $<"
 	@$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+$(BUILD)/obj/gen/nri/%.pb-c.o: $(BUILD)/gen/nri/%.pb-c.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(HULL_CFLAGS) -Wno-shadow $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(call obj,$(NRI_SRC) $(SERVER_LIB_SRC) server/daemon/main.c): $(NRI_GEN_H)
+
 $(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -132,8 +167,7 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
 
 # ---- tests -----------------------------------------------------------------------------------
 # The link line of every test binary: $(call link_test,SOURCES,EXTRA FLAGS).
-link_test = @mkdir -p $(dir $@); echo "  LD      $@"; \
-	$(CC) $(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(HULL_LDFLAGS) $(2) -o $@ $(1) $(LIBS) $(PKG_LIBS) $(3)
+link_test = $(call link,$(1) $(LIBS) $(PKG_LIBS) $(3),$(HULL_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(2))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -168,7 +202,7 @@ fuzz: $(FUZZ_BIN)
 	done; test $$fail -eq 0
 
 LIBFUZZER_BUILD := build/clang
-LIBFUZZER_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+LIBFUZZER_SAN := $(SAN_COMMON)
 LIBFUZZER_BIN := $(patsubst %,$(LIBFUZZER_BUILD)/libfuzzer/%,$(notdir $(basename $(FUZZ_SRC))))
 fuzz-libfuzzer-bins:
 	@command -v clang >/dev/null || { echo "fuzz-libfuzzer needs clang and libclang-rt-14-dev (contrib/install-deps.sh)"; exit 1; }
@@ -190,15 +224,6 @@ fuzz-libfuzzer: fuzz-libfuzzer-bins
 
 $(LIBFUZZER_BUILD)/libfuzzer/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBS) $(GEN_H)
 	$(call link_test,$<,-fsanitize=fuzzer)
-
-ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:exitcode=66
-export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
-# make's arguments for the sanitizer build (build/asan)
-ASAN_ARGS = --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g"
-# what the Python tests and benchmarks need to find the binaries and the generated CRI module
-TEST_ENV = HULL_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/$(BUILD)/gen/py:$(CURDIR)/tests/integration
 
 asan:
 	$(MAKE) $(ASAN_ARGS) all unit-bins fuzz-bins
@@ -229,8 +254,7 @@ VM_TIMEOUT ?= 900
 VM_ARGS ?=
 PLAIN_ARGS = --no-print-directory BUILD=build SAN= CFLAGS="-O2 -g"
 VM_PYTEST = $(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py && \
-	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
-		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
+	tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env $(call test_env,build) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs
 vm-test:
 	$(VM_PYTEST) tests/integration/test_cgroup_v2.py tests/integration/test_checkpoint.py \
@@ -244,8 +268,7 @@ vm-checkpoint-test:
 VM_RUN ?= tests/vm/run.sh
 vm-systemd-test:
 	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
-	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env HULL_BUILD=$(CURDIR)/build \
-		PYTHONPATH=$(CURDIR)/build/gen/py:$(CURDIR)/tests/integration \
+	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env $(call test_env,build) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_systemd_cgroup.py \
 		$(PYTEST_ARGS)
 
@@ -271,10 +294,10 @@ run-tests:
 # tests/kubelet: a standalone kubelet v1.36 (built once into $(HULL_TOOLS)/bin by
 # tests/tools/build-kubelet.sh) drives a private ASan hulld through static pods (~4 min).
 kubelet-test: $(DEPS_STAMP)
-	$(MAKE) BUILD=build/asan SAN="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all
+	$(MAKE) $(ASAN_ARGS) all
 	HULL_TOOLS=$(HULL_TOOLS) tests/tools/build-kubelet.sh
 	HULL_TOOLS=$(HULL_TOOLS) tests/tools/ensure-crictl.sh
-	HULL_BUILD=$(CURDIR)/build/asan HULL_TOOLS=$(HULL_TOOLS) \
+	$(call hull_build,build/asan) HULL_TOOLS=$(HULL_TOOLS) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v tests/kubelet $(PYTEST_ARGS)
 
 bench: all $(UNIT_BIN) $(GEN_PY)
@@ -296,9 +319,14 @@ crictl:
 cri-tools:
 	tests/tools/build-cri-tools.sh critest crictl ginkgo
 
+# hull-nri-plugin (tests/tools/nri-plugin, on containerd/nri v0.12.2's stub) for test_nri.py
+nri-plugin:
+	tests/tools/build-nri-plugins.sh
+.PHONY: nri-plugin
+
 conformance: cri-tools
 	$(MAKE) $(PLAIN_ARGS) all
-	HULL_BUILD=$(CURDIR)/build CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
+	$(call hull_build,build) CONFORMANCE_RUNS=$(CONFORMANCE_RUNS) \
 		$(PYTHON) tests/conformance/run.py
 
 run: all
@@ -319,8 +347,13 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
+# include loops from the sources, call loops from the objects of $(BUILD) (tests/check-layout.py)
+check-layout: all
+	$(PYTHON) tests/check-layout.py --self-test
+	$(PYTHON) tests/check-layout.py --objects $(BUILD)/obj
+
 clean:
 	rm -rf build
 
-.PHONY: all asan test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
+.PHONY: all asan check-layout test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
 .SECONDARY:

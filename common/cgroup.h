@@ -1,6 +1,6 @@
 /* The cgroup library (libc only: no yajl, no sd-bus here; the systemd driver is
  * cgroup_systemd.h).  Used by hull-oci (create/apply/update/kill/delete/state), hulld (pod
- * cgroups, ocispec, recovery, stats) and hull-conmon (OOM watch).
+ * cgroups, the spec builder, recovery, stats) and hull-conmon (OOM watch).
  *
  *   layout      which cgroup hierarchies are mounted where (v1, hybrid, unified) and a
  *               process's cgroup in each                                (cgroup_layout.c)

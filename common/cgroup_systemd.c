@@ -5,8 +5,9 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-bus.h>
 #include <time.h>
+
+#include "common/sdbus_dl.h"
 
 #define SD_DEST  "org.freedesktop.systemd1"
 #define SD_PATH  "/org/freedesktop/systemd1"
@@ -278,10 +279,16 @@ static void slot_unrefp(sd_bus_slot **s)
     if (*s)
         sd_bus_slot_unref(*s);
 }
+/* an error left unset needs no freeing (nor a loaded libsystemd) */
+static void bus_error_freep(sd_bus_error *e)
+{
+    if (e->name || e->message)
+        sd_bus_error_free(e);
+}
 #define _cleanup_bus_       __attribute__((cleanup(bus_unrefp)))
 #define _cleanup_msg_       __attribute__((cleanup(msg_unrefp)))
 #define _cleanup_slot_      __attribute__((cleanup(slot_unrefp)))
-#define _cleanup_bus_error_ __attribute__((cleanup(sd_bus_error_free)))
+#define _cleanup_bus_error_ __attribute__((cleanup(bus_error_freep)))
 
 /* systemd's private socket as root (no bus daemon needed, as systemctl does), else the
  * system bus. */
@@ -292,7 +299,9 @@ static int bus_open(sd_bus **out, hull_error_t *err)
         return hull_error_setx(err, ENOTSUP,
                                "the systemd cgroup driver needs systemd as PID 1 "
                                "(/run/systemd/system does not exist)");
-    int r;
+    int r = hull_sdbus_load(err);
+    if (r < 0)
+        return r;
     if (geteuid() == 0 && access(SD_PRIV, F_OK) == 0) {
         _cleanup_bus_ sd_bus *b = NULL;
         if ((r = sd_bus_new(&b)) >= 0 && (r = sd_bus_set_address(b, "unix:path=" SD_PRIV)) >= 0 &&

@@ -1,7 +1,7 @@
 /* The systemd cgroup driver: slice names and their cgroup paths, the runc-style cgroupsPath
  * "slice:prefix:name", and transient units (scopes, slices) created and stopped over
  * systemd's D-Bus API with sd-bus.  Used by hulld (pod slices, infra scopes, recovery) and
- * hull-oci (container scopes); both link libsystemd. */
+ * hull-oci (container scopes); libsystemd is loaded on first use (common/sdbus_dl.h). */
 #ifndef HULL_COMMON_CGROUP_SYSTEMD_H
 #define HULL_COMMON_CGROUP_SYSTEMD_H
 

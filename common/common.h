@@ -123,6 +123,17 @@ int hull_fsync_dir(const char *dir, hull_error_t *err);
 int hull_write_string(const char *path, const char *value, hull_error_t *err);
 /* Joins a and b with exactly one '/' between them (caller frees). */
 char *hull_path_join(const char *a, const char *b);
+/* Lexical path cleaning (no file-system access), the one copy every module uses: repeated '/',
+ * "." components and a trailing '/' are dropped and the result is always absolute ("/" for the
+ * root, also for "" and relative input: "a/b" is "/a/b").  A ".." component removes the
+ * component before it and never climbs above "/" ("/../etc" is "/etc"), so the result names a
+ * place inside whatever root it is later resolved in.  HULL_PATH_KEEP_DOTDOT leaves ".."
+ * components as they are (to compare paths that are refused elsewhere when they have one).
+ * For a relative form ("" for the root) use the result + 1.  Caller frees. */
+#define HULL_PATH_KEEP_DOTDOT 1u
+char *hull_path_clean(const char *p, unsigned flags);
+/* True if p has a ".." component ("a..b" and "..." are names, not "..").  */
+bool hull_path_has_dotdot(const char *p);
 /* Opens path confined below rootfd (a container's or an image's root): one
  * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) call, so ".." and absolute symlinks stay
  * inside the root and /proc magic links are refused.  path may be absolute ("/etc/passwd" is
@@ -182,6 +193,30 @@ char *hull_base64_encode(const void *in, size_t len);
  * skipped and decoding stops at the first '='; never fails. */
 ssize_t hull_base64_decode(const char *in, size_t len, uint8_t *out, bool lenient);
 
+/* ---- growable byte buffer ------------------------------------------------------------------
+ * Text or binary: str and data are the same bytes.  add/addf keep them NUL-terminated (the NUL
+ * is not counted in len); {0} is an empty buffer. */
+struct hull_buf {
+    union {
+        char *str;
+        uint8_t *data;
+    };
+    size_t len, cap;
+};
+void hull_buf_add(struct hull_buf *b, const void *data, size_t n);
+void hull_buf_add_str(struct hull_buf *b, const char *s);
+void hull_buf_addf(struct hull_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hull_buf_vaddf(struct hull_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* Drops the first n bytes (all of them when n >= len). */
+void hull_buf_consume(struct hull_buf *b, size_t n);
+/* Makes the capacity at least cap bytes (for callers that fill data themselves). */
+void hull_buf_reserve(struct hull_buf *b, size_t cap);
+/* The contents as a NUL-terminated string the caller frees (never NULL); b is empty after. */
+char *hull_buf_steal(struct hull_buf *b, size_t *len);
+void hull_buf_free(struct hull_buf *b);
+#define _cleanup_buf_ __attribute__((cleanup(hull_buf_free)))
+
 /* ---- string vectors (NULL-terminated arrays of malloc'd strings) --------------------------- */
 size_t hull_strv_len(char *const *v);
 void hull_strv_free(char **v);             /* NULL-terminated; NULL is fine */
@@ -190,6 +225,16 @@ void hull_strv_free_n(char **v, size_t n); /* the first n entries; NULL is fine 
 char **hull_strv_dup_n(const char *const *v, size_t n);
 /* Appends a copy of s to the NULL-terminated vector *v of *n entries. */
 void hull_strv_push(char ***v, size_t *n, const char *s);
+/* Appends s itself (malloc'd; the vector owns it from now on). */
+void hull_strv_push_owned(char ***v, size_t *n, char *owned);
+/* The same vector with its count in one struct ({0} is empty; v is NULL until the first add). */
+struct hull_strv {
+    char **v;
+    size_t n;
+};
+void hull_strv_add(struct hull_strv *s, const char *str);
+void hull_strv_add_owned(struct hull_strv *s, char *owned);
+void hull_strv_clear(struct hull_strv *s); /* frees every entry; s is empty after */
 /* Removes (and frees) the first entry equal to s; true if there was one. */
 bool hull_strv_remove(char **v, size_t *n, const char *s);
 bool hull_strv_has(char *const *v, size_t n, const char *s);

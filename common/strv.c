@@ -37,11 +37,33 @@ char **hull_strv_dup_n(const char *const *v, size_t n)
     return r;
 }
 
-void hull_strv_push(char ***v, size_t *n, const char *s)
+void hull_strv_push_owned(char ***v, size_t *n, char *owned)
 {
     *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-    (*v)[(*n)++] = xstrdup(s);
+    (*v)[(*n)++] = owned;
     (*v)[*n] = NULL;
+}
+
+void hull_strv_push(char ***v, size_t *n, const char *s)
+{
+    hull_strv_push_owned(v, n, xstrdup(s));
+}
+
+void hull_strv_add(struct hull_strv *s, const char *str)
+{
+    hull_strv_push(&s->v, &s->n, str);
+}
+
+void hull_strv_add_owned(struct hull_strv *s, char *owned)
+{
+    hull_strv_push_owned(&s->v, &s->n, owned);
+}
+
+void hull_strv_clear(struct hull_strv *s)
+{
+    hull_strv_free_n(s->v, s->n);
+    s->v = NULL;
+    s->n = 0;
 }
 
 bool hull_strv_remove(char **v, size_t *n, const char *s)

@@ -2,7 +2,7 @@
  *
  * This header is the monitor's interface: hulld includes it for the command line it builds,
  * the sync-pipe messages it parses, the attach/control socket protocol it speaks and the
- * exit file it reads.  The rest of the declarations are internal to conmon/.
+ * exit file it reads.  What conmon/ shares inside itself is in conmon_internal.h.
  *
  * ---- Command line ---------------------------------------------------------------------------
  *   hull-conmon --cid ID --bundle DIR --runtime PATH --socket-dir DIR --exit-dir DIR
@@ -11,7 +11,8 @@
  *               [--sync-fd N] [--container-pidfile FILE] [--conmon-pidfile FILE]
  *               [--exec --exec-process FILE [--timeout SECONDS]
  *                [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]
- *               [--monitor-log FILE] [--log-level LEVEL] [--foreground]
+ *               [--monitor-log FILE] [--log-level LEVEL] [--foreground] [--delete-on-exit]
+ *               [--restore IMAGES]
  *
  *   The process started by hulld forks, the child calls setsid() and forks again, and the
  *   first process exits 0 at once (hulld reaps it); the grandchild is the monitor.  It marks
@@ -19,6 +20,10 @@
  *   log, runs `RUNTIME [--root R] [ARGS] create --bundle B --pid-file P [--console-socket S] ID`
  *   (exec mode: `RUNTIME ... exec --process F --detach --pid-file P [--console-socket S] ID`),
  *   reports on the sync fd and then monitors the process until it exits.
+ *   --restore IMAGES runs `RUNTIME ... restore --image-path IMAGES --work-path IMAGES --bundle B
+ *   --detach --file-locks --manage-cgroups-mode ignore --pid-file P ID` (runc's options; CRIU
+ *   reconnects the checkpointed stdio to the monitor's pipes) instead of `create`: the process
+ *   runs at once, there is no `start`; the rest (log, exit file) is as for create.
  *   --foreground skips the double fork (ExecSync, tests).  All paths must be absolute.  The
  *   monitor closes every inherited fd but the sync fd (>= 3), resets inherited SIG_IGN
  *   dispositions and the signal mask (for itself and the runtime), and chdirs to /.  Bad
@@ -108,8 +113,11 @@
  *   counts from when the runtime is started).  oom_killed: an OOM kill happened in the
  *   process's memory cgroup while it ran ("oom_kill" counter of memory.oom_control (v1) /
  *   memory.events (v2), woken by the v1 eventfd / v2 inotify).  Watchers of the exit dir
- *   should ignore dot files (the temp file).  The runtime's state is left alone: hulld runs
- *   `RUNTIME delete`.
+ *   should ignore dot files (the temp file).  The runtime's state is left alone (hulld runs
+ *   `RUNTIME delete`), except with --delete-on-exit (not with --exec): then, after the OOM
+ *   check and before writing the file, the monitor runs `RUNTIME [--root R] [ARGS] delete
+ *   --force ID` itself (10 s at most; the runtime executable was opened at start) and adds
+ *   "runtime_deleted":true when that succeeded.
  */
 #ifndef HULL_CONMON_H
 #define HULL_CONMON_H
@@ -153,79 +161,5 @@ enum hull_attach_tag {
 #define HULL_EXIT_KEY_TIMED_OUT    "timed_out"
 #define HULL_EXIT_KEY_EXITED_AT    "exited_at"
 #define HULL_EXIT_KEY_EXITED_AT_NS "exited_at_ns"
-
-/* ---- internal ------------------------------------------------------------------------------ */
-#ifdef HULL_CONMON_INTERNAL
-#include "common/common.h"
-#include "common/cgroup.h"
-
-struct conmon_opts {
-    const char *cid;
-    const char *bundle;
-    const char *runtime;
-    const char *runtime_root;
-    const char **runtime_args; /* NULL-terminated */
-    size_t n_runtime_args;
-    const char *log_path;
-    int64_t log_max_size; /* 0 = unlimited */
-    const char *exit_dir;
-    const char *socket_dir;
-    const char *container_pidfile;
-    const char *conmon_pidfile;
-    const char *monitor_log;
-    bool terminal, stdin_, stdin_once, foreground;
-    int sync_fd;
-    bool exec;
-    const char *exec_process;
-    int64_t timeout_s; /* 0 = none */
-    bool exec_capture;
-    size_t capture_max;
-    bool exec_attach;
-    int64_t attach_wait_s;
-};
-
-/* Parses argv; on error fills err.  opts->runtime_args is malloc'd. */
-int conmon_parse_args(int argc, char **argv, struct conmon_opts *opts, hull_error_t *err);
-/* Runs the monitor after daemonizing; returns the process exit status. */
-int conmon_run(struct conmon_opts *opts);
-
-/* ---- CRI log writer (crilog.c) ---- */
-struct crilog {
-    const char *path;
-    int fd;
-    int64_t max_size; /* 0 = unlimited */
-    int64_t size;     /* bytes in the current file */
-    /* per stream (0 = stdout, 1 = stderr) pending bytes of an unfinished line */
-    char *buf[2];
-    size_t len[2];
-    int64_t since[2]; /* monotonic ns when the pending bytes started waiting, 0 if none */
-};
-int crilog_open(struct crilog *l, const char *path, int64_t max_size, hull_error_t *err);
-/* Feeds bytes read from a stream (0 stdout, 1 stderr); writes complete lines as F records and
- * full buffers as P records, all with the timestamp now_ns. */
-void crilog_write(struct crilog *l, int stream, const char *data, size_t len, int64_t now_ns);
-/* Writes pending partial lines of both streams as P records. */
-void crilog_flush(struct crilog *l, int64_t now_ns);
-/* Writes pending partial lines that waited max_age_ns or longer as P records (so a prompt or
- * progress output shows up in `kubectl logs -f`); returns the monotonic time at which the
- * next one is due, or 0 if nothing is pending. */
-int64_t crilog_flush_stale(struct crilog *l, int64_t max_age_ns);
-int crilog_reopen(struct crilog *l, hull_error_t *err);
-void crilog_close(struct crilog *l);
-
-/* ---- OOM watch: the cgroup library's (common/cgroup.h, hull_cgroup_oom_watch_*) ---- */
-
-/* ---- small helpers (util.c) ---- */
-int conmon_write_all(int fd, const void *data, size_t len);
-/* Appends s as a JSON string literal (with quotes) to the buffer. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-void sbuf_add(struct sbuf *b, const void *data, size_t n);
-void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_add_json_string(struct sbuf *b, const char *s, size_t n);
-void sbuf_free(struct sbuf *b);
-#endif
 
 #endif

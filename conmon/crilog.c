@@ -2,8 +2,7 @@
  * CRI log parser reads them.  TAG is F for a full line (its newline is the record's newline)
  * and P for a chunk of a line longer than HULL_CONMON_LINE_MAX, or for an unfinished line
  * flushed at exit or reopen. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

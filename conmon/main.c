@@ -1,6 +1,5 @@
 /* hull-conmon entry point: command-line parsing (see conmon.h for the options). */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +32,8 @@ enum {
     OPT_MONITOR_LOG,
     OPT_LOG_LEVEL,
     OPT_FOREGROUND,
+    OPT_DELETE_ON_EXIT,
+    OPT_RESTORE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -63,6 +64,8 @@ static const struct option long_options[] = {
     {"monitor-log", required_argument, NULL, OPT_MONITOR_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"foreground", no_argument, NULL, OPT_FOREGROUND},
+    {"delete-on-exit", no_argument, NULL, OPT_DELETE_ON_EXIT},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -74,7 +77,8 @@ static const char usage[] =
     "         [--terminal] [--stdin] [--stdin-once] [--sync-fd N] [--container-pidfile F]\n"
     "         [--conmon-pidfile F] [--exec --exec-process FILE [--timeout S]\n"
     "         [--exec-capture [--capture-max BYTES] | --exec-attach [--attach-wait S]]]\n"
-    "         [--monitor-log FILE] [--log-level L] [--foreground]\n";
+    "         [--monitor-log FILE] [--log-level L] [--foreground] [--delete-on-exit]\n"
+    "         [--restore IMAGES]\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -91,6 +95,7 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
 {
     memset(o, 0, sizeof(*o));
     o->sync_fd = -1;
+    o->runtime_fd = -1;
     o->capture_max = HULL_CONMON_CAPTURE_DEFAULT;
     o->attach_wait_s = 60;
     o->runtime_args = xmalloc0(sizeof(char *));
@@ -192,6 +197,12 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
         case OPT_FOREGROUND:
             o->foreground = true;
             break;
+        case OPT_DELETE_ON_EXIT:
+            o->delete_on_exit = true;
+            break;
+        case OPT_RESTORE:
+            o->restore = optarg;
+            break;
         case OPT_HELP:
             fputs(usage, stdout);
             exit(0);
@@ -224,10 +235,13 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     }
     const char *paths[] = {
         o->bundle,       o->runtime,           o->log_path,       o->exit_dir,     o->socket_dir,
-        o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log};
+        o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log,
+        o->restore};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         if (paths[i] && paths[i][0] != '/')
             return hull_error_setx(err, EINVAL, "path `%s` must be absolute", paths[i]);
+    if (o->restore && (o->exec || o->terminal))
+        return hull_error_setx(err, EINVAL, "--restore excludes --exec and --terminal");
     if (o->stdin_once && !o->stdin_)
         return hull_error_setx(err, EINVAL, "--stdin-once needs --stdin");
     if (o->exec_attach && o->exec_capture)

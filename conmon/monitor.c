@@ -1,8 +1,7 @@
 /* The monitor: detach, run the OCI runtime, report to hulld, then one poll() loop that owns
  * the process's stdio (CRI log, attach clients, ExecSync capture), the control socket, OOM
  * events and the exit.  No threads; signals arrive through a signalfd. */
-#define HULL_CONMON_INTERNAL
-#include "conmon/conmon.h"
+#include "conmon/conmon_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +41,7 @@ struct monitor {
     int in_fd;                 /* stdin write end (pipe or pty master dup), -1 when closed */
     int master_fd;             /* pty master for resize, -1 without terminal */
     struct winsize pending_ws; /* size asked for before the pty arrived (ws_row 0: none) */
-    struct sbuf stdin_q;
+    struct hull_buf stdin_q;
     size_t stdin_off;
     bool stdin_close_pending;
     bool had_first_client;
@@ -57,7 +56,7 @@ struct monitor {
     int status;
     int64_t exited_ns;
     int64_t deadline; /* monotonic ns, 0 = none */
-    struct sbuf cap[2];
+    struct hull_buf cap[2];
     bool truncated;
 };
 
@@ -206,6 +205,15 @@ static pid_t spawn_runtime(struct conmon_opts *o, const char *pidfile, const cha
         argv[n++] = "--process";
         argv[n++] = o->exec_process;
         argv[n++] = "--detach";
+    } else if (o->restore) {
+        const char *const r[] = {"restore",      "--image-path",
+                                 o->restore,     "--work-path",
+                                 o->restore,     "--bundle",
+                                 o->bundle,      "--detach",
+                                 "--file-locks", "--manage-cgroups-mode",
+                                 "ignore",       NULL};
+        for (size_t i = 0; r[i]; i++)
+            argv[n++] = r[i];
     } else {
         argv[n++] = "create";
         argv[n++] = "--bundle";
@@ -298,7 +306,7 @@ static int recv_console_fd(int conn)
     return -EBADMSG;
 }
 
-static void read_avail(int fd, struct sbuf *b, size_t max)
+static void read_avail(int fd, struct hull_buf *b, size_t max)
 {
     if (fd < 0)
         return;
@@ -311,11 +319,11 @@ static void read_avail(int fd, struct sbuf *b, size_t max)
         size_t take = (size_t)r;
         if (b->len + take > max)
             take = max - b->len;
-        sbuf_add(b, buf, take);
+        hull_buf_add(b, buf, take);
     }
 }
 
-static void status_json(struct monitor *m, struct sbuf *b)
+static void status_json(struct monitor *m, struct hull_buf *b)
 {
     int code = 0, sig = 0;
     if (WIFEXITED(m->status)) {
@@ -326,13 +334,13 @@ static void status_json(struct monitor *m, struct sbuf *b)
     }
     char ts[64];
     hull_format_rfc3339nano(m->exited_ns, ts, sizeof(ts));
-    sbuf_addf(b,
-              "{\"" HULL_EXIT_KEY_PID "\":%d,\"" HULL_EXIT_KEY_EXIT_CODE
-              "\":%d,\"" HULL_EXIT_KEY_SIGNAL "\":%d,\"" HULL_EXIT_KEY_OOM_KILLED
-              "\":%s,\"" HULL_EXIT_KEY_TIMED_OUT "\":%s,\"" HULL_EXIT_KEY_EXITED_AT
-              "\":\"%s\",\"" HULL_EXIT_KEY_EXITED_AT_NS "\":%lld",
-              (int)m->pid, code, sig, hull_cgroup_oom_watch_killed(&m->oom) ? "true" : "false",
-              m->timed_out ? "true" : "false", ts, (long long)m->exited_ns);
+    hull_buf_addf(b,
+                  "{\"" HULL_EXIT_KEY_PID "\":%d,\"" HULL_EXIT_KEY_EXIT_CODE
+                  "\":%d,\"" HULL_EXIT_KEY_SIGNAL "\":%d,\"" HULL_EXIT_KEY_OOM_KILLED
+                  "\":%s,\"" HULL_EXIT_KEY_TIMED_OUT "\":%s,\"" HULL_EXIT_KEY_EXITED_AT
+                  "\":\"%s\",\"" HULL_EXIT_KEY_EXITED_AT_NS "\":%lld",
+                  (int)m->pid, code, sig, hull_cgroup_oom_watch_killed(&m->oom) ? "true" : "false",
+                  m->timed_out ? "true" : "false", ts, (long long)m->exited_ns);
 }
 
 /* ---- clients --------------------------------------------------------------------------------- */
@@ -457,13 +465,13 @@ static void stdin_push(struct monitor *m, const char *data, size_t len)
             return;
         m->stdin_q.len = m->stdin_off = 0;
     }
-    sbuf_add(&m->stdin_q, data, len);
+    hull_buf_add(&m->stdin_q, data, len);
 }
 
 static void stdin_flush(struct monitor *m)
 {
     while (m->in_fd >= 0 && m->stdin_q.len > m->stdin_off) {
-        ssize_t w = write(m->in_fd, m->stdin_q.p + m->stdin_off, m->stdin_q.len - m->stdin_off);
+        ssize_t w = write(m->in_fd, m->stdin_q.str + m->stdin_off, m->stdin_q.len - m->stdin_off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -531,14 +539,14 @@ static void handle_ctl(struct monitor *m, size_t i, char *req)
     } else {
         r = hull_error_setx(&err, EINVAL, "unknown request `%.64s`", req);
     }
-    struct sbuf reply = {0};
+    struct hull_buf reply = {0};
     if (r < 0)
-        sbuf_addf(&reply, "error %s", hull_error_msg(&err));
+        hull_buf_addf(&reply, "error %s", hull_error_msg(&err));
     else
-        sbuf_add(&reply, "ok", 2);
-    if (send(m->clients[i].fd, reply.p, reply.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        hull_buf_add(&reply, "ok", 2);
+    if (send(m->clients[i].fd, reply.str, reply.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         client_drop(m, i);
-    sbuf_free(&reply);
+    hull_buf_free(&reply);
 }
 
 /* Returns false if the client was dropped. */
@@ -627,13 +635,13 @@ static bool pump_output(struct monitor *m, int stream, bool drain)
         }
         int64_t now = hull_now_ns();
         if (m->o->exec_capture) {
-            struct sbuf *c = &m->cap[stream];
+            struct hull_buf *c = &m->cap[stream];
             size_t take = (size_t)r;
             if (c->len + take > m->o->capture_max) {
                 take = m->o->capture_max - c->len;
                 m->truncated = true;
             }
-            sbuf_add(c, buf, take);
+            hull_buf_add(c, buf, take);
         }
         crilog_write(&m->log, stream, buf, (size_t)r, now);
         broadcast(m, stream == 0 ? HULL_ATTACH_STDOUT : HULL_ATTACH_STDERR, buf, (size_t)r);
@@ -847,34 +855,37 @@ static void finish(struct monitor *m)
     crilog_close(&m->log);
     if (m->oom.fd >= 0)
         hull_cgroup_oom_watch_event(&m->oom);
-    struct sbuf js = {0};
+    bool deleted = conmon_runtime_delete(m->o);
+    struct hull_buf js = {0};
     status_json(m, &js);
-    sbuf_add(&js, "}", 1);
+    if (deleted)
+        hull_buf_addf(&js, ",\"runtime_deleted\":true");
+    hull_buf_add(&js, "}", 1);
     _cleanup_free_ char *exit_path = hull_path_join(m->o->exit_dir, m->o->cid);
     _cleanup_error_ hull_error_t err = NULL;
     /* the exits directory is volatile state (/run): a hulld restart reads it, a power loss
      * ends the container and its monitor alike, so no fsync */
-    if (hull_write_file_atomic_flags(exit_path, js.p, js.len, 0600, HULL_ATOMIC_NOSYNC, &err) < 0)
+    if (hull_write_file_atomic_flags(exit_path, js.str, js.len, 0600, HULL_ATOMIC_NOSYNC, &err) < 0)
         log_error("exit file: %s", hull_error_msg(&err));
     if (m->o->exec_capture) {
-        struct sbuf msg = {0};
+        struct hull_buf msg = {0};
         status_json(m, &msg);
-        sbuf_addf(&msg, ",\"stdout_len\":%zu,\"stderr_len\":%zu,\"truncated\":%s}\n", m->cap[0].len,
-                  m->cap[1].len, m->truncated ? "true" : "false");
-        sync_send(m->o, msg.p, msg.len);
-        sync_send(m->o, m->cap[0].p, m->cap[0].len);
-        sync_send(m->o, m->cap[1].p, m->cap[1].len);
+        hull_buf_addf(&msg, ",\"stdout_len\":%zu,\"stderr_len\":%zu,\"truncated\":%s}\n",
+                      m->cap[0].len, m->cap[1].len, m->truncated ? "true" : "false");
+        sync_send(m->o, msg.str, msg.len);
+        sync_send(m->o, m->cap[0].str, m->cap[0].len);
+        sync_send(m->o, m->cap[1].str, m->cap[1].len);
         sync_close(m->o);
-        sbuf_free(&msg);
+        hull_buf_free(&msg);
     }
     /* attach clients get the exit status as the last packet */
     for (size_t i = m->nclients; i-- > 0;) {
         if (m->clients[i].ctl)
             client_drop(m, i);
         else
-            client_enqueue(m, i, HULL_ATTACH_EXIT, js.p, js.len);
+            client_enqueue(m, i, HULL_ATTACH_EXIT, js.str, js.len);
     }
-    sbuf_free(&js);
+    hull_buf_free(&js);
     drain_clients(m);
 }
 
@@ -907,23 +918,23 @@ static int wait_first_attach(struct monitor *m, hull_error_t *err)
     return 0;
 }
 
-static void runtime_failed(struct conmon_opts *o, struct sbuf *text, const char *fallback,
+static void runtime_failed(struct conmon_opts *o, struct hull_buf *text, const char *fallback,
                            bool timed_out)
 {
-    struct sbuf msg = {0};
-    sbuf_addf(&msg, "{\"pid\":-1,\"monitor_pid\":%d,%s\"error\":", (int)getpid(),
-              timed_out ? "\"timed_out\":true," : "");
+    struct hull_buf msg = {0};
+    hull_buf_addf(&msg, "{\"pid\":-1,\"monitor_pid\":%d,%s\"error\":", (int)getpid(),
+                  timed_out ? "\"timed_out\":true," : "");
     /* trim trailing whitespace */
-    while (text->len > 0 && (text->p[text->len - 1] == '\n' || text->p[text->len - 1] == ' '))
+    while (text->len > 0 && (text->str[text->len - 1] == '\n' || text->str[text->len - 1] == ' '))
         text->len--;
     if (text->len == 0)
-        sbuf_add_json_string(&msg, fallback, strlen(fallback));
+        conmon_buf_add_json_string(&msg, fallback, strlen(fallback));
     else
-        sbuf_add_json_string(&msg, text->p, text->len);
-    sbuf_add(&msg, "}\n", 2);
-    log_error("runtime failed: %s", msg.p);
-    sync_send(o, msg.p, msg.len);
-    sbuf_free(&msg);
+        conmon_buf_add_json_string(&msg, text->str, text->len);
+    hull_buf_add(&msg, "}\n", 2);
+    log_error("runtime failed: %s", msg.str);
+    sync_send(o, msg.str, msg.len);
+    hull_buf_free(&msg);
 }
 
 int conmon_run(struct conmon_opts *o)
@@ -968,7 +979,7 @@ int conmon_run(struct conmon_opts *o)
     };
     m.oom.fd = m.oom.ctl_fd = -1;
     int rc = 1;
-    struct sbuf errtext = {0};
+    struct hull_buf errtext = {0};
     int rt_in[2] = {-1, -1}, rt_out[2] = {-1, -1}, rt_err[2] = {-1, -1};
     int console_lfd = -1, console_conn = -1;
     _cleanup_free_ char *console_path = NULL, *console_arg = NULL, *pidfile = NULL;
@@ -998,6 +1009,8 @@ int conmon_run(struct conmon_opts *o)
     }
     if (prepare_socket_dir(o->socket_dir, &err) < 0 || hull_mkdir_p(o->exit_dir, 0700, &err) < 0)
         goto fail;
+    if (o->delete_on_exit && !o->exec)
+        conmon_runtime_pin(o);
     m.attach_path = hull_path_join(o->socket_dir, HULL_CONMON_ATTACH_SOCK);
     m.ctl_path = hull_path_join(o->socket_dir, HULL_CONMON_CTL_SOCK);
     pidfile = o->container_pidfile ? xstrdup(o->container_pidfile)
@@ -1154,7 +1167,10 @@ int conmon_run(struct conmon_opts *o)
                      (long long)o->timeout_s);
         else
             snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
-                     o->exec ? "runtime exec" : "runtime create", rt_status);
+                     o->exec      ? "runtime exec"
+                     : o->restore ? "runtime restore"
+                                  : "runtime create",
+                     rt_status);
         runtime_failed(o, &errtext, fb, rt_timed_out);
         goto out;
     }
@@ -1207,9 +1223,9 @@ int conmon_run(struct conmon_opts *o)
 fail:
     log_error("%s", hull_error_msg(&err));
     {
-        struct sbuf t = {0};
+        struct hull_buf t = {0};
         runtime_failed(o, &t, hull_error_msg(&err), false);
-        sbuf_free(&t);
+        hull_buf_free(&t);
     }
 out:
     sync_close(o);
@@ -1233,9 +1249,9 @@ out:
     free(m.ctl_path);
     crilog_close(&m.log);
     hull_cgroup_oom_watch_free(&m.oom);
-    sbuf_free(&m.stdin_q);
-    sbuf_free(&m.cap[0]);
-    sbuf_free(&m.cap[1]);
-    sbuf_free(&errtext);
+    hull_buf_free(&m.stdin_q);
+    hull_buf_free(&m.cap[0]);
+    hull_buf_free(&m.cap[1]);
+    hull_buf_free(&errtext);
     return rc;
 }

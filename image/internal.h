@@ -89,7 +89,7 @@ int registry_get_blob_capped(struct registry_session *s, const char *digest, int
 /* Every transfer of the session stops (ECANCELED) once abort says so (NULL: none). */
 void registry_session_set_abort(struct registry_session *s, const struct img_abort *abort);
 
-/* ---- the store (store.c, layers.c, pull.c) ------------------------------------------------- */
+/* ---- the store (catalog.c, layers.c, pull.c) ------------------------------------------------- */
 #define MAX_CONFIG (8 << 20)
 
 struct layer_rec {
@@ -189,7 +189,7 @@ static inline const char *img_hex(const char *digest)
     return strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
 }
 
-/* store.c */
+/* catalog.c */
 void img_random_name(char *out, size_t n); /* n-1 random base32 characters and a NUL */
 /* <store dir>/<printf fmt>. */
 char *img_path(struct image_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

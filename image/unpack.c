@@ -95,35 +95,14 @@ static int charge_image(struct unpack *u, uint64_t bytes, const char *raw)
 
 #define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
-/* Cleans an archive path: leading '/' and "./" dropped, empty and "." components dropped; a
- * ".." component is refused (-1).  Result is "" for the root. */
+/* An archive path as a path relative to the layer root (hull_path_clean without the leading
+ * '/', "" for the root); a ".." component is refused (-1). */
 static int clean_path(const char *in, char **out)
 {
-    size_t n = strlen(in);
-    char *res = xmalloc0(n + 1);
-    size_t o = 0;
-    const char *p = in;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == 0)
-            break;
-        if (len == 1 && p[0] == '.') {
-        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
-            free(res);
-            return -1;
-        } else {
-            if (o)
-                res[o++] = '/';
-            memcpy(res + o, p, len);
-            o += len;
-        }
-        p += len;
-    }
-    res[o] = '\0';
-    *out = res;
+    if (hull_path_has_dotdot(in))
+        return -1;
+    _cleanup_free_ char *abs = hull_path_clean(in, 0);
+    *out = xstrdup(abs + 1);
     return 0;
 }
 

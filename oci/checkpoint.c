@@ -289,6 +289,33 @@ int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
         if (m->bind)
             ADD(xasprintf("--ext-mount-map=%s:%s", m->destination, m->source));
     }
+    /* the restored tree goes into this container's cgroup, wherever the dumped one was (a
+     * restore under a new id, as runc passes its cgroup paths as CRIU's cgroup roots) */
+    bool v2_only = cg->n == 1 && strcmp(cg->dirs[0].controller, "unified") == 0;
+    for (size_t i = 0; i < cg->n; i++) {
+        const struct hull_cgroup_dir *d = &cg->dirs[i];
+        size_t ml = strlen(d->mount);
+        const char *rel = strncmp(d->path, d->mount, ml) == 0 ? d->path + ml : d->path;
+        if (v2_only)
+            ADD(xasprintf("--cgroup-root=%s", rel[0] ? rel : "/"));
+        else if (strcmp(d->controller, "unified") != 0)
+            ADD(xasprintf("--cgroup-root=%s:%s", d->controller, rel[0] ? rel : "/"));
+    }
+    /* the network and pid namespaces joined by path (the pod's) were external at the dump:
+     * CRIU puts the tree into the new ones (runc's extRootNetNS / extRootPidNS inherit fds) */
+    _cleanup_close_ int netns = -1;
+    _cleanup_close_ int pidns = -1;
+    for (size_t i = 0; i < spec->n_namespaces; i++) {
+        const struct oci_namespace *ns = &spec->namespaces[i];
+        int *fd = ns->type == CLONE_NEWNET ? &netns : ns->type == CLONE_NEWPID ? &pidns : NULL;
+        if (fd == NULL || ns->path == NULL || *fd >= 0)
+            continue;
+        *fd = open(ns->path, O_RDONLY); /* inherited by criu */
+        if (*fd < 0)
+            return hull_error_set(err, errno, "open %s namespace `%s`", ns_key(ns->type), ns->path);
+        ADD(xstrdup("--inherit-fd"));
+        ADD(xasprintf("fd[%d]:extRoot%sNS", *fd, ns->type == CLONE_NEWNET ? "Net" : "Pid"));
+    }
 #undef ADD
     if ((r = add_inherit_fds(&a, image, err)) < 0)
         return r;

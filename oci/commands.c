@@ -923,8 +923,7 @@ static int cmd_exec(const struct oci_global *g, int argc, char **argv, int *exit
         if (spec == NULL || !spec->has_process)
             return hull_error_setx(err, EINVAL, "exec: container \"%s\" has no process template",
                                    id);
-        yajl_val base = hull_json_get(spec->tree, "process");
-        if ((r = oci_process_parse(base, &proc, err)) < 0)
+        if ((r = oci_process_from_model(spec->model->process, &proc, err)) < 0)
             return r;
         hull_strv_free(proc.args);
         proc.args = xmalloc0((o.n_pos) * sizeof(char *));

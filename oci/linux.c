@@ -61,6 +61,33 @@ static const struct {
 };
 #define N_NS (sizeof(join_order) / sizeof(join_order[0]))
 
+/* Of the namespace types to join, those the parent joins before the clone: all but mount and
+ * user (and child_too), which the child joins: a parent that joined a user namespace could no
+ * longer be inspected by tools from its own (the sanitizers' leak checker hangs). */
+static int parent_joins(int types, int child_too)
+{
+    return types & ~(CLONE_NEWNS | CLONE_NEWUSER | child_too);
+}
+
+/* Joins, in the parent, the namespaces of `types`: through pidfd in one setns(2) when pidfd >= 0
+ * (exec), else each from nsfd[] (indexed like join_order, create) in join_order. */
+static int join_namespaces(const int *nsfd, int pidfd, int types, hull_error_t *err)
+{
+    if (pidfd >= 0) {
+        if (types && setns(pidfd, types) < 0)
+            return hull_error_set(err, errno == ESRCH ? ESRCH : errno,
+                                  "join the container's namespaces through its pidfd");
+        return 0;
+    }
+    for (size_t i = 0; i < N_NS; i++) {
+        if (nsfd[i] < 0 || !(types & join_order[i].type))
+            continue;
+        if (setns(nsfd[i], join_order[i].type) < 0)
+            return hull_error_set(err, errno, "join %s namespace", join_order[i].name);
+    }
+    return 0;
+}
+
 static void sigset_forwarded(sigset_t *s)
 {
     sigemptyset(s);
@@ -140,14 +167,13 @@ static int reopen_dev_null(hull_error_t *err)
     return 0;
 }
 
-static int child_setup(struct child_args *a, hull_error_t *err)
+/* The messages the child waits for before its setup.  create: the parent moves us into the
+ * cgroups while we set up the rootfs (the first cgroup v1 migration waits for an RCU grace
+ * period); only user namespace maps are needed before we start.  exec: everything is waited
+ * for up front. */
+static int child_wait_parent(const struct child_args *a, hull_error_t *err)
 {
-    const struct oci_spec *spec = a->spec;
-    const struct oci_process *p = a->proc;
     struct oci_sync_msg m;
-    /* create: the parent moves us into the cgroups while we set up the rootfs (the first
-     * cgroup v1 migration waits for an RCU grace period); only user namespace maps are
-     * needed before we start.  exec: everything is waited for up front. */
     int first_msg = a->exec_mode ? OCI_SYNC_GO : a->new_userns ? OCI_SYNC_MAPS : 0;
     if (first_msg && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != first_msg))
         return hull_error_setx(err, EPIPE, "parent went away");
@@ -155,6 +181,12 @@ static int child_setup(struct child_args *a, hull_error_t *err)
     if (!a->exec_mode && a->cg && a->cg->systemd_unit &&
         (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_CGROUP))
         return hull_error_setx(err, EPIPE, "parent went away");
+    return 0;
+}
+
+/* The namespaces the child joins itself (user, mount; exec: cgroup too), see parent_joins. */
+static int child_join_namespaces(struct child_args *a, hull_error_t *err)
+{
     if (a->new_userns) {
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
             log_debug("uid/gid 0 is not mapped in the new user namespace");
@@ -186,69 +218,92 @@ static int child_setup(struct child_args *a, hull_error_t *err)
         close(a->mntns_fd);
         a->mntns_fd = -1;
     }
-    if (!a->exec_mode) {
-        if (a->new_mntns) {
-            struct oci_mount_ctx mc = {
-                .spec = spec,
-                .no_pivot = a->o->no_pivot,
-                .userns = a->new_userns || oci_spec_namespace(spec, CLONE_NEWUSER) != NULL,
-                .cgroupns = a->new_cgroupns,
-                .cgroup = a->cg,
-            };
-            int r = oci_rootfs_setup(&mc, err);
-            if (r < 0)
-                return hull_error_wrap(err, "rootfs");
-            if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
-                return hull_error_set(err, errno, "sethostname");
-            if (spec->domainname && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
-                return hull_error_set(err, errno, "setdomainname");
-            if ((r = write_sysctls(spec, err)) < 0)
-                return r;
-            if ((r = oci_rootfs_finalize(&mc, err)) < 0)
-                return hull_error_wrap(err, "rootfs");
-            if ((r = reopen_dev_null(err)) < 0)
-                return r;
-        } else {
-            if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
-                return hull_error_set(err, errno, "sethostname");
-        }
+    return 0;
+}
+
+/* create: the rootfs (in a new mount namespace), host and domain name, sysctls. */
+static int child_prepare_root(const struct child_args *a, hull_error_t *err)
+{
+    const struct oci_spec *spec = a->spec;
+    if (!a->new_mntns) {
+        if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+            return hull_error_set(err, errno, "sethostname");
+        return 0;
     }
-    if (!a->exec_mode && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_GO))
-        return hull_error_setx(err, EPIPE, "parent went away");
-    /* the cgroup namespace is rooted at the cgroup we are in now */
-    if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
-        return hull_error_set(err, errno, "unshare the cgroup namespace");
-    if (p->terminal) {
-        int r = oci_console_setup(a->console_fd, p->console_rows, p->console_cols, err);
-        if (r < 0)
-            return hull_error_wrap(err, "console");
-        close(a->console_fd);
-        a->console_fd = -1;
-    } else if (!a->exec_mode) {
-        setsid();
-    }
-    int r;
-    if ((r = oci_apply_rlimits(p, err)) < 0)
+    struct oci_mount_ctx mc = {
+        .spec = spec,
+        .no_pivot = a->o->no_pivot,
+        .userns = a->new_userns || oci_spec_namespace(spec, CLONE_NEWUSER) != NULL,
+        .cgroupns = a->new_cgroupns,
+        .cgroup = a->cg,
+    };
+    int r = oci_rootfs_setup(&mc, err);
+    if (r < 0)
+        return hull_error_wrap(err, "rootfs");
+    if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+        return hull_error_set(err, errno, "sethostname");
+    if (spec->domainname && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
+        return hull_error_set(err, errno, "setdomainname");
+    if ((r = write_sysctls(spec, err)) < 0)
         return r;
-    /* cwd: resolved inside the root, never through a magic link such as /proc/self/fd/N
-     * (CVE-2024-21626) */
-    {
-        _cleanup_close_ int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rootfd < 0)
-            return hull_error_set(err, errno, "open /");
-        _cleanup_close_ int cwd = -1;
-        if (a->exec_mode)
-            cwd = hull_open_in_root(rootfd, p->cwd, O_PATH | O_DIRECTORY, 0);
-        else
-            cwd = oci_mkdir_in_root(rootfd, p->cwd, false, err);
-        if (cwd < 0 && err && *err)
-            return hull_error_wrap(err, "cwd `%s` does not resolve inside the container", p->cwd);
-        if (cwd < 0)
-            return hull_error_set(err, errno, "cwd `%s` does not resolve inside the container",
-                                  p->cwd);
-        if (fchdir(cwd) < 0)
-            return hull_error_set(err, errno, "chdir `%s`", p->cwd);
+    if ((r = oci_rootfs_finalize(&mc, err)) < 0)
+        return hull_error_wrap(err, "rootfs");
+    return reopen_dev_null(err);
+}
+
+/* cwd: resolved inside the root, never through a magic link such as /proc/self/fd/N
+ * (CVE-2024-21626) */
+static int child_chdir(const struct child_args *a, hull_error_t *err)
+{
+    const struct oci_process *p = a->proc;
+    _cleanup_close_ int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return hull_error_set(err, errno, "open /");
+    _cleanup_close_ int cwd = -1;
+    if (a->exec_mode)
+        cwd = hull_open_in_root(rootfd, p->cwd, O_PATH | O_DIRECTORY, 0);
+    else
+        cwd = oci_mkdir_in_root(rootfd, p->cwd, false, err);
+    if (cwd < 0 && err && *err)
+        return hull_error_wrap(err, "cwd `%s` does not resolve inside the container", p->cwd);
+    if (cwd < 0)
+        return hull_error_set(err, errno, "cwd `%s` does not resolve inside the container", p->cwd);
+    if (fchdir(cwd) < 0)
+        return hull_error_set(err, errno, "chdir `%s`", p->cwd);
+    return 0;
+}
+
+/* create: READY to the parent, then wait for `start` (only stdio, the preserved fds and the
+ * barrier pipe are open); exits when the parent is gone. */
+static void child_wait_start(struct child_args *a)
+{
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    if (oci_sync_send(a->sync_fd, OCI_SYNC_READY, 0, NULL) < 0)
+        _exit(1);
+    close(a->sync_fd);
+    a->sync_fd = -1;
+    char c;
+    ssize_t n;
+    do {
+        n = read(a->exec_r, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        /* the parent is gone: the container's stderr is the only place left */
+        dprintf(STDERR_FILENO, "hull-oci init: wait for start: %s\n",
+                n < 0 ? strerror(errno) : "end of file");
+        _exit(1);
     }
+    close(a->exec_r);
+    close(a->exec_w);
+    a->exec_r = a->exec_w = -1;
+}
+
+/* The bounding set, the seccomp filter when it must go in first, the user, the umask, the
+ * capabilities and no_new_privs. */
+static int child_drop_privileges(const struct child_args *a, hull_error_t *err)
+{
+    const struct oci_process *p = a->proc;
+    int r;
     if ((r = oci_drop_bounding(p, err)) < 0)
         return r;
     if (a->bpf && !p->no_new_privileges) {
@@ -263,32 +318,41 @@ static int child_setup(struct child_args *a, hull_error_t *err)
         return r;
     if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return hull_error_set(err, errno, "no_new_privs");
+    return 0;
+}
+
+static int child_setup(struct child_args *a, hull_error_t *err)
+{
+    const struct oci_process *p = a->proc;
+    struct oci_sync_msg m;
+    int r;
+    if ((r = child_wait_parent(a, err)) < 0 || (r = child_join_namespaces(a, err)) < 0)
+        return r;
+    if (!a->exec_mode && (r = child_prepare_root(a, err)) < 0)
+        return r;
+    if (!a->exec_mode && (oci_sync_recv(a->sync_fd, &m) < 0 || m.type != OCI_SYNC_GO))
+        return hull_error_setx(err, EPIPE, "parent went away");
+    /* the cgroup namespace is rooted at the cgroup we are in now */
+    if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+        return hull_error_set(err, errno, "unshare the cgroup namespace");
+    if (p->terminal) {
+        if ((r = oci_console_setup(a->console_fd, p->console_rows, p->console_cols, err)) < 0)
+            return hull_error_wrap(err, "console");
+        close(a->console_fd);
+        a->console_fd = -1;
+    } else if (!a->exec_mode) {
+        setsid();
+    }
+    if ((r = oci_apply_rlimits(p, err)) < 0 || (r = child_chdir(a, err)) < 0)
+        return r;
+    if ((r = child_drop_privileges(a, err)) < 0)
+        return r;
     _cleanup_free_ char *exe = lookup_executable(p->args[0], p->env);
     if (exe == NULL)
         return hull_error_setx(err, ENOENT, "exec: \"%s\": executable file not found in $PATH",
                                p->args[0]);
-    if (!a->exec_mode) {
-        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-        if (oci_sync_send(a->sync_fd, OCI_SYNC_READY, 0, NULL) < 0)
-            _exit(1);
-        close(a->sync_fd);
-        a->sync_fd = -1;
-        /* wait for `start`: only stdio, the preserved fds and the barrier pipe are open */
-        char c;
-        ssize_t n;
-        do {
-            n = read(a->exec_r, &c, 1);
-        } while (n < 0 && errno == EINTR);
-        if (n != 1) {
-            /* the parent is gone: the container's stderr is the only place left */
-            dprintf(STDERR_FILENO, "hull-oci init: wait for start: %s\n",
-                    n < 0 ? strerror(errno) : "end of file");
-            _exit(1);
-        }
-        close(a->exec_r);
-        close(a->exec_w);
-        a->exec_r = a->exec_w = -1;
-    }
+    if (!a->exec_mode)
+        child_wait_start(a);
     /* stdio and preserved fds stay; everything else is closed now, except (exec) the sync
      * socket whose close-on-exec tells the parent that execve succeeded */
     int first = 3 + (a->o->preserve_fds > 0 ? a->o->preserve_fds : 0);
@@ -524,31 +588,164 @@ static pid_t clone_nondumpable(unsigned long flags)
     return pid;
 }
 
-int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_run_opts *o,
-                         pid_t *pid_out, hull_error_t *err)
+/* What create refuses before it makes anything. */
+static int check_create(const struct oci_spec *spec, const struct oci_run_opts *o,
+                        hull_error_t *err)
 {
-    const struct oci_process *p = &spec->process;
     if (!spec->has_process)
         return hull_error_setx(err, EINVAL, "config.json: process missing");
-    const struct oci_namespace *mntns = oci_spec_namespace(spec, CLONE_NEWNS);
-    if (mntns == NULL)
+    if (oci_spec_namespace(spec, CLONE_NEWNS) == NULL)
         return hull_error_setx(err, EINVAL, "a mount namespace is required");
     if ((spec->hostname || spec->domainname) && oci_spec_namespace(spec, CLONE_NEWUTS) == NULL)
         return hull_error_setx(err, EINVAL,
                                "unable to set hostname without a private UTS namespace");
-    if (p->terminal && o->console_socket == NULL)
+    if (spec->process.terminal && o->console_socket == NULL)
         return hull_error_setx(err, EINVAL, "cannot allocate a tty without --console-socket");
     for (size_t i = 0; i < spec->n_sysctls; i++) {
         int r = oci_sysctl_validate(spec, spec->sysctls[i].key, spec->sysctls[i].value, err);
         if (r < 0)
             return r;
     }
+    return 0;
+}
+
+/* The start barrier, above the preserved fds (whose numbers belong to our caller). */
+static int open_start_pipe(const struct oci_run_opts *o, int *exec_r, int *exec_w,
+                           hull_error_t *err)
+{
+    int first = 3 + (o->preserve_fds > 0 ? o->preserve_fds : 0);
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return hull_error_set(err, errno, "pipe");
+    *exec_r = fcntl(pfd[0], F_DUPFD_CLOEXEC, first);
+    *exec_w = fcntl(pfd[1], F_DUPFD_CLOEXEC, first);
+    close(pfd[0]);
+    close(pfd[1]);
+    if (*exec_r < 0 || *exec_w < 0)
+        return hull_error_set(err, errno, "dup the start pipe");
+    return 0;
+}
+
+/* The spec's namespaces for create: those given by path open in nsfd[] (indexed like
+ * join_order), the new ones the clone makes in flags, and those made apart from the clone. */
+struct create_ns {
+    int nsfd[N_NS];
+    int flags;
+    bool new_userns, new_cgroupns, new_timens;
+};
+
+static void create_ns_close(struct create_ns *ns)
+{
+    for (size_t i = 0; i < N_NS; i++)
+        if (ns->nsfd[i] >= 0)
+            close(ns->nsfd[i]);
+}
+
+/* Opens every namespace given by path before any is joined (user last, mount in the child). */
+static int open_namespaces(const struct oci_spec *spec, struct create_ns *ns, hull_error_t *err)
+{
+    for (size_t i = 0; i < N_NS; i++) {
+        const struct oci_namespace *n = oci_spec_namespace(spec, join_order[i].type);
+        if (n == NULL)
+            continue;
+        if (n->path) {
+            ns->nsfd[i] = open_ns_path(n->path, n->type, err);
+            if (ns->nsfd[i] < 0)
+                return ns->nsfd[i];
+        } else if (n->type == CLONE_NEWCGROUP) {
+            ns->new_cgroupns = true;
+        } else if (n->type == CLONE_NEWTIME) {
+            ns->new_timens = true;
+        } else {
+            ns->flags |= n->type;
+            if (n->type == CLONE_NEWUSER)
+                ns->new_userns = true;
+        }
+    }
+    return 0;
+}
+
+/* Joins the namespaces the parent joins, then makes the time namespace (its offsets are
+ * written before any process is in it). */
+static int enter_namespaces(const struct oci_spec *spec, const struct create_ns *ns,
+                            hull_error_t *err)
+{
+    int r = join_namespaces(ns->nsfd, -1, parent_joins(~0, 0), err);
+    if (r < 0 || !ns->new_timens)
+        return r;
+    if (unshare(CLONE_NEWTIME) < 0)
+        return hull_error_set(err, errno, "unshare the time namespace");
+    return write_time_offsets(spec, err);
+}
+
+/* Clones the init (through a helper in a user namespace given by path); the child closes
+ * parent_fd, the parent's end of the sync socket. */
+static pid_t clone_init(struct child_args *a, int flags, int parent_fd, hull_error_t *err)
+{
+    if (a->userns_fd >= 0 && !a->new_userns)
+        return clone_in_userns(a, flags, err);
+    pid_t pid = clone_nondumpable((unsigned long)flags | SIGCHLD);
+    if (pid < 0)
+        return hull_error_set(err, errno, "clone");
+    if (pid == 0) {
+        close(parent_fd);
+        child_main(a);
+    }
+    return pid;
+}
+
+/* Tells the child a setup step is done; if it is gone, its error (or that it exited). */
+static int send_step(int sync_fd, pid_t pid, int type, hull_error_t *err)
+{
+    if (oci_sync_send(sync_fd, type, 0, NULL) == 0)
+        return 0;
+    int r = wait_child(sync_fd, pid, true, "create", err);
+    if (r == 0)
+        r = hull_error_setx(err, EIO, "the container process exited during setup");
+    return r < 0 ? r : -EIO;
+}
+
+/* The parent's part once the init exists: its id maps, the systemd scope, its cgroup, then GO
+ * and the child's READY (or its error). */
+static int setup_init(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_run_opts *o,
+                      pid_t pid, int sync_fd, bool new_userns, hull_error_t *err)
+{
+    int r;
+    if (new_userns) {
+        if ((r = write_idmap(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err)) < 0 ||
+            (r = write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err)) < 0 ||
+            (r = send_step(sync_fd, pid, OCI_SYNC_MAPS, err)) < 0)
+            return r;
+    }
+    if (cg->systemd_unit) {
+        _cleanup_free_ char *desc = xasprintf("hull-oci container %s", o->id);
+        if ((r = hull_cgroup_systemd_start(cg, pid, &spec->cg_resources, desc, err)) < 0 ||
+            (r = hull_cgroup_create(cg, err)) < 0 ||
+            (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) <
+                0 ||
+            (r = send_step(sync_fd, pid, OCI_SYNC_CGROUP, err)) < 0)
+            return r;
+    }
+    if ((r = hull_cgroup_enter(cg, pid, err)) < 0)
+        return r;
+    oom_score(pid, &spec->process);
+    /* if the child already failed, the send may fail: its ERROR message is still queued */
+    oci_sync_send(sync_fd, OCI_SYNC_GO, 0, NULL);
+    return wait_child(sync_fd, pid, true, "create", err);
+}
+
+int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_run_opts *o,
+                         pid_t *pid_out, hull_error_t *err)
+{
+    const struct oci_process *p = &spec->process;
+    int r = check_create(spec, o, err);
+    if (r < 0)
+        return r;
     warn_lsm(p);
     __attribute__((cleanup(free_bpf))) void *bpf = NULL;
     size_t bpf_len = 0;
     unsigned bpf_flags = 0;
-    int r = oci_seccomp_compile(spec->seccomp, &bpf, &bpf_len, &bpf_flags, err);
-    if (r < 0)
+    if ((r = oci_seccomp_compile(spec->seccomp, &bpf, &bpf_len, &bpf_flags, err)) < 0)
         return r;
     _cleanup_close_ int console = -1;
     if (p->terminal && (console = oci_console_connect(o->console_socket, err)) < 0)
@@ -559,72 +756,23 @@ int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct o
     if (chmod(o->fifo, 0622) < 0)
         return hull_error_set(err, errno, "chmod `%s`", o->fifo);
     _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-    /* the start barrier, above the preserved fds (whose numbers belong to our caller) */
     _cleanup_close_ int exec_r = -1, exec_w = -1;
-    {
-        int first = 3 + (o->preserve_fds > 0 ? o->preserve_fds : 0);
-        int pfd[2];
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-            return hull_error_set(err, errno, "pipe");
-        exec_r = fcntl(pfd[0], F_DUPFD_CLOEXEC, first);
-        exec_w = fcntl(pfd[1], F_DUPFD_CLOEXEC, first);
-        close(pfd[0]);
-        close(pfd[1]);
-        if (exec_r < 0 || exec_w < 0)
-            return hull_error_set(err, errno, "dup the start pipe");
-    }
-    /* namespaces given by path: open all first, then join (user last, mount in the child) */
-    int nsfd[N_NS];
+    if ((r = open_start_pipe(o, &exec_r, &exec_w, err)) < 0)
+        return r;
+    struct create_ns ns = {0};
     for (size_t i = 0; i < N_NS; i++)
-        nsfd[i] = -1;
-    int flags = 0;
-    bool new_userns = false, new_cgroupns = false, new_timens = false;
-    for (size_t i = 0; i < N_NS && r == 0; i++) {
-        const struct oci_namespace *ns = oci_spec_namespace(spec, join_order[i].type);
-        if (ns == NULL)
-            continue;
-        if (ns->path) {
-            nsfd[i] = open_ns_path(ns->path, ns->type, err);
-            if (nsfd[i] < 0)
-                r = nsfd[i];
-        } else if (ns->type == CLONE_NEWCGROUP) {
-            new_cgroupns = true;
-        } else if (ns->type == CLONE_NEWTIME) {
-            new_timens = true;
-        } else {
-            flags |= ns->type;
-            if (ns->type == CLONE_NEWUSER)
-                new_userns = true;
-        }
-    }
+        ns.nsfd[i] = -1;
     pid_t pid = -1;
     int sv[2] = {-1, -1};
-    if (r < 0)
+    if ((r = open_namespaces(spec, &ns, err)) < 0)
         goto out;
-    /* systemd driver: the scope is made for the init's pid once it exists (below) */
+    /* systemd driver: the scope is made for the init's pid once it exists (setup_init) */
     if (cg->systemd_unit == NULL &&
         ((r = hull_cgroup_create(cg, err)) < 0 ||
          (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0))
         goto out;
-    for (size_t i = 0; i < N_NS; i++) {
-        /* mount and user namespaces are joined by the child: a parent that joined a user
-         * namespace could no longer be inspected by tools from its own (the sanitizers'
-         * leak checker hangs) */
-        if (nsfd[i] < 0 || join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER)
-            continue;
-        if (setns(nsfd[i], join_order[i].type) < 0) {
-            r = hull_error_set(err, errno, "join %s namespace", join_order[i].name);
-            goto out;
-        }
-    }
-    if (new_timens) {
-        if (unshare(CLONE_NEWTIME) < 0) {
-            r = hull_error_set(err, errno, "unshare the time namespace");
-            goto out;
-        }
-        if ((r = write_time_offsets(spec, err)) < 0)
-            goto out;
-    }
+    if ((r = enter_namespaces(spec, &ns, err)) < 0)
+        goto out;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         r = hull_error_set(err, errno, "socketpair");
         goto out;
@@ -638,77 +786,33 @@ int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct o
         .console_fd = console,
         .exec_r = exec_r,
         .exec_w = exec_w,
-        .mntns_fd = nsfd[N_NS - 1],
-        .userns_fd = nsfd[N_NS - 2],
+        .mntns_fd = ns.nsfd[N_NS - 1],
+        .userns_fd = ns.nsfd[N_NS - 2],
         .ns_pidfd = -1,
         .exec_mode = false,
-        .new_userns = new_userns,
-        .new_cgroupns = new_cgroupns,
-        .new_mntns = mntns->path == NULL,
+        .new_userns = ns.new_userns,
+        .new_cgroupns = ns.new_cgroupns,
+        .new_mntns = oci_spec_namespace(spec, CLONE_NEWNS)->path == NULL,
         .bpf = bpf,
         .bpf_len = bpf_len,
         .bpf_flags = bpf_flags,
     };
-    if (a.userns_fd >= 0 && !new_userns) {
-        pid = clone_in_userns(&a, flags, err);
-        if (pid < 0) {
-            r = pid;
-            pid = -1;
-            goto out;
-        }
-    } else {
-        pid = clone_nondumpable((unsigned long)flags | SIGCHLD);
-        if (pid < 0) {
-            r = hull_error_set(err, errno, "clone");
-            goto out;
-        }
-        if (pid == 0) {
-            close(sv[0]);
-            child_main(&a);
-        }
+    if ((pid = clone_init(&a, ns.flags, sv[0], err)) < 0) {
+        r = pid;
+        pid = -1;
+        goto out;
     }
     restore_pidns(self_pidns);
     close(sv[1]);
     sv[1] = -1;
-    if (new_userns) {
-        if ((r = write_idmap(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err)) < 0 ||
-            (r = write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err)) < 0)
-            goto out;
-        if (oci_sync_send(sv[0], OCI_SYNC_MAPS, 0, NULL) < 0) {
-            r = wait_child(sv[0], pid, true, "create", err);
-            if (r == 0)
-                r = hull_error_setx(err, EIO, "the container process exited during setup");
-            goto out;
-        }
-    }
-    if (cg->systemd_unit) {
-        _cleanup_free_ char *desc = xasprintf("hull-oci container %s", o->id);
-        if ((r = hull_cgroup_systemd_start(cg, pid, &spec->cg_resources, desc, err)) < 0 ||
-            (r = hull_cgroup_create(cg, err)) < 0 ||
-            (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0)
-            goto out;
-        if (oci_sync_send(sv[0], OCI_SYNC_CGROUP, 0, NULL) < 0) {
-            r = wait_child(sv[0], pid, true, "create", err);
-            if (r == 0)
-                r = hull_error_setx(err, EIO, "the container process exited during setup");
-            goto out;
-        }
-    }
-    if ((r = hull_cgroup_enter(cg, pid, err)) < 0)
-        goto out;
-    oom_score(pid, p);
-    /* if the child already failed, the send may fail: its ERROR message is still queued */
-    oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL);
-    if ((r = wait_child(sv[0], pid, true, "create", err)) < 0)
+    if ((r = setup_init(spec, cg, o, pid, sv[0], ns.new_userns, err)) < 0)
         goto out;
     *pid_out = pid;
     o->exec_fd = exec_w;
     pid = -1;
 out:
     kill_and_reap(pid);
-    for (size_t i = 0; i < N_NS; i++)
-        if (nsfd[i] >= 0)
-            close(nsfd[i]);
+    create_ns_close(&ns);
     if (sv[0] >= 0)
         close(sv[0]);
     if (sv[1] >= 0)
@@ -745,10 +849,8 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime)
         return hull_error_setx(err, ESRCH, "the container's init process exited");
     hull_stop_point("exec:after-check");
-    int nsfd[N_NS];
-    int parent_flags = 0, child_flags = 0;
+    int types = 0;
     for (size_t i = 0; i < N_NS; i++) {
-        nsfd[i] = -1;
         char path[64], self[64];
         snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st->pid, join_order[i].name);
         snprintf(self, sizeof(self), "/proc/self/ns/%s", join_order[i].name);
@@ -757,15 +859,13 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
             continue; /* kernel without it */
         if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
             continue;
-        /* the cgroup namespace too: the parent moves the child into the container's cgroup
-         * first (with nsdelegate, a migration from outside a namespace's root by a process
-         * inside it fails with ENOENT) */
-        if (join_order[i].type == CLONE_NEWNS || join_order[i].type == CLONE_NEWUSER ||
-            join_order[i].type == CLONE_NEWCGROUP)
-            child_flags |= join_order[i].type;
-        else
-            parent_flags |= join_order[i].type;
+        types |= join_order[i].type;
     }
+    /* the cgroup namespace is joined by the child too: the parent moves the child into the
+     * container's cgroup first (with nsdelegate, a migration from outside a namespace's root by
+     * a process inside it fails with ENOENT) */
+    int parent_flags = parent_joins(types, CLONE_NEWCGROUP);
+    int child_flags = types & ~parent_flags;
     pid_t pid = -1;
     int sv[2] = {-1, -1};
     sigset_t fwd, old;
@@ -773,13 +873,8 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     sigprocmask(SIG_BLOCK, &fwd, &old);
     if (r < 0)
         goto out;
-    /* mount and user namespaces are joined by the child: a parent that joined a user namespace
-     * could no longer be inspected by tools from its own (the sanitizers' leak checker hangs) */
-    if (parent_flags && setns(pidfd, parent_flags) < 0) {
-        r = hull_error_set(err, errno == ESRCH ? ESRCH : errno,
-                           "join the container's namespaces through its pidfd");
+    if ((r = join_namespaces(NULL, pidfd, parent_flags, err)) < 0)
         goto out;
-    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         r = hull_error_set(err, errno, "socketpair");
         goto out;
@@ -854,9 +949,6 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
 out:
     kill_and_reap(pid);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    for (size_t i = 0; i < N_NS; i++)
-        if (nsfd[i] >= 0)
-            close(nsfd[i]);
     if (sv[0] >= 0)
         close(sv[0]);
     if (sv[1] >= 0)

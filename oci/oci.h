@@ -71,6 +71,9 @@
  * exec: with --process, a process object without "capabilities" gets the container's own
  *   capability sets (never hull-oci's); the container's seccomp profile always applies.
  *
+ * config.json and exec's process.json are parsed with the typed model (common/ocispec_model.h)
+ *   and checked completely at load time: a bad member fails `create` / `exec` with its name.
+ *
  * Not supported (warned about or rejected): hooks (ignored with a warning), seccomp
  *   SCMP_ACT_NOTIFY / listenerPath (create fails), idmapped mounts and tmpcopyup (ignored
  *   with a warning), linux.intelRdt and personality (ignored).
@@ -82,6 +85,7 @@
 #include "common/cgroup.h"
 #include "common/cgroup_systemd.h"
 #include "common/common.h"
+#include "common/ocispec_model.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -159,10 +163,13 @@ struct oci_sysctl {
     char *key, *value;
 };
 
+/* What hull-oci runs: the typed model of config.json (common/ocispec_model.h, parsed and
+ * checked completely at load time) and what its values mean here (flags, capability masks,
+ * paths resolved against the bundle). */
 struct oci_spec {
-    yajl_val tree; /* the whole document (resources/seccomp are read from it) */
-    char *bundle;  /* absolute */
-    char *rootfs;  /* absolute */
+    struct hull_ocispec *model; /* owned */
+    char *bundle;               /* absolute */
+    char *rootfs;               /* absolute */
     bool root_readonly;
     struct oci_process process;
     bool has_process;
@@ -181,11 +188,12 @@ struct oci_spec {
     char *cgroups_path;
     unsigned long rootfs_propagation; /* 0 = default (rslave) */
     char *mount_label;
-    yajl_val resources;                        /* linux.resources or NULL */
-    struct hull_cgroup_resources cg_resources; /* resources, typed (parsed once) */
-    yajl_val seccomp;                          /* linux.seccomp or NULL */
-    yajl_val annotations;
-    int64_t time_offsets[2][2]; /* [monotonic, boottime][secs, nanosecs] */
+    /* linux.resources or NULL: the model's raw sub-tree, and its typed form parsed once from
+     * it (every cgroup writer and the systemd driver read cg_resources) */
+    yajl_val resources;
+    struct hull_cgroup_resources cg_resources;
+    const struct hull_ocispec_seccomp *seccomp; /* the model's linux.seccomp or NULL */
+    int64_t time_offsets[2][2];                 /* [monotonic, boottime][secs, nanosecs] */
     bool has_time_offsets;
 };
 
@@ -193,10 +201,16 @@ struct oci_spec {
 int oci_spec_load(const char *bundle, struct oci_spec **out, hull_error_t *err);
 /* Parses a config.json text; bundle is used to resolve a relative root.path and mount sources. */
 int oci_spec_parse(const char *text, const char *bundle, struct oci_spec **out, hull_error_t *err);
+/* The same from a parsed model, which the spec takes (freed with it, or at once on error). */
+int oci_spec_from_model(struct hull_ocispec *model, const char *bundle, struct oci_spec **out,
+                        hull_error_t *err);
 void oci_spec_free(struct oci_spec *spec);
 HULL_DEFINE_CLEANUP(struct oci_spec, oci_spec_free)
 #define _cleanup_oci_spec_ __attribute__((cleanup(oci_spec_freep)))
-/* Parses a runtime-spec "process" object (config.json's or exec --process). */
+/* A runtime-spec "process" (config.json's or exec --process) as hull-oci applies it. */
+int oci_process_from_model(const struct hull_ocispec_process *m, struct oci_process *p,
+                           hull_error_t *err);
+/* The same from a parsed JSON process object (through the model's parser). */
 int oci_process_parse(yajl_val node, struct oci_process *p, hull_error_t *err);
 void oci_process_clear(struct oci_process *p);
 /* For a struct held by value: the clear function takes its address and leaves it zeroed. */
@@ -204,11 +218,9 @@ void oci_process_clear(struct oci_process *p);
 /* Finds a namespace entry by CLONE_NEW* type, NULL if absent. */
 const struct oci_namespace *oci_spec_namespace(const struct oci_spec *spec, int type);
 /* Mount option table lookup: sets flags/propagation or appends to data; exposed for tests. */
-void oci_mount_parse_options(yajl_val options, struct oci_mount *m);
+void oci_mount_parse_options(char *const *options, struct oci_mount *m);
 /* Capability name ("CAP_SYS_ADMIN") to number, -1 if unknown. */
 int oci_cap_from_name(const char *name);
-/* uint32 range check for JSON numbers (ids). */
-int oci_json_u32(yajl_val v, const char *what, uint32_t *out, hull_error_t *err);
 /* An int64 member of a resources object: OCI_UNSET when absent, INT64_MAX above it ("max"). */
 int64_t oci_json_int64(yajl_val obj, const char *key);
 
@@ -242,7 +254,7 @@ struct oci_sync_msg {
 int oci_sync_send(int fd, int type, int status, const char *msg);
 int oci_sync_recv(int fd, struct oci_sync_msg *m);
 
-/* ---- self copy (clone.c) ------------------------------------------------------------------- */
+/* ---- sealed self copy (sealed_exe.c) ------------------------------------------------------- */
 /* Re-executes hull-oci from a sealed memfd copy of itself unless already running from one
  * (SECURITY.md: runtime binary overwritten from inside).  Returns only on error or when
  * already sealed. */
@@ -269,8 +281,8 @@ int oci_cgroup_destroy(struct hull_cgroup *cg, hull_error_t *err);
 /* ---- seccomp (seccomp.c) ------------------------------------------------------------------- */
 /* Builds the libseccomp filter from linux.seccomp into a BPF program in memory (so the child
  * only has to load it). */
-int oci_seccomp_compile(yajl_val seccomp, void **bpf, size_t *len, unsigned *flags,
-                        hull_error_t *err);
+int oci_seccomp_compile(const struct hull_ocispec_seccomp *seccomp, void **bpf, size_t *len,
+                        unsigned *flags, hull_error_t *err);
 int oci_seccomp_load(const void *bpf, size_t len, unsigned flags, hull_error_t *err);
 
 /* ---- process credentials (caps.c) ---------------------------------------------------------- */

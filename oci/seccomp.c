@@ -94,45 +94,32 @@ static int op_from_name(const char *name, enum scmp_compare *out)
     return -1;
 }
 
-static uint64_t ju64(yajl_val obj, const char *key)
-{
-    yajl_val v = hull_json_get(obj, key);
-    if (v == NULL || !YAJL_IS_NUMBER(v))
-        return 0;
-    if (YAJL_IS_INTEGER(v))
-        return (uint64_t)YAJL_GET_INTEGER(v);
-    return v->u.number.r ? strtoull(v->u.number.r, NULL, 10) : 0;
-}
-
 static void seccomp_releasep(scmp_filter_ctx *ctx)
 {
     if (*ctx)
         seccomp_release(*ctx);
 }
 
-static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr, yajl_val args, const char *name,
-                    hull_error_t *err)
+static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr,
+                    const struct hull_ocispec_syscall *call, const char *name, hull_error_t *err)
 {
     struct scmp_arg_cmp cmps[6];
     unsigned n = 0;
-    size_t na = (args && YAJL_IS_ARRAY(args)) ? args->u.array.len : 0;
     bool by_index[6] = {false};
     bool repeated = false;
-    for (size_t i = 0; i < na; i++) {
-        yajl_val a = args->u.array.values[i];
-        uint64_t idx = ju64(a, "index");
+    for (size_t i = 0; i < call->n_args; i++) {
+        const struct hull_ocispec_seccomp_arg *a = &call->args[i];
+        uint32_t idx = a->index;
         enum scmp_compare op;
         if (idx > 5)
-            return hull_error_setx(err, EINVAL, "seccomp `%s`: arg index %" PRIu64 " > 5", name,
+            return hull_error_setx(err, EINVAL, "seccomp `%s`: arg index %" PRIu32 " > 5", name,
                                    idx);
-        if (op_from_name(hull_json_get_string(a, "op", ""), &op) < 0)
-            return hull_error_setx(err, EINVAL, "seccomp `%s`: unknown op `%s`", name,
-                                   hull_json_get_string(a, "op", ""));
+        if (op_from_name(a->op, &op) < 0)
+            return hull_error_setx(err, EINVAL, "seccomp `%s`: unknown op `%s`", name, a->op);
         repeated = repeated || by_index[idx];
         by_index[idx] = true;
         if (n < 6)
-            cmps[n++] =
-                (struct scmp_arg_cmp){(unsigned)idx, op, ju64(a, "value"), ju64(a, "valueTwo")};
+            cmps[n++] = (struct scmp_arg_cmp){idx, op, a->value, a->value_two};
     }
     int r;
     if (!repeated) {
@@ -150,70 +137,52 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr, yajl_val args,
     return 0;
 }
 
-int oci_seccomp_compile(yajl_val sc, void **bpf, size_t *len, unsigned *flags, hull_error_t *err)
+int oci_seccomp_compile(const struct hull_ocispec_seccomp *sc, void **bpf, size_t *len,
+                        unsigned *flags, hull_error_t *err)
 {
     *bpf = NULL;
     *len = 0;
     *flags = 0;
     if (sc == NULL)
         return 0;
-    uint32_t def_errno = (uint32_t)hull_json_get_int(sc, "defaultErrnoRet", EPERM);
+    uint32_t def_errno = sc->has_default_errno_ret ? sc->default_errno_ret : EPERM;
     uint32_t def;
-    int r = action_from_name(hull_json_get_string(sc, "defaultAction", "SCMP_ACT_ALLOW"), def_errno,
-                             &def, err);
+    int r = action_from_name(sc->default_action, def_errno, &def, err);
     if (r < 0)
         return r;
-    if (hull_json_get_string(sc, "listenerPath", NULL))
+    if (sc->listener_path)
         return hull_error_setx(err, ENOTSUP, "seccomp: listenerPath (notify) is not supported");
     __attribute__((cleanup(seccomp_releasep))) scmp_filter_ctx ctx = seccomp_init(def);
     if (ctx == NULL)
         return hull_error_setx(err, EINVAL, "seccomp_init failed");
-    yajl_val archs = hull_json_get(sc, "architectures");
-    if (archs && YAJL_IS_ARRAY(archs)) {
-        for (size_t i = 0; i < archs->u.array.len; i++) {
-            yajl_val a = archs->u.array.values[i];
-            uint32_t arch;
-            if (!YAJL_IS_STRING(a) || arch_from_name(YAJL_GET_STRING(a), &arch) < 0)
-                return hull_error_setx(err, EINVAL, "seccomp: unknown architecture `%s`",
-                                       YAJL_IS_STRING(a) ? YAJL_GET_STRING(a) : "?");
-            r = seccomp_arch_add(ctx, arch);
-            if (r < 0 && r != -EEXIST)
-                return hull_error_set(err, -r, "seccomp: add architecture `%s`",
-                                      YAJL_GET_STRING(a));
-        }
+    for (size_t i = 0; sc->architectures && sc->architectures[i]; i++) {
+        const char *a = sc->architectures[i];
+        uint32_t arch;
+        if (arch_from_name(a, &arch) < 0)
+            return hull_error_setx(err, EINVAL, "seccomp: unknown architecture `%s`", a);
+        r = seccomp_arch_add(ctx, arch);
+        if (r < 0 && r != -EEXIST)
+            return hull_error_set(err, -r, "seccomp: add architecture `%s`", a);
     }
-    yajl_val fl = hull_json_get(sc, "flags");
-    if (fl && YAJL_IS_ARRAY(fl)) {
-        for (size_t i = 0; i < fl->u.array.len; i++) {
-            const char *f =
-                YAJL_IS_STRING(fl->u.array.values[i]) ? YAJL_GET_STRING(fl->u.array.values[i]) : "";
-            if (strcmp(f, "SECCOMP_FILTER_FLAG_LOG") == 0)
-                *flags |= SECCOMP_FILTER_FLAG_LOG;
-            else if (strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW") == 0)
-                *flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-            else if (strcmp(f, "SECCOMP_FILTER_FLAG_TSYNC") == 0)
-                *flags |= SECCOMP_FILTER_FLAG_TSYNC;
-            else
-                return hull_error_setx(err, EINVAL, "seccomp: unknown flag `%s`", f);
-        }
+    for (size_t i = 0; sc->flags && sc->flags[i]; i++) {
+        const char *f = sc->flags[i];
+        if (strcmp(f, "SECCOMP_FILTER_FLAG_LOG") == 0)
+            *flags |= SECCOMP_FILTER_FLAG_LOG;
+        else if (strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW") == 0)
+            *flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+        else if (strcmp(f, "SECCOMP_FILTER_FLAG_TSYNC") == 0)
+            *flags |= SECCOMP_FILTER_FLAG_TSYNC;
+        else
+            return hull_error_setx(err, EINVAL, "seccomp: unknown flag `%s`", f);
     }
-    yajl_val calls = hull_json_get(sc, "syscalls");
-    size_t nc = (calls && YAJL_IS_ARRAY(calls)) ? calls->u.array.len : 0;
-    for (size_t i = 0; i < nc; i++) {
-        yajl_val c = calls->u.array.values[i];
-        yajl_val names = hull_json_get(c, "names");
-        uint32_t eret = (uint32_t)hull_json_get_int(c, "errnoRet", EPERM);
+    for (size_t i = 0; i < sc->n_syscalls; i++) {
+        const struct hull_ocispec_syscall *c = &sc->syscalls[i];
         uint32_t action;
-        r = action_from_name(hull_json_get_string(c, "action", ""), eret, &action, err);
+        r = action_from_name(c->action, c->has_errno_ret ? c->errno_ret : EPERM, &action, err);
         if (r < 0)
             return r;
-        if (names == NULL || !YAJL_IS_ARRAY(names))
-            continue;
-        for (size_t j = 0; j < names->u.array.len; j++) {
-            yajl_val nv = names->u.array.values[j];
-            if (!YAJL_IS_STRING(nv))
-                continue;
-            const char *name = YAJL_GET_STRING(nv);
+        for (size_t j = 0; c->names[j]; j++) {
+            const char *name = c->names[j];
             int nr = seccomp_syscall_resolve_name(name);
             if (nr == __NR_SCMP_ERROR) {
                 log_debug("seccomp: unknown syscall `%s` skipped", name);
@@ -221,7 +190,7 @@ int oci_seccomp_compile(yajl_val sc, void **bpf, size_t *len, unsigned *flags, h
             }
             if (action == def)
                 continue;
-            r = add_rule(ctx, action, nr, hull_json_get(c, "args"), name, err);
+            r = add_rule(ctx, action, nr, c, name, err);
             if (r < 0)
                 return r;
         }

@@ -159,33 +159,6 @@ int oci_state_status(struct oci_state *st)
     return OCI_RUNNING;
 }
 
-static void write_json_value(struct hull_json_writer *w, yajl_val v)
-{
-    if (v == NULL || YAJL_IS_NULL(v)) {
-        hull_jw_null(w);
-    } else if (YAJL_IS_STRING(v)) {
-        hull_jw_string(w, YAJL_GET_STRING(v));
-    } else if (YAJL_IS_INTEGER(v)) {
-        hull_jw_int(w, YAJL_GET_INTEGER(v));
-    } else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-        hull_jw_bool(w, YAJL_IS_TRUE(v));
-    } else if (YAJL_IS_OBJECT(v)) {
-        hull_jw_begin_object(w);
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            hull_jw_key(w, v->u.object.keys[i]);
-            write_json_value(w, v->u.object.values[i]);
-        }
-        hull_jw_end_object(w);
-    } else if (YAJL_IS_ARRAY(v)) {
-        hull_jw_begin_array(w);
-        for (size_t i = 0; i < v->u.array.len; i++)
-            write_json_value(w, v->u.array.values[i]);
-        hull_jw_end_array(w);
-    } else {
-        hull_jw_null(w);
-    }
-}
-
 char *oci_state_to_json(struct oci_state *st, int status, bool pretty)
 {
     struct hull_json_writer w;
@@ -199,16 +172,19 @@ char *oci_state_to_json(struct oci_state *st, int status, bool pretty)
     hull_jw_kv_string(&w, "rootfs", st->rootfs);
     hull_jw_kv_string(&w, "created", st->created);
     hull_jw_kv_string(&w, "owner", "");
-    _cleanup_yajl_ yajl_val cfg = NULL;
+    _cleanup_hull_ocispec_ struct hull_ocispec *cfg = NULL;
     _cleanup_error_ hull_error_t e = NULL;
     if (st->config_json)
-        hull_json_parse(st->config_json, "config.json", &cfg, &e);
-    yajl_val ann = hull_json_get(cfg, "annotations");
+        hull_ocispec_parse(st->config_json, &cfg, &e);
     hull_jw_key(&w, "annotations");
-    if (ann && YAJL_IS_OBJECT(ann))
-        write_json_value(&w, ann);
-    else
-        write_json_value(&w, NULL);
+    if (cfg && cfg->annotations) {
+        hull_jw_begin_object(&w);
+        for (size_t i = 0; i < cfg->n_annotations; i++)
+            hull_jw_kv_string(&w, cfg->annotations[i].key, cfg->annotations[i].value);
+        hull_jw_end_object(&w);
+    } else {
+        hull_jw_null(&w);
+    }
     uint64_t ooms = 0;
     if (hull_cgroup_oom_count(&st->cgroup, &ooms) == 0) {
         hull_jw_kv_bool(&w, "oomKilled", ooms > 0);

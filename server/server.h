@@ -1,5 +1,7 @@
 /* hulld: the daemon object every handler reaches through rpc_server(call).  Each service
- * area keeps its state behind one pointer here and initialises it in server_init(). */
+ * area (a sub-folder of server/) keeps its state behind one pointer here; server_init()
+ * (server/daemon/) creates them in dependency order.  This header holds only the object: the
+ * areas include it, and it includes nothing of theirs but the configuration and the store. */
 #ifndef HULL_SERVER_SERVER_H
 #define HULL_SERVER_SERVER_H
 
@@ -7,17 +9,25 @@
 #include <stdatomic.h>
 
 #include "common/common.h"
-#include "server/config.h"
-#include "server/store.h"
+#include "server/config/config.h"
+#include "server/store/store.h"
 
-struct image_service;     /* image_service.c (ImageService) */
-struct stats_service;     /* stats_service.c (container and pod stats) */
-struct sandbox_service;   /* sandbox area (pods + CNI) */
-struct container_service; /* containers */
-struct stream_server;     /* streaming HTTP server (stream/) */
+struct image_service;     /* server/image_service/ (ImageService) */
+struct stats_service;     /* server/stats/ (container and pod stats) */
+struct sandbox_service;   /* server/pod/ (pods + CNI) */
+struct container_service; /* server/container/ */
+struct stream_server;     /* streaming HTTP server (stream/), with server/container/'s backend */
+struct event_hub;         /* server/events/ */
+struct hull_metrics;      /* server/stats/ (Prometheus endpoint) */
+struct lifecycle_hooks;   /* server/hooks.h: a listener told of each pod and container operation */
+struct nri;               /* nri/ */
 
 struct hull_server {
-    struct hull_config *config; /* replaced only on SIGHUP, under config_lock */
+    /* Never replaced.  SIGHUP (server_reload) changes only its log_level string, under
+     * config_lock held for writing; readers of log_level (Status verbose's config_to_json) take
+     * it for reading.  Every other key is fixed until a restart (the registry settings a reload
+     * brings are copied into the image store instead). */
+    struct hull_config *config;
     pthread_rwlock_t config_lock;
     struct hull_store *store;
     int64_t started_ns;
@@ -28,21 +38,11 @@ struct hull_server {
     struct container_service *containers;
     struct stream_server *stream;
     struct stats_service *stats;
-    struct hull_metrics *metrics; /* Prometheus counters, NULL when the endpoint is off */
-    char *notify_socket;          /* $NOTIFY_SOCKET (sd_notify), NULL when none */
+    struct event_hub *events;            /* GetContainerEvents subscribers */
+    struct hull_metrics *metrics;        /* Prometheus counters, NULL when the endpoint is off */
+    struct nri *nri;                     /* NRI plugins (server/nri_hooks.c), NULL when off */
+    const struct lifecycle_hooks *hooks; /* NRI's table when on, NULL when none */
+    char *notify_socket;                 /* $NOTIFY_SOCKET (sd_notify), NULL when none */
 };
-
-/* Creates the state directories, opens the store and every service area (recovering state). */
-int server_init(struct hull_server *srv, struct hull_config *config, hull_error_t *err);
-/* Applies what can change at run time from a freshly loaded configuration (SIGHUP). */
-void server_reload(struct hull_server *srv, struct hull_config *fresh);
-void server_fini(struct hull_server *srv);
-
-/* The streaming server with hulld's backend (stream_service.c); srv->stream while it runs. */
-int stream_service_init(struct hull_server *srv, hull_error_t *err);
-void stream_service_fini(struct hull_server *srv);
-
-/* Serves gRPC on config->listen until a SIGTERM/SIGINT; returns 0 on a clean stop. */
-int grpc_serve(struct hull_server *srv, int argc, char **argv, hull_error_t *err);
 
 #endif

@@ -106,14 +106,14 @@ int stream_http_parse_head(char *head, struct http_request *req)
 /* Reads the request head; leftover bytes (the start of the upgraded protocol) stay in *rest.
  * Returns 0, or an HTTP status to answer with (400, 408, 431). */
 static int http_read_request(struct stream_server *s, struct stream_conn *c,
-                             struct http_request *req, struct stream_buf *rest, int64_t deadline)
+                             struct http_request *req, struct hull_buf *rest, int64_t deadline)
 {
-    struct stream_buf b = {0};
+    struct hull_buf b = {0};
     int status = 0;
     char *end = NULL;
     for (;;) {
         if (b.len >= 4) {
-            stream_buf_append(&b, "", 1);
+            hull_buf_add(&b, "", 1);
             b.len--;
             end = strstr((char *)b.data, "\r\n\r\n");
             if (end)
@@ -153,14 +153,14 @@ static int http_read_request(struct stream_server *s, struct stream_conn *c,
             status = -1;
             goto out;
         }
-        stream_buf_append(&b, chunk, (size_t)n);
+        hull_buf_add(&b, chunk, (size_t)n);
     }
     size_t head_len = (size_t)(end - (char *)b.data) + 4;
-    stream_buf_append(rest, b.data + head_len, b.len - head_len);
+    hull_buf_add(rest, b.data + head_len, b.len - head_len);
     *end = '\0';
     status = stream_http_parse_head((char *)b.data, req);
 out:
-    stream_buf_free(&b);
+    hull_buf_free(&b);
     return status;
 }
 
@@ -197,7 +197,7 @@ static const struct stream_protocol ws_pf_protocols[] = {
  * *offered lists what the client sent (for the error message). */
 static int negotiate(const struct http_request *r, const char *header,
                      const struct stream_protocol *table, size_t n,
-                     const struct stream_protocol **out, struct stream_buf *offered)
+                     const struct stream_protocol **out, struct hull_buf *offered)
 {
     bool any = false;
     for (size_t i = 0; i < r->n_headers; i++) {
@@ -214,8 +214,8 @@ static int negotiate(const struct http_request *r, const char *header,
             if (!*t)
                 continue;
             if (any)
-                stream_buf_append(offered, " ", 1);
-            stream_buf_append(offered, t, strlen(t));
+                hull_buf_add(offered, " ", 1);
+            hull_buf_add(offered, t, strlen(t));
             any = true;
             for (size_t j = 0; j < n; j++) {
                 if (strcmp(t, table[j].name) == 0) {
@@ -228,12 +228,12 @@ static int negotiate(const struct http_request *r, const char *header,
     return any ? -1 : 0;
 }
 
-static void supported_list(const struct stream_protocol *t, size_t n, struct stream_buf *b)
+static void supported_list(const struct stream_protocol *t, size_t n, struct hull_buf *b)
 {
     for (size_t i = 0; i < n; i++) {
         if (i)
-            stream_buf_append(b, " ", 1);
-        stream_buf_append(b, t[i].name, strlen(t[i].name));
+            hull_buf_add(b, " ", 1);
+        hull_buf_add(b, t[i].name, strlen(t[i].name));
     }
 }
 
@@ -263,7 +263,7 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
 {
     struct http_request hr;
     memset(&hr, 0, sizeof(hr));
-    struct stream_buf rest = {0};
+    struct hull_buf rest = {0};
     struct stream_request *req = NULL;
     int st = http_read_request(s, fd, &hr, &rest, deadline_ns);
     if (st != 0) {
@@ -315,26 +315,26 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
                 ? sizeof(spdy_pf_protocols) / sizeof(spdy_pf_protocols[0])
                 : sizeof(spdy_exec_protocols) / sizeof(spdy_exec_protocols[0]);
     const struct stream_protocol *proto = NULL;
-    struct stream_buf offered = {0};
+    struct hull_buf offered = {0};
     int nr = negotiate(&hr, ws ? "Sec-WebSocket-Protocol" : "X-Stream-Protocol-Version", table, n,
                        &proto, &offered);
     if (nr < 0) {
-        struct stream_buf sup = {0};
+        struct hull_buf sup = {0};
         supported_list(table, n, &sup);
-        stream_buf_append(&offered, "", 1);
-        stream_buf_append(&sup, "", 1);
+        hull_buf_add(&offered, "", 1);
+        hull_buf_add(&sup, "", 1);
         _cleanup_free_ char *msg = xasprintf("unable to upgrade: unable to negotiate protocol: "
                                              "client supports [%s], server supports [%s]\n",
                                              (char *)offered.data, (char *)sup.data);
-        stream_buf_free(&sup);
-        stream_buf_free(&offered);
+        hull_buf_free(&sup);
+        hull_buf_free(&offered);
         if (ws)
             stream_http_error(fd, 400, "Bad Request", msg);
         else
             stream_http_error(fd, 403, "Forbidden", msg);
         goto out;
     }
-    stream_buf_free(&offered);
+    hull_buf_free(&offered);
     if (ws) {
         const char *key = http_header(&hr, "Sec-WebSocket-Key");
         const char *ver = http_header(&hr, "Sec-WebSocket-Version");
@@ -397,15 +397,15 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
     }
 
     /* 101 */
-    struct stream_buf resp = {0};
-#define ADD(str) stream_buf_append(&resp, str, strlen(str))
+    struct hull_buf resp = {0};
+#define ADD(str) hull_buf_add(&resp, str, strlen(str))
     ADD("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n");
     if (ws) {
         const char *key = http_header(&hr, "Sec-WebSocket-Key");
         const char *ver = http_header(&hr, "Sec-WebSocket-Version");
         char accept[29];
         if (!key || !ver || strcmp(ver, "13") != 0 || ws_accept_key(key, accept) < 0) {
-            stream_buf_free(&resp);
+            hull_buf_free(&resp);
             stream_http_error(fd, 400, "Bad Request", "bad websocket handshake\n");
             goto out;
         }
@@ -428,12 +428,12 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
     ADD("\r\n");
 #undef ADD
     int wr = stream_write_all(fd, resp.data, resp.len, 10000, NULL);
-    stream_buf_free(&resp);
+    hull_buf_free(&resp);
     if (wr < 0)
         goto out;
     stream_session_run(&sp);
 out:
     stream_request_free(req);
-    stream_buf_free(&rest);
+    hull_buf_free(&rest);
     stream_http_request_free(&hr);
 }

@@ -14,15 +14,6 @@
 
 #include <openssl/ssl.h>
 
-struct stream_buf {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-};
-void stream_buf_append(struct stream_buf *b, const void *d, size_t n);
-void stream_buf_consume(struct stream_buf *b, size_t n);
-void stream_buf_free(struct stream_buf *b);
-
 /* SPDY/3 header compression: one inflate and one deflate stream per connection, primed with
  * the SPDY/3 dictionary. */
 struct spdy_header {
@@ -41,7 +32,7 @@ int spdy_zlib_init(struct spdy_zlib *z, hull_error_t *err);
 void spdy_zlib_fini(struct spdy_zlib *z);
 /* Appends the compressed name/value block to out. */
 int spdy_headers_encode(struct spdy_zlib *z, const struct spdy_header *h, size_t n,
-                        struct stream_buf *out, hull_error_t *err);
+                        struct hull_buf *out, hull_error_t *err);
 int spdy_headers_decode(struct spdy_zlib *z, const uint8_t *d, size_t len, struct spdy_header **h,
                         size_t *n, hull_error_t *err);
 void spdy_headers_free(struct spdy_header *h, size_t n);
@@ -69,9 +60,9 @@ struct spdy_frame {
 };
 /* >0: size of a complete frame at d; 0: need more bytes; <0: -EMSGSIZE (above max). */
 ssize_t spdy_frame_parse(const uint8_t *d, size_t len, uint32_t max, struct spdy_frame *f);
-void spdy_put_control(struct stream_buf *b, uint16_t type, uint8_t flags, const void *payload,
+void spdy_put_control(struct hull_buf *b, uint16_t type, uint8_t flags, const void *payload,
                       uint32_t len);
-void spdy_put_data(struct stream_buf *b, uint32_t stream_id, uint8_t flags, const void *data,
+void spdy_put_data(struct hull_buf *b, uint32_t stream_id, uint8_t flags, const void *data,
                    uint32_t len);
 
 /* WebSocket codec. */
@@ -87,7 +78,7 @@ struct ws_frame {
 };
 /* >0: size of a complete frame; 0: need more; -EPROTO bad frame; -EMSGSIZE above max. */
 ssize_t ws_frame_parse(const uint8_t *d, size_t len, uint64_t max, struct ws_frame *f);
-void ws_put_frame(struct stream_buf *b, uint8_t opcode, bool fin, const uint8_t *mask,
+void ws_put_frame(struct hull_buf *b, uint8_t opcode, bool fin, const uint8_t *mask,
                   const void *payload, size_t len);
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key. out: 29 bytes. */
 int ws_accept_key(const char *key, char out[29]);
@@ -95,7 +86,7 @@ int ws_accept_key(const char *key, char out[29]);
 /* Resize events: a stream of JSON objects {"Width":W,"Height":H}.  Feeds bytes; returns 1 and
  * fills *size when an object completed (call again with len 0 for more), 0 when more bytes are
  * needed, -EINVAL on garbage or an object above 4 KiB. */
-int stream_resize_feed(struct stream_buf *pending, const uint8_t *d, size_t len,
+int stream_resize_feed(struct hull_buf *pending, const uint8_t *d, size_t len,
                        struct stream_winsize *size);
 
 /* The kubelet's error-stream Status JSON for an exit code (0: Success). Caller frees. */
@@ -138,8 +129,8 @@ struct stream_session_params {
     const struct stream_request *req;
     long idle_timeout_s;
     long creation_timeout_s;
-    const struct stream_buf *initial; /* bytes that followed the HTTP head */
-    const int32_t *ws_ports;          /* WebSocket port-forward: ports, one pair each */
+    const struct hull_buf *initial; /* bytes that followed the HTTP head */
+    const int32_t *ws_ports;        /* WebSocket port-forward: ports, one pair each */
     size_t n_ws_ports;
 };
 void stream_session_run(const struct stream_session_params *p);
@@ -182,13 +173,6 @@ struct stream_server {
     atomic_bool stopping;
 };
 
-/* A connection's token checks out: if it names a pending request of this kind and a session
- * slot is free, the token is used up, the connection counts as a session and 0 is returned
- * with the request (the caller frees it).  -ENOENT: unknown, expired or for another kind (the
- * token stays usable); -EBUSY: every session slot is taken (the token stays usable). */
-int stream_server_authorize(struct stream_server *s, int slot, const char *token,
-                            enum stream_kind kind, struct stream_request **out);
-
 /* ---- tokens (tokens.c) ---------------------------------------------------------------------- */
 
 void stream_request_free(struct stream_request *r);
@@ -198,6 +182,13 @@ void stream_tokens_purge_locked(struct stream_server *s, int64_t now);
  * expired or of another kind, and then nothing is removed).  Call with s->lock held. */
 struct stream_request *stream_token_consume_locked(struct stream_server *s, const char *token,
                                                    enum stream_kind kind);
+/* (tokens.c, called by http.c.)  A connection's token checks out: if it names a pending request of
+ * this kind and a session slot is free, the token is used up, the connection counts as a session
+ * and 0 is returned with the request (the caller frees it).  -ENOENT: unknown, expired or for
+ * another kind (the token stays usable); -EBUSY: every session slot is taken (the token stays
+ * usable). */
+int stream_server_authorize(struct stream_server *s, int slot, const char *token,
+                            enum stream_kind kind, struct stream_request **out);
 
 /* ---- HTTP (http.c) -------------------------------------------------------------------------- */
 

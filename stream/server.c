@@ -80,27 +80,6 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-int stream_server_authorize(struct stream_server *s, int slot, const char *token,
-                            enum stream_kind kind, struct stream_request **out)
-{
-    *out = NULL;
-    pthread_mutex_lock(&s->lock);
-    int r = 0;
-    if (slot < 0 || slot >= N_SLOTS || s->conns[slot].authed) {
-        r = -EINVAL;
-    } else if (s->sessions >= STREAM_MAX_SESSIONS) {
-        r = -EBUSY;
-    } else if ((*out = stream_token_consume_locked(s, token, kind)) == NULL) {
-        r = -ENOENT;
-    } else {
-        s->conns[slot].authed = true;
-        s->unauth--;
-        s->sessions++;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return r;
-}
-
 /* The client's address as 16 bytes (IPv4 v4-mapped). */
 static void peer_key(const struct sockaddr_storage *ss, uint8_t key[16])
 {

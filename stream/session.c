@@ -55,7 +55,7 @@ struct pair {
     bool target_eof;
     bool client_fin;
     bool shut_wr;
-    struct stream_buf to_target;
+    struct hull_buf to_target;
 };
 
 struct session {
@@ -64,8 +64,8 @@ struct session {
     int fd;
     bool ws;
     unsigned flags;
-    struct stream_buf in;
-    struct stream_buf out;
+    struct hull_buf in;
+    struct hull_buf out;
     int64_t activity;
     bool dead;      /* the connection is unusable or we gave up on it */
     bool peer_done; /* the peer closed, said GOAWAY or sent a WebSocket close */
@@ -77,7 +77,7 @@ struct session {
     bool flow_control;
     int64_t init_window;
     /* WebSocket */
-    struct stream_buf msg;
+    struct hull_buf msg;
     uint8_t msg_op;
     bool in_msg;
     bool close_sent;
@@ -86,14 +86,14 @@ struct session {
     /* exec / attach */
     struct stream_process proc;
     bool started;
-    struct stream_buf to_stdin;
+    struct hull_buf to_stdin;
     bool stdin_eof;
     bool stdin_closed;
     bool out_done, err_done, attach_done, exit_ready, exited;
     int exit_code;
     bool have_size, size_dirty;
     struct stream_winsize size;
-    struct stream_buf resize_pending;
+    struct hull_buf resize_pending;
     char *error;
     /* port-forward */
     struct pair pairs[STREAM_MAX_PAIRS];
@@ -264,7 +264,7 @@ static void pair_finish(struct session *s, int pi)
     p->fd = -1;
     close_chan(s, p->data_ch);
     close_chan(s, p->err_ch);
-    stream_buf_free(&p->to_target);
+    hull_buf_free(&p->to_target);
     p->done = true;
     if (!s->ws) {
         /* SPDY: free the slots; late frames for these ids are ignored. */
@@ -399,7 +399,7 @@ static void deliver(struct session *s, int ci, const uint8_t *d, size_t len)
     switch (c->role) {
     case R_STDIN:
         if (!s->stdin_eof && !s->stdin_closed)
-            stream_buf_append(&s->to_stdin, d, len);
+            hull_buf_add(&s->to_stdin, d, len);
         break;
     case R_RESIZE: {
         struct stream_winsize sz;
@@ -420,7 +420,7 @@ static void deliver(struct session *s, int ci, const uint8_t *d, size_t len)
             break;
         struct pair *p = &s->pairs[c->pair];
         if (p->used && !p->done && !p->shut_wr)
-            stream_buf_append(&p->to_target, d, len);
+            hull_buf_add(&p->to_target, d, len);
         break;
     }
     default:
@@ -563,17 +563,17 @@ static int spdy_control_frame(struct session *s, const struct spdy_frame *f)
             spdy_rst(s, id, SPDY_REFUSED_STREAM);
             return 0;
         }
-        struct stream_buf reply = {0};
+        struct hull_buf reply = {0};
         uint8_t idb[4];
         put_be32(idb, id);
-        stream_buf_append(&reply, idb, 4);
+        hull_buf_add(&reply, idb, 4);
         if (spdy_headers_encode(&s->z, NULL, 0, &reply, &e) < 0) {
-            stream_buf_free(&reply);
+            hull_buf_free(&reply);
             s->dead = true;
             return -EIO;
         }
         spdy_control(s, SPDY_SYN_REPLY, 0, reply.data, (uint32_t)reply.len);
-        stream_buf_free(&reply);
+        hull_buf_free(&reply);
         if (f->flags & SPDY_FLAG_FIN)
             on_fin(s, ci);
         after_syn(s, ci);
@@ -722,7 +722,7 @@ static void spdy_input(struct session *s)
         if (spdy_control_frame(s, &f) < 0)
             break;
     }
-    stream_buf_consume(&s->in, off);
+    hull_buf_consume(&s->in, off);
 }
 
 static void ws_message(struct session *s, const uint8_t *d, size_t len)
@@ -816,7 +816,7 @@ static void ws_input(struct session *s)
             } else {
                 s->in_msg = true;
                 s->msg.len = 0;
-                stream_buf_append(&s->msg, pl, f.length);
+                hull_buf_add(&s->msg, pl, f.length);
             }
             break;
         case WS_CONT:
@@ -828,7 +828,7 @@ static void ws_input(struct session *s)
                 ws_fatal(s, 1009, "message too big");
                 break;
             }
-            stream_buf_append(&s->msg, pl, f.length);
+            hull_buf_add(&s->msg, pl, f.length);
             if (f.fin) {
                 s->in_msg = false;
                 ws_message(s, s->msg.data, s->msg.len);
@@ -839,7 +839,7 @@ static void ws_input(struct session *s)
             break;
         }
     }
-    stream_buf_consume(&s->in, off);
+    hull_buf_consume(&s->in, off);
 }
 
 /* ---- sinks: process stdin, port-forward targets ------------------------------------------ */
@@ -863,7 +863,7 @@ static void pump_stdin(struct session *s)
                 s->stdin_closed = true;
                 return;
             }
-            stream_buf_consume(&s->to_stdin, n);
+            hull_buf_consume(&s->to_stdin, n);
             ack(s, s->role_ch[R_STDIN], n);
         }
         if (s->stdin_eof) {
@@ -887,7 +887,7 @@ static void pump_stdin(struct session *s)
             s->stdin_closed = true;
             return;
         }
-        stream_buf_consume(&s->to_stdin, (size_t)w);
+        hull_buf_consume(&s->to_stdin, (size_t)w);
         ack(s, s->role_ch[R_STDIN], (size_t)w);
     }
     if (s->stdin_eof) {
@@ -915,7 +915,7 @@ static void pump_targets(struct session *s)
                 p->shut_wr = true;
                 break;
             }
-            stream_buf_consume(&p->to_target, (size_t)w);
+            hull_buf_consume(&p->to_target, (size_t)w);
             ack(s, p->data_ch, (size_t)w);
         }
         if (p->client_fin && p->to_target.len == 0 && !p->shut_wr) {
@@ -1086,10 +1086,7 @@ enum { END_ABORT = 0, END_DONE = 1 };
 
 static void read_socket(struct session *s)
 {
-    if (s->in.cap < IN_CAP) {
-        s->in.data = xrealloc(s->in.data, IN_CAP);
-        s->in.cap = IN_CAP;
-    }
+    hull_buf_reserve(&s->in, IN_CAP);
     size_t room = IN_CAP - s->in.len;
     if (room == 0)
         return;
@@ -1356,7 +1353,7 @@ void stream_session_run(const struct stream_session_params *p)
         s->pairs[i].fd = -1;
     stream_process_init(&s->proc);
     if (p->initial && p->initial->len)
-        stream_buf_append(&s->in, p->initial->data, p->initial->len);
+        hull_buf_add(&s->in, p->initial->data, p->initial->len);
 
     _cleanup_error_ hull_error_t e = NULL;
     if (!s->ws) {
@@ -1412,15 +1409,15 @@ out:
         if (s->pairs[i].fd >= 0)
             close(s->pairs[i].fd);
         free(s->pairs[i].request_id);
-        stream_buf_free(&s->pairs[i].to_target);
+        hull_buf_free(&s->pairs[i].to_target);
     }
     if (s->z_ok)
         spdy_zlib_fini(&s->z);
-    stream_buf_free(&s->in);
-    stream_buf_free(&s->out);
-    stream_buf_free(&s->msg);
-    stream_buf_free(&s->to_stdin);
-    stream_buf_free(&s->resize_pending);
+    hull_buf_free(&s->in);
+    hull_buf_free(&s->out);
+    hull_buf_free(&s->msg);
+    hull_buf_free(&s->to_stdin);
+    hull_buf_free(&s->resize_pending);
     free(s->error);
     free(s->netns);
     free(s->netns_error);

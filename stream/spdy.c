@@ -102,38 +102,6 @@ const uint8_t spdy_dictionary[] = {
 };
 const size_t spdy_dictionary_len = sizeof(spdy_dictionary);
 
-void stream_buf_append(struct stream_buf *b, const void *d, size_t n)
-{
-    if (n == 0)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        b->data = xrealloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, d, n);
-    b->len += n;
-}
-
-void stream_buf_consume(struct stream_buf *b, size_t n)
-{
-    if (n >= b->len) {
-        b->len = 0;
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-}
-
-void stream_buf_free(struct stream_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
 int spdy_zlib_init(struct spdy_zlib *z, hull_error_t *err)
 {
     memset(z, 0, sizeof(*z));
@@ -157,10 +125,10 @@ void spdy_zlib_fini(struct spdy_zlib *z)
     z->inf_ready = z->def_ready = false;
 }
 
-static void put32(struct stream_buf *b, uint32_t v)
+static void put32(struct hull_buf *b, uint32_t v)
 {
     uint32_t n = htonl(v);
-    stream_buf_append(b, &n, 4);
+    hull_buf_add(b, &n, 4);
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -169,16 +137,16 @@ static uint32_t get32(const uint8_t *p)
 }
 
 int spdy_headers_encode(struct spdy_zlib *z, const struct spdy_header *h, size_t n,
-                        struct stream_buf *out, hull_error_t *err)
+                        struct hull_buf *out, hull_error_t *err)
 {
-    struct stream_buf raw = {0};
+    struct hull_buf raw = {0};
     put32(&raw, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
         put32(&raw, (uint32_t)nl);
-        stream_buf_append(&raw, h[i].name, nl);
+        hull_buf_add(&raw, h[i].name, nl);
         put32(&raw, (uint32_t)vl);
-        stream_buf_append(&raw, h[i].value, vl);
+        hull_buf_add(&raw, h[i].value, vl);
     }
     z->def.next_in = raw.data;
     z->def.avail_in = (uInt)raw.len;
@@ -192,9 +160,9 @@ int spdy_headers_encode(struct spdy_zlib *z, const struct spdy_header *h, size_t
             ret = hull_error_setx(err, EIO, "spdy: deflate failed (%d)", zr);
             break;
         }
-        stream_buf_append(out, chunk, sizeof(chunk) - z->def.avail_out);
+        hull_buf_add(out, chunk, sizeof(chunk) - z->def.avail_out);
     } while (z->def.avail_out == 0);
-    stream_buf_free(&raw);
+    hull_buf_free(&raw);
     return ret;
 }
 
@@ -218,7 +186,7 @@ const char *spdy_header_get(const struct spdy_header *h, size_t n, const char *n
 int spdy_headers_decode(struct spdy_zlib *z, const uint8_t *d, size_t len, struct spdy_header **out,
                         size_t *out_n, hull_error_t *err)
 {
-    struct stream_buf raw = {0};
+    struct hull_buf raw = {0};
     uint8_t chunk[4096];
     int ret = 0;
     *out = NULL;
@@ -241,7 +209,7 @@ int spdy_headers_decode(struct spdy_zlib *z, const uint8_t *d, size_t len, struc
             goto out;
         }
         size_t got = sizeof(chunk) - z->inf.avail_out;
-        stream_buf_append(&raw, chunk, got);
+        hull_buf_add(&raw, chunk, got);
         if (raw.len > STREAM_MAX_HEADER_BLOCK) {
             ret = hull_error_setx(err, EMSGSIZE, "spdy: header block above %u bytes",
                                   STREAM_MAX_HEADER_BLOCK);
@@ -296,7 +264,7 @@ int spdy_headers_decode(struct spdy_zlib *z, const uint8_t *d, size_t len, struc
     *out = h;
     *out_n = n;
 out:
-    stream_buf_free(&raw);
+    hull_buf_free(&raw);
     return ret;
 }
 
@@ -322,7 +290,7 @@ ssize_t spdy_frame_parse(const uint8_t *d, size_t len, uint32_t max, struct spdy
     return (ssize_t)(8 + f->length);
 }
 
-void spdy_put_control(struct stream_buf *b, uint16_t type, uint8_t flags, const void *payload,
+void spdy_put_control(struct hull_buf *b, uint16_t type, uint8_t flags, const void *payload,
                       uint32_t len)
 {
     uint8_t h[8] = {0x80,
@@ -333,11 +301,11 @@ void spdy_put_control(struct stream_buf *b, uint16_t type, uint8_t flags, const 
                     (uint8_t)(len >> 16),
                     (uint8_t)(len >> 8),
                     (uint8_t)len};
-    stream_buf_append(b, h, 8);
-    stream_buf_append(b, payload, len);
+    hull_buf_add(b, h, 8);
+    hull_buf_add(b, payload, len);
 }
 
-void spdy_put_data(struct stream_buf *b, uint32_t stream_id, uint8_t flags, const void *data,
+void spdy_put_data(struct hull_buf *b, uint32_t stream_id, uint8_t flags, const void *data,
                    uint32_t len)
 {
     uint8_t h[8] = {(uint8_t)((stream_id >> 24) & 0x7f),
@@ -348,6 +316,6 @@ void spdy_put_data(struct stream_buf *b, uint32_t stream_id, uint8_t flags, cons
                     (uint8_t)(len >> 16),
                     (uint8_t)(len >> 8),
                     (uint8_t)len};
-    stream_buf_append(b, h, 8);
-    stream_buf_append(b, data, len);
+    hull_buf_add(b, h, 8);
+    hull_buf_add(b, data, len);
 }

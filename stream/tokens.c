@@ -129,3 +129,25 @@ struct stream_request *stream_token_consume_locked(struct stream_server *s, cons
     }
     return NULL;
 }
+
+int stream_server_authorize(struct stream_server *s, int slot, const char *token,
+                            enum stream_kind kind, struct stream_request **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    if (slot < 0 || slot >= (int)(sizeof(s->conns) / sizeof(s->conns[0])) ||
+        s->conns[slot].authed) {
+        r = -EINVAL;
+    } else if (s->sessions >= STREAM_MAX_SESSIONS) {
+        r = -EBUSY;
+    } else if ((*out = stream_token_consume_locked(s, token, kind)) == NULL) {
+        r = -ENOENT;
+    } else {
+        s->conns[slot].authed = true;
+        s->unauth--;
+        s->sessions++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}

@@ -62,7 +62,7 @@ ssize_t ws_frame_parse(const uint8_t *d, size_t len, uint64_t max, struct ws_fra
     return (ssize_t)(hl + l);
 }
 
-void ws_put_frame(struct stream_buf *b, uint8_t opcode, bool fin, const uint8_t *mask,
+void ws_put_frame(struct hull_buf *b, uint8_t opcode, bool fin, const uint8_t *mask,
                   const void *payload, size_t len)
 {
     uint8_t h[14];
@@ -86,9 +86,9 @@ void ws_put_frame(struct stream_buf *b, uint8_t opcode, bool fin, const uint8_t 
         memcpy(h + hl, mask, 4);
         hl += 4;
     }
-    stream_buf_append(b, h, hl);
+    hull_buf_add(b, h, hl);
     size_t start = b->len;
-    stream_buf_append(b, payload, len);
+    hull_buf_add(b, payload, len);
     if (mask)
         for (size_t i = 0; i < len; i++)
             b->data[start + i] ^= mask[i & 3];
@@ -179,15 +179,15 @@ int ws_accept_key(const char *key, char out[29])
 }
 
 /* Finds one complete top-level JSON object in pending (strings and escapes respected). */
-int stream_resize_feed(struct stream_buf *pending, const uint8_t *d, size_t len,
+int stream_resize_feed(struct hull_buf *pending, const uint8_t *d, size_t len,
                        struct stream_winsize *size)
 {
-    stream_buf_append(pending, d, len);
+    hull_buf_add(pending, d, len);
     size_t i = 0;
     while (i < pending->len && (pending->data[i] == ' ' || pending->data[i] == '\n' ||
                                 pending->data[i] == '\r' || pending->data[i] == '\t'))
         i++;
-    stream_buf_consume(pending, i);
+    hull_buf_consume(pending, i);
     if (pending->len == 0)
         return 0;
     if (pending->data[0] != '{')
@@ -220,7 +220,7 @@ int stream_resize_feed(struct stream_buf *pending, const uint8_t *d, size_t len,
     if (end == 0)
         return pending->len > 4096 ? -EINVAL : 0;
     _cleanup_free_ char *text = xstrndup((const char *)pending->data, end);
-    stream_buf_consume(pending, end);
+    hull_buf_consume(pending, end);
     _cleanup_yajl_ yajl_val v = NULL;
     _cleanup_error_ hull_error_t e = NULL;
     if (hull_json_parse(text, "resize event", &v, &e) < 0 || !YAJL_IS_OBJECT(v))
@@ -259,18 +259,18 @@ char *stream_status_json(int exit_code, const char *const *cmd, const char *erro
         hull_jw_end_object(&w);
         hull_jw_kv_int(&w, "code", 500);
     } else {
-        struct stream_buf c = {0};
+        struct hull_buf c = {0};
         for (size_t i = 0; cmd && cmd[i]; i++) {
             if (i)
-                stream_buf_append(&c, " ", 1);
-            stream_buf_append(&c, cmd[i], strlen(cmd[i]));
+                hull_buf_add(&c, " ", 1);
+            hull_buf_add(&c, cmd[i], strlen(cmd[i]));
         }
-        stream_buf_append(&c, "", 1);
+        hull_buf_add(&c, "", 1);
         _cleanup_free_ char *msg =
             xasprintf("command terminated with non-zero exit code: error executing command [%s], "
                       "exit code %d",
                       (char *)c.data, exit_code);
-        stream_buf_free(&c);
+        hull_buf_free(&c);
         char code[16];
         snprintf(code, sizeof(code), "%d", exit_code);
         hull_jw_kv_string(&w, "status", "Failure");

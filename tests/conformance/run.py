@@ -11,7 +11,7 @@ subnet and IPAM dir, critest's TMPDIR.  Each run gets a fresh hulld root.  Exits
 spec fails (or a run cannot start); prints the pass/fail/skip counts and duration of each run.
 
 Specs that cannot pass on any machine without the internet are skipped by name, with the reason
-(SKIPS below); critest's own skips (AppArmor/SELinux absent on the host, NRI without a socket)
+(SKIPS below); critest's own skips (AppArmor/SELinux absent on the host)
 are reported with the reason critest gives.
 """
 import argparse
@@ -110,6 +110,9 @@ class Env:
             "registry_mirrors": {r: [mirror] for r in MIRRORED},
             "cni_config_dir": self.cni_dir,
             "cni_plugin_dirs": CNI_PLUGINS.split(":"),
+            # critest's NRI specs connect their plugins here (-nri-socket)
+            "enable_nri": True,
+            "nri_socket": os.path.join(run_dir, "nri.sock"),
         }
 
     def start_hulld(self, run_dir):
@@ -250,7 +253,9 @@ def run_critest(env, handler, nodes, focus, out_dir):
             # StopContainer sent a millisecond after StartContainer can reach the container's
             # PID 1 before it has a SIGTERM handler, and the kernel drops it; a real failure
             # fails both attempts
-            "-ginkgo.flake-attempts", str(FLAKE_ATTEMPTS)]
+            "-ginkgo.flake-attempts", str(FLAKE_ATTEMPTS),
+            # the NRI specs (pkg/validate/nri_linux.go) run their plugins on hulld's socket
+            "-nri-socket", os.path.join(run_dir, "nri.sock")]
     if nodes > 1:
         args += ["-parallel", str(nodes)]
     for pattern in SKIPS:

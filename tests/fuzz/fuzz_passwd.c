@@ -1,8 +1,8 @@
 /* An image's /etc/passwd and /etc/group (attacker-controlled files of the image) as the OCI spec
- * generator resolves a container's user through them (server/ocispec.h, called as hulld does).
+ * generator resolves a container's user through them (server/spec/spec.h, called as hulld does).
  * Input: passwd NUL group NUL user-spec (each part optional). */
 #include "tests/fuzz/fuzz.h"
-#include "server/ocispec.h"
+#include "server/spec/spec.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -99,15 +99,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sc.supplemental_groups = groups;
         sc.n_supplemental_groups = 2;
     }
-    struct ocispec_sandbox sb = {.id = "sb", .config = &pcfg, .hostname = "h"};
+    struct spec_sandbox sb = {.id = "sb", .config = &pcfg, .hostname = "h"};
     struct image_info img;
     memset(&img, 0, sizeof(img));
     static char *cmd[] = {"sh", NULL};
     img.cmd = cmd;
     img.user = user[0] == '@' ? "" : user;
-    struct ocispec_user uo;
+    struct spec_user uo;
     memset(&uo, 0, sizeof(uo));
-    struct ocispec_input in = {
+    struct spec_input in = {
         .container_id = "c0ffee",
         .config = &cfg,
         .sandbox = &sb,
@@ -118,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     _cleanup_error_ hull_error_t err = NULL;
     _cleanup_free_ char *json = NULL;
-    if (oci_spec_from_cri(&in, &json, &err) == 0) {
+    if (spec_from_cri(&in, &json, &err) == 0) {
         hull_fuzz_check(json != NULL);
         hull_fuzz_check(uo.n_additional_gids >= 1 && uo.additional_gids[0] == uo.gid);
         hull_fuzz_check(uo.uid != (uint32_t)-1 && uo.gid != (uint32_t)-1);

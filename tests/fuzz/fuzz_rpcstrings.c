@@ -3,7 +3,7 @@
  * (varints of any length, lengths beyond the buffer, deep nesting, unknown fields) must be
  * walked without reading outside the buffer, and only a NUL byte or invalid UTF-8 is refused. */
 #include "tests/fuzz/fuzz.h"
-#include "server/rpc.h"
+#include "server/rpc/rpc.h"
 
 #include <errno.h>
 #include <string.h>

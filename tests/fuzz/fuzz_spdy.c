@@ -62,13 +62,13 @@ void hull_fuzz_seeds(void (*add)(const void *data, size_t len))
     _cleanup_error_ hull_error_t err = NULL;
     if (spdy_zlib_init(&z, &err) < 0)
         abort();
-    struct stream_buf all = {0};
+    struct hull_buf all = {0};
     static const char *const types[] = {"error", "stdin", "stdout", "stderr", "resize"};
     for (uint32_t i = 0; i < 5; i++) {
         struct spdy_header h[] = {{(char *)"streamtype", (char *)types[i]},
                                   {(char *)"port", (char *)"8080"},
                                   {(char *)"requestid", (char *)"0"}};
-        struct stream_buf block = {0};
+        struct hull_buf block = {0};
         if (spdy_headers_encode(&z, h, i == 4 ? 3 : 1, &block, &err) < 0)
             abort();
         uint8_t p[10] = {0};
@@ -77,18 +77,18 @@ void hull_fuzz_seeds(void (*add)(const void *data, size_t len))
         p[1] = (uint8_t)(id >> 16);
         p[2] = (uint8_t)(id >> 8);
         p[3] = (uint8_t)id;
-        struct stream_buf payload = {0};
-        stream_buf_append(&payload, p, sizeof(p));
-        stream_buf_append(&payload, block.data, block.len);
-        struct stream_buf frame = {0};
+        struct hull_buf payload = {0};
+        hull_buf_add(&payload, p, sizeof(p));
+        hull_buf_add(&payload, block.data, block.len);
+        struct hull_buf frame = {0};
         spdy_put_control(&frame, SPDY_SYN_STREAM, 0, payload.data, (uint32_t)payload.len);
         add(frame.data, frame.len);
-        stream_buf_append(&all, frame.data, frame.len);
-        stream_buf_free(&block);
-        stream_buf_free(&payload);
-        stream_buf_free(&frame);
+        hull_buf_add(&all, frame.data, frame.len);
+        hull_buf_free(&block);
+        hull_buf_free(&payload);
+        hull_buf_free(&frame);
     }
-    struct stream_buf b = {0};
+    struct hull_buf b = {0};
     spdy_put_data(&b, 3, 0, "echo hi\n", 8);
     spdy_put_data(&b, 3, SPDY_FLAG_FIN, "", 0);
     spdy_put_data(&b, 9, 0, "{\"Width\":80,\"Height\":24}", 24);
@@ -103,9 +103,9 @@ void hull_fuzz_seeds(void (*add)(const void *data, size_t len))
     static const uint8_t goaway[8] = {0, 0, 0, 9, 0, 0, 0, 0};
     spdy_put_control(&b, SPDY_GOAWAY, 0, goaway, 8);
     add(b.data, b.len);
-    stream_buf_append(&all, b.data, b.len);
+    hull_buf_add(&all, b.data, b.len);
     add(all.data, all.len);
-    stream_buf_free(&b);
-    stream_buf_free(&all);
+    hull_buf_free(&b);
+    hull_buf_free(&all);
     spdy_zlib_fini(&z);
 }

@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t max = size && (data[0] & 1) ? 125 : STREAM_MAX_FRAME;
     size_t off = 0;
-    struct stream_buf resize = {0};
+    struct hull_buf resize = {0};
     while (off < size) {
         struct ws_frame f;
         ssize_t n = ws_frame_parse(data + off, size - off, max, &f);
@@ -46,16 +46,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 resize.len = 0;
         } else if (f.opcode == WS_CLOSE) {
             /* echo as the server does: re-framed, unmasked */
-            struct stream_buf out = {0};
+            struct hull_buf out = {0};
             ws_put_frame(&out, WS_CLOSE, true, NULL, p, f.length);
             struct ws_frame g;
             hull_fuzz_check(ws_frame_parse(out.data, out.len, UINT64_MAX, &g) == (ssize_t)out.len);
-            stream_buf_free(&out);
+            hull_buf_free(&out);
         }
         free(p);
         off += (size_t)n;
     }
-    stream_buf_free(&resize);
+    hull_buf_free(&resize);
     /* the handshake key */
     char key[64];
     size_t kl = size < sizeof(key) - 1 ? size : sizeof(key) - 1;
@@ -70,25 +70,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 void hull_fuzz_seeds(void (*add)(const void *data, size_t len))
 {
     static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
-    struct stream_buf all = {0};
-    struct stream_buf b = {0};
+    struct hull_buf all = {0};
+    struct hull_buf b = {0};
     ws_put_frame(&b, WS_BINARY, true, mask, "\0echo hi\n", 9);
     add(b.data, b.len);
-    stream_buf_append(&all, b.data, b.len);
+    hull_buf_add(&all, b.data, b.len);
     b.len = 0;
     ws_put_frame(&b, WS_BINARY, true, mask, "\4{\"Width\":80,\"Height\":24}", 25);
     add(b.data, b.len);
-    stream_buf_append(&all, b.data, b.len);
+    hull_buf_add(&all, b.data, b.len);
     b.len = 0;
     ws_put_frame(&b, WS_TEXT, true, mask, "0ZWNobyBoaQo=", 13);
     add(b.data, b.len);
-    stream_buf_append(&all, b.data, b.len);
+    hull_buf_add(&all, b.data, b.len);
     b.len = 0;
     ws_put_frame(&b, WS_BINARY, false, mask, "\0part", 5);
     ws_put_frame(&b, WS_PING, true, mask, "p", 1);
     ws_put_frame(&b, WS_CONT, true, mask, "two", 3);
     add(b.data, b.len);
-    stream_buf_append(&all, b.data, b.len);
+    hull_buf_add(&all, b.data, b.len);
     b.len = 0;
     uint8_t big[300];
     memset(big, 'x', sizeof(big));
@@ -103,9 +103,9 @@ void hull_fuzz_seeds(void (*add)(const void *data, size_t len))
                  "bye",
                  5);
     add(b.data, b.len);
-    stream_buf_append(&all, b.data, b.len);
+    hull_buf_add(&all, b.data, b.len);
     add(all.data, all.len);
     add("dGhlIHNhbXBsZSBub25jZQ==", 24);
-    stream_buf_free(&b);
-    stream_buf_free(&all);
+    hull_buf_free(&b);
+    hull_buf_free(&all);
 }

@@ -131,8 +131,11 @@ class Attach:
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock.connect(path)
-        self.out = {STDOUT: b"", STDERR: b""}
+        # bytearrays: appending a packet is O(packet), so a client taking megabytes keeps up
+        # with the monitor however slow the machine (bytes += bytes copies everything so far)
+        self.out = {STDOUT: bytearray(), STDERR: bytearray()}
         self.exit = None
+        self.received = time.time()  # when the last packet came
 
     def send(self, data, tag=STDIN):
         self.sock.send(bytes([tag]) + data)
@@ -144,18 +147,24 @@ class Attach:
         self.send(b"", STDIN_EOF)
 
     def pump(self, timeout=0.1):
-        """Reads packets for up to timeout; returns False once the monitor closed."""
+        """Waits up to timeout for packets and takes every one queued (at most 256); returns
+        False once the monitor closed."""
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return True
-        pkt = self.sock.recv(65536)
-        if not pkt:
-            return False
-        tag, data = pkt[0], pkt[1:]
-        if tag == EXIT:
-            self.exit = json.loads(data)
-        else:
-            self.out[tag] += data
+        for _ in range(256):
+            try:
+                pkt = self.sock.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return True
+            if not pkt:
+                return False
+            self.received = time.time()
+            tag, data = pkt[0], pkt[1:]
+            if tag == EXIT:
+                self.exit = json.loads(data)
+            else:
+                self.out[tag] += data
         return True
 
     def read_until(self, pred, timeout=10):
@@ -167,11 +176,18 @@ class Attach:
                 return pred(self)
         return pred(self)
 
-    def read_to_end(self, timeout=10):
+    def read_to_end(self, timeout=10, idle=None):
+        """Reads until the monitor closes the connection, for at most timeout seconds; with
+        idle, also fails once no packet came for idle seconds (a transfer whose duration
+        depends on the machine's speed waits on progress, not on a fixed time)."""
         deadline = time.time() + timeout
+        self.received = time.time()
         while time.time() < deadline:
             if not self.pump(0.1):
                 return True
+            if idle is not None and time.time() - self.received > idle:
+                raise TimeoutError(f"attach: no output for {idle} s (got "
+                                   f"{len(self.out[STDOUT])} + {len(self.out[STDERR])} bytes)")
         raise TimeoutError("attach: monitor did not close the connection")
 
     def close(self):

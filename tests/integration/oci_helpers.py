@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 import bundle as B
+from conftest import unmount_below
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RUNC = "/usr/sbin/runc"
@@ -257,3 +258,33 @@ def spec_with(bundle_dir, mutate):
     mutate(s)
     B.write_spec(bundle_dir, s)
     return s
+
+
+def host_objects(dirs=("/proc", "/", "/run", "/sys")):
+    """Links (the host's namespaces) and dev:ino pairs (of dirs) that name host objects a
+    container must never reach."""
+    links = set()
+    for ns in ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user"):
+        try:
+            links.add(os.readlink("/proc/self/ns/" + ns))
+        except OSError:
+            pass
+    devino = set()
+    for p in dirs:
+        st = os.stat(p)
+        devino.add("%d:%d" % (st.st_dev, st.st_ino))
+    return links, devino
+
+
+@pytest.fixture
+def shared_dir(tmp_path):
+    """A host directory that is a shared mount (what kubelet needs for Bidirectional)."""
+    d = str(tmp_path / "shared")
+    os.makedirs(os.path.join(d, "fromhost"))
+    os.makedirs(os.path.join(d, "fromctr"))
+    subprocess.run(["mount", "--bind", d, d], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", d], check=True)
+        yield d
+    finally:
+        unmount_below(d)

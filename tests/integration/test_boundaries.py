@@ -19,7 +19,9 @@ import cri
 from conftest import pb
 from leaks import mounts_below
 from registry import Registry, registry  # noqa: F401  (fixture)
-from test_container import busybox_image, create, env, run_pod, wait_state  # noqa: F401
+from cri import wait_state
+from ctr import create, env, run_pod  # noqa: F401  (env: fixture)
+from registry import busybox_image  # noqa: F401  (fixture)
 from oci_helpers import hull_binary
 
 # Runs as pid 1 of a private pid namespace (unshare --pid --fork --mount-proc), where the pid

@@ -298,6 +298,49 @@ def test_exit_codes(env, code):
     assert not os.path.exists(m.attach_path)
 
 
+def test_delete_on_exit(env):
+    """--delete-on-exit: at the exit the monitor runs the runtime's `delete --force` before it
+    writes the exit file, which then says so; the runtime no longer knows the container."""
+    m, ex = run_to_exit(env, ["/bin/sh", "-c", "exit 3"], extra=["--delete-on-exit"])
+    assert ex["exit_code"] == 3 and ex["runtime_deleted"] is True, ex
+    st = m.runtime_cmd("state", m.cid, check=False)
+    assert st.returncode != 0, st.stdout
+    assert not os.path.exists(os.path.join(env.runtime_root, m.cid))
+    # without the flag the state stays for hulld's own delete
+    m, ex = run_to_exit(env, ["/bin/sh", "-c", "exit 0"])
+    assert "runtime_deleted" not in ex
+    assert json.loads(m.runtime_cmd("state", m.cid).stdout)["status"] == "stopped"
+    m.runtime_cmd("delete", m.cid)
+
+
+def test_delete_on_exit_uses_the_runtime_opened_at_start(env, tmp_path):
+    """The runtime path hulld hands over (its sealed copy, /proc/<hulld>/fd/N) may be gone
+    when the container exits: the monitor execs what it opened at start.  A failed delete
+    leaves the state for hulld (no "runtime_deleted")."""
+    wrapper = tmp_path / "rt.sh"
+    wrapper.write_text(f"#!/bin/sh\nexec {env.runtime} \"$@\"\n")
+    wrapper.chmod(0o755)
+    m = env.container(["/bin/sleep", "100"], extra=["--delete-on-exit"])
+    m.args[m.args.index("--runtime") + 1] = str(wrapper)
+    m.start().start_container()
+    wrapper.unlink()
+    m.runtime_cmd("kill", m.cid, "KILL")
+    ex = m.wait_exit()
+    assert ex["runtime_deleted"] is True, ex
+    assert m.runtime_cmd("state", m.cid, check=False).returncode != 0
+    # a runtime whose delete fails: the exit is still recorded, the state left alone
+    fail = tmp_path / "fail.sh"
+    fail.write_text(f"#!/bin/sh\n[ \"$3\" = delete ] && exit 1\nexec {env.runtime} \"$@\"\n")
+    fail.chmod(0o755)
+    m = env.container(["/bin/sh", "-c", "exit 5"], extra=["--delete-on-exit"])
+    m.args[m.args.index("--runtime") + 1] = str(fail)
+    m.start().start_container()
+    ex = m.wait_exit()
+    assert ex["exit_code"] == 5 and "runtime_deleted" not in ex, ex
+    assert json.loads(m.runtime_cmd("state", m.cid).stdout)["status"] == "stopped"
+    m.runtime_cmd("delete", m.cid)
+
+
 def test_oom_killed(env):
     mem = {"limit": 16 << 20, "swap": 16 << 20}
     m, ex = run_to_exit(env, ["/bin/tail", "/dev/zero"], bundle_overrides={
@@ -580,7 +623,11 @@ def test_attach_flow_control_and_stalled_client(env):
     slow.connect(m.attach_path)
     good = m.attach()
     m.start_container()
-    good.read_to_end(timeout=60)
+    # the stalled client pauses the output for 10 s, then the transfer takes as long as the
+    # machine needs: wait on progress (the monitor pauses at most 10 s at a time)
+    t0 = time.time()
+    good.read_to_end(timeout=600, idle=30)
+    print(f"12 MiB through attach in {time.time() - t0:.1f} s")
     assert good.out[STDOUT] == b"x" * n + b"\n" and good.exit["exit_code"] == 0, \
         (len(good.out[STDOUT]), good.exit)
     # the slow one was cut off: it gets far less than everything, then EOF

@@ -13,33 +13,9 @@ import pytest
 
 import cri
 from conftest import pb
-from cri import container_status, remove_all_pods, wait_state
+from cri import container_status, remove_all_pods, wait_state  # noqa: F401
+from ctr import HANDLERS, create, env, run_pod, status  # noqa: F401  (env: fixture)
 from registry import all_applets, busybox_image, registry  # noqa: F401  (fixtures)
-
-HANDLERS = ["hull-oci", "runc"]
-
-
-@pytest.fixture(params=HANDLERS)
-def env(request, hulld_factory, registry, busybox_image, tmp_path):  # noqa: F811
-    """A hulld with the busybox image pulled; its pods use the handler of the parameter
-    (hull-oci, Hull's own runtime, or runc as a configured second handler)."""
-    d = hulld_factory("--insecure-registry", registry.host,
-                      "--runtime", "runc=/usr/sbin/runc")
-    d.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=busybox_image.ref)))
-    d.logs = tmp_path / "logs"
-    d.img = busybox_image
-    d.handler = request.param
-    yield d
-    remove_all_pods(d)  # leave nothing running
-
-
-# the pods here: host network, one PID namespace for the pod (pid= overrides it)
-run_pod = functools.partial(cri.new_pod, network=pb.NODE, pid=pb.POD)
-create = cri.new_container
-
-
-status = container_status
-
 
 def status_info(d, cid):
     """The verbose ContainerStatus info document."""
@@ -120,6 +96,30 @@ def test_exec_sync_stop_signal_and_remove(env):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     assert not os.path.exists(os.path.join(env.state_dir, "containers", cid))
     assert not os.path.exists(os.path.join(env.root, "containers", cid))
+
+
+def test_runtime_state_deleted_at_exit(env):
+    """The monitor deletes the container from the runtime when it exits (RemoveContainer then
+    runs no runtime command): the runtime's state is gone as soon as ContainerStatus says
+    EXITED, and the removal still cleans up everything."""
+    pod, pcfg = run_pod(env)
+    for name, cmd, stop in (("done", ["sh", "-c", "exit 4"], False),
+                            ("stopped", ["sleep", "1000"], True)):
+        cid = create(env, pod, pcfg, name, cmd)
+        rstate = os.path.join(env.state_dir, "runtime", env.handler, cid)
+        assert os.path.isdir(rstate)
+        env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+        if stop:
+            wait_state(env, cid, pb.CONTAINER_RUNNING)
+            env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+        st = wait_state(env, cid, pb.CONTAINER_EXITED)
+        assert st.exit_code == (137 if stop else 4) and st.reason == "Error"
+        assert not os.path.exists(rstate)
+        env.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+        with pytest.raises(grpc.RpcError) as e:
+            status(env, cid)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert not os.path.exists(os.path.join(env.state_dir, "containers", cid))
 
 
 def test_stop_timeout_escalates_to_sigkill(env):
@@ -511,15 +511,24 @@ def test_creates_racing_the_exit_watcher_sweep(env):
     if env.handler != "hull-oci":
         pytest.skip("the race is in hulld, not in the runtime: one handler is enough")
     pod, pcfg = run_pod(env, "sweep")
-    deadline = time.monotonic() + 11  # at least two sweeps
+    t0 = time.monotonic()
+    deadline = t0 + 11  # at least two sweeps
     n = 0
-    # at least two sweeps and more than 10 creates, however slow the machine is
+    # at least two sweeps and more than 10 creates, however slow the machine is.  The
+    # containers must outlive the loop whatever it takes: a fixed `sleep 100` ended on its own
+    # (and was EXITED in the check below) once the creates took more than 100 s, which they do
+    # under ASan on a loaded machine.  So they sleep for a day, and the pod stop ends them.
     while time.monotonic() < deadline or n <= 10:
-        cid = create(env, pod, pcfg, f"c{n}", ["sleep", "100"])
+        cid = create(env, pod, pcfg, f"c{n}", ["sleep", "86400"])
         env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
         n += 1
-    assert all(c.state == pb.CONTAINER_RUNNING for c in env.runtime.ListContainers(
-        pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers)
+    print(f"{n} creates in {time.monotonic() - t0:.1f} s")
+    # a container taken for lost is EXITED with code 255 and the monitor message
+    bad = [(c.metadata.name, st.state, st.exit_code, st.reason, st.message)
+           for c in env.runtime.ListContainers(pb.ListContainersRequest(
+               filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers
+           if (st := status(env, c.id)).state != pb.CONTAINER_RUNNING]
+    assert not bad, bad
     env.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
 
 

@@ -15,9 +15,10 @@ import cri
 from conftest import pb, unmount_below
 from cri import sh
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_container import all_applets, create, run_pod, status, wait_state
-from test_oci_features import shared_dir  # noqa: F401  (fixture)
-from test_oci_security import host_objects
+from cri import wait_state
+from ctr import create, run_pod, status
+from oci_helpers import host_objects, shared_dir  # noqa: F401  (shared_dir: fixture)
+from registry import all_applets
 
 # One line per fd of every process the container sees (but the listing shell itself):
 # "PID FD LINK DEV:INO".  Links need ptrace-mode access: the container has CAP_SYS_PTRACE.

@@ -8,8 +8,9 @@ import cri
 from conftest import pb
 from cri import sh
 from registry import make_layer, registry  # noqa: F401  (fixture)
-from test_container import busybox_image, create, run_pod, wait_state  # noqa: F401
-from test_userns import code_of, userns_pod
+from cri import wait_state
+from ctr import code_of, create, run_pod, userns_pod
+from registry import busybox_image  # noqa: F401  (fixture)
 
 HANDLERS = ["hull-oci", "runc"]
 

@@ -9,9 +9,8 @@ import tempfile
 import pytest
 
 import bundle as B
-from conftest import unmount_below
 from cri import wait_for
-from oci_helpers import is_hull, make_rt, spec_with
+from oci_helpers import is_hull, make_rt, shared_dir, spec_with  # noqa: F401  (shared_dir: fixture)
 
 
 @pytest.fixture
@@ -366,20 +365,6 @@ def test_join_pid_namespace_by_path(rt, tmp_path):
     assert int(lines[0]) > 1
     assert lines[1].startswith("/bin/sleep")
     rt.cmd("delete", "--force", c1, check=True)
-
-
-@pytest.fixture
-def shared_dir(tmp_path):
-    """A host directory that is a shared mount (what kubelet needs for Bidirectional)."""
-    d = str(tmp_path / "shared")
-    os.makedirs(os.path.join(d, "fromhost"))
-    os.makedirs(os.path.join(d, "fromctr"))
-    subprocess.run(["mount", "--bind", d, d], check=True)
-    try:
-        subprocess.run(["mount", "--make-shared", d], check=True)
-        yield d
-    finally:
-        unmount_below(d)
 
 
 def test_bidirectional_mount_propagation(rt, tmp_path, shared_dir):

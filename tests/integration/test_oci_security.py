@@ -12,7 +12,7 @@ import time
 import pytest
 
 import bundle as B
-from oci_helpers import is_hull, make_rt, spec_with
+from oci_helpers import host_objects, is_hull, make_rt, spec_with
 
 CAPS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7,
         "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_RAW": 13, "CAP_SYS_ADMIN": 21}
@@ -467,22 +467,6 @@ def test_exec_process_without_capabilities_gets_container_caps(rt, tmp_path):
 # One line per fd of process $P (pid in the inspecting container): "N LINK DEV:INO".
 FD_LIST_SCRIPT = ("cd /proc/$P/fd || exit 3; for f in *; do "
                   "echo \"$f $(readlink $f) $(stat -L -c %d:%i $f 2>/dev/null)\"; done")
-
-
-def host_objects(dirs=("/proc", "/", "/run", "/sys")):
-    """Links (the host's namespaces) and dev:ino pairs (of dirs) that name host objects a
-    container must never reach."""
-    links = set()
-    for ns in ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user"):
-        try:
-            links.add(os.readlink("/proc/self/ns/" + ns))
-        except OSError:
-            pass
-    devino = set()
-    for p in dirs:
-        st = os.stat(p)
-        devino.add("%d:%d" % (st.st_dev, st.st_ino))
-    return links, devino
 
 
 def assert_no_host_fds(listing, state_root, what):

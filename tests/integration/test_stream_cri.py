@@ -231,7 +231,7 @@ def test_attach_ends_when_the_pod_stops(env):
 
 
 def _kubectl_env(d, tmp_path, url_for):
-    from test_stream_kubectl import KUBECTL, FakeAPIServer, write_kubeconfig
+    from kubectl_util import KUBECTL, FakeAPIServer, write_kubeconfig
     if KUBECTL is None:
         pytest.skip("kubectl not installed")
     api = FakeAPIServer(url_for=url_for)
@@ -241,7 +241,7 @@ def _kubectl_env(d, tmp_path, url_for):
 
 
 def test_kubectl_exec_into_container(running, tmp_path):
-    from test_stream_kubectl import flag
+    from kubectl_util import flag
     d, _, _, cid = running
 
     def url_for(kind, q):
@@ -264,7 +264,7 @@ def test_kubectl_exec_into_container(running, tmp_path):
 
 
 def test_kubectl_port_forward_into_pod(http_pod, tmp_path):
-    from test_stream_kubectl import free_port, port_forward_get
+    from kubectl_util import free_port, port_forward_get
     d, pod = http_pod
 
     def url_for(kind, q):

@@ -8,6 +8,7 @@ PID 1 (this development machine), the driver is refused at start-up with a clear
 tests that need systemd say so when they skip."""
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -16,7 +17,7 @@ import pytest
 from conftest import binary, pb
 import cri
 from registry import busybox_entries, make_layer, registry  # noqa: F401  (fixture)
-from test_container import all_applets
+from registry import all_applets
 
 CG = "/sys/fs/cgroup"
 RUNC = "/usr/sbin/runc"
@@ -79,6 +80,18 @@ def test_systemd_driver_refused_without_systemd(tmp_path):
                        timeout=30)
     assert p.returncode == 1 and "systemd as PID 1" in p.stderr, p.stderr
     assert not os.path.exists(tmp_path / "oci" / "x")
+
+
+def test_hull_oci_loads_only_libc():
+    """hull-oci starts once per container operation: it links libyajl, libseccomp and libcap
+    statically and dlopens libsystemd only for the systemd driver (whose bus libraries cost
+    every command about 2 ms of dynamic loading)."""
+    p = subprocess.run(["readelf", "-d", binary("hull-oci")], capture_output=True, text=True,
+                       timeout=30, check=True)
+    needed = sorted(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", p.stdout))
+    allowed = {"libc.so.6", "ld-linux-x86-64.so.2", "libasan.so.8", "libubsan.so.1", "libm.so.6",
+               "libgcc_s.so.1", "libstdc++.so.6"}  # the sanitizer build's runtimes
+    assert needed and set(needed) <= allowed, needed
 
 
 def test_cgroup_manager_values(hulld_factory, tmp_path):

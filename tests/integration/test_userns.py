@@ -14,7 +14,9 @@ from conftest import pb
 from cri import sh
 from leaks import mounts_below
 from registry import make_layer, registry  # noqa: F401  (fixture)
-from test_container import busybox_image, create, run_pod, status, wait_state  # noqa: F401
+from ctr import code_of, create, run_pod, status, userns_pod  # noqa: F401
+from cri import wait_state  # noqa: F401
+from registry import busybox_image  # noqa: F401  (fixture)
 
 HANDLERS = ["hull-oci", "runc"]
 
@@ -33,12 +35,6 @@ def start(d, pod, pcfg, name, cmd=("sleep", "1000"), **extra):
     d.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
     wait_state(d, cid, pb.CONTAINER_RUNNING)
     return cid
-
-
-def code_of(fn):
-    with pytest.raises(grpc.RpcError) as e:
-        fn()
-    return e.value.code(), e.value.details()
 
 
 # ---- Status features ------------------------------------------------------------------------
@@ -141,24 +137,6 @@ def test_supplemental_groups_policy(d, groups_image, handler):
 
 
 # ---- pod user namespaces --------------------------------------------------------------------
-
-def userns_pod(d, name, handler, host_id=200000, uids=None, gids=None, mode=pb.POD,
-               pid=pb.CONTAINER):
-    # the pod has its own network namespace: a loopback-only CNI network is enough
-    with open(os.path.join(d.cni_dir, "10-lo.conflist"), "w") as f:
-        json.dump({"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}, f)
-    m = [pb.IDMapping(host_id=host_id, container_id=0, length=65536)]
-    us = pb.UserNamespace(mode=mode, uids=m if uids is None else uids,
-                          gids=m if gids is None else gids)
-    cfg = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
-        log_directory=str(d.logs / name),
-        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-            namespace_options=pb.NamespaceOption(network=pb.POD, pid=pid,
-                                                 ipc=pb.POD, userns_options=us))))
-    r = d.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
-    return r.pod_sandbox_id, cfg
-
 
 @pytest.mark.parametrize("handler", HANDLERS)
 def test_pod_user_namespace(d, handler):

@@ -5,6 +5,8 @@ Two kubelets: the shared one (default gates: kubelet's CRI stats provider takes 
 CPU/memory/filesystem from ListContainerStats and pod CPU/memory from cadvisor's view of the
 pod cgroup) and the one with PodAndContainerStatsFromCRI (everything from ListPodSandboxStats
 and ListContainerStats, including the pod's network)."""
+import socket
+
 import pytest
 
 from kubelet_env import SLEEP, cgroup_v1_path, ctr, pod, read, wait_for
@@ -118,3 +120,56 @@ def test_stats_summary_matches_cgroups(request, which):
         assert lines, f"{w_} missing from /metrics/resource"
         assert float(lines[0].split()[1]) > 0, lines[0]
     e.delete("stats")
+
+
+def test_pod_network_counts_received_traffic(cri_env):
+    """The pod's network in /stats/summary (rxBytes/txBytes and its interfaces) counts what
+    the pod received on the CNI bridge: 4 MiB sent from the host to a TCP listener in the pod.
+
+    Only kubelet's CRI path fills it for Hull (PodAndContainerStatsFromCRI: ListPodSandboxStats
+    network, read by Hull from /sys/class/net/*/statistics in the pod's netns).  On kubelet's
+    default path (gate off, any runtime endpoint but CRI-O's) the pod network comes only from
+    cadvisor's info of a cgroup named by the sandbox ID that carries the pod-name/namespace
+    labels (cri_stats_provider.go addPodNetworkStats -> getCRICadvisorStats ->
+    isPodManagedContainer); cadvisor gives labels and network only through its
+    docker/containerd/CRI-O handlers, and its raw cgroup handler (the one Hull's cgroups get)
+    has no labels and `hasNetwork = false` for every cgroup but the root.  An infra process
+    would not change that."""
+    e = cri_env
+    bb = e.images.busybox
+    size = 4 * MI
+    e.apply(pod("netrx", [ctr("sink", bb, "nc -l -p 8080 > /dev/null; echo got; " + SLEEP)],
+                grace=1))
+    e.wait_running("netrx", ["sink"])
+    sb = e.sandboxes("netrx", state="ready")
+    assert sb, "no ready sandbox for netrx"
+    ip = e.crictl_json("inspectp", sb[0]["id"])["status"]["network"]["ip"]
+    assert ip, "the pod has no IP on the CNI bridge"
+    pid = e.container_pid("netrx", "sink")
+    rx0, _ = net_dev(pid)
+
+    def send():
+        try:
+            with socket.create_connection((ip, 8080), timeout=5) as s:
+                s.sendall(b"\0" * size)
+            return True
+        except OSError:
+            return None  # the listener is not up yet
+    wait_for(send, timeout=60, interval=0.5, what="a connection to the pod's listener")
+    # sendall returns once the host's socket buffer took the data: wait for the pod's eth0
+    wait_for(lambda: net_dev(pid)[0] - rx0 >= size, timeout=60, what="the pod receiving 4 MiB")
+
+    def counted():
+        for p in e.summary().get("pods", []):
+            if p["podRef"]["name"] == e.full_name("netrx"):
+                net = p.get("network") or {}
+                if net.get("rxBytes", 0) >= size:
+                    return net
+        return None
+    # ListPodSandboxStats is read live, kubelet's summary at its own pace: wait for it
+    net = wait_for(counted, timeout=90, interval=1, what="pod network rxBytes >= 4 MiB")
+    rx, tx = net_dev(pid)
+    assert size <= net["rxBytes"] <= rx and 0 < net["txBytes"] <= tx, (net, rx, tx)
+    eth0 = [i for i in net.get("interfaces", []) if i["name"] == "eth0"]
+    assert eth0 and eth0[0]["rxBytes"] >= size, net
+    e.delete("netrx")

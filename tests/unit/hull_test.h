@@ -40,11 +40,11 @@
         hull_error_free(&(err));                                                                   \
     } while (0)
 
-/* A new empty directory /tmp/hull-<tag>-XXXXXX; returns its path (free it).  Fails the test
+/* A new empty directory <base>/hull-<tag>-XXXXXX; returns its path (free it).  Fails the test
  * when it cannot be made. */
-static inline char *hull_test_tmpdir(const char *tag)
+static inline char *hull_test_tmpdir_under(const char *base, const char *tag)
 {
-    char *tmpl = xasprintf("/tmp/hull-%s-XXXXXX", tag);
+    char *tmpl = xasprintf("%s/hull-%s-XXXXXX", base, tag);
     if (!mkdtemp(tmpl)) {
         print_error("mkdtemp %s: %s\n", tmpl, strerror(errno));
         free(tmpl);
@@ -53,19 +53,42 @@ static inline char *hull_test_tmpdir(const char *tag)
     return tmpl;
 }
 
-/* Writes text to path (created or truncated, then given mode).  Fails the test on any error. */
-static inline void hull_test_write_file(const char *path, const char *text, mode_t mode)
+/* hull_test_tmpdir_under /tmp. */
+static inline char *hull_test_tmpdir(const char *tag)
+{
+    return hull_test_tmpdir_under("/tmp", tag);
+}
+
+/* hull_test_tmpdir into a fixture's char array of size bytes. */
+static inline void hull_test_tmpdir_into(char *buf, size_t size, const char *tag)
+{
+    char *d = hull_test_tmpdir(tag);
+    assert_true(strlen(d) < size);
+    memcpy(buf, d, strlen(d) + 1);
+    free(d);
+}
+
+/* Writes len bytes to path (created or truncated, then given mode) and fsyncs it (its blocks
+ * are allocated when this returns).  Fails the test on any error. */
+static inline void hull_test_write_data(const char *path, const void *data, size_t len, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) {
         print_error("open %s: %s\n", path, strerror(errno));
         fail();
     }
-    size_t len = strlen(text);
-    ssize_t n = write(fd, text, len);
+    ssize_t n = write(fd, data, len);
+    int s = fsync(fd);
     close(fd);
     assert_int_equal(n, (ssize_t)len);
+    assert_int_equal(s, 0);
     assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Writes text to path (created or truncated, then given mode).  Fails the test on any error. */
+static inline void hull_test_write_file(const char *path, const char *text, mode_t mode)
+{
+    hull_test_write_data(path, text, strlen(text), mode);
 }
 
 /* hull_test_write_file of dir/name. */

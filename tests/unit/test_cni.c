@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "cni/cni.h"
-#include "server/sandbox.h"
+#include "server/pod/pod.h"
 
 static char *read_text(const char *path)
 {

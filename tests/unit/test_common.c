@@ -366,6 +366,165 @@ static void test_base64(void **state)
     assert_memory_equal(dec, "user:pass", 9);
 }
 
+/* hull_path_clean / hull_path_has_dotdot: the one lexical path cleaner (a security matter: its
+ * result must never name a place above the root it is resolved in). */
+static void expect_clean(const char *in, unsigned flags, const char *want)
+{
+    _cleanup_free_ char *got = hull_path_clean(in, flags);
+    if (strcmp(got, want) != 0) {
+        print_error("hull_path_clean(\"%s\", %u) = \"%s\", want \"%s\"\n", in, flags, got, want);
+        fail();
+    }
+}
+
+static void test_path_clean(void **state)
+{
+    /* empty, root, slashes, ".", trailing slash */
+    expect_clean("", 0, "/");
+    expect_clean("/", 0, "/");
+    expect_clean("///", 0, "/");
+    expect_clean(".", 0, "/");
+    expect_clean("./", 0, "/");
+    expect_clean("/a//b///c", 0, "/a/b/c");
+    expect_clean("/a/./b/.", 0, "/a/b");
+    expect_clean("/a/b/", 0, "/a/b");
+    expect_clean("/a/b//", 0, "/a/b");
+    /* relative input becomes absolute; the relative form is the result + 1 */
+    expect_clean("a/b", 0, "/a/b");
+    expect_clean("./a/b/", 0, "/a/b");
+    _cleanup_free_ char *rel = hull_path_clean("./etc//passwd", 0);
+    assert_string_equal(rel + 1, "etc/passwd");
+    /* ".." removes the component before it and never climbs above the root */
+    expect_clean("/a/b/../c", 0, "/a/c");
+    expect_clean("/a/b/../../c", 0, "/c");
+    expect_clean("/..", 0, "/");
+    expect_clean("..", 0, "/");
+    expect_clean("../../../etc/shadow", 0, "/etc/shadow");
+    expect_clean("/a/../../../etc", 0, "/etc");
+    expect_clean("a/../..//../b/./..", 0, "/");
+    expect_clean("/a/b/c/../../..", 0, "/");
+    /* names that only look like dots are names */
+    expect_clean("/.../..a/a../.b", 0, "/.../..a/a../.b");
+    expect_clean("/a/.../..", 0, "/a");
+    /* KEEP_DOTDOT folds the rest and leaves ".." where it is */
+    expect_clean("//a/./../b/", HULL_PATH_KEEP_DOTDOT, "/a/../b");
+    expect_clean("../x", HULL_PATH_KEEP_DOTDOT, "/../x");
+    expect_clean("", HULL_PATH_KEEP_DOTDOT, "/");
+
+    assert_false(hull_path_has_dotdot(""));
+    assert_false(hull_path_has_dotdot("/a/b"));
+    assert_false(hull_path_has_dotdot("/a.../..b/.../c.."));
+    assert_true(hull_path_has_dotdot(".."));
+    assert_true(hull_path_has_dotdot("/a/../b"));
+    assert_true(hull_path_has_dotdot("a//..//"));
+    assert_true(hull_path_has_dotdot("/a/b/.."));
+
+    /* very long: 100k components, then as many ".." plus one more than there are */
+    size_t n = 100000;
+    char *lng = xmalloc0(n * 3 + n * 3 + 16);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(lng + o, "/ab", 3);
+        o += 3;
+    }
+    lng[o] = '\0';
+    _cleanup_free_ char *same = hull_path_clean(lng, 0);
+    assert_int_equal(strlen(same), n * 3);
+    assert_string_equal(same, lng);
+    for (size_t i = 0; i <= n; i++) {
+        memcpy(lng + o, "/..", 3);
+        o += 3;
+    }
+    memcpy(lng + o, "/x", 3);
+    _cleanup_free_ char *up = hull_path_clean(lng, 0);
+    assert_string_equal(up, "/x");
+    assert_true(hull_path_has_dotdot(lng));
+    free(lng);
+}
+
+static void test_buf(void **state)
+{
+    struct hull_buf b = {0};
+    /* empty: steal gives "" */
+    size_t len = 99;
+    _cleanup_free_ char *e = hull_buf_steal(&b, &len);
+    assert_string_equal(e, "");
+    assert_int_equal(len, 0);
+    assert_null(b.data);
+
+    hull_buf_add(&b, "ab", 2);
+    hull_buf_add_str(&b, "cd");
+    assert_int_equal(b.len, 4);
+    assert_string_equal(b.str, "abcd"); /* NUL-terminated, not counted */
+    /* binary bytes, including NUL */
+    hull_buf_add(&b, "\0\xff", 2);
+    assert_int_equal(b.len, 6);
+    assert_int_equal(b.data[4], 0);
+    assert_int_equal(b.data[5], 0xff);
+    assert_int_equal(b.data[6], 0);
+    /* consume: part, nothing, then more than there is */
+    hull_buf_consume(&b, 2);
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.data, "cd\0\xff", 4);
+    hull_buf_consume(&b, 0);
+    assert_int_equal(b.len, 4);
+    hull_buf_consume(&b, 100);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.str, "");
+    /* addf: short, then longer than the free room (the second vsnprintf pass) */
+    hull_buf_addf(&b, "%s=%d;", "x", 42);
+    assert_string_equal(b.str, "x=42;");
+    char big[5000];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    hull_buf_addf(&b, "[%s]", big);
+    assert_int_equal(b.len, 5 + 2 + sizeof(big) - 1);
+    assert_int_equal(b.str[5], '[');
+    assert_int_equal(b.str[b.len - 1], ']');
+    assert_int_equal(b.str[b.len], '\0');
+    assert_true(b.cap > b.len);
+    /* a full buffer filled by the caller (reserve, no room for a NUL) can still be consumed */
+    hull_buf_free(&b);
+    hull_buf_reserve(&b, 8);
+    assert_int_equal(b.cap, 8);
+    memcpy(b.data, "12345678", 8);
+    b.len = 8;
+    hull_buf_consume(&b, 3);
+    assert_string_equal(b.str, "45678");
+    hull_buf_add_str(&b, "9");
+    size_t n = 0;
+    _cleanup_free_ char *s = hull_buf_steal(&b, &n);
+    assert_string_equal(s, "456789");
+    assert_int_equal(n, 6);
+    assert_int_equal(b.len, 0);
+    hull_buf_free(&b); /* after steal: a no-op */
+    {
+        _cleanup_buf_ struct hull_buf c = {0};
+        hull_buf_addf(&c, "%d", 7);
+        assert_string_equal(c.str, "7");
+    }
+}
+
+static void test_strv_struct(void **state)
+{
+    struct hull_strv s = {0};
+    hull_strv_add(&s, "a");
+    hull_strv_add_owned(&s, xstrdup("b"));
+    for (int i = 0; i < 100; i++)
+        hull_strv_add_owned(&s, xasprintf("n%d", i));
+    assert_int_equal(s.n, 102);
+    assert_int_equal(hull_strv_len(s.v), 102);
+    assert_string_equal(s.v[0], "a");
+    assert_string_equal(s.v[1], "b");
+    assert_string_equal(s.v[101], "n99");
+    assert_null(s.v[102]);
+    assert_true(hull_strv_has(s.v, s.n, "n50"));
+    hull_strv_clear(&s);
+    assert_null(s.v);
+    assert_int_equal(s.n, 0);
+    hull_strv_clear(&s); /* empty: fine */
+}
+
 static void test_strv(void **state)
 {
     char **v = NULL;
@@ -854,6 +1013,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_chain),
         cmocka_unit_test(test_path_join),
+        cmocka_unit_test(test_path_clean),
         cmocka_unit_test(test_atomic_write_and_bounded_read),
         cmocka_unit_test(test_atomic_write_refuses_symlinked_temp),
         cmocka_unit_test(test_mkdir_p_and_rm_rf_do_not_follow_symlinks),
@@ -866,6 +1026,8 @@ int main(void)
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_strv),
+        cmocka_unit_test(test_strv_struct),
+        cmocka_unit_test(test_buf),
         cmocka_unit_test(test_atomic_write_flags),
         cmocka_unit_test(test_goarch),
         cmocka_unit_test(test_clone_in_userns),

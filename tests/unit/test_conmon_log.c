@@ -27,8 +27,7 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/hull-conmon-unit-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    hull_test_tmpdir_into(f->dir, sizeof(f->dir), "conmon-unit");
     snprintf(f->path, sizeof(f->path), "%s/ctr.log", f->dir);
     setenv("TZ", "UTC", 1);
     *state = f;
@@ -128,30 +127,30 @@ static void test_batches_and_rotation_in_one_write(void **state)
     struct fixture *f = *state;
     struct crilog l;
     _cleanup_error_ hull_error_t err = NULL;
-    struct sbuf in = {0}, want = {0};
-    sbuf_add(&in, "head", 4); /* a pending partial line first */
+    struct hull_buf in = {0}, want = {0};
+    hull_buf_add(&in, "head", 4); /* a pending partial line first */
     assert_hull_ok(crilog_open(&l, f->path, 0, &err), err);
-    crilog_write(&l, 1, in.p, in.len, NOW);
+    crilog_write(&l, 1, in.str, in.len, NOW);
     in.len = 0;
     for (int i = 0; i < 500; i++) {
-        sbuf_addf(&in, "%d\n", i);
-        sbuf_addf(&want, "2026-11-23T12:00:00.000000007Z stderr F %s%d\n", i ? "" : "head", i);
+        hull_buf_addf(&in, "%d\n", i);
+        hull_buf_addf(&want, "2026-11-23T12:00:00.000000007Z stderr F %s%d\n", i ? "" : "head", i);
     }
-    crilog_write(&l, 1, in.p, in.len, NOW);
+    crilog_write(&l, 1, in.str, in.len, NOW);
     crilog_close(&l);
     _cleanup_free_ char *got = slurp(f->path);
-    assert_string_equal(got, want.p);
+    assert_string_equal(got, want.str);
 
     unlink(f->path);
     assert_hull_ok(crilog_open(&l, f->path, 300, &err), err);
-    crilog_write(&l, 0, in.p, in.len, NOW);
+    crilog_write(&l, 0, in.str, in.len, NOW);
     crilog_close(&l);
     _cleanup_free_ char *rot = slurp(f->path);
     assert_true(strlen(rot) <= 300);
     const char *tail = "stdout F 499\n";
     assert_string_equal(rot + strlen(rot) - strlen(tail), tail);
-    sbuf_free(&in);
-    sbuf_free(&want);
+    hull_buf_free(&in);
+    hull_buf_free(&want);
 }
 
 static void test_reopen_keeps_partial(void **state)
@@ -207,15 +206,15 @@ static void test_no_log_path(void **state)
 static void test_json_string(void **state)
 {
     (void)state;
-    struct sbuf b = {0};
+    struct hull_buf b = {0};
     const char in[] = "a\"b\\c\n\t\x01 \xc3\xa9 \xff end";
-    sbuf_add_json_string(&b, in, sizeof(in) - 1);
-    assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\t\\u0001 \xc3\xa9 \xef\xbf\xbd end\"");
-    sbuf_free(&b);
+    conmon_buf_add_json_string(&b, in, sizeof(in) - 1);
+    assert_string_equal(b.str, "\"a\\\"b\\\\c\\n\\t\\u0001 \xc3\xa9 \xef\xbf\xbd end\"");
+    hull_buf_free(&b);
     /* a truncated multi-byte sequence at the end */
-    sbuf_add_json_string(&b, "x\xe2\x82", 3);
-    assert_string_equal(b.p, "\"x\xef\xbf\xbd\xef\xbf\xbd\"");
-    sbuf_free(&b);
+    conmon_buf_add_json_string(&b, "x\xe2\x82", 3);
+    assert_string_equal(b.str, "\"x\xef\xbf\xbd\xef\xbf\xbd\"");
+    hull_buf_free(&b);
 }
 
 static void test_oom_counter(void **state)

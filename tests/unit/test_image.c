@@ -91,8 +91,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->base, "/tmp/hull-image-test-XXXXXX");
-    assert_non_null(mkdtemp(f->base));
+    hull_test_tmpdir_into(f->base, sizeof(f->base), "image-test");
     snprintf(f->layer, sizeof(f->layer), "%s/layer", f->base);
     snprintf(f->outside, sizeof(f->outside), "%s/outside", f->base);
     mkdir(f->layer, 0755);

@@ -114,8 +114,7 @@ static void build_store(void)
 
 static int setup(void **state)
 {
-    strcpy(base, "/tmp/hull-image-store-XXXXXX");
-    assert_non_null(mkdtemp(base));
+    hull_test_tmpdir_into(base, sizeof(base), "image-store");
     build_store();
     *state = NULL;
     return 0;

@@ -1,11 +1,14 @@
-/* Unit tests for server/metrics.c: the metrics address parser and sd_notify datagrams to a path
- * socket and an abstract one. */
+/* Unit tests for server/stats/metrics.c and server/daemon/notify.c: the metrics address parser and
+ * sd_notify datagrams to a path socket and an abstract one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "server/metrics.h"
+#include "tests/unit/hull_test.h"
+
+#include "server/daemon/daemon.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,8 +73,7 @@ static void recv_expect(int fd, const char *want)
 static void test_notify_path_and_abstract(void **state)
 {
     /* a path socket */
-    char dir[] = "/tmp/hull-notify-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *dir = hull_test_tmpdir("notify");
     char path[64];
     snprintf(path, sizeof(path), "%s/notify", dir);
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/sdbus_dl.h"
 #include "oci/oci.h"
 #include "tests/unit/hull_test.h"
 
@@ -594,6 +595,25 @@ static uint64_t prop_u64(const struct hull_systemd_props *p, const char *name)
 }
 
 /* runtime-spec resources -> unit properties (the values runc sends) */
+/* libsystemd is dlopen'ed on first use: every function the driver calls is found and works */
+static void test_systemd_sdbus_load(void **state)
+{
+    (void)state;
+    hull_error_t err = NULL;
+    assert_int_equal(hull_sdbus_load(&err), 0);
+    assert_int_equal(hull_sdbus_load(&err), 0); /* once per process, then the same table */
+    const struct hull_sdbus *t = hull_sdbus();
+    assert_non_null(t); /* only once every function was found */
+    sd_bus_error e = SD_BUS_ERROR_MAKE_CONST("org.freedesktop.systemd1.NoSuchUnit", "gone");
+    assert_true(sd_bus_error_is_set(&e));
+    assert_true(sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"));
+    assert_false(sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists"));
+    sd_bus *bus = NULL; /* a bus object, never started: no systemd needed */
+    assert_true(sd_bus_new(&bus) >= 0);
+    assert_true(sd_bus_set_address(bus, "unix:path=/nonexistent") >= 0);
+    assert_null(sd_bus_flush_close_unref(bus));
+}
+
 static void test_systemd_props(void **state)
 {
     (void)state;
@@ -664,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_mixed_hybrid),
         cmocka_unit_test(test_systemd_names),
         cmocka_unit_test(test_systemd_props),
+        cmocka_unit_test(test_systemd_sdbus_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/hull_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -156,6 +158,21 @@ static void test_ids_and_sysctls(void **state)
     oci_spec_free(s);
 }
 
+/* linux.seccomp text -> the model's seccomp -> a BPF program */
+static int compile_text(const char *text, void **bpf, size_t *len, unsigned *flags,
+                        hull_error_t *err)
+{
+    _cleanup_yajl_ yajl_val v = NULL;
+    struct hull_ocispec_seccomp *sc = NULL;
+    int r = hull_json_parse(text, "seccomp", &v, err);
+    if (r == 0)
+        r = hull_ocispec_seccomp_from_tree(v, &sc, err);
+    if (r == 0)
+        r = oci_seccomp_compile(sc, bpf, len, flags, err);
+    hull_ocispec_seccomp_free(sc);
+    return r;
+}
+
 static void test_seccomp_compile(void **state)
 {
     (void)state;
@@ -163,21 +180,17 @@ static void test_seccomp_compile(void **state)
     size_t len = 0;
     unsigned flags = 0;
     hull_error_t err = NULL;
-    yajl_val v = NULL;
-    assert_int_equal(
-        hull_json_parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
-                        "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
-                        "\"flags\":[\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\"],"
-                        "\"syscalls\":[{\"names\":[\"read\",\"write\",\"no_such_syscall\"],"
-                        "\"action\":\"SCMP_ACT_ALLOW\"},{\"names\":[\"kill\"],"
-                        "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":1,\"value\":0,"
-                        "\"op\":\"SCMP_CMP_EQ\"},{\"index\":1,\"value\":9,\"op\":"
-                        "\"SCMP_CMP_EQ\"}]},{\"names\":[\"personality\"],\"action\":"
-                        "\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":4294967295,"
-                        "\"valueTwo\":8,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]}",
-                        "seccomp", &v, &err),
-        0);
-    int r = oci_seccomp_compile(v, &bpf, &len, &flags, &err);
+    int r = compile_text("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
+                         "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
+                         "\"flags\":[\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\"],"
+                         "\"syscalls\":[{\"names\":[\"read\",\"write\",\"no_such_syscall\"],"
+                         "\"action\":\"SCMP_ACT_ALLOW\"},{\"names\":[\"kill\"],"
+                         "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":1,\"value\":0,"
+                         "\"op\":\"SCMP_CMP_EQ\"},{\"index\":1,\"value\":9,\"op\":"
+                         "\"SCMP_CMP_EQ\"}]},{\"names\":[\"personality\"],\"action\":"
+                         "\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":4294967295,"
+                         "\"valueTwo\":8,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]}",
+                         &bpf, &len, &flags, &err);
     if (r < 0)
         fprintf(stderr, "%s\n", hull_error_msg(&err));
     assert_int_equal(r, 0);
@@ -185,7 +198,6 @@ static void test_seccomp_compile(void **state)
     assert_true(len > 0 && len % 8 == 0);
     assert_true(flags != 0);
     free(bpf);
-    yajl_tree_free(v);
     static const char *const bad[] = {
         "{\"defaultAction\":\"SCMP_ACT_BOGUS\"}",
         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
@@ -200,11 +212,9 @@ static void test_seccomp_compile(void **state)
         NULL,
     };
     for (size_t i = 0; bad[i]; i++) {
-        assert_int_equal(hull_json_parse(bad[i], "seccomp", &v, &err), 0);
-        assert_true(oci_seccomp_compile(v, &bpf, &len, &flags, &err) < 0);
+        assert_true(compile_text(bad[i], &bpf, &len, &flags, &err) < 0);
         assert_null(bpf);
         hull_error_free(&err);
-        yajl_tree_free(v);
     }
 }
 
@@ -213,9 +223,7 @@ static void test_seccomp_compile(void **state)
 static void test_mkdir_in_root_confined(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/hull-oci-root-XXXXXX";
-    char *top = mkdtemp(tmpl);
-    assert_non_null(top);
+    _cleanup_free_ char *top = hull_test_tmpdir("oci-root");
     _cleanup_free_ char *root = hull_path_join(top, "rootfs");
     _cleanup_free_ char *outside = hull_path_join(top, "outside");
     assert_int_equal(mkdir(root, 0755), 0);

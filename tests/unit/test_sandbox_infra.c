@@ -1,4 +1,4 @@
-/* Unit tests for server/sandbox_infra.c: the infra process's seccomp allowlist stays inside the
+/* Unit tests for server/pod/sandbox_infra.c: the infra process's seccomp allowlist stays inside the
  * RuntimeDefault profile (each syscall allowed there unconditionally, for a process without
  * capabilities), and names every syscall the static hull-pause is known to make. */
 #include <setjmp.h>
@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "server/ocispec.h"
-#include "server/sandbox_int.h"
+#include "server/spec/spec.h"
+#include "server/pod/sandbox_int.h"
 
 #include <errno.h>
 #include <seccomp.h>
@@ -50,7 +50,7 @@ static void test_allowlist_inside_runtime_default(void **state)
     (void)state;
     struct hull_json_writer w;
     hull_jw_init(&w, false);
-    ocispec_seccomp_default_write(&w, 0, NULL); /* no capability, as the infra process */
+    spec_seccomp_default_write(&w, 0, NULL); /* no capability, as the infra process */
     _cleanup_free_ char *json = hull_jw_finish(&w, NULL);
     hull_jw_free(&w);
     _cleanup_yajl_ yajl_val sc = NULL;

@@ -1,5 +1,5 @@
-/* Unit tests for server/stats.c: cgroup v1/v2/hybrid fixture trees with exact expected values,
- * layout detection from mountinfo texts, a real cgroup on this host with a CPU- and memory-
+/* Unit tests for server/stats/stats.c: cgroup v1/v2/hybrid fixture trees with exact expected
+ * values, layout detection from mountinfo texts, a real cgroup on this host with a CPU- and memory-
  * burning child, directory usage (symlink loop, hard link, sparse file, mount point, depth),
  * the /proc/net/dev parser, and a real network namespace with ping traffic. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/stats.h"
+#include "server/stats/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -685,28 +685,23 @@ static uint64_t blocks_of(const char *path)
     return (uint64_t)st.st_blocks * 512;
 }
 
-static void put(const char *path, const char *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    assert_int_equal(fsync(fd), 0); /* allocate blocks now */
-    close(fd);
-}
-
 static void test_dir_usage(void **state)
 {
     struct tree *t = xmalloc0(sizeof(*t));
     *state = t;
-    snprintf(t->dir, sizeof(t->dir), "/var/tmp/hull-statsfs-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
+    {
+        /* /var/tmp: a disk file system (block counts), not tmpfs */
+        _cleanup_free_ char *d = hull_test_tmpdir_under("/var/tmp", "statsfs");
+        assert_true(strlen(d) < sizeof(t->dir));
+        strcpy(t->dir, d);
+    }
     char p[256], q[256];
     hull_error_t err = NULL;
 
     static char data[20000];
     memset(data, 'x', sizeof(data));
     snprintf(p, sizeof(p), "%s/a", t->dir);
-    put(p, data, sizeof(data));
+    hull_test_write_data(p, data, sizeof(data), 0644);
     snprintf(p, sizeof(p), "%s/sub", t->dir);
     assert_int_equal(mkdir(p, 0755), 0);
     /* a hard link to a: counted once */
@@ -753,7 +748,7 @@ static void test_dir_usage(void **state)
     if (mount("tmpfs", t->mnt, "tmpfs", 0, "size=4m") == 0) {
         t->mounted = true;
         snprintf(q, sizeof(q), "%s/big", t->mnt);
-        put(q, data, sizeof(data));
+        hull_test_write_data(q, data, sizeof(data), 0644);
         assert_hull_ok(stats_dir_usage(t->dir, &u, &err), err);
         assert_int_equal(u.inodes_used, want_inodes);
         /* the tmpfs root replaces the directory under it */

@@ -1,4 +1,4 @@
-/* Unit tests for server/stats_service.c: the previous CPU sample of every container and pod
+/* Unit tests for server/stats/stats_service.c: the previous CPU sample of every container and pod
  * (nano-cores need the sample before) stays found however many objects a node has, and the
  * table keeps working as it grows past its initial size. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include "tests/unit/hull_test.h"
 
 #include "server/server.h"
-#include "server/stats_service.h"
+#include "server/stats/stats.h"
 
 #include <stdio.h>
 #include <string.h>

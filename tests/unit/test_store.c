@@ -1,5 +1,5 @@
-/* Unit tests for the state store (server/store.c): atomic saves, reload, crash leftovers,
- * torn and corrupt files set aside, unsafe names refused. */
+/* Unit tests for the state store (server/store/record_store.c): atomic saves, reload, crash
+ * leftovers, torn and corrupt files set aside, unsafe names refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include "tests/unit/hull_test.h"
 
-#include "server/store.h"
+#include "server/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,9 +42,8 @@ struct fixture {
 
 static int setup(void **state)
 {
-    char tmpl[] = "/tmp/hull-store-XXXXXX";
     struct fixture *f = xmalloc0(sizeof(*f));
-    f->dir = xstrdup(mkdtemp(tmpl));
+    f->dir = hull_test_tmpdir("store");
     hull_error_t err = NULL;
     assert_hull_ok(store_open(f->dir, &f->store, &err), err);
     *state = f;

@@ -281,7 +281,7 @@ static int settled_count(const char *path)
 struct client {
     int fd;
     struct spdy_zlib z;
-    struct stream_buf in;
+    struct hull_buf in;
 };
 
 /* A TCP connection to 127.0.0.1:port from the loopback address src (NULL: any). */
@@ -316,13 +316,13 @@ static int http_request_from(struct client *c, int port, const char *src, const 
         ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
         if (n <= 0)
             break;
-        stream_buf_append(&c->in, buf, (size_t)n);
-        stream_buf_append(&c->in, "", 1);
+        hull_buf_add(&c->in, buf, (size_t)n);
+        hull_buf_add(&c->in, "", 1);
         c->in.len--;
         char *end = strstr((char *)c->in.data, "\r\n\r\n");
         if (end) {
             int code = atoi((char *)c->in.data + 9);
-            stream_buf_consume(&c->in, (size_t)(end + 4 - (char *)c->in.data));
+            hull_buf_consume(&c->in, (size_t)(end + 4 - (char *)c->in.data));
             return code;
         }
     }
@@ -339,7 +339,7 @@ static void client_close(struct client *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    stream_buf_free(&c->in);
+    hull_buf_free(&c->in);
 }
 
 static char *path_of(const char *url)
@@ -361,20 +361,20 @@ static int spdy_upgrade(struct client *c, int port, const char *url, const char 
 static void c_syn(struct client *c, uint32_t id, const char *type)
 {
     struct spdy_header h[] = {{"streamtype", (char *)type}};
-    struct stream_buf p = {0}, f = {0};
+    struct hull_buf p = {0}, f = {0};
     uint8_t hd[10] = {(uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
-    stream_buf_append(&p, hd, 10);
+    hull_buf_add(&p, hd, 10);
     _cleanup_error_ hull_error_t e = NULL;
     assert_hull_ok(spdy_headers_encode(&c->z, h, 1, &p, &e), e);
     spdy_put_control(&f, SPDY_SYN_STREAM, 0, p.data, (uint32_t)p.len);
     assert_int_equal(write(c->fd, f.data, f.len), (ssize_t)f.len);
-    stream_buf_free(&p);
-    stream_buf_free(&f);
+    hull_buf_free(&p);
+    hull_buf_free(&f);
 }
 
 /* Reads frames until the connection closes; collects data per stream id (1..7). */
 struct spdy_result {
-    struct stream_buf data[8];
+    struct hull_buf data[8];
     bool fin[8];
     int replies;
     int goaways;
@@ -405,26 +405,26 @@ static void c_read_all(struct client *c, struct spdy_result *r)
                     r->rsts++;
                 }
             } else if (f.stream_id < 8) {
-                stream_buf_append(&r->data[f.stream_id], f.payload, f.length);
+                hull_buf_add(&r->data[f.stream_id], f.payload, f.length);
                 if (f.flags & SPDY_FLAG_FIN)
                     r->fin[f.stream_id] = true;
             }
-            stream_buf_consume(&c->in, (size_t)n);
+            hull_buf_consume(&c->in, (size_t)n);
         }
         ssize_t got = recv(c->fd, buf, sizeof(buf), 0);
         if (got <= 0)
             return;
-        stream_buf_append(&c->in, buf, (size_t)got);
+        hull_buf_add(&c->in, buf, (size_t)got);
     }
 }
 
 static void result_free(struct spdy_result *r)
 {
     for (int i = 0; i < 8; i++)
-        stream_buf_free(&r->data[i]);
+        hull_buf_free(&r->data[i]);
 }
 
-static char *str_of(struct stream_buf *b)
+static char *str_of(struct hull_buf *b)
 {
     return xstrndup(b->data ? (char *)b->data : "", b->len);
 }
@@ -461,7 +461,7 @@ static void test_spdy_headers(void **state)
     assert_hull_ok(spdy_zlib_init(&b, &e), e);
     for (int round = 0; round < 3; round++) { /* one shared context per direction */
         struct spdy_header h[] = {{"streamtype", "stdout"}, {"port", "8080"}};
-        struct stream_buf blk = {0};
+        struct hull_buf blk = {0};
         assert_hull_ok(spdy_headers_encode(&a, h, 2, &blk, &e), e);
         struct spdy_header *out = NULL;
         size_t n = 0;
@@ -470,18 +470,18 @@ static void test_spdy_headers(void **state)
         assert_string_equal(spdy_header_get(out, n, "streamtype"), "stdout");
         assert_string_equal(spdy_header_get(out, n, "PORT"), "8080");
         spdy_headers_free(out, n);
-        stream_buf_free(&blk);
+        hull_buf_free(&blk);
     }
     /* a header block that inflates above the limit */
     char *big = xmalloc0(STREAM_MAX_HEADER_BLOCK + 10);
     memset(big, 'a', STREAM_MAX_HEADER_BLOCK + 9);
     struct spdy_header hb[] = {{"x", big}};
-    struct stream_buf blk = {0};
+    struct hull_buf blk = {0};
     assert_hull_ok(spdy_headers_encode(&a, hb, 1, &blk, &e), e);
     struct spdy_header *out = NULL;
     size_t n = 0;
     assert_hull_fails(spdy_headers_decode(&b, blk.data, blk.len, &out, &n, &e), EMSGSIZE, e);
-    stream_buf_free(&blk);
+    hull_buf_free(&blk);
     free(big);
     spdy_zlib_fini(&a);
     spdy_zlib_fini(&b);
@@ -510,7 +510,7 @@ static void test_spdy_headers(void **state)
 
 static void test_spdy_frames(void **state)
 {
-    struct stream_buf b = {0};
+    struct hull_buf b = {0};
     spdy_put_data(&b, 5, SPDY_FLAG_FIN, "abc", 3);
     struct spdy_frame f;
     assert_int_equal(spdy_frame_parse(b.data, b.len, 100, &f), 11);
@@ -526,7 +526,7 @@ static void test_spdy_frames(void **state)
     assert_true(f.control);
     assert_int_equal(f.version, 3);
     assert_int_equal(f.type, SPDY_PING);
-    stream_buf_free(&b);
+    hull_buf_free(&b);
 }
 
 static void test_ws_codec(void **state)
@@ -534,7 +534,7 @@ static void test_ws_codec(void **state)
     char acc[29];
     assert_int_equal(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc), 0); /* RFC 6455 1.3 */
     assert_string_equal(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    struct stream_buf b = {0};
+    struct hull_buf b = {0};
     const uint8_t mask[4] = {1, 2, 3, 4};
     ws_put_frame(&b, WS_BINARY, true, mask, "hello", 5);
     struct ws_frame f;
@@ -560,7 +560,7 @@ static void test_ws_codec(void **state)
     ws_put_frame(&b, WS_TEXT, false, NULL, payload, sizeof(payload));
     assert_int_equal(ws_frame_parse(b.data, b.len, 100000, &f), 10 + (ssize_t)sizeof(payload));
     assert_false(f.fin);
-    stream_buf_free(&b);
+    hull_buf_free(&b);
 
     char enc[64];
     uint8_t dec[64];
@@ -574,7 +574,7 @@ static void test_ws_codec(void **state)
 
 static void test_resize_and_status(void **state)
 {
-    struct stream_buf p = {0};
+    struct hull_buf p = {0};
     struct stream_winsize sz;
     const char *two = "{\"Width\":100,\"Height\":40}{\"Width\":";
     assert_int_equal(stream_resize_feed(&p, (const uint8_t *)two, strlen(two), &sz), 1);
@@ -588,7 +588,7 @@ static void test_resize_and_status(void **state)
     assert_int_equal(stream_resize_feed(&p, (const uint8_t *)"garbage", 7, &sz), -EINVAL);
     p.len = 0;
     assert_int_equal(stream_resize_feed(&p, (const uint8_t *)"{\"Width\":-1}", 12, &sz), -EINVAL);
-    stream_buf_free(&p);
+    hull_buf_free(&p);
 
     const char *cmd[] = {"sh", "-c", "exit 3", NULL};
     _cleanup_free_ char *j = stream_status_json(3, cmd, NULL);
@@ -632,16 +632,16 @@ static void test_http_parse_head(void **state)
         stream_http_request_free(&r);
     }
     /* more than STREAM_MAX_HEADERS header lines: 431 */
-    struct stream_buf b = {0};
-    stream_buf_append(&b, "GET /x HTTP/1.1", 15);
+    struct hull_buf b = {0};
+    hull_buf_add(&b, "GET /x HTTP/1.1", 15);
     for (int i = 0; i <= STREAM_MAX_HEADERS; i++)
-        stream_buf_append(&b, "\r\nA: b", 6);
-    stream_buf_append(&b, "", 1);
+        hull_buf_add(&b, "\r\nA: b", 6);
+    hull_buf_add(&b, "", 1);
     memset(&r, 0, sizeof(r));
     assert_int_equal(stream_http_parse_head((char *)b.data, &r), 431);
     assert_int_equal(r.n_headers, STREAM_MAX_HEADERS);
     stream_http_request_free(&r);
-    stream_buf_free(&b);
+    hull_buf_free(&b);
 }
 
 static void test_validate(void **state)
@@ -872,10 +872,10 @@ static struct spdy_result run_spdy_exec(struct stream_server *s, const char *pro
     c_syn(&c, 5, "stderr");
     if (stdin_data) {
         c_syn(&c, 7, "stdin");
-        struct stream_buf f = {0};
+        struct hull_buf f = {0};
         spdy_put_data(&f, 7, SPDY_FLAG_FIN, stdin_data, (uint32_t)strlen(stdin_data));
         assert_int_equal(write(c.fd, f.data, f.len), (ssize_t)f.len);
-        stream_buf_free(&f);
+        hull_buf_free(&f);
     }
     c_read_all(&c, &r);
     spdy_zlib_fini(&c.z);
@@ -944,7 +944,7 @@ static void test_spdy_exec(void **state)
 
 /* Raw bytes after a successful upgrade: the server answers with GOAWAY / close and survives. */
 static void send_after_upgrade(struct stream_server *s, bool ws, const void *junk, size_t n,
-                               struct stream_buf *answer)
+                               struct hull_buf *answer)
 {
     char *cmd[] = {"sleep", "30", NULL};
     _cleanup_free_ char *url = get_url(s, STREAM_EXEC, "c1", cmd, false, false, true, false);
@@ -962,18 +962,18 @@ static void send_after_upgrade(struct stream_server *s, bool ws, const void *jun
     }
     assert_int_equal(write(c.fd, junk, n), (ssize_t)n);
     uint8_t buf[4096];
-    stream_buf_append(answer, c.in.data, c.in.len);
+    hull_buf_add(answer, c.in.data, c.in.len);
     for (;;) {
         ssize_t got = recv(c.fd, buf, sizeof(buf), 0);
         if (got <= 0)
             break;
-        stream_buf_append(answer, buf, (size_t)got);
+        hull_buf_add(answer, buf, (size_t)got);
     }
     client_close(&c);
 }
 
 /* The close code of the first WebSocket close frame in a (data frames are skipped). */
-static int ws_close_code(struct stream_buf *a)
+static int ws_close_code(struct hull_buf *a)
 {
     size_t off = 0;
     struct ws_frame wf;
@@ -990,7 +990,7 @@ static void test_bad_frames(void **state)
 {
     struct stream_server *s = start_server(60);
     int fds0 = count_dir("/proc/self/fd");
-    struct stream_buf a = {0};
+    struct hull_buf a = {0};
     struct spdy_frame f;
 
     /* garbage: version 0x7f7f control frame */
@@ -1013,13 +1013,13 @@ static void test_bad_frames(void **state)
     a.len = 0;
 
     /* SYN_STREAM with a corrupt header block */
-    struct stream_buf fr = {0};
+    struct hull_buf fr = {0};
     uint8_t syn[20] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
     spdy_put_control(&fr, SPDY_SYN_STREAM, 0, syn, sizeof(syn));
     send_after_upgrade(s, false, fr.data, fr.len, &a);
     assert_true(spdy_frame_parse(a.data, a.len, 100, &f) > 0);
     assert_int_equal(f.type, SPDY_GOAWAY);
-    stream_buf_free(&fr);
+    hull_buf_free(&fr);
     a.len = 0;
 
     /* WebSocket: unmasked frame → close 1002; oversized → close 1009 */
@@ -1039,7 +1039,7 @@ static void test_bad_frames(void **state)
     assert_int_equal(ws_close_code(&a), 1002);
     a.len = 0;
     send_after_upgrade(s, false, rnd, sizeof(rnd), &a);
-    stream_buf_free(&a);
+    hull_buf_free(&a);
 
     /* still serving */
     char *echo[] = {"echo", "alive", NULL};
@@ -1191,8 +1191,7 @@ static void test_tls_options(void **state)
         skip();
         return;
     }
-    char dir[] = "/tmp/hullstream-tls-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *dir = hull_test_tmpdir("stream-tls");
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 "

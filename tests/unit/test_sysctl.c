@@ -1,4 +1,4 @@
-/* Unit tests for server/sysctl.c: the one CRI sysctl check (RunPodSandbox and the OCI spec of
+/* Unit tests for server/pod/sysctl.c: the one CRI sysctl check (RunPodSandbox and the OCI spec of
  * the pod's containers), and that RunPodSandbox's entry point uses it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,8 +8,7 @@
 #include "tests/unit/hull_test.h"
 
 #include "common/common.h"
-#include "server/sandbox.h"
-#include "server/sysctl.h"
+#include "server/pod/pod.h"
 
 #include <errno.h>
 #include <string.h>
