@@ -126,7 +126,7 @@ static void free_strv(char **v, size_t n)
 
 /* Removes the cgroup dir and those below it, deepest first; with kill, what runs in them is
  * SIGKILLed first. */
-/* Tree removal (common/cgroup.c); with kill_procs the processes die first and a cgroup left
+/* Tree removal (common/cgroup_manager.c); with kill_procs the processes die first and a cgroup left
  * behind is logged. */
 static void cgroup_kill_tree(const char *dir, bool kill_procs)
 {

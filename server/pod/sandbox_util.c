@@ -105,7 +105,7 @@ bool sandbox_cgroup_path_ok(const char *parent)
            strcmp(parent, "/") != 0 && hull_cgroup_path_safe(parent);
 }
 
-/* The cgroup layout at cgroot (common/cgroup.c); version 0 takes its mode, 1 or 2 forces one
+/* The cgroup layout at cgroot (common/cgroup_layout.c); version 0 takes its mode, 1 or 2 forces one
  * (tests).  On a v2 host the pod cgroup is <root><parent>. */
 struct cg_host {
     struct hull_cgroup_layout l;

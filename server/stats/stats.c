@@ -20,7 +20,7 @@
 #define STATS_UNLIMITED   (UINT64_C(1) << 62) /* kubelet: anything above is "no limit" */
 #define STATS_PROCS_DEPTH 32
 
-/* ---- layout (common/cgroup.c) ---------------------------------------------------------------- */
+/* ---- layout (common/cgroup_layout.c) --------------------------------------------------------- */
 struct stats_cgroups {
     struct hull_cgroup_layout l;
 };
@@ -148,7 +148,8 @@ static bool read_u64(const char *dir, const char *name, uint64_t *v, bool *unlim
     return t && parse_u64(t, v, unlimited);
 }
 
-/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control): common/cgroup.c */
+/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control):
+ * common/cgroup_stats.c */
 static bool kv_get(const char *text, const char *key, uint64_t *v)
 {
     return text && hull_cgroup_kv_get(text, key, v);
