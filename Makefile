@@ -234,6 +234,7 @@ asan:
 TEST_PHASES := \
 	format-check \
 	asan \
+	check-layout \
 	fuzz \
 	unit-tests \
 	integration-tests \
@@ -250,7 +251,7 @@ test: $(DEPS_STAMP)
 # and test_checkpoint.py (CRIU 3.17 cannot dump on the host's 6.18 kernel) in one boot, on the
 # plain build (ASan under TCG is too slow).  VM_TIMEOUT bounds boot + suite.
 # vm-checkpoint-test runs test_checkpoint.py alone.
-VM_TIMEOUT ?= 900
+VM_TIMEOUT ?= 1500
 VM_ARGS ?=
 PLAIN_ARGS = --no-print-directory BUILD=build SAN= CFLAGS="-O2 -g"
 VM_PYTEST = $(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py && \

@@ -192,27 +192,58 @@ static char *plugin_error_text(const char *out, const char *errtext, int status)
     return xasprintf("exit status %d", WEXITSTATUS(status));
 }
 
-int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *command,
-                    const struct cni_attachment *a, const char *cni_args, const char *stdin_json,
-                    char **out, hull_error_t *err)
+/* One plugin run: its pipes, its pid and what it wrote. */
+struct plugin_io {
+    int in[2], po[2], pe[2];
+    pid_t pid;
+    int pidfd;
+    bool exited, timed_out, too_big;
+    const char *wbuf;
+    size_t wlen, woff;
+    char *obuf;
+    size_t ocap, olen;
+    char *ebuf;
+    size_t elen;
+    int64_t deadline;
+};
+
+static void plugin_io_clear(struct plugin_io *io)
 {
-    _cleanup_free_ char *path = NULL;
-    int r = find_plugin(ex, type, &path, err);
-    if (r < 0)
-        return r;
-    int in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-        r = hull_error_set(err, errno, "pipe");
-        closep2(in);
-        closep2(po);
-        closep2(pe);
+    closep2(io->in);
+    closep2(io->po);
+    closep2(io->pe);
+    if (io->pidfd >= 0)
+        close(io->pidfd);
+    io->pidfd = -1;
+    free(io->obuf);
+    free(io->ebuf);
+    io->obuf = io->ebuf = NULL;
+}
+
+/* stdin, stdout and stderr pipes for the plugin */
+static int open_pipes(struct plugin_io *io, hull_error_t *err)
+{
+    if (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->po, O_CLOEXEC) < 0 ||
+        pipe2(io->pe, O_CLOEXEC) < 0) {
+        int r = hull_error_set(err, errno, "pipe");
+        closep2(io->in);
+        closep2(io->po);
+        closep2(io->pe);
         return r;
     }
+    return 0;
+}
+
+/* Start the plugin on the pipes, with the CNI environment; closes the child's pipe ends. */
+static int spawn_plugin(struct plugin_io *io, const struct cni_exec *ex, const char *path,
+                        const char *command, const struct cni_attachment *a, const char *cni_args,
+                        hull_error_t *err)
+{
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+    posix_spawn_file_actions_adddup2(&fa, io->in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, io->po[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, io->pe[1], 2);
     /* plugins get stdio and nothing else, whatever hulld holds open */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
@@ -227,65 +258,117 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                         POSIX_SPAWN_SETPGROUP);
     char **env = build_env(ex, command, a, cni_args);
-    char *argv[] = {path, NULL};
-    int64_t started = hull_monotonic_ns();
-    pid_t pid;
-    int sr = posix_spawn(&pid, path, &fa, &attr, argv, env);
+    char *argv[] = {(char *)path, NULL};
+    int sr = posix_spawn(&io->pid, path, &fa, &attr, argv, env);
     free_env(env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    close(in[0]);
-    close(po[1]);
-    close(pe[1]);
-    in[0] = po[1] = pe[1] = -1;
+    close(io->in[0]);
+    close(io->po[1]);
+    close(io->pe[1]);
+    io->in[0] = io->po[1] = io->pe[1] = -1;
     if (sr != 0) {
-        closep2(in);
-        closep2(po);
-        closep2(pe);
+        closep2(io->in);
+        closep2(io->po);
+        closep2(io->pe);
         return hull_error_set(err, sr, "exec CNI plugin `%s`", path);
     }
+    return 0;
+}
 
-    /* the plugin's exit ends the reading: a child it left in the background may hold its
-     * stdout open for ever */
-    _cleanup_close_ int pidfd = (int)pidfd_open(pid, 0);
-    bool exited = false;
-    const char *wbuf = stdin_json ? stdin_json : "";
-    size_t wlen = strlen(wbuf), woff = 0;
-    size_t ocap = 4096, olen = 0, elen = 0;
-    _cleanup_free_ char *obuf = xmalloc0(ocap + 1);
-    _cleanup_free_ char *ebuf = xmalloc0(CNI_STDERR_MAX + 1);
-    int64_t deadline =
-        hull_monotonic_ns() + (int64_t)(ex->timeout_ms > 0 ? ex->timeout_ms : 60000) * 1000000LL;
-    bool timed_out = false, too_big = false;
-    if (wlen == 0)
-        closep2(in);
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
-    while (po[0] >= 0 || pe[0] >= 0) {
+/* The plugin exited: what it wrote before is in the pipes, read that much, no more. */
+static void on_plugin_exit(struct plugin_io *io)
+{
+    io->exited = true;
+    if (io->in[1] >= 0)
+        closep2(io->in);
+    if (io->po[0] >= 0)
+        fcntl(io->po[0], F_SETFL, O_NONBLOCK);
+    if (io->pe[0] >= 0)
+        fcntl(io->pe[0], F_SETFL, O_NONBLOCK);
+}
+
+/* Write more of the network config to the plugin's stdin; close it when all is written. */
+static void write_stdin(struct plugin_io *io)
+{
+    ssize_t w = write(io->in[1], io->wbuf + io->woff, io->wlen - io->woff);
+    if (w > 0)
+        io->woff += (size_t)w;
+    if (w < 0 && errno != EAGAIN && errno != EINTR)
+        io->woff = io->wlen; /* plugin closed stdin */
+    if (io->woff >= io->wlen)
+        closep2(io->in);
+}
+
+/* Read the plugin's stdout; false when it is over CNI_OUTPUT_MAX. */
+static bool read_stdout(struct plugin_io *io)
+{
+    if (io->olen == io->ocap) {
+        if (io->ocap >= CNI_OUTPUT_MAX) {
+            io->too_big = true;
+            return false;
+        }
+        io->ocap *= 2;
+        io->obuf = xrealloc(io->obuf, io->ocap + 1);
+    }
+    ssize_t rd = read(io->po[0], io->obuf + io->olen, io->ocap - io->olen);
+    if (rd > 0)
+        io->olen += (size_t)rd;
+    else if (rd == 0 || errno != EINTR)
+        closep2(io->po); /* EOF, an error, or drained after the exit */
+    return true;
+}
+
+/* Read the plugin's stderr, keeping at most CNI_STDERR_MAX bytes. */
+static void read_stderr(struct plugin_io *io)
+{
+    char tmp[4096];
+    ssize_t rd = read(io->pe[0], tmp, sizeof(tmp));
+    if (rd > 0) {
+        size_t take = (size_t)rd;
+        if (take > CNI_STDERR_MAX - io->elen)
+            take = CNI_STDERR_MAX - io->elen;
+        memcpy(io->ebuf + io->elen, tmp, take);
+        io->elen += take;
+    } else if (rd == 0 || errno != EINTR) {
+        closep2(io->pe);
+    }
+}
+
+/* Feed stdin and collect stdout/stderr until both close, the deadline or too much output.
+ * The plugin's exit ends the reading: a child it left in the background may hold its
+ * stdout open for ever. */
+static void exchange_io(struct plugin_io *io)
+{
+    if (io->wlen == 0)
+        closep2(io->in);
+    fcntl(io->in[1], F_SETFL, O_NONBLOCK);
+    while (io->po[0] >= 0 || io->pe[0] >= 0) {
         struct pollfd pfd[4];
-        int n = 0, iw = -1, io = -1, ie = -1, ix = -1;
-        if (pidfd >= 0 && !exited) {
-            pfd[n] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+        int n = 0, iw = -1, iout = -1, ie = -1, ix = -1;
+        if (io->pidfd >= 0 && !io->exited) {
+            pfd[n] = (struct pollfd){.fd = io->pidfd, .events = POLLIN};
             ix = n++;
         }
-        if (in[1] >= 0) {
-            pfd[n] = (struct pollfd){.fd = in[1], .events = POLLOUT};
+        if (io->in[1] >= 0) {
+            pfd[n] = (struct pollfd){.fd = io->in[1], .events = POLLOUT};
             iw = n++;
         }
-        if (po[0] >= 0) {
-            pfd[n] = (struct pollfd){.fd = po[0], .events = POLLIN};
-            io = n++;
+        if (io->po[0] >= 0) {
+            pfd[n] = (struct pollfd){.fd = io->po[0], .events = POLLIN};
+            iout = n++;
         }
-        if (pe[0] >= 0) {
-            pfd[n] = (struct pollfd){.fd = pe[0], .events = POLLIN};
+        if (io->pe[0] >= 0) {
+            pfd[n] = (struct pollfd){.fd = io->pe[0], .events = POLLIN};
             ie = n++;
         }
-        int64_t left = (deadline - hull_monotonic_ns()) / 1000000LL;
+        int64_t left = (io->deadline - hull_monotonic_ns()) / 1000000LL;
         if (left <= 0) {
-            timed_out = true;
+            io->timed_out = true;
             break;
         }
         int pr;
-        if (exited) {
+        if (io->exited) {
             /* drain what is buffered without waiting: the fds are non-blocking now */
             for (int k = 0; k < n; k++)
                 pfd[k].revents = POLLIN;
@@ -298,80 +381,83 @@ int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *com
                 continue;
             break;
         }
-        if (ix >= 0 && pfd[ix].revents) {
-            /* what it wrote before exiting is in the pipes: read that much, no more */
-            exited = true;
-            if (in[1] >= 0)
-                closep2(in);
-            if (po[0] >= 0)
-                fcntl(po[0], F_SETFL, O_NONBLOCK);
-            if (pe[0] >= 0)
-                fcntl(pe[0], F_SETFL, O_NONBLOCK);
-        }
-        if (iw >= 0 && in[1] >= 0 && pfd[iw].revents) {
-            ssize_t w = write(in[1], wbuf + woff, wlen - woff);
-            if (w > 0)
-                woff += (size_t)w;
-            if (w < 0 && errno != EAGAIN && errno != EINTR)
-                woff = wlen; /* plugin closed stdin */
-            if (woff >= wlen)
-                closep2(in);
-        }
-        if (io >= 0 && pfd[io].revents) {
-            if (olen == ocap) {
-                if (ocap >= CNI_OUTPUT_MAX) {
-                    too_big = true;
-                    break;
-                }
-                ocap *= 2;
-                obuf = xrealloc(obuf, ocap + 1);
-            }
-            ssize_t rd = read(po[0], obuf + olen, ocap - olen);
-            if (rd > 0)
-                olen += (size_t)rd;
-            else if (rd == 0 || errno != EINTR)
-                closep2(po); /* EOF, an error, or drained after the exit */
-        }
-        if (ie >= 0 && pfd[ie].revents) {
-            char tmp[4096];
-            ssize_t rd = read(pe[0], tmp, sizeof(tmp));
-            if (rd > 0) {
-                size_t take = (size_t)rd;
-                if (take > CNI_STDERR_MAX - elen)
-                    take = CNI_STDERR_MAX - elen;
-                memcpy(ebuf + elen, tmp, take);
-                elen += take;
-            } else if (rd == 0 || errno != EINTR) {
-                closep2(pe);
-            }
-        }
+        if (ix >= 0 && pfd[ix].revents)
+            on_plugin_exit(io);
+        if (iw >= 0 && io->in[1] >= 0 && pfd[iw].revents)
+            write_stdin(io);
+        if (iout >= 0 && pfd[iout].revents && !read_stdout(io))
+            break;
+        if (ie >= 0 && pfd[ie].revents)
+            read_stderr(io);
     }
-    closep2(in);
-    closep2(po);
-    closep2(pe);
-    if (timed_out || too_big)
-        kill(-pid, SIGKILL); /* the plugin and what it started */
+}
+
+/* Close the pipes, kill the plugin's group on a timeout or overflow, and wait for it. */
+static int reap_plugin(struct plugin_io *io)
+{
+    closep2(io->in);
+    closep2(io->po);
+    closep2(io->pe);
+    if (io->timed_out || io->too_big)
+        kill(-io->pid, SIGKILL); /* the plugin and what it started */
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(io->pid, &status, 0) < 0 && errno == EINTR)
         ;
-    obuf[olen] = '\0';
-    ebuf[elen] = '\0';
-    log_debug("cni: plugin %s %s for %s: %.1f ms, status %d", type, command,
-              a->container_id ? a->container_id : "", (hull_monotonic_ns() - started) / 1e6,
-              status);
-    if (elen > 0)
-        log_debug("cni: plugin %s %s stderr: %s", type, command, ebuf);
-    if (timed_out)
+    io->obuf[io->olen] = '\0';
+    io->ebuf[io->elen] = '\0';
+    return status;
+}
+
+/* The outcome of a reaped plugin: its stdout, or the error that explains its failure. */
+static int plugin_outcome(struct plugin_io *io, const char *type, const char *command, int status,
+                          char **out, hull_error_t *err)
+{
+    if (io->timed_out)
         return hull_error_setx(err, ETIMEDOUT, "plugin type=\"%s\" (%s) timed out", type, command);
-    if (too_big)
+    if (io->too_big)
         return hull_error_setx(err, EMSGSIZE, "plugin type=\"%s\" (%s): output over %d bytes", type,
                                command, CNI_OUTPUT_MAX);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        _cleanup_free_ char *why = plugin_error_text(obuf, ebuf, status);
+        _cleanup_free_ char *why = plugin_error_text(io->obuf, io->ebuf, status);
         return hull_error_setx(err, EIO, "plugin type=\"%s\" failed (%s): %s", type, command, why);
     }
-    *out = hull_steal(obuf);
+    *out = hull_steal(io->obuf);
     return 0;
+}
+
+int cni_exec_plugin(const struct cni_exec *ex, const char *type, const char *command,
+                    const struct cni_attachment *a, const char *cni_args, const char *stdin_json,
+                    char **out, hull_error_t *err)
+{
+    _cleanup_free_ char *path = NULL;
+    int r = find_plugin(ex, type, &path, err);
+    if (r < 0)
+        return r;
+    __attribute__((cleanup(plugin_io_clear))) struct plugin_io io = {
+        .in = {-1, -1}, .po = {-1, -1}, .pe = {-1, -1}, .pidfd = -1};
+    r = open_pipes(&io, err);
+    if (r < 0)
+        return r;
+    int64_t started = hull_monotonic_ns();
+    r = spawn_plugin(&io, ex, path, command, a, cni_args, err);
+    if (r < 0)
+        return r;
+    io.pidfd = (int)pidfd_open(io.pid, 0);
+    io.wbuf = stdin_json ? stdin_json : "";
+    io.wlen = strlen(io.wbuf);
+    io.ocap = 4096;
+    io.obuf = xmalloc0(io.ocap + 1);
+    io.ebuf = xmalloc0(CNI_STDERR_MAX + 1);
+    io.deadline =
+        hull_monotonic_ns() + (int64_t)(ex->timeout_ms > 0 ? ex->timeout_ms : 60000) * 1000000LL;
+    exchange_io(&io);
+    int status = reap_plugin(&io);
+    log_debug("cni: plugin %s %s for %s: %.1f ms, status %d", type, command,
+              a->container_id ? a->container_id : "", (hull_monotonic_ns() - started) / 1e6,
+              status);
+    if (io.elen > 0)
+        log_debug("cni: plugin %s %s stderr: %s", type, command, io.ebuf);
+    return plugin_outcome(&io, type, command, status, out, err);
 }
 
 /* ---- capability arguments ----------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
 enum {
@@ -91,7 +92,41 @@ static int parse_num(const char *s, long long min, long long max, long long *out
     return 0;
 }
 
-int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t *err)
+/* Options that store their argument as is: option -> field of struct conmon_opts. */
+static const struct {
+    int opt;
+    size_t off;
+} string_options[] = {
+    {OPT_CID, offsetof(struct conmon_opts, cid)},
+    {OPT_BUNDLE, offsetof(struct conmon_opts, bundle)},
+    {OPT_RUNTIME, offsetof(struct conmon_opts, runtime)},
+    {OPT_RUNTIME_ROOT, offsetof(struct conmon_opts, runtime_root)},
+    {OPT_LOG_PATH, offsetof(struct conmon_opts, log_path)},
+    {OPT_EXIT_DIR, offsetof(struct conmon_opts, exit_dir)},
+    {OPT_SOCKET_DIR, offsetof(struct conmon_opts, socket_dir)},
+    {OPT_CONTAINER_PIDFILE, offsetof(struct conmon_opts, container_pidfile)},
+    {OPT_CONMON_PIDFILE, offsetof(struct conmon_opts, conmon_pidfile)},
+    {OPT_EXEC_PROCESS, offsetof(struct conmon_opts, exec_process)},
+    {OPT_MONITOR_LOG, offsetof(struct conmon_opts, monitor_log)},
+    {OPT_RESTORE, offsetof(struct conmon_opts, restore)},
+};
+
+/* Flags without an argument: option -> bool field of struct conmon_opts. */
+static const struct {
+    int opt;
+    size_t off;
+} flag_options[] = {
+    {OPT_TERMINAL, offsetof(struct conmon_opts, terminal)},
+    {OPT_STDIN, offsetof(struct conmon_opts, stdin_)},
+    {OPT_STDIN_ONCE, offsetof(struct conmon_opts, stdin_once)},
+    {OPT_EXEC, offsetof(struct conmon_opts, exec)},
+    {OPT_EXEC_CAPTURE, offsetof(struct conmon_opts, exec_capture)},
+    {OPT_EXEC_ATTACH, offsetof(struct conmon_opts, exec_attach)},
+    {OPT_FOREGROUND, offsetof(struct conmon_opts, foreground)},
+    {OPT_DELETE_ON_EXIT, offsetof(struct conmon_opts, delete_on_exit)},
+};
+
+static void set_defaults(struct conmon_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->sync_fd = -1;
@@ -99,123 +134,95 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     o->capture_max = HULL_CONMON_CAPTURE_DEFAULT;
     o->attach_wait_s = 60;
     o->runtime_args = xmalloc0(sizeof(char *));
-    optind = 1;
-    opterr = 0;
-    int c;
+}
+
+/* A string or flag option from the tables; false if c is neither. */
+static bool set_table_option(struct conmon_opts *o, int c, const char *arg)
+{
+    for (size_t i = 0; i < sizeof(string_options) / sizeof(string_options[0]); i++)
+        if (string_options[i].opt == c) {
+            *(const char **)((char *)o + string_options[i].off) = arg;
+            return true;
+        }
+    for (size_t i = 0; i < sizeof(flag_options) / sizeof(flag_options[0]); i++)
+        if (flag_options[i].opt == c) {
+            *(bool *)((char *)o + flag_options[i].off) = true;
+            return true;
+        }
+    return false;
+}
+
+/* An option with a numeric argument; 1 if c is not one. */
+static int set_number_option(struct conmon_opts *o, int c, const char *arg, hull_error_t *err)
+{
     long long v;
-    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        switch (c) {
-        case OPT_CID:
-            o->cid = optarg;
-            break;
-        case OPT_BUNDLE:
-            o->bundle = optarg;
-            break;
-        case OPT_RUNTIME:
-            o->runtime = optarg;
-            break;
-        case OPT_RUNTIME_ROOT:
-            o->runtime_root = optarg;
-            break;
-        case OPT_RUNTIME_ARG:
-            o->runtime_args = xrealloc(o->runtime_args, (o->n_runtime_args + 2) * sizeof(char *));
-            o->runtime_args[o->n_runtime_args++] = optarg;
-            o->runtime_args[o->n_runtime_args] = NULL;
-            break;
-        case OPT_LOG_PATH:
-            o->log_path = optarg;
-            break;
-        case OPT_LOG_MAX_SIZE:
-            if (parse_num(optarg, 0, LLONG_MAX, &v) < 0)
-                return hull_error_setx(err, EINVAL, "invalid --log-max-size `%s`", optarg);
-            o->log_max_size = v;
-            break;
-        case OPT_EXIT_DIR:
-            o->exit_dir = optarg;
-            break;
-        case OPT_SOCKET_DIR:
-            o->socket_dir = optarg;
-            break;
-        case OPT_TERMINAL:
-            o->terminal = true;
-            break;
-        case OPT_STDIN:
-            o->stdin_ = true;
-            break;
-        case OPT_STDIN_ONCE:
-            o->stdin_once = true;
-            break;
-        case OPT_SYNC_FD:
-            if (parse_num(optarg, 3, INT_MAX, &v) < 0)
-                return hull_error_setx(err, EINVAL, "invalid --sync-fd `%s` (must be >= 3)",
-                                       optarg);
-            o->sync_fd = (int)v;
-            break;
-        case OPT_CONTAINER_PIDFILE:
-            o->container_pidfile = optarg;
-            break;
-        case OPT_CONMON_PIDFILE:
-            o->conmon_pidfile = optarg;
-            break;
-        case OPT_EXEC:
-            o->exec = true;
-            break;
-        case OPT_EXEC_PROCESS:
-            o->exec_process = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (parse_num(optarg, 0, 100LL * 365 * 86400, &v) < 0)
-                return hull_error_setx(err, EINVAL, "invalid --timeout `%s`", optarg);
-            o->timeout_s = v;
-            break;
-        case OPT_EXEC_CAPTURE:
-            o->exec_capture = true;
-            break;
-        case OPT_EXEC_ATTACH:
-            o->exec_attach = true;
-            break;
-        case OPT_ATTACH_WAIT:
-            if (parse_num(optarg, 1, 86400, &v) < 0)
-                return hull_error_setx(err, EINVAL, "invalid --attach-wait `%s`", optarg);
-            o->attach_wait_s = v;
-            break;
-        case OPT_CAPTURE_MAX:
-            if (parse_num(optarg, 0, (long long)1 << 30, &v) < 0)
-                return hull_error_setx(err, EINVAL, "invalid --capture-max `%s`", optarg);
-            o->capture_max = (size_t)v;
-            break;
-        case OPT_MONITOR_LOG:
-            o->monitor_log = optarg;
-            break;
-        case OPT_LOG_LEVEL: {
-            int lvl = hull_log_level_parse(optarg);
-            if (lvl < 0)
-                return hull_error_setx(err, EINVAL, "invalid --log-level `%s`", optarg);
-            hull_log_set_level(lvl);
-            break;
-        }
-        case OPT_FOREGROUND:
-            o->foreground = true;
-            break;
-        case OPT_DELETE_ON_EXIT:
-            o->delete_on_exit = true;
-            break;
-        case OPT_RESTORE:
-            o->restore = optarg;
-            break;
-        case OPT_HELP:
-            fputs(usage, stdout);
-            exit(0);
-        case OPT_VERSION:
-            printf("hull-conmon %s\n", HULL_VERSION);
-            exit(0);
-        default:
-            return hull_error_setx(err, EINVAL, "unknown or incomplete option `%s`",
-                                   argv[optind - 1]);
-        }
+    switch (c) {
+    case OPT_LOG_MAX_SIZE:
+        if (parse_num(arg, 0, LLONG_MAX, &v) < 0)
+            return hull_error_setx(err, EINVAL, "invalid --log-max-size `%s`", arg);
+        o->log_max_size = v;
+        return 0;
+    case OPT_SYNC_FD:
+        if (parse_num(arg, 3, INT_MAX, &v) < 0)
+            return hull_error_setx(err, EINVAL, "invalid --sync-fd `%s` (must be >= 3)", arg);
+        o->sync_fd = (int)v;
+        return 0;
+    case OPT_TIMEOUT:
+        if (parse_num(arg, 0, 100LL * 365 * 86400, &v) < 0)
+            return hull_error_setx(err, EINVAL, "invalid --timeout `%s`", arg);
+        o->timeout_s = v;
+        return 0;
+    case OPT_ATTACH_WAIT:
+        if (parse_num(arg, 1, 86400, &v) < 0)
+            return hull_error_setx(err, EINVAL, "invalid --attach-wait `%s`", arg);
+        o->attach_wait_s = v;
+        return 0;
+    case OPT_CAPTURE_MAX:
+        if (parse_num(arg, 0, (long long)1 << 30, &v) < 0)
+            return hull_error_setx(err, EINVAL, "invalid --capture-max `%s`", arg);
+        o->capture_max = (size_t)v;
+        return 0;
+    default:
+        return 1;
     }
-    if (optind < argc)
-        return hull_error_setx(err, EINVAL, "unexpected argument `%s`", argv[optind]);
+}
+
+/* One option from getopt_long: c is its code, arg its argument, given its text as typed. */
+static int apply_option(struct conmon_opts *o, int c, const char *arg, const char *given,
+                        hull_error_t *err)
+{
+    if (set_table_option(o, c, arg))
+        return 0;
+    int r = set_number_option(o, c, arg, err);
+    if (r <= 0)
+        return r;
+    switch (c) {
+    case OPT_RUNTIME_ARG:
+        o->runtime_args = xrealloc(o->runtime_args, (o->n_runtime_args + 2) * sizeof(char *));
+        o->runtime_args[o->n_runtime_args++] = arg;
+        o->runtime_args[o->n_runtime_args] = NULL;
+        return 0;
+    case OPT_LOG_LEVEL: {
+        int lvl = hull_log_level_parse(arg);
+        if (lvl < 0)
+            return hull_error_setx(err, EINVAL, "invalid --log-level `%s`", arg);
+        hull_log_set_level(lvl);
+        return 0;
+    }
+    case OPT_HELP:
+        fputs(usage, stdout);
+        exit(0);
+    case OPT_VERSION:
+        printf("hull-conmon %s\n", HULL_VERSION);
+        exit(0);
+    default:
+        return hull_error_setx(err, EINVAL, "unknown or incomplete option `%s`", given);
+    }
+}
+
+/* The options every mode needs, and those of a container (not exec) run. */
+static int check_required(const struct conmon_opts *o, hull_error_t *err)
+{
     if (o->cid == NULL || !hull_is_safe_component(o->cid))
         return hull_error_setx(err, EINVAL, "--cid missing or not a valid name");
     if (o->runtime == NULL)
@@ -233,6 +240,12 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
                                    "--timeout/--exec-capture/--exec-attach/--exec-process need "
                                    "--exec");
     }
+    return 0;
+}
+
+/* Every path option must be absolute. */
+static int check_paths(const struct conmon_opts *o, hull_error_t *err)
+{
     const char *paths[] = {
         o->bundle,       o->runtime,           o->log_path,       o->exit_dir,     o->socket_dir,
         o->exec_process, o->container_pidfile, o->conmon_pidfile, o->runtime_root, o->monitor_log,
@@ -240,6 +253,12 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         if (paths[i] && paths[i][0] != '/')
             return hull_error_setx(err, EINVAL, "path `%s` must be absolute", paths[i]);
+    return 0;
+}
+
+/* Options that need or exclude each other. */
+static int check_combinations(const struct conmon_opts *o, hull_error_t *err)
+{
     if (o->restore && (o->exec || o->terminal))
         return hull_error_setx(err, EINVAL, "--restore excludes --exec and --terminal");
     if (o->stdin_once && !o->stdin_)
@@ -250,6 +269,23 @@ int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t
         return hull_error_setx(err, EINVAL, "--exec-attach needs --sync-fd");
     if (o->exec_capture && o->sync_fd < 0)
         return hull_error_setx(err, EINVAL, "--exec-capture needs --sync-fd");
+    return 0;
+}
+
+int conmon_parse_args(int argc, char **argv, struct conmon_opts *o, hull_error_t *err)
+{
+    set_defaults(o);
+    optind = 1;
+    opterr = 0;
+    int c, r;
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1)
+        if ((r = apply_option(o, c, optarg, argv[optind - 1], err)) < 0)
+            return r;
+    if (optind < argc)
+        return hull_error_setx(err, EINVAL, "unexpected argument `%s`", argv[optind]);
+    if ((r = check_required(o, err)) < 0 || (r = check_paths(o, err)) < 0 ||
+        (r = check_combinations(o, err)) < 0)
+        return r;
     return 0;
 }
 

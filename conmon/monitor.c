@@ -695,96 +695,109 @@ static void handle_signals(struct monitor *m)
 
 enum { PFD_SIG, PFD_OUT, PFD_ERR, PFD_IN, PFD_ATTACH, PFD_CTL, PFD_OOM, PFD_CLIENTS };
 
-static void monitor_loop(struct monitor *m)
+/* Attach flow control: a backed-up client pauses the output; a stalled one is dropped.
+ * True when the output is paused. */
+static bool flow_control(struct monitor *m)
 {
-    struct pollfd pfd[PFD_CLIENTS + HULL_CONMON_MAX_CLIENTS];
-    reap(m); /* the process may have exited before we knew its pid */
-    while (!m->exited) {
-        pfd[PFD_SIG] = (struct pollfd){m->sfd, POLLIN, 0};
-        /* attach flow control: a backed-up client pauses the output; a stalled one is dropped */
-        bool paused = false;
-        int64_t now = hull_monotonic_ns();
-        for (size_t i = m->nclients; i-- > 0;) {
-            struct client *c = &m->clients[i];
-            if (c->ctl || c->queued <= HULL_CONMON_CLIENT_QUEUE_HIGH)
-                continue;
-            if (now - c->progress > HULL_CONMON_CLIENT_STALL_S * 1000000000LL) {
-                log_warn("attach client stalled for %ds, dropping it", HULL_CONMON_CLIENT_STALL_S);
-                client_drop(m, i);
-                continue;
-            }
-            paused = true;
+    bool paused = false;
+    int64_t now = hull_monotonic_ns();
+    for (size_t i = m->nclients; i-- > 0;) {
+        struct client *c = &m->clients[i];
+        if (c->ctl || c->queued <= HULL_CONMON_CLIENT_QUEUE_HIGH)
+            continue;
+        if (now - c->progress > HULL_CONMON_CLIENT_STALL_S * 1000000000LL) {
+            log_warn("attach client stalled for %ds, dropping it", HULL_CONMON_CLIENT_STALL_S);
+            client_drop(m, i);
+            continue;
         }
-        pfd[PFD_OUT] = (struct pollfd){paused ? -1 : m->out_fd, POLLIN, 0};
-        pfd[PFD_ERR] = (struct pollfd){paused ? -1 : m->err_fd, POLLIN, 0};
-        pfd[PFD_IN] = (struct pollfd){m->stdin_q.len > m->stdin_off ? m->in_fd : -1, POLLOUT, 0};
-        pfd[PFD_ATTACH] = (struct pollfd){m->attach_lfd, POLLIN, 0};
-        pfd[PFD_CTL] = (struct pollfd){m->ctl_lfd, POLLIN, 0};
-        pfd[PFD_OOM] = (struct pollfd){m->oom.fd, POLLIN, 0};
-        /* stdin backpressure: stop reading attach input while 1 MiB waits for the process */
-        bool stdin_full = m->stdin_q.len - m->stdin_off > (1u << 20);
-        size_t nc = m->nclients;
-        for (size_t i = 0; i < nc; i++) {
-            struct client *c = &m->clients[i];
-            short ev = (c->ctl || !stdin_full) ? POLLIN : 0;
-            if (c->head)
-                ev |= POLLOUT;
-            pfd[PFD_CLIENTS + i] = (struct pollfd){c->fd, ev, 0};
-        }
-        int timeout = paused ? 1000 : -1;
-        int64_t stale = crilog_flush_stale(&m->log, HULL_CONMON_PARTIAL_FLUSH_MS * 1000000LL);
-        if (stale) {
-            int64_t left = stale - hull_monotonic_ns();
-            int st = left > 0 ? (int)(left / 1000000) + 1 : 0;
-            timeout = timeout < 0 || st < timeout ? st : timeout;
-        }
-        if (m->deadline) {
-            int64_t left = m->deadline - hull_monotonic_ns();
-            if (left <= 0) {
-                log_info("timeout: killing %d", (int)m->pid);
-                kill(m->pid, SIGKILL);
-                m->timed_out = true;
-                m->deadline = 0;
-                continue;
-            }
-            int dl = (int)(left / 1000000) + 1;
-            timeout = timeout < 0 || dl < timeout ? dl : timeout;
-        }
-        int n = poll(pfd, PFD_CLIENTS + nc, timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("poll: %s", strerror(errno));
-            break;
-        }
-        if (pfd[PFD_OUT].revents)
-            pump_output(m, 0, false);
-        if (pfd[PFD_ERR].revents)
-            pump_output(m, 1, false);
-        if (pfd[PFD_IN].revents)
-            stdin_flush(m);
-        if (pfd[PFD_OOM].revents)
-            hull_cgroup_oom_watch_event(&m->oom);
-        /* clients: walk from the end so drops (swap with last) do not skip anyone */
-        for (size_t i = nc; i-- > 0;) {
-            short re = pfd[PFD_CLIENTS + i].revents;
-            if (re == 0 || i >= m->nclients || m->clients[i].fd != pfd[PFD_CLIENTS + i].fd)
-                continue;
-            if ((re & POLLOUT) && !client_flush(m, i))
-                continue;
-            if (re & (POLLIN | POLLHUP | POLLERR))
-                client_read(m, i);
-        }
-        if (pfd[PFD_ATTACH].revents)
-            accept_client(m, m->attach_lfd, false);
-        if (pfd[PFD_CTL].revents)
-            accept_client(m, m->ctl_lfd, true);
-        if (pfd[PFD_SIG].revents)
-            handle_signals(m);
+        paused = true;
     }
-    /* The process is gone: what it wrote is in the pipes (or the pty).  Read to EOF, which
-     * comes at once unless something else still holds the write side (a process that
-     * outlived it without a PID namespace): give that at most 200 ms. */
+    return paused;
+}
+
+/* The poll set: signals, output (unless paused), stdin, listeners, OOM, then the clients.
+ * Returns how many fds to poll. */
+static nfds_t fill_pollfds(struct monitor *m, struct pollfd *pfd, bool paused)
+{
+    pfd[PFD_SIG] = (struct pollfd){m->sfd, POLLIN, 0};
+    pfd[PFD_OUT] = (struct pollfd){paused ? -1 : m->out_fd, POLLIN, 0};
+    pfd[PFD_ERR] = (struct pollfd){paused ? -1 : m->err_fd, POLLIN, 0};
+    pfd[PFD_IN] = (struct pollfd){m->stdin_q.len > m->stdin_off ? m->in_fd : -1, POLLOUT, 0};
+    pfd[PFD_ATTACH] = (struct pollfd){m->attach_lfd, POLLIN, 0};
+    pfd[PFD_CTL] = (struct pollfd){m->ctl_lfd, POLLIN, 0};
+    pfd[PFD_OOM] = (struct pollfd){m->oom.fd, POLLIN, 0};
+    /* stdin backpressure: stop reading attach input while 1 MiB waits for the process */
+    bool stdin_full = m->stdin_q.len - m->stdin_off > (1u << 20);
+    for (size_t i = 0; i < m->nclients; i++) {
+        struct client *c = &m->clients[i];
+        short ev = (c->ctl || !stdin_full) ? POLLIN : 0;
+        if (c->head)
+            ev |= POLLOUT;
+        pfd[PFD_CLIENTS + i] = (struct pollfd){c->fd, ev, 0};
+    }
+    return PFD_CLIENTS + m->nclients;
+}
+
+/* The poll timeout in ms (-1: none): a paused output, stale partial log lines and the
+ * exec deadline bound it.  False once the deadline passed: the process was killed. */
+static bool poll_timeout(struct monitor *m, bool paused, int *timeout)
+{
+    *timeout = paused ? 1000 : -1;
+    int64_t stale = crilog_flush_stale(&m->log, HULL_CONMON_PARTIAL_FLUSH_MS * 1000000LL);
+    if (stale) {
+        int64_t left = stale - hull_monotonic_ns();
+        int st = left > 0 ? (int)(left / 1000000) + 1 : 0;
+        *timeout = *timeout < 0 || st < *timeout ? st : *timeout;
+    }
+    if (m->deadline) {
+        int64_t left = m->deadline - hull_monotonic_ns();
+        if (left <= 0) {
+            log_info("timeout: killing %d", (int)m->pid);
+            kill(m->pid, SIGKILL);
+            m->timed_out = true;
+            m->deadline = 0;
+            return false;
+        }
+        int dl = (int)(left / 1000000) + 1;
+        *timeout = *timeout < 0 || dl < *timeout ? dl : *timeout;
+    }
+    return true;
+}
+
+/* Act on what poll reported for the nc clients polled and the other fds. */
+static void dispatch_events(struct monitor *m, const struct pollfd *pfd, size_t nc)
+{
+    if (pfd[PFD_OUT].revents)
+        pump_output(m, 0, false);
+    if (pfd[PFD_ERR].revents)
+        pump_output(m, 1, false);
+    if (pfd[PFD_IN].revents)
+        stdin_flush(m);
+    if (pfd[PFD_OOM].revents)
+        hull_cgroup_oom_watch_event(&m->oom);
+    /* clients: walk from the end so drops (swap with last) do not skip anyone */
+    for (size_t i = nc; i-- > 0;) {
+        short re = pfd[PFD_CLIENTS + i].revents;
+        if (re == 0 || i >= m->nclients || m->clients[i].fd != pfd[PFD_CLIENTS + i].fd)
+            continue;
+        if ((re & POLLOUT) && !client_flush(m, i))
+            continue;
+        if (re & (POLLIN | POLLHUP | POLLERR))
+            client_read(m, i);
+    }
+    if (pfd[PFD_ATTACH].revents)
+        accept_client(m, m->attach_lfd, false);
+    if (pfd[PFD_CTL].revents)
+        accept_client(m, m->ctl_lfd, true);
+    if (pfd[PFD_SIG].revents)
+        handle_signals(m);
+}
+
+/* The process is gone: what it wrote is in the pipes (or the pty).  Read to EOF, which
+ * comes at once unless something else still holds the write side (a process that
+ * outlived it without a PID namespace): give that at most 200 ms. */
+static void drain_output(struct monitor *m)
+{
     int64_t end = hull_monotonic_ns() + 200000000LL;
     for (;;) {
         if (m->out_fd >= 0)
@@ -798,6 +811,28 @@ static void monitor_loop(struct monitor *m)
         if (poll(p, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
             break;
     }
+}
+
+static void monitor_loop(struct monitor *m)
+{
+    struct pollfd pfd[PFD_CLIENTS + HULL_CONMON_MAX_CLIENTS];
+    reap(m); /* the process may have exited before we knew its pid */
+    while (!m->exited) {
+        bool paused = flow_control(m);
+        nfds_t nfds = fill_pollfds(m, pfd, paused);
+        int timeout;
+        if (!poll_timeout(m, paused, &timeout))
+            continue;
+        int n = poll(pfd, nfds, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+        dispatch_events(m, pfd, nfds - PFD_CLIENTS);
+    }
+    drain_output(m);
 }
 
 /* Gives attach clients up to five seconds to take the rest of their output. */
@@ -937,9 +972,24 @@ static void runtime_failed(struct conmon_opts *o, struct hull_buf *text, const c
     hull_buf_free(&msg);
 }
 
-int conmon_run(struct conmon_opts *o)
+/* Everything conmon_run holds until it returns. */
+struct run {
+    struct conmon_opts *o;
+    struct monitor m;
+    struct hull_buf errtext; /* what the runtime wrote to stderr */
+    int rt_in[2], rt_out[2], rt_err[2];
+    int console_lfd, console_conn;
+    char *console_path, *console_arg, *pidfile;
+    int sock_dirfd;
+    pid_t rt;
+    int rt_status;
+    bool rt_timed_out;
+};
+
+/* Cut loose from hulld: its fds, its session (unless --foreground), its cwd.  0, or the
+ * exit code. */
+static int leave_hulld(struct conmon_opts *o)
 {
-    _cleanup_error_ hull_error_t err = NULL;
     if (o->sync_fd >= 0 && fcntl(o->sync_fd, F_SETFD, FD_CLOEXEC) < 0) {
         fprintf(stderr, "hull-conmon: --sync-fd %d: %s\n", o->sync_fd, strerror(errno));
         return 2;
@@ -966,25 +1016,12 @@ int conmon_run(struct conmon_opts *o)
     /* stop following hulld's cwd (it may be unmounted later) */
     if (chdir("/") < 0)
         log_warn("chdir /: %s", strerror(errno));
+    return 0;
+}
 
-    struct monitor m = {
-        .o = o,
-        .sfd = -1,
-        .out_fd = -1,
-        .err_fd = -1,
-        .in_fd = -1,
-        .master_fd = -1,
-        .attach_lfd = -1,
-        .ctl_lfd = -1,
-    };
-    m.oom.fd = m.oom.ctl_fd = -1;
-    int rc = 1;
-    struct hull_buf errtext = {0};
-    int rt_in[2] = {-1, -1}, rt_out[2] = {-1, -1}, rt_err[2] = {-1, -1};
-    int console_lfd = -1, console_conn = -1;
-    _cleanup_free_ char *console_path = NULL, *console_arg = NULL, *pidfile = NULL;
-    _cleanup_close_ int sock_dirfd = -1;
-
+/* Exactly our signals blocked, delivered through a signalfd. */
+static int setup_signals(struct run *r, hull_error_t *err)
+{
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
@@ -995,228 +1032,339 @@ int conmon_run(struct conmon_opts *o)
     sigprocmask(SIG_SETMASK, &mask, NULL); /* exactly ours, whatever hulld had blocked */
     reset_signals();                       /* an inherited SIG_IGN for SIGCHLD breaks waitpid */
     signal(SIGPIPE, SIG_IGN);
-    m.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (m.sfd < 0) {
-        hull_error_set(&err, errno, "signalfd");
-        goto fail;
-    }
+    r->m.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (r->m.sfd < 0)
+        return hull_error_set(err, errno, "signalfd");
+    return 0;
+}
 
+/* Our pid file, the socket and exit dirs, the attach and control sockets, the log. */
+static int create_files(struct run *r, hull_error_t *err)
+{
+    struct conmon_opts *o = r->o;
     if (o->conmon_pidfile) {
         char buf[32];
         int n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
-        if (hull_write_file_atomic(o->conmon_pidfile, buf, (size_t)n, 0644, &err) < 0)
-            goto fail;
+        if (hull_write_file_atomic(o->conmon_pidfile, buf, (size_t)n, 0644, err) < 0)
+            return -1;
     }
-    if (prepare_socket_dir(o->socket_dir, &err) < 0 || hull_mkdir_p(o->exit_dir, 0700, &err) < 0)
-        goto fail;
+    if (prepare_socket_dir(o->socket_dir, err) < 0 || hull_mkdir_p(o->exit_dir, 0700, err) < 0)
+        return -1;
     if (o->delete_on_exit && !o->exec)
         conmon_runtime_pin(o);
-    m.attach_path = hull_path_join(o->socket_dir, HULL_CONMON_ATTACH_SOCK);
-    m.ctl_path = hull_path_join(o->socket_dir, HULL_CONMON_CTL_SOCK);
-    pidfile = o->container_pidfile ? xstrdup(o->container_pidfile)
-                                   : hull_path_join(o->socket_dir, HULL_CONMON_PIDFILE);
-    unlink(pidfile);
-    sock_dirfd = open(o->socket_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (sock_dirfd < 0) {
-        hull_error_set(&err, errno, "open `%s`", o->socket_dir);
-        goto fail;
-    }
-    if ((m.attach_lfd = listen_unix(m.attach_path, sock_dirfd, SOCK_SEQPACKET, &err)) < 0 ||
-        (m.ctl_lfd = listen_unix(m.ctl_path, sock_dirfd, SOCK_SEQPACKET, &err)) < 0)
-        goto fail;
-    if (crilog_open(&m.log, o->log_path, o->log_max_size, &err) < 0)
-        goto fail;
+    r->m.attach_path = hull_path_join(o->socket_dir, HULL_CONMON_ATTACH_SOCK);
+    r->m.ctl_path = hull_path_join(o->socket_dir, HULL_CONMON_CTL_SOCK);
+    r->pidfile = o->container_pidfile ? xstrdup(o->container_pidfile)
+                                      : hull_path_join(o->socket_dir, HULL_CONMON_PIDFILE);
+    unlink(r->pidfile);
+    r->sock_dirfd = open(o->socket_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (r->sock_dirfd < 0)
+        return hull_error_set(err, errno, "open `%s`", o->socket_dir);
+    if ((r->m.attach_lfd = listen_unix(r->m.attach_path, r->sock_dirfd, SOCK_SEQPACKET, err)) < 0 ||
+        (r->m.ctl_lfd = listen_unix(r->m.ctl_path, r->sock_dirfd, SOCK_SEQPACKET, err)) < 0)
+        return -1;
+    if (crilog_open(&r->m.log, o->log_path, o->log_max_size, err) < 0)
+        return -1;
+    return 0;
+}
 
-    /* stdio for the runtime (and, without a terminal, the process) */
-    struct runtime_io io;
+/* stdio for the runtime (and, without a terminal, the process) */
+static int open_runtime_stdio(struct run *r, struct runtime_io *io, hull_error_t *err)
+{
+    struct conmon_opts *o = r->o;
     if (o->terminal) {
-        console_path = hull_path_join(o->socket_dir, HULL_CONMON_CONSOLE);
-        if ((console_lfd = listen_unix(console_path, sock_dirfd, SOCK_STREAM, &err)) < 0)
-            goto fail;
-        if (strlen(console_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        r->console_path = hull_path_join(o->socket_dir, HULL_CONMON_CONSOLE);
+        if ((r->console_lfd = listen_unix(r->console_path, r->sock_dirfd, SOCK_STREAM, err)) < 0)
+            return -1;
+        if (strlen(r->console_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
             /* the runtime connects from another process: name our fd by our pid */
-            console_arg =
-                xasprintf("/proc/%d/fd/%d/%s", (int)getpid(), sock_dirfd, HULL_CONMON_CONSOLE);
+            r->console_arg =
+                xasprintf("/proc/%d/fd/%d/%s", (int)getpid(), r->sock_dirfd, HULL_CONMON_CONSOLE);
         }
-        if (make_pipe(rt_err, &err) < 0)
-            goto fail;
-        rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        io = (struct runtime_io){rt_in[0], rt_err[1], rt_err[1]};
+        if (make_pipe(r->rt_err, err) < 0)
+            return -1;
+        r->rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        *io = (struct runtime_io){r->rt_in[0], r->rt_err[1], r->rt_err[1]};
     } else {
-        if (make_pipe(rt_out, &err) < 0 || make_pipe(rt_err, &err) < 0)
-            goto fail;
+        if (make_pipe(r->rt_out, err) < 0 || make_pipe(r->rt_err, err) < 0)
+            return -1;
         if (o->stdin_) {
-            if (make_pipe(rt_in, &err) < 0)
-                goto fail;
+            if (make_pipe(r->rt_in, err) < 0)
+                return -1;
         } else {
-            rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            r->rt_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
-        io = (struct runtime_io){rt_in[0], rt_out[1], rt_err[1]};
+        *io = (struct runtime_io){r->rt_in[0], r->rt_out[1], r->rt_err[1]};
     }
-    if (io.stdin_fd < 0) {
-        hull_error_set(&err, errno, "open /dev/null");
-        goto fail;
-    }
+    if (io->stdin_fd < 0)
+        return hull_error_set(err, errno, "open /dev/null");
+    return 0;
+}
 
-    if (o->exec_attach && wait_first_attach(&m, &err) < 0)
-        goto fail;
-    if (o->exec && o->timeout_s > 0)
-        m.deadline = hull_monotonic_ns() + o->timeout_s * 1000000000LL;
-    pid_t rt = spawn_runtime(o, pidfile, console_arg ? console_arg : console_path, &io, &err);
-    if (rt < 0)
-        goto fail;
-    /* keep only our ends */
-    close(rt_in[0]);
-    rt_in[0] = -1;
-    close(rt_out[1]);
-    rt_out[1] = -1;
-    close(rt_err[1]);
-    rt_err[1] = -1;
+/* Start the runtime and keep only our ends of its stdio. */
+static int start_runtime(struct run *r, struct runtime_io *io, hull_error_t *err)
+{
+    r->rt =
+        spawn_runtime(r->o, r->pidfile, r->console_arg ? r->console_arg : r->console_path, io, err);
+    if (r->rt < 0)
+        return -1;
+    close(r->rt_in[0]);
+    r->rt_in[0] = -1;
+    close(r->rt_out[1]);
+    r->rt_out[1] = -1;
+    close(r->rt_err[1]);
+    r->rt_err[1] = -1;
+    return 0;
+}
 
-    /* wait for the runtime, taking the pty master if one is sent */
-    int rt_status = 0;
-    bool rt_timed_out = false, rt_err_open = o->terminal;
+/* A connection on the console socket brought the pty master (or nothing). */
+static void take_console_conn(struct run *r)
+{
+    int fd = recv_console_fd(r->console_conn);
+    if (fd >= 0)
+        got_master(&r->m, fd);
+    close(r->console_conn);
+    r->console_conn = -1;
+}
+
+/* Wait for the runtime, taking the pty master if one is sent and collecting its stderr. */
+static int wait_runtime(struct run *r, hull_error_t *err)
+{
+    bool rt_err_open = r->o->terminal;
     for (;;) {
         int st;
-        pid_t p = waitpid(rt, &st, WNOHANG);
-        if (p == rt) {
-            rt_status = st;
-            break;
+        pid_t p = waitpid(r->rt, &st, WNOHANG);
+        if (p == r->rt) {
+            r->rt_status = st;
+            return 0;
         }
         struct pollfd pfd[4] = {
-            {m.sfd, POLLIN, 0},
-            {console_lfd, POLLIN, 0},
-            {console_conn, POLLIN, 0},
-            {rt_err_open ? rt_err[0] : -1, POLLIN, 0},
+            {r->m.sfd, POLLIN, 0},
+            {r->console_lfd, POLLIN, 0},
+            {r->console_conn, POLLIN, 0},
+            {rt_err_open ? r->rt_err[0] : -1, POLLIN, 0},
         };
         int timeout = -1;
-        if (m.deadline && !rt_timed_out) {
-            int64_t left = m.deadline - hull_monotonic_ns();
+        if (r->m.deadline && !r->rt_timed_out) {
+            int64_t left = r->m.deadline - hull_monotonic_ns();
             if (left <= 0) {
                 /* the exec's deadline also bounds a runtime that hangs (a frozen container) */
-                kill(rt, SIGKILL);
-                rt_timed_out = true;
+                kill(r->rt, SIGKILL);
+                r->rt_timed_out = true;
                 continue;
             }
             timeout = (int)(left / 1000000) + 1;
         }
-        if (poll(pfd, 4, timeout) < 0 && errno != EINTR) {
-            hull_error_set(&err, errno, "poll");
-            goto fail;
-        }
+        if (poll(pfd, 4, timeout) < 0 && errno != EINTR)
+            return hull_error_set(err, errno, "poll");
         if (pfd[0].revents) {
             struct signalfd_siginfo si;
-            while (read(m.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            while (read(r->m.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-                    kill(rt, SIGKILL);
+                    kill(r->rt, SIGKILL);
         }
-        if (pfd[1].revents && console_conn < 0)
-            console_conn = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (pfd[2].revents) {
-            int fd = recv_console_fd(console_conn);
-            if (fd >= 0)
-                got_master(&m, fd);
-            close(console_conn);
-            console_conn = -1;
-        }
+        if (pfd[1].revents && r->console_conn < 0)
+            r->console_conn = accept4(r->console_lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (pfd[2].revents)
+            take_console_conn(r);
         if (pfd[3].revents) {
-            size_t before = errtext.len;
-            read_avail(rt_err[0], &errtext, ERR_TEXT_MAX);
+            size_t before = r->errtext.len;
+            read_avail(r->rt_err[0], &r->errtext, ERR_TEXT_MAX);
             /* hung up (or full): stop polling it, it would only spin */
-            rt_err_open = errtext.len > before && errtext.len < ERR_TEXT_MAX;
+            rt_err_open = r->errtext.len > before && r->errtext.len < ERR_TEXT_MAX;
         }
     }
-    if (o->terminal && m.master_fd < 0 && console_lfd >= 0 && WIFEXITED(rt_status) &&
-        WEXITSTATUS(rt_status) == 0) {
-        /* The runtime exited first: the pty may be queued, or still on its way from a process
-         * the runtime left behind (the one that made it, inside the container).  Wait a
-         * little for it. */
-        int64_t end = hull_monotonic_ns() + 5000000000LL;
-        while (m.master_fd < 0) {
-            int64_t left = end - hull_monotonic_ns();
-            if (left <= 0)
-                break;
-            struct pollfd pfd[2] = {{console_lfd, POLLIN, 0}, {console_conn, POLLIN, 0}};
-            if (poll(pfd, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
-                break;
-            if (pfd[0].revents && console_conn < 0)
-                console_conn = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (pfd[1].revents) {
-                int fd = recv_console_fd(console_conn);
-                if (fd >= 0)
-                    got_master(&m, fd);
-                close(console_conn);
-                console_conn = -1;
-            }
-        }
-    }
-    if (console_lfd >= 0) {
-        close(console_lfd);
-        console_lfd = -1;
-        unlink(console_path);
-    }
+}
 
-    if (!WIFEXITED(rt_status) || WEXITSTATUS(rt_status) != 0) {
-        read_avail(rt_err[0], &errtext, ERR_TEXT_MAX);
-        read_avail(rt_out[0], &errtext, ERR_TEXT_MAX);
-        char fb[128];
-        if (rt_timed_out)
-            errtext.len = 0; /* whatever it said, the timeout is the story */
-        if (rt_timed_out)
-            snprintf(fb, sizeof(fb), "runtime exec did not finish within the %llds timeout",
-                     (long long)o->timeout_s);
-        else
-            snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
-                     o->exec      ? "runtime exec"
-                     : o->restore ? "runtime restore"
-                                  : "runtime create",
-                     rt_status);
-        runtime_failed(o, &errtext, fb, rt_timed_out);
-        goto out;
+static bool runtime_succeeded(const struct run *r)
+{
+    return WIFEXITED(r->rt_status) && WEXITSTATUS(r->rt_status) == 0;
+}
+
+/* The runtime exited first: the pty may be queued, or still on its way from a process the
+ * runtime left behind (the one that made it, inside the container).  Wait a little for it. */
+static void wait_late_pty(struct run *r)
+{
+    if (!r->o->terminal || r->m.master_fd >= 0 || r->console_lfd < 0 || !runtime_succeeded(r))
+        return;
+    int64_t end = hull_monotonic_ns() + 5000000000LL;
+    while (r->m.master_fd < 0) {
+        int64_t left = end - hull_monotonic_ns();
+        if (left <= 0)
+            break;
+        struct pollfd pfd[2] = {{r->console_lfd, POLLIN, 0}, {r->console_conn, POLLIN, 0}};
+        if (poll(pfd, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+            break;
+        if (pfd[0].revents && r->console_conn < 0)
+            r->console_conn = accept4(r->console_lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (pfd[1].revents)
+            take_console_conn(r);
     }
-    {
-        _cleanup_free_ char *text = NULL;
-        if (hull_read_file(pidfile, 64, &text, NULL, &err) < 0)
-            goto fail;
-        m.pid = (pid_t)strtol(text, NULL, 10);
-        if (m.pid <= 0) {
-            hull_error_setx(&err, EINVAL, "bad pid file `%s`", pidfile);
-            goto fail;
-        }
+}
+
+static void close_console_listener(struct run *r)
+{
+    if (r->console_lfd >= 0) {
+        close(r->console_lfd);
+        r->console_lfd = -1;
+        unlink(r->console_path);
     }
-    if (o->terminal) {
-        if (m.master_fd < 0) {
-            hull_error_setx(&err, EIO, "terminal requested but the runtime sent no pty");
-            goto fail;
-        }
-        set_nonblock(m.master_fd);
-        m.out_fd = m.master_fd;
-        if (o->stdin_) {
-            m.in_fd = fcntl(m.master_fd, F_DUPFD_CLOEXEC, 3);
-            set_nonblock(m.in_fd);
+}
+
+/* Tell hulld why the runtime failed: what it said, or its status, or the timeout. */
+static void report_runtime_failure(struct run *r)
+{
+    struct conmon_opts *o = r->o;
+    read_avail(r->rt_err[0], &r->errtext, ERR_TEXT_MAX);
+    read_avail(r->rt_out[0], &r->errtext, ERR_TEXT_MAX);
+    char fb[128];
+    if (r->rt_timed_out)
+        r->errtext.len = 0; /* whatever it said, the timeout is the story */
+    if (r->rt_timed_out)
+        snprintf(fb, sizeof(fb), "runtime exec did not finish within the %llds timeout",
+                 (long long)o->timeout_s);
+    else
+        snprintf(fb, sizeof(fb), "%s failed with status 0x%x",
+                 o->exec      ? "runtime exec"
+                 : o->restore ? "runtime restore"
+                              : "runtime create",
+                 r->rt_status);
+    runtime_failed(o, &r->errtext, fb, r->rt_timed_out);
+}
+
+/* The container process's pid, from the runtime's pid file. */
+static int read_container_pid(struct run *r, hull_error_t *err)
+{
+    _cleanup_free_ char *text = NULL;
+    if (hull_read_file(r->pidfile, 64, &text, NULL, err) < 0)
+        return -1;
+    r->m.pid = (pid_t)strtol(text, NULL, 10);
+    if (r->m.pid <= 0)
+        return hull_error_setx(err, EINVAL, "bad pid file `%s`", r->pidfile);
+    return 0;
+}
+
+/* The process's stdio for the monitor: the pty master, or our ends of the pipes. */
+static int take_process_stdio(struct run *r, hull_error_t *err)
+{
+    struct monitor *m = &r->m;
+    if (r->o->terminal) {
+        if (m->master_fd < 0)
+            return hull_error_setx(err, EIO, "terminal requested but the runtime sent no pty");
+        set_nonblock(m->master_fd);
+        m->out_fd = m->master_fd;
+        if (r->o->stdin_) {
+            m->in_fd = fcntl(m->master_fd, F_DUPFD_CLOEXEC, 3);
+            set_nonblock(m->in_fd);
         }
         /* a terminal process has no stderr of its own; whatever the runtime said is gone */
     } else {
-        m.out_fd = hull_steal_fd(rt_out[0]);
-        m.err_fd = hull_steal_fd(rt_err[0]);
-        m.in_fd = rt_in[1];
-        rt_in[1] = -1;
-        set_nonblock(m.out_fd);
-        set_nonblock(m.err_fd);
-        if (m.in_fd >= 0)
-            set_nonblock(m.in_fd);
+        m->out_fd = hull_steal_fd(r->rt_out[0]);
+        m->err_fd = hull_steal_fd(r->rt_err[0]);
+        m->in_fd = r->rt_in[1];
+        r->rt_in[1] = -1;
+        set_nonblock(m->out_fd);
+        set_nonblock(m->err_fd);
+        if (m->in_fd >= 0)
+            set_nonblock(m->in_fd);
     }
-    {
-        char msg[96];
-        int n = snprintf(msg, sizeof(msg), "{\"pid\":%d,\"monitor_pid\":%d}\n", (int)m.pid,
-                         (int)getpid());
-        sync_send(o, msg, (size_t)n);
-        if (!o->exec_capture)
-            sync_close(o);
+    return 0;
+}
+
+/* Tell hulld the process's pid; the sync fd stays open only for an exec's captured output. */
+static void announce_pid(struct run *r)
+{
+    char msg[96];
+    int n = snprintf(msg, sizeof(msg), "{\"pid\":%d,\"monitor_pid\":%d}\n", (int)r->m.pid,
+                     (int)getpid());
+    sync_send(r->o, msg, (size_t)n);
+    if (!r->o->exec_capture)
+        sync_close(r->o);
+}
+
+/* Close, unlink and free everything the run holds. */
+static void release_run(struct run *r)
+{
+    struct monitor *m = &r->m;
+    sync_close(r->o);
+    for (size_t i = m->nclients; i-- > 0;)
+        client_drop(m, i);
+    int fds[] = {m->sfd,       m->out_fd,    m->err_fd,      m->in_fd,       m->attach_lfd,
+                 m->ctl_lfd,   r->rt_in[0],  r->rt_in[1],    r->rt_out[0],   r->rt_out[1],
+                 r->rt_err[0], r->rt_err[1], r->console_lfd, r->console_conn};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (m->master_fd >= 0 && m->master_fd != m->out_fd)
+        close(m->master_fd);
+    if (m->attach_path)
+        unlink(m->attach_path);
+    if (m->ctl_path)
+        unlink(m->ctl_path);
+    if (r->console_path)
+        unlink(r->console_path);
+    free(m->attach_path);
+    free(m->ctl_path);
+    crilog_close(&m->log);
+    hull_cgroup_oom_watch_free(&m->oom);
+    hull_buf_free(&m->stdin_q);
+    hull_buf_free(&m->cap[0]);
+    hull_buf_free(&m->cap[1]);
+    hull_buf_free(&r->errtext);
+    if (r->sock_dirfd >= 0)
+        close(r->sock_dirfd);
+    free(r->pidfile);
+    free(r->console_arg);
+    free(r->console_path);
+}
+
+int conmon_run(struct conmon_opts *o)
+{
+    _cleanup_error_ hull_error_t err = NULL;
+    int rc = leave_hulld(o);
+    if (rc != 0)
+        return rc;
+    struct run r = {
+        .o = o,
+        .m = {.o = o,
+              .sfd = -1,
+              .out_fd = -1,
+              .err_fd = -1,
+              .in_fd = -1,
+              .master_fd = -1,
+              .attach_lfd = -1,
+              .ctl_lfd = -1,
+              .oom = {.fd = -1, .ctl_fd = -1}},
+        .rt_in = {-1, -1},
+        .rt_out = {-1, -1},
+        .rt_err = {-1, -1},
+        .console_lfd = -1,
+        .console_conn = -1,
+        .sock_dirfd = -1,
+    };
+    rc = 1;
+    struct runtime_io io;
+    if (setup_signals(&r, &err) < 0 || create_files(&r, &err) < 0 ||
+        open_runtime_stdio(&r, &io, &err) < 0)
+        goto fail;
+    if (o->exec_attach && wait_first_attach(&r.m, &err) < 0)
+        goto fail;
+    if (o->exec && o->timeout_s > 0)
+        r.m.deadline = hull_monotonic_ns() + o->timeout_s * 1000000000LL;
+    if (start_runtime(&r, &io, &err) < 0 || wait_runtime(&r, &err) < 0)
+        goto fail;
+    wait_late_pty(&r);
+    close_console_listener(&r);
+    if (!runtime_succeeded(&r)) {
+        report_runtime_failure(&r);
+        goto out;
     }
-    hull_cgroup_oom_watch_init(&m.oom, m.pid);
-    monitor_loop(&m);
-    finish(&m);
+    if (read_container_pid(&r, &err) < 0 || take_process_stdio(&r, &err) < 0)
+        goto fail;
+    announce_pid(&r);
+    hull_cgroup_oom_watch_init(&r.m.oom, r.m.pid);
+    monitor_loop(&r.m);
+    finish(&r.m);
     rc = 0;
     goto out;
 
@@ -1228,30 +1376,6 @@ fail:
         hull_buf_free(&t);
     }
 out:
-    sync_close(o);
-    for (size_t i = m.nclients; i-- > 0;)
-        client_drop(&m, i);
-    int fds[] = {m.sfd,     m.out_fd,  m.err_fd,    m.in_fd,     m.attach_lfd,
-                 m.ctl_lfd, rt_in[0],  rt_in[1],    rt_out[0],   rt_out[1],
-                 rt_err[0], rt_err[1], console_lfd, console_conn};
-    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    if (m.master_fd >= 0 && m.master_fd != m.out_fd)
-        close(m.master_fd);
-    if (m.attach_path)
-        unlink(m.attach_path);
-    if (m.ctl_path)
-        unlink(m.ctl_path);
-    if (console_path)
-        unlink(console_path);
-    free(m.attach_path);
-    free(m.ctl_path);
-    crilog_close(&m.log);
-    hull_cgroup_oom_watch_free(&m.oom);
-    hull_buf_free(&m.stdin_q);
-    hull_buf_free(&m.cap[0]);
-    hull_buf_free(&m.cap[1]);
-    hull_buf_free(&errtext);
+    release_run(&r);
     return rc;
 }

@@ -327,6 +327,242 @@ static int write_data(struct unpack *u, int fd, const char *entry, la_int64_t en
     }
 }
 
+/* One layer entry, as do_entry's steps see it. */
+struct entry {
+    struct archive_entry *e;
+    const char *raw; /* its name in the archive, for messages */
+    const char *rel; /* cleaned, relative to the layer root */
+    mode_t type, perm;
+    uid_t uid;
+    gid_t gid;
+    struct timespec ts[2];
+    int pfd;          /* its parent directory (cached by parent_of) */
+    const char *base; /* its name in pfd */
+};
+
+/* The layer root itself: only its owner and mode. */
+static int root_entry(struct unpack *u, const struct entry *en)
+{
+    if (en->type != AE_IFDIR)
+        return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": root is not a directory",
+                               en->raw);
+    if (fchown(u->rootfd, en->uid, en->gid) < 0 || fchmod(u->rootfd, en->perm) < 0)
+        return hull_error_set(u->err, errno, "layer root: set owner/mode");
+    return 0;
+}
+
+/* OCI whiteouts: .wh..wh..opq marks the directory opaque, .wh.NAME hides NAME. */
+static int whiteout_entry(struct unpack *u, const struct entry *en)
+{
+    const char *raw = en->raw;
+    if (strcmp(en->base, ".wh..wh..opq") == 0) {
+        int dfd = (int)sys_openat2(en->pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
+        if (dfd < 0)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": open dir", raw);
+        int sr = fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0);
+        int se = errno;
+        close(dfd);
+        if (sr < 0)
+            return hull_error_set(u->err, se, "layer entry \"%s\": mark opaque", raw);
+        return 0;
+    }
+    if (strncmp(en->base, ".wh..wh.", 8) == 0)
+        return 0; /* aufs metadata */
+    const char *victim = en->base + 4;
+    if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0)
+        return hull_error_setx(u->err, EPERM, "layer entry \"%s\": bad whiteout", raw);
+    int r = clear_slot(u, en->pfd, victim, raw);
+    if (r < 0)
+        return r;
+    if (mknodat(en->pfd, victim, S_IFCHR | 0, makedev(0, 0)) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": create whiteout", raw);
+    if (fchownat(en->pfd, victim, en->uid, en->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": chown whiteout", raw);
+    u->stats.entries++;
+    return 0;
+}
+
+/* A hard link to a non-directory already unpacked in the layer. */
+static int hardlink_entry(struct unpack *u, const struct entry *en, const char *hardlink)
+{
+    const char *raw = en->raw;
+    _cleanup_free_ char *target = NULL;
+    if (clean_path(hardlink, &target) < 0 || *target == '\0')
+        return hull_error_setx(u->err, EPERM,
+                               "layer entry \"%s\": hard link to \"%s\" escapes the layer", raw,
+                               hardlink);
+    if (strcmp(target, en->rel) == 0)
+        return 0;
+    const char *tslash = strrchr(target, '/');
+    _cleanup_free_ char *tparent =
+        tslash ? xstrndup(target, (size_t)(tslash - target)) : xstrdup("");
+    const char *tbase = tslash ? tslash + 1 : target;
+    _cleanup_close_ int tfd = open_dir_beneath(u, tparent, false, raw);
+    if (tfd < 0) {
+        hull_error_free(u->err);
+        return hull_error_setx(u->err, EPERM,
+                               "layer entry \"%s\": hard link target \"%s\" is not in the "
+                               "layer",
+                               raw, hardlink);
+    }
+    struct stat st;
+    if (fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return hull_error_setx(u->err, EPERM,
+                               "layer entry \"%s\": hard link target \"%s\" is not in the "
+                               "layer",
+                               raw, hardlink);
+    if (S_ISDIR(st.st_mode))
+        return hull_error_setx(u->err, EPERM, "layer entry \"%s\": hard link to a directory", raw);
+    int r = clear_slot(u, en->pfd, en->base, raw);
+    if (r < 0)
+        return r;
+    if (linkat(tfd, tbase, en->pfd, en->base, 0) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": link to \"%s\"", raw, hardlink);
+    return 0;
+}
+
+/* A directory: made (or kept), owned, its xattrs set; its times are set at the end. */
+static int dir_entry(struct unpack *u, const struct entry *en)
+{
+    const char *raw = en->raw;
+    int r;
+    struct stat st;
+    if (fstatat(en->pfd, en->base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        r = clear_slot(u, en->pfd, en->base, raw);
+        if (r < 0)
+            return r;
+    }
+    if (mkdirat(en->pfd, en->base, 0700) < 0) {
+        if (errno != EEXIST)
+            return hull_error_set(u->err, errno, "layer entry \"%s\": mkdir", raw);
+    } else {
+        u->stats.entries++;
+    }
+    _cleanup_close_ int dfd =
+        (int)sys_openat2(en->pfd, en->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
+    if (dfd < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": open dir", raw);
+    if (fchown(dfd, en->uid, en->gid) < 0 || fchmod(dfd, en->perm) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": set owner/mode", raw);
+    r = apply_xattrs(u, dfd, en->e, raw);
+    if (r < 0)
+        return r;
+    if (u->n_dirs == u->cap_dirs) {
+        u->cap_dirs = u->cap_dirs ? u->cap_dirs * 2 : 64;
+        u->dirs = xrealloc(u->dirs, u->cap_dirs * sizeof(*u->dirs));
+    }
+    u->dirs[u->n_dirs].path = xstrdup(en->rel);
+    memcpy(u->dirs[u->n_dirs].ts, en->ts, sizeof(en->ts));
+    u->n_dirs++;
+    return 0;
+}
+
+/* A regular file, within the layer's and the image's size caps. */
+static int file_entry(struct unpack *u, const struct entry *en)
+{
+    const char *raw = en->raw;
+    la_int64_t want = archive_entry_size(en->e);
+    if (u->max_bytes > 0 && want > 0 &&
+        (uint64_t)want >
+            u->max_bytes - (u->stats.bytes < u->max_bytes ? u->stats.bytes : u->max_bytes))
+        return hull_error_setx(u->err, EFBIG,
+                               "layer expands beyond the %llu-byte cap (max_layer_size) at "
+                               "\"%.64s\"",
+                               (unsigned long long)u->max_bytes, raw);
+    int r = charge_image(u, want > 0 ? (uint64_t)want : 0, raw);
+    if (r < 0)
+        return r;
+    r = clear_slot(u, en->pfd, en->base, raw);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int fd =
+        openat(en->pfd, en->base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": create", raw);
+    u->stats.entries++;
+    r = write_data(u, fd, raw, archive_entry_size(en->e));
+    if (r < 0)
+        return r;
+    la_int64_t size = archive_entry_size(en->e);
+    if (size > 0 && ftruncate(fd, size) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": truncate", raw);
+    u->stats.bytes += size > 0 ? (uint64_t)size : 0;
+    if (fchown(fd, en->uid, en->gid) < 0 || fchmod(fd, en->perm) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": set owner/mode", raw);
+    r = apply_xattrs(u, fd, en->e, raw);
+    if (r < 0)
+        return r;
+    if (futimens(fd, en->ts) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": set times", raw);
+    return 0;
+}
+
+static int symlink_entry(struct unpack *u, const struct entry *en)
+{
+    const char *raw = en->raw;
+    const char *target = archive_entry_symlink(en->e);
+    if (target == NULL || *target == '\0')
+        return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": empty symlink", raw);
+    int r = clear_slot(u, en->pfd, en->base, raw);
+    if (r < 0)
+        return r;
+    /* The target is kept as is: it is never followed here, and in the container it resolves
+     * inside the container's root. */
+    if (symlinkat(target, en->pfd, en->base) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": symlink", raw);
+    u->stats.entries++;
+    if (fchownat(en->pfd, en->base, en->uid, en->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": lchown", raw);
+    if (utimensat(en->pfd, en->base, en->ts, AT_SYMLINK_NOFOLLOW) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": set times", raw);
+    return 0;
+}
+
+/* A character or block device, or a FIFO. */
+static int node_entry(struct unpack *u, const struct entry *en)
+{
+    const char *raw = en->raw;
+    int r = clear_slot(u, en->pfd, en->base, raw);
+    if (r < 0)
+        return r;
+    dev_t dev = en->type == AE_IFIFO ? 0 : archive_entry_rdev(en->e);
+    if (mknodat(en->pfd, en->base, en->type | 0600, dev) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": mknod", raw);
+    u->stats.entries++;
+    if (fchownat(en->pfd, en->base, en->uid, en->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+        fchmodat(en->pfd, en->base, en->perm, AT_SYMLINK_NOFOLLOW) < 0 ||
+        utimensat(en->pfd, en->base, en->ts, AT_SYMLINK_NOFOLLOW) < 0)
+        return hull_error_set(u->err, errno, "layer entry \"%s\": set metadata", raw);
+    return 0;
+}
+
+/* An entry below the root, by its kind. */
+static int place_entry(struct unpack *u, const struct entry *en)
+{
+    if (strncmp(en->base, ".wh.", 4) == 0)
+        return whiteout_entry(u, en);
+    const char *hardlink = archive_entry_hardlink(en->e);
+    if (hardlink != NULL)
+        return hardlink_entry(u, en, hardlink);
+    switch (en->type) {
+    case AE_IFDIR:
+        return dir_entry(u, en);
+    case AE_IFREG:
+        return file_entry(u, en);
+    case AE_IFLNK:
+        return symlink_entry(u, en);
+    case AE_IFCHR:
+    case AE_IFBLK:
+    case AE_IFIFO:
+        return node_entry(u, en);
+    case AE_IFSOCK:
+        return 0; /* sockets are not archived meaningfully */
+    default:
+        return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": unsupported type 0%o", en->raw,
+                               (unsigned)en->type);
+    }
+}
+
 static int do_entry(struct unpack *u, struct archive_entry *e)
 {
     const char *raw = archive_entry_pathname(e);
@@ -336,207 +572,20 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
     if (clean_path(raw, &rel) < 0)
         return hull_error_setx(u->err, EPERM,
                                "layer entry \"%s\": path with \"..\" escapes the layer", raw);
-    mode_t type = archive_entry_filetype(e);
-    const char *hardlink = archive_entry_hardlink(e);
-    uid_t uid = 0;
-    gid_t gid = 0;
-    int r = check_ids(u, e, &uid, &gid, raw);
+    struct entry en = {.e = e, .raw = raw, .rel = rel, .type = archive_entry_filetype(e)};
+    int r = check_ids(u, e, &en.uid, &en.gid, raw);
     if (r < 0)
         return r;
-    mode_t perm = archive_entry_perm(e) & 07777;
-    struct timespec ts[2];
-    entry_times(e, ts);
-
-    if (*rel == '\0') { /* the layer root itself */
-        if (type != AE_IFDIR)
-            return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": root is not a directory",
-                                   raw);
-        if (fchown(u->rootfd, uid, gid) < 0 || fchmod(u->rootfd, perm) < 0)
-            return hull_error_set(u->err, errno, "layer root: set owner/mode");
-        return 0;
-    }
-    const char *base;
-    int pfd = parent_of(u, rel, &base, raw);
-    if (pfd < 0)
-        return pfd;
-    if (strlen(base) > 255)
+    en.perm = archive_entry_perm(e) & 07777;
+    entry_times(e, en.ts);
+    if (*rel == '\0') /* the layer root itself */
+        return root_entry(u, &en);
+    en.pfd = parent_of(u, rel, &en.base, raw);
+    if (en.pfd < 0)
+        return en.pfd;
+    if (strlen(en.base) > 255)
         return hull_error_setx(u->err, ENAMETOOLONG, "layer entry \"%s\": name too long", raw);
-
-    /* OCI whiteouts */
-    if (strncmp(base, ".wh.", 4) == 0) {
-        if (strcmp(base, ".wh..wh..opq") == 0) {
-            int dfd = (int)sys_openat2(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
-            if (dfd < 0)
-                return hull_error_set(u->err, errno, "layer entry \"%s\": open dir", raw);
-            int sr = fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0);
-            int se = errno;
-            close(dfd);
-            if (sr < 0)
-                return hull_error_set(u->err, se, "layer entry \"%s\": mark opaque", raw);
-            return 0;
-        }
-        if (strncmp(base, ".wh..wh.", 8) == 0)
-            return 0; /* aufs metadata */
-        const char *victim = base + 4;
-        if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0)
-            return hull_error_setx(u->err, EPERM, "layer entry \"%s\": bad whiteout", raw);
-        r = clear_slot(u, pfd, victim, raw);
-        if (r < 0)
-            return r;
-        if (mknodat(pfd, victim, S_IFCHR | 0, makedev(0, 0)) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": create whiteout", raw);
-        if (fchownat(pfd, victim, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": chown whiteout", raw);
-        u->stats.entries++;
-        return 0;
-    }
-
-    if (hardlink != NULL) {
-        _cleanup_free_ char *target = NULL;
-        if (clean_path(hardlink, &target) < 0 || *target == '\0')
-            return hull_error_setx(u->err, EPERM,
-                                   "layer entry \"%s\": hard link to \"%s\" escapes the layer", raw,
-                                   hardlink);
-        if (strcmp(target, rel) == 0)
-            return 0;
-        const char *tslash = strrchr(target, '/');
-        _cleanup_free_ char *tparent =
-            tslash ? xstrndup(target, (size_t)(tslash - target)) : xstrdup("");
-        const char *tbase = tslash ? tslash + 1 : target;
-        _cleanup_close_ int tfd = open_dir_beneath(u, tparent, false, raw);
-        if (tfd < 0) {
-            hull_error_free(u->err);
-            return hull_error_setx(u->err, EPERM,
-                                   "layer entry \"%s\": hard link target \"%s\" is not in the "
-                                   "layer",
-                                   raw, hardlink);
-        }
-        struct stat st;
-        if (fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            return hull_error_setx(u->err, EPERM,
-                                   "layer entry \"%s\": hard link target \"%s\" is not in the "
-                                   "layer",
-                                   raw, hardlink);
-        if (S_ISDIR(st.st_mode))
-            return hull_error_setx(u->err, EPERM, "layer entry \"%s\": hard link to a directory",
-                                   raw);
-        r = clear_slot(u, pfd, base, raw);
-        if (r < 0)
-            return r;
-        if (linkat(tfd, tbase, pfd, base, 0) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": link to \"%s\"", raw,
-                                  hardlink);
-        return 0;
-    }
-
-    switch (type) {
-    case AE_IFDIR: {
-        struct stat st;
-        if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-            r = clear_slot(u, pfd, base, raw);
-            if (r < 0)
-                return r;
-        }
-        if (mkdirat(pfd, base, 0700) < 0) {
-            if (errno != EEXIST)
-                return hull_error_set(u->err, errno, "layer entry \"%s\": mkdir", raw);
-        } else {
-            u->stats.entries++;
-        }
-        _cleanup_close_ int dfd =
-            (int)sys_openat2(pfd, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC, BENEATH);
-        if (dfd < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": open dir", raw);
-        if (fchown(dfd, uid, gid) < 0 || fchmod(dfd, perm) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": set owner/mode", raw);
-        r = apply_xattrs(u, dfd, e, raw);
-        if (r < 0)
-            return r;
-        if (u->n_dirs == u->cap_dirs) {
-            u->cap_dirs = u->cap_dirs ? u->cap_dirs * 2 : 64;
-            u->dirs = xrealloc(u->dirs, u->cap_dirs * sizeof(*u->dirs));
-        }
-        u->dirs[u->n_dirs].path = xstrdup(rel);
-        memcpy(u->dirs[u->n_dirs].ts, ts, sizeof(ts));
-        u->n_dirs++;
-        return 0;
-    }
-    case AE_IFREG: {
-        la_int64_t want = archive_entry_size(e);
-        if (u->max_bytes > 0 && want > 0 &&
-            (uint64_t)want >
-                u->max_bytes - (u->stats.bytes < u->max_bytes ? u->stats.bytes : u->max_bytes))
-            return hull_error_setx(u->err, EFBIG,
-                                   "layer expands beyond the %llu-byte cap (max_layer_size) at "
-                                   "\"%.64s\"",
-                                   (unsigned long long)u->max_bytes, raw);
-        r = charge_image(u, want > 0 ? (uint64_t)want : 0, raw);
-        if (r < 0)
-            return r;
-        r = clear_slot(u, pfd, base, raw);
-        if (r < 0)
-            return r;
-        _cleanup_close_ int fd =
-            openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": create", raw);
-        u->stats.entries++;
-        r = write_data(u, fd, raw, archive_entry_size(e));
-        if (r < 0)
-            return r;
-        la_int64_t size = archive_entry_size(e);
-        if (size > 0 && ftruncate(fd, size) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": truncate", raw);
-        u->stats.bytes += size > 0 ? (uint64_t)size : 0;
-        if (fchown(fd, uid, gid) < 0 || fchmod(fd, perm) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": set owner/mode", raw);
-        r = apply_xattrs(u, fd, e, raw);
-        if (r < 0)
-            return r;
-        if (futimens(fd, ts) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": set times", raw);
-        return 0;
-    }
-    case AE_IFLNK: {
-        const char *target = archive_entry_symlink(e);
-        if (target == NULL || *target == '\0')
-            return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": empty symlink", raw);
-        r = clear_slot(u, pfd, base, raw);
-        if (r < 0)
-            return r;
-        /* The target is kept as is: it is never followed here, and in the container it resolves
-         * inside the container's root. */
-        if (symlinkat(target, pfd, base) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": symlink", raw);
-        u->stats.entries++;
-        if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": lchown", raw);
-        if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": set times", raw);
-        return 0;
-    }
-    case AE_IFCHR:
-    case AE_IFBLK:
-    case AE_IFIFO: {
-        r = clear_slot(u, pfd, base, raw);
-        if (r < 0)
-            return r;
-        dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-        if (mknodat(pfd, base, type | 0600, dev) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": mknod", raw);
-        u->stats.entries++;
-        if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-            fchmodat(pfd, base, perm, AT_SYMLINK_NOFOLLOW) < 0 ||
-            utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
-            return hull_error_set(u->err, errno, "layer entry \"%s\": set metadata", raw);
-        return 0;
-    }
-    case AE_IFSOCK:
-        return 0; /* sockets are not archived meaningfully */
-    default:
-        return hull_error_setx(u->err, EINVAL, "layer entry \"%s\": unsupported type 0%o", raw,
-                               (unsigned)type);
-    }
+    return place_entry(u, &en);
 }
 
 /* The tar reader pulls decompressed bytes from the outer (raw) reader, hashing them on the way:
@@ -588,6 +637,91 @@ int image_unpack_layer_capped(int fd, int dirfd, const char *diff_id, uint64_t m
     return image_unpack_layer_limited(fd, dirfd, diff_id, &lim, stats, err);
 }
 
+/* The outer archive (any compression, raw) and the tar read through it (tar_read_cb). */
+static int open_archives(struct unpack *u)
+{
+    u->outer = archive_read_new();
+    u->tar = archive_read_new();
+    if (u->outer == NULL || u->tar == NULL)
+        abort();
+    archive_read_support_filter_all(u->outer);
+    archive_read_support_format_raw(u->outer);
+    archive_read_support_format_tar(u->tar);
+    if (archive_read_open_fd(u->outer, u->fd, READ_BLOCK) != ARCHIVE_OK)
+        return hull_error_setx(u->err, EINVAL, "open layer: %s", archive_error_string(u->outer));
+    struct archive_entry *oe;
+    if (archive_read_next_header(u->outer, &oe) != ARCHIVE_OK)
+        return hull_error_setx(u->err, EINVAL, "open layer: %s", archive_error_string(u->outer));
+    if (archive_read_open(u->tar, u, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
+        return hull_error_setx(u->err, EINVAL, "read layer: %s",
+                               archive_error_string(u->tar) ? archive_error_string(u->tar)
+                                                            : "not a tar archive");
+    return 0;
+}
+
+/* Every tar entry, within the entry cap and while some caller still wants the layer. */
+static int unpack_entries(struct unpack *u)
+{
+    uint64_t n_seen = 0;
+    for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(u->tar, &e);
+        if (r == ARCHIVE_EOF)
+            return 0;
+        if (r < ARCHIVE_WARN) {
+            const char *m = archive_error_string(u->tar);
+            return hull_error_setx(u->err, EINVAL, "read layer: %s", m ? m : "bad tar header");
+        }
+        /* every entry costs an inode whatever its size: charged one block against the cap, so a
+         * small layer of empty files cannot exhaust the filesystem's inodes either */
+        n_seen++;
+        uint64_t max_entries = u->max_bytes / UNPACK_ENTRY_CHARGE + UNPACK_ENTRY_SLACK;
+        if (u->max_bytes > 0 && n_seen > max_entries)
+            return hull_error_setx(
+                u->err, EFBIG, "layer holds more than %llu entries (max_layer_size / %d + %d)",
+                (unsigned long long)max_entries, UNPACK_ENTRY_CHARGE, UNPACK_ENTRY_SLACK);
+        if (u->abort && u->abort(u->abort_arg))
+            return hull_error_setx(u->err, ECANCELED, "unpack abandoned: no caller wants it");
+        int ret = do_entry(u, e);
+        if (ret < 0)
+            return ret;
+        if (u->truncated_tail)
+            return 0;
+        /* entries that replace directories invalidate the cached parent */
+        if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
+            forget_parent_cache(u);
+    }
+}
+
+/* Drain what follows the end-of-archive marker so the whole stream is hashed. */
+static int drain_tail(struct unpack *u)
+{
+    for (;;) {
+        const void *b;
+        la_ssize_t n = tar_read_cb(u->tar, u, &b);
+        if (n < 0)
+            return hull_error_setx(u->err, EIO, "read layer: %s",
+                                   archive_error_string(u->tar) ? archive_error_string(u->tar)
+                                                                : "decompress failed");
+        if (n == 0)
+            return 0;
+    }
+}
+
+/* The uncompressed stream's digest is the layer's diff id. */
+static int check_diff_id(struct unpack *u, const char *diff_id)
+{
+    if (!diff_id)
+        return 0;
+    char got[72];
+    image_sha256_final_digest(&u->hash, got);
+    if (strcmp(got, diff_id) != 0)
+        return hull_error_setx(u->err, EILSEQ,
+                               "layer content does not match its diff id: expected %s, got %s",
+                               diff_id, got);
+    return 0;
+}
+
 int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
                                const struct image_unpack_limits *lim,
                                struct image_unpack_stats *stats, hull_error_t *err)
@@ -601,94 +735,19 @@ int image_unpack_layer_limited(int fd, int dirfd, const char *diff_id,
                        .min_free = lim->min_free,
                        .abort = lim->abort,
                        .abort_arg = lim->abort_arg};
-    int ret = 0;
     image_sha256_init(&u.hash);
     u.hashing = diff_id != NULL;
-
-    u.outer = archive_read_new();
-    u.tar = archive_read_new();
-    if (u.outer == NULL || u.tar == NULL)
-        abort();
-    archive_read_support_filter_all(u.outer);
-    archive_read_support_format_raw(u.outer);
-    archive_read_support_format_tar(u.tar);
-    if (archive_read_open_fd(u.outer, fd, READ_BLOCK) != ARCHIVE_OK) {
-        ret = hull_error_setx(err, EINVAL, "open layer: %s", archive_error_string(u.outer));
-        goto out;
+    int ret = open_archives(&u);
+    if (ret == 0)
+        ret = unpack_entries(&u);
+    if (ret == 0)
+        ret = drain_tail(&u);
+    if (ret == 0) {
+        finish_dirs(&u);
+        ret = check_diff_id(&u, diff_id);
     }
-    struct archive_entry *oe;
-    if (archive_read_next_header(u.outer, &oe) != ARCHIVE_OK) {
-        ret = hull_error_setx(err, EINVAL, "open layer: %s", archive_error_string(u.outer));
-        goto out;
-    }
-    if (archive_read_open(u.tar, &u, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
-        ret = hull_error_setx(err, EINVAL, "read layer: %s",
-                              archive_error_string(u.tar) ? archive_error_string(u.tar)
-                                                          : "not a tar archive");
-        goto out;
-    }
-    uint64_t n_seen = 0;
-    for (;;) {
-        struct archive_entry *e;
-        int r = archive_read_next_header(u.tar, &e);
-        if (r == ARCHIVE_EOF)
-            break;
-        if (r < ARCHIVE_WARN) {
-            const char *m = archive_error_string(u.tar);
-            ret = hull_error_setx(err, EINVAL, "read layer: %s", m ? m : "bad tar header");
-            goto out;
-        }
-        /* every entry costs an inode whatever its size: charged one block against the cap, so a
-         * small layer of empty files cannot exhaust the filesystem's inodes either */
-        n_seen++;
-        uint64_t max_entries = u.max_bytes / UNPACK_ENTRY_CHARGE + UNPACK_ENTRY_SLACK;
-        if (u.max_bytes > 0 && n_seen > max_entries) {
-            ret = hull_error_setx(
-                err, EFBIG, "layer holds more than %llu entries (max_layer_size / %d + %d)",
-                (unsigned long long)max_entries, UNPACK_ENTRY_CHARGE, UNPACK_ENTRY_SLACK);
-            goto out;
-        }
-        if (u.abort && u.abort(u.abort_arg)) {
-            ret = hull_error_setx(err, ECANCELED, "unpack abandoned: no caller wants it");
-            goto out;
-        }
-        ret = do_entry(&u, e);
-        if (ret < 0)
-            goto out;
-        if (u.truncated_tail)
-            break;
-        /* entries that replace directories invalidate the cached parent */
-        if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
-            forget_parent_cache(&u);
-    }
-    /* drain what follows the end-of-archive marker so the whole stream is hashed */
-    for (;;) {
-        const void *b;
-        la_ssize_t n = tar_read_cb(u.tar, &u, &b);
-        if (n <= 0) {
-            if (n < 0) {
-                ret = hull_error_setx(err, EIO, "read layer: %s",
-                                      archive_error_string(u.tar) ? archive_error_string(u.tar)
-                                                                  : "decompress failed");
-                goto out;
-            }
-            break;
-        }
-    }
-    finish_dirs(&u);
-    if (diff_id) {
-        char got[72];
-        image_sha256_final_digest(&u.hash, got);
-        if (strcmp(got, diff_id) != 0) {
-            ret = hull_error_setx(err, EILSEQ,
-                                  "layer content does not match its diff id: expected %s, got %s",
-                                  diff_id, got);
-            goto out;
-        }
-    }
-    if (stats)
+    if (ret == 0 && stats)
         *stats = u.stats;
-out:
     forget_parent_cache(&u);
     for (size_t i = 0; i < u.n_dirs; i++)
         free(u.dirs[i].path);

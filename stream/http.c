@@ -258,14 +258,27 @@ static size_t query_ports(const char *query, int32_t *ports, size_t max, bool *b
     return n;
 }
 
-void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, int slot,
-                             int64_t deadline_ns)
-{
+/* One upgrade request on its way to a session. */
+struct upgrade {
     struct http_request hr;
-    memset(&hr, 0, sizeof(hr));
-    struct hull_buf rest = {0};
-    struct stream_request *req = NULL;
-    int st = http_read_request(s, fd, &hr, &rest, deadline_ns);
+    struct hull_buf rest; /* bytes read past the request head */
+    struct stream_request *req;
+    enum stream_kind kind;
+    const char *token;
+    bool ws;
+    const struct stream_protocol *table;
+    size_t n;
+    const struct stream_protocol *proto;
+    int32_t qports[STREAM_MAX_PAIRS];
+    size_t np;
+};
+
+/* Each step below returns 0 to go on, or -1 once it has answered the client with an error. */
+
+static int read_request(struct stream_server *s, struct stream_conn *fd, struct upgrade *u,
+                        int64_t deadline_ns)
+{
+    int st = http_read_request(s, fd, &u->hr, &u->rest, deadline_ns);
     if (st != 0) {
         if (st > 0)
             stream_http_error(fd, st,
@@ -273,54 +286,66 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
                               : st == 431 ? "Request Header Fields Too Large"
                                           : "Bad Request",
                               "bad request\n");
-        goto out;
+        return -1;
     }
-    /* /exec/TOKEN, /attach/TOKEN, /portforward/TOKEN */
-    enum stream_kind kind;
-    const char *token;
-    if (strncmp(hr.path, "/exec/", 6) == 0) {
-        kind = STREAM_EXEC;
-        token = hr.path + 6;
-    } else if (strncmp(hr.path, "/attach/", 8) == 0) {
-        kind = STREAM_ATTACH;
-        token = hr.path + 8;
-    } else if (strncmp(hr.path, "/portforward/", 13) == 0) {
-        kind = STREAM_PORTFORWARD;
-        token = hr.path + 13;
+    return 0;
+}
+
+/* /exec/TOKEN, /attach/TOKEN, /portforward/TOKEN, by GET or POST */
+static int route_request(struct stream_conn *fd, struct upgrade *u)
+{
+    const char *path = u->hr.path;
+    if (strncmp(path, "/exec/", 6) == 0) {
+        u->kind = STREAM_EXEC;
+        u->token = path + 6;
+    } else if (strncmp(path, "/attach/", 8) == 0) {
+        u->kind = STREAM_ATTACH;
+        u->token = path + 8;
+    } else if (strncmp(path, "/portforward/", 13) == 0) {
+        u->kind = STREAM_PORTFORWARD;
+        u->token = path + 13;
     } else {
         stream_http_error(fd, 404, "Not Found", "404 page not found\n");
-        goto out;
+        return -1;
     }
-    if (strcmp(hr.method, "GET") != 0 && strcmp(hr.method, "POST") != 0) {
+    if (strcmp(u->hr.method, "GET") != 0 && strcmp(u->hr.method, "POST") != 0) {
         stream_http_error(fd, 405, "Method Not Allowed", "method not allowed\n");
-        goto out;
+        return -1;
     }
-    /* everything that can be checked without the token is checked before it is used up */
-    bool ws = http_header_has(&hr, "Upgrade", "websocket");
-    bool spdy = http_header_has(&hr, "Upgrade", "SPDY/3.1");
-    if (!http_header_has(&hr, "Connection", "upgrade") || (!ws && !spdy)) {
+    return 0;
+}
+
+/* An upgrade to WebSocket or SPDY/3.1 */
+static int check_upgrade_headers(struct stream_conn *fd, struct upgrade *u)
+{
+    u->ws = http_header_has(&u->hr, "Upgrade", "websocket");
+    bool spdy = http_header_has(&u->hr, "Upgrade", "SPDY/3.1");
+    if (!http_header_has(&u->hr, "Connection", "upgrade") || (!u->ws && !spdy)) {
         stream_http_error(fd, 400, "Bad Request",
                           "unable to upgrade: missing upgrade headers in request\n");
-        goto out;
+        return -1;
     }
-    const struct stream_protocol *table;
-    size_t n;
-    if (ws)
-        table = kind == STREAM_PORTFORWARD ? ws_pf_protocols : ws_exec_protocols,
-        n = kind == STREAM_PORTFORWARD ? sizeof(ws_pf_protocols) / sizeof(ws_pf_protocols[0])
-                                       : sizeof(ws_exec_protocols) / sizeof(ws_exec_protocols[0]);
+    return 0;
+}
+
+/* The subprotocol from the table of the transport and kind */
+static int choose_protocol(struct stream_conn *fd, struct upgrade *u)
+{
+    bool pf = u->kind == STREAM_PORTFORWARD;
+    if (u->ws)
+        u->table = pf ? ws_pf_protocols : ws_exec_protocols,
+        u->n = pf ? sizeof(ws_pf_protocols) / sizeof(ws_pf_protocols[0])
+                  : sizeof(ws_exec_protocols) / sizeof(ws_exec_protocols[0]);
     else
-        table = kind == STREAM_PORTFORWARD ? spdy_pf_protocols : spdy_exec_protocols,
-        n = kind == STREAM_PORTFORWARD
-                ? sizeof(spdy_pf_protocols) / sizeof(spdy_pf_protocols[0])
-                : sizeof(spdy_exec_protocols) / sizeof(spdy_exec_protocols[0]);
-    const struct stream_protocol *proto = NULL;
+        u->table = pf ? spdy_pf_protocols : spdy_exec_protocols,
+        u->n = pf ? sizeof(spdy_pf_protocols) / sizeof(spdy_pf_protocols[0])
+                  : sizeof(spdy_exec_protocols) / sizeof(spdy_exec_protocols[0]);
     struct hull_buf offered = {0};
-    int nr = negotiate(&hr, ws ? "Sec-WebSocket-Protocol" : "X-Stream-Protocol-Version", table, n,
-                       &proto, &offered);
+    int nr = negotiate(&u->hr, u->ws ? "Sec-WebSocket-Protocol" : "X-Stream-Protocol-Version",
+                       u->table, u->n, &u->proto, &offered);
     if (nr < 0) {
         struct hull_buf sup = {0};
-        supported_list(table, n, &sup);
+        supported_list(u->table, u->n, &sup);
         hull_buf_add(&offered, "", 1);
         hull_buf_add(&sup, "", 1);
         _cleanup_free_ char *msg = xasprintf("unable to upgrade: unable to negotiate protocol: "
@@ -328,100 +353,112 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
                                              (char *)offered.data, (char *)sup.data);
         hull_buf_free(&sup);
         hull_buf_free(&offered);
-        if (ws)
+        if (u->ws)
             stream_http_error(fd, 400, "Bad Request", msg);
         else
             stream_http_error(fd, 403, "Forbidden", msg);
-        goto out;
+        return -1;
     }
     hull_buf_free(&offered);
-    if (ws) {
-        const char *key = http_header(&hr, "Sec-WebSocket-Key");
-        const char *ver = http_header(&hr, "Sec-WebSocket-Version");
-        char accept[29];
-        if (!key || !ver || strcmp(ver, "13") != 0 || ws_accept_key(key, accept) < 0) {
-            stream_http_error(fd, 400, "Bad Request", "bad websocket handshake\n");
-            goto out;
-        }
+    return 0;
+}
+
+/* The Sec-WebSocket-Accept value of a version 13 handshake; -1 if the handshake is bad. */
+static int ws_handshake_accept(const struct upgrade *u, char accept[29])
+{
+    const char *key = http_header(&u->hr, "Sec-WebSocket-Key");
+    const char *ver = http_header(&u->hr, "Sec-WebSocket-Version");
+    if (!key || !ver || strcmp(ver, "13") != 0 || ws_accept_key(key, accept) < 0)
+        return -1;
+    return 0;
+}
+
+/* A WebSocket request carries a valid handshake (checked before the token is used up) */
+static int check_ws_handshake(struct stream_conn *fd, struct upgrade *u)
+{
+    char accept[29];
+    if (u->ws && ws_handshake_accept(u, accept) < 0) {
+        stream_http_error(fd, 400, "Bad Request", "bad websocket handshake\n");
+        return -1;
     }
-    int ar = stream_server_authorize(s, slot, token, kind, &req);
+    return 0;
+}
+
+/* Use up the token: the request it stands for */
+static int authorize(struct stream_server *s, int slot, struct stream_conn *fd, struct upgrade *u)
+{
+    int ar = stream_server_authorize(s, slot, u->token, u->kind, &u->req);
     if (ar == -EBUSY) {
         stream_http_error(fd, 503, "Service Unavailable", "too many streaming sessions\n");
-        goto out;
+        return -1;
     }
     if (ar < 0) {
         stream_http_error(fd, 404, "Not Found", "404 page not found\n");
-        goto out;
+        return -1;
     }
+    return 0;
+}
 
-    struct stream_session_params sp = {
-        .backend = &s->backend,
-        .conn = fd,
-        .wake_fd = s->wake_fd,
-        .websocket = ws,
-        .protocol = proto,
-        .req = req,
-        .idle_timeout_s = s->idle_timeout_s,
-        .creation_timeout_s = s->creation_timeout_s,
-        .initial = &rest,
-    };
-    int32_t qports[STREAM_MAX_PAIRS];
-    if (ws && kind == STREAM_PORTFORWARD) {
-        bool bad = false;
-        size_t np = query_ports(hr.query, qports, STREAM_MAX_PAIRS, &bad);
-        if (bad) {
-            stream_http_error(fd, 400, "Bad Request", "invalid port query parameter\n");
-            goto out;
-        }
-        if (np == 0 && req->n_ports > 0) {
-            np = req->n_ports > STREAM_MAX_PAIRS ? STREAM_MAX_PAIRS : req->n_ports;
-            memcpy(qports, req->ports, np * sizeof(int32_t));
-        } else if (req->n_ports > 0) {
-            for (size_t i = 0; i < np; i++) {
-                bool found = false;
-                for (size_t j = 0; j < req->n_ports; j++)
-                    found |= req->ports[j] == qports[i];
-                if (!found) {
-                    stream_http_error(fd, 400, "Bad Request",
-                                      "port not in the port-forward request\n");
-                    goto out;
-                }
+/* WebSocket port forwarding: the ports of the query, among those of the request */
+static int pick_ws_ports(struct stream_conn *fd, struct upgrade *u)
+{
+    if (!u->ws || u->kind != STREAM_PORTFORWARD)
+        return 0;
+    const struct stream_request *req = u->req;
+    bool bad = false;
+    size_t np = query_ports(u->hr.query, u->qports, STREAM_MAX_PAIRS, &bad);
+    if (bad) {
+        stream_http_error(fd, 400, "Bad Request", "invalid port query parameter\n");
+        return -1;
+    }
+    if (np == 0 && req->n_ports > 0) {
+        np = req->n_ports > STREAM_MAX_PAIRS ? STREAM_MAX_PAIRS : req->n_ports;
+        memcpy(u->qports, req->ports, np * sizeof(int32_t));
+    } else if (req->n_ports > 0) {
+        for (size_t i = 0; i < np; i++) {
+            bool found = false;
+            for (size_t j = 0; j < req->n_ports; j++)
+                found |= req->ports[j] == u->qports[i];
+            if (!found) {
+                stream_http_error(fd, 400, "Bad Request", "port not in the port-forward request\n");
+                return -1;
             }
         }
-        if (np == 0) {
-            stream_http_error(fd, 400, "Bad Request", "query parameter \"port\" is required\n");
-            goto out;
-        }
-        sp.ws_ports = qports;
-        sp.n_ws_ports = np;
     }
+    if (np == 0) {
+        stream_http_error(fd, 400, "Bad Request", "query parameter \"port\" is required\n");
+        return -1;
+    }
+    u->np = np;
+    return 0;
+}
 
-    /* 101 */
+/* 101 Switching Protocols with the chosen subprotocol */
+static int send_switching_protocols(struct stream_conn *fd, struct upgrade *u)
+{
     struct hull_buf resp = {0};
 #define ADD(str) hull_buf_add(&resp, str, strlen(str))
     ADD("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n");
-    if (ws) {
-        const char *key = http_header(&hr, "Sec-WebSocket-Key");
-        const char *ver = http_header(&hr, "Sec-WebSocket-Version");
+    if (u->ws) {
         char accept[29];
-        if (!key || !ver || strcmp(ver, "13") != 0 || ws_accept_key(key, accept) < 0) {
+        if (ws_handshake_accept(u, accept) < 0) {
             hull_buf_free(&resp);
             stream_http_error(fd, 400, "Bad Request", "bad websocket handshake\n");
-            goto out;
+            return -1;
         }
         ADD("Upgrade: websocket\r\nSec-WebSocket-Accept: ");
         ADD(accept);
         ADD("\r\n");
-        if (proto) {
+        if (u->proto) {
             ADD("Sec-WebSocket-Protocol: ");
-            ADD(proto->name);
+            ADD(u->proto->name);
             ADD("\r\n");
         }
     } else {
         ADD("Upgrade: SPDY/3.1\r\n");
-        if (proto) {
+        if (u->proto) {
             ADD("X-Stream-Protocol-Version: ");
-            ADD(proto->name);
+            ADD(u->proto->name);
             ADD("\r\n");
         }
     }
@@ -429,11 +466,40 @@ void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, in
 #undef ADD
     int wr = stream_write_all(fd, resp.data, resp.len, 10000, NULL);
     hull_buf_free(&resp);
-    if (wr < 0)
-        goto out;
+    return wr < 0 ? -1 : 0;
+}
+
+static void run_session(struct stream_server *s, struct stream_conn *fd, struct upgrade *u)
+{
+    struct stream_session_params sp = {
+        .backend = &s->backend,
+        .conn = fd,
+        .wake_fd = s->wake_fd,
+        .websocket = u->ws,
+        .protocol = u->proto,
+        .req = u->req,
+        .idle_timeout_s = s->idle_timeout_s,
+        .creation_timeout_s = s->creation_timeout_s,
+        .initial = &u->rest,
+    };
+    if (u->ws && u->kind == STREAM_PORTFORWARD) {
+        sp.ws_ports = u->qports;
+        sp.n_ws_ports = u->np;
+    }
     stream_session_run(&sp);
-out:
-    stream_request_free(req);
-    hull_buf_free(&rest);
-    stream_http_request_free(&hr);
+}
+
+void stream_serve_connection(struct stream_server *s, struct stream_conn *fd, int slot,
+                             int64_t deadline_ns)
+{
+    struct upgrade u;
+    memset(&u, 0, sizeof(u));
+    if (read_request(s, fd, &u, deadline_ns) == 0 && route_request(fd, &u) == 0 &&
+        check_upgrade_headers(fd, &u) == 0 && choose_protocol(fd, &u) == 0 &&
+        check_ws_handshake(fd, &u) == 0 && authorize(s, slot, fd, &u) == 0 &&
+        pick_ws_ports(fd, &u) == 0 && send_switching_protocols(fd, &u) == 0)
+        run_session(s, fd, &u);
+    stream_request_free(u.req);
+    hull_buf_free(&u.rest);
+    stream_http_request_free(&u.hr);
 }

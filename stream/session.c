@@ -538,107 +538,133 @@ static int spdy_fatal(struct session *s, const char *why)
     return -EPROTO;
 }
 
-static int spdy_control_frame(struct session *s, const struct spdy_frame *f)
+/* SYN_STREAM: a new stream from the client, answered by SYN_REPLY (or refused by RST). */
+static int spdy_syn_stream(struct session *s, const struct spdy_frame *f)
 {
     const uint8_t *p = f->payload;
     uint32_t len = f->length;
     _cleanup_error_ hull_error_t e = NULL;
-    switch (f->type) {
-    case SPDY_SYN_STREAM: {
-        if (len < 10)
-            return spdy_fatal(s, "short SYN_STREAM");
-        uint32_t id = get_be32(p) & 0x7fffffffu;
-        struct spdy_header *h = NULL;
-        size_t n = 0;
-        if (spdy_headers_decode(&s->z, p + 10, len - 10, &h, &n, &e) < 0)
-            return spdy_fatal(s, hull_error_msg(&e));
-        if (id == 0 || (id % 2) == 0 || id <= s->last_id) {
-            spdy_headers_free(h, n);
-            return spdy_fatal(s, "bad stream id");
-        }
-        s->last_id = id;
-        int ci = on_syn(s, id, h, n);
+    if (len < 10)
+        return spdy_fatal(s, "short SYN_STREAM");
+    uint32_t id = get_be32(p) & 0x7fffffffu;
+    struct spdy_header *h = NULL;
+    size_t n = 0;
+    if (spdy_headers_decode(&s->z, p + 10, len - 10, &h, &n, &e) < 0)
+        return spdy_fatal(s, hull_error_msg(&e));
+    if (id == 0 || (id % 2) == 0 || id <= s->last_id) {
         spdy_headers_free(h, n);
-        if (ci < 0) {
-            spdy_rst(s, id, SPDY_REFUSED_STREAM);
-            return 0;
-        }
-        struct hull_buf reply = {0};
-        uint8_t idb[4];
-        put_be32(idb, id);
-        hull_buf_add(&reply, idb, 4);
-        if (spdy_headers_encode(&s->z, NULL, 0, &reply, &e) < 0) {
-            hull_buf_free(&reply);
-            s->dead = true;
-            return -EIO;
-        }
-        spdy_control(s, SPDY_SYN_REPLY, 0, reply.data, (uint32_t)reply.len);
+        return spdy_fatal(s, "bad stream id");
+    }
+    s->last_id = id;
+    int ci = on_syn(s, id, h, n);
+    spdy_headers_free(h, n);
+    if (ci < 0) {
+        spdy_rst(s, id, SPDY_REFUSED_STREAM);
+        return 0;
+    }
+    struct hull_buf reply = {0};
+    uint8_t idb[4];
+    put_be32(idb, id);
+    hull_buf_add(&reply, idb, 4);
+    if (spdy_headers_encode(&s->z, NULL, 0, &reply, &e) < 0) {
         hull_buf_free(&reply);
-        if (f->flags & SPDY_FLAG_FIN)
-            on_fin(s, ci);
-        after_syn(s, ci);
-        return 0;
+        s->dead = true;
+        return -EIO;
     }
-    case SPDY_SYN_REPLY:
-    case SPDY_HEADERS: {
-        if (len < 4)
-            return spdy_fatal(s, "short header frame");
-        struct spdy_header *h = NULL;
-        size_t n = 0;
-        if (spdy_headers_decode(&s->z, p + 4, len - 4, &h, &n, &e) < 0)
-            return spdy_fatal(s, hull_error_msg(&e));
-        spdy_headers_free(h, n);
-        return 0;
-    }
-    case SPDY_RST_STREAM: {
-        if (len < 8)
-            return spdy_fatal(s, "short RST_STREAM");
-        int ci = chan_find(s, get_be32(p) & 0x7fffffffu);
-        if (ci >= 0)
-            on_reset(s, ci);
-        return 0;
-    }
-    case SPDY_SETTINGS: {
-        if (len < 4)
-            return spdy_fatal(s, "short SETTINGS");
-        uint32_t count = get_be32(p);
-        if ((uint64_t)count * 8 > len - 4)
-            return spdy_fatal(s, "bad SETTINGS");
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t idf = get_be32(p + 4 + 8 * i) & 0xffffffu;
-            uint32_t val = get_be32(p + 8 + 8 * i);
-            if (idf == 7 && val <= 0x7fffffffu) { /* INITIAL_WINDOW_SIZE */
-                int64_t delta = (int64_t)val - s->init_window;
-                s->init_window = val;
-                for (int k = 0; k < STREAM_MAX_CHANS; k++)
-                    if (s->ch[k].used)
-                        s->ch[k].window += delta;
-                s->flow_control = true;
-            }
+    spdy_control(s, SPDY_SYN_REPLY, 0, reply.data, (uint32_t)reply.len);
+    hull_buf_free(&reply);
+    if (f->flags & SPDY_FLAG_FIN)
+        on_fin(s, ci);
+    after_syn(s, ci);
+    return 0;
+}
+
+/* SYN_REPLY, HEADERS: decoded (the compression state must follow) and dropped. */
+static int spdy_header_frame(struct session *s, const struct spdy_frame *f)
+{
+    _cleanup_error_ hull_error_t e = NULL;
+    if (f->length < 4)
+        return spdy_fatal(s, "short header frame");
+    struct spdy_header *h = NULL;
+    size_t n = 0;
+    if (spdy_headers_decode(&s->z, f->payload + 4, f->length - 4, &h, &n, &e) < 0)
+        return spdy_fatal(s, hull_error_msg(&e));
+    spdy_headers_free(h, n);
+    return 0;
+}
+
+static int spdy_rst_stream(struct session *s, const struct spdy_frame *f)
+{
+    if (f->length < 8)
+        return spdy_fatal(s, "short RST_STREAM");
+    int ci = chan_find(s, get_be32(f->payload) & 0x7fffffffu);
+    if (ci >= 0)
+        on_reset(s, ci);
+    return 0;
+}
+
+/* SETTINGS: only INITIAL_WINDOW_SIZE matters, and turns flow control on. */
+static int spdy_settings(struct session *s, const struct spdy_frame *f)
+{
+    const uint8_t *p = f->payload;
+    uint32_t len = f->length;
+    if (len < 4)
+        return spdy_fatal(s, "short SETTINGS");
+    uint32_t count = get_be32(p);
+    if ((uint64_t)count * 8 > len - 4)
+        return spdy_fatal(s, "bad SETTINGS");
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t idf = get_be32(p + 4 + 8 * i) & 0xffffffu;
+        uint32_t val = get_be32(p + 8 + 8 * i);
+        if (idf == 7 && val <= 0x7fffffffu) { /* INITIAL_WINDOW_SIZE */
+            int64_t delta = (int64_t)val - s->init_window;
+            s->init_window = val;
+            for (int k = 0; k < STREAM_MAX_CHANS; k++)
+                if (s->ch[k].used)
+                    s->ch[k].window += delta;
+            s->flow_control = true;
         }
-        return 0;
     }
+    return 0;
+}
+
+static int spdy_window_update(struct session *s, const struct spdy_frame *f)
+{
+    if (f->length < 8)
+        return spdy_fatal(s, "short WINDOW_UPDATE");
+    uint32_t id = get_be32(f->payload) & 0x7fffffffu;
+    uint32_t delta = get_be32(f->payload + 4) & 0x7fffffffu;
+    if (id == 0 || delta == 0)
+        return 0; /* session window (3.1): we bound buffers instead */
+    s->flow_control = true;
+    int ci = chan_find(s, id);
+    if (ci >= 0)
+        s->ch[ci].window += delta;
+    return 0;
+}
+
+static int spdy_control_frame(struct session *s, const struct spdy_frame *f)
+{
+    switch (f->type) {
+    case SPDY_SYN_STREAM:
+        return spdy_syn_stream(s, f);
+    case SPDY_SYN_REPLY:
+    case SPDY_HEADERS:
+        return spdy_header_frame(s, f);
+    case SPDY_RST_STREAM:
+        return spdy_rst_stream(s, f);
+    case SPDY_SETTINGS:
+        return spdy_settings(s, f);
     case SPDY_PING:
-        if (len != 4)
+        if (f->length != 4)
             return spdy_fatal(s, "bad PING");
-        spdy_control(s, SPDY_PING, 0, p, 4);
+        spdy_control(s, SPDY_PING, 0, f->payload, 4);
         return 0;
     case SPDY_GOAWAY:
         s->peer_done = true;
         return 0;
-    case SPDY_WINDOW_UPDATE: {
-        if (len < 8)
-            return spdy_fatal(s, "short WINDOW_UPDATE");
-        uint32_t id = get_be32(p) & 0x7fffffffu;
-        uint32_t delta = get_be32(p + 4) & 0x7fffffffu;
-        if (id == 0 || delta == 0)
-            return 0; /* session window (3.1): we bound buffers instead */
-        s->flow_control = true;
-        int ci = chan_find(s, id);
-        if (ci >= 0)
-            s->ch[ci].window += delta;
-        return 0;
-    }
+    case SPDY_WINDOW_UPDATE:
+        return spdy_window_update(s, f);
     default:
         return 0; /* unknown control frames are ignored (spec) */
     }
@@ -1114,95 +1140,121 @@ static void process_input(struct session *s)
 
 #define MAXP (8 + STREAM_MAX_PAIRS)
 
-static int run_loop(struct session *s)
-{
-    bool pf = s->flags & SP_PORTFORWARD;
-    int64_t now = hull_monotonic_ns();
-    int64_t idle_ns = (int64_t)s->p->idle_timeout_s * 1000000000LL;
-    int64_t creation_deadline = now + (int64_t)s->p->creation_timeout_s * 1000000000LL;
-    int64_t resize_wait_until = 0;
-    for (;;) {
-        process_input(s);
-        if (s->started) {
-            apply_resize(s); /* before stdin that followed it on the wire */
-            pump_stdin(s);
-        }
-        pump_targets(s);
-        process_input(s); /* sinks drained: blocked frames may go on */
-        if (s->fatal || s->dead)
-            return END_ABORT;
-        now = hull_monotonic_ns();
-        if (!pf) {
-            if (!s->started && !s->error) {
-                bool ready = s->ws || expected_streams_present(s);
-                if (!ready && now > creation_deadline) {
-                    log_debug("stream: timed out waiting for the client to create streams");
-                    return END_ABORT;
-                }
-                if (ready && s->req->tty && s->role_ch[R_RESIZE] >= 0 && !s->have_size) {
-                    if (resize_wait_until == 0)
-                        resize_wait_until = now + 200 * 1000000LL;
-                    if (now < resize_wait_until)
-                        ready = false;
-                }
-                if (ready) {
-                    start_process(s);
-                    if (s->error)
-                        return END_DONE;
-                    if (s->ws) {
-                        /* tell the client the streams are set up */
-                        int ci = s->role_ch[R_STDOUT] >= 0   ? s->role_ch[R_STDOUT]
-                                 : s->role_ch[R_STDERR] >= 0 ? s->role_ch[R_STDERR]
-                                                             : s->role_ch[R_ERROR];
-                        send_chan(s, ci, "", 0);
-                    }
-                    continue;
-                }
-            }
-            if (s->started) {
-                apply_resize(s);
-                bool outputs = s->out_done && s->err_done && s->attach_done;
-                if (s->proc.attach_fd >= 0) {
-                    if (s->attach_done)
-                        return END_DONE;
-                } else if (outputs && (s->proc.exit_fd < 0 || s->exit_ready)) {
-                    if (s->proc.wait && s->proc.wait(s->proc.data, &s->exit_code) == 0)
-                        s->proc.wait = NULL;
-                    s->exited = true;
-                    return END_DONE;
-                }
-            }
-            if (s->peer_done)
-                return END_ABORT;
-        } else {
-            int active = 0;
-            int64_t limit = (int64_t)s->p->creation_timeout_s * 1000000000LL;
-            for (int i = 0; i < STREAM_MAX_PAIRS; i++) {
-                struct pair *pp = &s->pairs[i];
-                if (pp->used && !pp->done && !pp->started && now - pp->created_ns > limit) {
-                    char msg[128];
-                    snprintf(msg, sizeof(msg), "timed out waiting for the %s stream of port %d",
-                             pp->data_ch < 0 ? "data" : "error", pp->port);
-                    pair_error(s, i, msg);
-                }
-                if (s->pairs[i].used && !s->pairs[i].done)
-                    active++;
-            }
-            if (s->ws && active == 0)
-                return END_DONE;
-            if (s->peer_done && active == 0)
-                return END_DONE;
-            if (s->peer_done && s->ws)
-                return END_ABORT;
-        }
-        if (now - s->activity > idle_ns) {
-            log_debug("stream: idle timeout");
-            return END_ABORT;
-        }
+/* Besides END_ABORT and END_DONE, a step of the loop returns one of these. */
+enum { LOOP_ON = 2, LOOP_AGAIN = 3 };
 
-        struct pollfd pfd[MAXP];
-        int what[MAXP];
-        int np = 0;
+struct loop_state {
+    int64_t idle_ns;
+    int64_t creation_deadline;
+    int64_t resize_wait_until; /* tty: how long the start waits for the first size; 0 unset */
+};
+
+/* Frames in, stdin and targets fed, then frames that waited on them. */
+static void pump_all(struct session *s)
+{
+    process_input(s);
+    if (s->started) {
+        apply_resize(s); /* before stdin that followed it on the wire */
+        pump_stdin(s);
+    }
+    pump_targets(s);
+    process_input(s); /* sinks drained: blocked frames may go on */
+}
+
+/* Exec/attach: start the process once the client's streams are there (and, with a tty,
+ * its first size, briefly). */
+static int start_when_ready(struct session *s, struct loop_state *ls, int64_t now)
+{
+    bool ready = s->ws || expected_streams_present(s);
+    if (!ready && now > ls->creation_deadline) {
+        log_debug("stream: timed out waiting for the client to create streams");
+        return END_ABORT;
+    }
+    if (ready && s->req->tty && s->role_ch[R_RESIZE] >= 0 && !s->have_size) {
+        if (ls->resize_wait_until == 0)
+            ls->resize_wait_until = now + 200 * 1000000LL;
+        if (now < ls->resize_wait_until)
+            ready = false;
+    }
+    if (!ready)
+        return LOOP_ON;
+    start_process(s);
+    if (s->error)
+        return END_DONE;
+    if (s->ws) {
+        /* tell the client the streams are set up */
+        int ci = s->role_ch[R_STDOUT] >= 0   ? s->role_ch[R_STDOUT]
+                 : s->role_ch[R_STDERR] >= 0 ? s->role_ch[R_STDERR]
+                                             : s->role_ch[R_ERROR];
+        send_chan(s, ci, "", 0);
+    }
+    return LOOP_AGAIN;
+}
+
+/* Exec/attach: done once the output is all sent and the exit known (attach: detached). */
+static int check_process_done(struct session *s)
+{
+    apply_resize(s);
+    bool outputs = s->out_done && s->err_done && s->attach_done;
+    if (s->proc.attach_fd >= 0) {
+        if (s->attach_done)
+            return END_DONE;
+    } else if (outputs && (s->proc.exit_fd < 0 || s->exit_ready)) {
+        if (s->proc.wait && s->proc.wait(s->proc.data, &s->exit_code) == 0)
+            s->proc.wait = NULL;
+        s->exited = true;
+        return END_DONE;
+    }
+    return LOOP_ON;
+}
+
+static int exec_step(struct session *s, struct loop_state *ls, int64_t now)
+{
+    if (!s->started && !s->error) {
+        int r = start_when_ready(s, ls, now);
+        if (r != LOOP_ON)
+            return r;
+    }
+    if (s->started) {
+        int r = check_process_done(s);
+        if (r != LOOP_ON)
+            return r;
+    }
+    if (s->peer_done)
+        return END_ABORT;
+    return LOOP_ON;
+}
+
+/* Port forwarding: pairs whose streams never came time out; done when no pair is left. */
+static int portforward_step(struct session *s, int64_t now)
+{
+    int active = 0;
+    int64_t limit = (int64_t)s->p->creation_timeout_s * 1000000000LL;
+    for (int i = 0; i < STREAM_MAX_PAIRS; i++) {
+        struct pair *pp = &s->pairs[i];
+        if (pp->used && !pp->done && !pp->started && now - pp->created_ns > limit) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "timed out waiting for the %s stream of port %d",
+                     pp->data_ch < 0 ? "data" : "error", pp->port);
+            pair_error(s, i, msg);
+        }
+        if (s->pairs[i].used && !s->pairs[i].done)
+            active++;
+    }
+    if (s->ws && active == 0)
+        return END_DONE;
+    if (s->peer_done && active == 0)
+        return END_DONE;
+    if (s->peer_done && s->ws)
+        return END_ABORT;
+    return LOOP_ON;
+}
+
+/* The poll set: the connection, the wake fd, the process's fds, the pairs' targets.
+ * what[] tells each entry's role: -1..-7 below, or a pair index. */
+static int fill_pollfds(struct session *s, struct pollfd *pfd, int *what)
+{
+    int np = 0;
 #define ADDP(f, ev, w)                                                                             \
     do {                                                                                           \
         pfd[np].fd = (f);                                                                          \
@@ -1210,37 +1262,120 @@ static int run_loop(struct session *s)
         pfd[np].revents = 0;                                                                       \
         what[np++] = (w);                                                                          \
     } while (0)
-        ADDP(s->fd, s->in.len < IN_CAP ? POLLIN : 0, -1);
-        ADDP(s->p->wake_fd, POLLIN, -2);
-        if (s->started) {
-            if (!s->out_done && send_quota(s, s->role_ch[R_STDOUT]) > 0)
-                ADDP(s->proc.stdout_fd, POLLIN, -3);
-            if (!s->err_done && send_quota(s, s->role_ch[R_STDERR]) > 0)
-                ADDP(s->proc.stderr_fd, POLLIN, -4);
-            if (s->proc.attach_fd >= 0 && !s->attach_done)
-                ADDP(s->proc.attach_fd,
-                     (send_quota(s, s->role_ch[R_STDOUT]) > 0 ? POLLIN : 0) |
-                         (s->to_stdin.len > 0 || (s->stdin_eof && !s->stdin_closed) ? POLLOUT : 0),
-                     -5);
-            else if (s->proc.stdin_fd >= 0 && !s->stdin_closed && s->to_stdin.len > 0)
-                ADDP(s->proc.stdin_fd, POLLOUT, -6);
-            if (s->proc.exit_fd >= 0 && !s->exit_ready)
-                ADDP(s->proc.exit_fd, POLLIN, -7);
-        }
-        for (int i = 0; i < STREAM_MAX_PAIRS; i++) {
-            struct pair *p = &s->pairs[i];
-            if (!p->used || p->done || p->fd < 0)
-                continue;
-            short ev = 0;
-            if (!p->target_eof && send_quota(s, p->data_ch) > 0)
-                ev |= POLLIN;
-            if (p->to_target.len > 0)
-                ev |= POLLOUT;
-            if (ev)
-                ADDP(p->fd, ev, i);
-        }
+    ADDP(s->fd, s->in.len < IN_CAP ? POLLIN : 0, -1);
+    ADDP(s->p->wake_fd, POLLIN, -2);
+    if (s->started) {
+        if (!s->out_done && send_quota(s, s->role_ch[R_STDOUT]) > 0)
+            ADDP(s->proc.stdout_fd, POLLIN, -3);
+        if (!s->err_done && send_quota(s, s->role_ch[R_STDERR]) > 0)
+            ADDP(s->proc.stderr_fd, POLLIN, -4);
+        if (s->proc.attach_fd >= 0 && !s->attach_done)
+            ADDP(s->proc.attach_fd,
+                 (send_quota(s, s->role_ch[R_STDOUT]) > 0 ? POLLIN : 0) |
+                     (s->to_stdin.len > 0 || (s->stdin_eof && !s->stdin_closed) ? POLLOUT : 0),
+                 -5);
+        else if (s->proc.stdin_fd >= 0 && !s->stdin_closed && s->to_stdin.len > 0)
+            ADDP(s->proc.stdin_fd, POLLOUT, -6);
+        if (s->proc.exit_fd >= 0 && !s->exit_ready)
+            ADDP(s->proc.exit_fd, POLLIN, -7);
+    }
+    for (int i = 0; i < STREAM_MAX_PAIRS; i++) {
+        struct pair *p = &s->pairs[i];
+        if (!p->used || p->done || p->fd < 0)
+            continue;
+        short ev = 0;
+        if (!p->target_eof && send_quota(s, p->data_ch) > 0)
+            ev |= POLLIN;
+        if (p->to_target.len > 0)
+            ev |= POLLOUT;
+        if (ev)
+            ADDP(p->fd, ev, i);
+    }
 #undef ADDP
-        int timeout = resize_wait_until && !s->started ? 20 : 1000;
+    return np;
+}
+
+/* A port-forward target has data (or hung up): send it on the pair's data stream. */
+static void read_target(struct session *s, int i, short revents)
+{
+    struct pair *p = &s->pairs[i];
+    if (!p->used || p->done || p->fd < 0)
+        return;
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        size_t q = send_quota(s, p->data_ch);
+        if (q == 0)
+            return;
+        ssize_t n = recv(p->fd, s->scratch, q, MSG_DONTWAIT);
+        if (n > 0) {
+            send_chan(s, p->data_ch, s->scratch, (size_t)n);
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            p->target_eof = true;
+            pair_finish(s, i);
+        }
+    }
+}
+
+/* Act on what poll reported; END_ABORT when the server is stopping. */
+static int dispatch_events(struct session *s, const struct pollfd *pfd, const int *what, int np)
+{
+    for (int i = 0; i < np; i++) {
+        if (!pfd[i].revents)
+            continue;
+        switch (what[i]) {
+        case -1:
+            read_socket(s);
+            break;
+        case -2:
+            return END_ABORT; /* server stopping */
+        case -3:
+            read_output(s, s->proc.stdout_fd, R_STDOUT, &s->out_done);
+            break;
+        case -4:
+            read_output(s, s->proc.stderr_fd, R_STDERR, &s->err_done);
+            break;
+        case -5:
+            if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+                read_attach(s);
+            break;
+        case -6:
+            break; /* pump_stdin runs at the top of the loop */
+        case -7:
+            s->exit_ready = true;
+            break;
+        default:
+            read_target(s, what[i], pfd[i].revents);
+            break;
+        }
+    }
+    return LOOP_ON;
+}
+
+static int run_loop(struct session *s)
+{
+    bool pf = s->flags & SP_PORTFORWARD;
+    int64_t now = hull_monotonic_ns();
+    struct loop_state ls = {
+        .idle_ns = (int64_t)s->p->idle_timeout_s * 1000000000LL,
+        .creation_deadline = now + (int64_t)s->p->creation_timeout_s * 1000000000LL,
+    };
+    for (;;) {
+        pump_all(s);
+        if (s->fatal || s->dead)
+            return END_ABORT;
+        now = hull_monotonic_ns();
+        int r = pf ? portforward_step(s, now) : exec_step(s, &ls, now);
+        if (r == LOOP_AGAIN)
+            continue;
+        if (r != LOOP_ON)
+            return r;
+        if (now - s->activity > ls.idle_ns) {
+            log_debug("stream: idle timeout");
+            return END_ABORT;
+        }
+        struct pollfd pfd[MAXP];
+        int what[MAXP];
+        int np = fill_pollfds(s, pfd, what);
+        int timeout = ls.resize_wait_until && !s->started ? 20 : 1000;
         bool tls_pending = s->in.len < IN_CAP && stream_conn_pending(s->p->conn);
         int pr = poll(pfd, (nfds_t)np, tls_pending ? 0 : timeout);
         if (pr < 0 && errno != EINTR)
@@ -1249,50 +1384,8 @@ static int run_loop(struct session *s)
             read_socket(s);
         if (pr <= 0)
             continue;
-        for (int i = 0; i < np; i++) {
-            if (!pfd[i].revents)
-                continue;
-            switch (what[i]) {
-            case -1:
-                read_socket(s);
-                break;
-            case -2:
-                return END_ABORT; /* server stopping */
-            case -3:
-                read_output(s, s->proc.stdout_fd, R_STDOUT, &s->out_done);
-                break;
-            case -4:
-                read_output(s, s->proc.stderr_fd, R_STDERR, &s->err_done);
-                break;
-            case -5:
-                if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-                    read_attach(s);
-                break;
-            case -6:
-                break; /* pump_stdin runs at the top of the loop */
-            case -7:
-                s->exit_ready = true;
-                break;
-            default: {
-                struct pair *p = &s->pairs[what[i]];
-                if (!p->used || p->done || p->fd < 0)
-                    break;
-                if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-                    size_t q = send_quota(s, p->data_ch);
-                    if (q == 0)
-                        break;
-                    ssize_t n = recv(p->fd, s->scratch, q, MSG_DONTWAIT);
-                    if (n > 0) {
-                        send_chan(s, p->data_ch, s->scratch, (size_t)n);
-                    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-                        p->target_eof = true;
-                        pair_finish(s, what[i]);
-                    }
-                }
-                break;
-            }
-            }
-        }
+        if (dispatch_events(s, pfd, what, np) != LOOP_ON)
+            return END_ABORT;
     }
 }
 
@@ -1334,7 +1427,7 @@ static void release_process(struct session *s)
     stream_process_init(&s->proc);
 }
 
-void stream_session_run(const struct stream_session_params *p)
+static struct session *session_new(const struct stream_session_params *p)
 {
     struct session *s = xmalloc0(sizeof(*s));
     s->p = p;
@@ -1354,28 +1447,40 @@ void stream_session_run(const struct stream_session_params *p)
     stream_process_init(&s->proc);
     if (p->initial && p->initial->len)
         hull_buf_add(&s->in, p->initial->data, p->initial->len);
+    return s;
+}
 
+/* WebSocket port forwarding: a pair per port of the query, announced on both its channels. */
+static void open_ws_pairs(struct session *s)
+{
+    const struct stream_session_params *p = s->p;
+    for (size_t i = 0; i < p->n_ws_ports && i < STREAM_MAX_PAIRS; i++) {
+        int pi = pair_alloc(s);
+        s->pairs[pi].port = p->ws_ports[i];
+        s->pairs[pi].data_ch = chan_alloc(s, R_PF_DATA, (uint32_t)(2 * i), pi);
+        s->pairs[pi].err_ch = chan_alloc(s, R_PF_ERROR, (uint32_t)(2 * i + 1), pi);
+        uint8_t portb[2] = {(uint8_t)(p->ws_ports[i] & 0xff),
+                            (uint8_t)((p->ws_ports[i] >> 8) & 0xff)};
+        send_chan(s, s->pairs[pi].data_ch, portb, 2);
+        send_chan(s, s->pairs[pi].err_ch, portb, 2);
+    }
+    for (int i = 0; i < STREAM_MAX_PAIRS; i++)
+        if (s->pairs[i].used)
+            pair_start(s, i);
+}
+
+/* SPDY: the header compression; WebSocket: the fixed channels.  -1 if SPDY cannot start. */
+static int open_channels(struct session *s)
+{
     _cleanup_error_ hull_error_t e = NULL;
     if (!s->ws) {
         if (spdy_zlib_init(&s->z, &e) < 0) {
             log_error("stream: %s", hull_error_msg(&e));
-            goto out;
+            return -1;
         }
         s->z_ok = true;
     } else if (s->flags & SP_PORTFORWARD) {
-        for (size_t i = 0; i < p->n_ws_ports && i < STREAM_MAX_PAIRS; i++) {
-            int pi = pair_alloc(s);
-            s->pairs[pi].port = p->ws_ports[i];
-            s->pairs[pi].data_ch = chan_alloc(s, R_PF_DATA, (uint32_t)(2 * i), pi);
-            s->pairs[pi].err_ch = chan_alloc(s, R_PF_ERROR, (uint32_t)(2 * i + 1), pi);
-            uint8_t portb[2] = {(uint8_t)(p->ws_ports[i] & 0xff),
-                                (uint8_t)((p->ws_ports[i] >> 8) & 0xff)};
-            send_chan(s, s->pairs[pi].data_ch, portb, 2);
-            send_chan(s, s->pairs[pi].err_ch, portb, 2);
-        }
-        for (int i = 0; i < STREAM_MAX_PAIRS; i++)
-            if (s->pairs[i].used)
-                pair_start(s, i);
+        open_ws_pairs(s);
     } else {
         /* remotecommand channels: 0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize */
         if (s->req->use_stdin)
@@ -1388,8 +1493,12 @@ void stream_session_run(const struct stream_session_params *p)
         if (s->req->tty)
             s->role_ch[R_RESIZE] = chan_alloc(s, R_RESIZE, 4, -1);
     }
+    return 0;
+}
 
-    int end = run_loop(s);
+/* The exit status (exec/attach that ended normally), then a clean close of the connection. */
+static void end_session(struct session *s, int end)
+{
     if (!(s->flags & SP_PORTFORWARD) && end == END_DONE)
         write_status(s);
     if (!s->dead) {
@@ -1403,7 +1512,10 @@ void stream_session_run(const struct stream_session_params *p)
         }
         linger_close(s);
     }
-out:
+}
+
+static void session_free(struct session *s)
+{
     release_process(s);
     for (int i = 0; i < STREAM_MAX_PAIRS; i++) {
         if (s->pairs[i].fd >= 0)
@@ -1423,4 +1535,12 @@ out:
     free(s->netns_error);
     free(s->scratch);
     free(s);
+}
+
+void stream_session_run(const struct stream_session_params *p)
+{
+    struct session *s = session_new(p);
+    if (open_channels(s) == 0)
+        end_session(s, run_loop(s));
+    session_free(s);
 }
