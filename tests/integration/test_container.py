@@ -272,9 +272,13 @@ def test_state_survives_hulld_restart(env):
     pid = status_info(env, cid)["pid"]
     assert pid > 0
     env.stop()
-    # the container exits while hulld is down
+    # the container exits while hulld is down, and its monitor records the exit (after the
+    # runtime's delete at exit: until then the exit is not reported, as with containerd, whose
+    # CRI publishes a task's exit after deleting it)
     cri.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=20,
                  what="the container's exit")
+    cri.wait_for(lambda: os.path.exists(os.path.join(env.state_dir, "exits", cid)), timeout=20,
+                 what="the monitor's exit file")
     env.start()
     st = status(env, cid)
     assert st.state == pb.CONTAINER_EXITED and st.exit_code == 5
