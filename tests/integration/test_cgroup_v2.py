@@ -378,7 +378,7 @@ def hull(hulld_factory, registry, image, tmp_path):  # noqa: F811
         rmtree_cgroup(mnt + parent)
 
 
-def run_pod(d, name, privileged=False):
+def node_pod(d, name, privileged=False):
     sc = pb.LinuxSandboxSecurityContext(privileged=privileged)
     cfg = cri.pod_config(name, namespace="cgv2", network=pb.NODE, log_directory=d.logs / name,
                          linux=pb.LinuxPodSandboxConfig(security_context=sc))
@@ -412,7 +412,7 @@ def container_dir(d, cid):
 @need_v2
 def test_cri_devices_update_psi_and_cleanup(hull):
     d = hull
-    pod, pcfg = run_pod(d, "dev", privileged=True)
+    pod, pcfg = node_pod(d, "dev", privileged=True)
     plain = start(d, pod, pcfg, "plain", ["sleep", "1000"],
                   capabilities=pb.Capability(add_capabilities=["MKNOD"]))
     priv = start(d, pod, pcfg, "priv", ["sh", "-c", "while true; do :; done"], privileged=True)
@@ -458,7 +458,7 @@ def test_pod_cgroups_removed_from_every_hierarchy(hull):
     """A pod with a container leaves no directory in any cgroup hierarchy (v1, the hybrid
     cgroup2 at /sys/fs/cgroup/unified, or pure cgroup2)."""
     d = hull
-    pod, pcfg = run_pod(d, "leak")
+    pod, pcfg = node_pod(d, "leak")
     cid = start(d, pod, pcfg, "c", ["sleep", "1000"])
     assert any(cid in p for p in cgroups_below(d.parent))
     layouts = sorted({f for _, f in cgroup_mounts()})
@@ -478,7 +478,7 @@ def test_mixed_hybrid_limits(hull):
                     "/sys/fs/cgroup/unified, memory on v1); the tests never move a host "
                     "controller to build one")
     d = hull
-    pod, pcfg = run_pod(d, "mixed")
+    pod, pcfg = node_pod(d, "mixed")
     cfg = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name="c"), image=pb.ImageSpec(image=d.img.ref),
         command=["sleep", "1000"], log_path="c.log",
