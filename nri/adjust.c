@@ -114,24 +114,41 @@ static const char *unmark(const char *k, bool *del)
     return *del ? k + 1 : k;
 }
 
+/* Index of key k in l, -1 when absent. */
+static ssize_t kv_find(const struct kv *l, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(l[i].k, k) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static ssize_t keyed_find(const struct keyed *l, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(l[i].key, k) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
 static void kv_set(struct kv **l, size_t *n, const char *k, const char *v)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*l)[i].k, k) == 0) {
-            (*l)[i].v = v;
-            return;
-        }
+    ssize_t i = kv_find(*l, *n, k);
+    if (i >= 0) {
+        (*l)[i].v = v;
+        return;
+    }
     *l = xrealloc(*l, (*n + 1) * sizeof(**l));
     (*l)[(*n)++] = (struct kv){xstrdup(k), v};
 }
 
 static void keyed_set(struct keyed **l, size_t *n, const char *k, const void *item)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*l)[i].key, k) == 0) {
-            (*l)[i].item = item;
-            return;
-        }
+    ssize_t i = keyed_find(*l, *n, k);
+    if (i >= 0) {
+        (*l)[i].item = item;
+        return;
+    }
     *l = xrealloc(*l, (*n + 1) * sizeof(**l));
     (*l)[(*n)++] = (struct keyed){xstrdup(k), item};
 }
@@ -439,11 +456,8 @@ static void w_annotations(struct hull_json_writer *w, yajl_val ann, const struct
 {
     hull_jw_begin_object(w);
     for (size_t i = 0; ann && YAJL_IS_OBJECT(ann) && i < ann->u.object.len; i++) {
-        bool touched = false;
-        for (size_t k = 0; k < m->n_ann; k++)
-            touched = touched || strcmp(m->ann[k].k, ann->u.object.keys[i]) == 0;
-        if (touched)
-            continue;
+        if (kv_find(m->ann, m->n_ann, ann->u.object.keys[i]) >= 0)
+            continue; /* the plugins' value (or removal) below */
         hull_jw_key(w, ann->u.object.keys[i]);
         copy(w, ann->u.object.values[i]);
     }
@@ -458,10 +472,7 @@ static void w_mounts(struct hull_json_writer *w, yajl_val mounts, const struct n
     hull_jw_begin_array(w);
     for (size_t i = 0; i < arr_len(mounts); i++) {
         const char *d = hull_json_get_string(mounts->u.array.values[i], "destination", "");
-        bool touched = false;
-        for (size_t k = 0; k < m->n_mounts; k++)
-            touched = touched || strcmp(m->mounts[k].key, d) == 0;
-        if (!touched)
+        if (keyed_find(m->mounts, m->n_mounts, d) < 0)
             copy(w, mounts->u.array.values[i]);
     }
     for (size_t k = 0; k < m->n_mounts; k++) {
@@ -524,10 +535,7 @@ static void w_devices(struct hull_json_writer *w, yajl_val devs, const struct nr
     hull_jw_begin_array(w);
     for (size_t i = 0; i < arr_len(devs); i++) {
         const char *p = hull_json_get_string(devs->u.array.values[i], "path", "");
-        bool touched = false;
-        for (size_t k = 0; k < m->n_devs; k++)
-            touched = touched || strcmp(m->devs[k].key, p) == 0;
-        if (!touched)
+        if (keyed_find(m->devs, m->n_devs, p) < 0)
             copy(w, devs->u.array.values[i]);
     }
     for (size_t k = 0; k < m->n_devs; k++) {
