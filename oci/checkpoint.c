@@ -139,6 +139,25 @@ static int write_descriptors(pid_t pid, const char *dir, hull_error_t *err)
     return hull_write_file_atomic(path, json, len, 0600, err);
 }
 
+/* The options dump and restore take alike (runc's names). */
+static int add_shared_flags(struct criu_argv *a, const struct oci_checkpoint_opts *o,
+                            hull_error_t *err)
+{
+    const struct {
+        bool on;
+        const char *flag;
+    } flags[] = {{o->tcp_established, "--tcp-established"},
+                 {o->ext_unix_sk, "--ext-unix-sk"},
+                 {o->shell_job, "--shell-job"},
+                 {o->file_locks, "--file-locks"}};
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        int r = flags[i].on ? cargv_add(a, xstrdup(flags[i].flag), err) : 0;
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 int oci_checkpoint(const struct oci_global *g, struct oci_state *st,
                    const struct oci_checkpoint_opts *o, hull_error_t *err)
 {
@@ -181,14 +200,8 @@ int oci_checkpoint(const struct oci_global *g, struct oci_state *st,
         ADD(xstrdup("--leave-running"));
     if (o->pre_dump)
         ADD(xstrdup("--track-mem"));
-    if (o->tcp_established)
-        ADD(xstrdup("--tcp-established"));
-    if (o->ext_unix_sk)
-        ADD(xstrdup("--ext-unix-sk"));
-    if (o->shell_job)
-        ADD(xstrdup("--shell-job"));
-    if (o->file_locks)
-        ADD(xstrdup("--file-locks"));
+    if ((r = add_shared_flags(&a, o, err)) < 0)
+        return r;
     if (o->auto_dedup)
         ADD(xstrdup("--auto-dedup"));
     /* bind mounts come from the host: criu records them as external, restore maps them back */
@@ -276,14 +289,8 @@ int oci_restore(const struct oci_global *g, const struct oci_spec *spec,
     ADD(xstrdup("--restore-detached"));
     ADD(xasprintf("--pidfile=%s", pidfile));
     ADD(xasprintf("--manage-cgroups=%s", mode));
-    if (o->tcp_established)
-        ADD(xstrdup("--tcp-established"));
-    if (o->ext_unix_sk)
-        ADD(xstrdup("--ext-unix-sk"));
-    if (o->shell_job)
-        ADD(xstrdup("--shell-job"));
-    if (o->file_locks)
-        ADD(xstrdup("--file-locks"));
+    if ((r = add_shared_flags(&a, o, err)) < 0)
+        return r;
     for (size_t i = 0; i < spec->n_mounts; i++) {
         const struct oci_mount *m = &spec->mounts[i];
         if (m->bind)
