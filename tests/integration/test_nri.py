@@ -318,3 +318,19 @@ def test_socket_served_by_another_process_leaves_nri_off(hulld_factory):
     finally:
         other.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_nri_socket_is_root_only(nri):
+    """A plugin can add mounts and devices to any container: the NRI socket is root's alone
+    (0600), and an unprivileged host user cannot connect to it."""
+    st = os.stat(nri.nri_socket)
+    assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o600, oct(st.st_mode)
+    # the test's own directory is opened to others so that only the socket's mode can refuse
+    os.chmod(os.path.dirname(nri.nri_socket), 0o711)
+    probe = ("import socket,sys\n"
+             "s=socket.socket(socket.AF_UNIX)\n"
+             "try:\n s.connect(sys.argv[1])\nexcept PermissionError:\n sys.exit(3)\n"
+             "sys.exit(0)\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", probe, nri.nri_socket],
+                       preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)), timeout=30)
+    assert r.returncode == 3, "uid 65534 could connect to the NRI socket"
