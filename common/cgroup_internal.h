@@ -39,6 +39,10 @@ int cg_v2_apply(const char *dir, const struct hull_cgroup_resources *res, unsign
 /* The mask bit of a cgroup2 controller name ("io"), 0 for none; *v1 its v1 name ("blkio"). */
 unsigned cg_v2_controller_bit(const char *v2_name, const char **v1_name);
 
+/* The pids a cgroup.procs file lists, the caller's own too when with_self (the usage readers
+ * count every process; hull_cgroup_read_procs, for signalling, never lists the caller). */
+int cg_read_pids(const char *procs, bool with_self, pid_t **out, size_t *n, hull_error_t *err);
+
 /* ---- usage readers (cgroup_stats*.c) ---- */
 /* dir/file's text as cg_read, or NULL when dir is NULL. */
 char *cg_stats_text(const char *dir, const char *file);

@@ -52,12 +52,12 @@ static bool dir_exists(const char *dir)
     return dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The pids of dir's cgroup.procs; false when it cannot be read. */
+/* The pids of dir's cgroup.procs (the caller's own included); false when it cannot be read. */
 static bool procs_of(const char *dir, pid_t **pids, size_t *n)
 {
     _cleanup_free_ char *f = hull_path_join(dir, "cgroup.procs");
     _cleanup_error_ hull_error_t e = NULL;
-    return hull_cgroup_read_procs(f, pids, n, &e) == 0;
+    return cg_read_pids(f, true, pids, n, &e) == 0;
 }
 
 /* fn(child, depth + 1, opaque) for every child cgroup of dir. */
