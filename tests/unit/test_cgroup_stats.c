@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -840,6 +841,12 @@ static void test_tmp_v2(void **state)
     PUT(d, "pids.current", "12abc\n");
     PUT(d, "cpu.pressure", "some avg10=x\n");
     PUT(d, "cgroup.procs", "");
+
+    /* e: this process (counted like any other, its open fds and a socket too) */
+    const char *e = POD_SLICE "/hull-e.scope/";
+    char self[32];
+    snprintf(self, sizeof(self), "%d\n", (int)getpid());
+    PUT(e, "cgroup.procs", self);
 #undef PUT
 
     struct hull_cgroup_layout *l = open_root(root, HULL_CGROUP_V2);
@@ -954,10 +961,22 @@ static void test_tmp_v2(void **state)
     assert_int_equal(s.pids.current, 0);
     assert_false(s.cpu.psi.valid);
 
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    read_ok(l, "kubepods-pod1.slice:hull:e", &s);
+    close(sv[0]);
+    close(sv[1]);
+    assert_true(s.pids.valid);
+    assert_int_equal(s.pids.current, 1);
+    assert_true(s.procs.valid);
+    assert_int_equal(s.procs.processes, 1);
+    assert_true(s.procs.fds >= 5); /* stdio and the socket pair at least */
+    assert_true(s.procs.sockets >= 2);
+
     /* the pod's slice (systemd form) and the root */
     read_ok(l, "kubepods-pod1.slice", &s);
     assert_int_equal(s.cpu.usage_ns, 7000000);
-    assert_int_equal(s.pids.current, 2 + 3 + 1 + 0); /* every container's processes */
+    assert_int_equal(s.pids.current, 2 + 3 + 1 + 0 + 1); /* every container's processes */
     read_ok(l, "/", &s);
     assert_int_equal(s.cpu.usage_ns, 999000);
     assert_false(s.memory.valid);
