@@ -12,7 +12,8 @@
  *               (cgroup_v2.c)
  *   stats       "key value" files, numbers, OOM counters and the OOM watch (cgroup_stats.c);
  *               a cgroup's usage as one typed struct (cgroup_stats_read.c, with the v1
- *               readers in cgroup_stats_v1.c and the v2 ones in cgroup_stats_v2.c)
+ *               readers in cgroup_stats_v1.c, the v2 ones in cgroup_stats_v2.c and what
+ *               they share in cgroup_stats_common.c)
  *   systemd     transient scopes/slices and unit properties            (cgroup_systemd.h) */
 #ifndef HULL_COMMON_CGROUP_H
 #define HULL_COMMON_CGROUP_H

@@ -36,17 +36,6 @@ bool cg_parse_u64(const char *s, uint64_t *v, bool *unlimited)
     return true;
 }
 
-char *cg_stats_text(const char *dir, const char *file)
-{
-    return dir ? cg_read(dir, file) : NULL;
-}
-
-bool hull_cgroup_read_u64(const char *dir, const char *file, uint64_t *v, bool *unlimited)
-{
-    _cleanup_free_ char *t = cg_stats_text(dir, file);
-    return t && cg_parse_u64(t, v, unlimited);
-}
-
 bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
 {
     size_t kl = strlen(key);
@@ -58,23 +47,6 @@ bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
             l++;
     }
     return false;
-}
-
-static uint64_t sub_floor(uint64_t a, uint64_t b)
-{
-    return a > b ? a - b : 0;
-}
-
-void cg_stats_memory_finish(struct hull_cgroup_memory_stats *m, uint64_t limit, bool limit_known)
-{
-    m->working_set_bytes = sub_floor(m->usage_bytes, m->inactive_file_bytes);
-    if (limit_known && limit < HULL_CGROUP_STATS_UNLIMITED) {
-        m->has_limit = true;
-        m->limit_bytes = limit;
-        m->available_bytes = sub_floor(limit, m->working_set_bytes);
-    }
-    if (m->has_swap_limit)
-        m->swap_available_bytes = sub_floor(m->swap_limit_bytes, m->swap_usage_bytes);
 }
 
 /* ---- OOM counters --------------------------------------------------------------------------- */
