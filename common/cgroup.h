@@ -10,7 +10,10 @@
  *   manager     a container's cgroup: resolve/create/enter/apply/freeze/kill/destroy
  *               (cgroup_manager.c), with the v1 writers (cgroup_v1.c) and v2 writers
  *               (cgroup_v2.c)
- *   stats       "key value" files, OOM counters and the OOM watch      (cgroup_stats.c)
+ *   stats       "key value" files, numbers, OOM counters and the OOM watch (cgroup_stats.c);
+ *               a cgroup's usage as one typed struct (cgroup_stats_read.c, with the v1
+ *               readers in cgroup_stats_v1.c, the v2 ones in cgroup_stats_v2.c and what
+ *               they share in cgroup_stats_common.c)
  *   systemd     transient scopes/slices and unit properties            (cgroup_systemd.h) */
 #ifndef HULL_COMMON_CGROUP_H
 #define HULL_COMMON_CGROUP_H
@@ -312,5 +315,112 @@ bool hull_cgroup_oom_watch_killed(struct hull_cgroup_oom_watch *w);
 void hull_cgroup_oom_watch_free(struct hull_cgroup_oom_watch *w);
 /* The "oom_kill N" value of a memory.oom_control / memory.events text; -1 if none. */
 long long hull_cgroup_oom_parse(const char *text);
+
+/* ---- usage (cgroup_stats_read.c; the v1 readers cgroup_stats_v1.c, the v2 ones
+ * cgroup_stats_v2.c) --------------------------------------------------------------------------
+ * What a cgroup used, in one typed struct every reader shares (hulld's ContainerStats,
+ * PodSandboxStats, ListPodSandboxMetrics and /metrics).  Every section has `valid` (its
+ * controller holds the cgroup and its main file was read); has_* flags mark optional values
+ * (absent files, "unlimited" limits).  Limits of HULL_CGROUP_STATS_UNLIMITED or more (v1's
+ * 9223372036854771712) and v2's "max" count as no limit. */
+#define HULL_CGROUP_STATS_UNLIMITED (UINT64_C(1) << 62) /* kubelet: anything above is "none" */
+struct hull_cgroup_psi_data {
+    uint64_t total_ns; /* stall time in ns (CRI PsiData.Total); the kernel counts microseconds */
+    double avg10, avg60, avg300;
+};
+struct hull_cgroup_psi {
+    bool valid;    /* the <res>.pressure file was read (v2 / hybrid unified dir) */
+    bool has_full; /* cpu.pressure has no "full" line on older kernels */
+    struct hull_cgroup_psi_data some, full;
+};
+struct hull_cgroup_cpu_stats {
+    bool valid;
+    uint64_t usage_ns; /* cumulative: v1 cpuacct.usage, v2 cpu.stat usage_usec * 1000 */
+    bool has_user_system;
+    uint64_t user_ns, system_ns; /* v1 cpuacct.usage_user/_sys (or cpuacct.stat ticks), v2
+                                    user_usec/system_usec */
+    bool has_throttling;         /* cpu.stat */
+    uint64_t nr_periods, nr_throttled, throttled_ns;
+    bool has_spec; /* the configured CFS period and shares: v1 cpu.cfs_period_us and cpu.shares,
+                      v2 cpu.max's period and cpu.weight mapped back to shares */
+    uint64_t period_us, shares;
+    struct hull_cgroup_psi psi;
+};
+struct hull_cgroup_memory_stats {
+    bool valid;
+    uint64_t usage_bytes;       /* v1 memory.usage_in_bytes, v2 memory.current */
+    uint64_t working_set_bytes; /* usage - inactive_file, floored at 0 */
+    uint64_t rss_bytes;         /* v1 total_rss, v2 anon */
+    uint64_t cache_bytes;       /* v1 total_cache, v2 file */
+    uint64_t inactive_file_bytes;
+    uint64_t page_faults, major_page_faults; /* v1 total_pgfault/total_pgmajfault, v2 pgfault */
+    bool has_limit;
+    uint64_t limit_bytes;
+    uint64_t available_bytes; /* has_limit: limit - working set, floored at 0 */
+    bool has_oom_kills;
+    uint64_t oom_kills; /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+    bool has_swap;      /* v1 needs memsw accounting (memory.memsw.*), v2 memory.swap.current */
+    uint64_t swap_usage_bytes;
+    bool has_swap_limit;
+    uint64_t swap_limit_bytes;
+    uint64_t swap_available_bytes; /* has_swap_limit: limit - usage, floored at 0 */
+    bool has_failcnt; /* v1 memory.failcnt, v2 memory.events "max" (times the limit was hit) */
+    uint64_t failcnt;
+    bool has_kernel; /* v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel (or kernel_stack +
+                        slab + sock + percpu on older kernels) */
+    uint64_t kernel_bytes;
+    uint64_t mapped_file_bytes; /* v1 total_mapped_file, v2 file_mapped */
+    bool has_max_usage;         /* v1 memory.max_usage_in_bytes, v2 memory.peak */
+    uint64_t max_usage_bytes;
+    struct hull_cgroup_psi psi;
+};
+struct hull_cgroup_pids_stats {
+    bool valid;
+    uint64_t current; /* pids.current (tasks, threads included, as containerd and cadvisor
+                         report it); without a pids controller, the processes listed in the
+                         cgroup.procs files of the cgroup and its descendants */
+    bool has_limit;
+    uint64_t limit;
+};
+struct hull_cgroup_io_stats {
+    bool valid; /* v1 blkio.throttle.io_service{d,_bytes}[_recursive], v2 io.stat; all devices */
+    uint64_t read_bytes, write_bytes, read_ops, write_ops;
+    struct hull_cgroup_psi psi;
+};
+/* The processes of the cgroup and its descendants (cgroup.procs of the first hierarchy holding
+ * it): how many, and their open file descriptors and sockets (from /proc/<pid>/fd; processes
+ * that exit meanwhile are skipped). */
+struct hull_cgroup_procs_stats {
+    bool valid;
+    uint64_t processes, fds, sockets;
+};
+struct hull_cgroup_stats {
+    int64_t timestamp_ns; /* CLOCK_REALTIME when read (the CRI timestamp) */
+    int64_t monotonic_ns; /* CLOCK_MONOTONIC, for rates */
+    struct hull_cgroup_cpu_stats cpu;
+    struct hull_cgroup_memory_stats memory;
+    struct hull_cgroup_pids_stats pids;
+    struct hull_cgroup_io_stats io;
+    struct hull_cgroup_procs_stats procs;
+};
+/* Reads everything available for a resolved cgroup (hull_cgroup_resolve).  Pure v2: the
+ * cgroup2 directory.  v1 and hybrid: each controller's v1 hierarchy; a controller that no v1
+ * hierarchy holds is read from the cgroup2 directory when the cgroup exists there (cgroup2's
+ * cpu.stat usage needs no controller at all), and so is pressure (PSI).  A controller whose
+ * directory is missing leaves its section invalid; ENOENT when the cgroup exists in no
+ * hierarchy (e.g. removed already). */
+int hull_cgroup_stats_read(const struct hull_cgroup *cg, struct hull_cgroup_stats *out,
+                           hull_error_t *err);
+/* The same for a cgroupsPath below the layout's hierarchies: absolute (runc's cgroupfs driver:
+ * <mount point><path>, less the mount's root) or systemd's "slice:prefix:name" / a slice name
+ * (expanded as systemd does).  EINVAL for a relative or unsafe path. */
+int hull_cgroup_stats_read_path(const struct hull_cgroup_layout *l, const char *cgroups_path,
+                                struct hull_cgroup_stats *out, hull_error_t *err);
+/* One <res>.pressure file of a cgroup2 directory ("some" and "full" lines); psi->valid false
+ * when it is absent (PSI off, older kernel) or has no "some" line. */
+void hull_cgroup_stats_psi(const char *dir, const char *file, struct hull_cgroup_psi *psi);
+/* A cgroup file holding one number, or "max" (*unlimited true, *v UINT64_MAX; with unlimited
+ * NULL "max" is refused).  False when absent or malformed. */
+bool hull_cgroup_read_u64(const char *dir, const char *file, uint64_t *v, bool *unlimited);
 
 #endif
