@@ -242,6 +242,7 @@ TEST_PHASES := \
 	conformance \
 	kubelet-test \
 	vm-test \
+	vm-cgroup-stats-test \
 	vm-systemd-test
 
 test: $(DEPS_STAMP)
