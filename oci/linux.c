@@ -719,10 +719,9 @@ static int setup_init(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_
     }
     if (cg->systemd_unit) {
         _cleanup_free_ char *desc = xasprintf("hull-oci container %s", o->id);
-        if ((r = hull_cgroup_systemd_start(cg, pid, &spec->cg_resources, desc, err)) < 0 ||
+        if ((r = hull_cgroup_systemd_start(cg, pid, spec->resources, desc, err)) < 0 ||
             (r = hull_cgroup_create(cg, err)) < 0 ||
-            (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) <
-                0 ||
+            (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0 ||
             (r = send_step(sync_fd, pid, OCI_SYNC_CGROUP, err)) < 0)
             return r;
     }
@@ -769,7 +768,7 @@ int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct o
     /* systemd driver: the scope is made for the init's pid once it exists (setup_init) */
     if (cg->systemd_unit == NULL &&
         ((r = hull_cgroup_create(cg, err)) < 0 ||
-         (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0))
+         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
         goto out;
     if ((r = enter_namespaces(spec, &ns, err)) < 0)
         goto out;

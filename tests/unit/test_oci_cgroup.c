@@ -61,35 +61,41 @@ static yajl_val parse(const char *text)
     return v;
 }
 
-/* The JSON -> typed -> library path hull-oci takes (hull_cgroup_resources_from_json once, then the
- * library's writers), for tests written against linux.resources JSON. */
+/* The JSON -> typed -> library path hull-oci takes (the model's parser at load, then the
+ * library's writers), for tests written against linux.resources JSON; a parse error is the
+ * result. */
+static int typed(yajl_val res, struct hull_cgroup_resources *t, hull_error_t *err)
+{
+    return hull_ocispec_resources_from_tree(res, t, err);
+}
+
 static int v2_apply_json(const char *dir, yajl_val res, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return hull_cgroup_v2_apply(dir, &t, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : hull_cgroup_v2_apply(dir, &t, err);
 }
 
 static int v1_apply_json(const char *ctrl, const char *dir, yajl_val res, bool update,
                          hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return hull_cgroup_v1_apply(ctrl, dir, &t, update ? HULL_CGROUP_UPDATE : 0, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : hull_cgroup_v1_apply(ctrl, dir, &t, update ? HULL_CGROUP_UPDATE : 0, err);
 }
 
 static int apply_json(struct hull_cgroup *cg, yajl_val res, bool update, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return oci_cgroup_apply(cg, &t, res, NULL, update, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : oci_cgroup_apply(cg, &t, NULL, update, err);
 }
 
 static int systemd_props_json(yajl_val res, struct hull_systemd_props *p, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return hull_cgroup_systemd_props(&t, HULL_CGROUP_V2, p, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : hull_cgroup_systemd_props(&t, HULL_CGROUP_V2, p, err);
 }
 
 static void rm_tree(const char *dir)
