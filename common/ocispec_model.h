@@ -192,7 +192,7 @@ int hull_ocispec_process_from_tree(yajl_val node, struct hull_ocispec_process *p
 int hull_ocispec_seccomp_from_tree(yajl_val node, struct hull_ocispec_seccomp **out,
                                    hull_error_t *err);
 /* A linux.resources object (config.json's, or hull-oci update's input) into *r, which is
- * initialized first (and left empty on error). */
+ * initialized first without being freed (clear a used one before) and left empty on error. */
 int hull_ocispec_resources_from_tree(yajl_val node, struct hull_cgroup_resources *r,
                                      hull_error_t *err);
 /* The same from JSON text. */
