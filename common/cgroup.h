@@ -4,9 +4,10 @@
  *
  *   layout      which cgroup hierarchies are mounted where (v1, hybrid, unified) and a
  *               process's cgroup in each                                (cgroup_layout.c)
- *   resources   linux.resources as a typed struct, parsed once (hull-oci: from the spec JSON;
- *               hulld: from CRI LinuxContainerResources), written by
- *               (cgroup_resources.c: constructors, conversions, path safety; cgroup_json.c)
+ *   resources   linux.resources as a typed struct (parsed and written as JSON by the
+ *               runtime-spec model, common/ocispec_model.h; hulld fills it from CRI
+ *               LinuxContainerResources); constructors, conversions, path safety
+ *               (cgroup_resources.c)
  *   manager     a container's cgroup: resolve/create/enter/apply/freeze/kill/destroy
  *               (cgroup_manager.c), with the v1 writers (cgroup_v1.c) and v2 writers
  *               (cgroup_v2.c)
@@ -147,14 +148,29 @@ enum {
     HULL_CG_N_THROTTLE,
 };
 struct hull_cgroup_hugetlb {
-    char *page_size; /* "2MB"; NULL when the spec gave none (refused when applied) */
+    char *page_size; /* "2MB" (NULL only from a CRI request without one: refused when applied) */
     int64_t limit;
 };
 struct hull_cgroup_unified {
     char *key;   /* a cgroup2 file name, "memory.high" */
-    char *value; /* NULL when the spec's value was not a string (refused when applied) */
+    char *value; /* NULL only when built so (refused when applied) */
+};
+/* A device cgroup rule (linux.resources.devices): the v1 devices controller's "TYPE MAJ:MIN
+ * ACCESS" line, or on cgroup2 a rule of hull-oci's BPF program. */
+#define HULL_CG_DEV_MKNOD 1u /* the BPF_DEVCG_ACC_* values */
+#define HULL_CG_DEV_READ  2u
+#define HULL_CG_DEV_WRITE 4u
+#define HULL_CG_DEV_RWM   (HULL_CG_DEV_READ | HULL_CG_DEV_WRITE | HULL_CG_DEV_MKNOD)
+struct hull_cgroup_device_rule {
+    bool allow;
+    char type;            /* 'a' (all devices), 'c', 'b' */
+    int64_t major, minor; /* -1: any */
+    unsigned access;      /* HULL_CG_DEV_* bits, never 0 */
 };
 struct hull_cgroup_resources {
+    /* NULL: not given (an update keeps the container's rules); else n_devices rules, in order */
+    struct hull_cgroup_device_rule *devices;
+    size_t n_devices;
     struct {
         int64_t limit, swap, reservation, kernel, kernel_tcp, swappiness;
         int disable_oom_killer; /* -1 not given, 0, 1 */
@@ -188,18 +204,14 @@ void hull_cgroup_resources_add_hugetlb(struct hull_cgroup_resources *r, const ch
                                        int64_t limit);
 void hull_cgroup_resources_add_unified(struct hull_cgroup_resources *r, const char *key,
                                        const char *value);
-
-/* linux.resources JSON (NULL: none) -> typed (cgroup_json.c); never fails: a member of the
- * wrong type reads as not given, a device entry without major/minor/value is left out, and
- * invalid hugetlb / unified entries are kept to be refused when applied. */
-void hull_cgroup_resources_from_json(yajl_val resources, struct hull_cgroup_resources *out);
-/* The members of a linux.resources object for the given ones (the caller opens and closes the
- * object): the inverse of hull_cgroup_resources_from_json. */
-void hull_cgroup_resources_to_json(struct hull_json_writer *w,
-                                   const struct hull_cgroup_resources *r);
-/* An int64 member of a JSON object: HULL_CG_UNSET when absent or not a number, INT64_MAX for
- * a number above it ("max"). */
-int64_t hull_cgroup_json_int64(yajl_val obj, const char *key);
+/* Appends a device rule (makes devices present). */
+void hull_cgroup_resources_add_device(struct hull_cgroup_resources *r,
+                                      struct hull_cgroup_device_rule rule);
+/* "rwm", "m", ... for HULL_CG_DEV_* bits (buf of 4 at least). */
+const char *hull_cgroup_device_access_string(unsigned access, char buf[4]);
+/* The HULL_CG_DEV_* bits of an access string ("rwm", "wr", ...); NULL or empty: every access
+ * (HULL_CG_DEV_RWM); 0 when it holds anything but r, w and m. */
+unsigned hull_cgroup_device_access_bits(const char *access);
 
 /* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
  * 0 stays 0 (unset). */
@@ -257,9 +269,10 @@ bool hull_cgroup_dir_is_v2(const struct hull_cgroup *cg, const struct hull_cgrou
 int hull_cgroup_create(struct hull_cgroup *cg, hull_error_t *err);
 int hull_cgroup_enter(struct hull_cgroup *cg, pid_t pid, hull_error_t *err);
 /* Writes res to every directory: v1 controllers, cgroup2 (pure v2, or on a hybrid host the
- * controllers no v1 hierarchy holds).  unified needs pure v2 (EINVAL otherwise).  Device
- * rules are not resources here (hull-oci's cgroup_devices.c).  HULL_CGROUP_UPDATE: an update
- * of a running container (memory.oom_control is written for false too). */
+ * controllers no v1 hierarchy holds).  unified needs pure v2 (EINVAL otherwise).  The device
+ * rules (res->devices) are not written here (hull-oci's cgroup.c, cgroup_devices.c).
+ * HULL_CGROUP_UPDATE: an update of a running container (memory.oom_control is written for false
+ * too). */
 #define HULL_CGROUP_UPDATE 1u
 int hull_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
                       unsigned flags, hull_error_t *err);
