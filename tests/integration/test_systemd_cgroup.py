@@ -213,8 +213,10 @@ def check_devices_v1(path, what):
         assert r in rules, (what, r, rules)
 
 
-# runc 1.1.5 --systemd-cgroup on systemd's hybrid layout (seen in make vm-systemd-v1-test)
-# leaves the container's init in the pod slice's devices cgroup, not the scope's
+# runc 1.1.5 --systemd-cgroup on systemd's hybrid layout leaves the init of a container whose
+# slice is nested (a-b.slice) in the parent slice's devices cgroup, not the scope's (reproduced
+# with runc alone in the VM); hulld's stop therefore follows runc's `kill --all` (which lists
+# the processes from that devices cgroup) with a kill of the init
 RUNC_V1_UNJOINED = ("devices",)
 
 
@@ -677,19 +679,23 @@ def test_oci_runtime_scope_resources(rt, tmp_path):
 
     cg = expand_slice(slice_name) + "/" + unit
     try:
-        with open(tmp_path / "out", "wb") as out:
+        # files, not pipes: the container's init inherits them and would hold a pipe open
+        with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as errf:
             p = subprocess.run([binary_path, "--root", root, "--systemd-cgroup", "create",
-                                "--bundle", bdir, cid], stdout=out, stderr=subprocess.PIPE,
+                                "--bundle", bdir, cid], stdout=out, stderr=errf,
                                stdin=subprocess.DEVNULL, timeout=60)
-        err = p.stderr.decode(errors="replace")
+        err = (tmp_path / "err").read_text(errors="replace")
         if rt == "crun" and not V2 and p.returncode != 0 and \
                 "cgroups in hybrid mode not supported" in err:
             pytest.skip(f"crun 1.8.1 refuses systemd's hybrid cgroup layout: {err.strip()}")
         assert p.returncode == 0, err
         oci("start", cid)
         pid = json.loads(oci("state", cid).stdout)["pid"]
-        assert_in_cgroup(pid, cg, f"the {rt} container's init",
-                         RUNC_V1_UNJOINED if rt == "runc" else ())
+        if rt == "crun" and V2 and proc_cgroups(pid).get("") == cg + "/container":
+            pass  # crun 1.8 puts the init in a "container" cgroup below its delegated scope
+        else:
+            assert_in_cgroup(pid, cg, f"the {rt} container's init",
+                             RUNC_V1_UNJOINED if rt == "runc" else ())
 
         def check(when):
             props = show(unit, "ActiveState", "TasksMax", "BlockIOWeight", "IOWeight",
