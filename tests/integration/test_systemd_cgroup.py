@@ -26,7 +26,6 @@ from registry import all_applets
 
 CG = "/sys/fs/cgroup"
 RUNC = "/usr/sbin/runc"
-CRUN = "/usr/bin/crun"
 SYSTEMD = os.path.isdir("/run/systemd/system")
 need_systemd = pytest.mark.skipif(
     not SYSTEMD, reason="needs systemd as PID 1: runs in the VM test bed (make vm-systemd-test, "
@@ -637,7 +636,7 @@ def test_exec_monitor_cgroupfs_stays(hulld_factory, registry, image):  # noqa: F
 
 
 @need_systemd
-@pytest.mark.parametrize("rt", ["hull-oci", "runc", "crun"])
+@pytest.mark.parametrize("rt", ["hull-oci", "runc"])
 def test_oci_runtime_scope_resources(rt, tmp_path):
     """A runtime's --systemd-cgroup container: pids, block IO weight, memory and CPU limits as
     unit properties (v1: TasksMax, BlockIOWeight, MemoryLimit, CPUShares; v2: TasksMax,
@@ -645,7 +644,7 @@ def test_oci_runtime_scope_resources(rt, tmp_path):
     on v1; all of them unchanged after systemd re-applies the unit's properties
     (daemon-reload); the scope and its directories go with the container."""
     import bundle as B
-    binary_path = {"hull-oci": binary("hull-oci"), "runc": RUNC, "crun": CRUN}[rt]
+    binary_path = {"hull-oci": binary("hull-oci"), "runc": RUNC}[rt]
     if not os.path.exists(binary_path):
         pytest.fail(f"{binary_path} is missing (contrib/install-deps.sh installs it)")
     stem = "hulloci%s" % os.urandom(3).hex()
@@ -685,17 +684,11 @@ def test_oci_runtime_scope_resources(rt, tmp_path):
                                 "--bundle", bdir, cid], stdout=out, stderr=errf,
                                stdin=subprocess.DEVNULL, timeout=60)
         err = (tmp_path / "err").read_text(errors="replace")
-        if rt == "crun" and not V2 and p.returncode != 0 and \
-                "cgroups in hybrid mode not supported" in err:
-            pytest.skip(f"crun 1.8.1 refuses systemd's hybrid cgroup layout: {err.strip()}")
         assert p.returncode == 0, err
         oci("start", cid)
         pid = json.loads(oci("state", cid).stdout)["pid"]
-        if rt == "crun" and V2 and proc_cgroups(pid).get("") == cg + "/container":
-            pass  # crun 1.8 puts the init in a "container" cgroup below its delegated scope
-        else:
-            assert_in_cgroup(pid, cg, f"the {rt} container's init",
-                             RUNC_V1_UNJOINED if rt == "runc" else ())
+        assert_in_cgroup(pid, cg, f"the {rt} container's init",
+                         RUNC_V1_UNJOINED if rt == "runc" else ())
 
         def check(when):
             props = show(unit, "ActiveState", "TasksMax", "BlockIOWeight", "IOWeight",
