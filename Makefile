@@ -243,7 +243,8 @@ TEST_PHASES := \
 	kubelet-test \
 	vm-test \
 	vm-cgroup-stats-test \
-	vm-systemd-test
+	vm-systemd-test \
+	vm-systemd-v1-test
 
 test: $(DEPS_STAMP)
 	@PHASE_MAKE='$(MAKE) $(ASAN_ARGS)' tests/run-phases.sh $(TEST_PHASES)
@@ -281,6 +282,15 @@ vm-systemd-test:
 	$(VM_RUN) --systemd --timeout $(VM_TIMEOUT) $(VM_ARGS) -- env $(call test_env,build) \
 		$(PYTHON) -m pytest -p no:cacheprovider -v -rs tests/integration/test_systemd_cgroup.py \
 		$(PYTEST_ARGS)
+
+# The same suite with systemd in its hybrid layout (v1 controllers, cgroup2 at
+# /sys/fs/cgroup/unified; tests/vm/run.sh --systemd --cgroup hybrid): the driver's legacy
+# unit properties (MemoryLimit, CPUShares, BlockIOWeight, DeviceAllow) and v1 cgroup files.
+vm-systemd-v1-test:
+	$(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py
+	$(VM_RUN) --systemd --cgroup hybrid --timeout $(VM_TIMEOUT) $(VM_ARGS) -- \
+		env $(call test_env,build) $(PYTHON) -m pytest -p no:cacheprovider -v -rs \
+		tests/integration/test_systemd_cgroup.py $(PYTEST_ARGS)
 
 # every C unit test binary, each one whatever the others did
 unit-tests: $(UNIT_BIN)
@@ -365,5 +375,5 @@ check-layout: all
 clean:
 	rm -rf build
 
-.PHONY: all asan check-layout test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
+.PHONY: all asan check-layout test run-tests unit-tests integration-tests unit-bins fuzz fuzz-bins fuzz-libfuzzer bench run install format format-check clean kubelet-test vm-test vm-systemd-test vm-systemd-v1-test crictl cri-tools conformance fuzz-libfuzzer-bins vm-checkpoint-test
 .SECONDARY:

@@ -316,6 +316,7 @@ struct hull_cgroup_oom_watch {
     char *parent_path;  /* v2: the parent's memory.events */
     long long base_kills, parent_base_kills;
     bool fired;
+    bool notified; /* v1: an OOM notification came while the cgroup (and its count) existed */
 };
 /* The memory cgroup directory of pid (v1 memory hierarchy, else cgroup2; *v2 says which), or
  * NULL when it is in the root cgroup or none can be found. */

@@ -173,9 +173,14 @@ void hull_cgroup_oom_watch_event(struct hull_cgroup_oom_watch *w)
     if (now >= 0 && w->base_kills >= 0) {
         if (now > w->base_kills)
             w->fired = true;
+        else if (w->parent_path == NULL)
+            w->notified = true; /* v1 notifies before the kill is counted */
         return;
     }
-    if (now < 0 && parent_killed(w)) {
+    if (now < 0 && (parent_killed(w) || w->notified)) {
+        /* the cgroup is gone (systemd removes an emptied scope at once): v2 has its parent's
+         * hierarchical count; v1, whose counts are not hierarchical, the notification that
+         * came while the cgroup existed */
         w->fired = true;
         return;
     }
@@ -191,7 +196,7 @@ bool hull_cgroup_oom_watch_killed(struct hull_cgroup_oom_watch *w)
     if (w->base_kills < 0)
         return false;
     long long now = read_kill_count(w->counter_path);
-    return now < 0 ? parent_killed(w) : now > w->base_kills;
+    return now < 0 ? parent_killed(w) || w->notified : now > w->base_kills;
 }
 
 void hull_cgroup_oom_watch_free(struct hull_cgroup_oom_watch *w)

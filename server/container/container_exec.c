@@ -65,6 +65,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
     _cleanup_yajl_ yajl_val doc = NULL;
     struct monitor_args ma = {0};
     pid_t pid = 0, mpid = -1;
+    _cleanup_free_ char *scope = NULL; /* systemd driver: the monitor's scope */
     if ((r = hull_mkdir_p(xdir, 0700, err)) < 0 ||
         (r = ctr_exec_process_json(sdir, cmd, n_cmd, false, 0, 0, &pjson, err)) < 0 ||
         (r = hull_write_file_atomic_flags(pfile, pjson, strlen(pjson), 0600, HULL_ATOMIC_NOSYNC,
@@ -85,6 +86,7 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
         hull_error_wrap(err, "exec in container \"%s\"", c->id);
         goto out;
     }
+    scope = ctr_exec_monitor_scope(c->cgroups_path, c->id, xid, mpid);
     /* the result follows once the process ended and its output drained */
     int wait_ms = timeout_s > 0 ? (int)(timeout_s * 1000 + 30000) : 24 * 3600 * 1000;
     r = ctr_monitor_read_line(sync_fd, wait_ms, &line, err);
@@ -112,6 +114,8 @@ int container_exec_sync(struct hull_server *srv, const char *id, char *const *cm
         while (waitpid(mpid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
+    /* the monitor is gone: its scope goes now rather than whenever systemd notices */
+    ctr_exec_monitor_scope_stop(hull_steal(scope));
 out:
     margs_free(&ma);
     {

@@ -159,6 +159,17 @@ void margs_monitor(struct monitor_args *a, struct hull_server *srv, struct conta
  * accounted apart from hulld and outlives a hulld restart in a unit of its own; a failure is
  * logged, the monitor keeps running where it is. */
 void ctr_monitor_scope(const char *cgroups_path, const char *id, pid_t monitor_pid);
+/* systemd driver: an exec's monitor (ExecSync, streaming exec) in a transient scope of its
+ * own, hull-conmon-<id>-exec-<exec id>.scope in system.slice, out of hulld's cgroup (CRI-O
+ * leaves its exec conmon in its own cgroup by default).  Returns the unit (for
+ * ctr_exec_monitor_scope_stop; also when systemd refused it, which is logged and leaves the
+ * monitor where it is), or NULL with the cgroupfs driver.  systemd collects the scope once
+ * it is empty. */
+char *ctr_exec_monitor_scope(const char *cgroups_path, const char *id, const char *exec_id,
+                             pid_t monitor_pid);
+/* Stops the exec monitor's scope at once (whatever is left in it is killed; a scope systemd
+ * collected already is no error) and frees unit; NULL is a no-op. */
+void ctr_exec_monitor_scope_stop(char *unit);
 /* Starts hull-conmon with a's argv and reads its first sync message: the container pid or the
  * runtime's error.  sync_fd_out (optional) keeps the read end open for a second message. */
 int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, int *sync_fd_out,

@@ -156,11 +156,20 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
                  (long long)timeout_s);
     }
     const char *args[] = {"kill", "--all", c->id, "KILL", NULL};
-    if (ctr_runtime_run(c, args, &kerr) < 0) {
+    bool all_ok = ctr_runtime_run(c, args, &kerr) >= 0;
+    if (!all_ok) {
         log_debug("container %s: kill: %s", c->id, hull_error_msg(&kerr));
         hull_error_free(&kerr);
+    }
+    /* runc 1.1 on a v1 host lists the processes of --all from the container's devices cgroup,
+     * which a systemd-driver container in a nested slice is not in (runc leaves its init in the
+     * parent slice's): it then signals nothing and succeeds.  The init too, then: its end takes
+     * the rest of its PID namespace with it. */
+    if (!all_ok || !wait_exited(srv, c, 2000)) {
         const char *args1[] = {"kill", c->id, "KILL", NULL};
-        ctr_runtime_run(c, args1, &kerr);
+        if (ctr_runtime_run(c, args1, &kerr) < 0)
+            log_debug("container %s: kill: %s", c->id, hull_error_msg(&kerr));
+        hull_error_free(&kerr);
     }
     hull_crash_point("stop:after-kill");
     if (wait_exited(srv, c, 30 * 1000))

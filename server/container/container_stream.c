@@ -141,6 +141,10 @@ static int backend_exec(void *data, const struct stream_request *req,
                             hull_json_get_string(ready, "error", "the monitor is not ready"));
         goto fail;
     }
+    /* systemd driver: the monitor into its own scope before it starts the process (it waits
+     * for the attach below); systemd collects the scope when the monitor exits */
+    free(ctr_exec_monitor_scope(c->cgroups_path, c->id, xid,
+                                (pid_t)hull_json_get_int(ready, "monitor_pid", -1)));
     fd = connect_seqpacket(attach, err);
     if (fd < 0) {
         r = fd;

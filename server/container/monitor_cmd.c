@@ -149,15 +149,63 @@ int ctr_monitor_start(struct monitor_args *a, pid_t *pid, pid_t *monitor_pid, in
     return 0;
 }
 
+/* Whether pid is a zombie (exited, not yet reaped by us). */
+static bool is_zombie(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* StartTransientUnit(unit) in system.slice for the monitor; a failure is logged (quietly for
+ * a monitor that exited already: a quick exec's may be done before systemd could move it). */
+static void monitor_scope_start(const char *unit, const char *desc, pid_t monitor_pid)
+{
+    _cleanup_error_ hull_error_t e = NULL;
+    if (hull_systemd_start_unit(unit, "system.slice", desc, &monitor_pid, 1, NULL, &e) < 0) {
+        if (is_zombie(monitor_pid))
+            log_debug("%s: scope %s: %s (the monitor exited already)", desc, unit,
+                      hull_error_msg(&e));
+        else
+            log_warn("%s: scope %s: %s", desc, unit, hull_error_msg(&e));
+    }
+}
+
 void ctr_monitor_scope(const char *cgroups_path, const char *id, pid_t monitor_pid)
 {
     if (monitor_pid <= 0 || !hull_systemd_path_form(cgroups_path))
         return;
     _cleanup_free_ char *unit = xasprintf("hull-conmon-%s.scope", id);
     _cleanup_free_ char *desc = xasprintf("hull-conmon of container %s", id);
+    monitor_scope_start(unit, desc, monitor_pid);
+}
+
+char *ctr_exec_monitor_scope(const char *cgroups_path, const char *id, const char *exec_id,
+                             pid_t monitor_pid)
+{
+    if (monitor_pid <= 0 || !hull_systemd_path_form(cgroups_path))
+        return NULL;
+    _cleanup_free_ char *unit = xasprintf("hull-conmon-%s-exec-%s.scope", id, exec_id);
+    _cleanup_free_ char *desc = xasprintf("hull-conmon of exec %s in container %s", exec_id, id);
+    monitor_scope_start(unit, desc, monitor_pid);
+    /* even when the start failed: a failed unit is stopped (collected) with the others */
+    return hull_steal(unit);
+}
+
+void ctr_exec_monitor_scope_stop(char *unit)
+{
+    if (unit == NULL)
+        return;
     _cleanup_error_ hull_error_t e = NULL;
-    if (hull_systemd_start_unit(unit, "system.slice", desc, &monitor_pid, 1, NULL, &e) < 0)
-        log_warn("monitor of %s: scope %s: %s", id, unit, hull_error_msg(&e));
+    if (hull_systemd_stop_unit(unit, &e) < 0)
+        log_warn("exec monitor scope %s: %s", unit, hull_error_msg(&e));
+    free(unit);
 }
 
 /* ---- the sealed hull-oci -------------------------------------------------------------------- */

@@ -410,6 +410,30 @@ static void test_oom_counter(void **state)
     rm_tree(dir);
 }
 
+/* v1 with the systemd driver: the OOM notification comes before the kill is counted, and
+ * systemd removes the emptied scope's cgroup before the count can be read */
+static void test_oom_watch_v1_cgroup_gone(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *dir = hull_test_tmpdir("cglib-oomv1");
+    hull_test_write_at(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+    _cleanup_free_ char *ctl = hull_path_join(dir, "memory.oom_control");
+    struct hull_cgroup_oom_watch w;
+    hull_cgroup_oom_watch_init_dir(&w, dir, false); /* no cgroup.event_control: no fd */
+    assert_int_equal(w.base_kills, 0);
+    assert_false(hull_cgroup_oom_watch_killed(&w));
+    unlink(ctl); /* gone without a notification: no kill */
+    assert_false(hull_cgroup_oom_watch_killed(&w));
+    hull_test_write_at(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 1\noom_kill 0\n");
+    hull_cgroup_oom_watch_event(&w); /* notified, not counted yet */
+    assert_false(hull_cgroup_oom_watch_killed(&w));
+    unlink(ctl);
+    hull_cgroup_oom_watch_event(&w); /* the removal's event */
+    assert_true(hull_cgroup_oom_watch_killed(&w));
+    hull_cgroup_oom_watch_free(&w);
+    rm_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_unified_checks),   cmocka_unit_test(test_v2_typed),
         cmocka_unit_test(test_v1_typed),         cmocka_unit_test(test_systemd_props_modes),
         cmocka_unit_test(test_oom_counter),
+        cmocka_unit_test(test_oom_watch_v1_cgroup_gone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

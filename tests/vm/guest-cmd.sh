@@ -6,10 +6,13 @@ mode=$(cat /run/hullvm/mode 2>/dev/null)
 exec </dev/null >/dev/console 2>&1
 cut -d' ' -f1 /proc/uptime >$R/started
 if [ "$mode" = systemd ]; then
-    # systemd mounts the cgroup2 tree; every controller it can delegate on in the root
-    for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
-        echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
-    done
+    # systemd mounts the cgroup2 tree; every controller it can delegate on in the root (pure
+    # cgroup2 only: in the hybrid layout (run.sh --cgroup hybrid) /sys/fs/cgroup is a tmpfs)
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+            echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+        done
+    fi
     mountpoint -q /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp
     mountpoint -q /var/tmp || mount -t tmpfs -o mode=1777 tmpfs /var/tmp
     mkdir -p /var/lib/hull

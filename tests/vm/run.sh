@@ -1,7 +1,8 @@
 #!/bin/bash
 # The Hull VM test bed: runs one command in a pure cgroup v2 guest and returns its exit code.
 #
-#   tests/vm/run.sh [--systemd] [--mem MB] [--smp N] [--timeout SEC] [--env VAR]... -- CMD [ARGS...]
+#   tests/vm/run.sh [--systemd [--cgroup v2|hybrid]] [--mem MB] [--smp N] [--timeout SEC]
+#                   [--env VAR]... -- CMD [ARGS...]
 #
 # qemu-system-x86_64 (TCG) boots Debian's own kernel (tests/vm/prepare.sh fetches it into
 # $HULL_VM_CACHE, default /var/cache/hull-vm, without installing it) with a small initramfs that
@@ -10,6 +11,10 @@
 # every controller enabled in the root; a 256 MiB scratch disk at /dev/vda (for io.max).
 #   default    a minimal init (bash as PID 1) runs CMD and powers off
 #   --systemd  the host's /lib/systemd/systemd is PID 1 and runs CMD as hull-vm-cmd.service
+#   --cgroup hybrid  (with --systemd) systemd's hybrid layout instead of pure cgroup2: every v1
+#              controller in its own hierarchy under /sys/fs/cgroup (a tmpfs), name=systemd at
+#              /sys/fs/cgroup/systemd and an empty cgroup2 at /sys/fs/cgroup/unified
+#              (systemd.unified_cgroup_hierarchy=0; systemd 252 needs no other switch)
 # CMD runs as root in the current directory, with the caller's PATH, HOME, TERM, LANG and every
 # HULL_*, PYTHON*, PYTEST_*, ASAN_*, LSAN_*, UBSAN_* variable (--env VAR adds one).  /tmp,
 # /var/tmp and /var/lib/hull are tmpfs in the guest.  Its output comes on the serial console
@@ -19,6 +24,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 mode=init
+cgroup=v2
 mem=${HULL_VM_MEM:-3072}
 smp=${HULL_VM_SMP:-2}
 timeout=${HULL_VM_TIMEOUT:-1800}
@@ -27,18 +33,24 @@ keep=${HULL_VM_KEEP:-0}
 while [ $# -gt 0 ]; do
     case $1 in
     --systemd) mode=systemd ;;
+    --cgroup) cgroup=$2; shift ;;
     --mem) mem=$2; shift ;;
     --smp) smp=$2; shift ;;
     --timeout) timeout=$2; shift ;;
     --env) extra_env+=("$2"); shift ;;
     --keep) keep=1 ;;
     --) shift; break ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 [ $# -gt 0 ] || { echo "run.sh: no command (usage: run.sh [--systemd] -- CMD...)" >&2; exit 2; }
+case $cgroup in
+v2) ;;
+hybrid) [ $mode = systemd ] || { echo "run.sh: --cgroup hybrid needs --systemd" >&2; exit 2; } ;;
+*) echo "run.sh: --cgroup must be v2 or hybrid, not $cgroup" >&2; exit 2 ;;
+esac
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (9p passthrough of the host root)" >&2; exit 2; }
 
 say() { echo "[vm] $*" >&2; }
@@ -66,7 +78,13 @@ quiet="quiet loglevel=3"
 [ "${HULL_VM_DEBUG:-0}" = 1 ] && quiet="hullvm.debug=1"
 # no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can miss its
 # window and panic ("IO-APIC + timer doesn't work!")
-append="console=ttyS0 $quiet panic=-1 no_timer_check cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+append="console=ttyS0 $quiet panic=-1 no_timer_check"
+if [ $cgroup = hybrid ]; then
+    # systemd mounts each v1 controller and keeps its own tracking on cgroup2 (unified)
+    append+=" systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=0"
+else
+    append+=" cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+fi
 append+=" hullvm.mode=$mode hullvm.modules=$MODULES"
 if [ $mode = systemd ]; then
     append+=" systemd.unit=hull-vm.target systemd.show_status=0 fstab=no systemd.firstboot=0"
@@ -78,7 +96,7 @@ if [ $mode = systemd ]; then
         append+=" systemd.mask=$u"
     done
 fi
-say "booting ($mode, ${smp} CPUs, ${mem} MiB, timeout ${timeout}s): $*"
+say "booting ($mode, cgroup $cgroup, ${smp} CPUs, ${mem} MiB, timeout ${timeout}s): $*"
 boot() {
 # stdin from /dev/null (the serial console is output only); qemu's own kill on timeout
 timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem" \
