@@ -148,6 +148,12 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
     return st;
 }
 
+/* A listing with no filter samples every object: the samples of the others can go. */
+static bool no_filter(const void *f, const char *id, size_t n_label_selector)
+{
+    return f == NULL || ((id == NULL || id[0] == '\0') && n_label_selector == 0);
+}
+
 static bool container_filter_match(const Runtime__V1__ContainerStatsFilter *f,
                                    const struct container_snapshot *c)
 {
@@ -185,6 +191,7 @@ static int list_container_stats(struct rpc_call *call, const Runtime__V1__Contai
                                 Runtime__V1__ContainerStats ***out, size_t *n_out,
                                 hull_error_t *err)
 {
+    int64_t start = hull_monotonic_ns();
     struct container_snapshot **l = NULL;
     size_t n = 0;
     int r = container_list(rpc_server(call), NULL, &l, &n, err);
@@ -198,6 +205,9 @@ static int list_container_stats(struct rpc_call *call, const Runtime__V1__Contai
             items[k++] = container_stats(call, l[i], &mc);
     fs_mount_cache_clear(&mc);
     container_snapshot_list_free(l, n);
+    if (no_filter(f, f ? f->id : NULL, f ? f->n_label_selector : 0) &&
+        (f == NULL || f->pod_sandbox_id == NULL || f->pod_sandbox_id[0] == '\0'))
+        stats_service_prune(rpc_server(call), "c/", start);
     *out = items;
     *n_out = k;
     return 0;
@@ -419,9 +429,15 @@ int rpc_list_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *re
 {
     const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
     struct pod_collect pc = {.call = call, .filter = in->filter};
+    int64_t start = hull_monotonic_ns();
     pod_ctrs_load(rpc_server(call), NULL, &pc.ctrs);
     sandbox_foreach(rpc_server(call), collect_pod, &pc);
     pod_ctrs_free(&pc.ctrs);
+    const Runtime__V1__PodSandboxStatsFilter *f = in->filter;
+    if (no_filter(f, f ? f->id : NULL, f ? f->n_label_selector : 0)) {
+        stats_service_prune(rpc_server(call), "p/", start);
+        stats_service_prune(rpc_server(call), "c/", start);
+    }
     Runtime__V1__ListPodSandboxStatsResponse *out =
         rpc_new_message(call, &runtime__v1__list_pod_sandbox_stats_response__descriptor);
     out->stats = pc.items;
