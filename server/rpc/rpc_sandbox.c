@@ -248,7 +248,7 @@ static int list_one(struct sandbox *sb, void *opaque)
 {
     struct list_ctx *ctx = opaque;
     const Runtime__V1__PodSandboxFilter *f = ctx->filter;
-    enum sandbox_state s = sandbox_get_state(sb);
+    enum sandbox_state s = sandbox_state_checked(sb); /* sandbox_foreach checked it */
     if (s == SANDBOX_STATE_CREATING)
         return 0;
     if (f) {

@@ -340,8 +340,8 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     st->linux = lx;
     struct stats_cgroup u;
     _cleanup_error_ hull_error_t e = NULL;
-    if (cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
-        stats_cgroup_read(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
+    bool ready = sandbox_state_checked(sb) == SANDBOX_STATE_READY; /* checked by the caller */
+    if (cg && ready && stats_cgroup_read(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("p/%s", sandbox_id(sb));
         fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory, &lx->io);
         if (u.pids.valid) {
@@ -353,8 +353,7 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     const char *netns = sandbox_netns_path(sb);
     struct stats_net net = {0};
     hull_error_free(&e);
-    if (netns && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
-        stats_net_read_netns(netns, &net, &e) == 0) {
+    if (netns && ready && stats_net_read_netns(netns, &net, &e) == 0) {
         Runtime__V1__NetworkUsage *nu =
             rpc_new_message(call, &runtime__v1__network_usage__descriptor);
         nu->timestamp = net.timestamp_ns;
@@ -387,6 +386,7 @@ int rpc_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *req,
         rpc_new_message(call, &runtime__v1__pod_sandbox_stats_response__descriptor);
     struct pod_ctrs pc;
     pod_ctrs_load(rpc_server(call), sandbox_id(sb), &pc);
+    sandbox_get_state(sb); /* checks the infra process: pod_stats reads the state checked */
     out->stats = pod_stats(call, sb, &pc);
     pod_ctrs_free(&pc);
     sandbox_unref(sb);
@@ -526,7 +526,7 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
     Runtime__V1__PodSandboxMetrics *pm =
         rpc_new_message(call, &runtime__v1__pod_sandbox_metrics__descriptor);
     pm->pod_sandbox_id = rpc_strdup(call, sandbox_id(sb));
-    bool ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
+    bool ready = sandbox_state_checked(sb) == SANDBOX_STATE_READY; /* sandbox_foreach did */
     /* the pod: cgroup usage and network */
     struct metric_sink ps = {.call = call, .labels = {pm->pod_sandbox_id, "POD", ""}};
     struct stats_cgroup u;
