@@ -143,8 +143,9 @@ void rpc_defer(struct rpc_call *call, void (*fn)(void *), void *arg)
 
 struct rpc_mark rpc_mark(struct rpc_call *call)
 {
-    return (struct rpc_mark){
-        .chunks = call->chunks, .used = call->chunks ? call->chunks->used : 0, .defers = call->defers};
+    return (struct rpc_mark){.chunks = call->chunks,
+                             .used = call->chunks ? call->chunks->used : 0,
+                             .defers = call->defers};
 }
 
 void rpc_release_to(struct rpc_call *call, struct rpc_mark mark)
