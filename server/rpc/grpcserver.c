@@ -83,7 +83,7 @@ struct rpc_call {
 
 void *rpc_alloc(struct rpc_call *call, size_t size)
 {
-    const size_t align = sizeof(max_align_t);
+    const size_t align = _Alignof(max_align_t);
     size = size ? (size + align - 1) / align * align : align;
     struct chunk *c = call->chunks;
     if (c == NULL || c->cap - c->used < size) {

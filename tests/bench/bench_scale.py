@@ -135,6 +135,10 @@ def run_daemon(d, name, tag, steps, clients, reps, settle, rows_list, rows_updow
                 except grpc.RpcError as e:
                     row.append("n/a" if e.code() == grpc.StatusCode.UNIMPLEMENTED else "error")
             rows_list.append(row)
+            # as it goes: a run cut short (containerd is slow to reach 500 pods) keeps its rows
+            print(f"# {name}, {n} pods: " + " ".join(
+                f"{c}={v}" for (c, _), v in zip(LIST_CALLS, row[2:])) + f" (up so far {up_total:.1f} s)",
+                flush=True)
             top = max(top, rss_kib(d.proc.pid)[0])
     finally:
         took_down, errs = parallel(clients, list(pods), down)
