@@ -98,10 +98,18 @@ int main(int argc, char **argv)
     /* before any thread exists: unsetenv is not thread-safe, and no child may inherit it */
     _cleanup_free_ char *notify_socket = notify_socket_take();
 
-    /* Two malloc arenas, not glibc's 8 per core: every thread that ever ran a call (the pool
-     * grows to max_workers in bursts) otherwise keeps an arena whose freed memory stays in the
-     * process.  Before any thread exists. */
-    mallopt(M_ARENA_MAX, 2);
+    /* malloc, before any thread exists:
+     * - one arena, not glibc's 8 per core: every thread that ever ran a call (the pool grows to
+     *   max_workers in bursts) otherwise keeps an arena whose freed memory stays in the process
+     *   (two arenas still kept about 1 MiB more after each burst than one);
+     * - fixed mmap and trim thresholds.  glibc raises both as soon as a large block (a big
+     *   list answer, a file read) is freed — up to twice that block's size for the trim
+     *   threshold — and from then on leaves up to that much free memory at the top of each
+     *   heap, which no malloc_trim(0) gives back for a non-main arena.  Blocks of 64 KiB and
+     *   more get their own mapping, returned to the kernel when freed. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 
     /* Signals are taken synchronously by the main thread; block them before any thread
      * (gRPC's included) exists so every thread inherits the mask. */

@@ -82,6 +82,9 @@ bool sandbox_userns_ids(const struct sandbox *sb, uint32_t *uid, uint32_t *gid);
 
 /* Mutable state. */
 enum sandbox_state sandbox_get_state(struct sandbox *sb);
+/* The state as last checked, without checking the infra process again: for a callback of
+ * sandbox_foreach, which has just checked it (a listing otherwise checked every pod twice). */
+enum sandbox_state sandbox_state_checked(struct sandbox *sb);
 
 /* A hold keeps the pod READY while a container operation runs: fails with FAILED_PRECONDITION
  * (EBUSY) "pod sandbox \"x\" is not ready" otherwise.  Stop waits for holds to be released. */

@@ -211,6 +211,14 @@ enum sandbox_state sandbox_get_state(struct sandbox *sb)
     return s;
 }
 
+enum sandbox_state sandbox_state_checked(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    enum sandbox_state s = sb->state;
+    pthread_mutex_unlock(&sb->lock);
+    return s;
+}
+
 int sandbox_hold(struct sandbox *sb, hull_error_t *err)
 {
     pthread_mutex_lock(&sb->lock);

@@ -32,9 +32,24 @@
 /* Tags of the operations of one call; any distinct pointers do. */
 static char tag_recv, tag_send, tag_close;
 
-/* ---- call-scoped memory ---------------------------------------------------------------------- */
+/* ---- call-scoped memory ----------------------------------------------------------------------
+ * A bump allocator: a call's messages and strings are carved out of a few chunks (the first
+ * RPC_CHUNK_MIN bytes, doubling up to RPC_CHUNK_MAX) instead of one malloc each.  A list
+ * answer for hundreds of pods made thousands of small allocations per call, slow and scattered
+ * over the heap among long-lived objects (pages that malloc_trim cannot give back). */
+#define RPC_CHUNK_MIN ((size_t)4096)
+#define RPC_CHUNK_MAX ((size_t)128 * 1024)
+/* Under AddressSanitizer every allocation keeps a chunk of its own, so an overflow past one
+ * message still hits a redzone. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RPC_CHUNK_EXACT 1
+#else
+#define RPC_CHUNK_EXACT 0
+#endif
+
 struct chunk {
     struct chunk *next;
+    size_t cap, used; /* bytes of data; data[0 .. used) is handed out, the rest still zero */
     max_align_t data[];
 };
 
@@ -68,10 +83,23 @@ struct rpc_call {
 
 void *rpc_alloc(struct rpc_call *call, size_t size)
 {
-    struct chunk *c = xmalloc0(sizeof(struct chunk) + size);
-    c->next = call->chunks;
-    call->chunks = c;
-    return c->data;
+    const size_t align = _Alignof(max_align_t);
+    size = size ? (size + align - 1) / align * align : align;
+    struct chunk *c = call->chunks;
+    if (c == NULL || c->cap - c->used < size) {
+        size_t cap = c ? c->cap * 2 : RPC_CHUNK_MIN - sizeof(struct chunk);
+        if (cap > RPC_CHUNK_MAX)
+            cap = RPC_CHUNK_MAX;
+        if (cap < size || RPC_CHUNK_EXACT)
+            cap = size; /* a large block: a chunk of its own */
+        c = xmalloc0(sizeof(struct chunk) + cap);
+        c->cap = cap;
+        c->next = call->chunks;
+        call->chunks = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    return p;
 }
 
 char *rpc_strdup(struct rpc_call *call, const char *s)
@@ -115,7 +143,9 @@ void rpc_defer(struct rpc_call *call, void (*fn)(void *), void *arg)
 
 struct rpc_mark rpc_mark(struct rpc_call *call)
 {
-    return (struct rpc_mark){.chunks = call->chunks, .defers = call->defers};
+    return (struct rpc_mark){.chunks = call->chunks,
+                             .used = call->chunks ? call->chunks->used : 0,
+                             .defers = call->defers};
 }
 
 void rpc_release_to(struct rpc_call *call, struct rpc_mark mark)
@@ -130,6 +160,11 @@ void rpc_release_to(struct rpc_call *call, struct rpc_mark mark)
         struct chunk *k = call->chunks;
         call->chunks = k->next;
         free(k);
+    }
+    struct chunk *c = call->chunks;
+    if (c && c->used > mark.used) { /* handed out again: zeroed again */
+        memset((char *)c->data + mark.used, 0, c->used - mark.used);
+        c->used = mark.used;
     }
 }
 

@@ -92,6 +92,7 @@ void rpc_defer(struct rpc_call *call, void (*fn)(void *), void *arg);
  * (runs the deferred cleanups registered since the mark too). */
 struct rpc_mark {
     void *chunks;
+    size_t used;
     void *defers;
 };
 struct rpc_mark rpc_mark(struct rpc_call *call);
@@ -115,6 +116,11 @@ struct rpc_map_entry {
 /* Copies n entries of src into call memory as entries of desc (the target map's entry type). */
 void *rpc_copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc, size_t n,
                    void *const *src, size_t *n_out);
+/* The entries of src as they are, for a map field of another message (no copy): every
+ * map<string,string> entry is the same struct rpc_map_entry with the same two fields, and
+ * protobuf-c packs each entry by its own descriptor, so the bytes on the wire are the same.
+ * src must outlive the call (e.g. the config of an object the call holds a reference to). */
+void *rpc_share_map(size_t n, void *const *src, size_t *n_out);
 /* True if every selector entry is present with the same value among the labels. */
 bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels);
 /* Checks the wire encoding of a request of type desc before it is unpacked (protobuf-c would cut

@@ -41,27 +41,43 @@ static const char *image_ref_of(const struct container_snapshot *s)
     return s->image_digest_ref && s->image_digest_ref[0] ? s->image_digest_ref : s->image_id;
 }
 
+static char *borrow(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+/* Borrows the snapshot's strings and map entries: the snapshot must live as long as the call
+ * (list_filtered frees the list when the call ends). */
 static Runtime__V1__Container *container_message(struct rpc_call *call,
                                                  const struct container_snapshot *s)
 {
     Runtime__V1__Container *r = rpc_new_message(call, &runtime__v1__container__descriptor);
-    r->id = rpc_strdup(call, s->id);
-    r->pod_sandbox_id = rpc_strdup(call, s->pod_id);
+    r->id = borrow(s->id);
+    r->pod_sandbox_id = borrow(s->pod_id);
     r->metadata = copy_metadata(call, s->config ? s->config->metadata : NULL);
     r->image = image_spec(call, s);
-    r->image_ref = rpc_strdup(call, image_ref_of(s));
-    r->image_id = rpc_strdup(call, s->image_id);
+    r->image_ref = borrow(image_ref_of(s));
+    r->image_id = borrow(s->image_id);
     r->state = (Runtime__V1__ContainerState)s->state;
     r->created_at = s->created_ns;
     if (s->config) {
         r->labels =
-            rpc_copy_map(call, &runtime__v1__container__labels_entry__descriptor,
-                         s->config->n_labels, (void *const *)s->config->labels, &r->n_labels);
-        r->annotations = rpc_copy_map(call, &runtime__v1__container__annotations_entry__descriptor,
-                                      s->config->n_annotations,
-                                      (void *const *)s->config->annotations, &r->n_annotations);
+            rpc_share_map(s->config->n_labels, (void *const *)s->config->labels, &r->n_labels);
+        r->annotations = rpc_share_map(s->config->n_annotations,
+                                       (void *const *)s->config->annotations, &r->n_annotations);
     }
     return r;
+}
+
+struct snapshot_list {
+    struct container_snapshot **l;
+    size_t n;
+};
+
+static void snapshot_list_free(void *p)
+{
+    struct snapshot_list *sl = p;
+    container_snapshot_list_free(sl->l, sl->n);
 }
 
 static void free_resources(void *p)
@@ -314,7 +330,9 @@ static int list_filtered(struct rpc_call *call, const Runtime__V1__ContainerFilt
     for (size_t i = 0; i < n; i++)
         if (filter_match(f, l[i]))
             items[k++] = container_message(call, l[i]);
-    container_snapshot_list_free(l, n);
+    struct snapshot_list *sl = rpc_alloc(call, sizeof(*sl));
+    *sl = (struct snapshot_list){.l = l, .n = n};
+    rpc_defer(call, snapshot_list_free, sl); /* the messages borrow from it */
     *out = items;
     *n_out = k;
     return 0;

@@ -248,7 +248,7 @@ static int list_one(struct sandbox *sb, void *opaque)
 {
     struct list_ctx *ctx = opaque;
     const Runtime__V1__PodSandboxFilter *f = ctx->filter;
-    enum sandbox_state s = sandbox_get_state(sb);
+    enum sandbox_state s = sandbox_state_checked(sb); /* sandbox_foreach checked it */
     if (s == SANDBOX_STATE_CREATING)
         return 0;
     if (f) {
@@ -269,11 +269,10 @@ static int list_one(struct sandbox *sb, void *opaque)
     p->state = cri_state(s);
     p->created_at = sandbox_created_at(sb);
     p->runtime_handler = (char *)sandbox_runtime_handler(sb);
-    p->labels = rpc_copy_map(ctx->call, &runtime__v1__pod_sandbox__labels_entry__descriptor,
-                             cfg->n_labels, (void *const *)cfg->labels, &p->n_labels);
+    /* the pod's own config entries (held by the reference above), as metadata is */
+    p->labels = rpc_share_map(cfg->n_labels, (void *const *)cfg->labels, &p->n_labels);
     p->annotations =
-        rpc_copy_map(ctx->call, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
-                     cfg->n_annotations, (void *const *)cfg->annotations, &p->n_annotations);
+        rpc_share_map(cfg->n_annotations, (void *const *)cfg->annotations, &p->n_annotations);
     if (ctx->n == ctx->cap) {
         size_t ncap = ctx->cap ? ctx->cap * 2 : 16;
         Runtime__V1__PodSandbox **items = rpc_alloc(ctx->call, ncap * sizeof(*items));

@@ -148,6 +148,12 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
     return st;
 }
 
+/* A listing with no filter samples every object: the samples of the others can go. */
+static bool no_filter(const void *f, const char *id, size_t n_label_selector)
+{
+    return f == NULL || ((id == NULL || id[0] == '\0') && n_label_selector == 0);
+}
+
 static bool container_filter_match(const Runtime__V1__ContainerStatsFilter *f,
                                    const struct container_snapshot *c)
 {
@@ -185,6 +191,7 @@ static int list_container_stats(struct rpc_call *call, const Runtime__V1__Contai
                                 Runtime__V1__ContainerStats ***out, size_t *n_out,
                                 hull_error_t *err)
 {
+    int64_t start = hull_monotonic_ns();
     struct container_snapshot **l = NULL;
     size_t n = 0;
     int r = container_list(rpc_server(call), NULL, &l, &n, err);
@@ -198,6 +205,9 @@ static int list_container_stats(struct rpc_call *call, const Runtime__V1__Contai
             items[k++] = container_stats(call, l[i], &mc);
     fs_mount_cache_clear(&mc);
     container_snapshot_list_free(l, n);
+    if (no_filter(f, f ? f->id : NULL, f ? f->n_label_selector : 0) &&
+        (f == NULL || f->pod_sandbox_id == NULL || f->pod_sandbox_id[0] == '\0'))
+        stats_service_prune(rpc_server(call), "c/", start);
     *out = items;
     *n_out = k;
     return 0;
@@ -330,8 +340,8 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     st->linux = lx;
     struct hull_cgroup_stats u;
     _cleanup_error_ hull_error_t e = NULL;
-    if (cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
-        hull_cgroup_stats_read_path(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
+    bool ready = sandbox_state_checked(sb) == SANDBOX_STATE_READY; /* checked by the caller */
+    if (cg && ready && hull_cgroup_stats_read_path(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("p/%s", sandbox_id(sb));
         fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory, &lx->io);
         if (u.pids.valid) {
@@ -343,8 +353,7 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     const char *netns = sandbox_netns_path(sb);
     struct stats_net net = {0};
     hull_error_free(&e);
-    if (netns && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
-        stats_net_read_netns(netns, &net, &e) == 0) {
+    if (netns && ready && stats_net_read_netns(netns, &net, &e) == 0) {
         Runtime__V1__NetworkUsage *nu =
             rpc_new_message(call, &runtime__v1__network_usage__descriptor);
         nu->timestamp = net.timestamp_ns;
@@ -377,6 +386,7 @@ int rpc_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *req,
         rpc_new_message(call, &runtime__v1__pod_sandbox_stats_response__descriptor);
     struct pod_ctrs pc;
     pod_ctrs_load(rpc_server(call), sandbox_id(sb), &pc);
+    sandbox_get_state(sb); /* checks the infra process: pod_stats reads the state checked */
     out->stats = pod_stats(call, sb, &pc);
     pod_ctrs_free(&pc);
     sandbox_unref(sb);
@@ -419,9 +429,15 @@ int rpc_list_pod_sandbox_stats(struct rpc_call *call, const ProtobufCMessage *re
 {
     const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
     struct pod_collect pc = {.call = call, .filter = in->filter};
+    int64_t start = hull_monotonic_ns();
     pod_ctrs_load(rpc_server(call), NULL, &pc.ctrs);
     sandbox_foreach(rpc_server(call), collect_pod, &pc);
     pod_ctrs_free(&pc.ctrs);
+    const Runtime__V1__PodSandboxStatsFilter *f = in->filter;
+    if (no_filter(f, f ? f->id : NULL, f ? f->n_label_selector : 0)) {
+        stats_service_prune(rpc_server(call), "p/", start);
+        stats_service_prune(rpc_server(call), "c/", start);
+    }
     Runtime__V1__ListPodSandboxStatsResponse *out =
         rpc_new_message(call, &runtime__v1__list_pod_sandbox_stats_response__descriptor);
     out->stats = pc.items;
@@ -510,7 +526,7 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
     Runtime__V1__PodSandboxMetrics *pm =
         rpc_new_message(call, &runtime__v1__pod_sandbox_metrics__descriptor);
     pm->pod_sandbox_id = rpc_strdup(call, sandbox_id(sb));
-    bool ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
+    bool ready = sandbox_state_checked(sb) == SANDBOX_STATE_READY; /* sandbox_foreach did */
     /* the pod: cgroup usage and network */
     struct metric_sink ps = {.call = call, .labels = {pm->pod_sandbox_id, "POD", ""}};
     struct hull_cgroup_stats u;

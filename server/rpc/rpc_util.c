@@ -19,6 +19,12 @@ void *rpc_copy_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc
     return out;
 }
 
+void *rpc_share_map(size_t n, void *const *src, size_t *n_out)
+{
+    *n_out = src ? n : 0;
+    return (void *)src;
+}
+
 bool rpc_labels_match(size_t n_sel, void *const *sel, size_t n_labels, void *const *labels)
 {
     for (size_t i = 0; i < n_sel; i++) {

@@ -127,6 +127,9 @@ const struct hull_cgroup_layout *stats_service_cgroups(struct hull_server *srv);
  * previous one; false when there is none (or it cannot be compared). */
 bool stats_service_nano_cores(struct hull_server *srv, const char *key, struct stats_cpu_sample cur,
                               uint64_t *out);
+/* After a listing of every object of a kind: drops the samples whose key starts with prefix
+ * ("c/", "p/") that were not taken since `since` (CLOCK_MONOTONIC ns), i.e. of objects gone. */
+void stats_service_prune(struct hull_server *srv, const char *prefix, int64_t since);
 
 /* ---- metrics endpoint (metrics.c) ---------------------------------------------------------- */
 /* Off unless metrics_address is set: a small HTTP/1.1 server thread answering GET /metrics

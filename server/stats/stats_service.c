@@ -126,3 +126,31 @@ bool stats_service_nano_cores(struct hull_server *srv, const char *key, struct s
     pthread_mutex_unlock(&s->mu);
     return ok;
 }
+
+/* Drops the samples of objects a full listing no longer saw: keys starting with prefix that were
+ * not sampled since `since` (monotonic).  A listing of every container samples every running
+ * one, so what is left is the samples of containers and pods removed since (or exited, which
+ * have no CPU usage to rate).  Shrinks the table back when most of it is gone: without this it
+ * kept every removed object's sample for PREV_STALE_NS and grew with the churn. */
+void stats_service_prune(struct hull_server *srv, const char *prefix, int64_t since)
+{
+    struct stats_service *s = srv->stats;
+    if (s == NULL)
+        return;
+    size_t plen = strlen(prefix);
+    pthread_mutex_lock(&s->mu);
+    if (s->prev != NULL) {
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->prev[i].key[0] && strncmp(s->prev[i].key, prefix, plen) == 0 &&
+                s->prev[i].cpu.monotonic_ns < since) {
+                s->prev[i].key[0] = '\0';
+                s->n_prev--;
+            }
+        /* open addressing: rebuild (rehash) rather than leave holes in probe chains */
+        size_t cap = PREV_MIN_SLOTS;
+        while (cap / 4 < s->n_prev + 1)
+            cap *= 2;
+        prev_rebuild(s, INT64_MIN, cap);
+    }
+    pthread_mutex_unlock(&s->mu);
+}

@@ -64,6 +64,8 @@ def run(d, name, tag, total, batch, clients, settle):
         done += n
         time.sleep(settle)
         samples.append((done, rss_kib(d.proc.pid)))
+        print(f"# {name}: {done} lifecycles: RSS/RssAnon {samples[-1][1][0] / 1024:.1f}/"
+              f"{samples[-1][1][1] / 1024:.1f} MiB", flush=True)  # kept if the run is cut short
     rss = [s[1][0] for s in samples]
     row = [name, f"{idle[0] / 1024:.1f}", f"{idle[1] / 1024:.1f}"]
     row += [f"{samples[0][1][0] / 1024:.1f}", f"{max(rss) / 1024:.1f}", f"{rss[-1] / 1024:.1f}",

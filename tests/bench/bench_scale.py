@@ -38,6 +38,8 @@ LIST_CALLS = [
      lambda d: d.runtime.ListPodSandboxStats(pb.ListPodSandboxStatsRequest())),
     ("ListPodSandboxMetrics",
      lambda d: d.runtime.ListPodSandboxMetrics(pb.ListPodSandboxMetricsRequest())),
+    ("ListMetricDescriptors",
+     lambda d: d.runtime.ListMetricDescriptors(pb.ListMetricDescriptorsRequest())),
     ("ListImages", lambda d: d.image.ListImages(pb.ListImagesRequest())),
 ]
 
@@ -96,7 +98,7 @@ def run_daemon(d, name, tag, steps, clients, reps, settle, rows_list, rows_updow
         except grpc.RpcError:
             pass
     time.sleep(settle)
-    idle = rss_kib(d.proc.pid)[0]
+    idle, idle_anon = rss_kib(d.proc.pid)
     pods, lock = [], threading.Lock()
 
     def up(i):
@@ -133,6 +135,10 @@ def run_daemon(d, name, tag, steps, clients, reps, settle, rows_list, rows_updow
                 except grpc.RpcError as e:
                     row.append("n/a" if e.code() == grpc.StatusCode.UNIMPLEMENTED else "error")
             rows_list.append(row)
+            # as it goes: a run cut short (containerd is slow to reach 500 pods) keeps its rows
+            print(f"# {name}, {n} pods: " + " ".join(
+                f"{c}={v}" for (c, _), v in zip(LIST_CALLS, row[2:])) + f" (up so far {up_total:.1f} s)",
+                flush=True)
             top = max(top, rss_kib(d.proc.pid)[0])
     finally:
         took_down, errs = parallel(clients, list(pods), down)
@@ -140,9 +146,10 @@ def run_daemon(d, name, tag, steps, clients, reps, settle, rows_list, rows_updow
             print(f"{name}: {len(errs)} errors taking pods down, first: {errs[0]}")
     rows_updown.append([name, str(have), f"{up_total:.1f}", f"{took_down:.1f}"])
     time.sleep(settle)
-    after = rss_kib(d.proc.pid)[0]
+    after, after_anon = rss_kib(d.proc.pid)
     rows_mem.append([name, f"{idle / 1024:.1f}", f"{top / 1024:.1f}", f"{after / 1024:.1f}",
-                     f"{(after - idle) / 1024:+.1f}"])
+                     f"{(after - idle) / 1024:+.1f}", f"{idle_anon / 1024:.1f}",
+                     f"{after_anon / 1024:.1f}"])
 
 
 def main():
@@ -152,6 +159,9 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--settle", type=float, default=5.0)
     ap.add_argument("--no-containerd", action="store_true")
+    ap.add_argument("--only", choices=["hulld", "containerd"],
+                    help="run one daemon (two runs side by side at the same time, e.g. when "
+                         "containerd's pod count takes much longer to reach)")
     args = ap.parse_args()
     steps = [int(x) for x in args.pods.split(",")]
     tag = "%05x" % random.randrange(1 << 20)
@@ -168,7 +178,9 @@ def main():
         setups = [("hulld (hull-oci)", lambda cni: start_hulld(
             "--registry-mirror", f"docker.io={mirror}", "--cni-config-dir", cni,
             "--cni-plugin-dirs", "/usr/lib/cni", "--cgroup-parent", f"/hullbench-{tag}"))]
-        if have_containerd() and not args.no_containerd:
+        if args.only == "containerd":
+            setups = []
+        if have_containerd() and not args.no_containerd and args.only != "hulld":
             setups.append(("containerd 1.6 (runc)", lambda cni: start_containerd(
                 mirrors=[mirror], cni_dir=cni, sandbox_image="docker.io/library/pause:3.6")))
         for k, (name, start) in enumerate(setups):
@@ -189,8 +201,10 @@ def main():
     table(f"Up (RunPodSandbox + CreateContainer + StartContainer) and down (StopPodSandbox + "
           f"RemovePodSandbox), {args.clients} clients, s",
           ["runtime", "pods", "up", "down"], rows_updown)
-    table("Daemon RSS, MiB: idle, highest while pods ran, and after they were all removed",
-          ["runtime", "idle", "top", "after", "after - idle"], rows_mem)
+    table("Daemon RSS, MiB: idle, highest while pods ran, and after they were all removed "
+          "(RssAnon: private memory, idle and after)",
+          ["runtime", "idle", "top", "after", "after - idle", "idle RssAnon", "after RssAnon"],
+          rows_mem)
 
 
 if __name__ == "__main__":
