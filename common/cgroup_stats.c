@@ -167,13 +167,14 @@ static bool parent_killed(struct hull_cgroup_oom_watch *w)
 void hull_cgroup_oom_watch_event(struct hull_cgroup_oom_watch *w)
 {
     char buf[4096];
-    while (read(w->fd, buf, sizeof(buf)) > 0)
-        ;
+    bool signalled = false; /* a look at the end (finish) is no notification */
+    while (w->fd >= 0 && read(w->fd, buf, sizeof(buf)) > 0)
+        signalled = true;
     long long now = read_kill_count(w->counter_path);
     if (now >= 0 && w->base_kills >= 0) {
         if (now > w->base_kills)
             w->fired = true;
-        else if (w->parent_path == NULL)
+        else if (w->parent_path == NULL && signalled)
             w->notified = true; /* v1 notifies before the kill is counted */
         return;
     }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -424,10 +425,21 @@ static void test_oom_watch_v1_cgroup_gone(void **state)
     assert_false(hull_cgroup_oom_watch_killed(&w));
     unlink(ctl); /* gone without a notification: no kill */
     assert_false(hull_cgroup_oom_watch_killed(&w));
+    /* the monitor's last look at the end of a plain exit is no notification: the cgroup's
+     * removal after it is no kill (a container exiting with 3 is not OOMKilled) */
+    hull_test_write_at(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+    w.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(w.fd >= 0);
+    hull_cgroup_oom_watch_event(&w);
+    unlink(ctl);
+    assert_false(hull_cgroup_oom_watch_killed(&w));
     hull_test_write_at(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 1\noom_kill 0\n");
-    hull_cgroup_oom_watch_event(&w); /* notified, not counted yet */
+    uint64_t one = 1;
+    assert_int_equal(write(w.fd, &one, sizeof(one)), sizeof(one)); /* the kernel's signal */
+    hull_cgroup_oom_watch_event(&w);                               /* notified, not counted yet */
     assert_false(hull_cgroup_oom_watch_killed(&w));
     unlink(ctl);
+    assert_int_equal(write(w.fd, &one, sizeof(one)), sizeof(one));
     hull_cgroup_oom_watch_event(&w); /* the removal's event */
     assert_true(hull_cgroup_oom_watch_killed(&w));
     hull_cgroup_oom_watch_free(&w);
@@ -441,8 +453,7 @@ int main(void)
         cmocka_unit_test(test_path_safe),        cmocka_unit_test(test_resolve_never_escapes),
         cmocka_unit_test(test_unified_checks),   cmocka_unit_test(test_v2_typed),
         cmocka_unit_test(test_v1_typed),         cmocka_unit_test(test_systemd_props_modes),
-        cmocka_unit_test(test_oom_counter),
-        cmocka_unit_test(test_oom_watch_v1_cgroup_gone),
+        cmocka_unit_test(test_oom_counter),      cmocka_unit_test(test_oom_watch_v1_cgroup_gone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
