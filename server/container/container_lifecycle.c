@@ -81,7 +81,7 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
         }
         pthread_mutex_unlock(&c->lock);
         if (r == 0) {
-            ctr_save(srv, c, NULL);
+            ctr_save_running(srv, c, NULL);
             events_publish(srv, c->id, c->pod_id,
                            RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
         }
