@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "server/container/container.h"
+#include "server/container/trash.h"
 #include "server/container/proc.h"
 #include "server/events/events.h"
 
@@ -95,7 +96,11 @@ struct container_service {
     int wake_pipe[2];
     pthread_t watcher;
     bool watcher_running;
+    /* removed containers' directories, deleted in the background: <root>/trash (CTR_TRASH_ROOT)
+     * and <state>/trash (CTR_TRASH_STATE) */
+    struct ctr_trash *trash;
 };
+enum { CTR_TRASH_ROOT, CTR_TRASH_STATE };
 
 struct container_service *ctr_service(struct hull_server *srv);
 struct container *ctr_new(void);
