@@ -108,7 +108,11 @@ def main():
         share = [n // rounds + (k < n % rounds) for n in (args.containers, args.pods)]
         with open(path, "w") as f:
             f.write(f"containersNumber: {share[0]}\ncontainersNumberParallel: {args.parallel}\n"
-                    f"podsNumber: {share[1]}\npodsNumberParallel: {args.parallel}\n")
+                    f"podsNumber: {share[1]}\npodsNumberParallel: {args.parallel}\n"
+                    # critest panics when no sample finished for this long (default 60 s:
+                    # too short for one pod + container lifecycle on a machine at load 40)
+                    "containerBenchmarkTimeoutSeconds: 900\n"
+                    "podBenchmarkTimeoutSeconds: 900\n")
         return path
     images_file = os.path.join(work, "images.yaml")
     with open(images_file, "w") as f:
