@@ -14,12 +14,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define TRASH_QUIET_MS 1000
+#define TRASH_BATCH_MS 10000
+
 struct ctr_trash {
     char *dirs[CTR_TRASH_MAX];
     size_t n_dirs;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool pending; /* something was put in a trash dir since the thread last looked */
+    bool pending;    /* something was put in a trash dir since the thread last looked */
+    int64_t last_ns; /* when (monotonic) */
     bool stopping;
     bool running;
     pthread_t thread;
@@ -61,6 +65,20 @@ static void *trash_main(void *arg)
             pthread_cond_wait(&t->cv, &t->mu);
         if (!t->pending)
             break; /* stopping, and the last removal's directories are gone */
+        /* batched: once removals paused for TRASH_QUIET_MS (at most TRASH_BATCH_MS after the
+         * first), so a run of removals and creations is not slowed by the deletions between
+         * its calls (they wait on the same filesystem journal) */
+        int64_t first = hull_monotonic_ns();
+        while (!t->stopping) {
+            int64_t now = hull_monotonic_ns();
+            int64_t until = t->last_ns + TRASH_QUIET_MS * 1000000LL;
+            if (until > first + TRASH_BATCH_MS * 1000000LL)
+                until = first + TRASH_BATCH_MS * 1000000LL;
+            if (now >= until)
+                break;
+            struct timespec ts = {until / 1000000000LL, until % 1000000000LL};
+            pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+        }
         t->pending = false;
         pthread_mutex_unlock(&t->mu);
         for (size_t i = 0; i < t->n_dirs; i++)
@@ -77,7 +95,11 @@ int ctr_trash_open(const char *const *dirs, size_t n, struct ctr_trash **out, hu
         return hull_error_setx(err, EINVAL, "container trash: too many directories");
     __attribute__((cleanup(ctr_trash_closep))) struct ctr_trash *t = xmalloc0(sizeof(*t));
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cv, &attr);
+    pthread_condattr_destroy(&attr);
     for (size_t i = 0; i < n; i++) {
         t->dirs[t->n_dirs++] = xstrdup(dirs[i]);
         int r = hull_mkdir_p(dirs[i], 0700, err);
@@ -121,6 +143,7 @@ int ctr_trash_discard(struct ctr_trash *t, size_t k, const char *path, const cha
         if (rename(path, to) == 0) {
             pthread_mutex_lock(&t->mu);
             t->pending = true;
+            t->last_ns = hull_monotonic_ns();
             pthread_cond_signal(&t->cv);
             pthread_mutex_unlock(&t->mu);
             return 0;

@@ -1,5 +1,6 @@
 /* Deferred deletion of removed containers' directories (trash.c): a directory is renamed into
- * a trash directory on its own filesystem and a background thread deletes it; the trash is
+ * a trash directory on its own filesystem and a background thread deletes it (in batches, once
+ * removals paused for a second, at most ten seconds later); the trash is
  * emptied again whenever the service starts. */
 #ifndef HULL_SERVER_CONTAINER_TRASH_H
 #define HULL_SERVER_CONTAINER_TRASH_H
