@@ -7,6 +7,7 @@
 #   make unit-tests / integration-tests   one phase alone (on $(BUILD); PYTEST_ARGS=... for pytest)
 #   make vm-test    tests/integration/test_cgroup_v2.py in a pure cgroup v2 qemu guest (tests/vm/)
 #   make vm-checkpoint-test  tests/integration/test_checkpoint.py (CRIU) in the same guest
+#   make vm-cgroup-stats-test  tests/unit/test_cgroup_stats (the cgroup usage readers) there too
 #   make fuzz       replay each fuzz corpus, then fuzz briefly (FUZZ_SECONDS each); make
 #                   fuzz-libfuzzer: the same targets under clang's libFuzzer with the corpus
 #   make asan       just the sanitizer build
@@ -241,6 +242,7 @@ TEST_PHASES := \
 	conformance \
 	kubelet-test \
 	vm-test \
+	vm-cgroup-stats-test \
 	vm-systemd-test
 
 test: $(DEPS_STAMP)
@@ -260,6 +262,13 @@ VM_PYTEST = $(MAKE) $(PLAIN_ARGS) all build/gen/py/runtime/v1/api_pb2.py && \
 vm-test:
 	$(VM_PYTEST) tests/integration/test_cgroup_v2.py tests/integration/test_checkpoint.py \
 		$(PYTEST_ARGS)
+
+# The cgroup library's usage readers (tests/unit/test_cgroup_stats.c) in the same guest: its
+# live test then reads a cgroup with every v2 controller (the host is hybrid).
+vm-cgroup-stats-test:
+	$(MAKE) $(PLAIN_ARGS) build/tests/test_cgroup_stats && \
+		tests/vm/run.sh --timeout $(VM_TIMEOUT) $(VM_ARGS) -- build/tests/test_cgroup_stats
+.PHONY: vm-cgroup-stats-test
 
 vm-checkpoint-test:
 	$(VM_PYTEST) tests/integration/test_checkpoint.py $(PYTEST_ARGS)

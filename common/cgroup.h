@@ -4,13 +4,17 @@
  *
  *   layout      which cgroup hierarchies are mounted where (v1, hybrid, unified) and a
  *               process's cgroup in each                                (cgroup_layout.c)
- *   resources   linux.resources as a typed struct, parsed once (hull-oci: from the spec JSON;
- *               hulld: from CRI LinuxContainerResources), written by
- *               (cgroup_resources.c: constructors, conversions, path safety; cgroup_json.c)
+ *   resources   linux.resources as a typed struct (parsed and written as JSON by the
+ *               runtime-spec model, common/ocispec_model.h; hulld fills it from CRI
+ *               LinuxContainerResources); constructors, conversions, path safety
+ *               (cgroup_resources.c)
  *   manager     a container's cgroup: resolve/create/enter/apply/freeze/kill/destroy
  *               (cgroup_manager.c), with the v1 writers (cgroup_v1.c) and v2 writers
  *               (cgroup_v2.c)
- *   stats       "key value" files, OOM counters and the OOM watch      (cgroup_stats.c)
+ *   stats       "key value" files, numbers, OOM counters and the OOM watch (cgroup_stats.c);
+ *               a cgroup's usage as one typed struct (cgroup_stats_read.c, with the v1
+ *               readers in cgroup_stats_v1.c, the v2 ones in cgroup_stats_v2.c and what
+ *               they share in cgroup_stats_common.c)
  *   systemd     transient scopes/slices and unit properties            (cgroup_systemd.h) */
 #ifndef HULL_COMMON_CGROUP_H
 #define HULL_COMMON_CGROUP_H
@@ -144,14 +148,29 @@ enum {
     HULL_CG_N_THROTTLE,
 };
 struct hull_cgroup_hugetlb {
-    char *page_size; /* "2MB"; NULL when the spec gave none (refused when applied) */
+    char *page_size; /* "2MB" (NULL only from a CRI request without one: refused when applied) */
     int64_t limit;
 };
 struct hull_cgroup_unified {
     char *key;   /* a cgroup2 file name, "memory.high" */
-    char *value; /* NULL when the spec's value was not a string (refused when applied) */
+    char *value; /* NULL only when built so (refused when applied) */
+};
+/* A device cgroup rule (linux.resources.devices): the v1 devices controller's "TYPE MAJ:MIN
+ * ACCESS" line, or on cgroup2 a rule of hull-oci's BPF program. */
+#define HULL_CG_DEV_MKNOD 1u /* the BPF_DEVCG_ACC_* values */
+#define HULL_CG_DEV_READ  2u
+#define HULL_CG_DEV_WRITE 4u
+#define HULL_CG_DEV_RWM   (HULL_CG_DEV_READ | HULL_CG_DEV_WRITE | HULL_CG_DEV_MKNOD)
+struct hull_cgroup_device_rule {
+    bool allow;
+    char type;            /* 'a' (all devices), 'c', 'b' */
+    int64_t major, minor; /* -1: any */
+    unsigned access;      /* HULL_CG_DEV_* bits, never 0 */
 };
 struct hull_cgroup_resources {
+    /* NULL: not given (an update keeps the container's rules); else n_devices rules, in order */
+    struct hull_cgroup_device_rule *devices;
+    size_t n_devices;
     struct {
         int64_t limit, swap, reservation, kernel, kernel_tcp, swappiness;
         int disable_oom_killer; /* -1 not given, 0, 1 */
@@ -185,18 +204,14 @@ void hull_cgroup_resources_add_hugetlb(struct hull_cgroup_resources *r, const ch
                                        int64_t limit);
 void hull_cgroup_resources_add_unified(struct hull_cgroup_resources *r, const char *key,
                                        const char *value);
-
-/* linux.resources JSON (NULL: none) -> typed (cgroup_json.c); never fails: a member of the
- * wrong type reads as not given, a device entry without major/minor/value is left out, and
- * invalid hugetlb / unified entries are kept to be refused when applied. */
-void hull_cgroup_resources_from_json(yajl_val resources, struct hull_cgroup_resources *out);
-/* The members of a linux.resources object for the given ones (the caller opens and closes the
- * object): the inverse of hull_cgroup_resources_from_json. */
-void hull_cgroup_resources_to_json(struct hull_json_writer *w,
-                                   const struct hull_cgroup_resources *r);
-/* An int64 member of a JSON object: HULL_CG_UNSET when absent or not a number, INT64_MAX for
- * a number above it ("max"). */
-int64_t hull_cgroup_json_int64(yajl_val obj, const char *key);
+/* Appends a device rule (makes devices present). */
+void hull_cgroup_resources_add_device(struct hull_cgroup_resources *r,
+                                      struct hull_cgroup_device_rule rule);
+/* "rwm", "m", ... for HULL_CG_DEV_* bits (buf of 4 at least). */
+const char *hull_cgroup_device_access_string(unsigned access, char buf[4]);
+/* The HULL_CG_DEV_* bits of an access string ("rwm", "wr", ...); NULL or empty: every access
+ * (HULL_CG_DEV_RWM); 0 when it holds anything but r, w and m. */
+unsigned hull_cgroup_device_access_bits(const char *access);
 
 /* CPU shares (v1, 2..262144) -> cpu.weight (v2, 1..10000), the conversion runc and crun use;
  * 0 stays 0 (unset). */
@@ -254,9 +269,10 @@ bool hull_cgroup_dir_is_v2(const struct hull_cgroup *cg, const struct hull_cgrou
 int hull_cgroup_create(struct hull_cgroup *cg, hull_error_t *err);
 int hull_cgroup_enter(struct hull_cgroup *cg, pid_t pid, hull_error_t *err);
 /* Writes res to every directory: v1 controllers, cgroup2 (pure v2, or on a hybrid host the
- * controllers no v1 hierarchy holds).  unified needs pure v2 (EINVAL otherwise).  Device
- * rules are not resources here (hull-oci's cgroup_devices.c).  HULL_CGROUP_UPDATE: an update
- * of a running container (memory.oom_control is written for false too). */
+ * controllers no v1 hierarchy holds).  unified needs pure v2 (EINVAL otherwise).  The device
+ * rules (res->devices) are not written here (hull-oci's cgroup.c, cgroup_devices.c).
+ * HULL_CGROUP_UPDATE: an update of a running container (memory.oom_control is written for false
+ * too). */
 #define HULL_CGROUP_UPDATE 1u
 int hull_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
                       unsigned flags, hull_error_t *err);
@@ -312,5 +328,112 @@ bool hull_cgroup_oom_watch_killed(struct hull_cgroup_oom_watch *w);
 void hull_cgroup_oom_watch_free(struct hull_cgroup_oom_watch *w);
 /* The "oom_kill N" value of a memory.oom_control / memory.events text; -1 if none. */
 long long hull_cgroup_oom_parse(const char *text);
+
+/* ---- usage (cgroup_stats_read.c; the v1 readers cgroup_stats_v1.c, the v2 ones
+ * cgroup_stats_v2.c) --------------------------------------------------------------------------
+ * What a cgroup used, in one typed struct every reader shares (hulld's ContainerStats,
+ * PodSandboxStats, ListPodSandboxMetrics and /metrics).  Every section has `valid` (its
+ * controller holds the cgroup and its main file was read); has_* flags mark optional values
+ * (absent files, "unlimited" limits).  Limits of HULL_CGROUP_STATS_UNLIMITED or more (v1's
+ * 9223372036854771712) and v2's "max" count as no limit. */
+#define HULL_CGROUP_STATS_UNLIMITED (UINT64_C(1) << 62) /* kubelet: anything above is "none" */
+struct hull_cgroup_psi_data {
+    uint64_t total_ns; /* stall time in ns (CRI PsiData.Total); the kernel counts microseconds */
+    double avg10, avg60, avg300;
+};
+struct hull_cgroup_psi {
+    bool valid;    /* the <res>.pressure file was read (v2 / hybrid unified dir) */
+    bool has_full; /* cpu.pressure has no "full" line on older kernels */
+    struct hull_cgroup_psi_data some, full;
+};
+struct hull_cgroup_cpu_stats {
+    bool valid;
+    uint64_t usage_ns; /* cumulative: v1 cpuacct.usage, v2 cpu.stat usage_usec * 1000 */
+    bool has_user_system;
+    uint64_t user_ns, system_ns; /* v1 cpuacct.usage_user/_sys (or cpuacct.stat ticks), v2
+                                    user_usec/system_usec */
+    bool has_throttling;         /* cpu.stat */
+    uint64_t nr_periods, nr_throttled, throttled_ns;
+    bool has_spec; /* the configured CFS period and shares: v1 cpu.cfs_period_us and cpu.shares,
+                      v2 cpu.max's period and cpu.weight mapped back to shares */
+    uint64_t period_us, shares;
+    struct hull_cgroup_psi psi;
+};
+struct hull_cgroup_memory_stats {
+    bool valid;
+    uint64_t usage_bytes;       /* v1 memory.usage_in_bytes, v2 memory.current */
+    uint64_t working_set_bytes; /* usage - inactive_file, floored at 0 */
+    uint64_t rss_bytes;         /* v1 total_rss, v2 anon */
+    uint64_t cache_bytes;       /* v1 total_cache, v2 file */
+    uint64_t inactive_file_bytes;
+    uint64_t page_faults, major_page_faults; /* v1 total_pgfault/total_pgmajfault, v2 pgfault */
+    bool has_limit;
+    uint64_t limit_bytes;
+    uint64_t available_bytes; /* has_limit: limit - working set, floored at 0 */
+    bool has_oom_kills;
+    uint64_t oom_kills; /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+    bool has_swap;      /* v1 needs memsw accounting (memory.memsw.*), v2 memory.swap.current */
+    uint64_t swap_usage_bytes;
+    bool has_swap_limit;
+    uint64_t swap_limit_bytes;
+    uint64_t swap_available_bytes; /* has_swap_limit: limit - usage, floored at 0 */
+    bool has_failcnt; /* v1 memory.failcnt, v2 memory.events "max" (times the limit was hit) */
+    uint64_t failcnt;
+    bool has_kernel; /* v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel (or kernel_stack +
+                        slab + sock + percpu on older kernels) */
+    uint64_t kernel_bytes;
+    uint64_t mapped_file_bytes; /* v1 total_mapped_file, v2 file_mapped */
+    bool has_max_usage;         /* v1 memory.max_usage_in_bytes, v2 memory.peak */
+    uint64_t max_usage_bytes;
+    struct hull_cgroup_psi psi;
+};
+struct hull_cgroup_pids_stats {
+    bool valid;
+    uint64_t current; /* pids.current (tasks, threads included, as containerd and cadvisor
+                         report it); without a pids controller, the processes listed in the
+                         cgroup.procs files of the cgroup and its descendants */
+    bool has_limit;
+    uint64_t limit;
+};
+struct hull_cgroup_io_stats {
+    bool valid; /* v1 blkio.throttle.io_service{d,_bytes}[_recursive], v2 io.stat; all devices */
+    uint64_t read_bytes, write_bytes, read_ops, write_ops;
+    struct hull_cgroup_psi psi;
+};
+/* The processes of the cgroup and its descendants (cgroup.procs of the first hierarchy holding
+ * it): how many, and their open file descriptors and sockets (from /proc/<pid>/fd; processes
+ * that exit meanwhile are skipped). */
+struct hull_cgroup_procs_stats {
+    bool valid;
+    uint64_t processes, fds, sockets;
+};
+struct hull_cgroup_stats {
+    int64_t timestamp_ns; /* CLOCK_REALTIME when read (the CRI timestamp) */
+    int64_t monotonic_ns; /* CLOCK_MONOTONIC, for rates */
+    struct hull_cgroup_cpu_stats cpu;
+    struct hull_cgroup_memory_stats memory;
+    struct hull_cgroup_pids_stats pids;
+    struct hull_cgroup_io_stats io;
+    struct hull_cgroup_procs_stats procs;
+};
+/* Reads everything available for a resolved cgroup (hull_cgroup_resolve).  Pure v2: the
+ * cgroup2 directory.  v1 and hybrid: each controller's v1 hierarchy; a controller that no v1
+ * hierarchy holds is read from the cgroup2 directory when the cgroup exists there (cgroup2's
+ * cpu.stat usage needs no controller at all), and so is pressure (PSI).  A controller whose
+ * directory is missing leaves its section invalid; ENOENT when the cgroup exists in no
+ * hierarchy (e.g. removed already). */
+int hull_cgroup_stats_read(const struct hull_cgroup *cg, struct hull_cgroup_stats *out,
+                           hull_error_t *err);
+/* The same for a cgroupsPath below the layout's hierarchies: absolute (runc's cgroupfs driver:
+ * <mount point><path>, less the mount's root) or systemd's "slice:prefix:name" / a slice name
+ * (expanded as systemd does).  EINVAL for a relative or unsafe path. */
+int hull_cgroup_stats_read_path(const struct hull_cgroup_layout *l, const char *cgroups_path,
+                                struct hull_cgroup_stats *out, hull_error_t *err);
+/* One <res>.pressure file of a cgroup2 directory ("some" and "full" lines); psi->valid false
+ * when it is absent (PSI off, older kernel) or has no "some" line. */
+void hull_cgroup_stats_psi(const char *dir, const char *file, struct hull_cgroup_psi *psi);
+/* A cgroup file holding one number, or "max" (*unlimited true, *v UINT64_MAX; with unlimited
+ * NULL "max" is refused).  False when absent or malformed. */
+bool hull_cgroup_read_u64(const char *dir, const char *file, uint64_t *v, bool *unlimited);
 
 #endif

@@ -39,4 +39,25 @@ int cg_v2_apply(const char *dir, const struct hull_cgroup_resources *res, unsign
 /* The mask bit of a cgroup2 controller name ("io"), 0 for none; *v1 its v1 name ("blkio"). */
 unsigned cg_v2_controller_bit(const char *v2_name, const char **v1_name);
 
+/* The pids a cgroup.procs file lists, the caller's own too when with_self (the usage readers
+ * count every process; hull_cgroup_read_procs, for signalling, never lists the caller). */
+int cg_read_pids(const char *procs, bool with_self, pid_t **out, size_t *n, hull_error_t *err);
+
+/* ---- usage readers (cgroup_stats*.c) ---- */
+/* dir/file's text as cg_read, or NULL when dir is NULL (cgroup_stats_common.c). */
+char *cg_stats_text(const char *dir, const char *file);
+/* One number or "max", as hull_cgroup_read_u64, from text (cgroup_stats.c). */
+bool cg_parse_u64(const char *s, uint64_t *v, bool *unlimited);
+/* v1 (cgroup_stats_v1.c): cpuacct and cpu (either dir may be NULL), memory, blkio. */
+void cg_stats_v1_cpu(const char *acct, const char *cpu, struct hull_cgroup_cpu_stats *c);
+void cg_stats_v1_memory(const char *dir, struct hull_cgroup_memory_stats *m);
+void cg_stats_v1_io(const char *dir, struct hull_cgroup_io_stats *io);
+/* v2 (cgroup_stats_v2.c): the cgroup2 directory's cpu, memory and io files. */
+void cg_stats_v2_cpu(const char *dir, struct hull_cgroup_cpu_stats *c);
+void cg_stats_v2_memory(const char *dir, struct hull_cgroup_memory_stats *m);
+void cg_stats_v2_io(const char *dir, struct hull_cgroup_io_stats *io);
+/* working set, available and swap available from what memory_v1/_v2 read
+ * (cgroup_stats_common.c) */
+void cg_stats_memory_finish(struct hull_cgroup_memory_stats *m, uint64_t limit, bool limit_known);
+
 #endif

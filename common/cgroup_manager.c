@@ -17,6 +17,11 @@
 
 int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n_out, hull_error_t *err)
 {
+    return cg_read_pids(procs, false, out, n_out, err);
+}
+
+int cg_read_pids(const char *procs, bool with_self, pid_t **out, size_t *n_out, hull_error_t *err)
+{
     *out = NULL;
     *n_out = 0;
     _cleanup_free_ char *text = NULL;
@@ -30,7 +35,7 @@ int hull_cgroup_read_procs(const char *procs, pid_t **out, size_t *n_out, hull_e
         long pid = strtol(p, &end, 10);
         if (end == p)
             break;
-        if (pid > 0 && pid != getpid()) {
+        if (pid > 0 && (with_self || pid != getpid())) {
             if (n == cap) {
                 cap *= 2;
                 v = xrealloc(v, cap * sizeof(pid_t));

@@ -81,6 +81,7 @@ void hull_cgroup_resources_init(struct hull_cgroup_resources *r)
 
 void hull_cgroup_resources_clear(struct hull_cgroup_resources *r)
 {
+    free(r->devices);
     free(r->cpu.cpus);
     free(r->cpu.mems);
     free(r->blkio.weight_device);
@@ -118,6 +119,44 @@ void hull_cgroup_resources_add_unified(struct hull_cgroup_resources *r, const ch
     r->unified = xrealloc(r->unified, (r->n_unified + 1) * sizeof(*r->unified));
     r->unified[r->n_unified++] =
         (struct hull_cgroup_unified){xstrdup(key ? key : ""), value ? xstrdup(value) : NULL};
+}
+
+void hull_cgroup_resources_add_device(struct hull_cgroup_resources *r,
+                                      struct hull_cgroup_device_rule rule)
+{
+    r->devices = xrealloc(r->devices, (r->n_devices + 1) * sizeof(*r->devices));
+    r->devices[r->n_devices++] = rule;
+}
+
+const char *hull_cgroup_device_access_string(unsigned access, char buf[4])
+{
+    char *p = buf;
+    if (access & HULL_CG_DEV_READ)
+        *p++ = 'r';
+    if (access & HULL_CG_DEV_WRITE)
+        *p++ = 'w';
+    if (access & HULL_CG_DEV_MKNOD)
+        *p++ = 'm';
+    *p = '\0';
+    return buf;
+}
+
+unsigned hull_cgroup_device_access_bits(const char *access)
+{
+    unsigned bits = 0;
+    if (access == NULL || access[0] == '\0')
+        return HULL_CG_DEV_RWM;
+    for (const char *a = access; *a; a++) {
+        if (*a == 'r')
+            bits |= HULL_CG_DEV_READ;
+        else if (*a == 'w')
+            bits |= HULL_CG_DEV_WRITE;
+        else if (*a == 'm')
+            bits |= HULL_CG_DEV_MKNOD;
+        else
+            return 0;
+    }
+    return bits;
 }
 
 uint64_t hull_cgroup_shares_to_weight(uint64_t shares)

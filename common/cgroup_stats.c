@@ -1,4 +1,5 @@
-/* Stats readers ("key value" files, OOM counters) and the OOM watch: see cgroup.h. */
+/* The base of the stats readers (numbers, "key value" files, OOM counters) and the OOM watch:
+ * see cgroup.h. */
 #include "common/cgroup_internal.h"
 
 #include <errno.h>
@@ -10,24 +11,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ---- numbers ------------------------------------------------------------------------------ */
+bool cg_parse_u64(const char *s, uint64_t *v, bool *unlimited)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (unlimited)
+        *unlimited = false;
+    if (strncmp(s, "max", 3) == 0 && (s[3] == '\0' || s[3] == '\n' || s[3] == ' ')) {
+        if (unlimited == NULL)
+            return false;
+        *unlimited = true;
+        *v = UINT64_MAX;
+        return true;
+    }
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
+        return false;
+    *v = x;
+    return true;
+}
+
 bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
 {
     size_t kl = strlen(key);
     for (const char *l = text; l && *l;) {
-        if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
-            const char *n = l + kl + 1;
-            while (*n == ' ' || *n == '\t')
-                n++;
-            if (*n < '0' || *n > '9')
-                return false;
-            errno = 0;
-            char *end = NULL;
-            unsigned long long x = strtoull(n, &end, 10);
-            if (errno != 0 || (*end != '\0' && *end != '\n' && *end != ' '))
-                return false;
-            *v = x;
-            return true;
-        }
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
+            return cg_parse_u64(l + kl + 1, v, NULL);
         l = strchr(l, '\n');
         if (l)
             l++;
@@ -35,17 +49,7 @@ bool hull_cgroup_kv_get(const char *text, const char *key, uint64_t *v)
     return false;
 }
 
-long long hull_cgroup_oom_kills(const char *dir, bool v2)
-{
-    _cleanup_free_ char *p = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
-    _cleanup_free_ char *text = NULL;
-    uint64_t v = 0;
-    if (hull_read_file(p, 8192, &text, NULL, NULL) < 0 || !hull_cgroup_kv_get(text, "oom_kill", &v))
-        return -1;
-    return v > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v;
-}
-
-/* ---- OOM watch ------------------------------------------------------------------------------ */
+/* ---- OOM counters --------------------------------------------------------------------------- */
 long long hull_cgroup_oom_parse(const char *text)
 {
     uint64_t v = 0;
@@ -63,6 +67,13 @@ static long long read_kill_count(const char *path)
     return hull_cgroup_oom_parse(text);
 }
 
+long long hull_cgroup_oom_kills(const char *dir, bool v2)
+{
+    _cleanup_free_ char *p = hull_path_join(dir, v2 ? "memory.events" : "memory.oom_control");
+    return read_kill_count(p);
+}
+
+/* ---- OOM watch ------------------------------------------------------------------------------ */
 char *hull_cgroup_memory_dir_of(pid_t pid, bool *v2)
 {
     char path[64];

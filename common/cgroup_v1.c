@@ -16,8 +16,9 @@ static int v1_memory(const char *dir, const struct hull_cgroup_resources *res, u
         if (swap != HULL_CG_UNSET && !has_memsw && swap != limit && swap != -1)
             log_warn("memory.swap ignored: no swap accounting (memory.memsw) on this host");
         /* Raising: memsw first (it must stay >= limit); lowering: limit first. */
-        _cleanup_free_ char *cur = cg_read(dir, "memory.memsw.limit_in_bytes");
-        uint64_t cur_sw = cur ? strtoull(cur, NULL, 10) : 0;
+        uint64_t cur_sw = 0;
+        if (!hull_cgroup_read_u64(dir, "memory.memsw.limit_in_bytes", &cur_sw, NULL))
+            cur_sw = 0;
         bool memsw_first =
             has_memsw && swap != HULL_CG_UNSET && (swap == -1 || (uint64_t)swap > cur_sw);
         if (memsw_first && (r = cg_write_i64(dir, "memory.memsw.limit_in_bytes", swap, err)) < 0)
@@ -67,10 +68,10 @@ static int v1_cpu(const char *dir, const struct hull_cgroup_resources *res, hull
     if (given(shares)) {
         if ((r = cg_write_i64(dir, "cpu.shares", shares, err)) < 0)
             return r;
-        _cleanup_free_ char *got = cg_read(dir, "cpu.shares");
-        if (got && strtoll(got, NULL, 10) != shares)
-            return hull_error_setx(err, EINVAL, "cpu.shares: the kernel clamped %" PRId64 " to %s",
-                                   shares, got);
+        uint64_t got = 0;
+        if (hull_cgroup_read_u64(dir, "cpu.shares", &got, NULL) && got != (uint64_t)shares)
+            return hull_error_setx(
+                err, EINVAL, "cpu.shares: the kernel clamped %" PRId64 " to %" PRIu64, shares, got);
     }
     if (given(res->cpu.period) &&
         (r = cg_write_i64(dir, "cpu.cfs_period_us", res->cpu.period, err)) < 0)

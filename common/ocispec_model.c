@@ -530,6 +530,284 @@ static int parse_devices(yajl_val arr, struct hull_ocispec_linux *l, hull_error_
     return 0;
 }
 
+/* ---- linux.resources ----------------------------------------------------------------------- */
+#define RES "linux.resources"
+
+/* A cgroup value (cgroup.h) in [min, max]; a number above INT64_MAX is "max" (INT64_MAX) where
+ * max is INT64_MAX.  Absent: *out is left unset. */
+static int p_cg(yajl_val obj, const char *key, const char *what, int64_t min, int64_t max,
+                int64_t *out, hull_error_t *err)
+{
+    yajl_val v = get(obj, key);
+    if (v == NULL)
+        return 0;
+    if (!YAJL_IS_NUMBER(v))
+        return hull_error_setx(err, EINVAL, "%s: must be an integer", what);
+    if (YAJL_IS_INTEGER(v)) {
+        long long x = YAJL_GET_INTEGER(v);
+        if (x < min || x > max)
+            return hull_error_setx(err, ERANGE, "%s: %lld out of range", what, x);
+        *out = x;
+        return 0;
+    }
+    uint64_t big = 0;
+    if (p_u64(obj, key, what, &big, NULL, err) < 0)
+        return -ERANGE;
+    if (max != INT64_MAX)
+        return hull_error_setx(err, ERANGE, "%s: %s out of range", what, v->u.number.r);
+    *out = INT64_MAX;
+    return 0;
+}
+
+/* the same, required */
+static int req_cg(yajl_val obj, const char *key, const char *what, int64_t min, int64_t max,
+                  int64_t *out, hull_error_t *err)
+{
+    int64_t x = HULL_CG_UNSET;
+    if (p_cg(obj, key, what, min, max, &x, err) < 0)
+        return -EINVAL;
+    if (x == HULL_CG_UNSET)
+        return hull_error_setx(err, EINVAL, "%s: missing", what);
+    *out = x;
+    return 0;
+}
+
+/* a member object of linux.resources (NULL when absent) */
+static int res_object(yajl_val res, const char *key, yajl_val *out, hull_error_t *err)
+{
+    char what[64];
+    *out = get(res, key);
+    snprintf(what, sizeof(what), RES ".%s", key);
+    return *out ? need_object(*out, what, err) : 0;
+}
+
+static int parse_device_rule(yajl_val d, size_t i, struct hull_cgroup_device_rule *o,
+                             hull_error_t *err)
+{
+    char what[64];
+    _cleanup_free_ char *type = NULL, *access = NULL;
+    snprintf(what, sizeof(what), RES ".devices[%zu]", i);
+    *o = (struct hull_cgroup_device_rule){.type = 'a', .major = -1, .minor = -1};
+    if (d == NULL || need_object(d, what, err) < 0 ||
+        p_bool(d, "allow", RES ".devices[].allow", &o->allow, err) < 0 ||
+        p_str(d, "type", RES ".devices[].type", &type, err) < 0 ||
+        p_str(d, "access", RES ".devices[].access", &access, err) < 0 ||
+        p_cg(d, "major", RES ".devices[].major", -1, INT64_MAX, &o->major, err) < 0 ||
+        p_cg(d, "minor", RES ".devices[].minor", -1, INT64_MAX, &o->minor, err) < 0)
+        return -EINVAL;
+    /* absent or empty: all devices, every access (the spec's defaults) */
+    if (type && type[0]) {
+        if (strlen(type) != 1 || strchr("abc", type[0]) == NULL)
+            return hull_error_setx(err, EINVAL, "%s: invalid type `%s` (a, b or c)", what, type);
+        o->type = type[0];
+    }
+    o->access = hull_cgroup_device_access_bits(access);
+    if (o->access == 0)
+        return hull_error_setx(err, EINVAL, "%s: invalid access `%s` (r, w, m)", what, access);
+    return 0;
+}
+
+static int parse_device_rules(yajl_val arr, struct hull_cgroup_resources *r, hull_error_t *err)
+{
+    size_t n = 0;
+    if (arr == NULL)
+        return 0;
+    if (array_len(arr, RES ".devices", &n, err) < 0)
+        return -EINVAL;
+    r->devices = xmalloc0((n + 1) * sizeof(*r->devices));
+    for (size_t i = 0; i < n; i++)
+        if (parse_device_rule(arr->u.array.values[i], i, &r->devices[r->n_devices++], err) < 0)
+            return -EINVAL;
+    return 0;
+}
+
+static int parse_memory(yajl_val res, struct hull_cgroup_resources *r, hull_error_t *err)
+{
+    yajl_val m = NULL;
+    bool oom = false;
+    /* -1 is "no limit"; a uint64 above INT64_MAX too */
+    if (res_object(res, "memory", &m, err) < 0 || m == NULL)
+        return m ? -EINVAL : 0;
+    if (p_cg(m, "limit", RES ".memory.limit", -1, INT64_MAX, &r->memory.limit, err) < 0 ||
+        p_cg(m, "swap", RES ".memory.swap", -1, INT64_MAX, &r->memory.swap, err) < 0 ||
+        p_cg(m, "reservation", RES ".memory.reservation", -1, INT64_MAX, &r->memory.reservation,
+             err) < 0 ||
+        p_cg(m, "kernel", RES ".memory.kernel", -1, INT64_MAX, &r->memory.kernel, err) < 0 ||
+        p_cg(m, "kernelTCP", RES ".memory.kernelTCP", -1, INT64_MAX, &r->memory.kernel_tcp, err) <
+            0 ||
+        p_cg(m, "swappiness", RES ".memory.swappiness", 0, INT64_MAX, &r->memory.swappiness, err) <
+            0 ||
+        p_bool(m, "disableOOMKiller", RES ".memory.disableOOMKiller", &oom, err) < 0)
+        return -EINVAL;
+    r->memory.disable_oom_killer = get(m, "disableOOMKiller") ? oom : -1;
+    return 0; /* useHierarchy, checkBeforeUpdate: not supported, ignored */
+}
+
+static int p_cpuset(yajl_val obj, const char *key, const char *what, char **out, hull_error_t *err)
+{
+    if (p_str(obj, key, what, out, err) < 0)
+        return -EINVAL;
+    if (*out && (*out)[0] == '\0') {
+        free(*out);
+        *out = NULL;
+    }
+    return 0;
+}
+
+static int parse_cpu(yajl_val res, struct hull_cgroup_resources *r, hull_error_t *err)
+{
+    yajl_val c = NULL;
+    const int64_t any = INT64_MIN + 1; /* INT64_MIN is HULL_CG_UNSET */
+    if (res_object(res, "cpu", &c, err) < 0 || c == NULL)
+        return c ? -EINVAL : 0;
+    if (p_cg(c, "shares", RES ".cpu.shares", 0, INT64_MAX, &r->cpu.shares, err) < 0 ||
+        p_cg(c, "quota", RES ".cpu.quota", any, INT64_MAX, &r->cpu.quota, err) < 0 ||
+        p_cg(c, "period", RES ".cpu.period", 0, INT64_MAX, &r->cpu.period, err) < 0 ||
+        p_cg(c, "realtimeRuntime", RES ".cpu.realtimeRuntime", any, INT64_MAX,
+             &r->cpu.realtime_runtime, err) < 0 ||
+        p_cg(c, "realtimePeriod", RES ".cpu.realtimePeriod", 0, INT64_MAX, &r->cpu.realtime_period,
+             err) < 0 ||
+        p_cg(c, "idle", RES ".cpu.idle", any, INT64_MAX, &r->cpu.idle, err) < 0 ||
+        p_cpuset(c, "cpus", RES ".cpu.cpus", &r->cpu.cpus, err) < 0 ||
+        p_cpuset(c, "mems", RES ".cpu.mems", &r->cpu.mems, err) < 0)
+        return -EINVAL;
+    return 0; /* burst: not supported, ignored */
+}
+
+static const char *const throttle_names[HULL_CG_N_THROTTLE] = {
+    [HULL_CG_THROTTLE_READ_BPS] = "throttleReadBpsDevice",
+    [HULL_CG_THROTTLE_WRITE_BPS] = "throttleWriteBpsDevice",
+    [HULL_CG_THROTTLE_READ_IOPS] = "throttleReadIOPSDevice",
+    [HULL_CG_THROTTLE_WRITE_IOPS] = "throttleWriteIOPSDevice",
+};
+
+/* blockIO.weightDevice (vkey "weight", optional: an entry without one sets nothing) or a
+ * throttle list (vkey "rate", required) */
+static int parse_dev_values(yajl_val b, const char *key, const char *vkey, int64_t vmax,
+                            struct hull_cgroup_dev_value **out, size_t *n_out, hull_error_t *err)
+{
+    yajl_val arr = get(b, key);
+    char what[96];
+    size_t n = 0;
+    bool weight = strcmp(vkey, "weight") == 0;
+    snprintf(what, sizeof(what), RES ".blockIO.%s", key);
+    if (arr == NULL)
+        return 0;
+    if (array_len(arr, what, &n, err) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        yajl_val d = arr->u.array.values[i];
+        int64_t maj = 0, min = 0, val = HULL_CG_UNSET, leaf = HULL_CG_UNSET;
+        char wmaj[128], wmin[128], wval[128], wleaf[128];
+        snprintf(what, sizeof(what), RES ".blockIO.%s[%zu]", key, i);
+        snprintf(wmaj, sizeof(wmaj), "%s.major", what);
+        snprintf(wmin, sizeof(wmin), "%s.minor", what);
+        snprintf(wval, sizeof(wval), "%s.%s", what, vkey);
+        snprintf(wleaf, sizeof(wleaf), "%s.leafWeight", what);
+        if (d == NULL || need_object(d, what, err) < 0 ||
+            req_cg(d, "major", wmaj, 0, INT64_MAX, &maj, err) < 0 ||
+            req_cg(d, "minor", wmin, 0, INT64_MAX, &min, err) < 0 ||
+            (weight ? p_cg(d, vkey, wval, 0, vmax, &val, err)
+                    : req_cg(d, vkey, wval, 0, vmax, &val, err)) < 0 ||
+            (weight && p_cg(d, "leafWeight", wleaf, 0, UINT16_MAX, &leaf, err) < 0))
+            return -EINVAL;
+        if (val != HULL_CG_UNSET) /* leafWeight alone: not supported, nothing set */
+            hull_cgroup_resources_add_dev(out, n_out, maj, min, val);
+    }
+    return 0;
+}
+
+static int parse_block_io(yajl_val res, struct hull_cgroup_resources *r, hull_error_t *err)
+{
+    yajl_val b = NULL;
+    if (res_object(res, "blockIO", &b, err) < 0 || b == NULL)
+        return b ? -EINVAL : 0;
+    if (p_cg(b, "weight", RES ".blockIO.weight", 0, UINT16_MAX, &r->blkio.weight, err) < 0 ||
+        p_cg(b, "leafWeight", RES ".blockIO.leafWeight", 0, UINT16_MAX, &r->blkio.leaf_weight,
+             err) < 0 ||
+        parse_dev_values(b, "weightDevice", "weight", UINT16_MAX, &r->blkio.weight_device,
+                         &r->blkio.n_weight_device, err) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < HULL_CG_N_THROTTLE; i++)
+        if (parse_dev_values(b, throttle_names[i], "rate", INT64_MAX, &r->blkio.throttle[i],
+                             &r->blkio.n_throttle[i], err) < 0)
+            return -EINVAL;
+    return 0;
+}
+
+static int parse_hugepage_limits(yajl_val res, struct hull_cgroup_resources *r, hull_error_t *err)
+{
+    yajl_val arr = get(res, "hugepageLimits");
+    size_t n = 0;
+    if (arr == NULL)
+        return 0;
+    if (array_len(arr, RES ".hugepageLimits", &n, err) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        yajl_val h = arr->u.array.values[i];
+        _cleanup_free_ char *size = NULL;
+        int64_t limit = 0;
+        char what[64];
+        snprintf(what, sizeof(what), RES ".hugepageLimits[%zu]", i);
+        if (h == NULL || need_object(h, what, err) < 0 ||
+            p_str(h, "pageSize", RES ".hugepageLimits[].pageSize", &size, err) < 0 ||
+            req_cg(h, "limit", RES ".hugepageLimits[].limit", 0, INT64_MAX, &limit, err) < 0)
+            return -EINVAL;
+        if (size == NULL || size[0] == '\0')
+            return hull_error_setx(err, EINVAL, "%s.pageSize: missing", what);
+        hull_cgroup_resources_add_hugetlb(r, size, limit);
+    }
+    return 0;
+}
+
+static int parse_unified(yajl_val res, struct hull_cgroup_resources *r, hull_error_t *err)
+{
+    yajl_val u = get(res, "unified");
+    if (u == NULL)
+        return 0;
+    if (need_object(u, RES ".unified", err) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < u->u.object.len; i++) {
+        yajl_val v = u->u.object.values[i];
+        if (v == NULL || !YAJL_IS_STRING(v))
+            return hull_error_setx(err, EINVAL, RES ".unified `%s`: value must be a string",
+                                   u->u.object.keys[i]);
+        hull_cgroup_resources_add_unified(r, u->u.object.keys[i], YAJL_GET_STRING(v));
+    }
+    return 0;
+}
+
+int hull_ocispec_resources_from_tree(yajl_val node, struct hull_cgroup_resources *r,
+                                     hull_error_t *err)
+{
+    yajl_val pids = NULL, net = NULL;
+    hull_cgroup_resources_init(r);
+    /* rdma and network.priorities: not supported (no such controller in Hull), ignored */
+    if (need_object(node, RES, err) < 0 || parse_device_rules(get(node, "devices"), r, err) < 0 ||
+        parse_memory(node, r, err) < 0 || parse_cpu(node, r, err) < 0 ||
+        res_object(node, "pids", &pids, err) < 0 ||
+        (pids && p_cg(pids, "limit", RES ".pids.limit", INT64_MIN + 1, INT64_MAX, &r->pids_limit,
+                      err) < 0) ||
+        parse_block_io(node, r, err) < 0 || parse_hugepage_limits(node, r, err) < 0 ||
+        parse_unified(node, r, err) < 0 || res_object(node, "network", &net, err) < 0 ||
+        (net && p_cg(net, "classID", RES ".network.classID", 0, UINT32_MAX, &r->net_cls_classid,
+                     err) < 0)) {
+        hull_cgroup_resources_clear(r);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int hull_ocispec_resources_parse(const char *text, struct hull_cgroup_resources *r,
+                                 hull_error_t *err)
+{
+    _cleanup_yajl_ yajl_val t = NULL;
+    hull_cgroup_resources_init(r);
+    if (hull_json_parse(text, RES, &t, err) < 0)
+        return -EINVAL;
+    return hull_ocispec_resources_from_tree(t, r, err);
+}
+
 static int parse_linux(yajl_val lx, struct hull_ocispec_linux *l, hull_error_t *err)
 {
     if (need_object(lx, "linux", err) < 0)
@@ -583,13 +861,9 @@ static int parse_linux(yajl_val lx, struct hull_ocispec_linux *l, hull_error_t *
                                l->rootfs_propagation);
     yajl_val res = get(lx, "resources");
     if (res) {
-        if (need_object(res, "linux.resources", err) < 0)
+        l->resources = xmalloc0(sizeof(*l->resources));
+        if (hull_ocispec_resources_from_tree(res, l->resources, err) < 0)
             return -EINVAL;
-        /* taken out of the tree: the model owns it (the plug point of typed resources) */
-        for (size_t i = 0; i < lx->u.object.len; i++)
-            if (lx->u.object.values[i] == res)
-                lx->u.object.values[i] = NULL;
-        l->resources = res;
     }
     yajl_val sc = get(lx, "seccomp");
     if (sc && hull_ocispec_seccomp_from_tree(sc, &l->seccomp, err) < 0)
@@ -869,13 +1143,171 @@ static void write_idmaps(struct hull_json_writer *w, const char *key,
     hull_jw_end_array(w);
 }
 
+/* ---- linux.resources ----------------------------------------------------------------------- */
+static void kv_cg(struct hull_json_writer *w, const char *key, int64_t v)
+{
+    if (v != HULL_CG_UNSET)
+        hull_jw_kv_int(w, key, v);
+}
+
+static void write_device_rules(struct hull_json_writer *w, const struct hull_cgroup_resources *r)
+{
+    if (r->devices == NULL)
+        return;
+    hull_jw_key(w, "devices");
+    hull_jw_begin_array(w);
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const struct hull_cgroup_device_rule *d = &r->devices[i];
+        char type[2] = {d->type, '\0'}, access[4];
+        hull_jw_begin_object(w);
+        hull_jw_kv_bool(w, "allow", d->allow);
+        if (d->type != 'a') /* absent: all (as runc spec writes its deny-all rule) */
+            hull_jw_kv_string(w, "type", type);
+        if (d->major >= 0)
+            hull_jw_kv_int(w, "major", d->major);
+        if (d->minor >= 0)
+            hull_jw_kv_int(w, "minor", d->minor);
+        hull_jw_kv_string(w, "access", hull_cgroup_device_access_string(d->access, access));
+        hull_jw_end_object(w);
+    }
+    hull_jw_end_array(w);
+}
+
+static void write_memory(struct hull_json_writer *w, const struct hull_cgroup_resources *r)
+{
+    const int64_t U = HULL_CG_UNSET;
+    if (r->memory.limit == U && r->memory.swap == U && r->memory.reservation == U &&
+        r->memory.kernel == U && r->memory.kernel_tcp == U && r->memory.swappiness == U &&
+        r->memory.disable_oom_killer < 0)
+        return;
+    hull_jw_key(w, "memory");
+    hull_jw_begin_object(w);
+    kv_cg(w, "limit", r->memory.limit);
+    kv_cg(w, "swap", r->memory.swap);
+    kv_cg(w, "reservation", r->memory.reservation);
+    kv_cg(w, "kernel", r->memory.kernel);
+    kv_cg(w, "kernelTCP", r->memory.kernel_tcp);
+    kv_cg(w, "swappiness", r->memory.swappiness);
+    if (r->memory.disable_oom_killer >= 0)
+        hull_jw_kv_bool(w, "disableOOMKiller", r->memory.disable_oom_killer == 1);
+    hull_jw_end_object(w);
+}
+
+static void write_cpu(struct hull_json_writer *w, const struct hull_cgroup_resources *r)
+{
+    const int64_t U = HULL_CG_UNSET;
+    if (r->cpu.shares == U && r->cpu.quota == U && r->cpu.period == U &&
+        r->cpu.realtime_runtime == U && r->cpu.realtime_period == U && r->cpu.idle == U &&
+        r->cpu.cpus == NULL && r->cpu.mems == NULL)
+        return;
+    hull_jw_key(w, "cpu");
+    hull_jw_begin_object(w);
+    kv_cg(w, "shares", r->cpu.shares);
+    kv_cg(w, "quota", r->cpu.quota);
+    kv_cg(w, "period", r->cpu.period);
+    kv_cg(w, "realtimeRuntime", r->cpu.realtime_runtime);
+    kv_cg(w, "realtimePeriod", r->cpu.realtime_period);
+    kv_cg(w, "idle", r->cpu.idle);
+    kv_str(w, "cpus", r->cpu.cpus);
+    kv_str(w, "mems", r->cpu.mems);
+    hull_jw_end_object(w);
+}
+
+static void write_dev_values(struct hull_json_writer *w, const char *key, const char *vkey,
+                             const struct hull_cgroup_dev_value *v, size_t n)
+{
+    if (n == 0)
+        return;
+    hull_jw_key(w, key);
+    hull_jw_begin_array(w);
+    for (size_t i = 0; i < n; i++) {
+        hull_jw_begin_object(w);
+        hull_jw_kv_int(w, "major", v[i].major);
+        hull_jw_kv_int(w, "minor", v[i].minor);
+        hull_jw_kv_int(w, vkey, v[i].value);
+        hull_jw_end_object(w);
+    }
+    hull_jw_end_array(w);
+}
+
+static void write_block_io(struct hull_json_writer *w, const struct hull_cgroup_resources *r)
+{
+    size_t n_thr = 0;
+    for (size_t i = 0; i < HULL_CG_N_THROTTLE; i++)
+        n_thr += r->blkio.n_throttle[i];
+    if (r->blkio.weight == HULL_CG_UNSET && r->blkio.leaf_weight == HULL_CG_UNSET &&
+        r->blkio.n_weight_device == 0 && n_thr == 0)
+        return;
+    hull_jw_key(w, "blockIO");
+    hull_jw_begin_object(w);
+    kv_cg(w, "weight", r->blkio.weight);
+    kv_cg(w, "leafWeight", r->blkio.leaf_weight);
+    write_dev_values(w, "weightDevice", "weight", r->blkio.weight_device, r->blkio.n_weight_device);
+    for (size_t i = 0; i < HULL_CG_N_THROTTLE; i++)
+        write_dev_values(w, throttle_names[i], "rate", r->blkio.throttle[i],
+                         r->blkio.n_throttle[i]);
+    hull_jw_end_object(w);
+}
+
+static void write_resources(struct hull_json_writer *w, const struct hull_cgroup_resources *r)
+{
+    hull_jw_begin_object(w);
+    write_device_rules(w, r);
+    write_memory(w, r);
+    write_cpu(w, r);
+    if (r->pids_limit != HULL_CG_UNSET) {
+        hull_jw_key(w, "pids");
+        hull_jw_begin_object(w);
+        hull_jw_kv_int(w, "limit", r->pids_limit);
+        hull_jw_end_object(w);
+    }
+    write_block_io(w, r);
+    if (r->n_hugetlb) {
+        hull_jw_key(w, "hugepageLimits");
+        hull_jw_begin_array(w);
+        for (size_t i = 0; i < r->n_hugetlb; i++) {
+            hull_jw_begin_object(w);
+            kv_str(w, "pageSize", r->hugetlb[i].page_size);
+            kv_cg(w, "limit", r->hugetlb[i].limit);
+            hull_jw_end_object(w);
+        }
+        hull_jw_end_array(w);
+    }
+    if (r->n_unified) {
+        hull_jw_key(w, "unified");
+        hull_jw_begin_object(w);
+        for (size_t i = 0; i < r->n_unified; i++) {
+            hull_jw_key(w, r->unified[i].key);
+            hull_jw_string(w, r->unified[i].value);
+        }
+        hull_jw_end_object(w);
+    }
+    if (r->net_cls_classid != HULL_CG_UNSET) {
+        hull_jw_key(w, "network");
+        hull_jw_begin_object(w);
+        hull_jw_kv_int(w, "classID", r->net_cls_classid);
+        hull_jw_end_object(w);
+    }
+    hull_jw_end_object(w);
+}
+
+char *hull_ocispec_resources_to_json(const struct hull_cgroup_resources *r)
+{
+    struct hull_json_writer w;
+    hull_jw_init(&w, false);
+    write_resources(&w, r);
+    char *s = hull_jw_finish(&w, NULL);
+    hull_jw_free(&w);
+    return s;
+}
+
 static void write_linux(struct hull_json_writer *w, const struct hull_ocispec_linux *l)
 {
     hull_jw_begin_object(w);
     kv_map(w, "sysctl", l->sysctl, l->n_sysctl);
     if (l->resources) {
         hull_jw_key(w, "resources");
-        hull_jw_value(w, l->resources);
+        write_resources(w, l->resources);
     }
     kv_str(w, "cgroupsPath", l->cgroups_path);
     if (l->namespaces) {
@@ -1074,8 +1506,10 @@ static void linux_free(struct hull_ocispec_linux *l)
     if (l == NULL)
         return;
     kv_free(l->sysctl, l->n_sysctl);
-    if (l->resources)
-        yajl_tree_free(l->resources);
+    if (l->resources) {
+        hull_cgroup_resources_clear(l->resources);
+        free(l->resources);
+    }
     free(l->cgroups_path);
     for (size_t i = 0; i < l->n_namespaces; i++) {
         free(l->namespaces[i].type);

@@ -13,12 +13,16 @@
  * Presence: a string or a pointer is NULL when the member is absent; an array member is present
  * (possibly empty) when its pointer is not NULL, so that parse(serialize(m)) == m.
  *
- * linux.resources is kept as a raw JSON sub-tree (yajl_val, owned by the model) for now: the
- * typed resources struct of common/cgroup.h replaces `resources` below (one field) with its
- * own parse / write functions called from hull_ocispec_parse / hull_ocispec_to_json. */
+ * linux.resources is the cgroup library's typed struct (common/cgroup.h: every member Hull
+ * applies, the device cgroup rules included), parsed completely here with the rest (integer
+ * types and ranges, device rule types and access, required members); what Hull does not
+ * support (rdma, network.priorities, memory.useHierarchy/checkBeforeUpdate, cpu.burst) is
+ * ignored like any unknown member.  hull-oci update's input is parsed by the same function
+ * (hull_ocispec_resources_from_tree). */
 #ifndef HULL_COMMON_OCISPEC_MODEL_H
 #define HULL_COMMON_OCISPEC_MODEL_H
 
+#include "common/cgroup.h"
 #include "common/common.h"
 
 #include <stdbool.h>
@@ -144,8 +148,7 @@ struct hull_ocispec_time_offset {
 struct hull_ocispec_linux {
     struct hull_ocispec_kv *sysctl; /* NULL: absent */
     size_t n_sysctl;
-    /* linux.resources, raw (see above): the plug point of the typed resources struct */
-    yajl_val resources;
+    struct hull_cgroup_resources *resources; /* linux.resources; NULL: absent */
     char *cgroups_path;
     struct hull_ocispec_namespace *namespaces; /* NULL: absent; types unique */
     size_t n_namespaces;
@@ -188,12 +191,22 @@ int hull_ocispec_process_from_tree(yajl_val node, struct hull_ocispec_process *p
 /* A linux.seccomp object. */
 int hull_ocispec_seccomp_from_tree(yajl_val node, struct hull_ocispec_seccomp **out,
                                    hull_error_t *err);
+/* A linux.resources object (config.json's, or hull-oci update's input) into *r, which is
+ * initialized first without being freed (clear a used one before) and left empty on error. */
+int hull_ocispec_resources_from_tree(yajl_val node, struct hull_cgroup_resources *r,
+                                     hull_error_t *err);
+/* The same from JSON text. */
+int hull_ocispec_resources_parse(const char *text, struct hull_cgroup_resources *r,
+                                 hull_error_t *err);
 
 /* ---- serializing ------------------------------------------------------------------------- */
 /* The config.json text (compact unless pretty); members in a fixed order. */
 char *hull_ocispec_to_json(const struct hull_ocispec *s, bool pretty);
 /* process.json for `exec --process`. */
 char *hull_ocispec_process_to_json(const struct hull_ocispec_process *p);
+/* A linux.resources object (hull-oci update's input); the inverse of
+ * hull_ocispec_resources_parse. */
+char *hull_ocispec_resources_to_json(const struct hull_cgroup_resources *r);
 /* Writes any parsed JSON value as is (deeper than 64 levels: null). */
 void hull_jw_value(struct hull_json_writer *w, yajl_val v);
 

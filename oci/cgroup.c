@@ -1,6 +1,6 @@
 /* hull-oci's side of the cgroup library (common/cgroup.h): the device rules (v1 devices
- * hierarchy here, v2 BPF in cgroup_devices.c), which need the spec's devices.  The spec's
- * linux.resources is parsed once (oci_spec_load: hull_cgroup_resources_from_json). */
+ * hierarchy here, v2 BPF in cgroup_devices.c), which need the spec's devices.  The rules are
+ * the typed linux.resources.devices the model parsed (common/ocispec_model.h). */
 
 #include "oci/oci.h"
 
@@ -9,11 +9,6 @@
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
-
-int64_t oci_json_int64(yajl_val obj, const char *key)
-{
-    return hull_cgroup_json_int64(obj, key);
-}
 
 /* ---- device rules -----------------------------------------------------------------------------
  */
@@ -30,20 +25,18 @@ static int cg_write_file(const char *dir, const char *file, const char *value, h
     return 0;
 }
 
-static void dev_rule_string(yajl_val d, char *buf, size_t len)
+static void dev_rule_string(const struct hull_cgroup_device_rule *d, char *buf, size_t len)
 {
-    const char *type = hull_json_get_string(d, "type", "a");
-    const char *access = hull_json_get_string(d, "access", "rwm");
-    int64_t maj = oci_json_int64(d, "major"), min = oci_json_int64(d, "minor");
-    char smaj[24] = "*", smin[24] = "*";
-    if (maj != OCI_UNSET && maj >= 0)
-        snprintf(smaj, sizeof(smaj), "%" PRId64, maj);
-    if (min != OCI_UNSET && min >= 0)
-        snprintf(smin, sizeof(smin), "%" PRId64, min);
-    if (*type == 'a' || *type == '\0')
+    char smaj[24] = "*", smin[24] = "*", access[4];
+    if (d->major >= 0)
+        snprintf(smaj, sizeof(smaj), "%" PRId64, d->major);
+    if (d->minor >= 0)
+        snprintf(smin, sizeof(smin), "%" PRId64, d->minor);
+    if (d->type == 'a')
         snprintf(buf, len, "a");
     else
-        snprintf(buf, len, "%c %s:%s %s", *type, smaj, smin, *access ? access : "rwm");
+        snprintf(buf, len, "%c %s:%s %s", d->type, smaj, smin,
+                 hull_cgroup_device_access_string(d->access, access));
 }
 
 /* Devices every container gets (as runc's AllowedDevices). */
@@ -52,19 +45,16 @@ static const char *const default_device_rules[] = {
     "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm", NULL,
 };
 
-static int v1_devices(const char *dir, yajl_val rules, const struct oci_spec *spec,
-                      hull_error_t *err)
+static int v1_devices(const char *dir, const struct hull_cgroup_resources *res,
+                      const struct oci_spec *spec, hull_error_t *err)
 {
     int r;
-    if (rules && YAJL_IS_ARRAY(rules)) {
-        for (size_t i = 0; i < rules->u.array.len; i++) {
-            yajl_val d = rules->u.array.values[i];
-            char buf[96];
-            dev_rule_string(d, buf, sizeof(buf));
-            bool allow = hull_json_get_bool(d, "allow", false);
-            if ((r = cg_write_file(dir, allow ? "devices.allow" : "devices.deny", buf, err)) < 0)
-                return r;
-        }
+    for (size_t i = 0; i < res->n_devices; i++) {
+        const struct hull_cgroup_device_rule *d = &res->devices[i];
+        char buf[96];
+        dev_rule_string(d, buf, sizeof(buf));
+        if ((r = cg_write_file(dir, d->allow ? "devices.allow" : "devices.deny", buf, err)) < 0)
+            return r;
     }
     if (spec == NULL)
         return 0;
@@ -84,24 +74,23 @@ static int v1_devices(const char *dir, yajl_val rules, const struct oci_spec *sp
 }
 
 int oci_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
-                     yajl_val resources, const struct oci_spec *spec, bool update,
-                     hull_error_t *err)
+                     const struct oci_spec *spec, bool update, hull_error_t *err)
 {
     int r = hull_cgroup_apply(cg, res, update ? HULL_CGROUP_UPDATE : 0, err);
     if (r < 0)
         return r;
-    yajl_val devs = hull_json_get(resources, "devices");
+    bool devs = res->devices != NULL;
     for (size_t i = 0; i < cg->n; i++) {
         const struct hull_cgroup_dir *d = &cg->dirs[i];
         if (hull_option_list_has(d->controllers, "devices")) {
             if (!update)
-                r = v1_devices(d->path, devs, spec, err);
+                r = v1_devices(d->path, res, spec, err);
             else if (devs)
-                r = v1_devices(d->path, devs, NULL, err);
+                r = v1_devices(d->path, res, NULL, err);
         } else if (hull_cgroup_dir_is_v2(cg, d) && hull_cgroup_find_dir(cg, "devices") == NULL &&
                    (!update || devs)) {
             /* device access on cgroup2 is a BPF program (no v1 devices hierarchy to do it) */
-            r = oci_cgroup_v2_devices(d->path, devs, update ? NULL : spec, err);
+            r = oci_cgroup_v2_devices(d->path, res, update ? NULL : spec, err);
         }
         if (r < 0)
             return r;

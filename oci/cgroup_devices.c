@@ -22,7 +22,10 @@
 
 #define PROG_NAME "hull_devices"
 
-/* one rule, decoded */
+/* one rule: the spec's (cgroup.h), whose access bits are the BPF_DEVCG_ACC_* values */
+_Static_assert(HULL_CG_DEV_READ == BPF_DEVCG_ACC_READ && HULL_CG_DEV_WRITE == BPF_DEVCG_ACC_WRITE &&
+                   HULL_CG_DEV_MKNOD == BPF_DEVCG_ACC_MKNOD,
+               "device access bits");
 struct dev_rule {
     bool allow;
     char type;        /* 'a', 'b', 'c' */
@@ -39,50 +42,6 @@ static void rules_add(struct rules *r, struct dev_rule d)
 {
     r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
     r->v[r->n++] = d;
-}
-
-static unsigned parse_access(const char *s)
-{
-    unsigned a = 0;
-    for (; s && *s; s++) {
-        if (*s == 'r')
-            a |= BPF_DEVCG_ACC_READ;
-        else if (*s == 'w')
-            a |= BPF_DEVCG_ACC_WRITE;
-        else if (*s == 'm')
-            a |= BPF_DEVCG_ACC_MKNOD;
-    }
-    return a;
-}
-
-static int64_t num_or_any(yajl_val obj, const char *key)
-{
-    yajl_val v = hull_json_get(obj, key);
-    if (v == NULL || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0)
-        return -1;
-    return YAJL_GET_INTEGER(v);
-}
-
-static int rule_from_json(yajl_val d, size_t i, struct dev_rule *out, hull_error_t *err)
-{
-    if (!YAJL_IS_OBJECT(d))
-        return hull_error_setx(err, EINVAL, "linux.resources.devices[%zu]: not an object", i);
-    const char *type = hull_json_get_string(d, "type", "a");
-    const char *access = hull_json_get_string(d, "access", "rwm");
-    if (*type == '\0')
-        type = "a";
-    if (strchr("abc", *type) == NULL || type[1] != '\0')
-        return hull_error_setx(err, EINVAL, "linux.resources.devices[%zu]: invalid type `%s`", i,
-                               type);
-    if (strspn(access, "rwm") != strlen(access))
-        return hull_error_setx(err, EINVAL, "linux.resources.devices[%zu]: invalid access `%s`", i,
-                               access);
-    out->allow = hull_json_get_bool(d, "allow", false);
-    out->type = *type;
-    out->maj = num_or_any(d, "major");
-    out->min = num_or_any(d, "minor");
-    out->access = parse_access(*access ? access : "rwm");
-    return 0;
 }
 
 /* The standard list every container gets (as the v1 path writes it). */
@@ -270,33 +229,24 @@ static bool prog_is_ours(int progfd)
     return strncmp(info.name, PROG_NAME, sizeof(info.name)) == 0;
 }
 
-int oci_cgroup_v2_devices(const char *dir, yajl_val rules, const struct oci_spec *spec,
-                          hull_error_t *err)
+int oci_cgroup_v2_devices(const char *dir, const struct hull_cgroup_resources *res,
+                          const struct oci_spec *spec, hull_error_t *err)
 {
     struct rules r = {0};
-    int ret = 0;
-    if (rules && YAJL_IS_ARRAY(rules)) {
-        for (size_t i = 0; i < rules->u.array.len && ret == 0; i++) {
-            struct dev_rule d = {0};
-            ret = rule_from_json(rules->u.array.values[i], i, &d, err);
-            if (ret == 0)
-                rules_add(&r, d);
-        }
+    int ret;
+    for (size_t i = 0; i < res->n_devices; i++) {
+        const struct hull_cgroup_device_rule *d = &res->devices[i];
+        rules_add(&r, (struct dev_rule){d->allow, d->type, d->major, d->minor, d->access});
     }
-    if (ret == 0) {
-        add_defaults(&r);
-        for (size_t i = 0; spec && i < spec->n_devices; i++) {
-            const struct oci_device *d = &spec->devices[i];
-            if (d->type == 'c' || d->type == 'b')
-                rules_add(&r, (struct dev_rule){true, d->type, d->major, d->minor, 7});
-        }
+    add_defaults(&r);
+    for (size_t i = 0; spec && i < spec->n_devices; i++) {
+        const struct oci_device *d = &spec->devices[i];
+        if (d->type == 'c' || d->type == 'b')
+            rules_add(&r, (struct dev_rule){true, d->type, d->major, d->minor, 7});
     }
     struct prog p = {0};
-    if (ret == 0)
-        compile(&r, &p);
+    compile(&r, &p);
     free(r.v);
-    if (ret < 0)
-        return ret;
     _cleanup_free_ struct bpf_insn *insns = p.v;
 
     _cleanup_close_ int cgfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -734,7 +734,7 @@ static int cmd_restore(const struct oci_global *g, int argc, char **argv, hull_e
         goto fail;
     cg_made = true;
     if ((r = hull_cgroup_create(&cg, err)) < 0 ||
-        (r = oci_cgroup_apply(&cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0 ||
+        (r = oci_cgroup_apply(&cg, spec->resources, spec, false, err)) < 0 ||
         (r = oci_restore(g, spec, &cg, &co, &pid, err)) < 0)
         goto fail;
     struct oci_state st = {
@@ -854,20 +854,17 @@ static int cmd_update(const struct oci_global *g, int argc, char **argv, hull_er
         text = hull_jw_finish(&w, NULL);
         hull_jw_free(&w);
     }
-    _cleanup_yajl_ yajl_val tree = NULL;
-    if ((r = hull_json_parse(text, "resources", &tree, err)) < 0)
-        return r;
-    if (!YAJL_IS_OBJECT(tree))
-        return hull_error_setx(err, EINVAL, "resources: not a JSON object");
+    /* the parser of config.json's linux.resources */
     _cleanup_cgroup_resources_ struct hull_cgroup_resources typed;
-    hull_cgroup_resources_from_json(tree, &typed);
+    if ((r = hull_ocispec_resources_parse(text, &typed, err)) < 0)
+        return hull_error_wrap(err, "update: resources");
     struct oci_state st;
     if ((r = oci_state_load(g->root, id, &st, err)) < 0)
         return r;
     if (oci_state_status(&st) == OCI_STOPPED)
         r = hull_error_setx(err, EINVAL, "container \"%s\" is not running", id);
     else if ((r = hull_cgroup_systemd_update(&st.cgroup, &typed, err)) < 0 ||
-             (r = oci_cgroup_apply(&st.cgroup, &typed, tree, NULL, true, err)) < 0)
+             (r = oci_cgroup_apply(&st.cgroup, &typed, NULL, true, err)) < 0)
         hull_error_wrap(err, "update container \"%s\"", id);
     oci_state_clear(&st);
     return r;

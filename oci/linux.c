@@ -719,10 +719,9 @@ static int setup_init(struct oci_spec *spec, struct hull_cgroup *cg, struct oci_
     }
     if (cg->systemd_unit) {
         _cleanup_free_ char *desc = xasprintf("hull-oci container %s", o->id);
-        if ((r = hull_cgroup_systemd_start(cg, pid, &spec->cg_resources, desc, err)) < 0 ||
+        if ((r = hull_cgroup_systemd_start(cg, pid, spec->resources, desc, err)) < 0 ||
             (r = hull_cgroup_create(cg, err)) < 0 ||
-            (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) <
-                0 ||
+            (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0 ||
             (r = send_step(sync_fd, pid, OCI_SYNC_CGROUP, err)) < 0)
             return r;
     }
@@ -769,7 +768,7 @@ int oci_container_create(struct oci_spec *spec, struct hull_cgroup *cg, struct o
     /* systemd driver: the scope is made for the init's pid once it exists (setup_init) */
     if (cg->systemd_unit == NULL &&
         ((r = hull_cgroup_create(cg, err)) < 0 ||
-         (r = oci_cgroup_apply(cg, &spec->cg_resources, spec->resources, spec, false, err)) < 0))
+         (r = oci_cgroup_apply(cg, spec->resources, spec, false, err)) < 0))
         goto out;
     if ((r = enter_namespaces(spec, &ns, err)) < 0)
         goto out;
@@ -820,6 +819,79 @@ out:
     return r;
 }
 
+/* exec step: the container's init held by a pidfd, from before its start time is compared:
+ * a process that got the pid after the init exited can never be joined (its namespaces are
+ * joined through this pidfd, setns(2) on a pidfd, Linux 5.8).  The pidfd, or -errno. */
+static int exec_pin_init(const struct oci_state *st, hull_error_t *err)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+    if (pidfd < 0)
+        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d", (int)st->pid);
+    uint64_t start = 0;
+    bool zombie = false;
+    if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime) {
+        close(pidfd);
+        return hull_error_setx(err, ESRCH, "the container's init process exited");
+    }
+    return pidfd;
+}
+
+/* exec step: the CLONE_NEW* types of the init's namespaces, leaving out those we share with it
+ * (the /proc/PID/ns files are only read for that). */
+static int exec_namespace_types(pid_t init)
+{
+    int types = 0;
+    for (size_t i = 0; i < N_NS; i++) {
+        char path[64], self[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)init, join_order[i].name);
+        snprintf(self, sizeof(self), "/proc/self/ns/%s", join_order[i].name);
+        struct stat a, b;
+        if (stat(path, &a) < 0)
+            continue; /* kernel without it */
+        if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            continue;
+        types |= join_order[i].type;
+    }
+    return types;
+}
+
+/* exec step (parent): the child into the container's cgroup, its oom_score_adj, then told to
+ * go and waited for until it runs the process; the pid file. */
+static int exec_setup_child(struct oci_state *st, const struct oci_process *p,
+                            const struct oci_run_opts *o, pid_t pid, int sync_fd, hull_error_t *err)
+{
+    int r;
+    if ((r = hull_cgroup_enter(&st->cgroup, pid, err)) < 0)
+        return r;
+    oom_score(pid, p);
+    if (oci_sync_send(sync_fd, OCI_SYNC_GO, 0, NULL) < 0)
+        return hull_error_setx(err, EIO, "exec: the process exited during setup");
+    if ((r = wait_child(sync_fd, pid, false, "exec", err)) < 0)
+        return r;
+    if (o->pid_file == NULL)
+        return 0;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    return hull_write_file_atomic_flags(o->pid_file, buf, strlen(buf), 0644,
+                                        HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err);
+}
+
+/* exec step (not detached): forwards the signals of fwd to the process until it exits; its
+ * exit status (128 + signal when killed). */
+static int exec_wait(pid_t pid, const sigset_t *fwd)
+{
+    for (;;) {
+        int status;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        siginfo_t si;
+        int sig = sigwaitinfo(fwd, &si);
+        if (sig > 0 && sig != SIGCHLD)
+            kill(pid, sig);
+    }
+}
+
 int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_process *p,
                        struct oci_run_opts *o, int *exit_status, hull_error_t *err)
 {
@@ -837,30 +909,11 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     if (p->terminal && (console = oci_console_connect(o->console_socket, err)) < 0)
         return console;
     _cleanup_close_ int self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-    /* The init is held by a pidfd from before its start time is compared, and its namespaces
-     * are joined through that pidfd (setns(2) on a pidfd, Linux 5.8): a process that got the
-     * pid after the init exited can never be joined.  The /proc/PID/ns files are only read to
-     * leave out the namespaces we share with it. */
-    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+    _cleanup_close_ int pidfd = exec_pin_init(st, err);
     if (pidfd < 0)
-        return hull_error_set(err, errno == ESRCH ? ESRCH : errno, "pidfd_open %d", (int)st->pid);
-    uint64_t start = 0;
-    bool zombie = false;
-    if (oci_proc_starttime(st->pid, &start, &zombie) < 0 || zombie || start != st->starttime)
-        return hull_error_setx(err, ESRCH, "the container's init process exited");
+        return pidfd;
     hull_stop_point("exec:after-check");
-    int types = 0;
-    for (size_t i = 0; i < N_NS; i++) {
-        char path[64], self[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st->pid, join_order[i].name);
-        snprintf(self, sizeof(self), "/proc/self/ns/%s", join_order[i].name);
-        struct stat a, b;
-        if (stat(path, &a) < 0)
-            continue; /* kernel without it */
-        if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-            continue;
-        types |= join_order[i].type;
-    }
+    int types = exec_namespace_types(st->pid);
     /* the cgroup namespace is joined by the child too: the parent moves the child into the
      * container's cgroup first (with nsdelegate, a migration from outside a namespace's root by
      * a process inside it fails with ENOENT) */
@@ -871,8 +924,6 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     sigset_t fwd, old;
     sigset_forwarded(&fwd);
     sigprocmask(SIG_BLOCK, &fwd, &old);
-    if (r < 0)
-        goto out;
     if ((r = join_namespaces(NULL, pidfd, parent_flags, err)) < 0)
         goto out;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -910,41 +961,9 @@ int oci_container_exec(struct oci_state *st, struct oci_spec *spec, struct oci_p
     restore_pidns(self_pidns);
     close(sv[1]);
     sv[1] = -1;
-    if ((r = hull_cgroup_enter(&st->cgroup, pid, err)) < 0)
+    if ((r = exec_setup_child(st, p, o, pid, sv[0], err)) < 0)
         goto out;
-    oom_score(pid, p);
-    if (oci_sync_send(sv[0], OCI_SYNC_GO, 0, NULL) < 0) {
-        r = hull_error_setx(err, EIO, "exec: the process exited during setup");
-        goto out;
-    }
-    r = wait_child(sv[0], pid, false, "exec", err);
-    if (r < 0)
-        goto out;
-    if (o->pid_file) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%d", (int)pid);
-        if ((r = hull_write_file_atomic_flags(o->pid_file, buf, strlen(buf), 0644,
-                                              HULL_ATOMIC_NOSYNC | HULL_ATOMIC_PROCESS_TMP, err)) <
-            0)
-            goto out;
-    }
-    if (o->detach) {
-        *exit_status = 0;
-        pid = -1;
-        goto out;
-    }
-    for (;;) {
-        int status;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-        siginfo_t si;
-        int sig = sigwaitinfo(&fwd, &si);
-        if (sig > 0 && sig != SIGCHLD)
-            kill(pid, sig);
-    }
+    *exit_status = o->detach ? 0 : exec_wait(pid, &fwd);
     pid = -1;
 out:
     kill_and_reap(pid);

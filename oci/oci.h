@@ -188,10 +188,10 @@ struct oci_spec {
     char *cgroups_path;
     unsigned long rootfs_propagation; /* 0 = default (rslave) */
     char *mount_label;
-    /* linux.resources or NULL: the model's raw sub-tree, and its typed form parsed once from
-     * it (every cgroup writer and the systemd driver read cg_resources) */
-    yajl_val resources;
-    struct hull_cgroup_resources cg_resources;
+    /* the model's typed linux.resources, or no_resources (all unset) when it has none: every
+     * cgroup writer, the device rules and the systemd driver read it */
+    const struct hull_cgroup_resources *resources;
+    struct hull_cgroup_resources no_resources;
     const struct hull_ocispec_seccomp *seccomp; /* the model's linux.seccomp or NULL */
     int64_t time_offsets[2][2];                 /* [monotonic, boottime][secs, nanosecs] */
     bool has_time_offsets;
@@ -221,8 +221,6 @@ const struct oci_namespace *oci_spec_namespace(const struct oci_spec *spec, int 
 void oci_mount_parse_options(char *const *options, struct oci_mount *m);
 /* Capability name ("CAP_SYS_ADMIN") to number, -1 if unknown. */
 int oci_cap_from_name(const char *name);
-/* An int64 member of a resources object: OCI_UNSET when absent, INT64_MAX above it ("max"). */
-int64_t oci_json_int64(yajl_val obj, const char *key);
 
 /* ---- paths confined to a root (util.c) ----------------------------------------------------- */
 /* Creates every missing component of path below rootfd (dirs; the last is a file if
@@ -264,17 +262,16 @@ bool oci_self_is_sealed(void);
 /* ---- cgroups: the cgroup library (common/cgroup.h, common/cgroup_systemd.h) ----------------
  * cgroup.c: the device rules, which the library leaves to hull-oci (they need the spec's
  * devices). */
-/* hull_cgroup_apply(res), then the device rules of resources (the JSON's "devices"; with spec,
- * the standard devices and spec's linux.devices too): the v1 devices hierarchy, or on cgroup2
- * a BPF program. */
+/* hull_cgroup_apply(res), then the device rules (res->devices; with spec, the standard
+ * devices and spec's linux.devices too): the v1 devices hierarchy, or on cgroup2 a BPF
+ * program.  An update (spec NULL) writes device rules only when res has some. */
 int oci_cgroup_apply(struct hull_cgroup *cg, const struct hull_cgroup_resources *res,
-                     yajl_val resources, const struct oci_spec *spec, bool update,
-                     hull_error_t *err);
-/* v2 device access (cgroup_devices.c): compiles the rules (linux.resources.devices, then the
- * standard devices, then spec's linux.devices when spec is not NULL) to a cgroup device BPF
- * program, attaches it to dir and detaches the programs it replaces. */
-int oci_cgroup_v2_devices(const char *dir, yajl_val rules, const struct oci_spec *spec,
-                          hull_error_t *err);
+                     const struct oci_spec *spec, bool update, hull_error_t *err);
+/* v2 device access (cgroup_devices.c): compiles the rules (res->devices, then the standard
+ * devices, then spec's linux.devices when spec is not NULL) to a cgroup device BPF program,
+ * attaches it to dir and detaches the programs it replaces. */
+int oci_cgroup_v2_devices(const char *dir, const struct hull_cgroup_resources *res,
+                          const struct oci_spec *spec, hull_error_t *err);
 /* Stops the systemd scope (systemd driver), then removes the directories. */
 int oci_cgroup_destroy(struct hull_cgroup *cg, hull_error_t *err);
 

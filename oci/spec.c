@@ -288,7 +288,6 @@ void oci_spec_free(struct oci_spec *s)
 {
     if (s == NULL)
         return;
-    hull_cgroup_resources_clear(&s->cg_resources);
     hull_ocispec_free(s->model);
     free(s->bundle);
     free(s->rootfs);
@@ -377,10 +376,8 @@ static int linux_from_model(struct oci_spec *s, const struct hull_ocispec_linux 
     if (l->rootfs_propagation)
         s->rootfs_propagation = propagation_from_name(l->rootfs_propagation);
     s->mount_label = l->mount_label && *l->mount_label ? xstrdup(l->mount_label) : NULL;
-    s->resources = l->resources;
-    /* parsed once: every cgroup writer and the systemd driver read the typed form */
-    hull_cgroup_resources_clear(&s->cg_resources);
-    hull_cgroup_resources_from_json(s->resources, &s->cg_resources);
+    if (l->resources)
+        s->resources = l->resources;
     s->seccomp = l->seccomp;
     for (int i = 0; i < HULL_OCISPEC_N_CLOCKS; i++) {
         if (!l->time_offsets[i].set)
@@ -431,7 +428,8 @@ int oci_spec_from_model(struct hull_ocispec *m, const char *bundle, struct oci_s
 {
     *out = NULL;
     _cleanup_oci_spec_ struct oci_spec *s = xmalloc0(sizeof(*s));
-    hull_cgroup_resources_init(&s->cg_resources);
+    hull_cgroup_resources_init(&s->no_resources);
+    s->resources = &s->no_resources;
     s->model = m;
     s->bundle = xstrdup(bundle);
     const char *rp = m->root_path;

@@ -258,23 +258,28 @@ static int setup_network(struct sandbox *sb, const struct run_params *p, hull_er
     return 0;
 }
 
-static int create_resources(struct sandbox *sb, const struct run_params *p, hull_error_t *err)
+/* Step: the pod's directories (and, for a user-namespace pod, the check that its ids can
+ * reach them). */
+static int create_pod_dirs(struct sandbox *sb, hull_error_t *err)
 {
     struct sandbox_service *svc = sb->svc;
-    int r = 0;
+    int r;
     if (sb->userns && (r = userns_check_reachable(svc->root, svc->state_dir, err)) < 0)
         return r;
-    r = pod_dir(sb, sb->dir, err);
-    if (r < 0)
+    if ((r = pod_dir(sb, sb->dir, err)) < 0)
         return r;
-    r = pod_dir(sb, sb->run_dir, err);
-    if (r < 0)
-        return r;
+    return pod_dir(sb, sb->run_dir, err);
+}
 
+/* Step: the cgroup parent (a cgroupfs directory or a systemd slice) with the pod-level
+ * resources, and whether it is ours in the record. */
+static int create_pod_cgroup(struct sandbox *sb, hull_error_t *err)
+{
     /* the record already says whether the cgroup is ours (sandbox_run checked before) */
     bool created = false;
     const Runtime__V1__LinuxPodSandboxConfig *lx = sb->config->linux;
     bool slice = hull_systemd_path_form(sb->cgroup_parent);
+    int r;
     if (slice)
         r = sandbox_slice_create(sb->cgroup_parent, lx ? lx->resources : NULL, &created, err);
     else
@@ -296,8 +301,13 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         if (r < 0)
             return r;
     }
-    hull_crash_point("runpod:after-cgroup");
+    return 0;
+}
 
+/* Step: the pinned namespaces (user first, then net, ipc, uts with the pod's sysctls). */
+static int create_pod_namespaces(struct sandbox *sb, const struct run_params *p, hull_error_t *err)
+{
+    int r;
     if (sb->userns) {
         _cleanup_free_ char *dup = xstrdup(sb->userns);
         r = hull_mkdir_p(dirname(dup), 0700, err);
@@ -306,7 +316,6 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         if (r < 0)
             return hull_error_wrap(err, "pod user namespace");
     }
-
     struct cni_ns_request nr = {
         .flags = (sb->netns ? CLONE_NEWNET : 0) | (sb->ipcns ? CLONE_NEWIPC : 0) |
                  (sb->utsns ? CLONE_NEWUTS : 0),
@@ -328,74 +337,99 @@ static int create_resources(struct sandbox *sb, const struct run_params *p, hull
         }
         return hull_error_wrap(err, "create namespaces");
     }
-    hull_crash_point("runpod:after-ns");
+    return 0;
+}
 
-    if (!sb->host_ipc) {
-        r = hull_mkdir_p(sb->shm_path, 0755, err);
-        if (r < 0)
-            return r;
-        uint32_t uid = 0, gid = 0;
-        sandbox_userns_ids(sb, &uid, &gid);
-        _cleanup_free_ char *opts =
-            xasprintf("mode=1777,size=%lld,uid=%u,gid=%u", (long long)shm_size(sb), uid, gid);
-        if (mount("shm", sb->shm_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
-            return hull_error_set(err, errno, "mount shm on `%s`", sb->shm_path);
-        pthread_mutex_lock(&sb->lock);
-        sb->shm_mounted = true;
-        pthread_mutex_unlock(&sb->lock);
-    }
-    hull_crash_point("runpod:after-shm");
+/* Step: the pod's /dev/shm tmpfs (not for host IPC). */
+static int mount_pod_shm(struct sandbox *sb, hull_error_t *err)
+{
+    if (sb->host_ipc)
+        return 0;
+    int r = hull_mkdir_p(sb->shm_path, 0755, err);
+    if (r < 0)
+        return r;
+    uint32_t uid = 0, gid = 0;
+    sandbox_userns_ids(sb, &uid, &gid);
+    _cleanup_free_ char *opts =
+        xasprintf("mode=1777,size=%lld,uid=%u,gid=%u", (long long)shm_size(sb), uid, gid);
+    if (mount("shm", sb->shm_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+        return hull_error_set(err, errno, "mount shm on `%s`", sb->shm_path);
+    pthread_mutex_lock(&sb->lock);
+    sb->shm_mounted = true;
+    pthread_mutex_unlock(&sb->lock);
+    return 0;
+}
 
+/* Step: the hostname and resolv.conf files the containers bind. */
+static int write_pod_files(struct sandbox *sb, hull_error_t *err)
+{
     _cleanup_free_ char *hn = xasprintf("%s\n", sb->hostname);
-    r = write_file(sb, sb->hostname_path, hn, err);
+    int r = write_file(sb, sb->hostname_path, hn, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *resolv = sandbox_resolv_conf_text(sb->config->dns_config);
-    r = resolv ? write_file(sb, sb->resolv_path, resolv, err)
-               : copy_host_file(sb, "/etc/resolv.conf", sb->resolv_path, "", err);
+    return resolv ? write_file(sb, sb->resolv_path, resolv, err)
+                  : copy_host_file(sb, "/etc/resolv.conf", sb->resolv_path, "", err);
+}
+
+/* Step (shared pid namespace): the infra process in the pod cgroup, its pid namespace pinned
+ * and its pid recorded (after a crash, recovery must find and kill it). */
+static int start_pod_infra(struct sandbox *sb, hull_error_t *err)
+{
+    pid_t pid = 0;
+    int r =
+        sandbox_spawn_pause(sb->svc->infra, sb->netns, sb->ipcns, sb->utsns, sb->userns, &pid, err);
     if (r < 0)
         return r;
-
-    if (sb->shared_pid) {
-        pid_t pid = 0;
-        r = sandbox_spawn_pause(svc->infra, sb->netns, sb->ipcns, sb->utsns, sb->userns, &pid, err);
-        if (r < 0)
-            return r;
-        pthread_mutex_lock(&sb->lock);
-        sb->pause_pid = pid;
-        sb->pause_start = sandbox_proc_start_time(pid);
-        sb->pause_child = true;
-        pthread_mutex_unlock(&sb->lock);
-        if (hull_systemd_path_form(sb->cgroup_parent)) {
-            _cleanup_free_ char *unit = xasprintf("hull-%s.scope", sb->id);
-            r = sandbox_slice_add_pid(sb->cgroup_parent, unit, pid, err);
-        } else {
-            r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
-        }
-        if (r < 0)
-            return hull_error_wrap(err, "move infra process into the pod cgroup");
-        _cleanup_free_ char *src = xasprintf("/proc/%d/ns/pid", (int)pid);
-        _cleanup_free_ char *dup = xstrdup(sb->pidns);
-        r = hull_mkdir_p(dirname(dup), 0700, err);
-        if (r < 0)
-            return r;
-        int fd = open(sb->pidns, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-        if (fd < 0)
-            return hull_error_set(err, errno, "create `%s`", sb->pidns);
-        close(fd);
-        if (mount(src, sb->pidns, NULL, MS_BIND, NULL) < 0)
-            return hull_error_set(err, errno, "pin pid namespace on `%s`", sb->pidns);
-        /* record the pid now: after a crash, recovery must find and kill it */
-        pthread_mutex_lock(&sb->lock);
-        r = sandbox_persist_locked(sb, err);
-        pthread_mutex_unlock(&sb->lock);
-        if (r < 0)
-            return r;
+    pthread_mutex_lock(&sb->lock);
+    sb->pause_pid = pid;
+    sb->pause_start = sandbox_proc_start_time(pid);
+    sb->pause_child = true;
+    pthread_mutex_unlock(&sb->lock);
+    if (hull_systemd_path_form(sb->cgroup_parent)) {
+        _cleanup_free_ char *unit = xasprintf("hull-%s.scope", sb->id);
+        r = sandbox_slice_add_pid(sb->cgroup_parent, unit, pid, err);
+    } else {
+        r = sandbox_cgroup_add_pid(NULL, 0, sb->cgroup_parent, pid, err);
     }
+    if (r < 0)
+        return hull_error_wrap(err, "move infra process into the pod cgroup");
+    _cleanup_free_ char *src = xasprintf("/proc/%d/ns/pid", (int)pid);
+    _cleanup_free_ char *dup = xstrdup(sb->pidns);
+    r = hull_mkdir_p(dirname(dup), 0700, err);
+    if (r < 0)
+        return r;
+    int fd = open(sb->pidns, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+    if (fd < 0)
+        return hull_error_set(err, errno, "create `%s`", sb->pidns);
+    close(fd);
+    if (mount(src, sb->pidns, NULL, MS_BIND, NULL) < 0)
+        return hull_error_set(err, errno, "pin pid namespace on `%s`", sb->pidns);
+    pthread_mutex_lock(&sb->lock);
+    r = sandbox_persist_locked(sb, err);
+    pthread_mutex_unlock(&sb->lock);
+    return r;
+}
 
+/* The pod's host side, in order: directories, cgroup, namespaces, shm, files, the infra
+ * process (shared pid namespace), the network, /etc/hosts. */
+static int create_resources(struct sandbox *sb, const struct run_params *p, hull_error_t *err)
+{
+    int r;
+    if ((r = create_pod_dirs(sb, err)) < 0 || (r = create_pod_cgroup(sb, err)) < 0)
+        return r;
+    hull_crash_point("runpod:after-cgroup");
+    if ((r = create_pod_namespaces(sb, p, err)) < 0)
+        return r;
+    hull_crash_point("runpod:after-ns");
+    if ((r = mount_pod_shm(sb, err)) < 0)
+        return r;
+    hull_crash_point("runpod:after-shm");
+    if ((r = write_pod_files(sb, err)) < 0 ||
+        (sb->shared_pid && (r = start_pod_infra(sb, err)) < 0))
+        return r;
     if (!sb->host_net) {
-        r = setup_network(sb, p, err);
-        if (r < 0)
+        if ((r = setup_network(sb, p, err)) < 0)
             return r;
         hull_crash_point("runpod:after-network");
     }

@@ -1,7 +1,7 @@
 /* CRI stats RPCs: ContainerStats, ListContainerStats, StreamContainerStats, PodSandboxStats,
- * ListPodSandboxStats, StreamPodSandboxStats.  Usage comes from stats.c (cgroups, writable
- * layers, network namespaces); nano-cores from the previous sample per object that
- * stats_service.c keeps. */
+ * ListPodSandboxStats, StreamPodSandboxStats.  Usage comes from the cgroup library
+ * (common/cgroup.h) and stats.c (writable layers, network namespaces); nano-cores from the
+ * previous sample per object that stats_service.c keeps. */
 #include "server/container/container.h"
 #include "server/rpc/handlers.h"
 #include "server/pod/pod.h"
@@ -12,12 +12,12 @@
 #include <sys/stat.h>
 
 /* cgroup v2 pressure (PSI), NULL when the kernel gave none for this resource. */
-static Runtime__V1__PsiStats *psi_message(struct rpc_call *call, const struct stats_psi *p)
+static Runtime__V1__PsiStats *psi_message(struct rpc_call *call, const struct hull_cgroup_psi *p)
 {
     if (!p->valid)
         return NULL;
     Runtime__V1__PsiStats *m = rpc_new_message(call, &runtime__v1__psi_stats__descriptor);
-    const struct stats_psi_data *src[2] = {&p->some, p->has_full ? &p->full : NULL};
+    const struct hull_cgroup_psi_data *src[2] = {&p->some, p->has_full ? &p->full : NULL};
     Runtime__V1__PsiData **dst[2] = {&m->some, &m->full};
     for (size_t i = 0; i < 2; i++) {
         if (src[i] == NULL)
@@ -32,7 +32,7 @@ static Runtime__V1__PsiStats *psi_message(struct rpc_call *call, const struct st
     return m;
 }
 
-static void fill_cpu_mem(struct rpc_call *call, const struct stats_cgroup *u, const char *key,
+static void fill_cpu_mem(struct rpc_call *call, const struct hull_cgroup_stats *u, const char *key,
                          Runtime__V1__CpuUsage **cpu_out, Runtime__V1__MemoryUsage **mem_out,
                          Runtime__V1__IoUsage **io_out)
 {
@@ -105,7 +105,7 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
                                                     const struct container_snapshot *c,
                                                     struct fs_mount_cache *mc)
 {
-    struct stats_cgroups *cg = stats_service_cgroups(rpc_server(call));
+    const struct hull_cgroup_layout *cg = stats_service_cgroups(rpc_server(call));
     Runtime__V1__ContainerStats *st =
         rpc_new_message(call, &runtime__v1__container_stats__descriptor);
     Runtime__V1__ContainerAttributes *a =
@@ -123,10 +123,10 @@ static Runtime__V1__ContainerStats *container_stats(struct rpc_call *call,
             c->config->n_annotations, (void *const *)c->config->annotations, &a->n_annotations);
     }
     st->attributes = a;
-    struct stats_cgroup u;
+    struct hull_cgroup_stats u;
     _cleanup_error_ hull_error_t e = NULL;
     if (cg && c->cgroups_path[0] && c->state != CONTAINER_EXITED &&
-        stats_cgroup_read(cg, c->cgroups_path, &u, &e) == 0) {
+        hull_cgroup_stats_read_path(cg, c->cgroups_path, &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("c/%s", c->id);
         fill_cpu_mem(call, &u, key, &st->cpu, &st->memory, &st->io);
         if (u.memory.valid && u.memory.has_swap) {
@@ -302,7 +302,7 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
                                                struct pod_ctrs *pc)
 {
     struct hull_server *srv = rpc_server(call);
-    struct stats_cgroups *cg = stats_service_cgroups(srv);
+    const struct hull_cgroup_layout *cg = stats_service_cgroups(srv);
     const Runtime__V1__PodSandboxConfig *cfg = sandbox_config(sb);
     Runtime__V1__PodSandboxStats *st =
         rpc_new_message(call, &runtime__v1__pod_sandbox_stats__descriptor);
@@ -328,10 +328,10 @@ static Runtime__V1__PodSandboxStats *pod_stats(struct rpc_call *call, struct san
     Runtime__V1__LinuxPodSandboxStats *lx =
         rpc_new_message(call, &runtime__v1__linux_pod_sandbox_stats__descriptor);
     st->linux = lx;
-    struct stats_cgroup u;
+    struct hull_cgroup_stats u;
     _cleanup_error_ hull_error_t e = NULL;
     if (cg && sandbox_get_state(sb) == SANDBOX_STATE_READY &&
-        stats_cgroup_read(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
+        hull_cgroup_stats_read_path(cg, sandbox_cgroup_parent(sb), &u, &e) == 0) {
         _cleanup_free_ char *key = xasprintf("p/%s", sandbox_id(sb));
         fill_cpu_mem(call, &u, key, &lx->cpu, &lx->memory, &lx->io);
         if (u.pids.valid) {
@@ -506,17 +506,18 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
                                                    const struct pod_ctrs *pc)
 {
     struct hull_server *srv = rpc_server(call);
-    struct stats_cgroups *cg = stats_service_cgroups(srv);
+    const struct hull_cgroup_layout *cg = stats_service_cgroups(srv);
     Runtime__V1__PodSandboxMetrics *pm =
         rpc_new_message(call, &runtime__v1__pod_sandbox_metrics__descriptor);
     pm->pod_sandbox_id = rpc_strdup(call, sandbox_id(sb));
     bool ready = sandbox_get_state(sb) == SANDBOX_STATE_READY;
     /* the pod: cgroup usage and network */
     struct metric_sink ps = {.call = call, .labels = {pm->pod_sandbox_id, "POD", ""}};
-    struct stats_cgroup u;
+    struct hull_cgroup_stats u;
     struct stats_net net = {0};
     _cleanup_error_ hull_error_t e = NULL;
-    bool have_cg = cg && ready && stats_cgroup_read(cg, sandbox_cgroup_parent(sb), &u, &e) == 0;
+    bool have_cg =
+        cg && ready && hull_cgroup_stats_read_path(cg, sandbox_cgroup_parent(sb), &u, &e) == 0;
     hull_error_free(&e);
     const char *netns = sandbox_netns_path(sb);
     bool have_net = netns && ready && stats_net_read_netns(netns, &net, &e) == 0;
@@ -539,10 +540,10 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct rpc_call *call, struct
         struct metric_sink cs = {.call = call,
                                  .labels = {cm->container_id, rpc_strdup(call, name),
                                             rpc_strdup(call, l[i]->image_ref)}};
-        struct stats_cgroup cu;
+        struct hull_cgroup_stats cu;
         struct stats_fs_usage fs;
         bool c_cg = cg && l[i]->state != CONTAINER_EXITED && l[i]->cgroups_path[0] &&
-                    stats_cgroup_read(cg, l[i]->cgroups_path, &cu, &e) == 0;
+                    hull_cgroup_stats_read_path(cg, l[i]->cgroups_path, &cu, &e) == 0;
         hull_error_free(&e);
         bool c_fs = stats_dir_usage(l[i]->upper_dir, &fs, &e) == 0;
         hull_error_free(&e);

@@ -642,20 +642,12 @@ static void build_namespaces(const struct spec_input *in, const struct ns_plan *
     l->n_gid_mappings = 1;
 }
 
-/* linux.resources: the device rules and the CRI resources (raw until common/cgroup.h's typed
- * resources replace the sub-tree). */
-static int build_resources(const struct spec_plan *p, struct hull_ocispec_linux *l,
-                           hull_error_t *err)
+/* linux.resources: the CRI resources and the device rules, typed. */
+static void build_resources(const struct spec_plan *p, struct hull_ocispec_linux *l)
 {
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    hull_jw_begin_object(&w);
-    spec_jw_device_rules(&w, p->privileged, &p->devices);
-    spec_jw_resources_body(&w, p->res);
-    hull_jw_end_object(&w);
-    _cleanup_free_ char *text = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
-    return hull_json_parse(text, "linux.resources", &l->resources, err);
+    l->resources = xmalloc0(sizeof(*l->resources));
+    spec_cgroup_resources(p->res, l->resources);
+    spec_device_rules(l->resources, p->privileged, &p->devices);
 }
 
 /* linux.seccomp: the RuntimeDefault profile or a Localhost file, for this bounding set. */
@@ -710,9 +702,7 @@ static int spec_build_model(const struct spec_input *in, const struct spec_plan 
                                                     xstrdup(S(plc->sysctls[i]->value))};
         l->n_sysctl = p->sysctl_keys.n;
     }
-    int r = build_resources(p, l, err);
-    if (r < 0)
-        return r;
+    build_resources(p, l);
     l->cgroups_path = xstrdup(p->cgroups_path);
     build_namespaces(in, &p->ns, l);
     spec_model_devices(l, &p->devices);

@@ -155,43 +155,33 @@ void spec_model_devices(struct hull_ocispec_linux *l, const struct devv *d)
     }
 }
 
-static void jw_dev_rule(struct hull_json_writer *w, bool allow, const char *type, long long maj,
-                        long long min, const char *access)
+static void dev_rule(struct hull_cgroup_resources *r, bool allow, char type, int64_t maj,
+                     int64_t min, const char *access)
 {
-    hull_jw_begin_object(w);
-    hull_jw_kv_bool(w, "allow", allow);
-    if (type)
-        hull_jw_kv_string(w, "type", type);
-    if (maj >= 0)
-        hull_jw_kv_int(w, "major", maj);
-    if (min >= 0)
-        hull_jw_kv_int(w, "minor", min);
-    hull_jw_kv_string(w, "access", access);
-    hull_jw_end_object(w);
+    hull_cgroup_resources_add_device(
+        r, (struct hull_cgroup_device_rule){allow, type, maj, min,
+                                            hull_cgroup_device_access_bits(access)});
 }
 
 /* linux.resources.devices: everything for privileged containers, else deny-all, the devices
  * every container gets (as runc's defaults) and the CRI devices. */
-void spec_jw_device_rules(struct hull_json_writer *w, bool privileged, const struct devv *d)
+void spec_device_rules(struct hull_cgroup_resources *r, bool privileged, const struct devv *d)
 {
-    hull_jw_key(w, "devices");
-    hull_jw_begin_array(w);
+    if (r->devices == NULL)
+        r->devices = xmalloc0(sizeof(*r->devices)); /* present, even before the first rule */
     if (privileged) {
-        jw_dev_rule(w, true, NULL, -1, -1, "rwm");
-    } else {
-        jw_dev_rule(w, false, NULL, -1, -1, "rwm");
-        jw_dev_rule(w, true, "c", -1, -1, "m");
-        jw_dev_rule(w, true, "b", -1, -1, "m");
-        static const struct {
-            int maj, min;
-        } std[] = {{1, 3}, {1, 8}, {1, 7},    {5, 0}, {1, 5},
-                   {1, 9}, {5, 1}, {136, -1}, {5, 2}, {10, 200}};
-        for (size_t i = 0; i < sizeof(std) / sizeof(std[0]); i++)
-            jw_dev_rule(w, true, "c", std[i].maj, std[i].min, "rwm");
-        for (size_t i = 0; i < d->n; i++) {
-            char t[2] = {d->v[i].type, 0};
-            jw_dev_rule(w, true, t, d->v[i].major, d->v[i].minor, d->v[i].access);
-        }
+        dev_rule(r, true, 'a', -1, -1, "rwm");
+        return;
     }
-    hull_jw_end_array(w);
+    dev_rule(r, false, 'a', -1, -1, "rwm");
+    dev_rule(r, true, 'c', -1, -1, "m");
+    dev_rule(r, true, 'b', -1, -1, "m");
+    static const struct {
+        int maj, min;
+    } std[] = {{1, 3}, {1, 8}, {1, 7},    {5, 0}, {1, 5},
+               {1, 9}, {5, 1}, {136, -1}, {5, 2}, {10, 200}};
+    for (size_t i = 0; i < sizeof(std) / sizeof(std[0]); i++)
+        dev_rule(r, true, 'c', std[i].maj, std[i].min, "rwm");
+    for (size_t i = 0; i < d->n; i++)
+        dev_rule(r, true, d->v[i].type, d->v[i].major, d->v[i].minor, d->v[i].access);
 }

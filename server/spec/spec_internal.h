@@ -94,13 +94,11 @@ void spec_devv_clear(struct devv *d);
 void spec_add_host_devices(struct devv *d, const char *dir, int depth);
 int spec_add_cri_devices(const Runtime__V1__ContainerConfig *c, struct devv *d, hull_error_t *err);
 void spec_model_devices(struct hull_ocispec_linux *l, const struct devv *d);
-/* linux.resources.devices */
-void spec_jw_device_rules(struct hull_json_writer *w, bool privileged, const struct devv *d);
+/* Appends linux.resources.devices to r. */
+void spec_device_rules(struct hull_cgroup_resources *r, bool privileged, const struct devv *d);
 
 /* ---- resources (spec_resources.c) ----------------------------------------------------- */
 int spec_check_resources(const Runtime__V1__LinuxContainerResources *r, hull_error_t *err);
-void spec_jw_resources_body(struct hull_json_writer *w,
-                            const Runtime__V1__LinuxContainerResources *r);
 
 /* ---- seccomp (spec_seccomp.c) --------------------------------------------------------- */
 enum seccomp_kind { SECCOMP_NONE, SECCOMP_DEFAULT, SECCOMP_LOCALHOST };

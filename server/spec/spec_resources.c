@@ -95,14 +95,6 @@ void spec_cgroup_resources(const Runtime__V1__LinuxContainerResources *r,
         hull_cgroup_resources_add_unified(out, S(r->unified[i]->key), S(r->unified[i]->value));
 }
 
-void spec_jw_resources_body(struct hull_json_writer *w,
-                            const Runtime__V1__LinuxContainerResources *r)
-{
-    _cleanup_cgroup_resources_ struct hull_cgroup_resources res;
-    spec_cgroup_resources(r, &res);
-    hull_cgroup_resources_to_json(w, &res);
-}
-
 int spec_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char **json_out,
                             hull_error_t *err)
 {
@@ -110,12 +102,8 @@ int spec_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, char 
     int ret = spec_check_resources(r, err);
     if (ret < 0)
         return ret;
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    hull_jw_begin_object(&w);
-    spec_jw_resources_body(&w, r);
-    hull_jw_end_object(&w);
-    *json_out = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources res;
+    spec_cgroup_resources(r, &res);
+    *json_out = hull_ocispec_resources_to_json(&res);
     return 0;
 }

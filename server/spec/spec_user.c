@@ -281,121 +281,122 @@ static int passwd_lookup(struct etc_files *e, struct pw_query *q, hull_error_t *
     return 0;
 }
 
-/* The container's uid, gid and additional gids (see spec.h and containerd's WithUser). */
-int spec_resolve_user(const struct spec_input *in,
-                      const Runtime__V1__LinuxContainerSecurityContext *sc, struct user_result *res,
-                      hull_error_t *err)
-{
-    struct etc_files e __attribute__((cleanup(etc_files_clear))) = {.rootfd = -1};
-    e.rootfd = open(in->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (e.rootfd < 0)
-        return hull_error_set(err, errno, "open rootfs `%s`", in->rootfs);
+/* Who the container runs as, before the additional gids. */
+struct who {
+    uint32_t uid, gid;
+    char *username; /* the passwd entry's name; NULL when there is none */
+};
 
-    uint32_t uid = 0, gid = 0;
-    _cleanup_free_ char *username = NULL;
+/* user step: run_as_user, with its passwd entry's gid and name when the image has one */
+static int user_from_uid(struct etc_files *e, int64_t value, struct who *w, hull_error_t *err)
+{
     struct pw_query q = {0};
-    int r;
-    /* as containerd and CRI-O (and critest expects) */
-    if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))
-        return hull_error_setx(err, EINVAL,
-                               "run_as_group is set without run_as_user or run_as_username");
-    if (sc && sc->run_as_user) {
-        r = id_from_i64(sc->run_as_user->value, "run_as_user", &uid, err);
-        if (r < 0)
-            return r;
-        q.uid = uid;
-        r = passwd_lookup(&e, &q, err);
-        if (r < 0)
-            return r;
-        if (q.found) {
-            gid = q.out_gid;
-            username = hull_steal(q.out_name);
-        }
-    } else if (sc && !empty(sc->run_as_username)) {
-        q.name = sc->run_as_username;
-        r = passwd_lookup(&e, &q, err);
-        if (r < 0)
-            return r;
-        if (!q.found)
-            return hull_error_setx(err, ENOENT,
-                                   "run_as_username \"%s\" not found in the image's "
-                                   "/etc/passwd%s",
-                                   sc->run_as_username, e.passwd ? "" : " (the image has none)");
-        uid = q.out_uid;
-        gid = q.out_gid;
-        username = hull_steal(q.out_name);
-    } else {
-        const char *spec = in->image ? S(in->image->user) : "";
-        const char *colon = strchr(spec, ':');
-        size_t ulen = colon ? (size_t)(colon - spec) : strlen(spec);
-        if (ulen == 0) {
-            q.uid = 0;
-        } else if (all_digits(spec, ulen)) {
-            if (!id_from_str(spec, ulen, &q.uid))
-                return hull_error_setx(err, EINVAL, "image USER \"%s\": uid out of range (0..%u)",
-                                       spec, ID_MAX);
-        } else {
-            q.name = username = xstrndup(spec, ulen);
-        }
-        r = passwd_lookup(&e, &q, err);
-        if (r < 0)
-            return r;
-        if (q.name) {
-            if (!q.found)
-                return hull_error_setx(err, ENOENT,
-                                       "image USER \"%s\": user \"%s\" not found in "
-                                       "the image's /etc/passwd%s",
-                                       spec, q.name, e.passwd ? "" : " (the image has none)");
-            free(username);
-            username = hull_steal(q.out_name);
-        } else if (q.found) {
-            username = hull_steal(q.out_name);
-        }
-        uid = q.found ? q.out_uid : q.uid;
-        gid = q.found ? q.out_gid : 0;
-        if (colon && colon[1]) {
-            const char *g = colon + 1;
-            if (all_digits(g, strlen(g))) {
-                if (!id_from_str(g, strlen(g), &gid))
-                    return hull_error_setx(
-                        err, EINVAL, "image USER \"%s\": gid out of range (0..%u)", spec, ID_MAX);
-            } else {
-                r = etc_load(&e, true, err);
-                if (r < 0)
-                    return r;
-                struct gr_query gq = {.name = g};
-                if (e.group)
-                    etc_each(e.group, e.glen, 3, gr_name_cb, &gq);
-                if (!gq.found)
-                    return hull_error_setx(err, ENOENT,
-                                           "image USER \"%s\": group \"%s\" not found "
-                                           "in the image's /etc/group%s",
-                                           spec, g, e.group ? "" : " (the image has none)");
-                gid = gq.gid;
-            }
-        }
+    int r = id_from_i64(value, "run_as_user", &w->uid, err);
+    if (r < 0)
+        return r;
+    q.uid = w->uid;
+    if ((r = passwd_lookup(e, &q, err)) < 0)
+        return r;
+    if (q.found) {
+        w->gid = q.out_gid;
+        w->username = hull_steal(q.out_name);
     }
     free(q.out_name);
-    q.out_name = NULL;
-    if (sc && sc->run_as_group) {
-        r = id_from_i64(sc->run_as_group->value, "run_as_group", &gid, err);
-        if (r < 0)
-            return r;
-    }
+    return 0;
+}
 
-    res->uid = uid;
-    res->gid = gid;
-    /* the primary gid is always in the list (CVE-2023-25173) */
-    gidv_add(&res->gids, gid);
+/* user step: run_as_username, which the image's /etc/passwd must hold */
+static int user_from_name(struct etc_files *e, const char *name, struct who *w, hull_error_t *err)
+{
+    struct pw_query q = {.name = name};
+    int r = passwd_lookup(e, &q, err);
+    if (r < 0)
+        return r;
+    if (!q.found)
+        return hull_error_setx(err, ENOENT,
+                               "run_as_username \"%s\" not found in the image's "
+                               "/etc/passwd%s",
+                               name, e->passwd ? "" : " (the image has none)");
+    w->uid = q.out_uid;
+    w->gid = q.out_gid;
+    w->username = hull_steal(q.out_name);
+    return 0;
+}
+
+/* user step: the group of the image's USER ("...:GROUP"), a gid or a name in /etc/group */
+static int image_group(struct etc_files *e, const char *spec, const char *g, uint32_t *gid,
+                       hull_error_t *err)
+{
+    if (all_digits(g, strlen(g))) {
+        if (!id_from_str(g, strlen(g), gid))
+            return hull_error_setx(err, EINVAL, "image USER \"%s\": gid out of range (0..%u)", spec,
+                                   ID_MAX);
+        return 0;
+    }
+    int r = etc_load(e, true, err);
+    if (r < 0)
+        return r;
+    struct gr_query gq = {.name = g};
+    if (e->group)
+        etc_each(e->group, e->glen, 3, gr_name_cb, &gq);
+    if (!gq.found)
+        return hull_error_setx(err, ENOENT,
+                               "image USER \"%s\": group \"%s\" not found "
+                               "in the image's /etc/group%s",
+                               spec, g, e->group ? "" : " (the image has none)");
+    *gid = gq.gid;
+    return 0;
+}
+
+/* user step: the image's USER ("", "UID", "NAME", each with an optional ":GROUP") */
+static int user_from_image(struct etc_files *e, const char *spec, struct who *w, hull_error_t *err)
+{
+    const char *colon = strchr(spec, ':');
+    size_t ulen = colon ? (size_t)(colon - spec) : strlen(spec);
+    _cleanup_free_ char *name = NULL;
+    struct pw_query q = {0};
+    if (ulen == 0) {
+        q.uid = 0;
+    } else if (all_digits(spec, ulen)) {
+        if (!id_from_str(spec, ulen, &q.uid))
+            return hull_error_setx(err, EINVAL, "image USER \"%s\": uid out of range (0..%u)", spec,
+                                   ID_MAX);
+    } else {
+        q.name = name = xstrndup(spec, ulen);
+    }
+    int r = passwd_lookup(e, &q, err);
+    if (r < 0)
+        return r;
+    if (q.name && !q.found)
+        return hull_error_setx(err, ENOENT,
+                               "image USER \"%s\": user \"%s\" not found in "
+                               "the image's /etc/passwd%s",
+                               spec, q.name, e->passwd ? "" : " (the image has none)");
+    if (q.found)
+        w->username = hull_steal(q.out_name);
+    w->uid = q.found ? q.out_uid : q.uid;
+    w->gid = q.found ? q.out_gid : 0;
+    if (colon && colon[1])
+        return image_group(e, spec, colon + 1, &w->gid, err);
+    return 0;
+}
+
+/* user step: the additional gids: the primary gid always first (CVE-2023-25173), the user's
+ * groups in the image's /etc/group (unless the policy is Strict), the supplemental groups */
+static int user_groups(struct etc_files *e, const Runtime__V1__LinuxContainerSecurityContext *sc,
+                       const char *username, struct user_result *res, hull_error_t *err)
+{
+    int r;
+    gidv_add(&res->gids, res->gid);
     bool strict =
         sc && sc->supplemental_groups_policy == RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
     if (!strict && username) {
-        r = etc_load(&e, true, err);
+        r = etc_load(e, true, err);
         if (r < 0)
             return r;
         struct gr_member_query mq = {.user = username, .gids = &res->gids};
-        if (e.group)
-            etc_each(e.group, e.glen, 4, gr_member_cb, &mq);
+        if (e->group)
+            etc_each(e->group, e->glen, 4, gr_member_cb, &mq);
     }
     for (size_t i = 0; sc && i < sc->n_supplemental_groups; i++) {
         uint32_t g = 0;
@@ -410,4 +411,36 @@ int spec_resolve_user(const struct spec_input *in,
                                "user",
                                MAX_ADDITIONAL_GIDS);
     return 0;
+}
+
+/* The container's uid, gid and additional gids (see spec.h and containerd's WithUser). */
+int spec_resolve_user(const struct spec_input *in,
+                      const Runtime__V1__LinuxContainerSecurityContext *sc, struct user_result *res,
+                      hull_error_t *err)
+{
+    struct etc_files e __attribute__((cleanup(etc_files_clear))) = {.rootfd = -1};
+    e.rootfd = open(in->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (e.rootfd < 0)
+        return hull_error_set(err, errno, "open rootfs `%s`", in->rootfs);
+    /* as containerd and CRI-O (and critest expects) */
+    if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))
+        return hull_error_setx(err, EINVAL,
+                               "run_as_group is set without run_as_user or run_as_username");
+    struct who w = {0};
+    int r;
+    if (sc && sc->run_as_user)
+        r = user_from_uid(&e, sc->run_as_user->value, &w, err);
+    else if (sc && !empty(sc->run_as_username))
+        r = user_from_name(&e, sc->run_as_username, &w, err);
+    else
+        r = user_from_image(&e, in->image ? S(in->image->user) : "", &w, err);
+    _cleanup_free_ char *username = w.username;
+    if (r < 0)
+        return r;
+    if (sc && sc->run_as_group &&
+        (r = id_from_i64(sc->run_as_group->value, "run_as_group", &w.gid, err)) < 0)
+        return r;
+    res->uid = w.uid;
+    res->gid = w.gid;
+    return user_groups(&e, sc, username, res, err);
 }

@@ -1,5 +1,6 @@
-/* The stats service's state: the cgroup reader of stats.c (opened once) and the previous CPU
- * sample of each container and pod, for nano-cores.  rpc_stats.c translates the messages. */
+/* The stats service's state: the host's cgroup layout (opened once; the cgroup library reads
+ * the usage) and the previous CPU sample of each container and pod, for nano-cores.  rpc_stats.c
+ * translates the messages. */
 #include "server/stats/stats.h"
 #include "server/server.h"
 
@@ -17,7 +18,7 @@ struct prev_sample {
 };
 
 struct stats_service {
-    struct stats_cgroups *cg; /* NULL when no cgroup is mounted */
+    struct hull_cgroup_layout *cg; /* NULL when no cgroup is mounted */
     pthread_mutex_t mu;
     struct prev_sample *prev; /* cap slots */
     size_t n_prev, cap;
@@ -28,11 +29,15 @@ int stats_service_init(struct hull_server *srv, hull_error_t *err)
     struct stats_service *s = xmalloc0(sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     _cleanup_error_ hull_error_t e = NULL;
-    if (stats_open(NULL, &s->cg, &e) < 0)
+    s->cg = xmalloc0(sizeof(*s->cg));
+    if (hull_cgroup_layout_open(NULL, s->cg, &e) < 0) {
         log_warn("stats: %s; container and pod stats will carry no cgroup usage",
                  hull_error_msg(&e));
-    else
-        log_debug("stats: cgroup layout %s", stats_mode_name(stats_mode(s->cg)));
+        free(s->cg);
+        s->cg = NULL;
+    } else {
+        log_debug("stats: cgroup layout %s", hull_cgroup_mode_name(s->cg->mode));
+    }
     srv->stats = s;
     return 0;
 }
@@ -42,14 +47,16 @@ void stats_service_fini(struct hull_server *srv)
     struct stats_service *s = srv->stats;
     if (s == NULL)
         return;
-    stats_close(s->cg);
+    if (s->cg)
+        hull_cgroup_layout_clear(s->cg);
+    free(s->cg);
     free(s->prev);
     pthread_mutex_destroy(&s->mu);
     free(s);
     srv->stats = NULL;
 }
 
-struct stats_cgroups *stats_service_cgroups(struct hull_server *srv)
+const struct hull_cgroup_layout *stats_service_cgroups(struct hull_server *srv)
 {
     return srv->stats ? srv->stats->cg : NULL;
 }

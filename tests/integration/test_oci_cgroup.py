@@ -138,6 +138,61 @@ def test_update_live(rt, tmp_path):
     assert p.returncode == 1
 
 
+def test_update_device_rules_and_bad_input(rt, tmp_path):
+    """update's input goes through config.json's typed parser: device rules apply to the live
+    container's devices cgroup, and input of the wrong type is refused naming the member (it
+    used to read as "not given") with nothing changed."""
+    if not is_hull(rt):
+        pytest.skip("hull messages")
+    if not os.path.exists(os.path.join(CG, "devices")):
+        pytest.skip("no v1 devices hierarchy")
+    cg = cgpath()
+    rt.cgroups.append(cg)
+    bdir = str(tmp_path / "b")
+    B.make_bundle(bdir, ["/bin/sleep", "1000"], linux={"cgroupsPath": cg})
+    spec_with(bdir, lambda s: s["linux"].update(resources={
+        "pids": {"limit": 64}, "devices": [{"allow": False, "access": "rwm"}]}))
+    cid = rt.new_id()
+    rt.create(cid, bdir)
+    rt.cmd("start", cid, check=True)
+    assert "c 1:3 rwm" in read("devices", cg, "devices.list").splitlines()
+    rfile = str(tmp_path / "r.json")
+    with open(rfile, "w") as f:
+        json.dump({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 3,
+                                "access": "rwm"}]}, f)
+    rt.cmd("update", "--resources", rfile, cid, check=True)
+    assert "c 1:3 rwm" not in read("devices", cg, "devices.list").splitlines()
+    for bad, member in (({"pids": {"limit": "10"}}, "linux.resources.pids.limit"),
+                        ({"memory": {"limit": -5}}, "linux.resources.memory.limit"),
+                        ({"devices": [{"type": "x"}]}, "linux.resources.devices[0]")):
+        with open(rfile, "w") as f:
+            json.dump(bad, f)
+        p = rt.cmd("update", "--resources", rfile, cid)
+        assert p.returncode == 1 and member in p.stderr, (bad, p.stderr)
+    assert read("pids", cg, "pids.max") == "64"
+    rt.cmd("delete", "--force", cid, check=True)
+
+
+def test_bad_resources_refused_at_create(rt, tmp_path):
+    """linux.resources is checked completely when config.json is loaded: a member of the wrong
+    type or a bad device rule fails create with its name, before any cgroup is made."""
+    if not is_hull(rt):
+        pytest.skip("hull messages")
+    for res, member in (({"memory": {"limit": "64M"}}, "linux.resources.memory.limit"),
+                        ({"cpu": {"shares": -1}}, "linux.resources.cpu.shares"),
+                        ({"devices": [{"allow": True, "type": "c", "access": "rwx"}]},
+                         "invalid access `rwx`")):
+        cg = cgpath()
+        rt.cgroups.append(cg)
+        bdir = str(tmp_path / ("b" + os.urandom(3).hex()))
+        B.make_bundle(bdir, ["/bin/true"], linux={"cgroupsPath": cg, "resources": res})
+        cid = rt.new_id()
+        p = rt.cmd("create", "--bundle", bdir, cid)
+        assert p.returncode == 1 and member in p.stderr, (res, p.stderr)
+        assert not cgroup_exists_anywhere(cg)
+        assert rt.status(cid) is None
+
+
 def test_pids_limit_enforced(rt, tmp_path):
     bdir = str(tmp_path / "b")
     cg = cgpath()

@@ -323,73 +323,6 @@ static void test_v1_typed(void **state)
     rm_tree(dir);
 }
 
-/* ---- JSON ---------------------------------------------------------------------------------- */
-static char *to_json(const struct hull_cgroup_resources *r)
-{
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    hull_jw_begin_object(&w);
-    hull_cgroup_resources_to_json(&w, r);
-    hull_jw_end_object(&w);
-    char *s = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
-    return s;
-}
-
-static void test_json_round_trip(void **state)
-{
-    (void)state;
-    static const char text[] =
-        "{\"memory\":{\"limit\":1000,\"swap\":2000,\"reservation\":500,\"kernel\":-1,"
-        "\"kernelTCP\":7,\"swappiness\":10,\"disableOOMKiller\":true},"
-        "\"cpu\":{\"shares\":1024,\"quota\":-1,\"period\":100000,\"realtimeRuntime\":5,"
-        "\"realtimePeriod\":6,\"idle\":1,\"cpus\":\"0-3\",\"mems\":\"0\"},"
-        "\"pids\":{\"limit\":99},"
-        "\"blockIO\":{\"weight\":10,\"leafWeight\":20,\"weightDevice\":[{\"major\":8,"
-        "\"minor\":0,\"weight\":30}],\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":1,"
-        "\"rate\":40}],\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":2,\"rate\":50}]},"
-        "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4096}],"
-        "\"unified\":{\"memory.high\":\"12345\",\"io.weight\":\"default 100\"},"
-        "\"network\":{\"classID\":3}}";
-    _cleanup_yajl_ yajl_val v = NULL;
-    hull_error_t err = NULL;
-    assert_hull_ok(hull_json_parse(text, "t", &v, &err), err);
-    _cleanup_cgroup_resources_ struct hull_cgroup_resources r;
-    hull_cgroup_resources_from_json(v, &r);
-    assert_int_equal(r.memory.limit, 1000);
-    assert_int_equal(r.memory.kernel, -1);
-    assert_int_equal(r.memory.disable_oom_killer, 1);
-    assert_int_equal(r.cpu.quota, -1);
-    assert_string_equal(r.cpu.cpus, "0-3");
-    assert_int_equal(r.blkio.n_throttle[HULL_CG_THROTTLE_WRITE_IOPS], 1);
-    assert_int_equal(r.blkio.throttle[HULL_CG_THROTTLE_WRITE_IOPS][0].value, 50);
-    assert_int_equal(r.n_unified, 2);
-    _cleanup_free_ char *out = to_json(&r);
-    assert_string_equal(out, text);
-
-    /* nothing given writes nothing; wrong types read as not given; a device entry without
-     * its value is left out; numbers above INT64_MAX are "max" */
-    _cleanup_yajl_ yajl_val v2 = NULL;
-    assert_hull_ok(hull_json_parse("{\"memory\":{\"limit\":\"1\",\"swap\":18446744073709551615},"
-                                   "\"cpu\":{\"cpus\":\"\"},\"blockIO\":{"
-                                   "\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0}]},"
-                                   "\"unified\":{\"pids.max\":5}}",
-                                   "t", &v2, &err),
-                   err);
-    _cleanup_cgroup_resources_ struct hull_cgroup_resources r2;
-    hull_cgroup_resources_from_json(v2, &r2);
-    assert_true(r2.memory.limit == HULL_CG_UNSET);
-    assert_true(r2.memory.swap == INT64_MAX);
-    assert_null(r2.cpu.cpus);
-    assert_int_equal(r2.blkio.n_throttle[HULL_CG_THROTTLE_READ_BPS], 0);
-    assert_int_equal(r2.n_unified, 1);
-    assert_null(r2.unified[0].value);
-    _cleanup_cgroup_resources_ struct hull_cgroup_resources none;
-    hull_cgroup_resources_from_json(NULL, &none);
-    _cleanup_free_ char *empty = to_json(&none);
-    assert_string_equal(empty, "{}");
-}
-
 /* ---- systemd unit properties ---------------------------------------------------------------- */
 static uint64_t prop(const struct hull_systemd_props *p, const char *name)
 {
@@ -480,15 +413,10 @@ static void test_oom_counter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shares_to_weight),
-        cmocka_unit_test(test_cpu_max),
-        cmocka_unit_test(test_path_safe),
-        cmocka_unit_test(test_resolve_never_escapes),
-        cmocka_unit_test(test_unified_checks),
-        cmocka_unit_test(test_v2_typed),
-        cmocka_unit_test(test_v1_typed),
-        cmocka_unit_test(test_json_round_trip),
-        cmocka_unit_test(test_systemd_props_modes),
+        cmocka_unit_test(test_shares_to_weight), cmocka_unit_test(test_cpu_max),
+        cmocka_unit_test(test_path_safe),        cmocka_unit_test(test_resolve_never_escapes),
+        cmocka_unit_test(test_unified_checks),   cmocka_unit_test(test_v2_typed),
+        cmocka_unit_test(test_v1_typed),         cmocka_unit_test(test_systemd_props_modes),
         cmocka_unit_test(test_oom_counter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,9 @@
 #include "common/ocispec_model.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- field-by-field equality ------------------------------------------------------------------
  */
@@ -133,14 +135,63 @@ static void eq_seccomp(const struct hull_ocispec_seccomp *a, const struct hull_o
     }
 }
 
-static char *value_json(yajl_val v)
+static void eq_dev_values(const struct hull_cgroup_dev_value *a, size_t na,
+                          const struct hull_cgroup_dev_value *b, size_t nb, const char *what)
 {
-    struct hull_json_writer w;
-    hull_jw_init(&w, false);
-    hull_jw_value(&w, v);
-    char *s = hull_jw_finish(&w, NULL);
-    hull_jw_free(&w);
-    return s;
+    if (na != nb)
+        fail_msg("%s: %zu vs %zu entries", what, na, nb);
+    for (size_t i = 0; i < na; i++)
+        if (a[i].major != b[i].major || a[i].minor != b[i].minor || a[i].value != b[i].value)
+            fail_msg("%s[%zu] differs", what, i);
+}
+
+/* linux.resources, every member of the typed struct */
+static void eq_resources(const struct hull_cgroup_resources *a,
+                         const struct hull_cgroup_resources *b)
+{
+    EQ_PRESENT(devices);
+    EQ(n_devices);
+    for (size_t i = 0; i < a->n_devices; i++) {
+        EQ(devices[i].allow);
+        EQ(devices[i].type);
+        EQ(devices[i].major);
+        EQ(devices[i].minor);
+        EQ(devices[i].access);
+    }
+    EQ(memory.limit);
+    EQ(memory.swap);
+    EQ(memory.reservation);
+    EQ(memory.kernel);
+    EQ(memory.kernel_tcp);
+    EQ(memory.swappiness);
+    EQ(memory.disable_oom_killer);
+    EQ(cpu.shares);
+    EQ(cpu.quota);
+    EQ(cpu.period);
+    EQ(cpu.realtime_runtime);
+    EQ(cpu.realtime_period);
+    EQ(cpu.idle);
+    EQ_STR(cpu.cpus);
+    EQ_STR(cpu.mems);
+    EQ(pids_limit);
+    EQ(blkio.weight);
+    EQ(blkio.leaf_weight);
+    eq_dev_values(a->blkio.weight_device, a->blkio.n_weight_device, b->blkio.weight_device,
+                  b->blkio.n_weight_device, "blkio.weight_device");
+    for (size_t i = 0; i < HULL_CG_N_THROTTLE; i++)
+        eq_dev_values(a->blkio.throttle[i], a->blkio.n_throttle[i], b->blkio.throttle[i],
+                      b->blkio.n_throttle[i], "blkio.throttle");
+    EQ(n_hugetlb);
+    for (size_t i = 0; i < a->n_hugetlb; i++) {
+        EQ_STR(hugetlb[i].page_size);
+        EQ(hugetlb[i].limit);
+    }
+    EQ(n_unified);
+    for (size_t i = 0; i < a->n_unified; i++) {
+        EQ_STR(unified[i].key);
+        EQ_STR(unified[i].value);
+    }
+    EQ(net_cls_classid);
 }
 
 static void eq_linux(const struct hull_ocispec_linux *a, const struct hull_ocispec_linux *b)
@@ -151,10 +202,8 @@ static void eq_linux(const struct hull_ocispec_linux *a, const struct hull_ocisp
     }
     eq_kv(a->sysctl, a->n_sysctl, b->sysctl, b->n_sysctl, "linux.sysctl");
     EQ_PRESENT(resources);
-    if (a->resources) {
-        _cleanup_free_ char *ra = value_json(a->resources), *rb = value_json(b->resources);
-        assert_string_equal(ra, rb);
-    }
+    if (a->resources)
+        eq_resources(a->resources, b->resources);
     EQ_STR(cgroups_path);
     EQ_PRESENT(namespaces);
     EQ(n_namespaces);
@@ -250,6 +299,52 @@ static char **sv(const char *a, const char *b)
     return v;
 }
 
+/* typed resources with every member set (device rules of each type, wildcards, every
+ * throttle list, "max" values) */
+static struct hull_cgroup_resources *full_resources(void)
+{
+    struct hull_cgroup_resources *r = xmalloc0(sizeof(*r));
+    hull_cgroup_resources_init(r);
+    r->devices = xmalloc0(sizeof(*r->devices));
+    hull_cgroup_resources_add_device(
+        r, (struct hull_cgroup_device_rule){false, 'a', -1, -1, HULL_CG_DEV_RWM});
+    hull_cgroup_resources_add_device(
+        r, (struct hull_cgroup_device_rule){true, 'c', -1, -1, HULL_CG_DEV_MKNOD});
+    hull_cgroup_resources_add_device(
+        r, (struct hull_cgroup_device_rule){true, 'c', 136, -1, HULL_CG_DEV_RWM});
+    hull_cgroup_resources_add_device(
+        r,
+        (struct hull_cgroup_device_rule){false, 'b', 8, 0, HULL_CG_DEV_READ | HULL_CG_DEV_WRITE});
+    r->memory.limit = 1073741824;
+    r->memory.swap = -1;
+    r->memory.reservation = 536870912;
+    r->memory.kernel = INT64_MAX;
+    r->memory.kernel_tcp = 1048576;
+    r->memory.swappiness = 60;
+    r->memory.disable_oom_killer = 0;
+    r->cpu.shares = 1024;
+    r->cpu.quota = -1;
+    r->cpu.period = 100000;
+    r->cpu.realtime_runtime = 950000;
+    r->cpu.realtime_period = 1000000;
+    r->cpu.idle = 1;
+    r->cpu.cpus = xstrdup("0-1,3");
+    r->cpu.mems = xstrdup("0");
+    r->pids_limit = 4096;
+    r->blkio.weight = 500;
+    r->blkio.leaf_weight = 300;
+    hull_cgroup_resources_add_dev(&r->blkio.weight_device, &r->blkio.n_weight_device, 8, 0, 200);
+    for (int64_t i = 0; i < HULL_CG_N_THROTTLE; i++)
+        hull_cgroup_resources_add_dev(&r->blkio.throttle[i], &r->blkio.n_throttle[i], 8, i,
+                                      1000 * (i + 1));
+    hull_cgroup_resources_add_hugetlb(r, "2MB", 4194304);
+    hull_cgroup_resources_add_hugetlb(r, "1GB", 0);
+    hull_cgroup_resources_add_unified(r, "memory.high", "max");
+    hull_cgroup_resources_add_unified(r, "io.weight", "default 100");
+    r->net_cls_classid = 0x100001;
+    return r;
+}
+
 static struct hull_ocispec *rich_model(void)
 {
     struct hull_ocispec *m = hull_ocispec_new();
@@ -309,13 +404,7 @@ static struct hull_ocispec *rich_model(void)
     l->sysctl = xmalloc0(2 * sizeof(*l->sysctl));
     l->sysctl[0] = (struct hull_ocispec_kv){xstrdup("net.ipv4.ip_forward"), xstrdup("1")};
     l->n_sysctl = 1;
-    hull_error_t err = NULL;
-    assert_int_equal(hull_json_parse("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}],"
-                                     "\"memory\":{\"limit\":1073741824,\"swap\":-1},"
-                                     "\"cpu\":{\"shares\":18446744073709551615,\"cpus\":\"0-1\"},"
-                                     "\"unified\":{\"memory.high\":\"max\"}}",
-                                     "resources", &l->resources, &err),
-                     0);
+    l->resources = full_resources();
     l->cgroups_path = xstrdup("kubepods.slice:hull:abc");
     l->namespaces = xmalloc0(4 * sizeof(*l->namespaces));
     l->namespaces[0] = (struct hull_ocispec_namespace){xstrdup("pid"), NULL};
@@ -530,13 +619,218 @@ static void test_bad_input(void **state)
     }
 }
 
+/* ---- linux.resources ------------------------------------------------------------------------ */
+/* every member Hull supports, as the serializer writes them */
+static const char full_resources_json[] =
+    "{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
+    "\"access\":\"m\"},{\"allow\":true,\"type\":\"c\",\"major\":136,\"access\":\"rwm\"},"
+    "{\"allow\":false,\"type\":\"b\",\"major\":8,\"minor\":0,\"access\":\"rw\"}],"
+    "\"memory\":{\"limit\":1073741824,\"swap\":-1,\"reservation\":536870912,"
+    "\"kernel\":9223372036854775807,\"kernelTCP\":1048576,\"swappiness\":60,"
+    "\"disableOOMKiller\":false},"
+    "\"cpu\":{\"shares\":1024,\"quota\":-1,\"period\":100000,\"realtimeRuntime\":950000,"
+    "\"realtimePeriod\":1000000,\"idle\":1,\"cpus\":\"0-1,3\",\"mems\":\"0\"},"
+    "\"pids\":{\"limit\":4096},"
+    "\"blockIO\":{\"weight\":500,\"leafWeight\":300,\"weightDevice\":[{\"major\":8,\"minor\":0,"
+    "\"weight\":200}],\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1000}],"
+    "\"throttleWriteBpsDevice\":[{\"major\":8,\"minor\":1,\"rate\":2000}],"
+    "\"throttleReadIOPSDevice\":[{\"major\":8,\"minor\":2,\"rate\":3000}],"
+    "\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":3,\"rate\":4000}]},"
+    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304},{\"pageSize\":\"1GB\","
+    "\"limit\":0}],"
+    "\"unified\":{\"memory.high\":\"max\",\"io.weight\":\"default 100\"},"
+    "\"network\":{\"classID\":1048577}}";
+
+/* parse -> serialize -> parse gives the same typed resources for every member, and the text
+ * is the serializer's own; the typed values are the JSON's (not merely equal to each other) */
+static void test_resources_round_trip(void **state)
+{
+    (void)state;
+    hull_error_t err = NULL;
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources r, back;
+    if (hull_ocispec_resources_parse(full_resources_json, &r, &err) < 0)
+        fail_msg("%s", hull_error_msg(&err));
+    _cleanup_free_ struct hull_cgroup_resources *want = full_resources();
+    eq_resources(want, &r);
+    hull_cgroup_resources_clear(want);
+    _cleanup_free_ char *json = hull_ocispec_resources_to_json(&r);
+    assert_string_equal(json, full_resources_json);
+    if (hull_ocispec_resources_parse(json, &back, &err) < 0)
+        fail_msg("%s", hull_error_msg(&err));
+    eq_resources(&r, &back);
+
+    /* inside a config.json: the model's linux.resources */
+    _cleanup_free_ char *doc =
+        xasprintf("{\"ociVersion\":\"1.1.0\",\"root\":{\"path\":\"r\"},\"linux\":{"
+                  "\"resources\":%s}}",
+                  full_resources_json);
+    _cleanup_hull_ocispec_ struct hull_ocispec *m = NULL, *m2 = NULL;
+    assert_int_equal(hull_ocispec_parse(doc, &m, &err), 0);
+    eq_resources(&r, m->linux_->resources);
+    _cleanup_free_ char *out = hull_ocispec_to_json(m, true);
+    assert_int_equal(hull_ocispec_parse(out, &m2, &err), 0);
+    eq_resources(m->linux_->resources, m2->linux_->resources);
+
+    /* an empty object: present and empty (no device rules: an update keeps the old ones) */
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources none;
+    assert_int_equal(hull_ocispec_resources_parse("{}", &none, &err), 0);
+    assert_null(none.devices);
+    assert_true(none.memory.limit == HULL_CG_UNSET && none.pids_limit == HULL_CG_UNSET);
+    _cleanup_free_ char *empty = hull_ocispec_resources_to_json(&none);
+    assert_string_equal(empty, "{}");
+}
+
+/* the spellings other writers use: defaults, null, empty strings, numbers above INT64_MAX
+ * ("max"), members Hull does not support (ignored, as runc ignores unknown members) */
+static void test_resources_spellings(void **state)
+{
+    (void)state;
+    hull_error_t err = NULL;
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources r;
+    int ret = hull_ocispec_resources_parse(
+        "{\"devices\":[{\"allow\":true},{\"allow\":false,\"type\":\"\",\"access\":\"\"},"
+        "{\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"mwr\"}],"
+        "\"memory\":{\"limit\":null,\"swap\":18446744073709551615,\"useHierarchy\":true,"
+        "\"checkBeforeUpdate\":true},\"cpu\":{\"cpus\":\"\",\"burst\":5},"
+        "\"blockIO\":{\"weightDevice\":[{\"major\":8,\"minor\":0,\"leafWeight\":10}]},"
+        "\"rdma\":{\"mlx5_1\":{\"hcaHandles\":3}},\"network\":{\"priorities\":[{\"name\":\"eth0\","
+        "\"priority\":5}]},\"futureThing\":{\"x\":[1]}}",
+        &r, &err);
+    if (ret < 0)
+        fail_msg("%s", hull_error_msg(&err));
+    assert_int_equal(r.n_devices, 3);
+    assert_true(r.devices[0].allow);
+    assert_int_equal(r.devices[0].type, 'a');
+    assert_true(r.devices[0].major == -1 && r.devices[0].minor == -1);
+    assert_int_equal(r.devices[0].access, HULL_CG_DEV_RWM);
+    assert_false(r.devices[1].allow);
+    assert_int_equal(r.devices[1].type, 'a');
+    assert_int_equal(r.devices[1].access, HULL_CG_DEV_RWM);
+    assert_false(r.devices[2].allow); /* allow absent: false */
+    assert_int_equal(r.devices[2].access, HULL_CG_DEV_RWM);
+    assert_true(r.memory.limit == HULL_CG_UNSET);
+    assert_true(r.memory.swap == INT64_MAX);
+    assert_null(r.cpu.cpus);
+    assert_int_equal(r.blkio.n_weight_device, 0); /* leafWeight alone sets nothing */
+    assert_true(r.net_cls_classid == HULL_CG_UNSET);
+    char buf[4];
+    assert_string_equal(hull_cgroup_device_access_string(r.devices[2].access, buf), "rwm");
+}
+
+/* bad resources: a clear error naming the member, in config.json and in update's input */
+static void test_resources_bad_input(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"[]", "linux.resources: must be an object"},
+        {"{\"devices\":{}}", "linux.resources.devices: must be an array"},
+        {"{\"devices\":[1]}", "linux.resources.devices[0]: must be an object"},
+        {"{\"devices\":[{\"allow\":\"yes\"}]}", "linux.resources.devices[].allow"},
+        {"{\"devices\":[{\"type\":\"x\"}]}", "devices[0]: invalid type `x`"},
+        {"{\"devices\":[{\"type\":\"cc\"}]}", "devices[0]: invalid type `cc`"},
+        {"{\"devices\":[{\"type\":7}]}", "linux.resources.devices[].type: must be a string"},
+        {"{\"devices\":[{},{\"type\":\"c\",\"access\":\"rwx\"}]}",
+         "devices[1]: invalid access `rwx`"},
+        {"{\"devices\":[{\"type\":\"c\",\"major\":-2}]}", "devices[].major: -2 out of range"},
+        {"{\"devices\":[{\"type\":\"c\",\"minor\":\"1\"}]}", "devices[].minor: must be an integer"},
+        {"{\"memory\":[]}", "linux.resources.memory: must be an object"},
+        {"{\"memory\":{\"limit\":\"1G\"}}", "linux.resources.memory.limit: must be an integer"},
+        {"{\"memory\":{\"limit\":1.5}}", "linux.resources.memory.limit"},
+        {"{\"memory\":{\"limit\":-2}}", "linux.resources.memory.limit: -2 out of range"},
+        {"{\"memory\":{\"reservation\":-5}}", "memory.reservation: -5 out of range"},
+        {"{\"memory\":{\"swappiness\":-1}}", "linux.resources.memory.swappiness: -1 out of range"},
+        {"{\"memory\":{\"disableOOMKiller\":1}}", "memory.disableOOMKiller: must be true or false"},
+        {"{\"cpu\":{\"shares\":-1}}", "linux.resources.cpu.shares: -1 out of range"},
+        {"{\"cpu\":{\"period\":-100000}}", "linux.resources.cpu.period"},
+        {"{\"cpu\":{\"realtimePeriod\":-1}}", "linux.resources.cpu.realtimePeriod"},
+        {"{\"cpu\":{\"quota\":true}}", "linux.resources.cpu.quota: must be an integer"},
+        {"{\"cpu\":{\"cpus\":3}}", "linux.resources.cpu.cpus: must be a string"},
+        {"{\"pids\":5}", "linux.resources.pids: must be an object"},
+        {"{\"pids\":{\"limit\":\"max\"}}", "linux.resources.pids.limit: must be an integer"},
+        {"{\"blockIO\":{\"weight\":70000}}", "linux.resources.blockIO.weight: 70000 out of range"},
+        {"{\"blockIO\":{\"leafWeight\":-1}}", "linux.resources.blockIO.leafWeight"},
+        {"{\"blockIO\":{\"weightDevice\":[{\"minor\":0,\"weight\":10}]}}",
+         "blockIO.weightDevice[0].major: missing"},
+        {"{\"blockIO\":{\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0}]}}",
+         "blockIO.throttleReadBpsDevice[0].rate: missing"},
+        {"{\"blockIO\":{\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":0,\"rate\":-1}]}}",
+         "blockIO.throttleWriteIOPSDevice[0].rate: -1 out of range"},
+        {"{\"blockIO\":{\"throttleReadIOPSDevice\":{}}}",
+         "blockIO.throttleReadIOPSDevice: must be an array"},
+        {"{\"blockIO\":{\"weightDevice\":[{\"major\":-1,\"minor\":0,\"weight\":10}]}}",
+         "blockIO.weightDevice[0].major: -1 out of range"},
+        {"{\"hugepageLimits\":[{\"limit\":1}]}", "hugepageLimits[0].pageSize: missing"},
+        {"{\"hugepageLimits\":[{\"pageSize\":\"2MB\"}]}", "hugepageLimits[].limit: missing"},
+        {"{\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":-1}]}",
+         "hugepageLimits[].limit: -1 out of range"},
+        {"{\"unified\":{\"pids.max\":5}}", "linux.resources.unified `pids.max`: value must be"},
+        {"{\"unified\":[]}", "linux.resources.unified: must be an object"},
+        {"{\"network\":{\"classID\":4294967296}}", "linux.resources.network.classID"},
+        {"{\"network\":{\"classID\":-1}}", "linux.resources.network.classID"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hull_error_t err = NULL;
+        _cleanup_cgroup_resources_ struct hull_cgroup_resources r;
+        if (hull_ocispec_resources_parse(bad[i].json, &r, &err) == 0)
+            fail_msg("accepted: %s", bad[i].json);
+        if (strstr(hull_error_msg(&err), bad[i].needle) == NULL)
+            fail_msg("%s: error `%s` does not name `%s`", bad[i].json, hull_error_msg(&err),
+                     bad[i].needle);
+        hull_error_free(&err);
+        /* the same inside a config.json */
+        _cleanup_free_ char *doc =
+            xasprintf("{\"ociVersion\":\"1.1.0\",\"root\":{\"path\":\"r\"},\"linux\":{"
+                      "\"resources\":%s}}",
+                      bad[i].json);
+        struct hull_ocispec *m = NULL;
+        if (hull_ocispec_parse(doc, &m, &err) == 0)
+            fail_msg("config.json accepted: %s", bad[i].json);
+        assert_null(m);
+        if (strstr(hull_error_msg(&err), bad[i].needle) == NULL)
+            fail_msg("config.json %s: error `%s` does not name `%s`", bad[i].json,
+                     hull_error_msg(&err), bad[i].needle);
+        hull_error_free(&err);
+    }
+}
+
+/* the config.json `runc spec` writes parses, and comes back out the same */
+static void test_runc_spec_config(void **state)
+{
+    (void)state;
+    if (system("command -v runc >/dev/null 2>&1") != 0)
+        skip(); /* contrib/install-deps.sh installs runc */
+    char dir[] = "/tmp/hull-ocispec-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *cmd = xasprintf("runc spec --bundle %s", dir);
+    assert_int_equal(system(cmd), 0);
+    _cleanup_free_ char *path = hull_path_join(dir, "config.json"), *text = NULL;
+    hull_error_t err = NULL;
+    assert_int_equal(hull_read_file(path, 1u << 20, &text, NULL, &err), 0);
+    unlink(path);
+    rmdir(dir);
+    _cleanup_hull_ocispec_ struct hull_ocispec *m = NULL, *back = NULL;
+    if (hull_ocispec_parse(text, &m, &err) < 0)
+        fail_msg("%s", hull_error_msg(&err));
+    const struct hull_cgroup_resources *r = m->linux_->resources;
+    assert_non_null(r);
+    assert_int_equal(r->n_devices, 1); /* deny all */
+    assert_false(r->devices[0].allow);
+    assert_int_equal(r->devices[0].type, 'a');
+    assert_int_equal(r->devices[0].access, HULL_CG_DEV_RWM);
+    _cleanup_free_ char *out = hull_ocispec_to_json(m, false);
+    assert_int_equal(hull_ocispec_parse(out, &back, &err), 0);
+    assert_model_equal(m, back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_rich_model),
-        cmocka_unit_test(test_round_trip_text),
-        cmocka_unit_test(test_null_and_unknown),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_round_trip_rich_model), cmocka_unit_test(test_round_trip_text),
+        cmocka_unit_test(test_null_and_unknown),      cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_resources_round_trip),  cmocka_unit_test(test_resources_spellings),
+        cmocka_unit_test(test_resources_bad_input),   cmocka_unit_test(test_runc_spec_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/sdbus_dl.h"
 #include "oci/oci.h"
@@ -61,35 +63,41 @@ static yajl_val parse(const char *text)
     return v;
 }
 
-/* The JSON -> typed -> library path hull-oci takes (hull_cgroup_resources_from_json once, then the
- * library's writers), for tests written against linux.resources JSON. */
+/* The JSON -> typed -> library path hull-oci takes (the model's parser at load, then the
+ * library's writers), for tests written against linux.resources JSON; a parse error is the
+ * result. */
+static int typed(yajl_val res, struct hull_cgroup_resources *t, hull_error_t *err)
+{
+    return hull_ocispec_resources_from_tree(res, t, err);
+}
+
 static int v2_apply_json(const char *dir, yajl_val res, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return hull_cgroup_v2_apply(dir, &t, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : hull_cgroup_v2_apply(dir, &t, err);
 }
 
 static int v1_apply_json(const char *ctrl, const char *dir, yajl_val res, bool update,
                          hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return hull_cgroup_v1_apply(ctrl, dir, &t, update ? HULL_CGROUP_UPDATE : 0, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : hull_cgroup_v1_apply(ctrl, dir, &t, update ? HULL_CGROUP_UPDATE : 0, err);
 }
 
 static int apply_json(struct hull_cgroup *cg, yajl_val res, bool update, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return oci_cgroup_apply(cg, &t, res, NULL, update, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : oci_cgroup_apply(cg, &t, NULL, update, err);
 }
 
 static int systemd_props_json(yajl_val res, struct hull_systemd_props *p, hull_error_t *err)
 {
     _cleanup_cgroup_resources_ struct hull_cgroup_resources t;
-    hull_cgroup_resources_from_json(res, &t);
-    return hull_cgroup_systemd_props(&t, HULL_CGROUP_V2, p, err);
+    int r = typed(res, &t, err);
+    return r < 0 ? r : hull_cgroup_systemd_props(&t, HULL_CGROUP_V2, p, err);
 }
 
 static void rm_tree(const char *dir)
@@ -669,6 +677,99 @@ static void test_systemd_props(void **state)
     yajl_tree_free(res);
 }
 
+/* ---- device rules as a BPF program on a real cgroup2 --------------------------------------- */
+/* In child: 0 when opening path (flags) succeeds, 1 when it fails with EPERM, 2 otherwise. */
+static int try_open(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    return errno == EPERM ? 1 : 2;
+}
+
+/* runs the open checks in a child moved into dir; its exit status */
+static int open_checks_in(const char *dir)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char procs[4096], me[32];
+        snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+        snprintf(me, sizeof(me), "%d", (int)getpid());
+        int fd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, me, strlen(me)) < 0)
+            _exit(99);
+        close(fd);
+        /* bit 0: /dev/kmsg read, bit 1: /dev/loop-control read, bit 2: /dev/null read-write */
+        int out = 0;
+        out |= try_open("/dev/kmsg", O_RDONLY) << 0;
+        out |= try_open("/dev/loop-control", O_RDONLY) << 2;
+        out |= try_open("/dev/null", O_RDWR) << 4;
+        _exit(out);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* The typed linux.resources.devices compiled to the cgroup2 device program and enforced by the
+ * kernel (the cgroup2 of this host: pure v2 or a hybrid's /sys/fs/cgroup/unified): deny all,
+ * the standard devices, then the spec's rules; an update replaces the program. */
+static void test_v2_device_program_enforced(void **state)
+{
+    const char *roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
+    const char *root = NULL;
+    for (size_t i = 0; i < 2 && root == NULL; i++)
+        if (geteuid() == 0 && hull_is_cgroup2_mount(roots[i]) && access("/dev/kmsg", F_OK) == 0 &&
+            access("/dev/loop-control", F_OK) == 0)
+            root = roots[i];
+    if (root == NULL)
+        skip(); /* needs root, a cgroup2 mount and /dev/kmsg, /dev/loop-control */
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/hull-unit-devbpf-%d", root, (int)getpid());
+    assert_int_equal(mkdir(dir, 0755), 0);
+    *state = xstrdup(dir); /* removed by remove_cgroup_dir, even when an assertion fails */
+    hull_error_t err = NULL;
+    _cleanup_cgroup_resources_ struct hull_cgroup_resources res;
+    /* deny all; /dev/kmsg (c 1:11) read only */
+    assert_hull_ok(hull_ocispec_resources_parse(
+                       "{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,"
+                       "\"type\":\"c\",\"major\":1,\"minor\":11,\"access\":\"r\"}]}",
+                       &res, &err),
+                   err);
+    int r = oci_cgroup_v2_devices(dir, &res, NULL, &err);
+    if (r < 0)
+        fprintf(stderr, "%s\n", hull_error_msg(&err));
+    assert_int_equal(r, 0);
+    int got = open_checks_in(dir);
+    assert_int_equal(got & 3, 0);        /* kmsg: allowed by the spec's rule */
+    assert_int_equal((got >> 2) & 3, 1); /* loop-control (c 10:237): denied (EPERM) */
+    assert_int_equal((got >> 4) & 3, 0); /* null: a standard device */
+    /* update: kmsg write-only now (a read is denied), the old program detached */
+    hull_cgroup_resources_clear(&res);
+    assert_hull_ok(hull_ocispec_resources_parse(
+                       "{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,"
+                       "\"type\":\"c\",\"major\":1,\"minor\":11,\"access\":\"w\"}]}",
+                       &res, &err),
+                   err);
+    assert_int_equal(oci_cgroup_v2_devices(dir, &res, NULL, &err), 0);
+    got = open_checks_in(dir);
+    assert_int_equal(got & 3, 1);
+    assert_int_equal((got >> 4) & 3, 0);
+}
+
+static int remove_cgroup_dir(void **state)
+{
+    if (*state && rmdir(*state) < 0)
+        fprintf(stderr, "rmdir %s: %s\n", (char *)*state, strerror(errno));
+    free(*state);
+    *state = NULL;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_systemd_names),
         cmocka_unit_test(test_systemd_props),
         cmocka_unit_test(test_systemd_sdbus_load),
+        cmocka_unit_test_teardown(test_v2_device_program_enforced, remove_cgroup_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
