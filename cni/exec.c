@@ -628,7 +628,11 @@ static int cache_write(const struct cni_exec *ex, const struct cni_network *net,
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
     _cleanup_free_ char *path = cache_path(ex, net->name, a->container_id, a->ifname);
-    return hull_write_file_atomic(path, text, len, 0600, err);
+    /* Atomic but not waited on the disk, as libcni writes its cache: it serves DEL while the
+     * host is up (a hulld crash keeps it); after a power loss the plugins' own state it
+     * describes (host-local's leases, written without fsync too) is no more durable, and
+     * cni_del falls back to the current config when the entry is missing or unreadable. */
+    return hull_write_file_atomic_flags(path, text, len, 0600, HULL_ATOMIC_NOSYNC, err);
 }
 
 static int cache_read(const struct cni_exec *ex, const char *network_name, const char *cid,

@@ -371,12 +371,21 @@ int container_list(struct hull_server *srv, const char *pod_id, struct container
 }
 
 /* ---- persistence --------------------------------------------------------------------------- */
-static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_error_t *err);
+static int ctr_save_locked(struct hull_server *srv, struct container *c, bool nosync,
+                           hull_error_t *err);
 
 int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err)
 {
     pthread_mutex_lock(&c->save_lock);
-    int r = c->record_gone ? 0 : ctr_save_locked(srv, c, err);
+    int r = c->record_gone ? 0 : ctr_save_locked(srv, c, false, err);
+    pthread_mutex_unlock(&c->save_lock);
+    return r;
+}
+
+int ctr_save_running(struct hull_server *srv, struct container *c, hull_error_t *err)
+{
+    pthread_mutex_lock(&c->save_lock);
+    int r = c->record_gone ? 0 : ctr_save_locked(srv, c, true, err);
     pthread_mutex_unlock(&c->save_lock);
     return r;
 }
@@ -399,7 +408,8 @@ int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t
     return r;
 }
 
-static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_error_t *err)
+static int ctr_save_locked(struct hull_server *srv, struct container *c, bool nosync,
+                           hull_error_t *err)
 {
     struct hull_json_writer w;
     hull_jw_init(&w, false);
@@ -447,12 +457,13 @@ static int ctr_save_locked(struct hull_server *srv, struct container *c, hull_er
         hull_jw_end_array(&w);
     }
     hull_jw_end_object(&w);
-    bool intent = c->phase != CTR_PHASE_COMMITTED;
+    bool intent = nosync || c->phase != CTR_PHASE_COMMITTED;
     pthread_mutex_unlock(&c->lock);
     size_t len = 0;
     _cleanup_free_ char *json = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
-    /* "creating" / "removing": no fsync (store_save_intent); the committed record is durable */
+    /* "creating" / "removing" and "running": no fsync (store_save_intent); the committed record
+     * is durable */
     return intent ? store_save_intent(srv->store, "containers", c->id, json, len, err)
                   : store_save(srv->store, "containers", c->id, json, len, err);
 }

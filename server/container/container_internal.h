@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "server/container/container.h"
+#include "server/container/trash.h"
 #include "server/container/proc.h"
 #include "server/events/events.h"
 
@@ -95,7 +96,11 @@ struct container_service {
     int wake_pipe[2];
     pthread_t watcher;
     bool watcher_running;
+    /* removed containers' directories, deleted in the background: <root>/trash (CTR_TRASH_ROOT)
+     * and <state>/trash (CTR_TRASH_STATE) */
+    struct ctr_trash *trash;
 };
+enum { CTR_TRASH_ROOT, CTR_TRASH_STATE };
 
 struct container_service *ctr_service(struct hull_server *srv);
 struct container *ctr_new(void);
@@ -109,6 +114,12 @@ int ctr_insert(struct hull_server *srv, struct container *c, hull_error_t *err);
 void ctr_unlink(struct hull_server *srv, struct container *c);
 char *ctr_name_key(const char *pod_id, const Runtime__V1__ContainerConfig *config);
 int ctr_save(struct hull_server *srv, struct container *c, hull_error_t *err);
+/* The same without waiting for the disk (store_save_intent), for the created -> running step
+ * only: no container process survives a power loss, so after one the record is read back as
+ * created or running alike and recovery finds the monitor gone and marks the container exited;
+ * a hulld crash keeps the write (page cache), and a start the record missed is found by
+ * ctr_reconcile_started.  The exit (its code) and every other committed change stay durable. */
+int ctr_save_running(struct hull_server *srv, struct container *c, hull_error_t *err);
 /* Removes the record; later ctr_save calls (a late exit) are ignored. */
 int ctr_remove_record(struct hull_server *srv, struct container *c, hull_error_t *err);
 /* True once its record was removed (a removal done, a create rolled back): operations that

@@ -81,7 +81,7 @@ int container_start(struct hull_server *srv, const char *id, hull_error_t *err)
         }
         pthread_mutex_unlock(&c->lock);
         if (r == 0) {
-            ctr_save(srv, c, NULL);
+            ctr_save_running(srv, c, NULL);
             events_publish(srv, c->id, c->pod_id,
                            RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
         }
@@ -242,10 +242,14 @@ static int remove_locked(struct hull_server *srv, struct container *c, hull_erro
     hull_crash_point("remove:after-umount");
     _cleanup_free_ char *rdir = ctr_root_dir(srv, c->id);
     _cleanup_free_ char *mon = ctr_socket_dir(srv, c->id, NULL);
-    if ((r = hull_rm_rf(mon, err)) < 0 || (r = hull_rm_rf(sdir, err)) < 0 ||
+    /* the bundle and the writable layer go to the trash (a rename each) and are deleted in the
+     * background: their many unlinks wait on the filesystem journal under load */
+    struct ctr_trash *trash = ctr_service(srv)->trash;
+    if ((r = hull_rm_rf(mon, err)) < 0 ||
+        (r = ctr_trash_discard(trash, CTR_TRASH_STATE, sdir, c->id, err)) < 0 ||
         (r = spec_release_mounts(rdir, err)) < 0 ||
         (spec_image_mounts_release(ctr_service(srv)->images, rdir),
-         (r = hull_rm_rf(rdir, err)) < 0))
+         (r = ctr_trash_discard(trash, CTR_TRASH_ROOT, rdir, c->id, err)) < 0))
         return hull_error_wrap(err, "remove container \"%s\"", c->id);
     hull_crash_point("remove:after-dirs");
     _cleanup_free_ char *exitf = hull_path_join(ctr_service(srv)->exit_dir, c->id);

@@ -164,6 +164,11 @@ int container_service_init(struct hull_server *srv, struct image_store *images, 
     if (loaded || corrupt)
         log_info("containers: %zu restored, %zu set aside", loaded, corrupt);
     ctr_register_hooks(srv);
+    _cleanup_free_ char *root_trash = hull_path_join(cfg->root, "trash");
+    _cleanup_free_ char *state_trash = hull_path_join(cfg->state_dir, "trash");
+    const char *trash[] = {[CTR_TRASH_ROOT] = root_trash, [CTR_TRASH_STATE] = state_trash};
+    if ((r = ctr_trash_open(trash, 2, &cs->trash, err)) < 0)
+        return r;
     if (pthread_create(&cs->watcher, NULL, ctr_exit_watcher, srv) != 0)
         return hull_error_setx(err, EAGAIN, "cannot start the exit watcher");
     cs->watcher_running = true;
@@ -180,6 +185,7 @@ void container_service_fini(struct hull_server *srv)
         (void)w;
         pthread_join(cs->watcher, NULL);
     }
+    ctr_trash_close(cs->trash);
     for (struct container *c = cs->list, *nx; c; c = nx) {
         nx = c->next;
         ctr_put(c);

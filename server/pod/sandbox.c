@@ -354,7 +354,7 @@ static void kv_str_or_empty(struct hull_json_writer *w, const char *k, const cha
 }
 
 /* Saves the record; call with sb->lock held. */
-int sandbox_persist_locked(struct sandbox *sb, hull_error_t *err)
+static int persist_locked(struct sandbox *sb, bool nosync, hull_error_t *err)
 {
     struct hull_json_writer w;
     hull_jw_init(&w, false);
@@ -400,16 +400,29 @@ int sandbox_persist_locked(struct sandbox *sb, hull_error_t *err)
     size_t len = 0;
     _cleanup_free_ char *text = hull_jw_finish(&w, &len);
     hull_jw_free(&w);
-    /* being created or removed: no fsync (store_save_intent); ready / not ready is durable */
-    if (sb->state == SANDBOX_STATE_CREATING || sb->removing)
+    /* being created or removed, or stopped: no fsync (store_save_intent); ready is durable */
+    if (nosync || sb->state == SANDBOX_STATE_CREATING || sb->removing)
         return store_save_intent(sb->svc->store, STORE_KIND, sb->id, text, len, err);
     return store_save(sb->svc->store, STORE_KIND, sb->id, text, len, err);
+}
+
+int sandbox_persist_locked(struct sandbox *sb, hull_error_t *err)
+{
+    return persist_locked(sb, false, err);
 }
 
 int sandbox_persist(struct sandbox *sb, hull_error_t *err)
 {
     pthread_mutex_lock(&sb->lock);
-    int r = sandbox_persist_locked(sb, err);
+    int r = persist_locked(sb, false, err);
+    pthread_mutex_unlock(&sb->lock);
+    return r;
+}
+
+int sandbox_persist_stopped(struct sandbox *sb, hull_error_t *err)
+{
+    pthread_mutex_lock(&sb->lock);
+    int r = persist_locked(sb, true, err);
     pthread_mutex_unlock(&sb->lock);
     return r;
 }

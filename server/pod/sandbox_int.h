@@ -128,6 +128,11 @@ void sandbox_index_remove(struct sandbox_service *svc, struct sandbox *sb);
 /* Saves sb's record (sb->lock held / taken). */
 int sandbox_persist_locked(struct sandbox *sb, hull_error_t *err);
 int sandbox_persist(struct sandbox *sb, hull_error_t *err);
+/* The record after StopPodSandbox, without waiting for the disk (store_save_intent): what it
+ * changes (not ready, infra process and network released) only describes things a power loss
+ * ends anyway, and after one recovery marks a "ready" record whose namespaces are gone not
+ * ready, and the next stop runs the CNI DEL again (DEL is idempotent). */
+int sandbox_persist_stopped(struct sandbox *sb, hull_error_t *err);
 void sandbox_set_paths(struct sandbox_service *svc, struct sandbox *sb);
 /* A sandbox object from its stored record. */
 int sandbox_from_record(struct sandbox_service *svc, const char *id, yajl_val doc,

@@ -48,7 +48,7 @@ static int stop_locked_op(struct sandbox *sb, bool save, hull_error_t *err)
     hull_crash_point("stoppod:after-containers");
     int r = sandbox_release_runtime(sb, false, err);
     _cleanup_error_ hull_error_t perr = NULL;
-    if ((save || r < 0) && sandbox_persist(sb, &perr) < 0)
+    if ((save || r < 0) && sandbox_persist_stopped(sb, &perr) < 0)
         log_warn("sandbox %s: %s", sb->id, hull_error_msg(&perr));
     return r;
 }

@@ -11,6 +11,9 @@ RemoveContainer in one host-network pod; then pod start (RunPodSandbox + CreateC
 StartContainer, CNI bridge) and its teardown.
 
     HULL_BUILD=build /usr/bin/python3 tests/bench/bench_lifecycle.py [--containers 30] [--pods 20]
+
+With --ab OTHER_BUILD the second daemon is the hulld of OTHER_BUILD instead of containerd (an
+A/B of two Hull builds, interleaved the same way; the ratios are HULL_BUILD / OTHER_BUILD).
 """
 import argparse
 import os
@@ -116,6 +119,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--containers", type=int, default=30)
     ap.add_argument("--pods", type=int, default=20)
+    ap.add_argument("--ab", metavar="OTHER_BUILD",
+                    help="compare with the hulld of another build instead of containerd")
     args = ap.parse_args()
     tag = "%05x" % random.randrange(1 << 20)
     work = tempfile.mkdtemp(prefix="hullbench-lc-")
@@ -132,7 +137,13 @@ def main():
                         f"/hullbench-{tag}")
         meters.append(Meter(f"hullbench-cpu-h{tag}", d.proc.pid))
         sides.append(Side("hulld (hull-oci)", d, meters[-1]))
-        if have_containerd():
+        if args.ab:
+            d = start_hulld("--registry-mirror", f"docker.io={mirror}", "--cni-config-dir",
+                            netdir(1), "--cni-plugin-dirs", "/usr/lib/cni", "--cgroup-parent",
+                            f"/hullbench-{tag}", build=os.path.abspath(args.ab))
+            meters.append(Meter(f"hullbench-cpu-b{tag}", d.proc.pid))
+            sides.append(Side(f"hulld of {args.ab}", d, meters[-1]))
+        elif have_containerd():
             d = start_containerd(mirrors=[mirror], cni_dir=netdir(1),
                                  sandbox_image="docker.io/library/pause:3.6")
             meters.append(Meter(f"hullbench-cpu-c{tag}", d.proc.pid))

@@ -118,14 +118,15 @@ class Daemon:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_hulld(*extra):
+def start_hulld(*extra, build=None):
+    """hulld of build (default HULL_BUILD) with its own root, state, socket and CNI dir."""
     base = tempfile.mkdtemp(prefix="hullbench-")
     sock = os.path.join(base, "hull.sock")
     cfg = os.path.join(base, "hull.json")
     with open(cfg, "w") as f:
         f.write('{"log_level": "warn"}\n')
     os.makedirs(os.path.join(base, "cni"), exist_ok=True)
-    args = [os.path.join(BUILD, "hulld"), "--config", cfg, "--listen", sock, "--root",
+    args = [os.path.join(build or BUILD, "hulld"), "--config", cfg, "--listen", sock, "--root",
             os.path.join(base, "root"), "--state-dir", os.path.join(base, "state"),
             "--cni-config-dir", os.path.join(base, "cni"), *extra]
     log = open(os.path.join(base, "hulld.log"), "wb")

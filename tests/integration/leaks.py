@@ -75,7 +75,9 @@ def state_entries(d):
             os.path.join(d.state_dir, "s"), os.path.join(d.state_dir, "exits"),
             os.path.join(d.root, "store", "containers"), os.path.join(d.root, "store", "sandboxes"),
             os.path.join(d.state_dir, "sandboxes"), os.path.join(d.root, "sandboxes"),
-            os.path.join(d.root, "images", "tmp")]
+            os.path.join(d.root, "images", "tmp"),
+            # removed containers' directories, deleted in the background
+            os.path.join(d.root, "trash"), os.path.join(d.state_dir, "trash")]
     for kind in ("net", "ipc", "uts", "pid"):
         subs.append(os.path.join(d.state_dir, "ns", kind))
     rt = os.path.join(d.state_dir, "runtime")
