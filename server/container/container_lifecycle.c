@@ -128,6 +128,58 @@ static bool wait_exited(struct hull_server *srv, struct container *c, int64_t ti
     }
 }
 
+/* From /proc/<pid>/status: whether pid is its PID namespace's init (the kernel drops a signal
+ * sent to such an init while it has no handler for it) and whether it catches sig. */
+static bool ns_init_catches(pid_t pid, int sig, bool *ns_init)
+{
+    *ns_init = false;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    char line[512];
+    unsigned long long caught = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "NSpid:", 6) == 0) {
+            const char *last = strrchr(line, '\t');
+            *ns_init = last != NULL && strtol(last + 1, NULL, 10) == 1;
+        } else if (strncmp(line, "SigCgt:", 7) == 0) {
+            caught = strtoull(line + 7, NULL, 16);
+        }
+    }
+    return sig >= 1 && sig <= 64 && (caught >> (sig - 1)) & 1;
+}
+
+/* Waits up to timeout_ms for c to exit after its stop signal went to its init.  An init that
+ * had no handler yet (a container stopped right after it started: busybox top sets its handlers
+ * a few ms after exec) never got the signal: it is sent again once the handler is there. */
+static bool wait_stopped(struct hull_server *srv, struct container *c, int sig, bool dropped,
+                         const char *const *args, int64_t timeout_ms)
+{
+    int64_t deadline = hull_monotonic_ns() + timeout_ms * 1000000;
+    pthread_mutex_lock(&c->lock);
+    pid_t pid = c->pid;
+    pthread_mutex_unlock(&c->lock);
+    while (dropped && pid > 0) {
+        int64_t left = (deadline - hull_monotonic_ns()) / 1000000;
+        if (left <= 0)
+            return false;
+        if (wait_exited(srv, c, left < 50 ? left : 50))
+            return true;
+        bool ns_init;
+        if (ns_init_catches(pid, sig, &ns_init) || !ns_init) {
+            _cleanup_error_ hull_error_t kerr = NULL;
+            log_debug("container %s: init now handles signal %d: sending it again", c->id, sig);
+            if (ctr_runtime_run(c, args, &kerr) < 0)
+                log_debug("container %s: stop signal: %s", c->id, hull_error_msg(&kerr));
+            break;
+        }
+    }
+    int64_t left = (deadline - hull_monotonic_ns()) / 1000000;
+    return wait_exited(srv, c, left > 0 ? left : 0);
+}
+
 static int stop_locked(struct hull_server *srv, struct container *c, int64_t timeout_s,
                        hull_error_t *err)
 {
@@ -144,13 +196,19 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
     }
     _cleanup_error_ hull_error_t kerr = NULL;
     if (timeout_s > 0 && state == CONTAINER_RUNNING) {
-        _cleanup_free_ char *sig = xasprintf("%d", ctr_signal_number(c->stop_signal));
+        int signo = ctr_signal_number(c->stop_signal);
+        _cleanup_free_ char *sig = xasprintf("%d", signo);
         const char *args[] = {"kill", c->id, sig, NULL};
+        pthread_mutex_lock(&c->lock);
+        pid_t ipid = c->pid;
+        pthread_mutex_unlock(&c->lock);
+        bool ns_init = false;
+        bool dropped = ipid > 0 && !ns_init_catches(ipid, signo, &ns_init) && ns_init;
         if (ctr_runtime_run(c, args, &kerr) < 0)
             log_debug("container %s: stop signal: %s", c->id, hull_error_msg(&kerr));
         hull_error_free(&kerr);
         hull_crash_point("stop:after-signal");
-        if (wait_exited(srv, c, timeout_s * 1000))
+        if (wait_stopped(srv, c, signo, dropped, args, timeout_s * 1000))
             return 0;
         log_info("container %s did not stop within %lld s: killing it", c->id,
                  (long long)timeout_s);

@@ -138,6 +138,21 @@ def test_stop_timeout_escalates_to_sigkill(env):
     assert 1.5 < took < 15
 
 
+def test_stop_right_after_start_reaches_a_late_handler(env):
+    """The kernel drops a signal sent to a PID namespace's init that has no handler for it yet
+    (busybox top, critest's default command, sets its handlers a few ms after exec): a stop
+    right after the start must still reach the handler the init sets up later, not wait out
+    the whole timeout and kill (exit 137)."""
+    pod, pcfg = run_pod(env, pid=pb.CONTAINER)  # sh is its own PID namespace's init
+    # (the image's STOPSIGNAL is SIGUSR1)
+    cid = create(env, pod, pcfg, "late",
+                 ["sh", "-c", "sleep 1; trap 'exit 0' USR1; while true; do sleep 0.1; done"])
+    env.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
+    env.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=30))
+    st = status(env, cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 0, (st.exit_code, st.reason)
+
+
 def test_names_unique_per_pod_and_errors(env):
     pod, pcfg = run_pod(env)
     create(env, pod, pcfg, "web", ["sleep", "100"])
