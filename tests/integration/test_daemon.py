@@ -330,8 +330,11 @@ def test_sigterm_with_idle_connection_and_events_stream_stops_promptly(hulld):
     took = time.monotonic() - t
     try:
         assert fut.result().runtime_name == "hull"
-    except grpc.RpcError as e:  # refused before hulld accepted it, never cut off
-        assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+    except grpc.RpcError as e:
+        # a call whose stream reached grpc only after the shutdown began is refused (connection
+        # going away) or cancelled by grpc's shutting-down server before any hulld worker saw
+        # it, as in test_sigterm_lets_in_flight_calls_finish; never cut off with another code
+        assert e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), e
     reader.join(10)
     assert not reader.is_alive()
     # 1 s is the goal (tests/bench/bench_daemon.py measures it); the margin is for ASan and a
