@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +54,30 @@ static inline char *hull_test_tmpdir_under(const char *base, const char *tag)
         fail();
     }
     return tmpl;
+}
+
+/* Fills out (size bytes) with the path of tests/fixtures/<name>: found from this header's path
+ * (make runs from the repo root) or from the binary's location (<repo>/build[/asan]/tests/). */
+static inline void hull_test_fixture_dir(const char *name, char *out, size_t size)
+{
+    char src[PATH_MAX];
+    snprintf(src, sizeof(src), "%s", __FILE__);
+    snprintf(out, size, "%s/../fixtures/%s", dirname(src), name);
+    if (access(out, F_OK) == 0)
+        return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *d = dirname(exe);
+        for (int up = 0; up < 5; up++) {
+            snprintf(out, size, "%s/tests/fixtures/%s", d, name);
+            if (access(out, F_OK) == 0)
+                return;
+            d = dirname(d);
+        }
+    }
+    fail_msg("cannot find tests/fixtures/%s", name);
 }
 
 /* hull_test_tmpdir_under /tmp. */

@@ -29,26 +29,7 @@ static char fixtures[PATH_MAX];
 
 static void find_fixtures(void)
 {
-    /* the source tree, from the source file's path (make runs from the repo root) or from the
-     * binary's location (<repo>/build[/asan]/tests/test_stats) */
-    char src[PATH_MAX];
-    snprintf(src, sizeof(src), "%s", __FILE__);
-    snprintf(fixtures, sizeof(fixtures), "%s/../fixtures/cgroup-stats", dirname(src));
-    if (access(fixtures, F_OK) == 0)
-        return;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *d = dirname(exe);
-        for (int up = 0; up < 5; up++) {
-            snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/cgroup-stats", d);
-            if (access(fixtures, F_OK) == 0)
-                return;
-            d = dirname(d);
-        }
-    }
-    fail_msg("cannot find tests/fixtures/cgroup-stats");
+    hull_test_fixture_dir("cgroup-stats", fixtures, sizeof(fixtures));
 }
 
 /* A layout guessed from a tree's files (no cgroup is mounted there). */
