@@ -151,17 +151,15 @@ static bool ns_init_catches(pid_t pid, int sig, bool *ns_init)
     return sig >= 1 && sig <= 64 && (caught >> (sig - 1)) & 1;
 }
 
-/* Waits up to timeout_ms for c to exit after its stop signal went to its init.  An init that
- * had no handler yet (a container stopped right after it started: busybox top sets its handlers
- * a few ms after exec) never got the signal: it is sent again once the handler is there. */
-static bool wait_stopped(struct hull_server *srv, struct container *c, int sig, bool dropped,
-                         const char *const *args, int64_t timeout_ms)
+/* Waits up to timeout_ms for c to exit after its stop signal went to its init pid (dropped: pid had
+ * no handler for sig at the send).  An init that had no handler yet (a container stopped right
+ * after it started: busybox top sets its handlers a few ms after exec) never got the signal: it is
+ * sent again once the handler is there. */
+static bool wait_stopped(struct hull_server *srv, struct container *c, pid_t pid, int sig,
+                         bool dropped, const char *const *args, int64_t timeout_ms)
 {
     int64_t deadline = hull_monotonic_ns() + timeout_ms * 1000000;
-    pthread_mutex_lock(&c->lock);
-    pid_t pid = c->pid;
-    pthread_mutex_unlock(&c->lock);
-    while (dropped && pid > 0) {
+    while (dropped) {
         int64_t left = (deadline - hull_monotonic_ns()) / 1000000;
         if (left <= 0)
             return false;
@@ -208,7 +206,7 @@ static int stop_locked(struct hull_server *srv, struct container *c, int64_t tim
             log_debug("container %s: stop signal: %s", c->id, hull_error_msg(&kerr));
         hull_error_free(&kerr);
         hull_crash_point("stop:after-signal");
-        if (wait_stopped(srv, c, signo, dropped, args, timeout_s * 1000))
+        if (wait_stopped(srv, c, ipid, signo, dropped, args, timeout_s * 1000))
             return 0;
         log_info("container %s did not stop within %lld s: killing it", c->id,
                  (long long)timeout_s);
