@@ -117,6 +117,9 @@ int hull_mkdir_p(const char *path, mode_t mode, hull_error_t *err);
 /* rm -rf that never follows symlinks and stays on the same file system where it can; a
  * missing path is success. */
 int hull_rm_rf(const char *path, hull_error_t *err);
+/* The names of dir's entries but . and .. (a snapshot, to act on while the directory changes;
+ * free with hull_strv_free_n(names, *n)); NULL and *n = 0 when dir cannot be opened. */
+char **hull_dir_names(const char *dir, size_t *n);
 /* fsync a directory. */
 int hull_fsync_dir(const char *dir, hull_error_t *err);
 /* Writes a short string to an existing file (e.g. cgroup or /proc knobs). */

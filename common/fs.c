@@ -350,3 +350,17 @@ int hull_rm_rf(const char *path, hull_error_t *err)
         return hull_error_set(err, errno, "open parent of `%s`", path);
     return rm_rf_at(dfd, basename(dup2), S_ISDIR(st.st_mode) ? st.st_dev : 0, err);
 }
+
+char **hull_dir_names(const char *dir, size_t *n)
+{
+    *n = 0;
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    if (d == NULL)
+        return NULL;
+    char **names = NULL;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            hull_strv_push(&names, n, de->d_name);
+    return names;
+}

@@ -279,21 +279,11 @@ typedef void (*entry_fn)(struct hull_server *srv, const char *dir, const char *n
 
 static void for_entries(struct hull_server *srv, const char *dir, entry_fn fn)
 {
-    _cleanup_closedir_ DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        names = xrealloc(names, (n + 1) * sizeof(char *));
-        names[n++] = xstrdup(de->d_name);
-    }
+    size_t n;
+    char **names = hull_dir_names(dir, &n);
     for (size_t i = 0; i < n; i++)
         fn(srv, dir, names[i]);
-    free_strv(names, n);
+    hull_strv_free_n(names, n);
 }
 
 static void sweep_full_id_entry(struct hull_server *srv, const char *dir, const char *name)

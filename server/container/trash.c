@@ -32,18 +32,8 @@ struct ctr_trash {
 /* Removes every entry of dir. */
 static void empty_dir(const char *dir)
 {
-    _cleanup_closedir_ DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        names = xrealloc(names, (n + 1) * sizeof(char *));
-        names[n++] = xstrdup(de->d_name);
-    }
+    size_t n;
+    char **names = hull_dir_names(dir, &n);
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *path = hull_path_join(dir, names[i]);
         _cleanup_error_ hull_error_t err = NULL;
